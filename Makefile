@@ -1,0 +1,45 @@
+# Local toolchain. `make demo` and `make test` set everything up themselves.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+DEMO_ROWS ?= 300000
+
+.PHONY: setup azurite azurite-stop demo test lint typecheck clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found %d.%d)" % sys.version_info[:2])'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements-dev.txt
+	$(PIP) install --quiet --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed ## venv + Python deps + Azurite (idempotent)
+
+azurite: node_modules/.installed ## start Azurite on 127.0.0.1:10000-10002 (data in .azurite/)
+	@scripts/azurite.sh start
+
+azurite-stop: ## stop the Azurite that `make azurite` started
+	@scripts/azurite.sh stop
+
+demo: setup ## the whole slice end to end; stops what it started
+	@started=0; if ! scripts/azurite.sh status >/dev/null 2>&1; then scripts/azurite.sh start && started=1; fi; \
+	$(VENV)/bin/fraudops demo --rows $(DEMO_ROWS); status=$$?; \
+	if [ $$started = 1 ]; then scripts/azurite.sh stop; fi; exit $$status
+
+test: setup ## the whole suite (tests start their own Azurite on free ports)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) node_modules .azurite .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Azure Functions blueprints: one module per trigger, each thin over ``shared``/``training``."""

@@ -1,0 +1,1 @@
+"""Domain library of the fraud-detection app. Importable without ``azure.functions``."""

@@ -1,0 +1,1 @@
+"""The HTTP API: a FastAPI app mounted in the function app and served by ``fraudops serve``."""

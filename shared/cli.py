@@ -1,0 +1,178 @@
+"""``fraudops``: the system without the Functions host.
+
+Every command prints a one-line JSON summary as its last line of stdout, exits 0 on success,
+and on failure prints one line with the reason to stderr and exits non-zero (2 for input
+that can never succeed, such as a rejected file; 1 for anything else).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("fraudops")
+
+EXIT_REJECTED = 2
+
+
+class CommandError(Exception):
+    """A failure the user can act on; ``code`` is the exit status."""
+
+    def __init__(self, reason: str, code: int = 1) -> None:
+        super().__init__(reason)
+        self.reason, self.code = reason, code
+
+
+def _emit(summary: dict[str, Any]) -> None:
+    print(json.dumps(summary, default=str, separators=(",", ":")), flush=True)
+
+
+def _store_and_settings() -> tuple[Any, Any]:
+    from azure.core.exceptions import ServiceRequestError
+
+    from shared.settings import get_settings
+    from shared.storage import get_blob_store
+
+    settings = get_settings()
+    try:
+        return get_blob_store(settings), settings
+    except ServiceRequestError as exc:
+        raise CommandError(
+            f"storage is not reachable ({type(exc).__name__}); start Azurite with 'make azurite' "
+            "or set AzureWebJobsStorage"
+        ) from None
+
+
+def cmd_generate(args: argparse.Namespace) -> dict[str, Any]:
+    from training.generate import generate
+
+    s = generate(args.rows, args.seed, args.out, fraud_rate=args.fraud_rate, truth=args.truth)
+    return {"rows": s.rows, "frauds": s.frauds, "out": s.path, "truth": s.truth, "bytes": s.bytes}
+
+
+def cmd_etl(args: argparse.Namespace) -> dict[str, Any]:
+    from shared.etl.service import run_etl
+
+    path = Path(args.path)
+    if not path.is_file():
+        raise CommandError(f"{path} is not a file")
+    store, settings = _store_and_settings()
+    name = args.name or path.name
+    started = time.perf_counter()
+    with path.open("rb") as f:
+        store.upload_stream("raw", name, f, overwrite=True)
+    upload_seconds = round(time.perf_counter() - started, 3)
+    summary = run_etl(store, settings, name=name)
+    summary["upload_seconds"] = upload_seconds
+    for key in ("columns", "schema"):
+        summary.pop(key, None)
+    if summary["status"] == "rejected":
+        _emit(summary)
+        raise CommandError(f"rejected: {summary['reason']}", EXIT_REJECTED)
+    return summary
+
+
+def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    from training.pipeline import run_training
+
+    store, settings = _store_and_settings()
+    summary = run_training(store, settings, dataset_version=args.dataset_version)
+    summary.pop("cost_curve", None)
+    return summary
+
+
+def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
+    import uvicorn
+
+    from shared.api.app import create_app
+
+    started = time.perf_counter()
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning", access_log=False)
+    return {"served_seconds": round(time.perf_counter() - started, 1), "host": args.host, "port": args.port}
+
+
+def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
+    from shared.batch_scoring import score_file
+    from shared.scorer import get_scorer
+
+    store, settings = _store_and_settings()
+    del store
+    return score_file(Path(args.path), Path(args.out), get_scorer(settings))
+
+
+def cmd_demo(args: argparse.Namespace) -> dict[str, Any]:
+    from shared.demo import run_demo
+
+    store, settings = _store_and_settings()
+    return run_demo(store, settings, rows=args.rows, seed=args.seed, workdir=Path(args.workdir))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fraudops", description=__doc__.splitlines()[0])
+    p.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="synthetic transactions in the Kaggle creditcard.csv format")
+    g.add_argument("--rows", type=int, required=True)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", required=True)
+    g.add_argument("--fraud-rate", type=float, default=0.00172)
+    g.add_argument("--truth", help="also write each row's true fraud probability here")
+    g.set_defaults(func=cmd_generate)
+
+    e = sub.add_parser("etl", help="upload a file to raw/ and run the blob-trigger ETL on it")
+    e.add_argument("path")
+    e.add_argument("--name", help="blob name in raw/ (default: the file name)")
+    e.set_defaults(func=cmd_etl)
+
+    t = sub.add_parser("train", help="run the retraining pipeline the timer runs")
+    t.add_argument("--dataset-version", help="a curated dataset version (default: latest)")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("serve", help="serve the HTTP API under uvicorn")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=7071)
+    s.set_defaults(func=cmd_serve)
+
+    c = sub.add_parser("score", help="batch-score a CSV or Parquet file with the champion")
+    c.add_argument("path")
+    c.add_argument("--out", required=True)
+    c.set_defaults(func=cmd_score)
+
+    d = sub.add_parser("demo", help="generate, ETL, train, serve and score over HTTP, end to end")
+    d.add_argument("--rows", type=int, default=300_000)
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--workdir", default=".demo")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    from shared.errors import FraudOpsError
+
+    try:
+        _emit(args.func(args))
+    except CommandError as exc:
+        print(f"fraudops {args.command}: {exc.reason}", file=sys.stderr)
+        return exc.code
+    except FraudOpsError as exc:
+        print(f"fraudops {args.command}: {exc.reason}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

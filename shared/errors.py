@@ -1,0 +1,39 @@
+"""Domain errors. Each carries a reason a person can read; the edges map them to statuses."""
+
+from __future__ import annotations
+
+
+class FraudOpsError(Exception):
+    """Base of every domain error; ``reason`` is one sentence for a person."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BlobNotFoundError(FraudOpsError):
+    """A blob that was expected does not exist."""
+
+
+class BlobExistsError(FraudOpsError):
+    """A create-only write found the blob already there."""
+
+
+class ConcurrentUpdateError(FraudOpsError):
+    """An ETag-conditional write lost to another writer."""
+
+
+class FileRejectedError(FraudOpsError):
+    """A whole input file can never be processed (empty, not a table, columns missing...)."""
+
+
+class ModelNotAvailableError(FraudOpsError):
+    """No model is published yet, or the pinned version does not exist."""
+
+
+class ModelIntegrityError(FraudOpsError):
+    """A model's bytes or feature order do not match its manifest."""
+
+
+class TrainingError(FraudOpsError):
+    """A training run failed; the champion is left untouched."""

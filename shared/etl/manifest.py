@@ -1,0 +1,99 @@
+"""The dataset manifest: which curated files make up each dataset version.
+
+``curated/<dataset>/_manifest.json`` lists every curated file and the history of versions.
+A version is a hash of the sorted file list, so the same files always give the same version.
+Updates are read-modify-write with an ETag condition and retried on conflict, so two ETL runs
+at once cannot lose each other's entries; adding a file already listed changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError, FraudOpsError
+from shared.storage import BlobStore
+
+log = logging.getLogger(__name__)
+
+CONTAINER = "curated"
+MAX_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class CuratedFile:
+    """One committed curated Parquet file."""
+
+    path: str
+    rows: int
+    bytes: int
+    sha256: str
+    source_blob: str
+    source_etag: str
+    ingested_at: str
+
+
+def manifest_name(dataset: str) -> str:
+    return f"{dataset}/_manifest.json"
+
+
+def version_of(paths_and_hashes: list[tuple[str, str]]) -> str:
+    """Deterministic dataset version: a hash of the sorted (path, sha256) pairs."""
+    digest = hashlib.sha256(json.dumps(sorted(paths_and_hashes)).encode()).hexdigest()
+    return digest[:16]
+
+
+def read_manifest(store: BlobStore, dataset: str) -> tuple[dict[str, Any], str | None]:
+    """The manifest and its ETag; an empty manifest and ``None`` when there is none yet."""
+    try:
+        data, etag = store.get_bytes(CONTAINER, manifest_name(dataset))
+    except BlobNotFoundError:
+        return {"dataset": dataset, "files": [], "versions": [], "version": None}, None
+    return json.loads(data), etag
+
+
+def add_file(store: BlobStore, dataset: str, entry: CuratedFile) -> str:
+    """Add ``entry`` (if new) and return the dataset version that includes it."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        manifest, etag = read_manifest(store, dataset)
+        if any(f["path"] == entry.path for f in manifest["files"]):
+            return str(manifest["version"])
+        manifest["files"].append(asdict(entry))
+        version = version_of([(f["path"], f["sha256"]) for f in manifest["files"]])
+        manifest["version"] = version
+        manifest["updated_at"] = datetime.now(UTC).isoformat()
+        manifest["versions"].append({
+            "version": version, "created_at": manifest["updated_at"],
+            "files": sorted(f["path"] for f in manifest["files"]),
+        })
+        body = json.dumps(manifest, indent=1).encode()
+        try:
+            if etag is None:
+                store.put_bytes(CONTAINER, manifest_name(dataset), body, overwrite=False,
+                                content_type="application/json")
+            else:
+                store.put_bytes(CONTAINER, manifest_name(dataset), body, if_match=etag,
+                                content_type="application/json")
+            log.info("dataset %s is now version %s (%d files)", dataset, version, len(manifest["files"]))
+            return version
+        except (ConcurrentUpdateError, BlobExistsError):
+            log.info("manifest of %s changed under us (attempt %d); retrying", dataset, attempt)
+    raise FraudOpsError(f"could not update the manifest of {dataset} after {MAX_ATTEMPTS} attempts")
+
+
+def files_of_version(store: BlobStore, dataset: str, version: str | None = None) -> tuple[str, list[str]]:
+    """The version (latest when ``None``) and the curated file paths it consists of."""
+    manifest, _ = read_manifest(store, dataset)
+    if not manifest["files"]:
+        raise BlobNotFoundError(f"dataset {dataset} has no curated data yet; run the ETL first")
+    if version is None:
+        version = manifest["version"]
+    for v in reversed(manifest["versions"]):
+        if v["version"] == version:
+            return str(version), list(v["files"])
+    known = ", ".join(v["version"] for v in manifest["versions"][-5:])
+    raise BlobNotFoundError(f"dataset {dataset} has no version {version}; recent versions: {known}")

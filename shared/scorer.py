@@ -1,0 +1,169 @@
+"""Scoring with ONNX Runtime: the champion loaded once per process, refreshed cheaply.
+
+A ``LoadedModel`` is immutable (session, manifest, threshold); the ``Scorer`` swaps the
+reference atomically when the champion pointer's ETag changes, at most every
+``MODEL_REFRESH_SECONDS``, so requests in flight keep the model they started with. A model
+whose bytes or feature order do not match its manifest is refused and the old one keeps serving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from shared.errors import ModelIntegrityError, ModelNotAvailableError
+from shared.model_store import ModelStore
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+    from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PINNED_CACHE = 4
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One model version ready to score."""
+
+    version: str
+    manifest: dict[str, Any]
+    session: ort.InferenceSession
+    input_name: str
+    feature_names: tuple[str, ...]
+    threshold: float
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Fraud probability per row of a float32 matrix in ``feature_names`` order."""
+        out = self.session.run(None, {self.input_name: x})
+        probs = out[1] if len(out) > 1 else out[0]
+        return np.asarray(probs, dtype=np.float64)[:, -1] if probs.ndim == 2 else np.asarray(probs, np.float64)
+
+
+def load_model(models: ModelStore, version: str, *, expected_features: list[str], threads: int) -> LoadedModel:
+    """Fetch, verify and open one version; ``ModelIntegrityError`` when it does not match its manifest."""
+    import onnxruntime as ort
+
+    manifest = models.manifest(version)
+    onnx_bytes = models.file(version, "model.onnx")
+    digest = hashlib.sha256(onnx_bytes).hexdigest()
+    if digest != manifest.get("sha256"):
+        raise ModelIntegrityError(f"model {version}: ONNX bytes do not match the sha256 in its manifest")
+    features = list(manifest.get("feature_names", []))
+    if features != expected_features:
+        raise ModelIntegrityError(
+            f"model {version}: feature order {features[:3]}... does not match the contract {expected_features[:3]}..."
+        )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # the converter declares label shape [1]; ORT warns on every batch
+    try:
+        session = ort.InferenceSession(onnx_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt graphs
+        raise ModelIntegrityError(f"model {version}: ONNX Runtime cannot load it ({exc})") from None
+    inputs = session.get_inputs()
+    if len(inputs) != 1 or inputs[0].shape[-1] not in (len(features), None, "None"):
+        raise ModelIntegrityError(f"model {version}: ONNX input does not take {len(features)} features")
+    return LoadedModel(version, manifest, session, inputs[0].name, tuple(features), float(manifest["threshold"]))
+
+
+class Scorer:
+    """The champion (and a few pinned versions) of one model name, for one process."""
+
+    def __init__(self, models: ModelStore, *, feature_names: list[str], refresh_seconds: float,
+                 threads: int = 1) -> None:
+        self.models = models
+        self.feature_names = feature_names
+        self.refresh_seconds = refresh_seconds
+        self.threads = threads
+        self._current: LoadedModel | None = None
+        self._pointer_etag: str | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+        self._pinned: OrderedDict[str, LoadedModel] = OrderedDict()
+
+    def current(self) -> LoadedModel:
+        """The champion, checking the pointer at most every ``refresh_seconds``."""
+        model = self._current
+        if model is not None and time.monotonic() - self._checked_at < self.refresh_seconds:
+            return model
+        with self._lock:
+            if self._current is None or time.monotonic() - self._checked_at >= self.refresh_seconds:
+                self._refresh()
+        if self._current is None:
+            raise ModelNotAvailableError("no model has been published yet; run training first")
+        return self._current
+
+    def _refresh(self) -> None:
+        self._checked_at = time.monotonic()
+        etag = self.models.pointer_etag()
+        if etag is None or etag == self._pointer_etag:
+            return
+        version, etag = self.models.champion()
+        if version is None:
+            return
+        if self._current is not None and version == self._current.version:
+            self._pointer_etag = etag
+            return
+        try:
+            model = load_model(self.models, version, expected_features=self.feature_names, threads=self.threads)
+        except (ModelIntegrityError, ModelNotAvailableError) as exc:
+            log.error("refused champion %s, keeping %s: %s", version,
+                      self._current.version if self._current else "none", exc.reason)
+            self._pointer_etag = etag
+            return
+        previous = self._current.version if self._current else None
+        self._current, self._pointer_etag = model, etag
+        log.info("now serving model %s (was %s)", version, previous)
+
+    def pinned(self, version: str) -> LoadedModel:
+        """A specific version, for shadow tests; ``ModelNotAvailableError`` when unknown."""
+        current = self._current
+        if current is not None and current.version == version:
+            return current
+        with self._lock:
+            model = self._pinned.get(version)
+            if model is None:
+                model = load_model(self.models, version, expected_features=self.feature_names,
+                                   threads=self.threads)
+                self._pinned[version] = model
+                while len(self._pinned) > PINNED_CACHE:
+                    self._pinned.popitem(last=False)
+            self._pinned.move_to_end(version)
+            return model
+
+    def model(self, version: str | None = None) -> LoadedModel:
+        return self.current() if version is None else self.pinned(version)
+
+
+@lru_cache(maxsize=4)
+def _scorer_for(settings: Settings) -> Scorer:
+    from shared.contract import get_contract
+    from shared.storage import get_blob_store
+
+    contract = get_contract(settings.dataset_name)
+    return Scorer(
+        ModelStore(get_blob_store(settings), settings.model_name),
+        feature_names=contract.feature_names, refresh_seconds=settings.model_refresh_seconds,
+        threads=settings.ort_intra_op_threads,
+    )
+
+
+def get_scorer(settings: Settings | None = None) -> Scorer:
+    """The process-wide scorer (one ONNX session per model version, kept across invocations)."""
+    if settings is None:
+        from shared.settings import get_settings
+
+        settings = get_settings()
+    return _scorer_for(settings)

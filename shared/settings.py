@@ -1,0 +1,75 @@
+"""Application settings: one class, read from the environment through a cached getter.
+
+Every field is an app setting in Azure and an entry of ``local.settings.json.example``.
+Nothing here runs at import time; ``get_settings()`` builds the object on first use.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_STORAGE = "UseDevelopmentStorage=true"
+
+
+class Settings(BaseSettings):
+    """Every setting the app reads. Names are the app-setting names, case-sensitive."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", populate_by_name=True, frozen=True)
+
+    app_env: Literal["development", "production"] = Field(
+        default="development", validation_alias="APP_ENV",
+        description="'production' refuses development defaults such as Azurite storage.",
+    )
+    storage_connection: str = Field(
+        default=DEV_STORAGE, validation_alias="AzureWebJobsStorage",
+        description="Storage connection string; Azurite by default.",
+    )
+    storage_account_name: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AzureWebJobsStorage__accountName"),
+        description="Identity-based storage (Azure): account name; wins over the connection string.",
+    )
+    storage_credential_client_id: str | None = Field(
+        default=None, validation_alias="AzureWebJobsStorage__clientId",
+        description="Client id of the user-assigned managed identity used for storage.",
+    )
+    dataset_name: str = Field(default="creditcard", validation_alias="DATASET_NAME")
+    model_name: str = Field(default="fraud", validation_alias="MODEL_NAME")
+    retrain_schedule: str = Field(default="0 0 2 * * *", validation_alias="RETRAIN_SCHEDULE")
+    blob_trigger_source: Literal["LogsAndContainerScan", "EventGrid"] = Field(
+        default="LogsAndContainerScan", validation_alias="BLOB_TRIGGER_SOURCE",
+    )
+
+    # Training
+    cost_fn: float = Field(default=10.0, gt=0, validation_alias="COST_FN")
+    cost_fp: float = Field(default=1.0, gt=0, validation_alias="COST_FP")
+    train_seed: int = Field(default=42, validation_alias="TRAIN_SEED")
+    train_num_boost_round: int = Field(default=300, ge=10, validation_alias="TRAIN_NUM_BOOST_ROUND")
+    train_time_budget_seconds: float = Field(default=600.0, gt=0, validation_alias="TRAIN_TIME_BUDGET_SECONDS")
+    promotion_pr_auc_margin: float = Field(default=0.01, ge=0, validation_alias="PROMOTION_PR_AUC_MARGIN")
+
+    # Scoring
+    score_max_batch: int = Field(default=1000, ge=1, validation_alias="SCORE_MAX_BATCH")
+    score_max_body_bytes: int = Field(default=2_000_000, ge=1024, validation_alias="SCORE_MAX_BODY_BYTES")
+    model_refresh_seconds: float = Field(default=30.0, ge=0, validation_alias="MODEL_REFRESH_SECONDS")
+    ort_intra_op_threads: int = Field(default=1, ge=1, validation_alias="ORT_INTRA_OP_THREADS")
+
+    @model_validator(mode="after")
+    def _refuse_dev_defaults_in_production(self) -> Settings:
+        if self.app_env == "production" and not self.storage_account_name and (
+            self.storage_connection == DEV_STORAGE or "devstoreaccount1" in self.storage_connection
+        ):
+            raise ValueError(
+                "APP_ENV=production but storage points at Azurite; set AzureWebJobsStorage__accountName"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once. Tests call ``get_settings.cache_clear()``."""
+    return Settings()

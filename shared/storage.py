@@ -1,0 +1,208 @@
+"""Blob storage: a small interface the domain code uses, and its Azure SDK adapter.
+
+The adapter is built once per process by ``get_blob_store()`` (cached), never at import.
+Conditional writes (ETag ``if_match`` / create-only) map to domain errors so callers can
+implement optimistic concurrency without knowing the SDK.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import IO, TYPE_CHECKING, Protocol
+
+from shared.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError
+
+if TYPE_CHECKING:
+    from azure.storage.blob import BlobServiceClient
+
+    from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CONTAINERS = (
+    "raw", "quarantine", "curated", "models", "reports",
+    "scored", "alerts", "deadletter", "federated", "audit",
+)
+DOWNLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """What the store knows about a blob without reading it."""
+
+    container: str
+    name: str
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+class BlobStore(Protocol):
+    """The storage operations the domain needs."""
+
+    def ensure_containers(self, names: tuple[str, ...] = CONTAINERS) -> None: ...
+    def info(self, container: str, name: str) -> BlobInfo: ...
+    def get_bytes(self, container: str, name: str) -> tuple[bytes, str]: ...
+    def download_chunks(self, container: str, name: str) -> Iterator[bytes]: ...
+    def put_bytes(
+        self, container: str, name: str, data: bytes, *, overwrite: bool = True,
+        if_match: str | None = None, content_type: str | None = None,
+    ) -> str: ...
+    def upload_stream(
+        self, container: str, name: str, stream: IO[bytes], *, overwrite: bool = False,
+        content_type: str | None = None,
+    ) -> str: ...
+    def list_names(self, container: str, prefix: str = "") -> list[str]: ...
+    def delete(self, container: str, name: str) -> None: ...
+
+
+class AzureBlobStore:
+    """``BlobStore`` over ``azure-storage-blob``."""
+
+    def __init__(self, service: BlobServiceClient) -> None:
+        self._service = service
+
+    @property
+    def service(self) -> BlobServiceClient:
+        return self._service
+
+    def ensure_containers(self, names: tuple[str, ...] = CONTAINERS) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        for name in names:
+            try:
+                self._service.create_container(name)
+                log.info("created container %s", name)
+            except ResourceExistsError:
+                pass
+
+    def info(self, container: str, name: str) -> BlobInfo:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            props = self._service.get_blob_client(container, name).get_blob_properties()
+        except ResourceNotFoundError:
+            raise BlobNotFoundError(f"blob {container}/{name} does not exist") from None
+        return BlobInfo(container, name, props.size, props.etag, props.last_modified)
+
+    def get_bytes(self, container: str, name: str) -> tuple[bytes, str]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            downloader = self._service.get_blob_client(container, name).download_blob()
+            return downloader.readall(), downloader.properties.etag
+        except ResourceNotFoundError:
+            raise BlobNotFoundError(f"blob {container}/{name} does not exist") from None
+
+    def download_chunks(self, container: str, name: str) -> Iterator[bytes]:
+        """Stream a blob in chunks: memory stays bounded whatever its size."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        client = self._service.get_blob_client(container, name)
+        try:
+            downloader = client.download_blob(max_concurrency=2)
+        except ResourceNotFoundError:
+            raise BlobNotFoundError(f"blob {container}/{name} does not exist") from None
+        yield from downloader.chunks()
+
+    def put_bytes(
+        self, container: str, name: str, data: bytes, *, overwrite: bool = True,
+        if_match: str | None = None, content_type: str | None = None,
+    ) -> str:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
+        from azure.storage.blob import ContentSettings
+
+        client = self._service.get_blob_client(container, name)
+        kwargs: dict[str, object] = {}
+        if content_type:
+            kwargs["content_settings"] = ContentSettings(content_type=content_type)
+        if if_match is not None:
+            kwargs["etag"] = if_match
+            kwargs["match_condition"] = MatchConditions.IfNotModified
+        try:
+            result = client.upload_blob(data, overwrite=overwrite or if_match is not None, **kwargs)
+        except ResourceModifiedError:
+            raise ConcurrentUpdateError(f"{container}/{name} changed since it was read") from None
+        except ResourceExistsError:
+            if if_match is not None:
+                raise ConcurrentUpdateError(f"{container}/{name} changed since it was read") from None
+            raise BlobExistsError(f"{container}/{name} already exists") from None
+        return str(result["etag"])
+
+    def upload_stream(
+        self, container: str, name: str, stream: IO[bytes], *, overwrite: bool = False,
+        content_type: str | None = None,
+    ) -> str:
+        from azure.core.exceptions import ResourceExistsError
+        from azure.storage.blob import ContentSettings
+
+        client = self._service.get_blob_client(container, name)
+        settings = ContentSettings(content_type=content_type) if content_type else None
+        try:
+            result = client.upload_blob(
+                stream, overwrite=overwrite, max_concurrency=2, content_settings=settings,
+            )
+        except ResourceExistsError:
+            raise BlobExistsError(f"{container}/{name} already exists") from None
+        return str(result["etag"])
+
+    def list_names(self, container: str, prefix: str = "") -> list[str]:
+        client = self._service.get_container_client(container)
+        return [b.name for b in client.list_blobs(name_starts_with=prefix or None)]
+
+    def delete(self, container: str, name: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self._service.get_blob_client(container, name).delete_blob()
+        except ResourceNotFoundError:
+            pass
+
+
+def make_service_client(settings: Settings) -> BlobServiceClient:
+    """A ``BlobServiceClient`` from settings: managed identity in Azure, a connection string locally."""
+    from azure.storage.blob import BlobServiceClient
+
+    if settings.storage_account_name:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(
+            managed_identity_client_id=settings.storage_credential_client_id,
+        )
+        url = f"https://{settings.storage_account_name}.blob.core.windows.net"
+        return BlobServiceClient(url, credential=credential)
+    return BlobServiceClient.from_connection_string(
+        settings.storage_connection, max_single_get_size=DOWNLOAD_CHUNK_BYTES,
+        max_chunk_get_size=DOWNLOAD_CHUNK_BYTES,
+    )
+
+
+@lru_cache(maxsize=4)
+def _store_for(connection: str, account: str | None, client_id: str | None) -> AzureBlobStore:
+    from shared.settings import Settings
+
+    settings = Settings.model_validate({
+        "AzureWebJobsStorage": connection,
+        "AzureWebJobsStorage__accountName": account,
+        "AzureWebJobsStorage__clientId": client_id,
+    })
+    store = AzureBlobStore(make_service_client(settings))
+    store.ensure_containers()
+    return store
+
+
+def get_blob_store(settings: Settings | None = None) -> AzureBlobStore:
+    """The process-wide store for these settings (created once; containers ensured once)."""
+    if settings is None:
+        from shared.settings import get_settings
+
+        settings = get_settings()
+    return _store_for(
+        settings.storage_connection, settings.storage_account_name,
+        settings.storage_credential_client_id,
+    )

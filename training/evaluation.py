@@ -1,0 +1,53 @@
+"""Metrics and the cost-optimal decision threshold. NumPy/scikit-learn in, plain dicts out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
+
+
+def cost_curve(y: np.ndarray, p: np.ndarray, *, cost_fn: float, cost_fp: float,
+               thresholds: np.ndarray = THRESHOLDS) -> list[dict[str, float]]:
+    """Business cost ``cost_fn * FN + cost_fp * FP`` at each threshold (fraud when p >= t)."""
+    y = y.astype(bool)
+    curve = []
+    for t in thresholds:
+        flagged = p >= t
+        fn = int(np.sum(y & ~flagged))
+        fp = int(np.sum(~y & flagged))
+        curve.append({"threshold": float(t), "fn": fn, "fp": fp, "cost": cost_fn * fn + cost_fp * fp})
+    return curve
+
+
+def best_threshold(curve: list[dict[str, float]]) -> float:
+    """The threshold of least cost; ties go to the lowest threshold (catch more fraud)."""
+    return float(min(curve, key=lambda c: (c["cost"], c["threshold"]))["threshold"])
+
+
+def evaluate(y: np.ndarray, p: np.ndarray, threshold: float, *, cost_fn: float, cost_fp: float) -> dict[str, float]:
+    """ROC-AUC, PR-AUC and the fraud-class confusion figures at ``threshold``."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y = y.astype(bool)
+    flagged = p >= threshold
+    tp = int(np.sum(y & flagged))
+    fn = int(np.sum(y & ~flagged))
+    fp = int(np.sum(~y & flagged))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    both_classes = 0 < y.sum() < y.size
+    return {
+        "auc": float(roc_auc_score(y, p)) if both_classes else float("nan"),
+        "pr_auc": float(average_precision_score(y, p)) if both_classes else float("nan"),
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "frauds_caught": tp,
+        "frauds_missed": fn,
+        "false_alarms": fp,
+        "cost": cost_fn * fn + cost_fp * fp,
+        "threshold": float(threshold),
+        "rows": int(y.size),
+        "frauds": int(y.sum()),
+    }
