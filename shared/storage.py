@@ -7,6 +7,7 @@ implement optimistic concurrency without knowing the SDK.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -158,10 +159,8 @@ class AzureBlobStore:
     def delete(self, container: str, name: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        try:
+        with contextlib.suppress(ResourceNotFoundError):
             self._service.get_blob_client(container, name).delete_blob()
-        except ResourceNotFoundError:
-            pass
 
 
 def make_service_client(settings: Settings) -> BlobServiceClient:

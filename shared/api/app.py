@@ -7,6 +7,7 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from shared.api.schemas import ErrorResponse, HealthResponse, ModelInfo, ScoreRequest, ScoreResponse, ScoreResult
@@ -45,6 +46,12 @@ def create_app() -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
     )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes the offending input, which cannot be encoded when it is NaN/Infinity.
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(ModelNotAvailableError)
     async def _no_model(_: Request, exc: ModelNotAvailableError) -> JSONResponse:

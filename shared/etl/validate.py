@@ -111,7 +111,8 @@ def validate(batch: Batch, contract: DatasetContract, mode: Mode) -> Validated:
                 marks.mark(finite & (floats > col.maximum), f"{name} is above {col.maximum:g} ({{v}})", floats)
             if col.allowed is not None:
                 allowed = ", ".join(f"{a:g}" for a in col.allowed)
-                marks.mark(finite & ~np.isin(floats, col.allowed), f"{name} must be one of {allowed} (got {{v}})", floats)
+                outside = finite & ~np.isin(floats, col.allowed)
+                marks.mark(outside, f"{name} must be one of {allowed} (got {{v}})", floats)
 
     bad = marks.bad
     keep = ~bad

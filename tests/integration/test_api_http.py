@@ -1,0 +1,109 @@
+"""The HTTP API over a real socket (uvicorn on a free loopback port) and the scorer's model lifecycle."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from shared.api.server import running_server
+from shared.etl.service import run_etl
+from shared.model_store import ModelStore
+from shared.scorer import Scorer
+from training.pipeline import run_training
+
+FEATURES = [f"V{i}" for i in range(1, 29)] + ["Amount"]
+
+
+def _txn(i: int = 0, **over) -> dict:
+    body = {"transaction_id": f"t{i}", "Time": 10.0, **{f: 0.1 for f in FEATURES}}
+    body.update(over)
+    return body
+
+
+@pytest.fixture
+def trained(store, settings, generated_csv):
+    store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
+    run_etl(store, settings, name="gen.csv")
+    return run_training(store, settings)
+
+
+def test_health_is_503_with_a_reason_before_any_model(store):
+    with running_server() as url:
+        r = httpx.get(f"{url}/api/health")
+        assert r.status_code == 503
+        assert r.json()["model_loaded"] is False and "no model" in r.json()["reason"]
+        assert httpx.post(f"{url}/api/score", json={"transactions": [_txn()]}).status_code == 503
+
+
+def test_score_model_and_health_over_http(trained):
+    with running_server() as url, httpx.Client(base_url=url) as http:
+        health = http.get("/api/health").json()
+        assert health == {"status": "ok", "model_loaded": True, "model_version": trained["model_version"],
+                          "reason": None}
+        fraud_like = _txn(1, V14=-12.0, V17=-9.0, V12=-9.0, V10=-7.0, V3=-8.0)
+        r = http.post("/api/score", json={"transactions": [_txn(0), fraud_like]})
+        assert r.status_code == 200
+        body = r.json()
+        assert body["model_version"] == trained["model_version"] and body["threshold"] == trained["threshold"]
+        normal, fraud = body["results"]
+        assert normal["transaction_id"] == "t0" and fraud["fraud_probability"] > normal["fraud_probability"]
+        assert normal["is_fraud"] == (normal["fraud_probability"] >= body["threshold"])
+        model = http.get("/api/model").json()
+        assert model["version"] == trained["model_version"] and len(model["sha256"]) == 64
+        assert http.get("/api/openapi.json").json()["paths"]["/api/score"]["post"]
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"transactions": []}, "transactions"),
+    ({"transactions": [{k: v for k, v in _txn().items() if k != "V3"}]}, "V3"),
+    ({"transactions": [_txn(Amount=-1.0)]}, "Amount"),
+    ({"transactions": [_txn(V1="abc")]}, "V1"),
+    ({"transactions": [_txn(surprise=1)]}, "surprise"),
+])
+def test_bad_input_is_422_naming_the_field(trained, body, field):
+    with running_server() as url:
+        r = httpx.post(f"{url}/api/score", json=body)
+        assert r.status_code == 422
+        assert field in r.text
+
+
+def test_nan_literal_is_rejected(trained):
+    raw = ('{"transactions": [' + str(_txn()).replace("'", '"').replace('"V2": 0.1', '"V2": NaN') + "]}")
+    with running_server() as url:
+        r = httpx.post(f"{url}/api/score", content=raw, headers={"content-type": "application/json"})
+        assert r.status_code == 422 and "V2" in r.text
+
+
+def test_batch_over_the_limit_is_413(trained, monkeypatch):
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("SCORE_MAX_BATCH", "2")
+    get_settings.cache_clear()
+    with running_server() as url:
+        r = httpx.post(f"{url}/api/score", json={"transactions": [_txn(i) for i in range(3)]})
+        assert r.status_code == 413 and "limit of 2" in r.json()["detail"]
+    get_settings.cache_clear()
+
+
+def test_corrupt_champion_is_refused_and_the_old_one_keeps_serving(store, settings, trained):
+    models = ModelStore(store, settings.model_name)
+    scorer = Scorer(models, feature_names=FEATURES, refresh_seconds=0)
+    assert scorer.current().version == trained["model_version"]
+    manifest = models.manifest(trained["model_version"])
+    models.publish("corrupt", b"not an onnx model", {**manifest, "created_at": None})
+    _, etag = models.champion()
+    models.promote("corrupt", expected_etag=etag, reason="test")
+    # the manifest's sha256 is of these bytes, so integrity passes and ONNX Runtime refuses them
+    assert scorer.current().version == trained["model_version"]
+    store.put_bytes("models", f"{settings.model_name}/corrupt/model.onnx", b"tampered")
+    assert scorer.current().version == trained["model_version"]
+
+
+def test_new_champion_is_picked_up_without_restart(store, settings, trained):
+    models = ModelStore(store, settings.model_name)
+    scorer = Scorer(models, feature_names=FEATURES, refresh_seconds=0)
+    assert scorer.current().version == trained["model_version"]
+    onnx = models.file(trained["model_version"], "model.onnx")
+    models.publish("v2", onnx, {**models.manifest(trained["model_version"]), "created_at": None})
+    models.promote("v2", expected_etag=models.champion()[1], reason="test")
+    assert scorer.current().version == "v2"

@@ -1,0 +1,71 @@
+"""The ETL service against Azurite: outputs, idempotency, rejection, concurrent manifest updates."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+from shared.etl import manifest
+from shared.etl.service import run_etl
+
+
+def _upload(store, name: str, data: bytes) -> None:
+    store.put_bytes("raw", name, data)
+
+
+def test_sample_processed_with_outputs_report_and_manifest(store, settings, sample_csv):
+    _upload(store, "sample.csv", sample_csv.read_bytes())
+    s = run_etl(store, settings, name="sample.csv")
+    assert s["status"] == "processed"
+    assert s["rows_in"] == s["rows_valid"] + s["rows_quarantined"] + s["rows_duplicate"] == 4492
+    assert s["rows_duplicate"] == 51
+    curated = s["outputs"][0].removeprefix("curated/")
+    assert curated.startswith("creditcard/ingest_date=") and curated.endswith(".parquet")
+    assert store.info("curated", curated).size == s["parquet_bytes"]
+    report = json.loads(store.get_bytes("reports", s["report"].removeprefix("reports/"))[0])
+    assert report["rows_valid"] == 4441 and report["columns"]["Amount"]["min"] >= 0
+    assert store.get_bytes("reports", s["report"].removeprefix("reports/").replace(".json", ".html"))[0].startswith(
+        b"<!doctype html>")
+    version, files = manifest.files_of_version(store, "creditcard")
+    assert version == s["dataset_version"] and files == [curated]
+
+
+def test_same_blob_twice_gives_same_outputs_and_one_manifest_entry(store, settings, sample_csv):
+    _upload(store, "again.csv", sample_csv.read_bytes())
+    first = run_etl(store, settings, name="again.csv")
+    second = run_etl(store, settings, name="again.csv")
+    assert first["outputs"] == second["outputs"]
+    assert first["dataset_version"] == second["dataset_version"]
+    m, _ = manifest.read_manifest(store, "creditcard")
+    assert len(m["files"]) == 1 and len(m["versions"]) == 1
+
+
+def test_rejected_file_moves_to_quarantine_unchanged_and_returns_normally(store, settings):
+    body = b"a,b,c\n1,2,3\n"
+    _upload(store, "folder/not-ours.csv", body)
+    s = run_etl(store, settings, name="folder/not-ours.csv")
+    assert s["status"] == "rejected" and "not a creditcard table" in s["reason"]
+    assert store.get_bytes("quarantine", "creditcard/files/folder/not-ours.csv")[0] == body
+    assert store.list_names("raw") == [] and store.list_names("curated") == []
+    report = json.loads(store.get_bytes("reports", s["report"].removeprefix("reports/"))[0])
+    assert report["reason"] == s["reason"]
+
+
+def test_row_quarantine_file_written(store, settings, sample_csv):
+    lines = sample_csv.read_text().splitlines()
+    body = "\n".join([lines[0], lines[1], "1,2,3", lines[2].replace(",1", ",7")]) + "\n"
+    _upload(store, "mixed.csv", body.encode())
+    s = run_etl(store, settings, name="mixed.csv")
+    assert s["rows_in"] == 3 and s["rows_valid"] == 1 and s["rows_quarantined"] == 2
+    q = store.get_bytes("quarantine", s["quarantine"].removeprefix("quarantine/"))[0].decode()
+    assert "wrong field count" in q and "Class must be one of 0, 1" in q
+
+
+def test_concurrent_manifest_updates_lose_nothing(store):
+    entries = [manifest.CuratedFile(f"creditcard/f{i}.parquet", i, i, f"{i:064x}", f"raw/{i}", "e", "t")
+               for i in range(12)]
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda e: manifest.add_file(store, "creditcard", e), entries))
+    m, _ = manifest.read_manifest(store, "creditcard")
+    assert sorted(f["path"] for f in m["files"]) == sorted(e.path for e in entries)
+    assert m["version"] == manifest.version_of([(e.path, e.sha256) for e in entries])

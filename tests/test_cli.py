@@ -1,0 +1,47 @@
+"""fraudops end to end: the demo with a small row count, and etl's exit code for a rejected file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def _fraudops(*args: str, env_conn: str, cwd) -> subprocess.CompletedProcess:
+    env = {**os.environ, "AzureWebJobsStorage": env_conn}
+    return subprocess.run([sys.executable, "-m", "shared.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300, check=False)
+
+
+def test_demo_runs_end_to_end(store, azurite, tmp_path):
+    r = _fraudops("demo", "--rows", "40000", "--workdir", str(tmp_path), env_conn=azurite, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["etl"]["rows_in"] == 40000 == summary["etl"]["rows_valid"] + summary["etl"]["rows_duplicate"]
+    assert summary["promoted"] and summary["serving_version"] == summary["model_version"]
+    assert 0.5 < summary["auc"] <= 1.0 and 0.0 < summary["pr_auc"] <= 1.0
+    assert len(summary["scored_over_http"]) == 5
+    assert all(0.0 <= s["fraud_probability"] <= 1.0 for s in summary["scored_over_http"])
+
+
+def test_etl_rejection_exits_2_with_the_reason(store, azurite, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    r = _fraudops("etl", str(bad), env_conn=azurite, cwd=ROOT)
+    assert r.returncode == 2
+    assert "rejected: the file is not a creditcard table" in r.stderr.strip().splitlines()[-1]
+    assert json.loads(r.stdout.strip().splitlines()[-1])["status"] == "rejected"
+
+
+def test_score_command_writes_scores(store, azurite, tmp_path, generated_csv):
+    assert _fraudops("etl", str(generated_csv), env_conn=azurite, cwd=ROOT).returncode == 0
+    assert _fraudops("train", env_conn=azurite, cwd=ROOT).returncode == 0
+    out = tmp_path / "scores.csv"
+    r = _fraudops("score", str(generated_csv), "--out", str(out), env_conn=azurite, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-1000:]
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["rows"] == summary["scored"] == 60000
+    assert out.read_text().splitlines()[0].startswith('"transaction_id","fraud_probability","is_fraud"')

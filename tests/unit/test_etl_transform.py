@@ -1,0 +1,164 @@
+"""The ETL core on local files: every input shape the contract allows, every bad input, conservation."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from shared.contract import CREDITCARD
+from shared.errors import FileRejectedError
+from shared.etl.transform import TransformResult, transform_file
+
+HEADER = ",".join(f'"{c}"' for c in ["Time", *(f"V{i}" for i in range(1, 29)), "Amount", "Class"])
+
+
+def _row(time: str = "1", amount: str = "9.5", cls: str = "0", v: str = "0.25") -> str:
+    return ",".join([time, *([v] * 28), amount, cls])
+
+
+def _run(tmp_path: Path, src: Path) -> TransformResult:
+    return transform_file(src, CREDITCARD, parquet_path=tmp_path / "out.parquet",
+                          quarantine_path=tmp_path / "q.csv")
+
+
+def _conserved(r: TransformResult) -> None:
+    assert r.rows_in == r.rows_valid + r.rows_quarantined + r.rows_duplicate
+
+
+def _write(tmp_path: Path, text: str, name: str = "in.csv", encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def _quarantine(tmp_path: Path) -> list[dict]:
+    return pacsv.read_csv(tmp_path / "q.csv").to_pylist()
+
+
+def test_real_sample_every_row_accounted_for(tmp_path, sample_csv):
+    r = _run(tmp_path, sample_csv)
+    _conserved(r)
+    assert r.rows_in == 4492
+    assert r.rows_duplicate == 51
+    assert r.rows_quarantined == 0
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.num_rows == 4441
+    assert table.schema.field("Class").type == "int8"
+    assert table.column("Class").to_pylist().count(1) + table.column("Class").to_pylist().count(0) == 4441
+
+
+@pytest.mark.parametrize("variant", ["quoted-lf", "plain-crlf", "bom", "gzip"])
+def test_accepts_every_file_shape_of_the_contract(tmp_path, variant):
+    header = HEADER if variant != "plain-crlf" else HEADER.replace('"', "")
+    eol = "\r\n" if variant == "plain-crlf" else "\n"
+    text = eol.join([header, _row("1"), _row("2"), _row("3", cls="1")]) + eol
+    if variant == "bom":
+        text = "\ufeff" + text
+    src = _write(tmp_path, text)
+    if variant == "gzip":
+        gz = tmp_path / "in.csv.gz"
+        gz.write_bytes(gzip.compress(src.read_bytes()))
+        src = gz
+    r = _run(tmp_path, src)
+    _conserved(r)
+    assert (r.rows_in, r.rows_valid) == (3, 3)
+
+
+def test_parquet_input_with_columns_in_any_order_and_extras_dropped(tmp_path):
+    csv_src = _write(tmp_path, "\n".join([HEADER, _row("1"), _row("2", cls="1")]) + "\n", name="a.csv")
+    table = pacsv.read_csv(csv_src)
+    table = table.select(list(reversed(table.column_names))).append_column("note", [["x", "y"]])
+    pq.write_table(table, tmp_path / "in.parquet")
+    r = _run(tmp_path, tmp_path / "in.parquet")
+    _conserved(r)
+    assert r.rows_valid == 2
+    assert r.dropped_columns == ["note"]
+    assert pq.read_schema(tmp_path / "out.parquet").names[:2] == ["Time", "V1"]
+
+
+def test_row_problems_are_quarantined_with_line_and_reason(tmp_path):
+    lines = [
+        HEADER,
+        _row("1"),                 # 2 ok
+        _row("2", amount="-3"),    # 3 negative amount
+        "1,2,3",                   # 4 wrong field count
+        _row("4", cls="2"),        # 5 bad class
+        _row("5", amount="NaN"),   # 6 NaN
+        _row("6", v="inf"),        # 7 infinity
+        "",                        # 8 blank line
+        _row("-1"),                # 9 negative time
+        _row("1"),                 # 10 duplicate of line 2
+        _row("8", amount=""),      # 11 empty value
+    ]
+    src = _write(tmp_path, "\n".join(lines) + "\n")
+    r = _run(tmp_path, src)
+    _conserved(r)
+    assert (r.rows_in, r.rows_valid, r.rows_duplicate, r.rows_quarantined) == (10, 1, 1, 8)
+    by_line = {row["line"]: row["reason"] for row in _quarantine(tmp_path)}
+    assert by_line[3].startswith("Amount is negative")
+    assert by_line[4].startswith("wrong field count: 3 fields")
+    assert by_line[5].startswith("Class must be one of 0, 1")
+    assert by_line[6].startswith("Amount is not a finite number")
+    assert by_line[7].startswith("V1 is not a finite number")
+    assert by_line[8] == "the line is empty"
+    assert by_line[9].startswith("Time is negative")
+    assert by_line[11] == "Amount is empty"
+
+
+def test_non_numeric_cells_switch_to_text_mode_and_keep_the_rest(tmp_path):
+    long = "1" * 100
+    lines = [HEADER, _row("1"), _row("abc"), _row("3", amount=long), _row("4"), _row("5", v="1,5")]
+    src = _write(tmp_path, "\n".join(lines) + "\n")
+    r = _run(tmp_path, src)
+    _conserved(r)
+    assert r.read_mode == "text"
+    assert r.rows_valid == 2
+    by_line = {row["line"]: row["reason"] for row in _quarantine(tmp_path)}
+    assert by_line[3] == "Time is not a number: 'abc'"
+    assert by_line[4] == "Amount is longer than 64 characters"
+    assert by_line[6].startswith("wrong field count")
+
+
+def test_line_numbers_stay_right_after_many_skipped_lines(tmp_path):
+    lines = [HEADER]
+    for i in range(2, 3000):
+        lines.append("1,2" if i % 7 == 0 else _row(str(i), amount=str(i)))
+    src = _write(tmp_path, "\n".join(lines) + "\n")
+    r = _run(tmp_path, src)
+    _conserved(r)
+    bad = {row["line"] for row in _quarantine(tmp_path)}
+    assert bad == {i for i in range(2, 3000) if i % 7 == 0}
+    amounts = pq.read_table(tmp_path / "out.parquet").column("Amount").to_pylist()
+    assert amounts == [float(i) for i in range(2, 3000) if i % 7 != 0]
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"", "the file is empty (0 bytes)"),
+    (b"\n\n1,2,3\n", "the file has no header line"),
+    (b"\x00\x01\x02\x03binary", "the file is not a text table"),
+    (b'"Time","V1"\n1,2\n', "required columns are missing: V2"),
+    (HEADER.replace(',"Class"', "").encode() + b"\n", "the label column Class is missing"),
+    (b'{"json": true}\n', "the file is not a table"),
+    (b"a,b,c\n1,2,3\n", "the file is not a creditcard table"),
+    (HEADER.encode() + b"\n", "the file has a header but no data rows"),
+    ('"Time","V1"'.encode("utf-16"), "the file is not a text table"),
+    (b"\xff\xfe\xfaTime,V1\n", "the header is not UTF-8 text"),
+])
+def test_whole_file_problems_are_rejected_with_a_reason(tmp_path, content, reason):
+    src = tmp_path / "bad.csv"
+    src.write_bytes(content)
+    with pytest.raises(FileRejectedError) as info:
+        _run(tmp_path, src)
+    assert info.value.reason.startswith(reason), info.value.reason
+
+
+def test_undecodable_bytes_in_data_reject_the_file(tmp_path):
+    src = tmp_path / "latin1.csv"
+    src.write_bytes((HEADER + "\n" + _row("1") + "\n").encode() + b"1,\xe9\xe9" + b",0" * 29 + b"\n")
+    with pytest.raises(FileRejectedError) as info:
+        _run(tmp_path, src)
+    assert "UTF-8" in info.value.reason

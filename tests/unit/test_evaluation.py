@@ -1,0 +1,23 @@
+"""Cost curve and threshold choice against a direct count."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from training.evaluation import best_threshold, cost_curve, evaluate
+
+
+def test_cost_curve_counts_and_best_threshold():
+    rng = np.random.default_rng(2)
+    y = rng.random(2_000) < 0.05
+    p = np.clip(y * 0.6 + rng.random(2_000) * 0.5, 0, 1)
+    curve = cost_curve(y, p, cost_fn=10, cost_fp=1)
+    assert curve[0]["threshold"] == 0.05 and curve[-1]["threshold"] == 0.95 and len(curve) == 91
+    for point in curve[::10]:
+        t = point["threshold"]
+        assert point["fn"] == int(np.sum(y & (p < t))) and point["fp"] == int(np.sum(~y & (p >= t)))
+    best = best_threshold(curve)
+    assert min(c["cost"] for c in curve) == next(c["cost"] for c in curve if c["threshold"] == best)
+    m = evaluate(y, p, best, cost_fn=10, cost_fp=1)
+    assert m["frauds_caught"] + m["frauds_missed"] == int(y.sum())
+    assert m["cost"] == 10 * m["frauds_missed"] + m["false_alarms"]
