@@ -41,7 +41,7 @@ def score_file(path: Path, out: Path, scorer: Scorer) -> dict[str, Any]:
         ]).astype(np.float32)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise FileRejectedError(f"a feature column is not numeric ({exc})") from None
-    ok = np.isfinite(x).all(axis=1)
+    ok = np.asarray(np.isfinite(x).all(axis=1), dtype=bool)
     probs = np.full(len(x), np.nan)
     if ok.any():
         probs[ok] = model.predict_proba(np.ascontiguousarray(x[ok]))
@@ -52,7 +52,7 @@ def score_file(path: Path, out: Path, scorer: Scorer) -> dict[str, Any]:
         "fraud_probability": pa.array(probs, mask=~ok),
         "is_fraud": pa.array(probs >= model.threshold, mask=~ok),
         "model_version": pa.array([model.version] * len(x)),
-        "error": pa.array([None if good else "missing or non-finite feature value" for good in ok],
+        "error": pa.array([None if good else "missing or non-finite feature value" for good in ok.tolist()],
                           type=pa.string()),
     })
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from shared.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError
 
@@ -119,7 +119,7 @@ class AzureBlobStore:
         from azure.storage.blob import ContentSettings
 
         client = self._service.get_blob_client(container, name)
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}
         if content_type:
             kwargs["content_settings"] = ContentSettings(content_type=content_type)
         if if_match is not None:

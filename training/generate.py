@@ -57,7 +57,7 @@ def _shift_vectors() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return idx, shifts, np.sign(shifts) * STDS[idx] * CAMOUFLAGE_SCALE
 
 
-def _log_normal_pdf(x: np.ndarray, mean: np.ndarray, std: np.ndarray | float) -> np.ndarray:
+def _log_normal_pdf(x: np.ndarray, mean: np.ndarray | float, std: np.ndarray | float) -> np.ndarray:
     z = (x - mean) / std
     return -0.5 * z * z - np.log(std)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, Request
@@ -29,7 +29,9 @@ def scorer_dependency() -> Scorer:
 SettingsDep = Annotated[Settings, Depends(settings_dependency)]
 ScorerDep = Annotated[Scorer, Depends(scorer_dependency)]
 
-UNAVAILABLE = {503: {"model": ErrorResponse, "description": "No model is published yet"}}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorResponse, "description": "No model is published yet"},
+}
 
 
 class BatchTooLargeError(FraudOpsError):
@@ -65,7 +67,9 @@ def create_app() -> FastAPI:
     async def _too_large(_: Request, exc: BatchTooLargeError) -> JSONResponse:
         return JSONResponse({"detail": exc.reason}, status_code=413)
 
-    @app.get("/api/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+    health_responses: dict[int | str, dict[str, Any]] = {503: {"model": HealthResponse}}
+
+    @app.get("/api/health", response_model=HealthResponse, responses=health_responses)
     def health(scorer: ScorerDep) -> HealthResponse | JSONResponse:
         try:
             model = scorer.current()
@@ -90,7 +94,7 @@ def create_app() -> FastAPI:
         )
         probs = model.predict_proba(x)
         results = [
-            ScoreResult(transaction_id=t.transaction_id, fraud_probability=float(p),
+            ScoreResult(transaction_id=getattr(t, "transaction_id", None), fraud_probability=float(p),
                         is_fraud=bool(p >= model.threshold))
             for t, p in zip(body.transactions, probs, strict=True)
         ]

@@ -43,19 +43,17 @@ class _Reasons:
 
     def __init__(self, n: int) -> None:
         self.reasons = np.full(n, None, dtype=object)
+        self.bad = np.zeros(n, dtype=bool)
 
     def mark(self, mask: np.ndarray, template: str, values: np.ndarray | None = None) -> None:
-        rows = np.flatnonzero(mask & np.equal(self.reasons, None))
+        rows = np.flatnonzero(mask & ~self.bad)
         if rows.size == 0:
             return
+        self.bad[rows] = True
         if values is None:
             self.reasons[rows] = template
         else:
             self.reasons[rows] = [template.format(v=_short(values[i])) for i in rows]
-
-    @property
-    def bad(self) -> np.ndarray:
-        return np.not_equal(self.reasons, None)
 
 
 def _short(value: object) -> str:
@@ -125,7 +123,7 @@ def validate(batch: Batch, contract: DatasetContract, mode: Mode) -> Validated:
         else:
             arrays.append(pa.array(texts[fld.name][keep], type=pa.string()))
     bad_rows = np.flatnonzero(bad)
-    raw = [_row_text(batch, values, texts, i) for i in bad_rows] if bad_rows.size else []
+    raw = [_row_text(batch, values, texts, int(i)) for i in bad_rows] if bad_rows.size else []
     return Validated(
         valid=pa.Table.from_arrays(arrays, schema=schema),
         bad_lines=batch.lines[bad_rows],
