@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEMO_ROWS ?= 300000
 
-.PHONY: setup azurite azurite-stop demo test lint typecheck clean
+.PHONY: setup azurite azurite-stop demo test bench-etl lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found %d.%d)" % sys.version_info[:2])'
@@ -29,13 +29,19 @@ azurite-stop: ## stop the Azurite that `make azurite` started
 	@scripts/azurite.sh stop
 
 demo: setup ## the whole slice end to end; stops what it started
-	@started=0; if ! scripts/azurite.sh status >/dev/null 2>&1; then scripts/azurite.sh start && started=1; fi; \
+	@started=0; if ! scripts/azurite.sh status >/dev/null 2>&1; then scripts/azurite.sh start >&2 && started=1; fi; \
 	$(VENV)/bin/fraudops demo --rows $(DEMO_ROWS); status=$$?; \
-	if [ $$started = 1 ]; then scripts/azurite.sh stop; fi; exit $$status
+	if [ $$started = 1 ]; then scripts/azurite.sh stop >&2; fi; exit $$status
 
-test: setup ## the whole suite (tests start their own Azurite on free ports)
+test: setup ## lint, types, then the whole suite (tests start their own Azurite on free ports)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
+
+bench-etl: setup ## ETL vs its floor on a full-size file; BIG_ROWS=4700000 adds a ~2.5 GB file
+	@started=0; if ! scripts/azurite.sh status >/dev/null 2>&1; then scripts/azurite.sh start >&2 && started=1; fi; \
+	$(PY) scripts/bench_etl.py --big-rows $(or $(BIG_ROWS),0); status=$$?; \
+	if [ $$started = 1 ]; then scripts/azurite.sh stop >&2; fi; exit $$status
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,112 @@
+"""ETL benchmark (``make bench-etl``): ETL time against its floor, peak memory, Parquet size.
+
+The floor is what an ETL cannot beat without pipelining: a bare chunked download of the same
+blob from Azurite plus a bare ``pyarrow.csv.read_csv`` of the same file from local disk, both
+measured in this run. The ETL itself runs in a child process so its peak RSS is its own.
+Prints a table and writes ``bench-results/etl.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHILD = """
+import json, sys, logging
+logging.disable(logging.INFO)
+from shared.settings import get_settings
+from shared.storage import get_blob_store
+from shared.etl.service import run_etl
+s = get_settings()
+summary = run_etl(get_blob_store(s), s, name=sys.argv[1])
+print(json.dumps({k: summary[k] for k in ("status", "rows_in", "rows_valid", "rows_quarantined",
+      "rows_duplicate", "parquet_bytes", "etl_seconds", "read_mode")}))
+"""
+
+
+def _floor(store, name: str, path: Path) -> dict[str, float]:
+    import pyarrow.csv as pacsv
+
+    with tempfile.NamedTemporaryFile() as tmp:
+        started = time.perf_counter()
+        for chunk in store.download_chunks("raw", name):
+            tmp.write(chunk)
+        tmp.flush()
+        download = time.perf_counter() - started
+    started = time.perf_counter()
+    table = pacsv.read_csv(path)
+    parse = time.perf_counter() - started
+    del table
+    return {"download_seconds": download, "read_csv_seconds": parse}
+
+
+def bench(path: Path, label: str) -> dict[str, object]:
+    from shared.settings import get_settings
+    from shared.storage import get_blob_store
+
+    store = get_blob_store(get_settings())
+    name = f"bench/{path.name}"
+    with path.open("rb") as f:
+        store.upload_stream("raw", name, f, overwrite=True)
+    floor = _floor(store, name, path)
+    for blob in store.list_names("curated", "creditcard/"):
+        store.delete("curated", blob)  # so the ETL does the full commit, not "already exists"
+    started = time.perf_counter()
+    child = subprocess.run([sys.executable, "-c", CHILD, name], capture_output=True, text=True, cwd=ROOT,
+                           check=True)
+    wall = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    summary = json.loads(child.stdout.strip().splitlines()[-1])
+    size = path.stat().st_size
+    floor_s = floor["download_seconds"] + floor["read_csv_seconds"]
+    etl_s = summary["etl_seconds"]
+    return {
+        "file": label, "rows": summary["rows_in"], "csv_mb": round(size / 1e6, 1),
+        "etl_seconds": etl_s, "etl_process_seconds": round(wall, 2),
+        "floor_download_seconds": round(floor["download_seconds"], 2),
+        "floor_read_csv_seconds": round(floor["read_csv_seconds"], 2),
+        "floor_seconds": round(floor_s, 2), "ratio_to_floor": round(etl_s / floor_s, 2),
+        "rows_per_s": round(summary["rows_in"] / etl_s), "mb_per_s": round(size / 1e6 / etl_s, 1),
+        "download_mb_per_s": round(size / 1e6 / floor["download_seconds"], 1),
+        "read_csv_mb_per_s": round(size / 1e6 / floor["read_csv_seconds"], 1),
+        "peak_rss_mb_max_of_children": round(peak_mb), "parquet_to_csv": round(summary["parquet_bytes"] / size, 3),
+        "status": summary["status"],
+    }
+
+
+def main() -> int:
+    from training.generate import generate
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", type=int, default=284_807)
+    p.add_argument("--big-rows", type=int, default=0, help="also a large file (4,700,000 rows is about 2.5 GB)")
+    p.add_argument("--workdir", default=str(ROOT / "bench-results"))
+    args = p.parse_args()
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    results = []
+    for rows, label in ((args.rows, "full-size"), (args.big_rows, "large")):
+        if rows <= 0:
+            continue
+        path = work / f"creditcard-{rows}.csv"
+        if not path.exists():
+            generate(rows, 1, path)
+        results.append(bench(path, label))
+        path_row = results[-1]
+        print(" ".join(f"{k}={v}" for k, v in path_row.items()), flush=True)
+    (work / "etl.json").write_text(json.dumps(results, indent=1))
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
