@@ -23,7 +23,7 @@ from shared.errors import ConcurrentUpdateError, ModelIntegrityError, ModelNotAv
 from shared.etl.manifest import files_of_version
 from shared.model_store import ModelStore, new_version
 from training.evaluation import best_threshold, cost_curve, evaluate
-from training.onnx_export import check_parity, to_onnx
+from training.onnx_export import check_parity, onnx_probabilities, to_onnx
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -156,8 +156,6 @@ def run_training(store: BlobStore, settings: Settings, *, dataset_version: str |
     threshold = best_threshold(curve)
     onnx_bytes = to_onnx(booster, features)
     parity = check_parity(booster, onnx_bytes, x_test)
-    from training.onnx_export import onnx_probabilities
-
     metrics = evaluate(y_test, onnx_probabilities(onnx_bytes, x_test), threshold,
                        cost_fn=config.cost_fn, cost_fp=config.cost_fp)
 
