@@ -94,13 +94,13 @@ class Scorer:
         self._pinned: OrderedDict[str, LoadedModel] = OrderedDict()
 
     def current(self) -> LoadedModel:
-        """The champion, checking the pointer at most every ``refresh_seconds``."""
+        """The champion, checking the pointer at most every ``refresh_seconds`` (every call until one exists)."""
         model = self._current
         if model is not None and time.monotonic() - self._checked_at < self.refresh_seconds:
             return model
         with self._lock:
             if self._current is None or time.monotonic() - self._checked_at >= self.refresh_seconds:
-                self._refresh()
+                self._refresh()  # with no model yet, a cheap HEAD per call finds the first one at once
         if self._current is None:
             raise ModelNotAvailableError("no model has been published yet; run training first")
         return self._current

@@ -107,3 +107,14 @@ def test_new_champion_is_picked_up_without_restart(store, settings, trained):
     models.publish("v2", onnx, {**models.manifest(trained["model_version"]), "created_at": None})
     models.promote("v2", expected_etag=models.champion()[1], reason="test")
     assert scorer.current().version == "v2"
+
+
+def test_first_model_is_found_at_once_despite_a_long_refresh_interval(store, settings, generated_csv):
+    models = ModelStore(store, settings.model_name)
+    scorer = Scorer(models, feature_names=FEATURES, refresh_seconds=3600)
+    with pytest.raises(Exception, match="no model has been published"):
+        scorer.current()
+    store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
+    run_etl(store, settings, name="gen.csv")
+    trained = run_training(store, settings)
+    assert scorer.current().version == trained["model_version"]
