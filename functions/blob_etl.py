@@ -33,13 +33,23 @@ def trigger_source(value: str | None) -> func.BlobSource:
     source=trigger_source(os.environ.get("BLOB_TRIGGER_SOURCE")),
 )
 def etl_raw_blob(client: blob.BlobClient) -> None:
-    """Validate the new blob, write curated Parquet, quarantine what is bad."""
+    """Validate the new blob, write curated Parquet, quarantine what is bad.
+
+    Data problems return normally (no retries for a file that can never succeed); storage
+    errors raise, so the host retries the blob.
+    """
+    from shared.errors import BlobNotFoundError
     from shared.etl.service import run_etl
     from shared.settings import get_settings
     from shared.storage import get_blob_store
 
     settings = get_settings()
-    summary = run_etl(get_blob_store(settings), settings, name=client.blob_name)
+    try:
+        summary = run_etl(get_blob_store(settings), settings, name=client.blob_name)
+    except BlobNotFoundError:
+        # a redelivery after the blob was rejected and moved to quarantine/: nothing left to do
+        log.warning("etl %s: the blob is gone (already handled); nothing to do", client.blob_name)
+        return
     log.info("etl %s: status=%s rows_in=%s rows_valid=%s rows_quarantined=%s reason=%s",
              client.blob_name, summary["status"], summary["rows_in"], summary["rows_valid"],
              summary["rows_quarantined"], summary.get("reason"))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from shared.etl.arrays import floats, integers
+
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -30,9 +32,9 @@ def row_hashes(table: pa.Table) -> np.ndarray:
     h = np.zeros(table.num_rows, dtype=np.uint64)
     for i, col in enumerate(table.columns):
         if pa.types.is_floating(col.type):
-            bits = np.ascontiguousarray(col.to_numpy(), dtype=np.float64).view(np.uint64)
+            bits = np.ascontiguousarray(floats(col)).view(np.uint64)
         elif pa.types.is_integer(col.type):
-            bits = col.to_numpy().astype(np.uint64)
+            bits = integers(col).astype(np.uint64)
         else:
             bits = np.array([hash(x) for x in col.to_pylist()], dtype=np.int64).view(np.uint64)
         with np.errstate(over="ignore"):

@@ -7,8 +7,9 @@ import math
 from collections import Counter
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
+
+from shared.etl.arrays import floats
 
 
 class ColumnProfile:
@@ -23,7 +24,7 @@ class ColumnProfile:
         for name, col in zip(table.column_names, table.columns, strict=True):
             if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)) or len(col) == 0:
                 continue
-            values = np.asarray(col.to_numpy(), dtype=np.float64)
+            values = floats(col)
             s = self.stats.setdefault(name, {"count": 0, "sum": 0.0, "min": math.inf, "max": -math.inf})
             s["count"] += values.size
             s["sum"] += float(values.sum())

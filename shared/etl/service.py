@@ -1,10 +1,12 @@
 """The ETL service: what the blob trigger and ``fraudops etl`` run for a blob in ``raw/``.
 
-Download in chunks to a temporary file (hashing as it goes), transform locally, then commit:
-Parquet and quarantine rows create-only, the report, and last the dataset manifest, which is
-what makes a file visible to training. A blob processed twice yields the same names and no
-new manifest entry. Data problems return a ``rejected`` summary; storage errors raise so the
-host retries.
+The blob is streamed in chunks (read ahead in a thread and hashed on the way) straight into
+the transform, which writes the Parquet and the quarantined rows to local files. Then the
+commit, create-only: the Parquet under its content-addressed name (known only once the whole
+input is hashed), the quarantined rows, then the dataset manifest (what makes a file visible
+to training), then the report. A rejected file is streamed unchanged to ``quarantine/``.
+A blob processed twice yields the same names and no new manifest entry. Data problems return
+a ``rejected`` summary; storage errors raise so the host retries.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import logging
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -22,13 +25,15 @@ from shared.contract import get_contract
 from shared.errors import BlobExistsError, FileRejectedError
 from shared.etl import manifest
 from shared.etl.profile import render_html
-from shared.etl.transform import transform_file
+from shared.etl.streams import ReadAhead
+from shared.etl.transform import transform
 from shared.settings import Settings
-from shared.storage import BlobStore
+from shared.storage import BlobInfo, BlobStore
 
 log = logging.getLogger(__name__)
 
 RAW = "raw"
+PARQUET_TYPE = "application/vnd.apache.parquet"
 SUFFIXES = (".csv.gz", ".csv", ".parquet", ".gz", ".txt")
 
 
@@ -54,63 +59,48 @@ def run_etl(store: BlobStore, settings: Settings, *, name: str) -> dict[str, Any
     contract = get_contract(settings.dataset_name)
     info = store.info(RAW, name)
     stem = _stem(name)
-    with tempfile.TemporaryDirectory(prefix="fraudops-etl-") as tmp:
-        src = Path(tmp) / "input"
-        digest = hashlib.sha256()
-        with src.open("wb") as f:
-            for chunk in store.download_chunks(RAW, name):
-                digest.update(chunk)
-                f.write(chunk)
-        content_hash = digest.hexdigest()
-        tag = f"{stem}-{content_hash[:16]}"
-        report_name = f"etl/{contract.name}/{tag}"
-        summary: dict[str, Any] = {
-            "source": f"{RAW}/{name}", "source_etag": info.etag, "sha256": content_hash,
-            "input_bytes": info.size, "dataset": contract.name,
-            "report": f"reports/{report_name}.json",
-        }
+    with tempfile.TemporaryDirectory(prefix="fraudops-etl-") as tmp, \
+            ReadAhead(store.download_chunks(RAW, name, etag=info.etag)) as chunks:
         parquet_path, q_path = Path(tmp) / "out.parquet", Path(tmp) / "quarantine.csv"
         try:
-            result = transform_file(src, contract, parquet_path=parquet_path, quarantine_path=q_path)
+            with parquet_path.open("wb") as out:
+                result = transform(chunks, contract, parquet_out=out, quarantine_path=q_path, spool_dir=Path(tmp))
         except FileRejectedError as exc:
-            target = f"{contract.name}/files/{name}"
-            _put_create_only(store, "quarantine", target, src, "application/octet-stream")
-            store.delete(RAW, name)
-            summary.update({
-                "status": "rejected", "reason": exc.reason, "rows_in": 0, "rows_valid": 0,
-                "rows_quarantined": 0, "rows_duplicate": 0, "parquet_bytes": 0, "outputs": [],
-                "quarantine": f"quarantine/{target}", "dataset_version": None,
-                "etl_seconds": round(time.perf_counter() - started, 3),
-            })
-            log.warning("rejected raw/%s: %s", name, exc.reason)
-            _write_report(store, report_name, summary)
-            return summary
-
+            chunks.close()
+            return _reject(store, contract.name, name, info, exc.reason, started)
+        transformed = time.perf_counter()
+        content_hash = chunks.hexdigest()
+        tag = f"{stem}-{content_hash[:16]}"
         ingest_date = info.last_modified.astimezone(UTC).date().isoformat()
         curated = f"{contract.name}/ingest_date={ingest_date}/{tag}.parquet"
-        _put_create_only(store, "curated", curated, parquet_path, "application/vnd.apache.parquet")
+        _put_create_only(store, "curated", curated, parquet_path, PARQUET_TYPE)
         quarantine = None
         if q_path.exists():
             quarantine = f"{contract.name}/rows/{tag}.csv"
             _put_create_only(store, "quarantine", quarantine, q_path, "text/csv")
-        parquet_bytes = parquet_path.stat().st_size
-        version = manifest.add_file(store, contract.name, manifest.CuratedFile(
-            path=curated, rows=result.rows_valid, bytes=parquet_bytes,
-            sha256=_sha256(parquet_path), source_blob=f"{RAW}/{name}", source_etag=info.etag,
-            ingested_at=datetime.now(UTC).isoformat(),
-        ))
-    summary.update({
-        "status": "processed", "reason": None, "rows_in": result.rows_in,
-        "rows_valid": result.rows_valid, "rows_quarantined": result.rows_quarantined,
+    parquet_bytes = result.parquet_bytes
+    version = manifest.add_file(store, contract.name, manifest.CuratedFile(
+        path=curated, rows=result.rows_valid, bytes=parquet_bytes, sha256=result.parquet_sha256,
+        source_blob=f"{RAW}/{name}", source_etag=info.etag, ingested_at=datetime.now(UTC).isoformat(),
+    ))
+    summary: dict[str, Any] = {
+        "status": "processed", "reason": None, "source": f"{RAW}/{name}", "source_etag": info.etag,
+        "sha256": content_hash, "dataset": contract.name, "input_bytes": info.size,
+        "rows_in": result.rows_in, "rows_valid": result.rows_valid, "rows_quarantined": result.rows_quarantined,
         "rows_duplicate": result.rows_duplicate, "parquet_bytes": parquet_bytes,
         "outputs": [f"curated/{curated}"], "quarantine": f"quarantine/{quarantine}" if quarantine else None,
-        "dataset_version": version, "read_mode": result.read_mode,
+        "report": f"reports/etl/{contract.name}/{tag}.json", "dataset_version": version,
+        "read_mode": result.read_mode, "text_batches": result.text_batches,
         "dropped_columns": result.dropped_columns, "schema": result.schema,
         "quarantine_reasons": dict(result.reasons.most_common()),
         "columns": result.profile.as_dict(),
+        "timing": {
+            "read_validate_write_seconds": round(transformed - started, 3),
+            "commit_seconds": round(time.perf_counter() - transformed, 3),
+        },
         "etl_seconds": round(time.perf_counter() - started, 3),
-    })
-    _write_report(store, report_name, summary)
+    }
+    _write_report(store, f"etl/{contract.name}/{tag}", summary)
     log.info(
         "processed raw/%s: %d in, %d valid, %d quarantined, %d duplicate, version %s",
         name, result.rows_in, result.rows_valid, result.rows_quarantined, result.rows_duplicate, version,
@@ -118,12 +108,39 @@ def run_etl(store: BlobStore, settings: Settings, *, name: str) -> dict[str, Any
     return summary
 
 
-def _sha256(path: Path) -> str:
+def _reject(
+    store: BlobStore, dataset: str, name: str, info: BlobInfo, reason: str, started: float,
+) -> dict[str, Any]:
+    """Move the file unchanged to ``quarantine/<dataset>/files/`` (streamed, hashed on the way); report why."""
     digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+
+    def hashed(container: str, blob: str) -> Iterator[bytes]:
+        for chunk in store.download_chunks(container, blob):
+            digest.update(chunk)
+            yield chunk
+
+    target = f"{dataset}/files/{name}"
+    try:
+        store.upload_stream("quarantine", target, hashed(RAW, name), overwrite=False,
+                            content_type="application/octet-stream", length=info.size)
+    except BlobExistsError:
+        log.info("quarantine/%s already exists (a redelivery); keeping it", target)
+        digest = hashlib.sha256()
+        for _ in hashed("quarantine", target):
+            pass
+    store.delete(RAW, name)
+    content_hash = digest.hexdigest()
+    report_name = f"etl/{dataset}/{_stem(name)}-{content_hash[:16]}"
+    summary: dict[str, Any] = {
+        "status": "rejected", "reason": reason, "source": f"{RAW}/{name}", "source_etag": info.etag,
+        "sha256": content_hash, "dataset": dataset, "input_bytes": info.size,
+        "rows_in": 0, "rows_valid": 0, "rows_quarantined": 0, "rows_duplicate": 0, "parquet_bytes": 0,
+        "outputs": [], "quarantine": f"quarantine/{target}", "report": f"reports/{report_name}.json",
+        "dataset_version": None, "etl_seconds": round(time.perf_counter() - started, 3),
+    }
+    log.warning("rejected raw/%s: %s", name, reason)
+    _write_report(store, report_name, summary)
+    return summary
 
 
 def _write_report(store: BlobStore, report_name: str, summary: dict[str, Any]) -> None:

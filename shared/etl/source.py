@@ -1,17 +1,19 @@
-"""Reading an input file (CSV, CSV.gz or Parquet) as Arrow record batches with line numbers.
+"""Reading an upload (CSV, CSV.gz or Parquet), given as a stream of byte chunks, as Arrow batches.
 
-Two CSV modes. ``typed`` parses the contract's numeric columns straight to float64 (fast;
-the common case). ``text`` reads them as strings so that a non-numeric cell becomes a row
-problem instead of a file problem; the ETL switches to it when a typed read meets a value
-that does not convert. Rows with the wrong number of fields never reach a batch: pyarrow's
-invalid-row handler hands them to us with their physical line number.
+CSV is cut at line ends into blocks (a download chunk's whole lines, without a copy); each
+block is parsed by ``pyarrow.csv.read_csv``, its numeric columns straight to float64. A block
+with a value that does not convert is parsed again with those columns as text, so the bad
+cell becomes a row problem (the rest of the file stays on the fast path). Rows with the wrong
+number of fields never reach a batch: pyarrow's invalid-row handler hands them over with their
+line numbers. Every line is a row or a bad line, so line numbers follow from the counts.
+Parquet has no line order to stream, so it is spooled to a local file first.
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -22,9 +24,12 @@ import pyarrow.csv as pacsv
 
 from shared.contract import DatasetContract
 from shared.errors import FileRejectedError
+from shared.etl.streams import gunzip, line_blocks
 
 Mode = Literal["typed", "text"]
-BLOCK_BYTES = 4 * 1024 * 1024
+BLOCK_BYTES = 8 * 1024 * 1024
+MAX_LINE_BYTES = 16 * 1024 * 1024
+MAX_HEADER_BYTES = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
 
@@ -40,11 +45,12 @@ class BadLine:
 
 @dataclass
 class Batch:
-    """Columns of one batch, the physical line number of each row, and lines skipped so far."""
+    """Columns of one batch, the physical line number of each row, and lines skipped in it."""
 
     columns: dict[str, pa.Array]
     lines: np.ndarray
     bad_lines: list[BadLine] = field(default_factory=list)
+    mode: Mode = "typed"
 
     @property
     def num_rows(self) -> int:
@@ -53,27 +59,74 @@ class Batch:
 
 @dataclass(frozen=True)
 class FileLayout:
-    """What the first bytes of a file tell: its format and its columns."""
+    """What the first bytes of a file tell: its format, its columns and what ends its lines."""
 
     kind: Literal["csv", "csv.gz", "parquet"]
     columns: list[str]
+    line_end: bytes = b"\n"
 
 
-def detect_layout(path: Path) -> FileLayout:
-    """Format and header of a file, or ``FileRejectedError`` with the reason."""
-    with path.open("rb") as f:
-        head = f.read(4)
-    if not head:
-        raise FileRejectedError("the file is empty (0 bytes)")
-    if head == PARQUET_MAGIC:
-        import pyarrow.parquet as pq
+class Source:
+    """An upload opened for reading: ``layout`` is known at once, ``batches`` streams the rows."""
 
-        try:
-            return FileLayout("parquet", pq.read_schema(path).names)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise FileRejectedError(f"the file looks like Parquet but cannot be read ({exc})") from None
-    kind: Literal["csv", "csv.gz"] = "csv.gz" if head[:2] == GZIP_MAGIC else "csv"
-    raw = _first_line(path, gzipped=kind == "csv.gz")
+    def __init__(self, chunks: Iterable[bytes], *, spool_dir: Path) -> None:
+        it = iter(chunks)
+        first = next((c for c in it if c), b"")
+        if not first:
+            raise FileRejectedError("the file is empty (0 bytes)")
+        rest = itertools.chain([first], it)
+        self._parquet: Path | None = None
+        if first.startswith(PARQUET_MAGIC):
+            self._parquet = spool_dir / "input.parquet"
+            with self._parquet.open("wb") as f:
+                for chunk in rest:
+                    f.write(chunk)
+            self.layout = FileLayout("parquet", _parquet_columns(self._parquet))
+            self._text: Iterator[bytes] = iter(())
+            return
+        kind: Literal["csv", "csv.gz"] = "csv.gz" if first.startswith(GZIP_MAGIC) else "csv"
+        text = gunzip(rest) if kind == "csv.gz" else rest
+        header, line_end, self._text = _split_header(text)
+        self.layout = FileLayout(kind, _parse_header(header), line_end)
+
+    def batches(self, contract: DatasetContract) -> Iterator[Batch]:
+        """Batches of the contract's columns present in the file; unknown columns are not read."""
+        wanted = [c for c in contract.names if c in self.layout.columns]
+        if self._parquet is not None:
+            yield from _parquet_batches(self._parquet, wanted, contract)
+            return
+        line = 2
+        for block in line_blocks(self._text, sep=self.layout.line_end, block_bytes=BLOCK_BYTES,
+                                 max_line_bytes=MAX_LINE_BYTES):
+            batch = _parse_block(block, self.layout, contract, wanted, first_line=line)
+            line += batch.num_rows + len(batch.bad_lines)  # every line is a row or a bad line, blank ones too
+            yield batch
+
+
+def _split_header(chunks: Iterator[bytes]) -> tuple[bytes, bytes, Iterator[bytes]]:
+    """The first line, the separator that ends lines in this file, and the stream after the first line.
+
+    LF and CRLF files are cut at LF (pyarrow accepts both); a file whose lines end in a bare
+    CR (old Mac exports) is cut at CR.
+    """
+    buf = b""
+    for chunk in chunks:
+        buf += chunk
+        if b"\n" in buf or len(buf) > MAX_HEADER_BYTES:
+            break
+    lf, cr = buf.find(b"\n"), buf.find(b"\r")
+    if lf >= 0 and (cr < 0 or cr >= lf - 1):
+        header, sep, skip = buf[:lf], b"\n", lf + 1
+    elif cr >= 0:
+        header, sep, skip = buf[:cr], b"\r", cr + 1
+    elif len(buf) > MAX_HEADER_BYTES:
+        raise FileRejectedError("the file is not a table: its first 1 MB holds no line break")
+    else:
+        return buf, b"\n", iter(())
+    return header.rstrip(b"\r"), sep, itertools.chain([buf[skip:]], chunks)
+
+
+def _parse_header(raw: bytes) -> list[str]:
     if not raw.strip():
         raise FileRejectedError("the file has no header line (its first line is blank)")
     if b"\x00" in raw:
@@ -84,22 +137,19 @@ def detect_layout(path: Path) -> FileLayout:
         raise FileRejectedError(
             f"the header is not UTF-8 text (undecodable byte at position {exc.start}); save the file as UTF-8"
         ) from None
-    names = next(csv.reader([text.rstrip("\r\n")]), [])
-    names = [n.strip() for n in names]
+    names = [n.strip() for n in next(csv.reader([text]), [])]
     if len(names) < 2:
         raise FileRejectedError("the file is not a table: its first line has fewer than two comma-separated fields")
-    return FileLayout(kind, names)
+    return names
 
 
-def _first_line(path: Path, *, gzipped: bool) -> bytes:
+def _parquet_columns(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
     try:
-        if gzipped:
-            with gzip.open(path, "rb") as g:
-                return g.readline(1 << 20)
-        with path.open("rb") as f:
-            return f.readline(1 << 20)
-    except (OSError, EOFError) as exc:
-        raise FileRejectedError(f"the file cannot be decompressed ({exc})") from None
+        return list(pq.read_schema(path).names)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FileRejectedError(f"the file looks like Parquet but cannot be read ({exc})") from None
 
 
 def line_numbers(start: int, count: int, skipped: np.ndarray, first_line: int) -> np.ndarray:
@@ -114,49 +164,64 @@ def line_numbers(start: int, count: int, skipped: np.ndarray, first_line: int) -
     return m + first_line + np.searchsorted(gaps, m, side="right")
 
 
-def iter_batches(path: Path, layout: FileLayout, contract: DatasetContract, mode: Mode) -> Iterator[Batch]:
-    """Batches of the contract's columns present in the file; unknown columns are not read."""
-    wanted = [c for c in contract.names if c in layout.columns]
-    if layout.kind == "parquet":
-        yield from _parquet_batches(path, wanted, contract)
-        return
-    bad: list[BadLine] = []
+def _parse_block(
+    block: bytes | memoryview, layout: FileLayout, contract: DatasetContract, wanted: list[str], *, first_line: int,
+) -> Batch:
+    """One block as a batch; typed first, then as text if a value does not convert."""
+    try:
+        return _read_block(block, layout, contract, wanted, "typed", first_line)
+    except pa.ArrowInvalid as exc:
+        if not is_conversion_error(exc):
+            raise FileRejectedError(describe_read_error(exc)) from None
+    try:
+        return _read_block(block, layout, contract, wanted, "text", first_line)
+    except pa.ArrowInvalid as exc:
+        raise FileRejectedError(describe_read_error(exc)) from None
+
+
+def _read_block(
+    block: bytes | memoryview, layout: FileLayout, contract: DatasetContract, wanted: list[str], mode: Mode,
+    first_line: int,
+) -> Batch:
+    types = {
+        n: pa.string() if (mode == "text" or contract.column(n).dtype == "string") else pa.float64()
+        for n in wanted
+    }
+    table, bad = _read(block, layout, wanted, types)
     expected = len(layout.columns)
+    bad_lines = [
+        BadLine(first_line + row.number - 1 if row.number is not None else -1, row.text,
+                f"wrong field count: {row.actual_columns} fields, expected {expected}")
+        for row in bad
+    ]
+    skipped = np.array(sorted(b.line for b in bad_lines), dtype=np.int64)
+    table = table.combine_chunks()
+    columns = {n: (table.column(n).chunk(0) if table.column(n).num_chunks else pa.array([], types[n]))
+               for n in wanted}
+    return Batch(columns, line_numbers(0, table.num_rows, skipped, first_line), bad_lines, mode)
+
+
+def _read(
+    block: bytes | memoryview, layout: FileLayout, wanted: list[str], types: dict[str, pa.DataType],
+) -> tuple[pa.Table, list[pacsv.InvalidRow]]:
+    """Parse one block on this thread: pyarrow numbers invalid rows only then, and the other core
+    is busy downloading (and, locally, serving the download)."""
+    bad: list[pacsv.InvalidRow] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        n = row.number if row.number is not None else -1
-        bad.append(BadLine(n, row.text, f"wrong field count: {row.actual_columns} fields, expected {expected}"))
+        bad.append(row)
         return "skip"
 
-    types: dict[str, pa.DataType] = {}
-    for name in wanted:
-        col = contract.column(name)
-        types[name] = pa.string() if (mode == "text" or col.dtype == "string") else pa.float64()
-    stream: pa.NativeFile = pa.OSFile(str(path))
-    if layout.kind == "csv.gz":
-        stream = pa.CompressedInputStream(stream, "gzip")
-    reader = pacsv.open_csv(
-        stream,
-        read_options=pacsv.ReadOptions(use_threads=False, block_size=BLOCK_BYTES),
+    table = pacsv.read_csv(
+        pa.py_buffer(block),
+        read_options=pacsv.ReadOptions(use_threads=False, column_names=layout.columns),
         parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(
             include_columns=wanted, column_types=types, null_values=[""], strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         ),
     )
-    parsed = 0
-    reported = 0
-    try:
-        for rb in reader:
-            skipped = np.array(sorted(b.line for b in bad if b.line >= 0), dtype=np.int64)
-            lines = line_numbers(parsed, rb.num_rows, skipped, first_line=2)
-            parsed += rb.num_rows
-            new_bad, reported = bad[reported:], len(bad)
-            yield Batch({n: rb.column(n) for n in wanted}, lines, new_bad)
-    finally:
-        stream.close()
-    if len(bad) > reported:
-        yield Batch({n: pa.array([], type=types[n]) for n in wanted}, np.array([], dtype=np.int64), bad[reported:])
+    return table, bad
 
 
 def _parquet_batches(path: Path, wanted: list[str], contract: DatasetContract) -> Iterator[Batch]:
@@ -185,10 +250,8 @@ def is_conversion_error(exc: Exception) -> bool:
 
 
 def describe_read_error(exc: Exception) -> str:
-    """A sentence for a person about a CSV that cannot be read even as text."""
+    """A sentence for a person about a CSV block that cannot be read even as text."""
     text = str(exc)
     if "UTF8" in text or "utf8" in text.lower():
         return "the file contains bytes that are not UTF-8 text; save it as UTF-8"
-    if "straddling" in text or "block" in text:
-        return f"a row is longer than {BLOCK_BYTES // (1024 * 1024)} MB; the file is not a transaction table"
     return f"the file cannot be parsed as CSV ({text.splitlines()[0] if text else type(exc).__name__})"

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shared.contract import DatasetContract
+from shared.etl.arrays import bools, floats, mask, objects
 from shared.etl.source import Batch, Mode
 
 NUMBER_RE = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[Nn][Aa][Nn]|[Ii][Nn][Ff]([Ii][Nn][Ii][Tt][Yy])?)$"
@@ -61,67 +62,67 @@ def _short(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _as_bool(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
 def validate(batch: Batch, contract: DatasetContract, mode: Mode) -> Validated:
     """Check every row of ``batch``; return the valid rows typed and the rest with reasons."""
     n = batch.num_rows
     marks = _Reasons(n)
     values: dict[str, np.ndarray] = {}
+    typed: dict[str, pa.Array] = {}
     texts: dict[str, np.ndarray] = {}
     empty_counts: dict[str, int] = {}
     marks.mark(_blank_rows(batch), "the line is empty")
     for name, arr in batch.columns.items():
         col = contract.column(name)
         if col.dtype == "string":
-            too_long = _as_bool(pc.greater(pc.utf8_length(arr), contract.max_field_chars))
+            too_long = bools(pc.greater(pc.utf8_length(arr), contract.max_field_chars))
             marks.mark(too_long, f"{name} is longer than {contract.max_field_chars} characters")
-            texts[name] = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+            texts[name] = objects(arr)
             continue
         if pa.types.is_string(arr.type):
-            strings = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+            strings = objects(arr)
             texts[name] = strings
-            empty = _as_bool(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0))
-            too_long = _as_bool(pc.greater(pc.utf8_length(arr), contract.max_field_chars))
-            numeric = _as_bool(pc.match_substring_regex(arr, NUMBER_RE))
+            empty = bools(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0))
+            too_long = bools(pc.greater(pc.utf8_length(arr), contract.max_field_chars))
+            numeric = bools(pc.match_substring_regex(arr, NUMBER_RE))
             empty_counts[name] = int(empty.sum())
             marks.mark(empty, f"{name} is empty")
             marks.mark(too_long, f"{name} is longer than {contract.max_field_chars} characters")
             marks.mark(~numeric, f"{name} is not a number: {{v!r}}", strings)
-            cleaned = pc.if_else(pa.array(numeric), arr, pa.scalar(None, pa.string()))
-            floats = np.asarray(pc.cast(cleaned, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+            cleaned = pc.if_else(mask(numeric), arr, pa.scalar(None, pa.string()))
+            arr = pc.cast(cleaned, pa.float64())
+            values_of = floats(arr)
         else:
-            floats = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
-            nulls = _as_bool(arr.is_null()) if arr.null_count else np.zeros(n, dtype=bool)
+            values_of = floats(arr)
+            nulls = bools(arr.is_null()) if arr.null_count else np.zeros(n, dtype=bool)
             empty_counts[name] = int(nulls.sum())
             marks.mark(nulls, f"{name} is empty")
-        values[name] = floats
-        finite = np.isfinite(floats)
-        marks.mark(~finite, f"{name} is not a finite number ({{v}})", floats)
+        typed[name] = arr
+        values[name] = values_of
+        finite = np.isfinite(values_of)
+        marks.mark(~finite, f"{name} is not a finite number ({{v}})", values_of)
         with np.errstate(invalid="ignore"):
             if col.minimum is not None:
-                below = finite & (floats < col.minimum)
+                below = finite & (values_of < col.minimum)
                 word = "negative" if col.minimum == 0 else f"below {col.minimum:g}"
-                marks.mark(below, f"{name} is {word} ({{v}})", floats)
+                marks.mark(below, f"{name} is {word} ({{v}})", values_of)
             if col.maximum is not None:
-                marks.mark(finite & (floats > col.maximum), f"{name} is above {col.maximum:g} ({{v}})", floats)
+                above = finite & (values_of > col.maximum)
+                marks.mark(above, f"{name} is above {col.maximum:g} ({{v}})", values_of)
             if col.allowed is not None:
                 allowed = ", ".join(f"{a:g}" for a in col.allowed)
-                outside = finite & ~np.isin(floats, col.allowed)
-                marks.mark(outside, f"{name} must be one of {allowed} (got {{v}})", floats)
+                outside = finite & ~np.isin(values_of, col.allowed)
+                marks.mark(outside, f"{name} must be one of {allowed} (got {{v}})", values_of)
 
     bad = marks.bad
-    keep = ~bad
-    present = list(batch.columns)
-    schema = curated_schema(contract, present)
+    any_bad = bool(bad.any())
+    keep = mask(~bad) if any_bad else None
+    schema = curated_schema(contract, list(batch.columns))
     arrays = []
     for fld in schema:
-        if fld.name in values:
-            arrays.append(pa.array(values[fld.name][keep]).cast(fld.type))
-        else:
-            arrays.append(pa.array(texts[fld.name][keep], type=pa.string()))
+        arr = typed.get(fld.name, batch.columns[fld.name])
+        if keep is not None:
+            arr = arr.filter(keep)
+        arrays.append(arr if arr.type == fld.type else pc.cast(arr, fld.type))
     bad_rows = np.flatnonzero(bad)
     raw = [_row_text(batch, values, texts, int(i)) for i in bad_rows] if bad_rows.size else []
     return Validated(
@@ -138,9 +139,9 @@ def _blank_rows(batch: Batch) -> np.ndarray:
     blank = np.ones(batch.num_rows, dtype=bool)
     for arr in batch.columns.values():
         if pa.types.is_string(arr.type):
-            blank &= _as_bool(pc.equal(pc.utf8_length(arr), 0))
+            blank &= bools(pc.equal(pc.utf8_length(arr), 0))
         elif arr.null_count:
-            blank &= _as_bool(arr.is_null())
+            blank &= bools(arr.is_null())
         else:
             return np.zeros(batch.num_rows, dtype=bool)
         if not blank.any():

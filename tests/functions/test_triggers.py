@@ -28,6 +28,11 @@ def test_blob_function_returns_normally_for_a_file_that_can_never_succeed(store,
     assert store.list_names("curated") == []
 
 
+def test_blob_function_returns_normally_when_the_blob_is_already_gone(store, azurite):
+    _fn("etl_raw_blob")(BlobClient.from_connection_string(azurite, "raw", "moved-away.csv"))
+    assert store.list_names("quarantine") == [] and store.list_names("curated") == []
+
+
 def test_timer_function_trains_and_promotes(store, settings, generated_csv):
     store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
     _fn("etl_raw_blob")(BlobClient.from_connection_string(settings.storage_connection, "raw", "gen.csv"))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
+from shared.errors import ConcurrentUpdateError
 from shared.etl import manifest
 from shared.etl.service import run_etl
 
@@ -69,3 +72,60 @@ def test_concurrent_manifest_updates_lose_nothing(store):
     m, _ = manifest.read_manifest(store, "creditcard")
     assert sorted(f["path"] for f in m["files"]) == sorted(e.path for e in entries)
     assert m["version"] == manifest.version_of([(e.path, e.sha256) for e in entries])
+
+
+class _StorageDropsMidDownload:
+    """A ``BlobStore`` whose downloads fail after the first bytes, as a storage outage would."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def download_chunks(self, container, name, *, etag=None):
+        from azure.core.exceptions import ServiceResponseError
+
+        first = next(iter(self._store.download_chunks(container, name, etag=etag)))
+        yield first[:5000]
+        raise ServiceResponseError("connection reset by peer")
+
+
+def test_transient_storage_error_raises_and_leaves_the_blob_for_the_retry(store, settings, sample_csv):
+    from azure.core.exceptions import ServiceResponseError
+
+    _upload(store, "flaky.csv", sample_csv.read_bytes())
+    with pytest.raises(ServiceResponseError):
+        run_etl(_StorageDropsMidDownload(store), settings, name="flaky.csv")
+    assert store.list_names("raw") == ["flaky.csv"]
+    assert store.list_names("curated") == [] and store.list_names("quarantine") == []
+    assert run_etl(store, settings, name="flaky.csv")["rows_valid"] == 4441  # the retry succeeds
+
+
+def test_blob_replaced_while_it_is_read_raises_instead_of_mixing_versions(store, sample_csv):
+    _upload(store, "moving.csv", sample_csv.read_bytes())
+    old = store.info("raw", "moving.csv").etag
+    _upload(store, "moving.csv", b"Time,V1\n1,2\n")
+    with pytest.raises(ConcurrentUpdateError):
+        list(store.download_chunks("raw", "moving.csv", etag=old))
+
+
+def test_unreachable_storage_raises_rather_than_rejecting(settings):
+    from azure.core.exceptions import ServiceRequestError
+    from azure.storage.blob import BlobServiceClient
+
+    from shared.api.server import free_port
+    from shared.storage import AzureBlobStore
+    from tests.conftest import connection_string
+
+    dead = AzureBlobStore(BlobServiceClient.from_connection_string(
+        connection_string(free_port()), retry_total=0, connection_timeout=2))
+    with pytest.raises(ServiceRequestError):
+        run_etl(dead, settings, name="any.csv")
+
+
+def test_empty_blob_is_rejected_and_kept_in_quarantine(store, settings):
+    _upload(store, "empty.csv", b"")
+    s = run_etl(store, settings, name="empty.csv")
+    assert (s["status"], s["reason"]) == ("rejected", "the file is empty (0 bytes)")
+    assert store.get_bytes("quarantine", "creditcard/files/empty.csv")[0] == b""

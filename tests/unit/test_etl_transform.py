@@ -162,3 +162,58 @@ def test_undecodable_bytes_in_data_reject_the_file(tmp_path):
     with pytest.raises(FileRejectedError) as info:
         _run(tmp_path, src)
     assert "UTF-8" in info.value.reason
+
+
+def _messy_file(tmp_path: Path, eol: str = "\n") -> Path:
+    """Good rows with every kind of row problem scattered through, long enough for many blocks."""
+    lines = [HEADER]
+    for i in range(2, 4000):
+        if i % 97 == 0:
+            lines.append("1,2")                                  # wrong field count
+        elif i % 89 == 0:
+            lines.append(_row(str(i), amount="abc"))             # not a number: text mode for that block
+        elif i % 83 == 0:
+            lines.append("")                                     # blank line
+        elif i % 79 == 0:
+            lines.append(_row("5", amount="5"))                  # duplicates of one another
+        else:
+            lines.append(_row(str(i), amount=str(i)))
+    return _write(tmp_path, eol.join(lines) + eol, name="messy.csv")
+
+
+def _outcome(tmp_path: Path, src: Path, chunk: int, monkeypatch, block: int) -> tuple:
+    from shared.etl import source
+    from shared.etl.streams import file_chunks
+    from shared.etl.transform import transform
+
+    monkeypatch.setattr(source, "BLOCK_BYTES", block)
+    with (tmp_path / "out.parquet").open("wb") as out:
+        r = transform(file_chunks(str(src), chunk), CREDITCARD, parquet_out=out,
+                      quarantine_path=tmp_path / "q.csv", spool_dir=tmp_path)
+    _conserved(r)
+    quarantined = sorted((row["line"], row["reason"]) for row in _quarantine(tmp_path))
+    table = pq.read_table(tmp_path / "out.parquet")
+    return (r.rows_in, r.rows_valid, r.rows_quarantined, r.rows_duplicate, quarantined,
+            table.column("Time").to_pylist(), table.column("Amount").to_pylist())
+
+
+@pytest.mark.parametrize(("chunk", "block"), [(1 << 20, 8 << 20), (1000, 4096), (333, 1000), (50_000, 2048)])
+def test_results_do_not_depend_on_how_the_stream_is_cut(tmp_path, monkeypatch, chunk, block):
+    src = _messy_file(tmp_path)
+    reference = _outcome(tmp_path, src, 8 << 20, monkeypatch, 64 << 20)
+    assert reference[2] > 90 and reference[3] == 50  # messy: 50 repeats of line 5 (i = 5 and every 79th)
+    assert _outcome(tmp_path, src, chunk, monkeypatch, block) == reference
+
+
+@pytest.mark.parametrize("eol", ["\r\n", "\r"])
+def test_crlf_and_bare_cr_files_give_the_same_rows_and_line_numbers(tmp_path, monkeypatch, eol):
+    reference = _outcome(tmp_path, _messy_file(tmp_path), 1000, monkeypatch, 4096)
+    assert _outcome(tmp_path, _messy_file(tmp_path, eol), 1000, monkeypatch, 4096) == reference
+
+
+def test_truncated_gzip_is_rejected(tmp_path):
+    data = gzip.compress(("\n".join([HEADER] + [_row(str(i)) for i in range(2000)]) + "\n").encode())
+    src = tmp_path / "cut.csv.gz"
+    src.write_bytes(data[: len(data) // 2])
+    with pytest.raises(FileRejectedError, match="truncated"):
+        _run(tmp_path, src)
