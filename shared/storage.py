@@ -28,7 +28,7 @@ CONTAINERS = (
     "raw", "quarantine", "curated", "models", "reports",
     "scored", "alerts", "deadletter", "federated", "audit",
 )
-DOWNLOAD_CHUNK_BYTES = 32 * 1024 * 1024  # fewer range requests; Azurite's cost is per request
+DOWNLOAD_CHUNK_BYTES = 16 * 1024 * 1024  # few range requests (Azurite spends per request), bounded memory
 
 
 @dataclass(frozen=True)

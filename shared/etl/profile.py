@@ -50,8 +50,10 @@ def render_html(report: dict[str, Any]) -> str:
         f"<tr><th>{esc(k)}</th><td>{esc(str(report.get(k)))}</td></tr>"
         for k in ("status", "reason", "source", "rows_in", "rows_valid", "rows_quarantined",
                   "rows_duplicate", "input_bytes", "parquet_bytes", "etl_seconds", "read_mode",
-                  "dataset_version")
+                  "text_batches", "dataset_version")
         if k in report
+    ) + "".join(
+        f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in report.get("timing", {}).items()
     )
     reasons = "".join(
         f"<tr><td>{esc(r)}</td><td>{c}</td></tr>" for r, c in report.get("quarantine_reasons", {}).items()

@@ -4,8 +4,9 @@ CSV is cut at line ends into blocks (a download chunk's whole lines, without a c
 block is parsed by ``pyarrow.csv.read_csv``, its numeric columns straight to float64. A block
 with a value that does not convert is parsed again with those columns as text, so the bad
 cell becomes a row problem (the rest of the file stays on the fast path). Rows with the wrong
-number of fields never reach a batch: pyarrow's invalid-row handler hands them over with their
-line numbers. Every line is a row or a bad line, so line numbers follow from the counts.
+number of fields never reach a batch: pyarrow's invalid-row handler hands them over (a block
+that has any is parsed again on one thread, where pyarrow knows their line numbers). Every
+line is a row or a bad line, so the other line numbers follow from the counts.
 Parquet has no line order to stream, so it is spooled to a local file first.
 """
 
@@ -187,7 +188,9 @@ def _read_block(
         n: pa.string() if (mode == "text" or contract.column(n).dtype == "string") else pa.float64()
         for n in wanted
     }
-    table, bad = _read(block, layout, wanted, types)
+    table, bad = _read(block, layout, wanted, types, threads=True)
+    if bad:  # pyarrow numbers invalid rows only when it parses on one thread
+        table, bad = _read(block, layout, wanted, types, threads=False)
     expected = len(layout.columns)
     bad_lines = [
         BadLine(first_line + row.number - 1 if row.number is not None else -1, row.text,
@@ -202,10 +205,9 @@ def _read_block(
 
 
 def _read(
-    block: bytes | memoryview, layout: FileLayout, wanted: list[str], types: dict[str, pa.DataType],
+    block: bytes | memoryview, layout: FileLayout, wanted: list[str], types: dict[str, pa.DataType], *,
+    threads: bool,
 ) -> tuple[pa.Table, list[pacsv.InvalidRow]]:
-    """Parse one block on this thread: pyarrow numbers invalid rows only then, and the other core
-    is busy downloading (and, locally, serving the download)."""
     bad: list[pacsv.InvalidRow] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -214,7 +216,7 @@ def _read(
 
     table = pacsv.read_csv(
         pa.py_buffer(block),
-        read_options=pacsv.ReadOptions(use_threads=False, column_names=layout.columns),
+        read_options=pacsv.ReadOptions(use_threads=threads, column_names=layout.columns),
         parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(
             include_columns=wanted, column_types=types, null_values=[""], strings_can_be_null=False,

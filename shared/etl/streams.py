@@ -12,11 +12,13 @@ import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from types import TracebackType
+from typing import TypeVar
 
 from shared.errors import FileRejectedError
 
 CHUNK_BYTES = 8 * 1024 * 1024
 _DONE = object()
+T = TypeVar("T")
 
 
 class _Failed:
@@ -24,23 +26,24 @@ class _Failed:
         self.exc = exc
 
 
-class ReadAhead(Iterator[bytes]):
-    """Pull chunks from ``source`` in a background thread, at most ``depth`` ahead, hashing them.
+class Prefetch(Iterator[T]):
+    """Pull items from ``source`` in a background thread, at most ``depth`` ahead of the consumer.
 
-    Download and parsing overlap: the thread spends its time in socket reads and SHA-256,
-    which release the GIL. An exception in the thread (a storage error) is raised in the
-    consumer at the point it was reached. ``close`` stops the thread early.
+    An exception in the thread (a storage error, a rejected file) is raised in the consumer at
+    the point it was reached. ``close`` stops the thread early.
     """
 
-    def __init__(self, source: Iterable[bytes], *, depth: int = 2) -> None:
+    def __init__(self, source: Iterable[T], *, depth: int, name: str = "etl-prefetch") -> None:
         self._source = source
         self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._sha256 = hashlib.sha256()
-        self.bytes_read = 0
         self.finished = False
-        self._thread = threading.Thread(target=self._run, name="etl-read-ahead", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
+
+    def _accept(self, item: T) -> bool:
+        """Called in the thread for each item; False drops it."""
+        return True
 
     def _put(self, item: object) -> bool:
         while not self._stop.is_set():
@@ -53,19 +56,15 @@ class ReadAhead(Iterator[bytes]):
 
     def _run(self) -> None:
         try:
-            for chunk in self._source:
-                if not chunk:
-                    continue
-                self._sha256.update(chunk)
-                self.bytes_read += len(chunk)
-                if not self._put(chunk):
+            for item in self._source:
+                if self._accept(item) and not self._put(item):
                     return
             self.finished = True
             self._put(_DONE)
         except BaseException as exc:  # handed to the consumer, which raises it
             self._put(_Failed(exc))
 
-    def __next__(self) -> bytes:
+    def __next__(self) -> T:
         item = self._queue.get()
         if item is _DONE:
             self._queue.put(_DONE)  # stay exhausted
@@ -73,15 +72,7 @@ class ReadAhead(Iterator[bytes]):
         if isinstance(item, _Failed):
             self._queue.put(item)
             raise item.exc
-        assert isinstance(item, bytes)
-        return item
-
-    def hexdigest(self) -> str:
-        """SHA-256 of the whole source; only once it has been read to the end."""
-        self._thread.join()
-        if not self.finished:
-            raise RuntimeError("the source was not read to the end")
-        return self._sha256.hexdigest()
+        return item  # type: ignore[return-value]
 
     def close(self) -> None:
         self._stop.set()
@@ -92,13 +83,42 @@ class ReadAhead(Iterator[bytes]):
                 continue
         self._thread.join()
 
-    def __enter__(self) -> ReadAhead:
+    def __enter__(self) -> Prefetch[T]:
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class ReadAhead(Prefetch[bytes]):
+    """Byte chunks read ahead in a thread (download and parsing overlap), hashed on the way.
+
+    The thread spends its time in socket reads and SHA-256, which release the GIL.
+    """
+
+    def __init__(self, source: Iterable[bytes], *, depth: int = 2) -> None:
+        self._sha256 = hashlib.sha256()
+        self.bytes_read = 0
+        super().__init__(source, depth=depth, name="etl-read-ahead")
+
+    def _accept(self, item: bytes) -> bool:
+        if not item:
+            return False
+        self._sha256.update(item)
+        self.bytes_read += len(item)
+        return True
+
+    def hexdigest(self) -> str:
+        """SHA-256 of the whole source; only once it has been read to the end."""
+        self._thread.join()
+        if not self.finished:
+            raise RuntimeError("the source was not read to the end")
+        return self._sha256.hexdigest()
+
+    def __enter__(self) -> ReadAhead:
+        return self
 
 
 def file_chunks(path: str, size: int = CHUNK_BYTES) -> Iterator[bytes]:
@@ -120,8 +140,8 @@ def gunzip(chunks: Iterable[bytes], *, out_bytes: int = CHUNK_BYTES) -> Iterator
                 if out:
                     yield out
                 data = decomp.unconsumed_tail
-                if decomp.eof:
-                    data = decomp.unused_data + data
+                if decomp.eof:  # the next member starts in unused_data (which repeats unconsumed_tail)
+                    data = decomp.unused_data
                     decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
                     fed = False
         tail = decomp.flush()

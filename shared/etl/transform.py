@@ -28,7 +28,7 @@ from shared.etl.arrays import mask
 from shared.etl.dedup import SeenHashes, row_hashes
 from shared.etl.profile import ColumnProfile
 from shared.etl.source import FileLayout, Mode, Source
-from shared.etl.streams import file_chunks
+from shared.etl.streams import Prefetch, file_chunks
 from shared.etl.validate import curated_schema, validate
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,8 @@ def transform(
     with _ParquetSink(parquet_out, schema) as sink, quarantine_path.open("w", newline="", encoding="utf-8") as qf:
         qwriter = csv.writer(qf)
         qwriter.writerow(["line", "reason", "raw"])
-        for batch in source.batches(contract):
+        # parsing runs a block ahead on its own thread while this one validates and deduplicates
+        for batch in Prefetch(source.batches(contract), depth=1, name="etl-parse"):
             if batch.mode == "text":
                 result.read_mode = "text"
                 result.text_batches += 1

@@ -82,8 +82,9 @@ def validate(batch: Batch, contract: DatasetContract, mode: Mode) -> Validated:
             strings = objects(arr)
             texts[name] = strings
             empty = bools(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0))
-            too_long = bools(pc.greater(pc.utf8_length(arr), contract.max_field_chars))
             numeric = bools(pc.match_substring_regex(arr, NUMBER_RE))
+            # a number is judged by its value, as in a typed block; only a long non-number is "too long"
+            too_long = bools(pc.greater(pc.utf8_length(arr), contract.max_field_chars)) & ~numeric
             empty_counts[name] = int(empty.sum())
             marks.mark(empty, f"{name} is empty")
             marks.mark(too_long, f"{name} is longer than {contract.max_field_chars} characters")

@@ -27,8 +27,10 @@ def test_sample_processed_with_outputs_report_and_manifest(store, settings, samp
     assert store.info("curated", curated).size == s["parquet_bytes"]
     report = json.loads(store.get_bytes("reports", s["report"].removeprefix("reports/"))[0])
     assert report["rows_valid"] == 4441 and report["columns"]["Amount"]["min"] >= 0
-    assert store.get_bytes("reports", s["report"].removeprefix("reports/").replace(".json", ".html"))[0].startswith(
-        b"<!doctype html>")
+    page = store.get_bytes("reports", s["report"].removeprefix("reports/").replace(".json", ".html"))[0].decode()
+    assert page.startswith("<!doctype html>")
+    assert "<th>rows_duplicate</th><td>51</td>" in page and "<td>Amount</td><td>4441</td>" in page
+    assert "read_validate_write_seconds" in page and "Class: int8" in page
     version, files = manifest.files_of_version(store, "creditcard")
     assert version == s["dataset_version"] and files == [curated]
 
