@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,20 +11,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
-ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-def _free_port() -> int:
-    from shared.api.server import free_port
-
-    return free_port()
-
-
-def connection_string(port: int) -> str:
-    return (
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-        f"AccountKey={ACCOUNT_KEY};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
-    )
 
 
 def clear_caches() -> None:
@@ -44,44 +26,24 @@ def clear_caches() -> None:
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[str]:
     """Azurite (blob only) on a free loopback port with a temporary data dir; stopped afterwards."""
-    binary = ROOT / "node_modules" / ".bin" / "azurite-blob"
-    if not binary.exists():
-        pytest.fail("Azurite is not installed; run 'make setup' (npm ci)")
-    data = tempfile.mkdtemp(prefix="azurite-test-")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(binary), "--silent", "--skipApiVersionCheck", "--loose",
-         "--location", data, "--blobHost", "127.0.0.1", "--blobPort", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    conn = connection_string(port)
-    deadline = time.monotonic() + 30
-    while True:
+    from shared.devtools.azurite import AzuriteNotAvailable, private_azurite
+
+    with contextlib.ExitStack() as stack:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"Azurite did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
-            time.sleep(0.05)
-    previous = os.environ.get("AzureWebJobsStorage")
-    os.environ["AzureWebJobsStorage"] = conn
-    clear_caches()
-    try:
-        yield conn
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=1)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(data, ignore_errors=True)
-        if previous is None:
-            os.environ.pop("AzureWebJobsStorage", None)
-        else:
-            os.environ["AzureWebJobsStorage"] = previous
+            conn = stack.enter_context(private_azurite())
+        except AzuriteNotAvailable as exc:
+            pytest.fail(str(exc))
+        previous = os.environ.get("AzureWebJobsStorage")
+        os.environ["AzureWebJobsStorage"] = conn
         clear_caches()
+        try:
+            yield conn
+        finally:
+            if previous is None:
+                os.environ.pop("AzureWebJobsStorage", None)
+            else:
+                os.environ["AzureWebJobsStorage"] = previous
+            clear_caches()
 
 
 @pytest.fixture

@@ -117,8 +117,8 @@ def test_unreachable_storage_raises_rather_than_rejecting(settings):
     from azure.storage.blob import BlobServiceClient
 
     from shared.api.server import free_port
+    from shared.devtools.azurite import connection_string
     from shared.storage import AzureBlobStore
-    from tests.conftest import connection_string
 
     dead = AzureBlobStore(BlobServiceClient.from_connection_string(
         connection_string(free_port()), retry_total=0, connection_timeout=2))
