@@ -100,14 +100,12 @@ class ReadAhead(Prefetch[bytes]):
 
     def __init__(self, source: Iterable[bytes], *, depth: int = 2) -> None:
         self._sha256 = hashlib.sha256()
-        self.bytes_read = 0
         super().__init__(source, depth=depth, name="etl-read-ahead")
 
     def _accept(self, item: bytes) -> bool:
         if not item:
             return False
         self._sha256.update(item)
-        self.bytes_read += len(item)
         return True
 
     def hexdigest(self) -> str:
