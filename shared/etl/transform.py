@@ -2,8 +2,8 @@
 
 No storage here: ``transform`` takes the upload as an iterator of byte chunks (``service.run_etl``
 feeds it the blob as it downloads) and writes local files that the service then commits.
-Three things overlap: the download (a read-ahead thread), parsing and validation (this
-thread, with pyarrow's parser on all cores), and Parquet encoding (a writer thread). Memory is
+Four things overlap: the download (a read-ahead thread), parsing (a thread one block ahead),
+validation and de-duplication (this thread), and Parquet encoding (a writer thread). Memory is
 bounded by the block and row-group sizes, never by the file size.
 """
 
@@ -86,7 +86,7 @@ def transform(
     chunks: Iterable[bytes], contract: DatasetContract, *, parquet_out: Writable, quarantine_path: Path,
     spool_dir: Path,
 ) -> TransformResult:
-    """Read, validate, deduplicate and write the Parquet to ``parquet_out`` (a local file or a blob writer).
+    """Read, validate, deduplicate and write the Parquet to ``parquet_out`` (any writable file).
 
     Raise ``FileRejectedError`` for a file that can never succeed.
     """
@@ -103,11 +103,13 @@ def transform(
     pending: list[pa.Table] = []
     pending_rows = 0
     quarantine_path.unlink(missing_ok=True)
-    with _ParquetSink(parquet_out, schema) as sink, quarantine_path.open("w", newline="", encoding="utf-8") as qf:
+    # parsing runs a block ahead on its own thread while this one validates and deduplicates;
+    # leaving the block (an error included) stops that thread
+    with _ParquetSink(parquet_out, schema) as sink, quarantine_path.open("w", newline="", encoding="utf-8") as qf, \
+            Prefetch(source.batches(contract), depth=1, name="etl-parse") as batches:
         qwriter = csv.writer(qf)
         qwriter.writerow(["line", "reason", "raw"])
-        # parsing runs a block ahead on its own thread while this one validates and deduplicates
-        for batch in Prefetch(source.batches(contract), depth=1, name="etl-parse"):
+        for batch in batches:
             if batch.mode == "text":
                 result.read_mode = "text"
                 result.text_batches += 1
