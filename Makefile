@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEMO_ROWS ?= 300000
 
-.PHONY: setup azurite azurite-stop demo test bench-etl lint clean
+.PHONY: setup azurite azurite-stop demo test bench-etl bench-train lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found %d.%d)" % sys.version_info[:2])'
@@ -41,9 +41,12 @@ test: setup ## lint, types, then the whole suite (tests start their own Azurite 
 bench-etl: setup ## ETL vs its floor on a full-size file, on a private Azurite; BIG_ROWS=4700000 adds a ~2.5 GB file
 	$(PY) scripts/bench_etl.py --big-rows $(or $(BIG_ROWS),0)
 
+bench-train: setup ## training on a full-size generated file: AUC/PR-AUC vs Bayes-optimal, time vs one bare fit, peak RSS
+	$(PY) scripts/bench_train.py
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) node_modules .azurite .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .azurite .demo .mlflow .pytest_cache .mypy_cache .ruff_cache

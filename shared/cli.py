@@ -82,8 +82,26 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
     store, settings = _store_and_settings()
     summary = run_training(store, settings, dataset_version=args.dataset_version)
-    summary.pop("cost_curve", None)
+    for bulky in ("cost_curve", "curves"):  # in the JSON and HTML reports
+        summary.pop(bulky, None)
+    summary["search"].pop("history", None)
+    if summary.get("drift", {}).get("features"):
+        summary["drift"] = {k: v for k, v in summary["drift"].items() if k != "features"}
     return summary
+
+
+def cmd_drift(args: argparse.Namespace) -> dict[str, Any]:
+    from training.monitoring import check_drift
+
+    store, settings = _store_and_settings()
+    files = None
+    if args.dataset_version:
+        from shared.etl.manifest import files_of_version
+
+        files = files_of_version(store, settings.dataset_name, args.dataset_version)[1]
+    result = check_drift(store, settings, files=files)
+    result.pop("features", None)
+    return result
 
 
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
@@ -133,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="run the retraining pipeline the timer runs")
     t.add_argument("--dataset-version", help="a curated dataset version (default: latest)")
     t.set_defaults(func=cmd_train)
+
+    r = sub.add_parser("drift", help="PSI of the newest curated file against the champion's training data")
+    r.add_argument("--dataset-version", help="take the newest file of this dataset version (default: latest)")
+    r.set_defaults(func=cmd_drift)
 
     s = sub.add_parser("serve", help="serve the HTTP API under uvicorn")
     s.add_argument("--host", default="127.0.0.1")

@@ -50,7 +50,16 @@ class Settings(BaseSettings):
     train_seed: int = Field(default=42, validation_alias="TRAIN_SEED")
     train_num_boost_round: int = Field(default=300, ge=10, validation_alias="TRAIN_NUM_BOOST_ROUND")
     train_time_budget_seconds: float = Field(default=600.0, gt=0, validation_alias="TRAIN_TIME_BUDGET_SECONDS")
+    train_search_trials: int = Field(default=20, ge=1, validation_alias="TRAIN_SEARCH_TRIALS")
+    train_search_seconds: float = Field(default=75.0, gt=0, validation_alias="TRAIN_SEARCH_SECONDS")
     promotion_pr_auc_margin: float = Field(default=0.01, ge=0, validation_alias="PROMOTION_PR_AUC_MARGIN")
+    mlflow_tracking_uri: str = Field(
+        default="sqlite:///.mlflow/mlflow.db", validation_alias="MLFLOW_TRACKING_URI",
+        description="MLflow tracking and registry; the default is an embedded SQLite file (no server).",
+    )
+    mlflow_experiment: str = Field(default="fraud-retraining", validation_alias="MLFLOW_EXPERIMENT")
+    drift_psi_threshold: float = Field(default=0.2, gt=0, validation_alias="DRIFT_PSI_THRESHOLD")
+    drift_alert_share: float = Field(default=0.3, gt=0, le=1, validation_alias="DRIFT_ALERT_SHARE")
 
     # Scoring
     score_max_batch: int = Field(default=1000, ge=1, validation_alias="SCORE_MAX_BATCH")

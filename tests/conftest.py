@@ -61,10 +61,15 @@ def store(azurite: str):
 
 
 @pytest.fixture
-def settings(store):
+def settings(store, tmp_path, monkeypatch):
+    """Settings on the test Azurite, with a per-test MLflow SQLite store and a short hyperparameter search."""
     from shared.settings import get_settings
 
-    return get_settings()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow/mlflow.db")
+    monkeypatch.setenv("TRAIN_SEARCH_TRIALS", "3")
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -51,3 +51,20 @@ def evaluate(y: np.ndarray, p: np.ndarray, threshold: float, *, cost_fn: float, 
         "rows": int(y.size),
         "frauds": int(y.sum()),
     }
+
+
+def curves(y: np.ndarray, p: np.ndarray, points: int = 200) -> dict[str, object]:
+    """ROC and precision-recall curves, thinned to about ``points`` points each, for plots and reports."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+    fpr, tpr, _ = roc_curve(y, p)
+    precision, recall, _ = precision_recall_curve(y, p)
+
+    def thin(*arrays: np.ndarray) -> list[list[float]]:
+        keep = np.unique(np.linspace(0, arrays[0].size - 1, min(points, arrays[0].size)).astype(int))
+        return [np.round(a[keep], 5).tolist() for a in arrays]
+
+    fpr_t, tpr_t = thin(fpr, tpr)
+    precision_t, recall_t = thin(precision, recall)
+    return {"auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p)),
+            "fpr": fpr_t, "tpr": tpr_t, "precision": precision_t, "recall": recall_t}

@@ -134,3 +134,19 @@ def generate(
             truth_file.close()
     log.info("generated %d rows (%d frauds) to %s", rows, frauds, out)
     return GenerateSummary(rows, frauds, str(out), str(truth) if truth else None, out.stat().st_size)
+
+
+def bayes_reference(csv_path: str | Path, truth_path: str | Path, last_rows: int) -> dict[str, float]:
+    """ROC-AUC and PR-AUC of the true probabilities on the last ``last_rows`` rows (the time-split test part).
+
+    Valid for a generated file ingested whole: its rows are in time order and none is dropped.
+    """
+    import pyarrow.csv as pacsv
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y = pacsv.read_csv(csv_path, convert_options=pacsv.ConvertOptions(include_columns=["Class"]))
+    truth = pacsv.read_csv(truth_path)
+    y_test = np.asarray(y.column("Class"))[-last_rows:]
+    p_test = np.asarray(truth.column("fraud_probability"))[-last_rows:]
+    return {"auc": float(roc_auc_score(y_test, p_test)), "pr_auc": float(average_precision_score(y_test, p_test)),
+            "rows": int(y_test.size), "frauds": int(y_test.sum())}

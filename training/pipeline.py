@@ -1,39 +1,46 @@
 """The retraining pipeline that the timer function and ``fraudops train`` run.
 
-Load a curated dataset version, split by time (never randomly: fraud drifts), train LightGBM
-with early stopping on the validation part, choose the threshold of least business cost on
-the validation part, evaluate once on the test part, export to ONNX and check parity, then
-publish and promote only if the new model beats the champion on the same test part.
-A failed run raises ``TrainingError`` and leaves the champion untouched.
+Load a curated dataset version, check drift against the champion, split by time (never
+randomly: fraud drifts), search LightGBM hyperparameters within the time budget, fit the
+logistic-regression baseline, choose the threshold of least business cost on the validation
+part, evaluate once on the test part, export to ONNX and check parity, publish, promote only
+if the new model beats the champion on the same test part, and record it all in reports/ and
+MLflow. A failed run leaves the champion untouched, writes a failure report, and raises.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
+import resource
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from shared.contract import DatasetContract, get_contract
-from shared.errors import ConcurrentUpdateError, ModelIntegrityError, ModelNotAvailableError, TrainingError
-from shared.etl.manifest import files_of_version
+from shared.errors import (
+    ConcurrentUpdateError,
+    FraudOpsError,
+    ModelIntegrityError,
+    ModelNotAvailableError,
+    TrainingError,
+)
 from shared.model_store import ModelStore, new_version
-from training.evaluation import best_threshold, cost_curve, evaluate
+from training import drift
+from training.data import load_dataset, matrix, time_split
+from training.evaluation import best_threshold, cost_curve, curves, evaluate
 from training.onnx_export import check_parity, onnx_probabilities, to_onnx
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from shared.settings import Settings
     from shared.storage import BlobStore
 
 log = logging.getLogger(__name__)
 
-SPLIT = (0.6, 0.2, 0.2)
+RESERVE_FRACTION = 0.25  # of the time budget, kept for export, parity, evaluation, publishing and MLflow
 
 
 @dataclass(frozen=True)
@@ -45,79 +52,15 @@ class TrainConfig:
     seed: int = 42
     num_boost_round: int = 300
     pr_auc_margin: float = 0.01
+    search_trials: int = 20
+    search_seconds: float = 75.0
+    budget_seconds: float = 600.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrainConfig:
-        return cls(settings.cost_fn, settings.cost_fp, settings.train_seed,
-                   settings.train_num_boost_round, settings.promotion_pr_auc_margin)
-
-
-def load_dataset(store: BlobStore, contract: DatasetContract,
-                 version: str | None = None) -> tuple[str, list[str], pd.DataFrame]:
-    """A dataset version (latest by default) as one DataFrame, with its version and files."""
-    import pandas as pd
-    import pyarrow.parquet as pq
-
-    version, files = files_of_version(store, contract.name, version)
-    wanted = [c for c in contract.names if contract.column(c).dtype != "string"]
-    tables = [pq.read_table(io.BytesIO(store.get_bytes("curated", f)[0]), columns=wanted) for f in files]
-    frame = pd.concat([t.to_pandas() for t in tables], ignore_index=True)
-    return version, files, frame
-
-
-def time_split(frame: pd.DataFrame, time_column: str,
-               fractions: tuple[float, float, float] = SPLIT) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
-    """Earliest part to train, then validation, then test, by ``time_column``; boundaries recorded."""
-    ordered = frame.sort_values(time_column, kind="stable").reset_index(drop=True)
-    n = len(ordered)
-    a = int(n * fractions[0])
-    b = int(n * (fractions[0] + fractions[1]))
-    train, valid, test = ordered.iloc[:a], ordered.iloc[a:b], ordered.iloc[b:]
-    boundaries = {
-        "column": time_column,
-        "train": [float(train[time_column].min()), float(train[time_column].max()), len(train)],
-        "valid": [float(valid[time_column].min()), float(valid[time_column].max()), len(valid)],
-        "test": [float(test[time_column].min()), float(test[time_column].max()), len(test)],
-    }
-    return train, valid, test, boundaries
-
-
-def fit_lightgbm(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray,
-                 feature_names: list[str], config: TrainConfig) -> tuple[Any, dict[str, Any]]:
-    """LightGBM with early stopping on validation average precision."""
-    import lightgbm as lgb
-
-    params = {
-        "objective": "binary", "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 50,
-        "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0,
-        "metric": "average_precision", "seed": config.seed, "deterministic": True,
-        "num_threads": 2, "verbose": -1,
-    }
-    train = lgb.Dataset(x_train, y_train, feature_name=feature_names, free_raw_data=True)
-    valid = lgb.Dataset(x_valid, y_valid, reference=train)
-    booster = lgb.train(
-        params, train, num_boost_round=config.num_boost_round, valid_sets=[valid],
-        callbacks=[lgb.early_stopping(50, verbose=False)],
-    )
-    return booster, {**params, "num_boost_round": config.num_boost_round,
-                     "best_iteration": booster.best_iteration}
-
-
-def _matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
-    return np.ascontiguousarray(frame[features].to_numpy(dtype=np.float32))
-
-
-def _champion_metrics(models: ModelStore, champion: str, contract: DatasetContract,
-                      x_test: np.ndarray, y_test: np.ndarray, config: TrainConfig) -> dict[str, float] | None:
-    from shared.scorer import load_model
-
-    try:
-        model = load_model(models, champion, expected_features=contract.feature_names, threads=1)
-    except (ModelIntegrityError, ModelNotAvailableError) as exc:
-        log.warning("champion %s cannot be scored (%s); the new model replaces it", champion, exc.reason)
-        return None
-    return evaluate(y_test, model.predict_proba(x_test), model.threshold,
-                    cost_fn=config.cost_fn, cost_fp=config.cost_fp)
+        return cls(settings.cost_fn, settings.cost_fp, settings.train_seed, settings.train_num_boost_round,
+                   settings.promotion_pr_auc_margin, settings.train_search_trials, settings.train_search_seconds,
+                   settings.train_time_budget_seconds)
 
 
 def decide_promotion(new: dict[str, float], champion: dict[str, float] | None, margin: float) -> tuple[bool, str]:
@@ -132,11 +75,78 @@ def decide_promotion(new: dict[str, float], champion: dict[str, float] | None, m
     return True, f"cost {new['cost']:g} < champion's {champion['cost']:g}"
 
 
+def _champion_scores(models: ModelStore, champion: str, contract: DatasetContract,
+                     x_test: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The champion's test-part probabilities and threshold; ``None`` when it cannot be scored."""
+    from shared.scorer import load_model
+
+    try:
+        model = load_model(models, champion, expected_features=contract.feature_names, threads=2)
+    except (ModelIntegrityError, ModelNotAvailableError) as exc:
+        log.warning("champion %s cannot be scored (%s); the new model replaces it", champion, exc.reason)
+        return None
+    return model.predict_proba(x_test), model.threshold
+
+
+def _peak_rss_mb() -> int:
+    """This process's peak resident memory: VmHWM on Linux (ru_maxrss also counts a forking parent's pages)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+
+
 def run_training(store: BlobStore, settings: Settings, *, dataset_version: str | None = None,
                  config: TrainConfig | None = None) -> dict[str, Any]:
-    """One retraining run; returns its summary (also written to ``reports/training/``)."""
-    started = time.perf_counter()
+    """One retraining run; returns its summary (also written to ``reports/training/``).
+
+    Any failure writes ``reports/training/failed-<time>.json``, is logged as a FAILED MLflow run,
+    and raises (``TrainingError`` for a failed run, the storage error for an outage).
+    """
     config = config or TrainConfig.from_settings(settings)
+    started_at = datetime.now(UTC)
+    try:
+        return _run(store, settings, dataset_version=dataset_version, config=config)
+    except Exception as exc:
+        reason = exc.reason if isinstance(exc, FraudOpsError) else f"{type(exc).__name__}: {exc}"
+        _record_failure(store, settings, reason, started_at, dataset_version)
+        if isinstance(exc, FraudOpsError):
+            raise
+        raise TrainingError(f"training failed: {reason}") from exc
+
+
+def _record_failure(store: BlobStore, settings: Settings, reason: str, started_at: datetime,
+                    dataset_version: str | None) -> None:
+    from training.tracking import log_failure
+
+    log.error("training run failed; the champion is untouched: %s", reason)
+    report = {"status": "failed", "reason": reason, "started_at": started_at.isoformat(),
+              "failed_at": datetime.now(UTC).isoformat(), "dataset_version": dataset_version,
+              "champion_untouched": True}
+    try:
+        store.put_bytes("reports", f"training/failed-{started_at:%Y%m%dT%H%M%S%f}Z.json",
+                        json.dumps(report, indent=1).encode(), content_type="application/json")
+    except Exception:  # storage may be what failed; the log line above still carries the reason
+        log.exception("could not write the failure report")
+    try:
+        log_failure(tracking_uri=settings.mlflow_tracking_uri, experiment=settings.mlflow_experiment,
+                    reason=reason, context={"dataset_version": dataset_version or "latest"})
+    except Exception:
+        log.exception("could not record the failure in MLflow")
+
+
+def _run(store: BlobStore, settings: Settings, *, dataset_version: str | None,
+         config: TrainConfig) -> dict[str, Any]:
+    from training.baseline import fit_logistic
+    from training.monitoring import check_drift
+    from training.search import search_lightgbm
+
+    started = time.monotonic()
+    deadline = started + config.budget_seconds
     contract = get_contract(settings.dataset_name)
     label, time_col = contract.label, contract.time_column
     if label is None or time_col is None:
@@ -147,47 +157,98 @@ def run_training(store: BlobStore, settings: Settings, *, dataset_version: str |
     for part, name in ((train, "train"), (valid, "validation"), (test, "test")):
         if part[label.name].nunique() < 2:
             raise TrainingError(f"the {name} part has only one class; more data is needed to train")
-    x_train, x_valid, x_test = (_matrix(p, features) for p in (train, valid, test))
-    y_train, y_valid, y_test = (p[label.name].to_numpy() for p in (train, valid, test))
+    x_train, x_valid, x_test = (matrix(p, features) for p in (train, valid, test))
+    y_train, y_valid, y_test = (p[label.name].to_numpy(dtype=np.int8) for p in (train, valid, test))
     del frame, train, valid, test
+    drift_result = check_drift(store, settings, files=files)
 
-    booster, params = fit_lightgbm(x_train, y_train, x_valid, y_valid, features, config)
-    curve = cost_curve(y_valid, booster.predict(x_valid), cost_fn=config.cost_fn, cost_fp=config.cost_fp)
+    search_deadline = min(time.monotonic() + config.search_seconds,
+                          deadline - RESERVE_FRACTION * config.budget_seconds)
+    found = search_lightgbm(x_train, y_train, x_valid, y_valid, features, seed=config.seed,
+                            trials=config.search_trials, deadline=search_deadline,
+                            num_boost_round=config.num_boost_round)
+    booster = found.booster
+    costs = {"cost_fn": config.cost_fn, "cost_fp": config.cost_fp}
+    curve = cost_curve(y_valid, np.asarray(booster.predict(x_valid)), cost_fn=config.cost_fn, cost_fp=config.cost_fp)
     threshold = best_threshold(curve)
+
+    baseline = fit_logistic(x_train, y_train, features, seed=config.seed)
+    baseline_threshold = best_threshold(cost_curve(y_valid, baseline.predict_proba(x_valid)[:, 1],
+                                                   cost_fn=config.cost_fn, cost_fp=config.cost_fp))
+    baseline_p = baseline.predict_proba(x_test)[:, 1]
+    baseline_metrics = evaluate(y_test, baseline_p, baseline_threshold, **costs)
+
     onnx_bytes = to_onnx(booster, features)
     parity = check_parity(booster, onnx_bytes, x_test)
-    metrics = evaluate(y_test, onnx_probabilities(onnx_bytes, x_test), threshold,
-                       cost_fn=config.cost_fn, cost_fp=config.cost_fp)
+    new_p = onnx_probabilities(onnx_bytes, x_test)
+    metrics = evaluate(y_test, new_p, threshold, **costs)
 
     models = ModelStore(store, settings.model_name)
     champion, pointer_etag = models.champion()
-    champion_metrics = (_champion_metrics(models, champion, contract, x_test, y_test, config)
-                        if champion else None)
+    scored = _champion_scores(models, champion, contract, x_test) if champion else None
+    champion_metrics = evaluate(y_test, scored[0], scored[1], **costs) if scored else None
     promote, reason = decide_promotion(metrics, champion_metrics, config.pr_auc_margin)
+    if drift_result.get("alert"):
+        reason += f"; {drift_result['message']}"
     model_version = new_version(salt=version)
     importance = dict(zip(features, booster.feature_importance("gain").round(3).tolist(), strict=True))
+    search = {"trials": found.trials, "pruned": found.pruned, "stopped_by": found.stopped_by,
+              "seconds": found.seconds, "best_pr_auc": round(found.best_value, 5), "history": found.history}
     manifest = models.publish(model_version, onnx_bytes, {
         "kind": "lightgbm", "feature_names": features, "input_name": "features",
-        "threshold": threshold, "metrics": metrics, "dataset": contract.name,
-        "dataset_version": version, "trained_on": files, "split": split, "hyperparameters": params,
-        "feature_importance": importance, "parity_max_abs_diff": parity,
-        "training_seconds": round(time.perf_counter() - started, 3),
+        "threshold": threshold, "metrics": metrics, "baseline_metrics": baseline_metrics,
+        "dataset": contract.name, "dataset_version": version, "trained_on": files, "split": split,
+        "hyperparameters": found.params, "search": {k: v for k, v in search.items() if k != "history"},
+        "feature_importance": importance, "parity_max_abs_diff": parity, **costs,
+        "training_profile": drift.profile(x_train, features),
+        "training_seconds": round(time.monotonic() - started, 3),
     }, extra_files={"model.txt": booster.model_to_string().encode()})
     if promote:
         try:
             models.promote(model_version, expected_etag=pointer_etag, reason=reason)
         except ConcurrentUpdateError as exc:
             promote, reason = False, exc.reason
-    summary = {
-        "model_version": model_version, "dataset_version": version, "auc": metrics["auc"],
-        "pr_auc": metrics["pr_auc"], "threshold": threshold, "cost": metrics["cost"],
+    plotted = {"new model": curves(y_test, new_p), "logistic baseline": curves(y_test, baseline_p)}
+    if scored:
+        plotted[f"champion {champion}"] = curves(y_test, scored[0])
+    summary: dict[str, Any] = {
+        "status": "trained", "model_version": model_version, "dataset_version": version,
+        "auc": metrics["auc"], "pr_auc": metrics["pr_auc"], "threshold": threshold, "cost": metrics["cost"],
         "promoted": promote, "promotion_reason": reason, "champion_before": champion,
-        "champion_metrics": champion_metrics, "metrics": metrics, "parity_max_abs_diff": parity,
-        "split": split, "cost_curve": curve, "sha256": manifest["sha256"],
-        "train_seconds": round(time.perf_counter() - started, 3),
+        "champion_after": model_version if promote else champion,
+        "metrics": metrics, "baseline_metrics": baseline_metrics, "champion_metrics": champion_metrics,
+        "parity_max_abs_diff": parity, "split": split, "search": search, "hyperparameters": found.params,
+        "feature_importance": importance, "cost_curve": curve, "curves": plotted, **costs,
+        "drift": drift_result, "drift_alert": bool(drift_result.get("alert")),
+        "sha256": manifest["sha256"], "train_seconds": round(time.monotonic() - started, 3),
+        "peak_rss_mb": _peak_rss_mb(), "report": f"reports/training/{model_version}.html",
     }
-    store.put_bytes("reports", f"training/{model_version}.json",
-                    json.dumps(summary, indent=1, default=str).encode(), content_type="application/json")
+    summary["mlflow"] = _track(settings, summary, onnx_bytes)
+    _write_reports(store, summary)
     log.info("trained %s on %s: auc=%.4f pr_auc=%.4f threshold=%.2f promoted=%s (%s)",
              model_version, version, metrics["auc"], metrics["pr_auc"], threshold, promote, reason)
     return summary
+
+
+def _track(settings: Settings, summary: dict[str, Any], onnx_bytes: bytes) -> dict[str, Any]:
+    """Log to MLflow; MLflow is the record, not the source of truth, so its failure does not fail the run."""
+    from training.report import training_html
+    from training.tracking import log_training
+
+    try:
+        return log_training(tracking_uri=settings.mlflow_tracking_uri, experiment=settings.mlflow_experiment,
+                            registered_name=settings.model_name, summary=summary, onnx_bytes=onnx_bytes,
+                            report_html=training_html(summary))
+    except Exception as exc:
+        log.exception("MLflow logging failed; the model is published and the decision stands")
+        return {"error": f"{type(exc).__name__}: {exc}", "tracking_uri": settings.mlflow_tracking_uri}
+
+
+def _write_reports(store: BlobStore, summary: dict[str, Any]) -> None:
+    from training.report import training_html
+
+    name = f"training/{summary['model_version']}"
+    store.put_bytes("reports", f"{name}.json", json.dumps(summary, indent=1, default=str).encode(),
+                    content_type="application/json")
+    store.put_bytes("reports", f"{name}.html", training_html(summary).encode(),
+                    content_type="text/html; charset=utf-8")

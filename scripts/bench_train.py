@@ -1,0 +1,114 @@
+"""Training benchmark (``make bench-train``): quality against the Bayes optimum, time, memory.
+
+On a generated full-size file (284,807 rows, the real fraud rate) with known true fraud
+probabilities, ingested by the ETL into a private Azurite, this runs ``fraudops train`` in a
+child process with the default search budget and reports, side by side:
+
+* the test part's ROC-AUC and PR-AUC against the Bayes-optimal ones (the true probabilities
+  scored on the same rows), and the logistic-regression baseline;
+* the pipeline's wall time against its floor, one bare LightGBM fit of the default
+  configuration on the same train part (measured in this run; the machine is shared and noisy);
+* the child's peak resident memory (VmHWM) and the ONNX parity.
+
+Prints a table and writes ``bench-results/train.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _bare_fit_seconds(store, dataset_version: str) -> float:
+    """The floor: one LightGBM fit of the default configuration on the train part, nothing else."""
+    import lightgbm as lgb
+
+    from shared.contract import get_contract
+    from training.data import load_dataset, matrix, time_split
+    from training.search import DEFAULTS, FIXED
+
+    contract = get_contract("creditcard")
+    _, _, frame = load_dataset(store, contract, dataset_version)
+    train, valid, _, _ = time_split(frame, "Time")
+    features = contract.feature_names
+    x_train, x_valid = matrix(train, features), matrix(valid, features)
+    started = time.perf_counter()
+    data = lgb.Dataset(x_train, train["Class"].to_numpy(), feature_name=features)
+    booster = lgb.train({**FIXED, **DEFAULTS, "seed": 42}, data, num_boost_round=300,
+                        valid_sets=[lgb.Dataset(x_valid, valid["Class"].to_numpy(), reference=data)],
+                        callbacks=[lgb.early_stopping(50, verbose=False)])
+    booster.predict(x_valid)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    from shared.devtools.azurite import private_azurite
+    from shared.etl.service import run_etl
+    from shared.settings import get_settings
+    from shared.storage import get_blob_store
+    from training.generate import bayes_reference, generate
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", type=int, default=284_807)
+    p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--workdir", default=str(ROOT / "bench-results"))
+    args = p.parse_args()
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    csv_path = work / f"train-{args.rows}-{args.seed}.csv"
+    truth_path = csv_path.with_suffix(".truth.csv")
+    if not (csv_path.exists() and truth_path.exists()):
+        generate(args.rows, args.seed, csv_path, truth=truth_path)
+    with private_azurite() as connection, tempfile.TemporaryDirectory(prefix="bench-mlflow-") as mlflow_dir:
+        env = {**os.environ, "AzureWebJobsStorage": connection,
+               "MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_dir}/mlflow.db"}
+        os.environ.update(env)
+        store = get_blob_store(get_settings())
+        with csv_path.open("rb") as f:
+            store.upload_stream("raw", csv_path.name, f, overwrite=True)
+        etl = run_etl(store, get_settings(), name=csv_path.name)
+        floor = _bare_fit_seconds(store, etl["dataset_version"])
+        started = time.perf_counter()
+        child = subprocess.run([sys.executable, "-m", "shared.cli", "train"], env=env, cwd=ROOT,
+                               capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if child.returncode != 0:
+            sys.stderr.write(child.stderr[-4000:])
+            raise SystemExit(f"fraudops train failed with status {child.returncode}")
+        summary = json.loads(child.stdout.strip().splitlines()[-1])
+    bayes = bayes_reference(csv_path, truth_path, summary["split"]["test"][2])
+    result = {
+        "seed": args.seed, "rows": etl["rows_valid"], "test_rows": bayes["rows"], "test_frauds": bayes["frauds"],
+        "auc": round(summary["auc"], 4), "bayes_auc": round(bayes["auc"], 4),
+        "auc_gap": round(bayes["auc"] - summary["auc"], 4),
+        "pr_auc": round(summary["pr_auc"], 4), "bayes_pr_auc": round(bayes["pr_auc"], 4),
+        "pr_auc_gap": round(bayes["pr_auc"] - summary["pr_auc"], 4),
+        "baseline_auc": round(summary["baseline_metrics"]["auc"], 4),
+        "baseline_pr_auc": round(summary["baseline_metrics"]["pr_auc"], 4),
+        "threshold": summary["threshold"], "cost": summary["cost"],
+        "baseline_cost": summary["baseline_metrics"]["cost"],
+        "trials": summary["search"]["trials"], "pruned": summary["search"]["pruned"],
+        "search_seconds": summary["search"]["seconds"], "stopped_by": summary["search"]["stopped_by"],
+        "pipeline_seconds": summary["train_seconds"], "process_seconds": round(wall, 1),
+        "floor_one_fit_seconds": round(floor, 2), "ratio_to_one_fit": round(summary["train_seconds"] / floor, 1),
+        "peak_rss_mb": summary["peak_rss_mb"], "parity_max_abs_diff": summary["parity_max_abs_diff"],
+        "mlflow_version": summary["mlflow"].get("registered_version"),
+    }
+    for key, value in result.items():
+        print(f"{key:>24} {value}")
+    (work / "train.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

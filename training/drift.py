@@ -1,0 +1,63 @@
+"""Feature drift by the population stability index (PSI), NumPy in, plain dicts out.
+
+A model's training data is summarised once, at training time, as a *profile*: per feature,
+the decile edges of its training part and the share of rows in each bin. The profile lives
+in the model's manifest, so checking drift later needs the champion's manifest and the new
+data, never the old rows. PSI per feature is ``sum((a - e) * ln(a / e))`` over the bins, with
+``e`` the training shares and ``a`` the new shares (both floored at ``EPSILON``). The usual
+reading: below 0.1 stable, 0.1-0.25 moderate shift, above 0.25 a major shift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+BINS = 10
+EPSILON = 1e-4
+
+
+def profile(x: np.ndarray, feature_names: list[str], bins: int = BINS) -> dict[str, Any]:
+    """Per feature: inner quantile edges of ``x`` and the share of rows in each bin."""
+    features: dict[str, Any] = {}
+    for j, name in enumerate(feature_names):
+        column = np.asarray(x[:, j], dtype=np.float64)
+        edges = np.unique(np.quantile(column, np.linspace(0, 1, bins + 1)[1:-1]))
+        counts = np.bincount(np.searchsorted(edges, column, side="right"), minlength=edges.size + 1)
+        features[name] = {"edges": edges.tolist(), "shares": (counts / max(column.size, 1)).tolist()}
+    return {"rows": int(x.shape[0]), "bins": bins, "features": features}
+
+
+def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float = EPSILON) -> float:
+    """Population stability index of two share vectors over the same bins."""
+    e = np.maximum(np.asarray(expected, dtype=np.float64), epsilon)
+    a = np.maximum(np.asarray(actual, dtype=np.float64), epsilon)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def compare(reference: dict[str, Any], x: np.ndarray, feature_names: list[str], *,
+            psi_threshold: float, alert_share: float) -> dict[str, Any]:
+    """PSI of each feature of ``x`` against ``reference`` (a ``profile``); the share drifted; the verdict."""
+    missing = [f for f in feature_names if f not in reference["features"]]
+    if missing:
+        raise ValueError(f"the reference profile has no {', '.join(missing)}")
+    features: dict[str, Any] = {}
+    for j, name in enumerate(feature_names):
+        ref = reference["features"][name]
+        edges = np.asarray(ref["edges"], dtype=np.float64)
+        column = np.asarray(x[:, j], dtype=np.float64)
+        counts = np.bincount(np.searchsorted(edges, column, side="right"), minlength=edges.size + 1)
+        shares = counts / max(column.size, 1)
+        value = psi(np.asarray(ref["shares"]), shares)
+        features[name] = {"psi": round(value, 5), "drifted": value > psi_threshold,
+                          "expected": [round(s, 5) for s in ref["shares"]],
+                          "actual": [round(float(s), 5) for s in shares]}
+    drifted = sorted((n for n, f in features.items() if f["drifted"]), key=lambda n: -features[n]["psi"])
+    share = len(drifted) / max(len(features), 1)
+    return {
+        "rows_reference": reference["rows"], "rows_current": int(x.shape[0]),
+        "psi_threshold": psi_threshold, "alert_share": alert_share,
+        "drifted_features": drifted, "drifted_share": round(share, 4), "alert": share >= alert_share,
+        "features": features,
+    }

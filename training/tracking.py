@@ -1,0 +1,114 @@
+"""MLflow: one run per retraining, the ONNX model registered with ``champion`` / ``challenger`` aliases.
+
+MLflow is the record; the Blob model store stays the source the scorer reads, and the
+promotion decision is made there (ETag-conditional) before MLflow hears of it. The tracking
+URI comes from ``MLFLOW_TRACKING_URI``; the default is an embedded SQLite file, with artifacts
+in an ``artifacts/`` folder beside it, so nothing needs a server.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+def artifact_root(tracking_uri: str) -> str | None:
+    """For a ``sqlite:///path/db`` URI, ``path/artifacts`` (created with the database folder); else the server's."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    db = Path(tracking_uri.removeprefix("sqlite:///")).resolve()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    return (db.parent / "artifacts").as_uri()
+
+
+@lru_cache(maxsize=4)
+def get_client(tracking_uri: str) -> MlflowClient:
+    """One client per tracking URI (the SQLite schema is created on first use)."""
+    import mlflow
+
+    artifact_root(tracking_uri)  # the SQLite folder must exist before the store opens it
+    mlflow.set_tracking_uri(tracking_uri)
+    return mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def experiment_id(client: MlflowClient, name: str, tracking_uri: str) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    root = artifact_root(tracking_uri)
+    return str(client.create_experiment(name, artifact_location=f"{root}/{name}" if root else None))
+
+
+def _flat_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    for prefix, block in (("test", summary.get("metrics")), ("baseline", summary.get("baseline_metrics")),
+                          ("champion", summary.get("champion_metrics"))):
+        for key, value in (block or {}).items():
+            if isinstance(value, int | float):
+                metrics[f"{prefix}_{key}"] = float(value)
+    search = summary.get("search") or {}
+    drift = summary.get("drift") or {}
+    extra = {"threshold": summary.get("threshold"), "parity_max_abs_diff": summary.get("parity_max_abs_diff"),
+             "train_seconds": summary.get("train_seconds"), "search_trials": search.get("trials"),
+             "validation_pr_auc": search.get("best_pr_auc"), "drifted_share": drift.get("drifted_share"),
+             "peak_rss_mb": summary.get("peak_rss_mb")}
+    metrics.update({k: float(v) for k, v in extra.items() if isinstance(v, int | float)})
+    return metrics
+
+
+def log_training(*, tracking_uri: str, experiment: str, registered_name: str, summary: dict[str, Any],
+                 onnx_bytes: bytes, report_html: str) -> dict[str, Any]:
+    """Log the run, register the ONNX model, and point ``champion`` or ``challenger`` at it."""
+    import mlflow
+    import onnx
+
+    client = get_client(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)  # the fluent API below uses the process-wide URI
+    mlflow.set_registry_uri(tracking_uri)
+    exp = experiment_id(client, experiment, tracking_uri)
+    params = {f"hp_{k}": v for k, v in summary["hyperparameters"].items()}
+    params.update({"dataset_version": summary["dataset_version"], "model_version": summary["model_version"],
+                   "cost_fn": summary["cost_fn"], "cost_fp": summary["cost_fp"],
+                   "split_column": summary["split"]["column"]})
+    params.update({f"split_{part}": summary["split"][part] for part in ("train", "valid", "test")})
+    with mlflow.start_run(experiment_id=exp, run_name=summary["model_version"]) as run:
+        mlflow.set_tags({"promoted": str(summary["promoted"]), "promotion_reason": summary["promotion_reason"],
+                         "blob_model_version": summary["model_version"]})
+        mlflow.log_params(params)
+        mlflow.log_metrics(_flat_metrics(summary))
+        mlflow.log_dict({"cost_fn": summary["cost_fn"], "cost_fp": summary["cost_fp"],
+                         "curve": summary["cost_curve"]}, "cost_curve.json")
+        mlflow.log_dict(summary["feature_importance"], "feature_importance.json")
+        if summary.get("drift"):
+            mlflow.log_dict(summary["drift"], "drift.json")
+        mlflow.log_text(report_html, "training_report.html")
+        info = mlflow.onnx.log_model(onnx.load_from_string(onnx_bytes), name="model",
+                                     registered_model_name=registered_name)
+    version = str(info.registered_model_version)
+    client.set_model_version_tag(registered_name, version, "blob_model_version", summary["model_version"])
+    alias = CHAMPION if summary["promoted"] else CHALLENGER
+    client.set_registered_model_alias(registered_name, alias, version)
+    log.info("mlflow: run %s, registered %s version %s as %s", run.info.run_id, registered_name, version, alias)
+    return {"run_id": run.info.run_id, "registered_model": registered_name, "registered_version": version,
+            "alias": alias, "tracking_uri": tracking_uri}
+
+
+def log_failure(*, tracking_uri: str, experiment: str, reason: str, context: dict[str, Any]) -> str:
+    """A FAILED run with the reason, so a failed night shows up in MLflow too."""
+
+    client = get_client(tracking_uri)
+    exp = experiment_id(client, experiment, tracking_uri)
+    run = client.create_run(exp, run_name="failed", tags={"failure_reason": reason[:5000]})
+    for key, value in context.items():
+        client.log_param(run.info.run_id, key, value)
+    client.set_terminated(run.info.run_id, status="FAILED")
+    return str(run.info.run_id)
