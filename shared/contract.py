@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Role = Literal["feature", "time", "label", "id"]
+FLOAT32_MAX = 3.4028234663852886e38  # models read float32; a larger magnitude would become infinity
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.errors import ModelIntegrityError, ModelNotAvailableError
+from shared.explain import Explainers
 from shared.model_store import ModelStore
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ class Scorer:
         self._checked_at = 0.0
         self._lock = threading.Lock()
         self._pinned: OrderedDict[str, LoadedModel] = OrderedDict()
+        self.explainers = Explainers(models)
 
     def current(self) -> LoadedModel:
         """The champion, checking the pointer at most every ``refresh_seconds`` (every call until one exists)."""

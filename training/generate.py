@@ -150,3 +150,9 @@ def bayes_reference(csv_path: str | Path, truth_path: str | Path, last_rows: int
     p_test = np.asarray(truth.column("fraud_probability"))[-last_rows:]
     return {"auc": float(roc_auc_score(y_test, p_test)), "pr_auc": float(average_precision_score(y_test, p_test)),
             "rows": int(y_test.size), "frauds": int(y_test.sum())}
+
+
+def sample_features(rows: int, seed: int, fraud_rate: float = 0.00172) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` generated transactions as a float32 ``[V1..V28, Amount]`` matrix and their labels, in memory."""
+    v, amount, _, y = _chunk(np.random.default_rng(seed), rows, fraud_rate, 0.0, 1.0)
+    return np.column_stack([v, amount]).astype(np.float32), y.astype(np.int8)

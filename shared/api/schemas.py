@@ -6,11 +6,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from shared.contract import CREDITCARD, DatasetContract
+from shared.contract import CREDITCARD, FLOAT32_MAX, DatasetContract
 
 
 def transaction_model(contract: DatasetContract) -> type[BaseModel]:
-    """One transaction as the scoring API takes it: every feature required, Time and ids optional."""
+    """One transaction as the scoring API takes it: every feature required, Time and ids optional.
+
+    Numbers are bounded by the contract's range and by float32, the model's input type.
+    """
     fields: dict[str, Any] = {}
     for col in contract.columns:
         if col.role == "label":
@@ -18,11 +21,10 @@ def transaction_model(contract: DatasetContract) -> type[BaseModel]:
         if col.dtype == "string":
             fields[col.name] = (str | None, Field(default=None, max_length=contract.max_field_chars))
             continue
-        constraints: dict[str, Any] = {}
-        if col.minimum is not None:
-            constraints["ge"] = col.minimum
-        if col.maximum is not None:
-            constraints["le"] = col.maximum
+        constraints: dict[str, Any] = {
+            "ge": -FLOAT32_MAX if col.minimum is None else col.minimum,
+            "le": FLOAT32_MAX if col.maximum is None else col.maximum,
+        }
         required = col.role == "feature"
         fields[col.name] = (float if required else float | None,
                             Field(... if required else None, **constraints))
@@ -35,14 +37,32 @@ TransactionIn = transaction_model(CREDITCARD)
 
 
 class ScoreRequest(BaseModel):
+    """The JSON body of ``POST /api/score`` (the route decodes it with a vectorised reader; this is its schema)."""
+
     model_config = ConfigDict(extra="forbid")
     transactions: list[TransactionIn] = Field(min_length=1)  # type: ignore[valid-type]
+    model_version: str | None = Field(default=None, description="score with this version instead of the champion")
+    explain: bool = Field(default=False, description="add the top contributing features per transaction")
+
+
+class Contribution(BaseModel):
+    feature: str
+    value: float
+    contribution: float = Field(description="signed TreeSHAP contribution to the raw score (log-odds)")
+
+
+class Explanation(BaseModel):
+    base_value: float = Field(description="the model's expected raw score")
+    raw_score: float = Field(description="base_value plus every feature's contribution; sigmoid gives the probability")
+    contributions: list[Contribution]
 
 
 class ScoreResult(BaseModel):
     transaction_id: str | None
     fraud_probability: float
     is_fraud: bool
+    model_version: str
+    explanation: Explanation | None = None
 
 
 class ScoreResponse(BaseModel):
@@ -73,3 +93,14 @@ class ModelInfo(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+class FieldError(BaseModel):
+    row: int | None = Field(description="index of the transaction in the batch (0-based), when the error is in one")
+    field: str | None
+    msg: str
+
+
+class ValidationErrorResponse(BaseModel):
+    detail: str
+    errors: list[FieldError]

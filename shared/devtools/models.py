@@ -1,0 +1,35 @@
+"""A quickly trained LightGBM model published like a real one, for API tests and the scoring benchmark."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.contract import get_contract
+from shared.model_store import ModelStore
+from shared.storage import BlobStore
+
+
+def publish_synthetic_model(store: BlobStore, model_name: str, *, version: str, trees: int = 50,
+                            rows: int = 20_000, seed: int = 0, promote: bool = True,
+                            threshold: float = 0.5) -> dict[str, Any]:
+    """Train ``trees`` boosting rounds (no early stopping) on generated rows, publish ONNX + booster, promote."""
+    import lightgbm as lgb
+
+    from training.generate import sample_features
+    from training.onnx_export import check_parity, to_onnx
+
+    features = get_contract("creditcard").feature_names
+    x, y = sample_features(rows, seed, fraud_rate=0.05)
+    booster = lgb.train({"objective": "binary", "num_leaves": 15, "learning_rate": 0.05, "verbose": -1,
+                         "seed": seed, "deterministic": True, "num_threads": 2},
+                        lgb.Dataset(x, y, feature_name=features), num_boost_round=trees)
+    onnx_bytes = to_onnx(booster, features)
+    parity = check_parity(booster, onnx_bytes, x[:2000])
+    models = ModelStore(store, model_name)
+    manifest = models.publish(version, onnx_bytes, {
+        "kind": "lightgbm", "feature_names": features, "input_name": "features", "threshold": threshold,
+        "metrics": {"trees": trees}, "dataset_version": "synthetic", "parity_max_abs_diff": parity,
+    }, extra_files={"model.txt": booster.model_to_string().encode()})
+    if promote:
+        models.promote(version, expected_etag=models.champion()[1], reason="synthetic model for tests")
+    return manifest
