@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEMO_ROWS ?= 300000
 
-.PHONY: setup azurite azurite-stop demo test bench-etl bench-train lint clean
+.PHONY: setup azurite azurite-stop demo test bench-etl bench-train bench-score lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found %d.%d)" % sys.version_info[:2])'
@@ -43,6 +43,9 @@ bench-etl: setup ## ETL vs its floor on a full-size file, on a private Azurite; 
 
 bench-train: setup ## training on a full-size generated file: AUC/PR-AUC vs Bayes-optimal, time vs one bare fit, peak RSS
 	$(PY) scripts/bench_train.py
+
+bench-score: setup ## scoring latency/throughput/cold start vs their floors, against fraudops serve on loopback
+	$(PY) scripts/bench_score.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

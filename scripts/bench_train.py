@@ -103,11 +103,9 @@ def main() -> int:
         "peak_rss_mb": summary["peak_rss_mb"], "parity_max_abs_diff": summary["parity_max_abs_diff"],
         "mlflow_version": summary["mlflow"].get("registered_version"),
     }
-    for key, value in result.items():
-        print(f"{key:>24} {value}")
-    (work / "train.json").write_text(json.dumps(result, indent=1))
-    print(json.dumps(result))
-    return 0
+    from shared.devtools.bench import report
+
+    return report(result, work / "train.json")
 
 
 if __name__ == "__main__":

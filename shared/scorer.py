@@ -95,6 +95,13 @@ class Scorer:
         self._pinned: OrderedDict[str, LoadedModel] = OrderedDict()
         self.explainers = Explainers(models)
 
+    def fresh(self) -> LoadedModel | None:
+        """The champion when no pointer check is due (never does I/O); ``None`` when ``current()`` must run."""
+        model = self._current
+        if model is not None and time.monotonic() - self._checked_at < self.refresh_seconds:
+            return model
+        return None
+
     def current(self) -> LoadedModel:
         """The champion, checking the pointer at most every ``refresh_seconds`` (every call until one exists)."""
         model = self._current

@@ -28,11 +28,11 @@ from shared.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 
-def settings_dependency() -> Settings:
+async def settings_dependency() -> Settings:  # async: a cached getter needs no worker-thread hop
     return get_settings()
 
 
-def scorer_dependency() -> Scorer:
+async def scorer_dependency() -> Scorer:
     return get_scorer(get_settings())
 
 
@@ -77,6 +77,7 @@ SCORE_BODY = {
         },
     },
 }
+INLINE_ROWS = 32  # batches up to this size are scored on the event loop (tens of microseconds)
 STATUS = {VersionNotFoundError: 404, CannotExplainError: 409, BatchTooLargeError: 413, UnsupportedMediaError: 415,
           ModelNotAvailableError: 503, ModelIntegrityError: 503}
 
@@ -205,8 +206,11 @@ def create_app() -> FastAPI:
         if x_model_version and not batch.model_version:
             batch = Batch(batch.x, batch.ids, x_model_version, batch.explain)
         wants_explanation = explain or batch.explain
-        model, probs, explanations = await run_in_threadpool(_score, batch, scorer, wants_explanation)
-        log.info("scored %d transactions with %s", len(batch), model.version)
+        if len(batch) <= INLINE_ROWS and not wants_explanation and batch.model_version is None and scorer.fresh():
+            model, probs, explanations = _score(batch, scorer, False)  # microseconds, no I/O: no thread hop
+        else:  # may fetch a model or check the pointer (I/O), or compute for long: off the event loop
+            model, probs, explanations = await run_in_threadpool(_score, batch, scorer, wants_explanation)
+        log.debug("scored %d transactions with %s", len(batch), model.version)
         if media == "text/csv":
             return _csv_response(batch, model, probs)
         return _json_response(batch, model, probs, explanations)

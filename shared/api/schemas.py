@@ -22,6 +22,7 @@ def transaction_model(contract: DatasetContract) -> type[BaseModel]:
             fields[col.name] = (str | None, Field(default=None, max_length=contract.max_field_chars))
             continue
         constraints: dict[str, Any] = {
+            "strict": True,  # a number: not a bool, not a numeric string
             "ge": -FLOAT32_MAX if col.minimum is None else col.minimum,
             "le": FLOAT32_MAX if col.maximum is None else col.maximum,
         }

@@ -1,0 +1,145 @@
+"""An open-loop HTTP/1.1 load generator for loopback benchmarks (run as its own process).
+
+Requests leave on a fixed schedule (``rate`` per second) whatever the responses do, each on
+a free keep-alive connection from a pool (a new one is opened when all are busy), and each
+latency is measured from the request's *scheduled* time, so a stalled server shows up in the
+tail instead of silently slowing the load (no coordinated omission). The client is raw
+asyncio streams with pre-encoded requests, so its own cost per request stays small next to
+the server's. Prints one JSON line: sent, ok, errors, achieved rate, p50/p95/p99/max in ms.
+
+    python -m shared.devtools.loadgen --url http://127.0.0.1:PORT/api/health --rate 50 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+
+
+class _Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def request(self, payload: bytes) -> int:
+        self.writer.write(payload)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        if length:
+            await self.reader.readexactly(length)
+        return status
+
+
+async def run(url: str, *, rate: float, seconds: float, method: str = "GET", body: bytes = b"",
+              content_type: str = "application/json", pool: int = 64) -> dict[str, float]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    head = (f"{method} {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1\r\n"
+            f"Host: {host}:{port}\r\n")
+    if body:
+        head += f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+    payload = (head + "\r\n").encode() + body
+    idle: list[_Connection] = [_Connection(*await asyncio.open_connection(host, port)) for _ in range(4)]
+    latencies: list[float] = []
+    errors = ok = 0
+    opened = len(idle)
+
+    async def one(scheduled: float) -> None:
+        nonlocal errors, ok, opened
+        conn = idle.pop() if idle else None
+        if conn is None:
+            opened += 1
+            conn = _Connection(*await asyncio.open_connection(host, port))
+        try:
+            status = await conn.request(payload)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            errors += 1
+            conn.writer.close()
+            return
+        latencies.append(time.perf_counter() - scheduled)
+        if status == 200:
+            ok += 1
+        else:
+            errors += 1
+        if len(idle) < pool:
+            idle.append(conn)
+        else:
+            conn.writer.close()
+
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.05
+    tasks = []
+    for i in range(total):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(scheduled)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    for conn in idle:
+        conn.writer.close()
+    ms = np.asarray(latencies) * 1000.0 if latencies else np.asarray([float("nan")])
+    return {
+        "rate": rate, "sent": total, "ok": ok, "errors": errors,
+        "achieved_rate": round(total / elapsed, 1), "connections": opened,
+        "p50_ms": round(float(np.percentile(ms, 50)), 3), "p95_ms": round(float(np.percentile(ms, 95)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3), "max_ms": round(float(ms.max()), 3),
+    }
+
+
+async def closed(url: str, *, requests: int, body: bytes, content_type: str = "application/json") -> dict[str, float]:
+    """``requests`` back-to-back on one keep-alive connection: the latency of each, and requests per second."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    payload = (f"POST {parts.path}{'?' + parts.query if parts.query else ''} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+               f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    conn = _Connection(*await asyncio.open_connection(host, port))
+    times, errors = [], 0
+    started = time.perf_counter()
+    for _ in range(requests):
+        t0 = time.perf_counter()
+        if await conn.request(payload) != 200:
+            errors += 1
+        times.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - started
+    conn.writer.close()
+    ms = np.asarray(times) * 1000.0
+    return {"requests": requests, "errors": errors, "per_s": round(requests / elapsed, 1),
+            "p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--url", required=True)
+    p.add_argument("--rate", type=float, default=10.0)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--method", default="GET")
+    p.add_argument("--body-file", help="request body (POST)")
+    p.add_argument("--content-type", default="application/json")
+    p.add_argument("--closed", type=int, default=0, help="instead: this many POSTs back to back on one connection")
+    args = p.parse_args()
+    body = Path(args.body_file).read_bytes() if args.body_file else b""
+    job = (closed(args.url, requests=args.closed, body=body, content_type=args.content_type) if args.closed else
+           run(args.url, rate=args.rate, seconds=args.seconds, method=args.method, body=body,
+               content_type=args.content_type))
+    try:
+        import uvloop
+
+        result = uvloop.run(job)
+    except ImportError:
+        result = asyncio.run(job)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

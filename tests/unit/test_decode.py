@@ -1,0 +1,77 @@
+"""The request decoder: the vectorised path and the pydantic path agree on what is valid."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from shared.api.decode import BatchTooLargeError, InvalidRequestError, decode_csv, decode_json
+from shared.contract import CREDITCARD
+
+FEATURES = CREDITCARD.feature_names
+
+
+def _row(i: int = 0, **over) -> dict:
+    row = {"transaction_id": f"t{i}", "Time": float(i), **{f: 0.5 * k - 3 for k, f in enumerate(FEATURES)}}
+    row.update(over)
+    return row
+
+
+def _body(rows, **top) -> bytes:
+    return json.dumps({"transactions": rows, **top}).encode()
+
+
+def test_good_rows_become_the_feature_matrix_in_contract_order():
+    rows = [_row(0), _row(1, V3=7, Amount=0)]  # an int is a number
+    batch = decode_json(_body(rows, model_version="v1", explain=True), CREDITCARD, max_batch=10)
+    expected = np.array([[r[f] for f in FEATURES] for r in rows], dtype=np.float32)
+    assert np.array_equal(batch.x, expected) and batch.x.dtype == np.float32
+    assert batch.ids == ["t0", "t1"] and batch.model_version == "v1" and batch.explain
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    (True, "valid number"), ("1.5", "valid number"), (None, "valid number"), (1e39, "less than or equal"),
+    (10**400, "valid number"), ([1], "valid number"),
+])
+def test_values_that_are_not_usable_numbers_are_named(value, words):
+    with pytest.raises(InvalidRequestError) as caught:
+        decode_json(_body([_row(0), _row(1, V5=value)]), CREDITCARD, max_batch=10)
+    assert {"row": 1, "field": "V5"} in [{k: e[k] for k in ("row", "field")} for e in caught.value.errors]
+    assert any(words in e["msg"] for e in caught.value.errors), caught.value.errors
+
+
+def test_missing_unknown_label_and_id_problems_are_named():
+    rows = [{k: v for k, v in _row(0).items() if k != "V2"}, _row(1, Class=1), _row(2, transaction_id="x" * 65),
+            _row(3, Time=-1.0), "not an object"]
+    with pytest.raises(InvalidRequestError) as caught:
+        decode_json(_body(rows), CREDITCARD, max_batch=10)
+    named = {(e["row"], e["field"]) for e in caught.value.errors}
+    assert {(0, "V2"), (1, "Class"), (2, "transaction_id"), (3, "Time"), (4, None)} <= named
+
+
+def test_nan_literal_is_a_row_error_and_broken_json_is_400():
+    raw = _body([_row(0)]).replace(b'"V1": -3.0', b'"V1": NaN')
+    with pytest.raises(InvalidRequestError) as caught:
+        decode_json(raw, CREDITCARD, max_batch=10)
+    assert caught.value.status == 422 and caught.value.errors[0]["field"] == "V1"
+    with pytest.raises(InvalidRequestError) as broken:
+        decode_json(b'{"transactions": [', CREDITCARD, max_batch=10)
+    assert broken.value.status == 400
+
+
+def test_limits_and_empty():
+    with pytest.raises(BatchTooLargeError, match="limit of 2"):
+        decode_json(_body([_row(i) for i in range(3)]), CREDITCARD, max_batch=2)
+    with pytest.raises(InvalidRequestError, match="non-empty"):
+        decode_json(_body([]), CREDITCARD, max_batch=2)
+
+
+def test_csv_matches_json():
+    rows = [_row(i) for i in range(4)]
+    header = list(rows[0])
+    csv_body = (",".join(header) + "\n" + "".join(",".join(str(r[h]) for h in header) + "\n" for r in rows)).encode()
+    from_csv = decode_csv(csv_body, CREDITCARD, max_batch=10)
+    from_json = decode_json(_body(rows), CREDITCARD, max_batch=10)
+    assert np.array_equal(from_csv.x, from_json.x) and from_csv.ids == from_json.ids
