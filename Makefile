@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEMO_ROWS ?= 300000
 
-.PHONY: setup azurite azurite-stop demo test bench-etl bench-train bench-score lint clean
+.PHONY: setup azurite azurite-stop demo test bench-etl bench-train bench-score bench-stream lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found %d.%d)" % sys.version_info[:2])'
@@ -46,6 +46,9 @@ bench-train: setup ## training on a full-size generated file: AUC/PR-AUC vs Baye
 
 bench-score: setup ## scoring latency/throughput/cold start vs their floors, against fraudops serve on loopback
 	$(PY) scripts/bench_score.py
+
+bench-stream: setup ## stream processor, batches of 1,000 events: events/s and time by stage vs bare ONNX Runtime
+	$(PY) scripts/bench_stream.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,7 +1,4 @@
-"""Event Hubs trigger on the transaction stream (cardinality many).
-
-For now it logs what it receives; the streaming issue makes it score, alert and dead-letter.
-"""
+"""Event Hubs trigger on the transaction stream (cardinality many): score, archive, alert, dead-letter."""
 
 from __future__ import annotations
 
@@ -19,7 +16,11 @@ bp = func.Blueprint()
     consumer_group="%EVENTHUB_CONSUMER_GROUP%", cardinality=func.Cardinality.MANY,
 )
 def score_stream(events: list[func.EventHubEvent]) -> None:
-    """Receive a batch of transaction events."""
-    first = events[0].sequence_number if events else None
-    log.info("received %d events (first sequence number %s); scoring arrives with the streaming issue",
-             len(events), first)
+    """Process one batch; bad events are dead-lettered, never raised (the checkpoint advances regardless)."""
+    from shared.settings import get_settings
+    from shared.streaming.events import from_function_event
+    from shared.streaming.service import get_processor
+
+    summary = get_processor(get_settings()).process([from_function_event(e) for e in events])
+    log.info("stream batch: %d events, %d scored, %d alerts, %d dead-lettered (%s)", summary["events"],
+             summary["scored"], summary["alerts"], summary["deadlettered"], summary["status"])

@@ -104,6 +104,15 @@ def cmd_drift(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
+    from shared.streaming.replay import replay
+
+    if args.batch < 1:
+        raise CommandError("--batch must be at least 1")
+    _, settings = _store_and_settings()
+    return replay(Path(args.path), settings, rate=args.rate, batch=args.batch, local=True if args.local else None)
+
+
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     import uvicorn
 
@@ -155,6 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("drift", help="PSI of the newest curated file against the champion's training data")
     r.add_argument("--dataset-version", help="take the newest file of this dataset version (default: latest)")
     r.set_defaults(func=cmd_drift)
+
+    rp = sub.add_parser("replay", help="send a CSV/Parquet file as stream events (Event Hubs, or locally through "
+                                       "the streaming function)")
+    rp.add_argument("path")
+    rp.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
+    rp.add_argument("--batch", type=int, default=500, help="events per batch")
+    rp.add_argument("--local", action="store_true",
+                    help="feed the function in-process (the default when no Event Hubs connection is set)")
+    rp.set_defaults(func=cmd_replay)
 
     s = sub.add_parser("serve", help="serve the HTTP API under uvicorn")
     s.add_argument("--host", default="127.0.0.1")

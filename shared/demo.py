@@ -53,6 +53,9 @@ def run_demo(store: BlobStore, settings: Settings, *, rows: int, seed: int, work
         response.raise_for_status()
         scored = response.json()
     log.info("demo: scored %d transactions over HTTP at %s", len(scored["results"]), url)
+    stream = _replay_tail(csv_path, workdir, settings)
+    log.info("demo: replayed %d events through score_stream: %d scored, %d alerts, %d dead-lettered",
+             stream["sent"], stream["scored"], stream["alerts"], stream["deadlettered"])
     return {
         "rows": gen.rows, "frauds": gen.frauds,
         "etl": {k: etl[k] for k in ("status", "rows_in", "rows_valid", "rows_quarantined", "rows_duplicate",
@@ -61,4 +64,20 @@ def run_demo(store: BlobStore, settings: Settings, *, rows: int, seed: int, work
         "pr_auc": round(train["pr_auc"], 4), "threshold": train["threshold"],
         "promoted": train["promoted"], "serving_version": health.get("model_version"),
         "scored_over_http": scored["results"],
+        "stream_replay": {k: stream[k] for k in ("mode", "sent", "scored", "alerts", "deadlettered", "events_per_s")},
     }
+
+
+def _replay_tail(path: Path, workdir: Path, settings: Settings, rows: int = 5000) -> dict[str, Any]:
+    """The last ``rows`` transactions (plus one broken row, to show dead-lettering) through the stream function."""
+    import pyarrow.csv as pacsv
+
+    from shared.streaming.replay import replay
+
+    table = pacsv.read_csv(path)
+    tail = table.slice(max(table.num_rows - rows, 0))
+    out = workdir / "stream-tail.csv"
+    pacsv.write_csv(tail, out)
+    with out.open("a") as f:
+        f.write(",".join(["0"] * (tail.num_columns - 2)) + ",-1,0\n")  # negative Amount: dead-lettered
+    return replay(out, settings, rate=None, batch=1000, local=True)

@@ -61,6 +61,24 @@ class Settings(BaseSettings):
     drift_psi_threshold: float = Field(default=0.2, gt=0, validation_alias="DRIFT_PSI_THRESHOLD")
     drift_alert_share: float = Field(default=0.3, gt=0, le=1, validation_alias="DRIFT_ALERT_SHARE")
 
+    # Streaming
+    eventhub_connection: str | None = Field(
+        default=None, validation_alias="EVENTHUB",
+        description="Event Hubs connection string (the trigger's connection); unset means local replay only.",
+    )
+    eventhub_namespace: str | None = Field(
+        default=None, validation_alias="EVENTHUB__fullyQualifiedNamespace",
+        description="Identity-based Event Hubs (Azure): the namespace host; wins over the connection string.",
+    )
+    eventhub_name: str = Field(default="transactions", validation_alias="EVENTHUB_NAME")
+    alerts_hub_name: str = Field(default="fraud-alerts", validation_alias="FRAUD_ALERTS_HUB")
+    stream_retry_attempts: int = Field(default=4, ge=1, le=10, validation_alias="STREAM_RETRY_ATTEMPTS")
+    stream_retry_backoff_seconds: float = Field(default=0.5, gt=0, validation_alias="STREAM_RETRY_BACKOFF_SECONDS")
+    deadletter_spool_dir: str = Field(
+        default="/tmp/fraudops-deadletter", validation_alias="DEADLETTER_SPOOL_DIR",
+        description="Where a batch goes when even deadletter/ cannot be reached (logged at CRITICAL).",
+    )
+
     # Scoring
     score_max_batch: int = Field(default=1000, ge=1, validation_alias="SCORE_MAX_BATCH")
     score_max_body_bytes: int = Field(default=2_000_000, ge=1024, validation_alias="SCORE_MAX_BODY_BYTES")

@@ -17,7 +17,9 @@ def clear_caches() -> None:
     from shared.scorer import _scorer_for
     from shared.settings import get_settings
     from shared.storage import _store_for
+    from shared.streaming.service import get_processor
 
+    get_processor.cache_clear()
     get_settings.cache_clear()
     _store_for.cache_clear()
     _scorer_for.cache_clear()

@@ -82,13 +82,13 @@ def decode_json(body: bytes, contract: DatasetContract, *, max_batch: int) -> Ba
     assert isinstance(rows, list)
     if len(rows) > max_batch:
         raise BatchTooLargeError(f"batch of {len(rows)} transactions is over the limit of {max_batch}")
-    x, ids = _fast_rows(rows, contract)
+    x, ids = matrix_from_rows(rows, contract)
     if x is None:
         raise _row_errors(rows, contract)
     return Batch(x, ids, version, bool(explain))
 
 
-def _fast_rows(rows: list[Any], contract: DatasetContract) -> tuple[np.ndarray | None, list[str | None]]:
+def matrix_from_rows(rows: list[Any], contract: DatasetContract) -> tuple[np.ndarray | None, list[str | None]]:
     """The feature matrix from the list of dicts with C-level iteration only; ``None`` when anything is off.
 
     ``itemgetter`` pulls each row's features as one tuple, ``set(map(type, ...))`` proves every value is
@@ -256,7 +256,7 @@ def decode_csv(body: bytes, contract: DatasetContract, *, max_batch: int) -> Bat
                 del row[name]
             elif contract.column(name).dtype != "string":
                 row[name] = _number(value)
-    x, ids = _fast_rows(rows, contract)
+    x, ids = matrix_from_rows(rows, contract)
     if x is None:
         raise _row_errors(rows, contract)
     return Batch(x, ids)

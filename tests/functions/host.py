@@ -1,16 +1,9 @@
-"""What the Python worker does at start: index the app's functions once (a second call raises)."""
+"""The host's view of the app: the same once-only index that ``fraudops replay --local`` uses."""
 
 from __future__ import annotations
 
-from functools import cache
+from functions.host import indexed, user_function
 
+host_functions = indexed
 
-@cache
-def host_functions() -> dict:
-    import function_app
-
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
-
-
-def user_function(name: str):
-    return host_functions()[name].get_user_function()
+__all__ = ["host_functions", "user_function"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 
 import azure.functions as func
 from azure.functions.timer import TimerRequest
@@ -38,12 +37,6 @@ def test_timer_function_trains_and_promotes(store, settings, generated_csv):
     _fn("etl_raw_blob")(BlobClient.from_connection_string(settings.storage_connection, "raw", "gen.csv"))
     _fn("retrain_model")(TimerRequest(past_due=True))
     assert ModelStore(store, settings.model_name).champion()[0] is not None
-
-
-def test_event_hub_function_takes_a_batch():
-    events = [func.EventHubEvent(body=b'{"transaction_id": "e1"}', sequence_number=7,
-                                 enqueued_time=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC))]
-    assert _fn("score_stream")(events) is None
 
 
 def test_http_function_serves_the_asgi_app(store):

@@ -1,0 +1,210 @@
+"""The Event Hubs function as the host calls it: real EventHubEvent batches, against Azurite."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+
+import pyarrow.parquet as pq
+import pytest
+
+from shared.devtools.models import publish_synthetic_model
+from shared.streaming.events import from_function_event, to_function_events
+from tests.functions.host import user_function
+
+FEATURES = [f"V{i}" for i in range(1, 29)] + ["Amount"]
+WHEN = datetime(2026, 11, 23, 14, 5, tzinfo=UTC)
+PREFIX = "date=2026-11-23/hour=14"
+
+
+def _txn(i: int, fraud: bool = False, **over) -> dict:
+    row = {"transaction_id": f"e{i}", "customer_id": f"c{i % 3}", **dict.fromkeys(FEATURES, 0.0), "Amount": 12.5}
+    if fraud:
+        row.update(V14=-12.0, V17=-10.0, V12=-10.0, V10=-8.0, V3=-9.0, V7=-8.0, V11=6.0, V4=6.0, V16=-7.0)
+    row.update(over)
+    return row
+
+
+def _events(bodies, partition="2", first=100):
+    encoded = [b if isinstance(b, bytes) else json.dumps(b).encode() for b in bodies]
+    return to_function_events(encoded, partition=partition, first_sequence=first, enqueued_time=WHEN)
+
+
+def _lines(store, container, name):
+    return [json.loads(line) for line in store.get_bytes(container, name)[0].splitlines()]
+
+
+@pytest.fixture
+def stream(store, settings, tmp_path, monkeypatch):
+    from tests.conftest import clear_caches
+
+    monkeypatch.setenv("STREAM_RETRY_BACKOFF_SECONDS", "0.01")
+    monkeypatch.setenv("DEADLETTER_SPOOL_DIR", str(tmp_path / "spool"))
+    clear_caches()
+    publish_synthetic_model(store, settings.model_name, version="v1", trees=40, seed=1, threshold=0.5)
+    yield user_function("score_stream")
+    clear_caches()
+
+
+def test_valid_batch_is_scored_archived_and_alerted(store, stream):
+    batch = [_txn(i) for i in range(20)] + [_txn(20, fraud=True), _txn(21, fraud=True)]
+    assert stream(_events(batch)) is None
+    table = pq.read_table(io.BytesIO(store.get_bytes("scored", f"{PREFIX}/2-100-121.parquet")[0]))
+    assert table.num_rows == 22 and table.column("sequence_number").to_pylist() == list(range(100, 122))
+    assert set(table.column("partition").to_pylist()) == {"2"}
+    assert set(table.column("model_version").to_pylist()) == {"v1"}
+    flagged = {t for t, f in zip(table.column("transaction_id").to_pylist(), table.column("is_fraud").to_pylist(),
+                                 strict=True) if f}
+    alerts = _lines(store, "alerts", f"{PREFIX}/2-100-121.jsonl")
+    assert {a["transaction_id"] for a in alerts} == flagged and {"e20", "e21"} <= flagged
+    assert all(len(a["top_features"]) == 5 and a["fraud_probability"] >= 0.5 for a in alerts)
+    assert store.list_names("deadletter") == []
+
+
+def test_mixed_batch_dead_letters_each_bad_event_with_its_reason(store, stream):
+    batch = [_txn(0), b"not json", b"[1, 2]", {"V1": 1.0}, _txn(4, V3="abc"), _txn(5, Amount=-2.0), b"\xff\xfe",
+             _txn(7)]
+    stream(_events(batch))
+    scored = pq.read_table(io.BytesIO(store.get_bytes("scored", f"{PREFIX}/2-100-107.parquet")[0]))
+    assert scored.column("transaction_id").to_pylist() == ["e0", "e7"]
+    dead = {d["sequence_number"]: d for d in _lines(store, "deadletter", f"{PREFIX}/2-100-107.jsonl")}
+    assert sorted(dead) == [101, 102, 103, 104, 105, 106]
+    assert "not JSON" in dead[101]["reason"] and dead[101]["body"] == "not json"
+    assert "not a JSON object" in dead[102]["reason"]
+    assert "transaction_id" in dead[103]["reason"]
+    assert "V3" in dead[104]["reason"] and "Amount" in dead[105]["reason"]
+    assert dead[106]["body_encoding"] == "base64" and dead[104]["partition"] == "2"
+    assert dead[104]["enqueued_time"].startswith("2026-11-23T14:05")
+    assert 2 + len(dead) == len(batch)  # nothing lost
+
+
+def test_all_bad_batch_writes_only_the_dead_letters(store, stream):
+    stream(_events([b"{", b"", b"null"]))
+    assert store.list_names("scored") == [] and store.list_names("alerts") == []
+    assert len(_lines(store, "deadletter", f"{PREFIX}/2-100-102.jsonl")) == 3
+
+
+def test_redelivered_batch_writes_no_duplicates(store, settings, stream):
+    from shared.streaming.service import get_processor
+
+    batch = [_txn(0), _txn(1, fraud=True), b"bad"]
+    stream(_events(batch))
+    before = {c: store.list_names(c) for c in ("scored", "alerts", "deadletter")}
+    again = get_processor(settings).process([from_function_event(e) for e in _events(batch)])
+    assert again["status"] == "redelivered" and len(again["already_done"]) == 3
+    assert {c: store.list_names(c) for c in ("scored", "alerts", "deadletter")} == before
+    assert len(_lines(store, "alerts", f"{PREFIX}/2-100-102.jsonl")) == 1
+
+
+class _Flaky:
+    """The real store, except that writes to some containers fail ``failures`` times (or always)."""
+
+    def __init__(self, store, containers, failures):
+        self._store, self.containers, self.failures = store, containers, failures
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def put_bytes(self, container, name, data, **kwargs):
+        from azure.core.exceptions import ServiceRequestError
+
+        if container in self.containers and self.failures != 0:
+            self.failures -= 1
+            raise ServiceRequestError("connection refused")
+        return self._store.put_bytes(container, name, data, **kwargs)
+
+
+def _processor(store, settings, tmp_path, flaky):
+    from shared.contract import get_contract
+    from shared.scorer import get_scorer
+    from shared.streaming.processor import StreamProcessor
+
+    return StreamProcessor(flaky, get_scorer(settings), get_contract("creditcard"), attempts=3,
+                           backoff_seconds=0.01, spool_dir=tmp_path / "spool")
+
+
+def test_transient_storage_failure_is_retried(store, settings, stream, tmp_path):
+    processor = _processor(store, settings, tmp_path, _Flaky(store, {"scored"}, failures=2))
+    summary = processor.process([from_function_event(e) for e in _events([_txn(0), _txn(1)])])
+    assert summary["status"] == "processed" and summary["scored"] == 2
+    assert store.list_names("scored") == [f"{PREFIX}/2-100-101.parquet"]
+
+
+def test_storage_down_mid_batch_dead_letters_the_whole_batch(store, settings, stream, tmp_path):
+    processor = _processor(store, settings, tmp_path, _Flaky(store, {"alerts"}, failures=-1))
+    batch = [_txn(0), _txn(1, fraud=True), b"bad"]
+    summary = processor.process([from_function_event(e) for e in _events(batch)])
+    assert summary["status"] == "deadlettered" and "alerts/" in summary["reason"]
+    dead = _lines(store, "deadletter", f"{PREFIX}/2-100-102-batch.jsonl")
+    assert [d["sequence_number"] for d in dead] == [100, 101, 102]  # every event kept, with the reason
+    assert all("failed 3 times" in d["reason"] for d in dead)
+
+
+def test_storage_gone_entirely_spools_the_batch_locally(store, settings, stream, tmp_path):
+    processor = _processor(store, settings, tmp_path, _Flaky(store, {"scored", "alerts", "deadletter"}, -1))
+    summary = processor.process([from_function_event(e) for e in _events([_txn(0), _txn(1)])])
+    spooled = tmp_path / "spool" / "2-100-101-batch.jsonl"
+    assert summary["deadletter"] == str(spooled)
+    assert [json.loads(line)["sequence_number"] for line in spooled.read_text().splitlines()] == [100, 101]
+
+
+def test_no_model_yet_dead_letters_instead_of_dropping(store, settings, tmp_path, monkeypatch):
+    from tests.conftest import clear_caches
+
+    monkeypatch.setenv("DEADLETTER_SPOOL_DIR", str(tmp_path / "spool"))
+    clear_caches()
+    user_function("score_stream")(_events([_txn(0)]))
+    dead = _lines(store, "deadletter", f"{PREFIX}/2-100-100-batch.jsonl")
+    assert "no model has been published" in dead[0]["reason"]
+    clear_caches()
+
+
+def test_local_replay_runs_the_function_and_counts(store, settings, stream, tmp_path, capsys):
+    import csv
+
+    from shared.cli import main
+
+    rows = [_txn(i) for i in range(240)] + [_txn(240, fraud=True), _txn(241, Amount=-5.0)]
+    for row in rows:
+        row.pop("transaction_id")  # the replay generates ids
+    path = tmp_path / "stream.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["replay", str(path), "--local", "--batch", "100"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["mode"] == "local" and summary["sent"] == 242 and summary["failed"] == 0
+    assert summary["scored"] == 241 and summary["deadlettered"] == 1 and summary["alerts"] >= 1
+    assert summary["events_per_s"] > 0
+    scored = sum(pq.read_table(io.BytesIO(store.get_bytes("scored", n)[0])).num_rows
+                 for n in store.list_names("scored"))
+    assert scored == 241
+    dead = [d for n in store.list_names("deadletter") for d in _lines(store, "deadletter", n)]
+    assert len(dead) == 1 and "Amount" in dead[0]["reason"] and "stream-241" in dead[0]["body"]
+
+
+def test_replay_of_a_missing_file_says_so(stream, capsys):
+    from shared.cli import main
+
+    assert main(["replay", "/nonexistent/file.csv", "--local"]) == 1
+    assert "is not a file" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("EVENTHUB_TEST_CONNECTION"),
+                    reason="set EVENTHUB_TEST_CONNECTION (Event Hubs emulator or Azure, hub 'transactions') to run")
+def test_replay_to_real_event_hubs(stream, tmp_path, monkeypatch, capsys):
+    """Sends with the azure-eventhub producer; the consumer side is the Functions host, not run here."""
+    import os
+
+    from shared.cli import main
+    from tests.conftest import clear_caches
+
+    monkeypatch.setenv("EVENTHUB", os.environ["EVENTHUB_TEST_CONNECTION"])
+    clear_caches()
+    path = tmp_path / "few.csv"
+    path.write_text("customer_id," + ",".join(FEATURES) + "\n" + "c1," + ",".join(["0.1"] * 29) + "\n")
+    assert main(["replay", str(path), "--batch", "10"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["mode"] == "eventhubs" and summary["sent"] == 1 and summary["failed"] == 0
