@@ -95,8 +95,11 @@ def search_lightgbm(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.monotonic()
-    train = lgb.Dataset(x_train, y_train, feature_name=feature_names, free_raw_data=False)
-    valid = lgb.Dataset(x_valid, y_valid, reference=train, free_raw_data=False)
+    # One binned dataset for every trial: pre-filtering features by the first trial's min_data_in_leaf
+    # would force a rebuild (and a "[Fatal]" log line) whenever a later trial asks for less.
+    dataset_params = {"feature_pre_filter": False, "verbose": -1}
+    train = lgb.Dataset(x_train, y_train, feature_name=feature_names, free_raw_data=False, params=dataset_params)
+    valid = lgb.Dataset(x_valid, y_valid, reference=train, free_raw_data=False, params=dataset_params)
     best: dict[str, Any] = {}
     history: list[dict[str, Any]] = []
 
