@@ -1,0 +1,97 @@
+"""Aggregation of client updates: NumPy in, NumPy out, no I/O (Flower's ``aggregate.py`` signatures).
+
+``results`` is a list of ``(parameters, num_examples)``; ``parameters`` is a list of arrays,
+one per layer, the same shapes for every client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+NDArrays = list[np.ndarray]
+CHUNK = 16_384  # coordinates per block in the coordinate-wise aggregators
+
+
+def _check(results: list[tuple[NDArrays, int]]) -> None:
+    if not results:
+        raise ValueError("no results to aggregate")
+    shapes = [a.shape for a in results[0][0]]
+    for params, n in results:
+        if [a.shape for a in params] != shapes:
+            raise ValueError("clients sent parameters of different shapes")
+        if n <= 0:
+            raise ValueError("every client needs a positive example count")
+
+
+def fedavg(results: list[tuple[NDArrays, int]]) -> NDArrays:
+    """Example-weighted average per layer; one running sum per layer, so memory is one model beyond the inputs."""
+    _check(results)
+    total = float(sum(n for _, n in results))
+    out = [np.zeros(a.shape, dtype=np.float64) for a in results[0][0]]
+    for params, n in results:
+        weight = n / total
+        for acc, layer in zip(out, params, strict=True):
+            acc += weight * layer  # in place: no copy of the update
+    return [a.astype(results[0][0][i].dtype, copy=False) for i, a in enumerate(out)]
+
+
+def _coordinatewise(results: list[tuple[NDArrays, int]], reduce: Callable[[np.ndarray], np.ndarray]) -> NDArrays:
+    """Apply ``reduce`` to blocks of ``CHUNK`` coordinates stacked as ``(coordinates, clients)``.
+
+    Block by block, so the extra memory is one block, not a copy of every update, and each
+    block's per-coordinate values sit side by side in memory for the selection.
+    """
+    out = []
+    for i, first in enumerate(results[0][0]):
+        flat = [p[i].reshape(-1) for p, _ in results]
+        merged = np.empty(first.size, dtype=first.dtype)
+        for start in range(0, first.size, CHUNK):
+            block = np.stack([f[start:start + CHUNK] for f in flat], axis=-1)
+            merged[start:start + CHUNK] = reduce(block)
+        out.append(merged.reshape(first.shape))
+    return out
+
+
+def median(results: list[tuple[NDArrays, int]]) -> NDArrays:
+    """Coordinate-wise median, unweighted (Flower's ``aggregate_median``)."""
+    _check(results)
+    return _coordinatewise(results, lambda block: np.median(block, axis=-1, overwrite_input=True))
+
+
+def trimmed_mean(results: list[tuple[NDArrays, int]], beta: float) -> NDArrays:
+    """Coordinate-wise mean after dropping the ``beta`` fraction of lowest and of highest values (unweighted)."""
+    _check(results)
+    if not 0 <= beta < 0.5:
+        raise ValueError("beta must be in [0, 0.5)")
+    n = len(results)
+    k = int(beta * n)
+
+    def reduce(block: np.ndarray) -> np.ndarray:
+        if k:
+            block.partition((k, n - k - 1), axis=-1)
+            block = block[:, k:n - k]
+        return block.mean(axis=-1, dtype=np.float64)
+
+    return _coordinatewise(results, reduce)
+
+
+def update_norm(update: NDArrays, reference: NDArrays) -> float:
+    """L2 distance of ``update`` from ``reference`` over all layers."""
+    return float(np.sqrt(sum(float(np.sum((u.astype(np.float64) - r) ** 2)) for u, r in
+                             zip(update, reference, strict=True))))
+
+
+def clip(update: NDArrays, reference: NDArrays, bound: float) -> NDArrays:
+    """Scale the step from ``reference`` so its L2 norm is at most ``bound``."""
+    norm = update_norm(update, reference)
+    if norm <= bound or norm == 0.0:
+        return update
+    scale = bound / norm
+    return [(r + (u - r) * scale).astype(u.dtype, copy=False) for u, r in zip(update, reference, strict=True)]
+
+
+def gaussian_noise(params: NDArrays, std: float, rng: np.random.Generator) -> NDArrays:
+    """Central differential privacy: add N(0, std^2) to every coordinate of the aggregate."""
+    return [(p + rng.normal(0.0, std, p.shape)).astype(p.dtype, copy=False) for p in params]

@@ -1,0 +1,234 @@
+"""Federated rounds as a state machine in Blob: open -> aggregating -> closed, every change ETag-conditional.
+
+Layout under the ``federated`` container::
+
+    <experiment>/global/round-<n>.npz          the model round n starts from (written by closing round n-1)
+    <experiment>/round-<n>/state.json           status, deadline, participants, aggregate metrics
+    <experiment>/round-<n>/updates/<bank>.npz   each bank's parameters, written create-only
+
+Submitting writes the bank's update create-only (a second one from the same bank is refused)
+and then adds the bank to ``participants`` with a conditional write, retried on conflict, so
+concurrent banks never lose each other's entry. The round closes when ``min_clients`` updates
+are in: the status moves to ``aggregating`` with a conditional write, which exactly one caller
+wins; that caller aggregates, writes the next global model create-only, closes the round and
+opens the next one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from shared.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError, FraudOpsError
+from shared.federated import aggregate
+from shared.federated.params import BadParametersError, from_npz, to_npz
+from shared.storage import BlobStore
+
+log = logging.getLogger(__name__)
+
+CONTAINER = "federated"
+MAX_ATTEMPTS = 50
+
+
+class RoundStateError(FraudOpsError):
+    """The round is not in a state that allows this (409 at the edge)."""
+
+
+class RoundNotFoundError(FraudOpsError):
+    """No such round (404 at the edge)."""
+
+
+@dataclass(frozen=True)
+class RoundConfig:
+    min_clients: int = 3
+    deadline_seconds: float = 3600.0
+    aggregator: str = "fedavg"
+    trim_beta: float = 0.2
+    clip_bound: float | None = None
+    noise_std: float | None = None
+    max_weight_share: float = 0.5
+    seed: int = 0
+
+
+def capped_weights(counts: list[int], max_share: float) -> list[float]:
+    """Example counts with no client above ``max_share`` of the total (iterated until it holds)."""
+    weights = [float(c) for c in counts]
+    if len(weights) * max_share < 1:  # the cap cannot hold for every client: equal weights
+        return [1.0] * len(weights)
+    for _ in range(len(weights)):
+        total = sum(weights)
+        over = [i for i, w in enumerate(weights) if w > max_share * total + 1e-9]
+        if not over:
+            break
+        rest = total - sum(weights[i] for i in over)
+        cap = max_share * rest / (1 - max_share * len(over))
+        for i in over:
+            weights[i] = cap
+    return weights
+
+
+class Rounds:
+    """The rounds of one experiment."""
+
+    def __init__(self, store: BlobStore, experiment: str, config: RoundConfig,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store, self.experiment, self.config, self.clock = store, experiment, config, clock
+
+    # ---- names and reads --------------------------------------------------------------------
+    def _state_name(self, n: int) -> str:
+        return f"{self.experiment}/round-{n}/state.json"
+
+    def _global_name(self, n: int) -> str:
+        return f"{self.experiment}/global/round-{n}.npz"
+
+    def state(self, n: int) -> tuple[dict[str, Any], str]:
+        try:
+            data, etag = self.store.get_bytes(CONTAINER, self._state_name(n))
+        except BlobNotFoundError:
+            raise RoundNotFoundError(f"round {n} of {self.experiment} does not exist") from None
+        return json.loads(data), etag
+
+    def global_model(self, n: int) -> dict[str, np.ndarray]:
+        try:
+            data, _ = self.store.get_bytes(CONTAINER, self._global_name(n))
+        except BlobNotFoundError:
+            raise RoundNotFoundError(f"there is no global model for round {n}") from None
+        return from_npz(data)
+
+    def current(self) -> int:
+        """The newest round that exists (the open one, or the last closed)."""
+        names = self.store.list_names(CONTAINER, f"{self.experiment}/round-")
+        rounds = [int(n.split("/")[1].removeprefix("round-")) for n in names if n.endswith("/state.json")]
+        if not rounds:
+            raise RoundNotFoundError(f"experiment {self.experiment} has not started")
+        return max(rounds)
+
+    # ---- transitions -------------------------------------------------------------------------
+    def start(self, initial: dict[str, np.ndarray], *, round_number: int = 1) -> dict[str, Any]:
+        """Publish the initial global model and open the first round (create-only: starting twice fails)."""
+        try:
+            self.store.put_bytes(CONTAINER, self._global_name(round_number), to_npz(initial), overwrite=False)
+        except BlobExistsError:
+            raise RoundStateError(f"experiment {self.experiment} has already started") from None
+        return self._open(round_number)
+
+    def _open(self, n: int) -> dict[str, Any]:
+        now = self.clock()
+        state = {"round": n, "status": "open", "opened_at": now, "deadline": now + self.config.deadline_seconds,
+                 "min_clients": self.config.min_clients, "aggregator": self.config.aggregator,
+                 "clip_bound": self.config.clip_bound, "noise_std": self.config.noise_std,
+                 "max_weight_share": self.config.max_weight_share, "participants": {}}
+        with contextlib.suppress(BlobExistsError):  # another caller opened it first: theirs stands
+            self.store.put_bytes(CONTAINER, self._state_name(n), json.dumps(state).encode(), overwrite=False,
+                                 content_type="application/json")
+        return self.state(n)[0]
+
+    def submit(self, n: int, bank: str, data: bytes, examples: int, metrics: dict[str, float]) -> dict[str, Any]:
+        """Store ``bank``'s update for round ``n``; aggregate when enough are in. Returns the round's state."""
+        state, _ = self.state(n)
+        if state["status"] != "open":
+            raise RoundStateError(f"round {n} is {state['status']}, not open for updates")
+        if bank in state["participants"]:
+            raise RoundStateError(f"bank {bank} already sent its update for round {n}")
+        if examples <= 0:
+            raise BadParametersError("the example count must be positive")
+        reference = self.global_model(n)
+        params = from_npz(data, expected={k: v.shape for k, v in reference.items()})
+        names = sorted(reference)
+        if self.config.clip_bound is not None:
+            norm = aggregate.update_norm([params[k] for k in names], [reference[k] for k in names])
+            if norm > self.config.clip_bound:
+                raise BadParametersError(
+                    f"update norm {norm:.4g} is over the clipping bound {self.config.clip_bound:g}")
+        blob = f"{self.experiment}/round-{n}/updates/{bank}.npz"
+        try:
+            self.store.put_bytes(CONTAINER, blob, data, overwrite=False)
+        except BlobExistsError:
+            raise RoundStateError(f"bank {bank} already sent its update for round {n}") from None
+        entry = {"examples": int(examples), "metrics": metrics, "update": blob, "received_at": self.clock()}
+        for _ in range(MAX_ATTEMPTS):
+            state, etag = self.state(n)
+            if state["status"] != "open":
+                self.store.delete(CONTAINER, blob)
+                raise RoundStateError(f"round {n} closed while bank {bank}'s update arrived; send it to the next")
+            state["participants"][bank] = entry
+            try:
+                self.store.put_bytes(CONTAINER, self._state_name(n), json.dumps(state).encode(), if_match=etag,
+                                     content_type="application/json")
+                break
+            except ConcurrentUpdateError:
+                continue
+        else:
+            raise FraudOpsError(f"round {n} is too busy; retry the update")
+        log.info("round %d: update from %s (%d examples), %d of %d in", n, bank, examples,
+                 len(state["participants"]), state["min_clients"])
+        if len(state["participants"]) >= state["min_clients"]:
+            return self.aggregate(n)
+        return state
+
+    def aggregate(self, n: int, *, force: bool = False) -> dict[str, Any]:
+        """Close round ``n`` if it may close; exactly one caller aggregates. Returns the state, with ``why`` if open."""
+        state, etag = self.state(n)
+        if state["status"] != "open":
+            return state
+        have, need = len(state["participants"]), state["min_clients"]
+        if have < need:
+            late = self.clock() >= state["deadline"]
+            state["why"] = (f"{have} of {need} updates are in" + ("; the deadline has passed, the round stays open "
+                            "until enough banks report" if late else ""))
+            return state
+        if force and self.clock() < state["deadline"]:
+            state["why"] = "the deadline has not passed"
+            return state
+        state["status"] = "aggregating"
+        try:
+            self.store.put_bytes(CONTAINER, self._state_name(n), json.dumps(state).encode(), if_match=etag,
+                                 content_type="application/json")
+        except ConcurrentUpdateError:
+            return self.state(n)[0]  # someone else is aggregating (or a late update changed it): theirs
+        _, etag = self.state(n)
+        reference = self.global_model(n)
+        names = sorted(reference)
+        banks = sorted(state["participants"])
+        results = []
+        for bank in banks:
+            params = from_npz(self.store.get_bytes(CONTAINER, state["participants"][bank]["update"])[0])
+            results.append(([params[k] for k in names], state["participants"][bank]["examples"]))
+        weights = capped_weights([c for _, c in results], state["max_weight_share"])
+        merged = self._aggregate([(p, w) for (p, _), w in zip(results, weights, strict=True)], state["aggregator"])
+        if state.get("noise_std"):
+            merged = aggregate.gaussian_noise(merged, state["noise_std"], np.random.default_rng(self.config.seed + n))
+        try:
+            self.store.put_bytes(CONTAINER, self._global_name(n + 1), to_npz(dict(zip(names, merged, strict=True))),
+                                 overwrite=False)
+        except BlobExistsError:
+            log.warning("round %d: the next global model already exists; keeping it", n)
+        metrics = _weighted_metrics(state["participants"])
+        state.update(status="closed", closed_at=self.clock(), aggregate_metrics=metrics,
+                     weights=dict(zip(banks, weights, strict=True)))
+        self.store.put_bytes(CONTAINER, self._state_name(n), json.dumps(state).encode(), if_match=etag,
+                             content_type="application/json")
+        self._open(n + 1)
+        log.info("round %d closed: %d updates aggregated with %s", n, len(banks), state["aggregator"])
+        return state
+
+    def _aggregate(self, results: list[tuple[list[np.ndarray], float]], how: str) -> list[np.ndarray]:
+        if how == "median":
+            return aggregate.median(results)  # type: ignore[arg-type]
+        if how == "trimmed_mean":
+            return aggregate.trimmed_mean(results, self.config.trim_beta)  # type: ignore[arg-type]
+        return aggregate.fedavg(results)  # type: ignore[arg-type]
+
+
+def _weighted_metrics(participants: dict[str, Any]) -> dict[str, float]:
+    total = sum(p["examples"] for p in participants.values())
+    keys = set().union(*(p["metrics"] for p in participants.values())) if participants else set()
+    return {k: sum(p["metrics"].get(k, 0.0) * p["examples"] for p in participants.values()) / total
+            for k in sorted(keys)}

@@ -1,0 +1,123 @@
+"""The round state machine against Azurite: transitions, rejections, and concurrent banks."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from shared.federated.params import BadParametersError, from_npz, to_npz
+from shared.federated.rounds import RoundConfig, Rounds, RoundStateError, capped_weights
+
+INITIAL = {"coef": np.zeros(4, np.float32), "intercept": np.zeros(1, np.float32)}
+
+
+def _update(value: float, n: int = 4) -> bytes:
+    return to_npz({"coef": np.full(n, value, np.float32), "intercept": np.array([value], np.float32)})
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def rounds(store):
+    r = Rounds(store, "exp", RoundConfig(min_clients=3, deadline_seconds=60), clock=Clock())
+    r.start(INITIAL)
+    return r
+
+
+def test_round_closes_at_min_clients_with_the_weighted_average(rounds):
+    rounds.submit(1, "a", _update(1.0), 100, {"auc": 0.9})
+    state = rounds.submit(1, "b", _update(2.0), 100, {"auc": 0.8})
+    assert state["status"] == "open" and sorted(state["participants"]) == ["a", "b"]
+    closed = rounds.submit(1, "c", _update(4.0), 200, {"auc": 0.7})
+    assert closed["status"] == "closed" and closed["aggregate_metrics"]["auc"] == pytest.approx(0.775)
+    model = rounds.global_model(2)
+    assert np.allclose(model["coef"], (100 * 1 + 100 * 2 + 200 * 4) / 400)
+    assert rounds.state(2)[0]["status"] == "open" and rounds.current() == 2
+
+
+def test_rejections(rounds):
+    rounds.submit(1, "a", _update(1.0), 10, {})
+    with pytest.raises(RoundStateError, match="already sent"):
+        rounds.submit(1, "a", _update(1.0), 10, {})
+    with pytest.raises(BadParametersError, match="do not match"):
+        rounds.submit(1, "b", _update(1.0, n=5), 10, {})
+    with pytest.raises(BadParametersError, match="NaN"):
+        rounds.submit(1, "b", _update(float("nan")), 10, {})
+    with pytest.raises(BadParametersError, match="positive"):
+        rounds.submit(1, "b", _update(1.0), 0, {})
+    with pytest.raises(BadParametersError, match="readable"):
+        rounds.submit(1, "b", b"not an npz", 10, {})
+    with pytest.raises(BadParametersError, match="not float32"):
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, coef=np.zeros(4), intercept=np.zeros(1))
+        rounds.submit(1, "b", buf.getvalue(), 10, {})
+    rounds.submit(1, "b", _update(1.0), 10, {})
+    assert rounds.submit(1, "c", _update(1.0), 10, {})["status"] == "closed"
+    with pytest.raises(RoundStateError, match="closed, not open"):
+        rounds.submit(1, "d", _update(1.0), 10, {})
+
+
+def test_round_without_enough_updates_stays_open_and_says_why(rounds):
+    rounds.submit(1, "a", _update(1.0), 10, {})
+    early = rounds.aggregate(1, force=True)
+    assert early["status"] == "open" and "1 of 3" in early["why"]
+    rounds.clock.now += 120
+    late = rounds.aggregate(1, force=True)
+    assert late["status"] == "open" and "deadline has passed" in late["why"]
+
+
+def test_clipping_bound_rejects_large_steps(store):
+    r = Rounds(store, "clip", RoundConfig(min_clients=2, clip_bound=1.0))
+    r.start(INITIAL)
+    with pytest.raises(BadParametersError, match="clipping bound"):
+        r.submit(1, "a", _update(1.0), 10, {})  # norm sqrt(5) > 1
+    assert r.submit(1, "a", _update(0.1), 10, {})["status"] == "open"
+
+
+def test_concurrent_banks_one_aggregation_every_update_counted(store):
+    r = Rounds(store, "busy", RoundConfig(min_clients=6))
+    r.start(INITIAL)
+    errors: list[Exception] = []
+
+    def send(i: int) -> None:
+        try:
+            r.submit(1, f"bank{i}", _update(float(i)), 10 + i, {})
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    state = r.state(1)[0]
+    assert state["status"] == "closed" and sorted(state["participants"]) == [f"bank{i}" for i in range(6)]
+    expected = sum(i * (10 + i) for i in range(6)) / sum(10 + i for i in range(6))
+    assert np.allclose(r.global_model(2)["coef"], expected)
+    assert r.state(2)[0]["participants"] == {}
+    assert len(store.list_names("federated", "busy/global/")) == 2  # round 1 and round 2: one aggregation
+
+
+def test_weights_are_capped_so_no_bank_dominates():
+    weights = capped_weights([1_000_000, 100, 100, 100], 0.4)
+    total = sum(weights)
+    assert max(weights) / total == pytest.approx(0.4) and weights[1:] == [100, 100, 100]
+    assert capped_weights([5, 5], 0.4) == [1.0, 1.0]
+
+
+def test_npz_roundtrip_and_limits():
+    data = to_npz(INITIAL)
+    assert {k: v.shape for k, v in from_npz(data).items()} == {"coef": (4,), "intercept": (1,)}
+    with pytest.raises(BadParametersError, match="more than 3"):
+        from_npz(data, max_parameters=3)
