@@ -18,7 +18,8 @@ DEV_STORAGE = "UseDevelopmentStorage=true"
 class Settings(BaseSettings):
     """Every setting the app reads. Names are the app-setting names, case-sensitive."""
 
-    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", populate_by_name=True, frozen=True)
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", populate_by_name=True, frozen=True,
+                                      env_ignore_empty=True)  # "" in local.settings.json means "unset"
 
     app_env: Literal["development", "production"] = Field(
         default="development", validation_alias="APP_ENV",
@@ -78,6 +79,27 @@ class Settings(BaseSettings):
         default="/tmp/fraudops-deadletter", validation_alias="DEADLETTER_SPOOL_DIR",
         description="Where a batch goes when even deadletter/ cannot be reached (logged at CRITICAL).",
     )
+
+    # Federated learning
+    key_vault_url: str | None = Field(
+        default=None, validation_alias="KEY_VAULT_URL",
+        description="Key Vault with the banks' keys (fl-bank-<id>); unset: FL_BANK_KEYS is used.",
+    )
+    fl_bank_keys: str | None = Field(
+        default=None, validation_alias="FL_BANK_KEYS",
+        description='Local only: JSON {"bank id": "key"} when no Key Vault is configured.',
+    )
+    fl_admin_key: str | None = Field(default=None, validation_alias="FL_ADMIN_KEY")
+    fl_experiment: str = Field(default="fraud-lr", validation_alias="FL_EXPERIMENT")
+    fl_min_clients: int = Field(default=3, ge=1, validation_alias="FL_MIN_CLIENTS")
+    fl_round_deadline_seconds: float = Field(default=3600.0, gt=0, validation_alias="FL_ROUND_DEADLINE_SECONDS")
+    fl_aggregator: Literal["fedavg", "median", "trimmed_mean"] = Field(
+        default="fedavg", validation_alias="FL_AGGREGATOR")
+    fl_trim_beta: float = Field(default=0.2, ge=0, lt=0.5, validation_alias="FL_TRIM_BETA")
+    fl_clip_bound: float | None = Field(default=None, gt=0, validation_alias="FL_CLIP_BOUND")
+    fl_noise_std: float | None = Field(default=None, gt=0, validation_alias="FL_NOISE_STD")
+    fl_max_weight_share: float = Field(default=0.5, gt=0, le=1, validation_alias="FL_MAX_WEIGHT_SHARE")
+    fl_max_body_bytes: int = Field(default=32_000_000, ge=1024, validation_alias="FL_MAX_BODY_BYTES")
 
     # Scoring
     score_max_batch: int = Field(default=1000, ge=1, validation_alias="SCORE_MAX_BATCH")

@@ -14,11 +14,13 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def clear_caches() -> None:
+    from shared.federated.auth import get_keys
     from shared.scorer import _scorer_for
     from shared.settings import get_settings
     from shared.storage import _store_for
     from shared.streaming.service import get_processor
 
+    get_keys.cache_clear()
     get_processor.cache_clear()
     get_settings.cache_clear()
     _store_for.cache_clear()

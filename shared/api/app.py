@@ -22,6 +22,9 @@ from shared.api.schemas import (
 from shared.contract import get_contract
 from shared.errors import FraudOpsError, ModelIntegrityError, ModelNotAvailableError
 from shared.explain import CannotExplainError
+from shared.federated.auth import AuthError
+from shared.federated.params import BadParametersError
+from shared.federated.rounds import RoundNotFoundError, RoundStateError
 from shared.scorer import LoadedModel, Scorer, get_scorer
 from shared.settings import Settings, get_settings
 
@@ -78,7 +81,8 @@ SCORE_BODY = {
     },
 }
 INLINE_ROWS = 32  # batches up to this size are scored on the event loop (tens of microseconds)
-STATUS = {VersionNotFoundError: 404, CannotExplainError: 409, BatchTooLargeError: 413, UnsupportedMediaError: 415,
+STATUS = {AuthError: 401, RoundNotFoundError: 404, RoundStateError: 409, BadParametersError: 422,
+          VersionNotFoundError: 404, CannotExplainError: 409, BatchTooLargeError: 413, UnsupportedMediaError: 415,
           ModelNotAvailableError: 503, ModelIntegrityError: 503}
 
 
@@ -214,6 +218,10 @@ def create_app() -> FastAPI:
         if media == "text/csv":
             return _csv_response(batch, model, probs)
         return _json_response(batch, model, probs, explanations)
+
+    from shared.api.federated import router
+
+    app.include_router(router())
 
     def openapi() -> dict[str, Any]:
         """FastAPI's document plus the JSON body schema of ``/api/score`` (the route reads the raw body)."""

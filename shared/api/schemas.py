@@ -104,4 +104,4 @@ class FieldError(BaseModel):
 
 class ValidationErrorResponse(BaseModel):
     detail: str
-    errors: list[FieldError]
+    errors: list[FieldError] = Field(default_factory=list)

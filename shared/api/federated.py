@@ -1,0 +1,108 @@
+"""Federated-learning routes: the global model, signed updates from banks, round status, admin aggregation."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse, Response
+
+from shared.federated.params import BadParametersError
+from shared.federated.rounds import RoundConfig, Rounds
+from shared.settings import Settings, get_settings
+from shared.storage import get_blob_store
+
+
+async def _settings() -> Settings:
+    return get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def rounds_for(settings: Settings) -> Rounds:
+    return Rounds(get_blob_store(settings), settings.fl_experiment, RoundConfig(
+        min_clients=settings.fl_min_clients, deadline_seconds=settings.fl_round_deadline_seconds,
+        aggregator=settings.fl_aggregator, trim_beta=settings.fl_trim_beta, clip_bound=settings.fl_clip_bound,
+        noise_std=settings.fl_noise_std, max_weight_share=settings.fl_max_weight_share, seed=settings.train_seed,
+    ))
+
+
+def _public(state: dict[str, Any]) -> dict[str, Any]:
+    """The round's state without storage paths: who took part, with how many examples and their metrics."""
+    participants = {b: {"examples": p["examples"], "metrics": p["metrics"]} for b, p in state["participants"].items()}
+    return {**{k: v for k, v in state.items() if k != "participants"}, "participants": participants}
+
+
+def router() -> APIRouter:
+    from shared.api.schemas import ErrorResponse, ValidationErrorResponse
+
+    r = APIRouter(prefix="/api/federated", tags=["federated"])
+
+    def refused(*codes: int) -> dict[int | str, dict[str, Any]]:
+        out: dict[int | str, dict[str, Any]] = {
+            c: {"model": ErrorResponse, "description": "Refused; the reason is in 'detail'"} for c in codes}
+        out[422] = {"model": ValidationErrorResponse, "description": "Invalid parameters or headers"}
+        return out
+
+    @r.get("/model", responses={**refused(404), 200: {
+        "content": {"application/octet-stream": {}},
+        "description": ".npz of float32 arrays; round and experiment in headers"}})
+    def model(settings: SettingsDep) -> Response:
+        rounds = rounds_for(settings)
+        n = rounds.current()
+        from shared.federated.params import to_npz
+
+        state, _ = rounds.state(n)
+        if state["status"] == "closed":
+            n += 1
+        body = to_npz(rounds.global_model(n))
+        meta = {"experiment": settings.fl_experiment, "round": n, "aggregator": state["aggregator"]}
+        return Response(body, media_type="application/octet-stream",
+                        headers={"X-FL-Round": str(n), "X-FL-Metadata": json.dumps(meta)})
+
+    @r.get("/rounds/{round_number}", responses=refused(404))
+    def round_status(round_number: int, settings: SettingsDep) -> dict[str, Any]:
+        return _public(rounds_for(settings).state(round_number)[0])
+
+    @r.post("/rounds/{round_number}/updates", status_code=202, responses=refused(401, 404, 409, 413))
+    async def post_update(
+        round_number: int, request: Request, settings: SettingsDep,
+        x_fl_examples: Annotated[int | None, Header(description="examples the update was trained on")] = None,
+        x_fl_metrics: Annotated[str, Header(description="JSON object of local metrics")] = "{}",
+    ) -> JSONResponse:
+        from fastapi.concurrency import run_in_threadpool
+
+        from shared.api.app import _read_body
+        from shared.federated.auth import get_keys, verify
+
+        body = await _read_body(request, settings.fl_max_body_bytes)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        store = get_blob_store(settings)
+        bank = await run_in_threadpool(verify, headers, "POST", request.url.path, body, keys=get_keys(settings),
+                                       store=store, now=time.time())
+        if x_fl_examples is None:
+            raise BadParametersError("X-FL-Examples (the number of examples behind the update) is required")
+        try:
+            metrics = json.loads(x_fl_metrics)
+            assert isinstance(metrics, dict) and all(isinstance(v, int | float) for v in metrics.values())
+        except (ValueError, AssertionError):
+            raise BadParametersError("X-FL-Metrics must be a JSON object of numbers") from None
+        state = await run_in_threadpool(rounds_for(settings).submit, round_number, bank, body, x_fl_examples,
+                                        metrics)
+        return JSONResponse(_public(state), status_code=202)
+
+    @r.post("/rounds/{round_number}/aggregate", responses=refused(401, 404))
+    def close_round(round_number: int, settings: SettingsDep,
+                    x_fl_admin_key: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+        from shared.federated.auth import AuthError
+
+        if not settings.fl_admin_key or not x_fl_admin_key or not hmac.compare_digest(
+                settings.fl_admin_key.encode(), x_fl_admin_key.encode()):
+            raise AuthError("the admin key is missing or wrong")
+        return _public(rounds_for(settings).aggregate(round_number, force=True))
+
+    return r

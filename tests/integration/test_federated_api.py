@@ -1,0 +1,121 @@
+"""The federated protocol over real HTTP: signed updates, every rejection, concurrent banks."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from shared.api.server import running_server
+from shared.federated.auth import sign
+from shared.federated.params import from_npz, to_npz
+
+KEYS = {"bank-a": "key-a", "bank-b": "key-b", "bank-c": "key-c", "bank-d": "key-d", "bank-e": "key-e"}
+INITIAL = {"coef": np.zeros(4, np.float32), "intercept": np.zeros(1, np.float32)}
+
+
+def _params(value: float) -> bytes:
+    return to_npz({"coef": np.full(4, value, np.float32), "intercept": np.array([value], np.float32)})
+
+
+def _post(http, bank, body, *, round_number=1, examples=100, key=None, now=None, headers=None):
+    path = f"/api/federated/rounds/{round_number}/updates"
+    extra = {"x-fl-examples": str(examples), "x-fl-metrics": json.dumps({"auc": 0.9})}
+    signed = headers or sign((key or KEYS.get(bank, "x")).encode(), "POST", path, body, bank=bank,
+                             now=now or time.time(), extra=extra)
+    return http.post(path, content=body, headers=signed), signed
+
+
+@pytest.fixture
+def fl(store, settings, monkeypatch):
+    from shared.api.federated import rounds_for
+    from shared.settings import get_settings
+    from tests.conftest import clear_caches
+
+    monkeypatch.setenv("FL_BANK_KEYS", json.dumps(KEYS))
+    monkeypatch.setenv("FL_ADMIN_KEY", "admin-secret")
+    monkeypatch.setenv("FL_MIN_CLIENTS", "3")
+    clear_caches()
+    rounds_for(get_settings()).start(INITIAL)
+    with running_server() as url, httpx.Client(base_url=url, timeout=60) as http:
+        yield http
+    clear_caches()
+
+
+def test_updates_close_the_round_and_the_new_model_is_served(fl):
+    for bank, value in (("bank-a", 1.0), ("bank-b", 2.0)):
+        r, _ = _post(fl, bank, _params(value))
+        assert r.status_code == 202 and r.json()["status"] == "open"
+    r, _ = _post(fl, "bank-c", _params(3.0), examples=200)
+    assert r.status_code == 202 and r.json()["status"] == "closed"
+    status = fl.get("/api/federated/rounds/1").json()
+    assert sorted(status["participants"]) == ["bank-a", "bank-b", "bank-c"]
+    assert "update" not in status["participants"]["bank-a"]
+    model = fl.get("/api/federated/model")
+    assert model.headers["x-fl-round"] == "2"
+    assert np.allclose(from_npz(model.content)["coef"], (100 * 1 + 100 * 2 + 200 * 3) / 400)
+
+
+def test_every_rejection_has_a_status_and_a_reason(fl):
+    cases = []
+    r, _ = _post(fl, "bank-x", _params(1.0))
+    cases.append((r, 401, "unknown bank"))
+    r, _ = _post(fl, "bank-b", _params(1.0), key="key-a")  # bank-a's key, claiming to be bank-b
+    cases.append((r, 401, "signature does not match"))
+    r, _ = _post(fl, "bank-a", _params(1.0), now=time.time() - 600)
+    cases.append((r, 401, "clock is"))
+    _, signed = _post(fl, "bank-a", _params(1.0))
+    tampered = fl.post("/api/federated/rounds/1/updates", content=_params(9.0), headers=signed)
+    cases.append((tampered, 401, "signature does not match"))
+    ok, signed = _post(fl, "bank-b", _params(1.0))
+    assert ok.status_code == 202
+    replay = fl.post("/api/federated/rounds/1/updates", content=_params(1.0), headers=signed)
+    cases.append((replay, 401, "nonce was already used"))
+    r, _ = _post(fl, "bank-a", _params(1.0))
+    cases.append((r, 409, "already sent"))
+    r, _ = _post(fl, "bank-c", to_npz({"coef": np.zeros(5, np.float32)}))
+    cases.append((r, 422, "do not match"))
+    r, _ = _post(fl, "bank-c", _params(1.0), round_number=7)
+    cases.append((r, 404, "does not exist"))
+    r = fl.post("/api/federated/rounds/1/updates", content=_params(1.0))
+    cases.append((r, 401, "not signed"))
+    r = fl.post("/api/federated/rounds/1/aggregate", headers={"x-fl-admin-key": "wrong"})
+    cases.append((r, 401, "admin key"))
+    for response, status, words in cases:
+        assert response.status_code == status, (response.status_code, response.text)
+        assert words in response.json()["detail"], response.text
+
+
+def test_update_for_a_closed_round_is_409(fl):
+    for bank in ("bank-a", "bank-b", "bank-c"):
+        _post(fl, bank, _params(1.0))
+    r, _ = _post(fl, "bank-d", _params(1.0))
+    assert r.status_code == 409 and "closed, not open" in r.json()["detail"]
+
+
+def test_admin_aggregate_waits_for_enough_updates(fl):
+    _post(fl, "bank-a", _params(1.0))
+    r = fl.post("/api/federated/rounds/1/aggregate", headers={"x-fl-admin-key": "admin-secret"})
+    assert r.status_code == 200 and r.json()["status"] == "open" and "1 of 3" in r.json()["why"]
+
+
+def test_concurrent_banks_over_http(fl, monkeypatch):
+    results: list[int] = []
+
+    def send(bank: str, value: float) -> None:
+        with httpx.Client(base_url=str(fl.base_url), timeout=60) as http:
+            results.append(_post(http, bank, _params(value))[0].status_code)
+
+    threads = [threading.Thread(target=send, args=(b, float(i))) for i, b in enumerate(list(KEYS)[:3])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [202, 202, 202]
+    status = fl.get("/api/federated/rounds/1").json()
+    assert status["status"] == "closed" and len(status["participants"]) == 3
+    assert fl.get("/api/federated/rounds/2").json()["status"] == "open"
