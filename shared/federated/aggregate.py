@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 NDArrays = list[np.ndarray]
-CHUNK = 16_384  # coordinates per block in the coordinate-wise aggregators
+CHUNK = 4_096  # coordinates per block in the coordinate-wise aggregators
 
 
 def _check(results: list[tuple[NDArrays, int]]) -> None:
@@ -72,7 +72,7 @@ def trimmed_mean(results: list[tuple[NDArrays, int]], beta: float) -> NDArrays:
         if k:
             block.partition((k, n - k - 1), axis=-1)
             block = block[:, k:n - k]
-        return block.mean(axis=-1, dtype=np.float64)
+        return block.mean(axis=-1)
 
     return _coordinatewise(results, reduce)
 
