@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEMO_ROWS ?= 300000
 
-.PHONY: setup azurite azurite-stop demo test bench-etl bench-train bench-score bench-stream lint clean
+.PHONY: setup azurite azurite-stop demo test bench-etl bench-train bench-score bench-stream bench-fl lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found %d.%d)" % sys.version_info[:2])'
@@ -49,6 +49,9 @@ bench-score: setup ## scoring latency/throughput/cold start vs their floors, aga
 
 bench-stream: setup ## stream processor, batches of 1,000 events: events/s and time by stage vs bare ONNX Runtime
 	$(PY) scripts/bench_stream.py
+
+bench-fl: setup ## federated: AUC vs centralised (IID/non-IID), poisoned banks per aggregator, aggregation cost
+	$(PY) scripts/bench_fl.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -113,6 +113,38 @@ def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
     return replay(Path(args.path), settings, rate=args.rate, batch=args.batch, local=True if args.local else None)
 
 
+def cmd_federated_simulate(args: argparse.Namespace) -> dict[str, Any]:
+    from shared.federated.simulate import simulate
+
+    _store_and_settings()
+    try:
+        return simulate(banks=args.banks, rounds=args.rounds, data=Path(args.data) if args.data else None,
+                        non_iid=args.non_iid, poison=args.poison, aggregator=args.aggregator, seed=args.seed)
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_REJECTED) from None
+
+
+def cmd_federated_client(args: argparse.Namespace) -> dict[str, Any]:
+    import os
+
+    import httpx
+
+    from shared.federated.client import BankClient
+    from shared.federated.simulate import _data
+
+    key = os.environ.get("FL_BANK_KEY")
+    if not key:
+        raise CommandError("set FL_BANK_KEY to this bank's key (never pass it on the command line)")
+    x, y = _data(Path(args.data), 0, 0)
+    with httpx.Client(base_url=args.url, timeout=120) as http:
+        client = BankClient(http, args.bank, key.encode())
+        done = []
+        for _ in range(args.rounds):
+            round_number, state = client.take_part(x, y)
+            done.append({"round": round_number, "status": state["status"]})
+    return {"bank": args.bank, "rows_used_locally": len(x), "rounds": done}
+
+
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     import uvicorn
 
@@ -173,6 +205,24 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--local", action="store_true",
                     help="feed the function in-process (the default when no Event Hubs connection is set)")
     rp.set_defaults(func=cmd_replay)
+
+    fl = sub.add_parser("federated", help="federated learning: simulate banks, or run one bank's client")
+    fl_sub = fl.add_subparsers(dest="federated_command", required=True)
+    sim = fl_sub.add_parser("simulate", help="banks run the real HTTP protocol against the local API")
+    sim.add_argument("--banks", type=int, default=3)
+    sim.add_argument("--rounds", type=int, default=5)
+    sim.add_argument("--data", help="CSV/Parquet in the creditcard contract (default: generated)")
+    sim.add_argument("--non-iid", action="store_true", help="split by Amount instead of at random")
+    sim.add_argument("--poison", type=int, default=0, help="banks that send sign-flipped, scaled updates")
+    sim.add_argument("--aggregator", choices=["fedavg", "median", "trimmed_mean"], default="fedavg")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.set_defaults(func=cmd_federated_simulate)
+    cl = fl_sub.add_parser("client", help="one bank: pull, train locally, sign and post (key in FL_BANK_KEY)")
+    cl.add_argument("--bank", required=True)
+    cl.add_argument("--data", required=True)
+    cl.add_argument("--url", required=True)
+    cl.add_argument("--rounds", type=int, default=1)
+    cl.set_defaults(func=cmd_federated_client)
 
     s = sub.add_parser("serve", help="serve the HTTP API under uvicorn")
     s.add_argument("--host", default="127.0.0.1")

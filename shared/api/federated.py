@@ -59,8 +59,13 @@ def router() -> APIRouter:
         state, _ = rounds.state(n)
         if state["status"] == "closed":
             n += 1
-        body = to_npz(rounds.global_model(n))
-        meta = {"experiment": settings.fl_experiment, "round": n, "aggregator": state["aggregator"]}
+        arrays = rounds.global_model(n)
+        scaler = rounds.scaler()
+        if scaler is not None:
+            arrays.update({f"scaler_{k}": v for k, v in scaler.items()})
+        body = to_npz(arrays)
+        meta = {"experiment": settings.fl_experiment, "round": n, "kind": "statistics" if n == 0 else "model",
+                "aggregator": state["aggregator"]}
         return Response(body, media_type="application/octet-stream",
                         headers={"X-FL-Round": str(n), "X-FL-Metadata": json.dumps(meta)})
 

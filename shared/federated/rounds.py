@@ -119,9 +119,23 @@ class Rounds:
             raise RoundStateError(f"experiment {self.experiment} has already started") from None
         return self._open(round_number)
 
+    def start_with_statistics(self, n_features: int) -> dict[str, Any]:
+        """Round 0: banks send sufficient statistics; its close derives the scaler and opens round 1."""
+        from shared.federated.model import stats_template
+
+        return self.start(stats_template(n_features), round_number=0)
+
+    def scaler(self) -> dict[str, np.ndarray] | None:
+        try:
+            return from_npz(self.store.get_bytes(CONTAINER, f"{self.experiment}/scaler.npz")[0])
+        except BlobNotFoundError:
+            return None
+
     def _open(self, n: int) -> dict[str, Any]:
         now = self.clock()
-        state = {"round": n, "status": "open", "opened_at": now, "deadline": now + self.config.deadline_seconds,
+        state: dict[str, Any] = {
+                 "round": n, "kind": "statistics" if n == 0 else "model", "status": "open", "opened_at": now,
+                 "deadline": now + self.config.deadline_seconds,
                  "min_clients": self.config.min_clients, "aggregator": self.config.aggregator,
                  "clip_bound": self.config.clip_bound, "noise_std": self.config.noise_std,
                  "max_weight_share": self.config.max_weight_share, "participants": {}}
@@ -142,7 +156,7 @@ class Rounds:
         reference = self.global_model(n)
         params = from_npz(data, expected={k: v.shape for k, v in reference.items()})
         names = sorted(reference)
-        if self.config.clip_bound is not None:
+        if self.config.clip_bound is not None and n > 0:
             norm = aggregate.update_norm([params[k] for k in names], [reference[k] for k in names])
             if norm > self.config.clip_bound:
                 raise BadParametersError(
@@ -201,15 +215,23 @@ class Rounds:
         for bank in banks:
             params = from_npz(self.store.get_bytes(CONTAINER, state["participants"][bank]["update"])[0])
             results.append(([params[k] for k in names], state["participants"][bank]["examples"]))
-        weights = capped_weights([c for _, c in results], state["max_weight_share"])
-        merged = self._aggregate([(p, w) for (p, _), w in zip(results, weights, strict=True)], state["aggregator"])
-        if state.get("noise_std"):
+        if n == 0:  # statistics add up; the scaler comes from their sums and round 1 starts from zero
+            weights = [1.0] * len(results)
+            self._close_statistics({name: np.asarray(np.sum([p[i] for p, _ in results], axis=0, dtype=np.float64))
+                                    for i, name in enumerate(names)})
+            merged: list[np.ndarray] = []
+        else:
+            weights = capped_weights([c for _, c in results], state["max_weight_share"])
+            merged = self._aggregate([(p, w) for (p, _), w in zip(results, weights, strict=True)],
+                                     state["aggregator"])
+        if merged and state.get("noise_std"):
             merged = aggregate.gaussian_noise(merged, state["noise_std"], np.random.default_rng(self.config.seed + n))
-        try:
-            self.store.put_bytes(CONTAINER, self._global_name(n + 1), to_npz(dict(zip(names, merged, strict=True))),
-                                 overwrite=False)
-        except BlobExistsError:
-            log.warning("round %d: the next global model already exists; keeping it", n)
+        if merged:
+            try:
+                self.store.put_bytes(CONTAINER, self._global_name(n + 1),
+                                     to_npz(dict(zip(names, merged, strict=True))), overwrite=False)
+            except BlobExistsError:
+                log.warning("round %d: the next global model already exists; keeping it", n)
         metrics = _weighted_metrics(state["participants"])
         state.update(status="closed", closed_at=self.clock(), aggregate_metrics=metrics,
                      weights=dict(zip(banks, weights, strict=True)))
@@ -218,6 +240,14 @@ class Rounds:
         self._open(n + 1)
         log.info("round %d closed: %d updates aggregated with %s", n, len(banks), state["aggregator"])
         return state
+
+    def _close_statistics(self, totals: dict[str, np.ndarray]) -> None:
+        from shared.federated.model import initial, scaler_from
+
+        for name, data in (("scaler.npz", to_npz(scaler_from(totals))),
+                           ("global/round-1.npz", to_npz(initial(int(totals["sum"].size))))):
+            with contextlib.suppress(BlobExistsError):
+                self.store.put_bytes(CONTAINER, f"{self.experiment}/{name}", data, overwrite=False)
 
     def _aggregate(self, results: list[tuple[list[np.ndarray], float]], how: str) -> list[np.ndarray]:
         if how == "median":
