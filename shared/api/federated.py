@@ -24,11 +24,19 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 def rounds_for(settings: Settings) -> Rounds:
-    return Rounds(get_blob_store(settings), settings.fl_experiment, RoundConfig(
+    store = get_blob_store(settings)
+
+    def publish(n: int, params: dict[str, Any], scaler: dict[str, Any], state: dict[str, Any]) -> None:
+        from shared.federated.export import publish_round
+
+        publish_round(store, model_name=settings.model_name, dataset=settings.dataset_name,
+                      experiment=settings.fl_experiment, round_number=n, params=params, scaler=scaler, state=state)
+
+    return Rounds(store, settings.fl_experiment, RoundConfig(
         min_clients=settings.fl_min_clients, deadline_seconds=settings.fl_round_deadline_seconds,
         aggregator=settings.fl_aggregator, trim_beta=settings.fl_trim_beta, clip_bound=settings.fl_clip_bound,
         noise_std=settings.fl_noise_std, max_weight_share=settings.fl_max_weight_share, seed=settings.train_seed,
-    ))
+    ), on_close=publish)
 
 
 def _public(state: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,9 @@ CONTAINER = "federated"
 MAX_ATTEMPTS = 50
 
 
+OnClose = Callable[[int, dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]], Any]
+
+
 class RoundStateError(FraudOpsError):
     """The round is not in a state that allows this (409 at the edge)."""
 
@@ -78,8 +81,9 @@ class Rounds:
     """The rounds of one experiment."""
 
     def __init__(self, store: BlobStore, experiment: str, config: RoundConfig,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, on_close: OnClose | None = None) -> None:
         self.store, self.experiment, self.config, self.clock = store, experiment, config, clock
+        self.on_close = on_close
 
     # ---- names and reads --------------------------------------------------------------------
     def _state_name(self, n: int) -> str:
@@ -239,6 +243,12 @@ class Rounds:
                              content_type="application/json")
         self._open(n + 1)
         log.info("round %d closed: %d updates aggregated with %s", n, len(banks), state["aggregator"])
+        scaler = self.scaler()
+        if merged and self.on_close is not None and scaler is not None:
+            try:  # publishing is a consequence of the round, not part of it: a failure is logged, not raised
+                self.on_close(n, dict(zip(names, merged, strict=True)), scaler, state)
+            except Exception:
+                log.exception("round %d closed, but publishing its model failed", n)
         return state
 
     def _close_statistics(self, totals: dict[str, np.ndarray]) -> None:

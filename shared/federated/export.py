@@ -1,0 +1,68 @@
+"""Each closed round's global model as ONNX (skl2onnx), published to the model store as a ``federated`` model.
+
+The scaler and the logistic regression become one scikit-learn pipeline with the fitted
+attributes set from the federated parameters, converted with a float32 ``features`` input in
+the contract's order, so the scorer serves it like any other version (pinned by version; the
+champion pointer is not moved here).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from shared.contract import get_contract
+from shared.federated import model as lr
+from shared.model_store import ModelStore
+from shared.storage import BlobStore
+
+log = logging.getLogger(__name__)
+
+
+def to_onnx(params: dict[str, np.ndarray], scaler: dict[str, np.ndarray], feature_names: list[str]) -> bytes:
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    n = len(feature_names)
+    std = StandardScaler()
+    std.mean_, std.scale_ = scaler["mean"].astype(np.float64), scaler["scale"].astype(np.float64)
+    std.var_, std.n_features_in_, std.n_samples_seen_ = std.scale_ ** 2, n, 1
+    reg = LogisticRegression()
+    reg.coef_ = params["coef"].astype(np.float64).reshape(1, n)
+    reg.intercept_ = params["intercept"].astype(np.float64).reshape(1)
+    reg.classes_, reg.n_features_in_ = np.array([0, 1]), n
+    onnx_model = convert_sklearn(make_pipeline(std, reg), initial_types=[("features", FloatTensorType([None, n]))],
+                                 options={id(reg): {"zipmap": False}}, target_opset=15)
+    entry = onnx_model.metadata_props.add()
+    entry.key, entry.value = "feature_names", ",".join(feature_names)
+    return bytes(onnx_model.SerializeToString())
+
+
+def publish_round(store: BlobStore, *, model_name: str, dataset: str, experiment: str, round_number: int,
+                  params: dict[str, np.ndarray], scaler: dict[str, np.ndarray],
+                  state: dict[str, Any]) -> dict[str, Any]:
+    """Export, check against the NumPy model, publish ``fl-<experiment>-r<n>``; returns its manifest."""
+    features = get_contract(dataset).feature_names
+    onnx_bytes = to_onnx(params, scaler, features)
+    import onnxruntime as ort
+
+    probe = np.random.default_rng(round_number).normal(size=(256, len(features))).astype(np.float32)
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    got = np.asarray(session.run(None, {"features": probe})[1])[:, 1]
+    parity = float(np.max(np.abs(got - lr.predict_proba(params, scaler, probe))))
+    if parity >= 1e-4:
+        raise ValueError(f"the ONNX export differs from the federated model by {parity:.2e}")
+    version = f"fl-{experiment}-r{round_number}"
+    manifest = ModelStore(store, model_name).publish(version, onnx_bytes, {
+        "kind": "federated", "feature_names": features, "input_name": "features", "threshold": 0.5,
+        "metrics": state.get("aggregate_metrics", {}), "dataset_version": None, "experiment": experiment,
+        "round": round_number, "aggregator": state.get("aggregator"), "participants": sorted(state["participants"]),
+        "clip_bound": state.get("clip_bound"), "noise_std": state.get("noise_std"), "parity_max_abs_diff": parity,
+    })
+    log.info("published federated model %s (parity %.1e)", version, parity)
+    return manifest
