@@ -145,6 +145,13 @@ def cmd_federated_client(args: argparse.Namespace) -> dict[str, Any]:
     return {"bank": args.bank, "rows_used_locally": len(x), "rounds": done}
 
 
+def cmd_federated_keys(args: argparse.Namespace) -> dict[str, Any]:
+    from shared.federated.auth import add_bank_key
+    from shared.settings import get_settings
+
+    return add_bank_key(get_settings(), args.bank)
+
+
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     import uvicorn
 
@@ -223,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--url", required=True)
     cl.add_argument("--rounds", type=int, default=1)
     cl.set_defaults(func=cmd_federated_client)
+    ks = fl_sub.add_parser("keys", help="bank keys")
+    ks_sub = ks.add_subparsers(dest="keys_command", required=True)
+    ka = ks_sub.add_parser("add", help="create a bank's signing key (in Key Vault when KEY_VAULT_URL is set)")
+    ka.add_argument("bank")
+    ka.set_defaults(func=cmd_federated_keys)
 
     s = sub.add_parser("serve", help="serve the HTTP API under uvicorn")
     s.add_argument("--host", default="127.0.0.1")

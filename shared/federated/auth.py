@@ -122,6 +122,24 @@ class KeyVaultKeys:
         return self._cache[bank]
 
 
+def add_bank_key(settings: Settings, bank: str) -> dict[str, str]:
+    """Create a bank's signing key: in Key Vault as ``fl-bank-<bank>`` if configured, else returned (FL_BANK_KEYS)."""
+    if not bank or not bank.replace("-", "").isalnum() or len(bank) > 100:
+        raise AuthError("a bank id is letters, digits and dashes, at most 100 characters")
+    key = secrets.token_urlsafe(32)
+    if settings.key_vault_url:
+        from azure.identity import DefaultAzureCredential
+        from azure.keyvault.secrets import SecretClient
+
+        client = SecretClient(settings.key_vault_url,
+                              DefaultAzureCredential(managed_identity_client_id=settings.storage_credential_client_id))
+        client.set_secret(f"fl-bank-{bank}", key, content_type="fraudops federated bank key")
+        return {"bank": bank, "stored_in": f"{settings.key_vault_url} secret fl-bank-{bank}",
+                "hand_over": "read it from Key Vault and give it to the bank over a secure channel"}
+    return {"bank": bank, "key": key, "stored_in": "nowhere (no KEY_VAULT_URL): add it to FL_BANK_KEYS",
+            "hand_over": "give the key to the bank; it sets FL_BANK_KEY"}
+
+
 @lru_cache(maxsize=4)
 def get_keys(settings: Settings) -> KeyStore:
     if settings.key_vault_url:

@@ -47,3 +47,30 @@ def test_simulate_refuses_more_poisoned_banks_than_banks(store, settings, capsys
 
     assert main(["federated", "simulate", "--banks", "2", "--poison", "2"]) == 2
     assert "below --banks" in capsys.readouterr().err
+
+
+def test_keys_add_without_key_vault_returns_a_key(monkeypatch, capsys):
+    from shared.cli import main
+    from shared.settings import get_settings
+
+    monkeypatch.delenv("KEY_VAULT_URL", raising=False)
+    get_settings.cache_clear()
+    assert main(["federated", "keys", "add", "bank-z"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["bank"] == "bank-z" and len(out["key"]) >= 40 and "FL_BANK_KEYS" in out["stored_in"]
+    assert main(["federated", "keys", "add", "bad id!"]) == 1
+    assert "letters, digits and dashes" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("KEY_VAULT_TEST_URL"),
+                    reason="set KEY_VAULT_TEST_URL (a Key Vault this identity may write secrets to) to run")
+def test_keys_add_and_read_back_from_key_vault(monkeypatch):
+    import os
+
+    from shared.federated.auth import KeyVaultKeys, add_bank_key
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("KEY_VAULT_URL", os.environ["KEY_VAULT_TEST_URL"])
+    get_settings.cache_clear()
+    add_bank_key(get_settings(), "fraudops-test-bank")
+    assert KeyVaultKeys(os.environ["KEY_VAULT_TEST_URL"]).get("fraudops-test-bank")
