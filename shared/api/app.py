@@ -86,7 +86,7 @@ STATUS = {AuthError: 401, RoundNotFoundError: 404, RoundStateError: 409, BadPara
           ModelNotAvailableError: 503, ModelIntegrityError: 503}
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it passes ``limit`` bytes (declared or streamed)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -203,7 +203,7 @@ def create_app() -> FastAPI:
         if media not in ("application/json", "text/csv"):
             raise UnsupportedMediaError(
                 f"content type {media or '(none)'!r} is not supported; send application/json or text/csv")
-        body = await _read_body(request, settings.score_max_body_bytes)
+        body = await read_body(request, settings.score_max_body_bytes)
         contract = get_contract(settings.dataset_name)
         decode = decode_json if media == "application/json" else decode_csv
         batch = decode(body, contract, max_batch=settings.score_max_batch)

@@ -89,10 +89,10 @@ def router() -> APIRouter:
     ) -> JSONResponse:
         from fastapi.concurrency import run_in_threadpool
 
-        from shared.api.app import _read_body
+        from shared.api.app import read_body
         from shared.federated.auth import get_keys, verify
 
-        body = await _read_body(request, settings.fl_max_body_bytes)
+        body = await read_body(request, settings.fl_max_body_bytes)
         headers = {k.lower(): v for k, v in request.headers.items()}
         store = get_blob_store(settings)
         bank = await run_in_threadpool(verify, headers, "POST", request.url.path, body, keys=get_keys(settings),
