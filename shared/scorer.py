@@ -104,8 +104,8 @@ class Scorer:
 
     def current(self) -> LoadedModel:
         """The champion, checking the pointer at most every ``refresh_seconds`` (every call until one exists)."""
-        model = self._current
-        if model is not None and time.monotonic() - self._checked_at < self.refresh_seconds:
+        model = self.fresh()
+        if model is not None:
             return model
         with self._lock:
             if self._current is None or time.monotonic() - self._checked_at >= self.refresh_seconds:

@@ -206,12 +206,11 @@ class Rounds:
             state["why"] = "the deadline has not passed"
             return state
         state["status"] = "aggregating"
-        try:
-            self.store.put_bytes(CONTAINER, self._state_name(n), json.dumps(state).encode(), if_match=etag,
-                                 content_type="application/json")
+        try:  # the returned ETag guards the close below: no second read
+            etag = self.store.put_bytes(CONTAINER, self._state_name(n), json.dumps(state).encode(), if_match=etag,
+                                        content_type="application/json")
         except ConcurrentUpdateError:
             return self.state(n)[0]  # someone else is aggregating (or a late update changed it): theirs
-        _, etag = self.state(n)
         reference = self.global_model(n)
         names = sorted(reference)
         banks = sorted(state["participants"])
