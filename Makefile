@@ -2,11 +2,12 @@
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
+INFRA_VENV := .venv-infra
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEMO_ROWS ?= 300000
 
-.PHONY: setup azurite azurite-stop demo test bench-etl bench-train bench-score bench-stream bench-fl lint clean
+.PHONY: setup infra-check azurite azurite-stop demo test bench-etl bench-train bench-score bench-stream bench-fl lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found %d.%d)" % sys.version_info[:2])'
@@ -16,11 +17,21 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PIP) install --quiet --no-deps -e .
 	touch $@
 
+# checkov and shellcheck (a pip-packaged binary) live apart: checkov pins what the app pins differently.
+$(INFRA_VENV)/.installed: requirements-infra.txt
+	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/pip install --quiet --upgrade pip
+	$(INFRA_VENV)/bin/pip install --quiet -r requirements-infra.txt
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed ## venv + Python deps + Azurite (idempotent)
+setup: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed ## venvs + Python deps + Azurite (idempotent)
+
+infra-check: setup ## checkov, Bicep parsing, shellcheck and settings consistency (also run by make test)
+	$(PY) -m pytest tests/infra -q
 
 azurite: node_modules/.installed ## start Azurite on 127.0.0.1:10000-10002 (data in .azurite/)
 	@scripts/azurite.sh start
@@ -58,4 +69,4 @@ lint: setup
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) node_modules .azurite .demo .mlflow .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) node_modules .azurite .demo .mlflow .pytest_cache .mypy_cache .ruff_cache

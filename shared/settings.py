@@ -6,13 +6,17 @@ Nothing here runs at import time; ``get_settings()`` builds the object on first 
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_STORAGE = "UseDevelopmentStorage=true"
+KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
+
+log = logging.getLogger(__name__)
 
 
 class Settings(BaseSettings):
@@ -106,6 +110,16 @@ class Settings(BaseSettings):
     score_max_body_bytes: int = Field(default=2_000_000, ge=1024, validation_alias="SCORE_MAX_BODY_BYTES")
     model_refresh_seconds: float = Field(default=30.0, ge=0, validation_alias="MODEL_REFRESH_SECONDS")
     ort_intra_op_threads: int = Field(default=1, ge=1, validation_alias="ORT_INTRA_OP_THREADS")
+
+    @field_validator("fl_admin_key", "fl_bank_keys", mode="before")
+    @classmethod
+    def _unresolved_key_vault_reference_is_unset(cls, value: object) -> object:
+        """App Service leaves a Key Vault reference it cannot resolve as its literal text; never use that as a key."""
+        if isinstance(value, str) and value.startswith(KEY_VAULT_REFERENCE):
+            log.error("a secret setting is an unresolved Key Vault reference (%s): is the secret there and does "
+                      "the app's identity have 'Key Vault Secrets User'? Treating it as unset", value[:120])
+            return None
+        return value
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_production(self) -> Settings:

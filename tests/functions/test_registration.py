@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import inspect
 import json
-import re
 
-from shared.settings import Settings
-from tests.conftest import ROOT
 from tests.functions.host import host_functions as _functions
-
-EXAMPLE = json.loads((ROOT / "local.settings.json.example").read_text())["Values"]
-
 
 
 def test_every_trigger_is_registered():
@@ -42,20 +36,3 @@ def test_binding_names_match_handler_parameters():
         for binding in f.get_bindings():
             if binding.name != "$return":
                 assert binding.name in params, f"{name}: binding {binding.name} is not a parameter"
-
-
-def test_every_setting_a_binding_names_is_in_the_example():
-    for name, f in _functions().items():
-        for d in json.loads(f.get_function_json())["bindings"]:
-            if "connection" in d:
-                assert d["connection"] in EXAMPLE, f"{name}: connection {d['connection']} missing"
-            for value in d.values():
-                for setting in re.findall(r"%([^%]+)%", str(value)):
-                    assert setting in EXAMPLE, f"{name}: %{setting}% missing from local.settings.json.example"
-
-
-def test_every_settings_field_is_in_the_example():
-    for field in Settings.model_fields.values():
-        alias = field.validation_alias
-        names = alias.choices if hasattr(alias, "choices") else [alias]
-        assert any(n in EXAMPLE for n in names) or "__" in str(names[0]), f"{names} missing from the example"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# azd's postdeploy hook (azure.yaml): once `azd deploy` has published the code, create the
+# admin key, deploy the blob trigger's Event Grid subscription (a second `azd provision`),
+# and smoke-test the API. infra/deploy.sh does the same without azd.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+require_az
+rg=${AZURE_RESOURCE_GROUP:?azd sets AZURE_RESOURCE_GROUP}
+app=${FUNCTIONAPPNAME:?azd sets FUNCTIONAPPNAME from main.bicep outputs}
+host=${FUNCTIONAPPHOSTNAME:?azd sets FUNCTIONAPPHOSTNAME from main.bicep outputs}
+ensure_admin_key "${KEYVAULTNAME:?azd sets KEYVAULTNAME from main.bicep outputs}"
+
+key=$(function_key "$rg" "$app")
+curl -sS -o /dev/null -H "x-functions-key: $key" "https://$host/api/health" || true  # wakes the host
+if [[ ${DEPLOY_EVENT_SUBSCRIPTION:-false} != true ]]; then
+  wait_for_blobs_key "$rg" "$app"
+  azd env set DEPLOY_EVENT_SUBSCRIPTION true
+  azd provision --no-prompt
+fi
+smoke_test "$host" "$key"

@@ -1,0 +1,221 @@
+// The function app on the Flex Consumption plan (Python 3.11), running as the user-assigned
+// identity, and its app settings: every setting the code reads (shared/settings.py and the
+// trigger bindings) is set here; tests/infra/test_settings_consistency.py keeps the two in step.
+
+@description('Name prefix for the plan and the app.')
+param baseName string
+
+@description('Azure region.')
+param location string
+
+@description('Tags applied to every resource.')
+param tags object
+
+@description('User-assigned identity resource id.')
+param identityId string
+
+@description('User-assigned identity client id.')
+param identityClientId string
+
+@description('Storage account name (AzureWebJobsStorage__accountName).')
+param storageAccountName string
+
+@description('Blob endpoint of that account.')
+param blobEndpoint string
+
+@description('Container the plan deploys the app package from.')
+param deploymentContainerName string
+
+@description('Application Insights connection string.')
+param appInsightsConnectionString string
+
+@description('Event Hubs fully qualified namespace.')
+param eventHubsNamespace string
+
+@description('Input hub name.')
+param transactionsHubName string
+
+@description('Alerts hub name.')
+param alertsHubName string
+
+@description('The app\'s consumer group on the input hub.')
+param consumerGroupName string
+
+@description('Key Vault URI.')
+param keyVaultUri string
+
+@description('Instance memory in MB (Flex Consumption: 512, 2048 or 4096). Training needs 2048.')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int
+
+@description('Most instances the app scales out to.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int
+
+@description('Always-ready instances for the HTTP functions (0: scale from zero and accept cold starts).')
+@minValue(0)
+@maxValue(20)
+param alwaysReadyHttpInstances int
+
+@description('Spread instances over availability zones (needs a region that offers it for Flex Consumption).')
+param zoneRedundant bool
+
+@description('Nightly retraining schedule (NCRONTAB, UTC).')
+param retrainSchedule string
+
+@description('Cost of a missed fraud, in units of a false alarm\'s cost.')
+param costFalseNegative string
+
+@description('Cost of a false alarm.')
+param costFalsePositive string
+
+@description('MLflow tracking URI. The default SQLite file under /tmp does not outlive the instance.')
+param mlflowTrackingUri string
+
+@description('Robust aggregator for federated rounds: fedavg, median or trimmed_mean.')
+@allowed(['fedavg', 'median', 'trimmed_mean'])
+param federatedAggregator string
+
+@description('Banks a federated round waits for before it closes.')
+@minValue(1)
+param federatedMinClients int
+
+@description('Any app setting to add or override (name: value), applied last.')
+param appSettingsOverrides object
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225: zone redundancy is the zoneRedundant parameter (prod: true); not every Flex Consumption region offers it
+  name: 'plan-${baseName}'
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: { tier: 'FlexConsumption', name: 'FC1' }
+  properties: { reserved: true, zoneRedundant: zoneRedundant }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_222: the scoring and federated APIs are public by design (banks call them); every route needs a function key, federated ones an HMAC signature too
+  // checkov:skip=CKV_AZURE_17: callers authenticate with function keys and banks with HMAC-signed requests; mutual TLS is not required of them
+  // checkov:skip=CKV_AZURE_212: Flex Consumption has no instance minimum; warm capacity is alwaysReadyHttpInstances (prod: 2)
+  // checkov:skip=CKV_AZURE_213: /api/health needs a function key and answers 503 until a first model is published; deploy.sh smoke-tests it instead
+  name: 'func-${baseName}'
+  location: location
+  tags: union(tags, { 'azd-service-name': 'api' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identityId}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${blobEndpoint}${deploymentContainerName}'
+          authentication: { type: 'UserAssignedIdentity', userAssignedIdentityResourceId: identityId }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+        alwaysReady: alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
+      }
+      runtime: { name: 'python', version: '3.11' }
+    }
+  }
+}
+
+// No publishing passwords: code is published with Entra ID (az functionapp deployment / azd).
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: { allow: false }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: { allow: false }
+}
+
+var appSettings = {
+  // Platform: identity-based host storage and telemetry (no keys anywhere).
+  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  AZURE_CLIENT_ID: identityClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  AzureWebJobsFeatureFlags: 'EnableWorkerIndexing'
+  // The app (shared/settings.py).
+  APP_ENV: 'production'
+  BLOB_TRIGGER_SOURCE: 'EventGrid'
+  DATASET_NAME: 'creditcard'
+  MODEL_NAME: 'fraud'
+  RETRAIN_SCHEDULE: retrainSchedule
+  COST_FN: costFalseNegative
+  COST_FP: costFalsePositive
+  TRAIN_SEED: '42'
+  TRAIN_NUM_BOOST_ROUND: '300'
+  TRAIN_TIME_BUDGET_SECONDS: '600'
+  TRAIN_SEARCH_TRIALS: '20'
+  TRAIN_SEARCH_SECONDS: '75'
+  PROMOTION_PR_AUC_MARGIN: '0.01'
+  MLFLOW_TRACKING_URI: mlflowTrackingUri
+  MLFLOW_EXPERIMENT: 'fraud-retraining'
+  DRIFT_PSI_THRESHOLD: '0.2'
+  DRIFT_ALERT_SHARE: '0.3'
+  SCORE_MAX_BATCH: '1000'
+  SCORE_MAX_BODY_BYTES: '2000000'
+  MODEL_REFRESH_SECONDS: '30'
+  ORT_INTRA_OP_THREADS: '1'
+  // Streaming: identity-based Event Hubs connection named EVENTHUB.
+  EVENTHUB__fullyQualifiedNamespace: eventHubsNamespace
+  EVENTHUB__credential: 'managedidentity'
+  EVENTHUB__clientId: identityClientId
+  EVENTHUB_NAME: transactionsHubName
+  EVENTHUB_CONSUMER_GROUP: consumerGroupName
+  FRAUD_ALERTS_HUB: alertsHubName
+  STREAM_RETRY_ATTEMPTS: '4'
+  STREAM_RETRY_BACKOFF_SECONDS: '0.5'
+  DEADLETTER_SPOOL_DIR: '/tmp/fraudops-deadletter'
+  // Federated learning: bank keys come from Key Vault (fl-bank-<id>) through the SDK.
+  KEY_VAULT_URL: keyVaultUri
+  FL_ADMIN_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/fl-admin-key)'
+  FL_EXPERIMENT: 'fraud-lr'
+  FL_MIN_CLIENTS: string(federatedMinClients)
+  FL_ROUND_DEADLINE_SECONDS: '3600'
+  FL_AGGREGATOR: federatedAggregator
+  FL_TRIM_BETA: '0.2'
+  FL_MAX_WEIGHT_SHARE: '0.5'
+  FL_MAX_BODY_BYTES: '32000000'
+}
+
+resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_13: false positive (App Service Authentication): this appsettings resource holds name/value pairs, not web config
+  // checkov:skip=CKV_AZURE_63: false positive (HTTP logging): this appsettings resource holds name/value pairs, not web config
+  // checkov:skip=CKV_AZURE_65: false positive (detailed errors): this appsettings resource holds name/value pairs, not web config
+  // checkov:skip=CKV_AZURE_66: false positive (failed request tracing): this appsettings resource holds name/value pairs, not web config
+  // checkov:skip=CKV_AZURE_80: false positive (.NET version): this appsettings resource holds name/value pairs, not web config
+  // checkov:skip=CKV_AZURE_88: false positive (Azure Files): this appsettings resource holds name/value pairs, not web config
+  // checkov:skip=CKV_AZURE_222: false positive (public network access): this appsettings resource holds name/value pairs, not web config
+  parent: site
+  name: 'appsettings'
+  properties: union(appSettings, appSettingsOverrides)
+}
+
+@description('Function app name.')
+output name string = site.name
+
+@description('Default host name, e.g. func-....azurewebsites.net.')
+output hostName string = site.properties.defaultHostName

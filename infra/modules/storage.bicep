@@ -1,0 +1,150 @@
+// One storage account for the Functions host (AzureWebJobsStorage), the deployment package
+// and the data containers. Identity only: shared keys are off, so every client (the host,
+// the app, Event Grid dead-lettering) authenticates with Entra ID.
+
+@description('Storage account name (3-24 lowercase letters and digits).')
+@minLength(3)
+@maxLength(24)
+param name string
+
+@description('Azure region.')
+param location string
+
+@description('Tags applied to every resource.')
+param tags object
+
+@description('Replication: Standard_LRS for dev, a zone- or geo-redundant SKU for prod.')
+@allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS', 'Standard_RAGRS', 'Standard_RAGZRS'])
+param skuName string
+
+@description('Days a landed CSV stays in raw/ (it is in curated/ as Parquet by then).')
+@minValue(1)
+param rawRetentionDays int
+
+@description('Days the scored stream archive stays in scored/.')
+@minValue(1)
+param scoredRetentionDays int
+
+@description('Days a deleted blob or container can be restored.')
+@minValue(1)
+@maxValue(365)
+param softDeleteRetentionDays int
+
+@description('Container the Flex Consumption plan deploys the app package from.')
+param deploymentContainerName string
+
+// Every container the app writes or reads (see the README's "Storage layout").
+var dataContainers = [
+  'raw'
+  'quarantine'
+  'curated'
+  'models'
+  'reports'
+  'scored'
+  'alerts'
+  'deadletter'
+  'federated'
+  'audit'
+]
+
+resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_59: public endpoint on purpose: no VNet in this template, and the Flex Consumption app reaches it over the public endpoint; access still needs Entra ID + RBAC (shared keys are off)
+  // checkov:skip=CKV_AZURE_35: default-deny rules would lock out the Functions host, which has no fixed outbound IPs without VNet integration
+  // checkov:skip=CKV_AZURE_206: replication is the skuName parameter: dev Standard_LRS, prod Standard_ZRS (parameters/prod.json)
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: { name: skuName }
+  properties: {
+    accessTier: 'Hot'
+    supportsHttpsTrafficOnly: true
+    minimumTlsVersion: 'TLS1_2'
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    allowCrossTenantReplication: false
+    defaultToOAuthAuthentication: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+    encryption: {
+      keySource: 'Microsoft.Storage'
+      requireInfrastructureEncryption: true
+      services: {
+        blob: { enabled: true, keyType: 'Account' }
+        file: { enabled: true, keyType: 'Account' }
+        queue: { enabled: true, keyType: 'Account' }
+        table: { enabled: true, keyType: 'Account' }
+      }
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    deleteRetentionPolicy: { enabled: true, days: softDeleteRetentionDays }
+    containerDeleteRetentionPolicy: { enabled: true, days: softDeleteRetentionDays }
+  }
+}
+
+resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
+  for container in concat(dataContainers, [deploymentContainerName]): {
+    parent: blobService
+    name: container
+    properties: { publicAccess: 'None' }
+  }
+]
+
+// Raw CSVs are converted to Parquet on arrival, and the scored archive is for audits and
+// retraining: both age out. curated/, models/, federated/ and audit/ are kept.
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'raw-expiry'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: { blobTypes: ['blockBlob'], prefixMatch: ['raw/'] }
+            actions: {
+              baseBlob: {
+                tierToCool: { daysAfterModificationGreaterThan: min(30, rawRetentionDays) }
+                delete: { daysAfterModificationGreaterThan: rawRetentionDays }
+              }
+            }
+          }
+        }
+        {
+          name: 'scored-expiry'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: { blobTypes: ['blockBlob'], prefixMatch: ['scored/'] }
+            actions: {
+              baseBlob: {
+                tierToCool: { daysAfterModificationGreaterThan: min(30, scoredRetentionDays) }
+                delete: { daysAfterModificationGreaterThan: scoredRetentionDays }
+              }
+            }
+          }
+        }
+      ]
+    }
+  }
+}
+
+@description('Storage account name: AzureWebJobsStorage__accountName.')
+output name string = account.name
+
+@description('Storage account resource id.')
+output id string = account.id
+
+@description('Blob endpoint, e.g. https://<name>.blob.core.windows.net/.')
+output blobEndpoint string = account.properties.primaryEndpoints.blob

@@ -1,0 +1,171 @@
+"""deploy.sh / destroy.sh: syntax, shellcheck, and their behaviour against a stand-in Azure CLI.
+
+The real `az` cannot reach Azure from here, so a small fake on PATH records each call and
+answers like the CLI does; the scripts themselves run for real (bash, git archive, python3).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.infra.conftest import INFRA, infra_tool
+
+SCRIPTS = sorted(INFRA.glob("*.sh"))
+BASH = shutil.which("bash") or "/bin/bash"
+
+FAKE_AZ = r"""#!/usr/bin/env bash
+printf '%s\n' "$*" >> "$AZ_LOG"
+case "$*" in
+  "account show --only-show-errors")
+    [[ -n ${AZ_LOGGED_OUT:-} ]] && { echo "ERROR: Please run 'az login' to setup account." >&2; exit 1; }
+    echo '{}' ;;
+  "account show --query user.type -o tsv") echo user ;;
+  "ad signed-in-user show --query id -o tsv") echo 11111111-2222-3333-4444-555555555555 ;;
+  "group exists -n "*) echo "${AZ_GROUP_EXISTS:-true}" ;;
+  "deployment group show "*functionAppName*) echo func-fraudops-dev-abc ;;
+  "deployment group show "*functionAppHostName*) echo func-fraudops-dev-abc.azurewebsites.net ;;
+  "deployment group show "*keyVaultName*) echo kvfraudopsdevabc ;;
+  "keyvault secret show "*) echo "(SecretNotFound) A secret with (name/id) fl-admin-key was not found" >&2; exit 1 ;;
+  "functionapp keys list "*functionKeys.default*) echo function-key ;;
+  "functionapp keys list "*blobs_extension*) echo blobs-key ;;
+  "functionapp deployment source config-zip "*)
+    while (($#)); do [[ $1 == --src ]] && cp "$2" "$AZ_ZIP_COPY"; shift; done ;;
+  "resource list "*) printf 'Microsoft.Storage/storageAccounts\tstfraudopsdevabc\n' ;;
+esac
+"""
+
+FAKE_CURL = r"""#!/usr/bin/env bash
+printf 'curl %s\n' "$*" >> "$AZ_LOG"
+out=/dev/stdout write=""
+while (($#)); do
+  case $1 in -o) out=$2; shift ;; -w) write=$2; shift ;; esac
+  shift
+done
+printf '{"status": "unavailable", "model_loaded": false, "reason": "no model published yet"}' > "$out"
+[[ -n $write ]] && printf '503'
+exit 0
+"""
+
+
+def _executable(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+@pytest.fixture
+def fake_cli(tmp_path) -> dict[str, str]:
+    """Environment with the fake az and curl first on PATH; calls are logged to AZ_LOG."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _executable(bin_dir / "az", FAKE_AZ)
+    _executable(bin_dir / "curl", FAKE_CURL)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "OPERATOR_"))}
+    env.update(PATH=f"{bin_dir}:/usr/bin:/bin", AZ_LOG=str(tmp_path / "az.log"),
+               AZ_ZIP_COPY=str(tmp_path / "published.zip"))
+    return env
+
+
+def _run(script: str, *args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([BASH, str(INFRA / script), *args], env=env, capture_output=True, text=True,
+                          input=stdin, timeout=120)
+
+
+def _calls(env: dict[str, str]) -> list[str]:
+    log = Path(env["AZ_LOG"])
+    return log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_parse_and_pass_shellcheck(script):
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    check = subprocess.run([str(infra_tool("shellcheck")), "-x", str(script)], capture_output=True, text=True,
+                           cwd=ROOT)
+    assert check.returncode == 0, check.stdout
+
+
+def test_shellcheck_catches_a_real_mistake(tmp_path):
+    bad = tmp_path / "bad.sh"
+    bad.write_text('#!/usr/bin/env bash\nfiles=$(ls)\nrm $files\n')
+    assert subprocess.run([str(infra_tool("shellcheck")), str(bad)], capture_output=True).returncode != 0
+
+
+def test_deploy_without_an_environment_prints_usage(fake_cli):
+    result = _run("deploy.sh", env=fake_cli)
+    assert result.returncode == 2 and "usage: infra/deploy.sh ENV" in result.stderr
+
+
+def test_deploy_names_the_known_environments_when_given_an_unknown_one(fake_cli):
+    result = _run("deploy.sh", "staging", env=fake_cli)
+    assert result.returncode == 1
+    assert "unknown environment 'staging'" in result.stderr and "dev prod" in result.stderr
+    assert _calls(fake_cli) == []
+
+
+def test_deploy_explains_a_missing_azure_cli(tmp_path, fake_cli):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "dirname").symlink_to(Path("/usr/bin/dirname"))
+    result = _run("deploy.sh", "dev", env={**fake_cli, "PATH": str(bare)})
+    assert result.returncode == 1 and "Azure CLI (az) is not installed" in result.stderr
+
+
+def test_deploy_explains_a_cli_that_is_not_logged_in(fake_cli):
+    result = _run("deploy.sh", "dev", env={**fake_cli, "AZ_LOGGED_OUT": "1"})
+    assert result.returncode == 1 and "not logged in: run 'az login'" in result.stderr
+    assert not any("deployment" in call for call in _calls(fake_cli))
+
+
+def test_what_if_changes_nothing(fake_cli):
+    result = _run("deploy.sh", "prod", "--what-if", env=fake_cli)
+    assert result.returncode == 0, result.stderr
+    calls = _calls(fake_cli)
+    what_if = [c for c in calls if c.startswith("deployment group what-if")]
+    assert len(what_if) == 1 and "-g rg-fraudops-prod" in what_if[0] and "parameters/prod.json" in what_if[0]
+    assert "operatorPrincipalId=11111111-2222-3333-4444-555555555555" in what_if[0]
+    mutating = ("deployment group create", "group create", "config-zip", "keyvault secret set")
+    assert not [c for c in calls if c.startswith(mutating)], calls
+
+
+def test_deploy_runs_infra_then_code_then_event_grid_then_smoke_test(fake_cli):
+    result = _run("deploy.sh", "dev", env={**fake_cli, "AZ_GROUP_EXISTS": "false"})
+    assert result.returncode == 0, result.stderr
+    calls = _calls(fake_cli)
+
+    def first(prefix: str) -> int:
+        return next(i for i, c in enumerate(calls) if c.startswith(prefix))
+
+    creates = [i for i, c in enumerate(calls) if c.startswith("deployment group create")]
+    assert len(creates) == 2
+    assert "deployEventSubscription=false" in calls[creates[0]]
+    assert "deployEventSubscription=true" in calls[creates[1]]
+    assert first("group create -n rg-fraudops-dev") < creates[0] < first("keyvault secret set") \
+        < first("functionapp deployment source config-zip") < first("functionapp keys list -g rg-fraudops-dev -n "
+                                                                       "func-fraudops-dev-abc --query systemKeys") \
+        < creates[1] < max(i for i, c in enumerate(calls) if c.startswith("curl"))
+    assert "--build-remote true" in calls[first("functionapp deployment source config-zip")]
+    assert "x-functions-key: function-key" in calls[-1] and "/api/health" in calls[-1]
+    assert "no model is published yet" in result.stderr
+    names = set(zipfile.ZipFile(fake_cli["AZ_ZIP_COPY"]).namelist())
+    assert {"function_app.py", "host.json", "requirements.txt", "shared/settings.py", "functions/stream.py"} <= names
+    assert not [n for n in names if n.startswith(("tests/", "infra/", ".venv"))]
+
+
+def test_destroy_refuses_without_a_terminal_or_yes(fake_cli):
+    result = _run("destroy.sh", "dev", env=fake_cli, stdin="rg-fraudops-dev\n")
+    assert result.returncode == 1 and "pass --yes" in result.stderr
+    assert not [c for c in _calls(fake_cli) if c.startswith("group delete")]
+
+
+def test_destroy_with_yes_deletes_the_environments_group(fake_cli):
+    result = _run("destroy.sh", "dev", "--yes", env=fake_cli)
+    assert result.returncode == 0, result.stderr
+    assert "group delete -n rg-fraudops-dev --yes" in _calls(fake_cli)
+    assert "az keyvault recover" in result.stderr
