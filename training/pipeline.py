@@ -20,18 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.contract import DatasetContract, get_contract
+from shared.contract import get_contract
 from shared.errors import (
     ConcurrentUpdateError,
     FraudOpsError,
-    ModelIntegrityError,
-    ModelNotAvailableError,
     TrainingError,
 )
 from shared.model_store import ModelStore, new_version
 from training import drift
 from training.data import load_dataset, matrix, time_split
 from training.evaluation import best_threshold, cost_curve, curves, evaluate
+from training.gate import champion_scores, decide_promotion
 from training.onnx_export import check_parity, onnx_probabilities, to_onnx
 
 if TYPE_CHECKING:
@@ -61,31 +60,6 @@ class TrainConfig:
         return cls(settings.cost_fn, settings.cost_fp, settings.train_seed, settings.train_num_boost_round,
                    settings.promotion_pr_auc_margin, settings.train_search_trials, settings.train_search_seconds,
                    settings.train_time_budget_seconds)
-
-
-def decide_promotion(new: dict[str, float], champion: dict[str, float] | None, margin: float) -> tuple[bool, str]:
-    """Promote when there is no champion, or when cost is lower and PR-AUC is not worse by more than ``margin``."""
-    if champion is None:
-        return True, "first model (no usable champion)"
-    if new["cost"] >= champion["cost"]:
-        return False, f"cost {new['cost']:g} is not lower than the champion's {champion['cost']:g}"
-    if new["pr_auc"] < champion["pr_auc"] - margin:
-        return False, (f"PR-AUC {new['pr_auc']:.4f} is worse than the champion's "
-                       f"{champion['pr_auc']:.4f} by more than {margin}")
-    return True, f"cost {new['cost']:g} < champion's {champion['cost']:g}"
-
-
-def _champion_scores(models: ModelStore, champion: str, contract: DatasetContract,
-                     x_test: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """The champion's test-part probabilities and threshold; ``None`` when it cannot be scored."""
-    from shared.scorer import load_model
-
-    try:
-        model = load_model(models, champion, expected_features=contract.feature_names, threads=2)
-    except (ModelIntegrityError, ModelNotAvailableError) as exc:
-        log.warning("champion %s cannot be scored (%s); the new model replaces it", champion, exc.reason)
-        return None
-    return model.predict_proba(x_test), model.threshold
 
 
 def _peak_rss_mb() -> int:
@@ -185,7 +159,7 @@ def _run(store: BlobStore, settings: Settings, *, dataset_version: str | None,
 
     models = ModelStore(store, settings.model_name)
     champion, pointer_etag = models.champion()
-    scored = _champion_scores(models, champion, contract, x_test) if champion else None
+    scored = champion_scores(models, champion, contract, x_test) if champion else None
     champion_metrics = evaluate(y_test, scored[0], scored[1], **costs) if scored else None
     promote, reason = decide_promotion(metrics, champion_metrics, config.pr_auc_margin)
     if drift_result.get("alert"):

@@ -28,9 +28,11 @@ def rounds_for(settings: Settings) -> Rounds:
 
     def publish(n: int, params: dict[str, Any], scaler: dict[str, Any], state: dict[str, Any]) -> None:
         from shared.federated.export import publish_round
+        from training.gate import judge
 
         publish_round(store, model_name=settings.model_name, dataset=settings.dataset_name,
-                      experiment=settings.fl_experiment, round_number=n, params=params, scaler=scaler, state=state)
+                      experiment=settings.fl_experiment, round_number=n, params=params, scaler=scaler, state=state,
+                      judge=lambda onnx_bytes: judge(store, settings, onnx_bytes))
 
     return Rounds(store, settings.fl_experiment, RoundConfig(
         min_clients=settings.fl_min_clients, deadline_seconds=settings.fl_round_deadline_seconds,

@@ -2,23 +2,31 @@
 
 The scaler and the logistic regression become one scikit-learn pipeline with the fitted
 attributes set from the federated parameters, converted with a float32 ``features`` input in
-the contract's order, so the scorer serves it like any other version (pinned by version; the
-champion pointer is not moved here).
+the contract's order, so the scorer serves it like any other version (pinned by version).
+Before it is published, a ``judge`` (``training.gate.judge`` in the app) chooses its decision
+threshold by business cost and compares it with the champion on the curated test part; it is
+promoted only if it wins, exactly as a retrained LightGBM model is.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from shared.contract import get_contract
+from shared.errors import ConcurrentUpdateError
 from shared.federated import model as lr
 from shared.model_store import ModelStore
 from shared.storage import BlobStore
 
 log = logging.getLogger(__name__)
+
+Judge = Callable[[bytes], dict[str, Any]]
+UNGATED_THRESHOLD = 0.5  # when there is no curated data to choose a threshold on
 
 
 def to_onnx(params: dict[str, np.ndarray], scaler: dict[str, np.ndarray], feature_names: list[str]) -> bytes:
@@ -45,8 +53,12 @@ def to_onnx(params: dict[str, np.ndarray], scaler: dict[str, np.ndarray], featur
 
 def publish_round(store: BlobStore, *, model_name: str, dataset: str, experiment: str, round_number: int,
                   params: dict[str, np.ndarray], scaler: dict[str, np.ndarray],
-                  state: dict[str, Any]) -> dict[str, Any]:
-    """Export, check against the NumPy model, publish ``fl-<experiment>-r<n>``; returns its manifest."""
+                  state: dict[str, Any], judge: Judge | None = None) -> dict[str, Any]:
+    """Export, check against the NumPy model, judge, publish ``fl-<experiment>-r<n>``, promote if it won.
+
+    Returns the manifest, plus ``promoted`` and ``promotion_reason`` (not stored in it: a
+    manifest is written once, before the promotion is attempted).
+    """
     features = get_contract(dataset).feature_names
     onnx_bytes = to_onnx(params, scaler, features)
     import onnxruntime as ort
@@ -57,12 +69,30 @@ def publish_round(store: BlobStore, *, model_name: str, dataset: str, experiment
     parity = float(np.max(np.abs(got - lr.predict_proba(params, scaler, probe))))
     if parity >= 1e-4:
         raise ValueError(f"the ONNX export differs from the federated model by {parity:.2e}")
+    verdict = judge(onnx_bytes) if judge else {"status": "skipped", "reason": "no gate configured"}
+    judged = verdict["status"] == "judged"
     version = f"fl-{experiment}-r{round_number}"
-    manifest = ModelStore(store, model_name).publish(version, onnx_bytes, {
-        "kind": "federated", "feature_names": features, "input_name": "features", "threshold": 0.5,
-        "metrics": state.get("aggregate_metrics", {}), "dataset_version": None, "experiment": experiment,
+    models = ModelStore(store, model_name)
+    manifest = models.publish(version, onnx_bytes, {
+        "kind": "federated", "feature_names": features, "input_name": "features",
+        "threshold": verdict["threshold"] if judged else UNGATED_THRESHOLD,
+        "metrics": verdict["metrics"] if judged else {}, "bank_metrics": state.get("aggregate_metrics", {}),
+        "gate": {k: v for k, v in verdict.items() if k != "pointer_etag"},
+        "dataset_version": verdict.get("dataset_version"), "experiment": experiment,
         "round": round_number, "aggregator": state.get("aggregator"), "participants": sorted(state["participants"]),
         "clip_bound": state.get("clip_bound"), "noise_std": state.get("noise_std"), "parity_max_abs_diff": parity,
     })
-    log.info("published federated model %s (parity %.1e)", version, parity)
-    return manifest
+    promoted, reason = False, verdict["reason"]
+    if judged and verdict["promote"]:
+        try:
+            models.promote(version, expected_etag=verdict["pointer_etag"],
+                           reason=f"federated round {round_number}: {reason}")
+            promoted = True
+        except ConcurrentUpdateError as exc:
+            reason = exc.reason
+    store.put_bytes("reports", f"federated/{version}.json", json.dumps(
+        {"model_version": version, "promoted": promoted, "promotion_reason": reason, **manifest["gate"]},
+        default=str).encode(), content_type="application/json")
+    log.info("published federated model %s (parity %.1e, gate %s): promoted=%s (%s)",
+             version, parity, verdict["status"], promoted, reason)
+    return {**manifest, "promoted": promoted, "promotion_reason": reason}

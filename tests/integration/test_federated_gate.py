@@ -1,0 +1,68 @@
+"""A federated round's model goes through the champion/challenger gate the retrained model goes through."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from shared.contract import get_contract
+from shared.etl.service import run_etl
+from shared.federated import model as lr
+from shared.federated.export import UNGATED_THRESHOLD, publish_round
+from shared.model_store import ModelStore
+from training.data import load_dataset, matrix
+from training.gate import judge
+
+
+@pytest.fixture
+def curated(store, settings, generated_csv):
+    store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
+    return run_etl(store, settings, name="gen.csv")
+
+
+def _trained(store, settings) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A logistic regression trained on the curated data, as the banks together would train it."""
+    contract = get_contract(settings.dataset_name)
+    _, _, frame = load_dataset(store, contract)
+    x = matrix(frame, contract.feature_names)
+    y = frame[contract.label.name].to_numpy()
+    scaler = lr.scaler_from(lr.sufficient_statistics(x))
+    return lr.train_local(lr.initial(x.shape[1]), scaler, x, y, steps=200), scaler
+
+
+def _publish(store, settings, n, params, scaler):
+    return publish_round(store, model_name=settings.model_name, dataset=settings.dataset_name, experiment="gate",
+                         round_number=n, params=params, scaler=scaler,
+                         state={"participants": {"bank-a": {}, "bank-b": {}}, "aggregator": "fedavg"},
+                         judge=lambda onnx_bytes: judge(store, settings, onnx_bytes))
+
+
+def test_without_curated_data_the_model_is_published_ungated_and_not_promoted(store, settings):
+    scaler = {"mean": np.zeros(29, np.float32), "scale": np.ones(29, np.float32)}
+    manifest = _publish(store, settings, 1, lr.initial(29), scaler)
+    assert manifest["gate"]["status"] == "skipped" and "no curated data" in manifest["gate"]["reason"]
+    assert manifest["threshold"] == UNGATED_THRESHOLD and not manifest["promoted"]
+    assert ModelStore(store, settings.model_name).champion()[0] is None
+
+
+def test_a_winning_round_is_promoted_with_a_cost_chosen_threshold_and_a_losing_one_is_not(store, settings, curated):
+    params, scaler = _trained(store, settings)
+    models = ModelStore(store, settings.model_name)
+
+    first = _publish(store, settings, 1, params, scaler)
+    assert first["gate"]["status"] == "judged" and first["promoted"]
+    assert first["promotion_reason"].startswith("first model")
+    assert models.champion()[0] == "fl-gate-r1"
+    stored = models.manifest("fl-gate-r1")
+    assert stored["threshold"] == first["gate"]["threshold"] != UNGATED_THRESHOLD  # chosen by cost, not 0.5
+    assert stored["metrics"]["auc"] > 0.9 and stored["gate"]["dataset_version"] == curated["dataset_version"]
+    report = json.loads(store.get_bytes("reports", "federated/fl-gate-r1.json")[0])
+    assert report["promoted"] and report["metrics"] == stored["metrics"]
+
+    useless = {"coef": np.zeros_like(params["coef"]), "intercept": params["intercept"]}  # ranks nothing
+    second = _publish(store, settings, 2, useless, scaler)
+    assert second["gate"]["status"] == "judged" and not second["promoted"]
+    assert "not lower than the champion" in second["promotion_reason"]
+    assert second["gate"]["champion"] == "fl-gate-r1" and models.champion()[0] == "fl-gate-r1"

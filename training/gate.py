@@ -1,0 +1,87 @@
+"""The champion/challenger gate, for any candidate model: the retraining run's and each federated round's.
+
+A candidate is judged on the curated data exactly as a retrained LightGBM model is: the
+decision threshold of least business cost on the validation part, metrics once on the test
+part (same time split), and promotion only if it costs less than the champion on that same
+test part without losing more than ``PROMOTION_PR_AUC_MARGIN`` of PR-AUC.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from shared.contract import DatasetContract, get_contract
+from shared.errors import BlobNotFoundError, ModelIntegrityError, ModelNotAvailableError
+from shared.model_store import ModelStore
+from training.evaluation import best_threshold, cost_curve, evaluate
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
+    from shared.storage import BlobStore
+
+log = logging.getLogger(__name__)
+
+
+def decide_promotion(new: dict[str, float], champion: dict[str, float] | None, margin: float) -> tuple[bool, str]:
+    """Promote when there is no champion, or when cost is lower and PR-AUC is not worse by more than ``margin``."""
+    if champion is None:
+        return True, "first model (no usable champion)"
+    if new["cost"] >= champion["cost"]:
+        return False, f"cost {new['cost']:g} is not lower than the champion's {champion['cost']:g}"
+    if new["pr_auc"] < champion["pr_auc"] - margin:
+        return False, (f"PR-AUC {new['pr_auc']:.4f} is worse than the champion's "
+                       f"{champion['pr_auc']:.4f} by more than {margin}")
+    return True, f"cost {new['cost']:g} < champion's {champion['cost']:g}"
+
+
+def champion_scores(models: ModelStore, champion: str, contract: DatasetContract,
+                    x_test: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The champion's test-part probabilities and threshold; ``None`` when it cannot be scored."""
+    from shared.scorer import load_model
+
+    try:
+        model = load_model(models, champion, expected_features=contract.feature_names, threads=2)
+    except (ModelIntegrityError, ModelNotAvailableError) as exc:
+        log.warning("champion %s cannot be scored (%s); the new model replaces it", champion, exc.reason)
+        return None
+    return model.predict_proba(x_test), model.threshold
+
+
+def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> dict[str, Any]:
+    """Threshold, test metrics and the promotion decision for an ONNX candidate (``features`` input).
+
+    Returns ``status: "skipped"`` with the reason when there is no curated data to judge on;
+    otherwise ``status: "judged"`` with ``threshold``, ``metrics``, ``champion``,
+    ``champion_metrics``, ``promote``, ``reason`` and the champion pointer's ETag to promote with.
+    """
+    from training.data import load_dataset, matrix, time_split
+    from training.onnx_export import onnx_probabilities
+
+    contract = get_contract(settings.dataset_name)
+    label, time_col = contract.label, contract.time_column
+    if label is None or time_col is None:
+        return {"status": "skipped", "reason": f"dataset {contract.name} has no label or time column"}
+    try:
+        version, _, frame = load_dataset(store, contract)
+    except BlobNotFoundError as exc:
+        return {"status": "skipped", "reason": f"no curated data to judge on ({exc.reason})"}
+    _, valid, test, split = time_split(frame, time_col.name)
+    y_valid, y_test = (p[label.name].to_numpy(dtype=np.int8) for p in (valid, test))
+    if len(np.unique(y_valid)) < 2 or len(np.unique(y_test)) < 2:
+        return {"status": "skipped", "reason": "the validation or test part has only one class"}
+    x_valid, x_test = matrix(valid, contract.feature_names), matrix(test, contract.feature_names)
+    costs = {"cost_fn": settings.cost_fn, "cost_fp": settings.cost_fp}
+    threshold = best_threshold(cost_curve(y_valid, onnx_probabilities(onnx_bytes, x_valid),
+                                          cost_fn=settings.cost_fn, cost_fp=settings.cost_fp))
+    metrics = evaluate(y_test, onnx_probabilities(onnx_bytes, x_test), threshold, **costs)
+    models = ModelStore(store, settings.model_name)
+    champion, pointer_etag = models.champion()
+    scored = champion_scores(models, champion, contract, x_test) if champion else None
+    champion_metrics = evaluate(y_test, scored[0], scored[1], **costs) if scored else None
+    promote, reason = decide_promotion(metrics, champion_metrics, settings.promotion_pr_auc_margin)
+    return {"status": "judged", "dataset_version": version, "split": split, "threshold": threshold,
+            "metrics": metrics, "champion": champion, "champion_metrics": champion_metrics,
+            "promote": promote, "reason": reason, "pointer_etag": pointer_etag, **costs}
