@@ -28,12 +28,14 @@ def test_fedavg_is_the_example_weighted_mean():
         assert np.allclose(got.ravel(), expected, atol=1e-6)
 
 
-def test_median_is_coordinatewise_and_unweighted():
-    results = _results(clients=6)
+@pytest.mark.parametrize("clients", [6, 7])
+def test_median_is_coordinatewise_and_unweighted(clients):
+    results = _results(clients=clients)
     for layer, got in enumerate(aggregate.median(results)):
         for j in range(got.size):
             values = sorted(float(c[j]) for c in _coords(results, layer))
-            assert got.ravel()[j] == pytest.approx((values[2] + values[3]) / 2, abs=1e-6)
+            middle = (values[(clients - 1) // 2] + values[clients // 2]) / 2
+            assert got.ravel()[j] == pytest.approx(middle, abs=1e-6)
 
 
 @pytest.mark.parametrize(("clients", "beta"), [(10, 0.1), (10, 0.25), (5, 0.2), (4, 0.0)])
