@@ -30,7 +30,7 @@ param maxDeliveryAttempts int
 @maxValue(1440)
 param eventTimeToLiveInMinutes int
 
-resource topic 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' existing = {
+resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = {
   name: topicName
 }
 
@@ -40,7 +40,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' existing = {
 
 var blobsExtensionKey = listKeys('${site.id}/host/default', '2024-04-01').systemKeys.blobs_extension
 
-resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2024-06-01-preview' = {
+resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
   parent: topic
   name: 'raw-to-${functionName}'
   properties: {

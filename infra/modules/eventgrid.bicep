@@ -14,7 +14,7 @@ param tags object
 @description('Storage account the topic listens to.')
 param storageAccountId string
 
-resource topic 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' = {
+resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
   name: name
   location: location
   tags: tags
