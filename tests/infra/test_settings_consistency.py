@@ -86,3 +86,9 @@ def test_every_example_setting_is_read_somewhere():
 def test_exceptions_do_not_hide_settings_the_bicep_sets(bicep_settings):
     assert not (LOCAL_ONLY | OPTIONAL) & bicep_settings
     assert bicep_settings >= PLATFORM
+
+
+def test_every_example_setting_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    undocumented = sorted(name for name in EXAMPLE if f"`{name}`" not in readme)
+    assert not undocumented, f"README.md does not mention these settings: {undocumented}"
