@@ -1,6 +1,7 @@
 """Request bodies to a feature matrix: vectorised for good input, precise errors for bad input.
 
-The fast path parses JSON with orjson, pulls every row's features as one tuple with
+JSON first takes the typed path of ``typed_json`` (msgspec structs generated from the
+contract). The general path parses JSON with orjson, pulls every row's features as one tuple with
 ``operator.itemgetter`` and proves the value types with ``set(map(type, ...))`` (C-level
 iteration, no Python code per field), then checks finiteness and ranges for whole columns
 with NumPy. Anything the fast path does not accept (a
@@ -59,6 +60,12 @@ def decode_json(body: bytes, contract: DatasetContract, *, max_batch: int) -> Ba
     """A JSON body ``{"transactions": [...], "model_version"?: str, "explain"?: bool}``."""
     import orjson
 
+    from shared.api.typed_json import decode_typed
+
+    typed = decode_typed(body, contract, max_batch=max_batch)
+    if typed is not None:
+        return Batch(*typed)
+
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -111,7 +118,7 @@ def matrix_from_rows(rows: list[Any], contract: DatasetContract) -> tuple[np.nda
         values = np.array(tuples, dtype=np.float64)
     except OverflowError:  # an integer beyond float64
         return None, []
-    lo, hi = _bounds(contract, features)
+    lo, hi = column_bounds(contract, features)
     if not (np.isfinite(values).all() and (values >= lo).all() and (values <= hi).all()):
         return None, []
     for name in keys - set(features):  # Time and ids: checked, not scored
@@ -130,14 +137,14 @@ def matrix_from_rows(rows: list[Any], contract: DatasetContract) -> tuple[np.nda
                 numbers = np.array(column, dtype=np.float64)  # None becomes NaN
             except OverflowError:
                 return None, []
-            present = numbers[~np.isnan(numbers)] if None in types else numbers
+            present = numbers[~np.isnan(numbers)] if type(None) in types else numbers
             if not _in_range(present, spec):
                 return None, []
     ids = list(map(methodcaller("get", "transaction_id"), rows))
     return values.astype(np.float32), ids
 
 
-def _bounds(contract: DatasetContract, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def column_bounds(contract: DatasetContract, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     specs = [contract.column(n) for n in names]
     return (np.array([-FLOAT32_MAX if c.minimum is None else c.minimum for c in specs]),
             np.array([FLOAT32_MAX if c.maximum is None else c.maximum for c in specs]))

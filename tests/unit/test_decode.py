@@ -75,3 +75,39 @@ def test_csv_matches_json():
     from_csv = decode_csv(csv_body, CREDITCARD, max_batch=10)
     from_json = decode_json(_body(rows), CREDITCARD, max_batch=10)
     assert np.array_equal(from_csv.x, from_json.x) and from_csv.ids == from_json.ids
+
+
+def test_the_typed_path_matches_the_general_path_on_good_input():
+    from shared.api.decode import matrix_from_rows
+    from shared.api.typed_json import decode_typed
+
+    rows = [_row(i, customer_id=f"c{i % 3}") for i in range(50)] + [_row(50, Time=None), _row(51, V2=3)]
+    rows[7].pop("Time")  # the time column is optional: absent or null
+    typed = decode_typed(_body(rows, model_version="v2"), CREDITCARD, max_batch=100)
+    assert typed is not None
+    x, ids, version, explain = typed
+    general_x, general_ids = matrix_from_rows(rows, CREDITCARD)
+    assert general_x is not None and np.array_equal(x, general_x) and ids == general_ids
+    assert version == "v2" and explain is False
+
+
+@pytest.mark.parametrize("bad", [
+    {"V5": True}, {"V5": "1.5"}, {"V5": None}, {"V5": 1e39}, {"Time": -1.0}, {"Class": 1}, {"extra": 1},
+    {"transaction_id": "x" * 65}, {"Amount": -0.01},
+])
+def test_the_typed_path_hands_anything_off_to_the_precise_one(bad):
+    from shared.api.typed_json import decode_typed
+
+    assert decode_typed(_body([_row(0), _row(1, **bad)]), CREDITCARD, max_batch=10) is None
+    with pytest.raises(InvalidRequestError):
+        decode_json(_body([_row(0), _row(1, **bad)]), CREDITCARD, max_batch=10)
+
+
+def test_the_typed_path_refuses_missing_features_empty_and_oversized_batches():
+    from shared.api.typed_json import decode_typed
+
+    missing = _row(1)
+    del missing["V7"]
+    assert decode_typed(_body([_row(0), missing]), CREDITCARD, max_batch=10) is None
+    assert decode_typed(_body([]), CREDITCARD, max_batch=10) is None
+    assert decode_typed(_body([_row(i) for i in range(11)]), CREDITCARD, max_batch=10) is None
