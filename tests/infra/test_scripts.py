@@ -169,3 +169,37 @@ def test_destroy_with_yes_deletes_the_environments_group(fake_cli):
     assert result.returncode == 0, result.stderr
     assert "group delete -n rg-fraudops-dev --yes" in _calls(fake_cli)
     assert "az keyvault recover" in result.stderr
+
+
+FAKE_AZD = r"""#!/usr/bin/env bash
+printf 'azd %s\n' "$*" >> "$AZ_LOG"
+"""
+
+
+def test_azd_postdeploy_adds_the_event_subscription_with_a_second_provision(fake_cli, tmp_path):
+    _executable(Path(fake_cli["PATH"].split(":")[0]) / "azd", FAKE_AZD)
+    env = {**fake_cli, "AZURE_RESOURCE_GROUP": "rg-fraudops-dev", "FUNCTIONAPPNAME": "func-fraudops-dev-abc",
+           "FUNCTIONAPPHOSTNAME": "func-fraudops-dev-abc.azurewebsites.net", "KEYVAULTNAME": "kvfraudopsdevabc"}
+    result = _run("azd-postdeploy.sh", env=env)
+    assert result.returncode == 0, result.stderr
+    calls = _calls(fake_cli)
+    order = [next(i for i, c in enumerate(calls) if c.startswith(prefix)) for prefix in (
+        "keyvault secret set", "functionapp keys list -g rg-fraudops-dev -n func-fraudops-dev-abc --query systemKeys",
+        "azd env set DEPLOY_EVENT_SUBSCRIPTION true", "azd provision --no-prompt")]
+    assert order == sorted(order)
+    assert calls[-1].startswith("curl") and "/api/health" in calls[-1]
+
+    again = _run("azd-postdeploy.sh", env={**env, "DEPLOY_EVENT_SUBSCRIPTION": "true"})
+    assert again.returncode == 0 and _calls(fake_cli).count("azd provision --no-prompt") == 1  # not twice
+
+
+def test_azure_yaml_points_azd_at_the_bicep_and_the_hook():
+    import yaml
+
+    config = yaml.safe_load((ROOT / "azure.yaml").read_text())
+    infra = ROOT / config["infra"]["path"]
+    assert config["infra"]["provider"] == "bicep" and (infra / f"{config['infra']['module']}.bicep").exists()
+    assert (infra / "main.parameters.json").exists()
+    assert config["services"]["api"] == {"project": ".", "language": "python", "host": "function"}
+    hook = config["hooks"]["postdeploy"]["run"].split()[-1]
+    assert (ROOT / hook).exists()
