@@ -97,25 +97,38 @@ async def run(url: str, *, rate: float, seconds: float, method: str = "GET", bod
     }
 
 
-async def closed(url: str, *, requests: int, body: bytes, content_type: str = "application/json") -> dict[str, float]:
-    """``requests`` back-to-back on one keep-alive connection: the latency of each, and requests per second."""
+async def closed(url: str, *, requests: int, body: bytes, content_type: str = "application/json",
+                 connections: int = 1) -> dict[str, float]:
+    """``requests`` back to back, spread over ``connections`` keep-alive connections each sending one at a time.
+
+    One connection measures latency (the server idles while the client sends and reads); two let
+    the server decode one request while another is being scored, which is its throughput.
+    """
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     payload = (f"POST {parts.path}{'?' + parts.query if parts.query else ''} HTTP/1.1\r\nHost: {host}:{port}\r\n"
                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
-    conn = _Connection(*await asyncio.open_connection(host, port))
-    times, errors = [], 0
+    times: list[float] = []
+    errors = 0
+
+    async def worker(count: int) -> None:
+        nonlocal errors
+        conn = _Connection(*await asyncio.open_connection(host, port))
+        for _ in range(count):
+            t0 = time.perf_counter()
+            if await conn.request(payload) != 200:
+                errors += 1
+            times.append(time.perf_counter() - t0)
+        conn.writer.close()
+
+    shares = [requests // connections + (i < requests % connections) for i in range(connections)]
     started = time.perf_counter()
-    for _ in range(requests):
-        t0 = time.perf_counter()
-        if await conn.request(payload) != 200:
-            errors += 1
-        times.append(time.perf_counter() - t0)
+    await asyncio.gather(*(worker(n) for n in shares if n))
     elapsed = time.perf_counter() - started
-    conn.writer.close()
     ms = np.asarray(times) * 1000.0
-    return {"requests": requests, "errors": errors, "per_s": round(requests / elapsed, 1),
-            "p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}
+    return {"requests": requests, "connections": connections, "errors": errors,
+            "per_s": round(requests / elapsed, 1), "p50_ms": round(float(np.percentile(ms, 50)), 3),
+            "p99_ms": round(float(np.percentile(ms, 99)), 3)}
 
 
 def main() -> None:
@@ -126,10 +139,12 @@ def main() -> None:
     p.add_argument("--method", default="GET")
     p.add_argument("--body-file", help="request body (POST)")
     p.add_argument("--content-type", default="application/json")
-    p.add_argument("--closed", type=int, default=0, help="instead: this many POSTs back to back on one connection")
+    p.add_argument("--closed", type=int, default=0, help="instead: this many POSTs back to back")
+    p.add_argument("--connections", type=int, default=1, help="with --closed: spread over this many connections")
     args = p.parse_args()
     body = Path(args.body_file).read_bytes() if args.body_file else b""
-    job = (closed(args.url, requests=args.closed, body=body, content_type=args.content_type) if args.closed else
+    job = (closed(args.url, requests=args.closed, body=body, content_type=args.content_type,
+                  connections=args.connections) if args.closed else
            run(args.url, rate=args.rate, seconds=args.seconds, method=args.method, body=body,
                content_type=args.content_type))
     try:

@@ -111,3 +111,30 @@ def test_the_typed_path_refuses_missing_features_empty_and_oversized_batches():
     assert decode_typed(_body([_row(0), missing]), CREDITCARD, max_batch=10) is None
     assert decode_typed(_body([]), CREDITCARD, max_batch=10) is None
     assert decode_typed(_body([_row(i) for i in range(11)]), CREDITCARD, max_batch=10) is None
+
+
+def _csv(rows: list[dict]) -> bytes:
+    header = list(dict.fromkeys(k for r in rows for k in r))
+    return (",".join(header) + "\n" + "".join(",".join(str(r.get(h, "")) for h in header) + "\n"
+                                               for r in rows)).encode()
+
+
+def test_the_fast_csv_path_takes_good_bodies_with_empty_optional_cells():
+    from shared.api.decode import _csv_typed
+
+    rows = [_row(0), _row(1, Time="", transaction_id=""), _row(2, V4=7)]
+    fast = _csv_typed(_csv(rows), CREDITCARD, max_batch=10)
+    assert fast is not None and fast.ids == ["t0", None, "t2"]
+    expected = np.array([[r[f] for f in FEATURES] for r in rows], dtype=np.float32)
+    assert np.array_equal(fast.x, expected)
+
+
+@pytest.mark.parametrize("bad", [{"V5": ""}, {"V5": "abc"}, {"V5": "nan"}, {"V5": "1e400"}, {"Amount": -1},
+                                 {"Class": 0}, {"extra": 1}, {"Time": -5}])
+def test_the_fast_csv_path_hands_anything_off_to_the_precise_one(bad):
+    from shared.api.decode import _csv_typed
+
+    body = _csv([_row(0), _row(1, **bad)])
+    assert _csv_typed(body, CREDITCARD, max_batch=10) is None
+    with pytest.raises(InvalidRequestError):
+        decode_csv(body, CREDITCARD, max_batch=10)
