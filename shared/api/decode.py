@@ -138,7 +138,7 @@ def matrix_from_rows(rows: list[Any], contract: DatasetContract) -> tuple[np.nda
             except OverflowError:
                 return None, []
             present = numbers[~np.isnan(numbers)] if type(None) in types else numbers
-            if not _in_range(present, spec):
+            if not in_range(present, spec):
                 return None, []
     ids = list(map(methodcaller("get", "transaction_id"), rows))
     return values.astype(np.float32), ids
@@ -169,7 +169,7 @@ def _fast_struct(arr: Any, contract: DatasetContract) -> tuple[np.ndarray | None
         if column.null_count or not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
             return None, []
         values = column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-        if not _in_range(values, contract.column(name)):
+        if not in_range(values, contract.column(name)):
             return None, []
         x[:, j] = values
     for name in present - set(features):  # Time and ids: checked, not scored
@@ -187,13 +187,13 @@ def _fast_struct(arr: Any, contract: DatasetContract) -> tuple[np.ndarray | None
         else:
             values = column.to_numpy(zero_copy_only=False).astype(np.float64)
             values = values[~np.isnan(values)] if column.null_count else values
-            if not _in_range(values, spec):
+            if not in_range(values, spec):
                 return None, []
     ids = arr.field("transaction_id").to_pylist() if "transaction_id" in present else [None] * len(rows)
     return x, ids
 
 
-def _in_range(values: np.ndarray, spec: Any) -> bool:
+def in_range(values: np.ndarray, spec: Any) -> bool:
     """Finite, within the contract's range and within float32 (what the schema's bounds say)."""
     lo = -FLOAT32_MAX if spec.minimum is None else spec.minimum
     hi = FLOAT32_MAX if spec.maximum is None else spec.maximum

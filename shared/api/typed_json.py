@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.api.decode import column_bounds
+from shared.api.decode import column_bounds, in_range
 from shared.contract import DatasetContract
 
 
@@ -63,9 +63,7 @@ def decode_typed(body: bytes, contract: DatasetContract, *, max_batch: int,
         return None
     for name in numeric:  # the time column: optional, in range when present
         column = np.array(list(map(attrgetter(name), rows)), dtype=np.float64)  # None becomes NaN
-        present = column[~np.isnan(column)]
-        (low,), (high,) = column_bounds(contract, [name])
-        if not (np.isfinite(present).all() and (present >= low).all() and (present <= high).all()):
+        if not in_range(column[~np.isnan(column)], contract.column(name)):
             return None
     for name in strings:
         if max(map(len, filter(None, map(attrgetter(name), rows))), default=0) > contract.max_field_chars:
