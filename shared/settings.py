@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     cost_fn: float = Field(default=10.0, gt=0, validation_alias="COST_FN")
     cost_fp: float = Field(default=1.0, gt=0, validation_alias="COST_FP")
     train_seed: int = Field(default=42, validation_alias="TRAIN_SEED")
-    train_num_boost_round: int = Field(default=300, ge=10, validation_alias="TRAIN_NUM_BOOST_ROUND")
+    train_num_boost_round: int = Field(default=1500, ge=10, validation_alias="TRAIN_NUM_BOOST_ROUND")
     train_time_budget_seconds: float = Field(default=600.0, gt=0, validation_alias="TRAIN_TIME_BUDGET_SECONDS")
     train_search_trials: int = Field(default=20, ge=1, validation_alias="TRAIN_SEARCH_TRIALS")
     train_search_seconds: float = Field(default=75.0, gt=0, validation_alias="TRAIN_SEARCH_SECONDS")

@@ -49,7 +49,7 @@ class TrainConfig:
     cost_fn: float = 10.0
     cost_fp: float = 1.0
     seed: int = 42
-    num_boost_round: int = 300
+    num_boost_round: int = 1500
     pr_auc_margin: float = 0.01
     search_trials: int = 20
     search_seconds: float = 75.0

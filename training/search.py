@@ -2,14 +2,19 @@
 
 The objective is the validation part's average precision (PR-AUC): with 0.17 % fraud, ROC-AUC
 barely moves between good and bad models while PR-AUC does. Class imbalance is handled by
-the searched ``scale_pos_weight`` and by early stopping on average precision; the decision
-threshold is chosen afterwards by business cost, so probability calibration does not matter.
+the searched ``scale_pos_weight``; the decision threshold is chosen afterwards by business
+cost, so probability calibration does not matter. Boosting stops early on the validation log
+loss, which uses every row and so is far steadier than average precision on a hundred frauds.
 
 The first trial is always the known-good default configuration, so even a search cut short
-after one trial returns a sound model. Every trial stops boosting when the deadline passes
-(keeping the trees it has), unpromising trials are pruned by the median rule, and the
-search stops at ``trials`` or at the deadline, whichever comes first. Same seed, same
-trial count: same result.
+after one trial returns a sound model. A validation part of this size holds only a hundred or
+so frauds, and its PR-AUC is noisy enough that the best of twenty trials is mostly the luckiest:
+on generated data with known truth, the searched winner was worse on the test part than the
+default on every seed tried. So a later trial replaces the default only when it beats it on at
+least ``WIN_SHARE`` of paired bootstrap resamples of the validation part (``accept_challenger``).
+Every trial stops boosting when the deadline passes (keeping the trees it has), unpromising
+trials are pruned by the median rule, and the search stops at ``trials`` or at the deadline,
+whichever comes first. Same seed, same trial count: same result.
 """
 
 from __future__ import annotations
@@ -27,17 +32,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Small, heavily regularised trees: with a few hundred frauds to learn from, deep trees fit noise
-# (on generated data with known truth these come within 0.005 ROC-AUC of the Bayes optimum).
+# Many small, heavily regularised trees with a slow learning rate and half the rows per tree:
+# with a few hundred frauds to learn from, deep trees fit noise, and the true log-odds of
+# fraud are smooth, which a long sum of 4-leaf trees follows more closely than a short one
+# of bigger trees (generated data, seeds 3/5/7: ROC-AUC gap to the Bayes optimum
+# -0.005/0.011/0.003, against 0.000/0.012/0.004 for the earlier 6-leaf defaults).
 DEFAULTS: dict[str, Any] = {
-    "learning_rate": 0.05, "num_leaves": 6, "min_child_samples": 200, "feature_fraction": 0.7,
-    "bagging_fraction": 0.8, "lambda_l2": 5.0, "scale_pos_weight": 3.0,
+    "learning_rate": 0.02, "num_leaves": 4, "min_child_samples": 300, "feature_fraction": 0.7,
+    "bagging_fraction": 0.5, "lambda_l2": 10.0, "scale_pos_weight": 1.0,
 }
 FIXED: dict[str, Any] = {
-    "objective": "binary", "metric": "average_precision", "bagging_freq": 1, "deterministic": True,
+    "objective": "binary", "metric": "binary_logloss", "bagging_freq": 1, "deterministic": True,
     "num_threads": 2, "verbose": -1,
 }
-EARLY_STOPPING_ROUNDS = 50
+EARLY_STOPPING_ROUNDS = 100
+BOOTSTRAP_RESAMPLES = 200
+WIN_SHARE = 0.95
 REPORT_EVERY = 10
 
 
@@ -57,14 +67,34 @@ class SearchResult:
 
 def _space(trial: optuna.Trial) -> dict[str, Any]:
     return {
-        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
-        "num_leaves": trial.suggest_int("num_leaves", 2, 48, log=True),
-        "min_child_samples": trial.suggest_int("min_child_samples", 20, 600, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+        "num_leaves": trial.suggest_int("num_leaves", 2, 32, log=True),
+        "min_child_samples": trial.suggest_int("min_child_samples", 50, 1000, log=True),
         "feature_fraction": trial.suggest_float("feature_fraction", 0.5, 1.0),
-        "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
-        "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
-        "scale_pos_weight": trial.suggest_float("scale_pos_weight", 1.0, 50.0, log=True),
+        "bagging_fraction": trial.suggest_float("bagging_fraction", 0.4, 1.0),
+        "lambda_l2": trial.suggest_float("lambda_l2", 1e-2, 30.0, log=True),
+        "scale_pos_weight": trial.suggest_float("scale_pos_weight", 1.0, 20.0, log=True),
     }
+
+
+def accept_challenger(y: np.ndarray, incumbent: np.ndarray, challenger: np.ndarray, *, seed: int,
+                      resamples: int = BOOTSTRAP_RESAMPLES, win_share: float = WIN_SHARE) -> tuple[bool, float]:
+    """Whether ``challenger`` scores beat ``incumbent`` on average precision beyond the noise of ``y``.
+
+    Paired bootstrap: both are scored on the same resamples of the rows; returns the verdict and
+    the share of resamples the challenger won.
+    """
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(seed)
+    wins = 0
+    for _ in range(resamples):
+        rows = rng.integers(0, y.size, y.size)
+        if not y[rows].any():
+            continue
+        wins += average_precision_score(y[rows], challenger[rows]) > average_precision_score(y[rows], incumbent[rows])
+    share = wins / resamples
+    return share >= win_share, share
 
 
 def _callbacks(trial: optuna.Trial, deadline: float) -> list[Any]:
@@ -74,7 +104,7 @@ def _callbacks(trial: optuna.Trial, deadline: float) -> list[Any]:
 
     def callback(env: lgb.callback.CallbackEnv) -> None:
         if env.iteration % REPORT_EVERY == REPORT_EVERY - 1 and env.evaluation_result_list:
-            trial.report(float(env.evaluation_result_list[0][2]), env.iteration)
+            trial.report(-float(env.evaluation_result_list[0][2]), env.iteration)  # log loss: lower is better
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at iteration {env.iteration + 1}")
         if time.monotonic() > deadline:
@@ -107,11 +137,19 @@ def search_lightgbm(
         params = {**FIXED, **_space(trial), "seed": seed}
         booster = lgb.train(params, train, num_boost_round=num_boost_round, valid_sets=[valid],
                             callbacks=_callbacks(trial, deadline))
-        value = float(average_precision_score(y_valid, booster.predict(x_valid)))
-        history.append({"trial": trial.number, "pr_auc": round(value, 5), "trees": booster.num_trees(),
-                        **{k: params[k] for k in DEFAULTS}})
-        if not best or value > best["value"]:
-            best.update(value=value, booster=booster, params=params)
+        scores = np.asarray(booster.predict(x_valid))
+        value = float(average_precision_score(y_valid, scores))
+        entry = {"trial": trial.number, "pr_auc": round(value, 5), "trees": booster.num_trees(),
+                 **{k: params[k] for k in DEFAULTS}}
+        if not best:
+            best.update(value=value, booster=booster, params=params, scores=scores)
+        elif value > best["value"]:
+            accepted, share = accept_challenger(y_valid, best["scores"], scores, seed=seed + trial.number)
+            entry["bootstrap_win_share"] = round(share, 3)
+            if accepted:
+                best.update(value=value, booster=booster, params=params, scores=scores)
+        entry["kept"] = best["booster"] is booster
+        history.append(entry)
         return value
 
     study = optuna.create_study(
@@ -129,7 +167,7 @@ def search_lightgbm(
         raise TrainingError("the hyperparameter search finished no trial within its time budget")
     booster = best["booster"]
     params = {**best["params"], "num_boost_round": num_boost_round, "best_iteration": booster.best_iteration}
-    log.info("search: %d trials (%d pruned) in %.1fs, stopped by %s; best validation PR-AUC %.4f",
+    log.info("search: %d trials (%d pruned) in %.1fs, stopped by %s; kept validation PR-AUC %.4f",
              len(study.trials), pruned, time.monotonic() - started, stopped_by, best["value"])
     return SearchResult(booster, params, best["value"], len(study.trials), pruned, stopped_by,
                         round(time.monotonic() - started, 3), history)

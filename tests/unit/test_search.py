@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from training.search import DEFAULTS, search_lightgbm
+from training.search import DEFAULTS, accept_challenger, search_lightgbm
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,10 @@ def test_search_runs_the_defaults_first_and_is_deterministic(parts):
     assert first.trials == 3 and first.stopped_by == "trials"
     assert first.history[0]["learning_rate"] == DEFAULTS["learning_rate"]
     assert first.params == second.params and first.best_value == second.best_value
-    assert round(first.best_value, 5) == max(h["pr_auc"] for h in first.history)
+    kept = [h for h in first.history if h["kept"]]
+    assert kept[0]["trial"] == 0 and round(first.best_value, 5) == kept[-1]["pr_auc"]
+    # a later trial with a higher validation PR-AUC was judged by the bootstrap, kept or not
+    assert all("bootstrap_win_share" in h for h in first.history[1:] if h["pr_auc"] > first.history[0]["pr_auc"])
     assert first.booster.predict(parts[2]).shape == (4000,)
 
 
@@ -42,3 +45,15 @@ def test_search_stops_at_its_deadline_with_a_usable_model(parts):
     assert time.monotonic() - started < 30  # every trial stops boosting at the deadline
     p = result.booster.predict(parts[2])
     assert np.all((p >= 0) & (p <= 1)) and result.best_value > 0.2
+
+
+def test_a_challenger_must_beat_the_default_beyond_the_noise():
+    rng = np.random.default_rng(0)
+    y = (rng.random(20_000) < 0.005).astype(np.int8)  # about a hundred positives, as in a validation part
+    truth = y * 2.0 + rng.standard_normal(y.size)
+    noisy = truth + 0.05 * rng.standard_normal(y.size)  # the same model up to noise
+    better = y * 4.0 + rng.standard_normal(y.size)      # a clearly stronger signal
+    assert accept_challenger(y, truth, better, seed=1)[0]
+    accepted, share = accept_challenger(y, truth, noisy, seed=1)
+    assert not accepted and 0.0 < share < 0.95
+    assert not accept_challenger(y, better, truth, seed=1)[0]
