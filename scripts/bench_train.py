@@ -35,8 +35,9 @@ def _bare_fit_seconds(store, dataset_version: str) -> float:
     import lightgbm as lgb
 
     from shared.contract import get_contract
+    from shared.settings import get_settings
     from training.data import load_dataset, matrix, time_split
-    from training.search import DEFAULTS, FIXED
+    from training.search import DEFAULTS, EARLY_STOPPING_ROUNDS, FIXED
 
     contract = get_contract("creditcard")
     _, _, frame = load_dataset(store, contract, dataset_version)
@@ -45,9 +46,10 @@ def _bare_fit_seconds(store, dataset_version: str) -> float:
     x_train, x_valid = matrix(train, features), matrix(valid, features)
     started = time.perf_counter()
     data = lgb.Dataset(x_train, train["Class"].to_numpy(), feature_name=features)
-    booster = lgb.train({**FIXED, **DEFAULTS, "seed": 42}, data, num_boost_round=300,
+    rounds = get_settings().train_num_boost_round
+    booster = lgb.train({**FIXED, **DEFAULTS, "seed": 42}, data, num_boost_round=rounds,
                         valid_sets=[lgb.Dataset(x_valid, valid["Class"].to_numpy(), reference=data)],
-                        callbacks=[lgb.early_stopping(50, verbose=False)])
+                        callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
     booster.predict(x_valid)
     return time.perf_counter() - started
 
