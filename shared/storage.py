@@ -182,6 +182,7 @@ def make_service_client(settings: Settings) -> BlobServiceClient:
     """A ``BlobServiceClient`` from settings: managed identity in Azure, a connection string locally."""
     from azure.storage.blob import BlobServiceClient
 
+    chunks: dict[str, Any] = {"max_single_get_size": DOWNLOAD_CHUNK_BYTES, "max_chunk_get_size": DOWNLOAD_CHUNK_BYTES}
     if settings.storage_account_name:
         from azure.identity import DefaultAzureCredential
 
@@ -189,11 +190,8 @@ def make_service_client(settings: Settings) -> BlobServiceClient:
             managed_identity_client_id=settings.storage_credential_client_id,
         )
         url = f"https://{settings.storage_account_name}.blob.core.windows.net"
-        return BlobServiceClient(url, credential=credential)
-    return BlobServiceClient.from_connection_string(
-        settings.storage_connection, max_single_get_size=DOWNLOAD_CHUNK_BYTES,
-        max_chunk_get_size=DOWNLOAD_CHUNK_BYTES,
-    )
+        return BlobServiceClient(url, credential=credential, **chunks)
+    return BlobServiceClient.from_connection_string(settings.storage_connection, **chunks)
 
 
 @lru_cache(maxsize=4)

@@ -39,13 +39,15 @@ def load_dataset(store: BlobStore, contract: DatasetContract,
     return version, files, load_files(store, files, numeric_columns(contract))
 
 
-def newest_file(store: BlobStore, dataset: str, files: list[str] | None = None) -> str:
-    """The most recently ingested curated file (of ``files``, when given)."""
+def newest_files(store: BlobStore, dataset: str, files: list[str] | None = None) -> list[str]:
+    """The parts of the most recently ingested source file (of ``files``, when given), in their order."""
     manifest, _ = read_manifest(store, dataset)
     entries = [f for f in manifest["files"] if files is None or f["path"] in files]
     if not entries:
         raise BlobNotFoundError(f"dataset {dataset} has no curated data yet; run the ETL first")
-    return str(max(entries, key=lambda f: (f["ingested_at"], f["path"]))["path"])
+    newest = max(entries, key=lambda f: (f["ingested_at"], f["path"]))
+    ingest = (newest["ingested_at"], newest["source_blob"], newest["source_etag"])
+    return [str(f["path"]) for f in entries if (f["ingested_at"], f["source_blob"], f["source_etag"]) == ingest]
 
 
 def time_split(frame: pd.DataFrame, time_column: str, fractions: tuple[float, float, float] = SPLIT,

@@ -17,7 +17,7 @@ from shared.contract import get_contract
 from shared.errors import ModelNotAvailableError
 from shared.model_store import ModelStore
 from training import drift
-from training.data import load_files, matrix, newest_file
+from training.data import load_files, matrix, newest_files
 from training.report import drift_html
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 def check_drift(store: BlobStore, settings: Settings, *, files: list[str] | None = None,
                 current: tuple[str, np.ndarray] | None = None, report_name: str | None = None) -> dict[str, Any]:
-    """Compare the newest curated file (of ``files``) or ``current`` (name, matrix) with the champion's profile.
+    """Compare the newest curated file's parts (of ``files``) or ``current`` (name, matrix) with the champion's profile.
 
     Returns ``{"checked": False, "message": ...}`` when there is no champion or it has no profile.
     """
@@ -47,8 +47,8 @@ def check_drift(store: BlobStore, settings: Settings, *, files: list[str] | None
         return {"checked": False, "alert": False,
                 "message": f"champion {champion} has no training profile; drift not checked"}
     if current is None:
-        name = newest_file(store, contract.name, files)
-        current = (f"curated/{name}", matrix(load_files(store, [name], features), features))
+        names = newest_files(store, contract.name, files)
+        current = (f"curated/{names[0]}", matrix(load_files(store, names, features), features))
     result = drift.compare(reference, current[1], features, psi_threshold=settings.drift_psi_threshold,
                            alert_share=settings.drift_alert_share)
     n, total = len(result["drifted_features"]), len(features)

@@ -58,11 +58,21 @@ def read_manifest(store: BlobStore, dataset: str) -> tuple[dict[str, Any], str |
 
 def add_file(store: BlobStore, dataset: str, entry: CuratedFile) -> str:
     """Add ``entry`` (if new) and return the dataset version that includes it."""
+    return add_files(store, dataset, [entry])
+
+
+def add_files(store: BlobStore, dataset: str, entries: list[CuratedFile]) -> str:
+    """Add the ``entries`` not listed yet, in one write, and return the dataset version that includes them all.
+
+    One write for all the parts of a source file, so no version ever holds only some of them.
+    """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         manifest, etag = read_manifest(store, dataset)
-        if any(f["path"] == entry.path for f in manifest["files"]):
+        listed = {f["path"] for f in manifest["files"]}
+        new = [e for e in entries if e.path not in listed]
+        if not new:
             return str(manifest["version"])
-        manifest["files"].append(asdict(entry))
+        manifest["files"].extend(asdict(e) for e in new)
         version = version_of([(f["path"], f["sha256"]) for f in manifest["files"]])
         manifest["version"] = version
         manifest["updated_at"] = datetime.now(UTC).isoformat()

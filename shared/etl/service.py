@@ -1,12 +1,14 @@
 """The ETL service: what the blob trigger and ``fraudops etl`` run for a blob in ``raw/``.
 
 The blob is streamed in chunks (read ahead in a thread and hashed on the way) straight into
-the transform, which writes the Parquet and the quarantined rows to local files. Then the
-commit, create-only: the Parquet under its content-addressed name (known only once the whole
-input is hashed), the quarantined rows, then the dataset manifest (what makes a file visible
-to training), then the report. A rejected file is streamed unchanged to ``quarantine/``.
-A blob processed twice yields the same names and no new manifest entry. Data problems return
-a ``rejected`` summary; storage errors raise so the host retries.
+the transform, which writes Parquet parts and the quarantined rows to local files. Each part
+is uploaded create-only under its content-addressed name as soon as it is closed, while the
+rest of the file is still being read (``parts``). Then the commit: the quarantined rows, the
+dataset manifest (one conditional write listing every part: what makes them visible to
+training), then the report. A rejected file is streamed unchanged to ``quarantine/`` and the
+parts it had produced are removed. A blob processed twice yields the same names and no new
+manifest entry. Data problems return a ``rejected`` summary; storage errors raise so the host
+retries, and the retry finds the parts already uploaded.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from shared.contract import get_contract
 from shared.errors import BlobExistsError, FileRejectedError
 from shared.etl import manifest
+from shared.etl.parts import PartUploader
 from shared.etl.profile import render_html
 from shared.etl.streams import ReadAhead
 from shared.etl.transform import transform
@@ -33,7 +36,6 @@ from shared.storage import BlobInfo, BlobStore
 log = logging.getLogger(__name__)
 
 RAW = "raw"
-PARQUET_TYPE = "application/vnd.apache.parquet"
 SUFFIXES = (".csv.gz", ".csv", ".parquet", ".gz", ".txt")
 
 
@@ -59,36 +61,38 @@ def run_etl(store: BlobStore, settings: Settings, *, name: str) -> dict[str, Any
     contract = get_contract(settings.dataset_name)
     info = store.info(RAW, name)
     stem = _stem(name)
+    ingest_date = info.last_modified.astimezone(UTC).date().isoformat()
+    prefix = f"{contract.name}/ingest_date={ingest_date}"
     with tempfile.TemporaryDirectory(prefix="fraudops-etl-") as tmp, \
-            ReadAhead(store.download_chunks(RAW, name, etag=info.etag)) as chunks:
-        parquet_path, q_path = Path(tmp) / "out.parquet", Path(tmp) / "quarantine.csv"
+            ReadAhead(store.download_chunks(RAW, name, etag=info.etag)) as chunks, \
+            PartUploader(store, prefix=prefix, stem=stem) as uploader:
+        q_path = Path(tmp) / "quarantine.csv"
         try:
-            with parquet_path.open("wb") as out:
-                result = transform(chunks, contract, parquet_out=out, quarantine_path=q_path, spool_dir=Path(tmp))
+            result = transform(chunks, contract, part_dir=Path(tmp), on_part=uploader.submit,
+                               quarantine_path=q_path, spool_dir=Path(tmp))
         except FileRejectedError as exc:
             chunks.close()
+            uploader.discard()
             return _reject(store, contract.name, name, info, exc.reason, started)
         transformed = time.perf_counter()
         content_hash = chunks.hexdigest()
         tag = f"{stem}-{content_hash[:16]}"
-        ingest_date = info.last_modified.astimezone(UTC).date().isoformat()
-        curated = f"{contract.name}/ingest_date={ingest_date}/{tag}.parquet"
-        _put_create_only(store, "curated", curated, parquet_path, PARQUET_TYPE)
         quarantine = None
         if q_path.exists():
             quarantine = f"{contract.name}/rows/{tag}.csv"
             _put_create_only(store, "quarantine", quarantine, q_path, "text/csv")
-    parquet_bytes = result.parquet_bytes
-    version = manifest.add_file(store, contract.name, manifest.CuratedFile(
-        path=curated, rows=result.rows_valid, bytes=parquet_bytes, sha256=result.parquet_sha256,
-        source_blob=f"{RAW}/{name}", source_etag=info.etag, ingested_at=datetime.now(UTC).isoformat(),
-    ))
+        parts = uploader.finish()
+    ingested_at = datetime.now(UTC).isoformat()
+    version = manifest.add_files(store, contract.name, [manifest.CuratedFile(
+        path=p.name, rows=p.part.rows, bytes=p.part.bytes, sha256=p.part.sha256, source_blob=f"{RAW}/{name}",
+        source_etag=info.etag, ingested_at=ingested_at) for p in parts])
     summary: dict[str, Any] = {
         "status": "processed", "reason": None, "source": f"{RAW}/{name}", "source_etag": info.etag,
         "sha256": content_hash, "dataset": contract.name, "input_bytes": info.size,
         "rows_in": result.rows_in, "rows_valid": result.rows_valid, "rows_quarantined": result.rows_quarantined,
-        "rows_duplicate": result.rows_duplicate, "parquet_bytes": parquet_bytes,
-        "outputs": [f"curated/{curated}"], "quarantine": f"quarantine/{quarantine}" if quarantine else None,
+        "rows_duplicate": result.rows_duplicate, "parquet_bytes": result.parquet_bytes,
+        "outputs": [f"curated/{p.name}" for p in parts], "parts": len(parts),
+        "quarantine": f"quarantine/{quarantine}" if quarantine else None,
         "report": f"reports/etl/{contract.name}/{tag}.json", "dataset_version": version,
         "read_mode": result.read_mode, "text_batches": result.text_batches,
         "dropped_columns": result.dropped_columns, "schema": result.schema,
@@ -102,8 +106,8 @@ def run_etl(store: BlobStore, settings: Settings, *, name: str) -> dict[str, Any
     }
     _write_report(store, f"etl/{contract.name}/{tag}", summary)
     log.info(
-        "processed raw/%s: %d in, %d valid, %d quarantined, %d duplicate, version %s",
-        name, result.rows_in, result.rows_valid, result.rows_quarantined, result.rows_duplicate, version,
+        "processed raw/%s: %d in, %d valid, %d quarantined, %d duplicate, %d parts, version %s",
+        name, result.rows_in, result.rows_valid, result.rows_quarantined, result.rows_duplicate, len(parts), version,
     )
     return summary
 

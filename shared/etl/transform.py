@@ -1,10 +1,13 @@
-"""The ETL core: read, validate, deduplicate, write Parquet and quarantine rows.
+"""The ETL core: read, validate, deduplicate, write Parquet parts and quarantine rows.
 
 No storage here: ``transform`` takes the upload as an iterator of byte chunks (``service.run_etl``
 feeds it the blob as it downloads) and writes local files that the service then commits.
-Four things overlap: the download (a read-ahead thread), parsing (a thread one block ahead),
-validation and de-duplication (this thread), and Parquet encoding (a writer thread). Memory is
-bounded by the block and row-group sizes, never by the file size.
+Five things overlap: the download (a read-ahead thread), parsing (a thread one block ahead),
+validation and de-duplication (this thread), Parquet encoding (a writer thread), and the upload
+of each finished part (the service's ``on_part``). The output is cut into parts of exactly
+``PART_ROWS`` rows (the last one shorter), so a part can be committed while the next is still
+being read, and the same input always gives byte-identical parts however the stream was cut.
+Memory is bounded by the block and part sizes, never by the file size.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import csv
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +36,18 @@ from shared.etl.validate import curated_schema, validate
 
 log = logging.getLogger(__name__)
 
-ROW_GROUP_ROWS = 131_072
+PART_ROWS = 65_536  # one row group per part: about 13.5 MB of Parquet for the creditcard contract
+
+
+@dataclass(frozen=True)
+class Part:
+    """One finished Parquet part on local disk, in file order."""
+
+    index: int
+    path: Path
+    rows: int
+    bytes: int
+    sha256: str
 
 
 @dataclass
@@ -46,12 +60,15 @@ class TransformResult:
     rows_duplicate: int = 0
     read_mode: Mode = "typed"
     text_batches: int = 0
-    parquet_sha256: str = ""
-    parquet_bytes: int = 0
+    parts: list[Part] = field(default_factory=list)
     dropped_columns: list[str] = field(default_factory=list)
     schema: list[dict[str, str]] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
     profile: ColumnProfile = field(default_factory=ColumnProfile)
+
+    @property
+    def parquet_bytes(self) -> int:
+        return sum(p.bytes for p in self.parts)
 
 
 def check_columns(layout: FileLayout, contract: DatasetContract) -> None:
@@ -74,22 +91,25 @@ def check_columns(layout: FileLayout, contract: DatasetContract) -> None:
         raise FileRejectedError(f"required columns are missing: {', '.join(missing)}")
 
 
-def transform_file(src: Path, contract: DatasetContract, *, parquet_path: Path, quarantine_path: Path,
-                   ) -> TransformResult:
-    """``transform`` from a local file to a local file (the unit tests and local dry runs)."""
-    with parquet_path.open("wb") as out:
-        return transform(file_chunks(str(src)), contract, parquet_out=out,
-                         quarantine_path=quarantine_path, spool_dir=parquet_path.parent)
+def transform_file(src: Path, contract: DatasetContract, *, out_dir: Path, quarantine_path: Path,
+                   part_rows: int | None = None) -> TransformResult:
+    """``transform`` from a local file to parts in ``out_dir`` (the unit tests and local dry runs)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return transform(file_chunks(str(src)), contract, part_dir=out_dir, on_part=lambda _: None,
+                     quarantine_path=quarantine_path, spool_dir=out_dir, part_rows=part_rows)
 
 
 def transform(
-    chunks: Iterable[bytes], contract: DatasetContract, *, parquet_out: Writable, quarantine_path: Path,
-    spool_dir: Path,
+    chunks: Iterable[bytes], contract: DatasetContract, *, part_dir: Path, on_part: Callable[[Part], None],
+    quarantine_path: Path, spool_dir: Path, part_rows: int | None = None,
 ) -> TransformResult:
-    """Read, validate, deduplicate and write the Parquet to ``parquet_out`` (any writable file).
+    """Read, validate, deduplicate and write Parquet parts of ``part_rows`` rows into ``part_dir``.
 
-    Raise ``FileRejectedError`` for a file that can never succeed.
+    ``on_part`` is called (on the writer thread) with each part as soon as its file is closed;
+    the result lists them all. A file without valid rows still gives one empty part, so every
+    processed file has an output. Raise ``FileRejectedError`` for a file that can never succeed.
     """
+    size = part_rows or PART_ROWS
     source = Source(chunks, spool_dir=spool_dir)
     layout = source.layout
     check_columns(layout, contract)
@@ -106,7 +126,7 @@ def transform(
     # parsing runs a block ahead on its own thread while this one validates and deduplicates;
     # leaving the block (an error included) stops that thread
     stats = [c.name for c in contract.columns if c.role != "feature"]  # time, label, ids: what readers filter on
-    with _ParquetSink(parquet_out, schema, stats) as sink, \
+    with _PartWriter(part_dir, schema, stats, on_part) as sink, \
             quarantine_path.open("w", newline="", encoding="utf-8") as qf, \
             Prefetch(source.batches(contract), depth=1, name="etl-parse") as batches:
         qwriter = csv.writer(qf)
@@ -134,14 +154,15 @@ def transform(
             result.profile.update(unique, checked.empty_counts)
             pending.append(unique)
             pending_rows += unique.num_rows
-            if pending_rows >= ROW_GROUP_ROWS:
-                sink.write(pa.concat_tables(pending))
-                pending, pending_rows = [], 0
-        if pending_rows:
-            sink.write(pa.concat_tables(pending))
-    result.parquet_sha256, result.parquet_bytes = sink.sha256, sink.size
-    if result.rows_in == 0:
-        raise FileRejectedError("the file has a header but no data rows")
+            while pending_rows >= size:  # cut exactly: part bytes must not depend on block boundaries
+                table = pa.concat_tables(pending)
+                sink.write(table.slice(0, size))
+                pending, pending_rows = [table.slice(size)], pending_rows - size
+        if result.rows_in == 0:
+            raise FileRejectedError("the file has a header but no data rows")
+        if pending_rows or not sink.count:
+            sink.write(pa.concat_tables(pending) if pending else schema.empty_table())
+    result.parts = sink.parts
     if result.rows_quarantined == 0:
         quarantine_path.unlink(missing_ok=True)
     return result
@@ -185,37 +206,52 @@ class _HashingFile:
         return self._sha256.hexdigest()
 
 
-class _ParquetSink:
-    """A ``ParquetWriter`` on a worker thread: encoding and zstd overlap the parsing of the next block.
+class _PartWriter:
+    """Parquet parts encoded on a worker thread: encoding and zstd overlap the parsing of the next block.
 
-    At most one table is being written while the next is prepared, so memory stays bounded.
+    At most one part is being encoded while the next is prepared, so memory stays bounded.
+    Each part is one row group in its own file, handed to ``on_part`` once closed.
     """
 
-    def __init__(self, target: Writable, schema: pa.Schema, statistics: list[str]) -> None:
+    def __init__(self, directory: Path, schema: pa.Schema, statistics: list[str],
+                 on_part: Callable[[Part], None]) -> None:
+        self._directory, self._schema, self._on_part = directory, schema, on_part
         floats = [f.name for f in schema if pa.types.is_floating(f.type)]
-        self._file = _HashingFile(target)
         # min/max only where readers filter (time, label, ids): on 29 high-entropy feature columns
         # statistics cost about a third of the encoding time and prune nothing
-        self._writer = pq.ParquetWriter(
-            self._file, schema, compression="zstd", use_byte_stream_split=floats,
-            use_dictionary=[f.name for f in schema if f.name not in floats],
-            write_statistics=[f.name for f in schema if f.name in statistics],
-        )
+        self._options = {
+            "compression": "zstd", "use_byte_stream_split": floats,
+            "use_dictionary": [f.name for f in schema if f.name not in floats],
+            "write_statistics": [f.name for f in schema if f.name in statistics],
+        }
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-parquet")
         self._pending: Future[None] | None = None
-        self.sha256 = ""
-        self.size = 0
+        self.parts: list[Part] = []
+        self.count = 0
 
     def write(self, table: pa.Table) -> None:
+        """Queue ``table`` as the next part (waits for the part before it)."""
         self._wait()
-        self._pending = self._pool.submit(self._writer.write_table, table, row_group_size=ROW_GROUP_ROWS * 2)
+        self._pending = self._pool.submit(self._encode, self.count, table)
+        self.count += 1
+
+    def _encode(self, index: int, table: pa.Table) -> None:
+        path = self._directory / f"part-{index:05d}.parquet"
+        with path.open("wb") as target:
+            file = _HashingFile(target)
+            with pq.ParquetWriter(file, self._schema, **self._options) as writer:
+                # contiguous columns: page boundaries, hence the bytes, independent of how rows arrived
+                writer.write_table(table.combine_chunks(), row_group_size=max(table.num_rows, 1))
+        part = Part(index, path, table.num_rows, file.size, file.hexdigest())
+        self.parts.append(part)
+        self._on_part(part)
 
     def _wait(self) -> None:
         if self._pending is not None:
             pending, self._pending = self._pending, None
             pending.result()
 
-    def __enter__(self) -> _ParquetSink:
+    def __enter__(self) -> _PartWriter:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
@@ -224,9 +260,6 @@ class _ParquetSink:
                 self._wait()
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            self._writer.close()
-            self._file.close()
-        self.sha256, self.size = self._file.hexdigest(), self._file.size
 
 
 def _reason_kind(reason: str) -> str:

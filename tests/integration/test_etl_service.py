@@ -45,6 +45,66 @@ def test_same_blob_twice_gives_same_outputs_and_one_manifest_entry(store, settin
     assert len(m["files"]) == 1 and len(m["versions"]) == 1
 
 
+def test_a_file_in_several_parts_is_committed_whole_and_idempotently(store, settings, sample_csv, monkeypatch):
+    import hashlib
+
+    from shared.etl import transform
+
+    monkeypatch.setattr(transform, "PART_ROWS", 1000)
+    _upload(store, "parts.csv", sample_csv.read_bytes())
+    first = run_etl(store, settings, name="parts.csv")
+    assert first["parts"] == 5 and len(set(first["outputs"])) == 5
+    m, _ = manifest.read_manifest(store, "creditcard")
+    entries = m["files"]
+    assert [f"curated/{e['path']}" for e in entries] == first["outputs"]
+    assert [e["rows"] for e in entries] == [1000, 1000, 1000, 1000, 441]
+    assert sum(e["bytes"] for e in entries) == first["parquet_bytes"]
+    assert {(e["source_blob"], e["source_etag"]) for e in entries} == {("raw/parts.csv", first["source_etag"])}
+    for e in entries:  # each part is in curated/ exactly as the manifest describes it
+        data, _ = store.get_bytes("curated", e["path"])
+        assert len(data) == e["bytes"] and hashlib.sha256(data).hexdigest() == e["sha256"]
+        assert e["path"].endswith(f"-{e['sha256'][:16]}.parquet")
+    assert len(m["versions"]) == 1  # one version for the whole file, never some of its parts
+    second = run_etl(store, settings, name="parts.csv")
+    assert second["outputs"] == first["outputs"] and second["dataset_version"] == first["dataset_version"]
+    m, _ = manifest.read_manifest(store, "creditcard")
+    assert len(m["files"]) == 5 and len(m["versions"]) == 1
+
+
+def test_drift_reads_every_part_of_the_newest_file_only(store, settings, sample_csv, monkeypatch):
+    from shared.etl import transform
+    from training.data import newest_files
+
+    monkeypatch.setattr(transform, "PART_ROWS", 1000)
+    _upload(store, "day1.csv", b"\n".join(sample_csv.read_bytes().splitlines()[:1500]) + b"\n")
+    day1 = run_etl(store, settings, name="day1.csv")
+    _upload(store, "day2.csv", sample_csv.read_bytes())
+    day2 = run_etl(store, settings, name="day2.csv")
+    assert day1["parts"] == 2 and day2["parts"] == 5
+    # the first 1,000 rows are the same in both files: the same part bytes, under each file's own name
+    assert day1["outputs"][0].rsplit("-", 1)[1] == day2["outputs"][0].rsplit("-", 1)[1]
+    assert [f"curated/{p}" for p in newest_files(store, "creditcard")] == day2["outputs"]
+    older = [o.removeprefix("curated/") for o in day1["outputs"]]
+    assert newest_files(store, "creditcard", older) == older
+
+
+def test_a_file_rejected_after_some_parts_were_uploaded_leaves_no_part(store, settings, sample_csv, monkeypatch):
+    import gzip
+
+    from shared.etl import source, transform
+
+    monkeypatch.setattr(transform, "PART_ROWS", 500)
+    monkeypatch.setattr(source, "BLOCK_BYTES", 64 * 1024)  # many blocks, parsed while the rest arrives
+    data = gzip.compress(sample_csv.read_bytes())
+    _upload(store, "cut.csv.gz", data[: len(data) * 9 // 10])  # the truncation is found at the end
+    recording = _RecordsUploads(store)
+    s = run_etl(recording, settings, name="cut.csv.gz")
+    assert s["status"] == "rejected" and "truncated" in s["reason"]
+    assert len([c for c, _ in recording.uploads if c == "curated"]) >= 5  # parts were up before the end
+    assert store.list_names("curated") == []
+    assert store.get_bytes("quarantine", "creditcard/files/cut.csv.gz")[0] == data[: len(data) * 9 // 10]
+
+
 def test_rejected_file_moves_to_quarantine_unchanged_and_returns_normally(store, settings):
     body = b"a,b,c\n1,2,3\n"
     _upload(store, "folder/not-ours.csv", body)
@@ -74,6 +134,21 @@ def test_concurrent_manifest_updates_lose_nothing(store):
     m, _ = manifest.read_manifest(store, "creditcard")
     assert sorted(f["path"] for f in m["files"]) == sorted(e.path for e in entries)
     assert m["version"] == manifest.version_of([(e.path, e.sha256) for e in entries])
+
+
+class _RecordsUploads:
+    """A ``BlobStore`` that records every upload (container, name) and passes it on."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self.uploads: list[tuple[str, str]] = []
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def upload_stream(self, container, name, stream, **kwargs):
+        self.uploads.append((container, name))
+        return self._store.upload_stream(container, name, stream, **kwargs)
 
 
 class _StorageDropsMidDownload:

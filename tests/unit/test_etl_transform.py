@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import tempfile
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
@@ -20,9 +22,14 @@ def _row(time: str = "1", amount: str = "9.5", cls: str = "0", v: str = "0.25") 
     return ",".join([time, *([v] * 28), amount, cls])
 
 
-def _run(tmp_path: Path, src: Path) -> TransformResult:
-    return transform_file(src, CREDITCARD, parquet_path=tmp_path / "out.parquet",
-                          quarantine_path=tmp_path / "q.csv")
+def _run(tmp_path: Path, src: Path, part_rows: int | None = None) -> TransformResult:
+    return transform_file(src, CREDITCARD, out_dir=tmp_path / "out", quarantine_path=tmp_path / "q.csv",
+                          part_rows=part_rows)
+
+
+def _curated(r: TransformResult) -> pa.Table:
+    """Every part of ``r``, in order, as one table."""
+    return pa.concat_tables(pq.read_table(p.path) for p in r.parts)
 
 
 def _conserved(r: TransformResult) -> None:
@@ -45,7 +52,7 @@ def test_real_sample_every_row_accounted_for(tmp_path, sample_csv):
     assert r.rows_in == 4492
     assert r.rows_duplicate == 51
     assert r.rows_quarantined == 0
-    table = pq.read_table(tmp_path / "out.parquet")
+    table = _curated(r)
     assert table.num_rows == 4441
     assert table.schema.field("Class").type == "int8"
     assert table.column("Class").to_pylist().count(1) + table.column("Class").to_pylist().count(0) == 4441
@@ -77,7 +84,7 @@ def test_parquet_input_with_columns_in_any_order_and_extras_dropped(tmp_path):
     _conserved(r)
     assert r.rows_valid == 2
     assert r.dropped_columns == ["note"]
-    assert pq.read_schema(tmp_path / "out.parquet").names[:2] == ["Time", "V1"]
+    assert pq.read_schema(r.parts[0].path).names[:2] == ["Time", "V1"]
 
 
 def test_row_problems_are_quarantined_with_line_and_reason(tmp_path):
@@ -133,7 +140,7 @@ def test_line_numbers_stay_right_after_many_skipped_lines(tmp_path):
     _conserved(r)
     bad = {row["line"] for row in _quarantine(tmp_path)}
     assert bad == {i for i in range(2, 3000) if i % 7 == 0}
-    amounts = pq.read_table(tmp_path / "out.parquet").column("Amount").to_pylist()
+    amounts = _curated(r).column("Amount").to_pylist()
     assert amounts == [float(i) for i in range(2, 3000) if i % 7 != 0]
 
 
@@ -188,14 +195,17 @@ def _outcome(tmp_path: Path, src: Path, chunk: int, monkeypatch, block: int) -> 
     from shared.etl.transform import transform
 
     monkeypatch.setattr(source, "BLOCK_BYTES", block)
-    with (tmp_path / "out.parquet").open("wb") as out:
-        r = transform(file_chunks(str(src), chunk), CREDITCARD, parquet_out=out,
-                      quarantine_path=tmp_path / "q.csv", spool_dir=tmp_path)
+    handed = []
+    out = Path(tempfile.mkdtemp(dir=tmp_path))
+    r = transform(file_chunks(str(src), chunk), CREDITCARD, part_dir=out, on_part=handed.append,
+                  quarantine_path=tmp_path / "q.csv", spool_dir=tmp_path, part_rows=700)
     _conserved(r)
+    assert handed == r.parts and [p.index for p in r.parts] == list(range(len(r.parts)))
     quarantined = sorted((row["line"], row["reason"]) for row in _quarantine(tmp_path))
-    table = pq.read_table(tmp_path / "out.parquet")
+    table = _curated(r)
     return (r.rows_in, r.rows_valid, r.rows_quarantined, r.rows_duplicate, quarantined,
-            table.column("Time").to_pylist(), table.column("Amount").to_pylist())
+            table.column("Time").to_pylist(), table.column("Amount").to_pylist(),
+            [(p.rows, p.bytes, p.sha256) for p in r.parts])  # parts: the same bytes however the stream was cut
 
 
 @pytest.mark.parametrize(("chunk", "block"), [(1 << 20, 8 << 20), (1000, 4096), (333, 1000), (50_000, 2048)])
@@ -218,3 +228,20 @@ def test_truncated_gzip_is_rejected(tmp_path):
     src.write_bytes(data[: len(data) // 2])
     with pytest.raises(FileRejectedError, match="truncated"):
         _run(tmp_path, src)
+
+
+def test_parts_hold_exactly_part_rows_rows_in_file_order(tmp_path):
+    src = _write(tmp_path, "\n".join([HEADER] + [_row(str(i), amount=str(i)) for i in range(2500)]) + "\n")
+    r = _run(tmp_path, src, part_rows=1000)
+    assert [p.rows for p in r.parts] == [1000, 1000, 500]
+    assert r.parquet_bytes == sum(p.path.stat().st_size for p in r.parts)
+    assert _curated(r).column("Time").to_pylist() == [float(i) for i in range(2500)]
+    assert all(pq.ParquetFile(p.path).metadata.num_row_groups == 1 for p in r.parts)
+
+
+def test_a_file_without_valid_rows_still_gives_one_empty_part(tmp_path):
+    src = _write(tmp_path, "\n".join([HEADER, _row(amount="-1"), _row(cls="3")]) + "\n")
+    r = _run(tmp_path, src)
+    _conserved(r)
+    assert r.rows_quarantined == 2 and [p.rows for p in r.parts] == [0]
+    assert _curated(r).schema.field("Class").type == "int8"
