@@ -89,7 +89,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=10.0, help="per load level")
     p.add_argument("--trees", type=int, default=300)
-    p.add_argument("--rates", default="50,100,200,400,800,1200,1600", help="single-transaction rates to try")
+    p.add_argument("--rates", default="50,100,200,400,800,1200,1600,2400,3200", help="single-transaction rates to try")
     p.add_argument("--workdir", default=str(ROOT / "bench-results"))
     args = p.parse_args()
     work = Path(args.workdir)
@@ -134,7 +134,7 @@ def main() -> int:
                 "single_p99_ms": single["p99_ms"], "single_errors": single["errors"],
                 "single_p50_ratio_to_health": round(single["p50_ms"] / health["p50_ms"], 2),
                 "max_rate_p99_under_10ms": sustained,
-                "ladder": [{k: lv[k] for k in ("rate", "achieved_rate", "p50_ms", "p99_ms", "errors")}
+                "ladder": [{k: lv[k] for k in ("rate", "achieved_rate", "p50_ms", "p99_ms", "errors", "error_kinds")}
                            for lv in ladder],
             })
             rows = _rows(1000, 2)

@@ -16,17 +16,27 @@ import argparse
 import asyncio
 import json
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
+
+IDLE_SECONDS = 4.0  # below uvicorn's 5 s keep-alive: an idle connection is retired before the server closes it
 
 
 class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.used = time.perf_counter()
+
+    def reusable(self) -> bool:
+        """Not closed by the server and not idle long enough for its keep-alive timeout to close it."""
+        return not self.reader.at_eof() and time.perf_counter() - self.used < IDLE_SECONDS
 
     async def request(self, payload: bytes) -> int:
+        self.used = time.perf_counter()
         self.writer.write(payload)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
@@ -36,11 +46,12 @@ class _Connection:
                 length = int(line[15:])
         if length:
             await self.reader.readexactly(length)
+        self.used = time.perf_counter()
         return status
 
 
 async def run(url: str, *, rate: float, seconds: float, method: str = "GET", body: bytes = b"",
-              content_type: str = "application/json", pool: int = 64) -> dict[str, float]:
+              content_type: str = "application/json", pool: int = 64) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     head = (f"{method} {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1\r\n"
@@ -51,18 +62,23 @@ async def run(url: str, *, rate: float, seconds: float, method: str = "GET", bod
     idle: list[_Connection] = [_Connection(*await asyncio.open_connection(host, port)) for _ in range(4)]
     latencies: list[float] = []
     errors = ok = 0
+    kinds: Counter[str] = Counter()  # what each error was: a status code, or the client-side exception
     opened = len(idle)
 
     async def one(scheduled: float) -> None:
         nonlocal errors, ok, opened
         conn = idle.pop() if idle else None
+        while conn is not None and not conn.reusable():  # what an HTTP client's pool does (idle timeout)
+            conn.writer.close()
+            conn = idle.pop() if idle else None
         if conn is None:
             opened += 1
             conn = _Connection(*await asyncio.open_connection(host, port))
         try:
             status = await conn.request(payload)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             errors += 1
+            kinds[type(exc).__name__] += 1
             conn.writer.close()
             return
         latencies.append(time.perf_counter() - scheduled)
@@ -70,6 +86,7 @@ async def run(url: str, *, rate: float, seconds: float, method: str = "GET", bod
             ok += 1
         else:
             errors += 1
+            kinds[f"status {status}"] += 1
         if len(idle) < pool:
             idle.append(conn)
         else:
@@ -90,7 +107,7 @@ async def run(url: str, *, rate: float, seconds: float, method: str = "GET", bod
         conn.writer.close()
     ms = np.asarray(latencies) * 1000.0 if latencies else np.asarray([float("nan")])
     return {
-        "rate": rate, "sent": total, "ok": ok, "errors": errors,
+        "rate": rate, "sent": total, "ok": ok, "errors": errors, "error_kinds": dict(kinds),
         "achieved_rate": round(total / elapsed, 1), "connections": opened,
         "p50_ms": round(float(np.percentile(ms, 50)), 3), "p95_ms": round(float(np.percentile(ms, 95)), 3),
         "p99_ms": round(float(np.percentile(ms, 99)), 3), "max_ms": round(float(ms.max()), 3),
