@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from training.evaluation import best_threshold, cost_curve, evaluate
 
@@ -21,3 +22,22 @@ def test_cost_curve_counts_and_best_threshold():
     m = evaluate(y, p, best, cost_fn=10, cost_fp=1)
     assert m["frauds_caught"] + m["frauds_missed"] == int(y.sum())
     assert m["cost"] == 10 * m["frauds_missed"] + m["false_alarms"]
+
+
+def test_paired_auc_gap_is_the_difference_and_its_noise_shrinks_with_more_rows():
+    from sklearn.metrics import roc_auc_score
+
+    from training.evaluation import paired_auc_gap
+
+    def draw(n: int, seed: int):
+        rng = np.random.default_rng(seed)
+        y = rng.random(n) < 0.05
+        truth = y * 1.0 + rng.normal(size=n)
+        return y.astype(int), truth, truth + rng.normal(scale=0.5, size=n)  # a noisier model of the truth
+
+    y, truth, model = draw(2_000, 1)
+    gap, sd = paired_auc_gap(y, truth, model)
+    assert gap == pytest.approx(roc_auc_score(y, truth) - roc_auc_score(y, model)) and gap > 0
+    _, sd_big = paired_auc_gap(*draw(50_000, 2))
+    assert 0 < sd_big < sd / 2  # 25 times the rows: about a fifth of the spread
+    assert paired_auc_gap(y, truth, truth) == (0.0, 0.0)

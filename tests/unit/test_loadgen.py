@@ -1,0 +1,39 @@
+"""The benchmarks' load generator: it retires keep-alive connections the server is about to close."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shared.devtools import loadgen
+
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+async def _serve_closing_idle(idle_seconds: float) -> tuple[asyncio.AbstractServer, int]:
+    """A tiny HTTP server that closes a keep-alive connection idle for ``idle_seconds``, as uvicorn does."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), idle_seconds)
+                writer.write(RESPONSE)
+                await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+def test_requests_after_idle_gaps_do_not_fail_on_connections_the_server_closed(monkeypatch):
+    monkeypatch.setattr(loadgen, "IDLE_SECONDS", 0.15)
+
+    async def scenario() -> dict:
+        server, port = await _serve_closing_idle(0.2)
+        async with server:
+            return await loadgen.run(f"http://127.0.0.1:{port}/api/health", rate=4, seconds=1.5)
+
+    result = asyncio.run(scenario())
+    assert result["sent"] == 6 and result["ok"] == 6
+    assert result["errors"] == 0 and result["error_kinds"] == {}
+    assert result["connections"] > 4  # idle ones were retired and new ones opened
