@@ -35,11 +35,14 @@ log = logging.getLogger(__name__)
 # Many small, heavily regularised trees with a slow learning rate and half the rows per tree:
 # with a few hundred frauds to learn from, deep trees fit noise, and the true log-odds of
 # fraud are smooth, which a long sum of 4-leaf trees follows more closely than a short one
-# of bigger trees (generated data, seeds 3/5/7: ROC-AUC gap to the Bayes optimum
-# -0.005/0.011/0.003, against 0.000/0.012/0.004 for the earlier 6-leaf defaults).
+# of bigger trees. Extremely randomised split thresholds (``extra_trees``) smooth each tree's
+# steps further: on generated data with known truth (seeds 3, 5, 7, 11, 13, 17, one default
+# fit each) the test ROC-AUC gap to the Bayes optimum averaged 0.0046 with them and 0.0070
+# without (largest 0.0106 against 0.0129); 8 leaves, a 0.05 rate or all features per tree
+# were measured beside them and were no better on average.
 DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.02, "num_leaves": 4, "min_child_samples": 300, "feature_fraction": 0.7,
-    "bagging_fraction": 0.5, "lambda_l2": 10.0, "scale_pos_weight": 1.0,
+    "bagging_fraction": 0.5, "lambda_l2": 10.0, "scale_pos_weight": 1.0, "extra_trees": True,
 }
 FIXED: dict[str, Any] = {
     "objective": "binary", "metric": "binary_logloss", "bagging_freq": 1, "deterministic": True,
@@ -74,6 +77,7 @@ def _space(trial: optuna.Trial) -> dict[str, Any]:
         "bagging_fraction": trial.suggest_float("bagging_fraction", 0.4, 1.0),
         "lambda_l2": trial.suggest_float("lambda_l2", 1e-2, 30.0, log=True),
         "scale_pos_weight": trial.suggest_float("scale_pos_weight", 1.0, 20.0, log=True),
+        "extra_trees": trial.suggest_categorical("extra_trees", [True, False]),
     }
 
 
