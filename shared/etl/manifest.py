@@ -56,11 +56,6 @@ def read_manifest(store: BlobStore, dataset: str) -> tuple[dict[str, Any], str |
     return json.loads(data), etag
 
 
-def add_file(store: BlobStore, dataset: str, entry: CuratedFile) -> str:
-    """Add ``entry`` (if new) and return the dataset version that includes it."""
-    return add_files(store, dataset, [entry])
-
-
 def add_files(store: BlobStore, dataset: str, entries: list[CuratedFile]) -> str:
     """Add the ``entries`` not listed yet, in one write, and return the dataset version that includes them all.
 

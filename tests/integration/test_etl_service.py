@@ -130,7 +130,7 @@ def test_concurrent_manifest_updates_lose_nothing(store):
     entries = [manifest.CuratedFile(f"creditcard/f{i}.parquet", i, i, f"{i:064x}", f"raw/{i}", "e", "t")
                for i in range(12)]
     with ThreadPoolExecutor(6) as pool:
-        list(pool.map(lambda e: manifest.add_file(store, "creditcard", e), entries))
+        list(pool.map(lambda e: manifest.add_files(store, "creditcard", [e]), entries))
     m, _ = manifest.read_manifest(store, "creditcard")
     assert sorted(f["path"] for f in m["files"]) == sorted(e.path for e in entries)
     assert m["version"] == manifest.version_of([(e.path, e.sha256) for e in entries])
