@@ -1,20 +1,26 @@
 # Local toolchain. `make demo` and `make test` set everything up themselves.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python 3.13: the Functions runtime's worker logic (azure-functions-runtime) exists on PyPI for 3.13+,
+# so the tests run the very code Azure runs. Found on PATH, then under pyenv (its shims refuse a
+# version that is not selected), then as plain python3.
+PYTHON ?= $(shell scripts/find-python.sh 3.13)
 VENV := .venv
 INFRA_VENV := .venv-infra
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEMO_ROWS ?= 300000
 
-.PHONY: setup infra-check azurite azurite-stop demo test bench-etl bench-train bench-score bench-stream bench-fl lint clean
+.PHONY: setup test-worker infra-check azurite azurite-stop demo test bench-etl bench-train bench-score bench-stream bench-fl lint clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found %d.%d)" % sys.version_info[:2])'
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-worker-protos.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.13 is required and none was found: install it (pyenv install 3.13, or apt/your OS's python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 13) else "Python 3.13 is required (found %d.%d at %s): install it (pyenv install 3.13) or pass make PYTHON=/path/to/python3.13" % (*sys.version_info[:2], sys.executable))'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements-dev.txt
 	$(PIP) install --quiet --no-deps -e .
+	rm -rf $(VENV)/host-protos
+	$(PIP) install --quiet --no-deps --target $(VENV)/host-protos -r requirements-worker-protos.txt
 	touch $@
 
 # checkov and shellcheck (a pip-packaged binary) live apart: checkov pins what the app pins differently.
@@ -48,6 +54,9 @@ test: setup ## lint, types, then the whole suite (tests start their own Azurite 
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
+
+test-worker: setup ## the worker-conformance tier alone: the real Functions worker logic indexes and invokes the app
+	$(PY) -m pytest tests/worker -q
 
 bench-etl: setup ## ETL vs its floor on a full-size file, on a private Azurite; BIG_ROWS=4700000 adds a ~2.5 GB file
 	$(PY) scripts/bench_etl.py --big-rows $(or $(BIG_ROWS),0)

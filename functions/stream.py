@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import typing
 
 import azure.functions as func
 
@@ -15,7 +16,9 @@ bp = func.Blueprint()
     arg_name="events", event_hub_name="%EVENTHUB_NAME%", connection="EVENTHUB",
     consumer_group="%EVENTHUB_CONSUMER_GROUP%", cardinality=func.Cardinality.MANY,
 )
-def score_stream(events: list[func.EventHubEvent]) -> None:
+# typing.List, not list[...]: the Python worker refuses PEP 585 generics on binding parameters and the
+# app would then register zero functions (tests/worker/ indexes the app with the real worker logic).
+def score_stream(events: typing.List[func.EventHubEvent]) -> None:  # noqa: UP006
     """Process one batch; bad events are dead-lettered, never raised (the checkpoint advances regardless)."""
     from shared.settings import get_settings
     from shared.streaming.events import from_function_event

@@ -1,4 +1,4 @@
-// The function app on the Flex Consumption plan (Python 3.11), running as the user-assigned
+// The function app on the Flex Consumption plan (Python 3.13), running as the user-assigned
 // identity, and its app settings: every setting the code reads (shared/settings.py and the
 // trigger bindings) is set here; tests/infra/test_settings_consistency.py keeps the two in step.
 
@@ -57,6 +57,11 @@ param maximumInstanceCount int
 @minValue(0)
 @maxValue(20)
 param alwaysReadyHttpInstances int
+
+@description('HTTP requests one instance takes at a time (Flex Consumption scales out beyond it). Keep it equal to host.json\'s extensions.http.maxConcurrentRequests; a test holds the two together.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 8
 
 @description('Spread instances over availability zones (needs a region that offers it for Flex Consumption).')
 param zoneRedundant bool
@@ -129,8 +134,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
         alwaysReady: alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
+        triggers: { http: { perInstanceConcurrency: httpPerInstanceConcurrency } }
       }
-      runtime: { name: 'python', version: '3.11' }
+      runtime: { name: 'python', version: '3.13' }
     }
   }
 }
