@@ -31,6 +31,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from shared.function_keys import ENV as KEY_ENV  # noqa: E402
+from shared.function_keys import HEADER  # noqa: E402
+
+FUNCTION_KEY = "bench-function-key"
 FEATURES = [f"V{i}" for i in range(1, 29)] + ["Amount"]
 
 COLD = """
@@ -49,7 +53,7 @@ print(round(t1 - t0, 3), round(t2 - t1, 3))
 
 def _loadgen(url: str, rate: float, seconds: float, body: Path | None = None) -> dict:
     cmd = [sys.executable, "-m", "shared.devtools.loadgen", "--url", url, "--rate", str(rate),
-           "--seconds", str(seconds)]
+           "--seconds", str(seconds), "--header", f"{HEADER}: {FUNCTION_KEY}"]
     if body:
         cmd += ["--method", "POST", "--body-file", str(body)]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
@@ -96,7 +100,8 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     result: dict[str, object] = {}
     with private_azurite() as connection, tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "AzureWebJobsStorage": connection, "MODEL_REFRESH_SECONDS": "30"}
+        env = {**os.environ, "AzureWebJobsStorage": connection, "MODEL_REFRESH_SECONDS": "30",
+               KEY_ENV: FUNCTION_KEY}  # the server checks function keys as the host does; every request sends one
         os.environ.update(env)
         store = get_blob_store(get_settings())
         publish_synthetic_model(store, "fraud", version="bench", trees=args.trees, rows=50_000)
@@ -109,7 +114,7 @@ def main() -> int:
             deadline = time.monotonic() + 60
             while True:
                 try:
-                    if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
+                    if httpx.get(f"{base}/api/health", timeout=2, headers={HEADER: FUNCTION_KEY}).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
@@ -147,7 +152,7 @@ def main() -> int:
                 for connections in (1, 2):  # 1: latency-bound; 2: decoding overlaps scoring (throughput)
                     cmd = [sys.executable, "-m", "shared.devtools.loadgen", "--url", f"{base}/api/score",
                            "--closed", "40", "--connections", str(connections), "--body-file", str(path),
-                           "--content-type", ctype]
+                           "--content-type", ctype, "--header", f"{HEADER}: {FUNCTION_KEY}"]
                     subprocess.run(cmd, cwd=ROOT, capture_output=True, check=True)  # warm-up
                     out = json.loads(subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                                                     check=True).stdout.strip().splitlines()[-1])

@@ -127,21 +127,21 @@ def cmd_federated_simulate(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_federated_client(args: argparse.Namespace) -> dict[str, Any]:
     import os
 
-    import httpx
-
+    from shared.federated import credentials
     from shared.federated.client import BankClient
     from shared.federated.simulate import _data
+    from shared.function_keys import function_app_client
 
-    key = os.environ.get("FL_BANK_KEY")
-    if not key:
-        raise CommandError("set FL_BANK_KEY to this bank's key (never pass it on the command line)")
+    vault = args.key_vault_url or os.environ.get("BANK_KEY_VAULT_URL")
+    creds = (credentials.from_key_vault(vault, bank_key_secret=args.bank_key_secret,
+                                        function_key_secret=args.function_key_secret)
+             if vault else credentials.from_environment(os.environ))
+    if args.rounds < 1:
+        raise CommandError("--rounds must be at least 1")
     x, y = _data(Path(args.data), 0, 0)
-    with httpx.Client(base_url=args.url, timeout=120) as http:
-        client = BankClient(http, args.bank, key.encode())
-        done = []
-        for _ in range(args.rounds):
-            round_number, state = client.take_part(x, y)
-            done.append({"round": round_number, "status": state["status"]})
+    with function_app_client(args.url, function_key=creds.function_key, timeout=120) as http:
+        client = BankClient(http, args.bank, creds.bank_key)
+        done = client.take_rounds(x, y, args.rounds, wait_seconds=args.wait_seconds)
     return {"bank": args.bank, "rows_used_locally": len(x), "rounds": done}
 
 
@@ -153,13 +153,25 @@ def cmd_federated_keys(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
+    import os
+    import secrets
+
     import uvicorn
 
     from shared.api.app import create_app
+    from shared.function_keys import ENV, HEADER, FunctionKeyCheck
 
+    keys = list(args.function_key or []) or [k for k in [os.environ.get(ENV)] if k]
+    if not keys:
+        keys = [secrets.token_urlsafe(24)]
+        print(f"fraudops serve: no function key given ({ENV} or --function-key); this run accepts {keys[0]} "
+              f"(send it in the {HEADER} header, as every request to the deployed app must)", file=sys.stderr,
+              flush=True)
     started = time.perf_counter()
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning", access_log=False)
-    return {"served_seconds": round(time.perf_counter() - started, 1), "host": args.host, "port": args.port}
+    uvicorn.run(FunctionKeyCheck(create_app(), keys), host=args.host, port=args.port, log_level="warning",
+                access_log=False)
+    return {"served_seconds": round(time.perf_counter() - started, 1), "host": args.host, "port": args.port,
+            "function_keys": len(keys)}
 
 
 def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
@@ -224,11 +236,20 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--aggregator", choices=["fedavg", "median", "trimmed_mean"], default="fedavg")
     sim.add_argument("--seed", type=int, default=0)
     sim.set_defaults(func=cmd_federated_simulate)
-    cl = fl_sub.add_parser("client", help="one bank: pull, train locally, sign and post (key in FL_BANK_KEY)")
+    cl = fl_sub.add_parser("client", help="one bank: pull, train locally, sign and post (keys in FL_BANK_KEY and "
+                                          "FRAUDOPS_FUNCTION_KEY, or in the bank's Key Vault)")
     cl.add_argument("--bank", required=True)
     cl.add_argument("--data", required=True)
     cl.add_argument("--url", required=True)
-    cl.add_argument("--rounds", type=int, default=1)
+    cl.add_argument("--rounds", type=int, default=1,
+                    help="consecutive rounds; after each the client waits for the round to close")
+    cl.add_argument("--wait-seconds", type=float, default=3600.0,
+                    help="longest wait for a round to close before giving up (default: one round deadline)")
+    cl.add_argument("--key-vault-url", help="read both keys from this Key Vault (default: BANK_KEY_VAULT_URL; "
+                                            "unset: the environment)")
+    cl.add_argument("--bank-key-secret", default="fl-bank-key", help="the signing key's secret name")
+    cl.add_argument("--function-key-secret", default="fraudops-function-key",
+                    help="the function key's secret name")
     cl.set_defaults(func=cmd_federated_client)
     ks = fl_sub.add_parser("keys", help="bank keys")
     ks_sub = ks.add_subparsers(dest="keys_command", required=True)
@@ -236,9 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     ka.add_argument("bank")
     ka.set_defaults(func=cmd_federated_keys)
 
-    s = sub.add_parser("serve", help="serve the HTTP API under uvicorn")
+    s = sub.add_parser("serve", help="serve the HTTP API under uvicorn, checking function keys like the host")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=7071)
+    s.add_argument("--function-key", action="append",
+                   help="a key requests must carry in x-functions-key or ?code=, as the Functions host demands "
+                        "(repeatable; default: FRAUDOPS_FUNCTION_KEY, else a random key printed on stderr)")
     s.set_defaults(func=cmd_serve)
 
     c = sub.add_parser("score", help="batch-score a CSV or Parquet file with the champion")

@@ -28,10 +28,11 @@ def _sample_transactions(path: Path, n_normal: int = 3, n_fraud: int = 2) -> lis
 
 
 def run_demo(store: BlobStore, settings: Settings, *, rows: int, seed: int, workdir: Path) -> dict[str, Any]:
-    import httpx
+    import secrets
 
     from shared.api.server import running_server
     from shared.etl.service import run_etl
+    from shared.function_keys import function_app_client
     from training.generate import generate
     from training.pipeline import run_training
 
@@ -47,7 +48,8 @@ def run_demo(store: BlobStore, settings: Settings, *, rows: int, seed: int, work
     train = run_training(store, settings, dataset_version=etl["dataset_version"])
     log.info("demo: model %s auc=%.4f pr_auc=%.4f", train["model_version"], train["auc"], train["pr_auc"])
     transactions = _sample_transactions(csv_path)
-    with running_server() as url, httpx.Client(base_url=url, timeout=30) as http:
+    key = secrets.token_urlsafe(24)
+    with running_server(function_key=key) as url, function_app_client(url, function_key=key) as http:
         health = http.get("/api/health").json()
         response = http.post("/api/score", json={"transactions": transactions})
         response.raise_for_status()

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 LOOPBACK = "127.0.0.1"
 
@@ -19,14 +20,23 @@ def free_port(host: str = LOOPBACK) -> int:
 
 
 @contextmanager
-def running_server(host: str = LOOPBACK, port: int | None = None, *, timeout: float = 20.0) -> Iterator[str]:
-    """Serve the API in a thread; yield its base URL; stop it on exit."""
+def running_server(host: str = LOOPBACK, port: int | None = None, *, timeout: float = 20.0,
+                   function_key: str | None = None) -> Iterator[str]:
+    """Serve the API in a thread; yield its base URL; stop it on exit.
+
+    With ``function_key`` every request must carry that key, as the Functions host demands in Azure.
+    """
     import uvicorn
 
     from shared.api.app import create_app
 
+    app: Any = create_app()
+    if function_key is not None:
+        from shared.function_keys import FunctionKeyCheck
+
+        app = FunctionKeyCheck(app, [function_key])
     port = port or free_port(host)
-    config = uvicorn.Config(create_app(), host=host, port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

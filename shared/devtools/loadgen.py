@@ -50,12 +50,18 @@ class _Connection:
         return status
 
 
+def _extra(headers: list[str]) -> str:
+    """``Name: value`` lines as sent on every request (the function key, for one)."""
+    return "".join(f"{h.strip()}\r\n" for h in headers)
+
+
 async def run(url: str, *, rate: float, seconds: float, method: str = "GET", body: bytes = b"",
-              content_type: str = "application/json", pool: int = 64) -> dict[str, Any]:
+              content_type: str = "application/json", pool: int = 64, headers: list[str] | None = None
+              ) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     head = (f"{method} {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1\r\n"
-            f"Host: {host}:{port}\r\n")
+            f"Host: {host}:{port}\r\n{_extra(headers or [])}")
     if body:
         head += f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
     payload = (head + "\r\n").encode() + body
@@ -115,7 +121,7 @@ async def run(url: str, *, rate: float, seconds: float, method: str = "GET", bod
 
 
 async def closed(url: str, *, requests: int, body: bytes, content_type: str = "application/json",
-                 connections: int = 1) -> dict[str, float]:
+                 connections: int = 1, headers: list[str] | None = None) -> dict[str, float]:
     """``requests`` back to back, spread over ``connections`` keep-alive connections each sending one at a time.
 
     One connection measures latency (the server idles while the client sends and reads); two let
@@ -123,7 +129,8 @@ async def closed(url: str, *, requests: int, body: bytes, content_type: str = "a
     """
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    payload = (f"POST {parts.path}{'?' + parts.query if parts.query else ''} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+    target = f"{parts.path}{'?' + parts.query if parts.query else ''}"
+    payload = (f"POST {target} HTTP/1.1\r\nHost: {host}:{port}\r\n{_extra(headers or [])}"
                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
     times: list[float] = []
     errors = 0
@@ -158,12 +165,13 @@ def main() -> None:
     p.add_argument("--content-type", default="application/json")
     p.add_argument("--closed", type=int, default=0, help="instead: this many POSTs back to back")
     p.add_argument("--connections", type=int, default=1, help="with --closed: spread over this many connections")
+    p.add_argument("--header", action="append", default=[], help="'Name: value' sent on every request (repeatable)")
     args = p.parse_args()
     body = Path(args.body_file).read_bytes() if args.body_file else b""
     job = (closed(args.url, requests=args.closed, body=body, content_type=args.content_type,
-                  connections=args.connections) if args.closed else
+                  connections=args.connections, headers=args.header) if args.closed else
            run(args.url, rate=args.rate, seconds=args.seconds, method=args.method, body=body,
-               content_type=args.content_type))
+               content_type=args.content_type, headers=args.header))
     try:
         import uvloop
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
+import random
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,6 +16,8 @@ from shared.errors import FraudOpsError
 from shared.federated import model as lr
 from shared.federated.auth import sign
 from shared.federated.params import from_npz, to_npz
+
+log = logging.getLogger(__name__)
 
 
 class ProtocolError(FraudOpsError):
@@ -22,11 +28,75 @@ class ProtocolError(FraudOpsError):
         self.status = status
 
 
-class BankClient:
-    """One bank talking to the federated API at ``base_url`` (an ``httpx.Client`` passed in)."""
+class RoundWaitTimeout(FraudOpsError):
+    """A round did not close within the time the bank was willing to wait."""
 
-    def __init__(self, http: Any, bank: str, key: bytes) -> None:
+
+@dataclass(frozen=True)
+class Backoff:
+    """Polling intervals: ``first`` s, times ``factor`` after each check, at most ``cap``; ``jitter`` spreads banks."""
+
+    first: float = 1.0
+    factor: float = 2.0
+    cap: float = 30.0
+    jitter: float = 0.1
+
+    def delays(self, rng: random.Random) -> Any:
+        delay = self.first
+        while True:
+            yield delay * (1 + rng.uniform(-self.jitter, self.jitter))
+            delay = min(delay * self.factor, self.cap)
+
+
+class BankClient:
+    """One bank talking to the federated API at ``base_url`` (an ``httpx.Client`` passed in).
+
+    The client must send the function app's key on every request (``shared.function_keys.function_app_client``).
+    """
+
+    def __init__(self, http: Any, bank: str, key: bytes, *, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.http, self.bank, self.key = http, bank, key
+        self.sleep, self.clock = sleep, clock
+
+    def round_status(self, round_number: int) -> dict[str, Any]:
+        """The round's public state (``status``, ``participants``, ``min_clients``...)."""
+        r = self.http.get(f"/api/federated/rounds/{round_number}")
+        if r.status_code != 200:
+            raise ProtocolError(r.json().get("detail", r.text), r.status_code)
+        return dict(r.json())
+
+    def wait_until_closed(self, round_number: int, *, timeout: float, backoff: Backoff = Backoff(),
+                          rng: random.Random | None = None) -> dict[str, Any]:
+        """Poll round ``round_number`` with backoff until it is closed; ``RoundWaitTimeout`` after ``timeout`` s."""
+        deadline = self.clock() + timeout
+        delays = backoff.delays(rng or random.Random())
+        while True:
+            state = self.round_status(round_number)
+            if state["status"] == "closed":
+                return state
+            left = deadline - self.clock()
+            waiting_for = (f"{len(state.get('participants', []))} of {state.get('min_clients', '?')} updates are in"
+                           if state["status"] == "open" else "the server is aggregating it")
+            if left <= 0:
+                raise RoundWaitTimeout(f"round {round_number} did not close within {timeout:g} s ({waiting_for}); "
+                                       "the other banks have not all reported: run the client again later")
+            delay = min(next(delays), left)
+            log.info("bank %s: round %d is %s (%s); waiting for it to close, next check in %.1f s", self.bank,
+                     round_number, state["status"], waiting_for, delay)
+            self.sleep(delay)
+
+    def take_rounds(self, x: np.ndarray, y: np.ndarray, rounds: int, *, wait_seconds: float,
+                    backoff: Backoff = Backoff(), steps: int = 50) -> list[dict[str, Any]]:
+        """Take part in ``rounds`` consecutive rounds, waiting for each to close before training on the next."""
+        done: list[dict[str, Any]] = []
+        for i in range(rounds):
+            if done:
+                self.wait_until_closed(done[-1]["round"], timeout=wait_seconds, backoff=backoff)
+            round_number, state = self.take_part(x, y, steps=steps)
+            done.append({"round": round_number, "status": state["status"]})
+            log.info("bank %s: sent its update for round %d (%d of %d)", self.bank, round_number, i + 1, rounds)
+        return done
 
     def model(self) -> tuple[int, str, dict[str, np.ndarray]]:
         """The round being trained, its kind (``statistics`` or ``model``) and the arrays (scaler included)."""

@@ -74,12 +74,11 @@ def _scores(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 
 def simulate(*, banks: int, rounds: int, data: Path | None = None, rows: int = 60_000, non_iid: bool = False,
              poison: int = 0, aggregator: str = "fedavg", seed: int = 0, steps: int = 50) -> dict[str, Any]:
-    import httpx
-
     from shared.api.server import running_server
     from shared.federated import model as lr
     from shared.federated.client import BankClient
     from shared.federated.rounds import RoundConfig, Rounds
+    from shared.function_keys import function_app_client
     from shared.settings import get_settings
     from shared.storage import get_blob_store
 
@@ -101,7 +100,9 @@ def simulate(*, banks: int, rounds: int, data: Path | None = None, rows: int = 6
         settings = get_settings()
         Rounds(get_blob_store(settings), experiment, RoundConfig(min_clients=banks)).start_with_statistics(
             x.shape[1])
-        with running_server() as url, httpx.Client(base_url=url, timeout=120) as http:
+        function_key = secrets.token_urlsafe(24)
+        with running_server(function_key=function_key) as url, \
+                function_app_client(url, function_key=function_key, timeout=120) as http:
             clients = [BankClient(http, bank, key.encode()) for bank, key in keys.items()]
             for r in range(rounds + 1):
                 for i, (client, share) in enumerate(zip(clients, shares, strict=True)):

@@ -1,0 +1,93 @@
+"""The bank client: its secrets, and waiting for a round to close between rounds (fake HTTP, fake clock)."""
+
+from __future__ import annotations
+
+import random
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+
+from shared.errors import FraudOpsError
+from shared.federated import credentials
+from shared.federated.client import Backoff, BankClient, RoundWaitTimeout
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now, self.sleeps = 0.0, []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def _client(statuses: list[str], clock: FakeClock) -> tuple[BankClient, list[str]]:
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+        return httpx.Response(200, json={"round": 4, "status": status, "participants": ["bank-a"], "min_clients": 3})
+
+    http = httpx.Client(base_url="https://app.example", transport=httpx.MockTransport(answer))
+    return BankClient(http, "bank-a", b"k", sleep=clock.sleep, clock=lambda: clock.now), asked
+
+
+def test_waits_with_growing_capped_delays_until_the_round_closes(caplog):
+    clock = FakeClock()
+    client, asked = _client(["open"] * 6 + ["aggregating", "closed"], clock)
+    with caplog.at_level("INFO"):
+        state = client.wait_until_closed(4, timeout=600, backoff=Backoff(first=1, factor=2, cap=8, jitter=0),
+                                         rng=random.Random(0))
+    assert state["status"] == "closed" and set(asked) == {"/api/federated/rounds/4"}
+    assert clock.sleeps == [1, 2, 4, 8, 8, 8, 8]
+    assert "1 of 3 updates are in" in caplog.text and "aggregating" in caplog.text
+
+
+def test_gives_up_after_the_timeout_with_a_reason():
+    clock = FakeClock()
+    client, _ = _client(["open"], clock)
+    with pytest.raises(RoundWaitTimeout, match=r"round 4 did not close within 30 s \(1 of 3 updates are in"):
+        client.wait_until_closed(4, timeout=30, backoff=Backoff(first=5, jitter=0))
+    assert sum(clock.sleeps) == pytest.approx(30)  # the last wait is cut to the deadline, never past it
+
+
+def test_jitter_stays_within_its_band():
+    delays = Backoff(first=10, factor=1, cap=10, jitter=0.1).delays(random.Random(3))
+    assert all(9 <= next(delays) <= 11 for _ in range(200))
+
+
+def test_credentials_from_the_environment_name_what_is_missing():
+    with pytest.raises(FraudOpsError, match="FL_BANK_KEY and FRAUDOPS_FUNCTION_KEY"):
+        credentials.from_environment({})
+    with pytest.raises(FraudOpsError, match="set FRAUDOPS_FUNCTION_KEY"):
+        credentials.from_environment({"FL_BANK_KEY": "b"})
+    creds = credentials.from_environment({"FL_BANK_KEY": "b", "FRAUDOPS_FUNCTION_KEY": "f"})
+    assert (creds.bank_key, creds.function_key) == (b"b", "f") and "b" not in repr(creds).replace("bank", "")
+
+
+class FakeVault:
+    def __init__(self, secrets: dict[str, str]) -> None:
+        self.secrets, self.asked = secrets, []
+
+    def get_secret(self, name: str) -> SimpleNamespace:
+        self.asked.append(name)
+        if name not in self.secrets:
+            raise ResourceNotFoundError(f"A secret with (name/id) {name} was not found in this key vault.")
+        return SimpleNamespace(value=self.secrets[name])
+
+
+def test_credentials_from_key_vault():
+    vault = FakeVault({"fl-bank-key": "bank-secret", "fraudops-function-key": "fn-key"})
+    creds = credentials.from_key_vault("https://bank.vault.azure.net", client=vault)
+    assert (creds.bank_key, creds.function_key) == (b"bank-secret", "fn-key")
+    assert vault.asked == ["fl-bank-key", "fraudops-function-key"]
+
+
+def test_a_missing_key_vault_secret_is_named():
+    vault = FakeVault({"fl-bank-key": "bank-secret"})
+    with pytest.raises(FraudOpsError, match="could not read secret fraudops-function-key from https://v: "
+                                            "ResourceNotFoundError"):
+        credentials.from_key_vault("https://v", client=vault)
