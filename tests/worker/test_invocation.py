@@ -89,6 +89,13 @@ def test_blob_trigger_returns_normally_for_a_file_that_can_never_succeed(host, s
     assert store.list_names("quarantine") == ["creditcard/files/empty.csv"]
 
 
+def test_blob_trigger_returns_normally_when_the_blob_is_already_gone(host, store, azurite):
+    """A redelivery after the file was rejected and moved to quarantine/: nothing to do, no host retry."""
+    result = host.blob("etl_raw_blob", container="raw", blob_name="moved-away.csv", connection="AzureWebJobsStorage")
+    assert result.ok, result.error
+    assert store.list_names("quarantine") == [] and store.list_names("curated") == []
+
+
 def test_blob_trigger_with_an_unknown_connection_fails_the_invocation(host, store, azurite):
     store.put_bytes("raw", "x.csv", b"Time\n1\n")
     result = host.blob("etl_raw_blob", container="raw", blob_name="x.csv", connection="NO_SUCH_SETTING")
