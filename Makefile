@@ -50,9 +50,10 @@ demo: setup ## the whole slice end to end; stops what it started
 	$(VENV)/bin/fraudops demo --rows $(DEMO_ROWS); status=$$?; \
 	if [ $$started = 1 ]; then scripts/azurite.sh stop >&2; fi; exit $$status
 
-test: setup ## lint, types, then the whole suite (tests start their own Azurite on free ports)
+test: setup ## lint, types, layers, then the whole suite (tests start their own Azurite on free ports)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 test-worker: setup ## the worker-conformance tier alone: the real Functions worker logic indexes and invokes the app
@@ -76,6 +77,7 @@ bench-fl: setup ## federated: AUC vs centralised (IID/non-IID), poisoned banks p
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) node_modules .azurite .demo .mlflow .pytest_cache .mypy_cache .ruff_cache

@@ -38,10 +38,10 @@ def etl_raw_blob(client: blob.BlobClient) -> None:
     Data problems return normally (no retries for a file that can never succeed); storage
     errors raise, so the host retries the blob.
     """
-    from shared.errors import BlobNotFoundError
+    from shared.adapters.storage import get_blob_store
+    from shared.domain.errors import BlobNotFoundError
+    from shared.domain.settings import get_settings
     from shared.etl.service import run_etl
-    from shared.settings import get_settings
-    from shared.storage import get_blob_store
 
     settings = get_settings()
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from shared.api.app import create_app
+from api.app import create_app
 
 
 def build_asgi_app() -> FastAPI:

@@ -20,8 +20,8 @@ bp = func.Blueprint()
 # app would then register zero functions (tests/worker/ indexes the app with the real worker logic).
 def score_stream(events: typing.List[func.EventHubEvent]) -> None:  # noqa: UP006
     """Process one batch; bad events are dead-lettered, never raised (the checkpoint advances regardless)."""
-    from shared.settings import get_settings
-    from shared.streaming.events import from_function_event
+    from functions.eventhub_events import from_function_event
+    from shared.domain.settings import get_settings
     from shared.streaming.service import get_processor
 
     summary = get_processor(get_settings()).process([from_function_event(e) for e in events])

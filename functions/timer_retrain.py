@@ -14,8 +14,8 @@ bp = func.Blueprint()
 @bp.timer_trigger(arg_name="timer", schedule="%RETRAIN_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def retrain_model(timer: func.TimerRequest) -> None:
     """Retrain, evaluate, and promote only a better model."""
-    from shared.settings import get_settings
-    from shared.storage import get_blob_store
+    from shared.adapters.storage import get_blob_store
+    from shared.domain.settings import get_settings
     from training.pipeline import run_training
 
     if timer.past_due:

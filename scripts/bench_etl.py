@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 CHILD = """
 import json, sys, logging, time
 logging.disable(logging.INFO)
-from shared.settings import get_settings
-from shared.storage import get_blob_store
+from shared.domain.settings import get_settings
+from shared.adapters.storage import get_blob_store
 from shared.etl.service import run_etl
 s = get_settings()
 store = get_blob_store(s)
@@ -78,8 +78,8 @@ def _etl_child(name: str) -> tuple[dict, float, float]:
 
 def bench(path: Path, label: str, repeat: int) -> dict[str, object]:
     """Floor and ETL, interleaved ``repeat`` times so both see the same machine; medians reported."""
-    from shared.settings import get_settings
-    from shared.storage import get_blob_store
+    from shared.adapters.storage import get_blob_store
+    from shared.domain.settings import get_settings
 
     store = get_blob_store(get_settings())
     name = f"bench/{path.name}"
@@ -114,7 +114,7 @@ def bench(path: Path, label: str, repeat: int) -> dict[str, object]:
 
 
 def main() -> int:
-    from shared.devtools.azurite import private_azurite
+    from cli.devtools.azurite import private_azurite
     from training.generate import generate
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

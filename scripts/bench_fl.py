@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 def main() -> int:
     import numpy as np
 
-    from shared.devtools.azurite import private_azurite
-    from shared.devtools.bench import report
+    from cli.devtools.azurite import private_azurite
+    from cli.devtools.bench import report
+    from cli.simulate import simulate
     from shared.federated import aggregate
-    from shared.federated.simulate import simulate
 
     result: dict[str, object] = {}
     with private_azurite() as connection:

@@ -2,7 +2,7 @@
 
 Against ``fraudops serve`` (a child process, uvicorn with uvloop and httptools) on a free
 loopback port, serving a published ~300-tree LightGBM model from a private Azurite, with load
-from a second process (``shared.devtools.loadgen``, open loop):
+from a second process (``cli.devtools.loadgen``, open loop):
 
 * single transactions at 50 requests/s: p50 beside the p50 of ``GET /api/health`` on the same
   server at the same rate (the HTTP stack's own cost), p99 against 10 ms, and the highest rate
@@ -31,8 +31,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from shared.function_keys import ENV as KEY_ENV  # noqa: E402
-from shared.function_keys import HEADER  # noqa: E402
+from shared.adapters.function_keys import ENV as KEY_ENV  # noqa: E402
+from shared.adapters.function_keys import HEADER  # noqa: E402
 
 FUNCTION_KEY = "bench-function-key"
 FEATURES = [f"V{i}" for i in range(1, 29)] + ["Amount"]
@@ -43,8 +43,8 @@ t0 = time.perf_counter()
 import function_app
 t1 = time.perf_counter()
 import numpy as np
-from shared.settings import get_settings
-from shared.scorer import get_scorer
+from shared.domain.settings import get_settings
+from shared.scoring.scorer import get_scorer
 p = get_scorer(get_settings()).current().predict_proba(np.zeros((1, 29), dtype=np.float32))
 t2 = time.perf_counter()
 print(round(t1 - t0, 3), round(t2 - t1, 3))
@@ -52,7 +52,7 @@ print(round(t1 - t0, 3), round(t2 - t1, 3))
 
 
 def _loadgen(url: str, rate: float, seconds: float, body: Path | None = None) -> dict:
-    cmd = [sys.executable, "-m", "shared.devtools.loadgen", "--url", url, "--rate", str(rate),
+    cmd = [sys.executable, "-m", "cli.devtools.loadgen", "--url", url, "--rate", str(rate),
            "--seconds", str(seconds), "--header", f"{HEADER}: {FUNCTION_KEY}"]
     if body:
         cmd += ["--method", "POST", "--body-file", str(body)]
@@ -82,13 +82,13 @@ def _rows(n: int, seed: int) -> list[dict]:
 def main() -> int:
     import httpx
 
-    from shared.api.server import free_port
-    from shared.devtools.azurite import private_azurite
-    from shared.devtools.models import publish_synthetic_model
-    from shared.model_store import ModelStore
-    from shared.scorer import Scorer
-    from shared.settings import get_settings
-    from shared.storage import get_blob_store
+    from cli.devtools.azurite import private_azurite
+    from cli.devtools.models import publish_synthetic_model
+    from cli.server import free_port
+    from shared.adapters.model_store import ModelStore
+    from shared.adapters.storage import get_blob_store
+    from shared.domain.settings import get_settings
+    from shared.scoring.scorer import Scorer
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=10.0, help="per load level")
@@ -107,7 +107,7 @@ def main() -> int:
         publish_synthetic_model(store, "fraud", version="bench", trees=args.trees, rows=50_000)
         port = free_port()
         server_log = (work / "score-server.log").open("wb")  # a file, not a pipe nobody reads (it would fill and block)
-        server = subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", "--port", str(port)], cwd=ROOT,
+        server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=ROOT,
                                   env=env, stdout=server_log, stderr=server_log)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -150,7 +150,7 @@ def main() -> int:
                 path = Path(tmp) / f"batch.{kind}"
                 path.write_bytes(body)
                 for connections in (1, 2):  # 1: latency-bound; 2: decoding overlaps scoring (throughput)
-                    cmd = [sys.executable, "-m", "shared.devtools.loadgen", "--url", f"{base}/api/score",
+                    cmd = [sys.executable, "-m", "cli.devtools.loadgen", "--url", f"{base}/api/score",
                            "--closed", "40", "--connections", str(connections), "--body-file", str(path),
                            "--content-type", ctype, "--header", f"{HEADER}: {FUNCTION_KEY}"]
                     subprocess.run(cmd, cwd=ROOT, capture_output=True, check=True)  # warm-up
@@ -188,7 +188,7 @@ def main() -> int:
         result["cold_import_s"] = statistics.median(c[0] for c in colds)
         result["cold_first_score_s"] = statistics.median(c[1] for c in colds)
         result["trees"] = args.trees
-    from shared.devtools.bench import report
+    from cli.devtools.bench import report
 
     return report(result, work / "score.json")
 

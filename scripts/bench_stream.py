@@ -26,14 +26,14 @@ FEATURES = [f"V{i}" for i in range(1, 29)] + ["Amount"]
 def main() -> int:
     import numpy as np
 
-    from shared.contract import get_contract
-    from shared.devtools.azurite import private_azurite
-    from shared.devtools.bench import report
-    from shared.devtools.models import publish_synthetic_model
-    from shared.model_store import ModelStore
-    from shared.scorer import Scorer
-    from shared.settings import get_settings
-    from shared.storage import get_blob_store
+    from cli.devtools.azurite import private_azurite
+    from cli.devtools.bench import report
+    from cli.devtools.models import publish_synthetic_model
+    from shared.adapters.model_store import ModelStore
+    from shared.adapters.storage import get_blob_store
+    from shared.domain.contract import get_contract
+    from shared.domain.settings import get_settings
+    from shared.scoring.scorer import Scorer
     from shared.streaming.events import StreamEvent
     from shared.streaming.processor import StreamProcessor
     from training.generate import sample_features

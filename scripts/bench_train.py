@@ -36,8 +36,8 @@ def _bare_fit_seconds(store, dataset_version: str) -> float:
     """The floor: one LightGBM fit of the default configuration on the train part, nothing else."""
     import lightgbm as lgb
 
-    from shared.contract import get_contract
-    from shared.settings import get_settings
+    from shared.domain.contract import get_contract
+    from shared.domain.settings import get_settings
     from training.data import load_dataset, matrix, time_split
     from training.search import DEFAULTS, EARLY_STOPPING_ROUNDS, FIXED
 
@@ -62,10 +62,10 @@ def _gap_and_noise(store, summary: dict[str, Any], csv_path: Path, truth_path: P
     import numpy as np
     import pyarrow.csv as pacsv
 
-    from shared.contract import get_contract
-    from shared.model_store import ModelStore
-    from shared.scorer import Scorer
-    from shared.settings import get_settings
+    from shared.adapters.model_store import ModelStore
+    from shared.domain.contract import get_contract
+    from shared.domain.settings import get_settings
+    from shared.scoring.scorer import Scorer
     from training.evaluation import paired_auc_gap
 
     features = get_contract("creditcard").feature_names
@@ -82,10 +82,10 @@ def _gap_and_noise(store, summary: dict[str, Any], csv_path: Path, truth_path: P
 
 def _one_seed(seed: int, rows: int, work: Path) -> dict[str, Any]:
     """Generate (once), ingest into a fresh private Azurite, train in a child process, compare with the truth."""
-    from shared.devtools.azurite import private_azurite
+    from cli.devtools.azurite import private_azurite
+    from shared.adapters.storage import get_blob_store
+    from shared.domain.settings import get_settings
     from shared.etl.service import run_etl
-    from shared.settings import get_settings
-    from shared.storage import get_blob_store
     from training.generate import bayes_reference, generate
 
     csv_path = work / f"train-{rows}-{seed}.csv"
@@ -103,7 +103,7 @@ def _one_seed(seed: int, rows: int, work: Path) -> dict[str, Any]:
         etl = run_etl(store, get_settings(), name=csv_path.name)
         floor = _bare_fit_seconds(store, etl["dataset_version"])
         started = time.perf_counter()
-        child = subprocess.run([sys.executable, "-m", "shared.cli", "train"], env=env, cwd=ROOT,
+        child = subprocess.run([sys.executable, "-m", "cli.main", "train"], env=env, cwd=ROOT,
                                capture_output=True, text=True)
         wall = time.perf_counter() - started
         if child.returncode != 0:
@@ -133,7 +133,7 @@ def _one_seed(seed: int, rows: int, work: Path) -> dict[str, Any]:
 
 
 def main() -> int:
-    from shared.devtools.bench import report
+    from cli.devtools.bench import report
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=284_807)

@@ -14,10 +14,10 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def clear_caches() -> None:
+    from shared.adapters.storage import _store_for
+    from shared.domain.settings import get_settings
     from shared.federated.auth import get_keys
-    from shared.scorer import _scorer_for
-    from shared.settings import get_settings
-    from shared.storage import _store_for
+    from shared.scoring.scorer import _scorer_for
     from shared.streaming.service import get_processor
 
     get_keys.cache_clear()
@@ -30,7 +30,7 @@ def clear_caches() -> None:
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[str]:
     """Azurite (blob only) on a free loopback port with a temporary data dir; stopped afterwards."""
-    from shared.devtools.azurite import AzuriteNotAvailable, private_azurite
+    from cli.devtools.azurite import AzuriteNotAvailable, private_azurite
 
     with contextlib.ExitStack() as stack:
         try:
@@ -53,7 +53,7 @@ def azurite() -> Iterator[str]:
 @pytest.fixture
 def store(azurite: str):
     """The app's blob store on the test Azurite, emptied before each test."""
-    from shared.storage import CONTAINERS, get_blob_store
+    from shared.adapters.storage import CONTAINERS, get_blob_store
 
     clear_caches()
     s = get_blob_store()
@@ -67,7 +67,7 @@ def store(azurite: str):
 @pytest.fixture
 def settings(store, tmp_path, monkeypatch):
     """Settings on the test Azurite, with a per-test MLflow SQLite store and a short hyperparameter search."""
-    from shared.settings import get_settings
+    from shared.domain.settings import get_settings
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow/mlflow.db")
     monkeypatch.setenv("TRAIN_SEARCH_TRIALS", "3")

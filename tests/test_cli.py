@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 
 def _fraudops(*args: str, env_conn: str, cwd) -> subprocess.CompletedProcess:
     env = {**os.environ, "AzureWebJobsStorage": env_conn}
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=300, check=False)
 
 

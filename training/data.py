@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.contract import DatasetContract
-from shared.errors import BlobNotFoundError
+from shared.domain.contract import DatasetContract
+from shared.domain.errors import BlobNotFoundError
 from shared.etl.manifest import files_of_version, read_manifest
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from shared.storage import BlobStore
+    from shared.adapters.storage import BlobStore
 
 SPLIT = (0.6, 0.2, 0.2)
 

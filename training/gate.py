@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.contract import DatasetContract, get_contract
-from shared.errors import BlobNotFoundError, ModelIntegrityError, ModelNotAvailableError
-from shared.model_store import ModelStore
+from shared.adapters.model_store import ModelStore
+from shared.domain.contract import DatasetContract, get_contract
+from shared.domain.errors import BlobNotFoundError, ModelIntegrityError, ModelNotAvailableError
 from training.evaluation import best_threshold, cost_curve, evaluate
 
 if TYPE_CHECKING:
-    from shared.settings import Settings
-    from shared.storage import BlobStore
+    from shared.adapters.storage import BlobStore
+    from shared.domain.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def decide_promotion(new: dict[str, float], champion: dict[str, float] | None, m
 def champion_scores(models: ModelStore, champion: str, contract: DatasetContract,
                     x_test: np.ndarray) -> tuple[np.ndarray, float] | None:
     """The champion's test-part probabilities and threshold; ``None`` when it cannot be scored."""
-    from shared.scorer import load_model
+    from shared.scoring.scorer import load_model
 
     try:
         model = load_model(models, champion, expected_features=contract.feature_names, threads=2)

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.contract import get_contract
-from shared.errors import ModelNotAvailableError
-from shared.model_store import ModelStore
+from shared.adapters.model_store import ModelStore
+from shared.domain.contract import get_contract
+from shared.domain.errors import ModelNotAvailableError
 from training import drift
 from training.data import load_files, matrix, newest_files
 from training.report import drift_html
 
 if TYPE_CHECKING:
-    from shared.settings import Settings
-    from shared.storage import BlobStore
+    from shared.adapters.storage import BlobStore
+    from shared.domain.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shared.errors import TrainingError
+from shared.domain.errors import TrainingError
 
 if TYPE_CHECKING:
     import lightgbm as lgb

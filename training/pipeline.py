@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.contract import get_contract
-from shared.errors import (
+from shared.adapters.model_store import ModelStore, new_version
+from shared.domain.contract import get_contract
+from shared.domain.errors import (
     ConcurrentUpdateError,
     FraudOpsError,
     TrainingError,
 )
-from shared.model_store import ModelStore, new_version
 from training import drift
 from training.data import load_dataset, matrix, time_split
 from training.evaluation import best_threshold, cost_curve, curves, evaluate
@@ -34,8 +34,8 @@ from training.gate import champion_scores, decide_promotion
 from training.onnx_export import check_parity, onnx_probabilities, to_onnx
 
 if TYPE_CHECKING:
-    from shared.settings import Settings
-    from shared.storage import BlobStore
+    from shared.adapters.storage import BlobStore
+    from shared.domain.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -166,7 +166,7 @@ def search_lightgbm(
     pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
     stopped_by = "trials" if len(study.trials) >= trials else "deadline"
     if not best:  # unreachable in practice: the first trial is never pruned (the pruner waits 3 trials)
-        from shared.errors import TrainingError
+        from shared.domain.errors import TrainingError
 
         raise TrainingError("the hyperparameter search finished no trial within its time budget")
     booster = best["booster"]

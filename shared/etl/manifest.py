@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError, FraudOpsError
-from shared.storage import BlobStore
+from shared.adapters.storage import BlobStore
+from shared.domain.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError, FraudOpsError
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 
-from shared.errors import BlobExistsError
+from shared.adapters.storage import BlobStore
+from shared.domain.errors import BlobExistsError
 from shared.etl.transform import Part
-from shared.storage import BlobStore
 
 log = logging.getLogger(__name__)
 

@@ -23,15 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from shared.contract import get_contract
-from shared.errors import BlobExistsError, FileRejectedError
+from shared.adapters.storage import BlobInfo, BlobStore
+from shared.domain.contract import get_contract
+from shared.domain.errors import BlobExistsError, FileRejectedError
+from shared.domain.settings import Settings
 from shared.etl import manifest
 from shared.etl.parts import PartUploader
 from shared.etl.profile import render_html
 from shared.etl.streams import ReadAhead
 from shared.etl.transform import transform
-from shared.settings import Settings
-from shared.storage import BlobInfo, BlobStore
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from shared.contract import DatasetContract
-from shared.errors import FileRejectedError
+from shared.domain.contract import DatasetContract
+from shared.domain.errors import FileRejectedError
 from shared.etl.streams import gunzip, line_blocks
 
 Mode = Literal["typed", "text"]

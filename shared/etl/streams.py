@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import TypeVar
 
-from shared.errors import FileRejectedError
+from shared.domain.errors import FileRejectedError
 
 CHUNK_BYTES = 8 * 1024 * 1024
 _DONE = object()

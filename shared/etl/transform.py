@@ -25,8 +25,8 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shared.contract import DatasetContract
-from shared.errors import FileRejectedError
+from shared.domain.contract import DatasetContract
+from shared.domain.errors import FileRejectedError
 from shared.etl.arrays import mask
 from shared.etl.dedup import SeenHashes, row_hashes
 from shared.etl.profile import ColumnProfile

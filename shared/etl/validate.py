@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shared.contract import DatasetContract
+from shared.domain.contract import DatasetContract
 from shared.etl.arrays import bools, floats, mask, objects
 from shared.etl.source import Batch, Mode
 

@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
-from shared.errors import BlobExistsError, FraudOpsError
+from shared.domain.errors import BlobExistsError, FraudOpsError
 
 if TYPE_CHECKING:
-    from shared.settings import Settings
-    from shared.storage import BlobStore
+    from shared.adapters.storage import BlobStore
+    from shared.domain.settings import Settings
 
 log = logging.getLogger(__name__)
 

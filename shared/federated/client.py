@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.errors import FraudOpsError
+from shared.domain.errors import FraudOpsError
 from shared.federated import model as lr
 from shared.federated.auth import sign
 from shared.federated.params import from_npz, to_npz
@@ -51,7 +51,7 @@ class Backoff:
 class BankClient:
     """One bank talking to the federated API at ``base_url`` (an ``httpx.Client`` passed in).
 
-    The client must send the function app's key on every request (``shared.function_keys.function_app_client``).
+    The client must send the function app's key on every request (``function_keys.function_app_client``).
     """
 
     def __init__(self, http: Any, bank: str, key: bytes, *, sleep: Callable[[float], None] = time.sleep,

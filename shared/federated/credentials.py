@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from shared.errors import FraudOpsError
-from shared.function_keys import ENV as FUNCTION_KEY_ENV
+from shared.adapters.function_keys import ENV as FUNCTION_KEY_ENV
+from shared.domain.errors import FraudOpsError
 
 BANK_KEY_ENV = "FL_BANK_KEY"
 BANK_KEY_SECRET = "fl-bank-key"

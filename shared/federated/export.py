@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from shared.contract import get_contract
-from shared.errors import ConcurrentUpdateError
+from shared.adapters.model_store import ModelStore
+from shared.adapters.storage import BlobStore
+from shared.domain.contract import get_contract
+from shared.domain.errors import ConcurrentUpdateError
 from shared.federated import model as lr
-from shared.model_store import ModelStore
-from shared.storage import BlobStore
 
 log = logging.getLogger(__name__)
 

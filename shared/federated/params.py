@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.errors import FraudOpsError
+from shared.domain.errors import FraudOpsError
 
 MAX_PARAMETERS = 5_000_000
 

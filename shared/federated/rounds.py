@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from shared.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError, FraudOpsError
+from shared.adapters.storage import BlobStore
+from shared.domain.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError, FraudOpsError
 from shared.federated import aggregate
 from shared.federated.params import BadParametersError, from_npz, to_npz
-from shared.storage import BlobStore
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from shared.settings import Settings
+    from shared.domain.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.api.decode import matrix_from_rows
-from shared.contract import DatasetContract
-from shared.errors import BlobExistsError, FraudOpsError, ModelNotAvailableError
+from shared.domain.contract import DatasetContract
+from shared.domain.errors import BlobExistsError, FraudOpsError, ModelNotAvailableError
+from shared.domain.rows import matrix_from_rows
 from shared.streaming.events import StreamEvent
 
 if TYPE_CHECKING:
-    from shared.scorer import Scorer
-    from shared.storage import BlobStore
+    from shared.adapters.storage import BlobStore
+    from shared.scoring.scorer import Scorer
     from shared.streaming.alerts import AlertPublisher
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ class StreamProcessor:
     # ---- alerts -------------------------------------------------------------------------------
     def _alerts(self, good: list[StreamEvent], rows: list[dict[str, Any]], x: np.ndarray, probs: np.ndarray,
                 flagged: np.ndarray, model: Any) -> list[dict[str, Any]]:
-        from shared.explain import CannotExplainError
+        from shared.scoring.explain import CannotExplainError
 
         explained: list[dict[str, Any] | None]
         try:
@@ -256,7 +256,7 @@ def _stem(events: Sequence[StreamEvent]) -> tuple[str, str]:
 def _row_reasons(rows: list[dict[str, Any]], contract: DatasetContract) -> dict[int, str]:
     from pydantic import ValidationError
 
-    from shared.api.schemas import transaction_model
+    from shared.domain.transaction_schema import transaction_model
 
     model = transaction_model(contract)
     reasons: dict[int, str] = {}

@@ -6,14 +6,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.contract import get_contract
-from shared.scorer import get_scorer
-from shared.storage import get_blob_store
+from shared.adapters.storage import get_blob_store
+from shared.domain.contract import get_contract
+from shared.scoring.scorer import get_scorer
 from shared.streaming.alerts import get_publisher
 from shared.streaming.processor import StreamProcessor
 
 if TYPE_CHECKING:
-    from shared.settings import Settings
+    from shared.domain.settings import Settings
 
 
 @lru_cache(maxsize=4)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.host import indexed, user_function
+from cli.function_host import indexed, user_function
 
 host_functions = indexed
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pyarrow.parquet as pq
 import pytest
 
-from shared.devtools.models import publish_synthetic_model
-from shared.streaming.events import from_function_event, to_function_events
+from cli.devtools.models import publish_synthetic_model
+from functions.eventhub_events import from_function_event, to_function_events
 from tests.functions.host import user_function
 
 FEATURES = [f"V{i}" for i in range(1, 29)] + ["Amount"]
@@ -116,8 +116,8 @@ class _Flaky:
 
 
 def _processor(store, settings, tmp_path, flaky):
-    from shared.contract import get_contract
-    from shared.scorer import get_scorer
+    from shared.domain.contract import get_contract
+    from shared.scoring.scorer import get_scorer
     from shared.streaming.processor import StreamProcessor
 
     return StreamProcessor(flaky, get_scorer(settings), get_contract("creditcard"), attempts=3,
@@ -163,7 +163,7 @@ def test_no_model_yet_dead_letters_instead_of_dropping(store, settings, tmp_path
 def test_local_replay_runs_the_function_and_counts(store, settings, stream, tmp_path, capsys):
     import csv
 
-    from shared.cli import main
+    from cli.main import main
 
     rows = [_txn(i) for i in range(240)] + [_txn(240, fraud=True), _txn(241, Amount=-5.0)]
     for row in rows:
@@ -186,7 +186,7 @@ def test_local_replay_runs_the_function_and_counts(store, settings, stream, tmp_
 
 
 def test_replay_of_a_missing_file_says_so(stream, capsys):
-    from shared.cli import main
+    from cli.main import main
 
     assert main(["replay", "/nonexistent/file.csv", "--local"]) == 1
     assert "is not a file" in capsys.readouterr().err
@@ -198,7 +198,7 @@ def test_replay_to_real_event_hubs(stream, tmp_path, monkeypatch, capsys):
     """Sends with the azure-eventhub producer; the consumer side is the Functions host, not run here."""
     import os
 
-    from shared.cli import main
+    from cli.main import main
     from tests.conftest import clear_caches
 
     monkeypatch.setenv("EVENTHUB", os.environ["EVENTHUB_TEST_CONNECTION"])

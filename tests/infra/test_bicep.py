@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from shared.storage import CONTAINERS
+from shared.adapters.storage import CONTAINERS
 from tests.functions.host import host_functions
 from tests.infra.conftest import BICEP_FILES, INFRA, infra_tool
 

@@ -154,7 +154,9 @@ def test_deploy_runs_infra_then_code_then_event_grid_then_smoke_test(fake_cli):
     assert "x-functions-key: function-key" in calls[-1] and "/api/health" in calls[-1]
     assert "no model is published yet" in result.stderr
     names = set(zipfile.ZipFile(fake_cli["AZ_ZIP_COPY"]).namelist())
-    assert {"function_app.py", "host.json", "requirements.txt", "shared/settings.py", "functions/stream.py"} <= names
+    assert {"function_app.py", "host.json", "requirements.txt", "shared/domain/settings.py", "functions/stream.py",
+            "api/app.py"} <= names
+    assert not [n for n in names if n.startswith("cli/")]  # the command line is not part of the function app
     assert not [n for n in names if n.startswith(("tests/", "infra/", ".venv"))]
 
 

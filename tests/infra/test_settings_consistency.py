@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from shared.settings import Settings
+from shared.domain.settings import Settings
 from tests.conftest import ROOT
 from tests.functions.host import host_functions
 from tests.infra.conftest import INFRA

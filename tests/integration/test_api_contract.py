@@ -10,9 +10,9 @@ import threading
 import httpx
 import pytest
 
-from shared.api.server import running_server
-from shared.devtools.models import publish_synthetic_model
-from shared.model_store import ModelStore
+from cli.devtools.models import publish_synthetic_model
+from cli.server import running_server
+from shared.adapters.model_store import ModelStore
 
 FEATURES = [f"V{i}" for i in range(1, 29)] + ["Amount"]
 
@@ -138,7 +138,7 @@ def test_error_statuses(served, content, ctype, status, words):
 
 
 def test_body_over_the_byte_limit_is_413_declared_or_streamed(served, monkeypatch):
-    from shared.settings import get_settings
+    from shared.domain.settings import get_settings
 
     monkeypatch.setenv("SCORE_MAX_BODY_BYTES", "2000")
     get_settings.cache_clear()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from shared.api.server import running_server
+from cli.server import running_server
+from shared.adapters.model_store import ModelStore
 from shared.etl.service import run_etl
-from shared.model_store import ModelStore
-from shared.scorer import Scorer
+from shared.scoring.scorer import Scorer
 from training.pipeline import run_training
 
 FEATURES = [f"V{i}" for i in range(1, 29)] + ["Amount"]
@@ -75,7 +75,7 @@ def test_nan_literal_is_rejected(trained):
 
 
 def test_batch_over_the_limit_is_413(trained, monkeypatch):
-    from shared.settings import get_settings
+    from shared.domain.settings import get_settings
 
     monkeypatch.setenv("SCORE_MAX_BATCH", "2")
     get_settings.cache_clear()

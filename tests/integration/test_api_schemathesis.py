@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.api.server import running_server
-from shared.devtools.models import publish_synthetic_model
+from cli.devtools.models import publish_synthetic_model
+from cli.server import running_server
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 

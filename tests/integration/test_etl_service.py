@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from shared.errors import ConcurrentUpdateError
+from shared.domain.errors import ConcurrentUpdateError
 from shared.etl import manifest
 from shared.etl.service import run_etl
 
@@ -191,9 +191,9 @@ def test_unreachable_storage_raises_rather_than_rejecting(settings):
     from azure.core.exceptions import ServiceRequestError
     from azure.storage.blob import BlobServiceClient
 
-    from shared.api.server import free_port
-    from shared.devtools.azurite import connection_string
-    from shared.storage import AzureBlobStore
+    from cli.devtools.azurite import connection_string
+    from cli.server import free_port
+    from shared.adapters.storage import AzureBlobStore
 
     dead = AzureBlobStore(BlobServiceClient.from_connection_string(
         connection_string(free_port()), retry_total=0, connection_timeout=2))

@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from shared.api.server import running_server
+from cli.server import running_server
 from shared.federated.auth import sign
 from shared.federated.params import from_npz, to_npz
 
@@ -32,8 +32,8 @@ def _post(http, bank, body, *, round_number=1, examples=100, key=None, now=None,
 
 @pytest.fixture
 def fl(store, settings, monkeypatch):
-    from shared.api.federated import rounds_for
-    from shared.settings import get_settings
+    from api.federated import rounds_for
+    from shared.domain.settings import get_settings
     from tests.conftest import clear_caches
 
     monkeypatch.setenv("FL_BANK_KEYS", json.dumps(KEYS))

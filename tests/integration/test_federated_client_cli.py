@@ -11,9 +11,9 @@ import time
 import httpx
 import pytest
 
-from shared.api.server import free_port
+from cli.server import free_port
+from shared.adapters.function_keys import HEADER
 from shared.federated.rounds import RoundConfig, Rounds
-from shared.function_keys import HEADER
 from tests.conftest import ROOT
 
 KEY = "fn-key-for-this-test"
@@ -28,7 +28,7 @@ def served(store, azurite, tmp_path):
     Rounds(store, experiment, RoundConfig(min_clients=3)).start_with_statistics(29)
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
+    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -48,7 +48,7 @@ def served(store, azurite, tmp_path):
 
 
 def _client(base, env, bank, data, *, rounds=3, key=KEY):
-    cmd = [sys.executable, "-m", "shared.cli", "federated", "client", "--bank", bank, "--data", str(data),
+    cmd = [sys.executable, "-m", "cli.main", "federated", "client", "--bank", bank, "--data", str(data),
            "--url", base, "--rounds", str(rounds), "--wait-seconds", "120"]
     client_env = {**env, "FL_BANK_KEY": BANKS.get(bank, "x"), "FRAUDOPS_FUNCTION_KEY": key}
     return subprocess.Popen(cmd, cwd=ROOT, env=client_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

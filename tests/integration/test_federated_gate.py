@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from shared.contract import get_contract
+from shared.adapters.model_store import ModelStore
+from shared.domain.contract import get_contract
 from shared.etl.service import run_etl
 from shared.federated import model as lr
 from shared.federated.export import UNGATED_THRESHOLD, publish_round
-from shared.model_store import ModelStore
 from training.data import load_dataset, matrix
 from training.gate import judge
 

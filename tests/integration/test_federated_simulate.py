@@ -9,7 +9,7 @@ import pytest
 
 @pytest.mark.slow
 def test_simulate_iid_matches_the_centralised_model(store, settings, capsys):
-    from shared.cli import main
+    from cli.main import main
 
     assert main(["federated", "simulate", "--banks", "3", "--rounds", "2"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -19,8 +19,8 @@ def test_simulate_iid_matches_the_centralised_model(store, settings, capsys):
     # every closed model round is published as an ONNX "federated" model the scorer can serve pinned
     import numpy as np
 
-    from shared.model_store import ModelStore
-    from shared.scorer import load_model
+    from shared.adapters.model_store import ModelStore
+    from shared.scoring.scorer import load_model
 
     models = ModelStore(store, settings.model_name)
     versions = [v for v in models.versions() if v.startswith(f"fl-{summary['experiment']}-")]
@@ -34,7 +34,7 @@ def test_simulate_iid_matches_the_centralised_model(store, settings, capsys):
 
 @pytest.mark.slow
 def test_median_resists_a_poisoned_bank_where_fedavg_does_not(store, settings):
-    from shared.federated.simulate import simulate
+    from cli.simulate import simulate
 
     robust = simulate(banks=5, rounds=2, poison=1, aggregator="median", rows=30_000)
     naive = simulate(banks=5, rounds=2, poison=1, aggregator="fedavg", rows=30_000)
@@ -43,15 +43,15 @@ def test_median_resists_a_poisoned_bank_where_fedavg_does_not(store, settings):
 
 
 def test_simulate_refuses_more_poisoned_banks_than_banks(store, settings, capsys):
-    from shared.cli import main
+    from cli.main import main
 
     assert main(["federated", "simulate", "--banks", "2", "--poison", "2"]) == 2
     assert "below --banks" in capsys.readouterr().err
 
 
 def test_keys_add_without_key_vault_returns_a_key(monkeypatch, capsys):
-    from shared.cli import main
-    from shared.settings import get_settings
+    from cli.main import main
+    from shared.domain.settings import get_settings
 
     monkeypatch.delenv("KEY_VAULT_URL", raising=False)
     get_settings.cache_clear()
@@ -67,8 +67,8 @@ def test_keys_add_without_key_vault_returns_a_key(monkeypatch, capsys):
 def test_keys_add_and_read_back_from_key_vault(monkeypatch):
     import os
 
+    from shared.domain.settings import get_settings
     from shared.federated.auth import KeyVaultKeys, add_bank_key
-    from shared.settings import get_settings
 
     monkeypatch.setenv("KEY_VAULT_URL", os.environ["KEY_VAULT_TEST_URL"])
     get_settings.cache_clear()

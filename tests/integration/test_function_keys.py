@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from shared.api.server import running_server
-from shared.function_keys import HEADER, function_app_client
+from cli.server import running_server
+from shared.adapters.function_keys import HEADER, function_app_client
 
 KEY = "k3y-for-tests"
 
@@ -50,7 +50,7 @@ def test_function_app_client_refuses_to_start_without_a_key():
 def test_the_load_generator_sends_the_key_the_benchmark_gives_it(url):
     import asyncio
 
-    from shared.devtools import loadgen
+    from cli.devtools import loadgen
 
     def kinds(headers):
         return asyncio.run(loadgen.run(f"{url}/api/health", rate=10, seconds=0.5, headers=headers))["error_kinds"]

@@ -11,10 +11,10 @@ import pyarrow.csv as pacsv
 import pytest
 
 import training.pipeline as pipeline
-from shared.errors import BlobNotFoundError, ConcurrentUpdateError, TrainingError
+from shared.adapters.model_store import ModelStore
+from shared.domain.errors import BlobNotFoundError, ConcurrentUpdateError, TrainingError
 from shared.etl.service import run_etl
-from shared.model_store import ModelStore
-from shared.scorer import load_model
+from shared.scoring.scorer import load_model
 from training.generate import bayes_reference, generate
 from training.monitoring import check_drift
 

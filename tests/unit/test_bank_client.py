@@ -9,7 +9,7 @@ import httpx
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.errors import FraudOpsError
+from shared.domain.errors import FraudOpsError
 from shared.federated import credentials
 from shared.federated.client import Backoff, BankClient, RoundWaitTimeout
 

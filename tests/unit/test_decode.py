@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from shared.api.decode import BatchTooLargeError, InvalidRequestError, decode_csv, decode_json
-from shared.contract import CREDITCARD
+from api.decode import BatchTooLargeError, InvalidRequestError, decode_csv, decode_json
+from shared.domain.contract import CREDITCARD
 
 FEATURES = CREDITCARD.feature_names
 
@@ -78,8 +78,8 @@ def test_csv_matches_json():
 
 
 def test_the_typed_path_matches_the_general_path_on_good_input():
-    from shared.api.decode import matrix_from_rows
-    from shared.api.typed_json import decode_typed
+    from api.decode import matrix_from_rows
+    from api.typed_json import decode_typed
 
     rows = [_row(i, customer_id=f"c{i % 3}") for i in range(50)] + [_row(50, Time=None), _row(51, V2=3)]
     rows[7].pop("Time")  # the time column is optional: absent or null
@@ -96,7 +96,7 @@ def test_the_typed_path_matches_the_general_path_on_good_input():
     {"transaction_id": "x" * 65}, {"Amount": -0.01},
 ])
 def test_the_typed_path_hands_anything_off_to_the_precise_one(bad):
-    from shared.api.typed_json import decode_typed
+    from api.typed_json import decode_typed
 
     assert decode_typed(_body([_row(0), _row(1, **bad)]), CREDITCARD, max_batch=10) is None
     with pytest.raises(InvalidRequestError):
@@ -104,7 +104,7 @@ def test_the_typed_path_hands_anything_off_to_the_precise_one(bad):
 
 
 def test_the_typed_path_refuses_missing_features_empty_and_oversized_batches():
-    from shared.api.typed_json import decode_typed
+    from api.typed_json import decode_typed
 
     missing = _row(1)
     del missing["V7"]
@@ -120,7 +120,7 @@ def _csv(rows: list[dict]) -> bytes:
 
 
 def test_the_fast_csv_path_takes_good_bodies_with_empty_optional_cells():
-    from shared.api.decode import _csv_typed
+    from api.decode import _csv_typed
 
     rows = [_row(0), _row(1, Time="", transaction_id=""), _row(2, V4=7)]
     fast = _csv_typed(_csv(rows), CREDITCARD, max_batch=10)
@@ -132,7 +132,7 @@ def test_the_fast_csv_path_takes_good_bodies_with_empty_optional_cells():
 @pytest.mark.parametrize("bad", [{"V5": ""}, {"V5": "abc"}, {"V5": "nan"}, {"V5": "1e400"}, {"Amount": -1},
                                  {"Class": 0}, {"extra": 1}, {"Time": -5}])
 def test_the_fast_csv_path_hands_anything_off_to_the_precise_one(bad):
-    from shared.api.decode import _csv_typed
+    from api.decode import _csv_typed
 
     body = _csv([_row(0), _row(1, **bad)])
     assert _csv_typed(body, CREDITCARD, max_batch=10) is None
@@ -141,7 +141,7 @@ def test_the_fast_csv_path_hands_anything_off_to_the_precise_one(bad):
 
 
 def test_a_big_csv_body_parsed_in_parallel_blocks_equals_the_single_threaded_parse():
-    from shared.api.decode import PARALLEL_CSV_BYTES, _csv_typed
+    from api.decode import PARALLEL_CSV_BYTES, _csv_typed
 
     rng = np.random.default_rng(4)
     rows = [_row(i, **{f: float(v) for f, v in zip(FEATURES, rng.normal(size=len(FEATURES)), strict=True)})

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from shared.errors import FileRejectedError
+from shared.domain.errors import FileRejectedError
 from shared.etl.streams import ReadAhead, gunzip, line_blocks
 
 

@@ -11,8 +11,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from shared.contract import CREDITCARD
-from shared.errors import FileRejectedError
+from shared.domain.contract import CREDITCARD
+from shared.domain.errors import FileRejectedError
 from shared.etl.transform import TransformResult, transform_file
 
 HEADER = ",".join(f'"{c}"' for c in ["Time", *(f"V{i}" for i in range(1, 29)), "Amount", "Class"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.devtools import loadgen
+from cli.devtools import loadgen
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 

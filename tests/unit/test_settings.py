@@ -7,13 +7,13 @@ import logging
 import pytest
 from pydantic import ValidationError
 
-from shared.settings import Settings
+from shared.domain.settings import Settings
 
 
 def test_an_unresolved_key_vault_reference_is_never_the_admin_key(monkeypatch, caplog):
     reference = "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/fl-admin-key)"
     monkeypatch.setenv("FL_ADMIN_KEY", reference)
-    with caplog.at_level(logging.ERROR, logger="shared.settings"):
+    with caplog.at_level(logging.ERROR, logger="shared.domain.settings"):
         settings = Settings()
     assert settings.fl_admin_key is None
     assert "unresolved Key Vault reference" in caplog.text

@@ -26,3 +26,4 @@ def host(protos) -> Iterator[Host]:
     assert init.result.status == protos.StatusResult.Success, init.result.exception.message
     yield h
     h.close()
+    fresh_app_modules()  # the worker indexed this import of the app; whoever imports it next gets a fresh one

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from shared.settings import Settings
+from shared.domain.settings import Settings
 from tests.conftest import ROOT
 
 HOST = json.loads((ROOT / "host.json").read_text())
@@ -19,7 +19,7 @@ def _seconds(hms: str) -> int:
 
 
 def test_route_prefix_is_empty_because_every_route_already_starts_with_api():
-    from shared.api.app import create_app
+    from api.app import create_app
 
     assert HOST["extensions"]["http"]["routePrefix"] == ""
     paths = set(create_app().openapi()["paths"])

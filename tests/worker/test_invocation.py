@@ -9,8 +9,8 @@ import logging
 import pyarrow.parquet as pq
 import pytest
 
-from shared.devtools.models import publish_synthetic_model
-from shared.model_store import ModelStore
+from cli.devtools.models import publish_synthetic_model
+from shared.adapters.model_store import ModelStore
 
 FEATURES = [f"V{i}" for i in range(1, 29)] + ["Amount"]
 JSON = {"content-type": "application/json"}

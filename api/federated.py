@@ -10,10 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 
+from shared.adapters.storage import get_blob_store
+from shared.domain.settings import Settings, get_settings
 from shared.federated.params import BadParametersError
 from shared.federated.rounds import RoundConfig, Rounds
-from shared.settings import Settings, get_settings
-from shared.storage import get_blob_store
 
 
 async def _settings() -> Settings:
@@ -48,7 +48,7 @@ def _public(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def router() -> APIRouter:
-    from shared.api.schemas import ErrorResponse, ValidationErrorResponse
+    from api.schemas import ErrorResponse, ValidationErrorResponse
 
     r = APIRouter(prefix="/api/federated", tags=["federated"])
 
@@ -91,7 +91,7 @@ def router() -> APIRouter:
     ) -> JSONResponse:
         from fastapi.concurrency import run_in_threadpool
 
-        from shared.api.app import read_body
+        from api.app import read_body
         from shared.federated.auth import get_keys, verify
 
         body = await read_body(request, settings.fl_max_body_bytes)

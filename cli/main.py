@@ -35,8 +35,8 @@ def _emit(summary: dict[str, Any]) -> None:
 def _store_and_settings() -> tuple[Any, Any]:
     from azure.core.exceptions import ServiceRequestError
 
-    from shared.settings import get_settings
-    from shared.storage import get_blob_store
+    from shared.adapters.storage import get_blob_store
+    from shared.domain.settings import get_settings
 
     settings = get_settings()
     try:
@@ -105,7 +105,7 @@ def cmd_drift(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
-    from shared.streaming.replay import replay
+    from cli.replay import replay
 
     if args.batch < 1:
         raise CommandError("--batch must be at least 1")
@@ -114,7 +114,7 @@ def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_federated_simulate(args: argparse.Namespace) -> dict[str, Any]:
-    from shared.federated.simulate import simulate
+    from cli.simulate import simulate
 
     _store_and_settings()
     try:
@@ -127,10 +127,10 @@ def cmd_federated_simulate(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_federated_client(args: argparse.Namespace) -> dict[str, Any]:
     import os
 
+    from cli.simulate import _data
+    from shared.adapters.function_keys import function_app_client
     from shared.federated import credentials
     from shared.federated.client import BankClient
-    from shared.federated.simulate import _data
-    from shared.function_keys import function_app_client
 
     vault = args.key_vault_url or os.environ.get("BANK_KEY_VAULT_URL")
     creds = (credentials.from_key_vault(vault, bank_key_secret=args.bank_key_secret,
@@ -146,8 +146,8 @@ def cmd_federated_client(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_federated_keys(args: argparse.Namespace) -> dict[str, Any]:
+    from shared.domain.settings import get_settings
     from shared.federated.auth import add_bank_key
-    from shared.settings import get_settings
 
     return add_bank_key(get_settings(), args.bank)
 
@@ -158,8 +158,8 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
 
     import uvicorn
 
-    from shared.api.app import create_app
-    from shared.function_keys import ENV, HEADER, FunctionKeyCheck
+    from api.app import create_app
+    from shared.adapters.function_keys import ENV, HEADER, FunctionKeyCheck
 
     keys = list(args.function_key or []) or [k for k in [os.environ.get(ENV)] if k]
     if not keys:
@@ -175,8 +175,8 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
-    from shared.batch_scoring import score_file
-    from shared.scorer import get_scorer
+    from shared.scoring.batch import score_file
+    from shared.scoring.scorer import get_scorer
 
     store, settings = _store_and_settings()
     del store
@@ -184,7 +184,7 @@ def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_demo(args: argparse.Namespace) -> dict[str, Any]:
-    from shared.demo import run_demo
+    from cli.demo import run_demo
 
     store, settings = _store_and_settings()
     return run_demo(store, settings, rows=args.rows, seed=args.seed, workdir=Path(args.workdir))
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("azure").setLevel(logging.WARNING)
-    from shared.errors import FraudOpsError
+    from shared.domain.errors import FraudOpsError
 
     try:
         _emit(args.func(args))

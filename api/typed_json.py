@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from shared.api.decode import column_bounds, in_range
-from shared.contract import DatasetContract
+from shared.domain.contract import DatasetContract
+from shared.domain.rows import column_bounds, in_range
 
 
 @lru_cache(maxsize=8)

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.errors import FraudOpsError, ModelNotAvailableError
+from shared.domain.errors import FraudOpsError, ModelNotAvailableError
 
 if TYPE_CHECKING:
-    from shared.model_store import ModelStore
+    from shared.adapters.model_store import ModelStore
 
 TOP_K = 5
 

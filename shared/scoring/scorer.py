@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.errors import ModelIntegrityError, ModelNotAvailableError
-from shared.explain import Explainers
-from shared.model_store import ModelStore
+from shared.adapters.model_store import ModelStore
+from shared.domain.errors import ModelIntegrityError, ModelNotAvailableError
+from shared.scoring.explain import Explainers
 
 if TYPE_CHECKING:
     import onnxruntime as ort
 
-    from shared.settings import Settings
+    from shared.domain.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +158,8 @@ class Scorer:
 
 @lru_cache(maxsize=4)
 def _scorer_for(settings: Settings) -> Scorer:
-    from shared.contract import get_contract
-    from shared.storage import get_blob_store
+    from shared.adapters.storage import get_blob_store
+    from shared.domain.contract import get_contract
 
     contract = get_contract(settings.dataset_name)
     return Scorer(
@@ -172,7 +172,7 @@ def _scorer_for(settings: Settings) -> Scorer:
 def get_scorer(settings: Settings | None = None) -> Scorer:
     """The process-wide scorer (one ONNX session per model version, kept across invocations)."""
     if settings is None:
-        from shared.settings import get_settings
+        from shared.domain.settings import get_settings
 
         settings = get_settings()
     return _scorer_for(settings)

@@ -16,14 +16,13 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
-from itertools import chain
-from operator import itemgetter, methodcaller
 from typing import Any
 
 import numpy as np
 
-from shared.contract import FLOAT32_MAX, DatasetContract
-from shared.errors import FraudOpsError
+from shared.domain.contract import DatasetContract
+from shared.domain.errors import FraudOpsError
+from shared.domain.rows import in_range, matrix_from_rows
 
 
 class InvalidRequestError(FraudOpsError):
@@ -53,14 +52,13 @@ class Batch:
 
 
 TOP_LEVEL = {"transactions", "model_version", "explain"}
-NUMBER_TYPES = {float, int}
 
 
 def decode_json(body: bytes, contract: DatasetContract, *, max_batch: int) -> Batch:
     """A JSON body ``{"transactions": [...], "model_version"?: str, "explain"?: bool}``."""
     import orjson
 
-    from shared.api.typed_json import decode_typed
+    from api.typed_json import decode_typed
 
     typed = decode_typed(body, contract, max_batch=max_batch)
     if typed is not None:
@@ -93,61 +91,6 @@ def decode_json(body: bytes, contract: DatasetContract, *, max_batch: int) -> Ba
     if x is None:
         raise _row_errors(rows, contract)
     return Batch(x, ids, version, bool(explain))
-
-
-def matrix_from_rows(rows: list[Any], contract: DatasetContract) -> tuple[np.ndarray | None, list[str | None]]:
-    """The feature matrix from the list of dicts with C-level iteration only; ``None`` when anything is off.
-
-    ``itemgetter`` pulls each row's features as one tuple, ``set(map(type, ...))`` proves every value is
-    a number (not a bool, string or null), and NumPy checks finiteness and ranges for whole columns.
-    """
-    if set(map(type, rows)) != {dict}:
-        return None, []
-    keys: set[str] = set().union(*rows)
-    label = contract.label.name if contract.label else None
-    if keys - set(contract.names) or label in keys:
-        return None, []
-    features = contract.feature_names
-    try:
-        tuples = list(map(itemgetter(*features), rows))
-    except KeyError:
-        return None, []
-    if not set(map(type, chain.from_iterable(tuples))) <= NUMBER_TYPES:
-        return None, []
-    try:
-        values = np.array(tuples, dtype=np.float64)
-    except OverflowError:  # an integer beyond float64
-        return None, []
-    lo, hi = column_bounds(contract, features)
-    if not (np.isfinite(values).all() and (values >= lo).all() and (values <= hi).all()):
-        return None, []
-    for name in keys - set(features):  # Time and ids: checked, not scored
-        column = list(map(methodcaller("get", name), rows))
-        types = set(map(type, column))
-        spec = contract.column(name)
-        if spec.dtype == "string":
-            if not types <= {str, type(None)}:
-                return None, []
-            if max(map(len, filter(None, column)), default=0) > contract.max_field_chars:
-                return None, []
-        else:
-            if not types <= NUMBER_TYPES | {type(None)}:
-                return None, []
-            try:
-                numbers = np.array(column, dtype=np.float64)  # None becomes NaN
-            except OverflowError:
-                return None, []
-            present = numbers[~np.isnan(numbers)] if type(None) in types else numbers
-            if not in_range(present, spec):
-                return None, []
-    ids = list(map(methodcaller("get", "transaction_id"), rows))
-    return values.astype(np.float32), ids
-
-
-def column_bounds(contract: DatasetContract, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    specs = [contract.column(n) for n in names]
-    return (np.array([-FLOAT32_MAX if c.minimum is None else c.minimum for c in specs]),
-            np.array([FLOAT32_MAX if c.maximum is None else c.maximum for c in specs]))
 
 
 def _fast_struct(arr: Any, contract: DatasetContract) -> tuple[np.ndarray | None, list[str | None]]:
@@ -193,18 +136,11 @@ def _fast_struct(arr: Any, contract: DatasetContract) -> tuple[np.ndarray | None
     return x, ids
 
 
-def in_range(values: np.ndarray, spec: Any) -> bool:
-    """Finite, within the contract's range and within float32 (what the schema's bounds say)."""
-    lo = -FLOAT32_MAX if spec.minimum is None else spec.minimum
-    hi = FLOAT32_MAX if spec.maximum is None else spec.maximum
-    return bool(np.isfinite(values).all() and (values >= lo).all() and (values <= hi).all())
-
-
 def _row_errors(rows: list[Any], contract: DatasetContract) -> InvalidRequestError:
     """Every offending field and row index, from the contract's pydantic model."""
     from pydantic import TypeAdapter, ValidationError
 
-    from shared.api.schemas import transaction_model
+    from shared.domain.transaction_schema import transaction_model
 
     adapter: TypeAdapter[Any] = TypeAdapter(list[transaction_model(contract)])  # type: ignore[misc,arg-type]
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.contract import get_contract
-from shared.model_store import ModelStore
-from shared.storage import BlobStore
+from shared.adapters.model_store import ModelStore
+from shared.adapters.storage import BlobStore
+from shared.domain.contract import get_contract
 
 
 def publish_synthetic_model(store: BlobStore, model_name: str, *, version: str, trees: int = 50,

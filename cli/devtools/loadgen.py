@@ -7,7 +7,7 @@ tail instead of silently slowing the load (no coordinated omission). The client 
 asyncio streams with pre-encoded requests, so its own cost per request stays small next to
 the server's. Prints one JSON line: sent, ok, errors, achieved rate, p50/p95/p99/max in ms.
 
-    python -m shared.devtools.loadgen --url http://127.0.0.1:PORT/api/health --rate 50 --seconds 10
+    python -m cli.devtools.loadgen --url http://127.0.0.1:PORT/api/health --rate 50 --seconds 10
 """
 
 from __future__ import annotations

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.contract import get_contract
-from shared.errors import FraudOpsError
+from shared.domain.contract import get_contract
+from shared.domain.errors import FraudOpsError
 
 if TYPE_CHECKING:
-    from shared.settings import Settings
+    from shared.domain.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,8 @@ def replay(path: Path, settings: Settings, *, rate: float | None, batch: int, lo
 def _local(rows: list[dict[str, Any]], settings: Settings, rate: float | None, batch: int) -> dict[str, Any]:
     import orjson
 
-    from functions.host import user_function
-    from shared.streaming.events import to_function_events
+    from cli.function_host import user_function
+    from functions.eventhub_events import to_function_events
     from shared.streaming.service import get_processor
 
     function = user_function("score_stream")

@@ -28,11 +28,11 @@ def running_server(host: str = LOOPBACK, port: int | None = None, *, timeout: fl
     """
     import uvicorn
 
-    from shared.api.app import create_app
+    from api.app import create_app
 
     app: Any = create_app()
     if function_key is not None:
-        from shared.function_keys import FunctionKeyCheck
+        from shared.adapters.function_keys import FunctionKeyCheck
 
         app = FunctionKeyCheck(app, [function_key])
     port = port or free_port(host)

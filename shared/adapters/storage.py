@@ -15,12 +15,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from shared.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError
+from shared.domain.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
 
-    from shared.settings import Settings
+    from shared.domain.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def make_service_client(settings: Settings) -> BlobServiceClient:
 
 @lru_cache(maxsize=4)
 def _store_for(connection: str, account: str | None, client_id: str | None) -> AzureBlobStore:
-    from shared.settings import Settings
+    from shared.domain.settings import Settings
 
     settings = Settings.model_validate({
         "AzureWebJobsStorage": connection,
@@ -211,7 +211,7 @@ def _store_for(connection: str, account: str | None, client_id: str | None) -> A
 def get_blob_store(settings: Settings | None = None) -> AzureBlobStore:
     """The process-wide store for these settings (created once; containers ensured once)."""
     if settings is None:
-        from shared.settings import get_settings
+        from shared.domain.settings import get_settings
 
         settings = get_settings()
     return _store_for(

@@ -16,8 +16,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError, ModelNotAvailableError
-from shared.storage import BlobStore
+from shared.adapters.storage import BlobStore
+from shared.domain.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError, ModelNotAvailableError
 
 log = logging.getLogger(__name__)
 

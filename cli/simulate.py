@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.contract import get_contract
+from shared.domain.contract import get_contract
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,8 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def _clear() -> None:
+    from shared.domain.settings import get_settings
     from shared.federated.auth import get_keys
-    from shared.settings import get_settings
 
     get_settings.cache_clear()
     get_keys.cache_clear()
@@ -74,13 +74,13 @@ def _scores(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 
 def simulate(*, banks: int, rounds: int, data: Path | None = None, rows: int = 60_000, non_iid: bool = False,
              poison: int = 0, aggregator: str = "fedavg", seed: int = 0, steps: int = 50) -> dict[str, Any]:
-    from shared.api.server import running_server
+    from cli.server import running_server
+    from shared.adapters.function_keys import function_app_client
+    from shared.adapters.storage import get_blob_store
+    from shared.domain.settings import get_settings
     from shared.federated import model as lr
     from shared.federated.client import BankClient
     from shared.federated.rounds import RoundConfig, Rounds
-    from shared.function_keys import function_app_client
-    from shared.settings import get_settings
-    from shared.storage import get_blob_store
 
     if not 0 <= poison < banks:
         raise ValueError("--poison must be below --banks")

@@ -2,37 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
-
-from shared.contract import CREDITCARD, FLOAT32_MAX, DatasetContract
-
-
-def transaction_model(contract: DatasetContract) -> type[BaseModel]:
-    """One transaction as the scoring API takes it: every feature required, Time and ids optional.
-
-    Numbers are bounded by the contract's range and by float32, the model's input type.
-    """
-    fields: dict[str, Any] = {}
-    for col in contract.columns:
-        if col.role == "label":
-            continue
-        if col.dtype == "string":
-            fields[col.name] = (str | None, Field(default=None, max_length=contract.max_field_chars))
-            continue
-        constraints: dict[str, Any] = {
-            "strict": True,  # a number: not a bool, not a numeric string
-            "ge": -FLOAT32_MAX if col.minimum is None else col.minimum,
-            "le": FLOAT32_MAX if col.maximum is None else col.maximum,
-        }
-        required = col.role == "feature"
-        fields[col.name] = (float if required else float | None,
-                            Field(... if required else None, **constraints))
-    return create_model(
-        "TransactionIn", __config__=ConfigDict(extra="forbid", allow_inf_nan=False), **fields,
-    )
-
+from shared.domain.contract import CREDITCARD
+from shared.domain.transaction_schema import transaction_model
 
 TransactionIn = transaction_model(CREDITCARD)
 

@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from shared.settings import Settings
-from shared.storage import BlobStore
+from shared.adapters.storage import BlobStore
+from shared.domain.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,9 @@ def _sample_transactions(path: Path, n_normal: int = 3, n_fraud: int = 2) -> lis
 def run_demo(store: BlobStore, settings: Settings, *, rows: int, seed: int, workdir: Path) -> dict[str, Any]:
     import secrets
 
-    from shared.api.server import running_server
+    from cli.server import running_server
+    from shared.adapters.function_keys import function_app_client
     from shared.etl.service import run_etl
-    from shared.function_keys import function_app_client
     from training.generate import generate
     from training.pipeline import run_training
 
@@ -56,7 +56,7 @@ def run_demo(store: BlobStore, settings: Settings, *, rows: int, seed: int, work
         scored = response.json()
     log.info("demo: scored %d transactions over HTTP at %s", len(scored["results"]), url)
     stream = _replay_tail(csv_path, workdir, settings)
-    from shared.federated.simulate import simulate
+    from cli.simulate import simulate
 
     federated = simulate(banks=3, rounds=2, rows=30_000, seed=seed)
     log.info("demo: federated, 3 banks, 2 rounds: AUC %.4f (centralised %.4f)", federated["federated_auc"],
@@ -80,7 +80,7 @@ def _replay_tail(path: Path, workdir: Path, settings: Settings, rows: int = 5000
     """The last ``rows`` transactions (plus one broken row, to show dead-lettering) through the stream function."""
     import pyarrow.csv as pacsv
 
-    from shared.streaming.replay import replay
+    from cli.replay import replay
 
     table = pacsv.read_csv(path)
     tail = table.slice(max(table.num_rows - rows, 0))

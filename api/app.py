@@ -10,8 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from shared.api.decode import Batch, BatchTooLargeError, InvalidRequestError, decode_csv, decode_json
-from shared.api.schemas import (
+from api.decode import Batch, BatchTooLargeError, InvalidRequestError, decode_csv, decode_json
+from api.schemas import (
     ErrorResponse,
     HealthResponse,
     ModelInfo,
@@ -19,14 +19,14 @@ from shared.api.schemas import (
     ScoreResponse,
     ValidationErrorResponse,
 )
-from shared.contract import get_contract
-from shared.errors import FraudOpsError, ModelIntegrityError, ModelNotAvailableError
-from shared.explain import CannotExplainError
+from shared.domain.contract import get_contract
+from shared.domain.errors import FraudOpsError, ModelIntegrityError, ModelNotAvailableError
+from shared.domain.settings import Settings, get_settings
 from shared.federated.auth import AuthError
 from shared.federated.params import BadParametersError
 from shared.federated.rounds import RoundNotFoundError, RoundStateError
-from shared.scorer import LoadedModel, Scorer, get_scorer
-from shared.settings import Settings, get_settings
+from shared.scoring.explain import CannotExplainError
+from shared.scoring.scorer import LoadedModel, Scorer, get_scorer
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ def create_app() -> FastAPI:
             return _csv_response(batch, model, probs)
         return _json_response(batch, model, probs, explanations)
 
-    from shared.api.federated import router
+    from api.federated import router
 
     app.include_router(router())
 

@@ -34,7 +34,7 @@ class AzuriteNotAvailable(RuntimeError):
 @contextlib.contextmanager
 def private_azurite(*, start_timeout: float = 30.0) -> Iterator[str]:
     """Start Azurite, yield its connection string, stop it and delete its data."""
-    from shared.api.server import free_port
+    from cli.server import free_port
 
     binary = ROOT / "node_modules" / ".bin" / "azurite-blob"
     if not binary.exists():

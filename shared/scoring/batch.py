@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from shared.errors import FileRejectedError
-from shared.scorer import Scorer
+from shared.domain.errors import FileRejectedError
+from shared.scoring.scorer import Scorer
 
 log = logging.getLogger(__name__)
 

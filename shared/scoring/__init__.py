@@ -1,0 +1,1 @@
+"""Scoring: the champion model in memory, batch scoring and explanations."""
