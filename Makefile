@@ -51,6 +51,7 @@ demo: setup ## the whole slice end to end; stops what it started
 	if [ $$started = 1 ]; then scripts/azurite.sh stop >&2; fi; exit $$status
 
 test: setup ## lint, types, layers, then the whole suite (tests start their own Azurite on free ports)
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
@@ -75,6 +76,7 @@ bench-fl: setup ## federated: AUC vs centralised (IID/non-IID), poisoned banks p
 	$(PY) scripts/bench_fl.py
 
 lint: setup
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports

@@ -57,8 +57,10 @@ def _error(status: int, description: str) -> dict[str, Any]:
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {503: _error(503, "No model is published yet, or it cannot be loaded")}
 SCORE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {"schema": {"type": "string"}}},
-          "description": "Scores (JSON, or CSV for a CSV request)"},
+    200: {
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+        "description": "Scores (JSON, or CSV for a CSV request)",
+    },
     400: _error(400, "The body is not JSON or CSV"),
     404: _error(404, "The pinned model version does not exist"),
     409: _error(409, "The model cannot explain its scores"),
@@ -72,18 +74,32 @@ SCORE_BODY = {
         "required": True,
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}},
-            "text/csv": {"schema": {"type": "string", "description": "a header row naming the contract's columns "
-                                    "(every feature; Time, transaction_id, customer_id optional), then one "
-                                    "transaction per line"},
-                         "example": "transaction_id," + ",".join(f"V{i}" for i in range(1, 29)) + ",Amount\n"
-                                    "t1," + ",".join(["0.1"] * 28) + ",149.62\n"},
+            "text/csv": {
+                "schema": {
+                    "type": "string",
+                    "description": "a header row naming the contract's columns "
+                    "(every feature; Time, transaction_id, customer_id optional), then one "
+                    "transaction per line",
+                },
+                "example": "transaction_id," + ",".join(f"V{i}" for i in range(1, 29)) + ",Amount\n"
+                "t1," + ",".join(["0.1"] * 28) + ",149.62\n",
+            },
         },
     },
 }
 INLINE_ROWS = 32  # batches up to this size are scored on the event loop (tens of microseconds)
-STATUS = {AuthError: 401, RoundNotFoundError: 404, RoundStateError: 409, BadParametersError: 422,
-          VersionNotFoundError: 404, CannotExplainError: 409, BatchTooLargeError: 413, UnsupportedMediaError: 415,
-          ModelNotAvailableError: 503, ModelIntegrityError: 503}
+STATUS = {
+    AuthError: 401,
+    RoundNotFoundError: 404,
+    RoundStateError: 409,
+    BadParametersError: 422,
+    VersionNotFoundError: 404,
+    CannotExplainError: 409,
+    BatchTooLargeError: 413,
+    UnsupportedMediaError: 415,
+    ModelNotAvailableError: 503,
+    ModelIntegrityError: 503,
+}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -118,8 +134,7 @@ def _score(batch: Batch, scorer: Scorer, explain: bool) -> tuple[LoadedModel, An
     return model, probs, explanations
 
 
-def _json_response(batch: Batch, model: LoadedModel, probs: Any,
-                   explanations: list[dict[str, Any]] | None) -> Response:
+def _json_response(batch: Batch, model: LoadedModel, probs: Any, explanations: list[dict[str, Any]] | None) -> Response:
     import orjson
 
     flags = (probs >= model.threshold).tolist()
@@ -138,10 +153,14 @@ def _csv_response(batch: Batch, model: LoadedModel, probs: Any) -> Response:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    table = pa.table({
-        "transaction_id": pa.array(batch.ids, pa.string()), "fraud_probability": pa.array(probs),
-        "is_fraud": pa.array(probs >= model.threshold), "model_version": pa.array([model.version] * len(batch)),
-    })
+    table = pa.table(
+        {
+            "transaction_id": pa.array(batch.ids, pa.string()),
+            "fraud_probability": pa.array(probs),
+            "is_fraud": pa.array(probs >= model.threshold),
+            "model_version": pa.array([model.version] * len(batch)),
+        }
+    )
     out = pa.BufferOutputStream()
     pacsv.write_csv(table, out, pacsv.WriteOptions(quoting_style="needed"))
     return Response(out.getvalue().to_pybytes(), media_type="text/csv")
@@ -195,14 +214,17 @@ def create_app() -> FastAPI:
 
     @app.post("/api/score", response_model=ScoreResponse, responses=SCORE_RESPONSES, openapi_extra=SCORE_BODY)
     async def score(
-        request: Request, scorer: ScorerDep, settings: SettingsDep,
+        request: Request,
+        scorer: ScorerDep,
+        settings: SettingsDep,
         explain: Annotated[bool, Query(description="add the top contributing features (TreeSHAP)")] = False,
         x_model_version: Annotated[str | None, Header(description="pin a model version (shadow tests)")] = None,
     ) -> Response:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in ("application/json", "text/csv"):
             raise UnsupportedMediaError(
-                f"content type {media or '(none)'!r} is not supported; send application/json or text/csv")
+                f"content type {media or '(none)'!r} is not supported; send application/json or text/csv"
+            )
         body = await read_body(request, settings.score_max_body_bytes)
         contract = get_contract(settings.dataset_name)
         decode = decode_json if media == "application/json" else decode_csv

@@ -121,11 +121,15 @@ def _fast_struct(arr: Any, contract: DatasetContract) -> tuple[np.ndarray | None
         if spec.dtype == "string":
             if column.null_count != len(column) and not pa.types.is_string(column.type):
                 return None, []
-            if pa.types.is_string(column.type) and len(column) and \
-                    max((len(s) for s in column.to_pylist() if s is not None), default=0) > contract.max_field_chars:
+            if (
+                pa.types.is_string(column.type)
+                and len(column)
+                and max((len(s) for s in column.to_pylist() if s is not None), default=0) > contract.max_field_chars
+            ):
                 return None, []
-        elif not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type) or pa.types.is_null(
-                column.type)):
+        elif not (
+            pa.types.is_floating(column.type) or pa.types.is_integer(column.type) or pa.types.is_null(column.type)
+        ):
             return None, []
         else:
             values = column.to_numpy(zero_copy_only=False).astype(np.float64)
@@ -158,8 +162,14 @@ def _row_errors(rows: list[Any], contract: DatasetContract) -> InvalidRequestErr
 
 def _summary(errors: list[dict[str, Any]]) -> str:
     first = errors[0]
-    where = " ".join(p for p in (f"row {first['row']}" if first["row"] is not None else "",
-                                 f"field {first['field']}" if first["field"] else "") if p)
+    where = " ".join(
+        p
+        for p in (
+            f"row {first['row']}" if first["row"] is not None else "",
+            f"field {first['field']}" if first["field"] else "",
+        )
+        if p
+    )
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{where}: {first['msg']}{more}" if where else f"{first['msg']}{more}"
 
@@ -175,8 +185,12 @@ def decode_csv(body: bytes, contract: DatasetContract, *, max_batch: int) -> Bat
     if fast is not None:
         return fast
     try:
-        table = pacsv.read_csv(io.BytesIO(body), convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in contract.names}, strings_can_be_null=False))
+        table = pacsv.read_csv(
+            io.BytesIO(body),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in contract.names}, strings_can_be_null=False
+            ),
+        )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise InvalidRequestError(f"the body is not a readable CSV table ({exc})", status=400) from None
     if table.num_rows == 0:
@@ -188,10 +202,16 @@ def decode_csv(body: bytes, contract: DatasetContract, *, max_batch: int) -> Bat
         x, ids = _fast_struct(typed.to_struct_array().combine_chunks(), contract)
         if x is not None:
             return Batch(x, ids)
-    errors = [{"row": None, "field": c, "msg": "unknown column"} for c in table.column_names
-              if c not in contract.names or (contract.label and c == contract.label.name)]
-    errors += [{"row": None, "field": c, "msg": "required column is missing"} for c in contract.feature_names
-               if c not in table.column_names]
+    errors = [
+        {"row": None, "field": c, "msg": "unknown column"}
+        for c in table.column_names
+        if c not in contract.names or (contract.label and c == contract.label.name)
+    ]
+    errors += [
+        {"row": None, "field": c, "msg": "required column is missing"}
+        for c in contract.feature_names
+        if c not in table.column_names
+    ]
     if errors:
         raise InvalidRequestError(_summary(errors), errors)
     rows: list[dict[str, Any]] = table.to_pylist()
@@ -228,9 +248,11 @@ def _csv_typed(body: bytes, contract: DatasetContract, *, max_batch: int) -> Bat
 
     types = {c.name: pa.string() if c.dtype == "string" else pa.float64() for c in contract.columns}
     try:
-        table = pacsv.read_csv(io.BytesIO(body), read_options=_csv_read_options(len(body)),
-                               convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""],
-                                                                    strings_can_be_null=True))
+        table = pacsv.read_csv(
+            io.BytesIO(body),
+            read_options=_csv_read_options(len(body)),
+            convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True),
+        )
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None
     if not 0 < table.num_rows <= max_batch:
@@ -247,7 +269,8 @@ def _typed(table: Any, contract: DatasetContract) -> Any:
     try:
         columns = [
             pc.cast(pc.if_else(pc.equal(table[c], ""), pa.scalar(None, pa.string()), table[c]), pa.float64())
-            if c in contract.names and contract.column(c).dtype != "string" else table[c]
+            if c in contract.names and contract.column(c).dtype != "string"
+            else table[c]
             for c in table.column_names
         ]
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -31,16 +31,26 @@ def _decoder(contract: DatasetContract) -> tuple[Any, attrgetter[Any], list[str]
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [(name, float) for name in features]
     fields += [(c.name, (str if c.dtype == "string" else float) | None, None) for c in optional]
     row = msgspec.defstruct("Transaction", fields, forbid_unknown_fields=True, gc=False)
-    request = msgspec.defstruct("ScoreRequest", [
-        ("transactions", list[row]), ("model_version", str | None, None), ("explain", bool, False),  # type: ignore[valid-type]
-    ], forbid_unknown_fields=True)
+    request = msgspec.defstruct(
+        "ScoreRequest",
+        [
+            ("transactions", list[row]),
+            ("model_version", str | None, None),
+            ("explain", bool, False),  # type: ignore[valid-type]
+        ],
+        forbid_unknown_fields=True,
+    )
     numeric = [c.name for c in optional if c.dtype != "string"]
     strings = [c.name for c in optional if c.dtype == "string"]
     return msgspec.json.Decoder(request), attrgetter(*features), numeric, strings
 
 
-def decode_typed(body: bytes, contract: DatasetContract, *, max_batch: int,
-                 ) -> tuple[np.ndarray, list[str | None], str | None, bool] | None:
+def decode_typed(
+    body: bytes,
+    contract: DatasetContract,
+    *,
+    max_batch: int,
+) -> tuple[np.ndarray, list[str | None], str | None, bool] | None:
     """``(features as float32, transaction ids, model_version, explain)``, or ``None`` when anything is off.
 
     ``None`` also for an empty or over-long batch: the precise path words those errors.
@@ -56,8 +66,9 @@ def decode_typed(body: bytes, contract: DatasetContract, *, max_batch: int,
     if not rows or len(rows) > max_batch:
         return None
     width = len(contract.feature_names)  # fromiter: no list of tuples, no per-element shape discovery
-    values = np.fromiter(chain.from_iterable(map(features_of, rows)), dtype=np.float64,
-                         count=len(rows) * width).reshape(-1, width)
+    values = np.fromiter(
+        chain.from_iterable(map(features_of, rows)), dtype=np.float64, count=len(rows) * width
+    ).reshape(-1, width)
     lo, hi = column_bounds(contract, contract.feature_names)
     if not (np.isfinite(values).all() and (values >= lo).all() and (values <= hi).all()):
         return None

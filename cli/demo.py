@@ -59,17 +59,40 @@ def run_demo(store: BlobStore, settings: Settings, *, rows: int, seed: int, work
     from cli.simulate import simulate
 
     federated = simulate(banks=3, rounds=2, rows=30_000, seed=seed)
-    log.info("demo: federated, 3 banks, 2 rounds: AUC %.4f (centralised %.4f)", federated["federated_auc"],
-             federated["centralized_auc"])
-    log.info("demo: replayed %d events through score_stream: %d scored, %d alerts, %d dead-lettered",
-             stream["sent"], stream["scored"], stream["alerts"], stream["deadlettered"])
+    log.info(
+        "demo: federated, 3 banks, 2 rounds: AUC %.4f (centralised %.4f)",
+        federated["federated_auc"],
+        federated["centralized_auc"],
+    )
+    log.info(
+        "demo: replayed %d events through score_stream: %d scored, %d alerts, %d dead-lettered",
+        stream["sent"],
+        stream["scored"],
+        stream["alerts"],
+        stream["deadlettered"],
+    )
     return {
-        "rows": gen.rows, "frauds": gen.frauds,
-        "etl": {k: etl[k] for k in ("status", "rows_in", "rows_valid", "rows_quarantined", "rows_duplicate",
-                                    "parquet_bytes", "etl_seconds", "dataset_version")},
-        "model_version": train["model_version"], "auc": round(train["auc"], 4),
-        "pr_auc": round(train["pr_auc"], 4), "threshold": train["threshold"],
-        "promoted": train["promoted"], "serving_version": health.get("model_version"),
+        "rows": gen.rows,
+        "frauds": gen.frauds,
+        "etl": {
+            k: etl[k]
+            for k in (
+                "status",
+                "rows_in",
+                "rows_valid",
+                "rows_quarantined",
+                "rows_duplicate",
+                "parquet_bytes",
+                "etl_seconds",
+                "dataset_version",
+            )
+        },
+        "model_version": train["model_version"],
+        "auc": round(train["auc"], 4),
+        "pr_auc": round(train["pr_auc"], 4),
+        "threshold": train["threshold"],
+        "promoted": train["promoted"],
+        "serving_version": health.get("model_version"),
         "scored_over_http": scored["results"],
         "stream_replay": {k: stream[k] for k in ("mode", "sent", "scored", "alerts", "deadlettered", "events_per_s")},
         "federated": {k: federated[k] for k in ("banks", "rounds", "federated_auc", "centralized_auc")},

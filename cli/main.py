@@ -118,8 +118,15 @@ def cmd_federated_simulate(args: argparse.Namespace) -> dict[str, Any]:
 
     _store_and_settings()
     try:
-        return simulate(banks=args.banks, rounds=args.rounds, data=Path(args.data) if args.data else None,
-                        non_iid=args.non_iid, poison=args.poison, aggregator=args.aggregator, seed=args.seed)
+        return simulate(
+            banks=args.banks,
+            rounds=args.rounds,
+            data=Path(args.data) if args.data else None,
+            non_iid=args.non_iid,
+            poison=args.poison,
+            aggregator=args.aggregator,
+            seed=args.seed,
+        )
     except ValueError as exc:
         raise CommandError(str(exc), EXIT_REJECTED) from None
 
@@ -133,9 +140,13 @@ def cmd_federated_client(args: argparse.Namespace) -> dict[str, Any]:
     from shared.federated.client import BankClient
 
     vault = args.key_vault_url or os.environ.get("BANK_KEY_VAULT_URL")
-    creds = (credentials.from_key_vault(vault, bank_key_secret=args.bank_key_secret,
-                                        function_key_secret=args.function_key_secret)
-             if vault else credentials.from_environment(os.environ))
+    creds = (
+        credentials.from_key_vault(
+            vault, bank_key_secret=args.bank_key_secret, function_key_secret=args.function_key_secret
+        )
+        if vault
+        else credentials.from_environment(os.environ)
+    )
     if args.rounds < 1:
         raise CommandError("--rounds must be at least 1")
     x, y = _data(Path(args.data), 0, 0)
@@ -164,14 +175,22 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     keys = list(args.function_key or []) or [k for k in [os.environ.get(ENV)] if k]
     if not keys:
         keys = [secrets.token_urlsafe(24)]
-        print(f"fraudops serve: no function key given ({ENV} or --function-key); this run accepts {keys[0]} "
-              f"(send it in the {HEADER} header, as every request to the deployed app must)", file=sys.stderr,
-              flush=True)
+        print(
+            f"fraudops serve: no function key given ({ENV} or --function-key); this run accepts {keys[0]} "
+            f"(send it in the {HEADER} header, as every request to the deployed app must)",
+            file=sys.stderr,
+            flush=True,
+        )
     started = time.perf_counter()
-    uvicorn.run(FunctionKeyCheck(create_app(), keys), host=args.host, port=args.port, log_level="warning",
-                access_log=False)
-    return {"served_seconds": round(time.perf_counter() - started, 1), "host": args.host, "port": args.port,
-            "function_keys": len(keys)}
+    uvicorn.run(
+        FunctionKeyCheck(create_app(), keys), host=args.host, port=args.port, log_level="warning", access_log=False
+    )
+    return {
+        "served_seconds": round(time.perf_counter() - started, 1),
+        "host": args.host,
+        "port": args.port,
+        "function_keys": len(keys),
+    }
 
 
 def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
@@ -216,13 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dataset-version", help="take the newest file of this dataset version (default: latest)")
     r.set_defaults(func=cmd_drift)
 
-    rp = sub.add_parser("replay", help="send a CSV/Parquet file as stream events (Event Hubs, or locally through "
-                                       "the streaming function)")
+    rp = sub.add_parser(
+        "replay",
+        help="send a CSV/Parquet file as stream events (Event Hubs, or locally through the streaming function)",
+    )
     rp.add_argument("path")
     rp.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
     rp.add_argument("--batch", type=int, default=500, help="events per batch")
-    rp.add_argument("--local", action="store_true",
-                    help="feed the function in-process (the default when no Event Hubs connection is set)")
+    rp.add_argument(
+        "--local",
+        action="store_true",
+        help="feed the function in-process (the default when no Event Hubs connection is set)",
+    )
     rp.set_defaults(func=cmd_replay)
 
     fl = sub.add_parser("federated", help="federated learning: simulate banks, or run one bank's client")
@@ -236,20 +260,29 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--aggregator", choices=["fedavg", "median", "trimmed_mean"], default="fedavg")
     sim.add_argument("--seed", type=int, default=0)
     sim.set_defaults(func=cmd_federated_simulate)
-    cl = fl_sub.add_parser("client", help="one bank: pull, train locally, sign and post (keys in FL_BANK_KEY and "
-                                          "FRAUDOPS_FUNCTION_KEY, or in the bank's Key Vault)")
+    cl = fl_sub.add_parser(
+        "client",
+        help="one bank: pull, train locally, sign and post (keys in FL_BANK_KEY and "
+        "FRAUDOPS_FUNCTION_KEY, or in the bank's Key Vault)",
+    )
     cl.add_argument("--bank", required=True)
     cl.add_argument("--data", required=True)
     cl.add_argument("--url", required=True)
-    cl.add_argument("--rounds", type=int, default=1,
-                    help="consecutive rounds; after each the client waits for the round to close")
-    cl.add_argument("--wait-seconds", type=float, default=3600.0,
-                    help="longest wait for a round to close before giving up (default: one round deadline)")
-    cl.add_argument("--key-vault-url", help="read both keys from this Key Vault (default: BANK_KEY_VAULT_URL; "
-                                            "unset: the environment)")
+    cl.add_argument(
+        "--rounds", type=int, default=1, help="consecutive rounds; after each the client waits for the round to close"
+    )
+    cl.add_argument(
+        "--wait-seconds",
+        type=float,
+        default=3600.0,
+        help="longest wait for a round to close before giving up (default: one round deadline)",
+    )
+    cl.add_argument(
+        "--key-vault-url",
+        help="read both keys from this Key Vault (default: BANK_KEY_VAULT_URL; unset: the environment)",
+    )
     cl.add_argument("--bank-key-secret", default="fl-bank-key", help="the signing key's secret name")
-    cl.add_argument("--function-key-secret", default="fraudops-function-key",
-                    help="the function key's secret name")
+    cl.add_argument("--function-key-secret", default="fraudops-function-key", help="the function key's secret name")
     cl.set_defaults(func=cmd_federated_client)
     ks = fl_sub.add_parser("keys", help="bank keys")
     ks_sub = ks.add_subparsers(dest="keys_command", required=True)
@@ -260,9 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="serve the HTTP API under uvicorn, checking function keys like the host")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=7071)
-    s.add_argument("--function-key", action="append",
-                   help="a key requests must carry in x-functions-key or ?code=, as the Functions host demands "
-                        "(repeatable; default: FRAUDOPS_FUNCTION_KEY, else a random key printed on stderr)")
+    s.add_argument(
+        "--function-key",
+        action="append",
+        help="a key requests must carry in x-functions-key or ?code=, as the Functions host demands "
+        "(repeatable; default: FRAUDOPS_FUNCTION_KEY, else a random key printed on stderr)",
+    )
     s.set_defaults(func=cmd_serve)
 
     c = sub.add_parser("score", help="batch-score a CSV or Parquet file with the champion")
@@ -281,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("azure").setLevel(logging.WARNING)

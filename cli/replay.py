@@ -57,7 +57,7 @@ def _paced(rows: list[dict[str, Any]], batch: int, rate: float | None) -> Iterat
             delay = started + start / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        yield rows[start:start + batch]
+        yield rows[start : start + batch]
 
 
 def _partition_of(row: dict[str, Any], index: int) -> str:
@@ -73,9 +73,12 @@ def replay(path: Path, settings: Settings, *, rate: float | None, batch: int, lo
     started = time.perf_counter()
     summary = _local(rows, settings, rate, batch) if use_local else _remote(rows, settings, rate, batch)
     elapsed = time.perf_counter() - started
-    summary.update(mode="local" if use_local else "eventhubs", rows=len(rows),
-                   events_per_s=round(summary["sent"] / elapsed, 1) if elapsed > 0 else None,
-                   seconds=round(elapsed, 3))
+    summary.update(
+        mode="local" if use_local else "eventhubs",
+        rows=len(rows),
+        events_per_s=round(summary["sent"] / elapsed, 1) if elapsed > 0 else None,
+        seconds=round(elapsed, 3),
+    )
     return summary
 
 
@@ -96,8 +99,13 @@ def _local(rows: list[dict[str, Any]], settings: Settings, rate: float | None, b
         for i, row in enumerate(chunk):
             by_partition.setdefault(_partition_of(row, offset + i), []).append(orjson.dumps(row))
         for partition, bodies in sorted(by_partition.items()):
-            events = to_function_events(bodies, partition=partition, first_sequence=sequences[partition],
-                                        enqueued_time=datetime.now(UTC), hub=settings.eventhub_name)
+            events = to_function_events(
+                bodies,
+                partition=partition,
+                first_sequence=sequences[partition],
+                enqueued_time=datetime.now(UTC),
+                hub=settings.eventhub_name,
+            )
             sequences[partition] += len(bodies)
             function(events)
             sent += len(bodies)
@@ -115,11 +123,15 @@ def _remote(rows: list[dict[str, Any]], settings: Settings, rate: float | None, 
     if settings.eventhub_namespace:
         from azure.identity import DefaultAzureCredential
 
-        producer = EventHubProducerClient(fully_qualified_namespace=settings.eventhub_namespace,
-                                          eventhub_name=settings.eventhub_name, credential=DefaultAzureCredential())
+        producer = EventHubProducerClient(
+            fully_qualified_namespace=settings.eventhub_namespace,
+            eventhub_name=settings.eventhub_name,
+            credential=DefaultAzureCredential(),
+        )
     else:
-        producer = EventHubProducerClient.from_connection_string(settings.eventhub_connection or "",
-                                                                 eventhub_name=settings.eventhub_name)
+        producer = EventHubProducerClient.from_connection_string(
+            settings.eventhub_connection or "", eventhub_name=settings.eventhub_name
+        )
     sent = failed = 0
     with producer:
         for chunk in _paced(rows, batch, rate):

@@ -20,8 +20,9 @@ def free_port(host: str = LOOPBACK) -> int:
 
 
 @contextmanager
-def running_server(host: str = LOOPBACK, port: int | None = None, *, timeout: float = 20.0,
-                   function_key: str | None = None) -> Iterator[str]:
+def running_server(
+    host: str = LOOPBACK, port: int | None = None, *, timeout: float = 20.0, function_key: str | None = None
+) -> Iterator[str]:
     """Serve the API in a thread; yield its base URL; stop it on exit.
 
     With ``function_key`` every request must carry that key, as the Functions host demands in Azure.

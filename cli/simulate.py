@@ -72,8 +72,18 @@ def _scores(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     return float(roc_auc_score(y, p)), float(average_precision_score(y, p))
 
 
-def simulate(*, banks: int, rounds: int, data: Path | None = None, rows: int = 60_000, non_iid: bool = False,
-             poison: int = 0, aggregator: str = "fedavg", seed: int = 0, steps: int = 50) -> dict[str, Any]:
+def simulate(
+    *,
+    banks: int,
+    rounds: int,
+    data: Path | None = None,
+    rows: int = 60_000,
+    non_iid: bool = False,
+    poison: int = 0,
+    aggregator: str = "fedavg",
+    seed: int = 0,
+    steps: int = 50,
+) -> dict[str, Any]:
     from cli.server import running_server
     from shared.adapters.function_keys import function_app_client
     from shared.adapters.storage import get_blob_store
@@ -87,27 +97,34 @@ def simulate(*, banks: int, rounds: int, data: Path | None = None, rows: int = 6
     x, y = _data(data, rows, seed)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))
-    holdout, train = order[: len(x) // 5], order[len(x) // 5:]
+    holdout, train = order[: len(x) // 5], order[len(x) // 5 :]
     if non_iid:
         train = train[np.argsort(x[train, -1], kind="stable")]  # by Amount
     shares = np.array_split(train, banks)
     keys = {f"bank-{i}": secrets.token_hex(16) for i in range(banks)}
     experiment = f"sim-{secrets.token_hex(4)}"
-    env = {"FL_BANK_KEYS": json.dumps(keys), "FL_EXPERIMENT": experiment, "FL_MIN_CLIENTS": str(banks),
-           "FL_AGGREGATOR": aggregator, "FL_ADMIN_KEY": secrets.token_hex(16)}
+    env = {
+        "FL_BANK_KEYS": json.dumps(keys),
+        "FL_EXPERIMENT": experiment,
+        "FL_MIN_CLIENTS": str(banks),
+        "FL_AGGREGATOR": aggregator,
+        "FL_ADMIN_KEY": secrets.token_hex(16),
+    }
     history = []
     with _environment(env):
         settings = get_settings()
-        Rounds(get_blob_store(settings), experiment, RoundConfig(min_clients=banks)).start_with_statistics(
-            x.shape[1])
+        Rounds(get_blob_store(settings), experiment, RoundConfig(min_clients=banks)).start_with_statistics(x.shape[1])
         function_key = secrets.token_urlsafe(24)
-        with running_server(function_key=function_key) as url, \
-                function_app_client(url, function_key=function_key, timeout=120) as http:
+        with (
+            running_server(function_key=function_key) as url,
+            function_app_client(url, function_key=function_key, timeout=120) as http,
+        ):
             clients = [BankClient(http, bank, key.encode()) for bank, key in keys.items()]
             for r in range(rounds + 1):
                 for i, (client, share) in enumerate(zip(clients, shares, strict=True)):
-                    client.take_part(x[share], y[share], steps=steps,
-                                     tamper=POISON_SCALE if i < poison and r > 0 else None)
+                    client.take_part(
+                        x[share], y[share], steps=steps, tamper=POISON_SCALE if i < poison and r > 0 else None
+                    )
                 if r == 0:
                     continue
                 _, _, arrays = clients[0].model()
@@ -119,8 +136,17 @@ def simulate(*, banks: int, rounds: int, data: Path | None = None, rows: int = 6
     central_scaler = lr.scaler_from(lr.sufficient_statistics(x[pooled]))
     central = lr.train_local(lr.initial(x.shape[1]), central_scaler, x[pooled], y[pooled], steps=steps * rounds)
     c_auc, c_pr = _scores(y[holdout], lr.predict_proba(central, central_scaler, x[holdout]))
-    return {"rounds": rounds, "banks": banks, "aggregator": aggregator, "poisoned_banks": poison,
-            "non_iid": non_iid, "holdout_rows": len(holdout), "history": history,
-            "federated_auc": history[-1]["auc"] if history else None,
-            "federated_pr_auc": history[-1]["pr_auc"] if history else None,
-            "centralized_auc": round(c_auc, 5), "centralized_pr_auc": round(c_pr, 5), "experiment": experiment}
+    return {
+        "rounds": rounds,
+        "banks": banks,
+        "aggregator": aggregator,
+        "poisoned_banks": poison,
+        "non_iid": non_iid,
+        "holdout_rows": len(holdout),
+        "history": history,
+        "federated_auc": history[-1]["auc"] if history else None,
+        "federated_pr_auc": history[-1]["pr_auc"] if history else None,
+        "centralized_auc": round(c_auc, 5),
+        "centralized_pr_auc": round(c_pr, 5),
+        "experiment": experiment,
+    }

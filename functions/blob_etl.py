@@ -29,7 +29,9 @@ def trigger_source(value: str | None) -> func.BlobSource:
 
 @bp.function_name("etl_raw_blob")
 @bp.blob_trigger(
-    arg_name="client", path="raw/{name}", connection="AzureWebJobsStorage",
+    arg_name="client",
+    path="raw/{name}",
+    connection="AzureWebJobsStorage",
     source=trigger_source(os.environ.get("BLOB_TRIGGER_SOURCE")),
 )
 def etl_raw_blob(client: blob.BlobClient) -> None:
@@ -50,6 +52,12 @@ def etl_raw_blob(client: blob.BlobClient) -> None:
         # a redelivery after the blob was rejected and moved to quarantine/: nothing left to do
         log.warning("etl %s: the blob is gone (already handled); nothing to do", client.blob_name)
         return
-    log.info("etl %s: status=%s rows_in=%s rows_valid=%s rows_quarantined=%s reason=%s",
-             client.blob_name, summary["status"], summary["rows_in"], summary["rows_valid"],
-             summary["rows_quarantined"], summary.get("reason"))
+    log.info(
+        "etl %s: status=%s rows_in=%s rows_valid=%s rows_quarantined=%s reason=%s",
+        client.blob_name,
+        summary["status"],
+        summary["rows_in"],
+        summary["rows_valid"],
+        summary["rows_quarantined"],
+        summary.get("reason"),
+    )

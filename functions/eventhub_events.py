@@ -27,16 +27,31 @@ def from_function_event(event: func.EventHubEvent) -> StreamEvent:
     return StreamEvent(event.get_body(), partition, int(event.sequence_number or 0), enqueued, offset)
 
 
-def to_function_events(bodies: list[bytes], *, partition: str, first_sequence: int,
-                       enqueued_time: datetime, hub: str = "transactions") -> list[func.EventHubEvent]:
+def to_function_events(
+    bodies: list[bytes], *, partition: str, first_sequence: int, enqueued_time: datetime, hub: str = "transactions"
+) -> list[func.EventHubEvent]:
     """Real ``EventHubEvent`` objects as the host builds them for a batch of one partition."""
     from azure.functions.meta import Datum
 
-    metadata = {"PartitionContext": Datum(json.dumps({
-        "PartitionId": partition, "EventHubName": hub, "ConsumerGroup": "$Default",
-    }), "json")}
+    metadata = {
+        "PartitionContext": Datum(
+            json.dumps(
+                {
+                    "PartitionId": partition,
+                    "EventHubName": hub,
+                    "ConsumerGroup": "$Default",
+                }
+            ),
+            "json",
+        )
+    }
     return [
-        func.EventHubEvent(body=body, trigger_metadata=metadata, enqueued_time=enqueued_time,
-                           sequence_number=first_sequence + i, offset=str(first_sequence + i))
+        func.EventHubEvent(
+            body=body,
+            trigger_metadata=metadata,
+            enqueued_time=enqueued_time,
+            sequence_number=first_sequence + i,
+            offset=str(first_sequence + i),
+        )
         for i, body in enumerate(bodies)
     ]

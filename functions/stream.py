@@ -13,8 +13,11 @@ bp = func.Blueprint()
 
 @bp.function_name("score_stream")
 @bp.event_hub_message_trigger(
-    arg_name="events", event_hub_name="%EVENTHUB_NAME%", connection="EVENTHUB",
-    consumer_group="%EVENTHUB_CONSUMER_GROUP%", cardinality=func.Cardinality.MANY,
+    arg_name="events",
+    event_hub_name="%EVENTHUB_NAME%",
+    connection="EVENTHUB",
+    consumer_group="%EVENTHUB_CONSUMER_GROUP%",
+    cardinality=func.Cardinality.MANY,
 )
 # typing.List, not list[...]: the Python worker refuses PEP 585 generics on binding parameters and the
 # app would then register zero functions (tests/worker/ indexes the app with the real worker logic).
@@ -25,5 +28,11 @@ def score_stream(events: typing.List[func.EventHubEvent]) -> None:  # noqa: UP00
     from shared.streaming.service import get_processor
 
     summary = get_processor(get_settings()).process([from_function_event(e) for e in events])
-    log.info("stream batch: %d events, %d scored, %d alerts, %d dead-lettered (%s)", summary["events"],
-             summary["scored"], summary["alerts"], summary["deadlettered"], summary["status"])
+    log.info(
+        "stream batch: %d events, %d scored, %d alerts, %d dead-lettered (%s)",
+        summary["events"],
+        summary["scored"],
+        summary["alerts"],
+        summary["deadlettered"],
+        summary["status"],
+    )

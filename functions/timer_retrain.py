@@ -22,5 +22,11 @@ def retrain_model(timer: func.TimerRequest) -> None:
         log.warning("retraining timer is past due; running now")
     settings = get_settings()
     summary = run_training(get_blob_store(settings), settings)
-    log.info("retrain: model=%s auc=%.4f pr_auc=%.4f promoted=%s (%s)", summary["model_version"],
-             summary["auc"], summary["pr_auc"], summary["promoted"], summary["promotion_reason"])
+    log.info(
+        "retrain: model=%s auc=%.4f pr_auc=%.4f promoted=%s (%s)",
+        summary["model_version"],
+        summary["auc"],
+        summary["pr_auc"],
+        summary["promoted"],
+        summary["promotion_reason"],
+    )

@@ -99,17 +99,29 @@ def bench(path: Path, label: str, repeat: int) -> dict[str, object]:
     floor_s = statistics.median(f["download_seconds"] + f["read_csv_seconds"] for f in floors)
     etl_s = statistics.median(r[0]["etl_seconds"] for r in runs)
     return {
-        "file": label, "rows": summary["rows_in"], "csv_mb": round(size / 1e6, 1), "runs": repeat,
-        "etl_seconds": etl_s, "etl_process_seconds": round(statistics.median(r[1] for r in runs), 2),
+        "file": label,
+        "rows": summary["rows_in"],
+        "csv_mb": round(size / 1e6, 1),
+        "runs": repeat,
+        "etl_seconds": etl_s,
+        "etl_process_seconds": round(statistics.median(r[1] for r in runs), 2),
         **summary["timing"],
-        "floor_download_seconds": round(download, 2), "floor_read_csv_seconds": round(parse, 2),
-        "floor_seconds": round(floor_s, 2), "ratio_to_floor": round(etl_s / floor_s, 2),
-        "ratio_per_run": [round(r[0]["etl_seconds"] / (f["download_seconds"] + f["read_csv_seconds"]), 2)
-                          for r, f in zip(runs, floors, strict=True)],
-        "rows_per_s": round(summary["rows_in"] / etl_s), "mb_per_s": round(size / 1e6 / etl_s, 1),
-        "download_mb_per_s": round(size / 1e6 / download, 1), "read_csv_mb_per_s": round(size / 1e6 / parse, 1),
-        "peak_rss_mb": round(max(r[2] for r in runs)), "parquet_to_csv": round(summary["parquet_bytes"] / size, 3),
-        "parts": summary["parts"], "status": summary["status"],
+        "floor_download_seconds": round(download, 2),
+        "floor_read_csv_seconds": round(parse, 2),
+        "floor_seconds": round(floor_s, 2),
+        "ratio_to_floor": round(etl_s / floor_s, 2),
+        "ratio_per_run": [
+            round(r[0]["etl_seconds"] / (f["download_seconds"] + f["read_csv_seconds"]), 2)
+            for r, f in zip(runs, floors, strict=True)
+        ],
+        "rows_per_s": round(summary["rows_in"] / etl_s),
+        "mb_per_s": round(size / 1e6 / etl_s, 1),
+        "download_mb_per_s": round(size / 1e6 / download, 1),
+        "read_csv_mb_per_s": round(size / 1e6 / parse, 1),
+        "peak_rss_mb": round(max(r[2] for r in runs)),
+        "parquet_to_csv": round(summary["parquet_bytes"] / size, 3),
+        "parts": summary["parts"],
+        "status": summary["status"],
     }
 
 

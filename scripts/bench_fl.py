@@ -34,10 +34,13 @@ def main() -> int:
         os.environ["AzureWebJobsStorage"] = connection
         iid = simulate(banks=3, rounds=10)
         non_iid = simulate(banks=3, rounds=10, non_iid=True)
-        result.update(iid_federated_auc=iid["federated_auc"], iid_centralized_auc=iid["centralized_auc"],
-                      iid_gap=round(iid["centralized_auc"] - iid["federated_auc"], 5),
-                      non_iid_federated_auc=non_iid["federated_auc"],
-                      non_iid_gap=round(non_iid["centralized_auc"] - non_iid["federated_auc"], 5))
+        result.update(
+            iid_federated_auc=iid["federated_auc"],
+            iid_centralized_auc=iid["centralized_auc"],
+            iid_gap=round(iid["centralized_auc"] - iid["federated_auc"], 5),
+            non_iid_federated_auc=non_iid["federated_auc"],
+            non_iid_gap=round(non_iid["centralized_auc"] - non_iid["federated_auc"], 5),
+        )
         clean = simulate(banks=5, rounds=5)["federated_auc"]
         result["poison_clean_auc"] = clean
         for how in ("fedavg", "median", "trimmed_mean"):
@@ -45,11 +48,16 @@ def main() -> int:
             result[f"poison_{how}_auc"] = auc
             result[f"poison_{how}_drop"] = round(clean - auc, 5)
     rng = np.random.default_rng(0)
-    updates = [([rng.normal(size=(1000, 999)).astype(np.float32), rng.normal(size=1000).astype(np.float32)], 100 + i)
-               for i in range(100)]
+    updates = [
+        ([rng.normal(size=(1000, 999)).astype(np.float32), rng.normal(size=1000).astype(np.float32)], 100 + i)
+        for i in range(100)
+    ]
     size = sum(a.nbytes for a in updates[0][0]) * len(updates)
-    for name, fn in (("fedavg", aggregate.fedavg), ("median", aggregate.median),
-                     ("trimmed_mean", lambda r: aggregate.trimmed_mean(r, 0.1))):
+    for name, fn in (
+        ("fedavg", aggregate.fedavg),
+        ("median", aggregate.median),
+        ("trimmed_mean", lambda r: aggregate.trimmed_mean(r, 0.1)),
+    ):
         tracemalloc.start()
         started = time.perf_counter()
         fn(updates)

@@ -52,8 +52,19 @@ print(round(t1 - t0, 3), round(t2 - t1, 3))
 
 
 def _loadgen(url: str, rate: float, seconds: float, body: Path | None = None) -> dict:
-    cmd = [sys.executable, "-m", "cli.devtools.loadgen", "--url", url, "--rate", str(rate),
-           "--seconds", str(seconds), "--header", f"{HEADER}: {FUNCTION_KEY}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cli.devtools.loadgen",
+        "--url",
+        url,
+        "--rate",
+        str(rate),
+        "--seconds",
+        str(seconds),
+        "--header",
+        f"{HEADER}: {FUNCTION_KEY}",
+    ]
     if body:
         cmd += ["--method", "POST", "--body-file", str(body)]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
@@ -75,8 +86,7 @@ def _rows(n: int, seed: int) -> list[dict]:
     from training.generate import sample_features
 
     x, _ = sample_features(n, seed)
-    return [{"transaction_id": f"t{i}", **dict(zip(FEATURES, map(float, row), strict=True))}
-            for i, row in enumerate(x)]
+    return [{"transaction_id": f"t{i}", **dict(zip(FEATURES, map(float, row), strict=True))} for i, row in enumerate(x)]
 
 
 def main() -> int:
@@ -100,15 +110,24 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     result: dict[str, object] = {}
     with private_azurite() as connection, tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "AzureWebJobsStorage": connection, "MODEL_REFRESH_SECONDS": "30",
-               KEY_ENV: FUNCTION_KEY}  # the server checks function keys as the host does; every request sends one
+        env = {
+            **os.environ,
+            "AzureWebJobsStorage": connection,
+            "MODEL_REFRESH_SECONDS": "30",
+            KEY_ENV: FUNCTION_KEY,
+        }  # the server checks function keys as the host does; every request sends one
         os.environ.update(env)
         store = get_blob_store(get_settings())
         publish_synthetic_model(store, "fraud", version="bench", trees=args.trees, rows=50_000)
         port = free_port()
         server_log = (work / "score-server.log").open("wb")  # a file, not a pipe nobody reads (it would fill and block)
-        server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=ROOT,
-                                  env=env, stdout=server_log, stderr=server_log)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=server_log,
+            stderr=server_log,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
@@ -133,29 +152,57 @@ def main() -> int:
                 if level["p99_ms"] >= 10 or level["errors"]:
                     break
             sustained = max((lv["rate"] for lv in ladder if lv["p99_ms"] < 10 and not lv["errors"]), default=0)
-            result.update({
-                "health_p50_ms": health["p50_ms"], "health_p99_ms": health["p99_ms"],
-                "single_p50_ms": single["p50_ms"], "single_p95_ms": single["p95_ms"],
-                "single_p99_ms": single["p99_ms"], "single_errors": single["errors"],
-                "single_p50_ratio_to_health": round(single["p50_ms"] / health["p50_ms"], 2),
-                "max_rate_p99_under_10ms": sustained,
-                "ladder": [{k: lv[k] for k in ("rate", "achieved_rate", "p50_ms", "p99_ms", "errors", "error_kinds")}
-                           for lv in ladder],
-            })
+            result.update(
+                {
+                    "health_p50_ms": health["p50_ms"],
+                    "health_p99_ms": health["p99_ms"],
+                    "single_p50_ms": single["p50_ms"],
+                    "single_p95_ms": single["p95_ms"],
+                    "single_p99_ms": single["p99_ms"],
+                    "single_errors": single["errors"],
+                    "single_p50_ratio_to_health": round(single["p50_ms"] / health["p50_ms"], 2),
+                    "max_rate_p99_under_10ms": sustained,
+                    "ladder": [
+                        {k: lv[k] for k in ("rate", "achieved_rate", "p50_ms", "p99_ms", "errors", "error_kinds")}
+                        for lv in ladder
+                    ],
+                }
+            )
             rows = _rows(1000, 2)
             json_body = json.dumps({"transactions": rows}).encode()
-            csv_body = ("transaction_id," + ",".join(FEATURES) + "\n" + "".join(
-                r["transaction_id"] + "," + ",".join(repr(r[f]) for f in FEATURES) + "\n" for r in rows)).encode()
+            csv_body = (
+                "transaction_id,"
+                + ",".join(FEATURES)
+                + "\n"
+                + "".join(r["transaction_id"] + "," + ",".join(repr(r[f]) for f in FEATURES) + "\n" for r in rows)
+            ).encode()
             for kind, body, ctype in (("json", json_body, "application/json"), ("csv", csv_body, "text/csv")):
                 path = Path(tmp) / f"batch.{kind}"
                 path.write_bytes(body)
                 for connections in (1, 2):  # 1: latency-bound; 2: decoding overlaps scoring (throughput)
-                    cmd = [sys.executable, "-m", "cli.devtools.loadgen", "--url", f"{base}/api/score",
-                           "--closed", "40", "--connections", str(connections), "--body-file", str(path),
-                           "--content-type", ctype, "--header", f"{HEADER}: {FUNCTION_KEY}"]
+                    cmd = [
+                        sys.executable,
+                        "-m",
+                        "cli.devtools.loadgen",
+                        "--url",
+                        f"{base}/api/score",
+                        "--closed",
+                        "40",
+                        "--connections",
+                        str(connections),
+                        "--body-file",
+                        str(path),
+                        "--content-type",
+                        ctype,
+                        "--header",
+                        f"{HEADER}: {FUNCTION_KEY}",
+                    ]
                     subprocess.run(cmd, cwd=ROOT, capture_output=True, check=True)  # warm-up
-                    out = json.loads(subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                                                    check=True).stdout.strip().splitlines()[-1])
+                    out = json.loads(
+                        subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
+                        .stdout.strip()
+                        .splitlines()[-1]
+                    )
                     if out["errors"]:
                         raise SystemExit(f"batch {kind} requests failed: {out}")
                     suffix = "" if connections == 1 else "_2conn"
@@ -172,18 +219,34 @@ def main() -> int:
         bare_one = _per_call(lambda: model.session.run(None, {model.input_name: x1}))
         scorer_one = _per_call(lambda: scorer.current().predict_proba(x1))
         bare_batch = _per_call(lambda: model.session.run(None, {model.input_name: x1000}), loops=50)
-        result.update({
-            "inprocess_bare_one_us": round(bare_one * 1e6, 1), "inprocess_scorer_one_us": round(scorer_one * 1e6, 1),
-            "inprocess_ratio": round(scorer_one / bare_one, 2),
-            "bare_batch_ms": round(bare_batch * 1000, 2), "bare_rows_per_s": round(1000 / bare_batch),
-            **{f"batch_{kind}_ratio_to_bare{suffix}": round(result[f"batch_{kind}_rows_per_s{suffix}"]  # type: ignore[operator]
-                                                            / (1000 / bare_batch), 2)
-               for kind in ("json", "csv") for suffix in ("", "_2conn")},
-        })
+        result.update(
+            {
+                "inprocess_bare_one_us": round(bare_one * 1e6, 1),
+                "inprocess_scorer_one_us": round(scorer_one * 1e6, 1),
+                "inprocess_ratio": round(scorer_one / bare_one, 2),
+                "bare_batch_ms": round(bare_batch * 1000, 2),
+                "bare_rows_per_s": round(1000 / bare_batch),
+                **{
+                    f"batch_{kind}_ratio_to_bare{suffix}": round(
+                        result[f"batch_{kind}_rows_per_s{suffix}"]  # type: ignore[operator]
+                        / (1000 / bare_batch),
+                        2,
+                    )
+                    for kind in ("json", "csv")
+                    for suffix in ("", "_2conn")
+                },
+            }
+        )
         colds = []
         for _ in range(3):
-            out = subprocess.run([sys.executable, "-X", "importtime", "-c", COLD], cwd=ROOT, env=env,
-                                 capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, "-X", "importtime", "-c", COLD],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             colds.append([float(v) for v in out.stdout.split()])
         result["cold_import_s"] = statistics.median(c[0] for c in colds)
         result["cold_first_score_s"] = statistics.median(c[1] for c in colds)

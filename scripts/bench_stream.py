@@ -45,8 +45,16 @@ def main() -> int:
     args = p.parse_args()
     n = args.batch_size
     x, _ = sample_features(n * (args.batches + 2), 5)
-    bodies = [json.dumps({"transaction_id": f"t{i}", "customer_id": f"c{i % 97}",
-                          **dict(zip(FEATURES, map(float, row), strict=True))}).encode() for i, row in enumerate(x)]
+    bodies = [
+        json.dumps(
+            {
+                "transaction_id": f"t{i}",
+                "customer_id": f"c{i % 97}",
+                **dict(zip(FEATURES, map(float, row), strict=True)),
+            }
+        ).encode()
+        for i, row in enumerate(x)
+    ]
     now = datetime.now(UTC)
     with private_azurite() as connection, tempfile.TemporaryDirectory() as spool:
         os.environ["AzureWebJobsStorage"] = connection
@@ -56,7 +64,7 @@ def main() -> int:
         processor = StreamProcessor(store, scorer, get_contract("creditcard"), spool_dir=Path(spool))
         summaries, walls = [], []
         for b in range(args.batches + 2):
-            events = [StreamEvent(body, "0", b * n + i, now) for i, body in enumerate(bodies[b * n:(b + 1) * n])]
+            events = [StreamEvent(body, "0", b * n + i, now) for i, body in enumerate(bodies[b * n : (b + 1) * n])]
             started = time.perf_counter()
             summary = processor.process(events)
             if b >= 2:  # the first two warm up the model, the explainer and the connection pool
@@ -70,13 +78,19 @@ def main() -> int:
             model.session.run(None, {model.input_name: x1000})
             bare.append(time.perf_counter() - started)
     per_batch = statistics.median(walls)
-    stages = {k: round(statistics.median(s["stages_ms"].get(k, 0.0) for s in summaries), 2)
-              for k in ("decode_validate", "score", "encode", "write")}
+    stages = {
+        k: round(statistics.median(s["stages_ms"].get(k, 0.0) for s in summaries), 2)
+        for k in ("decode_validate", "score", "encode", "write")
+    }
     result = {
-        "batch_size": n, "batches": len(walls), "events_per_s": round(n / per_batch),
+        "batch_size": n,
+        "batches": len(walls),
+        "events_per_s": round(n / per_batch),
         "events_per_s_stages": round(
-            n * 1000 / (stages["decode_validate"] + stages["score"] + stages["encode"] + stages["write"])),
-        "batch_ms": round(per_batch * 1000, 2), **{f"{k}_ms": v for k, v in stages.items()},
+            n * 1000 / (stages["decode_validate"] + stages["score"] + stages["encode"] + stages["write"])
+        ),
+        "batch_ms": round(per_batch * 1000, 2),
+        **{f"{k}_ms": v for k, v in stages.items()},
         "alerts_per_batch": statistics.median(s["alerts"] for s in summaries),
         "floor_bare_onnx_ms": round(statistics.median(bare) * 1000, 2),
         "ratio_to_bare_onnx": round(per_batch / statistics.median(bare), 2),

@@ -49,9 +49,13 @@ def _bare_fit_seconds(store, dataset_version: str) -> float:
     started = time.perf_counter()
     data = lgb.Dataset(x_train, train["Class"].to_numpy(), feature_name=features)
     rounds = get_settings().train_num_boost_round
-    booster = lgb.train({**FIXED, **DEFAULTS, "seed": 42}, data, num_boost_round=rounds,
-                        valid_sets=[lgb.Dataset(x_valid, valid["Class"].to_numpy(), reference=data)],
-                        callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
+    booster = lgb.train(
+        {**FIXED, **DEFAULTS, "seed": 42},
+        data,
+        num_boost_round=rounds,
+        valid_sets=[lgb.Dataset(x_valid, valid["Class"].to_numpy(), reference=data)],
+        callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
+    )
     booster.predict(x_valid)
     return time.perf_counter() - started
 
@@ -74,8 +78,7 @@ def _gap_and_noise(store, summary: dict[str, Any], csv_path: Path, truth_path: P
     x = np.column_stack([np.asarray(table.column(f))[-last:] for f in features]).astype(np.float32)
     y = np.asarray(table.column("Class"))[-last:].astype(int)
     truth = np.asarray(pacsv.read_csv(truth_path).column("fraud_probability"))[-last:]
-    scorer = Scorer(ModelStore(store, get_settings().model_name), feature_names=features, refresh_seconds=30,
-                    threads=2)
+    scorer = Scorer(ModelStore(store, get_settings().model_name), feature_names=features, refresh_seconds=30, threads=2)
     scores = scorer.pinned(summary["model_version"]).predict_proba(x)
     return paired_auc_gap(y, truth, scores)
 
@@ -94,8 +97,11 @@ def _one_seed(seed: int, rows: int, work: Path) -> dict[str, Any]:
         generate(rows, seed, csv_path, truth=truth_path)
     get_settings.cache_clear()  # each seed has its own Azurite
     with private_azurite() as connection, tempfile.TemporaryDirectory(prefix="bench-mlflow-") as mlflow_dir:
-        env = {**os.environ, "AzureWebJobsStorage": connection,
-               "MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_dir}/mlflow.db"}
+        env = {
+            **os.environ,
+            "AzureWebJobsStorage": connection,
+            "MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_dir}/mlflow.db",
+        }
         os.environ.update(env)
         store = get_blob_store(get_settings())
         with csv_path.open("rb") as f:
@@ -103,8 +109,9 @@ def _one_seed(seed: int, rows: int, work: Path) -> dict[str, Any]:
         etl = run_etl(store, get_settings(), name=csv_path.name)
         floor = _bare_fit_seconds(store, etl["dataset_version"])
         started = time.perf_counter()
-        child = subprocess.run([sys.executable, "-m", "cli.main", "train"], env=env, cwd=ROOT,
-                               capture_output=True, text=True)
+        child = subprocess.run(
+            [sys.executable, "-m", "cli.main", "train"], env=env, cwd=ROOT, capture_output=True, text=True
+        )
         wall = time.perf_counter() - started
         if child.returncode != 0:
             sys.stderr.write(child.stderr[-4000:])
@@ -113,21 +120,33 @@ def _one_seed(seed: int, rows: int, work: Path) -> dict[str, Any]:
         gap, gap_sd = _gap_and_noise(store, summary, csv_path, truth_path)
     bayes = bayes_reference(csv_path, truth_path, summary["split"]["test"][2])
     return {
-        "seed": seed, "rows": etl["rows_valid"], "test_rows": bayes["rows"], "test_frauds": bayes["frauds"],
-        "auc": round(summary["auc"], 4), "bayes_auc": round(bayes["auc"], 4),
-        "auc_gap": round(bayes["auc"] - summary["auc"], 4), "auc_gap_rescored": round(gap, 4),
+        "seed": seed,
+        "rows": etl["rows_valid"],
+        "test_rows": bayes["rows"],
+        "test_frauds": bayes["frauds"],
+        "auc": round(summary["auc"], 4),
+        "bayes_auc": round(bayes["auc"], 4),
+        "auc_gap": round(bayes["auc"] - summary["auc"], 4),
+        "auc_gap_rescored": round(gap, 4),
         "auc_gap_bootstrap_sd": round(gap_sd, 4),
-        "pr_auc": round(summary["pr_auc"], 4), "bayes_pr_auc": round(bayes["pr_auc"], 4),
+        "pr_auc": round(summary["pr_auc"], 4),
+        "bayes_pr_auc": round(bayes["pr_auc"], 4),
         "pr_auc_gap": round(bayes["pr_auc"] - summary["pr_auc"], 4),
         "baseline_auc": round(summary["baseline_metrics"]["auc"], 4),
         "baseline_pr_auc": round(summary["baseline_metrics"]["pr_auc"], 4),
-        "threshold": summary["threshold"], "cost": summary["cost"],
+        "threshold": summary["threshold"],
+        "cost": summary["cost"],
         "baseline_cost": summary["baseline_metrics"]["cost"],
-        "trials": summary["search"]["trials"], "pruned": summary["search"]["pruned"],
-        "search_seconds": summary["search"]["seconds"], "stopped_by": summary["search"]["stopped_by"],
-        "pipeline_seconds": summary["train_seconds"], "process_seconds": round(wall, 1),
-        "floor_one_fit_seconds": round(floor, 2), "ratio_to_one_fit": round(summary["train_seconds"] / floor, 1),
-        "peak_rss_mb": summary["peak_rss_mb"], "parity_max_abs_diff": summary["parity_max_abs_diff"],
+        "trials": summary["search"]["trials"],
+        "pruned": summary["search"]["pruned"],
+        "search_seconds": summary["search"]["seconds"],
+        "stopped_by": summary["search"]["stopped_by"],
+        "pipeline_seconds": summary["train_seconds"],
+        "process_seconds": round(wall, 1),
+        "floor_one_fit_seconds": round(floor, 2),
+        "ratio_to_one_fit": round(summary["train_seconds"] / floor, 1),
+        "peak_rss_mb": summary["peak_rss_mb"],
+        "parity_max_abs_diff": summary["parity_max_abs_diff"],
         "mlflow_version": summary["mlflow"].get("registered_version"),
     }
 
@@ -148,9 +167,12 @@ def main() -> int:
         print(" ".join(f"{k}={v}" for k, v in runs[-1].items()), flush=True)
     gaps = [r["auc_gap"] for r in runs]
     result = {
-        "seeds": [r["seed"] for r in runs], "auc_gaps": gaps, "auc_gap_mean": round(statistics.mean(gaps), 4),
+        "seeds": [r["seed"] for r in runs],
+        "auc_gaps": gaps,
+        "auc_gap_mean": round(statistics.mean(gaps), 4),
         "auc_gap_bootstrap_sds": [r["auc_gap_bootstrap_sd"] for r in runs],
-        "auc_gap_max": max(gaps), "pr_auc_gaps": [r["pr_auc_gap"] for r in runs],
+        "auc_gap_max": max(gaps),
+        "pr_auc_gaps": [r["pr_auc_gap"] for r in runs],
         "baseline_auc_gaps": [round(r["bayes_auc"] - r["baseline_auc"], 4) for r in runs],
         "test_frauds": [r["test_frauds"] for r in runs],
         "pipeline_seconds_max": max(r["pipeline_seconds"] for r in runs),

@@ -24,11 +24,15 @@ def describe(path: Path) -> dict[str, Any]:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     return {
         "ok": True,
-        "parameters": {name: {"has_default": p.get("default") is not None, "type": p.get("type")}
-                       for name, p in tree.get("parameters", {}).items()},
+        "parameters": {
+            name: {"has_default": p.get("default") is not None, "type": p.get("type")}
+            for name, p in tree.get("parameters", {}).items()
+        },
         "outputs": sorted(tree.get("outputs", {})),
-        "modules": {name: {"path": m["detail"]["path"], "params": _config(m).get("params", {})}
-                    for name, m in tree.get("modules", {}).items()},
+        "modules": {
+            name: {"path": m["detail"]["path"], "params": _config(m).get("params", {})}
+            for name, m in tree.get("modules", {}).items()
+        },
         "variables": {name: v["value"] for name, v in tree.get("variables", {}).items()},
         "resources": sorted(tree.get("resources", {})),
     }

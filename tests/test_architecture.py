@@ -17,8 +17,14 @@ PACKAGES = ("cli", "functions", "api", "training", "shared")
 
 
 def _lint(cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={"PYTHONPATH": str(cwd), "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(cwd), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_every_contract_is_kept():
@@ -36,12 +42,15 @@ def copy(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize(("module", "planted", "broken"), [
-    ("shared/streaming/processor.py", "import api.decode", "Layers"),         # a service imports an entry point
-    ("shared/domain/contract.py", "import shared.adapters.storage", "Layers"),  # the domain reaches for I/O
-    ("shared/etl/validate.py", "import training.data", "never imports training"),
-    ("shared/scoring/scorer.py", "import azurefunctions.extensions.bindings.blob", "Functions SDK"),
-])
+@pytest.mark.parametrize(
+    ("module", "planted", "broken"),
+    [
+        ("shared/streaming/processor.py", "import api.decode", "Layers"),  # a service imports an entry point
+        ("shared/domain/contract.py", "import shared.adapters.storage", "Layers"),  # the domain reaches for I/O
+        ("shared/etl/validate.py", "import training.data", "never imports training"),
+        ("shared/scoring/scorer.py", "import azurefunctions.extensions.bindings.blob", "Functions SDK"),
+    ],
+)
 def test_a_planted_import_breaks_a_contract(copy, module, planted, broken):
     path = copy / module
     path.write_text(path.read_text() + f"\n{planted}  # planted by the test\n")
@@ -62,7 +71,11 @@ def _imports(path: Path) -> set[str]:
 
 def test_only_the_entry_layer_imports_azure_functions():
     """import-linter sees external packages whole (``azure``), so ``azure.functions`` is checked here."""
-    offenders = {str(p.relative_to(ROOT)) for pkg in ("shared", "training") for p in (ROOT / pkg).rglob("*.py")
-                 if any(n == "azure.functions" or n.startswith("azure.functions.") for n in _imports(p))}
+    offenders = {
+        str(p.relative_to(ROOT))
+        for pkg in ("shared", "training")
+        for p in (ROOT / pkg).rglob("*.py")
+        if any(n == "azure.functions" or n.startswith("azure.functions.") for n in _imports(p))
+    }
     assert offenders == set()
     assert "azure.functions" in _imports(ROOT / "functions" / "stream.py")  # the scan does find the import

@@ -12,8 +12,15 @@ from tests.conftest import ROOT
 
 def _fraudops(*args: str, env_conn: str, cwd) -> subprocess.CompletedProcess:
     env = {**os.environ, "AzureWebJobsStorage": env_conn}
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_demo_runs_end_to_end(store, azurite, tmp_path):

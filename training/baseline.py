@@ -21,7 +21,8 @@ def fit_logistic(x_train: np.ndarray, y_train: np.ndarray, feature_names: list[s
     skewed = [i for i, name in enumerate(feature_names) if name.lower() == "amount"]
     prepare = ColumnTransformer([("log_amount", FunctionTransformer(np.log1p), skewed)], remainder="passthrough")
     model = make_pipeline(
-        prepare, StandardScaler(),
+        prepare,
+        StandardScaler(),
         LogisticRegression(C=0.1, class_weight="balanced", max_iter=2000, random_state=seed),
     )
     return model.fit(x_train, y_train)

@@ -32,8 +32,9 @@ def load_files(store: BlobStore, files: list[str], columns: list[str]) -> pd.Dat
     return pd.concat([t.to_pandas() for t in tables], ignore_index=True)
 
 
-def load_dataset(store: BlobStore, contract: DatasetContract,
-                 version: str | None = None) -> tuple[str, list[str], pd.DataFrame]:
+def load_dataset(
+    store: BlobStore, contract: DatasetContract, version: str | None = None
+) -> tuple[str, list[str], pd.DataFrame]:
     """A dataset version (latest by default) as one DataFrame, with its version and files."""
     version, files = files_of_version(store, contract.name, version)
     return version, files, load_files(store, files, numeric_columns(contract))
@@ -50,8 +51,11 @@ def newest_files(store: BlobStore, dataset: str, files: list[str] | None = None)
     return [str(f["path"]) for f in entries if (f["ingested_at"], f["source_blob"], f["source_etag"]) == ingest]
 
 
-def time_split(frame: pd.DataFrame, time_column: str, fractions: tuple[float, float, float] = SPLIT,
-               ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+def time_split(
+    frame: pd.DataFrame,
+    time_column: str,
+    fractions: tuple[float, float, float] = SPLIT,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Earliest part to train, then validation, then test, by ``time_column``; boundaries recorded."""
     ordered = frame.sort_values(time_column, kind="stable").reset_index(drop=True)
     n = len(ordered)

@@ -36,8 +36,9 @@ def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float = EPSILON) -> f
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def compare(reference: dict[str, Any], x: np.ndarray, feature_names: list[str], *,
-            psi_threshold: float, alert_share: float) -> dict[str, Any]:
+def compare(
+    reference: dict[str, Any], x: np.ndarray, feature_names: list[str], *, psi_threshold: float, alert_share: float
+) -> dict[str, Any]:
     """PSI of each feature of ``x`` against ``reference`` (a ``profile``); the share drifted; the verdict."""
     missing = [f for f in feature_names if f not in reference["features"]]
     if missing:
@@ -50,14 +51,21 @@ def compare(reference: dict[str, Any], x: np.ndarray, feature_names: list[str], 
         counts = np.bincount(np.searchsorted(edges, column, side="right"), minlength=edges.size + 1)
         shares = counts / max(column.size, 1)
         value = psi(np.asarray(ref["shares"]), shares)
-        features[name] = {"psi": round(value, 5), "drifted": value > psi_threshold,
-                          "expected": [round(s, 5) for s in ref["shares"]],
-                          "actual": [round(float(s), 5) for s in shares]}
+        features[name] = {
+            "psi": round(value, 5),
+            "drifted": value > psi_threshold,
+            "expected": [round(s, 5) for s in ref["shares"]],
+            "actual": [round(float(s), 5) for s in shares],
+        }
     drifted = sorted((n for n, f in features.items() if f["drifted"]), key=lambda n: -features[n]["psi"])
     share = len(drifted) / max(len(features), 1)
     return {
-        "rows_reference": reference["rows"], "rows_current": int(x.shape[0]),
-        "psi_threshold": psi_threshold, "alert_share": alert_share,
-        "drifted_features": drifted, "drifted_share": round(share, 4), "alert": share >= alert_share,
+        "rows_reference": reference["rows"],
+        "rows_current": int(x.shape[0]),
+        "psi_threshold": psi_threshold,
+        "alert_share": alert_share,
+        "drifted_features": drifted,
+        "drifted_share": round(share, 4),
+        "alert": share >= alert_share,
         "features": features,
     }

@@ -7,8 +7,9 @@ import numpy as np
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
 
 
-def cost_curve(y: np.ndarray, p: np.ndarray, *, cost_fn: float, cost_fp: float,
-               thresholds: np.ndarray = THRESHOLDS) -> list[dict[str, float]]:
+def cost_curve(
+    y: np.ndarray, p: np.ndarray, *, cost_fn: float, cost_fp: float, thresholds: np.ndarray = THRESHOLDS
+) -> list[dict[str, float]]:
     """Business cost ``cost_fn * FN + cost_fp * FP`` at each threshold (fraud when p >= t)."""
     y = y.astype(bool)
     curve = []
@@ -66,12 +67,19 @@ def curves(y: np.ndarray, p: np.ndarray, points: int = 200) -> dict[str, object]
 
     fpr_t, tpr_t = thin(fpr, tpr)
     precision_t, recall_t = thin(precision, recall)
-    return {"auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p)),
-            "fpr": fpr_t, "tpr": tpr_t, "precision": precision_t, "recall": recall_t}
+    return {
+        "auc": float(roc_auc_score(y, p)),
+        "pr_auc": float(average_precision_score(y, p)),
+        "fpr": fpr_t,
+        "tpr": tpr_t,
+        "precision": precision_t,
+        "recall": recall_t,
+    }
 
 
-def paired_auc_gap(y: np.ndarray, reference: np.ndarray, scores: np.ndarray, *, resamples: int = 200,
-                   seed: int = 0) -> tuple[float, float]:
+def paired_auc_gap(
+    y: np.ndarray, reference: np.ndarray, scores: np.ndarray, *, resamples: int = 200, seed: int = 0
+) -> tuple[float, float]:
     """ROC-AUC of ``reference`` minus that of ``scores`` on ``y``, and its paired-bootstrap standard deviation.
 
     Both are scored on the same resampled rows, so the spread is the measurement noise of the gap

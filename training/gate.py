@@ -32,13 +32,15 @@ def decide_promotion(new: dict[str, float], champion: dict[str, float] | None, m
     if new["cost"] >= champion["cost"]:
         return False, f"cost {new['cost']:g} is not lower than the champion's {champion['cost']:g}"
     if new["pr_auc"] < champion["pr_auc"] - margin:
-        return False, (f"PR-AUC {new['pr_auc']:.4f} is worse than the champion's "
-                       f"{champion['pr_auc']:.4f} by more than {margin}")
+        return False, (
+            f"PR-AUC {new['pr_auc']:.4f} is worse than the champion's {champion['pr_auc']:.4f} by more than {margin}"
+        )
     return True, f"cost {new['cost']:g} < champion's {champion['cost']:g}"
 
 
-def champion_scores(models: ModelStore, champion: str, contract: DatasetContract,
-                    x_test: np.ndarray) -> tuple[np.ndarray, float] | None:
+def champion_scores(
+    models: ModelStore, champion: str, contract: DatasetContract, x_test: np.ndarray
+) -> tuple[np.ndarray, float] | None:
     """The champion's test-part probabilities and threshold; ``None`` when it cannot be scored."""
     from shared.scoring.scorer import load_model
 
@@ -74,14 +76,25 @@ def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> dict[str, 
         return {"status": "skipped", "reason": "the validation or test part has only one class"}
     x_valid, x_test = matrix(valid, contract.feature_names), matrix(test, contract.feature_names)
     costs = {"cost_fn": settings.cost_fn, "cost_fp": settings.cost_fp}
-    threshold = best_threshold(cost_curve(y_valid, onnx_probabilities(onnx_bytes, x_valid),
-                                          cost_fn=settings.cost_fn, cost_fp=settings.cost_fp))
+    threshold = best_threshold(
+        cost_curve(y_valid, onnx_probabilities(onnx_bytes, x_valid), cost_fn=settings.cost_fn, cost_fp=settings.cost_fp)
+    )
     metrics = evaluate(y_test, onnx_probabilities(onnx_bytes, x_test), threshold, **costs)
     models = ModelStore(store, settings.model_name)
     champion, pointer_etag = models.champion()
     scored = champion_scores(models, champion, contract, x_test) if champion else None
     champion_metrics = evaluate(y_test, scored[0], scored[1], **costs) if scored else None
     promote, reason = decide_promotion(metrics, champion_metrics, settings.promotion_pr_auc_margin)
-    return {"status": "judged", "dataset_version": version, "split": split, "threshold": threshold,
-            "metrics": metrics, "champion": champion, "champion_metrics": champion_metrics,
-            "promote": promote, "reason": reason, "pointer_etag": pointer_etag, **costs}
+    return {
+        "status": "judged",
+        "dataset_version": version,
+        "split": split,
+        "threshold": threshold,
+        "metrics": metrics,
+        "champion": champion,
+        "champion_metrics": champion_metrics,
+        "promote": promote,
+        "reason": reason,
+        "pointer_etag": pointer_etag,
+        **costs,
+    }

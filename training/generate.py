@@ -85,7 +85,9 @@ def _chunk(rng: np.random.Generator, n: int, fraud_rate: float, t0: float, gap: 
     obvious = rng.random(frauds.size) < OBVIOUS_WEIGHT
     noise = rng.standard_normal((frauds.size, idx.size)) * s
     v[np.ix_(frauds, idx)] = np.where(
-        obvious[:, None], shifts + noise * OBVIOUS_SPREAD, camo_shift + noise,
+        obvious[:, None],
+        shifts + noise * OBVIOUS_SPREAD,
+        camo_shift + noise,
     )
     amount = np.round(np.exp(rng.normal(AMOUNT_LOG_MEAN, AMOUNT_LOG_SIGMA, n)) - 0.5, 2).clip(0.0)
     times = t0 + np.cumsum(rng.exponential(gap, n))
@@ -93,7 +95,11 @@ def _chunk(rng: np.random.Generator, n: int, fraud_rate: float, t0: float, gap: 
 
 
 def generate(
-    rows: int, seed: int, out: str | Path, *, fraud_rate: float = 0.00172,
+    rows: int,
+    seed: int,
+    out: str | Path,
+    *,
+    fraud_rate: float = 0.00172,
     truth: str | Path | None = None,
 ) -> GenerateSummary:
     """Write ``rows`` transactions to ``out`` (CSV, Kaggle format); optionally the true probabilities."""
@@ -148,8 +154,12 @@ def bayes_reference(csv_path: str | Path, truth_path: str | Path, last_rows: int
     truth = pacsv.read_csv(truth_path)
     y_test = np.asarray(y.column("Class"))[-last_rows:]
     p_test = np.asarray(truth.column("fraud_probability"))[-last_rows:]
-    return {"auc": float(roc_auc_score(y_test, p_test)), "pr_auc": float(average_precision_score(y_test, p_test)),
-            "rows": int(y_test.size), "frauds": int(y_test.sum())}
+    return {
+        "auc": float(roc_auc_score(y_test, p_test)),
+        "pr_auc": float(average_precision_score(y_test, p_test)),
+        "rows": int(y_test.size),
+        "frauds": int(y_test.sum()),
+    }
 
 
 def sample_features(rows: int, seed: int, fraud_rate: float = 0.00172) -> tuple[np.ndarray, np.ndarray]:

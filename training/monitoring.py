@@ -27,8 +27,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def check_drift(store: BlobStore, settings: Settings, *, files: list[str] | None = None,
-                current: tuple[str, np.ndarray] | None = None, report_name: str | None = None) -> dict[str, Any]:
+def check_drift(
+    store: BlobStore,
+    settings: Settings,
+    *,
+    files: list[str] | None = None,
+    current: tuple[str, np.ndarray] | None = None,
+    report_name: str | None = None,
+) -> dict[str, Any]:
     """Compare the newest curated file's parts (of ``files``) or ``current`` (name, matrix) with the champion's profile.
 
     Returns ``{"checked": False, "message": ...}`` when there is no champion or it has no profile.
@@ -44,26 +50,42 @@ def check_drift(store: BlobStore, settings: Settings, *, files: list[str] | None
     except ModelNotAvailableError as exc:
         return {"checked": False, "alert": False, "message": f"champion unreadable ({exc.reason})"}
     if not reference:
-        return {"checked": False, "alert": False,
-                "message": f"champion {champion} has no training profile; drift not checked"}
+        return {
+            "checked": False,
+            "alert": False,
+            "message": f"champion {champion} has no training profile; drift not checked",
+        }
     if current is None:
         names = newest_files(store, contract.name, files)
         current = (f"curated/{names[0]}", matrix(load_files(store, names, features), features))
-    result = drift.compare(reference, current[1], features, psi_threshold=settings.drift_psi_threshold,
-                           alert_share=settings.drift_alert_share)
+    result = drift.compare(
+        reference,
+        current[1],
+        features,
+        psi_threshold=settings.drift_psi_threshold,
+        alert_share=settings.drift_alert_share,
+    )
     n, total = len(result["drifted_features"]), len(features)
     top = ", ".join(result["drifted_features"][:5])
     result.update(
-        checked=True, reference=f"training data of champion {champion}", current=current[0], champion=champion,
-        message=(f"drift: {n} of {total} features shifted (PSI > {settings.drift_psi_threshold:g}), "
-                 f"at or above the alert share {settings.drift_alert_share:g}: {top}") if result["alert"]
+        checked=True,
+        reference=f"training data of champion {champion}",
+        current=current[0],
+        champion=champion,
+        message=(
+            f"drift: {n} of {total} features shifted (PSI > {settings.drift_psi_threshold:g}), "
+            f"at or above the alert share {settings.drift_alert_share:g}: {top}"
+        )
+        if result["alert"]
         else f"no drift alert: {n} of {total} features shifted" + (f" ({top})" if n else ""),
     )
     name = report_name or current[0].rsplit("/", 1)[-1].removesuffix(".parquet")
-    store.put_bytes("reports", f"drift/{name}.json", json.dumps(result, indent=1).encode(),
-                    content_type="application/json")
-    store.put_bytes("reports", f"drift/{name}.html", drift_html(result).encode(),
-                    content_type="text/html; charset=utf-8")
+    store.put_bytes(
+        "reports", f"drift/{name}.json", json.dumps(result, indent=1).encode(), content_type="application/json"
+    )
+    store.put_bytes(
+        "reports", f"drift/{name}.html", drift_html(result).encode(), content_type="text/html; charset=utf-8"
+    )
     result["report"] = f"reports/drift/{name}.json"
     (log.warning if result["alert"] else log.info)("%s", result["message"])
     return result

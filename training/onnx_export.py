@@ -22,8 +22,10 @@ def to_onnx(booster: lgb.Booster, feature_names: list[str]) -> bytes:
     from onnxmltools.convert.common.data_types import FloatTensorType
 
     model = convert_lightgbm(
-        booster, initial_types=[(INPUT_NAME, FloatTensorType([None, len(feature_names)]))],
-        zipmap=False, target_opset=15,
+        booster,
+        initial_types=[(INPUT_NAME, FloatTensorType([None, len(feature_names)]))],
+        zipmap=False,
+        target_opset=15,
     )
     entry = model.metadata_props.add()
     entry.key, entry.value = "feature_names", ",".join(feature_names)
@@ -41,8 +43,7 @@ def onnx_probabilities(onnx_bytes: bytes, x: np.ndarray) -> np.ndarray:
     return np.asarray(out[1], dtype=np.float64)[:, 1]
 
 
-def check_parity(booster: lgb.Booster, onnx_bytes: bytes, x: np.ndarray,
-                 tolerance: float = PARITY_TOLERANCE) -> float:
+def check_parity(booster: lgb.Booster, onnx_bytes: bytes, x: np.ndarray, tolerance: float = PARITY_TOLERANCE) -> float:
     """Max |P_onnx - P_lightgbm| over ``x``; ``TrainingError`` above ``tolerance``.
 
     Both see the same float32-rounded input, since the ONNX graph computes in float32.

@@ -57,9 +57,16 @@ class TrainConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrainConfig:
-        return cls(settings.cost_fn, settings.cost_fp, settings.train_seed, settings.train_num_boost_round,
-                   settings.promotion_pr_auc_margin, settings.train_search_trials, settings.train_search_seconds,
-                   settings.train_time_budget_seconds)
+        return cls(
+            settings.cost_fn,
+            settings.cost_fp,
+            settings.train_seed,
+            settings.train_num_boost_round,
+            settings.promotion_pr_auc_margin,
+            settings.train_search_trials,
+            settings.train_search_seconds,
+            settings.train_time_budget_seconds,
+        )
 
 
 def _peak_rss_mb() -> int:
@@ -74,8 +81,9 @@ def _peak_rss_mb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 
 
-def run_training(store: BlobStore, settings: Settings, *, dataset_version: str | None = None,
-                 config: TrainConfig | None = None) -> dict[str, Any]:
+def run_training(
+    store: BlobStore, settings: Settings, *, dataset_version: str | None = None, config: TrainConfig | None = None
+) -> dict[str, Any]:
     """One retraining run; returns its summary (also written to ``reports/training/``).
 
     Any failure writes ``reports/training/failed-<time>.json``, is logged as a FAILED MLflow run,
@@ -93,28 +101,41 @@ def run_training(store: BlobStore, settings: Settings, *, dataset_version: str |
         raise TrainingError(f"training failed: {reason}") from exc
 
 
-def _record_failure(store: BlobStore, settings: Settings, reason: str, started_at: datetime,
-                    dataset_version: str | None) -> None:
+def _record_failure(
+    store: BlobStore, settings: Settings, reason: str, started_at: datetime, dataset_version: str | None
+) -> None:
     from training.tracking import log_failure
 
     log.error("training run failed; the champion is untouched: %s", reason)
-    report = {"status": "failed", "reason": reason, "started_at": started_at.isoformat(),
-              "failed_at": datetime.now(UTC).isoformat(), "dataset_version": dataset_version,
-              "champion_untouched": True}
+    report = {
+        "status": "failed",
+        "reason": reason,
+        "started_at": started_at.isoformat(),
+        "failed_at": datetime.now(UTC).isoformat(),
+        "dataset_version": dataset_version,
+        "champion_untouched": True,
+    }
     try:
-        store.put_bytes("reports", f"training/failed-{started_at:%Y%m%dT%H%M%S%f}Z.json",
-                        json.dumps(report, indent=1).encode(), content_type="application/json")
+        store.put_bytes(
+            "reports",
+            f"training/failed-{started_at:%Y%m%dT%H%M%S%f}Z.json",
+            json.dumps(report, indent=1).encode(),
+            content_type="application/json",
+        )
     except Exception:  # storage may be what failed; the log line above still carries the reason
         log.exception("could not write the failure report")
     try:
-        log_failure(tracking_uri=settings.mlflow_tracking_uri, experiment=settings.mlflow_experiment,
-                    reason=reason, context={"dataset_version": dataset_version or "latest"})
+        log_failure(
+            tracking_uri=settings.mlflow_tracking_uri,
+            experiment=settings.mlflow_experiment,
+            reason=reason,
+            context={"dataset_version": dataset_version or "latest"},
+        )
     except Exception:
         log.exception("could not record the failure in MLflow")
 
 
-def _run(store: BlobStore, settings: Settings, *, dataset_version: str | None,
-         config: TrainConfig) -> dict[str, Any]:
+def _run(store: BlobStore, settings: Settings, *, dataset_version: str | None, config: TrainConfig) -> dict[str, Any]:
     from training.baseline import fit_logistic
     from training.monitoring import check_drift
     from training.search import search_lightgbm
@@ -136,19 +157,27 @@ def _run(store: BlobStore, settings: Settings, *, dataset_version: str | None,
     del frame, train, valid, test
     drift_result = check_drift(store, settings, files=files)
 
-    search_deadline = min(time.monotonic() + config.search_seconds,
-                          deadline - RESERVE_FRACTION * config.budget_seconds)
-    found = search_lightgbm(x_train, y_train, x_valid, y_valid, features, seed=config.seed,
-                            trials=config.search_trials, deadline=search_deadline,
-                            num_boost_round=config.num_boost_round)
+    search_deadline = min(time.monotonic() + config.search_seconds, deadline - RESERVE_FRACTION * config.budget_seconds)
+    found = search_lightgbm(
+        x_train,
+        y_train,
+        x_valid,
+        y_valid,
+        features,
+        seed=config.seed,
+        trials=config.search_trials,
+        deadline=search_deadline,
+        num_boost_round=config.num_boost_round,
+    )
     booster = found.booster
     costs = {"cost_fn": config.cost_fn, "cost_fp": config.cost_fp}
     curve = cost_curve(y_valid, np.asarray(booster.predict(x_valid)), cost_fn=config.cost_fn, cost_fp=config.cost_fp)
     threshold = best_threshold(curve)
 
     baseline = fit_logistic(x_train, y_train, features, seed=config.seed)
-    baseline_threshold = best_threshold(cost_curve(y_valid, baseline.predict_proba(x_valid)[:, 1],
-                                                   cost_fn=config.cost_fn, cost_fp=config.cost_fp))
+    baseline_threshold = best_threshold(
+        cost_curve(y_valid, baseline.predict_proba(x_valid)[:, 1], cost_fn=config.cost_fn, cost_fp=config.cost_fp)
+    )
     baseline_p = baseline.predict_proba(x_test)[:, 1]
     baseline_metrics = evaluate(y_test, baseline_p, baseline_threshold, **costs)
 
@@ -166,17 +195,38 @@ def _run(store: BlobStore, settings: Settings, *, dataset_version: str | None,
         reason += f"; {drift_result['message']}"
     model_version = new_version(salt=version)
     importance = dict(zip(features, booster.feature_importance("gain").round(3).tolist(), strict=True))
-    search = {"trials": found.trials, "pruned": found.pruned, "stopped_by": found.stopped_by,
-              "seconds": found.seconds, "best_pr_auc": round(found.best_value, 5), "history": found.history}
-    manifest = models.publish(model_version, onnx_bytes, {
-        "kind": "lightgbm", "feature_names": features, "input_name": "features",
-        "threshold": threshold, "metrics": metrics, "baseline_metrics": baseline_metrics,
-        "dataset": contract.name, "dataset_version": version, "trained_on": files, "split": split,
-        "hyperparameters": found.params, "search": {k: v for k, v in search.items() if k != "history"},
-        "feature_importance": importance, "parity_max_abs_diff": parity, **costs,
-        "training_profile": drift.profile(x_train, features),
-        "training_seconds": round(time.monotonic() - started, 3),
-    }, extra_files={"model.txt": booster.model_to_string().encode()})
+    search = {
+        "trials": found.trials,
+        "pruned": found.pruned,
+        "stopped_by": found.stopped_by,
+        "seconds": found.seconds,
+        "best_pr_auc": round(found.best_value, 5),
+        "history": found.history,
+    }
+    manifest = models.publish(
+        model_version,
+        onnx_bytes,
+        {
+            "kind": "lightgbm",
+            "feature_names": features,
+            "input_name": "features",
+            "threshold": threshold,
+            "metrics": metrics,
+            "baseline_metrics": baseline_metrics,
+            "dataset": contract.name,
+            "dataset_version": version,
+            "trained_on": files,
+            "split": split,
+            "hyperparameters": found.params,
+            "search": {k: v for k, v in search.items() if k != "history"},
+            "feature_importance": importance,
+            "parity_max_abs_diff": parity,
+            **costs,
+            "training_profile": drift.profile(x_train, features),
+            "training_seconds": round(time.monotonic() - started, 3),
+        },
+        extra_files={"model.txt": booster.model_to_string().encode()},
+    )
     if promote:
         try:
             models.promote(model_version, expected_etag=pointer_etag, reason=reason)
@@ -186,21 +236,47 @@ def _run(store: BlobStore, settings: Settings, *, dataset_version: str | None,
     if scored:
         plotted[f"champion {champion}"] = curves(y_test, scored[0])
     summary: dict[str, Any] = {
-        "status": "trained", "model_version": model_version, "dataset_version": version,
-        "auc": metrics["auc"], "pr_auc": metrics["pr_auc"], "threshold": threshold, "cost": metrics["cost"],
-        "promoted": promote, "promotion_reason": reason, "champion_before": champion,
+        "status": "trained",
+        "model_version": model_version,
+        "dataset_version": version,
+        "auc": metrics["auc"],
+        "pr_auc": metrics["pr_auc"],
+        "threshold": threshold,
+        "cost": metrics["cost"],
+        "promoted": promote,
+        "promotion_reason": reason,
+        "champion_before": champion,
         "champion_after": model_version if promote else champion,
-        "metrics": metrics, "baseline_metrics": baseline_metrics, "champion_metrics": champion_metrics,
-        "parity_max_abs_diff": parity, "split": split, "search": search, "hyperparameters": found.params,
-        "feature_importance": importance, "cost_curve": curve, "curves": plotted, **costs,
-        "drift": drift_result, "drift_alert": bool(drift_result.get("alert")),
-        "sha256": manifest["sha256"], "train_seconds": round(time.monotonic() - started, 3),
-        "peak_rss_mb": _peak_rss_mb(), "report": f"reports/training/{model_version}.html",
+        "metrics": metrics,
+        "baseline_metrics": baseline_metrics,
+        "champion_metrics": champion_metrics,
+        "parity_max_abs_diff": parity,
+        "split": split,
+        "search": search,
+        "hyperparameters": found.params,
+        "feature_importance": importance,
+        "cost_curve": curve,
+        "curves": plotted,
+        **costs,
+        "drift": drift_result,
+        "drift_alert": bool(drift_result.get("alert")),
+        "sha256": manifest["sha256"],
+        "train_seconds": round(time.monotonic() - started, 3),
+        "peak_rss_mb": _peak_rss_mb(),
+        "report": f"reports/training/{model_version}.html",
     }
     summary["mlflow"] = _track(settings, summary, onnx_bytes)
     _write_reports(store, summary)
-    log.info("trained %s on %s: auc=%.4f pr_auc=%.4f threshold=%.2f promoted=%s (%s)",
-             model_version, version, metrics["auc"], metrics["pr_auc"], threshold, promote, reason)
+    log.info(
+        "trained %s on %s: auc=%.4f pr_auc=%.4f threshold=%.2f promoted=%s (%s)",
+        model_version,
+        version,
+        metrics["auc"],
+        metrics["pr_auc"],
+        threshold,
+        promote,
+        reason,
+    )
     return summary
 
 
@@ -210,9 +286,14 @@ def _track(settings: Settings, summary: dict[str, Any], onnx_bytes: bytes) -> di
     from training.tracking import log_training
 
     try:
-        return log_training(tracking_uri=settings.mlflow_tracking_uri, experiment=settings.mlflow_experiment,
-                            registered_name=settings.model_name, summary=summary, onnx_bytes=onnx_bytes,
-                            report_html=training_html(summary))
+        return log_training(
+            tracking_uri=settings.mlflow_tracking_uri,
+            experiment=settings.mlflow_experiment,
+            registered_name=settings.model_name,
+            summary=summary,
+            onnx_bytes=onnx_bytes,
+            report_html=training_html(summary),
+        )
     except Exception as exc:
         log.exception("MLflow logging failed; the model is published and the decision stands")
         return {"error": f"{type(exc).__name__}: {exc}", "tracking_uri": settings.mlflow_tracking_uri}
@@ -222,7 +303,7 @@ def _write_reports(store: BlobStore, summary: dict[str, Any]) -> None:
     from training.report import training_html
 
     name = f"training/{summary['model_version']}"
-    store.put_bytes("reports", f"{name}.json", json.dumps(summary, indent=1, default=str).encode(),
-                    content_type="application/json")
-    store.put_bytes("reports", f"{name}.html", training_html(summary).encode(),
-                    content_type="text/html; charset=utf-8")
+    store.put_bytes(
+        "reports", f"{name}.json", json.dumps(summary, indent=1, default=str).encode(), content_type="application/json"
+    )
+    store.put_bytes("reports", f"{name}.html", training_html(summary).encode(), content_type="text/html; charset=utf-8")

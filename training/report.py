@@ -25,13 +25,15 @@ def _svg(draw: Callable[[Any], None], width: float = 5.0, height: float = 3.6) -
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg")
     text = buffer.getvalue()
-    return text[text.index("<svg"):]
+    return text[text.index("<svg") :]
 
 
 def _table(rows: list[tuple[str, Any]]) -> str:
-    return "<table>" + "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows
-    ) + "</table>"
+    return (
+        "<table>"
+        + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
+        + "</table>"
+    )
 
 
 def _fmt(v: Any) -> str:
@@ -41,13 +43,22 @@ def _fmt(v: Any) -> str:
 
 
 def _metrics_table(columns: dict[str, dict[str, Any] | None]) -> str:
-    keys = ("auc", "pr_auc", "precision", "recall", "f1", "frauds_caught", "frauds_missed", "false_alarms",
-            "cost", "threshold")
+    keys = (
+        "auc",
+        "pr_auc",
+        "precision",
+        "recall",
+        "f1",
+        "frauds_caught",
+        "frauds_missed",
+        "false_alarms",
+        "cost",
+        "threshold",
+    )
     present = {name: m for name, m in columns.items() if m}
     head = "".join(f"<th>{html.escape(name)}</th>" for name in present)
     body = "".join(
-        f"<tr><th>{k}</th>" + "".join(f"<td>{_fmt(m.get(k))}</td>" for m in present.values()) + "</tr>"
-        for k in keys
+        f"<tr><th>{k}</th>" + "".join(f"<td>{_fmt(m.get(k))}</td>" for m in present.values()) + "</tr>" for k in keys
     )
     return f"<table><tr><th>test part</th>{head}</tr>{body}</table>"
 
@@ -89,21 +100,42 @@ def training_html(summary: dict[str, Any]) -> str:
     if summary.get("feature_importance"):
         plots.append(_svg(importance, height=4.5))
     drift = summary.get("drift") or {}
-    drift_line = (f"<p class=alert>{esc(drift['message'])}</p>" if drift.get("alert")
-                  else f"<p>{esc(drift.get('message', 'drift not checked'))}</p>")
+    drift_line = (
+        f"<p class=alert>{esc(drift['message'])}</p>"
+        if drift.get("alert")
+        else f"<p>{esc(drift.get('message', 'drift not checked'))}</p>"
+    )
     search = summary.get("search", {})
     return f"""<!doctype html><html><head><meta charset="utf-8">
-<title>Training {esc(str(summary.get('model_version')))}</title>{STYLE}</head><body>
-<h1>Training run {esc(str(summary.get('model_version')))}</h1>
-{_table([("promoted", summary.get("promoted")), ("why", summary.get("promotion_reason")),
-         ("champion before", summary.get("champion_before")), ("dataset version", summary.get("dataset_version")),
-         ("threshold", threshold), ("parity max |diff|", summary.get("parity_max_abs_diff")),
-         ("search", f"{search.get('trials')} trials ({search.get('pruned')} pruned), stopped by "
-                    f"{search.get('stopped_by')}, best validation PR-AUC {_fmt(search.get('best_pr_auc'))}"),
-         ("training seconds", summary.get("train_seconds"))])}
-<h2>Test part</h2>{_metrics_table({"new model": summary.get("metrics"),
-                                   "logistic baseline": summary.get("baseline_metrics"),
-                                   "champion": summary.get("champion_metrics")})}
+<title>Training {esc(str(summary.get("model_version")))}</title>{STYLE}</head><body>
+<h1>Training run {esc(str(summary.get("model_version")))}</h1>
+{
+        _table(
+            [
+                ("promoted", summary.get("promoted")),
+                ("why", summary.get("promotion_reason")),
+                ("champion before", summary.get("champion_before")),
+                ("dataset version", summary.get("dataset_version")),
+                ("threshold", threshold),
+                ("parity max |diff|", summary.get("parity_max_abs_diff")),
+                (
+                    "search",
+                    f"{search.get('trials')} trials ({search.get('pruned')} pruned), stopped by "
+                    f"{search.get('stopped_by')}, best validation PR-AUC {_fmt(search.get('best_pr_auc'))}",
+                ),
+                ("training seconds", summary.get("train_seconds")),
+            ]
+        )
+    }
+<h2>Test part</h2>{
+        _metrics_table(
+            {
+                "new model": summary.get("metrics"),
+                "logistic baseline": summary.get("baseline_metrics"),
+                "champion": summary.get("champion_metrics"),
+            }
+        )
+    }
 <h2>Drift</h2>{drift_line}
 <h2>Plots</h2><div class=plots>{"".join(plots)}</div>
 <h2>Split</h2>{_table([(k, v) for k, v in summary.get("split", {}).items()])}
@@ -119,8 +151,9 @@ def drift_html(drift: dict[str, Any]) -> str:
 
     def bars(ax: Any) -> None:
         names = list(reversed(order))
-        ax.barh(names, [features[n]["psi"] for n in names],
-                color=["C3" if features[n]["drifted"] else "C0" for n in names])
+        ax.barh(
+            names, [features[n]["psi"] for n in names], color=["C3" if features[n]["drifted"] else "C0" for n in names]
+        )
         ax.axvline(drift["psi_threshold"], color="grey", linestyle="--", label="drift threshold")
         ax.set(xlabel="PSI", title="Population stability index per feature")
         ax.legend(loc="lower right")
@@ -132,8 +165,16 @@ def drift_html(drift: dict[str, Any]) -> str:
     verdict = f"<p class=alert>{esc(drift['message'])}</p>" if drift["alert"] else f"<p>{esc(drift['message'])}</p>"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Drift report</title>{STYLE}</head><body>
 <h1>Drift report</h1>{verdict}
-{_table([("reference", drift.get("reference")), ("current", drift.get("current")),
-         ("rows (reference / current)", f"{drift['rows_reference']} / {drift['rows_current']}"),
-         ("drifted share", drift["drifted_share"]), ("PSI threshold", drift["psi_threshold"])])}
+{
+        _table(
+            [
+                ("reference", drift.get("reference")),
+                ("current", drift.get("current")),
+                ("rows (reference / current)", f"{drift['rows_reference']} / {drift['rows_current']}"),
+                ("drifted share", drift["drifted_share"]),
+                ("PSI threshold", drift["psi_threshold"]),
+            ]
+        )
+    }
 {_svg(bars, width=6, height=max(3.0, 0.22 * len(order)))}
 <table><tr><th>feature</th><th>PSI</th><th>drifted</th></tr>{rows}</table></body></html>"""

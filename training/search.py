@@ -41,12 +41,22 @@ log = logging.getLogger(__name__)
 # without (largest 0.0106 against 0.0129); 8 leaves, a 0.05 rate or all features per tree
 # were measured beside them and were no better on average.
 DEFAULTS: dict[str, Any] = {
-    "learning_rate": 0.02, "num_leaves": 4, "min_child_samples": 300, "feature_fraction": 0.7,
-    "bagging_fraction": 0.5, "lambda_l2": 10.0, "scale_pos_weight": 1.0, "extra_trees": True,
+    "learning_rate": 0.02,
+    "num_leaves": 4,
+    "min_child_samples": 300,
+    "feature_fraction": 0.7,
+    "bagging_fraction": 0.5,
+    "lambda_l2": 10.0,
+    "scale_pos_weight": 1.0,
+    "extra_trees": True,
 }
 FIXED: dict[str, Any] = {
-    "objective": "binary", "metric": "binary_logloss", "bagging_freq": 1, "deterministic": True,
-    "num_threads": 2, "verbose": -1,
+    "objective": "binary",
+    "metric": "binary_logloss",
+    "bagging_freq": 1,
+    "deterministic": True,
+    "num_threads": 2,
+    "verbose": -1,
 }
 EARLY_STOPPING_ROUNDS = 100
 BOOTSTRAP_RESAMPLES = 200
@@ -81,8 +91,15 @@ def _space(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
-def accept_challenger(y: np.ndarray, incumbent: np.ndarray, challenger: np.ndarray, *, seed: int,
-                      resamples: int = BOOTSTRAP_RESAMPLES, win_share: float = WIN_SHARE) -> tuple[bool, float]:
+def accept_challenger(
+    y: np.ndarray,
+    incumbent: np.ndarray,
+    challenger: np.ndarray,
+    *,
+    seed: int,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    win_share: float = WIN_SHARE,
+) -> tuple[bool, float]:
     """Whether ``challenger`` scores beat ``incumbent`` on average precision beyond the noise of ``y``.
 
     Paired bootstrap: both are scored on the same resamples of the rows; returns the verdict and
@@ -119,8 +136,16 @@ def _callbacks(trial: optuna.Trial, deadline: float) -> list[Any]:
 
 
 def search_lightgbm(
-    x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray,
-    feature_names: list[str], *, seed: int, trials: int, deadline: float, num_boost_round: int,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_valid: np.ndarray,
+    y_valid: np.ndarray,
+    feature_names: list[str],
+    *,
+    seed: int,
+    trials: int,
+    deadline: float,
+    num_boost_round: int,
 ) -> SearchResult:
     """Search LightGBM hyperparameters on the validation part until ``trials`` or ``deadline`` (monotonic)."""
     import lightgbm as lgb
@@ -139,12 +164,17 @@ def search_lightgbm(
 
     def objective(trial: optuna.Trial) -> float:
         params = {**FIXED, **_space(trial), "seed": seed}
-        booster = lgb.train(params, train, num_boost_round=num_boost_round, valid_sets=[valid],
-                            callbacks=_callbacks(trial, deadline))
+        booster = lgb.train(
+            params, train, num_boost_round=num_boost_round, valid_sets=[valid], callbacks=_callbacks(trial, deadline)
+        )
         scores = np.asarray(booster.predict(x_valid))
         value = float(average_precision_score(y_valid, scores))
-        entry = {"trial": trial.number, "pr_auc": round(value, 5), "trees": booster.num_trees(),
-                 **{k: params[k] for k in DEFAULTS}}
+        entry = {
+            "trial": trial.number,
+            "pr_auc": round(value, 5),
+            "trees": booster.num_trees(),
+            **{k: params[k] for k in DEFAULTS},
+        }
         if not best:
             best.update(value=value, booster=booster, params=params, scores=scores)
         elif value > best["value"]:
@@ -157,12 +187,14 @@ def search_lightgbm(
         return value
 
     study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=50),
     )
     study.enqueue_trial(DEFAULTS)
-    study.optimize(objective, n_trials=trials, timeout=max(deadline - time.monotonic(), 1e-3),
-                   catch=(), gc_after_trial=True)
+    study.optimize(
+        objective, n_trials=trials, timeout=max(deadline - time.monotonic(), 1e-3), catch=(), gc_after_trial=True
+    )
     pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
     stopped_by = "trials" if len(study.trials) >= trials else "deadline"
     if not best:  # unreachable in practice: the first trial is never pruned (the pruner waits 3 trials)
@@ -171,7 +203,21 @@ def search_lightgbm(
         raise TrainingError("the hyperparameter search finished no trial within its time budget")
     booster = best["booster"]
     params = {**best["params"], "num_boost_round": num_boost_round, "best_iteration": booster.best_iteration}
-    log.info("search: %d trials (%d pruned) in %.1fs, stopped by %s; kept validation PR-AUC %.4f",
-             len(study.trials), pruned, time.monotonic() - started, stopped_by, best["value"])
-    return SearchResult(booster, params, best["value"], len(study.trials), pruned, stopped_by,
-                        round(time.monotonic() - started, 3), history)
+    log.info(
+        "search: %d trials (%d pruned) in %.1fs, stopped by %s; kept validation PR-AUC %.4f",
+        len(study.trials),
+        pruned,
+        time.monotonic() - started,
+        stopped_by,
+        best["value"],
+    )
+    return SearchResult(
+        booster,
+        params,
+        best["value"],
+        len(study.trials),
+        pruned,
+        stopped_by,
+        round(time.monotonic() - started, 3),
+        history,
+    )

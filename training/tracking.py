@@ -50,23 +50,38 @@ def experiment_id(client: MlflowClient, name: str, tracking_uri: str) -> str:
 
 def _flat_metrics(summary: dict[str, Any]) -> dict[str, float]:
     metrics: dict[str, float] = {}
-    for prefix, block in (("test", summary.get("metrics")), ("baseline", summary.get("baseline_metrics")),
-                          ("champion", summary.get("champion_metrics"))):
+    for prefix, block in (
+        ("test", summary.get("metrics")),
+        ("baseline", summary.get("baseline_metrics")),
+        ("champion", summary.get("champion_metrics")),
+    ):
         for key, value in (block or {}).items():
             if isinstance(value, int | float):
                 metrics[f"{prefix}_{key}"] = float(value)
     search = summary.get("search") or {}
     drift = summary.get("drift") or {}
-    extra = {"threshold": summary.get("threshold"), "parity_max_abs_diff": summary.get("parity_max_abs_diff"),
-             "train_seconds": summary.get("train_seconds"), "search_trials": search.get("trials"),
-             "validation_pr_auc": search.get("best_pr_auc"), "drifted_share": drift.get("drifted_share"),
-             "peak_rss_mb": summary.get("peak_rss_mb")}
+    extra = {
+        "threshold": summary.get("threshold"),
+        "parity_max_abs_diff": summary.get("parity_max_abs_diff"),
+        "train_seconds": summary.get("train_seconds"),
+        "search_trials": search.get("trials"),
+        "validation_pr_auc": search.get("best_pr_auc"),
+        "drifted_share": drift.get("drifted_share"),
+        "peak_rss_mb": summary.get("peak_rss_mb"),
+    }
     metrics.update({k: float(v) for k, v in extra.items() if isinstance(v, int | float)})
     return metrics
 
 
-def log_training(*, tracking_uri: str, experiment: str, registered_name: str, summary: dict[str, Any],
-                 onnx_bytes: bytes, report_html: str) -> dict[str, Any]:
+def log_training(
+    *,
+    tracking_uri: str,
+    experiment: str,
+    registered_name: str,
+    summary: dict[str, Any],
+    onnx_bytes: bytes,
+    report_html: str,
+) -> dict[str, Any]:
     """Log the run, register the ONNX model, and point ``champion`` or ``challenger`` at it."""
     import mlflow
     import onnx
@@ -76,30 +91,49 @@ def log_training(*, tracking_uri: str, experiment: str, registered_name: str, su
     mlflow.set_registry_uri(tracking_uri)
     exp = experiment_id(client, experiment, tracking_uri)
     params = {f"hp_{k}": v for k, v in summary["hyperparameters"].items()}
-    params.update({"dataset_version": summary["dataset_version"], "model_version": summary["model_version"],
-                   "cost_fn": summary["cost_fn"], "cost_fp": summary["cost_fp"],
-                   "split_column": summary["split"]["column"]})
+    params.update(
+        {
+            "dataset_version": summary["dataset_version"],
+            "model_version": summary["model_version"],
+            "cost_fn": summary["cost_fn"],
+            "cost_fp": summary["cost_fp"],
+            "split_column": summary["split"]["column"],
+        }
+    )
     params.update({f"split_{part}": summary["split"][part] for part in ("train", "valid", "test")})
     with mlflow.start_run(experiment_id=exp, run_name=summary["model_version"]) as run:
-        mlflow.set_tags({"promoted": str(summary["promoted"]), "promotion_reason": summary["promotion_reason"],
-                         "blob_model_version": summary["model_version"]})
+        mlflow.set_tags(
+            {
+                "promoted": str(summary["promoted"]),
+                "promotion_reason": summary["promotion_reason"],
+                "blob_model_version": summary["model_version"],
+            }
+        )
         mlflow.log_params(params)
         mlflow.log_metrics(_flat_metrics(summary))
-        mlflow.log_dict({"cost_fn": summary["cost_fn"], "cost_fp": summary["cost_fp"],
-                         "curve": summary["cost_curve"]}, "cost_curve.json")
+        mlflow.log_dict(
+            {"cost_fn": summary["cost_fn"], "cost_fp": summary["cost_fp"], "curve": summary["cost_curve"]},
+            "cost_curve.json",
+        )
         mlflow.log_dict(summary["feature_importance"], "feature_importance.json")
         if summary.get("drift"):
             mlflow.log_dict(summary["drift"], "drift.json")
         mlflow.log_text(report_html, "training_report.html")
-        info = mlflow.onnx.log_model(onnx.load_from_string(onnx_bytes), name="model",
-                                     registered_model_name=registered_name)
+        info = mlflow.onnx.log_model(
+            onnx.load_from_string(onnx_bytes), name="model", registered_model_name=registered_name
+        )
     version = str(info.registered_model_version)
     client.set_model_version_tag(registered_name, version, "blob_model_version", summary["model_version"])
     alias = CHAMPION if summary["promoted"] else CHALLENGER
     client.set_registered_model_alias(registered_name, alias, version)
     log.info("mlflow: run %s, registered %s version %s as %s", run.info.run_id, registered_name, version, alias)
-    return {"run_id": run.info.run_id, "registered_model": registered_name, "registered_version": version,
-            "alias": alias, "tracking_uri": tracking_uri}
+    return {
+        "run_id": run.info.run_id,
+        "registered_model": registered_name,
+        "registered_version": version,
+        "alias": alias,
+        "tracking_uri": tracking_uri,
+    }
 
 
 def log_failure(*, tracking_uri: str, experiment: str, reason: str, context: dict[str, Any]) -> str:

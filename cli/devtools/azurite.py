@@ -42,9 +42,20 @@ def private_azurite(*, start_timeout: float = 30.0) -> Iterator[str]:
     data = tempfile.mkdtemp(prefix="azurite-private-")
     port = free_port()
     proc = subprocess.Popen(
-        [str(binary), "--silent", "--skipApiVersionCheck", "--loose",
-         "--location", data, "--blobHost", "127.0.0.1", "--blobPort", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            str(binary),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--location",
+            data,
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + start_timeout

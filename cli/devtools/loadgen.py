@@ -55,13 +55,23 @@ def _extra(headers: list[str]) -> str:
     return "".join(f"{h.strip()}\r\n" for h in headers)
 
 
-async def run(url: str, *, rate: float, seconds: float, method: str = "GET", body: bytes = b"",
-              content_type: str = "application/json", pool: int = 64, headers: list[str] | None = None
-              ) -> dict[str, Any]:
+async def run(
+    url: str,
+    *,
+    rate: float,
+    seconds: float,
+    method: str = "GET",
+    body: bytes = b"",
+    content_type: str = "application/json",
+    pool: int = 64,
+    headers: list[str] | None = None,
+) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    head = (f"{method} {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1\r\n"
-            f"Host: {host}:{port}\r\n{_extra(headers or [])}")
+    head = (
+        f"{method} {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\n{_extra(headers or [])}"
+    )
     if body:
         head += f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
     payload = (head + "\r\n").encode() + body
@@ -113,15 +123,29 @@ async def run(url: str, *, rate: float, seconds: float, method: str = "GET", bod
         conn.writer.close()
     ms = np.asarray(latencies) * 1000.0 if latencies else np.asarray([float("nan")])
     return {
-        "rate": rate, "sent": total, "ok": ok, "errors": errors, "error_kinds": dict(kinds),
-        "achieved_rate": round(total / elapsed, 1), "connections": opened,
-        "p50_ms": round(float(np.percentile(ms, 50)), 3), "p95_ms": round(float(np.percentile(ms, 95)), 3),
-        "p99_ms": round(float(np.percentile(ms, 99)), 3), "max_ms": round(float(ms.max()), 3),
+        "rate": rate,
+        "sent": total,
+        "ok": ok,
+        "errors": errors,
+        "error_kinds": dict(kinds),
+        "achieved_rate": round(total / elapsed, 1),
+        "connections": opened,
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p95_ms": round(float(np.percentile(ms, 95)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+        "max_ms": round(float(ms.max()), 3),
     }
 
 
-async def closed(url: str, *, requests: int, body: bytes, content_type: str = "application/json",
-                 connections: int = 1, headers: list[str] | None = None) -> dict[str, float]:
+async def closed(
+    url: str,
+    *,
+    requests: int,
+    body: bytes,
+    content_type: str = "application/json",
+    connections: int = 1,
+    headers: list[str] | None = None,
+) -> dict[str, float]:
     """``requests`` back to back, spread over ``connections`` keep-alive connections each sending one at a time.
 
     One connection measures latency (the server idles while the client sends and reads); two let
@@ -130,8 +154,10 @@ async def closed(url: str, *, requests: int, body: bytes, content_type: str = "a
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     target = f"{parts.path}{'?' + parts.query if parts.query else ''}"
-    payload = (f"POST {target} HTTP/1.1\r\nHost: {host}:{port}\r\n{_extra(headers or [])}"
-               f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    payload = (
+        f"POST {target} HTTP/1.1\r\nHost: {host}:{port}\r\n{_extra(headers or [])}"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     times: list[float] = []
     errors = 0
 
@@ -150,9 +176,14 @@ async def closed(url: str, *, requests: int, body: bytes, content_type: str = "a
     await asyncio.gather(*(worker(n) for n in shares if n))
     elapsed = time.perf_counter() - started
     ms = np.asarray(times) * 1000.0
-    return {"requests": requests, "connections": connections, "errors": errors,
-            "per_s": round(requests / elapsed, 1), "p50_ms": round(float(np.percentile(ms, 50)), 3),
-            "p99_ms": round(float(np.percentile(ms, 99)), 3)}
+    return {
+        "requests": requests,
+        "connections": connections,
+        "errors": errors,
+        "per_s": round(requests / elapsed, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+    }
 
 
 def main() -> None:
@@ -168,10 +199,26 @@ def main() -> None:
     p.add_argument("--header", action="append", default=[], help="'Name: value' sent on every request (repeatable)")
     args = p.parse_args()
     body = Path(args.body_file).read_bytes() if args.body_file else b""
-    job = (closed(args.url, requests=args.closed, body=body, content_type=args.content_type,
-                  connections=args.connections, headers=args.header) if args.closed else
-           run(args.url, rate=args.rate, seconds=args.seconds, method=args.method, body=body,
-               content_type=args.content_type, headers=args.header))
+    job = (
+        closed(
+            args.url,
+            requests=args.closed,
+            body=body,
+            content_type=args.content_type,
+            connections=args.connections,
+            headers=args.header,
+        )
+        if args.closed
+        else run(
+            args.url,
+            rate=args.rate,
+            seconds=args.seconds,
+            method=args.method,
+            body=body,
+            content_type=args.content_type,
+            headers=args.header,
+        )
+    )
     try:
         import uvloop
 

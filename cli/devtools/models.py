@@ -9,9 +9,17 @@ from shared.adapters.storage import BlobStore
 from shared.domain.contract import get_contract
 
 
-def publish_synthetic_model(store: BlobStore, model_name: str, *, version: str, trees: int = 50,
-                            rows: int = 20_000, seed: int = 0, promote: bool = True,
-                            threshold: float = 0.5) -> dict[str, Any]:
+def publish_synthetic_model(
+    store: BlobStore,
+    model_name: str,
+    *,
+    version: str,
+    trees: int = 50,
+    rows: int = 20_000,
+    seed: int = 0,
+    promote: bool = True,
+    threshold: float = 0.5,
+) -> dict[str, Any]:
     """Train ``trees`` boosting rounds (no early stopping) on generated rows, publish ONNX + booster, promote."""
     import lightgbm as lgb
 
@@ -20,16 +28,36 @@ def publish_synthetic_model(store: BlobStore, model_name: str, *, version: str, 
 
     features = get_contract("creditcard").feature_names
     x, y = sample_features(rows, seed, fraud_rate=0.05)
-    booster = lgb.train({"objective": "binary", "num_leaves": 15, "learning_rate": 0.05, "verbose": -1,
-                         "seed": seed, "deterministic": True, "num_threads": 2},
-                        lgb.Dataset(x, y, feature_name=features), num_boost_round=trees)
+    booster = lgb.train(
+        {
+            "objective": "binary",
+            "num_leaves": 15,
+            "learning_rate": 0.05,
+            "verbose": -1,
+            "seed": seed,
+            "deterministic": True,
+            "num_threads": 2,
+        },
+        lgb.Dataset(x, y, feature_name=features),
+        num_boost_round=trees,
+    )
     onnx_bytes = to_onnx(booster, features)
     parity = check_parity(booster, onnx_bytes, x[:2000])
     models = ModelStore(store, model_name)
-    manifest = models.publish(version, onnx_bytes, {
-        "kind": "lightgbm", "feature_names": features, "input_name": "features", "threshold": threshold,
-        "metrics": {"trees": trees}, "dataset_version": "synthetic", "parity_max_abs_diff": parity,
-    }, extra_files={"model.txt": booster.model_to_string().encode()})
+    manifest = models.publish(
+        version,
+        onnx_bytes,
+        {
+            "kind": "lightgbm",
+            "feature_names": features,
+            "input_name": "features",
+            "threshold": threshold,
+            "metrics": {"trees": trees},
+            "dataset_version": "synthetic",
+            "parity_max_abs_diff": parity,
+        },
+        extra_files={"model.txt": booster.model_to_string().encode()},
+    )
     if promote:
         models.promote(version, expected_etag=models.champion()[1], reason="synthetic model for tests")
     return manifest

@@ -65,18 +65,27 @@ class FunctionKeyCheck:
         if is_valid(key, self.keys):
             await self.app(scope, receive, send)
             return
-        reason = (f"no function key: send it in the {HEADER} header (or ?{QUERY}=); the Functions host refuses "
-                  "requests without one before the app runs" if key is None else
-                  "the function key is not valid for this app")
+        reason = (
+            f"no function key: send it in the {HEADER} header (or ?{QUERY}=); the Functions host refuses "
+            "requests without one before the app runs"
+            if key is None
+            else "the function key is not valid for this app"
+        )
         log.warning("refused %s %s: %s", scope.get("method"), scope.get("path"), reason)
         body = json.dumps({"detail": reason}).encode()
-        await send({"type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
-def function_app_client(base_url: str, *, function_key: str, timeout: float = 30.0,
-                        transport: httpx.BaseTransport | None = None) -> httpx.Client:
+def function_app_client(
+    base_url: str, *, function_key: str, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
     """An ``httpx.Client`` for the function app that sends ``function_key`` on every request."""
     import httpx
 

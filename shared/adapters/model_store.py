@@ -42,22 +42,35 @@ class ModelStore:
     def _path(self, version: str, filename: str) -> str:
         return f"{self.model_name}/{version}/{filename}"
 
-    def publish(self, version: str, onnx_bytes: bytes, manifest: dict[str, Any],
-                extra_files: dict[str, bytes] | None = None) -> dict[str, Any]:
+    def publish(
+        self, version: str, onnx_bytes: bytes, manifest: dict[str, Any], extra_files: dict[str, bytes] | None = None
+    ) -> dict[str, Any]:
         """Write a new version create-only; the manifest is written last and completes it."""
         manifest = {
-            **manifest, "version": version, "model_name": self.model_name,
+            **manifest,
+            "version": version,
+            "model_name": self.model_name,
             "created_at": manifest.get("created_at") or datetime.now(UTC).isoformat(),
-            "sha256": hashlib.sha256(onnx_bytes).hexdigest(), "onnx_bytes": len(onnx_bytes),
+            "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
+            "onnx_bytes": len(onnx_bytes),
         }
         try:
-            self.store.put_bytes(CONTAINER, self._path(version, "model.onnx"), onnx_bytes, overwrite=False,
-                                 content_type="application/octet-stream")
+            self.store.put_bytes(
+                CONTAINER,
+                self._path(version, "model.onnx"),
+                onnx_bytes,
+                overwrite=False,
+                content_type="application/octet-stream",
+            )
             for filename, data in (extra_files or {}).items():
                 self.store.put_bytes(CONTAINER, self._path(version, filename), data, overwrite=False)
-            self.store.put_bytes(CONTAINER, self._path(version, "manifest.json"),
-                                 json.dumps(manifest, indent=1, default=str).encode(), overwrite=False,
-                                 content_type="application/json")
+            self.store.put_bytes(
+                CONTAINER,
+                self._path(version, "manifest.json"),
+                json.dumps(manifest, indent=1, default=str).encode(),
+                overwrite=False,
+                content_type="application/json",
+            )
         except BlobExistsError:
             raise ConcurrentUpdateError(f"model version {version} already exists") from None
         log.info("published model %s version %s", self.model_name, version)
@@ -80,16 +93,19 @@ class ModelStore:
 
     def promote(self, version: str, *, expected_etag: str | None, reason: str) -> None:
         """Move the champion pointer, only if nobody moved it since ``expected_etag`` was read."""
-        body = json.dumps({
-            "version": version, "promoted_at": datetime.now(UTC).isoformat(), "reason": reason,
-        }).encode()
+        body = json.dumps(
+            {
+                "version": version,
+                "promoted_at": datetime.now(UTC).isoformat(),
+                "reason": reason,
+            }
+        ).encode()
         name = f"{self.model_name}/{POINTER}"
         try:
             if expected_etag is None:
                 self.store.put_bytes(CONTAINER, name, body, overwrite=False, content_type="application/json")
             else:
-                self.store.put_bytes(CONTAINER, name, body, if_match=expected_etag,
-                                     content_type="application/json")
+                self.store.put_bytes(CONTAINER, name, body, if_match=expected_etag, content_type="application/json")
         except (BlobExistsError, ConcurrentUpdateError):
             raise ConcurrentUpdateError(
                 "the champion changed while this run was training; not promoting over it"

@@ -25,8 +25,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONTAINERS = (
-    "raw", "quarantine", "curated", "models", "reports",
-    "scored", "alerts", "deadletter", "federated", "audit",
+    "raw",
+    "quarantine",
+    "curated",
+    "models",
+    "reports",
+    "scored",
+    "alerts",
+    "deadletter",
+    "federated",
+    "audit",
 )
 DOWNLOAD_CHUNK_BYTES = 16 * 1024 * 1024  # few range requests (Azurite spends per request), bounded memory
 
@@ -50,12 +58,24 @@ class BlobStore(Protocol):
     def get_bytes(self, container: str, name: str) -> tuple[bytes, str]: ...
     def download_chunks(self, container: str, name: str, *, etag: str | None = None) -> Iterator[bytes]: ...
     def put_bytes(
-        self, container: str, name: str, data: bytes, *, overwrite: bool = True,
-        if_match: str | None = None, content_type: str | None = None,
+        self,
+        container: str,
+        name: str,
+        data: bytes,
+        *,
+        overwrite: bool = True,
+        if_match: str | None = None,
+        content_type: str | None = None,
     ) -> str: ...
     def upload_stream(
-        self, container: str, name: str, stream: IO[bytes] | Iterable[bytes], *, overwrite: bool = False,
-        content_type: str | None = None, length: int | None = None,
+        self,
+        container: str,
+        name: str,
+        stream: IO[bytes] | Iterable[bytes],
+        *,
+        overwrite: bool = False,
+        content_type: str | None = None,
+        length: int | None = None,
     ) -> str: ...
     def list_names(self, container: str, prefix: str = "") -> list[str]: ...
     def delete(self, container: str, name: str) -> None: ...
@@ -121,8 +141,14 @@ class AzureBlobStore:
             raise ConcurrentUpdateError(f"blob {container}/{name} changed while it was being read") from None
 
     def put_bytes(
-        self, container: str, name: str, data: bytes, *, overwrite: bool = True,
-        if_match: str | None = None, content_type: str | None = None,
+        self,
+        container: str,
+        name: str,
+        data: bytes,
+        *,
+        overwrite: bool = True,
+        if_match: str | None = None,
+        content_type: str | None = None,
     ) -> str:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
@@ -146,8 +172,14 @@ class AzureBlobStore:
         return str(result["etag"])
 
     def upload_stream(
-        self, container: str, name: str, stream: IO[bytes] | Iterable[bytes], *, overwrite: bool = False,
-        content_type: str | None = None, length: int | None = None,
+        self,
+        container: str,
+        name: str,
+        stream: IO[bytes] | Iterable[bytes],
+        *,
+        overwrite: bool = False,
+        content_type: str | None = None,
+        length: int | None = None,
     ) -> str:
         """Upload a file object or an iterable of chunks without holding it whole in memory.
 
@@ -161,7 +193,11 @@ class AzureBlobStore:
         settings = ContentSettings(content_type=content_type) if content_type else None
         try:
             result = client.upload_blob(
-                stream, length=length, overwrite=overwrite, max_concurrency=2, content_settings=settings,
+                stream,
+                length=length,
+                overwrite=overwrite,
+                max_concurrency=2,
+                content_settings=settings,
             )
         except ResourceExistsError:
             raise BlobExistsError(f"{container}/{name} already exists") from None
@@ -198,11 +234,13 @@ def make_service_client(settings: Settings) -> BlobServiceClient:
 def _store_for(connection: str, account: str | None, client_id: str | None) -> AzureBlobStore:
     from shared.domain.settings import Settings
 
-    settings = Settings.model_validate({
-        "AzureWebJobsStorage": connection,
-        "AzureWebJobsStorage__accountName": account,
-        "AzureWebJobsStorage__clientId": client_id,
-    })
+    settings = Settings.model_validate(
+        {
+            "AzureWebJobsStorage": connection,
+            "AzureWebJobsStorage__accountName": account,
+            "AzureWebJobsStorage__clientId": client_id,
+        }
+    )
     store = AzureBlobStore(make_service_client(settings))
     store.ensure_containers()
     return store
@@ -215,6 +253,7 @@ def get_blob_store(settings: Settings | None = None) -> AzureBlobStore:
 
         settings = get_settings()
     return _store_for(
-        settings.storage_connection, settings.storage_account_name,
+        settings.storage_connection,
+        settings.storage_account_name,
         settings.storage_credential_client_id,
     )

@@ -69,10 +69,7 @@ class DatasetContract:
 
     def required_names(self, *, labelled: bool) -> list[str]:
         """Columns a file must have; the label only when the dataset is for training."""
-        return [
-            c.name for c in self.columns
-            if c.required and (labelled or c.role != "label")
-        ]
+        return [c.name for c in self.columns if c.required and (labelled or c.role != "label")]
 
 
 CREDITCARD = DatasetContract(

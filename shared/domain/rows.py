@@ -65,8 +65,10 @@ class RowVerdicts:
 
 def bounds(column: Column) -> tuple[float, float]:
     """The inclusive range a number of ``column`` must lie in (the contract's, within float32)."""
-    return (-FLOAT32_MAX if column.minimum is None else column.minimum,
-            FLOAT32_MAX if column.maximum is None else column.maximum)
+    return (
+        -FLOAT32_MAX if column.minimum is None else column.minimum,
+        FLOAT32_MAX if column.maximum is None else column.maximum,
+    )
 
 
 def column_bounds(contract: DatasetContract, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -81,8 +83,9 @@ def in_range(values: np.ndarray, column: Column) -> bool:
     return bool(np.isfinite(values).all() and (values >= lo).all() and (values <= hi).all())
 
 
-def check_columns(columns: Mapping[str, np.ndarray], contract: DatasetContract, n: int, *,
-                  required: list[str] | None = None) -> RowVerdicts:
+def check_columns(
+    columns: Mapping[str, np.ndarray], contract: DatasetContract, n: int, *, required: list[str] | None = None
+) -> RowVerdicts:
     """Check ``n`` rows given as columns against ``contract``.
 
     ``columns`` maps contract column names to arrays of length ``n``: float64 for numbers (NaN when

@@ -22,15 +22,18 @@ log = logging.getLogger(__name__)
 class Settings(BaseSettings):
     """Every setting the app reads. Names are the app-setting names, case-sensitive."""
 
-    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", populate_by_name=True, frozen=True,
-                                      env_ignore_empty=True)  # "" in local.settings.json means "unset"
+    model_config = SettingsConfigDict(
+        case_sensitive=True, extra="ignore", populate_by_name=True, frozen=True, env_ignore_empty=True
+    )  # "" in local.settings.json means "unset"
 
     app_env: Literal["development", "production"] = Field(
-        default="development", validation_alias="APP_ENV",
+        default="development",
+        validation_alias="APP_ENV",
         description="'production' refuses development defaults such as Azurite storage.",
     )
     storage_connection: str = Field(
-        default=DEV_STORAGE, validation_alias="AzureWebJobsStorage",
+        default=DEV_STORAGE,
+        validation_alias="AzureWebJobsStorage",
         description="Storage connection string; Azurite by default.",
     )
     storage_account_name: str | None = Field(
@@ -39,14 +42,16 @@ class Settings(BaseSettings):
         description="Identity-based storage (Azure): account name; wins over the connection string.",
     )
     storage_credential_client_id: str | None = Field(
-        default=None, validation_alias="AzureWebJobsStorage__clientId",
+        default=None,
+        validation_alias="AzureWebJobsStorage__clientId",
         description="Client id of the user-assigned managed identity used for storage.",
     )
     dataset_name: str = Field(default="creditcard", validation_alias="DATASET_NAME")
     model_name: str = Field(default="fraud", validation_alias="MODEL_NAME")
     retrain_schedule: str = Field(default="0 0 2 * * *", validation_alias="RETRAIN_SCHEDULE")
     blob_trigger_source: Literal["LogsAndContainerScan", "EventGrid"] = Field(
-        default="LogsAndContainerScan", validation_alias="BLOB_TRIGGER_SOURCE",
+        default="LogsAndContainerScan",
+        validation_alias="BLOB_TRIGGER_SOURCE",
     )
 
     # Training
@@ -59,7 +64,8 @@ class Settings(BaseSettings):
     train_search_seconds: float = Field(default=75.0, gt=0, validation_alias="TRAIN_SEARCH_SECONDS")
     promotion_pr_auc_margin: float = Field(default=0.01, ge=0, validation_alias="PROMOTION_PR_AUC_MARGIN")
     mlflow_tracking_uri: str = Field(
-        default="sqlite:///.mlflow/mlflow.db", validation_alias="MLFLOW_TRACKING_URI",
+        default="sqlite:///.mlflow/mlflow.db",
+        validation_alias="MLFLOW_TRACKING_URI",
         description="MLflow tracking and registry; the default is an embedded SQLite file (no server).",
     )
     mlflow_experiment: str = Field(default="fraud-retraining", validation_alias="MLFLOW_EXPERIMENT")
@@ -68,11 +74,13 @@ class Settings(BaseSettings):
 
     # Streaming
     eventhub_connection: str | None = Field(
-        default=None, validation_alias="EVENTHUB",
+        default=None,
+        validation_alias="EVENTHUB",
         description="Event Hubs connection string (the trigger's connection); unset means local replay only.",
     )
     eventhub_namespace: str | None = Field(
-        default=None, validation_alias="EVENTHUB__fullyQualifiedNamespace",
+        default=None,
+        validation_alias="EVENTHUB__fullyQualifiedNamespace",
         description="Identity-based Event Hubs (Azure): the namespace host; wins over the connection string.",
     )
     eventhub_name: str = Field(default="transactions", validation_alias="EVENTHUB_NAME")
@@ -80,17 +88,20 @@ class Settings(BaseSettings):
     stream_retry_attempts: int = Field(default=4, ge=1, le=10, validation_alias="STREAM_RETRY_ATTEMPTS")
     stream_retry_backoff_seconds: float = Field(default=0.5, gt=0, validation_alias="STREAM_RETRY_BACKOFF_SECONDS")
     deadletter_spool_dir: str = Field(
-        default="/tmp/fraudops-deadletter", validation_alias="DEADLETTER_SPOOL_DIR",
+        default="/tmp/fraudops-deadletter",
+        validation_alias="DEADLETTER_SPOOL_DIR",
         description="Where a batch goes when even deadletter/ cannot be reached (logged at CRITICAL).",
     )
 
     # Federated learning
     key_vault_url: str | None = Field(
-        default=None, validation_alias="KEY_VAULT_URL",
+        default=None,
+        validation_alias="KEY_VAULT_URL",
         description="Key Vault with the banks' keys (fl-bank-<id>); unset: FL_BANK_KEYS is used.",
     )
     fl_bank_keys: str | None = Field(
-        default=None, validation_alias="FL_BANK_KEYS",
+        default=None,
+        validation_alias="FL_BANK_KEYS",
         description='Local only: JSON {"bank id": "key"} when no Key Vault is configured.',
     )
     fl_admin_key: str | None = Field(default=None, validation_alias="FL_ADMIN_KEY")
@@ -98,7 +109,8 @@ class Settings(BaseSettings):
     fl_min_clients: int = Field(default=3, ge=1, validation_alias="FL_MIN_CLIENTS")
     fl_round_deadline_seconds: float = Field(default=3600.0, gt=0, validation_alias="FL_ROUND_DEADLINE_SECONDS")
     fl_aggregator: Literal["fedavg", "median", "trimmed_mean"] = Field(
-        default="fedavg", validation_alias="FL_AGGREGATOR")
+        default="fedavg", validation_alias="FL_AGGREGATOR"
+    )
     fl_trim_beta: float = Field(default=0.2, ge=0, lt=0.5, validation_alias="FL_TRIM_BETA")
     fl_clip_bound: float | None = Field(default=None, gt=0, validation_alias="FL_CLIP_BOUND")
     fl_noise_std: float | None = Field(default=None, gt=0, validation_alias="FL_NOISE_STD")
@@ -116,19 +128,22 @@ class Settings(BaseSettings):
     def _unresolved_key_vault_reference_is_unset(cls, value: object) -> object:
         """App Service leaves a Key Vault reference it cannot resolve as its literal text; never use that as a key."""
         if isinstance(value, str) and value.startswith(KEY_VAULT_REFERENCE):
-            log.error("a secret setting is an unresolved Key Vault reference (%s): is the secret there and does "
-                      "the app's identity have 'Key Vault Secrets User'? Treating it as unset", value[:120])
+            log.error(
+                "a secret setting is an unresolved Key Vault reference (%s): is the secret there and does "
+                "the app's identity have 'Key Vault Secrets User'? Treating it as unset",
+                value[:120],
+            )
             return None
         return value
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_production(self) -> Settings:
-        if self.app_env == "production" and not self.storage_account_name and (
-            self.storage_connection == DEV_STORAGE or "devstoreaccount1" in self.storage_connection
+        if (
+            self.app_env == "production"
+            and not self.storage_account_name
+            and (self.storage_connection == DEV_STORAGE or "devstoreaccount1" in self.storage_connection)
         ):
-            raise ValueError(
-                "APP_ENV=production but storage points at Azurite; set AzureWebJobsStorage__accountName"
-            )
+            raise ValueError("APP_ENV=production but storage points at Azurite; set AzureWebJobsStorage__accountName")
         return self
 
 

@@ -29,8 +29,9 @@ def transaction_model(contract: DatasetContract) -> type[BaseModel]:
         lo, hi = bounds(col)
         constraints: dict[str, Any] = {"strict": True, "ge": lo, "le": hi}  # strict: not a bool or numeric string
         required = col.role == "feature"
-        fields[col.name] = (float if required else float | None,
-                            Field(... if required else None, **constraints))
+        fields[col.name] = (float if required else float | None, Field(... if required else None, **constraints))
     return create_model(
-        "TransactionIn", __config__=ConfigDict(extra="forbid", allow_inf_nan=False), **fields,
+        "TransactionIn",
+        __config__=ConfigDict(extra="forbid", allow_inf_nan=False),
+        **fields,
     )

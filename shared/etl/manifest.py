@@ -71,18 +71,21 @@ def add_files(store: BlobStore, dataset: str, entries: list[CuratedFile]) -> str
         version = version_of([(f["path"], f["sha256"]) for f in manifest["files"]])
         manifest["version"] = version
         manifest["updated_at"] = datetime.now(UTC).isoformat()
-        manifest["versions"].append({
-            "version": version, "created_at": manifest["updated_at"],
-            "files": sorted(f["path"] for f in manifest["files"]),
-        })
+        manifest["versions"].append(
+            {
+                "version": version,
+                "created_at": manifest["updated_at"],
+                "files": sorted(f["path"] for f in manifest["files"]),
+            }
+        )
         body = json.dumps(manifest, indent=1).encode()
         try:
             if etag is None:
-                store.put_bytes(CONTAINER, manifest_name(dataset), body, overwrite=False,
-                                content_type="application/json")
+                store.put_bytes(
+                    CONTAINER, manifest_name(dataset), body, overwrite=False, content_type="application/json"
+                )
             else:
-                store.put_bytes(CONTAINER, manifest_name(dataset), body, if_match=etag,
-                                content_type="application/json")
+                store.put_bytes(CONTAINER, manifest_name(dataset), body, if_match=etag, content_type="application/json")
             log.info("dataset %s is now version %s (%d files)", dataset, version, len(manifest["files"]))
             return version
         except (ConcurrentUpdateError, BlobExistsError):

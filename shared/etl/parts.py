@@ -52,8 +52,9 @@ class PartUploader:
         created = True
         with part.path.open("rb") as f:
             try:
-                self._store.upload_stream(CONTAINER, name, f, overwrite=False, content_type=PARQUET_TYPE,
-                                          length=part.bytes)
+                self._store.upload_stream(
+                    CONTAINER, name, f, overwrite=False, content_type=PARQUET_TYPE, length=part.bytes
+                )
             except BlobExistsError:
                 log.info("%s/%s already exists (a redelivery, or the same rows before); keeping it", CONTAINER, name)
                 created = False
@@ -82,6 +83,7 @@ class PartUploader:
     def __enter__(self) -> PartUploader:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)

@@ -36,8 +36,10 @@ class ColumnProfile:
         for name, s in self.stats.items():
             n = int(s["count"])
             out[name] = {
-                "count": n, "empty": int(self.empty.get(name, 0)),
-                "min": s["min"] if n else None, "max": s["max"] if n else None,
+                "count": n,
+                "empty": int(self.empty.get(name, 0)),
+                "min": s["min"] if n else None,
+                "max": s["max"] if n else None,
                 "mean": s["sum"] / n if n else None,
             }
         return out
@@ -48,16 +50,27 @@ def render_html(report: dict[str, Any]) -> str:
     esc = html.escape
     rows = "".join(
         f"<tr><th>{esc(k)}</th><td>{esc(str(report.get(k)))}</td></tr>"
-        for k in ("status", "reason", "source", "rows_in", "rows_valid", "rows_quarantined",
-                  "rows_duplicate", "input_bytes", "parquet_bytes", "etl_seconds", "read_mode",
-                  "text_batches", "dataset_version")
+        for k in (
+            "status",
+            "reason",
+            "source",
+            "rows_in",
+            "rows_valid",
+            "rows_quarantined",
+            "rows_duplicate",
+            "input_bytes",
+            "parquet_bytes",
+            "etl_seconds",
+            "read_mode",
+            "text_batches",
+            "dataset_version",
+        )
         if k in report
-    ) + "".join(
-        f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in report.get("timing", {}).items()
+    ) + "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in report.get("timing", {}).items())
+    reasons = (
+        "".join(f"<tr><td>{esc(r)}</td><td>{c}</td></tr>" for r, c in report.get("quarantine_reasons", {}).items())
+        or "<tr><td colspan=2>none</td></tr>"
     )
-    reasons = "".join(
-        f"<tr><td>{esc(r)}</td><td>{c}</td></tr>" for r, c in report.get("quarantine_reasons", {}).items()
-    ) or "<tr><td colspan=2>none</td></tr>"
     columns = "".join(
         f"<tr><td>{esc(n)}</td><td>{s['count']}</td><td>{s['empty']}</td>"
         f"<td>{_fmt(s['min'])}</td><td>{_fmt(s['max'])}</td><td>{_fmt(s['mean'])}</td></tr>"
@@ -66,7 +79,7 @@ def render_html(report: dict[str, Any]) -> str:
     dropped = ", ".join(report.get("dropped_columns", [])) or "none"
     schema = ", ".join(f"{f['name']}: {f['type']}" for f in report.get("schema", []))
     return f"""<!doctype html><html><head><meta charset="utf-8">
-<title>Data quality: {esc(str(report.get('source')))}</title>
+<title>Data quality: {esc(str(report.get("source")))}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:1.5em}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head><body>
 <h1>Data quality report</h1><table>{rows}</table>

@@ -63,13 +63,21 @@ def run_etl(store: BlobStore, settings: Settings, *, name: str) -> dict[str, Any
     stem = _stem(name)
     ingest_date = info.last_modified.astimezone(UTC).date().isoformat()
     prefix = f"{contract.name}/ingest_date={ingest_date}"
-    with tempfile.TemporaryDirectory(prefix="fraudops-etl-") as tmp, \
-            ReadAhead(store.download_chunks(RAW, name, etag=info.etag)) as chunks, \
-            PartUploader(store, prefix=prefix, stem=stem) as uploader:
+    with (
+        tempfile.TemporaryDirectory(prefix="fraudops-etl-") as tmp,
+        ReadAhead(store.download_chunks(RAW, name, etag=info.etag)) as chunks,
+        PartUploader(store, prefix=prefix, stem=stem) as uploader,
+    ):
         q_path = Path(tmp) / "quarantine.csv"
         try:
-            result = transform(chunks, contract, part_dir=Path(tmp), on_part=uploader.submit,
-                               quarantine_path=q_path, spool_dir=Path(tmp))
+            result = transform(
+                chunks,
+                contract,
+                part_dir=Path(tmp),
+                on_part=uploader.submit,
+                quarantine_path=q_path,
+                spool_dir=Path(tmp),
+            )
         except FileRejectedError as exc:
             chunks.close()
             uploader.discard()
@@ -83,19 +91,44 @@ def run_etl(store: BlobStore, settings: Settings, *, name: str) -> dict[str, Any
             _put_create_only(store, "quarantine", quarantine, q_path, "text/csv")
         parts = uploader.finish()
     ingested_at = datetime.now(UTC).isoformat()
-    version = manifest.add_files(store, contract.name, [manifest.CuratedFile(
-        path=p.name, rows=p.part.rows, bytes=p.part.bytes, sha256=p.part.sha256, source_blob=f"{RAW}/{name}",
-        source_etag=info.etag, ingested_at=ingested_at) for p in parts])
+    version = manifest.add_files(
+        store,
+        contract.name,
+        [
+            manifest.CuratedFile(
+                path=p.name,
+                rows=p.part.rows,
+                bytes=p.part.bytes,
+                sha256=p.part.sha256,
+                source_blob=f"{RAW}/{name}",
+                source_etag=info.etag,
+                ingested_at=ingested_at,
+            )
+            for p in parts
+        ],
+    )
     summary: dict[str, Any] = {
-        "status": "processed", "reason": None, "source": f"{RAW}/{name}", "source_etag": info.etag,
-        "sha256": content_hash, "dataset": contract.name, "input_bytes": info.size,
-        "rows_in": result.rows_in, "rows_valid": result.rows_valid, "rows_quarantined": result.rows_quarantined,
-        "rows_duplicate": result.rows_duplicate, "parquet_bytes": result.parquet_bytes,
-        "outputs": [f"curated/{p.name}" for p in parts], "parts": len(parts),
+        "status": "processed",
+        "reason": None,
+        "source": f"{RAW}/{name}",
+        "source_etag": info.etag,
+        "sha256": content_hash,
+        "dataset": contract.name,
+        "input_bytes": info.size,
+        "rows_in": result.rows_in,
+        "rows_valid": result.rows_valid,
+        "rows_quarantined": result.rows_quarantined,
+        "rows_duplicate": result.rows_duplicate,
+        "parquet_bytes": result.parquet_bytes,
+        "outputs": [f"curated/{p.name}" for p in parts],
+        "parts": len(parts),
         "quarantine": f"quarantine/{quarantine}" if quarantine else None,
-        "report": f"reports/etl/{contract.name}/{tag}.json", "dataset_version": version,
-        "read_mode": result.read_mode, "text_batches": result.text_batches,
-        "dropped_columns": result.dropped_columns, "schema": result.schema,
+        "report": f"reports/etl/{contract.name}/{tag}.json",
+        "dataset_version": version,
+        "read_mode": result.read_mode,
+        "text_batches": result.text_batches,
+        "dropped_columns": result.dropped_columns,
+        "schema": result.schema,
         "quarantine_reasons": dict(result.reasons.most_common()),
         "columns": result.profile.as_dict(),
         "timing": {
@@ -107,13 +140,24 @@ def run_etl(store: BlobStore, settings: Settings, *, name: str) -> dict[str, Any
     _write_report(store, f"etl/{contract.name}/{tag}", summary)
     log.info(
         "processed raw/%s: %d in, %d valid, %d quarantined, %d duplicate, %d parts, version %s",
-        name, result.rows_in, result.rows_valid, result.rows_quarantined, result.rows_duplicate, len(parts), version,
+        name,
+        result.rows_in,
+        result.rows_valid,
+        result.rows_quarantined,
+        result.rows_duplicate,
+        len(parts),
+        version,
     )
     return summary
 
 
 def _reject(
-    store: BlobStore, dataset: str, name: str, info: BlobInfo, reason: str, started: float,
+    store: BlobStore,
+    dataset: str,
+    name: str,
+    info: BlobInfo,
+    reason: str,
+    started: float,
 ) -> dict[str, Any]:
     """Move the file unchanged to ``quarantine/<dataset>/files/`` (streamed, hashed on the way); report why."""
     digest = hashlib.sha256()
@@ -125,8 +169,14 @@ def _reject(
 
     target = f"{dataset}/files/{name}"
     try:
-        store.upload_stream("quarantine", target, hashed(RAW, name), overwrite=False,
-                            content_type="application/octet-stream", length=info.size)
+        store.upload_stream(
+            "quarantine",
+            target,
+            hashed(RAW, name),
+            overwrite=False,
+            content_type="application/octet-stream",
+            length=info.size,
+        )
     except BlobExistsError:
         log.info("quarantine/%s already exists (a redelivery); keeping it", target)
         digest = hashlib.sha256()
@@ -136,11 +186,23 @@ def _reject(
     content_hash = digest.hexdigest()
     report_name = f"etl/{dataset}/{_stem(name)}-{content_hash[:16]}"
     summary: dict[str, Any] = {
-        "status": "rejected", "reason": reason, "source": f"{RAW}/{name}", "source_etag": info.etag,
-        "sha256": content_hash, "dataset": dataset, "input_bytes": info.size,
-        "rows_in": 0, "rows_valid": 0, "rows_quarantined": 0, "rows_duplicate": 0, "parquet_bytes": 0,
-        "outputs": [], "quarantine": f"quarantine/{target}", "report": f"reports/{report_name}.json",
-        "dataset_version": None, "etl_seconds": round(time.perf_counter() - started, 3),
+        "status": "rejected",
+        "reason": reason,
+        "source": f"{RAW}/{name}",
+        "source_etag": info.etag,
+        "sha256": content_hash,
+        "dataset": dataset,
+        "input_bytes": info.size,
+        "rows_in": 0,
+        "rows_valid": 0,
+        "rows_quarantined": 0,
+        "rows_duplicate": 0,
+        "parquet_bytes": 0,
+        "outputs": [],
+        "quarantine": f"quarantine/{target}",
+        "report": f"reports/{report_name}.json",
+        "dataset_version": None,
+        "etl_seconds": round(time.perf_counter() - started, 3),
     }
     log.warning("rejected raw/%s: %s", name, reason)
     _write_report(store, report_name, summary)
@@ -148,7 +210,12 @@ def _reject(
 
 
 def _write_report(store: BlobStore, report_name: str, summary: dict[str, Any]) -> None:
-    store.put_bytes("reports", f"{report_name}.json", json.dumps(summary, indent=1, default=str).encode(),
-                    content_type="application/json")
-    store.put_bytes("reports", f"{report_name}.html", render_html(summary).encode(),
-                    content_type="text/html; charset=utf-8")
+    store.put_bytes(
+        "reports",
+        f"{report_name}.json",
+        json.dumps(summary, indent=1, default=str).encode(),
+        content_type="application/json",
+    )
+    store.put_bytes(
+        "reports", f"{report_name}.html", render_html(summary).encode(), content_type="text/html; charset=utf-8"
+    )

@@ -87,7 +87,10 @@ class Prefetch(Iterator[T]):
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -152,7 +155,11 @@ def gunzip(chunks: Iterable[bytes], *, out_bytes: int = CHUNK_BYTES) -> Iterator
 
 
 def line_blocks(
-    chunks: Iterable[bytes], *, sep: bytes, block_bytes: int, max_line_bytes: int,
+    chunks: Iterable[bytes],
+    *,
+    sep: bytes,
+    block_bytes: int,
+    max_line_bytes: int,
 ) -> Iterator[bytes | memoryview]:
     """Regroup chunks into blocks that end at a line end (the last block may not).
 
@@ -176,8 +183,8 @@ def line_blocks(
         joint = carry + chunk[: first + 1]
         head.append(joint)
         head_bytes += len(joint)
-        carry = chunk[last + 1:]
-        body = memoryview(chunk)[first + 1: last + 1]
+        carry = chunk[last + 1 :]
+        body = memoryview(chunk)[first + 1 : last + 1]
         if len(body) >= block_bytes // 2:
             yield _joined(head)
             head, head_bytes = [], 0

@@ -84,24 +84,36 @@ def check_columns(layout: FileLayout, contract: DatasetContract) -> None:
     label = contract.label
     missing = [c for c in contract.required_names(labelled=True) if c not in layout.columns]
     if label is not None and missing == [label.name]:
-        raise FileRejectedError(
-            f"the label column {label.name} is missing; a training dataset needs it"
-        )
+        raise FileRejectedError(f"the label column {label.name} is missing; a training dataset needs it")
     if missing:
         raise FileRejectedError(f"required columns are missing: {', '.join(missing)}")
 
 
-def transform_file(src: Path, contract: DatasetContract, *, out_dir: Path, quarantine_path: Path,
-                   part_rows: int | None = None) -> TransformResult:
+def transform_file(
+    src: Path, contract: DatasetContract, *, out_dir: Path, quarantine_path: Path, part_rows: int | None = None
+) -> TransformResult:
     """``transform`` from a local file to parts in ``out_dir`` (the unit tests and local dry runs)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    return transform(file_chunks(str(src)), contract, part_dir=out_dir, on_part=lambda _: None,
-                     quarantine_path=quarantine_path, spool_dir=out_dir, part_rows=part_rows)
+    return transform(
+        file_chunks(str(src)),
+        contract,
+        part_dir=out_dir,
+        on_part=lambda _: None,
+        quarantine_path=quarantine_path,
+        spool_dir=out_dir,
+        part_rows=part_rows,
+    )
 
 
 def transform(
-    chunks: Iterable[bytes], contract: DatasetContract, *, part_dir: Path, on_part: Callable[[Part], None],
-    quarantine_path: Path, spool_dir: Path, part_rows: int | None = None,
+    chunks: Iterable[bytes],
+    contract: DatasetContract,
+    *,
+    part_dir: Path,
+    on_part: Callable[[Part], None],
+    quarantine_path: Path,
+    spool_dir: Path,
+    part_rows: int | None = None,
 ) -> TransformResult:
     """Read, validate, deduplicate and write Parquet parts of ``part_rows`` rows into ``part_dir``.
 
@@ -126,9 +138,11 @@ def transform(
     # parsing runs a block ahead on its own thread while this one validates and deduplicates;
     # leaving the block (an error included) stops that thread
     stats = [c.name for c in contract.columns if c.role != "feature"]  # time, label, ids: what readers filter on
-    with _PartWriter(part_dir, schema, stats, on_part) as sink, \
-            quarantine_path.open("w", newline="", encoding="utf-8") as qf, \
-            Prefetch(source.batches(contract), depth=1, name="etl-parse") as batches:
+    with (
+        _PartWriter(part_dir, schema, stats, on_part) as sink,
+        quarantine_path.open("w", newline="", encoding="utf-8") as qf,
+        Prefetch(source.batches(contract), depth=1, name="etl-parse") as batches,
+    ):
         qwriter = csv.writer(qf)
         qwriter.writerow(["line", "reason", "raw"])
         for batch in batches:
@@ -213,14 +227,16 @@ class _PartWriter:
     Each part is one row group in its own file, handed to ``on_part`` once closed.
     """
 
-    def __init__(self, directory: Path, schema: pa.Schema, statistics: list[str],
-                 on_part: Callable[[Part], None]) -> None:
+    def __init__(
+        self, directory: Path, schema: pa.Schema, statistics: list[str], on_part: Callable[[Part], None]
+    ) -> None:
         self._directory, self._schema, self._on_part = directory, schema, on_part
         floats = [f.name for f in schema if pa.types.is_floating(f.type)]
         # min/max only where readers filter (time, label, ids): on 29 high-entropy feature columns
         # statistics cost about a third of the encoding time and prune nothing
         self._options = {
-            "compression": "zstd", "use_byte_stream_split": floats,
+            "compression": "zstd",
+            "use_byte_stream_split": floats,
             "use_dictionary": [f.name for f in schema if f.name not in floats],
             "write_statistics": [f.name for f in schema if f.name in statistics],
         }

@@ -33,10 +33,13 @@ class Validated:
 def curated_schema(contract: DatasetContract, present: list[str]) -> pa.Schema:
     """The typed schema of curated Parquet: contract order, optional columns only when present."""
     types = {"float64": pa.float64(), "int8": pa.int8(), "string": pa.string()}
-    return pa.schema([
-        pa.field(c.name, types[c.dtype], nullable=c.dtype == "string")
-        for c in contract.columns if c.required or c.name in present
-    ])
+    return pa.schema(
+        [
+            pa.field(c.name, types[c.dtype], nullable=c.dtype == "string")
+            for c in contract.columns
+            if c.required or c.name in present
+        ]
+    )
 
 
 class _Reasons:

@@ -48,8 +48,8 @@ def _coordinatewise(results: list[tuple[NDArrays, int]], reduce: Callable[[np.nd
         flat = [p[i].reshape(-1) for p, _ in results]
         merged = np.empty(first.size, dtype=first.dtype)
         for start in range(0, first.size, CHUNK):
-            block = np.stack([f[start:start + CHUNK] for f in flat], axis=-1)
-            merged[start:start + CHUNK] = reduce(block)
+            block = np.stack([f[start : start + CHUNK] for f in flat], axis=-1)
+            merged[start : start + CHUNK] = reduce(block)
         out.append(merged.reshape(first.shape))
     return out
 
@@ -84,7 +84,7 @@ def trimmed_mean(results: list[tuple[NDArrays, int]], beta: float) -> NDArrays:
     def reduce(block: np.ndarray) -> np.ndarray:
         if k:
             block.sort(axis=-1)
-            block = block[:, k:n - k]
+            block = block[:, k : n - k]
         return block.mean(axis=-1)
 
     return _coordinatewise(results, reduce)
@@ -92,8 +92,9 @@ def trimmed_mean(results: list[tuple[NDArrays, int]], beta: float) -> NDArrays:
 
 def update_norm(update: NDArrays, reference: NDArrays) -> float:
     """L2 distance of ``update`` from ``reference`` over all layers."""
-    return float(np.sqrt(sum(float(np.sum((u.astype(np.float64) - r) ** 2)) for u, r in
-                             zip(update, reference, strict=True))))
+    return float(
+        np.sqrt(sum(float(np.sum((u.astype(np.float64) - r) ** 2)) for u, r in zip(update, reference, strict=True)))
+    )
 
 
 def clip(update: NDArrays, reference: NDArrays, bound: float) -> NDArrays:

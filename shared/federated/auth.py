@@ -38,23 +38,44 @@ class KeyStore(Protocol):
 
 
 def canonical(method: str, path: str, timestamp: str, nonce: str, body: bytes, extra: Mapping[str, str]) -> bytes:
-    parts = [method.upper(), path, timestamp, nonce, *(f"{k}:{extra.get(k, '')}" for k in SIGNED_EXTRA),
-             hashlib.sha256(body).hexdigest()]
+    parts = [
+        method.upper(),
+        path,
+        timestamp,
+        nonce,
+        *(f"{k}:{extra.get(k, '')}" for k in SIGNED_EXTRA),
+        hashlib.sha256(body).hexdigest(),
+    ]
     return "\n".join(parts).encode()
 
 
-def sign(key: bytes, method: str, path: str, body: bytes, *, bank: str, now: float,
-         extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def sign(
+    key: bytes, method: str, path: str, body: bytes, *, bank: str, now: float, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The headers a bank sends (``extra`` holds the other signed headers, lower-case names)."""
     timestamp, nonce = str(int(now)), secrets.token_hex(16)
     extra = dict(extra or {})
     signature = hmac.new(key, canonical(method, path, timestamp, nonce, body, extra), hashlib.sha256).hexdigest()
-    return {"X-FL-Bank": bank, "X-FL-Timestamp": timestamp, "X-FL-Nonce": nonce, "X-FL-Signature": signature,
-            **{k: v for k, v in extra.items()}}
+    return {
+        "X-FL-Bank": bank,
+        "X-FL-Timestamp": timestamp,
+        "X-FL-Nonce": nonce,
+        "X-FL-Signature": signature,
+        **{k: v for k, v in extra.items()},
+    }
 
 
-def verify(headers: Mapping[str, str], method: str, path: str, body: bytes, *, keys: KeyStore, store: BlobStore,
-           now: float, max_skew: float = MAX_SKEW_SECONDS) -> str:
+def verify(
+    headers: Mapping[str, str],
+    method: str,
+    path: str,
+    body: bytes,
+    *,
+    keys: KeyStore,
+    store: BlobStore,
+    now: float,
+    max_skew: float = MAX_SKEW_SECONDS,
+) -> str:
     """The bank that signed the request; ``AuthError`` with the reason otherwise."""
     bank = headers.get("x-fl-bank", "")
     timestamp, nonce, signature = (headers.get(h, "") for h in ("x-fl-timestamp", "x-fl-nonce", "x-fl-signature"))
@@ -131,13 +152,22 @@ def add_bank_key(settings: Settings, bank: str) -> dict[str, str]:
         from azure.identity import DefaultAzureCredential
         from azure.keyvault.secrets import SecretClient
 
-        client = SecretClient(settings.key_vault_url,
-                              DefaultAzureCredential(managed_identity_client_id=settings.storage_credential_client_id))
+        client = SecretClient(
+            settings.key_vault_url,
+            DefaultAzureCredential(managed_identity_client_id=settings.storage_credential_client_id),
+        )
         client.set_secret(f"fl-bank-{bank}", key, content_type="fraudops federated bank key")
-        return {"bank": bank, "stored_in": f"{settings.key_vault_url} secret fl-bank-{bank}",
-                "hand_over": "read it from Key Vault and give it to the bank over a secure channel"}
-    return {"bank": bank, "key": key, "stored_in": "nowhere (no KEY_VAULT_URL): add it to FL_BANK_KEYS",
-            "hand_over": "give the key to the bank; it sets FL_BANK_KEY"}
+        return {
+            "bank": bank,
+            "stored_in": f"{settings.key_vault_url} secret fl-bank-{bank}",
+            "hand_over": "read it from Key Vault and give it to the bank over a secure channel",
+        }
+    return {
+        "bank": bank,
+        "key": key,
+        "stored_in": "nowhere (no KEY_VAULT_URL): add it to FL_BANK_KEYS",
+        "hand_over": "give the key to the bank; it sets FL_BANK_KEY",
+    }
 
 
 @lru_cache(maxsize=4)

@@ -54,8 +54,15 @@ class BankClient:
     The client must send the function app's key on every request (``function_keys.function_app_client``).
     """
 
-    def __init__(self, http: Any, bank: str, key: bytes, *, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        http: Any,
+        bank: str,
+        key: bytes,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.http, self.bank, self.key = http, bank, key
         self.sleep, self.clock = sleep, clock
 
@@ -66,8 +73,9 @@ class BankClient:
             raise ProtocolError(r.json().get("detail", r.text), r.status_code)
         return dict(r.json())
 
-    def wait_until_closed(self, round_number: int, *, timeout: float, backoff: Backoff = Backoff(),
-                          rng: random.Random | None = None) -> dict[str, Any]:
+    def wait_until_closed(
+        self, round_number: int, *, timeout: float, backoff: Backoff = Backoff(), rng: random.Random | None = None
+    ) -> dict[str, Any]:
         """Poll round ``round_number`` with backoff until it is closed; ``RoundWaitTimeout`` after ``timeout`` s."""
         deadline = self.clock() + timeout
         delays = backoff.delays(rng or random.Random())
@@ -76,18 +84,37 @@ class BankClient:
             if state["status"] == "closed":
                 return state
             left = deadline - self.clock()
-            waiting_for = (f"{len(state.get('participants', []))} of {state.get('min_clients', '?')} updates are in"
-                           if state["status"] == "open" else "the server is aggregating it")
+            waiting_for = (
+                f"{len(state.get('participants', []))} of {state.get('min_clients', '?')} updates are in"
+                if state["status"] == "open"
+                else "the server is aggregating it"
+            )
             if left <= 0:
-                raise RoundWaitTimeout(f"round {round_number} did not close within {timeout:g} s ({waiting_for}); "
-                                       "the other banks have not all reported: run the client again later")
+                raise RoundWaitTimeout(
+                    f"round {round_number} did not close within {timeout:g} s ({waiting_for}); "
+                    "the other banks have not all reported: run the client again later"
+                )
             delay = min(next(delays), left)
-            log.info("bank %s: round %d is %s (%s); waiting for it to close, next check in %.1f s", self.bank,
-                     round_number, state["status"], waiting_for, delay)
+            log.info(
+                "bank %s: round %d is %s (%s); waiting for it to close, next check in %.1f s",
+                self.bank,
+                round_number,
+                state["status"],
+                waiting_for,
+                delay,
+            )
             self.sleep(delay)
 
-    def take_rounds(self, x: np.ndarray, y: np.ndarray, rounds: int, *, wait_seconds: float,
-                    backoff: Backoff = Backoff(), steps: int = 50) -> list[dict[str, Any]]:
+    def take_rounds(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        rounds: int,
+        *,
+        wait_seconds: float,
+        backoff: Backoff = Backoff(),
+        steps: int = 50,
+    ) -> list[dict[str, Any]]:
         """Take part in ``rounds`` consecutive rounds, waiting for each to close before training on the next."""
         done: list[dict[str, Any]] = []
         for i in range(rounds):
@@ -106,19 +133,28 @@ class BankClient:
         meta = json.loads(r.headers["x-fl-metadata"])
         return int(meta["round"]), str(meta["kind"]), from_npz(r.content)
 
-    def send(self, round_number: int, params: dict[str, np.ndarray], examples: int,
-             metrics: dict[str, float]) -> dict[str, Any]:
+    def send(
+        self, round_number: int, params: dict[str, np.ndarray], examples: int, metrics: dict[str, float]
+    ) -> dict[str, Any]:
         path = f"/api/federated/rounds/{round_number}/updates"
         body = to_npz(params)
-        headers = sign(self.key, "POST", path, body, bank=self.bank, now=time.time(),
-                       extra={"x-fl-examples": str(examples), "x-fl-metrics": json.dumps(metrics)})
+        headers = sign(
+            self.key,
+            "POST",
+            path,
+            body,
+            bank=self.bank,
+            now=time.time(),
+            extra={"x-fl-examples": str(examples), "x-fl-metrics": json.dumps(metrics)},
+        )
         r = self.http.post(path, content=body, headers=headers)
         if r.status_code != 202:
             raise ProtocolError(r.json().get("detail", r.text), r.status_code)
         return dict(r.json())
 
-    def take_part(self, x: np.ndarray, y: np.ndarray, *, steps: int = 50,
-                  tamper: float | None = None) -> tuple[int, dict[str, Any]]:
+    def take_part(
+        self, x: np.ndarray, y: np.ndarray, *, steps: int = 50, tamper: float | None = None
+    ) -> tuple[int, dict[str, Any]]:
         """One round: statistics in round 0, else a warm-started local fit. ``tamper`` scales the step (attacks)."""
         round_number, kind, arrays = self.model()
         if kind == "statistics":

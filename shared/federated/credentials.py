@@ -48,9 +48,13 @@ def from_environment(environ: Mapping[str, str]) -> BankCredentials:
     return BankCredentials(environ[BANK_KEY_ENV].encode(), environ[FUNCTION_KEY_ENV])
 
 
-def from_key_vault(url: str, *, bank_key_secret: str = BANK_KEY_SECRET,
-                   function_key_secret: str = FUNCTION_KEY_SECRET,
-                   client: SecretReader | None = None) -> BankCredentials:
+def from_key_vault(
+    url: str,
+    *,
+    bank_key_secret: str = BANK_KEY_SECRET,
+    function_key_secret: str = FUNCTION_KEY_SECRET,
+    client: SecretReader | None = None,
+) -> BankCredentials:
     """Both keys from the bank's Key Vault at ``url``; Key Vault's refusal becomes a reason naming the secret."""
     from azure.core.exceptions import AzureError
 
@@ -64,8 +68,10 @@ def from_key_vault(url: str, *, bank_key_secret: str = BANK_KEY_SECRET,
         try:
             value = client.get_secret(name).value
         except AzureError as exc:
-            raise FraudOpsError(f"could not read secret {name} from {url}: {type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}") from None
+            raise FraudOpsError(
+                f"could not read secret {name} from {url}: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}"
+            ) from None
         if not value:
             raise FraudOpsError(f"secret {name} in {url} is empty")
         values[name] = value

@@ -39,21 +39,34 @@ def to_onnx(params: dict[str, np.ndarray], scaler: dict[str, np.ndarray], featur
     n = len(feature_names)
     std = StandardScaler()
     std.mean_, std.scale_ = scaler["mean"].astype(np.float64), scaler["scale"].astype(np.float64)
-    std.var_, std.n_features_in_, std.n_samples_seen_ = std.scale_ ** 2, n, 1
+    std.var_, std.n_features_in_, std.n_samples_seen_ = std.scale_**2, n, 1
     reg = LogisticRegression()
     reg.coef_ = params["coef"].astype(np.float64).reshape(1, n)
     reg.intercept_ = params["intercept"].astype(np.float64).reshape(1)
     reg.classes_, reg.n_features_in_ = np.array([0, 1]), n
-    onnx_model = convert_sklearn(make_pipeline(std, reg), initial_types=[("features", FloatTensorType([None, n]))],
-                                 options={id(reg): {"zipmap": False}}, target_opset=15)
+    onnx_model = convert_sklearn(
+        make_pipeline(std, reg),
+        initial_types=[("features", FloatTensorType([None, n]))],
+        options={id(reg): {"zipmap": False}},
+        target_opset=15,
+    )
     entry = onnx_model.metadata_props.add()
     entry.key, entry.value = "feature_names", ",".join(feature_names)
     return bytes(onnx_model.SerializeToString())
 
 
-def publish_round(store: BlobStore, *, model_name: str, dataset: str, experiment: str, round_number: int,
-                  params: dict[str, np.ndarray], scaler: dict[str, np.ndarray],
-                  state: dict[str, Any], judge: Judge | None = None) -> dict[str, Any]:
+def publish_round(
+    store: BlobStore,
+    *,
+    model_name: str,
+    dataset: str,
+    experiment: str,
+    round_number: int,
+    params: dict[str, np.ndarray],
+    scaler: dict[str, np.ndarray],
+    state: dict[str, Any],
+    judge: Judge | None = None,
+) -> dict[str, Any]:
     """Export, check against the NumPy model, judge, publish ``fl-<experiment>-r<n>``, promote if it won.
 
     Returns the manifest, plus ``promoted`` and ``promotion_reason`` (not stored in it: a
@@ -73,26 +86,51 @@ def publish_round(store: BlobStore, *, model_name: str, dataset: str, experiment
     judged = verdict["status"] == "judged"
     version = f"fl-{experiment}-r{round_number}"
     models = ModelStore(store, model_name)
-    manifest = models.publish(version, onnx_bytes, {
-        "kind": "federated", "feature_names": features, "input_name": "features",
-        "threshold": verdict["threshold"] if judged else UNGATED_THRESHOLD,
-        "metrics": verdict["metrics"] if judged else {}, "bank_metrics": state.get("aggregate_metrics", {}),
-        "gate": {k: v for k, v in verdict.items() if k != "pointer_etag"},
-        "dataset_version": verdict.get("dataset_version"), "experiment": experiment,
-        "round": round_number, "aggregator": state.get("aggregator"), "participants": sorted(state["participants"]),
-        "clip_bound": state.get("clip_bound"), "noise_std": state.get("noise_std"), "parity_max_abs_diff": parity,
-    })
+    manifest = models.publish(
+        version,
+        onnx_bytes,
+        {
+            "kind": "federated",
+            "feature_names": features,
+            "input_name": "features",
+            "threshold": verdict["threshold"] if judged else UNGATED_THRESHOLD,
+            "metrics": verdict["metrics"] if judged else {},
+            "bank_metrics": state.get("aggregate_metrics", {}),
+            "gate": {k: v for k, v in verdict.items() if k != "pointer_etag"},
+            "dataset_version": verdict.get("dataset_version"),
+            "experiment": experiment,
+            "round": round_number,
+            "aggregator": state.get("aggregator"),
+            "participants": sorted(state["participants"]),
+            "clip_bound": state.get("clip_bound"),
+            "noise_std": state.get("noise_std"),
+            "parity_max_abs_diff": parity,
+        },
+    )
     promoted, reason = False, verdict["reason"]
     if judged and verdict["promote"]:
         try:
-            models.promote(version, expected_etag=verdict["pointer_etag"],
-                           reason=f"federated round {round_number}: {reason}")
+            models.promote(
+                version, expected_etag=verdict["pointer_etag"], reason=f"federated round {round_number}: {reason}"
+            )
             promoted = True
         except ConcurrentUpdateError as exc:
             reason = exc.reason
-    store.put_bytes("reports", f"federated/{version}.json", json.dumps(
-        {"model_version": version, "promoted": promoted, "promotion_reason": reason, **manifest["gate"]},
-        default=str).encode(), content_type="application/json")
-    log.info("published federated model %s (parity %.1e, gate %s): promoted=%s (%s)",
-             version, parity, verdict["status"], promoted, reason)
+    store.put_bytes(
+        "reports",
+        f"federated/{version}.json",
+        json.dumps(
+            {"model_version": version, "promoted": promoted, "promotion_reason": reason, **manifest["gate"]},
+            default=str,
+        ).encode(),
+        content_type="application/json",
+    )
+    log.info(
+        "published federated model %s (parity %.1e, gate %s): promoted=%s (%s)",
+        version,
+        parity,
+        verdict["status"],
+        promoted,
+        reason,
+    )
     return {**manifest, "promoted": promoted, "promotion_reason": reason}

@@ -15,14 +15,20 @@ def initial(n_features: int) -> dict[str, np.ndarray]:
 
 
 def stats_template(n_features: int) -> dict[str, np.ndarray]:
-    return {"count": np.zeros(1, np.float32), "sum": np.zeros(n_features, np.float32),
-            "sumsq": np.zeros(n_features, np.float32)}
+    return {
+        "count": np.zeros(1, np.float32),
+        "sum": np.zeros(n_features, np.float32),
+        "sumsq": np.zeros(n_features, np.float32),
+    }
 
 
 def sufficient_statistics(x: np.ndarray) -> dict[str, np.ndarray]:
     x64 = np.asarray(x, dtype=np.float64)
-    return {"count": np.array([x64.shape[0]], np.float32), "sum": x64.sum(axis=0).astype(np.float32),
-            "sumsq": (x64 * x64).sum(axis=0).astype(np.float32)}
+    return {
+        "count": np.array([x64.shape[0]], np.float32),
+        "sum": x64.sum(axis=0).astype(np.float32),
+        "sumsq": (x64 * x64).sum(axis=0).astype(np.float32),
+    }
 
 
 def scaler_from(stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -42,8 +48,16 @@ def predict_proba(params: dict[str, np.ndarray], scaler: dict[str, np.ndarray], 
     return _sigmoid(z + float(params["intercept"][0]))
 
 
-def train_local(params: dict[str, np.ndarray], scaler: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, *,
-                steps: int = 50, learning_rate: float = 0.5, l2: float = 1e-4) -> dict[str, np.ndarray]:
+def train_local(
+    params: dict[str, np.ndarray],
+    scaler: dict[str, np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    steps: int = 50,
+    learning_rate: float = 0.5,
+    l2: float = 1e-4,
+) -> dict[str, np.ndarray]:
     """Full-batch gradient descent on the log loss from the given parameters (warm start); deterministic."""
     xs = (np.asarray(x, np.float64) - scaler["mean"]) / scaler["scale"]
     yf = np.asarray(y, np.float64)

@@ -24,8 +24,9 @@ def to_npz(params: dict[str, np.ndarray]) -> bytes:
     return out.getvalue()
 
 
-def from_npz(data: bytes, *, expected: dict[str, tuple[int, ...]] | None = None,
-             max_parameters: int = MAX_PARAMETERS) -> dict[str, np.ndarray]:
+def from_npz(
+    data: bytes, *, expected: dict[str, tuple[int, ...]] | None = None, max_parameters: int = MAX_PARAMETERS
+) -> dict[str, np.ndarray]:
     """Read and check: float32, finite, the expected names and shapes, at most ``max_parameters`` values."""
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:

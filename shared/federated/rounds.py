@@ -80,8 +80,14 @@ def capped_weights(counts: list[int], max_share: float) -> list[float]:
 class Rounds:
     """The rounds of one experiment."""
 
-    def __init__(self, store: BlobStore, experiment: str, config: RoundConfig,
-                 clock: Callable[[], float] = time.time, on_close: OnClose | None = None) -> None:
+    def __init__(
+        self,
+        store: BlobStore,
+        experiment: str,
+        config: RoundConfig,
+        clock: Callable[[], float] = time.time,
+        on_close: OnClose | None = None,
+    ) -> None:
         self.store, self.experiment, self.config, self.clock = store, experiment, config, clock
         self.on_close = on_close
 
@@ -138,14 +144,26 @@ class Rounds:
     def _open(self, n: int) -> dict[str, Any]:
         now = self.clock()
         state: dict[str, Any] = {
-                 "round": n, "kind": "statistics" if n == 0 else "model", "status": "open", "opened_at": now,
-                 "deadline": now + self.config.deadline_seconds,
-                 "min_clients": self.config.min_clients, "aggregator": self.config.aggregator,
-                 "clip_bound": self.config.clip_bound, "noise_std": self.config.noise_std,
-                 "max_weight_share": self.config.max_weight_share, "participants": {}}
+            "round": n,
+            "kind": "statistics" if n == 0 else "model",
+            "status": "open",
+            "opened_at": now,
+            "deadline": now + self.config.deadline_seconds,
+            "min_clients": self.config.min_clients,
+            "aggregator": self.config.aggregator,
+            "clip_bound": self.config.clip_bound,
+            "noise_std": self.config.noise_std,
+            "max_weight_share": self.config.max_weight_share,
+            "participants": {},
+        }
         with contextlib.suppress(BlobExistsError):  # another caller opened it first: theirs stands
-            self.store.put_bytes(CONTAINER, self._state_name(n), json.dumps(state).encode(), overwrite=False,
-                                 content_type="application/json")
+            self.store.put_bytes(
+                CONTAINER,
+                self._state_name(n),
+                json.dumps(state).encode(),
+                overwrite=False,
+                content_type="application/json",
+            )
         return self.state(n)[0]
 
     def submit(self, n: int, bank: str, data: bytes, examples: int, metrics: dict[str, float]) -> dict[str, Any]:
@@ -164,7 +182,8 @@ class Rounds:
             norm = aggregate.update_norm([params[k] for k in names], [reference[k] for k in names])
             if norm > self.config.clip_bound:
                 raise BadParametersError(
-                    f"update norm {norm:.4g} is over the clipping bound {self.config.clip_bound:g}")
+                    f"update norm {norm:.4g} is over the clipping bound {self.config.clip_bound:g}"
+                )
         blob = f"{self.experiment}/round-{n}/updates/{bank}.npz"
         try:
             self.store.put_bytes(CONTAINER, blob, data, overwrite=False)
@@ -178,15 +197,26 @@ class Rounds:
                 raise RoundStateError(f"round {n} closed while bank {bank}'s update arrived; send it to the next")
             state["participants"][bank] = entry
             try:
-                self.store.put_bytes(CONTAINER, self._state_name(n), json.dumps(state).encode(), if_match=etag,
-                                     content_type="application/json")
+                self.store.put_bytes(
+                    CONTAINER,
+                    self._state_name(n),
+                    json.dumps(state).encode(),
+                    if_match=etag,
+                    content_type="application/json",
+                )
                 break
             except ConcurrentUpdateError:
                 continue
         else:
             raise FraudOpsError(f"round {n} is too busy; retry the update")
-        log.info("round %d: update from %s (%d examples), %d of %d in", n, bank, examples,
-                 len(state["participants"]), state["min_clients"])
+        log.info(
+            "round %d: update from %s (%d examples), %d of %d in",
+            n,
+            bank,
+            examples,
+            len(state["participants"]),
+            state["min_clients"],
+        )
         if len(state["participants"]) >= state["min_clients"]:
             return self.aggregate(n)
         return state
@@ -199,16 +229,22 @@ class Rounds:
         have, need = len(state["participants"]), state["min_clients"]
         if have < need:
             late = self.clock() >= state["deadline"]
-            state["why"] = (f"{have} of {need} updates are in" + ("; the deadline has passed, the round stays open "
-                            "until enough banks report" if late else ""))
+            state["why"] = f"{have} of {need} updates are in" + (
+                "; the deadline has passed, the round stays open until enough banks report" if late else ""
+            )
             return state
         if force and self.clock() < state["deadline"]:
             state["why"] = "the deadline has not passed"
             return state
         state["status"] = "aggregating"
         try:  # the returned ETag guards the close below: no second read
-            etag = self.store.put_bytes(CONTAINER, self._state_name(n), json.dumps(state).encode(), if_match=etag,
-                                        content_type="application/json")
+            etag = self.store.put_bytes(
+                CONTAINER,
+                self._state_name(n),
+                json.dumps(state).encode(),
+                if_match=etag,
+                content_type="application/json",
+            )
         except ConcurrentUpdateError:
             return self.state(n)[0]  # someone else is aggregating (or a late update changed it): theirs
         reference = self.global_model(n)
@@ -220,26 +256,35 @@ class Rounds:
             results.append(([params[k] for k in names], state["participants"][bank]["examples"]))
         if n == 0:  # statistics add up; the scaler comes from their sums and round 1 starts from zero
             weights = [1.0] * len(results)
-            self._close_statistics({name: np.asarray(np.sum([p[i] for p, _ in results], axis=0, dtype=np.float64))
-                                    for i, name in enumerate(names)})
+            self._close_statistics(
+                {
+                    name: np.asarray(np.sum([p[i] for p, _ in results], axis=0, dtype=np.float64))
+                    for i, name in enumerate(names)
+                }
+            )
             merged: list[np.ndarray] = []
         else:
             weights = capped_weights([c for _, c in results], state["max_weight_share"])
-            merged = self._aggregate([(p, w) for (p, _), w in zip(results, weights, strict=True)],
-                                     state["aggregator"])
+            merged = self._aggregate([(p, w) for (p, _), w in zip(results, weights, strict=True)], state["aggregator"])
         if merged and state.get("noise_std"):
             merged = aggregate.gaussian_noise(merged, state["noise_std"], np.random.default_rng(self.config.seed + n))
         if merged:
             try:
-                self.store.put_bytes(CONTAINER, self._global_name(n + 1),
-                                     to_npz(dict(zip(names, merged, strict=True))), overwrite=False)
+                self.store.put_bytes(
+                    CONTAINER, self._global_name(n + 1), to_npz(dict(zip(names, merged, strict=True))), overwrite=False
+                )
             except BlobExistsError:
                 log.warning("round %d: the next global model already exists; keeping it", n)
         metrics = _weighted_metrics(state["participants"])
-        state.update(status="closed", closed_at=self.clock(), aggregate_metrics=metrics,
-                     weights=dict(zip(banks, weights, strict=True)))
-        self.store.put_bytes(CONTAINER, self._state_name(n), json.dumps(state).encode(), if_match=etag,
-                             content_type="application/json")
+        state.update(
+            status="closed",
+            closed_at=self.clock(),
+            aggregate_metrics=metrics,
+            weights=dict(zip(banks, weights, strict=True)),
+        )
+        self.store.put_bytes(
+            CONTAINER, self._state_name(n), json.dumps(state).encode(), if_match=etag, content_type="application/json"
+        )
         self._open(n + 1)
         log.info("round %d closed: %d updates aggregated with %s", n, len(banks), state["aggregator"])
         scaler = self.scaler()
@@ -253,8 +298,10 @@ class Rounds:
     def _close_statistics(self, totals: dict[str, np.ndarray]) -> None:
         from shared.federated.model import initial, scaler_from
 
-        for name, data in (("scaler.npz", to_npz(scaler_from(totals))),
-                           ("global/round-1.npz", to_npz(initial(int(totals["sum"].size))))):
+        for name, data in (
+            ("scaler.npz", to_npz(scaler_from(totals))),
+            ("global/round-1.npz", to_npz(initial(int(totals["sum"].size)))),
+        ):
             with contextlib.suppress(BlobExistsError):
                 self.store.put_bytes(CONTAINER, f"{self.experiment}/{name}", data, overwrite=False)
 
@@ -269,5 +316,6 @@ class Rounds:
 def _weighted_metrics(participants: dict[str, Any]) -> dict[str, float]:
     total = sum(p["examples"] for p in participants.values())
     keys = set().union(*(p["metrics"] for p in participants.values())) if participants else set()
-    return {k: sum(p["metrics"].get(k, 0.0) * p["examples"] for p in participants.values()) / total
-            for k in sorted(keys)}
+    return {
+        k: sum(p["metrics"].get(k, 0.0) * p["examples"] for p in participants.values()) / total for k in sorted(keys)
+    }

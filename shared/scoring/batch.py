@@ -36,29 +36,48 @@ def score_file(path: Path, out: Path, scorer: Scorer) -> dict[str, Any]:
     if missing:
         raise FileRejectedError(f"columns missing for scoring: {', '.join(missing)}")
     try:
-        x = np.column_stack([
-            table.column(f).cast(pa.float64()).to_numpy(zero_copy_only=False) for f in model.feature_names
-        ]).astype(np.float32)
+        x = np.column_stack(
+            [table.column(f).cast(pa.float64()).to_numpy(zero_copy_only=False) for f in model.feature_names]
+        ).astype(np.float32)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise FileRejectedError(f"a feature column is not numeric ({exc})") from None
     ok = np.asarray(np.isfinite(x).all(axis=1), dtype=bool)
     probs = np.full(len(x), np.nan)
     if ok.any():
         probs[ok] = model.predict_proba(np.ascontiguousarray(x[ok]))
-    ids = (table.column("transaction_id").cast(pa.string()) if "transaction_id" in table.column_names
-           else pa.array([str(i) for i in range(1, len(x) + 1)]))
-    result = pa.table({
-        "transaction_id": ids,
-        "fraud_probability": pa.array(probs, mask=~ok),
-        "is_fraud": pa.array(probs >= model.threshold, mask=~ok),
-        "model_version": pa.array([model.version] * len(x)),
-        "error": pa.array([None if good else "missing or non-finite feature value" for good in ok.tolist()],
-                          type=pa.string()),
-    })
+    ids = (
+        table.column("transaction_id").cast(pa.string())
+        if "transaction_id" in table.column_names
+        else pa.array([str(i) for i in range(1, len(x) + 1)])
+    )
+    result = pa.table(
+        {
+            "transaction_id": ids,
+            "fraud_probability": pa.array(probs, mask=~ok),
+            "is_fraud": pa.array(probs >= model.threshold, mask=~ok),
+            "model_version": pa.array([model.version] * len(x)),
+            "error": pa.array(
+                [None if good else "missing or non-finite feature value" for good in ok.tolist()], type=pa.string()
+            ),
+        }
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     pacsv.write_csv(result, out)
     flagged = int(np.sum(probs[ok] >= model.threshold))
-    log.info("scored %d rows of %s with %s: %d flagged, %d unscorable", int(ok.sum()), path, model.version,
-             flagged, int((~ok).sum()))
-    return {"rows": len(x), "scored": int(ok.sum()), "unscorable": int((~ok).sum()), "flagged": flagged,
-            "model_version": model.version, "threshold": model.threshold, "out": str(out)}
+    log.info(
+        "scored %d rows of %s with %s: %d flagged, %d unscorable",
+        int(ok.sum()),
+        path,
+        model.version,
+        flagged,
+        int((~ok).sum()),
+    )
+    return {
+        "rows": len(x),
+        "scored": int(ok.sum()),
+        "unscorable": int((~ok).sum()),
+        "flagged": flagged,
+        "model_version": model.version,
+        "threshold": model.threshold,
+        "out": str(out),
+    }

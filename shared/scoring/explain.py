@@ -40,13 +40,20 @@ class Explainer:
         order = np.argsort(-np.abs(parts), axis=1, kind="stable")[:, :top_k]
         out = []
         for i in range(x64.shape[0]):
-            out.append({
-                "base_value": float(base[i]), "raw_score": float(base[i] + parts[i].sum()),
-                "contributions": [
-                    {"feature": self.feature_names[j], "value": float(x64[i, j]), "contribution": float(parts[i, j])}
-                    for j in order[i]
-                ],
-            })
+            out.append(
+                {
+                    "base_value": float(base[i]),
+                    "raw_score": float(base[i] + parts[i].sum()),
+                    "contributions": [
+                        {
+                            "feature": self.feature_names[j],
+                            "value": float(x64[i, j]),
+                            "contribution": float(parts[i, j]),
+                        }
+                        for j in order[i]
+                    ],
+                }
+            )
         return out
 
 

@@ -82,8 +82,9 @@ def load_model(models: ModelStore, version: str, *, expected_features: list[str]
 class Scorer:
     """The champion (and a few pinned versions) of one model name, for one process."""
 
-    def __init__(self, models: ModelStore, *, feature_names: list[str], refresh_seconds: float,
-                 threads: int = 1) -> None:
+    def __init__(
+        self, models: ModelStore, *, feature_names: list[str], refresh_seconds: float, threads: int = 1
+    ) -> None:
         self.models = models
         self.feature_names = feature_names
         self.refresh_seconds = refresh_seconds
@@ -128,8 +129,12 @@ class Scorer:
         try:
             model = load_model(self.models, version, expected_features=self.feature_names, threads=self.threads)
         except (ModelIntegrityError, ModelNotAvailableError) as exc:
-            log.error("refused champion %s, keeping %s: %s", version,
-                      self._current.version if self._current else "none", exc.reason)
+            log.error(
+                "refused champion %s, keeping %s: %s",
+                version,
+                self._current.version if self._current else "none",
+                exc.reason,
+            )
             self._pointer_etag = etag
             return
         previous = self._current.version if self._current else None
@@ -144,8 +149,7 @@ class Scorer:
         with self._lock:
             model = self._pinned.get(version)
             if model is None:
-                model = load_model(self.models, version, expected_features=self.feature_names,
-                                   threads=self.threads)
+                model = load_model(self.models, version, expected_features=self.feature_names, threads=self.threads)
                 self._pinned[version] = model
                 while len(self._pinned) > PINNED_CACHE:
                     self._pinned.popitem(last=False)
@@ -164,7 +168,8 @@ def _scorer_for(settings: Settings) -> Scorer:
     contract = get_contract(settings.dataset_name)
     return Scorer(
         ModelStore(get_blob_store(settings), settings.model_name),
-        feature_names=contract.feature_names, refresh_seconds=settings.model_refresh_seconds,
+        feature_names=contract.feature_names,
+        refresh_seconds=settings.model_refresh_seconds,
         threads=settings.ort_intra_op_threads,
     )
 

@@ -32,11 +32,14 @@ class EventHubAlertPublisher:
                 from azure.identity import DefaultAzureCredential
 
                 self._producer = EventHubProducerClient(
-                    fully_qualified_namespace=s.eventhub_namespace, eventhub_name=s.alerts_hub_name,
-                    credential=DefaultAzureCredential(managed_identity_client_id=s.storage_credential_client_id))
+                    fully_qualified_namespace=s.eventhub_namespace,
+                    eventhub_name=s.alerts_hub_name,
+                    credential=DefaultAzureCredential(managed_identity_client_id=s.storage_credential_client_id),
+                )
             else:
                 self._producer = EventHubProducerClient.from_connection_string(
-                    s.eventhub_connection or "", eventhub_name=s.alerts_hub_name)
+                    s.eventhub_connection or "", eventhub_name=s.alerts_hub_name
+                )
         return self._producer
 
     def send(self, alerts: list[dict[str, Any]]) -> None:

@@ -46,9 +46,18 @@ class StreamStorageError(FraudOpsError):
 class StreamProcessor:
     """Processes batches of one hub with one scorer; built once per worker process."""
 
-    def __init__(self, store: BlobStore, scorer: Scorer, contract: DatasetContract, *, attempts: int = 4,
-                 backoff_seconds: float = 0.2, spool_dir: Path, publisher: AlertPublisher | None = None,
-                 top_k: int = 5) -> None:
+    def __init__(
+        self,
+        store: BlobStore,
+        scorer: Scorer,
+        contract: DatasetContract,
+        *,
+        attempts: int = 4,
+        backoff_seconds: float = 0.2,
+        spool_dir: Path,
+        publisher: AlertPublisher | None = None,
+        top_k: int = 5,
+    ) -> None:
         self.store, self.scorer, self.contract = store, scorer, contract
         self.attempts, self.backoff_seconds = attempts, backoff_seconds
         self.spool_dir, self.publisher, self.top_k = spool_dir, publisher, top_k
@@ -65,11 +74,19 @@ class StreamProcessor:
         try:
             summary = self._process(events, stem)
         except (StreamStorageError, ModelNotAvailableError) as exc:
-            log.error("batch %s could not be processed (%s); dead-lettering all %d events",
-                      stem[1], exc.reason, len(events))
+            log.error(
+                "batch %s could not be processed (%s); dead-lettering all %d events", stem[1], exc.reason, len(events)
+            )
             where = self._deadletter_whole(events, stem, exc.reason)
-            summary = {"events": len(events), "scored": 0, "alerts": 0, "deadlettered": len(events),
-                       "status": "deadlettered", "reason": exc.reason, "deadletter": where}
+            summary = {
+                "events": len(events),
+                "scored": 0,
+                "alerts": 0,
+                "deadlettered": len(events),
+                "status": "deadlettered",
+                "reason": exc.reason,
+                "deadletter": where,
+            }
         summary["seconds"] = round(time.perf_counter() - started, 4)
         self.totals["batches"] += 1
         for key in ("events", "scored", "alerts", "deadlettered"):
@@ -91,8 +108,11 @@ class StreamProcessor:
             probs = model.predict_proba(x)
             timings["score"] = time.perf_counter() - t
             t = time.perf_counter()
-            writes["scored"] = (f"{prefix}/{name}.parquet", _scored_parquet(
-                good, rows, probs, model.threshold, model.version), "application/octet-stream")
+            writes["scored"] = (
+                f"{prefix}/{name}.parquet",
+                _scored_parquet(good, rows, probs, model.threshold, model.version),
+                "application/octet-stream",
+            )
             flagged = np.flatnonzero(probs >= model.threshold)
             if flagged.size:
                 alerts = self._alerts(good, rows, x, probs, flagged, model)
@@ -103,18 +123,27 @@ class StreamProcessor:
         if created.get("alerts"):  # newly written: this delivery sends them; a redelivery does not resend
             dead += self._publish(alerts, good, flagged)
         if dead:
-            writes["deadletter"] = (f"{prefix}/{name}.jsonl", _jsonl([_dead_doc(e, r) for e, r in dead]),
-                                    "application/x-ndjson")
+            writes["deadletter"] = (
+                f"{prefix}/{name}.jsonl",
+                _jsonl([_dead_doc(e, r) for e, r in dead]),
+                "application/x-ndjson",
+            )
             created.update(self._put_all({"deadletter": writes["deadletter"]}))
         timings["write"] = time.perf_counter() - t
         outputs = {c: f"{c}/{writes[c][0]}" if created.get(c) else None for c in ("scored", "alerts", "deadletter")}
         done = [f"{c}/{writes[c][0]}" for c in writes if not created[c]]
         if done:
             log.info("batch %s: %s already written (a redelivery); counted as done", name, ", ".join(done))
-        return {"events": len(events), "scored": len(good), "alerts": len(alerts), "deadlettered": len(dead),
-                "status": "redelivered" if done and not any(outputs.values()) else "processed",
-                "outputs": outputs, "already_done": done,
-                "stages_ms": {k: round(v * 1000, 2) for k, v in timings.items()}}
+        return {
+            "events": len(events),
+            "scored": len(good),
+            "alerts": len(alerts),
+            "deadlettered": len(dead),
+            "status": "redelivered" if done and not any(outputs.values()) else "processed",
+            "outputs": outputs,
+            "already_done": done,
+            "stages_ms": {k: round(v * 1000, 2) for k, v in timings.items()},
+        }
 
     def _put_all(self, writes: dict[str, tuple[str, bytes, str]]) -> dict[str, bool]:
         """Create-only writes side by side (each retried); which were created; raises if any failed for good."""
@@ -137,8 +166,9 @@ class StreamProcessor:
         return self._executor
 
     # ---- decoding ------------------------------------------------------------------------------
-    def _decode(self, events: Sequence[StreamEvent]) -> tuple[
-            list[StreamEvent], list[dict[str, Any]], np.ndarray | None, list[tuple[StreamEvent, str]]]:
+    def _decode(
+        self, events: Sequence[StreamEvent]
+    ) -> tuple[list[StreamEvent], list[dict[str, Any]], np.ndarray | None, list[tuple[StreamEvent, str]]]:
         """Valid events with their transaction dicts and feature matrix, and each invalid event with its reason."""
         import orjson
 
@@ -168,27 +198,45 @@ class StreamProcessor:
         return good, rows, x, dead
 
     # ---- alerts -------------------------------------------------------------------------------
-    def _alerts(self, good: list[StreamEvent], rows: list[dict[str, Any]], x: np.ndarray, probs: np.ndarray,
-                flagged: np.ndarray, model: Any) -> list[dict[str, Any]]:
+    def _alerts(
+        self,
+        good: list[StreamEvent],
+        rows: list[dict[str, Any]],
+        x: np.ndarray,
+        probs: np.ndarray,
+        flagged: np.ndarray,
+        model: Any,
+    ) -> list[dict[str, Any]]:
         from shared.scoring.explain import CannotExplainError
 
         explained: list[dict[str, Any] | None]
         try:
-            explained = list(self.scorer.explainers.get(model.version, list(model.feature_names)).explain(
-                x[flagged], top_k=self.top_k))
+            explained = list(
+                self.scorer.explainers.get(model.version, list(model.feature_names)).explain(
+                    x[flagged], top_k=self.top_k
+                )
+            )
         except CannotExplainError as exc:
             log.warning("alerts without explanations: %s", exc.reason)
             explained = [None] * flagged.size
-        return [{
-            "transaction_id": rows[i]["transaction_id"], "customer_id": rows[i].get("customer_id"),
-            "fraud_probability": float(probs[i]), "threshold": model.threshold, "model_version": model.version,
-            "partition": good[i].partition, "sequence_number": good[i].sequence_number,
-            "enqueued_time": good[i].enqueued_time.isoformat(),
-            "top_features": explanation["contributions"] if explanation else None,
-        } for i, explanation in zip(flagged.tolist(), explained, strict=True)]
+        return [
+            {
+                "transaction_id": rows[i]["transaction_id"],
+                "customer_id": rows[i].get("customer_id"),
+                "fraud_probability": float(probs[i]),
+                "threshold": model.threshold,
+                "model_version": model.version,
+                "partition": good[i].partition,
+                "sequence_number": good[i].sequence_number,
+                "enqueued_time": good[i].enqueued_time.isoformat(),
+                "top_features": explanation["contributions"] if explanation else None,
+            }
+            for i, explanation in zip(flagged.tolist(), explained, strict=True)
+        ]
 
-    def _publish(self, docs: list[dict[str, Any]], good: list[StreamEvent],
-                 flagged: np.ndarray) -> list[tuple[StreamEvent, str]]:
+    def _publish(
+        self, docs: list[dict[str, Any]], good: list[StreamEvent], flagged: np.ndarray
+    ) -> list[tuple[StreamEvent, str]]:
         """Send alerts to the alerts hub; what cannot be sent is dead-lettered (the Blob copy is already kept)."""
         if self.publisher is None or not docs:
             return []
@@ -196,13 +244,16 @@ class StreamProcessor:
         try:
             self._retry(lambda: publisher.send(docs), what="alerts hub")
         except StreamStorageError as exc:
-            return [(good[i], f"alert not sent to the alerts hub ({exc.reason}); it is in alerts/")
-                    for i in flagged.tolist()]
+            return [
+                (good[i], f"alert not sent to the alerts hub ({exc.reason}); it is in alerts/")
+                for i in flagged.tolist()
+            ]
         return []
 
     # ---- writing --------------------------------------------------------------------------------
     def _put(self, container: str, name: str, data: bytes, content_type: str) -> bool:
         """Create-only with retries; ``False`` when it already exists (a redelivery)."""
+
         def write() -> bool:
             try:
                 self.store.put_bytes(container, name, data, overwrite=False, content_type=content_type)
@@ -216,19 +267,22 @@ class StreamProcessor:
         from tenacity import RetryError, Retrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
 
         retrying = Retrying(
-            stop=stop_after_attempt(self.attempts), reraise=False,
+            stop=stop_after_attempt(self.attempts),
+            reraise=False,
             wait=wait_exponential(multiplier=self.backoff_seconds, max=self.backoff_seconds * 8),
             retry=retry_if_not_exception_type(FraudOpsError),
-            before_sleep=lambda state: log.warning("writing %s failed (attempt %d): %s; retrying", what,
-                                                   state.attempt_number, state.outcome.exception() if
-                                                   state.outcome else None),
+            before_sleep=lambda state: log.warning(
+                "writing %s failed (attempt %d): %s; retrying",
+                what,
+                state.attempt_number,
+                state.outcome.exception() if state.outcome else None,
+            ),
         )
         try:
             return retrying(fn)
         except RetryError as exc:
             cause = exc.last_attempt.exception()
-            raise StreamStorageError(
-                f"{what} failed {self.attempts} times: {type(cause).__name__}: {cause}") from cause
+            raise StreamStorageError(f"{what} failed {self.attempts} times: {type(cause).__name__}: {cause}") from cause
 
     def _deadletter_whole(self, events: Sequence[StreamEvent], stem: tuple[str, str], reason: str) -> str:
         prefix, name = stem
@@ -264,28 +318,33 @@ def _row_reasons(rows: list[dict[str, Any]], contract: DatasetContract) -> dict[
         try:
             model.model_validate(row)
         except ValidationError as exc:
-            reasons[i] = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
-                                   for e in exc.errors(include_url=False, include_input=False))
+            reasons[i] = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+                for e in exc.errors(include_url=False, include_input=False)
+            )
     if not reasons:  # the fast path refused, the model accepts: refuse them all with the same words
         reasons = dict.fromkeys(range(len(rows)), "the transactions could not be read in the contract's columns")
     return reasons
 
 
-def _scored_parquet(good: list[StreamEvent], rows: list[dict[str, Any]], probs: np.ndarray, threshold: float,
-                    version: str) -> bytes:
+def _scored_parquet(
+    good: list[StreamEvent], rows: list[dict[str, Any]], probs: np.ndarray, threshold: float, version: str
+) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table({
-        "transaction_id": pa.array([r["transaction_id"] for r in rows], pa.string()),
-        "customer_id": pa.array([r.get("customer_id") for r in rows], pa.string()),
-        "fraud_probability": pa.array(probs, pa.float64()),
-        "is_fraud": pa.array(probs >= threshold),
-        "model_version": pa.array([version] * len(rows), pa.string()),
-        "enqueued_time": pa.array([e.enqueued_time for e in good], pa.timestamp("us", tz="UTC")),
-        "partition": pa.array([e.partition for e in good], pa.string()),
-        "sequence_number": pa.array([e.sequence_number for e in good], pa.int64()),
-    })
+    table = pa.table(
+        {
+            "transaction_id": pa.array([r["transaction_id"] for r in rows], pa.string()),
+            "customer_id": pa.array([r.get("customer_id") for r in rows], pa.string()),
+            "fraud_probability": pa.array(probs, pa.float64()),
+            "is_fraud": pa.array(probs >= threshold),
+            "model_version": pa.array([version] * len(rows), pa.string()),
+            "enqueued_time": pa.array([e.enqueued_time for e in good], pa.timestamp("us", tz="UTC")),
+            "partition": pa.array([e.partition for e in good], pa.string()),
+            "sequence_number": pa.array([e.sequence_number for e in good], pa.int64()),
+        }
+    )
     out = io.BytesIO()
     pq.write_table(table, out, compression="zstd")
     return out.getvalue()
@@ -296,9 +355,16 @@ def _dead_doc(event: StreamEvent, reason: str) -> dict[str, Any]:
         body, encoding = event.body.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         body, encoding = base64.b64encode(event.body).decode("ascii"), "base64"
-    return {"reason": reason, "partition": event.partition, "sequence_number": event.sequence_number,
-            "enqueued_time": event.enqueued_time.isoformat(), "offset": event.offset,
-            "body": body, "body_encoding": encoding, "deadlettered_at": datetime.now(UTC).isoformat()}
+    return {
+        "reason": reason,
+        "partition": event.partition,
+        "sequence_number": event.sequence_number,
+        "enqueued_time": event.enqueued_time.isoformat(),
+        "offset": event.offset,
+        "body": body,
+        "body_encoding": encoding,
+        "deadlettered_at": datetime.now(UTC).isoformat(),
+    }
 
 
 def _jsonl(docs: list[dict[str, Any]]) -> bytes:

@@ -19,7 +19,11 @@ if TYPE_CHECKING:
 @lru_cache(maxsize=4)
 def get_processor(settings: Settings) -> StreamProcessor:
     return StreamProcessor(
-        get_blob_store(settings), get_scorer(settings), get_contract(settings.dataset_name),
-        attempts=settings.stream_retry_attempts, backoff_seconds=settings.stream_retry_backoff_seconds,
-        spool_dir=Path(settings.deadletter_spool_dir), publisher=get_publisher(settings),
+        get_blob_store(settings),
+        get_scorer(settings),
+        get_contract(settings.dataset_name),
+        attempts=settings.stream_retry_attempts,
+        backoff_seconds=settings.stream_retry_backoff_seconds,
+        spool_dir=Path(settings.deadletter_spool_dir),
+        publisher=get_publisher(settings),
     )

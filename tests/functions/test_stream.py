@@ -54,8 +54,11 @@ def test_valid_batch_is_scored_archived_and_alerted(store, stream):
     assert table.num_rows == 22 and table.column("sequence_number").to_pylist() == list(range(100, 122))
     assert set(table.column("partition").to_pylist()) == {"2"}
     assert set(table.column("model_version").to_pylist()) == {"v1"}
-    flagged = {t for t, f in zip(table.column("transaction_id").to_pylist(), table.column("is_fraud").to_pylist(),
-                                 strict=True) if f}
+    flagged = {
+        t
+        for t, f in zip(table.column("transaction_id").to_pylist(), table.column("is_fraud").to_pylist(), strict=True)
+        if f
+    }
     alerts = _lines(store, "alerts", f"{PREFIX}/2-100-121.jsonl")
     assert {a["transaction_id"] for a in alerts} == flagged and {"e20", "e21"} <= flagged
     assert all(len(a["top_features"]) == 5 and a["fraud_probability"] >= 0.5 for a in alerts)
@@ -63,8 +66,16 @@ def test_valid_batch_is_scored_archived_and_alerted(store, stream):
 
 
 def test_mixed_batch_dead_letters_each_bad_event_with_its_reason(store, stream):
-    batch = [_txn(0), b"not json", b"[1, 2]", {"V1": 1.0}, _txn(4, V3="abc"), _txn(5, Amount=-2.0), b"\xff\xfe",
-             _txn(7)]
+    batch = [
+        _txn(0),
+        b"not json",
+        b"[1, 2]",
+        {"V1": 1.0},
+        _txn(4, V3="abc"),
+        _txn(5, Amount=-2.0),
+        b"\xff\xfe",
+        _txn(7),
+    ]
     stream(_events(batch))
     scored = pq.read_table(io.BytesIO(store.get_bytes("scored", f"{PREFIX}/2-100-107.parquet")[0]))
     assert scored.column("transaction_id").to_pylist() == ["e0", "e7"]
@@ -120,8 +131,14 @@ def _processor(store, settings, tmp_path, flaky):
     from shared.scoring.scorer import get_scorer
     from shared.streaming.processor import StreamProcessor
 
-    return StreamProcessor(flaky, get_scorer(settings), get_contract("creditcard"), attempts=3,
-                           backoff_seconds=0.01, spool_dir=tmp_path / "spool")
+    return StreamProcessor(
+        flaky,
+        get_scorer(settings),
+        get_contract("creditcard"),
+        attempts=3,
+        backoff_seconds=0.01,
+        spool_dir=tmp_path / "spool",
+    )
 
 
 def test_transient_storage_failure_is_retried(store, settings, stream, tmp_path):
@@ -178,8 +195,9 @@ def test_local_replay_runs_the_function_and_counts(store, settings, stream, tmp_
     assert summary["mode"] == "local" and summary["sent"] == 242 and summary["failed"] == 0
     assert summary["scored"] == 241 and summary["deadlettered"] == 1 and summary["alerts"] >= 1
     assert summary["events_per_s"] > 0
-    scored = sum(pq.read_table(io.BytesIO(store.get_bytes("scored", n)[0])).num_rows
-                 for n in store.list_names("scored"))
+    scored = sum(
+        pq.read_table(io.BytesIO(store.get_bytes("scored", n)[0])).num_rows for n in store.list_names("scored")
+    )
     assert scored == 241
     dead = [d for n in store.list_names("deadletter") for d in _lines(store, "deadletter", n)]
     assert len(dead) == 1 and "Amount" in dead[0]["reason"] and "stream-241" in dead[0]["body"]
@@ -192,8 +210,10 @@ def test_replay_of_a_missing_file_says_so(stream, capsys):
     assert "is not a file" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not __import__("os").environ.get("EVENTHUB_TEST_CONNECTION"),
-                    reason="set EVENTHUB_TEST_CONNECTION (Event Hubs emulator or Azure, hub 'transactions') to run")
+@pytest.mark.skipif(
+    not __import__("os").environ.get("EVENTHUB_TEST_CONNECTION"),
+    reason="set EVENTHUB_TEST_CONNECTION (Event Hubs emulator or Azure, hub 'transactions') to run",
+)
 def test_replay_to_real_event_hubs(stream, tmp_path, monkeypatch, capsys):
     """Sends with the azure-eventhub producer; the consumer side is the Functions host, not run here."""
     import os

@@ -29,6 +29,9 @@ def bicep() -> dict[str, dict[str, Any]]:
     """Every Bicep file under infra/, parsed by checkov's parser, keyed by path relative to infra/."""
     out = subprocess.run(
         [str(infra_tool("python")), str(ROOT / "scripts" / "bicep_parse.py"), *map(str, BICEP_FILES)],
-        capture_output=True, text=True, check=True, timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     ).stdout
     return {str(Path(path).relative_to(INFRA)): info for path, info in json.loads(out).items()}

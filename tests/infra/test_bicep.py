@@ -13,15 +13,25 @@ from shared.adapters.storage import CONTAINERS
 from tests.functions.host import host_functions
 from tests.infra.conftest import BICEP_FILES, INFRA, infra_tool
 
-MODULES = {"identity", "monitoring", "storage", "eventhubs", "keyvault", "eventgrid",
-           "eventgrid-subscription", "roles", "functionapp"}
+MODULES = {
+    "identity",
+    "monitoring",
+    "storage",
+    "eventhubs",
+    "keyvault",
+    "eventgrid",
+    "eventgrid-subscription",
+    "roles",
+    "functionapp",
+}
 
 
 def _checkov(directory: Path) -> dict[str, Any]:
     proc = subprocess.run(
-        [str(infra_tool("checkov")), "-d", str(directory), "--framework", "bicep", "--skip-download",
-         "-o", "json"],
-        capture_output=True, text=True, timeout=600,
+        [str(infra_tool("checkov")), "-d", str(directory), "--framework", "bicep", "--skip-download", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.stdout.strip(), f"checkov printed nothing (exit {proc.returncode}): {proc.stderr[-2000:]}"
     report = json.loads(proc.stdout)
@@ -39,8 +49,11 @@ def test_checkov_passes_with_zero_failed_checks_and_reasons_for_every_skip():
     summary = report["summary"]
     assert summary["parsing_errors"] == 0, report["results"].get("parsing_errors")
     # checkov silently skips files it cannot parse: insist it saw the resources of every module.
-    seen = {Path(c["file_path"]).stem for kind in ("passed_checks", "failed_checks", "skipped_checks")
-            for c in report["results"][kind]}
+    seen = {
+        Path(c["file_path"]).stem
+        for kind in ("passed_checks", "failed_checks", "skipped_checks")
+        for c in report["results"][kind]
+    }
     assert {"storage", "functionapp", "keyvault", "eventhubs"} <= seen, seen
     assert summary["resource_count"] >= 30, summary
     failed = [(c["check_id"], c["resource"], c["file_path"]) for c in report["results"]["failed_checks"]]
@@ -97,7 +110,10 @@ def test_storage_containers_are_the_ones_the_app_uses(bicep):
 
 def test_event_grid_subscription_feeds_the_registered_blob_trigger(bicep):
     params = bicep["main.bicep"]["modules"]["eventSubscription"]["params"]
-    trigger = next(b for b in json.loads(host_functions()[params["functionName"]].get_function_json())["bindings"]
-                   if b["type"] == "blobTrigger")
+    trigger = next(
+        b
+        for b in json.loads(host_functions()[params["functionName"]].get_function_json())["bindings"]
+        if b["type"] == "blobTrigger"
+    )
     assert trigger["path"].split("/")[0] == params["sourceContainerName"]
     assert params["deadLetterContainerName"] in CONTAINERS

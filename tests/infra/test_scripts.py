@@ -68,14 +68,16 @@ def fake_cli(tmp_path) -> dict[str, str]:
     _executable(bin_dir / "az", FAKE_AZ)
     _executable(bin_dir / "curl", FAKE_CURL)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "OPERATOR_"))}
-    env.update(PATH=f"{bin_dir}:/usr/bin:/bin", AZ_LOG=str(tmp_path / "az.log"),
-               AZ_ZIP_COPY=str(tmp_path / "published.zip"))
+    env.update(
+        PATH=f"{bin_dir}:/usr/bin:/bin", AZ_LOG=str(tmp_path / "az.log"), AZ_ZIP_COPY=str(tmp_path / "published.zip")
+    )
     return env
 
 
 def _run(script: str, *args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([BASH, str(INFRA / script), *args], env=env, capture_output=True, text=True,
-                          input=stdin, timeout=120)
+    return subprocess.run(
+        [BASH, str(INFRA / script), *args], env=env, capture_output=True, text=True, input=stdin, timeout=120
+    )
 
 
 def _calls(env: dict[str, str]) -> list[str]:
@@ -86,14 +88,13 @@ def _calls(env: dict[str, str]) -> list[str]:
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
 def test_scripts_parse_and_pass_shellcheck(script):
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
-    check = subprocess.run([str(infra_tool("shellcheck")), "-x", str(script)], capture_output=True, text=True,
-                           cwd=ROOT)
+    check = subprocess.run([str(infra_tool("shellcheck")), "-x", str(script)], capture_output=True, text=True, cwd=ROOT)
     assert check.returncode == 0, check.stdout
 
 
 def test_shellcheck_catches_a_real_mistake(tmp_path):
     bad = tmp_path / "bad.sh"
-    bad.write_text('#!/usr/bin/env bash\nfiles=$(ls)\nrm $files\n')
+    bad.write_text("#!/usr/bin/env bash\nfiles=$(ls)\nrm $files\n")
     assert subprocess.run([str(infra_tool("shellcheck")), str(bad)], capture_output=True).returncode != 0
 
 
@@ -146,16 +147,27 @@ def test_deploy_runs_infra_then_code_then_event_grid_then_smoke_test(fake_cli):
     assert len(creates) == 2
     assert "deployEventSubscription=false" in calls[creates[0]]
     assert "deployEventSubscription=true" in calls[creates[1]]
-    assert first("group create -n rg-fraudops-dev") < creates[0] < first("keyvault secret set") \
-        < first("functionapp deployment source config-zip") < first("functionapp keys list -g rg-fraudops-dev -n "
-                                                                       "func-fraudops-dev-abc --query systemKeys") \
-        < creates[1] < max(i for i, c in enumerate(calls) if c.startswith("curl"))
+    assert (
+        first("group create -n rg-fraudops-dev")
+        < creates[0]
+        < first("keyvault secret set")
+        < first("functionapp deployment source config-zip")
+        < first("functionapp keys list -g rg-fraudops-dev -n func-fraudops-dev-abc --query systemKeys")
+        < creates[1]
+        < max(i for i, c in enumerate(calls) if c.startswith("curl"))
+    )
     assert "--build-remote true" in calls[first("functionapp deployment source config-zip")]
     assert "x-functions-key: function-key" in calls[-1] and "/api/health" in calls[-1]
     assert "no model is published yet" in result.stderr
     names = set(zipfile.ZipFile(fake_cli["AZ_ZIP_COPY"]).namelist())
-    assert {"function_app.py", "host.json", "requirements.txt", "shared/domain/settings.py", "functions/stream.py",
-            "api/app.py"} <= names
+    assert {
+        "function_app.py",
+        "host.json",
+        "requirements.txt",
+        "shared/domain/settings.py",
+        "functions/stream.py",
+        "api/app.py",
+    } <= names
     assert not [n for n in names if n.startswith("cli/")]  # the command line is not part of the function app
     assert not [n for n in names if n.startswith(("tests/", "infra/", ".venv"))]
 
@@ -180,14 +192,25 @@ printf 'azd %s\n' "$*" >> "$AZ_LOG"
 
 def test_azd_postdeploy_adds_the_event_subscription_with_a_second_provision(fake_cli, tmp_path):
     _executable(Path(fake_cli["PATH"].split(":")[0]) / "azd", FAKE_AZD)
-    env = {**fake_cli, "AZURE_RESOURCE_GROUP": "rg-fraudops-dev", "FUNCTIONAPPNAME": "func-fraudops-dev-abc",
-           "FUNCTIONAPPHOSTNAME": "func-fraudops-dev-abc.azurewebsites.net", "KEYVAULTNAME": "kvfraudopsdevabc"}
+    env = {
+        **fake_cli,
+        "AZURE_RESOURCE_GROUP": "rg-fraudops-dev",
+        "FUNCTIONAPPNAME": "func-fraudops-dev-abc",
+        "FUNCTIONAPPHOSTNAME": "func-fraudops-dev-abc.azurewebsites.net",
+        "KEYVAULTNAME": "kvfraudopsdevabc",
+    }
     result = _run("azd-postdeploy.sh", env=env)
     assert result.returncode == 0, result.stderr
     calls = _calls(fake_cli)
-    order = [next(i for i, c in enumerate(calls) if c.startswith(prefix)) for prefix in (
-        "keyvault secret set", "functionapp keys list -g rg-fraudops-dev -n func-fraudops-dev-abc --query systemKeys",
-        "azd env set DEPLOY_EVENT_SUBSCRIPTION true", "azd provision --no-prompt")]
+    order = [
+        next(i for i, c in enumerate(calls) if c.startswith(prefix))
+        for prefix in (
+            "keyvault secret set",
+            "functionapp keys list -g rg-fraudops-dev -n func-fraudops-dev-abc --query systemKeys",
+            "azd env set DEPLOY_EVENT_SUBSCRIPTION true",
+            "azd provision --no-prompt",
+        )
+    ]
     assert order == sorted(order)
     assert calls[-1].startswith("curl") and "/api/health" in calls[-1]
 

@@ -64,7 +64,8 @@ def test_every_setting_the_app_reads_is_set_by_the_bicep_or_explained(bicep_sett
     for name in sorted(_settings_class_names()):
         assert name in bicep_settings or name in LOCAL_ONLY | OPTIONAL, (
             f"Settings reads {name}, which functionapp.bicep does not set; set it or explain it in "
-            "infra/settings-exceptions.json")
+            "infra/settings-exceptions.json"
+        )
         assert name in EXAMPLE, f"Settings reads {name}, which local.settings.json.example lacks"
 
 
@@ -74,7 +75,8 @@ def test_every_bicep_setting_is_read_by_the_app_or_the_platform(bicep_settings):
     for name in sorted(bicep_settings):
         prefix = name.split("__")[0]
         assert name in known or prefix in connections, (
-            f"functionapp.bicep sets {name}, which neither the app nor the platform reads")
+            f"functionapp.bicep sets {name}, which neither the app nor the platform reads"
+        )
 
 
 def test_every_example_setting_is_read_somewhere():

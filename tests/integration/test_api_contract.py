@@ -59,8 +59,10 @@ def test_each_result_names_the_model_and_a_version_can_be_pinned(served):
 
 def test_explanations_sum_to_the_raw_score_of_the_served_probability(served):
     rows = [_txn(0), _txn(1, V14=-9.0, V17=-7.0), _txn(2, Amount=5000.0)]
-    for response in (served.post("/api/score?explain=true", json={"transactions": rows}),
-                     served.post("/api/score", json={"transactions": rows, "explain": True})):
+    for response in (
+        served.post("/api/score?explain=true", json={"transactions": rows}),
+        served.post("/api/score", json={"transactions": rows, "explain": True}),
+    ):
         assert response.status_code == 200
         for result in response.json()["results"]:
             e = result["explanation"]
@@ -94,15 +96,17 @@ def test_csv_in_csv_out(served):
     assert [o["transaction_id"] for o in out] == [f"t{i}" for i in range(5)]
     assert {o["model_version"] for o in out} == {"v1"}
     json_scores = served.post("/api/score", json={"transactions": rows}).json()["results"]
-    assert [float(o["fraud_probability"]) for o in out] == pytest.approx(
-        [j["fraud_probability"] for j in json_scores])
+    assert [float(o["fraud_probability"]) for o in out] == pytest.approx([j["fraud_probability"] for j in json_scores])
 
 
-@pytest.mark.parametrize(("body", "row", "field"), [
-    ([_txn(0), _txn(1, V3="abc")], 1, "V3"),
-    ([_txn(0), _txn(1), _txn(2, Amount=-3)], 2, "Amount"),
-    ([_txn(0, V7="")], 0, "V7"),
-])
+@pytest.mark.parametrize(
+    ("body", "row", "field"),
+    [
+        ([_txn(0), _txn(1, V3="abc")], 1, "V3"),
+        ([_txn(0), _txn(1), _txn(2, Amount=-3)], 2, "Amount"),
+        ([_txn(0, V7="")], 0, "V7"),
+    ],
+)
 def test_csv_errors_name_row_and_field(served, body, row, field):
     r = served.post("/api/score", content=_csv(body), headers={"content-type": "text/csv"})
     assert r.status_code == 422
@@ -124,14 +128,17 @@ def test_every_bad_row_and_field_is_named(served):
     assert {(1, "V1"), (1, "Amount"), (2, "surprise")} <= named
 
 
-@pytest.mark.parametrize(("content", "ctype", "status", "words"), [
-    (b'{"transactions": [', "application/json", 400, "not valid JSON"),
-    (b"hello", "text/plain", 415, "not supported"),
-    (b"{}", "", 415, "(none)"),
-    (b'[1, 2]', "application/json", 422, "JSON object"),
-    (b'{"transactions": [], "x": 1}', "application/json", 422, "unknown field"),
-    (b'{"transactions": [{"V1": Infinity}]}', "application/json", 422, "V1"),
-])
+@pytest.mark.parametrize(
+    ("content", "ctype", "status", "words"),
+    [
+        (b'{"transactions": [', "application/json", 400, "not valid JSON"),
+        (b"hello", "text/plain", 415, "not supported"),
+        (b"{}", "", 415, "(none)"),
+        (b"[1, 2]", "application/json", 422, "JSON object"),
+        (b'{"transactions": [], "x": 1}', "application/json", 422, "unknown field"),
+        (b'{"transactions": [{"V1": Infinity}]}', "application/json", 422, "V1"),
+    ],
+)
 def test_error_statuses(served, content, ctype, status, words):
     r = served.post("/api/score", content=content, headers={"content-type": ctype} if ctype else {})
     assert r.status_code == status and words in r.json()["detail"] + str(r.json().get("errors"))
@@ -146,8 +153,9 @@ def test_body_over_the_byte_limit_is_413_declared_or_streamed(served, monkeypatc
     assert len(body) > 2000
     declared = served.post("/api/score", content=body, headers={"content-type": "application/json"})
     assert declared.status_code == 413 and "limit of 2000" in declared.json()["detail"]
-    streamed = served.post("/api/score", content=iter([body[:1500], body[1500:]]),
-                           headers={"content-type": "application/json"})
+    streamed = served.post(
+        "/api/score", content=iter([body[:1500], body[1500:]]), headers={"content-type": "application/json"}
+    )
     assert streamed.status_code == 413
 
 

@@ -38,8 +38,12 @@ def test_health_is_503_with_a_reason_before_any_model(store):
 def test_score_model_and_health_over_http(trained):
     with running_server() as url, httpx.Client(base_url=url) as http:
         health = http.get("/api/health").json()
-        assert health == {"status": "ok", "model_loaded": True, "model_version": trained["model_version"],
-                          "reason": None}
+        assert health == {
+            "status": "ok",
+            "model_loaded": True,
+            "model_version": trained["model_version"],
+            "reason": None,
+        }
         fraud_like = _txn(1, V14=-12.0, V17=-9.0, V12=-9.0, V10=-7.0, V3=-8.0)
         r = http.post("/api/score", json={"transactions": [_txn(0), fraud_like]})
         assert r.status_code == 200
@@ -53,13 +57,16 @@ def test_score_model_and_health_over_http(trained):
         assert http.get("/api/openapi.json").json()["paths"]["/api/score"]["post"]
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"transactions": []}, "transactions"),
-    ({"transactions": [{k: v for k, v in _txn().items() if k != "V3"}]}, "V3"),
-    ({"transactions": [_txn(Amount=-1.0)]}, "Amount"),
-    ({"transactions": [_txn(V1="abc")]}, "V1"),
-    ({"transactions": [_txn(surprise=1)]}, "surprise"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"transactions": []}, "transactions"),
+        ({"transactions": [{k: v for k, v in _txn().items() if k != "V3"}]}, "V3"),
+        ({"transactions": [_txn(Amount=-1.0)]}, "Amount"),
+        ({"transactions": [_txn(V1="abc")]}, "V1"),
+        ({"transactions": [_txn(surprise=1)]}, "surprise"),
+    ],
+)
 def test_bad_input_is_422_naming_the_field(trained, body, field):
     with running_server() as url:
         r = httpx.post(f"{url}/api/score", json=body)
@@ -68,7 +75,7 @@ def test_bad_input_is_422_naming_the_field(trained, body, field):
 
 
 def test_nan_literal_is_rejected(trained):
-    raw = ('{"transactions": [' + str(_txn()).replace("'", '"').replace('"V2": 0.1', '"V2": NaN') + "]}")
+    raw = '{"transactions": [' + str(_txn()).replace("'", '"').replace('"V2": 0.1', '"V2": NaN') + "]}"
     with running_server() as url:
         r = httpx.post(f"{url}/api/score", content=raw, headers={"content-type": "application/json"})
         assert r.status_code == 422 and "V2" in r.text

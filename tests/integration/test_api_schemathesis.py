@@ -26,9 +26,23 @@ def test_schemathesis_finds_no_server_error_and_no_off_schema_response(store, se
         # Every check but positive_data_acceptance: the text/csv body is declared as a string (OpenAPI cannot
         # say "a CSV table with these columns"), so a random string is schema-valid there and is rightly refused.
         run = subprocess.run(
-            [str(SCHEMATHESIS), "run", f"{url}/api/openapi.json", "--mode", mode, "--max-examples", "60",
-             "--seed", "1", "--exclude-checks", "positive_data_acceptance", "--no-color"],
-            capture_output=True, text=True, timeout=240,
+            [
+                str(SCHEMATHESIS),
+                "run",
+                f"{url}/api/openapi.json",
+                "--mode",
+                mode,
+                "--max-examples",
+                "60",
+                "--seed",
+                "1",
+                "--exclude-checks",
+                "positive_data_acceptance",
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
         )
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
     assert "passed" in run.stdout and "generated" in run.stdout

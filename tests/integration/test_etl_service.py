@@ -127,8 +127,9 @@ def test_row_quarantine_file_written(store, settings, sample_csv):
 
 
 def test_concurrent_manifest_updates_lose_nothing(store):
-    entries = [manifest.CuratedFile(f"creditcard/f{i}.parquet", i, i, f"{i:064x}", f"raw/{i}", "e", "t")
-               for i in range(12)]
+    entries = [
+        manifest.CuratedFile(f"creditcard/f{i}.parquet", i, i, f"{i:064x}", f"raw/{i}", "e", "t") for i in range(12)
+    ]
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(lambda e: manifest.add_files(store, "creditcard", [e]), entries))
     m, _ = manifest.read_manifest(store, "creditcard")
@@ -195,8 +196,9 @@ def test_unreachable_storage_raises_rather_than_rejecting(settings):
     from cli.server import free_port
     from shared.adapters.storage import AzureBlobStore
 
-    dead = AzureBlobStore(BlobServiceClient.from_connection_string(
-        connection_string(free_port()), retry_total=0, connection_timeout=2))
+    dead = AzureBlobStore(
+        BlobServiceClient.from_connection_string(connection_string(free_port()), retry_total=0, connection_timeout=2)
+    )
     with pytest.raises(ServiceRequestError):
         run_etl(dead, settings, name="any.csv")
 

@@ -25,8 +25,9 @@ def _params(value: float) -> bytes:
 def _post(http, bank, body, *, round_number=1, examples=100, key=None, now=None, headers=None):
     path = f"/api/federated/rounds/{round_number}/updates"
     extra = {"x-fl-examples": str(examples), "x-fl-metrics": json.dumps({"auc": 0.9})}
-    signed = headers or sign((key or KEYS.get(bank, "x")).encode(), "POST", path, body, bank=bank,
-                             now=now or time.time(), extra=extra)
+    signed = headers or sign(
+        (key or KEYS.get(bank, "x")).encode(), "POST", path, body, bank=bank, now=now or time.time(), extra=extra
+    )
     return http.post(path, content=body, headers=signed), signed
 
 

@@ -23,13 +23,21 @@ BANKS = {"bank-a": "sign-a", "bank-b": "sign-b", "bank-c": "sign-c"}
 @pytest.fixture
 def served(store, azurite, tmp_path):
     experiment = f"cli-{os.getpid()}-{time.monotonic_ns()}"
-    env = {**os.environ, "AzureWebJobsStorage": azurite, "FL_BANK_KEYS": json.dumps(BANKS), "FL_MIN_CLIENTS": "3",
-           "FL_EXPERIMENT": experiment, "FL_ADMIN_KEY": "admin-key-for-this-test", "FRAUDOPS_FUNCTION_KEY": KEY}
+    env = {
+        **os.environ,
+        "AzureWebJobsStorage": azurite,
+        "FL_BANK_KEYS": json.dumps(BANKS),
+        "FL_MIN_CLIENTS": "3",
+        "FL_EXPERIMENT": experiment,
+        "FL_ADMIN_KEY": "admin-key-for-this-test",
+        "FRAUDOPS_FUNCTION_KEY": KEY,
+    }
     Rounds(store, experiment, RoundConfig(min_clients=3)).start_with_statistics(29)
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=log, stderr=log)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -48,8 +56,23 @@ def served(store, azurite, tmp_path):
 
 
 def _client(base, env, bank, data, *, rounds=3, key=KEY):
-    cmd = [sys.executable, "-m", "cli.main", "federated", "client", "--bank", bank, "--data", str(data),
-           "--url", base, "--rounds", str(rounds), "--wait-seconds", "120"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cli.main",
+        "federated",
+        "client",
+        "--bank",
+        bank,
+        "--data",
+        str(data),
+        "--url",
+        base,
+        "--rounds",
+        str(rounds),
+        "--wait-seconds",
+        "120",
+    ]
     client_env = {**env, "FL_BANK_KEY": BANKS.get(bank, "x"), "FRAUDOPS_FUNCTION_KEY": key}
     return subprocess.Popen(cmd, cwd=ROOT, env=client_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

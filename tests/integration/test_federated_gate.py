@@ -33,10 +33,17 @@ def _trained(store, settings) -> tuple[dict[str, np.ndarray], dict[str, np.ndarr
 
 
 def _publish(store, settings, n, params, scaler):
-    return publish_round(store, model_name=settings.model_name, dataset=settings.dataset_name, experiment="gate",
-                         round_number=n, params=params, scaler=scaler,
-                         state={"participants": {"bank-a": {}, "bank-b": {}}, "aggregator": "fedavg"},
-                         judge=lambda onnx_bytes: judge(store, settings, onnx_bytes))
+    return publish_round(
+        store,
+        model_name=settings.model_name,
+        dataset=settings.dataset_name,
+        experiment="gate",
+        round_number=n,
+        params=params,
+        scaler=scaler,
+        state={"participants": {"bank-a": {}, "bank-b": {}}, "aggregator": "fedavg"},
+        judge=lambda onnx_bytes: judge(store, settings, onnx_bytes),
+    )
 
 
 def test_without_curated_data_the_model_is_published_ungated_and_not_promoted(store, settings):

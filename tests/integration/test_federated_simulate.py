@@ -62,8 +62,10 @@ def test_keys_add_without_key_vault_returns_a_key(monkeypatch, capsys):
     assert "letters, digits and dashes" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not __import__("os").environ.get("KEY_VAULT_TEST_URL"),
-                    reason="set KEY_VAULT_TEST_URL (a Key Vault this identity may write secrets to) to run")
+@pytest.mark.skipif(
+    not __import__("os").environ.get("KEY_VAULT_TEST_URL"),
+    reason="set KEY_VAULT_TEST_URL (a Key Vault this identity may write secrets to) to run",
+)
 def test_keys_add_and_read_back_from_key_vault(monkeypatch):
     import os
 

@@ -108,8 +108,10 @@ def test_failed_parity_fails_the_run_and_leaves_the_champion(store, settings, cu
     assert len(failures) == 1
     report = json.loads(store.get_bytes("reports", failures[0])[0])
     assert report["status"] == "failed" and "disagree" in report["reason"] and report["champion_untouched"]
-    failed = _mlflow(settings).search_runs([_mlflow(settings).get_experiment_by_name(
-        settings.mlflow_experiment).experiment_id], filter_string="attributes.status = 'FAILED'")
+    failed = _mlflow(settings).search_runs(
+        [_mlflow(settings).get_experiment_by_name(settings.mlflow_experiment).experiment_id],
+        filter_string="attributes.status = 'FAILED'",
+    )
     assert len(failed) == 1 and "disagree" in failed[0].data.tags["failure_reason"]
 
 
@@ -137,8 +139,10 @@ def test_drift_on_shifted_data(store, settings, curated, tmp_path):
     fresh, shifted = tmp_path / "fresh.csv", tmp_path / "shifted.csv"
     generate(20_000, 99, fresh, fraud_rate=0.01)
     table = pacsv.read_csv(fresh)
-    moved = {name: np.asarray(table.column(name)) * 1.5 + 1.0 for name in ("V1", "V2", "V3", "V4", "V5",
-                                                                              "V6", "V7", "V8", "V9", "V10")}
+    moved = {
+        name: np.asarray(table.column(name)) * 1.5 + 1.0
+        for name in ("V1", "V2", "V3", "V4", "V5", "V6", "V7", "V8", "V9", "V10")
+    }
     for name, values in moved.items():
         table = table.set_column(table.schema.get_field_index(name), name, [values])
     pacsv.write_csv(table, shifted)

@@ -39,8 +39,9 @@ def test_waits_with_growing_capped_delays_until_the_round_closes(caplog):
     clock = FakeClock()
     client, asked = _client(["open"] * 6 + ["aggregating", "closed"], clock)
     with caplog.at_level("INFO"):
-        state = client.wait_until_closed(4, timeout=600, backoff=Backoff(first=1, factor=2, cap=8, jitter=0),
-                                         rng=random.Random(0))
+        state = client.wait_until_closed(
+            4, timeout=600, backoff=Backoff(first=1, factor=2, cap=8, jitter=0), rng=random.Random(0)
+        )
     assert state["status"] == "closed" and set(asked) == {"/api/federated/rounds/4"}
     assert clock.sleeps == [1, 2, 4, 8, 8, 8, 8]
     assert "1 of 3 updates are in" in caplog.text and "aggregating" in caplog.text
@@ -88,6 +89,7 @@ def test_credentials_from_key_vault():
 
 def test_a_missing_key_vault_secret_is_named():
     vault = FakeVault({"fl-bank-key": "bank-secret"})
-    with pytest.raises(FraudOpsError, match="could not read secret fraudops-function-key from https://v: "
-                                            "ResourceNotFoundError"):
+    with pytest.raises(
+        FraudOpsError, match="could not read secret fraudops-function-key from https://v: ResourceNotFoundError"
+    ):
         credentials.from_key_vault("https://v", client=vault)

@@ -31,10 +31,17 @@ def test_good_rows_become_the_feature_matrix_in_contract_order():
     assert batch.ids == ["t0", "t1"] and batch.model_version == "v1" and batch.explain
 
 
-@pytest.mark.parametrize(("value", "words"), [
-    (True, "valid number"), ("1.5", "valid number"), (None, "valid number"), (1e39, "less than or equal"),
-    (10**400, "valid number"), ([1], "valid number"),
-])
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (True, "valid number"),
+        ("1.5", "valid number"),
+        (None, "valid number"),
+        (1e39, "less than or equal"),
+        (10**400, "valid number"),
+        ([1], "valid number"),
+    ],
+)
 def test_values_that_are_not_usable_numbers_are_named(value, words):
     with pytest.raises(InvalidRequestError) as caught:
         decode_json(_body([_row(0), _row(1, V5=value)]), CREDITCARD, max_batch=10)
@@ -43,8 +50,13 @@ def test_values_that_are_not_usable_numbers_are_named(value, words):
 
 
 def test_missing_unknown_label_and_id_problems_are_named():
-    rows = [{k: v for k, v in _row(0).items() if k != "V2"}, _row(1, Class=1), _row(2, transaction_id="x" * 65),
-            _row(3, Time=-1.0), "not an object"]
+    rows = [
+        {k: v for k, v in _row(0).items() if k != "V2"},
+        _row(1, Class=1),
+        _row(2, transaction_id="x" * 65),
+        _row(3, Time=-1.0),
+        "not an object",
+    ]
     with pytest.raises(InvalidRequestError) as caught:
         decode_json(_body(rows), CREDITCARD, max_batch=10)
     named = {(e["row"], e["field"]) for e in caught.value.errors}
@@ -91,10 +103,20 @@ def test_the_typed_path_matches_the_general_path_on_good_input():
     assert version == "v2" and explain is False
 
 
-@pytest.mark.parametrize("bad", [
-    {"V5": True}, {"V5": "1.5"}, {"V5": None}, {"V5": 1e39}, {"Time": -1.0}, {"Class": 1}, {"extra": 1},
-    {"transaction_id": "x" * 65}, {"Amount": -0.01},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"V5": True},
+        {"V5": "1.5"},
+        {"V5": None},
+        {"V5": 1e39},
+        {"Time": -1.0},
+        {"Class": 1},
+        {"extra": 1},
+        {"transaction_id": "x" * 65},
+        {"Amount": -0.01},
+    ],
+)
 def test_the_typed_path_hands_anything_off_to_the_precise_one(bad):
     from api.typed_json import decode_typed
 
@@ -115,8 +137,9 @@ def test_the_typed_path_refuses_missing_features_empty_and_oversized_batches():
 
 def _csv(rows: list[dict]) -> bytes:
     header = list(dict.fromkeys(k for r in rows for k in r))
-    return (",".join(header) + "\n" + "".join(",".join(str(r.get(h, "")) for h in header) + "\n"
-                                               for r in rows)).encode()
+    return (
+        ",".join(header) + "\n" + "".join(",".join(str(r.get(h, "")) for h in header) + "\n" for r in rows)
+    ).encode()
 
 
 def test_the_fast_csv_path_takes_good_bodies_with_empty_optional_cells():
@@ -129,8 +152,19 @@ def test_the_fast_csv_path_takes_good_bodies_with_empty_optional_cells():
     assert np.array_equal(fast.x, expected)
 
 
-@pytest.mark.parametrize("bad", [{"V5": ""}, {"V5": "abc"}, {"V5": "nan"}, {"V5": "1e400"}, {"Amount": -1},
-                                 {"Class": 0}, {"extra": 1}, {"Time": -5}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"V5": ""},
+        {"V5": "abc"},
+        {"V5": "nan"},
+        {"V5": "1e400"},
+        {"Amount": -1},
+        {"Class": 0},
+        {"extra": 1},
+        {"Time": -5},
+    ],
+)
 def test_the_fast_csv_path_hands_anything_off_to_the_precise_one(bad):
     from api.decode import _csv_typed
 
@@ -144,8 +178,10 @@ def test_a_big_csv_body_parsed_in_parallel_blocks_equals_the_single_threaded_par
     from api.decode import PARALLEL_CSV_BYTES, _csv_typed
 
     rng = np.random.default_rng(4)
-    rows = [_row(i, **{f: float(v) for f, v in zip(FEATURES, rng.normal(size=len(FEATURES)), strict=True)})
-            for i in range(1000)]
+    rows = [
+        _row(i, **{f: float(v) for f, v in zip(FEATURES, rng.normal(size=len(FEATURES)), strict=True)})
+        for i in range(1000)
+    ]
     for i, row in enumerate(rows):
         row["Amount"] = float(i % 97)
     body = _csv(rows)

@@ -12,7 +12,7 @@ from shared.etl.streams import ReadAhead, gunzip, line_blocks
 
 
 def _pieces(data: bytes, size: int) -> list[bytes]:
-    return [data[i:i + size] for i in range(0, len(data), size)]
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 def test_read_ahead_passes_every_chunk_in_order_and_hashes_them():
@@ -81,8 +81,7 @@ def test_line_blocks_end_at_line_ends_and_lose_nothing(piece, trailing_newline):
     text = b"".join(f"{i},{'v' * (i % 37)}\n".encode() for i in range(3000))
     if not trailing_newline:
         text = text.rstrip(b"\n")
-    blocks = [bytes(b) for b in line_blocks(_pieces(text, piece), sep=b"\n", block_bytes=4096,
-                                            max_line_bytes=1 << 20)]
+    blocks = [bytes(b) for b in line_blocks(_pieces(text, piece), sep=b"\n", block_bytes=4096, max_line_bytes=1 << 20)]
     assert b"".join(blocks) == text
     assert all(b.endswith(b"\n") for b in blocks[:-1])
     assert all(b for b in blocks)
@@ -90,5 +89,4 @@ def test_line_blocks_end_at_line_ends_and_lose_nothing(piece, trailing_newline):
 
 def test_a_line_longer_than_the_limit_rejects_the_file():
     with pytest.raises(FileRejectedError, match="a line is longer than 1 MB"):
-        list(line_blocks(_pieces(b"x" * (3 << 20), 1 << 16), sep=b"\n", block_bytes=4096,
-                         max_line_bytes=1 << 20))
+        list(line_blocks(_pieces(b"x" * (3 << 20), 1 << 16), sep=b"\n", block_bytes=4096, max_line_bytes=1 << 20))

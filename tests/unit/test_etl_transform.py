@@ -23,8 +23,9 @@ def _row(time: str = "1", amount: str = "9.5", cls: str = "0", v: str = "0.25") 
 
 
 def _run(tmp_path: Path, src: Path, part_rows: int | None = None) -> TransformResult:
-    return transform_file(src, CREDITCARD, out_dir=tmp_path / "out", quarantine_path=tmp_path / "q.csv",
-                          part_rows=part_rows)
+    return transform_file(
+        src, CREDITCARD, out_dir=tmp_path / "out", quarantine_path=tmp_path / "q.csv", part_rows=part_rows
+    )
 
 
 def _curated(r: TransformResult) -> pa.Table:
@@ -90,16 +91,16 @@ def test_parquet_input_with_columns_in_any_order_and_extras_dropped(tmp_path):
 def test_row_problems_are_quarantined_with_line_and_reason(tmp_path):
     lines = [
         HEADER,
-        _row("1"),                 # 2 ok
-        _row("2", amount="-3"),    # 3 negative amount
-        "1,2,3",                   # 4 wrong field count
-        _row("4", cls="2"),        # 5 bad class
-        _row("5", amount="NaN"),   # 6 NaN
-        _row("6", v="inf"),        # 7 infinity
-        "",                        # 8 blank line
-        _row("-1"),                # 9 negative time
-        _row("1"),                 # 10 duplicate of line 2
-        _row("8", amount=""),      # 11 empty value
+        _row("1"),  # 2 ok
+        _row("2", amount="-3"),  # 3 negative amount
+        "1,2,3",  # 4 wrong field count
+        _row("4", cls="2"),  # 5 bad class
+        _row("5", amount="NaN"),  # 6 NaN
+        _row("6", v="inf"),  # 7 infinity
+        "",  # 8 blank line
+        _row("-1"),  # 9 negative time
+        _row("1"),  # 10 duplicate of line 2
+        _row("8", amount=""),  # 11 empty value
     ]
     src = _write(tmp_path, "\n".join(lines) + "\n")
     r = _run(tmp_path, src)
@@ -118,8 +119,15 @@ def test_row_problems_are_quarantined_with_line_and_reason(tmp_path):
 
 def test_non_numeric_cells_switch_to_text_mode_and_keep_the_rest(tmp_path):
     long_text, long_number = "x" * 100, "1" * 100
-    lines = [HEADER, _row("1"), _row("abc"), _row("3", amount=long_text), _row("4"), _row("5", v="1,5"),
-             _row("7", amount=long_number)]
+    lines = [
+        HEADER,
+        _row("1"),
+        _row("abc"),
+        _row("3", amount=long_text),
+        _row("4"),
+        _row("5", v="1,5"),
+        _row("7", amount=long_number),
+    ]
     src = _write(tmp_path, "\n".join(lines) + "\n")
     r = _run(tmp_path, src)
     _conserved(r)
@@ -144,18 +152,21 @@ def test_line_numbers_stay_right_after_many_skipped_lines(tmp_path):
     assert amounts == [float(i) for i in range(2, 3000) if i % 7 != 0]
 
 
-@pytest.mark.parametrize(("content", "reason"), [
-    (b"", "the file is empty (0 bytes)"),
-    (b"\n\n1,2,3\n", "the file has no header line"),
-    (b"\x00\x01\x02\x03binary", "the file is not a text table"),
-    (b'"Time","V1"\n1,2\n', "required columns are missing: V2"),
-    (HEADER.replace(',"Class"', "").encode() + b"\n", "the label column Class is missing"),
-    (b'{"json": true}\n', "the file is not a table"),
-    (b"a,b,c\n1,2,3\n", "the file is not a creditcard table"),
-    (HEADER.encode() + b"\n", "the file has a header but no data rows"),
-    ('"Time","V1"'.encode("utf-16"), "the file is not a text table"),
-    (b"\xff\xfe\xfaTime,V1\n", "the header is not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "the file is empty (0 bytes)"),
+        (b"\n\n1,2,3\n", "the file has no header line"),
+        (b"\x00\x01\x02\x03binary", "the file is not a text table"),
+        (b'"Time","V1"\n1,2\n', "required columns are missing: V2"),
+        (HEADER.replace(',"Class"', "").encode() + b"\n", "the label column Class is missing"),
+        (b'{"json": true}\n', "the file is not a table"),
+        (b"a,b,c\n1,2,3\n", "the file is not a creditcard table"),
+        (HEADER.encode() + b"\n", "the file has a header but no data rows"),
+        ('"Time","V1"'.encode("utf-16"), "the file is not a text table"),
+        (b"\xff\xfe\xfaTime,V1\n", "the header is not UTF-8 text"),
+    ],
+)
 def test_whole_file_problems_are_rejected_with_a_reason(tmp_path, content, reason):
     src = tmp_path / "bad.csv"
     src.write_bytes(content)
@@ -177,13 +188,13 @@ def _messy_file(tmp_path: Path, eol: str = "\n") -> Path:
     lines = [HEADER]
     for i in range(2, 4000):
         if i % 97 == 0:
-            lines.append("1,2")                                  # wrong field count
+            lines.append("1,2")  # wrong field count
         elif i % 89 == 0:
-            lines.append(_row(str(i), amount="abc"))             # not a number: text mode for that block
+            lines.append(_row(str(i), amount="abc"))  # not a number: text mode for that block
         elif i % 83 == 0:
-            lines.append("")                                     # blank line
+            lines.append("")  # blank line
         elif i % 79 == 0:
-            lines.append(_row("5", amount="5"))                  # duplicates of one another
+            lines.append(_row("5", amount="5"))  # duplicates of one another
         else:
             lines.append(_row(str(i), amount=str(i)))
     return _write(tmp_path, eol.join(lines) + eol, name="messy.csv")
@@ -197,15 +208,29 @@ def _outcome(tmp_path: Path, src: Path, chunk: int, monkeypatch, block: int) -> 
     monkeypatch.setattr(source, "BLOCK_BYTES", block)
     handed = []
     out = Path(tempfile.mkdtemp(dir=tmp_path))
-    r = transform(file_chunks(str(src), chunk), CREDITCARD, part_dir=out, on_part=handed.append,
-                  quarantine_path=tmp_path / "q.csv", spool_dir=tmp_path, part_rows=700)
+    r = transform(
+        file_chunks(str(src), chunk),
+        CREDITCARD,
+        part_dir=out,
+        on_part=handed.append,
+        quarantine_path=tmp_path / "q.csv",
+        spool_dir=tmp_path,
+        part_rows=700,
+    )
     _conserved(r)
     assert handed == r.parts and [p.index for p in r.parts] == list(range(len(r.parts)))
     quarantined = sorted((row["line"], row["reason"]) for row in _quarantine(tmp_path))
     table = _curated(r)
-    return (r.rows_in, r.rows_valid, r.rows_quarantined, r.rows_duplicate, quarantined,
-            table.column("Time").to_pylist(), table.column("Amount").to_pylist(),
-            [(p.rows, p.bytes, p.sha256) for p in r.parts])  # parts: the same bytes however the stream was cut
+    return (
+        r.rows_in,
+        r.rows_valid,
+        r.rows_quarantined,
+        r.rows_duplicate,
+        quarantined,
+        table.column("Time").to_pylist(),
+        table.column("Amount").to_pylist(),
+        [(p.rows, p.bytes, p.sha256) for p in r.parts],
+    )  # parts: the same bytes however the stream was cut
 
 
 @pytest.mark.parametrize(("chunk", "block"), [(1 << 20, 8 << 20), (1000, 4096), (333, 1000), (50_000, 2048)])

@@ -10,8 +10,9 @@ from shared.federated import aggregate
 
 def _results(clients: int = 7, seed: int = 0, shapes=((4, 3), (3,))):
     rng = np.random.default_rng(seed)
-    return [([rng.normal(size=s).astype(np.float32) for s in shapes], int(rng.integers(1, 500)))
-            for _ in range(clients)]
+    return [
+        ([rng.normal(size=s).astype(np.float32) for s in shapes], int(rng.integers(1, 500))) for _ in range(clients)
+    ]
 
 
 def _coords(results, layer):
@@ -22,8 +23,10 @@ def test_fedavg_is_the_example_weighted_mean():
     results = _results()
     total = sum(n for _, n in results)
     for layer, got in enumerate(aggregate.fedavg(results)):
-        expected = [sum(c[j] * n for c, (_, n) in zip(_coords(results, layer), results, strict=True)) / total
-                    for j in range(got.size)]
+        expected = [
+            sum(c[j] * n for c, (_, n) in zip(_coords(results, layer), results, strict=True)) / total
+            for j in range(got.size)
+        ]
         assert got.dtype == np.float32
         assert np.allclose(got.ravel(), expected, atol=1e-6)
 
@@ -45,7 +48,7 @@ def test_trimmed_mean_drops_beta_at_each_end(clients, beta):
     for layer, got in enumerate(aggregate.trimmed_mean(results, beta)):
         for j in range(got.size):
             values = sorted(float(c[j]) for c in _coords(results, layer))
-            kept = values[k:clients - k]
+            kept = values[k : clients - k]
             assert got.ravel()[j] == pytest.approx(sum(kept) / len(kept), abs=1e-5)
 
 
@@ -54,8 +57,13 @@ def test_robust_aggregators_resist_one_scaled_update():
     poisoned = [([p * -100 for p in results[0][0]], results[0][1]), *results[1:]]
     clean = aggregate.median(results)
     assert max(float(np.abs(a - b).max()) for a, b in zip(aggregate.median(poisoned), clean, strict=True)) < 3
-    assert max(float(np.abs(a - b).max()) for a, b in
-               zip(aggregate.fedavg(poisoned), aggregate.fedavg(results), strict=True)) > 10
+    assert (
+        max(
+            float(np.abs(a - b).max())
+            for a, b in zip(aggregate.fedavg(poisoned), aggregate.fedavg(results), strict=True)
+        )
+        > 10
+    )
 
 
 def test_clipping_bounds_the_step_and_keeps_small_ones():

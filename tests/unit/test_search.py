@@ -52,7 +52,7 @@ def test_a_challenger_must_beat_the_default_beyond_the_noise():
     y = (rng.random(20_000) < 0.005).astype(np.int8)  # about a hundred positives, as in a validation part
     truth = y * 2.0 + rng.standard_normal(y.size)
     noisy = truth + 0.05 * rng.standard_normal(y.size)  # the same model up to noise
-    better = y * 4.0 + rng.standard_normal(y.size)      # a clearly stronger signal
+    better = y * 4.0 + rng.standard_normal(y.size)  # a clearly stronger signal
     assert accept_challenger(y, truth, better, seed=1)[0]
     accepted, share = accept_challenger(y, truth, noisy, seed=1)
     assert not accepted and 0.0 < share < 0.95

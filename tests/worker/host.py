@@ -132,9 +132,15 @@ class Host:
 
     def start(self) -> Any:
         """``worker_init_request`` (the worker indexes the app), then the metadata and a load per function."""
-        init = self._call(self.worker.worker_init_request, worker_init_request=self.protos.WorkerInitRequest(
-            host_version=HOST_VERSION, function_app_directory=str(self.app_dir),
-            worker_directory=str(self.app_dir), capabilities={}))
+        init = self._call(
+            self.worker.worker_init_request,
+            worker_init_request=self.protos.WorkerInitRequest(
+                host_version=HOST_VERSION,
+                function_app_directory=str(self.app_dir),
+                worker_directory=str(self.app_dir),
+                capabilities={},
+            ),
+        )
         if init.result.status != self.protos.StatusResult.Success:
             return init
         metadata = self.loop.run_until_complete(self.worker.functions_metadata_request(None))
@@ -149,11 +155,13 @@ class Host:
 
     # --- invocations -------------------------------------------------------------------------------
 
-    def invoke(self, name: str, inputs: Mapping[str, Any], trigger_metadata: Mapping[str, Any] | None = None
-               ) -> Invocation:
+    def invoke(
+        self, name: str, inputs: Mapping[str, Any], trigger_metadata: Mapping[str, Any] | None = None
+    ) -> Invocation:
         p = self.protos
         request = p.InvocationRequest(
-            invocation_id=str(uuid.uuid4()), function_id=self.functions[name].function_id,
+            invocation_id=str(uuid.uuid4()),
+            function_id=self.functions[name].function_id,
             input_data=[p.ParameterBinding(name=k, data=v) for k, v in inputs.items()],
             trigger_metadata=dict(trigger_metadata or {}),
             trace_context=p.RpcTraceContext(trace_parent=f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"),
@@ -163,39 +171,75 @@ class Host:
         ok = response.result.status == p.StatusResult.Success
         return Invocation(ok, "" if ok else response.result.exception.message, response)
 
-    def http(self, method: str, path: str, *, body: bytes = b"", headers: Mapping[str, str] | None = None,
-             query: Mapping[str, str] | None = None) -> Invocation:
+    def http(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> Invocation:
         """An HTTP request as the host forwards it: RpcHttp with the raw body bytes (RawHttpBodyBytes)."""
         p = self.protos
         fn = next(f for f in self.functions.values() if f.trigger["type"] == "httpTrigger")
         url = f"https://fraudops.azurewebsites.net{path}"
         if query:
             url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
-        message = p.RpcHttp(method=method, url=url, headers={k.lower(): v for k, v in (headers or {}).items()},
-                            body=p.TypedData(bytes=body), rawBody=p.TypedData(bytes=body),
-                            query=dict(query or {}), params={"route": path.lstrip("/")})
+        message = p.RpcHttp(
+            method=method,
+            url=url,
+            headers={k.lower(): v for k, v in (headers or {}).items()},
+            body=p.TypedData(bytes=body),
+            rawBody=p.TypedData(bytes=body),
+            query=dict(query or {}),
+            params={"route": path.lstrip("/")},
+        )
         return self.invoke(fn.name, {fn.trigger["name"]: p.TypedData(http=message)})
 
     def timer(self, name: str, *, past_due: bool) -> Invocation:
         """A timer tick: the JSON the host's TimerTrigger sends (Schedule, ScheduleStatus, IsPastDue)."""
         now = datetime.now(UTC).isoformat()
-        payload = {"Schedule": {"AdjustForDST": True},
-                   "ScheduleStatus": {"Last": now, "Next": now, "LastUpdated": now}, "IsPastDue": past_due}
+        payload = {
+            "Schedule": {"AdjustForDST": True},
+            "ScheduleStatus": {"Last": now, "Next": now, "LastUpdated": now},
+            "IsPastDue": past_due,
+        }
         fn = self.functions[name]
         return self.invoke(name, {fn.trigger["name"]: self.protos.TypedData(json=json.dumps(payload))})
 
-    def eventhub_batch(self, name: str, bodies: Iterable[bytes], *, partition: str, first_sequence: int,
-                       hub: str = "transactions", consumer_group: str = "$Default") -> Invocation:
+    def eventhub_batch(
+        self,
+        name: str,
+        bodies: Iterable[bytes],
+        *,
+        partition: str,
+        first_sequence: int,
+        hub: str = "transactions",
+        consumer_group: str = "$Default",
+    ) -> Invocation:
         """A batch of one partition (cardinality many): bodies as collection_bytes, per-event SystemProperties."""
         p = self.protos
         bodies = list(bodies)
         enqueued = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        system = [{"x-opt-sequence-number": first_sequence + i, "x-opt-offset": str(4096 * (first_sequence + i)),
-                   "x-opt-enqueued-time": enqueued, "SequenceNumber": first_sequence + i,
-                   "Offset": 4096 * (first_sequence + i), "PartitionKey": None, "EnqueuedTimeUtc": enqueued}
-                  for i in range(len(bodies))]
-        context = {"ConsumerGroup": consumer_group, "EventHubName": hub, "PartitionId": partition,
-                   "FullyQualifiedNamespace": "fraudops-ehns.servicebus.windows.net"}
+        system = [
+            {
+                "x-opt-sequence-number": first_sequence + i,
+                "x-opt-offset": str(4096 * (first_sequence + i)),
+                "x-opt-enqueued-time": enqueued,
+                "SequenceNumber": first_sequence + i,
+                "Offset": 4096 * (first_sequence + i),
+                "PartitionKey": None,
+                "EnqueuedTimeUtc": enqueued,
+            }
+            for i in range(len(bodies))
+        ]
+        context = {
+            "ConsumerGroup": consumer_group,
+            "EventHubName": hub,
+            "PartitionId": partition,
+            "FullyQualifiedNamespace": "fraudops-ehns.servicebus.windows.net",
+        }
         metadata = {
             "PartitionContext": p.TypedData(json=json.dumps(context)),
             "SystemPropertiesArray": p.TypedData(json=json.dumps(system)),
@@ -213,10 +257,15 @@ class Host:
         """A blob trigger with the SDK-type (deferred) binding: ModelBindingData naming the blob, not its bytes."""
         p = self.protos
         content = json.dumps({"Connection": connection, "ContainerName": container, "BlobName": blob_name})
-        data = p.TypedData(model_binding_data=p.ModelBindingData(
-            version="1.0", source="AzureStorageBlobs", content_type="application/json", content=content.encode()))
-        metadata = {"BlobTrigger": p.TypedData(string=f"{container}/{blob_name}"),
-                    "name": p.TypedData(string=blob_name),
-                    "Uri": p.TypedData(string=f"http://127.0.0.1/devstoreaccount1/{container}/{blob_name}")}
+        data = p.TypedData(
+            model_binding_data=p.ModelBindingData(
+                version="1.0", source="AzureStorageBlobs", content_type="application/json", content=content.encode()
+            )
+        )
+        metadata = {
+            "BlobTrigger": p.TypedData(string=f"{container}/{blob_name}"),
+            "name": p.TypedData(string=blob_name),
+            "Uri": p.TypedData(string=f"http://127.0.0.1/devstoreaccount1/{container}/{blob_name}"),
+        }
         fn = self.functions[name]
         return self.invoke(name, {fn.trigger["name"]: data}, metadata)

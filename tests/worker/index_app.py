@@ -17,8 +17,7 @@ def main(app_dir: str) -> int:
     host = Host(Path(app_dir))
     init = host.start()
     ok = init.result.status == host.protos.StatusResult.Success
-    print(json.dumps({"ok": ok, "error": init.result.exception.message,
-                      "functions": sorted(host.functions)}))
+    print(json.dumps({"ok": ok, "error": init.result.exception.message, "functions": sorted(host.functions)}))
     return 0
 
 

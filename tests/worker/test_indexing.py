@@ -74,8 +74,13 @@ def _broken_copy(tmp_path, old: str, new: str):
 
 
 def _index_in_new_process(app) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "tests.worker.index_app", str(app)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.worker.index_app", str(app)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -86,12 +91,15 @@ def test_a_fresh_worker_process_indexes_an_unchanged_copy(tmp_path):
     assert len(outcome["functions"]) == 4
 
 
-@pytest.mark.parametrize(("old", "new", "reason"), [
-    # the bug this tier was built for: PEP 585 generics on a binding parameter
-    ("events: typing.List[func.EventHubEvent]", "events: list[func.EventHubEvent]", "invalid non-type annotation"),
-    # a trigger parameter the handler does not have
-    ('arg_name="events"', 'arg_name="batch"', "declared in Python but not in the function definition"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        # the bug this tier was built for: PEP 585 generics on a binding parameter
+        ("events: typing.List[func.EventHubEvent]", "events: list[func.EventHubEvent]", "invalid non-type annotation"),
+        # a trigger parameter the handler does not have
+        ('arg_name="events"', 'arg_name="batch"', "declared in Python but not in the function definition"),
+    ],
+)
 def test_a_broken_blueprint_makes_the_worker_register_nothing(tmp_path, old, new, reason):
     outcome = _index_in_new_process(_broken_copy(tmp_path, old, new))
     assert not outcome["ok"] and outcome["functions"] == []

@@ -44,8 +44,7 @@ def test_http_score_runs_through_the_asgi_app_and_a_real_model(host, model):
 
 
 def test_http_bad_body_is_a_4xx_with_a_reason(host, model):
-    result = host.http("POST", "/api/score", body=json.dumps({"transactions": [{"Time": 1.0}]}).encode(),
-                       headers=JSON)
+    result = host.http("POST", "/api/score", body=json.dumps({"transactions": [{"Time": 1.0}]}).encode(), headers=JSON)
     assert result.ok, result.error  # the function answered; the answer is the refusal
     assert result.http.status_code == "422"
     assert "V1" in result.http.body.bytes.decode()
@@ -57,8 +56,7 @@ def test_http_health_reports_the_model(host, model):
     assert json.loads(result.http.body.bytes)["model_version"] == model
 
 
-def test_event_hubs_batch_is_scored_with_its_partition_and_sequence_numbers(host, store, model, tmp_path,
-                                                                            monkeypatch):
+def test_event_hubs_batch_is_scored_with_its_partition_and_sequence_numbers(host, store, model, tmp_path, monkeypatch):
     monkeypatch.setenv("DEADLETTER_SPOOL_DIR", str(tmp_path / "spool"))
     bodies = [json.dumps(_txn(i)).encode() for i in range(5)] + [b"{not json"]
     result = host.eventhub_batch("score_stream", bodies, partition="3", first_sequence=700)
