@@ -34,9 +34,9 @@ def _decoder(contract: DatasetContract) -> tuple[Any, attrgetter[Any], list[str]
     request = msgspec.defstruct(
         "ScoreRequest",
         [
-            ("transactions", list[row]),
+            ("transactions", list[row]),  # type: ignore[valid-type]
             ("model_version", str | None, None),
-            ("explain", bool, False),  # type: ignore[valid-type]
+            ("explain", bool, False),
         ],
         forbid_unknown_fields=True,
     )

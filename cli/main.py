@@ -194,12 +194,13 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
+    from shared.domain.contract import get_contract
     from shared.scoring.batch import score_file
     from shared.scoring.scorer import get_scorer
 
     store, settings = _store_and_settings()
     del store
-    return score_file(Path(args.path), Path(args.out), get_scorer(settings))
+    return score_file(Path(args.path), Path(args.out), get_scorer(settings), get_contract(settings.dataset_name))
 
 
 def cmd_demo(args: argparse.Namespace) -> dict[str, Any]:

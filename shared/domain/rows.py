@@ -26,7 +26,8 @@ from shared.domain.contract import FLOAT32_MAX, Column, DatasetContract
 NUMBER_TYPES = {float, int}
 
 
-def _short(value: object) -> str:
+def short_value(value: object) -> str:
+    """A value as a reason quotes it: a number's repr, or text, cut at 40 characters."""
     text = value if isinstance(value, str) else repr(float(value))  # type: ignore[arg-type]
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -40,7 +41,7 @@ class _Rule:
     values: np.ndarray | None = None
 
     def word(self, i: int) -> str:
-        return self.template if self.values is None else self.template.format(v=_short(self.values[i]))
+        return self.template if self.values is None else self.template.format(v=short_value(self.values[i]))
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,20 @@ def in_range(values: np.ndarray, column: Column) -> bool:
 
 
 def check_columns(
-    columns: Mapping[str, np.ndarray], contract: DatasetContract, n: int, *, required: list[str] | None = None
+    columns: Mapping[str, np.ndarray],
+    contract: DatasetContract,
+    n: int,
+    *,
+    required: list[str] | None = None,
+    nan_is_missing: bool = True,
 ) -> RowVerdicts:
     """Check ``n`` rows given as columns against ``contract``.
 
     ``columns`` maps contract column names to arrays of length ``n``: float64 for numbers (NaN when
     missing), object (str or None) for text. ``required`` names the columns every row must have
     (default: the model's features); a required column absent from ``columns`` fails every row.
+    ``nan_is_missing=False`` is for callers that found empty fields themselves (the ETL reads text):
+    a NaN left is a ``nan`` literal, not a finite number.
     """
     required = contract.feature_names if required is None else required
     bad = np.zeros(n, dtype=bool)
@@ -111,7 +119,7 @@ def check_columns(
             lengths = np.fromiter((len(v) if isinstance(v, str) else 0 for v in values), dtype=np.int64, count=n)
             mark(lengths > contract.max_field_chars, f"{name} is longer than {contract.max_field_chars} characters")
             continue
-        missing = np.isnan(values)
+        missing = np.isnan(values) if nan_is_missing else np.zeros(n, dtype=bool)
         if name in required:
             mark(missing, f"{name} is empty")
         finite = np.isfinite(values)

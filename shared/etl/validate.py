@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shared.domain.contract import DatasetContract
+from shared.domain.rows import RowVerdicts, check_columns, short_value
 from shared.etl.arrays import bools, floats, mask, objects
 from shared.etl.source import Batch, Mode
 
@@ -49,6 +50,12 @@ class _Reasons:
         self.reasons = np.full(n, None, dtype=object)
         self.bad = np.zeros(n, dtype=bool)
 
+    def mark_each(self, verdicts: RowVerdicts) -> None:
+        """The domain's verdicts for rows not already refused here, each with its own reason."""
+        rows = np.flatnonzero(verdicts.bad & ~self.bad)
+        self.bad[rows] = True
+        self.reasons[rows] = [verdicts.reason(int(i)) for i in rows]
+
     def mark(self, mask: np.ndarray, template: str, values: np.ndarray | None = None) -> None:
         rows = np.flatnonzero(mask & ~self.bad)
         if rows.size == 0:
@@ -57,12 +64,7 @@ class _Reasons:
         if values is None:
             self.reasons[rows] = template
         else:
-            self.reasons[rows] = [template.format(v=_short(values[i])) for i in rows]
-
-
-def _short(value: object) -> str:
-    text = value if isinstance(value, str) else repr(float(value))  # type: ignore[arg-type]
-    return text if len(text) <= 40 else text[:37] + "..."
+            self.reasons[rows] = [template.format(v=short_value(values[i])) for i in rows]
 
 
 def validate(batch: Batch, contract: DatasetContract, mode: Mode) -> Validated:
@@ -102,21 +104,10 @@ def validate(batch: Batch, contract: DatasetContract, mode: Mode) -> Validated:
             marks.mark(nulls, f"{name} is empty")
         typed[name] = arr
         values[name] = values_of
-        finite = np.isfinite(values_of)
-        marks.mark(~finite, f"{name} is not a finite number ({{v}})", values_of)
-        with np.errstate(invalid="ignore"):
-            if col.minimum is not None:
-                below = finite & (values_of < col.minimum)
-                word = "negative" if col.minimum == 0 else f"below {col.minimum:g}"
-                marks.mark(below, f"{name} is {word} ({{v}})", values_of)
-            if col.maximum is not None:
-                above = finite & (values_of > col.maximum)
-                marks.mark(above, f"{name} is above {col.maximum:g} ({{v}})", values_of)
-            if col.allowed is not None:
-                allowed = ", ".join(f"{a:g}" for a in col.allowed)
-                outside = finite & ~np.isin(values_of, col.allowed)
-                marks.mark(outside, f"{name} must be one of {allowed} (got {{v}})", values_of)
 
+    # the contract's numeric rules (finite, range, allowed values, float32): one home, shared with every path
+    verdicts = check_columns(values, contract, n, required=[], nan_is_missing=False)
+    marks.mark_each(verdicts)
     bad = marks.bad
     any_bad = bool(bad.any())
     keep = mask(~bad) if any_bad else None

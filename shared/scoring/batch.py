@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from shared.domain.contract import DatasetContract
 from shared.domain.errors import FileRejectedError
+from shared.domain.rows import check_columns
 from shared.scoring.scorer import Scorer
 
 log = logging.getLogger(__name__)
@@ -23,8 +25,8 @@ def _read_table(path: Path) -> Any:
     return pacsv.read_csv(path)
 
 
-def score_file(path: Path, out: Path, scorer: Scorer) -> dict[str, Any]:
-    """Score every row; rows with missing or non-finite features get an ``error`` instead of a score."""
+def score_file(path: Path, out: Path, scorer: Scorer, contract: DatasetContract) -> dict[str, Any]:
+    """Score every row the contract accepts; a row it refuses gets the contract's reason in ``error``, no score."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -35,13 +37,23 @@ def score_file(path: Path, out: Path, scorer: Scorer) -> dict[str, Any]:
     missing = [f for f in model.feature_names if f not in table.column_names]
     if missing:
         raise FileRejectedError(f"columns missing for scoring: {', '.join(missing)}")
+    label = contract.label.name if contract.label else None
+    checked = [c.name for c in contract.columns if c.name in table.column_names and c.name != label]
     try:
-        x = np.column_stack(
-            [table.column(f).cast(pa.float64()).to_numpy(zero_copy_only=False) for f in model.feature_names]
-        ).astype(np.float32)
+        columns = {
+            name: (
+                np.asarray(table.column(name).cast(pa.string()).to_pylist(), dtype=object)
+                if contract.column(name).dtype == "string"
+                else table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
+            )
+            for name in checked
+        }
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise FileRejectedError(f"a feature column is not numeric ({exc})") from None
-    ok = np.asarray(np.isfinite(x).all(axis=1), dtype=bool)
+    verdicts = check_columns(columns, contract, table.num_rows, required=list(model.feature_names))
+    ok = ~verdicts.bad
+    with np.errstate(over="ignore"):  # a refused row beyond float32 becomes inf here, and is never scored
+        x = np.column_stack([columns[f] for f in model.feature_names]).astype(np.float32)
     probs = np.full(len(x), np.nan)
     if ok.any():
         probs[ok] = model.predict_proba(np.ascontiguousarray(x[ok]))
@@ -56,9 +68,7 @@ def score_file(path: Path, out: Path, scorer: Scorer) -> dict[str, Any]:
             "fraud_probability": pa.array(probs, mask=~ok),
             "is_fraud": pa.array(probs >= model.threshold, mask=~ok),
             "model_version": pa.array([model.version] * len(x)),
-            "error": pa.array(
-                [None if good else "missing or non-finite feature value" for good in ok.tolist()], type=pa.string()
-            ),
+            "error": pa.array([verdicts.reason(i) for i in range(len(x))], type=pa.string()),
         }
     )
     out.parent.mkdir(parents=True, exist_ok=True)
