@@ -10,17 +10,17 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEMO_ROWS ?= 300000
 
-.PHONY: setup test-worker infra-check azurite azurite-stop demo test bench-etl bench-train bench-score bench-stream bench-fl lint clean
+.PHONY: setup lock test-fast test-worker infra-check azurite azurite-stop demo test bench-etl bench-train bench-score bench-stream bench-fl lint clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-worker-protos.txt pyproject.toml
+$(VENV)/.installed: requirements-dev.lock requirements-worker-protos.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.13 is required and none was found: install it (pyenv install 3.13, or apt/your OS's python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 13) else "Python 3.13 is required (found %d.%d at %s): install it (pyenv install 3.13) or pass make PYTHON=/path/to/python3.13" % (*sys.version_info[:2], sys.executable))'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -r requirements-dev.txt
+	$(PIP) install --quiet --require-hashes -r requirements-dev.lock
 	$(PIP) install --quiet --no-deps -e .
 	rm -rf $(VENV)/host-protos
-	$(PIP) install --quiet --no-deps --target $(VENV)/host-protos -r requirements-worker-protos.txt
+	$(PIP) install --quiet --no-deps --target $(VENV)/host-protos --require-hashes -r requirements-worker-protos.txt
 	touch $@
 
 # checkov and shellcheck (a pip-packaged binary) live apart: checkov pins what the app pins differently.
@@ -56,6 +56,15 @@ test: setup ## lint, types, layers, then the whole suite (tests start their own 
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
+
+lock: ## recompile requirements-dev.lock (every transitive pin, with hashes) after editing requirements*.txt
+	$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements-dev.txt -o requirements-dev.lock
+
+test-fast: setup ## the developer's loop (under a minute): format, lint, layers, and the tests that need no Azurite
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q -m "not slow" tests/unit tests/test_architecture.py tests/test_tooling.py tests/worker/test_host_rules.py
 
 test-worker: setup ## the worker-conformance tier alone: the real Functions worker logic indexes and invokes the app
 	$(PY) -m pytest tests/worker -q

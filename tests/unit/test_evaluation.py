@@ -24,6 +24,7 @@ def test_cost_curve_counts_and_best_threshold():
     assert m["cost"] == 10 * m["frauds_missed"] + m["false_alarms"]
 
 
+@pytest.mark.slow
 def test_paired_auc_gap_is_the_difference_and_its_noise_shrinks_with_more_rows():
     from sklearn.metrics import roc_auc_score
 

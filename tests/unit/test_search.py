@@ -47,6 +47,7 @@ def test_search_stops_at_its_deadline_with_a_usable_model(parts):
     assert np.all((p >= 0) & (p <= 1)) and result.best_value > 0.2
 
 
+@pytest.mark.slow
 def test_a_challenger_must_beat_the_default_beyond_the_noise():
     rng = np.random.default_rng(0)
     y = (rng.random(20_000) < 0.005).astype(np.int8)  # about a hundred positives, as in a validation part
