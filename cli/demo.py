@@ -32,6 +32,7 @@ def run_demo(store: BlobStore, settings: Settings, *, rows: int, seed: int, work
 
     from cli.server import running_server
     from shared.adapters.function_keys import function_app_client
+    from shared.domain.results import as_dict
     from shared.etl.service import run_etl
     from training.generate import generate
     from training.pipeline import run_training
@@ -44,8 +45,8 @@ def run_demo(store: BlobStore, settings: Settings, *, rows: int, seed: int, work
     with csv_path.open("rb") as f:
         store.upload_stream("raw", name, f, overwrite=True)
     etl = run_etl(store, settings, name=name)
-    log.info("demo: ETL %s, %d valid rows, version %s", etl["status"], etl["rows_valid"], etl["dataset_version"])
-    train = run_training(store, settings, dataset_version=etl["dataset_version"])
+    log.info("demo: ETL %s, %d valid rows, version %s", etl.status, etl.rows_valid, etl.dataset_version)
+    train = run_training(store, settings, dataset_version=etl.dataset_version)
     log.info("demo: model %s auc=%.4f pr_auc=%.4f", train["model_version"], train["auc"], train["pr_auc"])
     transactions = _sample_transactions(csv_path)
     key = secrets.token_urlsafe(24)
@@ -75,7 +76,7 @@ def run_demo(store: BlobStore, settings: Settings, *, rows: int, seed: int, work
         "rows": gen.rows,
         "frauds": gen.frauds,
         "etl": {
-            k: etl[k]
+            k: as_dict(etl)[k]
             for k in (
                 "status",
                 "rows_in",

@@ -56,6 +56,7 @@ def cmd_generate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_etl(args: argparse.Namespace) -> dict[str, Any]:
+    from shared.domain.results import as_dict
     from shared.etl.service import run_etl
 
     path = Path(args.path)
@@ -67,13 +68,11 @@ def cmd_etl(args: argparse.Namespace) -> dict[str, Any]:
     with path.open("rb") as f:
         store.upload_stream("raw", name, f, overwrite=True)
     upload_seconds = round(time.perf_counter() - started, 3)
-    summary = run_etl(store, settings, name=name)
-    summary["upload_seconds"] = upload_seconds
-    for key in ("columns", "schema"):
-        summary.pop(key, None)
-    if summary["status"] == "rejected":
+    outcome = run_etl(store, settings, name=name)
+    summary = {**as_dict(outcome, drop=("columns", "schema")), "upload_seconds": upload_seconds}
+    if outcome.rejected:
         _emit(summary)
-        raise CommandError(f"rejected: {summary['reason']}", EXIT_REJECTED)
+        raise CommandError(f"rejected: {outcome.reason}", EXIT_REJECTED)
     return summary
 
 
@@ -195,12 +194,15 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
     from shared.domain.contract import get_contract
+    from shared.domain.results import as_dict
     from shared.scoring.batch import score_file
     from shared.scoring.scorer import get_scorer
 
     store, settings = _store_and_settings()
     del store
-    return score_file(Path(args.path), Path(args.out), get_scorer(settings), get_contract(settings.dataset_name))
+    return as_dict(
+        score_file(Path(args.path), Path(args.out), get_scorer(settings), get_contract(settings.dataset_name))
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> dict[str, Any]:

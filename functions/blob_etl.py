@@ -55,9 +55,9 @@ def etl_raw_blob(client: blob.BlobClient) -> None:
     log.info(
         "etl %s: status=%s rows_in=%s rows_valid=%s rows_quarantined=%s reason=%s",
         client.blob_name,
-        summary["status"],
-        summary["rows_in"],
-        summary["rows_valid"],
-        summary["rows_quarantined"],
-        summary.get("reason"),
+        summary.status,
+        summary.rows_in,
+        summary.rows_valid,
+        summary.rows_quarantined,
+        summary.reason,
     )

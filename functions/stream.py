@@ -30,9 +30,9 @@ def score_stream(events: typing.List[func.EventHubEvent]) -> None:  # noqa: UP00
     summary = get_processor(get_settings()).process([from_function_event(e) for e in events])
     log.info(
         "stream batch: %d events, %d scored, %d alerts, %d dead-lettered (%s)",
-        summary["events"],
-        summary["scored"],
-        summary["alerts"],
-        summary["deadlettered"],
-        summary["status"],
+        summary.events,
+        summary.scored,
+        summary.alerts,
+        summary.deadlettered,
+        summary.status,
     )

@@ -35,7 +35,7 @@ store = get_blob_store(s)
 started = time.perf_counter()
 summary = run_etl(store, s, name=sys.argv[1])
 wall = time.perf_counter() - started  # blob in raw/ to committed outputs, the report included
-out = {k: summary[k] for k in ("status", "rows_in", "rows_valid", "rows_quarantined",
+out = {k: getattr(summary, k) for k in ("status", "rows_in", "rows_valid", "rows_quarantined",
        "rows_duplicate", "parquet_bytes", "parts", "read_mode", "timing")}
 out["etl_seconds"] = round(wall, 3)
 # VmHWM: this process's peak resident memory since exec (ru_maxrss would also count the

@@ -79,7 +79,7 @@ def main() -> int:
             bare.append(time.perf_counter() - started)
     per_batch = statistics.median(walls)
     stages = {
-        k: round(statistics.median(s["stages_ms"].get(k, 0.0) for s in summaries), 2)
+        k: round(statistics.median(s.stages_ms.get(k, 0.0) for s in summaries), 2)
         for k in ("decode_validate", "score", "encode", "write")
     }
     result = {
@@ -91,7 +91,7 @@ def main() -> int:
         ),
         "batch_ms": round(per_batch * 1000, 2),
         **{f"{k}_ms": v for k, v in stages.items()},
-        "alerts_per_batch": statistics.median(s["alerts"] for s in summaries),
+        "alerts_per_batch": statistics.median(s.alerts for s in summaries),
         "floor_bare_onnx_ms": round(statistics.median(bare) * 1000, 2),
         "ratio_to_bare_onnx": round(per_batch / statistics.median(bare), 2),
         "target_events_per_s": 20_000,

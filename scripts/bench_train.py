@@ -107,7 +107,7 @@ def _one_seed(seed: int, rows: int, work: Path) -> dict[str, Any]:
         with csv_path.open("rb") as f:
             store.upload_stream("raw", csv_path.name, f, overwrite=True)
         etl = run_etl(store, get_settings(), name=csv_path.name)
-        floor = _bare_fit_seconds(store, etl["dataset_version"])
+        floor = _bare_fit_seconds(store, etl.dataset_version)
         started = time.perf_counter()
         child = subprocess.run(
             [sys.executable, "-m", "cli.main", "train"], env=env, cwd=ROOT, capture_output=True, text=True

@@ -9,13 +9,14 @@ test part without losing more than ``PROMOTION_PR_AUC_MARGIN`` of PR-AUC.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from shared.adapters.model_store import ModelStore
 from shared.domain.contract import DatasetContract, get_contract
 from shared.domain.errors import BlobNotFoundError, ModelIntegrityError, ModelNotAvailableError
+from shared.domain.verdicts import Judged, Skipped, Verdict
 from training.evaluation import best_threshold, cost_curve, evaluate
 
 if TYPE_CHECKING:
@@ -52,12 +53,11 @@ def champion_scores(
     return model.predict_proba(x_test), model.threshold
 
 
-def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> dict[str, Any]:
+def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> Verdict:
     """Threshold, test metrics and the promotion decision for an ONNX candidate (``features`` input).
 
-    Returns ``status: "skipped"`` with the reason when there is no curated data to judge on;
-    otherwise ``status: "judged"`` with ``threshold``, ``metrics``, ``champion``,
-    ``champion_metrics``, ``promote``, ``reason`` and the champion pointer's ETag to promote with.
+    ``Skipped`` with the reason when there is no curated data to judge on; otherwise ``Judged``, with the
+    champion pointer's ETag to promote with.
     """
     from training.data import load_dataset, matrix, time_split
     from training.onnx_export import onnx_probabilities
@@ -65,15 +65,15 @@ def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> dict[str, 
     contract = get_contract(settings.dataset_name)
     label, time_col = contract.label, contract.time_column
     if label is None or time_col is None:
-        return {"status": "skipped", "reason": f"dataset {contract.name} has no label or time column"}
+        return Skipped(f"dataset {contract.name} has no label or time column")
     try:
         version, _, frame = load_dataset(store, contract)
     except BlobNotFoundError as exc:
-        return {"status": "skipped", "reason": f"no curated data to judge on ({exc.reason})"}
+        return Skipped(f"no curated data to judge on ({exc.reason})")
     _, valid, test, split = time_split(frame, time_col.name)
     y_valid, y_test = (p[label.name].to_numpy(dtype=np.int8) for p in (valid, test))
     if len(np.unique(y_valid)) < 2 or len(np.unique(y_test)) < 2:
-        return {"status": "skipped", "reason": "the validation or test part has only one class"}
+        return Skipped("the validation or test part has only one class")
     x_valid, x_test = matrix(valid, contract.feature_names), matrix(test, contract.feature_names)
     costs = {"cost_fn": settings.cost_fn, "cost_fp": settings.cost_fp}
     threshold = best_threshold(
@@ -85,16 +85,16 @@ def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> dict[str, 
     scored = champion_scores(models, champion, contract, x_test) if champion else None
     champion_metrics = evaluate(y_test, scored[0], scored[1], **costs) if scored else None
     promote, reason = decide_promotion(metrics, champion_metrics, settings.promotion_pr_auc_margin)
-    return {
-        "status": "judged",
-        "dataset_version": version,
-        "split": split,
-        "threshold": threshold,
-        "metrics": metrics,
-        "champion": champion,
-        "champion_metrics": champion_metrics,
-        "promote": promote,
-        "reason": reason,
-        "pointer_etag": pointer_etag,
-        **costs,
-    }
+    return Judged(
+        dataset_version=version,
+        split=split,
+        threshold=threshold,
+        metrics=metrics,
+        champion=champion,
+        champion_metrics=champion_metrics,
+        promote=promote,
+        reason=reason,
+        pointer_etag=pointer_etag,
+        cost_fn=settings.cost_fn,
+        cost_fp=settings.cost_fp,
+    )

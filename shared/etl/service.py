@@ -19,13 +19,15 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from shared.adapters.storage import BlobInfo, BlobStore
 from shared.domain.contract import get_contract
 from shared.domain.errors import BlobExistsError, FileRejectedError
+from shared.domain.results import as_dict
 from shared.domain.settings import Settings
 from shared.etl import manifest
 from shared.etl.parts import PartUploader
@@ -47,6 +49,41 @@ def _stem(name: str) -> str:
     return base
 
 
+@dataclass(frozen=True)
+class EtlOutcome:
+    """What the ETL did with one landed file (also its JSON report, through ``as_dict``)."""
+
+    status: Literal["processed", "rejected"]
+    reason: str | None
+    source: str
+    source_etag: str
+    sha256: str
+    dataset: str
+    input_bytes: int
+    rows_in: int = 0
+    rows_valid: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    parquet_bytes: int = 0
+    outputs: list[str] = field(default_factory=list)
+    parts: int = 0
+    quarantine: str | None = None
+    report: str = ""
+    dataset_version: str | None = None
+    read_mode: str | None = None
+    text_batches: int = 0
+    dropped_columns: list[str] = field(default_factory=list)
+    schema: list[dict[str, str]] = field(default_factory=list)
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    columns: dict[str, Any] = field(default_factory=dict)
+    timing: dict[str, float] = field(default_factory=dict)
+    etl_seconds: float = 0.0
+
+    @property
+    def rejected(self) -> bool:
+        return self.status == "rejected"
+
+
 def _put_create_only(store: BlobStore, container: str, name: str, path: Path, content_type: str) -> None:
     with path.open("rb") as f:
         try:
@@ -55,7 +92,7 @@ def _put_create_only(store: BlobStore, container: str, name: str, path: Path, co
             log.info("%s/%s already exists (a redelivery); keeping it", container, name)
 
 
-def run_etl(store: BlobStore, settings: Settings, *, name: str) -> dict[str, Any]:
+def run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
     """Process ``raw/<name>``; return the summary (also written as the report)."""
     started = time.perf_counter()
     contract = get_contract(settings.dataset_name)
@@ -107,36 +144,36 @@ def run_etl(store: BlobStore, settings: Settings, *, name: str) -> dict[str, Any
             for p in parts
         ],
     )
-    summary: dict[str, Any] = {
-        "status": "processed",
-        "reason": None,
-        "source": f"{RAW}/{name}",
-        "source_etag": info.etag,
-        "sha256": content_hash,
-        "dataset": contract.name,
-        "input_bytes": info.size,
-        "rows_in": result.rows_in,
-        "rows_valid": result.rows_valid,
-        "rows_quarantined": result.rows_quarantined,
-        "rows_duplicate": result.rows_duplicate,
-        "parquet_bytes": result.parquet_bytes,
-        "outputs": [f"curated/{p.name}" for p in parts],
-        "parts": len(parts),
-        "quarantine": f"quarantine/{quarantine}" if quarantine else None,
-        "report": f"reports/etl/{contract.name}/{tag}.json",
-        "dataset_version": version,
-        "read_mode": result.read_mode,
-        "text_batches": result.text_batches,
-        "dropped_columns": result.dropped_columns,
-        "schema": result.schema,
-        "quarantine_reasons": dict(result.reasons.most_common()),
-        "columns": result.profile.as_dict(),
-        "timing": {
+    summary = EtlOutcome(
+        status="processed",
+        reason=None,
+        source=f"{RAW}/{name}",
+        source_etag=info.etag,
+        sha256=content_hash,
+        dataset=contract.name,
+        input_bytes=info.size,
+        rows_in=result.rows_in,
+        rows_valid=result.rows_valid,
+        rows_quarantined=result.rows_quarantined,
+        rows_duplicate=result.rows_duplicate,
+        parquet_bytes=result.parquet_bytes,
+        outputs=[f"curated/{p.name}" for p in parts],
+        parts=len(parts),
+        quarantine=f"quarantine/{quarantine}" if quarantine else None,
+        report=f"reports/etl/{contract.name}/{tag}.json",
+        dataset_version=version,
+        read_mode=result.read_mode,
+        text_batches=result.text_batches,
+        dropped_columns=result.dropped_columns,
+        schema=result.schema,
+        quarantine_reasons=dict(result.reasons.most_common()),
+        columns=result.profile.as_dict(),
+        timing={
             "read_validate_write_seconds": round(transformed - started, 3),
             "commit_seconds": round(time.perf_counter() - transformed, 3),
         },
-        "etl_seconds": round(time.perf_counter() - started, 3),
-    }
+        etl_seconds=round(time.perf_counter() - started, 3),
+    )
     _write_report(store, f"etl/{contract.name}/{tag}", summary)
     log.info(
         "processed raw/%s: %d in, %d valid, %d quarantined, %d duplicate, %d parts, version %s",
@@ -158,7 +195,7 @@ def _reject(
     info: BlobInfo,
     reason: str,
     started: float,
-) -> dict[str, Any]:
+) -> EtlOutcome:
     """Move the file unchanged to ``quarantine/<dataset>/files/`` (streamed, hashed on the way); report why."""
     digest = hashlib.sha256()
 
@@ -185,31 +222,25 @@ def _reject(
     store.delete(RAW, name)
     content_hash = digest.hexdigest()
     report_name = f"etl/{dataset}/{_stem(name)}-{content_hash[:16]}"
-    summary: dict[str, Any] = {
-        "status": "rejected",
-        "reason": reason,
-        "source": f"{RAW}/{name}",
-        "source_etag": info.etag,
-        "sha256": content_hash,
-        "dataset": dataset,
-        "input_bytes": info.size,
-        "rows_in": 0,
-        "rows_valid": 0,
-        "rows_quarantined": 0,
-        "rows_duplicate": 0,
-        "parquet_bytes": 0,
-        "outputs": [],
-        "quarantine": f"quarantine/{target}",
-        "report": f"reports/{report_name}.json",
-        "dataset_version": None,
-        "etl_seconds": round(time.perf_counter() - started, 3),
-    }
+    summary = EtlOutcome(
+        status="rejected",
+        reason=reason,
+        source=f"{RAW}/{name}",
+        source_etag=info.etag,
+        sha256=content_hash,
+        dataset=dataset,
+        input_bytes=info.size,
+        quarantine=f"quarantine/{target}",
+        report=f"reports/{report_name}.json",
+        etl_seconds=round(time.perf_counter() - started, 3),
+    )
     log.warning("rejected raw/%s: %s", name, reason)
     _write_report(store, report_name, summary)
     return summary
 
 
-def _write_report(store: BlobStore, report_name: str, summary: dict[str, Any]) -> None:
+def _write_report(store: BlobStore, report_name: str, outcome: EtlOutcome) -> None:
+    summary = as_dict(outcome)
     store.put_bytes(
         "reports",
         f"{report_name}.json",

@@ -21,11 +21,12 @@ from shared.adapters.model_store import ModelStore
 from shared.adapters.storage import BlobStore
 from shared.domain.contract import get_contract
 from shared.domain.errors import ConcurrentUpdateError
+from shared.domain.verdicts import Judged, Skipped, Verdict
 from shared.federated import model as lr
 
 log = logging.getLogger(__name__)
 
-Judge = Callable[[bytes], dict[str, Any]]
+Judge = Callable[[bytes], Verdict]
 UNGATED_THRESHOLD = 0.5  # when there is no curated data to choose a threshold on
 
 
@@ -82,8 +83,8 @@ def publish_round(
     parity = float(np.max(np.abs(got - lr.predict_proba(params, scaler, probe))))
     if parity >= 1e-4:
         raise ValueError(f"the ONNX export differs from the federated model by {parity:.2e}")
-    verdict = judge(onnx_bytes) if judge else {"status": "skipped", "reason": "no gate configured"}
-    judged = verdict["status"] == "judged"
+    verdict: Verdict = judge(onnx_bytes) if judge else Skipped("no gate configured")
+    judged = verdict if isinstance(verdict, Judged) else None
     version = f"fl-{experiment}-r{round_number}"
     models = ModelStore(store, model_name)
     manifest = models.publish(
@@ -93,11 +94,11 @@ def publish_round(
             "kind": "federated",
             "feature_names": features,
             "input_name": "features",
-            "threshold": verdict["threshold"] if judged else UNGATED_THRESHOLD,
-            "metrics": verdict["metrics"] if judged else {},
+            "threshold": judged.threshold if judged else UNGATED_THRESHOLD,
+            "metrics": judged.metrics if judged else {},
             "bank_metrics": state.get("aggregate_metrics", {}),
-            "gate": {k: v for k, v in verdict.items() if k != "pointer_etag"},
-            "dataset_version": verdict.get("dataset_version"),
+            "gate": verdict.record(),
+            "dataset_version": judged.dataset_version if judged else None,
             "experiment": experiment,
             "round": round_number,
             "aggregator": state.get("aggregator"),
@@ -107,11 +108,11 @@ def publish_round(
             "parity_max_abs_diff": parity,
         },
     )
-    promoted, reason = False, verdict["reason"]
-    if judged and verdict["promote"]:
+    promoted, reason = False, verdict.reason
+    if judged and judged.promote:
         try:
             models.promote(
-                version, expected_etag=verdict["pointer_etag"], reason=f"federated round {round_number}: {reason}"
+                version, expected_etag=judged.pointer_etag, reason=f"federated round {round_number}: {reason}"
             )
             promoted = True
         except ConcurrentUpdateError as exc:
@@ -129,7 +130,7 @@ def publish_round(
         "published federated model %s (parity %.1e, gate %s): promoted=%s (%s)",
         version,
         parity,
-        verdict["status"],
+        verdict.status,
         promoted,
         reason,
     )

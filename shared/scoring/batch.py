@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,20 @@ def _read_table(path: Path) -> Any:
     return pacsv.read_csv(path)
 
 
-def score_file(path: Path, out: Path, scorer: Scorer, contract: DatasetContract) -> dict[str, Any]:
+@dataclass(frozen=True)
+class BatchScoreOutcome:
+    """One scored file: how many rows were scored, flagged and refused (with a reason each, in ``out``)."""
+
+    rows: int
+    scored: int
+    unscorable: int
+    flagged: int
+    model_version: str
+    threshold: float
+    out: str
+
+
+def score_file(path: Path, out: Path, scorer: Scorer, contract: DatasetContract) -> BatchScoreOutcome:
     """Score every row the contract accepts; a row it refuses gets the contract's reason in ``error``, no score."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -82,12 +96,12 @@ def score_file(path: Path, out: Path, scorer: Scorer, contract: DatasetContract)
         flagged,
         int((~ok).sum()),
     )
-    return {
-        "rows": len(x),
-        "scored": int(ok.sum()),
-        "unscorable": int((~ok).sum()),
-        "flagged": flagged,
-        "model_version": model.version,
-        "threshold": model.threshold,
-        "out": str(out),
-    }
+    return BatchScoreOutcome(
+        rows=len(x),
+        scored=int(ok.sum()),
+        unscorable=int((~ok).sum()),
+        flagged=flagged,
+        model_version=model.version,
+        threshold=model.threshold,
+        out=str(out),
+    )

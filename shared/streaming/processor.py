@@ -14,15 +14,17 @@ Delivery is at least once and the trigger checkpoints even when the function thr
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -41,6 +43,23 @@ log = logging.getLogger(__name__)
 
 class StreamStorageError(FraudOpsError):
     """Storage stayed unavailable through every retry."""
+
+
+@dataclass(frozen=True)
+class StreamOutcome:
+    """What happened to one batch: every event is scored or dead-lettered (``scored + deadlettered == events``)."""
+
+    events: int
+    scored: int
+    alerts: int
+    deadlettered: int
+    status: Literal["empty", "processed", "redelivered", "deadlettered"]
+    reason: str | None = None
+    outputs: dict[str, str | None] = field(default_factory=dict)
+    already_done: list[str] = field(default_factory=list)
+    deadletter: str | None = None
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
 class StreamProcessor:
@@ -65,11 +84,11 @@ class StreamProcessor:
         self.totals = {"batches": 0, "events": 0, "scored": 0, "alerts": 0, "deadlettered": 0}
 
     # ---- the batch -------------------------------------------------------------------------
-    def process(self, events: Sequence[StreamEvent]) -> dict[str, Any]:
+    def process(self, events: Sequence[StreamEvent]) -> StreamOutcome:
         """Process ``events`` (one partition, as the trigger delivers them); never raises for bad data."""
         started = time.perf_counter()
         if not events:
-            return {"events": 0, "scored": 0, "alerts": 0, "deadlettered": 0, "status": "empty"}
+            return StreamOutcome(events=0, scored=0, alerts=0, deadlettered=0, status="empty")
         stem = _stem(events)
         try:
             summary = self._process(events, stem)
@@ -78,22 +97,22 @@ class StreamProcessor:
                 "batch %s could not be processed (%s); dead-lettering all %d events", stem[1], exc.reason, len(events)
             )
             where = self._deadletter_whole(events, stem, exc.reason)
-            summary = {
-                "events": len(events),
-                "scored": 0,
-                "alerts": 0,
-                "deadlettered": len(events),
-                "status": "deadlettered",
-                "reason": exc.reason,
-                "deadletter": where,
-            }
-        summary["seconds"] = round(time.perf_counter() - started, 4)
+            summary = StreamOutcome(
+                events=len(events),
+                scored=0,
+                alerts=0,
+                deadlettered=len(events),
+                status="deadlettered",
+                reason=exc.reason,
+                deadletter=where,
+            )
+        summary = dataclasses.replace(summary, seconds=round(time.perf_counter() - started, 4))
         self.totals["batches"] += 1
         for key in ("events", "scored", "alerts", "deadlettered"):
-            self.totals[key] += summary[key]
+            self.totals[key] += getattr(summary, key)
         return summary
 
-    def _process(self, events: Sequence[StreamEvent], stem: tuple[str, str]) -> dict[str, Any]:
+    def _process(self, events: Sequence[StreamEvent], stem: tuple[str, str]) -> StreamOutcome:
         prefix, name = stem
         timings: dict[str, float] = {}
         t = time.perf_counter()
@@ -134,16 +153,16 @@ class StreamProcessor:
         done = [f"{c}/{writes[c][0]}" for c in writes if not created[c]]
         if done:
             log.info("batch %s: %s already written (a redelivery); counted as done", name, ", ".join(done))
-        return {
-            "events": len(events),
-            "scored": len(good),
-            "alerts": len(alerts),
-            "deadlettered": len(dead),
-            "status": "redelivered" if done and not any(outputs.values()) else "processed",
-            "outputs": outputs,
-            "already_done": done,
-            "stages_ms": {k: round(v * 1000, 2) for k, v in timings.items()},
-        }
+        return StreamOutcome(
+            events=len(events),
+            scored=len(good),
+            alerts=len(alerts),
+            deadlettered=len(dead),
+            status="redelivered" if done and not any(outputs.values()) else "processed",
+            outputs=outputs,
+            already_done=done,
+            stages_ms={k: round(v * 1000, 2) for k, v in timings.items()},
+        )
 
     def _put_all(self, writes: dict[str, tuple[str, bytes, str]]) -> dict[str, bool]:
         """Create-only writes side by side (each retried); which were created; raises if any failed for good."""

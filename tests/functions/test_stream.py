@@ -103,7 +103,7 @@ def test_redelivered_batch_writes_no_duplicates(store, settings, stream):
     stream(_events(batch))
     before = {c: store.list_names(c) for c in ("scored", "alerts", "deadletter")}
     again = get_processor(settings).process([from_function_event(e) for e in _events(batch)])
-    assert again["status"] == "redelivered" and len(again["already_done"]) == 3
+    assert again.status == "redelivered" and len(again.already_done) == 3
     assert {c: store.list_names(c) for c in ("scored", "alerts", "deadletter")} == before
     assert len(_lines(store, "alerts", f"{PREFIX}/2-100-102.jsonl")) == 1
 
@@ -144,7 +144,7 @@ def _processor(store, settings, tmp_path, flaky):
 def test_transient_storage_failure_is_retried(store, settings, stream, tmp_path):
     processor = _processor(store, settings, tmp_path, _Flaky(store, {"scored"}, failures=2))
     summary = processor.process([from_function_event(e) for e in _events([_txn(0), _txn(1)])])
-    assert summary["status"] == "processed" and summary["scored"] == 2
+    assert summary.status == "processed" and summary.scored == 2
     assert store.list_names("scored") == [f"{PREFIX}/2-100-101.parquet"]
 
 
@@ -152,7 +152,7 @@ def test_storage_down_mid_batch_dead_letters_the_whole_batch(store, settings, st
     processor = _processor(store, settings, tmp_path, _Flaky(store, {"alerts"}, failures=-1))
     batch = [_txn(0), _txn(1, fraud=True), b"bad"]
     summary = processor.process([from_function_event(e) for e in _events(batch)])
-    assert summary["status"] == "deadlettered" and "alerts/" in summary["reason"]
+    assert summary.status == "deadlettered" and "alerts/" in summary.reason
     dead = _lines(store, "deadletter", f"{PREFIX}/2-100-102-batch.jsonl")
     assert [d["sequence_number"] for d in dead] == [100, 101, 102]  # every event kept, with the reason
     assert all("failed 3 times" in d["reason"] for d in dead)
@@ -162,7 +162,7 @@ def test_storage_gone_entirely_spools_the_batch_locally(store, settings, stream,
     processor = _processor(store, settings, tmp_path, _Flaky(store, {"scored", "alerts", "deadletter"}, -1))
     summary = processor.process([from_function_event(e) for e in _events([_txn(0), _txn(1)])])
     spooled = tmp_path / "spool" / "2-100-101-batch.jsonl"
-    assert summary["deadletter"] == str(spooled)
+    assert summary.deadletter == str(spooled)
     assert [json.loads(line)["sequence_number"] for line in spooled.read_text().splitlines()] == [100, 101]
 
 

@@ -19,28 +19,28 @@ def _upload(store, name: str, data: bytes) -> None:
 def test_sample_processed_with_outputs_report_and_manifest(store, settings, sample_csv):
     _upload(store, "sample.csv", sample_csv.read_bytes())
     s = run_etl(store, settings, name="sample.csv")
-    assert s["status"] == "processed"
-    assert s["rows_in"] == s["rows_valid"] + s["rows_quarantined"] + s["rows_duplicate"] == 4492
-    assert s["rows_duplicate"] == 51
-    curated = s["outputs"][0].removeprefix("curated/")
+    assert s.status == "processed"
+    assert s.rows_in == s.rows_valid + s.rows_quarantined + s.rows_duplicate == 4492
+    assert s.rows_duplicate == 51
+    curated = s.outputs[0].removeprefix("curated/")
     assert curated.startswith("creditcard/ingest_date=") and curated.endswith(".parquet")
-    assert store.info("curated", curated).size == s["parquet_bytes"]
-    report = json.loads(store.get_bytes("reports", s["report"].removeprefix("reports/"))[0])
+    assert store.info("curated", curated).size == s.parquet_bytes
+    report = json.loads(store.get_bytes("reports", s.report.removeprefix("reports/"))[0])
     assert report["rows_valid"] == 4441 and report["columns"]["Amount"]["min"] >= 0
-    page = store.get_bytes("reports", s["report"].removeprefix("reports/").replace(".json", ".html"))[0].decode()
+    page = store.get_bytes("reports", s.report.removeprefix("reports/").replace(".json", ".html"))[0].decode()
     assert page.startswith("<!doctype html>")
     assert "<th>rows_duplicate</th><td>51</td>" in page and "<td>Amount</td><td>4441</td>" in page
     assert "read_validate_write_seconds" in page and "Class: int8" in page
     version, files = manifest.files_of_version(store, "creditcard")
-    assert version == s["dataset_version"] and files == [curated]
+    assert version == s.dataset_version and files == [curated]
 
 
 def test_same_blob_twice_gives_same_outputs_and_one_manifest_entry(store, settings, sample_csv):
     _upload(store, "again.csv", sample_csv.read_bytes())
     first = run_etl(store, settings, name="again.csv")
     second = run_etl(store, settings, name="again.csv")
-    assert first["outputs"] == second["outputs"]
-    assert first["dataset_version"] == second["dataset_version"]
+    assert first.outputs == second.outputs
+    assert first.dataset_version == second.dataset_version
     m, _ = manifest.read_manifest(store, "creditcard")
     assert len(m["files"]) == 1 and len(m["versions"]) == 1
 
@@ -53,20 +53,20 @@ def test_a_file_in_several_parts_is_committed_whole_and_idempotently(store, sett
     monkeypatch.setattr(transform, "PART_ROWS", 1000)
     _upload(store, "parts.csv", sample_csv.read_bytes())
     first = run_etl(store, settings, name="parts.csv")
-    assert first["parts"] == 5 and len(set(first["outputs"])) == 5
+    assert first.parts == 5 and len(set(first.outputs)) == 5
     m, _ = manifest.read_manifest(store, "creditcard")
     entries = m["files"]
-    assert [f"curated/{e['path']}" for e in entries] == first["outputs"]
+    assert [f"curated/{e['path']}" for e in entries] == first.outputs
     assert [e["rows"] for e in entries] == [1000, 1000, 1000, 1000, 441]
-    assert sum(e["bytes"] for e in entries) == first["parquet_bytes"]
-    assert {(e["source_blob"], e["source_etag"]) for e in entries} == {("raw/parts.csv", first["source_etag"])}
+    assert sum(e["bytes"] for e in entries) == first.parquet_bytes
+    assert {(e["source_blob"], e["source_etag"]) for e in entries} == {("raw/parts.csv", first.source_etag)}
     for e in entries:  # each part is in curated/ exactly as the manifest describes it
         data, _ = store.get_bytes("curated", e["path"])
         assert len(data) == e["bytes"] and hashlib.sha256(data).hexdigest() == e["sha256"]
         assert e["path"].endswith(f"-{e['sha256'][:16]}.parquet")
     assert len(m["versions"]) == 1  # one version for the whole file, never some of its parts
     second = run_etl(store, settings, name="parts.csv")
-    assert second["outputs"] == first["outputs"] and second["dataset_version"] == first["dataset_version"]
+    assert second.outputs == first.outputs and second.dataset_version == first.dataset_version
     m, _ = manifest.read_manifest(store, "creditcard")
     assert len(m["files"]) == 5 and len(m["versions"]) == 1
 
@@ -80,11 +80,11 @@ def test_drift_reads_every_part_of_the_newest_file_only(store, settings, sample_
     day1 = run_etl(store, settings, name="day1.csv")
     _upload(store, "day2.csv", sample_csv.read_bytes())
     day2 = run_etl(store, settings, name="day2.csv")
-    assert day1["parts"] == 2 and day2["parts"] == 5
+    assert day1.parts == 2 and day2.parts == 5
     # the first 1,000 rows are the same in both files: the same part bytes, under each file's own name
-    assert day1["outputs"][0].rsplit("-", 1)[1] == day2["outputs"][0].rsplit("-", 1)[1]
-    assert [f"curated/{p}" for p in newest_files(store, "creditcard")] == day2["outputs"]
-    older = [o.removeprefix("curated/") for o in day1["outputs"]]
+    assert day1.outputs[0].rsplit("-", 1)[1] == day2.outputs[0].rsplit("-", 1)[1]
+    assert [f"curated/{p}" for p in newest_files(store, "creditcard")] == day2.outputs
+    older = [o.removeprefix("curated/") for o in day1.outputs]
     assert newest_files(store, "creditcard", older) == older
 
 
@@ -99,7 +99,7 @@ def test_a_file_rejected_after_some_parts_were_uploaded_leaves_no_part(store, se
     _upload(store, "cut.csv.gz", data[: len(data) * 9 // 10])  # the truncation is found at the end
     recording = _RecordsUploads(store)
     s = run_etl(recording, settings, name="cut.csv.gz")
-    assert s["status"] == "rejected" and "truncated" in s["reason"]
+    assert s.status == "rejected" and "truncated" in s.reason
     assert len([c for c, _ in recording.uploads if c == "curated"]) >= 5  # parts were up before the end
     assert store.list_names("curated") == []
     assert store.get_bytes("quarantine", "creditcard/files/cut.csv.gz")[0] == data[: len(data) * 9 // 10]
@@ -109,11 +109,11 @@ def test_rejected_file_moves_to_quarantine_unchanged_and_returns_normally(store,
     body = b"a,b,c\n1,2,3\n"
     _upload(store, "folder/not-ours.csv", body)
     s = run_etl(store, settings, name="folder/not-ours.csv")
-    assert s["status"] == "rejected" and "not a creditcard table" in s["reason"]
+    assert s.status == "rejected" and "not a creditcard table" in s.reason
     assert store.get_bytes("quarantine", "creditcard/files/folder/not-ours.csv")[0] == body
     assert store.list_names("raw") == [] and store.list_names("curated") == []
-    report = json.loads(store.get_bytes("reports", s["report"].removeprefix("reports/"))[0])
-    assert report["reason"] == s["reason"]
+    report = json.loads(store.get_bytes("reports", s.report.removeprefix("reports/"))[0])
+    assert report["reason"] == s.reason
 
 
 def test_row_quarantine_file_written(store, settings, sample_csv):
@@ -121,8 +121,8 @@ def test_row_quarantine_file_written(store, settings, sample_csv):
     body = "\n".join([lines[0], lines[1], "1,2,3", lines[2].replace(",1", ",7")]) + "\n"
     _upload(store, "mixed.csv", body.encode())
     s = run_etl(store, settings, name="mixed.csv")
-    assert s["rows_in"] == 3 and s["rows_valid"] == 1 and s["rows_quarantined"] == 2
-    q = store.get_bytes("quarantine", s["quarantine"].removeprefix("quarantine/"))[0].decode()
+    assert s.rows_in == 3 and s.rows_valid == 1 and s.rows_quarantined == 2
+    q = store.get_bytes("quarantine", s.quarantine.removeprefix("quarantine/"))[0].decode()
     assert "wrong field count" in q and "Class must be one of 0, 1" in q
 
 
@@ -177,7 +177,7 @@ def test_transient_storage_error_raises_and_leaves_the_blob_for_the_retry(store,
         run_etl(_StorageDropsMidDownload(store), settings, name="flaky.csv")
     assert store.list_names("raw") == ["flaky.csv"]
     assert store.list_names("curated") == [] and store.list_names("quarantine") == []
-    assert run_etl(store, settings, name="flaky.csv")["rows_valid"] == 4441  # the retry succeeds
+    assert run_etl(store, settings, name="flaky.csv").rows_valid == 4441  # the retry succeeds
 
 
 def test_blob_replaced_while_it_is_read_raises_instead_of_mixing_versions(store, sample_csv):
@@ -206,5 +206,5 @@ def test_unreachable_storage_raises_rather_than_rejecting(settings):
 def test_empty_blob_is_rejected_and_kept_in_quarantine(store, settings):
     _upload(store, "empty.csv", b"")
     s = run_etl(store, settings, name="empty.csv")
-    assert (s["status"], s["reason"]) == ("rejected", "the file is empty (0 bytes)")
+    assert (s.status, s.reason) == ("rejected", "the file is empty (0 bytes)")
     assert store.get_bytes("quarantine", "creditcard/files/empty.csv")[0] == b""

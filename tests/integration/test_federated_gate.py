@@ -64,7 +64,7 @@ def test_a_winning_round_is_promoted_with_a_cost_chosen_threshold_and_a_losing_o
     assert models.champion()[0] == "fl-gate-r1"
     stored = models.manifest("fl-gate-r1")
     assert stored["threshold"] == first["gate"]["threshold"] != UNGATED_THRESHOLD  # chosen by cost, not 0.5
-    assert stored["metrics"]["auc"] > 0.9 and stored["gate"]["dataset_version"] == curated["dataset_version"]
+    assert stored["metrics"]["auc"] > 0.9 and stored["gate"]["dataset_version"] == curated.dataset_version
     report = json.loads(store.get_bytes("reports", "federated/fl-gate-r1.json")[0])
     assert report["promoted"] and report["metrics"] == stored["metrics"]
 

@@ -89,7 +89,7 @@ def test_batch_scoring_gives_the_bad_rows_a_reason_and_no_score(store, settings,
     summary = score_file(src, tmp_path / "out.csv", get_scorer(settings), CREDITCARD)
     out = pacsv.read_csv(tmp_path / "out.csv").to_pylist()
     refused = {i for i, row in enumerate(out) if row["error"]}
-    assert refused == BAD and summary["unscorable"] == len(BAD)
+    assert refused == BAD and summary.unscorable == len(BAD)
     assert out[1]["error"] == "Amount is negative (-2.0)" and out[1]["fraud_probability"] is None
     assert all(out[i]["fraud_probability"] is not None for i in set(range(len(out))) - BAD)
 

@@ -34,13 +34,13 @@ def curated(store, settings, generated_csv):
 def test_first_model_promoted_and_published_with_manifest(store, settings, curated):
     s = pipeline.run_training(store, settings)
     assert s["promoted"] and s["promotion_reason"].startswith("first model")
-    assert s["dataset_version"] == curated["dataset_version"]
+    assert s["dataset_version"] == curated.dataset_version
     assert s["auc"] > 0.9 and s["parity_max_abs_diff"] < 1e-4
     models = ModelStore(store, settings.model_name)
     assert models.champion()[0] == s["model_version"]
     m = models.manifest(s["model_version"])
     assert m["feature_names"] == [f"V{i}" for i in range(1, 29)] + ["Amount"]
-    assert m["trained_on"] == [curated["outputs"][0].removeprefix("curated/")]
+    assert m["trained_on"] == [curated.outputs[0].removeprefix("curated/")]
     assert m["split"]["train"][1] <= m["split"]["valid"][0] <= m["split"]["valid"][1] <= m["split"]["test"][0]
     assert 0.05 <= m["threshold"] <= 0.95
     model = load_model(models, s["model_version"], expected_features=m["feature_names"], threads=1)
@@ -65,7 +65,7 @@ def test_mlflow_run_and_registry_read_back(store, settings, curated):
     assert champion.run_id == first["mlflow"]["run_id"]
     assert challenger.tags["blob_model_version"] == second["model_version"]
     run = client.get_run(first["mlflow"]["run_id"])
-    assert run.data.params["dataset_version"] == curated["dataset_version"]
+    assert run.data.params["dataset_version"] == curated.dataset_version
     assert run.data.params["hp_num_leaves"] == str(first["hyperparameters"]["num_leaves"])
     assert run.data.metrics["test_auc"] == pytest.approx(first["auc"])
     assert run.data.metrics["baseline_pr_auc"] == pytest.approx(first["baseline_metrics"]["pr_auc"])
