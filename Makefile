@@ -39,15 +39,16 @@ setup: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed ## ve
 infra-check: setup ## checkov, Bicep parsing, shellcheck and settings consistency (also run by make test)
 	$(PY) -m pytest tests/infra -q
 
-azurite: node_modules/.installed ## start Azurite on 127.0.0.1:10000-10002 (data in .azurite/)
+azurite: $(VENV)/.installed node_modules/.installed ## start Azurite on 127.0.0.1:10000-10002 (data in .azurite/) with every container
 	@scripts/azurite.sh start
+	@$(VENV)/bin/fraudops init >/dev/null
 
 azurite-stop: ## stop the Azurite that `make azurite` started
 	@scripts/azurite.sh stop
 
 demo: setup ## the whole slice end to end; stops what it started
 	@started=0; if ! scripts/azurite.sh status >/dev/null 2>&1; then scripts/azurite.sh start >&2 && started=1; fi; \
-	$(VENV)/bin/fraudops demo --rows $(DEMO_ROWS); status=$$?; \
+	$(VENV)/bin/fraudops init >/dev/null && $(VENV)/bin/fraudops demo --rows $(DEMO_ROWS); status=$$?; \
 	if [ $$started = 1 ]; then scripts/azurite.sh stop >&2; fi; exit $$status
 
 test: setup ## lint, types, layers, then the whole suite (tests start their own Azurite on free ports)

@@ -33,19 +33,21 @@ def _emit(summary: dict[str, Any]) -> None:
 
 
 def _store_and_settings() -> tuple[Any, Any]:
-    from azure.core.exceptions import ServiceRequestError
-
+    """The settings and the blob store (no I/O yet; an unreachable store is reported by ``main``)."""
     from shared.adapters.storage import get_blob_store
     from shared.domain.settings import get_settings
 
     settings = get_settings()
-    try:
-        return get_blob_store(settings), settings
-    except ServiceRequestError as exc:
-        raise CommandError(
-            f"storage is not reachable ({type(exc).__name__}); start Azurite with 'make azurite' "
-            "or set AzureWebJobsStorage"
-        ) from None
+    return get_blob_store(settings), settings
+
+
+def cmd_init(args: argparse.Namespace) -> dict[str, Any]:
+    """Create every container of the layout (idempotent); Bicep does this in Azure."""
+    from shared.adapters.storage import CONTAINERS
+
+    store, _ = _store_and_settings()
+    store.ensure_containers()
+    return {"containers": list(CONTAINERS)}
 
 
 def cmd_generate(args: argparse.Namespace) -> dict[str, Any]:
@@ -217,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = p.add_subparsers(dest="command", required=True)
 
+    sub.add_parser("init", help="create the storage containers (local Azurite; Bicep does it in Azure)").set_defaults(
+        func=cmd_init
+    )
+
     g = sub.add_parser("generate", help="synthetic transactions in the Kaggle creditcard.csv format")
     g.add_argument("--rows", type=int, required=True)
     g.add_argument("--seed", type=int, default=0)
@@ -325,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("azure").setLevel(logging.WARNING)
+    from azure.core.exceptions import ServiceRequestError
+
     from shared.domain.errors import FraudOpsError
 
     try:
@@ -334,6 +342,13 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code
     except FraudOpsError as exc:
         print(f"fraudops {args.command}: {exc.reason}", file=sys.stderr)
+        return 1
+    except ServiceRequestError as exc:
+        print(
+            f"fraudops {args.command}: storage is not reachable ({type(exc).__name__}); start Azurite with "
+            "'make azurite' or set AzureWebJobsStorage",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         return 130

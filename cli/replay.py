@@ -121,12 +121,12 @@ def _remote(rows: list[dict[str, Any]], settings: Settings, rate: float | None, 
     from azure.eventhub.exceptions import EventHubError
 
     if settings.eventhub_namespace:
-        from azure.identity import DefaultAzureCredential
+        from shared.adapters.identity import azure_credential
 
         producer = EventHubProducerClient(
             fully_qualified_namespace=settings.eventhub_namespace,
             eventhub_name=settings.eventhub_name,
-            credential=DefaultAzureCredential(),
+            credential=azure_credential(settings.storage_credential_client_id),
         )
     else:
         producer = EventHubProducerClient.from_connection_string(

@@ -59,11 +59,9 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def _clear() -> None:
-    from shared.domain.settings import get_settings
-    from shared.federated.auth import get_keys
+    from functions.composition import reset
 
-    get_settings.cache_clear()
-    get_keys.cache_clear()
+    reset()
 
 
 def _scores(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:

@@ -14,17 +14,9 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def clear_caches() -> None:
-    from shared.adapters.storage import _store_for
-    from shared.domain.settings import get_settings
-    from shared.federated.auth import get_keys
-    from shared.scoring.scorer import _scorer_for
-    from shared.streaming.service import get_processor
+    from functions.composition import reset
 
-    get_keys.cache_clear()
-    get_processor.cache_clear()
-    get_settings.cache_clear()
-    _store_for.cache_clear()
-    _scorer_for.cache_clear()
+    reset()
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +26,7 @@ def azurite() -> Iterator[str]:
 
     with contextlib.ExitStack() as stack:
         try:
-            conn = stack.enter_context(private_azurite())
+            conn = stack.enter_context(private_azurite())  # with every container created, as `fraudops init` does
         except AzuriteNotAvailable as exc:
             pytest.fail(str(exc))
         previous = os.environ.get("AzureWebJobsStorage")

@@ -52,3 +52,26 @@ def test_score_command_writes_scores(store, azurite, tmp_path, generated_csv):
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["rows"] == summary["scored"] == 60000
     assert out.read_text().splitlines()[0].startswith('"transaction_id","fraud_probability","is_fraud"')
+
+
+def test_init_creates_every_container_and_can_run_twice(tmp_path):
+    from cli.devtools.azurite import private_azurite_bare
+    from shared.adapters.storage import CONTAINERS
+
+    with private_azurite_bare() as conn:
+        for _ in range(2):
+            r = _fraudops("init", env_conn=conn, cwd=ROOT)
+            assert r.returncode == 0, r.stderr[-2000:]
+            assert json.loads(r.stdout.strip().splitlines()[-1])["containers"] == list(CONTAINERS)
+        from azure.storage.blob import BlobServiceClient
+
+        names = {c.name for c in BlobServiceClient.from_connection_string(conn).list_containers()}
+        assert names == set(CONTAINERS)
+
+
+def test_unreachable_storage_is_one_line_with_what_to_do(tmp_path):
+    src = tmp_path / "x.csv"
+    src.write_text("Time\n1\n")
+    dead = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;"
+    r = _fraudops("etl", str(src), env_conn=dead, cwd=ROOT)
+    assert r.returncode == 1 and "storage is not reachable" in r.stderr and "Traceback" not in r.stderr

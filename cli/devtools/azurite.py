@@ -33,7 +33,15 @@ class AzuriteNotAvailable(RuntimeError):
 
 @contextlib.contextmanager
 def private_azurite(*, start_timeout: float = 30.0) -> Iterator[str]:
-    """Start Azurite, yield its connection string, stop it and delete its data."""
+    """Start Azurite with every container created, yield its connection string, stop it and delete its data."""
+    with private_azurite_bare(start_timeout=start_timeout) as conn:
+        _create_containers(conn)
+        yield conn
+
+
+@contextlib.contextmanager
+def private_azurite_bare(*, start_timeout: float = 30.0) -> Iterator[str]:
+    """Start an empty Azurite (no containers), yield its connection string, stop it and delete its data."""
     from cli.server import free_port
 
     binary = ROOT / "node_modules" / ".bin" / "azurite-blob"
@@ -77,3 +85,11 @@ def private_azurite(*, start_timeout: float = 30.0) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def _create_containers(conn: str) -> None:
+    """What Bicep creates in Azure and `fraudops init` locally: every container of the layout."""
+    from shared.adapters.storage import AzureBlobStore, make_service_client
+    from shared.domain.settings import Settings
+
+    AzureBlobStore(make_service_client(Settings.model_validate({"AzureWebJobsStorage": conn}))).ensure_containers()

@@ -220,11 +220,9 @@ def make_service_client(settings: Settings) -> BlobServiceClient:
 
     chunks: dict[str, Any] = {"max_single_get_size": DOWNLOAD_CHUNK_BYTES, "max_chunk_get_size": DOWNLOAD_CHUNK_BYTES}
     if settings.storage_account_name:
-        from azure.identity import DefaultAzureCredential
+        from shared.adapters.identity import azure_credential
 
-        credential = DefaultAzureCredential(
-            managed_identity_client_id=settings.storage_credential_client_id,
-        )
+        credential = azure_credential(settings.storage_credential_client_id)
         url = f"https://{settings.storage_account_name}.blob.core.windows.net"
         return BlobServiceClient(url, credential=credential, **chunks)
     return BlobServiceClient.from_connection_string(settings.storage_connection, **chunks)
@@ -241,13 +239,16 @@ def _store_for(connection: str, account: str | None, client_id: str | None) -> A
             "AzureWebJobsStorage__clientId": client_id,
         }
     )
-    store = AzureBlobStore(make_service_client(settings))
-    store.ensure_containers()
-    return store
+    return AzureBlobStore(make_service_client(settings))  # containers: Bicep in Azure, `fraudops init` locally
+
+
+def reset_stores() -> None:
+    """Forget the cached stores (``functions.composition.reset`` calls this)."""
+    _store_for.cache_clear()
 
 
 def get_blob_store(settings: Settings | None = None) -> AzureBlobStore:
-    """The process-wide store for these settings (created once; containers ensured once)."""
+    """The process-wide store for these settings (created once; it creates no containers)."""
     if settings is None:
         from shared.domain.settings import get_settings
 

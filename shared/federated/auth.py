@@ -121,10 +121,11 @@ class KeyVaultKeys:
     """Bank keys as Key Vault secrets ``fl-bank-<id>``, read with the app's identity, cached per process."""
 
     def __init__(self, vault_url: str, client_id: str | None = None) -> None:
-        from azure.identity import DefaultAzureCredential
         from azure.keyvault.secrets import SecretClient
 
-        self._client = SecretClient(vault_url, DefaultAzureCredential(managed_identity_client_id=client_id))
+        from shared.adapters.identity import azure_credential
+
+        self._client = SecretClient(vault_url, azure_credential(client_id))
         self._cache: dict[str, bytes] = {}
 
     def get(self, bank: str) -> bytes | None:
@@ -149,12 +150,13 @@ def add_bank_key(settings: Settings, bank: str) -> dict[str, str]:
         raise AuthError("a bank id is letters, digits and dashes, at most 100 characters")
     key = secrets.token_urlsafe(32)
     if settings.key_vault_url:
-        from azure.identity import DefaultAzureCredential
         from azure.keyvault.secrets import SecretClient
+
+        from shared.adapters.identity import azure_credential
 
         client = SecretClient(
             settings.key_vault_url,
-            DefaultAzureCredential(managed_identity_client_id=settings.storage_credential_client_id),
+            azure_credential(settings.storage_credential_client_id),
         )
         client.set_secret(f"fl-bank-{bank}", key, content_type="fraudops federated bank key")
         return {

@@ -59,10 +59,11 @@ def from_key_vault(
     from azure.core.exceptions import AzureError
 
     if client is None:
-        from azure.identity import DefaultAzureCredential
         from azure.keyvault.secrets import SecretClient
 
-        client = SecretClient(vault_url=url, credential=DefaultAzureCredential())
+        from shared.adapters.identity import azure_credential
+
+        client = SecretClient(vault_url=url, credential=azure_credential(None))  # the bank's own identity
     values: dict[str, str] = {}
     for name in (bank_key_secret, function_key_secret):
         try:

@@ -174,6 +174,11 @@ def _scorer_for(settings: Settings) -> Scorer:
     )
 
 
+def reset_scorers() -> None:
+    """Forget the cached scorers and their models (``functions.composition.reset`` calls this)."""
+    _scorer_for.cache_clear()
+
+
 def get_scorer(settings: Settings | None = None) -> Scorer:
     """The process-wide scorer (one ONNX session per model version, kept across invocations)."""
     if settings is None:

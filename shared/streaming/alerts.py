@@ -29,12 +29,12 @@ class EventHubAlertPublisher:
 
             s = self.settings
             if s.eventhub_namespace:
-                from azure.identity import DefaultAzureCredential
+                from shared.adapters.identity import azure_credential
 
                 self._producer = EventHubProducerClient(
                     fully_qualified_namespace=s.eventhub_namespace,
                     eventhub_name=s.alerts_hub_name,
-                    credential=DefaultAzureCredential(managed_identity_client_id=s.storage_credential_client_id),
+                    credential=azure_credential(s.storage_credential_client_id),
                 )
             else:
                 self._producer = EventHubProducerClient.from_connection_string(
