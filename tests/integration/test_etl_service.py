@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -124,17 +123,6 @@ def test_row_quarantine_file_written(store, settings, sample_csv):
     assert s.rows_in == 3 and s.rows_valid == 1 and s.rows_quarantined == 2
     q = store.get_bytes("quarantine", s.quarantine.removeprefix("quarantine/"))[0].decode()
     assert "wrong field count" in q and "Class must be one of 0, 1" in q
-
-
-def test_concurrent_manifest_updates_lose_nothing(store):
-    entries = [
-        manifest.CuratedFile(f"creditcard/f{i}.parquet", i, i, f"{i:064x}", f"raw/{i}", "e", "t") for i in range(12)
-    ]
-    with ThreadPoolExecutor(6) as pool:
-        list(pool.map(lambda e: manifest.add_files(store, "creditcard", [e]), entries))
-    m, _ = manifest.read_manifest(store, "creditcard")
-    assert sorted(f["path"] for f in m["files"]) == sorted(e.path for e in entries)
-    assert m["version"] == manifest.version_of([(e.path, e.sha256) for e in entries])
 
 
 class _RecordsUploads:

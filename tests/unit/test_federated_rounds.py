@@ -1,4 +1,4 @@
-"""The round state machine against Azurite: transitions, rejections, and concurrent banks."""
+"""The round state machine on the in-memory store (the same contract as Azurite): transitions, rejections, concurrent banks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 
+from shared.adapters.memory_store import MemoryBlobStore
 from shared.federated.params import BadParametersError, from_npz, to_npz
 from shared.federated.rounds import RoundConfig, Rounds, RoundStateError, capped_weights
 
@@ -23,6 +24,13 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+@pytest.fixture
+def store():
+    s = MemoryBlobStore()
+    s.ensure_containers()
+    return s
 
 
 @pytest.fixture

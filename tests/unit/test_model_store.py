@@ -1,0 +1,35 @@
+"""The model store on the in-memory store: create-only versions, an ETag-guarded champion pointer."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from shared.adapters.model_store import ModelStore
+from shared.domain.errors import ConcurrentUpdateError, ModelNotAvailableError
+
+
+def test_publish_is_create_only_and_records_the_digest(memory_store):
+    models = ModelStore(memory_store, "fraud")
+    manifest = models.publish("v1", b"onnx-bytes", {"threshold": 0.3, "feature_names": ["a"]})
+    assert manifest["sha256"] == hashlib.sha256(b"onnx-bytes").hexdigest() and manifest["onnx_bytes"] == 10
+    assert models.manifest("v1")["threshold"] == 0.3 and models.file("v1", "model.onnx") == b"onnx-bytes"
+    with pytest.raises(ConcurrentUpdateError, match="already exists"):
+        models.publish("v1", b"other", {})
+    with pytest.raises(ModelNotAvailableError):
+        models.manifest("v2")
+
+
+def test_promotion_is_guarded_by_the_pointers_etag(memory_store):
+    models = ModelStore(memory_store, "fraud")
+    assert models.champion() == (None, None)
+    models.promote("v1", expected_etag=None, reason="first")
+    version, etag = models.champion()
+    assert version == "v1" and etag == models.pointer_etag()
+    with pytest.raises(ConcurrentUpdateError):  # a second "first" promotion loses
+        models.promote("v2", expected_etag=None, reason="also first")
+    models.promote("v2", expected_etag=etag, reason="better")
+    with pytest.raises(ConcurrentUpdateError):  # the ETag read before v2's promotion is stale now
+        models.promote("v3", expected_etag=etag, reason="stale")
+    assert models.champion()[0] == "v2"
