@@ -1,4 +1,4 @@
-"""The round state machine on the in-memory store (the same contract as Azurite): transitions, rejections, concurrent banks."""
+"""The round state machine on the in-memory store (Azurite's contract): transitions, rejections, concurrent banks."""
 
 from __future__ import annotations
 
