@@ -14,6 +14,7 @@ from shared.adapters.storage import get_blob_store
 from shared.domain.settings import Settings, get_settings
 from shared.federated.params import BadParametersError
 from shared.federated.rounds import RoundConfig, Rounds
+from shared.federated.status import RoundStatus
 
 
 async def _settings() -> Settings:
@@ -93,7 +94,7 @@ def router() -> APIRouter:
         from shared.federated.params import to_npz
 
         state, _ = rounds.state(n)
-        if state["status"] == "closed":
+        if state["status"] == RoundStatus.CLOSED:
             n += 1
         arrays = rounds.global_model(n)
         scaler = rounds.scaler()

@@ -23,4 +23,5 @@ def user_function(name: str) -> Callable[..., Any]:
     functions = indexed()
     if name not in functions:
         raise KeyError(f"no function {name!r}; registered: {sorted(functions)}")
-    return functions[name].get_user_function()
+    function: Callable[..., Any] = functions[name].get_user_function()
+    return function

@@ -73,10 +73,12 @@ def true_fraud_probability(v: np.ndarray, fraud_rate: float) -> np.ndarray:
     log_camo = log_camo + np.log(1.0 - OBVIOUS_WEIGHT)
     log_fraud = np.logaddexp(log_obvious, log_camo)
     logit = np.log(fraud_rate) - np.log1p(-fraud_rate) + log_fraud - log_normal
-    return 1.0 / (1.0 + np.exp(-logit))
+    return np.asarray(1.0 / (1.0 + np.exp(-logit)))
 
 
-def _chunk(rng: np.random.Generator, n: int, fraud_rate: float, t0: float, gap: float):
+def _chunk(
+    rng: np.random.Generator, n: int, fraud_rate: float, t0: float, gap: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     y = rng.random(n) < fraud_rate
     v = rng.standard_normal((n, N_COMPONENTS)) * STDS
     idx, shifts, camo_shift = _shift_vectors()

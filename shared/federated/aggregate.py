@@ -68,7 +68,7 @@ def median(results: list[tuple[NDArrays, int]]) -> NDArrays:
         block.sort(axis=-1)
         if n % 2:
             return block[:, n // 2]
-        return (block[:, n // 2 - 1].astype(np.float64) + block[:, n // 2]) / 2
+        return np.asarray((block[:, n // 2 - 1].astype(np.float64) + block[:, n // 2]) / 2)
 
     return _coordinatewise(results, reduce)
 
@@ -85,7 +85,7 @@ def trimmed_mean(results: list[tuple[NDArrays, int]], beta: float) -> NDArrays:
         if k:
             block.sort(axis=-1)
             block = block[:, k : n - k]
-        return block.mean(axis=-1)
+        return np.asarray(block.mean(axis=-1))
 
     return _coordinatewise(results, reduce)
 

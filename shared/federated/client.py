@@ -16,6 +16,7 @@ from shared.domain.errors import FraudOpsError
 from shared.federated import model as lr
 from shared.federated.auth import sign
 from shared.federated.params import from_npz, to_npz
+from shared.federated.status import RoundStatus
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +82,12 @@ class BankClient:
         delays = backoff.delays(rng or random.Random())
         while True:
             state = self.round_status(round_number)
-            if state["status"] == "closed":
+            if state["status"] == RoundStatus.CLOSED:
                 return state
             left = deadline - self.clock()
             waiting_for = (
                 f"{len(state.get('participants', []))} of {state.get('min_clients', '?')} updates are in"
-                if state["status"] == "open"
+                if state["status"] == RoundStatus.OPEN
                 else "the server is aggregating it"
             )
             if left <= 0:

@@ -40,7 +40,7 @@ def scaler_from(stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -40, 40))))
 
 
 def predict_proba(params: dict[str, np.ndarray], scaler: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:

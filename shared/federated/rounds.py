@@ -29,7 +29,9 @@ import numpy as np
 from shared.adapters.storage import BlobStore
 from shared.domain.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError, FraudOpsError
 from shared.federated import aggregate
+from shared.federated.aggregators import Aggregator, aggregator_for
 from shared.federated.params import BadParametersError, from_npz, to_npz
+from shared.federated.status import RoundStatus
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,7 @@ class Rounds:
     ) -> None:
         self.store, self.experiment, self.config, self.clock = store, experiment, config, clock
         self.on_close = on_close
+        self.aggregator: Aggregator = aggregator_for(config.aggregator, trim_beta=config.trim_beta)  # refused early
 
     # ---- names and reads --------------------------------------------------------------------
     def _state_name(self, n: int) -> str:
@@ -146,7 +149,7 @@ class Rounds:
         state: dict[str, Any] = {
             "round": n,
             "kind": "statistics" if n == 0 else "model",
-            "status": "open",
+            "status": RoundStatus.OPEN,
             "opened_at": now,
             "deadline": now + self.config.deadline_seconds,
             "min_clients": self.config.min_clients,
@@ -169,7 +172,7 @@ class Rounds:
     def submit(self, n: int, bank: str, data: bytes, examples: int, metrics: dict[str, float]) -> dict[str, Any]:
         """Store ``bank``'s update for round ``n``; aggregate when enough are in. Returns the round's state."""
         state, _ = self.state(n)
-        if state["status"] != "open":
+        if state["status"] != RoundStatus.OPEN:
             raise RoundStateError(f"round {n} is {state['status']}, not open for updates")
         if bank in state["participants"]:
             raise RoundStateError(f"bank {bank} already sent its update for round {n}")
@@ -192,7 +195,7 @@ class Rounds:
         entry = {"examples": int(examples), "metrics": metrics, "update": blob, "received_at": self.clock()}
         for _ in range(MAX_ATTEMPTS):
             state, etag = self.state(n)
-            if state["status"] != "open":
+            if state["status"] != RoundStatus.OPEN:
                 self.store.delete(CONTAINER, blob)
                 raise RoundStateError(f"round {n} closed while bank {bank}'s update arrived; send it to the next")
             state["participants"][bank] = entry
@@ -224,7 +227,7 @@ class Rounds:
     def aggregate(self, n: int, *, force: bool = False) -> dict[str, Any]:
         """Close round ``n`` if it may close; exactly one caller aggregates. Returns the state, with ``why`` if open."""
         state, etag = self.state(n)
-        if state["status"] != "open":
+        if state["status"] != RoundStatus.OPEN:
             return state
         have, need = len(state["participants"]), state["min_clients"]
         if have < need:
@@ -236,7 +239,7 @@ class Rounds:
         if force and self.clock() < state["deadline"]:
             state["why"] = "the deadline has not passed"
             return state
-        state["status"] = "aggregating"
+        state["status"] = RoundStatus.AGGREGATING
         try:  # the returned ETag guards the close below: no second read
             etag = self.store.put_bytes(
                 CONTAINER,
@@ -265,7 +268,12 @@ class Rounds:
             merged: list[np.ndarray] = []
         else:
             weights = capped_weights([c for _, c in results], state["max_weight_share"])
-            merged = self._aggregate([(p, w) for (p, _), w in zip(results, weights, strict=True)], state["aggregator"])
+            how = (
+                self.aggregator
+                if state["aggregator"] == self.aggregator.name
+                else aggregator_for(state["aggregator"], trim_beta=self.config.trim_beta)
+            )  # the strategy the round was opened with
+            merged = how([(p, w) for (p, _), w in zip(results, weights, strict=True)])
         if merged and state.get("noise_std"):
             merged = aggregate.gaussian_noise(merged, state["noise_std"], np.random.default_rng(self.config.seed + n))
         if merged:
@@ -277,7 +285,7 @@ class Rounds:
                 log.warning("round %d: the next global model already exists; keeping it", n)
         metrics = _weighted_metrics(state["participants"])
         state.update(
-            status="closed",
+            status=RoundStatus.CLOSED,
             closed_at=self.clock(),
             aggregate_metrics=metrics,
             weights=dict(zip(banks, weights, strict=True)),
@@ -304,13 +312,6 @@ class Rounds:
         ):
             with contextlib.suppress(BlobExistsError):
                 self.store.put_bytes(CONTAINER, f"{self.experiment}/{name}", data, overwrite=False)
-
-    def _aggregate(self, results: list[tuple[list[np.ndarray], float]], how: str) -> list[np.ndarray]:
-        if how == "median":
-            return aggregate.median(results)  # type: ignore[arg-type]
-        if how == "trimmed_mean":
-            return aggregate.trimmed_mean(results, self.config.trim_beta)  # type: ignore[arg-type]
-        return aggregate.fedavg(results)  # type: ignore[arg-type]
 
 
 def _weighted_metrics(participants: dict[str, Any]) -> dict[str, float]:
