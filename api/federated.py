@@ -7,21 +7,15 @@ import json
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 
+from api.deps import SettingsDep
 from shared.adapters.storage import get_blob_store
-from shared.domain.settings import Settings, get_settings
+from shared.domain.settings import Settings
 from shared.federated.params import BadParametersError
 from shared.federated.rounds import RoundConfig, Rounds
 from shared.federated.status import RoundStatus
-
-
-async def _settings() -> Settings:
-    return get_settings()
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 def rounds_for(settings: Settings) -> Rounds:
@@ -127,7 +121,7 @@ def router() -> APIRouter:
     ) -> JSONResponse:
         from fastapi.concurrency import run_in_threadpool
 
-        from api.app import read_body
+        from api.body import read_body
         from shared.federated.auth import get_keys, verify
 
         body = await read_body(request, settings.fl_max_body_bytes)

@@ -41,7 +41,7 @@ def _store_and_settings() -> tuple[Any, Any]:
     return get_blob_store(settings), settings
 
 
-def cmd_init(args: argparse.Namespace) -> dict[str, Any]:
+def cmd_init(_args: argparse.Namespace) -> dict[str, Any]:
     """Create every container of the layout (idempotent); Bicep does this in Azure."""
     from shared.adapters.storage import CONTAINERS
 

@@ -102,6 +102,7 @@ class MemoryBlobStore:
         content_type: str | None = None,
         length: int | None = None,
     ) -> str:
+        del length  # the whole stream is read into memory here, so its length is known
         data = stream.read() if hasattr(stream, "read") else b"".join(stream)
         return self.put_bytes(container, name, data, overwrite=overwrite, content_type=content_type)
 

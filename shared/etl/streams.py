@@ -41,7 +41,7 @@ class Prefetch(Iterator[T]):
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def _accept(self, item: T) -> bool:
+    def _accept(self, item: T) -> bool:  # noqa: ARG002 (a hook: subclasses look at the item)
         """Called in the thread for each item; False drops it."""
         return True
 

@@ -156,7 +156,7 @@ def transform(
             result.rows_quarantined += len(batch.bad_lines)
             if batch.num_rows == 0:
                 continue
-            checked = validate(batch, contract, batch.mode)
+            checked = validate(batch, contract)
             for line, reason, raw in zip(checked.bad_lines, checked.bad_reasons, checked.bad_raw, strict=True):
                 qwriter.writerow([int(line), reason, raw])
                 result.reasons[_reason_kind(reason)] += 1

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from shared.domain.contract import DatasetContract
 from shared.domain.rows import RowVerdicts, check_columns, short_value
 from shared.etl.arrays import bools, floats, mask, objects
-from shared.etl.source import Batch, Mode
+from shared.etl.source import Batch
 
 NUMBER_RE = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[Nn][Aa][Nn]|[Ii][Nn][Ff]([Ii][Nn][Ii][Tt][Yy])?)$"
 
@@ -67,7 +67,7 @@ class _Reasons:
             self.reasons[rows] = [template.format(v=short_value(values[i])) for i in rows]
 
 
-def validate(batch: Batch, contract: DatasetContract, mode: Mode) -> Validated:
+def validate(batch: Batch, contract: DatasetContract) -> Validated:
     """Check every row of ``batch``; return the valid rows typed and the rest with reasons."""
     n = batch.num_rows
     marks = _Reasons(n)

@@ -1,0 +1,155 @@
+"""The scoring routes: ``/api/health``, ``/api/model`` and ``/api/score`` (decode, call the scorer, encode)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from api.body import read_body
+from api.decode import Batch, decode_csv, decode_json
+from api.deps import ScorerDep, SettingsDep
+from api.errors import UnsupportedMediaError, VersionNotFoundError, documented
+from api.schemas import HealthResponse, ModelInfo, ScoreResponse, ValidationErrorResponse
+from shared.domain.contract import get_contract
+from shared.domain.errors import FraudOpsError, ModelNotAvailableError
+from shared.scoring.scorer import LoadedModel, Scorer
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {503: documented("No model is published yet, or it cannot be loaded")}
+SCORE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+        "description": "Scores (JSON, or CSV for a CSV request)",
+    },
+    400: documented("The body is not JSON or CSV"),
+    404: documented("The pinned model version does not exist"),
+    409: documented("The model cannot explain its scores"),
+    413: documented("Batch or body too large"),
+    415: documented("Content type is neither application/json nor text/csv"),
+    422: {"model": ValidationErrorResponse, "description": "Transactions that break the contract, by row and field"},
+    **UNAVAILABLE,
+}
+SCORE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}},
+            "text/csv": {
+                "schema": {
+                    "type": "string",
+                    "description": "a header row naming the contract's columns "
+                    "(every feature; Time, transaction_id, customer_id optional), then one "
+                    "transaction per line",
+                },
+                "example": "transaction_id," + ",".join(f"V{i}" for i in range(1, 29)) + ",Amount\n"
+                "t1," + ",".join(["0.1"] * 28) + ",149.62\n",
+            },
+        },
+    },
+}
+INLINE_ROWS = 32  # batches up to this size are scored on the event loop (tens of microseconds)
+
+
+def _model_for(scorer: Scorer, version: str | None) -> LoadedModel:
+    if version is None:
+        return scorer.current()
+    try:
+        return scorer.pinned(version)
+    except ModelNotAvailableError:
+        raise VersionNotFoundError(f"model version {version} does not exist") from None
+
+
+def _score(batch: Batch, scorer: Scorer, explain: bool) -> tuple[LoadedModel, Any, list[dict[str, Any]] | None]:
+    model = _model_for(scorer, batch.model_version)
+    probs = model.predict_proba(batch.x)
+    explanations = None
+    if explain:
+        explanations = scorer.explainers.get(model.version, list(model.feature_names)).explain(batch.x)
+    return model, probs, explanations
+
+
+def _json_response(batch: Batch, model: LoadedModel, probs: Any, explanations: list[dict[str, Any]] | None) -> Response:
+    import orjson
+
+    flags = (probs >= model.threshold).tolist()
+    results = [
+        {"transaction_id": tid, "fraud_probability": p, "is_fraud": f, "model_version": model.version}
+        for tid, p, f in zip(batch.ids, probs.tolist(), flags, strict=True)
+    ]
+    if explanations is not None:
+        for result, explanation in zip(results, explanations, strict=True):
+            result["explanation"] = explanation
+    body = {"model_version": model.version, "threshold": model.threshold, "results": results}
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _csv_response(batch: Batch, model: LoadedModel, probs: Any) -> Response:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    table = pa.table(
+        {
+            "transaction_id": pa.array(batch.ids, pa.string()),
+            "fraud_probability": pa.array(probs),
+            "is_fraud": pa.array(probs >= model.threshold),
+            "model_version": pa.array([model.version] * len(batch)),
+        }
+    )
+    out = pa.BufferOutputStream()
+    pacsv.write_csv(table, out, pacsv.WriteOptions(quoting_style="needed"))
+    return Response(out.getvalue().to_pybytes(), media_type="text/csv")
+
+
+def router() -> APIRouter:
+    """The scoring routes."""
+    r = APIRouter()
+    health_responses: dict[int | str, dict[str, Any]] = {503: {"model": HealthResponse}}
+
+    @r.get("/api/health", response_model=HealthResponse, responses=health_responses)
+    def health(scorer: ScorerDep) -> HealthResponse | JSONResponse:
+        try:
+            model = scorer.current()
+        except FraudOpsError as exc:
+            body = HealthResponse(status="unavailable", model_loaded=False, reason=exc.reason)
+            return JSONResponse(body.model_dump(), status_code=503)
+        return HealthResponse(status="ok", model_loaded=True, model_version=model.version)
+
+    @r.get("/api/model", response_model=ModelInfo, responses=UNAVAILABLE)
+    def model_info(scorer: ScorerDep) -> ModelInfo:
+        return ModelInfo.model_validate(scorer.current().manifest)
+
+    @r.post("/api/score", response_model=ScoreResponse, responses=SCORE_RESPONSES, openapi_extra=SCORE_BODY)
+    async def score(
+        request: Request,
+        scorer: ScorerDep,
+        settings: SettingsDep,
+        explain: Annotated[bool, Query(description="add the top contributing features (TreeSHAP)")] = False,
+        x_model_version: Annotated[str | None, Header(description="pin a model version (shadow tests)")] = None,
+    ) -> Response:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in ("application/json", "text/csv"):
+            raise UnsupportedMediaError(
+                f"content type {media or '(none)'!r} is not supported; send application/json or text/csv"
+            )
+        body = await read_body(request, settings.score_max_body_bytes)
+        contract = get_contract(settings.dataset_name)
+        decode = decode_json if media == "application/json" else decode_csv
+        batch = decode(body, contract, max_batch=settings.score_max_batch)
+        if x_model_version and not batch.model_version:
+            batch = Batch(batch.x, batch.ids, x_model_version, batch.explain)
+        wants_explanation = explain or batch.explain
+        if len(batch) <= INLINE_ROWS and not wants_explanation and batch.model_version is None and scorer.fresh():
+            model, probs, explanations = _score(batch, scorer, False)  # microseconds, no I/O: no thread hop
+        else:  # may fetch a model or check the pointer (I/O), or compute for long: off the event loop
+            model, probs, explanations = await run_in_threadpool(_score, batch, scorer, wants_explanation)
+        log.debug("scored %d transactions with %s", len(batch), model.version)
+        if media == "text/csv":
+            return _csv_response(batch, model, probs)
+        return _json_response(batch, model, probs, explanations)
+
+    return r
