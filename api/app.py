@@ -8,10 +8,15 @@ from fastapi import FastAPI
 
 from api import errors, federated, scoring
 from api.schemas import ScoreRequest
+from shared.domain.settings import Settings
 
 
-def create_app() -> FastAPI:
-    """Build the app; nothing here touches storage or the environment."""
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; nothing here touches storage or the environment.
+
+    ``settings`` are what the routes use (the local simulation passes its own); by default the
+    process's, read once by ``get_settings()`` on the first request.
+    """
     app = FastAPI(
         title="Fraud scoring API",
         version="1.1.0",
@@ -20,6 +25,7 @@ def create_app() -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
     )
+    app.state.settings = settings
     errors.install(app)
     app.include_router(scoring.router())
     app.include_router(federated.router())

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from shared.domain.settings import Settings, get_settings
 from shared.scoring.scorer import Scorer, get_scorer
 
 
-async def settings_dependency() -> Settings:  # async: a cached getter needs no worker-thread hop
-    return get_settings()
-
-
-async def scorer_dependency() -> Scorer:
-    return get_scorer(get_settings())
+async def settings_dependency(request: Request) -> Settings:  # async: a cached getter needs no thread hop
+    """The settings the app was built with (``create_app(settings=...)``), else the process's."""
+    given: Settings | None = request.app.state.settings
+    return given if given is not None else get_settings()
 
 
 SettingsDep = Annotated[Settings, Depends(settings_dependency)]
+
+
+async def scorer_dependency(settings: SettingsDep) -> Scorer:
+    return get_scorer(settings)
+
+
 ScorerDep = Annotated[Scorer, Depends(scorer_dependency)]

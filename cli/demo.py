@@ -47,7 +47,7 @@ def run_demo(store: BlobStore, settings: Settings, *, rows: int, seed: int, work
     etl = run_etl(store, settings, name=name)
     log.info("demo: ETL %s, %d valid rows, version %s", etl.status, etl.rows_valid, etl.dataset_version)
     train = run_training(store, settings, dataset_version=etl.dataset_version)
-    log.info("demo: model %s auc=%.4f pr_auc=%.4f", train["model_version"], train["auc"], train["pr_auc"])
+    log.info("demo: model %s auc=%.4f pr_auc=%.4f", train.model_version, train.auc, train.pr_auc)
     transactions = _sample_transactions(csv_path)
     key = secrets.token_urlsafe(24)
     with running_server(function_key=key) as url, function_app_client(url, function_key=key) as http:
@@ -88,11 +88,11 @@ def run_demo(store: BlobStore, settings: Settings, *, rows: int, seed: int, work
                 "dataset_version",
             )
         },
-        "model_version": train["model_version"],
-        "auc": round(train["auc"], 4),
-        "pr_auc": round(train["pr_auc"], 4),
-        "threshold": train["threshold"],
-        "promoted": train["promoted"],
+        "model_version": train.model_version,
+        "auc": round(train.auc, 4),
+        "pr_auc": round(train.pr_auc, 4),
+        "threshold": train.threshold,
+        "promoted": train.promoted,
         "serving_version": health.get("model_version"),
         "scored_over_http": scored["results"],
         "stream_replay": {k: stream[k] for k in ("mode", "sent", "scored", "alerts", "deadlettered", "events_per_s")},

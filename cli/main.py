@@ -79,15 +79,14 @@ def cmd_etl(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    from shared.domain.results import as_dict
     from training.pipeline import run_training
 
     store, settings = _store_and_settings()
-    summary = run_training(store, settings, dataset_version=args.dataset_version)
-    for bulky in ("cost_curve", "curves"):  # in the JSON and HTML reports
-        summary.pop(bulky, None)
-    summary["search"].pop("history", None)
-    if summary.get("drift", {}).get("features"):
-        summary["drift"] = {k: v for k, v in summary["drift"].items() if k != "features"}
+    run = run_training(store, settings, dataset_version=args.dataset_version)
+    summary = as_dict(run, drop=("cost_curve", "curves"))  # those are in the JSON and HTML reports
+    summary["search"] = {k: v for k, v in run.search.items() if k != "history"}
+    summary["drift"] = as_dict(run.drift, drop=("features",))
     return summary
 
 
@@ -100,9 +99,9 @@ def cmd_drift(args: argparse.Namespace) -> dict[str, Any]:
         from shared.etl.manifest import files_of_version
 
         files = files_of_version(store, settings.dataset_name, args.dataset_version)[1]
-    result = check_drift(store, settings, files=files)
-    result.pop("features", None)
-    return result
+    from shared.domain.results import as_dict
+
+    return as_dict(check_drift(store, settings, files=files), drop=("features",))
 
 
 def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:

@@ -7,7 +7,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.domain.settings import Settings
 
 LOOPBACK = "127.0.0.1"
 
@@ -21,17 +24,23 @@ def free_port(host: str = LOOPBACK) -> int:
 
 @contextmanager
 def running_server(
-    host: str = LOOPBACK, port: int | None = None, *, timeout: float = 20.0, function_key: str | None = None
+    host: str = LOOPBACK,
+    port: int | None = None,
+    *,
+    timeout: float = 20.0,
+    function_key: str | None = None,
+    settings: Settings | None = None,
 ) -> Iterator[str]:
     """Serve the API in a thread; yield its base URL; stop it on exit.
 
-    With ``function_key`` every request must carry that key, as the Functions host demands in Azure.
+    With ``function_key`` every request must carry that key, as the Functions host demands in Azure;
+    with ``settings`` the routes use those instead of the process's.
     """
     import uvicorn
 
     from api.app import create_app
 
-    app: Any = create_app()
+    app: Any = create_app(settings)
     if function_key is not None:
         from shared.adapters.function_keys import FunctionKeyCheck
 

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,28 +37,6 @@ def _data(path: Path | None, rows: int, seed: int) -> tuple[np.ndarray, np.ndarr
     contract = get_contract("creditcard")
     x = np.column_stack([np.asarray(table.column(f), np.float32) for f in contract.feature_names])
     return x, np.asarray(table.column("Class"), np.int8)
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    _clear()
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        _clear()
-
-
-def _clear() -> None:
-    from functions.composition import reset
-
-    reset()
 
 
 def _scores(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
@@ -101,35 +76,34 @@ def simulate(
     shares = np.array_split(train, banks)
     keys = {f"bank-{i}": secrets.token_hex(16) for i in range(banks)}
     experiment = f"sim-{secrets.token_hex(4)}"
-    env = {
-        "FL_BANK_KEYS": json.dumps(keys),
-        "FL_EXPERIMENT": experiment,
-        "FL_MIN_CLIENTS": str(banks),
-        "FL_AGGREGATOR": aggregator,
-        "FL_ADMIN_KEY": secrets.token_hex(16),
-    }
+    # this run's own settings, passed to the server it starts: nothing global is changed
+    settings = get_settings().model_copy(
+        update={
+            "fl_bank_keys": json.dumps(keys),
+            "fl_experiment": experiment,
+            "fl_min_clients": banks,
+            "fl_aggregator": aggregator,
+            "fl_admin_key": secrets.token_hex(16),
+        }
+    )
     history = []
-    with _environment(env):
-        settings = get_settings()
-        Rounds(get_blob_store(settings), experiment, RoundConfig(min_clients=banks)).start_with_statistics(x.shape[1])
-        function_key = secrets.token_urlsafe(24)
-        with (
-            running_server(function_key=function_key) as url,
-            function_app_client(url, function_key=function_key, timeout=120) as http,
-        ):
-            clients = [BankClient(http, bank, key.encode()) for bank, key in keys.items()]
-            for r in range(rounds + 1):
-                for i, (client, share) in enumerate(zip(clients, shares, strict=True)):
-                    client.take_part(
-                        x[share], y[share], steps=steps, tamper=POISON_SCALE if i < poison and r > 0 else None
-                    )
-                if r == 0:
-                    continue
-                _, _, arrays = clients[0].model()
-                scaler = {"mean": arrays["scaler_mean"], "scale": arrays["scaler_scale"]}
-                auc, pr_auc = _scores(y[holdout], lr.predict_proba(arrays, scaler, x[holdout]))
-                history.append({"round": r, "auc": round(auc, 5), "pr_auc": round(pr_auc, 5)})
-                log.info("federated round %d: holdout AUC %.4f, PR-AUC %.4f", r, auc, pr_auc)
+    Rounds(get_blob_store(settings), experiment, RoundConfig(min_clients=banks)).start_with_statistics(x.shape[1])
+    function_key = secrets.token_urlsafe(24)
+    with (
+        running_server(function_key=function_key, settings=settings) as url,
+        function_app_client(url, function_key=function_key, timeout=120) as http,
+    ):
+        clients = [BankClient(http, bank, key.encode()) for bank, key in keys.items()]
+        for r in range(rounds + 1):
+            for i, (client, share) in enumerate(zip(clients, shares, strict=True)):
+                client.take_part(x[share], y[share], steps=steps, tamper=POISON_SCALE if i < poison and r > 0 else None)
+            if r == 0:
+                continue
+            _, _, arrays = clients[0].model()
+            scaler = {"mean": arrays["scaler_mean"], "scale": arrays["scaler_scale"]}
+            auc, pr_auc = _scores(y[holdout], lr.predict_proba(arrays, scaler, x[holdout]))
+            history.append({"round": r, "auc": round(auc, 5), "pr_auc": round(pr_auc, 5)})
+            log.info("federated round %d: holdout AUC %.4f, PR-AUC %.4f", r, auc, pr_auc)
     pooled = np.concatenate(shares)
     central_scaler = lr.scaler_from(lr.sufficient_statistics(x[pooled]))
     central = lr.train_local(lr.initial(x.shape[1]), central_scaler, x[pooled], y[pooled], steps=steps * rounds)

@@ -24,9 +24,9 @@ def retrain_model(timer: func.TimerRequest) -> None:
     summary = run_training(get_blob_store(settings), settings)
     log.info(
         "retrain: model=%s auc=%.4f pr_auc=%.4f promoted=%s (%s)",
-        summary["model_version"],
-        summary["auc"],
-        summary["pr_auc"],
-        summary["promoted"],
-        summary["promotion_reason"],
+        summary.model_version,
+        summary.auc,
+        summary.pr_auc,
+        summary.promoted,
+        summary.promotion_reason,
     )

@@ -48,7 +48,9 @@ def store(azurite: str):
     from shared.adapters.storage import CONTAINERS, get_blob_store
 
     clear_caches()
-    s = get_blob_store()
+    from shared.domain.settings import get_settings
+
+    s = get_blob_store(get_settings())
     for container in CONTAINERS:
         client = s.service.get_container_client(container)
         for blob in client.list_blobs():

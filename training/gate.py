@@ -9,7 +9,7 @@ test part without losing more than ``PROMOTION_PR_AUC_MARGIN`` of PR-AUC.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,6 +53,42 @@ def champion_scores(
     return model.predict_proba(x_test), model.threshold
 
 
+def judge_scores(
+    models: ModelStore,
+    contract: DatasetContract,
+    *,
+    dataset_version: str,
+    split: dict[str, Any],
+    threshold: float,
+    y_test: np.ndarray,
+    test_probabilities: np.ndarray,
+    x_test: np.ndarray,
+    settings: Settings,
+) -> tuple[Judged, np.ndarray | None]:
+    """The gate's one rule for a candidate already scored on the test part: its metrics beside the champion's
+    on the same rows, and whether to promote; also the champion's test probabilities (``None`` without one)."""
+    costs = {"cost_fn": settings.cost_fn, "cost_fp": settings.cost_fp}
+    metrics = evaluate(y_test, test_probabilities, threshold, **costs)
+    champion, pointer_etag = models.champion()
+    scored = champion_scores(models, champion, contract, x_test) if champion else None
+    champion_metrics = evaluate(y_test, scored[0], scored[1], **costs) if scored else None
+    promote, reason = decide_promotion(metrics, champion_metrics, settings.promotion_pr_auc_margin)
+    verdict = Judged(
+        dataset_version=dataset_version,
+        split=split,
+        threshold=threshold,
+        metrics=metrics,
+        champion=champion,
+        champion_metrics=champion_metrics,
+        promote=promote,
+        reason=reason,
+        pointer_etag=pointer_etag,
+        cost_fn=settings.cost_fn,
+        cost_fp=settings.cost_fp,
+    )
+    return verdict, (scored[0] if scored else None)
+
+
 def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> Verdict:
     """Threshold, test metrics and the promotion decision for an ONNX candidate (``features`` input).
 
@@ -75,26 +111,18 @@ def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> Verdict:
     if len(np.unique(y_valid)) < 2 or len(np.unique(y_test)) < 2:
         return Skipped("the validation or test part has only one class")
     x_valid, x_test = matrix(valid, contract.feature_names), matrix(test, contract.feature_names)
-    costs = {"cost_fn": settings.cost_fn, "cost_fp": settings.cost_fp}
     threshold = best_threshold(
         cost_curve(y_valid, onnx_probabilities(onnx_bytes, x_valid), cost_fn=settings.cost_fn, cost_fp=settings.cost_fp)
     )
-    metrics = evaluate(y_test, onnx_probabilities(onnx_bytes, x_test), threshold, **costs)
-    models = ModelStore(store, settings.model_name)
-    champion, pointer_etag = models.champion()
-    scored = champion_scores(models, champion, contract, x_test) if champion else None
-    champion_metrics = evaluate(y_test, scored[0], scored[1], **costs) if scored else None
-    promote, reason = decide_promotion(metrics, champion_metrics, settings.promotion_pr_auc_margin)
-    return Judged(
+    verdict, _ = judge_scores(
+        ModelStore(store, settings.model_name),
+        contract,
         dataset_version=version,
         split=split,
         threshold=threshold,
-        metrics=metrics,
-        champion=champion,
-        champion_metrics=champion_metrics,
-        promote=promote,
-        reason=reason,
-        pointer_etag=pointer_etag,
-        cost_fn=settings.cost_fn,
-        cost_fp=settings.cost_fp,
+        y_test=y_test,
+        test_probabilities=onnx_probabilities(onnx_bytes, x_test),
+        x_test=x_test,
+        settings=settings,
     )
+    return verdict

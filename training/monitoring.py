@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from shared.adapters.model_store import ModelStore
 from shared.domain.contract import get_contract
 from shared.domain.errors import ModelNotAvailableError
+from shared.domain.results import as_dict
 from training import drift
 from training.data import load_files, matrix, newest_files
 from training.report import drift_html
@@ -27,6 +29,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class DriftReport:
+    """Drift of newly curated data against the champion's training data (``checked`` is False when it could not be)."""
+
+    checked: bool
+    alert: bool
+    message: str
+    champion: str | None = None
+    reference: str | None = None
+    current: str | None = None
+    rows_reference: int = 0
+    rows_current: int = 0
+    psi_threshold: float | None = None
+    alert_share: float | None = None
+    drifted_features: list[str] = field(default_factory=list)
+    drifted_share: float = 0.0
+    features: dict[str, Any] = field(default_factory=dict)
+    report: str | None = None
+
+
 def check_drift(
     store: BlobStore,
     settings: Settings,
@@ -34,27 +56,25 @@ def check_drift(
     files: list[str] | None = None,
     current: tuple[str, np.ndarray] | None = None,
     report_name: str | None = None,
-) -> dict[str, Any]:
+) -> DriftReport:
     """Compare the newest curated file's parts (of ``files``) or ``current`` (name, matrix) with the champion's profile.
 
-    Returns ``{"checked": False, "message": ...}`` when there is no champion or it has no profile.
+    ``checked`` is False, with the reason in ``message``, when there is no champion or it has no profile.
     """
     contract = get_contract(settings.dataset_name)
     features = contract.feature_names
     models = ModelStore(store, settings.model_name)
     champion, _ = models.champion()
     if champion is None:
-        return {"checked": False, "alert": False, "message": "no champion yet; drift not checked"}
+        return DriftReport(checked=False, alert=False, message="no champion yet; drift not checked")
     try:
         reference = models.manifest(champion).get("training_profile")
     except ModelNotAvailableError as exc:
-        return {"checked": False, "alert": False, "message": f"champion unreadable ({exc.reason})"}
+        return DriftReport(checked=False, alert=False, message=f"champion unreadable ({exc.reason})")
     if not reference:
-        return {
-            "checked": False,
-            "alert": False,
-            "message": f"champion {champion} has no training profile; drift not checked",
-        }
+        return DriftReport(
+            checked=False, alert=False, message=f"champion {champion} has no training profile; drift not checked"
+        )
     if current is None:
         names = newest_files(store, contract.name, files)
         current = (f"curated/{names[0]}", matrix(load_files(store, names, features), features))
@@ -67,7 +87,8 @@ def check_drift(
     )
     n, total = len(result["drifted_features"]), len(features)
     top = ", ".join(result["drifted_features"][:5])
-    result.update(
+    name = report_name or current[0].rsplit("/", 1)[-1].removesuffix(".parquet")
+    report = DriftReport(
         checked=True,
         reference=f"training data of champion {champion}",
         current=current[0],
@@ -78,14 +99,15 @@ def check_drift(
         )
         if result["alert"]
         else f"no drift alert: {n} of {total} features shifted" + (f" ({top})" if n else ""),
+        report=f"reports/drift/{name}.json",
+        **result,
     )
-    name = report_name or current[0].rsplit("/", 1)[-1].removesuffix(".parquet")
+    document = as_dict(report, drop=("report",))
     store.put_bytes(
-        "reports", f"drift/{name}.json", json.dumps(result, indent=1).encode(), content_type="application/json"
+        "reports", f"drift/{name}.json", json.dumps(document, indent=1).encode(), content_type="application/json"
     )
     store.put_bytes(
-        "reports", f"drift/{name}.html", drift_html(result).encode(), content_type="text/html; charset=utf-8"
+        "reports", f"drift/{name}.html", drift_html(document).encode(), content_type="text/html; charset=utf-8"
     )
-    result["report"] = f"reports/drift/{name}.json"
-    (log.warning if result["alert"] else log.info)("%s", result["message"])
-    return result
+    (log.warning if report.alert else log.info)("%s", report.message)
+    return report

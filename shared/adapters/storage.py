@@ -1,6 +1,6 @@
 """Blob storage: a small interface the domain code uses, and its Azure SDK adapter.
 
-The adapter is built once per process by ``get_blob_store()`` (cached), never at import.
+The adapter is built once per process by ``get_blob_store(settings)`` (cached), never at import.
 Conditional writes (ETag ``if_match`` / create-only) map to domain errors so callers can
 implement optimistic concurrency without knowing the SDK.
 """
@@ -247,12 +247,8 @@ def reset_stores() -> None:
     _store_for.cache_clear()
 
 
-def get_blob_store(settings: Settings | None = None) -> AzureBlobStore:
+def get_blob_store(settings: Settings) -> AzureBlobStore:
     """The process-wide store for these settings (created once; it creates no containers)."""
-    if settings is None:
-        from shared.domain.settings import get_settings
-
-        settings = get_settings()
     return _store_for(
         settings.storage_connection,
         settings.storage_account_name,

@@ -179,10 +179,6 @@ def reset_scorers() -> None:
     _scorer_for.cache_clear()
 
 
-def get_scorer(settings: Settings | None = None) -> Scorer:
-    """The process-wide scorer (one ONNX session per model version, kept across invocations)."""
-    if settings is None:
-        from shared.domain.settings import get_settings
-
-        settings = get_settings()
+def get_scorer(settings: Settings) -> Scorer:
+    """The process-wide scorer for these settings (one ONNX session per model version, kept across invocations)."""
     return _scorer_for(settings)

@@ -41,19 +41,19 @@ def test_score_model_and_health_over_http(trained):
         assert health == {
             "status": "ok",
             "model_loaded": True,
-            "model_version": trained["model_version"],
+            "model_version": trained.model_version,
             "reason": None,
         }
         fraud_like = _txn(1, V14=-12.0, V17=-9.0, V12=-9.0, V10=-7.0, V3=-8.0)
         r = http.post("/api/score", json={"transactions": [_txn(0), fraud_like]})
         assert r.status_code == 200
         body = r.json()
-        assert body["model_version"] == trained["model_version"] and body["threshold"] == trained["threshold"]
+        assert body["model_version"] == trained.model_version and body["threshold"] == trained.threshold
         normal, fraud = body["results"]
         assert normal["transaction_id"] == "t0" and fraud["fraud_probability"] > normal["fraud_probability"]
         assert normal["is_fraud"] == (normal["fraud_probability"] >= body["threshold"])
         model = http.get("/api/model").json()
-        assert model["version"] == trained["model_version"] and len(model["sha256"]) == 64
+        assert model["version"] == trained.model_version and len(model["sha256"]) == 64
         assert http.get("/api/openapi.json").json()["paths"]["/api/score"]["post"]
 
 
@@ -95,23 +95,23 @@ def test_batch_over_the_limit_is_413(trained, monkeypatch):
 def test_corrupt_champion_is_refused_and_the_old_one_keeps_serving(store, settings, trained):
     models = ModelStore(store, settings.model_name)
     scorer = Scorer(models, feature_names=FEATURES, refresh_seconds=0)
-    assert scorer.current().version == trained["model_version"]
-    manifest = models.manifest(trained["model_version"])
+    assert scorer.current().version == trained.model_version
+    manifest = models.manifest(trained.model_version)
     models.publish("corrupt", b"not an onnx model", {**manifest, "created_at": None})
     _, etag = models.champion()
     models.promote("corrupt", expected_etag=etag, reason="test")
     # the manifest's sha256 is of these bytes, so integrity passes and ONNX Runtime refuses them
-    assert scorer.current().version == trained["model_version"]
+    assert scorer.current().version == trained.model_version
     store.put_bytes("models", f"{settings.model_name}/corrupt/model.onnx", b"tampered")
-    assert scorer.current().version == trained["model_version"]
+    assert scorer.current().version == trained.model_version
 
 
 def test_new_champion_is_picked_up_without_restart(store, settings, trained):
     models = ModelStore(store, settings.model_name)
     scorer = Scorer(models, feature_names=FEATURES, refresh_seconds=0)
-    assert scorer.current().version == trained["model_version"]
-    onnx = models.file(trained["model_version"], "model.onnx")
-    models.publish("v2", onnx, {**models.manifest(trained["model_version"]), "created_at": None})
+    assert scorer.current().version == trained.model_version
+    onnx = models.file(trained.model_version, "model.onnx")
+    models.publish("v2", onnx, {**models.manifest(trained.model_version), "created_at": None})
     models.promote("v2", expected_etag=models.champion()[1], reason="test")
     assert scorer.current().version == "v2"
 
@@ -124,4 +124,4 @@ def test_first_model_is_found_at_once_despite_a_long_refresh_interval(store, set
     store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
     run_etl(store, settings, name="gen.csv")
     trained = run_training(store, settings)
-    assert scorer.current().version == trained["model_version"]
+    assert scorer.current().version == trained.model_version

@@ -33,25 +33,25 @@ def curated(store, settings, generated_csv):
 
 def test_first_model_promoted_and_published_with_manifest(store, settings, curated):
     s = pipeline.run_training(store, settings)
-    assert s["promoted"] and s["promotion_reason"].startswith("first model")
-    assert s["dataset_version"] == curated.dataset_version
-    assert s["auc"] > 0.9 and s["parity_max_abs_diff"] < 1e-4
+    assert s.promoted and s.promotion_reason.startswith("first model")
+    assert s.dataset_version == curated.dataset_version
+    assert s.auc > 0.9 and s.parity_max_abs_diff < 1e-4
     models = ModelStore(store, settings.model_name)
-    assert models.champion()[0] == s["model_version"]
-    m = models.manifest(s["model_version"])
+    assert models.champion()[0] == s.model_version
+    m = models.manifest(s.model_version)
     assert m["feature_names"] == [f"V{i}" for i in range(1, 29)] + ["Amount"]
     assert m["trained_on"] == [curated.outputs[0].removeprefix("curated/")]
     assert m["split"]["train"][1] <= m["split"]["valid"][0] <= m["split"]["valid"][1] <= m["split"]["test"][0]
     assert 0.05 <= m["threshold"] <= 0.95
-    model = load_model(models, s["model_version"], expected_features=m["feature_names"], threads=1)
+    model = load_model(models, s.model_version, expected_features=m["feature_names"], threads=1)
     assert model.predict_proba(np.zeros((3, 29), dtype=np.float32)).shape == (3,)
-    report = json.loads(store.get_bytes("reports", f"training/{s['model_version']}.json")[0])
+    report = json.loads(store.get_bytes("reports", f"training/{s.model_version}.json")[0])
     assert len(report["cost_curve"]) == 91
     assert report["baseline_metrics"]["auc"] > 0.8 and report["search"]["trials"] == 3
     assert m["training_profile"]["rows"] == m["split"]["train"][2]
-    assert not s["drift"]["checked"] and "no champion" in s["drift"]["message"]
-    page = store.get_bytes("reports", f"training/{s['model_version']}.html")[0].decode()
-    assert page.count("<svg") == 4 and "logistic baseline" in page and s["promotion_reason"] in page
+    assert not s.drift.checked and "no champion" in s.drift.message
+    page = store.get_bytes("reports", f"training/{s.model_version}.html")[0].decode()
+    assert page.count("<svg") == 4 and "logistic baseline" in page and s.promotion_reason in page
 
 
 def test_mlflow_run_and_registry_read_back(store, settings, curated):
@@ -61,20 +61,20 @@ def test_mlflow_run_and_registry_read_back(store, settings, curated):
     champion = client.get_model_version_by_alias(settings.model_name, "champion")
     challenger = client.get_model_version_by_alias(settings.model_name, "challenger")
     assert (str(champion.version), str(challenger.version)) == ("1", "2")
-    assert champion.tags["blob_model_version"] == first["model_version"]
-    assert champion.run_id == first["mlflow"]["run_id"]
-    assert challenger.tags["blob_model_version"] == second["model_version"]
-    run = client.get_run(first["mlflow"]["run_id"])
+    assert champion.tags["blob_model_version"] == first.model_version
+    assert champion.run_id == first.mlflow["run_id"]
+    assert challenger.tags["blob_model_version"] == second.model_version
+    run = client.get_run(first.mlflow["run_id"])
     assert run.data.params["dataset_version"] == curated.dataset_version
-    assert run.data.params["hp_num_leaves"] == str(first["hyperparameters"]["num_leaves"])
-    assert run.data.metrics["test_auc"] == pytest.approx(first["auc"])
-    assert run.data.metrics["baseline_pr_auc"] == pytest.approx(first["baseline_metrics"]["pr_auc"])
+    assert run.data.params["hp_num_leaves"] == str(first.hyperparameters["num_leaves"])
+    assert run.data.metrics["test_auc"] == pytest.approx(first.auc)
+    assert run.data.metrics["baseline_pr_auc"] == pytest.approx(first.baseline_metrics["pr_auc"])
     assert run.data.tags["promoted"] == "True"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"cost_curve.json", "feature_importance.json", "training_report.html"} <= artifacts
     curve = json.loads(Path(client.download_artifacts(run.info.run_id, "cost_curve.json")).read_text())
-    assert curve["curve"] == first["cost_curve"]
-    assert client.get_run(second["mlflow"]["run_id"]).data.tags["promoted"] == "False"
+    assert curve["curve"] == first.cost_curve
+    assert client.get_run(second.mlflow["run_id"]).data.tags["promoted"] == "False"
     import mlflow.onnx
 
     onnx_model = mlflow.onnx.load_model(f"models:/{settings.model_name}@champion")
@@ -84,15 +84,8 @@ def test_mlflow_run_and_registry_read_back(store, settings, curated):
 def test_equal_challenger_is_not_promoted(store, settings, curated):
     first = pipeline.run_training(store, settings)
     second = pipeline.run_training(store, settings)
-    assert not second["promoted"] and "not lower than the champion" in second["promotion_reason"]
-    assert ModelStore(store, settings.model_name).champion()[0] == first["model_version"]
-
-
-def test_better_challenger_is_promoted():
-    new = {"cost": 10.0, "pr_auc": 0.80}
-    assert pipeline.decide_promotion(new, {"cost": 20.0, "pr_auc": 0.805}, 0.01)[0]
-    assert not pipeline.decide_promotion(new, {"cost": 20.0, "pr_auc": 0.85}, 0.01)[0]
-    assert not pipeline.decide_promotion(new, {"cost": 10.0, "pr_auc": 0.5}, 0.01)[0]
+    assert not second.promoted and "not lower than the champion" in second.promotion_reason
+    assert ModelStore(store, settings.model_name).champion()[0] == first.model_version
 
 
 def test_failed_parity_fails_the_run_and_leaves_the_champion(store, settings, curated, monkeypatch):
@@ -102,8 +95,8 @@ def test_failed_parity_fails_the_run_and_leaves_the_champion(store, settings, cu
     with pytest.raises(TrainingError, match="disagree"):
         pipeline.run_training(store, settings)
     models = ModelStore(store, settings.model_name)
-    assert models.champion()[0] == first["model_version"]
-    assert models.versions() == [first["model_version"]]
+    assert models.champion()[0] == first.model_version
+    assert models.versions() == [first.model_version]
     failures = store.list_names("reports", "training/failed-")
     assert len(failures) == 1
     report = json.loads(store.get_bytes("reports", failures[0])[0])
@@ -149,15 +142,15 @@ def test_drift_on_shifted_data(store, settings, curated, tmp_path):
     store.put_bytes("raw", "fresh.csv", fresh.read_bytes())
     run_etl(store, settings, name="fresh.csv")
     calm = check_drift(store, settings)
-    assert calm["checked"] and not calm["alert"] and calm["drifted_features"] == []
+    assert calm.checked and not calm.alert and calm.drifted_features == []
     store.put_bytes("raw", "shifted.csv", shifted.read_bytes())
     run_etl(store, settings, name="shifted.csv")
     alarmed = check_drift(store, settings)
-    assert alarmed["alert"] and set(alarmed["drifted_features"]) == set(moved)
-    assert alarmed["current"].startswith("curated/creditcard/") and "shifted" in alarmed["current"]
-    assert json.loads(store.get_bytes("reports", alarmed["report"].removeprefix("reports/"))[0])["alert"]
+    assert alarmed.alert and set(alarmed.drifted_features) == set(moved)
+    assert alarmed.current.startswith("curated/creditcard/") and "shifted" in alarmed.current
+    assert json.loads(store.get_bytes("reports", alarmed.report.removeprefix("reports/"))[0])["alert"]
     retrained = pipeline.run_training(store, settings)
-    assert retrained["drift_alert"] and "drift: 10 of 29 features" in retrained["promotion_reason"]
+    assert retrained.drift_alert and "drift: 10 of 29 features" in retrained.promotion_reason
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +167,8 @@ def test_quality_against_the_bayes_optimum(store, settings, fullsize_csv):
         store.upload_stream("raw", "full.csv", f)
     run_etl(store, settings, name="full.csv")
     s = pipeline.run_training(store, settings)
-    bayes = bayes_reference(fullsize_csv, fullsize_csv.with_suffix(".truth.csv"), s["split"]["test"][2])
-    print(f"test AUC {s['auc']:.4f} vs Bayes {bayes['auc']:.4f}; PR-AUC {s['pr_auc']:.4f} vs {bayes['pr_auc']:.4f}")
-    assert bayes["auc"] - s["auc"] < 0.005
-    assert bayes["pr_auc"] - s["pr_auc"] < 0.08
-    assert s["baseline_metrics"]["auc"] > 0.9 and s["search"]["trials"] == 3
+    bayes = bayes_reference(fullsize_csv, fullsize_csv.with_suffix(".truth.csv"), s.split["test"][2])
+    print(f"test AUC {s.auc:.4f} vs Bayes {bayes['auc']:.4f}; PR-AUC {s.pr_auc:.4f} vs {bayes['pr_auc']:.4f}")
+    assert bayes["auc"] - s.auc < 0.005
+    assert bayes["pr_auc"] - s.pr_auc < 0.08
+    assert s.baseline_metrics["auc"] > 0.9 and s.search["trials"] == 3
