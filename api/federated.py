@@ -15,13 +15,13 @@ from shared.adapters.storage import get_blob_store
 from shared.domain.settings import Settings
 from shared.federated.params import BadParametersError
 from shared.federated.rounds import RoundConfig, Rounds
-from shared.federated.status import RoundStatus
+from shared.federated.status import RoundState, RoundStatus
 
 
 def rounds_for(settings: Settings) -> Rounds:
     store = get_blob_store(settings)
 
-    def publish(n: int, params: dict[str, Any], scaler: dict[str, Any], state: dict[str, Any]) -> None:
+    def publish(n: int, params: dict[str, Any], scaler: dict[str, Any], state: RoundState) -> None:
         from shared.federated.export import publish_round
         from training.gate import judge
 
@@ -54,12 +54,6 @@ def rounds_for(settings: Settings) -> Rounds:
     )
 
 
-def _public(state: dict[str, Any]) -> dict[str, Any]:
-    """The round's state without storage paths: who took part, with how many examples and their metrics."""
-    participants = {b: {"examples": p["examples"], "metrics": p["metrics"]} for b, p in state["participants"].items()}
-    return {**{k: v for k, v in state.items() if k != "participants"}, "participants": participants}
-
-
 def router() -> APIRouter:
     from api.schemas import ErrorResponse, ValidationErrorResponse
 
@@ -87,8 +81,8 @@ def router() -> APIRouter:
         n = rounds.current()
         from shared.federated.params import to_npz
 
-        state, _ = rounds.state(n)
-        if state["status"] == RoundStatus.CLOSED:
+        state = rounds.state(n)
+        if state.status == RoundStatus.CLOSED:
             n += 1
         arrays = rounds.global_model(n)
         scaler = rounds.scaler()
@@ -99,7 +93,7 @@ def router() -> APIRouter:
             "experiment": settings.fl_experiment,
             "round": n,
             "kind": "statistics" if n == 0 else "model",
-            "aggregator": state["aggregator"],
+            "aggregator": state.aggregator,
         }
         return Response(
             body,
@@ -109,7 +103,7 @@ def router() -> APIRouter:
 
     @r.get("/rounds/{round_number}", responses=refused(404))
     def round_status(round_number: int, settings: SettingsDep) -> dict[str, Any]:
-        return _public(rounds_for(settings).state(round_number)[0])
+        return rounds_for(settings).state(round_number).public()
 
     @r.post("/rounds/{round_number}/updates", status_code=202, responses=refused(401, 404, 409, 413))
     async def post_update(
@@ -138,7 +132,7 @@ def router() -> APIRouter:
         except (ValueError, AssertionError):
             raise BadParametersError("X-FL-Metrics must be a JSON object of numbers") from None
         state = await run_in_threadpool(rounds_for(settings).submit, round_number, bank, body, x_fl_examples, metrics)
-        return JSONResponse(_public(state), status_code=202)
+        return JSONResponse(state.public(), status_code=202)
 
     @r.post("/rounds/{round_number}/aggregate", responses=refused(401, 404))
     def close_round(
@@ -152,6 +146,6 @@ def router() -> APIRouter:
             or not hmac.compare_digest(settings.fl_admin_key.encode(), x_fl_admin_key.encode())
         ):
             raise AuthError("the admin key is missing or wrong")
-        return _public(rounds_for(settings).aggregate(round_number, force=True))
+        return rounds_for(settings).aggregate(round_number, force=True).public()
 
     return r

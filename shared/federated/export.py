@@ -23,6 +23,7 @@ from shared.domain.contract import get_contract
 from shared.domain.errors import ConcurrentUpdateError
 from shared.domain.verdicts import Judged, Skipped, Verdict
 from shared.federated import model as lr
+from shared.federated.status import RoundState
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def publish_round(
     round_number: int,
     params: dict[str, np.ndarray],
     scaler: dict[str, np.ndarray],
-    state: dict[str, Any],
+    state: RoundState,
     judge: Judge | None = None,
 ) -> dict[str, Any]:
     """Export, check against the NumPy model, judge, publish ``fl-<experiment>-r<n>``, promote if it won.
@@ -96,15 +97,15 @@ def publish_round(
             "input_name": "features",
             "threshold": judged.threshold if judged else UNGATED_THRESHOLD,
             "metrics": judged.metrics if judged else {},
-            "bank_metrics": state.get("aggregate_metrics", {}),
+            "bank_metrics": state.aggregate_metrics,
             "gate": verdict.record(),
             "dataset_version": judged.dataset_version if judged else None,
             "experiment": experiment,
             "round": round_number,
-            "aggregator": state.get("aggregator"),
-            "participants": sorted(state["participants"]),
-            "clip_bound": state.get("clip_bound"),
-            "noise_std": state.get("noise_std"),
+            "aggregator": state.aggregator,
+            "participants": sorted(state.participants),
+            "clip_bound": state.clip_bound,
+            "noise_std": state.noise_std,
             "parity_max_abs_diff": parity,
         },
     )

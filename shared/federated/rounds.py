@@ -31,7 +31,7 @@ from shared.domain.errors import BlobExistsError, BlobNotFoundError, ConcurrentU
 from shared.federated import aggregate
 from shared.federated.aggregators import Aggregator, aggregator_for
 from shared.federated.params import BadParametersError, from_npz, to_npz
-from shared.federated.status import RoundStatus
+from shared.federated.status import RoundState, RoundStatus
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ CONTAINER = "federated"
 MAX_ATTEMPTS = 50
 
 
-OnClose = Callable[[int, dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]], Any]
+OnClose = Callable[[int, dict[str, np.ndarray], dict[str, np.ndarray], RoundState], Any]
 
 
 class RoundStateError(FraudOpsError):
@@ -101,7 +101,11 @@ class Rounds:
     def _global_name(self, n: int) -> str:
         return f"{self.experiment}/global/round-{n}.npz"
 
-    def state(self, n: int) -> tuple[dict[str, Any], str]:
+    def state(self, n: int) -> RoundState:
+        """Round ``n`` as stored, read into named fields."""
+        return RoundState.from_document(self._read(n)[0])
+
+    def _read(self, n: int) -> tuple[dict[str, Any], str]:
         try:
             data, etag = self.store.get_bytes(CONTAINER, self._state_name(n))
         except BlobNotFoundError:
@@ -124,7 +128,7 @@ class Rounds:
         return max(rounds)
 
     # ---- transitions -------------------------------------------------------------------------
-    def start(self, initial: dict[str, np.ndarray], *, round_number: int = 1) -> dict[str, Any]:
+    def start(self, initial: dict[str, np.ndarray], *, round_number: int = 1) -> RoundState:
         """Publish the initial global model and open the first round (create-only: starting twice fails)."""
         try:
             self.store.put_bytes(CONTAINER, self._global_name(round_number), to_npz(initial), overwrite=False)
@@ -132,7 +136,7 @@ class Rounds:
             raise RoundStateError(f"experiment {self.experiment} has already started") from None
         return self._open(round_number)
 
-    def start_with_statistics(self, n_features: int) -> dict[str, Any]:
+    def start_with_statistics(self, n_features: int) -> RoundState:
         """Round 0: banks send sufficient statistics; its close derives the scaler and opens round 1."""
         from shared.federated.model import stats_template
 
@@ -144,7 +148,7 @@ class Rounds:
         except BlobNotFoundError:
             return None
 
-    def _open(self, n: int) -> dict[str, Any]:
+    def _open(self, n: int) -> RoundState:
         now = self.clock()
         state: dict[str, Any] = {
             "round": n,
@@ -167,11 +171,11 @@ class Rounds:
                 overwrite=False,
                 content_type="application/json",
             )
-        return self.state(n)[0]
+        return self.state(n)
 
-    def submit(self, n: int, bank: str, data: bytes, examples: int, metrics: dict[str, float]) -> dict[str, Any]:
+    def submit(self, n: int, bank: str, data: bytes, examples: int, metrics: dict[str, float]) -> RoundState:
         """Store ``bank``'s update for round ``n``; aggregate when enough are in. Returns the round's state."""
-        state, _ = self.state(n)
+        state, _ = self._read(n)
         if state["status"] != RoundStatus.OPEN:
             raise RoundStateError(f"round {n} is {state['status']}, not open for updates")
         if bank in state["participants"]:
@@ -194,7 +198,7 @@ class Rounds:
             raise RoundStateError(f"bank {bank} already sent its update for round {n}") from None
         entry = {"examples": int(examples), "metrics": metrics, "update": blob, "received_at": self.clock()}
         for _ in range(MAX_ATTEMPTS):
-            state, etag = self.state(n)
+            state, etag = self._read(n)
             if state["status"] != RoundStatus.OPEN:
                 self.store.delete(CONTAINER, blob)
                 raise RoundStateError(f"round {n} closed while bank {bank}'s update arrived; send it to the next")
@@ -222,23 +226,23 @@ class Rounds:
         )
         if len(state["participants"]) >= state["min_clients"]:
             return self.aggregate(n)
-        return state
+        return RoundState.from_document(state)
 
-    def aggregate(self, n: int, *, force: bool = False) -> dict[str, Any]:
+    def aggregate(self, n: int, *, force: bool = False) -> RoundState:
         """Close round ``n`` if it may close; exactly one caller aggregates. Returns the state, with ``why`` if open."""
-        state, etag = self.state(n)
+        state, etag = self._read(n)
         if state["status"] != RoundStatus.OPEN:
-            return state
+            return RoundState.from_document(state)
         have, need = len(state["participants"]), state["min_clients"]
         if have < need:
             late = self.clock() >= state["deadline"]
             state["why"] = f"{have} of {need} updates are in" + (
                 "; the deadline has passed, the round stays open until enough banks report" if late else ""
             )
-            return state
+            return RoundState.from_document(state)
         if force and self.clock() < state["deadline"]:
             state["why"] = "the deadline has not passed"
-            return state
+            return RoundState.from_document(state)
         state["status"] = RoundStatus.AGGREGATING
         try:  # the returned ETag guards the close below: no second read
             etag = self.store.put_bytes(
@@ -249,7 +253,7 @@ class Rounds:
                 content_type="application/json",
             )
         except ConcurrentUpdateError:
-            return self.state(n)[0]  # someone else is aggregating (or a late update changed it): theirs
+            return self.state(n)  # someone else is aggregating (or a late update changed it): theirs
         reference = self.global_model(n)
         names = sorted(reference)
         banks = sorted(state["participants"])
@@ -295,13 +299,14 @@ class Rounds:
         )
         self._open(n + 1)
         log.info("round %d closed: %d updates aggregated with %s", n, len(banks), state["aggregator"])
+        closed = RoundState.from_document(state)
         scaler = self.scaler()
         if merged and self.on_close is not None and scaler is not None:
             try:  # publishing is a consequence of the round, not part of it: a failure is logged, not raised
-                self.on_close(n, dict(zip(names, merged, strict=True)), scaler, state)
+                self.on_close(n, dict(zip(names, merged, strict=True)), scaler, closed)
             except Exception:
                 log.exception("round %d closed, but publishing its model failed", n)
-        return state
+        return closed
 
     def _close_statistics(self, totals: dict[str, np.ndarray]) -> None:
         from shared.federated.model import initial, scaler_from

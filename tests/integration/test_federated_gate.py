@@ -12,6 +12,7 @@ from shared.domain.contract import get_contract
 from shared.etl.service import run_etl
 from shared.federated import model as lr
 from shared.federated.export import UNGATED_THRESHOLD, publish_round
+from shared.federated.status import RoundState
 from training.data import load_dataset, matrix
 from training.gate import judge
 
@@ -41,7 +42,24 @@ def _publish(store, settings, n, params, scaler):
         round_number=n,
         params=params,
         scaler=scaler,
-        state={"participants": {"bank-a": {}, "bank-b": {}}, "aggregator": "fedavg"},
+        state=RoundState.from_document(
+            {
+                "round": 1,
+                "kind": "model",
+                "status": "closed",
+                "opened_at": 0.0,
+                "deadline": 1.0,
+                "min_clients": 2,
+                "aggregator": "fedavg",
+                "clip_bound": None,
+                "noise_std": None,
+                "max_weight_share": 0.5,
+                "participants": {
+                    b: {"examples": 10, "metrics": {}, "update": f"u/{b}", "received_at": 0.0}
+                    for b in ("bank-a", "bank-b")
+                },
+            }
+        ),
         judge=lambda onnx_bytes: judge(store, settings, onnx_bytes),
     )
 

@@ -43,12 +43,12 @@ def rounds(store):
 def test_round_closes_at_min_clients_with_the_weighted_average(rounds):
     rounds.submit(1, "a", _update(1.0), 100, {"auc": 0.9})
     state = rounds.submit(1, "b", _update(2.0), 100, {"auc": 0.8})
-    assert state["status"] == "open" and sorted(state["participants"]) == ["a", "b"]
+    assert state.status == "open" and sorted(state.participants) == ["a", "b"]
     closed = rounds.submit(1, "c", _update(4.0), 200, {"auc": 0.7})
-    assert closed["status"] == "closed" and closed["aggregate_metrics"]["auc"] == pytest.approx(0.775)
+    assert closed.status == "closed" and closed.aggregate_metrics["auc"] == pytest.approx(0.775)
     model = rounds.global_model(2)
     assert np.allclose(model["coef"], (100 * 1 + 100 * 2 + 200 * 4) / 400)
-    assert rounds.state(2)[0]["status"] == "open" and rounds.current() == 2
+    assert rounds.state(2).status == "open" and rounds.current() == 2
 
 
 def test_rejections(rounds):
@@ -70,7 +70,7 @@ def test_rejections(rounds):
         np.savez(buf, coef=np.zeros(4), intercept=np.zeros(1))
         rounds.submit(1, "b", buf.getvalue(), 10, {})
     rounds.submit(1, "b", _update(1.0), 10, {})
-    assert rounds.submit(1, "c", _update(1.0), 10, {})["status"] == "closed"
+    assert rounds.submit(1, "c", _update(1.0), 10, {}).status == "closed"
     with pytest.raises(RoundStateError, match="closed, not open"):
         rounds.submit(1, "d", _update(1.0), 10, {})
 
@@ -78,10 +78,10 @@ def test_rejections(rounds):
 def test_round_without_enough_updates_stays_open_and_says_why(rounds):
     rounds.submit(1, "a", _update(1.0), 10, {})
     early = rounds.aggregate(1, force=True)
-    assert early["status"] == "open" and "1 of 3" in early["why"]
+    assert early.status == "open" and "1 of 3" in early.why
     rounds.clock.now += 120
     late = rounds.aggregate(1, force=True)
-    assert late["status"] == "open" and "deadline has passed" in late["why"]
+    assert late.status == "open" and "deadline has passed" in late.why
 
 
 def test_clipping_bound_rejects_large_steps(store):
@@ -89,7 +89,7 @@ def test_clipping_bound_rejects_large_steps(store):
     r.start(INITIAL)
     with pytest.raises(BadParametersError, match="clipping bound"):
         r.submit(1, "a", _update(1.0), 10, {})  # norm sqrt(5) > 1
-    assert r.submit(1, "a", _update(0.1), 10, {})["status"] == "open"
+    assert r.submit(1, "a", _update(0.1), 10, {}).status == "open"
 
 
 def test_concurrent_banks_one_aggregation_every_update_counted(store):
@@ -109,11 +109,11 @@ def test_concurrent_banks_one_aggregation_every_update_counted(store):
     for t in threads:
         t.join()
     assert errors == []
-    state = r.state(1)[0]
-    assert state["status"] == "closed" and sorted(state["participants"]) == [f"bank{i}" for i in range(6)]
+    state = r.state(1)
+    assert state.status == "closed" and sorted(state.participants) == [f"bank{i}" for i in range(6)]
     expected = sum(i * (10 + i) for i in range(6)) / sum(10 + i for i in range(6))
     assert np.allclose(r.global_model(2)["coef"], expected)
-    assert r.state(2)[0]["participants"] == {}
+    assert r.state(2).participants == {}
     assert len(store.list_names("federated", "busy/global/")) == 2  # round 1 and round 2: one aggregation
 
 
