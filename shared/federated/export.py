@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,17 @@ def to_onnx(params: dict[str, np.ndarray], scaler: dict[str, np.ndarray], featur
     return bytes(onnx_model.SerializeToString())
 
 
+@dataclass(frozen=True)
+class PublishedRound:
+    """A round's model as published: its version, the stored manifest, and whether the gate promoted it."""
+
+    version: str
+    manifest: dict[str, Any]  # the stored JSON document, as the model store keeps it
+    verdict: Verdict
+    promoted: bool
+    promotion_reason: str
+
+
 def publish_round(
     store: BlobStore,
     *,
@@ -68,11 +80,10 @@ def publish_round(
     scaler: dict[str, np.ndarray],
     state: RoundState,
     judge: Judge | None = None,
-) -> dict[str, Any]:
+) -> PublishedRound:
     """Export, check against the NumPy model, judge, publish ``fl-<experiment>-r<n>``, promote if it won.
 
-    Returns the manifest, plus ``promoted`` and ``promotion_reason`` (not stored in it: a
-    manifest is written once, before the promotion is attempted).
+    The promotion is not in the stored manifest (written once, before the promotion is attempted).
     """
     features = get_contract(dataset).feature_names
     onnx_bytes = to_onnx(params, scaler, features)
@@ -135,4 +146,4 @@ def publish_round(
         promoted,
         reason,
     )
-    return {**manifest, "promoted": promoted, "promotion_reason": reason}
+    return PublishedRound(version, manifest, verdict, promoted, reason)

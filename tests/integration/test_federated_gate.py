@@ -66,9 +66,10 @@ def _publish(store, settings, n, params, scaler):
 
 def test_without_curated_data_the_model_is_published_ungated_and_not_promoted(store, settings):
     scaler = {"mean": np.zeros(29, np.float32), "scale": np.ones(29, np.float32)}
-    manifest = _publish(store, settings, 1, lr.initial(29), scaler)
-    assert manifest["gate"]["status"] == "skipped" and "no curated data" in manifest["gate"]["reason"]
-    assert manifest["threshold"] == UNGATED_THRESHOLD and not manifest["promoted"]
+    published = _publish(store, settings, 1, lr.initial(29), scaler)
+    assert published.verdict.status == "skipped" and "no curated data" in published.verdict.reason
+    assert published.manifest["gate"] == published.verdict.record()  # what the manifest stores
+    assert published.manifest["threshold"] == UNGATED_THRESHOLD and not published.promoted
     assert ModelStore(store, settings.model_name).champion()[0] is None
 
 
@@ -77,17 +78,17 @@ def test_a_winning_round_is_promoted_with_a_cost_chosen_threshold_and_a_losing_o
     models = ModelStore(store, settings.model_name)
 
     first = _publish(store, settings, 1, params, scaler)
-    assert first["gate"]["status"] == "judged" and first["promoted"]
-    assert first["promotion_reason"].startswith("first model")
+    assert first.manifest["gate"]["status"] == "judged" and first.promoted
+    assert first.promotion_reason.startswith("first model")
     assert models.champion()[0] == "fl-gate-r1"
     stored = models.manifest("fl-gate-r1")
-    assert stored["threshold"] == first["gate"]["threshold"] != UNGATED_THRESHOLD  # chosen by cost, not 0.5
+    assert stored["threshold"] == first.manifest["gate"]["threshold"] != UNGATED_THRESHOLD  # chosen by cost, not 0.5
     assert stored["metrics"]["auc"] > 0.9 and stored["gate"]["dataset_version"] == curated.dataset_version
     report = json.loads(store.get_bytes("reports", "federated/fl-gate-r1.json")[0])
     assert report["promoted"] and report["metrics"] == stored["metrics"]
 
     useless = {"coef": np.zeros_like(params["coef"]), "intercept": params["intercept"]}  # ranks nothing
     second = _publish(store, settings, 2, useless, scaler)
-    assert second["gate"]["status"] == "judged" and not second["promoted"]
-    assert "not lower than the champion" in second["promotion_reason"]
-    assert second["gate"]["champion"] == "fl-gate-r1" and models.champion()[0] == "fl-gate-r1"
+    assert second.manifest["gate"]["status"] == "judged" and not second.promoted
+    assert "not lower than the champion" in second.promotion_reason
+    assert second.manifest["gate"]["champion"] == "fl-gate-r1" and models.champion()[0] == "fl-gate-r1"
