@@ -11,8 +11,15 @@ from fastapi.responses import JSONResponse
 
 from api.decode import BatchTooLargeError, InvalidRequestError
 from api.schemas import ErrorResponse
-from shared.domain.errors import FraudOpsError, ModelIntegrityError, ModelNotAvailableError
+from shared.domain.errors import (
+    ConfigurationError,
+    FraudOpsError,
+    ModelIntegrityError,
+    ModelNotAvailableError,
+    RetryLaterError,
+)
 from shared.federated.auth import AuthError
+from shared.federated.banks import BankIdError
 from shared.federated.params import BadParametersError
 from shared.federated.rounds import RoundNotFoundError, RoundStateError
 from shared.scoring.explain import CannotExplainError
@@ -39,6 +46,9 @@ STATUS = {
     UnsupportedMediaError: 415,
     ModelNotAvailableError: 503,
     ModelIntegrityError: 503,
+    RetryLaterError: 503,
+    ConfigurationError: 503,
+    BankIdError: 422,
 }
 
 

@@ -13,9 +13,15 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import SettingsDep
 from shared.adapters.storage import get_blob_store
 from shared.domain.settings import Settings
-from shared.federated.params import BadParametersError
+from shared.federated.auth import NONCE, SIGNATURE, TIMESTAMP
+from shared.federated.banks import HEADER_PATTERN
+from shared.federated.headers import MAX_EXAMPLES, METRICS_PATTERN
 from shared.federated.rounds import RoundConfig, Rounds
-from shared.federated.status import RoundState, RoundStatus
+from shared.federated.status import RoundState
+
+
+def _anchored(pattern: str) -> str:
+    return f"^{pattern}$"
 
 
 def rounds_for(settings: Settings) -> Rounds:
@@ -46,9 +52,11 @@ def rounds_for(settings: Settings) -> Rounds:
             aggregator=settings.fl_aggregator,
             trim_beta=settings.fl_trim_beta,
             clip_bound=settings.fl_clip_bound,
-            noise_std=settings.fl_noise_std,
+            noise_multiplier=settings.fl_noise_multiplier,
+            dp_delta=settings.fl_dp_delta,
             max_weight_share=settings.fl_max_weight_share,
-            seed=settings.train_seed,
+            max_examples=settings.fl_max_examples,
+            lease_seconds=settings.fl_aggregation_lease_seconds,
         ),
         on_close=publish,
     )
@@ -69,7 +77,7 @@ def router() -> APIRouter:
     @r.get(
         "/model",
         responses={
-            **refused(404),
+            **refused(404, 409, 503),
             200: {
                 "content": {"application/octet-stream": {}},
                 "description": ".npz of float32 arrays; round and experiment in headers",
@@ -77,13 +85,11 @@ def router() -> APIRouter:
         },
     )
     def model(settings: SettingsDep) -> Response:
-        rounds = rounds_for(settings)
-        n = rounds.current()
         from shared.federated.params import to_npz
 
-        state = rounds.state(n)
-        if state.status == RoundStatus.CLOSED:
-            n += 1
+        rounds = rounds_for(settings)
+        state = rounds.ensure_open()  # also repairs what a crash between two writes left
+        n = state.round
         arrays = rounds.global_model(n)
         scaler = rounds.scaler()
         if scaler is not None:
@@ -101,40 +107,63 @@ def router() -> APIRouter:
             headers={"X-FL-Round": str(n), "X-FL-Metadata": json.dumps(meta)},
         )
 
-    @r.get("/rounds/{round_number}", responses=refused(404))
+    @r.get("/rounds/{round_number}", responses=refused(404, 503))
     def round_status(round_number: int, settings: SettingsDep) -> dict[str, Any]:
         return rounds_for(settings).state(round_number).public()
 
-    @r.post("/rounds/{round_number}/updates", status_code=202, responses=refused(401, 404, 409, 413))
+    @r.post(
+        "/rounds/{round_number}/updates",
+        status_code=202,
+        responses=refused(401, 404, 409, 413, 503),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "description": "the update: an .npz of float32 arrays named and shaped as the round's global model",
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    )
     async def post_update(
         round_number: int,
         request: Request,
         settings: SettingsDep,
-        x_fl_examples: Annotated[int | None, Header(description="examples the update was trained on")] = None,
-        x_fl_metrics: Annotated[str, Header(description="JSON object of local metrics")] = "{}",
+        x_fl_examples: Annotated[
+            int, Header(ge=1, le=MAX_EXAMPLES, description="examples the update was trained on (signed)")
+        ],
+        x_fl_metrics: Annotated[
+            str, Header(pattern=METRICS_PATTERN, description="flat JSON object of local metrics (signed)")
+        ] = "{}",
+        x_fl_bank: Annotated[  # noqa: ARG001 (declared for the schema; verify reads it)
+            str | None, Header(pattern=HEADER_PATTERN, description="the bank's id")
+        ] = None,
+        x_fl_timestamp: Annotated[  # noqa: ARG001 (declared for the schema; verify reads it)
+            str | None, Header(pattern=_anchored(TIMESTAMP.pattern), description="Unix seconds")
+        ] = None,
+        x_fl_nonce: Annotated[  # noqa: ARG001 (declared for the schema; verify reads it)
+            str | None, Header(pattern=_anchored(NONCE.pattern), description="random, used once")
+        ] = None,
+        x_fl_signature: Annotated[  # noqa: ARG001 (declared for the schema; verify reads it)
+            str | None, Header(pattern=_anchored(SIGNATURE.pattern), description="HMAC-SHA256, hex")
+        ] = None,
     ) -> JSONResponse:
         from fastapi.concurrency import run_in_threadpool
 
         from api.body import read_body
-        from shared.federated.auth import get_keys, verify
+        from shared.adapters.bank_keys import get_keys
+        from shared.federated.auth import single_headers, verify
+        from shared.federated.headers import parse_metrics
 
+        headers = single_headers(request.headers.items())  # each X-FL-* once: signed and used alike
         body = await read_body(request, settings.fl_max_body_bytes)
-        headers = {k.lower(): v for k, v in request.headers.items()}
         store = get_blob_store(settings)
         bank = await run_in_threadpool(
             verify, headers, "POST", request.url.path, body, keys=get_keys(settings), store=store, now=time.time()
         )
-        if x_fl_examples is None:
-            raise BadParametersError("X-FL-Examples (the number of examples behind the update) is required")
-        try:
-            metrics = json.loads(x_fl_metrics)
-            assert isinstance(metrics, dict) and all(isinstance(v, int | float) for v in metrics.values())
-        except (ValueError, AssertionError):
-            raise BadParametersError("X-FL-Metrics must be a JSON object of numbers") from None
+        metrics = parse_metrics(x_fl_metrics)  # the one value: duplicates were refused
         state = await run_in_threadpool(rounds_for(settings).submit, round_number, bank, body, x_fl_examples, metrics)
         return JSONResponse(state.public(), status_code=202)
 
-    @r.post("/rounds/{round_number}/aggregate", responses=refused(401, 404))
+    @r.post("/rounds/{round_number}/aggregate", responses=refused(401, 404, 503))
     def close_round(
         round_number: int, settings: SettingsDep, x_fl_admin_key: Annotated[str | None, Header()] = None
     ) -> dict[str, Any]:

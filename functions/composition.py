@@ -11,10 +11,10 @@ from __future__ import annotations
 
 def reset() -> None:
     """Forget every cached client and setting; the next call to a factory builds anew."""
+    from shared.adapters.bank_keys import get_keys
     from shared.adapters.identity import azure_credential
     from shared.adapters.storage import reset_stores
     from shared.domain.settings import get_settings
-    from shared.federated.auth import get_keys
     from shared.scoring.scorer import reset_scorers
     from shared.streaming.service import get_processor
 

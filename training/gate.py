@@ -26,10 +26,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def decide_promotion(new: dict[str, float], champion: dict[str, float] | None, margin: float) -> tuple[bool, str]:
-    """Promote when there is no champion, or when cost is lower and PR-AUC is not worse by more than ``margin``."""
+def decide_promotion(
+    new: dict[str, float], champion: dict[str, float] | None, margin: float, *, baseline: dict[str, float]
+) -> tuple[bool, str]:
+    """Promote when cost is lower than the champion's and PR-AUC is not worse by more than ``margin``;
+    with no champion, when PR-AUC is not worse than the logistic ``baseline``'s by more than ``margin``."""
     if champion is None:
-        return True, "first model (no usable champion)"
+        if new["pr_auc"] < baseline["pr_auc"] - margin:
+            return False, (
+                f"first model, but its PR-AUC {new['pr_auc']:.4f} is below the logistic baseline's "
+                f"{baseline['pr_auc']:.4f} (same training and test parts) by more than {margin}"
+            )
+        return True, f"first model (no usable champion); PR-AUC {new['pr_auc']:.4f} clears the logistic baseline's"
     if new["cost"] >= champion["cost"]:
         return False, f"cost {new['cost']:g} is not lower than the champion's {champion['cost']:g}"
     if new["pr_auc"] < champion["pr_auc"] - margin:
@@ -63,6 +71,7 @@ def judge_scores(
     y_test: np.ndarray,
     test_probabilities: np.ndarray,
     x_test: np.ndarray,
+    baseline_metrics: dict[str, float],
     settings: Settings,
 ) -> tuple[Judged, np.ndarray | None]:
     """The gate's one rule for a candidate already scored on the test part: its metrics beside the champion's
@@ -72,7 +81,9 @@ def judge_scores(
     champion, pointer_etag = models.champion()
     scored = champion_scores(models, champion, contract, x_test) if champion else None
     champion_metrics = evaluate(y_test, scored[0], scored[1], **costs) if scored else None
-    promote, reason = decide_promotion(metrics, champion_metrics, settings.promotion_pr_auc_margin)
+    promote, reason = decide_promotion(
+        metrics, champion_metrics, settings.promotion_pr_auc_margin, baseline=baseline_metrics
+    )
     verdict = Judged(
         dataset_version=dataset_version,
         split=split,
@@ -80,6 +91,7 @@ def judge_scores(
         metrics=metrics,
         champion=champion,
         champion_metrics=champion_metrics,
+        baseline_metrics=baseline_metrics,
         promote=promote,
         reason=reason,
         pointer_etag=pointer_etag,
@@ -95,6 +107,7 @@ def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> Verdict:
     ``Skipped`` with the reason when there is no curated data to judge on; otherwise ``Judged``, with the
     champion pointer's ETag to promote with.
     """
+    from training.baseline import fit_logistic
     from training.data import load_dataset, matrix, time_split
     from training.onnx_export import onnx_probabilities
 
@@ -106,13 +119,21 @@ def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> Verdict:
         version, _, frame = load_dataset(store, contract)
     except BlobNotFoundError as exc:
         return Skipped(f"no curated data to judge on ({exc.reason})")
-    _, valid, test, split = time_split(frame, time_col.name)
-    y_valid, y_test = (p[label.name].to_numpy(dtype=np.int8) for p in (valid, test))
-    if len(np.unique(y_valid)) < 2 or len(np.unique(y_test)) < 2:
-        return Skipped("the validation or test part has only one class")
-    x_valid, x_test = matrix(valid, contract.feature_names), matrix(test, contract.feature_names)
+    train, valid, test, split = time_split(frame, time_col.name)
+    y_train, y_valid, y_test = (p[label.name].to_numpy(dtype=np.int8) for p in (train, valid, test))
+    if any(len(np.unique(y)) < 2 for y in (y_train, y_valid, y_test)):
+        return Skipped("the training, validation or test part has only one class")
+    x_train, x_valid, x_test = (matrix(p, contract.feature_names) for p in (train, valid, test))
+    cost_fn, cost_fp = settings.cost_fn, settings.cost_fp
     threshold = best_threshold(
-        cost_curve(y_valid, onnx_probabilities(onnx_bytes, x_valid), cost_fn=settings.cost_fn, cost_fp=settings.cost_fp)
+        cost_curve(y_valid, onnx_probabilities(onnx_bytes, x_valid), cost_fn=cost_fn, cost_fp=cost_fp)
+    )
+    baseline = fit_logistic(x_train, y_train, contract.feature_names, seed=settings.train_seed)
+    baseline_threshold = best_threshold(
+        cost_curve(y_valid, baseline.predict_proba(x_valid)[:, 1], cost_fn=cost_fn, cost_fp=cost_fp)
+    )
+    baseline_metrics = evaluate(
+        y_test, baseline.predict_proba(x_test)[:, 1], baseline_threshold, cost_fn=cost_fn, cost_fp=cost_fp
     )
     verdict, _ = judge_scores(
         ModelStore(store, settings.model_name),
@@ -123,6 +144,7 @@ def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> Verdict:
         y_test=y_test,
         test_probabilities=onnx_probabilities(onnx_bytes, x_test),
         x_test=x_test,
+        baseline_metrics=baseline_metrics,
         settings=settings,
     )
     return verdict

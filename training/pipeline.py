@@ -162,6 +162,7 @@ def _run(store: BlobStore, settings: Settings, *, dataset_version: str | None, c
         y_test=prepared.y_test,
         test_probabilities=exported.test_probabilities,
         x_test=prepared.x_test,
+        baseline_metrics=fitted.baseline_metrics,
         settings=_gate_settings(settings, config),
     )
     return publish(

@@ -37,3 +37,11 @@ class ModelIntegrityError(FraudOpsError):
 
 class TrainingError(FraudOpsError):
     """A training run failed; the champion is left untouched."""
+
+
+class RetryLaterError(FraudOpsError):
+    """A dependency is busy or unavailable for now (throttled, too many conflicts): the caller may retry (503)."""
+
+
+class ConfigurationError(FraudOpsError):
+    """The service's own settings are refused (they would make a defence a no-op); an operator must fix them."""

@@ -111,9 +111,32 @@ class Settings(BaseSettings):
     fl_aggregator: Literal["fedavg", "median", "trimmed_mean"] = Field(
         default="fedavg", validation_alias="FL_AGGREGATOR"
     )
-    fl_trim_beta: float = Field(default=0.2, ge=0, lt=0.5, validation_alias="FL_TRIM_BETA")
-    fl_clip_bound: float | None = Field(default=None, gt=0, validation_alias="FL_CLIP_BOUND")
-    fl_noise_std: float | None = Field(default=None, gt=0, validation_alias="FL_NOISE_STD")
+    fl_trim_beta: float | None = Field(
+        default=None,
+        ge=0,
+        lt=0.5,
+        validation_alias="FL_TRIM_BETA",
+        description="Share trimmed at each end by trimmed_mean; unset: 20%, and at least one update at the quorum.",
+    )
+    fl_clip_bound: float | None = Field(
+        default=None, gt=0, validation_alias="FL_CLIP_BOUND", description="L2 bound each bank's step is clipped to."
+    )
+    fl_noise_multiplier: float | None = Field(
+        default=None,
+        gt=0,
+        validation_alias="FL_NOISE_MULTIPLIER",
+        description="Differential privacy: Gaussian noise of this multiple of FL_CLIP_BOUND / updates (needs both).",
+    )
+    fl_dp_delta: float = Field(default=1e-5, gt=0, lt=1, validation_alias="FL_DP_DELTA")
+    fl_max_examples: int = Field(
+        default=1_000_000_000, ge=1, validation_alias="FL_MAX_EXAMPLES", description="Largest example count accepted."
+    )
+    fl_aggregation_lease_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        validation_alias="FL_AGGREGATION_LEASE_SECONDS",
+        description="How long a caller holds a round it aggregates before another may resume the close.",
+    )
     fl_max_weight_share: float = Field(default=0.5, gt=0, le=1, validation_alias="FL_MAX_WEIGHT_SHARE")
     fl_max_body_bytes: int = Field(default=32_000_000, ge=1024, validation_alias="FL_MAX_BODY_BYTES")
 

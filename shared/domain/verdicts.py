@@ -34,6 +34,7 @@ class Judged:
     metrics: dict[str, float]
     champion: str | None
     champion_metrics: dict[str, float] | None
+    baseline_metrics: dict[str, float]  # the logistic floor a first model must clear (same parts)
     promote: bool
     reason: str
     cost_fn: float

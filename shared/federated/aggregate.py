@@ -21,8 +21,10 @@ def _check(results: list[tuple[NDArrays, int]]) -> None:
     for params, n in results:
         if [a.shape for a in params] != shapes:
             raise ValueError("clients sent parameters of different shapes")
-        if n <= 0:
+        if not n > 0:
             raise ValueError("every client needs a positive example count")
+    if not np.isfinite(sum(float(n) for _, n in results)):
+        raise ValueError("the example counts add up to more than a float can hold")
 
 
 def fedavg(results: list[tuple[NDArrays, int]]) -> NDArrays:
@@ -104,8 +106,3 @@ def clip(update: NDArrays, reference: NDArrays, bound: float) -> NDArrays:
         return update
     scale = bound / norm
     return [(r + (u - r) * scale).astype(u.dtype, copy=False) for u, r in zip(update, reference, strict=True)]
-
-
-def gaussian_noise(params: NDArrays, std: float, rng: np.random.Generator) -> NDArrays:
-    """Central differential privacy: add N(0, std^2) to every coordinate of the aggregate."""
-    return [(p + rng.normal(0.0, std, p.shape)).astype(p.dtype, copy=False) for p in params]

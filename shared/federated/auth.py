@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
+import re
 import secrets
-from collections.abc import Mapping
-from functools import lru_cache
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
+from shared.adapters.bank_keys import KeyStore, store_bank_key
 from shared.domain.errors import BlobExistsError, FraudOpsError
+from shared.federated.banks import BankIdError, bank_id
 
 if TYPE_CHECKING:
     from shared.adapters.storage import BlobStore
@@ -27,20 +28,23 @@ log = logging.getLogger(__name__)
 
 MAX_SKEW_SECONDS = 300
 SIGNED_EXTRA = ("x-fl-examples", "x-fl-metrics")
+SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+NONCE = re.compile(r"[0-9A-Za-z]{16,128}")
 
 
 class AuthError(FraudOpsError):
     """The request is not signed by a known bank (401)."""
 
 
-class KeyStore(Protocol):
-    def get(self, bank: str) -> bytes | None: ...
-
-
-def canonical(method: str, path: str, timestamp: str, nonce: str, body: bytes, extra: Mapping[str, str]) -> bytes:
+def canonical(
+    method: str, path: str, timestamp: str, nonce: str, body: bytes, extra: Mapping[str, str], bank: str = ""
+) -> bytes:
+    """The bytes a bank signs: the request line, its signing headers, its bank id and the body's digest."""
     parts = [
         method.upper(),
         path,
+        bank,
         timestamp,
         nonce,
         *(f"{k}:{extra.get(k, '')}" for k in SIGNED_EXTRA),
@@ -55,7 +59,8 @@ def sign(
     """The headers a bank sends (``extra`` holds the other signed headers, lower-case names)."""
     timestamp, nonce = str(int(now)), secrets.token_hex(16)
     extra = dict(extra or {})
-    signature = hmac.new(key, canonical(method, path, timestamp, nonce, body, extra), hashlib.sha256).hexdigest()
+    signed = canonical(method, path, timestamp, nonce, body, extra, bank.lower())
+    signature = hmac.new(key, signed, hashlib.sha256).hexdigest()
     return {
         "X-FL-Bank": bank,
         "X-FL-Timestamp": timestamp,
@@ -63,6 +68,21 @@ def sign(
         "X-FL-Signature": signature,
         **{k: v for k, v in extra.items()},
     }
+
+
+def single_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers by lower-case name; ``AuthError`` when an ``X-FL-*`` header comes twice.
+
+    A repeated header could be read one way by the signature check and another by the code that
+    uses it; the protocol allows each exactly once.
+    """
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        if key.startswith("x-fl-") and key in out:
+            raise AuthError(f"header {name} is given more than once; send each X-FL-* header exactly once")
+        out[key] = value
+    return out
 
 
 def verify(
@@ -76,26 +96,35 @@ def verify(
     now: float,
     max_skew: float = MAX_SKEW_SECONDS,
 ) -> str:
-    """The bank that signed the request; ``AuthError`` with the reason otherwise."""
-    bank = headers.get("x-fl-bank", "")
+    """The (canonical) bank that signed the request; ``AuthError`` with the reason otherwise.
+
+    Every check that needs no key runs first, so a malformed request costs no key lookup.
+    """
+    raw_bank = headers.get("x-fl-bank", "")
     timestamp, nonce, signature = (headers.get(h, "") for h in ("x-fl-timestamp", "x-fl-nonce", "x-fl-signature"))
-    if not (bank and timestamp and nonce and signature):
+    if not (raw_bank and timestamp and nonce and signature):
         raise AuthError("the request is not signed (X-FL-Bank, X-FL-Timestamp, X-FL-Nonce, X-FL-Signature)")
+    try:
+        bank = bank_id(raw_bank)
+    except BankIdError as exc:
+        raise AuthError(f"X-FL-Bank: {exc.reason}") from None
+    if not SIGNATURE.fullmatch(signature):
+        raise AuthError("X-FL-Signature must be 64 hexadecimal digits (an HMAC-SHA256)")
+    if not TIMESTAMP.fullmatch(timestamp):
+        raise AuthError("X-FL-Timestamp must be whole Unix seconds (digits only)")
+    skew = abs(now - int(timestamp))
+    if skew > max_skew:
+        raise AuthError(f"the request's clock is {skew:.0f} s off (at most {max_skew:.0f} s allowed)")
+    if not NONCE.fullmatch(nonce):
+        raise AuthError("X-FL-Nonce must be 16 to 128 letters and digits")
     key = keys.get(bank)
     if key is None:
         raise AuthError(f"unknown bank {bank!r}")
     extra = {k: headers.get(k, "") for k in SIGNED_EXTRA}
-    expected = hmac.new(key, canonical(method, path, timestamp, nonce, body, extra), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature):
+    signed = canonical(method, path, timestamp, nonce, body, extra, bank)
+    expected = hmac.new(key, signed, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature.lower()):
         raise AuthError("the signature does not match the request")
-    try:
-        skew = abs(now - float(timestamp))
-    except ValueError:
-        raise AuthError("X-FL-Timestamp is not a number of seconds") from None
-    if skew > max_skew:
-        raise AuthError(f"the request's clock is {skew:.0f} s off (at most {max_skew:.0f} s allowed)")
-    if len(nonce) > 128 or not nonce.isalnum():
-        raise AuthError("X-FL-Nonce must be letters and digits, at most 128")
     try:
         store.put_bytes("federated", f"_nonces/{bank}/{nonce}", b"", overwrite=False)
     except BlobExistsError:
@@ -103,77 +132,10 @@ def verify(
     return bank
 
 
-class SettingsKeys:
-    """Bank keys from ``FL_BANK_KEYS`` (JSON ``{"bank": "key"}``), for local runs without Key Vault."""
-
-    def __init__(self, raw: str | None) -> None:
-        try:
-            self._keys = {str(k): str(v).encode() for k, v in json.loads(raw or "{}").items()}
-        except (ValueError, AttributeError):
-            log.error("FL_BANK_KEYS is not a JSON object of bank ids to keys; no bank can sign in")
-            self._keys = {}
-
-    def get(self, bank: str) -> bytes | None:
-        return self._keys.get(bank)
-
-
-class KeyVaultKeys:
-    """Bank keys as Key Vault secrets ``fl-bank-<id>``, read with the app's identity, cached per process."""
-
-    def __init__(self, vault_url: str, client_id: str | None = None) -> None:
-        from azure.keyvault.secrets import SecretClient
-
-        from shared.adapters.identity import azure_credential
-
-        self._client = SecretClient(vault_url, azure_credential(client_id))
-        self._cache: dict[str, bytes] = {}
-
-    def get(self, bank: str) -> bytes | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        if bank not in self._cache:
-            if not bank.replace("-", "").isalnum():
-                return None
-            try:
-                value = self._client.get_secret(f"fl-bank-{bank}").value
-            except ResourceNotFoundError:
-                return None  # not cached: a key added later works without a restart
-            if not value:
-                return None
-            self._cache[bank] = value.encode()
-        return self._cache[bank]
-
-
 def add_bank_key(settings: Settings, bank: str) -> dict[str, str]:
-    """Create a bank's signing key: in Key Vault as ``fl-bank-<bank>`` if configured, else returned (FL_BANK_KEYS)."""
-    if not bank or not bank.replace("-", "").isalnum() or len(bank) > 100:
-        raise AuthError("a bank id is letters, digits and dashes, at most 100 characters")
-    key = secrets.token_urlsafe(32)
-    if settings.key_vault_url:
-        from azure.keyvault.secrets import SecretClient
-
-        from shared.adapters.identity import azure_credential
-
-        client = SecretClient(
-            settings.key_vault_url,
-            azure_credential(settings.storage_credential_client_id),
-        )
-        client.set_secret(f"fl-bank-{bank}", key, content_type="fraudops federated bank key")
-        return {
-            "bank": bank,
-            "stored_in": f"{settings.key_vault_url} secret fl-bank-{bank}",
-            "hand_over": "read it from Key Vault and give it to the bank over a secure channel",
-        }
-    return {
-        "bank": bank,
-        "key": key,
-        "stored_in": "nowhere (no KEY_VAULT_URL): add it to FL_BANK_KEYS",
-        "hand_over": "give the key to the bank; it sets FL_BANK_KEY",
-    }
-
-
-@lru_cache(maxsize=4)
-def get_keys(settings: Settings) -> KeyStore:
-    if settings.key_vault_url:
-        return KeyVaultKeys(settings.key_vault_url, settings.storage_credential_client_id)
-    return SettingsKeys(settings.fl_bank_keys)
+    """Create a bank's signing key under its canonical id (see ``shared.adapters.bank_keys.store_bank_key``)."""
+    try:
+        canonical_id = bank_id(bank)
+    except BankIdError as exc:
+        raise AuthError(exc.reason) from None
+    return store_bank_key(settings, canonical_id)

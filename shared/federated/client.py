@@ -15,6 +15,7 @@ import numpy as np
 from shared.domain.errors import FraudOpsError
 from shared.federated import model as lr
 from shared.federated.auth import sign
+from shared.federated.headers import encode_metrics
 from shared.federated.params import from_npz, to_npz
 from shared.federated.status import RoundStatus
 
@@ -146,7 +147,7 @@ class BankClient:
             body,
             bank=self.bank,
             now=time.time(),
-            extra={"x-fl-examples": str(examples), "x-fl-metrics": json.dumps(metrics)},
+            extra={"x-fl-examples": str(examples), "x-fl-metrics": encode_metrics(metrics)},
         )
         r = self.http.post(path, content=body, headers=headers)
         if r.status_code != 202:

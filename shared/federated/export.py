@@ -116,7 +116,11 @@ def publish_round(
             "aggregator": state.aggregator,
             "participants": sorted(state.participants),
             "clip_bound": state.clip_bound,
+            "clipped": state.clipped,
+            "noise_multiplier": state.noise_multiplier,
             "noise_std": state.noise_std,
+            "epsilon": state.epsilon,
+            "dp_delta": state.dp_delta,
             "parity_max_abs_diff": parity,
         },
     )

@@ -2,23 +2,31 @@
 
 Layout under the ``federated`` container::
 
-    <experiment>/global/round-<n>.npz          the model round n starts from (written by closing round n-1)
-    <experiment>/round-<n>/state.json           status, deadline, participants, aggregate metrics
-    <experiment>/round-<n>/updates/<bank>.npz   each bank's parameters, written create-only
+    <experiment>/global/round-<n>.npz                   the model round n starts from (written by closing n-1)
+    <experiment>/round-<n>/state.json                    status, deadline, participants, aggregate metrics
+    <experiment>/round-<n>/updates/<bank>-<sha256>.npz   each bank's parameters, named by their digest
+    <experiment>/scaler.npz                              the shared scaler (closing round 0 derives it)
 
-Submitting writes the bank's update create-only (a second one from the same bank is refused)
-and then adds the bank to ``participants`` with a conditional write, retried on conflict, so
-concurrent banks never lose each other's entry. The round closes when ``min_clients`` updates
-are in: the status moves to ``aggregating`` with a conditional write, which exactly one caller
-wins; that caller aggregates, writes the next global model create-only, closes the round and
-opens the next one.
+**Submit** is atomic from the bank's view: the update is stored under its own digest first (writing
+the same bytes twice is harmless), and the bank becomes a participant only when the state write that
+names it succeeds. Until then nothing counts; after it, sending the same update again answers as the
+first time did, and a different one is refused. Bank ids are canonical (lower case).
+
+**Closing**: when ``min_clients`` updates are in, one caller wins the conditional move to
+``aggregating`` and holds it for ``lease_seconds``. Every step of the close is idempotent (the next
+global model is create-only and a re-run keeps the one already written), so if the caller crashes or
+fails, anyone may take the expired lease and re-run the close from the stored updates; a failure
+also releases the lease at once. A closed round whose successor was never opened gets it opened by
+the next call (``ensure_open``), so no crash between two writes leaves the experiment stuck.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,10 +35,21 @@ from typing import Any
 import numpy as np
 
 from shared.adapters.storage import BlobStore
-from shared.domain.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError, FraudOpsError
-from shared.federated import aggregate
+from shared.domain.errors import (
+    BlobExistsError,
+    BlobNotFoundError,
+    ConcurrentUpdateError,
+    ConfigurationError,
+    FraudOpsError,
+    RetryLaterError,
+)
+from shared.federated import aggregate, privacy
 from shared.federated.aggregators import Aggregator, aggregator_for
+from shared.federated.banks import bank_id
+from shared.federated.headers import MAX_EXAMPLES, check_examples, check_metrics
+from shared.federated.merge import capped_weights, merge
 from shared.federated.params import BadParametersError, from_npz, to_npz
+from shared.federated.statistics import check_scaler, check_statistics, combine
 from shared.federated.status import RoundState, RoundStatus
 
 log = logging.getLogger(__name__)
@@ -50,33 +69,56 @@ class RoundNotFoundError(FraudOpsError):
     """No such round (404 at the edge)."""
 
 
+def default_trim_beta(quorum: int) -> float:
+    """The share a trimmed mean drops at each end: 20%, and never less than one update at the quorum."""
+    return max(0.2, math.ceil(1000 / quorum) / 1000)
+
+
 @dataclass(frozen=True)
 class RoundConfig:
+    """How rounds are opened and closed; ``check`` refuses a configuration that would disarm a defence."""
+
     min_clients: int = 3
     deadline_seconds: float = 3600.0
     aggregator: str = "fedavg"
-    trim_beta: float = 0.2
+    trim_beta: float | None = None  # None: default_trim_beta(min_clients)
     clip_bound: float | None = None
-    noise_std: float | None = None
+    noise_multiplier: float | None = None
+    dp_delta: float = 1e-5
     max_weight_share: float = 0.5
-    seed: int = 0
+    max_examples: int = MAX_EXAMPLES
+    lease_seconds: float = 300.0
 
+    @property
+    def beta(self) -> float:
+        return self.trim_beta if self.trim_beta is not None else default_trim_beta(self.min_clients)
 
-def capped_weights(counts: list[int], max_share: float) -> list[float]:
-    """Example counts with no client above ``max_share`` of the total (iterated until it holds)."""
-    weights = [float(c) for c in counts]
-    if len(weights) * max_share < 1:  # the cap cannot hold for every client: equal weights
-        return [1.0] * len(weights)
-    for _ in range(len(weights)):
-        total = sum(weights)
-        over = [i for i, w in enumerate(weights) if w > max_share * total + 1e-9]
-        if not over:
-            break
-        rest = total - sum(weights[i] for i in over)
-        cap = max_share * rest / (1 - max_share * len(over))
-        for i in over:
-            weights[i] = cap
-    return weights
+    def check(self) -> None:
+        """``ConfigurationError`` with the reason for settings under which one bank could set the model."""
+        try:
+            aggregator_for(self.aggregator, trim_beta=self.beta)
+        except ValueError as exc:
+            raise ConfigurationError(f"FL_AGGREGATOR: {exc}") from None
+        robust = self.aggregator in ("median", "trimmed_mean")
+        if robust and self.min_clients < 3:
+            raise ConfigurationError(
+                f"{self.aggregator} over a quorum of FL_MIN_CLIENTS={self.min_clients} is no more robust than a "
+                "mean (one bank of two sets it): set FL_MIN_CLIENTS to 3 or more"
+            )
+        if self.aggregator == "trimmed_mean" and int(self.beta * self.min_clients) < 1:
+            least = math.ceil(1000 / self.min_clients) / 1000
+            raise ConfigurationError(
+                f"trimmed_mean with FL_TRIM_BETA={self.beta:g} drops int({self.beta:g} x {self.min_clients}) = 0 "
+                f"updates at each end at the quorum of FL_MIN_CLIENTS={self.min_clients}, so one bank can set the "
+                f"model: set FL_TRIM_BETA to at least {least:g} (or leave it unset), or use median"
+            )
+        if self.noise_multiplier is not None and self.clip_bound is None:
+            raise ConfigurationError("FL_NOISE_MULTIPLIER needs FL_CLIP_BOUND: noise is calibrated to the clip bound")
+        if self.noise_multiplier is not None and self.aggregator != "fedavg":
+            raise ConfigurationError(
+                f"differential privacy is accounted for the clipped mean only; FL_AGGREGATOR={self.aggregator} "
+                "has no stated epsilon: use fedavg with FL_CLIP_BOUND and FL_NOISE_MULTIPLIER"
+            )
 
 
 class Rounds:
@@ -90,9 +132,9 @@ class Rounds:
         clock: Callable[[], float] = time.time,
         on_close: OnClose | None = None,
     ) -> None:
+        config.check()
         self.store, self.experiment, self.config, self.clock = store, experiment, config, clock
         self.on_close = on_close
-        self.aggregator: Aggregator = aggregator_for(config.aggregator, trim_beta=config.trim_beta)  # refused early
 
     # ---- names and reads --------------------------------------------------------------------
     def _state_name(self, n: int) -> str:
@@ -112,6 +154,11 @@ class Rounds:
             raise RoundNotFoundError(f"round {n} of {self.experiment} does not exist") from None
         return json.loads(data), etag
 
+    def _write(self, n: int, state: dict[str, Any], etag: str) -> str:
+        return self.store.put_bytes(
+            CONTAINER, self._state_name(n), json.dumps(state).encode(), if_match=etag, content_type="application/json"
+        )
+
     def global_model(self, n: int) -> dict[str, np.ndarray]:
         try:
             data, _ = self.store.get_bytes(CONTAINER, self._global_name(n))
@@ -126,6 +173,20 @@ class Rounds:
         if not rounds:
             raise RoundNotFoundError(f"experiment {self.experiment} has not started")
         return max(rounds)
+
+    def ensure_open(self) -> RoundState:
+        """The round banks should train for now, repairing what a crash left: a closed newest round gets its
+        successor opened, an aggregation whose lease expired is resumed."""
+        n = self.current()
+        state = self.state(n)
+        if state.status == RoundStatus.AGGREGATING and self._lease_expired(state.lease_until):
+            state = self.aggregate(n)
+        if state.status == RoundStatus.CLOSED:
+            return self._open(n + 1)
+        return state
+
+    def _lease_expired(self, lease_until: float | None) -> bool:
+        return lease_until is None or self.clock() >= lease_until
 
     # ---- transitions -------------------------------------------------------------------------
     def start(self, initial: dict[str, np.ndarray], *, round_number: int = 1) -> RoundState:
@@ -143,10 +204,18 @@ class Rounds:
         return self.start(stats_template(n_features), round_number=0)
 
     def scaler(self) -> dict[str, np.ndarray] | None:
+        """The shared scaler; ``None`` before round 0 closes; ``RoundStateError`` if the stored one is unusable."""
         try:
-            return from_npz(self.store.get_bytes(CONTAINER, f"{self.experiment}/scaler.npz")[0])
+            scaler = from_npz(self.store.get_bytes(CONTAINER, f"{self.experiment}/scaler.npz")[0])
+            check_scaler(scaler)
         except BlobNotFoundError:
             return None
+        except BadParametersError as exc:
+            raise RoundStateError(
+                f"the shared scaler is unusable ({exc.reason}); an admin re-derives it from round 0's checked "
+                "statistics with POST /api/federated/rounds/0/aggregate"
+            ) from None
+        return scaler
 
     def _open(self, n: int) -> RoundState:
         now = self.clock()
@@ -158,8 +227,10 @@ class Rounds:
             "deadline": now + self.config.deadline_seconds,
             "min_clients": self.config.min_clients,
             "aggregator": self.config.aggregator,
+            "trim_beta": self.config.beta if self.config.aggregator == "trimmed_mean" else None,
             "clip_bound": self.config.clip_bound,
-            "noise_std": self.config.noise_std,
+            "noise_multiplier": self.config.noise_multiplier,
+            "dp_delta": self.config.dp_delta if self.config.noise_multiplier else None,
             "max_weight_share": self.config.max_weight_share,
             "participants": {},
         }
@@ -173,49 +244,58 @@ class Rounds:
             )
         return self.state(n)
 
+    def _read_for_submit(self, n: int) -> tuple[dict[str, Any], str]:
+        """Round ``n``'s state, opening it first if round ``n - 1`` closed and a crash left it unopened."""
+        try:
+            return self._read(n)
+        except RoundNotFoundError:
+            if n < 1 or self._status(n - 1) != RoundStatus.CLOSED:
+                raise
+        self._open(n)
+        return self._read(n)
+
+    def _status(self, n: int) -> RoundStatus | None:
+        try:
+            return RoundStatus(self._read(n)[0]["status"])
+        except RoundNotFoundError:
+            return None
+
     def submit(self, n: int, bank: str, data: bytes, examples: int, metrics: dict[str, float]) -> RoundState:
         """Store ``bank``'s update for round ``n``; aggregate when enough are in. Returns the round's state."""
-        state, _ = self._read(n)
+        bank = bank_id(bank)
+        examples = check_examples(examples, self.config.max_examples)
+        metrics = check_metrics(metrics)
+        digest = hashlib.sha256(data).hexdigest()
+        state, _ = self._read_for_submit(n)
+        if state["status"] == RoundStatus.AGGREGATING and self._lease_expired(state.get("lease_until")):
+            self.aggregate(n)  # a crashed close: finish it before answering
+            state, _ = self._read(n)
+        mine = state["participants"].get(bank)
+        if mine is not None:
+            if mine.get("sha256") == digest:  # a retry of an update that was counted: the same answer
+                return RoundState.from_document(state)
+            raise RoundStateError(f"bank {bank} already sent its update for round {n}")
         if state["status"] != RoundStatus.OPEN:
             raise RoundStateError(f"round {n} is {state['status']}, not open for updates")
-        if bank in state["participants"]:
-            raise RoundStateError(f"bank {bank} already sent its update for round {n}")
-        if examples <= 0:
-            raise BadParametersError("the example count must be positive")
         reference = self.global_model(n)
         params = from_npz(data, expected={k: v.shape for k, v in reference.items()})
         names = sorted(reference)
-        if self.config.clip_bound is not None and n > 0:
-            norm = aggregate.update_norm([params[k] for k in names], [reference[k] for k in names])
-            if norm > self.config.clip_bound:
-                raise BadParametersError(
-                    f"update norm {norm:.4g} is over the clipping bound {self.config.clip_bound:g}"
-                )
-        blob = f"{self.experiment}/round-{n}/updates/{bank}.npz"
-        try:
-            self.store.put_bytes(CONTAINER, blob, data, overwrite=False)
-        except BlobExistsError:
-            raise RoundStateError(f"bank {bank} already sent its update for round {n}") from None
-        entry = {"examples": int(examples), "metrics": metrics, "update": blob, "received_at": self.clock()}
-        for _ in range(MAX_ATTEMPTS):
-            state, etag = self._read(n)
-            if state["status"] != RoundStatus.OPEN:
-                self.store.delete(CONTAINER, blob)
-                raise RoundStateError(f"round {n} closed while bank {bank}'s update arrived; send it to the next")
-            state["participants"][bank] = entry
-            try:
-                self.store.put_bytes(
-                    CONTAINER,
-                    self._state_name(n),
-                    json.dumps(state).encode(),
-                    if_match=etag,
-                    content_type="application/json",
-                )
-                break
-            except ConcurrentUpdateError:
-                continue
+        norm = None
+        if n == 0:
+            check_statistics(params, examples)
         else:
-            raise FraudOpsError(f"round {n} is too busy; retry the update")
+            norm = aggregate.update_norm([params[k] for k in names], [reference[k] for k in names])
+        blob = f"{self.experiment}/round-{n}/updates/{bank}-{digest[:32]}.npz"
+        self.store.put_bytes(CONTAINER, blob, data, overwrite=True)  # content-addressed: rewriting is harmless
+        entry = {
+            "examples": examples,
+            "metrics": metrics,
+            "update": blob,
+            "sha256": digest,
+            "norm": norm,
+            "received_at": self.clock(),
+        }
+        state = self._add_participant(n, bank, entry)
         log.info(
             "round %d: update from %s (%d examples), %d of %d in",
             n,
@@ -228,95 +308,200 @@ class Rounds:
             return self.aggregate(n)
         return RoundState.from_document(state)
 
+    def _add_participant(self, n: int, bank: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """The commit point of a submit: one conditional write naming the bank, retried on conflict."""
+        for _ in range(MAX_ATTEMPTS):
+            state, etag = self._read(n)
+            mine = state["participants"].get(bank)
+            if mine is not None and mine.get("sha256") == entry["sha256"]:
+                return state  # a concurrent retry of the same update got there first
+            if mine is not None:
+                raise RoundStateError(f"bank {bank} already sent its update for round {n}")
+            if state["status"] != RoundStatus.OPEN:
+                raise RoundStateError(f"round {n} closed while bank {bank}'s update arrived; send it to the next")
+            state["participants"][bank] = entry
+            try:
+                self._write(n, state, etag)
+            except ConcurrentUpdateError:
+                continue
+            return state
+        raise RetryLaterError(
+            f"round {n} is too busy ({MAX_ATTEMPTS} conflicting writes in a row); your update was not counted: "
+            "send it again"
+        )
+
     def aggregate(self, n: int, *, force: bool = False) -> RoundState:
-        """Close round ``n`` if it may close; exactly one caller aggregates. Returns the state, with ``why`` if open."""
+        """Close round ``n`` if it may close; exactly one caller aggregates. Returns the state, with ``why`` if open.
+
+        A closed round 0 whose stored scaler is unusable is re-derived (admin recovery).
+        """
         state, etag = self._read(n)
-        if state["status"] != RoundStatus.OPEN:
+        status = state["status"]
+        if status == RoundStatus.CLOSED:
+            if n == 0 and force:
+                self._repair_scaler(state)
+            self._open(n + 1)  # idempotent: a crash between closing n and opening n + 1 is repaired here
             return RoundState.from_document(state)
+        if status == RoundStatus.AGGREGATING and not self._lease_expired(state.get("lease_until")):
+            return RoundState.from_document(state)  # someone holds the lease
+        if status == RoundStatus.OPEN:
+            why = self._why_not_yet(state, force)
+            if why:
+                state["why"] = why
+                return RoundState.from_document(state)
+        else:
+            log.warning("round %d: the aggregation lease expired (attempt %d); resuming", n, state.get("attempts", 0))
+        state.update(
+            status=RoundStatus.AGGREGATING,
+            lease_until=self.clock() + self.config.lease_seconds,
+            attempts=int(state.get("attempts", 0)) + 1,
+        )
+        try:  # the returned ETag guards the close below: no second read
+            etag = self._write(n, state, etag)
+        except ConcurrentUpdateError:
+            return self.state(n)  # someone else took the lease (or a late update changed it): theirs
+        try:
+            return self._close(n, state, etag)
+        except Exception as exc:
+            reason = exc.reason if isinstance(exc, FraudOpsError) else f"{type(exc).__name__}: {exc}"
+            log.exception("round %d: aggregation failed (%s); releasing the lease", n, reason)
+            self._release(n, state, etag, reason)
+            raise RetryLaterError(
+                f"round {n} could not be aggregated ({reason}); nothing was lost, the next update or "
+                "POST .../aggregate retries it"
+            ) from exc
+
+    def _why_not_yet(self, state: dict[str, Any], force: bool) -> str | None:
         have, need = len(state["participants"]), state["min_clients"]
         if have < need:
             late = self.clock() >= state["deadline"]
-            state["why"] = f"{have} of {need} updates are in" + (
+            return f"{have} of {need} updates are in" + (
                 "; the deadline has passed, the round stays open until enough banks report" if late else ""
             )
-            return RoundState.from_document(state)
         if force and self.clock() < state["deadline"]:
-            state["why"] = "the deadline has not passed"
-            return RoundState.from_document(state)
-        state["status"] = RoundStatus.AGGREGATING
-        try:  # the returned ETag guards the close below: no second read
-            etag = self.store.put_bytes(
-                CONTAINER,
-                self._state_name(n),
-                json.dumps(state).encode(),
-                if_match=etag,
-                content_type="application/json",
-            )
-        except ConcurrentUpdateError:
-            return self.state(n)  # someone else is aggregating (or a late update changed it): theirs
+            return "the deadline has not passed"
+        return None
+
+    def _release(self, n: int, state: dict[str, Any], etag: str, reason: str) -> None:
+        state.update(lease_until=0.0, last_error=reason[:500])
+        try:
+            self._write(n, state, etag)
+        except Exception:  # the lease then simply expires
+            log.exception("round %d: could not release the aggregation lease; it expires on its own", n)
+
+    def _updates(self, state: dict[str, Any], reference: dict[str, np.ndarray]) -> list[tuple[str, Any, int]]:
+        """Each participant's stored update, checked against the digest recorded when it was counted."""
+        shapes = {k: v.shape for k, v in reference.items()}
+        out = []
+        for bank in sorted(state["participants"]):
+            entry = state["participants"][bank]
+            data = self.store.get_bytes(CONTAINER, entry["update"])[0]
+            if entry.get("sha256") not in (None, hashlib.sha256(data).hexdigest()):
+                raise FraudOpsError(f"bank {bank}'s stored update does not match the digest recorded for it")
+            out.append((bank, from_npz(data, expected=shapes), int(entry["examples"])))
+        return out
+
+    def _close(self, n: int, state: dict[str, Any], etag: str) -> RoundState:
         reference = self.global_model(n)
         names = sorted(reference)
-        banks = sorted(state["participants"])
-        results = []
-        for bank in banks:
-            params = from_npz(self.store.get_bytes(CONTAINER, state["participants"][bank]["update"])[0])
-            results.append(([params[k] for k in names], state["participants"][bank]["examples"]))
-        if n == 0:  # statistics add up; the scaler comes from their sums and round 1 starts from zero
-            weights = [1.0] * len(results)
-            self._close_statistics(
-                {
-                    name: np.asarray(np.sum([p[i] for p, _ in results], axis=0, dtype=np.float64))
-                    for i, name in enumerate(names)
-                }
-            )
-            merged: list[np.ndarray] = []
-        else:
-            weights = capped_weights([c for _, c in results], state["max_weight_share"])
-            how = (
-                self.aggregator
-                if state["aggregator"] == self.aggregator.name
-                else aggregator_for(state["aggregator"], trim_beta=self.config.trim_beta)
-            )  # the strategy the round was opened with
-            merged = how([(p, w) for (p, _), w in zip(results, weights, strict=True)])
-        if merged and state.get("noise_std"):
-            merged = aggregate.gaussian_noise(merged, state["noise_std"], np.random.default_rng(self.config.seed + n))
-        if merged:
-            try:
+        updates = self._updates(state, reference)
+        banks = [b for b, _, _ in updates]
+        how = self._aggregator(state)
+        merged: dict[str, np.ndarray] | None = None
+        if n == 0:  # the scaler from each bank's moments; round 1 starts from zero
+            weights = capped_weights([c for _, _, c in updates], state["max_weight_share"])
+            self._write_scaler(combine([p for _, p, _ in updates], weights, how))
+            from shared.federated.model import initial
+
+            with contextlib.suppress(BlobExistsError):
                 self.store.put_bytes(
-                    CONTAINER, self._global_name(n + 1), to_npz(dict(zip(names, merged, strict=True))), overwrite=False
+                    CONTAINER, self._global_name(1), to_npz(initial(reference["sum"].size)), overwrite=False
                 )
-            except BlobExistsError:
-                log.warning("round %d: the next global model already exists; keeping it", n)
-        metrics = _weighted_metrics(state["participants"])
+        else:
+            result = merge(
+                [reference[k] for k in names],
+                [([p[k] for k in names], c) for _, p, c in updates],
+                aggregator=how,
+                max_weight_share=state["max_weight_share"],
+                clip_bound=state.get("clip_bound"),
+                noise_multiplier=state.get("noise_multiplier"),
+            )
+            weights = result.weights
+            merged = self._write_global(n + 1, dict(zip(names, result.params, strict=True)))
+            state["clipped"] = [b for b, c in zip(banks, result.clipped, strict=True) if c]
+            if result.noise_std:
+                state["noise_std"] = result.noise_std
+                state["epsilon"] = privacy.epsilon(state["noise_multiplier"], n, state["dp_delta"])
         state.update(
             status=RoundStatus.CLOSED,
             closed_at=self.clock(),
-            aggregate_metrics=metrics,
+            aggregate_metrics=_weighted_metrics(state["participants"]),
             weights=dict(zip(banks, weights, strict=True)),
+            lease_until=None,
         )
-        self.store.put_bytes(
-            CONTAINER, self._state_name(n), json.dumps(state).encode(), if_match=etag, content_type="application/json"
-        )
+        try:
+            self._write(n, state, etag)
+        except ConcurrentUpdateError:
+            log.warning("round %d: our lease expired and another caller took over the close; theirs stands", n)
+            return self.state(n)
         self._open(n + 1)
         log.info("round %d closed: %d updates aggregated with %s", n, len(banks), state["aggregator"])
         closed = RoundState.from_document(state)
-        scaler = self.scaler()
-        if merged and self.on_close is not None and scaler is not None:
+        scaler = self.scaler() if merged is not None else None
+        if merged is not None and self.on_close is not None and scaler is not None:
             try:  # publishing is a consequence of the round, not part of it: a failure is logged, not raised
-                self.on_close(n, dict(zip(names, merged, strict=True)), scaler, closed)
+                self.on_close(n, merged, scaler, closed)
             except Exception:
                 log.exception("round %d closed, but publishing its model failed", n)
         return closed
 
-    def _close_statistics(self, totals: dict[str, np.ndarray]) -> None:
-        from shared.federated.model import initial, scaler_from
+    def _aggregator(self, state: dict[str, Any]) -> Aggregator:
+        """The strategy the round was opened with (its own trim share), refused if it would trim nothing."""
+        name, beta = state["aggregator"], state.get("trim_beta") or self.config.beta
+        if name == "trimmed_mean" and int(beta * len(state["participants"])) < 1:
+            raise ConfigurationError(f"trimmed_mean with beta {beta:g} would trim nothing of this round's updates")
+        return aggregator_for(name, trim_beta=beta)
 
-        for name, data in (
-            ("scaler.npz", to_npz(scaler_from(totals))),
-            ("global/round-1.npz", to_npz(initial(int(totals["sum"].size)))),
-        ):
-            with contextlib.suppress(BlobExistsError):
-                self.store.put_bytes(CONTAINER, f"{self.experiment}/{name}", data, overwrite=False)
+    def _write_global(self, n: int, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Write round ``n``'s global model create-only; a resumed close keeps (and returns) the one written first."""
+        try:
+            self.store.put_bytes(CONTAINER, self._global_name(n), to_npz(params), overwrite=False)
+        except BlobExistsError:
+            log.warning("round %d's global model was already written by an earlier attempt; keeping it", n)
+            return self.global_model(n)
+        return params
+
+    def _write_scaler(self, scaler: dict[str, np.ndarray]) -> None:
+        """Create the scaler, or replace a stored one that is unusable (conditional on what was read)."""
+        name = f"{self.experiment}/scaler.npz"
+        try:
+            self.store.put_bytes(CONTAINER, name, to_npz(scaler), overwrite=False)
+            return
+        except BlobExistsError:
+            pass
+        data, etag = self.store.get_bytes(CONTAINER, name)
+        try:
+            check_scaler(from_npz(data))
+            return  # a usable scaler from an earlier attempt stands
+        except BadParametersError:
+            log.warning("the stored scaler is unusable; replacing it with one derived from checked statistics")
+        self.store.put_bytes(CONTAINER, name, to_npz(scaler), if_match=etag)
+
+    def _repair_scaler(self, state: dict[str, Any]) -> None:
+        """Re-derive the scaler from round 0's stored statistics, leaving out any bank whose numbers fail the check."""
+        reference = self.global_model(0)
+        kept = []
+        for bank, params, count in self._updates(state, reference):
+            try:
+                check_statistics(params, count)
+            except BadParametersError as exc:
+                log.warning("round 0: leaving bank %s out of the scaler: %s", bank, exc.reason)
+                continue
+            kept.append((params, count))
+        if not kept:
+            raise RoundStateError("no bank's round-0 statistics pass the checks; start a new experiment")
+        weights = capped_weights([c for _, c in kept], state["max_weight_share"])
+        self._write_scaler(combine([p for p, _ in kept], weights, self._aggregator(state)))
 
 
 def _weighted_metrics(participants: dict[str, Any]) -> dict[str, float]:

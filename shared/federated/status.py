@@ -24,6 +24,8 @@ class Participant:
     metrics: dict[str, float]
     update: str
     received_at: float
+    sha256: str | None = None  # of the update as counted
+    norm: float | None = None  # L2 distance of the update from the round's global model (model rounds)
 
 
 @dataclass(frozen=True)
@@ -38,25 +40,39 @@ class RoundState:
     min_clients: int
     aggregator: str
     clip_bound: float | None
-    noise_std: float | None
     max_weight_share: float
+    trim_beta: float | None = None
+    noise_multiplier: float | None = None
+    dp_delta: float | None = None
     participants: dict[str, Participant] = field(default_factory=dict)
     why: str | None = None
     closed_at: float | None = None
     aggregate_metrics: dict[str, float] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
+    clipped: list[str] = field(default_factory=list)  # banks whose step was clipped to the bound
+    noise_std: float | None = None  # the Gaussian noise added to this round's average
+    epsilon: float | None = None  # the privacy spent through this round (at dp_delta), by the RDP accountant
+    lease_until: float | None = None  # while aggregating: when the aggregating caller's lease expires
+    attempts: int = 0
+    last_error: str | None = None
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> RoundState:
         known = {f for f in cls.__dataclass_fields__}
         values = {k: v for k, v in doc.items() if k in known}
         values["status"] = RoundStatus(doc["status"])
-        values["participants"] = {b: Participant(**p) for b, p in doc.get("participants", {}).items()}
+        fields = set(Participant.__dataclass_fields__)
+        values["participants"] = {
+            b: Participant(**{k: v for k, v in p.items() if k in fields})
+            for b, p in doc.get("participants", {}).items()
+        }
         return cls(**values)
 
     def public(self) -> dict[str, Any]:
         """The state for the API: who took part, with how many examples and their metrics (no storage paths)."""
         doc = dataclasses.asdict(self)
         doc["status"] = str(self.status)
-        doc["participants"] = {b: {"examples": p.examples, "metrics": p.metrics} for b, p in self.participants.items()}
-        return {k: v for k, v in doc.items() if v is not None or k in ("clip_bound", "noise_std")}
+        doc["participants"] = {
+            b: {"examples": p.examples, "metrics": p.metrics, "norm": p.norm} for b, p in self.participants.items()
+        }
+        return {k: v for k, v in doc.items() if v is not None or k in ("clip_bound", "noise_multiplier")}

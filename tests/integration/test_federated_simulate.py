@@ -69,10 +69,11 @@ def test_keys_add_without_key_vault_returns_a_key(monkeypatch, capsys):
 def test_keys_add_and_read_back_from_key_vault(monkeypatch):
     import os
 
+    from shared.adapters.bank_keys import KeyVaultKeys, secret_client
     from shared.domain.settings import get_settings
-    from shared.federated.auth import KeyVaultKeys, add_bank_key
+    from shared.federated.auth import add_bank_key
 
     monkeypatch.setenv("KEY_VAULT_URL", os.environ["KEY_VAULT_TEST_URL"])
     get_settings.cache_clear()
     add_bank_key(get_settings(), "fraudops-test-bank")
-    assert KeyVaultKeys(os.environ["KEY_VAULT_TEST_URL"]).get("fraudops-test-bank")
+    assert KeyVaultKeys(secret_client(os.environ["KEY_VAULT_TEST_URL"], None)).get("fraudops-test-bank")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from shared.domain.errors import ConfigurationError
 from shared.federated import aggregate
 from shared.federated.aggregators import FedAvg, Median, TrimmedMean, aggregator_for
 from shared.federated.rounds import RoundConfig, Rounds
@@ -26,7 +27,7 @@ def test_each_strategy_is_its_pure_function():
 
 
 def test_an_unknown_aggregator_is_refused_when_rounds_are_configured(memory_store):
-    with pytest.raises(ValueError, match="unknown aggregator 'mean'; known: fedavg, median, trimmed_mean"):
+    with pytest.raises(ConfigurationError, match="unknown aggregator 'mean'; known: fedavg, median, trimmed_mean"):
         Rounds(memory_store, "exp", RoundConfig(aggregator="mean"))
 
 

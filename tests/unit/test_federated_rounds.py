@@ -8,22 +8,10 @@ import numpy as np
 import pytest
 
 from shared.adapters.memory_store import MemoryBlobStore
+from shared.federated.merge import capped_weights
 from shared.federated.params import BadParametersError, from_npz, to_npz
-from shared.federated.rounds import RoundConfig, Rounds, RoundStateError, capped_weights
-
-INITIAL = {"coef": np.zeros(4, np.float32), "intercept": np.zeros(1, np.float32)}
-
-
-def _update(value: float, n: int = 4) -> bytes:
-    return to_npz({"coef": np.full(n, value, np.float32), "intercept": np.array([value], np.float32)})
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from shared.federated.rounds import RoundConfig, Rounds, RoundStateError
+from tests.unit.federated_parts import INITIAL, Clock, update
 
 
 @pytest.fixture
@@ -41,10 +29,10 @@ def rounds(store):
 
 
 def test_round_closes_at_min_clients_with_the_weighted_average(rounds):
-    rounds.submit(1, "a", _update(1.0), 100, {"auc": 0.9})
-    state = rounds.submit(1, "b", _update(2.0), 100, {"auc": 0.8})
+    rounds.submit(1, "a", update(1.0), 100, {"auc": 0.9})
+    state = rounds.submit(1, "b", update(2.0), 100, {"auc": 0.8})
     assert state.status == "open" and sorted(state.participants) == ["a", "b"]
-    closed = rounds.submit(1, "c", _update(4.0), 200, {"auc": 0.7})
+    closed = rounds.submit(1, "c", update(4.0), 200, {"auc": 0.7})
     assert closed.status == "closed" and closed.aggregate_metrics["auc"] == pytest.approx(0.775)
     model = rounds.global_model(2)
     assert np.allclose(model["coef"], (100 * 1 + 100 * 2 + 200 * 4) / 400)
@@ -52,15 +40,16 @@ def test_round_closes_at_min_clients_with_the_weighted_average(rounds):
 
 
 def test_rejections(rounds):
-    rounds.submit(1, "a", _update(1.0), 10, {})
+    rounds.submit(1, "a", update(1.0), 10, {})
+    assert rounds.submit(1, "a", update(1.0), 10, {}).participants["a"].examples == 10  # a retry: same answer
     with pytest.raises(RoundStateError, match="already sent"):
-        rounds.submit(1, "a", _update(1.0), 10, {})
+        rounds.submit(1, "a", update(1.5), 10, {})  # a different update from the same bank
     with pytest.raises(BadParametersError, match="do not match"):
-        rounds.submit(1, "b", _update(1.0, n=5), 10, {})
+        rounds.submit(1, "b", update(1.0, n=5), 10, {})
     with pytest.raises(BadParametersError, match="NaN"):
-        rounds.submit(1, "b", _update(float("nan")), 10, {})
-    with pytest.raises(BadParametersError, match="positive"):
-        rounds.submit(1, "b", _update(1.0), 0, {})
+        rounds.submit(1, "b", update(float("nan")), 10, {})
+    with pytest.raises(BadParametersError, match="whole number from 1"):
+        rounds.submit(1, "b", update(1.0), 0, {})
     with pytest.raises(BadParametersError, match="readable"):
         rounds.submit(1, "b", b"not an npz", 10, {})
     with pytest.raises(BadParametersError, match="not float32"):
@@ -69,14 +58,14 @@ def test_rejections(rounds):
         buf = io.BytesIO()
         np.savez(buf, coef=np.zeros(4), intercept=np.zeros(1))
         rounds.submit(1, "b", buf.getvalue(), 10, {})
-    rounds.submit(1, "b", _update(1.0), 10, {})
-    assert rounds.submit(1, "c", _update(1.0), 10, {}).status == "closed"
+    rounds.submit(1, "b", update(1.0), 10, {})
+    assert rounds.submit(1, "c", update(1.0), 10, {}).status == "closed"
     with pytest.raises(RoundStateError, match="closed, not open"):
-        rounds.submit(1, "d", _update(1.0), 10, {})
+        rounds.submit(1, "d", update(1.0), 10, {})
 
 
 def test_round_without_enough_updates_stays_open_and_says_why(rounds):
-    rounds.submit(1, "a", _update(1.0), 10, {})
+    rounds.submit(1, "a", update(1.0), 10, {})
     early = rounds.aggregate(1, force=True)
     assert early.status == "open" and "1 of 3" in early.why
     rounds.clock.now += 120
@@ -84,12 +73,14 @@ def test_round_without_enough_updates_stays_open_and_says_why(rounds):
     assert late.status == "open" and "deadline has passed" in late.why
 
 
-def test_clipping_bound_rejects_large_steps(store):
+def test_a_step_over_the_clipping_bound_is_clipped_not_refused(store):
     r = Rounds(store, "clip", RoundConfig(min_clients=2, clip_bound=1.0))
     r.start(INITIAL)
-    with pytest.raises(BadParametersError, match="clipping bound"):
-        r.submit(1, "a", _update(1.0), 10, {})  # norm sqrt(5) > 1
-    assert r.submit(1, "a", _update(0.1), 10, {}).status == "open"
+    assert r.submit(1, "a", update(1.0), 10, {}).participants["a"].norm == pytest.approx(np.sqrt(5))
+    closed = r.submit(1, "b", update(0.1), 10, {})
+    assert closed.status == "closed" and closed.clipped == ["a"]
+    # a's step scaled to norm 1 (each coordinate 1/sqrt(5)), averaged with b's 0.1
+    assert np.allclose(r.global_model(2)["coef"], (1 / np.sqrt(5) + 0.1) / 2, atol=1e-6)
 
 
 def test_concurrent_banks_one_aggregation_every_update_counted(store):
@@ -99,7 +90,7 @@ def test_concurrent_banks_one_aggregation_every_update_counted(store):
 
     def send(i: int) -> None:
         try:
-            r.submit(1, f"bank{i}", _update(float(i)), 10 + i, {})
+            r.submit(1, f"bank{i}", update(float(i)), 10 + i, {})
         except Exception as exc:
             errors.append(exc)
 
