@@ -134,17 +134,17 @@ def router() -> APIRouter:
             str, Header(pattern=METRICS_PATTERN, description="flat JSON object of local metrics (signed)")
         ] = "{}",
         x_fl_bank: Annotated[  # noqa: ARG001 (declared for the schema; verify reads it)
-            str | None, Header(pattern=HEADER_PATTERN, description="the bank's id")
-        ] = None,
+            str, Header(pattern=HEADER_PATTERN, description="the bank's id")
+        ] = "",
         x_fl_timestamp: Annotated[  # noqa: ARG001 (declared for the schema; verify reads it)
-            str | None, Header(pattern=_anchored(TIMESTAMP.pattern), description="Unix seconds")
-        ] = None,
+            str, Header(pattern=_anchored(TIMESTAMP.pattern), description="Unix seconds")
+        ] = "",
         x_fl_nonce: Annotated[  # noqa: ARG001 (declared for the schema; verify reads it)
-            str | None, Header(pattern=_anchored(NONCE.pattern), description="random, used once")
-        ] = None,
+            str, Header(pattern=_anchored(NONCE.pattern), description="random, used once")
+        ] = "",
         x_fl_signature: Annotated[  # noqa: ARG001 (declared for the schema; verify reads it)
-            str | None, Header(pattern=_anchored(SIGNATURE.pattern), description="HMAC-SHA256, hex")
-        ] = None,
+            str, Header(pattern=_anchored(SIGNATURE.pattern), description="HMAC-SHA256, hex")
+        ] = "",
     ) -> JSONResponse:
         from fastapi.concurrency import run_in_threadpool
 

@@ -124,6 +124,8 @@ def cmd_federated_simulate(args: argparse.Namespace) -> dict[str, Any]:
             data=Path(args.data) if args.data else None,
             non_iid=args.non_iid,
             poison=args.poison,
+            lie=args.lie,
+            poison_statistics=args.poison_statistics,
             aggregator=args.aggregator,
             seed=args.seed,
         )
@@ -265,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--data", help="CSV/Parquet in the creditcard contract (default: generated)")
     sim.add_argument("--non-iid", action="store_true", help="split by Amount instead of at random")
     sim.add_argument("--poison", type=int, default=0, help="banks that send sign-flipped, scaled updates")
+    sim.add_argument("--lie", type=int, default=0, help="banks that claim the largest example count accepted")
+    sim.add_argument(
+        "--poison-statistics", type=int, default=0, help="banks that send round-0 statistics of distorted rows"
+    )
     sim.add_argument("--aggregator", choices=["fedavg", "median", "trimmed_mean"], default="fedavg")
     sim.add_argument("--seed", type=int, default=0)
     sim.set_defaults(func=cmd_federated_simulate)

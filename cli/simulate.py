@@ -4,8 +4,11 @@ The data (a file, or generated transactions) is split into a holdout (20%) and t
 shares (IID at random, or non-IID: sorted by Amount, so each bank sees a different kind of
 spending). Round 0 gathers sufficient statistics for the shared scaler; each later round every
 bank trains from the global model and posts its update; ``poison`` banks send their step
-sign-flipped and scaled by 10. After each round the global model is scored on the holdout,
-beside the centralised baseline: the same model family fitted on the pooled data.
+sign-flipped and scaled by 10; ``lie`` banks claim the largest example count the server accepts;
+``poison_statistics`` banks send round-0 statistics of their rows scaled by 1,000 and shifted by
+10,000 (valid statistics, so only the robust combination can keep them out of the shared scaler).
+After each round the global model is scored on the holdout, beside the centralised baseline: the
+same model family fitted on the pooled data.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from shared.domain.contract import get_contract
 log = logging.getLogger(__name__)
 
 POISON_SCALE = -10.0
+POISON_STATS_SCALE, POISON_STATS_SHIFT = 1_000.0, 10_000.0
 
 
 def _data(path: Path | None, rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,6 +57,8 @@ def simulate(
     rows: int = 60_000,
     non_iid: bool = False,
     poison: int = 0,
+    lie: int = 0,
+    poison_statistics: int = 0,
     aggregator: str = "fedavg",
     seed: int = 0,
     steps: int = 50,
@@ -63,10 +69,12 @@ def simulate(
     from shared.domain.settings import get_settings
     from shared.federated import model as lr
     from shared.federated.client import BankClient
+    from shared.federated.headers import MAX_EXAMPLES
     from shared.federated.rounds import RoundConfig, Rounds
 
-    if not 0 <= poison < banks:
-        raise ValueError("--poison must be below --banks")
+    for name, count in (("--poison", poison), ("--lie", lie), ("--poison-statistics", poison_statistics)):
+        if not 0 <= count < banks:
+            raise ValueError(f"{name} must be below --banks")
     x, y = _data(data, rows, seed)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))
@@ -87,7 +95,9 @@ def simulate(
         }
     )
     history = []
-    Rounds(get_blob_store(settings), experiment, RoundConfig(min_clients=banks)).start_with_statistics(x.shape[1])
+    Rounds(
+        get_blob_store(settings), experiment, RoundConfig(min_clients=banks, aggregator=aggregator)
+    ).start_with_statistics(x.shape[1])  # round 0 is combined by the same strategy as the model rounds
     function_key = secrets.token_urlsafe(24)
     with (
         running_server(function_key=function_key, settings=settings) as url,
@@ -96,7 +106,16 @@ def simulate(
         clients = [BankClient(http, bank, key.encode()) for bank, key in keys.items()]
         for r in range(rounds + 1):
             for i, (client, share) in enumerate(zip(clients, shares, strict=True)):
-                client.take_part(x[share], y[share], steps=steps, tamper=POISON_SCALE if i < poison and r > 0 else None)
+                part = x[share]
+                if r == 0 and i < poison_statistics:
+                    part = part * POISON_STATS_SCALE + POISON_STATS_SHIFT
+                client.take_part(
+                    part,
+                    y[share],
+                    steps=steps,
+                    tamper=POISON_SCALE if i < poison and r > 0 else None,
+                    claim=MAX_EXAMPLES if i < lie else None,
+                )
             if r == 0:
                 continue
             _, _, arrays = clients[0].model()
@@ -113,6 +132,8 @@ def simulate(
         "banks": banks,
         "aggregator": aggregator,
         "poisoned_banks": poison,
+        "lying_banks": lie,
+        "poisoned_statistics_banks": poison_statistics,
         "non_iid": non_iid,
         "holdout_rows": len(holdout),
         "history": history,

@@ -3,6 +3,9 @@
 * IID, 3 banks, 10 rounds: the federated AUC beside the centralised baseline; non-IID: the gap.
 * 5 banks, 1 poisoned (sign-flipped, scaled x10): AUC with fedavg, median and trimmed_mean beside the
   clean run.
+* Hostile banks (issue 18), each beside its clean run: 3 banks, 1 poisoned, with the default trimmed
+  mean (which now trims one of three); 5 banks, 1 claiming a billion examples (honest, then also
+  poisoned); 3 banks, 1 sending round-0 statistics of distorted rows, with fedavg and with median.
 * 100 updates of 1 million parameters: seconds per aggregator and the extra memory (tracemalloc
   peak) as a share of the updates' own size.
 All over the real HTTP protocol against a private Azurite. Prints a table, writes
@@ -47,6 +50,22 @@ def main() -> int:
             auc = simulate(banks=5, rounds=5, poison=1, aggregator=how)["federated_auc"]
             result[f"poison_{how}_auc"] = auc
             result[f"poison_{how}_drop"] = round(clean - auc, 5)
+        clean3 = {how: simulate(banks=3, rounds=5, aggregator=how)["federated_auc"] for how in ("fedavg", "median")}
+        clean3["trimmed_mean"] = simulate(banks=3, rounds=5, aggregator="trimmed_mean")["federated_auc"]
+        result.update({f"clean3_{how}_auc": auc for how, auc in clean3.items()})
+        cases = {
+            "trimmed3_poison": ({"banks": 3, "poison": 1, "aggregator": "trimmed_mean"}, clean3["trimmed_mean"]),
+            "fedavg3_poison": ({"banks": 3, "poison": 1, "aggregator": "fedavg"}, clean3["fedavg"]),
+            "liar5_fedavg": ({"banks": 5, "lie": 1, "aggregator": "fedavg"}, clean),
+            "liar5_poison_fedavg": ({"banks": 5, "lie": 1, "poison": 1, "aggregator": "fedavg"}, clean),
+            "liar5_poison_median": ({"banks": 5, "lie": 1, "poison": 1, "aggregator": "median"}, clean),
+            "stats3_poison_fedavg": ({"banks": 3, "poison_statistics": 1, "aggregator": "fedavg"}, clean3["fedavg"]),
+            "stats3_poison_median": ({"banks": 3, "poison_statistics": 1, "aggregator": "median"}, clean3["median"]),
+        }
+        for name, (options, beside) in cases.items():
+            auc = simulate(rounds=5, **options)["federated_auc"]
+            result[f"{name}_auc"] = auc
+            result[f"{name}_cost"] = round(beside - auc, 5)
     rng = np.random.default_rng(0)
     updates = [
         ([rng.normal(size=(1000, 999)).astype(np.float32), rng.normal(size=1000).astype(np.float32)], 100 + i)

@@ -155,9 +155,19 @@ class BankClient:
         return dict(r.json())
 
     def take_part(
-        self, x: np.ndarray, y: np.ndarray, *, steps: int = 50, tamper: float | None = None
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        steps: int = 50,
+        tamper: float | None = None,
+        claim: int | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        """One round: statistics in round 0, else a warm-started local fit. ``tamper`` scales the step (attacks)."""
+        """One round: statistics in round 0, else a warm-started local fit.
+
+        For attack simulations: ``tamper`` scales the step, ``claim`` is the example count sent instead of the
+        true one (model rounds; round 0's count must match its statistics).
+        """
         round_number, kind, arrays = self.model()
         if kind == "statistics":
             return round_number, self.send(round_number, lr.sufficient_statistics(x), len(x), {})
@@ -167,7 +177,7 @@ class BankClient:
         if tamper is not None:
             local = {k: (start[k] + tamper * (local[k] - start[k])).astype(np.float32) for k in local}
         metrics = {"local_loss": _log_loss(y, lr.predict_proba(local, scaler, x))}
-        return round_number, self.send(round_number, local, len(x), metrics)
+        return round_number, self.send(round_number, local, claim or len(x), metrics)
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray) -> float:

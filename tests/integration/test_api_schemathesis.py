@@ -47,3 +47,49 @@ def test_schemathesis_finds_no_server_error_and_no_off_schema_response(store, se
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
     assert "passed" in run.stdout and "generated" in run.stdout
     clear_caches()
+
+
+@pytest.mark.slow
+def test_every_schema_valid_federated_request_is_accepted_or_refused_only_for_auth_or_state(
+    store, settings, monkeypatch
+):
+    """Positive mode with every check on the federated routes: the document says exactly what the server takes.
+
+    A schema-valid request may be refused only as unsigned (401), for a round that does not exist (404) or
+    a state conflict (409); before, X-FL-Examples and X-FL-Metrics were declared looser than they were parsed.
+    """
+    import json
+
+    import numpy as np
+
+    from api.federated import rounds_for
+    from shared.domain.settings import get_settings
+    from tests.conftest import clear_caches
+
+    monkeypatch.setenv("FL_BANK_KEYS", json.dumps({"bank-a": "key-a"}))
+    monkeypatch.setenv("FL_ADMIN_KEY", "admin-secret")
+    clear_caches()
+    rounds_for(get_settings()).start({"coef": np.zeros(29, np.float32), "intercept": np.zeros(1, np.float32)})
+    with running_server() as url:
+        run = subprocess.run(
+            [
+                str(SCHEMATHESIS),
+                "run",
+                f"{url}/api/openapi.json",
+                "--mode",
+                "positive",
+                "--include-path-regex",
+                "^/api/federated",
+                "--max-examples",
+                "40",
+                "--seed",
+                "1",
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
+    assert "passed" in run.stdout and "generated" in run.stdout
+    clear_caches()

@@ -76,13 +76,13 @@ def test_every_rejection_has_a_status_and_a_reason(fl):
     assert ok.status_code == 202
     replay = fl.post("/api/federated/rounds/1/updates", content=_params(1.0), headers=signed)
     cases.append((replay, 401, "nonce was already used"))
-    r, _ = _post(fl, "bank-a", _params(1.0))
+    r, _ = _post(fl, "bank-a", _params(2.0))  # a second, different update (the same one again is a retry: 202)
     cases.append((r, 409, "already sent"))
     r, _ = _post(fl, "bank-c", to_npz({"coef": np.zeros(5, np.float32)}))
     cases.append((r, 422, "do not match"))
     r, _ = _post(fl, "bank-c", _params(1.0), round_number=7)
     cases.append((r, 404, "does not exist"))
-    r = fl.post("/api/federated/rounds/1/updates", content=_params(1.0))
+    r = fl.post("/api/federated/rounds/1/updates", content=_params(1.0), headers={"x-fl-examples": "1"})
     cases.append((r, 401, "not signed"))
     r = fl.post("/api/federated/rounds/1/aggregate", headers={"x-fl-admin-key": "wrong"})
     cases.append((r, 401, "admin key"))
@@ -120,3 +120,101 @@ def test_concurrent_banks_over_http(fl, monkeypatch):
     status = fl.get("/api/federated/rounds/1").json()
     assert status["status"] == "closed" and len(status["participants"]) == 3
     assert fl.get("/api/federated/rounds/2").json()["status"] == "open"
+
+
+# ---- issue 18: hostile banks over HTTP (the state machine's own defences are in tests/unit/test_federated_attacks.py)
+
+
+def test_one_key_cannot_post_as_several_spellings_of_its_bank(fl):
+    assert _post(fl, "bank-a", _params(1.0))[0].status_code == 202
+    for spelling in ("Bank-a", "BANK-A"):
+        r, _ = _post(fl, spelling, _params(2.0), key="key-a")
+        assert r.status_code == 409 and "bank bank-a already sent" in r.json()["detail"]
+    status = fl.get("/api/federated/rounds/1").json()
+    assert list(status["participants"]) == ["bank-a"] and status["status"] == "open"
+
+
+def _signed(bank: str, body: bytes, extra: dict[str, str], *, round_number: int = 1) -> dict[str, str]:
+    path = f"/api/federated/rounds/{round_number}/updates"
+    return sign(KEYS[bank].encode(), "POST", path, body, bank=bank, now=time.time(), extra=extra)
+
+
+@pytest.mark.parametrize(
+    ("examples", "metrics", "status", "words"),
+    [
+        ("9" * 400, '{"auc": 0.9}', 422, "x-fl-examples"),  # before: float() overflow, round stuck in aggregating
+        ("0", '{"auc": 0.9}', 422, "x-fl-examples"),
+        ("12.5", '{"auc": 0.9}', 422, "x-fl-examples"),
+        ("100", '{"auc": NaN}', 422, "x-fl-metrics"),  # before: stored, then every GET of the round failed
+        ("100", '{"auc": 1e999}', 422, "x-fl-metrics"),
+        ("100", "[" * 8_000, 422, "x-fl-metrics"),  # before: RecursionError, a 500
+    ],
+)
+def test_signed_headers_outside_their_declared_syntax_are_422_and_the_round_still_closes(
+    fl, examples, metrics, status, words
+):
+    body = _params(1.0)
+    r = fl.post(
+        "/api/federated/rounds/1/updates",
+        content=body,
+        headers=_signed("bank-a", body, {"x-fl-examples": examples, "x-fl-metrics": metrics}),
+    )
+    assert r.status_code == status, r.text
+    assert words in json.dumps(r.json()).lower()
+    for bank in ("bank-a", "bank-b", "bank-c"):
+        assert _post(fl, bank, _params(1.0))[0].status_code == 202
+    assert fl.get("/api/federated/rounds/1").json()["status"] == "closed"
+
+
+def test_odd_signature_headers_are_401_with_a_reason_not_500(fl):
+    body = _params(1.0)
+    good = _signed("bank-a", body, {"x-fl-examples": "100", "x-fl-metrics": "{}"})
+    for name, value, words in (
+        ("X-FL-Signature", "\xe9".encode("latin-1") * 64, "x-fl-signature"),  # before: TypeError (compare_digest)
+        ("X-FL-Timestamp", "nan", "x-fl-timestamp"),  # before: nan passed the skew check
+    ):
+        headers = {**good, name: value}
+        r = fl.post("/api/federated/rounds/1/updates", content=body, headers=headers)
+        assert r.status_code in (401, 422), r.text
+        assert words in json.dumps(r.json()).lower()
+    assert fl.get("/api/federated/rounds/1").json()["participants"] == {}
+
+
+def test_a_signed_header_given_twice_is_refused(fl):
+    """Before: the signature read one value, FastAPI another."""
+    body = _params(1.0)
+    signed = _signed("bank-a", body, {"x-fl-examples": "10", "x-fl-metrics": "{}"})
+    headers = [*signed.items(), ("X-FL-Examples", "1000000000")]
+    r = fl.post("/api/federated/rounds/1/updates", content=body, headers=headers)
+    assert r.status_code == 401 and "given more than once" in r.json()["detail"]
+    assert fl.get("/api/federated/rounds/1").json()["participants"] == {}
+
+
+def test_a_decompression_bomb_is_422_before_it_inflates(fl):
+    import io
+    import zipfile
+
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (2147483648,), }"
+    header += b" " * (63 - (len(header) + 10) % 64) + b"\n"
+    member = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + bytes(4_000_000)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("coef.npy", member)
+    r, _ = _post(fl, "bank-a", out.getvalue())
+    assert r.status_code == 422 and "parameters declared" in r.json()["detail"]
+
+
+def test_a_throttled_key_vault_is_503_with_a_reason(fl, monkeypatch):
+    from azure.core.exceptions import HttpResponseError
+
+    from shared.adapters import bank_keys
+
+    class Throttled:
+        def get_secret(self, name):
+            raise HttpResponseError("429 Too Many Requests")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(bank_keys, "get_keys", lambda _settings: bank_keys.KeyVaultKeys(Throttled()))
+        r, _ = _post(fl, "bank-a", _params(1.0))
+    assert r.status_code == 503 and "retry" in r.json()["detail"]
+    assert _post(fl, "bank-a", _params(1.0))[0].status_code == 202  # the vault is back: the bank gets in

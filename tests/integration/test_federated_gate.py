@@ -52,7 +52,6 @@ def _publish(store, settings, n, params, scaler):
                 "min_clients": 2,
                 "aggregator": "fedavg",
                 "clip_bound": None,
-                "noise_std": None,
                 "max_weight_share": 0.5,
                 "participants": {
                     b: {"examples": 10, "metrics": {}, "update": f"u/{b}", "received_at": 0.0}
@@ -92,3 +91,15 @@ def test_a_winning_round_is_promoted_with_a_cost_chosen_threshold_and_a_losing_o
     assert second.manifest["gate"]["status"] == "judged" and not second.promoted
     assert "not lower than the champion" in second.promotion_reason
     assert second.manifest["gate"]["champion"] == "fl-gate-r1" and models.champion()[0] == "fl-gate-r1"
+
+
+def test_a_poisoned_round_before_any_champion_is_published_but_not_promoted(store, settings, curated):
+    """Finding 8: with no champion the gate used to promote anything as "first model"."""
+    params, scaler = _trained(store, settings)
+    poisoned = {"coef": -params["coef"], "intercept": params["intercept"]}  # sign-flipped: ranks frauds last
+    published = _publish(store, settings, 1, poisoned, scaler)
+    gate = published.manifest["gate"]
+    assert gate["status"] == "judged" and gate["champion"] is None and not published.promoted
+    assert "below the logistic baseline's" in published.promotion_reason
+    assert gate["baseline_metrics"]["pr_auc"] > gate["metrics"]["pr_auc"] + settings.promotion_pr_auc_margin
+    assert ModelStore(store, settings.model_name).champion()[0] is None
