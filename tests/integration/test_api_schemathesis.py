@@ -14,6 +14,30 @@ from cli.server import running_server
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
+def _schemathesis(url: str, mode: str, max_examples: int, *options: str) -> None:
+    """Run schemathesis against the server's OpenAPI document; fail with its report unless every check passed."""
+    run = subprocess.run(
+        [
+            str(SCHEMATHESIS),
+            "run",
+            f"{url}/api/openapi.json",
+            "--mode",
+            mode,
+            "--max-examples",
+            str(max_examples),
+            "--seed",
+            "1",
+            "--no-color",
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
+    assert "passed" in run.stdout and "generated" in run.stdout
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["positive", "negative"])
 def test_schemathesis_finds_no_server_error_and_no_off_schema_response(store, settings, monkeypatch, mode):
@@ -25,27 +49,7 @@ def test_schemathesis_finds_no_server_error_and_no_off_schema_response(store, se
     with running_server() as url:
         # Every check but positive_data_acceptance: the text/csv body is declared as a string (OpenAPI cannot
         # say "a CSV table with these columns"), so a random string is schema-valid there and is rightly refused.
-        run = subprocess.run(
-            [
-                str(SCHEMATHESIS),
-                "run",
-                f"{url}/api/openapi.json",
-                "--mode",
-                mode,
-                "--max-examples",
-                "60",
-                "--seed",
-                "1",
-                "--exclude-checks",
-                "positive_data_acceptance",
-                "--no-color",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
-    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
-    assert "passed" in run.stdout and "generated" in run.stdout
+        _schemathesis(url, mode, 60, "--exclude-checks", "positive_data_acceptance")
     clear_caches()
 
 
@@ -71,25 +75,5 @@ def test_every_schema_valid_federated_request_is_accepted_or_refused_only_for_au
     clear_caches()
     rounds_for(get_settings()).start({"coef": np.zeros(29, np.float32), "intercept": np.zeros(1, np.float32)})
     with running_server() as url:
-        run = subprocess.run(
-            [
-                str(SCHEMATHESIS),
-                "run",
-                f"{url}/api/openapi.json",
-                "--mode",
-                "positive",
-                "--include-path-regex",
-                "^/api/federated",
-                "--max-examples",
-                "40",
-                "--seed",
-                "1",
-                "--no-color",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
-    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
-    assert "passed" in run.stdout and "generated" in run.stdout
+        _schemathesis(url, "positive", 40, "--include-path-regex", "^/api/federated")
     clear_caches()
