@@ -117,3 +117,30 @@ def test_event_grid_subscription_feeds_the_registered_blob_trigger(bicep):
     )
     assert trigger["path"].split("/")[0] == params["sourceContainerName"]
     assert params["deadLetterContainerName"] in CONTAINERS
+
+
+def test_every_shipped_federated_configuration_is_robust_at_its_own_quorum():
+    """The production default used to be trimmed_mean at beta 0.2 over 3 banks, which trims nothing."""
+    from shared.federated.rounds import RoundConfig
+
+    main = (INFRA / "main.bicep").read_text()
+    app = (INFRA / "modules" / "functionapp.bicep").read_text()
+    default_aggregator = re.search(r"param federatedAggregator string = '(\w+)'", main)
+    default_quorum = re.search(r"param federatedMinClients int = (\d+)", main)
+    assert default_aggregator and default_quorum
+    beta = re.search(r"FL_TRIM_BETA: '([0-9.]+)'", app)
+    shipped = [("main.bicep defaults", default_aggregator[1], int(default_quorum[1]))]
+    for file in sorted((INFRA / "parameters").glob("*.json")):
+        values = json.loads(file.read_text())["parameters"]
+        shipped.append(
+            (
+                file.name,
+                values.get("federatedAggregator", {}).get("value", default_aggregator[1]),
+                values.get("federatedMinClients", {}).get("value", int(default_quorum[1])),
+            )
+        )
+    for where, aggregator, quorum in shipped:
+        config = RoundConfig(min_clients=quorum, aggregator=aggregator, trim_beta=float(beta[1]) if beta else None)
+        config.check()  # raises with the reason for a configuration one bank could steer
+        if aggregator == "trimmed_mean":
+            assert int(config.beta * quorum) >= 1, where

@@ -33,7 +33,7 @@ def _trained(store, settings) -> tuple[dict[str, np.ndarray], dict[str, np.ndarr
     return lr.train_local(lr.initial(x.shape[1]), scaler, x, y, steps=200), scaler
 
 
-def _publish(store, settings, n, params, scaler):
+def _publish(store, settings, n, params, scaler, **state):
     return publish_round(
         store,
         model_name=settings.model_name,
@@ -57,6 +57,7 @@ def _publish(store, settings, n, params, scaler):
                     b: {"examples": 10, "metrics": {}, "update": f"u/{b}", "received_at": 0.0}
                     for b in ("bank-a", "bank-b")
                 },
+                **state,
             }
         ),
         judge=lambda onnx_bytes: judge(store, settings, onnx_bytes),
@@ -65,7 +66,9 @@ def _publish(store, settings, n, params, scaler):
 
 def test_without_curated_data_the_model_is_published_ungated_and_not_promoted(store, settings):
     scaler = {"mean": np.zeros(29, np.float32), "scale": np.ones(29, np.float32)}
-    published = _publish(store, settings, 1, lr.initial(29), scaler)
+    dp = {"clip_bound": 1.0, "noise_multiplier": 1.1, "dp_delta": 1e-5, "noise_std": 0.55, "epsilon": 9.6}
+    published = _publish(store, settings, 1, lr.initial(29), scaler, clipped=["bank-b"], **dp)
+    assert {k: published.manifest[k] for k in dp} == dp and published.manifest["clipped"] == ["bank-b"]
     assert published.verdict.status == "skipped" and "no curated data" in published.verdict.reason
     assert published.manifest["gate"] == published.verdict.record()  # what the manifest stores
     assert published.manifest["threshold"] == UNGATED_THRESHOLD and not published.promoted
