@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from api.decode import BatchTooLargeError, InvalidRequestError
 from api.schemas import ErrorResponse
 from shared.domain.errors import (
+    ConcurrentUpdateError,
     ConfigurationError,
     FraudOpsError,
     ModelIntegrityError,
@@ -49,6 +50,7 @@ STATUS = {
     RetryLaterError: 503,
     ConfigurationError: 503,
     BankIdError: 422,
+    ConcurrentUpdateError: 409,
 }
 
 

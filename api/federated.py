@@ -15,7 +15,7 @@ from shared.adapters.storage import get_blob_store
 from shared.domain.settings import Settings
 from shared.federated.auth import NONCE, SIGNATURE, TIMESTAMP
 from shared.federated.banks import HEADER_PATTERN
-from shared.federated.headers import MAX_EXAMPLES, METRICS_PATTERN
+from shared.federated.headers import EXAMPLES_PATTERN, METRICS_PATTERN
 from shared.federated.rounds import RoundConfig, Rounds
 from shared.federated.status import RoundState
 
@@ -55,7 +55,6 @@ def rounds_for(settings: Settings) -> Rounds:
             noise_multiplier=settings.fl_noise_multiplier,
             dp_delta=settings.fl_dp_delta,
             max_weight_share=settings.fl_max_weight_share,
-            max_examples=settings.fl_max_examples,
             lease_seconds=settings.fl_aggregation_lease_seconds,
         ),
         on_close=publish,
@@ -127,31 +126,30 @@ def router() -> APIRouter:
         round_number: int,
         request: Request,
         settings: SettingsDep,
+        # the four signing headers are declared for the schema (and validated by it); verify() reads them
+        x_fl_bank: Annotated[str, Header(pattern=HEADER_PATTERN, description="the bank's id")],  # noqa: ARG001
+        x_fl_timestamp: Annotated[  # noqa: ARG001
+            str, Header(pattern=_anchored(TIMESTAMP.pattern), description="Unix seconds")
+        ],
+        x_fl_nonce: Annotated[  # noqa: ARG001
+            str, Header(pattern=_anchored(NONCE.pattern), description="random, used once")
+        ],
+        x_fl_signature: Annotated[  # noqa: ARG001
+            str, Header(pattern=_anchored(SIGNATURE.pattern), description="HMAC-SHA256 of the request, hex")
+        ],
         x_fl_examples: Annotated[
-            int, Header(ge=1, le=MAX_EXAMPLES, description="examples the update was trained on (signed)")
+            str, Header(pattern=EXAMPLES_PATTERN, description="examples the update was trained on (signed)")
         ],
         x_fl_metrics: Annotated[
             str, Header(pattern=METRICS_PATTERN, description="flat JSON object of local metrics (signed)")
         ] = "{}",
-        x_fl_bank: Annotated[  # noqa: ARG001 (declared for the schema; verify reads it)
-            str, Header(pattern=HEADER_PATTERN, description="the bank's id")
-        ] = "",
-        x_fl_timestamp: Annotated[  # noqa: ARG001 (declared for the schema; verify reads it)
-            str, Header(pattern=_anchored(TIMESTAMP.pattern), description="Unix seconds")
-        ] = "",
-        x_fl_nonce: Annotated[  # noqa: ARG001 (declared for the schema; verify reads it)
-            str, Header(pattern=_anchored(NONCE.pattern), description="random, used once")
-        ] = "",
-        x_fl_signature: Annotated[  # noqa: ARG001 (declared for the schema; verify reads it)
-            str, Header(pattern=_anchored(SIGNATURE.pattern), description="HMAC-SHA256, hex")
-        ] = "",
     ) -> JSONResponse:
         from fastapi.concurrency import run_in_threadpool
 
         from api.body import read_body
         from shared.adapters.bank_keys import get_keys
         from shared.federated.auth import single_headers, verify
-        from shared.federated.headers import parse_metrics
+        from shared.federated.headers import parse_examples, parse_metrics
 
         headers = single_headers(request.headers.items())  # each X-FL-* once: signed and used alike
         body = await read_body(request, settings.fl_max_body_bytes)
@@ -159,8 +157,8 @@ def router() -> APIRouter:
         bank = await run_in_threadpool(
             verify, headers, "POST", request.url.path, body, keys=get_keys(settings), store=store, now=time.time()
         )
-        metrics = parse_metrics(x_fl_metrics)  # the one value: duplicates were refused
-        state = await run_in_threadpool(rounds_for(settings).submit, round_number, bank, body, x_fl_examples, metrics)
+        examples, metrics = parse_examples(x_fl_examples), parse_metrics(x_fl_metrics)  # duplicates were refused
+        state = await run_in_threadpool(rounds_for(settings).submit, round_number, bank, body, examples, metrics)
         return JSONResponse(state.public(), status_code=202)
 
     @r.post("/rounds/{round_number}/aggregate", responses=refused(401, 404, 503))

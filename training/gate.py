@@ -34,10 +34,13 @@ def decide_promotion(
     if champion is None:
         if new["pr_auc"] < baseline["pr_auc"] - margin:
             return False, (
-                f"first model, but its PR-AUC {new['pr_auc']:.4f} is below the logistic baseline's "
-                f"{baseline['pr_auc']:.4f} (same training and test parts) by more than {margin}"
+                f"first model, but its PR-AUC {new['pr_auc']:.4f} is below the logistic baseline "
+                f"({baseline['pr_auc']:.4f}, same training and test parts) by more than {margin}"
             )
-        return True, f"first model (no usable champion); PR-AUC {new['pr_auc']:.4f} clears the logistic baseline's"
+        return True, (
+            f"first model (no usable champion); PR-AUC {new['pr_auc']:.4f} against the logistic baseline "
+            f"{baseline['pr_auc']:.4f}"
+        )
     if new["cost"] >= champion["cost"]:
         return False, f"cost {new['cost']:g} is not lower than the champion's {champion['cost']:g}"
     if new["pr_auc"] < champion["pr_auc"] - margin:

@@ -3,8 +3,11 @@
 Key Vault is a remote, throttled service and keys get revoked, so its store caches with a time to
 live: a key found is reused for ``ttl`` seconds (a revoked bank loses access within that time on
 every warm instance), and a key *not* found is remembered for ``negative_ttl`` seconds, so an
-unknown bank id costs one vault call per window, not one per request. A vault that throttles or
-cannot be reached is ``RetryLaterError`` (503 at the edge), never a crash and never "unknown bank".
+unknown bank id costs one vault call per window, not one per request. The cache holds at most
+``MAX_CACHED`` ids (least recently used go first), so random ids cannot grow it without bound. A vault
+that throttles or cannot be reached is ``RetryLaterError`` (503 at the edge), never a crash and never
+"unknown bank"; a bank whose key was read before keeps its (expired) key meanwhile, so a throttling
+caused by others does not lock out the banks that were already talking.
 Ids are canonical (``shared.federated.banks.bank_id``) before they get here.
 """
 
@@ -15,6 +18,7 @@ import logging
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 SECRET_PREFIX = "fl-bank-"
 TTL_SECONDS = 300.0
 NEGATIVE_TTL_SECONDS = 60.0
+MAX_CACHED = 10_000
 
 
 class KeyStore(Protocol):
@@ -67,9 +72,11 @@ class KeyVaultKeys:
         ttl: float = TTL_SECONDS,
         negative_ttl: float = NEGATIVE_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        max_cached: int = MAX_CACHED,
     ) -> None:
         self._client, self._ttl, self._negative_ttl, self._clock = client, ttl, negative_ttl, clock
-        self._cache: dict[str, tuple[bytes | None, float]] = {}
+        self._max_cached = max_cached
+        self._cache: OrderedDict[str, tuple[bytes | None, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, bank: str) -> bytes | None:
@@ -78,9 +85,18 @@ class KeyVaultKeys:
             cached = self._cache.get(bank)
         if cached is not None and cached[1] > now:
             return cached[0]
-        key = self._fetch(bank)
+        try:
+            key = self._fetch(bank)
+        except RetryLaterError:
+            if cached is not None and cached[0] is not None:
+                log.warning("Key Vault unavailable; using bank %s's key read %.0f s ago", bank, now - cached[1])
+                return cached[0]
+            raise
         with self._lock:
             self._cache[bank] = (key, now + (self._ttl if key else self._negative_ttl))
+            self._cache.move_to_end(bank)
+            while len(self._cache) > self._max_cached:
+                self._cache.popitem(last=False)
         return key
 
     def _fetch(self, bank: str) -> bytes | None:

@@ -128,9 +128,6 @@ class Settings(BaseSettings):
         description="Differential privacy: Gaussian noise of this multiple of FL_CLIP_BOUND / updates (needs both).",
     )
     fl_dp_delta: float = Field(default=1e-5, gt=0, lt=1, validation_alias="FL_DP_DELTA")
-    fl_max_examples: int = Field(
-        default=1_000_000_000, ge=1, validation_alias="FL_MAX_EXAMPLES", description="Largest example count accepted."
-    )
     fl_aggregation_lease_seconds: float = Field(
         default=300.0,
         gt=0,

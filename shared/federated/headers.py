@@ -18,6 +18,7 @@ import re
 from shared.federated.params import BadParametersError
 
 MAX_EXAMPLES = 1_000_000_000
+EXAMPLES_PATTERN = r"^(?:[1-9][0-9]{0,8}|1000000000)$"  # 1 to MAX_EXAMPLES, digits only
 MAX_METRICS = 32
 MAX_METRIC_ABS = 1e12
 _NAME = r'"[A-Za-z0-9_.-]{1,64}"'
@@ -49,6 +50,13 @@ def check_metrics(metrics: object) -> dict[str, float]:
             raise BadParametersError(f"X-FL-Metrics {name} must be finite and below {MAX_METRIC_ABS:g} in size")
         out[name] = number
     return out
+
+
+def parse_examples(raw: str) -> int:
+    """``X-FL-Examples`` as sent: digits only, from 1 to ``MAX_EXAMPLES`` (no sign, spaces, underscores or dots)."""
+    if not re.fullmatch(EXAMPLES_PATTERN, raw):
+        raise BadParametersError(f"X-FL-Examples must be a whole number from 1 to {MAX_EXAMPLES}, written in digits")
+    return int(raw)
 
 
 def parse_metrics(raw: str) -> dict[str, float]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import lzma
 import math
+import struct
 import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -14,6 +17,8 @@ from shared.domain.errors import FraudOpsError
 MAX_PARAMETERS = 5_000_000
 MAX_ARRAYS = 64
 FLOAT32 = np.dtype("<f4")
+# what the zip and .npy readers raise for a damaged archive (a corrupt deflate stream is zlib.error, not OSError)
+UNREADABLE = (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, struct.error)
 
 
 class BadParametersError(FraudOpsError):
@@ -54,7 +59,7 @@ def declared(data: bytes, max_parameters: int = MAX_PARAMETERS) -> dict[str, tup
                         f"{header_bytes + count * FLOAT32.itemsize}"
                     )
                 shapes[info.filename.removesuffix(".npy")] = shape
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, RuntimeError) as exc:
+    except (*UNREADABLE, RuntimeError) as exc:
         raise BadParametersError(f"the parameters are not a readable .npz of arrays ({exc})") from None
     return shapes
 
@@ -97,7 +102,7 @@ def from_npz(
                 if total > max_parameters:
                     raise BadParametersError(f"more than {max_parameters} parameters")
                 params[name] = array
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except UNREADABLE as exc:
         raise BadParametersError(f"the parameters are not a readable .npz of arrays ({exc})") from None
     for name, array in params.items():
         if array.dtype != np.float32:

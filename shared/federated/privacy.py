@@ -6,7 +6,8 @@ updates (the rule of Flower's ``DifferentialPrivacyServerSideFixedClipping``). T
 the operating system's entropy, so nobody holding the model and the settings can regenerate and
 subtract it. The privacy spent is accounted with Google's ``dp-accounting`` (Rényi DP accountant,
 one Gaussian mechanism per model round, every bank in every round, so no sampling amplification is
-claimed): ``epsilon(z, rounds, delta)`` after ``rounds`` rounds at ``delta``.
+claimed): ``epsilon_of`` composes every model round's own multiplier. A round that released its
+model without noise leaves no finite guarantee; the rounds say so (``rounds_without_noise``).
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ def add_noise(params: NDArrays, std: float) -> NDArrays:
     return [(p + rng.normal(0.0, std, p.shape)).astype(p.dtype, copy=False) for p in params]
 
 
-def epsilon(noise_multiplier: float, rounds: int, delta: float) -> float:
-    """The (epsilon, delta) guarantee after ``rounds`` noised rounds, from the RDP accountant."""
+def epsilon_of(noise_multipliers: list[float], delta: float) -> float:
+    """The (epsilon, delta) guarantee after one Gaussian release per multiplier, from the RDP accountant."""
     from dp_accounting import dp_event
     from dp_accounting.rdp import rdp_privacy_accountant
 
     accountant = rdp_privacy_accountant.RdpAccountant()
-    accountant.compose(dp_event.GaussianDpEvent(noise_multiplier), rounds)
+    for z in noise_multipliers:
+        accountant.compose(dp_event.GaussianDpEvent(z))
     return float(accountant.get_epsilon(delta))

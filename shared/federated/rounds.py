@@ -176,10 +176,12 @@ class Rounds:
 
     def ensure_open(self) -> RoundState:
         """The round banks should train for now, repairing what a crash left: a closed newest round gets its
-        successor opened, an aggregation whose lease expired is resumed."""
+        successor opened, an aggregation whose lease expired is resumed, a round whose quorum is in is closed."""
         n = self.current()
         state = self.state(n)
-        if state.status == RoundStatus.AGGREGATING and self._lease_expired(state.lease_until):
+        crashed_close = state.status == RoundStatus.AGGREGATING and self._lease_expired(state.lease_until)
+        quorum_unclosed = state.status == RoundStatus.OPEN and len(state.participants) >= state.min_clients
+        if crashed_close or quorum_unclosed:
             state = self.aggregate(n)
         if state.status == RoundStatus.CLOSED:
             return self._open(n + 1)
@@ -255,10 +257,8 @@ class Rounds:
         return self._read(n)
 
     def _status(self, n: int) -> RoundStatus | None:
-        try:
-            return RoundStatus(self._read(n)[0]["status"])
-        except RoundNotFoundError:
-            return None
+        doc = self._status_doc(n)
+        return RoundStatus(doc["status"]) if doc else None
 
     def submit(self, n: int, bank: str, data: bytes, examples: int, metrics: dict[str, float]) -> RoundState:
         """Store ``bank``'s update for round ``n``; aggregate when enough are in. Returns the round's state."""
@@ -273,6 +273,8 @@ class Rounds:
         mine = state["participants"].get(bank)
         if mine is not None:
             if mine.get("sha256") == digest:  # a retry of an update that was counted: the same answer
+                if state["status"] == RoundStatus.OPEN and len(state["participants"]) >= state["min_clients"]:
+                    return self.aggregate(n)  # the first attempt crashed before it could close the round
                 return RoundState.from_document(state)
             raise RoundStateError(f"bank {bank} already sent its update for round {n}")
         if state["status"] != RoundStatus.OPEN:
@@ -331,21 +333,24 @@ class Rounds:
         )
 
     def aggregate(self, n: int, *, force: bool = False) -> RoundState:
-        """Close round ``n`` if it may close; exactly one caller aggregates. Returns the state, with ``why`` if open.
+        """Close round ``n`` if its quorum is in; exactly one caller aggregates. The state, with ``why`` if open.
 
-        A closed round 0 whose stored scaler is unusable is re-derived (admin recovery).
+        On a closed round it repairs what a crash left: the next round is opened, and with ``force``
+        (the admin route) a publication that failed is retried and an unusable round-0 scaler re-derived.
         """
         state, etag = self._read(n)
         status = state["status"]
         if status == RoundStatus.CLOSED:
-            if n == 0 and force:
+            if force and n == 0:
                 self._repair_scaler(state)
+            if force and state.get("published") is False:
+                self._publish(n, state, etag)
             self._open(n + 1)  # idempotent: a crash between closing n and opening n + 1 is repaired here
             return RoundState.from_document(state)
         if status == RoundStatus.AGGREGATING and not self._lease_expired(state.get("lease_until")):
-            return RoundState.from_document(state)  # someone holds the lease
+            return RoundState.from_document(state)  # someone holds the lease (or a failed close waits its backoff)
         if status == RoundStatus.OPEN:
-            why = self._why_not_yet(state, force)
+            why = self._why_not_yet(state)
             if why:
                 state["why"] = why
                 return RoundState.from_document(state)
@@ -361,33 +366,65 @@ class Rounds:
         except ConcurrentUpdateError:
             return self.state(n)  # someone else took the lease (or a late update changed it): theirs
         try:
-            return self._close(n, state, etag)
+            committed = self._close(n, state, etag)
         except Exception as exc:
             reason = exc.reason if isinstance(exc, FraudOpsError) else f"{type(exc).__name__}: {exc}"
             log.exception("round %d: aggregation failed (%s); releasing the lease", n, reason)
-            self._release(n, state, etag, reason)
+            retry_at = self._release(n, state, etag, reason)
             raise RetryLaterError(
-                f"round {n} could not be aggregated ({reason}); nothing was lost, the next update or "
-                "POST .../aggregate retries it"
+                f"round {n} could not be aggregated ({reason}); every update is kept and the close is retried "
+                f"by the first GET /api/federated/model or POST .../aggregate after {retry_at:.0f} (Unix seconds)"
             ) from exc
+        if committed is None:
+            return self.state(n)  # our lease had expired and another caller closed it: theirs stands
+        self._after_close(n, state, committed)
+        return RoundState.from_document(state)
 
-    def _why_not_yet(self, state: dict[str, Any], force: bool) -> str | None:
+    def _why_not_yet(self, state: dict[str, Any]) -> str | None:
         have, need = len(state["participants"]), state["min_clients"]
         if have < need:
             late = self.clock() >= state["deadline"]
             return f"{have} of {need} updates are in" + (
                 "; the deadline has passed, the round stays open until enough banks report" if late else ""
             )
-        if force and self.clock() < state["deadline"]:
-            return "the deadline has not passed"
         return None
 
-    def _release(self, n: int, state: dict[str, Any], etag: str, reason: str) -> None:
-        state.update(lease_until=0.0, last_error=reason[:500])
+    def _release(self, n: int, state: dict[str, Any], etag: str, reason: str) -> float:
+        """Give the lease back after a failed close; the next attempt waits a backoff that doubles per attempt."""
+        retry_at: float = self.clock() + min(self.config.lease_seconds, 5.0 * 2 ** int(state.get("attempts", 1)))
+        previous = float(state.get("lease_until") or retry_at)
+        state.update(lease_until=retry_at, last_error=reason[:500])
         try:
             self._write(n, state, etag)
         except Exception:  # the lease then simply expires
             log.exception("round %d: could not release the aggregation lease; it expires on its own", n)
+            return previous
+        return retry_at
+
+    def _after_close(self, n: int, state: dict[str, Any], etag: str) -> None:
+        """What follows a committed close; a failure here is logged and repaired later, never a failed close."""
+        try:
+            self._open(n + 1)
+        except Exception:
+            log.exception("round %d closed, but opening round %d failed; the next call opens it", n, n + 1)
+        if state.get("published") is False:
+            self._publish(n, state, etag)
+
+    def _publish(self, n: int, state: dict[str, Any], etag: str) -> None:
+        """Hand the closed round's model to ``on_close``; mark it published once that succeeds."""
+        if self.on_close is None:
+            return
+        try:  # publishing is a consequence of the round, not part of it: a failure is logged, not raised
+            scaler = self.scaler()
+            if scaler is None:
+                raise RoundStateError("there is no shared scaler yet")
+            self.on_close(n, self.global_model(n + 1), scaler, RoundState.from_document(state))
+        except Exception:
+            log.exception("round %d closed, but publishing its model failed; POST .../aggregate retries it", n)
+            return
+        state["published"] = True
+        with contextlib.suppress(ConcurrentUpdateError):  # a concurrent retry marked it first
+            self._write(n, state, etag)
 
     def _updates(self, state: dict[str, Any], reference: dict[str, np.ndarray]) -> list[tuple[str, Any, int]]:
         """Each participant's stored update, checked against the digest recorded when it was counted."""
@@ -401,13 +438,14 @@ class Rounds:
             out.append((bank, from_npz(data, expected=shapes), int(entry["examples"])))
         return out
 
-    def _close(self, n: int, state: dict[str, Any], etag: str) -> RoundState:
+    def _close(self, n: int, state: dict[str, Any], etag: str) -> str | None:
+        """Compute and commit the close from the stored updates; the committed state's ETag, or ``None`` if
+        another caller committed first. Every write before the commit is create-only or idempotent."""
         reference = self.global_model(n)
         names = sorted(reference)
         updates = self._updates(state, reference)
         banks = [b for b, _, _ in updates]
         how = self._aggregator(state)
-        merged: dict[str, np.ndarray] | None = None
         if n == 0:  # the scaler from each bank's moments; round 1 starts from zero
             weights = capped_weights([c for _, _, c in updates], state["max_weight_share"])
             self._write_scaler(combine([p for _, p, _ in updates], weights, how))
@@ -427,11 +465,10 @@ class Rounds:
                 noise_multiplier=state.get("noise_multiplier"),
             )
             weights = result.weights
-            merged = self._write_global(n + 1, dict(zip(names, result.params, strict=True)))
+            self._write_global(n + 1, dict(zip(names, result.params, strict=True)))
             state["clipped"] = [b for b, c in zip(banks, result.clipped, strict=True) if c]
-            if result.noise_std:
-                state["noise_std"] = result.noise_std
-                state["epsilon"] = privacy.epsilon(state["noise_multiplier"], n, state["dp_delta"])
+            state.update(self._privacy_spent(n, result.noise_std, state))
+            state["published"] = False if self.on_close is not None else None
         state.update(
             status=RoundStatus.CLOSED,
             closed_at=self.clock(),
@@ -440,25 +477,40 @@ class Rounds:
             lease_until=None,
         )
         try:
-            self._write(n, state, etag)
+            etag = self._write(n, state, etag)
         except ConcurrentUpdateError:
             log.warning("round %d: our lease expired and another caller took over the close; theirs stands", n)
-            return self.state(n)
-        self._open(n + 1)
+            return None
         log.info("round %d closed: %d updates aggregated with %s", n, len(banks), state["aggregator"])
-        closed = RoundState.from_document(state)
-        scaler = self.scaler() if merged is not None else None
-        if merged is not None and self.on_close is not None and scaler is not None:
-            try:  # publishing is a consequence of the round, not part of it: a failure is logged, not raised
-                self.on_close(n, merged, scaler, closed)
-            except Exception:
-                log.exception("round %d closed, but publishing its model failed", n)
-        return closed
+        return etag
 
-    def _aggregator(self, state: dict[str, Any]) -> Aggregator:
+    def _privacy_spent(self, n: int, noise_std: float, state: dict[str, Any]) -> dict[str, Any]:
+        """The noise multiplier of every model round so far, and the epsilon they compose to (``None`` if any
+        round released its model without noise: then no finite epsilon holds)."""
+        previous = self._status_doc(n - 1) if n > 1 else None
+        history = [*(previous or {}).get("noise_history", [None] * max(n - 1, 0)), state.get("noise_multiplier")]
+        noised = [z for z in history if z]
+        epsilon = None
+        if noise_std and len(noised) == len(history):
+            epsilon = privacy.epsilon_of(noised, state["dp_delta"])
+        unprotected = [i + 1 for i, z in enumerate(history) if not z]
+        return {
+            "noise_std": noise_std or None,
+            "noise_history": history,
+            "epsilon": epsilon,
+            "rounds_without_noise": unprotected,
+        }
+
+    def _status_doc(self, n: int) -> dict[str, Any] | None:
+        try:
+            return self._read(n)[0]
+        except RoundNotFoundError:
+            return None
+
+    def _aggregator(self, state: dict[str, Any], count: int | None = None) -> Aggregator:
         """The strategy the round was opened with (its own trim share), refused if it would trim nothing."""
         name, beta = state["aggregator"], state.get("trim_beta") or self.config.beta
-        if name == "trimmed_mean" and int(beta * len(state["participants"])) < 1:
+        if name == "trimmed_mean" and int(beta * (count or len(state["participants"]))) < 1:
             raise ConfigurationError(f"trimmed_mean with beta {beta:g} would trim nothing of this round's updates")
         return aggregator_for(name, trim_beta=beta)
 
@@ -501,7 +553,7 @@ class Rounds:
         if not kept:
             raise RoundStateError("no bank's round-0 statistics pass the checks; start a new experiment")
         weights = capped_weights([c for _, c in kept], state["max_weight_share"])
-        self._write_scaler(combine([p for p, _ in kept], weights, self._aggregator(state)))
+        self._write_scaler(combine([p for p, _ in kept], weights, self._aggregator(state, len(kept))))
 
 
 def _weighted_metrics(participants: dict[str, Any]) -> dict[str, float]:

@@ -52,6 +52,9 @@ class RoundState:
     clipped: list[str] = field(default_factory=list)  # banks whose step was clipped to the bound
     noise_std: float | None = None  # the Gaussian noise added to this round's average
     epsilon: float | None = None  # the privacy spent through this round (at dp_delta), by the RDP accountant
+    noise_history: list[float | None] = field(default_factory=list)  # each model round's noise multiplier so far
+    rounds_without_noise: list[int] = field(default_factory=list)  # model rounds released without noise
+    published: bool | None = None  # False until the closed round's model is published (None: nothing to publish)
     lease_until: float | None = None  # while aggregating: when the aggregating caller's lease expires
     attempts: int = 0
     last_error: str | None = None
@@ -69,10 +72,14 @@ class RoundState:
         return cls(**values)
 
     def public(self) -> dict[str, Any]:
-        """The state for the API: who took part, with how many examples and their metrics (no storage paths)."""
+        """The state for the API: who took part, with how many examples and their metrics.
+
+        Not shown: storage paths, error details (``last_error`` may name blobs; it is in the logs), and
+        per-bank facts released without noise (each update's norm, who was clipped).
+        """
         doc = dataclasses.asdict(self)
         doc["status"] = str(self.status)
-        doc["participants"] = {
-            b: {"examples": p.examples, "metrics": p.metrics, "norm": p.norm} for b, p in self.participants.items()
-        }
+        doc["participants"] = {b: {"examples": p.examples, "metrics": p.metrics} for b, p in self.participants.items()}
+        for private in ("last_error", "clipped"):
+            doc.pop(private)
         return {k: v for k, v in doc.items() if v is not None or k in ("clip_bound", "noise_multiplier")}

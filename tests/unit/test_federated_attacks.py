@@ -244,7 +244,7 @@ class CrashOnce(MemoryBlobStore):
         return super().put_bytes(container, name, data, **kwargs)
 
 
-def test_a_close_that_fails_releases_its_lease_and_the_next_call_finishes_it():
+def test_a_close_that_fails_releases_its_lease_and_a_later_call_finishes_it():
     store = CrashOnce("global/round-2")
     store.ensure_containers()
     clock = Clock()
@@ -252,14 +252,73 @@ def test_a_close_that_fails_releases_its_lease_and_the_next_call_finishes_it():
     r.submit(1, "a", update(1.0), 10, {})
     r.submit(1, "b", update(2.0), 10, {})
     store.armed = True
-    with pytest.raises(RetryLaterError, match=r"could not be aggregated.*nothing was lost"):
+    with pytest.raises(RetryLaterError, match=r"could not be aggregated.*every update is kept.*after 1010"):
         r.submit(1, "c", update(3.0), 10, {})
     stuck = r.state(1)
-    assert stuck.status == "aggregating" and stuck.lease_until == 0.0 and "recycled" in (stuck.last_error or "")
+    assert stuck.status == "aggregating" and stuck.lease_until == 1010.0 and "recycled" in (stuck.last_error or "")
+    assert "last_error" not in stuck.public()  # it may name blobs; it is in the logs
     assert sorted(stuck.participants) == ["a", "b", "c"]  # every update kept
-    closed = r.aggregate(1)  # anyone may resume: the lease was released
+    assert r.aggregate(1).status == "aggregating"  # within the backoff nobody re-runs it
+    clock.now += 11
+    closed = r.aggregate(1)
     assert closed.status == "closed" and np.allclose(r.global_model(2)["coef"], 2.0)
     assert r.state(2).status == "open"
+
+
+def test_a_close_that_keeps_failing_backs_off_instead_of_rerunning_on_every_call():
+    class Broken(MemoryBlobStore):
+        def put_bytes(self, container, name, data, **kwargs):
+            if "global/round-2" in name:
+                raise OSError("the disk is full")
+            return super().put_bytes(container, name, data, **kwargs)
+
+    store = Broken()
+    store.ensure_containers()
+    clock = Clock()
+    r = _rounds(store, clock=clock)
+    r.submit(1, "a", update(1.0), 10, {})
+    r.submit(1, "b", update(2.0), 10, {})
+    waits = []
+    for _ in range(4):
+        with pytest.raises(RetryLaterError):
+            r.aggregate(1) if waits else r.submit(1, "c", update(3.0), 10, {})
+        waits.append(r.state(1).lease_until - clock.now)
+        clock.now = r.state(1).lease_until
+    assert waits == [10.0, 20.0, 40.0, 80.0]  # doubling up to the lease, never a tight loop
+
+
+def test_a_quorum_committed_just_before_a_crash_is_closed_by_the_next_call(store):
+    r = _rounds(store)
+    r.submit(1, "a", update(1.0), 10, {})
+    r.submit(1, "b", update(2.0), 10, {})
+    doc, etag = r._read(1)  # what a crash between bank c's commit and its aggregate() leaves
+    doc["participants"]["c"] = {**doc["participants"]["b"], "update": doc["participants"]["b"]["update"]}
+    r._write(1, doc, etag)
+    assert r.state(1).status == "open"
+    assert r.ensure_open().round == 2 and r.state(1).status == "closed"
+
+
+def test_a_failed_publication_is_recorded_and_the_admin_route_retries_it(store):
+    calls: list[int] = []
+
+    def flaky(n, params, scaler, state):
+        calls.append(n)
+        if len(calls) == 1:
+            raise OSError("the model store is down")
+
+    r = Rounds(store, "pub", RoundConfig(min_clients=3), clock=Clock(), on_close=flaky)
+    r.start_with_statistics(4)
+    rng = np.random.default_rng(0)
+    for bank in ("a", "b", "c"):
+        r.submit(0, bank, to_npz(model.sufficient_statistics(rng.normal(size=(50, 4)))), 50, {})
+    for bank in ("a", "b", "c"):
+        closed = r.submit(1, bank, to_npz(model.initial(4)), 10, {})
+    assert closed.status == "closed" and closed.published is False and calls == [1]
+    assert r.aggregate(1).published is False  # a plain call does not re-run publishing
+    assert r.aggregate(1, force=True).status == "closed" and calls == [1, 1]
+    assert r.state(1).published is True
+    r.aggregate(1, force=True)
+    assert calls == [1, 1]  # published once it succeeded: never again
 
 
 def test_a_crashed_aggregator_leaves_a_lease_that_expires_and_is_resumed(store):
@@ -413,6 +472,19 @@ def test_an_npz_that_would_inflate_to_gigabytes_is_refused_before_inflating(shap
     assert peak < 2_000_000  # a few header bytes were inflated, not the payload
 
 
+def test_a_corrupt_deflate_stream_is_422_not_500():
+    member = io.BytesIO()
+    np.save(member, np.arange(4000, dtype=np.float32))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("coef.npy", member.getvalue())
+    broken = bytearray(out.getvalue())
+    start = broken.index(b"coef.npy") + len("coef.npy")
+    broken[start + 5 : start + 40] = b"\xff" * 35  # damage the compressed bytes, not the zip directory
+    with pytest.raises(BadParametersError, match=r"not a readable \.npz"):
+        from_npz(bytes(broken))
+
+
 def test_a_pickled_or_non_npy_member_is_refused():
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
@@ -455,6 +527,23 @@ def test_noise_is_calibrated_to_the_clip_bound_and_epsilon_is_reported(store):
         accountant.compose(dp_event.GaussianDpEvent(1.1), round_number)
         assert closed.epsilon == pytest.approx(accountant.get_epsilon(1e-5))
     assert r.state(2).epsilon > r.state(1).epsilon  # privacy spent adds up over rounds
+    assert r.state(2).noise_history == [1.1, 1.1] and r.state(2).rounds_without_noise == []
+    assert "clipped" not in r.state(1).public() and "norm" not in r.state(1).public()["participants"]["a"]
+
+
+def test_a_round_released_without_noise_leaves_no_finite_epsilon(store):
+    plain = _rounds(store, experiment="mixed")
+    for bank in ("a", "b", "c"):
+        plain.submit(1, bank, update(0.1), 10, {})
+    noisy = Rounds(store, "mixed", RoundConfig(min_clients=3, clip_bound=1.0, noise_multiplier=2.0), clock=Clock())
+    doc, etag = noisy._read(2)  # round 2 opened by the plain server; the noisy one takes over from here on
+    doc.update(clip_bound=1.0, noise_multiplier=2.0, dp_delta=1e-5)
+    noisy._write(2, doc, etag)
+    for bank in ("a", "b", "c"):
+        noisy.submit(2, bank, update(0.1), 10, {})
+    closed = noisy.state(2)
+    assert closed.noise_std == pytest.approx(2.0 / 3) and closed.epsilon is None
+    assert closed.noise_history == [None, 2.0] and closed.rounds_without_noise == [1]
 
 
 def test_dp_settings_that_cannot_be_accounted_are_refused(store):
@@ -537,6 +626,26 @@ def test_a_throttled_vault_is_retry_later_not_a_crash_and_not_unknown_bank():
             keys.get("bank-a")
         vault.error = None
         assert keys.get("bank-a") == b"k"  # the failure was not cached
+
+
+def test_random_bank_ids_cannot_grow_the_cache_or_lock_out_a_known_bank():
+    from azure.core.exceptions import HttpResponseError
+
+    from shared.adapters.bank_keys import KeyVaultKeys
+
+    vault, clock = FakeVault({"fl-bank-bank-a": "k"}), Clock()
+    keys = KeyVaultKeys(vault, ttl=300, negative_ttl=60, clock=clock, max_cached=100)
+    assert keys.get("bank-a") == b"k"
+    for i in range(1_000):
+        keys.get(f"random-{i}")
+    assert len(keys._cache) == 100  # bounded: the least recently used went first
+    keys = KeyVaultKeys(vault, ttl=300, clock=clock)
+    assert keys.get("bank-a") == b"k"
+    clock.now += 301  # bank-a's entry has expired, and now the vault throttles (others flooded it)
+    vault.error = HttpResponseError("429 Too Many Requests")
+    assert keys.get("bank-a") == b"k"  # the key it had, not a 503
+    with pytest.raises(RetryLaterError):
+        keys.get("never-seen")
 
 
 def test_malformed_requests_cost_no_key_lookup(store):
