@@ -66,11 +66,16 @@ def decode_json(body: bytes, contract: DatasetContract, *, max_batch: int) -> Ba
 
     try:
         doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):  # orjson stops at 1024 levels; Python's json would recurse until it fails
+            raise InvalidRequestError(
+                "the body nests arrays or objects more than 1024 levels deep; a transaction is a flat object",
+                status=400,
+            ) from None
         try:  # Python's json also takes NaN/Infinity literals; they are then named as row errors
             doc = json.loads(body)
-        except ValueError as exc:
-            raise InvalidRequestError(f"the body is not valid JSON ({exc})", status=400) from None
+        except (ValueError, RecursionError) as err:
+            raise InvalidRequestError(f"the body is not valid JSON ({str(err)[:200]})", status=400) from None
     if not isinstance(doc, dict):
         raise InvalidRequestError("the body must be a JSON object with a 'transactions' list")
     errors = [{"row": None, "field": k, "msg": "unknown field"} for k in doc if k not in TOP_LEVEL]

@@ -15,6 +15,7 @@ from shared.domain.errors import (
     ConcurrentUpdateError,
     ConfigurationError,
     FraudOpsError,
+    InvalidModelVersionError,
     ModelIntegrityError,
     ModelNotAvailableError,
     RetryLaterError,
@@ -51,6 +52,7 @@ STATUS = {
     ConfigurationError: 503,
     BankIdError: 422,
     ConcurrentUpdateError: 409,
+    InvalidModelVersionError: 422,
 }
 
 

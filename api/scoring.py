@@ -14,6 +14,7 @@ from api.decode import Batch, decode_csv, decode_json
 from api.deps import ScorerDep, SettingsDep
 from api.errors import UnsupportedMediaError, VersionNotFoundError, documented
 from api.schemas import HealthResponse, ModelInfo, ScoreResponse, ValidationErrorResponse
+from shared.adapters.model_store import VERSION_PATTERN
 from shared.domain.contract import get_contract
 from shared.domain.errors import FraudOpsError, ModelNotAvailableError
 from shared.scoring.scorer import LoadedModel, Scorer
@@ -129,7 +130,9 @@ def router() -> APIRouter:
         scorer: ScorerDep,
         settings: SettingsDep,
         explain: Annotated[bool, Query(description="add the top contributing features (TreeSHAP)")] = False,
-        x_model_version: Annotated[str | None, Header(description="pin a model version (shadow tests)")] = None,
+        x_model_version: Annotated[
+            str, Header(pattern=VERSION_PATTERN, description="pin a model version (shadow tests)")
+        ] = "",
     ) -> Response:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in ("application/json", "text/csv"):

@@ -60,7 +60,7 @@ def decode_typed(
     decoder, features_of, numeric, strings = _decoder(contract)
     try:
         request = decoder.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):  # RecursionError: absurd nesting
         return None
     rows = request.transactions
     if not rows or len(rows) > max_batch:

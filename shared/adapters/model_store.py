@@ -13,16 +13,37 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.adapters.storage import BlobStore
-from shared.domain.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError, ModelNotAvailableError
+from shared.domain.errors import (
+    BlobExistsError,
+    BlobNotFoundError,
+    ConcurrentUpdateError,
+    InvalidModelVersionError,
+    ModelNotAvailableError,
+)
 
 log = logging.getLogger(__name__)
 
 CONTAINER = "models"
 POINTER = "champion.json"
+# letters, digits, '_' and '-', in segments joined by single dots: no slash, no "..", nothing that leaves the prefix
+VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*")
+VERSION_MAX = 128
+VERSION_PATTERN = f"^{VERSION.pattern}$"  # as OpenAPI declares it
+
+
+def check_version(version: str) -> str:
+    """``version`` if it is a version name; ``InvalidModelVersionError`` (before any read) otherwise."""
+    if len(version) > VERSION_MAX or not VERSION.fullmatch(version):
+        raise InvalidModelVersionError(
+            f"model version {version[:80]!r} is not a version name (letters, digits, '_', '-' and single dots, "
+            f"at most {VERSION_MAX})"
+        )
+    return version
 
 
 def new_version(now: datetime | None = None, salt: str = "") -> str:
@@ -40,7 +61,8 @@ class ModelStore:
         self.model_name = model_name
 
     def _path(self, version: str, filename: str) -> str:
-        return f"{self.model_name}/{version}/{filename}"
+        """Every read and write of a version goes through here, so none can leave ``<model_name>/<version>/``."""
+        return f"{self.model_name}/{check_version(version)}/{filename}"
 
     def publish(
         self, version: str, onnx_bytes: bytes, manifest: dict[str, Any], extra_files: dict[str, bytes] | None = None
@@ -95,7 +117,7 @@ class ModelStore:
         """Move the champion pointer, only if nobody moved it since ``expected_etag`` was read."""
         body = json.dumps(
             {
-                "version": version,
+                "version": check_version(version),
                 "promoted_at": datetime.now(UTC).isoformat(),
                 "reason": reason,
             }

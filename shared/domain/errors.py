@@ -45,3 +45,7 @@ class RetryLaterError(FraudOpsError):
 
 class ConfigurationError(FraudOpsError):
     """The service's own settings are refused (they would make a defence a no-op); an operator must fix them."""
+
+
+class InvalidModelVersionError(FraudOpsError):
+    """A model version that is not a version name at all (a path, say): refused before any read (422)."""

@@ -4,6 +4,11 @@ A ``LoadedModel`` is immutable (session, manifest, threshold); the ``Scorer`` sw
 reference atomically when the champion pointer's ETag changes, at most every
 ``MODEL_REFRESH_SECONDS``, so requests in flight keep the model they started with. A model
 whose bytes or feature order do not match its manifest is refused and the old one keeps serving.
+
+Pinned versions (shadow tests) live in a small cache of their own, loaded outside any lock the
+champion refresh takes, and at most ``PINNED_LOADS_PER_MINUTE`` cold loads a minute: callers that
+rotate through more distinct versions than the cache holds get 503 "retry" instead of making every
+request reload a model.
 """
 
 from __future__ import annotations
@@ -12,15 +17,16 @@ import hashlib
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.adapters.model_store import ModelStore
-from shared.domain.errors import ModelIntegrityError, ModelNotAvailableError
+from shared.adapters.model_store import ModelStore, check_version
+from shared.domain.errors import ModelIntegrityError, ModelNotAvailableError, RetryLaterError
 from shared.scoring.explain import Explainers
 
 if TYPE_CHECKING:
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PINNED_CACHE = 4
+PINNED_LOADS_PER_MINUTE = 8
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,13 @@ class Scorer:
     """The champion (and a few pinned versions) of one model name, for one process."""
 
     def __init__(
-        self, models: ModelStore, *, feature_names: list[str], refresh_seconds: float, threads: int = 1
+        self,
+        models: ModelStore,
+        *,
+        feature_names: list[str],
+        refresh_seconds: float,
+        threads: int = 1,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.models = models
         self.feature_names = feature_names
@@ -92,8 +105,11 @@ class Scorer:
         self._current: LoadedModel | None = None
         self._pointer_etag: str | None = None
         self._checked_at = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the champion's refresh
+        self._pinned_lock = threading.Lock()  # the pinned cache only; never held while a model loads
         self._pinned: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._pinned_loads: deque[float] = deque()
+        self._clock = clock
         self.explainers = Explainers(models)
 
     def fresh(self) -> LoadedModel | None:
@@ -142,19 +158,33 @@ class Scorer:
         log.info("now serving model %s (was %s)", version, previous)
 
     def pinned(self, version: str) -> LoadedModel:
-        """A specific version, for shadow tests; ``ModelNotAvailableError`` when unknown."""
+        """A specific version, for shadow tests; ``ModelNotAvailableError`` when unknown, ``RetryLaterError``
+        when more distinct versions than ``PINNED_LOADS_PER_MINUTE`` were loaded cold in the last minute."""
+        check_version(version)
         current = self._current
         if current is not None and current.version == version:
             return current
-        with self._lock:
+        with self._pinned_lock:
             model = self._pinned.get(version)
-            if model is None:
-                model = load_model(self.models, version, expected_features=self.feature_names, threads=self.threads)
-                self._pinned[version] = model
-                while len(self._pinned) > PINNED_CACHE:
-                    self._pinned.popitem(last=False)
+            if model is not None:
+                self._pinned.move_to_end(version)
+                return model
+            now = self._clock()
+            while self._pinned_loads and now - self._pinned_loads[0] >= 60.0:
+                self._pinned_loads.popleft()
+            if len(self._pinned_loads) >= PINNED_LOADS_PER_MINUTE:
+                raise RetryLaterError(
+                    f"more than {PINNED_LOADS_PER_MINUTE} different pinned model versions were loaded in the last "
+                    f"minute (this instance keeps {PINNED_CACHE}); retry shortly, or pin fewer versions at once"
+                )
+            self._pinned_loads.append(now)
+        model = load_model(self.models, version, expected_features=self.feature_names, threads=self.threads)
+        with self._pinned_lock:
+            self._pinned[version] = model
             self._pinned.move_to_end(version)
-            return model
+            while len(self._pinned) > PINNED_CACHE:
+                self._pinned.popitem(last=False)
+        return model
 
     def model(self, version: str | None = None) -> LoadedModel:
         return self.current() if version is None else self.pinned(version)

@@ -45,3 +45,90 @@ def test_a_model_with_the_wrong_feature_order_is_refused(memory_store, small_mod
     _publish(models, "v1", onnx_bytes, feature_names=list(reversed(FEATURES)))
     with pytest.raises(ModelNotAvailableError):
         Scorer(models, feature_names=FEATURES, refresh_seconds=0).current()
+
+
+# ---- issue 19: pinned versions (findings 11 and 13) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "version", ["../../quarantine/x", "v1/../v2", "..", "a/b", ".hidden", "v1.", "v" * 129, "v1\n", "%2e%2e"]
+)
+def test_a_pinned_version_that_is_not_a_version_name_is_refused_before_any_read(memory_store, version):
+    from shared.domain.errors import InvalidModelVersionError
+
+    reads: list[str] = []
+
+    class Recording(type(memory_store)):
+        def get_bytes(self, container, name):
+            reads.append(f"{container}/{name}")
+            return super().get_bytes(container, name)
+
+    store = Recording()
+    store.ensure_containers()
+    scorer = Scorer(ModelStore(store, "fraud"), feature_names=FEATURES, refresh_seconds=0)
+    with pytest.raises(InvalidModelVersionError, match="is not a version name"):
+        scorer.pinned(version)
+    assert reads == []
+    for good in ("v1", "1.0", "20261202T053545Z-c07535fa", "fl-fraud-lr-r3"):
+        with pytest.raises(ModelNotAvailableError):  # a version name: looked up (and absent)
+            scorer.pinned(good)
+
+
+class _Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rotating_through_many_pinned_versions_is_bounded_not_a_reload_per_request(memory_store, small_model):
+    from shared.domain.errors import RetryLaterError
+    from shared.scoring.scorer import PINNED_CACHE, PINNED_LOADS_PER_MINUTE
+
+    onnx_bytes, _ = small_model
+    models = ModelStore(memory_store, "fraud")
+    for i in range(PINNED_CACHE + 1):
+        models.publish(f"p{i}", onnx_bytes, {"feature_names": FEATURES, "input_name": "features", "threshold": 0.5})
+    clock = _Clock()
+    scorer = Scorer(models, feature_names=FEATURES, refresh_seconds=0, clock=clock)
+    loads = 0
+    with pytest.raises(RetryLaterError, match="pinned model versions were loaded in the last minute"):
+        for request in range(100):  # five versions in turn through a cache of four: each request misses
+            scorer.pinned(f"p{request % (PINNED_CACHE + 1)}")
+            loads += 1
+    assert loads == PINNED_LOADS_PER_MINUTE  # before: 100 loads, one per request
+    assert scorer.pinned(f"p{(loads - 1) % (PINNED_CACHE + 1)}").version  # cached versions still answer
+    clock.now += 60
+    assert scorer.pinned("p0").version == "p0"  # the window moved on
+
+
+def test_a_slow_pinned_load_never_holds_up_the_champion(memory_store, small_model):
+    import threading
+
+    onnx_bytes, x = small_model
+    release, loading = threading.Event(), threading.Event()
+
+    class Slow(type(memory_store)):
+        def get_bytes(self, container, name):
+            if name == "fraud/slow/model.onnx":
+                loading.set()
+                release.wait(30)
+            return super().get_bytes(container, name)
+
+    store = Slow()
+    store.ensure_containers()
+    models = ModelStore(store, "fraud")
+    _publish(models, "v1", onnx_bytes)
+    models.publish("slow", onnx_bytes, {"feature_names": FEATURES, "input_name": "features", "threshold": 0.5})
+    scorer = Scorer(models, feature_names=FEATURES, refresh_seconds=0)
+    pinned = threading.Thread(target=scorer.pinned, args=("slow",))
+    pinned.start()
+    assert loading.wait(10)
+    champion = threading.Thread(target=lambda: scorer.current().predict_proba(x[:5]))
+    champion.start()
+    champion.join(10)
+    try:
+        assert not champion.is_alive()  # before: the refresh waited for the pinned load's lock
+    finally:
+        release.set()
+        pinned.join(10)
