@@ -170,7 +170,7 @@ def router() -> APIRouter:
         if (
             not settings.fl_admin_key
             or not x_fl_admin_key
-            or not hmac.compare_digest(settings.fl_admin_key.encode(), x_fl_admin_key.encode())
+            or not hmac.compare_digest(settings.fl_admin_key.get_secret_value().encode(), x_fl_admin_key.encode())
         ):
             raise AuthError("the admin key is missing or wrong")
         return rounds_for(settings).aggregate(round_number, force=True).public()

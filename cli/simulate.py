@@ -63,6 +63,8 @@ def simulate(
     seed: int = 0,
     steps: int = 50,
 ) -> dict[str, Any]:
+    from pydantic import SecretStr
+
     from cli.server import running_server
     from shared.adapters.function_keys import function_app_client
     from shared.adapters.storage import get_blob_store
@@ -87,11 +89,11 @@ def simulate(
     # this run's own settings, passed to the server it starts: nothing global is changed
     settings = get_settings().model_copy(
         update={
-            "fl_bank_keys": json.dumps(keys),
+            "fl_bank_keys": SecretStr(json.dumps(keys)),
             "fl_experiment": experiment,
             "fl_min_clients": banks,
             "fl_aggregator": aggregator,
-            "fl_admin_key": secrets.token_hex(16),
+            "fl_admin_key": SecretStr(secrets.token_hex(16)),
         }
     )
     history = []

@@ -145,4 +145,4 @@ def get_keys(settings: Settings) -> KeyStore:
     """The bank key store the settings name, built once per settings."""
     if settings.key_vault_url:
         return KeyVaultKeys(secret_client(settings.key_vault_url, settings.storage_credential_client_id))
-    return SettingsKeys(settings.fl_bank_keys)
+    return SettingsKeys(settings.fl_bank_keys.get_secret_value() if settings.fl_bank_keys else None)

@@ -10,11 +10,12 @@ import logging
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_STORAGE = "UseDevelopmentStorage=true"
 KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
+EXAMPLE_SECRETS = ("local-admin-key", "local-key-a", "local-key-b", "local-key-c")  # local.settings.json.example
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,13 @@ class Settings(BaseSettings):
     """Every setting the app reads. Names are the app-setting names, case-sensitive."""
 
     model_config = SettingsConfigDict(
-        case_sensitive=True, extra="ignore", populate_by_name=True, frozen=True, env_ignore_empty=True
-    )  # "" in local.settings.json means "unset"
+        case_sensitive=True,
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+        env_ignore_empty=True,  # "" in local.settings.json means "unset"
+        hide_input_in_errors=True,  # an error names the setting, never echoes the values (secrets among them)
+    )
 
     app_env: Literal["development", "production"] = Field(
         default="development",
@@ -99,12 +105,12 @@ class Settings(BaseSettings):
         validation_alias="KEY_VAULT_URL",
         description="Key Vault with the banks' keys (fl-bank-<id>); unset: FL_BANK_KEYS is used.",
     )
-    fl_bank_keys: str | None = Field(
+    fl_bank_keys: SecretStr | None = Field(
         default=None,
         validation_alias="FL_BANK_KEYS",
         description='Local only: JSON {"bank id": "key"} when no Key Vault is configured.',
     )
-    fl_admin_key: str | None = Field(default=None, validation_alias="FL_ADMIN_KEY")
+    fl_admin_key: SecretStr | None = Field(default=None, validation_alias="FL_ADMIN_KEY")
     fl_experiment: str = Field(default="fraud-lr", validation_alias="FL_EXPERIMENT")
     fl_min_clients: int = Field(default=3, ge=1, validation_alias="FL_MIN_CLIENTS")
     fl_round_deadline_seconds: float = Field(default=3600.0, gt=0, validation_alias="FL_ROUND_DEADLINE_SECONDS")
@@ -164,10 +170,30 @@ class Settings(BaseSettings):
             and (self.storage_connection == DEV_STORAGE or "devstoreaccount1" in self.storage_connection)
         ):
             raise ValueError("APP_ENV=production but storage points at Azurite; set AzureWebJobsStorage__accountName")
+        if self.app_env == "production":
+            if self.fl_bank_keys is not None:
+                raise ValueError("APP_ENV=production but FL_BANK_KEYS is set; bank keys belong in Key Vault")
+            admin = self.fl_admin_key.get_secret_value() if self.fl_admin_key else ""
+            if admin in EXAMPLE_SECRETS:
+                raise ValueError("APP_ENV=production but FL_ADMIN_KEY is the example key; set a secret of your own")
         return self
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once. Tests call ``get_settings.cache_clear()``."""
-    return Settings()
+    """The process-wide settings, read once. Tests call ``get_settings.cache_clear()``.
+
+    A refused configuration is a ``ConfigurationError`` naming each setting and the rule it breaks, and
+    nothing else: pydantic's own error carries the input (every setting, secrets included) for whoever
+    logs it.
+    """
+    from shared.domain.errors import ConfigurationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_context=False, include_url=False)
+        )
+        raise ConfigurationError(f"the app settings are refused: {problems}") from None
