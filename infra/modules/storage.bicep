@@ -100,7 +100,9 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
 ]
 
 // Raw CSVs are converted to Parquet on arrival, and the scored archive is for audits and
-// retraining: both age out. curated/, models/, federated/ and audit/ are kept.
+// retraining: both age out. Federated request nonces are needed only while a request's timestamp
+// is inside the 5-minute skew window (an older one is refused by its clock anyway), so they go
+// after a day. curated/, models/, the rest of federated/ and audit/ are kept.
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
   parent: account
   name: 'default'
@@ -131,6 +133,19 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
               baseBlob: {
                 tierToCool: { daysAfterModificationGreaterThan: min(30, scoredRetentionDays) }
                 delete: { daysAfterModificationGreaterThan: scoredRetentionDays }
+              }
+            }
+          }
+        }
+        {
+          name: 'federated-nonce-expiry'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: { blobTypes: ['blockBlob'], prefixMatch: ['federated/_nonces/'] }
+            actions: {
+              baseBlob: {
+                delete: { daysAfterModificationGreaterThan: 1 }
               }
             }
           }

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_SKEW_SECONDS = 300
+NONCE_PREFIX = "_nonces/"  # in the federated container; storage.bicep deletes them after a day
 SIGNED_EXTRA = ("x-fl-examples", "x-fl-metrics")
 SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -126,7 +127,7 @@ def verify(
     if not hmac.compare_digest(expected, signature.lower()):
         raise AuthError("the signature does not match the request")
     try:
-        store.put_bytes("federated", f"_nonces/{bank}/{nonce}", b"", overwrite=False)
+        store.put_bytes("federated", f"{NONCE_PREFIX}{bank}/{nonce}", b"", overwrite=False)
     except BlobExistsError:
         raise AuthError("this nonce was already used (a replayed request)") from None
     return bank

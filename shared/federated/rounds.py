@@ -167,12 +167,45 @@ class Rounds:
         return from_npz(data)
 
     def current(self) -> int:
-        """The newest round that exists (the open one, or the last closed)."""
-        names = self.store.list_names(CONTAINER, f"{self.experiment}/round-")
-        rounds = [int(n.split("/")[1].removeprefix("round-")) for n in names if n.endswith("/state.json")]
-        if not rounds:
-            raise RoundNotFoundError(f"experiment {self.experiment} has not started")
-        return max(rounds)
+        """The newest round that exists (the open one, or the last closed).
+
+        Read from the ``latest.json`` pointer each opening advances, then confirmed by probing the next
+        round's state (a crash may leave the pointer one behind): two small reads, whatever the number of
+        rounds and updates. Without a pointer (an experiment from before it) the states are listed once.
+        """
+        try:
+            n = int(json.loads(self.store.get_bytes(CONTAINER, self._latest_name())[0])["round"])
+        except BlobNotFoundError:
+            names = self.store.list_names(CONTAINER, f"{self.experiment}/round-")
+            rounds = [int(n.split("/")[1].removeprefix("round-")) for n in names if n.endswith("/state.json")]
+            if not rounds:
+                raise RoundNotFoundError(f"experiment {self.experiment} has not started") from None
+            return max(rounds)
+        while n > 0 and self._status(n) is None:  # never expected (states are not deleted), but never trusted
+            n -= 1
+        while self._status(n + 1) is not None:
+            n += 1
+        return n
+
+    def _latest_name(self) -> str:
+        return f"{self.experiment}/latest.json"
+
+    def _advance_latest(self, n: int) -> None:
+        """Move the pointer to round ``n`` unless it is already there or beyond (conditional, so never back)."""
+        name = self._latest_name()
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                data, etag = self.store.get_bytes(CONTAINER, name)
+            except BlobNotFoundError:
+                with contextlib.suppress(BlobExistsError):
+                    self.store.put_bytes(CONTAINER, name, json.dumps({"round": n}).encode(), overwrite=False)
+                    return
+                continue
+            if int(json.loads(data)["round"]) >= n:
+                return
+            with contextlib.suppress(ConcurrentUpdateError):
+                self.store.put_bytes(CONTAINER, name, json.dumps({"round": n}).encode(), if_match=etag)
+                return
 
     def ensure_open(self) -> RoundState:
         """The round banks should train for now, repairing what a crash left: a closed newest round gets its
@@ -244,6 +277,7 @@ class Rounds:
                 overwrite=False,
                 content_type="application/json",
             )
+        self._advance_latest(n)
         return self.state(n)
 
     def _read_for_submit(self, n: int) -> tuple[dict[str, Any], str]:

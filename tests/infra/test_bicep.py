@@ -144,3 +144,16 @@ def test_every_shipped_federated_configuration_is_robust_at_its_own_quorum():
         config.check()  # raises with the reason for a configuration one bank could steer
         if aggregator == "trimmed_mean":
             assert int(config.beta * quorum) >= 1, where
+
+
+def test_federated_nonces_expire_but_only_long_after_the_skew_window():
+    """Issue 19, finding 17: nonces were kept for ever. A deleted nonce is safe once its request's timestamp
+    would be refused by the clock-skew check on its own."""
+    from shared.federated.auth import MAX_SKEW_SECONDS, NONCE_PREFIX
+
+    text = (INFRA / "modules" / "storage.bicep").read_text()
+    rule = text[text.index("name: 'federated-nonce-expiry'") :]
+    rule = rule[: rule.index("\n        }\n")]
+    assert f"prefixMatch: ['federated/{NONCE_PREFIX}']" in rule
+    days = int(re.search(r"daysAfterModificationGreaterThan: (\d+)", rule)[1])  # type: ignore[index]
+    assert days * 86_400 > 10 * MAX_SKEW_SECONDS

@@ -723,3 +723,30 @@ def test_metrics_from_a_direct_caller_are_checked_too(store):
         with pytest.raises(BadParametersError, match="X-FL-Metrics"):
             r.submit(1, "a", update(1.0), 10, metrics)
     assert r.state(1).participants == {}
+
+
+# ---- issue 19, finding 17: the cost of finding the current round does not grow with every update ----
+
+
+def test_finding_the_current_round_lists_nothing_however_many_rounds_and_updates():
+    class Counting(MemoryBlobStore):
+        lists = 0
+
+        def list_names(self, container, prefix=""):
+            Counting.lists += 1
+            return super().list_names(container, prefix)
+
+    store = Counting()
+    store.ensure_containers()
+    r = _rounds(store)
+    for n in range(1, 6):
+        for bank in ("a", "b", "c"):
+            r.submit(n, bank, update(float(n)), 10, {})
+    Counting.lists = 0
+    assert r.ensure_open().round == 6 and r.current() == 6
+    assert Counting.lists == 0  # before: every GET /model listed every state and every update blob
+    latest = "exp/latest.json"
+    store.put_bytes("federated", latest, b'{"round": 4}')  # a crash left the pointer behind
+    assert r.current() == 6
+    store.delete("federated", latest)  # an experiment from before the pointer: listed once
+    assert r.current() == 6 and Counting.lists == 1
