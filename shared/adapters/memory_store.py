@@ -110,6 +110,9 @@ class MemoryBlobStore:
         with self._lock:
             return sorted(n for n in self._container(container) if n.startswith(prefix))
 
-    def delete(self, container: str, name: str) -> None:
+    def delete(self, container: str, name: str, *, if_match: str | None = None) -> None:
         with self._lock:
+            current = self._container(container).get(name)
+            if current is not None and if_match is not None and current.etag != if_match:
+                raise ConcurrentUpdateError(f"{container}/{name} changed; not deleting the newer version")
             self._container(container).pop(name, None)

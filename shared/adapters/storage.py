@@ -78,7 +78,7 @@ class BlobStore(Protocol):
         length: int | None = None,
     ) -> str: ...
     def list_names(self, container: str, prefix: str = "") -> list[str]: ...
-    def delete(self, container: str, name: str) -> None: ...
+    def delete(self, container: str, name: str, *, if_match: str | None = None) -> None: ...
 
 
 class AzureBlobStore:
@@ -207,11 +207,20 @@ class AzureBlobStore:
         client = self._service.get_container_client(container)
         return [b.name for b in client.list_blobs(name_starts_with=prefix or None)]
 
-    def delete(self, container: str, name: str) -> None:
-        from azure.core.exceptions import ResourceNotFoundError
+    def delete(self, container: str, name: str, *, if_match: str | None = None) -> None:
+        """Delete (a blob already gone is fine); with ``if_match``, only that version: ``ConcurrentUpdateError``
+        when the blob has changed since."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
-        with contextlib.suppress(ResourceNotFoundError):
-            self._service.get_blob_client(container, name).delete_blob()
+        kwargs: dict[str, Any] = {}
+        if if_match is not None:
+            kwargs.update(etag=if_match, match_condition=MatchConditions.IfNotModified)
+        try:
+            with contextlib.suppress(ResourceNotFoundError):
+                self._service.get_blob_client(container, name).delete_blob(**kwargs)
+        except ResourceModifiedError:
+            raise ConcurrentUpdateError(f"{container}/{name} changed; not deleting the newer version") from None
 
 
 def make_service_client(settings: Settings) -> BlobServiceClient:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from shared.adapters.storage import BlobInfo, BlobStore
 from shared.domain.contract import get_contract
-from shared.domain.errors import BlobExistsError, FileRejectedError
+from shared.domain.errors import BlobExistsError, ConcurrentUpdateError, FileRejectedError
 from shared.domain.results import as_dict
 from shared.domain.settings import Settings
 from shared.etl import manifest
@@ -196,20 +196,29 @@ def _reject(
     reason: str,
     started: float,
 ) -> EtlOutcome:
-    """Move the file unchanged to ``quarantine/<dataset>/files/`` (streamed, hashed on the way); report why."""
+    """Move the file unchanged to ``quarantine/<dataset>/files/`` (streamed, hashed on the way); report why.
+
+    Only the version that was judged is moved: the copy is read pinned to its ETag and the raw blob is
+    deleted only if it is still that version, so a corrected file landing under the same name meanwhile
+    is left for its own trigger. Each rejected version is kept under a name of its own (its upload time
+    and ETag), so a second bad file with the same name does not replace the first.
+    """
     digest = hashlib.sha256()
 
-    def hashed(container: str, blob: str) -> Iterator[bytes]:
-        for chunk in store.download_chunks(container, blob):
+    def hashed(container: str, blob: str, etag: str | None = None) -> Iterator[bytes]:
+        for chunk in store.download_chunks(container, blob, etag=etag):
             digest.update(chunk)
             yield chunk
 
-    target = f"{dataset}/files/{name}"
+    version = (
+        f"{info.last_modified.astimezone(UTC):%Y%m%dT%H%M%S}Z-{hashlib.sha256(info.etag.encode()).hexdigest()[:12]}"
+    )
+    target = f"{dataset}/files/{version}/{name}"
     try:
         store.upload_stream(
             "quarantine",
             target,
-            hashed(RAW, name),
+            hashed(RAW, name, info.etag),
             overwrite=False,
             content_type="application/octet-stream",
             length=info.size,
@@ -219,7 +228,15 @@ def _reject(
         digest = hashlib.sha256()
         for _ in hashed("quarantine", target):
             pass
-    store.delete(RAW, name)
+    except ConcurrentUpdateError:  # replaced before it was copied: the judged version no longer exists
+        log.warning("raw/%s was replaced before it could be quarantined; the new version has its own trigger", name)
+        store.delete("quarantine", target)  # a partial copy of the judged version is no copy
+        reason = f"{reason} (the file was replaced before it could be quarantined; not kept)"
+        target = ""
+    try:
+        store.delete(RAW, name, if_match=info.etag)
+    except ConcurrentUpdateError:
+        log.warning("raw/%s was replaced while it was rejected; the new version is left for its own trigger", name)
     content_hash = digest.hexdigest()
     report_name = f"etl/{dataset}/{_stem(name)}-{content_hash[:16]}"
     summary = EtlOutcome(
@@ -230,7 +247,7 @@ def _reject(
         sha256=content_hash,
         dataset=dataset,
         input_bytes=info.size,
-        quarantine=f"quarantine/{target}",
+        quarantine=f"quarantine/{target}" if target else None,
         report=f"reports/{report_name}.json",
         etl_seconds=round(time.perf_counter() - started, 3),
     )

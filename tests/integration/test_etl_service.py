@@ -101,7 +101,7 @@ def test_a_file_rejected_after_some_parts_were_uploaded_leaves_no_part(store, se
     assert s.status == "rejected" and "truncated" in s.reason
     assert len([c for c, _ in recording.uploads if c == "curated"]) >= 5  # parts were up before the end
     assert store.list_names("curated") == []
-    assert store.get_bytes("quarantine", "creditcard/files/cut.csv.gz")[0] == data[: len(data) * 9 // 10]
+    assert store.get_bytes("quarantine", s.quarantine.removeprefix("quarantine/"))[0] == data[: len(data) * 9 // 10]
 
 
 def test_rejected_file_moves_to_quarantine_unchanged_and_returns_normally(store, settings):
@@ -109,7 +109,8 @@ def test_rejected_file_moves_to_quarantine_unchanged_and_returns_normally(store,
     _upload(store, "folder/not-ours.csv", body)
     s = run_etl(store, settings, name="folder/not-ours.csv")
     assert s.status == "rejected" and "not a creditcard table" in s.reason
-    assert store.get_bytes("quarantine", "creditcard/files/folder/not-ours.csv")[0] == body
+    assert s.quarantine.startswith("quarantine/creditcard/files/") and s.quarantine.endswith("/folder/not-ours.csv")
+    assert store.get_bytes("quarantine", s.quarantine.removeprefix("quarantine/"))[0] == body
     assert store.list_names("raw") == [] and store.list_names("curated") == []
     report = json.loads(store.get_bytes("reports", s.report.removeprefix("reports/"))[0])
     assert report["reason"] == s.reason
@@ -195,4 +196,43 @@ def test_empty_blob_is_rejected_and_kept_in_quarantine(store, settings):
     _upload(store, "empty.csv", b"")
     s = run_etl(store, settings, name="empty.csv")
     assert (s.status, s.reason) == ("rejected", "the file is empty (0 bytes)")
-    assert store.get_bytes("quarantine", "creditcard/files/empty.csv")[0] == b""
+    assert store.get_bytes("quarantine", s.quarantine.removeprefix("quarantine/"))[0] == b""
+
+
+# ---- issue 19, finding 16: the reject path moves exactly the version it judged, and keeps every one
+
+
+def test_a_corrected_file_landing_under_the_same_name_is_not_quarantined_or_deleted(store, settings):
+    """Before: the copy re-read raw/<name> unpinned and the delete was unconditional."""
+    from shared.etl import service
+
+    bad, good_later = b"a,b,c\n1,2,3\n", b"a corrected file (its own trigger processes it)\n"
+    _upload(store, "daily.csv", bad)
+    real_download, raw_reads = store.download_chunks, []
+
+    def replaced_after_judging(container, name, *, etag=None):
+        raw_reads.append(container)
+        if raw_reads.count("raw") == 2:  # the first read judged it; the copy to quarantine begins: a new version
+            store.put_bytes("raw", "daily.csv", good_later)
+        return real_download(container, name, etag=etag)
+
+    class Swapping:
+        def __getattr__(self, attr):
+            return replaced_after_judging if attr == "download_chunks" else getattr(store, attr)
+
+    s = service.run_etl(Swapping(), settings, name="daily.csv")  # type: ignore[arg-type]
+    assert s.status == "rejected" and "replaced before it could be quarantined" in s.reason
+    assert store.get_bytes("raw", "daily.csv")[0] == good_later  # not deleted
+    assert store.list_names("quarantine") == []  # and not quarantined in place of the bad one
+
+
+def test_every_rejected_version_of_a_name_is_kept(store, settings):
+    """Before: a second bad file with the same name found quarantine/<name> taken and was lost."""
+    first, second = b"a,b,c\n1,2,3\n", b"x,y\n4,5\n"
+    _upload(store, "daily.csv", first)
+    one = run_etl(store, settings, name="daily.csv")
+    _upload(store, "daily.csv", second)
+    two = run_etl(store, settings, name="daily.csv")
+    assert one.quarantine != two.quarantine
+    kept = {store.get_bytes("quarantine", q.removeprefix("quarantine/"))[0] for q in (one.quarantine, two.quarantine)}
+    assert kept == {first, second} and store.list_names("raw") == []
