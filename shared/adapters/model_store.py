@@ -4,8 +4,14 @@ Layout under the ``models`` container::
 
     <model_name>/<version>/model.onnx      what the scorer runs
     <model_name>/<version>/model.txt       the LightGBM booster (explanations, retraining)
-    <model_name>/<version>/manifest.json   version, created_at, features, threshold, metrics, sha256
-    <model_name>/champion.json             {"version": ...}; moved only by an ETag-conditional write
+    <model_name>/<version>/manifest.json   version, created_at, features, threshold, metrics, sha256,
+                                           and the sha256 of every other file (``files``)
+    <model_name>/champion.json             {"version", "manifest_sha256", ...}; moved only by an ETag-conditional
+                                           write, and pinning the exact manifest it promoted
+
+Integrity is checked all the way down from the pointer: the pointer pins the manifest's digest, the
+manifest pins every file's digest, and every read of a file checks its digest (``file``), so a model
+whose blobs were rewritten after promotion is refused rather than run.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import hashlib
 import json
 import logging
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +30,7 @@ from shared.domain.errors import (
     BlobNotFoundError,
     ConcurrentUpdateError,
     InvalidModelVersionError,
+    ModelIntegrityError,
     ModelNotAvailableError,
 )
 
@@ -53,6 +61,15 @@ def new_version(now: datetime | None = None, salt: str = "") -> str:
     return f"{now:%Y%m%dT%H%M%S}Z-{short}"
 
 
+@dataclass(frozen=True)
+class Pointer:
+    """The champion pointer as read: the version, the manifest digest it pins, and the pointer's ETag."""
+
+    version: str
+    manifest_sha256: str | None
+    etag: str
+
+
 class ModelStore:
     """Publish and read models of one model name."""
 
@@ -75,6 +92,7 @@ class ModelStore:
             "created_at": manifest.get("created_at") or datetime.now(UTC).isoformat(),
             "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
             "onnx_bytes": len(onnx_bytes),
+            "files": {name: hashlib.sha256(data).hexdigest() for name, data in (extra_files or {}).items()},
         }
         try:
             self.store.put_bytes(
@@ -100,11 +118,17 @@ class ModelStore:
 
     def champion(self) -> tuple[str | None, str | None]:
         """The champion's version and the pointer's ETag; ``(None, None)`` before the first model."""
+        pointer = self.pointer()
+        return (pointer.version, pointer.etag) if pointer else (None, None)
+
+    def pointer(self) -> Pointer | None:
+        """The champion pointer; ``None`` before the first model."""
         try:
             data, etag = self.store.get_bytes(CONTAINER, f"{self.model_name}/{POINTER}")
         except BlobNotFoundError:
-            return None, None
-        return str(json.loads(data)["version"]), etag
+            return None
+        doc = json.loads(data)
+        return Pointer(str(doc["version"]), doc.get("manifest_sha256"), etag)
 
     def pointer_etag(self) -> str | None:
         """The champion pointer's ETag alone (a cheap HEAD), ``None`` when there is none."""
@@ -115,9 +139,11 @@ class ModelStore:
 
     def promote(self, version: str, *, expected_etag: str | None, reason: str) -> None:
         """Move the champion pointer, only if nobody moved it since ``expected_etag`` was read."""
+        manifest = self._manifest_bytes(version)
         body = json.dumps(
             {
                 "version": check_version(version),
+                "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
                 "promoted_at": datetime.now(UTC).isoformat(),
                 "reason": reason,
             }
@@ -134,18 +160,34 @@ class ModelStore:
             ) from None
         log.info("champion of %s is now %s (%s)", self.model_name, version, reason)
 
-    def manifest(self, version: str) -> dict[str, Any]:
+    def _manifest_bytes(self, version: str) -> bytes:
         try:
             data, _ = self.store.get_bytes(CONTAINER, self._path(version, "manifest.json"))
         except BlobNotFoundError:
             raise ModelNotAvailableError(f"model version {version} does not exist") from None
+        return data
+
+    def manifest(self, version: str, *, expected_sha256: str | None = None) -> dict[str, Any]:
+        """The version's manifest; with ``expected_sha256`` (the pointer's pin) only if its bytes match."""
+        data = self._manifest_bytes(version)
+        if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
+            raise ModelIntegrityError(
+                f"model {version}: its manifest is not the one the champion pointer promoted (digest differs)"
+            )
         return dict(json.loads(data))
 
-    def file(self, version: str, filename: str) -> bytes:
+    def file(self, version: str, filename: str, *, manifest: dict[str, Any] | None = None) -> bytes:
+        """One file of a version, checked against the digest its manifest records for it."""
+        manifest = manifest if manifest is not None else self.manifest(version)
+        expected = manifest.get("sha256") if filename == "model.onnx" else manifest.get("files", {}).get(filename)
         try:
             data, _ = self.store.get_bytes(CONTAINER, self._path(version, filename))
         except BlobNotFoundError:
             raise ModelNotAvailableError(f"model version {version} has no {filename}") from None
+        if expected is None:
+            raise ModelIntegrityError(f"model {version}: its manifest records no digest for {filename}")
+        if hashlib.sha256(data).hexdigest() != expected:
+            raise ModelIntegrityError(f"model {version}: {filename} does not match the sha256 in its manifest")
         return data
 
     def versions(self) -> list[str]:

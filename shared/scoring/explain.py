@@ -74,7 +74,7 @@ class Explainers:
         import lightgbm as lgb
 
         try:
-            text = self.models.file(version, "model.txt").decode()
+            text = self.models.file(version, "model.txt").decode()  # checked against the manifest's digest
         except ModelNotAvailableError:
             raise CannotExplainError(
                 f"model {version} has no LightGBM booster (model.txt), so it cannot explain its scores"

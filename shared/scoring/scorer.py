@@ -13,7 +13,6 @@ request reload a model.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -50,6 +49,7 @@ class LoadedModel:
     input_name: str
     feature_names: tuple[str, ...]
     threshold: float
+    manifest_sha256: str | None = None  # the pointer's pin, for the champion
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Fraud probability per row of a float32 matrix in ``feature_names`` order."""
@@ -58,15 +58,20 @@ class LoadedModel:
         return np.asarray(probs, dtype=np.float64)[:, -1] if probs.ndim == 2 else np.asarray(probs, np.float64)
 
 
-def load_model(models: ModelStore, version: str, *, expected_features: list[str], threads: int) -> LoadedModel:
-    """Fetch, verify and open one version; ``ModelIntegrityError`` when it does not match its manifest."""
+def load_model(
+    models: ModelStore,
+    version: str,
+    *,
+    expected_features: list[str],
+    threads: int,
+    manifest_sha256: str | None = None,
+) -> LoadedModel:
+    """Fetch, verify and open one version; ``ModelIntegrityError`` when it does not match its manifest
+    (or, with ``manifest_sha256``, when the manifest is not the one the champion pointer pinned)."""
     import onnxruntime as ort
 
-    manifest = models.manifest(version)
-    onnx_bytes = models.file(version, "model.onnx")
-    digest = hashlib.sha256(onnx_bytes).hexdigest()
-    if digest != manifest.get("sha256"):
-        raise ModelIntegrityError(f"model {version}: ONNX bytes do not match the sha256 in its manifest")
+    manifest = models.manifest(version, expected_sha256=manifest_sha256)
+    onnx_bytes = models.file(version, "model.onnx", manifest=manifest)  # checked against the manifest's sha256
     features = list(manifest.get("feature_names", []))
     if features != expected_features:
         raise ModelIntegrityError(
@@ -83,7 +88,9 @@ def load_model(models: ModelStore, version: str, *, expected_features: list[str]
     inputs = session.get_inputs()
     if len(inputs) != 1 or inputs[0].shape[-1] not in (len(features), None, "None"):
         raise ModelIntegrityError(f"model {version}: ONNX input does not take {len(features)} features")
-    return LoadedModel(version, manifest, session, inputs[0].name, tuple(features), float(manifest["threshold"]))
+    return LoadedModel(
+        version, manifest, session, inputs[0].name, tuple(features), float(manifest["threshold"]), manifest_sha256
+    )
 
 
 class Scorer:
@@ -136,14 +143,29 @@ class Scorer:
         etag = self.models.pointer_etag()
         if etag is None or etag == self._pointer_etag:
             return
-        version, etag = self.models.champion()
-        if version is None:
+        pointer = self.models.pointer()
+        if pointer is None:
             return
-        if self._current is not None and version == self._current.version:
+        version, etag = pointer.version, pointer.etag
+        if (
+            self._current is not None
+            and version == self._current.version
+            and pointer.manifest_sha256 == (self._current.manifest_sha256)
+        ):
             self._pointer_etag = etag
             return
         try:
-            model = load_model(self.models, version, expected_features=self.feature_names, threads=self.threads)
+            if pointer.manifest_sha256 is None:
+                raise ModelIntegrityError(
+                    f"the champion pointer to {version} pins no manifest digest; promote it again"
+                )
+            model = load_model(
+                self.models,
+                version,
+                expected_features=self.feature_names,
+                threads=self.threads,
+                manifest_sha256=pointer.manifest_sha256,
+            )
         except (ModelIntegrityError, ModelNotAvailableError) as exc:
             log.error(
                 "refused champion %s, keeping %s: %s",

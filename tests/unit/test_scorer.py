@@ -132,3 +132,24 @@ def test_a_slow_pinned_load_never_holds_up_the_champion(memory_store, small_mode
     finally:
         release.set()
         pinned.join(10)
+
+
+
+def test_a_manifest_rewritten_after_promotion_is_refused_and_the_old_model_keeps_serving(memory_store, small_model):
+    """Finding 12: a rewritten manifest (say, a threshold of 0.99, with the bytes' digest kept) used to be served."""
+    import json
+
+    onnx_bytes, _ = small_model
+    models = ModelStore(memory_store, "fraud")
+    scorer = Scorer(models, feature_names=FEATURES, refresh_seconds=0)
+    _publish(models, "v1", onnx_bytes)
+    _publish(models, "v2", onnx_bytes)
+    assert scorer.current().version == "v2"
+    scorer = Scorer(models, feature_names=FEATURES, refresh_seconds=0)
+    doc = json.loads(memory_store.get_bytes("models", "fraud/v2/manifest.json")[0])
+    memory_store.put_bytes("models", "fraud/v2/manifest.json", json.dumps({**doc, "threshold": 0.99}).encode())
+    with pytest.raises(ModelNotAvailableError):  # refused: a fresh scorer has nothing else to serve
+        scorer.current()
+    memory_store.put_bytes("models", "fraud/champion.json", b'{"version": "v1"}')  # a pointer that pins nothing
+    with pytest.raises(ModelNotAvailableError):
+        scorer.current()
