@@ -88,6 +88,9 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
   properties: {
     deleteRetentionPolicy: { enabled: true, days: softDeleteRetentionDays }
     containerDeleteRetentionPolicy: { enabled: true, days: softDeleteRetentionDays }
+    // Every overwrite of a model, manifest or champion pointer keeps the previous version, so a rewrite
+    // of models/ can be seen and undone; previous versions elsewhere expire (rule 'previous-versions').
+    isVersioningEnabled: true
   }
 }
 
@@ -133,6 +136,22 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
               baseBlob: {
                 tierToCool: { daysAfterModificationGreaterThan: min(30, scoredRetentionDays) }
                 delete: { daysAfterModificationGreaterThan: scoredRetentionDays }
+              }
+            }
+          }
+        }
+        {
+          name: 'previous-versions'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: ['blockBlob']
+              prefixMatch: ['raw/', 'quarantine/', 'curated/', 'reports/', 'scored/', 'alerts/', 'deadletter/', 'federated/']
+            }
+            actions: {
+              version: {
+                delete: { daysAfterCreationGreaterThan: 7 }
               }
             }
           }

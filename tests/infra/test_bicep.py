@@ -157,3 +157,15 @@ def test_federated_nonces_expire_but_only_long_after_the_skew_window():
     assert f"prefixMatch: ['federated/{NONCE_PREFIX}']" in rule
     days = int(re.search(r"daysAfterModificationGreaterThan: (\d+)", rule)[1])  # type: ignore[index]
     assert days * 86_400 > 10 * MAX_SKEW_SECONDS
+
+
+def test_models_keep_every_previous_version(bicep):
+    """Issue 19, finding 12: a rewrite of a model, manifest or pointer can be seen and undone."""
+    text = (INFRA / "modules" / "storage.bicep").read_text()
+    assert "isVersioningEnabled: true" in text
+    rule = text[text.index("name: 'previous-versions'") :]
+    prefixes = re.search(r"prefixMatch: \[([^\]]*)\]", rule)[1]  # type: ignore[index]
+    assert "models/" not in prefixes and "audit/" not in prefixes  # their versions are kept
+    assert {p.strip(" '") for p in prefixes.split(",")} | {"models/", "audit/", "app-package/"} >= {
+        f"{c}/" for c in CONTAINERS
+    }
