@@ -8,7 +8,14 @@ Delivery is at least once and the trigger checkpoints even when the function thr
   original body, partition, sequence number, enqueued time and reason;
 * a storage failure is retried with bounded exponential backoff (tenacity); if it persists, the
   whole batch is dead-lettered with the reason, and if even that cannot reach storage it is
-  spooled to a local folder and logged, before the function returns.
+  spooled to a local folder and logged, before the function returns;
+* any other failure (a model refresh that raises an Azure SDK error, a corrupt model, a bug)
+  dead-letters the whole batch with its reason too: the trigger checkpoints whatever the function
+  does, so every event ends scored, dead-lettered or spooled, never dropped. An explainer that
+  fails only costs the alerts their explanations;
+* the spool is not left behind: each batch first moves what earlier batches spooled into
+  ``deadletter/`` (create-only, so a file moved twice is still one), and deletes the local copy
+  once it is stored.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ if TYPE_CHECKING:
     from shared.streaming.alerts import AlertPublisher
 
 log = logging.getLogger(__name__)
+
+SPOOL_SEPARATOR = "__"  # a spooled file's name is its dead-letter path with "/" replaced by this
 
 
 class StreamStorageError(FraudOpsError):
@@ -90,20 +99,24 @@ class StreamProcessor:
         if not events:
             return StreamOutcome(events=0, scored=0, alerts=0, deadlettered=0, status="empty")
         stem = _stem(events)
+        self.replay_spool()
         try:
             summary = self._process(events, stem)
-        except (StreamStorageError, ModelNotAvailableError) as exc:
+        except Exception as exc:  # the boundary: the trigger checkpoints anyway, so nothing may escape unrecorded
+            reason = exc.reason if isinstance(exc, FraudOpsError) else f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, StreamStorageError | ModelNotAvailableError):
+                log.exception("batch %s failed unexpectedly", stem[1])
             log.error(
-                "batch %s could not be processed (%s); dead-lettering all %d events", stem[1], exc.reason, len(events)
+                "batch %s could not be processed (%s); dead-lettering all %d events", stem[1], reason, len(events)
             )
-            where = self._deadletter_whole(events, stem, exc.reason)
+            where = self._deadletter_whole(events, stem, reason[:1000])
             summary = StreamOutcome(
                 events=len(events),
                 scored=0,
                 alerts=0,
                 deadlettered=len(events),
                 status="deadlettered",
-                reason=exc.reason,
+                reason=reason,
                 deadletter=where,
             )
         summary = dataclasses.replace(summary, seconds=round(time.perf_counter() - started, 4))
@@ -238,6 +251,9 @@ class StreamProcessor:
         except CannotExplainError as exc:
             log.warning("alerts without explanations: %s", exc.reason)
             explained = [None] * flagged.size
+        except Exception:  # LightGBM, storage or integrity errors while loading the explainer: alert anyway
+            log.exception("alerts without explanations: the explainer for %s failed", model.version)
+            explained = [None] * flagged.size
         return [
             {
                 "transaction_id": rows[i]["transaction_id"],
@@ -311,11 +327,38 @@ class StreamProcessor:
             self._put("deadletter", path, body, "application/x-ndjson")
             return f"deadletter/{path}"
         except StreamStorageError as exc:
-            self.spool_dir.mkdir(parents=True, exist_ok=True)
-            spooled = self.spool_dir / f"{name}-batch.jsonl"
-            spooled.write_bytes(body)
+            spooled = self.spool_dir / path.replace("/", SPOOL_SEPARATOR)
+            spooled.parent.mkdir(parents=True, exist_ok=True)
+            partial = spooled.with_suffix(".partial")
+            partial.write_bytes(body)
+            partial.replace(spooled)  # whole or absent: a crash mid-write leaves no half file to replay
             log.critical("storage unreachable (%s); batch %s spooled to %s for replay", exc.reason, name, spooled)
             return str(spooled)
+
+    def replay_spool(self) -> int:
+        """Move every spooled batch into ``deadletter/`` (create-only) and delete it locally; how many moved.
+
+        Runs before each batch, so a spool never outlives the outage that made it; a batch that still cannot
+        be stored stays spooled for the next attempt.
+        """
+        if not self.spool_dir.is_dir():
+            return 0
+        moved = 0
+        for spooled in sorted(self.spool_dir.glob(f"*{SPOOL_SEPARATOR}*.jsonl")):
+            path = spooled.name.replace(SPOOL_SEPARATOR, "/")
+            try:
+                self.store.put_bytes(
+                    "deadletter", path, spooled.read_bytes(), overwrite=False, content_type="application/x-ndjson"
+                )
+            except BlobExistsError:
+                pass  # moved before, and the local delete was lost: it is stored once
+            except Exception as exc:
+                log.warning("spooled batch %s still cannot be stored (%s); keeping it", spooled.name, exc)
+                return moved
+            spooled.unlink()
+            moved += 1
+            log.info("replayed spooled batch into deadletter/%s", path)
+        return moved
 
 
 def _stem(events: Sequence[StreamEvent]) -> tuple[str, str]:

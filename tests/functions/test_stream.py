@@ -161,9 +161,66 @@ def test_storage_down_mid_batch_dead_letters_the_whole_batch(store, settings, st
 def test_storage_gone_entirely_spools_the_batch_locally(store, settings, stream, tmp_path):
     processor = _processor(store, settings, tmp_path, _Flaky(store, {"scored", "alerts", "deadletter"}, -1))
     summary = processor.process([from_function_event(e) for e in _events([_txn(0), _txn(1)])])
-    spooled = tmp_path / "spool" / "2-100-101-batch.jsonl"
+    spooled = tmp_path / "spool" / f"{PREFIX.replace('/', '__')}__2-100-101-batch.jsonl"
     assert summary.deadletter == str(spooled)
     assert [json.loads(line)["sequence_number"] for line in spooled.read_text().splitlines()] == [100, 101]
+
+
+# ---- issue 19, finding 14: every failure ends scored, dead-lettered or spooled; the spool is replayed
+
+
+def test_the_spool_is_moved_into_deadletter_once_storage_is_back(store, settings, stream, tmp_path):
+    """Before: spooled batches stayed in the instance's /tmp until it was recycled, and were lost."""
+    down = _Flaky(store, {"scored", "alerts", "deadletter"}, -1)
+    processor = _processor(store, settings, tmp_path, down)
+    processor.process([from_function_event(e) for e in _events([_txn(0), _txn(1)])])
+    assert len(list((tmp_path / "spool").iterdir())) == 1
+    processor.process([from_function_event(e) for e in _events([_txn(2)], first=102)])  # still down: kept
+    assert len(list((tmp_path / "spool").iterdir())) == 2
+    down.failures = 0  # storage is back
+    summary = processor.process([from_function_event(e) for e in _events([_txn(3)], first=103)])
+    assert summary.status == "processed" and list((tmp_path / "spool").iterdir()) == []
+    moved = sorted(n for n in store.list_names("deadletter") if n.endswith("-batch.jsonl"))
+    assert moved == [f"{PREFIX}/2-100-101-batch.jsonl", f"{PREFIX}/2-102-102-batch.jsonl"]
+    assert [d["sequence_number"] for d in _lines(store, "deadletter", moved[0])] == [100, 101]
+
+
+def test_a_model_refresh_that_raises_an_sdk_error_dead_letters_the_batch(store, settings, stream, tmp_path):
+    """Before: the error escaped, the host checkpointed anyway, and the batch was gone."""
+    from azure.core.exceptions import HttpResponseError
+
+    processor = _processor(store, settings, tmp_path, store)
+
+    class Broken:
+        explainers = None
+
+        def current(self):
+            raise HttpResponseError("503 Server Busy")
+
+    processor.scorer = Broken()  # type: ignore[assignment]
+    summary = processor.process([from_function_event(e) for e in _events([_txn(0), _txn(1)])])
+    assert summary.status == "deadlettered" and "HttpResponseError" in (summary.reason or "")
+    dead = _lines(store, "deadletter", f"{PREFIX}/2-100-101-batch.jsonl")
+    assert [d["sequence_number"] for d in dead] == [100, 101]
+
+
+def test_an_explainer_that_fails_costs_the_alerts_their_explanations_only(store, settings, stream, tmp_path):
+    processor = _processor(store, settings, tmp_path, store)
+
+    class Exploding:
+        def get(self, version, features):
+            raise RuntimeError("LightGBMError: model string is corrupt")
+
+    processor.scorer.explainers = Exploding()  # type: ignore[assignment]
+    try:
+        summary = processor.process([from_function_event(e) for e in _events([_txn(0), _txn(1, fraud=True)])])
+    finally:
+        from tests.conftest import clear_caches
+
+        clear_caches()
+    assert summary.status == "processed" and summary.scored == 2 and summary.alerts == 1
+    [alert] = _lines(store, "alerts", f"{PREFIX}/2-100-101.jsonl")
+    assert alert["transaction_id"] == "e1" and alert["top_features"] is None
 
 
 def test_no_model_yet_dead_letters_instead_of_dropping(store, settings, tmp_path, monkeypatch):

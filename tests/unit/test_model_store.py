@@ -49,9 +49,11 @@ def test_the_pointer_pins_the_manifest_and_the_manifest_pins_every_file(memory_s
     models.publish("v1", b"onnx", {"threshold": 0.5}, extra_files={"model.txt": b"booster"})
     models.promote("v1", expected_etag=None, reason="first")
     pointer = models.pointer()
-    assert pointer is not None and pointer.manifest_sha256 == hashlib.sha256(
-        memory_store.get_bytes("models", "fraud/v1/manifest.json")[0]
-    ).hexdigest()
+    assert (
+        pointer is not None
+        and pointer.manifest_sha256
+        == hashlib.sha256(memory_store.get_bytes("models", "fraud/v1/manifest.json")[0]).hexdigest()
+    )
     assert models.file("v1", "model.txt") == b"booster"
     memory_store.put_bytes("models", "fraud/v1/model.txt", b"a booster someone swapped in")
     with pytest.raises(ModelIntegrityError, match=r"model.txt does not match"):  # before: never verified

@@ -134,7 +134,6 @@ def test_a_slow_pinned_load_never_holds_up_the_champion(memory_store, small_mode
         pinned.join(10)
 
 
-
 def test_a_manifest_rewritten_after_promotion_is_refused_and_the_old_model_keeps_serving(memory_store, small_model):
     """Finding 12: a rewritten manifest (say, a threshold of 0.99, with the bytes' digest kept) used to be served."""
     import json
