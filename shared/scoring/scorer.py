@@ -199,9 +199,10 @@ class Scorer:
                     f"more than {PINNED_LOADS_PER_MINUTE} different pinned model versions were loaded in the last "
                     f"minute (this instance keeps {PINNED_CACHE}); retry shortly, or pin fewer versions at once"
                 )
-            self._pinned_loads.append(now)
+        # an unknown version costs one small read and no budget; a load that builds a session counts
         model = load_model(self.models, version, expected_features=self.feature_names, threads=self.threads)
         with self._pinned_lock:
+            self._pinned_loads.append(self._clock())
             self._pinned[version] = model
             self._pinned.move_to_end(version)
             while len(self._pinned) > PINNED_CACHE:
