@@ -2,6 +2,8 @@
 
 ``curated/<dataset>/_manifest.json`` lists every curated file and the history of versions.
 A version is a hash of the sorted file list, so the same files always give the same version.
+Files are only ever appended, so each version is the first ``files_count`` files: a version costs a
+line in the manifest, not a copy of the whole list (which grew the manifest quadratically).
 Updates are read-modify-write with an ETag condition and retried on conflict, so two ETL runs
 at once cannot lose each other's entries; adding a file already listed changes nothing.
 """
@@ -72,11 +74,7 @@ def add_files(store: BlobStore, dataset: str, entries: list[CuratedFile]) -> str
         manifest["version"] = version
         manifest["updated_at"] = datetime.now(UTC).isoformat()
         manifest["versions"].append(
-            {
-                "version": version,
-                "created_at": manifest["updated_at"],
-                "files": sorted(f["path"] for f in manifest["files"]),
-            }
+            {"version": version, "created_at": manifest["updated_at"], "files_count": len(manifest["files"])}
         )
         body = json.dumps(manifest, indent=1).encode()
         try:
@@ -102,6 +100,8 @@ def files_of_version(store: BlobStore, dataset: str, version: str | None = None)
         version = manifest["version"]
     for v in reversed(manifest["versions"]):
         if v["version"] == version:
-            return str(version), list(v["files"])
+            if "files" in v:  # a version written before versions were counted
+                return str(version), list(v["files"])
+            return str(version), sorted(f["path"] for f in manifest["files"][: v["files_count"]])
     known = ", ".join(v["version"] for v in manifest["versions"][-5:])
     raise BlobNotFoundError(f"dataset {dataset} has no version {version}; recent versions: {known}")

@@ -30,3 +30,32 @@ def test_a_version_is_its_files_and_adding_the_same_files_again_changes_nothing(
         "creditcard/f2.parquet",
     ]
     assert len(manifest.files_of_version(memory_store, "creditcard")[1]) == 3
+
+
+def test_the_manifest_grows_linearly_with_the_files_not_quadratically(memory_store):
+    """Issue 19, finding 17: every version used to copy the whole file list (a year of hourly files rewrote
+    tens of millions of paths per run)."""
+    sizes = {}
+    versions = []
+    for i in range(400):
+        versions.append(manifest.add_files(memory_store, "creditcard", [_entry(i)]))
+        if i + 1 in (200, 400):
+            sizes[i + 1] = len(memory_store.get_bytes("curated", manifest.manifest_name("creditcard"))[0])
+    assert sizes[400] / sizes[200] < 2.1  # quadratic growth gives about 4
+    # and every version still names exactly its files
+    assert manifest.files_of_version(memory_store, "creditcard", versions[9])[1] == sorted(
+        f"creditcard/f{i}.parquet" for i in range(10)
+    )
+
+
+def test_versions_written_before_the_counted_form_still_resolve(memory_store):
+    import json
+
+    legacy = {
+        "dataset": "creditcard",
+        "files": [{"path": "creditcard/a.parquet", "sha256": "0"}, {"path": "creditcard/b.parquet", "sha256": "1"}],
+        "versions": [{"version": "old", "created_at": "t", "files": ["creditcard/a.parquet"]}],
+        "version": "old",
+    }
+    memory_store.put_bytes("curated", manifest.manifest_name("creditcard"), json.dumps(legacy).encode())
+    assert manifest.files_of_version(memory_store, "creditcard", "old") == ("old", ["creditcard/a.parquet"])
