@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.adapters.model_store import VERSION_MAX, VERSION_PATTERN
 from shared.domain.contract import CREDITCARD
 from shared.domain.transaction_schema import transaction_model
 
@@ -15,7 +16,12 @@ class ScoreRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     transactions: list[TransactionIn] = Field(min_length=1)  # type: ignore[valid-type]
-    model_version: str | None = Field(default=None, description="score with this version instead of the champion")
+    model_version: str | None = Field(
+        default=None,
+        pattern=VERSION_PATTERN,
+        max_length=VERSION_MAX,
+        description="score with this version instead of the champion",
+    )
     explain: bool = Field(default=False, description="add the top contributing features per transaction")
 
 

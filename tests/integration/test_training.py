@@ -117,6 +117,8 @@ def test_run_without_data_fails_with_a_reason_and_a_report(store, settings):
 
 def test_a_stale_champion_pointer_cannot_promote(store, settings):
     models = ModelStore(store, settings.model_name)
+    for version in "abcd":
+        models.publish(version, version.encode(), {})  # only a published version can be promoted
     models.promote("a", expected_etag=None, reason="first")
     with pytest.raises(ConcurrentUpdateError):
         models.promote("b", expected_etag=None, reason="a second first model")
