@@ -52,7 +52,9 @@ class EventHubAlertPublisher:
         for key, group in by_key.items():
             batch = producer.create_batch(partition_key=key)
             for alert in group:
-                batch.add(EventData(json.dumps(alert)))
+                event = EventData(json.dumps(alert))
+                event.properties = {"alert_id": alert.get("alert_id")}  # stable per source event: consumers dedupe
+                batch.add(event)
             producer.send_batch(batch)
         log.info("sent %d alerts to %s", len(alerts), self.settings.alerts_hub_name)
 

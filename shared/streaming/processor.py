@@ -1,9 +1,14 @@
 """Score one batch of stream events: decode, validate, score in one call, archive, alert, dead-letter.
 
-Delivery is at least once and the trigger checkpoints even when the function throws, so:
+Delivery is at least once, a redelivery may be cut into different batches, and the trigger
+checkpoints even when the function throws, so:
 
-* every output's name comes from the batch's partition and sequence numbers and is written
-  create-only: a redelivered batch finds its outputs and counts them as done (no duplicates);
+* each partition has a small ledger (``scored/_progress/partition=<p>.json``, ETag-conditional):
+  the highest sequence number whose outputs are committed, and the intent of the range being
+  written (its outputs' names). A batch first settles an intent a crashed attempt left (all its
+  outputs there: its alerts are sent and it is committed; some missing: they are deleted and the
+  range is done again), then skips every event already committed, however the redelivery is cut,
+  and writes each remaining event into exactly one output, create-only;
 * bad data never raises: each event that cannot be processed goes to ``deadletter/`` with its
   original body, partition, sequence number, enqueued time and reason;
 * a storage failure is retried with bounded exponential backoff (tenacity); if it persists, the
@@ -36,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from shared.domain.contract import DatasetContract
-from shared.domain.errors import BlobExistsError, FraudOpsError, ModelNotAvailableError
+from shared.domain.errors import BlobExistsError, ConcurrentUpdateError, FraudOpsError, ModelNotAvailableError
 from shared.domain.rows import matrix_from_rows
 from shared.streaming.events import StreamEvent
 
@@ -48,6 +53,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SPOOL_SEPARATOR = "__"  # a spooled file's name is its dead-letter path with "/" replaced by this
+LEDGER_CONTAINER, ALERTS = "scored", "alerts"
+LEDGER_ATTEMPTS = 5
+
+
+def _ledger_name(partition: str) -> str:
+    return f"_progress/partition={partition}.json"
+
+
+class LedgerMovedError(FraudOpsError):
+    """Another instance committed on this partition since its ledger was read."""
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """A partition's progress: the highest committed sequence number, and the range being written, if any."""
+
+    done: int
+    pending: dict[str, Any] | None
+    etag: str | None
 
 
 class StreamStorageError(FraudOpsError):
@@ -90,6 +114,7 @@ class StreamProcessor:
         self.attempts, self.backoff_seconds = attempts, backoff_seconds
         self.spool_dir, self.publisher, self.top_k = spool_dir, publisher, top_k
         self._executor: ThreadPoolExecutor | None = None
+        self._sent: set[tuple[str, int, int]] = set()  # ranges whose alerts this worker sent, not yet committed
         self.totals = {"batches": 0, "events": 0, "scored": 0, "alerts": 0, "deadlettered": 0}
 
     # ---- the batch -------------------------------------------------------------------------
@@ -98,38 +123,66 @@ class StreamProcessor:
         started = time.perf_counter()
         if not events:
             return StreamOutcome(events=0, scored=0, alerts=0, deadlettered=0, status="empty")
-        stem = _stem(events)
         self.replay_spool()
-        try:
-            summary = self._process(events, stem)
-        except Exception as exc:  # the boundary: the trigger checkpoints anyway, so nothing may escape unrecorded
-            reason = exc.reason if isinstance(exc, FraudOpsError) else f"{type(exc).__name__}: {exc}"
-            if not isinstance(exc, StreamStorageError | ModelNotAvailableError):
-                log.exception("batch %s failed unexpectedly", stem[1])
-            log.error(
-                "batch %s could not be processed (%s); dead-lettering all %d events", stem[1], reason, len(events)
-            )
-            where = self._deadletter_whole(events, stem, reason[:1000])
-            summary = StreamOutcome(
-                events=len(events),
-                scored=0,
-                alerts=0,
-                deadlettered=len(events),
-                status="deadlettered",
-                reason=reason,
-                deadletter=where,
-            )
+        summary: StreamOutcome | None = None
+        for _ in range(LEDGER_ATTEMPTS):
+            try:
+                summary = self._process(events)
+                break
+            except LedgerMovedError:
+                continue  # another instance committed on this partition meanwhile: read its progress again
+            except Exception as exc:  # the boundary: the trigger checkpoints anyway, so nothing may escape unrecorded
+                summary = self._fail(events, exc)
+                break
+        if summary is None:
+            summary = self._fail(events, LedgerMovedError("the partition's progress kept changing under this batch"))
         summary = dataclasses.replace(summary, seconds=round(time.perf_counter() - started, 4))
         self.totals["batches"] += 1
         for key in ("events", "scored", "alerts", "deadlettered"):
             self.totals[key] += getattr(summary, key)
         return summary
 
-    def _process(self, events: Sequence[StreamEvent], stem: tuple[str, str]) -> StreamOutcome:
-        prefix, name = stem
+    def _fail(self, events: Sequence[StreamEvent], exc: Exception) -> StreamOutcome:
+        """Dead-letter the batch's uncommitted events with the reason (through the ledger), or spool them."""
+        stem = _stem(events)
+        reason = exc.reason if isinstance(exc, FraudOpsError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, StreamStorageError | ModelNotAvailableError | LedgerMovedError):
+            log.exception("batch %s failed unexpectedly", stem[1], exc_info=exc)
+        log.error("batch %s could not be processed (%s); dead-lettering it", stem[1], reason)
+        reason = reason[:1000]
+        where: str | None
+        try:
+            where, count = self._deadletter_committed(events, reason)
+        except Exception as failure:
+            where, count = self._spool(events, stem, reason, failure), len(events)
+        return StreamOutcome(
+            events=len(events),
+            scored=0,
+            alerts=0,
+            deadlettered=count,
+            status="deadlettered",
+            reason=reason,
+            deadletter=where,
+        )
+
+    def _process(self, events: Sequence[StreamEvent]) -> StreamOutcome:
+        partition = events[0].partition
+        ledger = self._settle(partition, self._read_ledger(partition))
+        fresh = [e for e in events if e.sequence_number > ledger.done]
+        if not fresh:
+            log.info("batch %s: every event is already committed (a redelivery)", _stem(events)[1])
+            return StreamOutcome(
+                events=len(events),
+                scored=0,
+                alerts=0,
+                deadlettered=0,
+                status="redelivered",
+                already_done=[f"partition {partition} up to sequence number {ledger.done}"],
+            )
+        prefix, name = _stem(fresh)
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        good, rows, x, dead = self._decode(events)
+        good, rows, x, dead = self._decode(fresh)
         timings["decode_validate"] = time.perf_counter() - t
         writes: dict[str, tuple[str, bytes, str]] = {}
         alerts: list[dict[str, Any]] = []
@@ -150,32 +203,144 @@ class StreamProcessor:
                 alerts = self._alerts(good, rows, x, probs, flagged, model)
                 writes["alerts"] = (f"{prefix}/{name}.jsonl", _jsonl(alerts), "application/x-ndjson")
             timings["encode"] = time.perf_counter() - t
-        t = time.perf_counter()
-        created = self._put_all(writes)
-        if created.get("alerts"):  # newly written: this delivery sends them; a redelivery does not resend
-            dead += self._publish(alerts, good, flagged)
         if dead:
             writes["deadletter"] = (
                 f"{prefix}/{name}.jsonl",
                 _jsonl([_dead_doc(e, r) for e, r in dead]),
                 "application/x-ndjson",
             )
-            created.update(self._put_all({"deadletter": writes["deadletter"]}))
+        t = time.perf_counter()
+        last = fresh[-1].sequence_number
+        intent = {"first": fresh[0].sequence_number, "last": last, "outputs": {c: w[0] for c, w in writes.items()}}
+        ledger = self._write_ledger(partition, ledger, done=ledger.done, pending=intent)
+        self._put_all(writes)
+        unsent = self._publish(alerts, good, flagged)
+        self._sent.add((partition, fresh[0].sequence_number, last))  # if the commit fails, settling must not resend
+        if unsent:
+            self._put(
+                "deadletter",
+                f"{prefix}/{name}-unsent-alerts.jsonl",
+                _jsonl([_dead_doc(e, r) for e, r in unsent]),
+                "application/x-ndjson",
+            )
+        self._write_ledger(partition, ledger, done=last, pending=None)
+        self._sent.discard((partition, fresh[0].sequence_number, last))
         timings["write"] = time.perf_counter() - t
-        outputs = {c: f"{c}/{writes[c][0]}" if created.get(c) else None for c in ("scored", "alerts", "deadletter")}
-        done = [f"{c}/{writes[c][0]}" for c in writes if not created[c]]
-        if done:
-            log.info("batch %s: %s already written (a redelivery); counted as done", name, ", ".join(done))
+        skipped = len(events) - len(fresh)
+        if skipped:
+            log.info("batch %s: %d events were already committed (a redelivery); skipped", name, skipped)
         return StreamOutcome(
             events=len(events),
             scored=len(good),
             alerts=len(alerts),
             deadlettered=len(dead),
-            status="redelivered" if done and not any(outputs.values()) else "processed",
-            outputs=outputs,
-            already_done=done,
+            status="processed",
+            outputs={c: f"{c}/{writes[c][0]}" if c in writes else None for c in ("scored", "alerts", "deadletter")},
+            already_done=[f"{skipped} events up to sequence number {fresh[0].sequence_number - 1}"] if skipped else [],
             stages_ms={k: round(v * 1000, 2) for k, v in timings.items()},
         )
+
+    # ---- the partition's ledger ------------------------------------------------------------------
+    def _read_ledger(self, partition: str) -> Ledger:
+        from shared.domain.errors import BlobNotFoundError
+
+        name = _ledger_name(partition)
+        try:
+            data, etag = self._retry(lambda: self.store.get_bytes(LEDGER_CONTAINER, name), what=f"scored/{name}")
+        except BlobNotFoundError:
+            return Ledger(done=-1, pending=None, etag=None)
+        doc = json.loads(data)
+        return Ledger(done=int(doc["done"]), pending=doc.get("pending"), etag=etag)
+
+    def _write_ledger(self, partition: str, ledger: Ledger, *, done: int, pending: dict[str, Any] | None) -> Ledger:
+        """The conditional write that commits (or announces) a range; ``LedgerMovedError`` if someone else did."""
+        name = _ledger_name(partition)
+        body = json.dumps(
+            {"partition": partition, "done": done, "pending": pending, "updated_at": datetime.now(UTC).isoformat()}
+        ).encode()
+
+        def write() -> str:
+            if ledger.etag is None:
+                return self.store.put_bytes(LEDGER_CONTAINER, name, body, overwrite=False)
+            return self.store.put_bytes(LEDGER_CONTAINER, name, body, if_match=ledger.etag)
+
+        try:
+            etag = self._retry(write, what=f"scored/{name}")
+        except (ConcurrentUpdateError, BlobExistsError):
+            raise LedgerMovedError(f"the progress of partition {partition} changed meanwhile") from None
+        return Ledger(done=done, pending=pending, etag=str(etag))
+
+    def _settle(self, partition: str, ledger: Ledger) -> Ledger:
+        """Finish or undo the range a crashed attempt announced, so no event is written twice."""
+        pending = ledger.pending
+        if not pending:
+            return ledger
+        outputs: dict[str, str] = pending["outputs"]
+        present = {c: self._exists(c, n) for c, n in outputs.items()}
+        if all(present.values()):  # every output was written: send its alerts (from the archive) and commit
+            sent_here = (partition, int(pending["first"]), int(pending["last"])) in self._sent
+            if "alerts" in outputs and not sent_here:  # a crashed worker may have sent them: at least once
+                docs = [json.loads(line) for line in self._read(ALERTS, outputs["alerts"]).splitlines()]
+                if self.publisher is not None and docs:
+                    publisher = self.publisher
+                    self._retry(lambda: publisher.send(docs), what="alerts hub")
+            log.warning(
+                "partition %s: committing range %s-%s a crashed attempt wrote",
+                partition,
+                pending["first"],
+                pending["last"],
+            )
+            return self._write_ledger(partition, ledger, done=max(ledger.done, int(pending["last"])), pending=None)
+        for container, name in outputs.items():  # some were written: delete them and do the range again
+            if present[container]:
+                self._delete(container, name)
+        log.warning(
+            "partition %s: undid range %s-%s a crashed attempt left half written",
+            partition,
+            pending["first"],
+            pending["last"],
+        )
+        return self._write_ledger(partition, ledger, done=ledger.done, pending=None)
+
+    def _exists(self, container: str, name: str) -> bool:
+        from shared.domain.errors import BlobNotFoundError
+
+        try:
+            self._retry(lambda: self.store.info(container, name), what=f"{container}/{name}")
+        except BlobNotFoundError:
+            return False
+        return True
+
+    def _delete(self, container: str, name: str) -> None:
+        self._retry(lambda: self.store.delete(container, name), what=f"{container}/{name}")
+
+    def _read(self, container: str, name: str) -> bytes:
+        data, _ = self._retry(lambda: self.store.get_bytes(container, name), what=f"{container}/{name}")
+        return bytes(data)
+
+    def _deadletter_committed(self, events: Sequence[StreamEvent], reason: str) -> tuple[str | None, int]:
+        """Dead-letter the batch's uncommitted events as one range through the ledger; (where, how many)."""
+        partition = events[0].partition
+        for _ in range(LEDGER_ATTEMPTS):
+            try:
+                ledger = self._settle(partition, self._read_ledger(partition))
+                fresh = [e for e in events if e.sequence_number > ledger.done]
+                if not fresh:
+                    return None, 0
+                prefix, name = _stem(fresh)
+                path = f"{prefix}/{name}-batch.jsonl"
+                intent = {
+                    "first": fresh[0].sequence_number,
+                    "last": fresh[-1].sequence_number,
+                    "outputs": {"deadletter": path},
+                }
+                ledger = self._write_ledger(partition, ledger, done=ledger.done, pending=intent)
+                self._put("deadletter", path, _jsonl([_dead_doc(e, reason) for e in fresh]), "application/x-ndjson")
+                self._write_ledger(partition, ledger, done=fresh[-1].sequence_number, pending=None)
+                return f"deadletter/{path}", len(fresh)
+            except LedgerMovedError:
+                continue
+        raise LedgerMovedError(f"the progress of partition {partition} kept changing")
 
     def _put_all(self, writes: dict[str, tuple[str, bytes, str]]) -> dict[str, bool]:
         """Create-only writes side by side (each retried); which were created; raises if any failed for good."""
@@ -261,6 +426,7 @@ class StreamProcessor:
                 "fraud_probability": float(probs[i]),
                 "threshold": model.threshold,
                 "model_version": model.version,
+                "alert_id": f"{good[i].partition}-{good[i].sequence_number}",  # one per event: for deduplication
                 "partition": good[i].partition,
                 "sequence_number": good[i].sequence_number,
                 "enqueued_time": good[i].enqueued_time.isoformat(),
@@ -299,13 +465,15 @@ class StreamProcessor:
         return bool(self._retry(write, what=f"{container}/{name}"))
 
     def _retry(self, fn: Callable[[], Any], *, what: str) -> Any:
-        from tenacity import RetryError, Retrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
+        from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
         retrying = Retrying(
             stop=stop_after_attempt(self.attempts),
             reraise=False,
             wait=wait_exponential(multiplier=self.backoff_seconds, max=self.backoff_seconds * 8),
-            retry=retry_if_not_exception_type(FraudOpsError),
+            # transient errors only: a domain answer (exists, changed, absent) is final, and a BaseException
+            # (the worker stopping) is not an error to retry
+            retry=retry_if_exception(lambda e: isinstance(e, Exception) and not isinstance(e, FraudOpsError)),
             before_sleep=lambda state: log.warning(
                 "writing %s failed (attempt %d): %s; retrying",
                 what,
@@ -319,21 +487,16 @@ class StreamProcessor:
             cause = exc.last_attempt.exception()
             raise StreamStorageError(f"{what} failed {self.attempts} times: {type(cause).__name__}: {cause}") from cause
 
-    def _deadletter_whole(self, events: Sequence[StreamEvent], stem: tuple[str, str], reason: str) -> str:
+    def _spool(self, events: Sequence[StreamEvent], stem: tuple[str, str], reason: str, failure: Exception) -> str:
+        """Last resort when storage is unreachable: the batch, whole, to a local file the next batch replays."""
         prefix, name = stem
-        body = _jsonl([_dead_doc(e, reason) for e in events])
-        path = f"{prefix}/{name}-batch.jsonl"
-        try:
-            self._put("deadletter", path, body, "application/x-ndjson")
-            return f"deadletter/{path}"
-        except StreamStorageError as exc:
-            spooled = self.spool_dir / path.replace("/", SPOOL_SEPARATOR)
-            spooled.parent.mkdir(parents=True, exist_ok=True)
-            partial = spooled.with_suffix(".partial")
-            partial.write_bytes(body)
-            partial.replace(spooled)  # whole or absent: a crash mid-write leaves no half file to replay
-            log.critical("storage unreachable (%s); batch %s spooled to %s for replay", exc.reason, name, spooled)
-            return str(spooled)
+        spooled = self.spool_dir / f"{prefix}/{name}-batch.jsonl".replace("/", SPOOL_SEPARATOR)
+        spooled.parent.mkdir(parents=True, exist_ok=True)
+        partial = spooled.with_suffix(".partial")
+        partial.write_bytes(_jsonl([_dead_doc(e, reason) for e in events]))
+        partial.replace(spooled)  # whole or absent: a crash mid-write leaves no half file to replay
+        log.critical("storage unreachable (%s); batch %s spooled to %s for replay", failure, name, spooled)
+        return str(spooled)
 
     def replay_spool(self) -> int:
         """Move every spooled batch into ``deadletter/`` (create-only) and delete it locally; how many moved.
@@ -347,6 +510,8 @@ class StreamProcessor:
         for spooled in sorted(self.spool_dir.glob(f"*{SPOOL_SEPARATOR}*.jsonl")):
             path = spooled.name.replace(SPOOL_SEPARATOR, "/")
             try:
+                partition = json.loads(spooled.read_bytes().split(b"\n", 1)[0])["partition"]
+                self._settle(partition, self._read_ledger(partition))  # a half-written range of that attempt
                 self.store.put_bytes(
                     "deadletter", path, spooled.read_bytes(), overwrite=False, content_type="application/x-ndjson"
                 )

@@ -61,7 +61,7 @@ def test_event_hubs_batch_is_scored_with_its_partition_and_sequence_numbers(host
     bodies = [json.dumps(_txn(i)).encode() for i in range(5)] + [b"{not json"]
     result = host.eventhub_batch("score_stream", bodies, partition="3", first_sequence=700)
     assert result.ok, result.error
-    scored = store.list_names("scored")
+    scored = store.list_names("scored", "date=")
     assert len(scored) == 1 and scored[0].endswith("/3-700-705.parquet")  # the batch's range, scored
     table = pq.read_table(io.BytesIO(store.get_bytes("scored", scored[0])[0]))
     assert table.column("sequence_number").to_pylist() == list(range(700, 705))
