@@ -115,6 +115,7 @@ class StreamProcessor:
         self.spool_dir, self.publisher, self.top_k = spool_dir, publisher, top_k
         self._executor: ThreadPoolExecutor | None = None
         self._sent: set[tuple[str, int, int]] = set()  # ranges whose alerts this worker sent, not yet committed
+        self._known_done: dict[str, int] = {}  # the committed sequence number this worker last saw, per partition
         self.totals = {"batches": 0, "events": 0, "scored": 0, "alerts": 0, "deadlettered": 0}
 
     # ---- the batch -------------------------------------------------------------------------
@@ -153,8 +154,14 @@ class StreamProcessor:
         where: str | None
         try:
             where, count = self._deadletter_committed(events, reason)
-        except Exception as failure:
-            where, count = self._spool(events, stem, reason, failure), len(events)
+        except Exception as failure:  # storage is unreachable: spool what this worker does not know to be committed
+            known = self._known_done.get(events[0].partition, -1)
+            uncommitted = [e for e in events if e.sequence_number > known]
+            if not uncommitted:
+                return StreamOutcome(
+                    events=len(events), scored=0, alerts=0, deadlettered=0, status="redelivered", reason=reason
+                )
+            where, count = self._spool(uncommitted, _stem(uncommitted), reason, failure), len(uncommitted)
         return StreamOutcome(
             events=len(events),
             scored=0,
@@ -250,6 +257,7 @@ class StreamProcessor:
         except BlobNotFoundError:
             return Ledger(done=-1, pending=None, etag=None)
         doc = json.loads(data)
+        self._known_done[partition] = int(doc["done"])
         return Ledger(done=int(doc["done"]), pending=doc.get("pending"), etag=etag)
 
     def _write_ledger(self, partition: str, ledger: Ledger, *, done: int, pending: dict[str, Any] | None) -> Ledger:
@@ -268,6 +276,7 @@ class StreamProcessor:
             etag = self._retry(write, what=f"scored/{name}")
         except (ConcurrentUpdateError, BlobExistsError):
             raise LedgerMovedError(f"the progress of partition {partition} changed meanwhile") from None
+        self._known_done[partition] = done
         return Ledger(done=done, pending=pending, etag=str(etag))
 
     def _settle(self, partition: str, ledger: Ledger) -> Ledger:

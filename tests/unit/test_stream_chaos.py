@@ -213,3 +213,24 @@ def test_a_redelivery_cut_differently_writes_each_event_once(model_store, tmp_pa
     scored, dead, _ = _dispositions(store)
     assert sorted(scored + dead) == [e.sequence_number for e in events[:20]]
     assert np.all(np.array(list((scored + dead).values())) == 1)
+
+
+def test_a_partly_committed_redelivery_spools_only_what_is_not_committed(model_store, tmp_path):
+    from shared.adapters.model_store import ModelStore
+    from shared.scoring.scorer import Scorer
+
+    rng = random.Random(0)
+    store = ChaosStore(rng, error_rate=0.0, crash_rate=0.0)
+    store.ensure_containers()
+    for name in model_store.list_names("models"):
+        MemoryBlobStore.put_bytes(store, "models", name, model_store.get_bytes("models", name)[0])
+    scorer = Scorer(ModelStore(store, "fraud"), feature_names=CREDITCARD.feature_names, refresh_seconds=0)
+    worker = StreamProcessor(store, scorer, CREDITCARD, spool_dir=tmp_path / "spool", backoff_seconds=0.0)
+    events = _events(20, rng)
+    worker.process(events[:10])
+    store.error_rate = 1.0  # storage unreachable for everything, the ledger included
+    assert worker.process(events[5:15]).deadletter.startswith(str(tmp_path / "spool"))
+    store.error_rate = 0.0
+    worker.replay_spool()
+    scored, dead, _ = _dispositions(store)
+    assert sorted(scored + dead) == [e.sequence_number for e in events[:15]]  # 1005-1009 not spooled twice
