@@ -30,7 +30,11 @@ class Crash(BaseException):
 
 
 class ChaosStore(MemoryBlobStore):
-    """The in-memory store, with transient errors and crashes injected at random points of every call."""
+    """The in-memory store, with transient errors and crashes injected at random points of every call.
+
+    Each worker sees it through its own ``view()``: once a view has crashed, every later call through it
+    crashes too, as nothing runs in a dead process (not even the writes its other threads had started).
+    """
 
     def __init__(self, rng: random.Random, error_rate: float, crash_rate: float) -> None:
         super().__init__()
@@ -39,34 +43,51 @@ class ChaosStore(MemoryBlobStore):
         self.sent_since_commit = 0  # alerts sent since the ledger last committed a range
         self.exposed = 0  # alerts whose commit a crash cut off (they may be sent again: at least once)
 
+    def view(self) -> WorkerView:
+        return WorkerView(self)
+
+
+class WorkerView:
+    """One worker process's access to the store."""
+
+    def __init__(self, store: ChaosStore) -> None:
+        self.store, self.dead = store, False
+
     def _chaos(self, name: str = "", body: bytes = b"") -> None:
-        roll = self.rng.random()
-        if roll < self.crash_rate:
-            self.crashes += 1
+        store = self.store
+        if self.dead:
+            raise Crash("this worker is dead")
+        roll = store.rng.random()
+        if roll < store.crash_rate:
+            self.dead = True
+            store.crashes += 1
             if name.startswith("_progress/") and b'"pending": null' in body:
-                self.exposed += self.sent_since_commit
+                store.exposed += store.sent_since_commit
             raise Crash(name)
-        if roll < self.crash_rate + self.error_rate:
+        if roll < store.crash_rate + store.error_rate:
             raise OSError("injected: connection reset")
 
     def put_bytes(self, container, name, data, **kwargs):
         self._chaos(name, data)
-        etag = super().put_bytes(container, name, data, **kwargs)
+        etag = self.store.put_bytes(container, name, data, **kwargs)
         if name.startswith("_progress/") and b'"pending": null' in data:
-            self.sent_since_commit = 0
+            self.store.sent_since_commit = 0
         return etag
 
     def get_bytes(self, container, name):
         self._chaos()
-        return super().get_bytes(container, name)
+        return self.store.get_bytes(container, name)
 
     def info(self, container, name):
         self._chaos()
-        return super().info(container, name)
+        return self.store.info(container, name)
 
     def delete(self, container, name, **kwargs):
         self._chaos()
-        return super().delete(container, name, **kwargs)
+        return self.store.delete(container, name, **kwargs)
+
+    def __getattr__(self, attr):
+        return getattr(self.store, attr)
 
 
 class RecordingHub:
@@ -146,14 +167,15 @@ def test_under_chaos_every_event_is_scored_or_dead_lettered_exactly_once(model_s
     store = ChaosStore(rng, error_rate=0.04, crash_rate=0.02)
     store.ensure_containers()
     for name in model_store.list_names("models"):
-        MemoryBlobStore.put_bytes(store, "models", name, model_store.get_bytes("models", name)[0])
+        store.put_bytes("models", name, model_store.get_bytes("models", name)[0])
     hub = RecordingHub(store)
     events = _events(300, rng)
 
     def processor() -> StreamProcessor:  # a new worker process after each crash: nothing cached survives
-        scorer = Scorer(ModelStore(store, "fraud"), feature_names=CREDITCARD.feature_names, refresh_seconds=0)
+        view = store.view()
+        scorer = Scorer(ModelStore(view, "fraud"), feature_names=CREDITCARD.feature_names, refresh_seconds=0)  # type: ignore[arg-type]
         return StreamProcessor(
-            store,
+            view,  # type: ignore[arg-type]
             FlakyScorer(scorer, rng, rate=0.03),  # type: ignore[arg-type]
             CREDITCARD,
             attempts=3,
@@ -180,7 +202,7 @@ def test_under_chaos_every_event_is_scored_or_dead_lettered_exactly_once(model_s
     scored, dead, archived = _dispositions(store)
     everything = [e.sequence_number for e in events]
     assert store.crashes > 0 and deliveries > 10  # the chaos happened
-    assert sorted(scored + dead) == everything, (
+    assert sorted((scored + dead).elements()) == everything, (
         f"twice: {sorted(s for s, c in (scored + dead).items() if c > 1)[:10]}, "
         f"never: {sorted(set(everything) - set(scored + dead))[:10]}"
     )
@@ -199,19 +221,20 @@ def test_a_redelivery_cut_differently_writes_each_event_once(model_store, tmp_pa
     store = ChaosStore(rng, error_rate=0.0, crash_rate=0.0)
     store.ensure_containers()
     for name in model_store.list_names("models"):
-        MemoryBlobStore.put_bytes(store, "models", name, model_store.get_bytes("models", name)[0])
+        store.put_bytes("models", name, model_store.get_bytes("models", name)[0])
     from shared.adapters.model_store import ModelStore
     from shared.scoring.scorer import Scorer
 
-    scorer = Scorer(ModelStore(store, "fraud"), feature_names=CREDITCARD.feature_names, refresh_seconds=0)
-    worker = StreamProcessor(store, scorer, CREDITCARD, spool_dir=tmp_path / "spool", backoff_seconds=0.0)
+    view = store.view()
+    scorer = Scorer(ModelStore(view, "fraud"), feature_names=CREDITCARD.feature_names, refresh_seconds=0)  # type: ignore[arg-type]
+    worker = StreamProcessor(view, scorer, CREDITCARD, spool_dir=tmp_path / "spool", backoff_seconds=0.0)  # type: ignore[arg-type]
     events = _events(30, rng)
     assert worker.process(events[:10]).status == "processed"
     assert worker.process(events[:5]).status == "redelivered"  # before: a new cut wrote its events again
     again = worker.process(events[5:20])
     assert again.status == "processed" and again.already_done
     scored, dead, _ = _dispositions(store)
-    assert sorted(scored + dead) == [e.sequence_number for e in events[:20]]
+    assert sorted((scored + dead).elements()) == [e.sequence_number for e in events[:20]]
     assert np.all(np.array(list((scored + dead).values())) == 1)
 
 
@@ -223,9 +246,10 @@ def test_a_partly_committed_redelivery_spools_only_what_is_not_committed(model_s
     store = ChaosStore(rng, error_rate=0.0, crash_rate=0.0)
     store.ensure_containers()
     for name in model_store.list_names("models"):
-        MemoryBlobStore.put_bytes(store, "models", name, model_store.get_bytes("models", name)[0])
-    scorer = Scorer(ModelStore(store, "fraud"), feature_names=CREDITCARD.feature_names, refresh_seconds=0)
-    worker = StreamProcessor(store, scorer, CREDITCARD, spool_dir=tmp_path / "spool", backoff_seconds=0.0)
+        store.put_bytes("models", name, model_store.get_bytes("models", name)[0])
+    view = store.view()
+    scorer = Scorer(ModelStore(view, "fraud"), feature_names=CREDITCARD.feature_names, refresh_seconds=0)  # type: ignore[arg-type]
+    worker = StreamProcessor(view, scorer, CREDITCARD, spool_dir=tmp_path / "spool", backoff_seconds=0.0)  # type: ignore[arg-type]
     events = _events(20, rng)
     worker.process(events[:10])
     store.error_rate = 1.0  # storage unreachable for everything, the ledger included
@@ -233,4 +257,4 @@ def test_a_partly_committed_redelivery_spools_only_what_is_not_committed(model_s
     store.error_rate = 0.0
     worker.replay_spool()
     scored, dead, _ = _dispositions(store)
-    assert sorted(scored + dead) == [e.sequence_number for e in events[:15]]  # 1005-1009 not spooled twice
+    assert sorted((scored + dead).elements()) == [e.sequence_number for e in events[:15]]  # 1005-1009 not spooled twice
