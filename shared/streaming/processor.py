@@ -289,10 +289,7 @@ class StreamProcessor:
         if all(present.values()):  # every output was written: send its alerts (from the archive) and commit
             sent_here = (partition, int(pending["first"]), int(pending["last"])) in self._sent
             if "alerts" in outputs and not sent_here:  # a crashed worker may have sent them: at least once
-                docs = [json.loads(line) for line in self._read(ALERTS, outputs["alerts"]).splitlines()]
-                if self.publisher is not None and docs:
-                    publisher = self.publisher
-                    self._retry(lambda: publisher.send(docs), what="alerts hub")
+                self._resend(outputs["alerts"])
             log.warning(
                 "partition %s: committing range %s-%s a crashed attempt wrote",
                 partition,
@@ -310,6 +307,25 @@ class StreamProcessor:
             pending["last"],
         )
         return self._write_ledger(partition, ledger, done=ledger.done, pending=None)
+
+    def _resend(self, alerts_name: str) -> None:
+        """Send a settled range's alerts from their archive; if the hub refuses, record them as not sent."""
+        docs = [json.loads(line) for line in self._read(ALERTS, alerts_name).splitlines()]
+        if self.publisher is None or not docs:
+            return
+        publisher = self.publisher
+        try:
+            self._retry(lambda: publisher.send(docs), what="alerts hub")
+        except StreamStorageError as exc:
+            unsent = [
+                {**d, "reason": f"alert not sent to the alerts hub ({exc.reason}); it is in alerts/"} for d in docs
+            ]
+            self._put(
+                "deadletter",
+                alerts_name.removesuffix(".jsonl") + "-unsent-alerts.jsonl",
+                _jsonl(unsent),
+                "application/x-ndjson",
+            )
 
     def _exists(self, container: str, name: str) -> bool:
         from shared.domain.errors import BlobNotFoundError

@@ -117,13 +117,27 @@ class FlakyScorer:
         return self.scorer.current()
 
 
+FRAUD = {
+    "V14": -12.0,
+    "V17": -10.0,
+    "V12": -10.0,
+    "V10": -8.0,
+    "V3": -9.0,
+    "V7": -8.0,
+    "V11": 6.0,
+    "V4": 6.0,
+    "V16": -7.0,
+}
+"""Features the synthetic model flags."""
+
+
 def _events(n: int, rng: random.Random) -> list[StreamEvent]:
     when = datetime(2026, 12, 1, 10, tzinfo=UTC)
     out = []
     for i in range(n):
         row = {"transaction_id": f"t{i}", **dict.fromkeys(CREDITCARD.feature_names, 0.0), "Amount": 10.0}
-        if rng.random() < 0.15:  # frauds the synthetic model flags
-            row.update(V14=-12.0, V17=-10.0, V12=-10.0, V10=-8.0, V3=-9.0, V7=-8.0, V11=6.0, V4=6.0, V16=-7.0)
+        if rng.random() < 0.15:
+            row.update(FRAUD)
         body = b"not json" if rng.random() < 0.05 else json.dumps(row).encode()
         out.append(StreamEvent(body=body, partition="3", sequence_number=1000 + i, enqueued_time=when))
     return out
@@ -258,3 +272,50 @@ def test_a_partly_committed_redelivery_spools_only_what_is_not_committed(model_s
     worker.replay_spool()
     scored, dead, _ = _dispositions(store)
     assert sorted((scored + dead).elements()) == [e.sequence_number for e in events[:15]]  # 1005-1009 not spooled twice
+
+
+def test_a_settled_range_whose_hub_is_down_records_its_alerts_as_not_sent_and_moves_on(model_store, tmp_path):
+    """Settling must not turn an alerts-hub outage into spooling every later batch."""
+    from shared.adapters.model_store import ModelStore
+    from shared.scoring.scorer import Scorer
+
+    class CrashAtCommit(WorkerView):
+        def put_bytes(self, container, name, data, **kwargs):
+            if name.startswith("_progress/") and b'"pending": null' in data:
+                self.dead = True
+                raise Crash("after the outputs, before the commit")
+            return super().put_bytes(container, name, data, **kwargs)
+
+    class DownHub:
+        def send(self, alerts):
+            raise OSError("the alerts hub is unreachable")
+
+    rng = random.Random(0)
+    store = ChaosStore(rng, error_rate=0.0, crash_rate=0.0)
+    store.ensure_containers()
+    for name in model_store.list_names("models"):
+        store.put_bytes("models", name, model_store.get_bytes("models", name)[0])
+    events = _events(40, random.Random(7))
+    fraud = {"transaction_id": "first-range-fraud", **dict.fromkeys(CREDITCARD.feature_names, 0.0), **FRAUD}
+    events[3] = StreamEvent(
+        body=json.dumps({**fraud, "Amount": 10.0}).encode(),
+        partition="3",
+        sequence_number=events[3].sequence_number,
+        enqueued_time=events[3].enqueued_time,
+    )
+
+    def worker(view, hub):
+        scorer = Scorer(ModelStore(view, "fraud"), feature_names=CREDITCARD.feature_names, refresh_seconds=0)
+        return StreamProcessor(view, scorer, CREDITCARD, spool_dir=tmp_path / "spool", backoff_seconds=0.0,
+                               attempts=2, publisher=hub)  # fmt: skip
+
+    with pytest.raises(Crash):
+        worker(CrashAtCommit(store), RecordingHub(store)).process(events[:20])
+    after = worker(store.view(), DownHub()).process(events[10:40])
+    assert after.status == "processed" and not list((tmp_path / "spool").glob("*.jsonl"))
+    scored, dead, archived = _dispositions(store)
+    assert sorted((scored + dead).elements()) == [e.sequence_number for e in events]
+    unsent = [n for n in store.list_names("deadletter") if n.endswith("-unsent-alerts.jsonl")]
+    first_range = f"date=2026-12-01/hour=10/3-{events[0].sequence_number}-{events[19].sequence_number}"
+    assert f"{first_range}-unsent-alerts.jsonl" in unsent  # the settled range's alerts, recorded as not sent
+    assert archived[events[3].sequence_number] == 1
