@@ -116,6 +116,9 @@ class StreamProcessor:
         self._executor: ThreadPoolExecutor | None = None
         self._sent: set[tuple[str, int, int]] = set()  # ranges whose alerts this worker sent, not yet committed
         self._known_done: dict[str, int] = {}  # the committed sequence number this worker last saw, per partition
+        # each partition's ledger as this worker last read or wrote it: the partition's owner writes it next,
+        # conditionally, so it need not read it again; a conditional write that fails drops it
+        self._ledgers: dict[str, Ledger] = {}
         self.totals = {"batches": 0, "events": 0, "scored": 0, "alerts": 0, "deadlettered": 0}
 
     # ---- the batch -------------------------------------------------------------------------
@@ -251,6 +254,9 @@ class StreamProcessor:
     def _read_ledger(self, partition: str) -> Ledger:
         from shared.domain.errors import BlobNotFoundError
 
+        cached = self._ledgers.get(partition)
+        if cached is not None:
+            return cached
         name = _ledger_name(partition)
         try:
             data, etag = self._retry(lambda: self.store.get_bytes(LEDGER_CONTAINER, name), what=f"scored/{name}")
@@ -258,7 +264,8 @@ class StreamProcessor:
             return Ledger(done=-1, pending=None, etag=None)
         doc = json.loads(data)
         self._known_done[partition] = int(doc["done"])
-        return Ledger(done=int(doc["done"]), pending=doc.get("pending"), etag=etag)
+        self._ledgers[partition] = Ledger(done=int(doc["done"]), pending=doc.get("pending"), etag=etag)
+        return self._ledgers[partition]
 
     def _write_ledger(self, partition: str, ledger: Ledger, *, done: int, pending: dict[str, Any] | None) -> Ledger:
         """The conditional write that commits (or announces) a range; ``LedgerMovedError`` if someone else did."""
@@ -272,12 +279,14 @@ class StreamProcessor:
                 return self.store.put_bytes(LEDGER_CONTAINER, name, body, overwrite=False)
             return self.store.put_bytes(LEDGER_CONTAINER, name, body, if_match=ledger.etag)
 
+        self._ledgers.pop(partition, None)  # until this write is known to have landed, read it from storage
         try:
             etag = self._retry(write, what=f"scored/{name}")
         except (ConcurrentUpdateError, BlobExistsError):
             raise LedgerMovedError(f"the progress of partition {partition} changed meanwhile") from None
         self._known_done[partition] = done
-        return Ledger(done=done, pending=pending, etag=str(etag))
+        self._ledgers[partition] = Ledger(done=done, pending=pending, etag=str(etag))
+        return self._ledgers[partition]
 
     def _settle(self, partition: str, ledger: Ledger) -> Ledger:
         """Finish or undo the range a crashed attempt announced, so no event is written twice."""
