@@ -14,6 +14,7 @@ import json
 import random
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -161,6 +162,26 @@ def _dispositions(store: MemoryBlobStore) -> tuple[Counter[int], Counter[int], C
     return scored, dead, flagged
 
 
+def _store_with_model(model_store: MemoryBlobStore, rng: random.Random, **rates: float) -> ChaosStore:
+    store = ChaosStore(rng, error_rate=rates.get("error_rate", 0.0), crash_rate=rates.get("crash_rate", 0.0))
+    store.ensure_containers()
+    for name in model_store.list_names("models"):
+        store.put_bytes("models", name, model_store.get_bytes("models", name)[0])
+    return store
+
+
+def _worker(view, spool, **options) -> StreamProcessor:
+    """A worker process: its own scorer (nothing cached survives a crash) on its own view of the store."""
+    from shared.adapters.model_store import ModelStore
+    from shared.scoring.scorer import Scorer
+
+    scorer: Any = Scorer(ModelStore(view, "fraud"), feature_names=CREDITCARD.feature_names, refresh_seconds=0)
+    wrap = options.pop("wrap_scorer", None)
+    return StreamProcessor(
+        view, wrap(scorer) if wrap else scorer, CREDITCARD, spool_dir=spool, backoff_seconds=0.0, **options
+    )
+
+
 @pytest.fixture(scope="module")
 def model_store():
     """A published synthetic model, copied into each chaos run's store."""
@@ -174,27 +195,18 @@ def model_store():
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
 def test_under_chaos_every_event_is_scored_or_dead_lettered_exactly_once(model_store, tmp_path, seed):
-    from shared.adapters.model_store import ModelStore
-    from shared.scoring.scorer import Scorer
 
     rng = random.Random(seed)
-    store = ChaosStore(rng, error_rate=0.04, crash_rate=0.02)
-    store.ensure_containers()
-    for name in model_store.list_names("models"):
-        store.put_bytes("models", name, model_store.get_bytes("models", name)[0])
+    store = _store_with_model(model_store, rng, error_rate=0.04, crash_rate=0.02)
     hub = RecordingHub(store)
     events = _events(300, rng)
 
-    def processor() -> StreamProcessor:  # a new worker process after each crash: nothing cached survives
-        view = store.view()
-        scorer = Scorer(ModelStore(view, "fraud"), feature_names=CREDITCARD.feature_names, refresh_seconds=0)  # type: ignore[arg-type]
-        return StreamProcessor(
-            view,  # type: ignore[arg-type]
-            FlakyScorer(scorer, rng, rate=0.03),  # type: ignore[arg-type]
-            CREDITCARD,
+    def processor() -> StreamProcessor:  # a new worker after each crash, on the same disk (a restarted worker)
+        return _worker(
+            store.view(),
+            tmp_path / "spool",
+            wrap_scorer=lambda scorer: FlakyScorer(scorer, rng, rate=0.03),
             attempts=3,
-            backoff_seconds=0.0,
-            spool_dir=tmp_path / "spool",  # the same disk after a crash (a restarted worker)
             publisher=hub,
         )
 
@@ -232,16 +244,8 @@ def test_under_chaos_every_event_is_scored_or_dead_lettered_exactly_once(model_s
 
 def test_a_redelivery_cut_differently_writes_each_event_once(model_store, tmp_path):
     rng = random.Random(0)
-    store = ChaosStore(rng, error_rate=0.0, crash_rate=0.0)
-    store.ensure_containers()
-    for name in model_store.list_names("models"):
-        store.put_bytes("models", name, model_store.get_bytes("models", name)[0])
-    from shared.adapters.model_store import ModelStore
-    from shared.scoring.scorer import Scorer
-
-    view = store.view()
-    scorer = Scorer(ModelStore(view, "fraud"), feature_names=CREDITCARD.feature_names, refresh_seconds=0)  # type: ignore[arg-type]
-    worker = StreamProcessor(view, scorer, CREDITCARD, spool_dir=tmp_path / "spool", backoff_seconds=0.0)  # type: ignore[arg-type]
+    store = _store_with_model(model_store, rng)
+    worker = _worker(store.view(), tmp_path / "spool")
     events = _events(30, rng)
     assert worker.process(events[:10]).status == "processed"
     assert worker.process(events[:5]).status == "redelivered"  # before: a new cut wrote its events again
@@ -253,17 +257,9 @@ def test_a_redelivery_cut_differently_writes_each_event_once(model_store, tmp_pa
 
 
 def test_a_partly_committed_redelivery_spools_only_what_is_not_committed(model_store, tmp_path):
-    from shared.adapters.model_store import ModelStore
-    from shared.scoring.scorer import Scorer
-
     rng = random.Random(0)
-    store = ChaosStore(rng, error_rate=0.0, crash_rate=0.0)
-    store.ensure_containers()
-    for name in model_store.list_names("models"):
-        store.put_bytes("models", name, model_store.get_bytes("models", name)[0])
-    view = store.view()
-    scorer = Scorer(ModelStore(view, "fraud"), feature_names=CREDITCARD.feature_names, refresh_seconds=0)  # type: ignore[arg-type]
-    worker = StreamProcessor(view, scorer, CREDITCARD, spool_dir=tmp_path / "spool", backoff_seconds=0.0)  # type: ignore[arg-type]
+    store = _store_with_model(model_store, rng)
+    worker = _worker(store.view(), tmp_path / "spool")
     events = _events(20, rng)
     worker.process(events[:10])
     store.error_rate = 1.0  # storage unreachable for everything, the ledger included
@@ -276,8 +272,6 @@ def test_a_partly_committed_redelivery_spools_only_what_is_not_committed(model_s
 
 def test_a_settled_range_whose_hub_is_down_records_its_alerts_as_not_sent_and_moves_on(model_store, tmp_path):
     """Settling must not turn an alerts-hub outage into spooling every later batch."""
-    from shared.adapters.model_store import ModelStore
-    from shared.scoring.scorer import Scorer
 
     class CrashAtCommit(WorkerView):
         def put_bytes(self, container, name, data, **kwargs):
@@ -291,10 +285,7 @@ def test_a_settled_range_whose_hub_is_down_records_its_alerts_as_not_sent_and_mo
             raise OSError("the alerts hub is unreachable")
 
     rng = random.Random(0)
-    store = ChaosStore(rng, error_rate=0.0, crash_rate=0.0)
-    store.ensure_containers()
-    for name in model_store.list_names("models"):
-        store.put_bytes("models", name, model_store.get_bytes("models", name)[0])
+    store = _store_with_model(model_store, rng)
     events = _events(40, random.Random(7))
     fraud = {"transaction_id": "first-range-fraud", **dict.fromkeys(CREDITCARD.feature_names, 0.0), **FRAUD}
     events[3] = StreamEvent(
@@ -305,9 +296,7 @@ def test_a_settled_range_whose_hub_is_down_records_its_alerts_as_not_sent_and_mo
     )
 
     def worker(view, hub):
-        scorer = Scorer(ModelStore(view, "fraud"), feature_names=CREDITCARD.feature_names, refresh_seconds=0)
-        return StreamProcessor(view, scorer, CREDITCARD, spool_dir=tmp_path / "spool", backoff_seconds=0.0,
-                               attempts=2, publisher=hub)  # fmt: skip
+        return _worker(view, tmp_path / "spool", attempts=2, publisher=hub)
 
     with pytest.raises(Crash):
         worker(CrashAtCommit(store), RecordingHub(store)).process(events[:20])
