@@ -31,7 +31,7 @@ def trigger_source(value: str | None) -> func.BlobSource:
 @bp.blob_trigger(
     arg_name="client",
     path="raw/{name}",
-    connection="AzureWebJobsStorage",
+    connection="DataStorage",
     source=trigger_source(os.environ.get("BLOB_TRIGGER_SOURCE")),
 )
 def etl_raw_blob(client: blob.BlobClient) -> None:

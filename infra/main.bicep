@@ -127,15 +127,48 @@ var deploymentContainerName = 'app-package'
 var transactionsHubName = 'transactions'
 var alertsHubName = 'fraud-alerts'
 var consumerGroupName = 'fraud-scoring'
+// Every container the app writes or reads (see the README's "Storage layout").
+var dataContainers = [
+  'raw'
+  'quarantine'
+  'curated'
+  'models'
+  'reports'
+  'scored'
+  'alerts'
+  'deadletter'
+  'federated'
+  'audit'
+]
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
   params: { name: 'id-${baseName}', location: location, tags: allTags }
 }
 
+module deployIdentity 'modules/identity.bicep' = {
+  name: 'deploy-identity'
+  params: { name: 'id-${baseName}-deploy', location: location, tags: allTags }
+}
+
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
   params: { baseName: baseName, location: location, tags: allTags, retentionInDays: logRetentionDays }
+}
+
+module hostStorage 'modules/storage.bicep' = {
+  name: 'host-storage'
+  params: {
+    name: take('sth${compactName}', 24)
+    location: location
+    tags: allTags
+    skuName: storageSku
+    containerNames: []
+    dataLifecycle: false
+    rawRetentionDays: rawRetentionDays
+    scoredRetentionDays: scoredRetentionDays
+    softDeleteRetentionDays: 14
+  }
 }
 
 module storage 'modules/storage.bicep' = {
@@ -145,10 +178,11 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: allTags
     skuName: storageSku
+    containerNames: concat(dataContainers, [deploymentContainerName])
+    dataLifecycle: true
     rawRetentionDays: rawRetentionDays
     scoredRetentionDays: scoredRetentionDays
     softDeleteRetentionDays: 14
-    deploymentContainerName: deploymentContainerName
   }
 }
 
@@ -193,17 +227,21 @@ module roles 'modules/roles.bicep' = {
   name: 'roles'
   params: {
     appPrincipalId: identity.outputs.principalId
+    deployPrincipalId: deployIdentity.outputs.principalId
     eventGridPrincipalId: eventGrid.outputs.principalId
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType
-    storageAccountName: storage.outputs.name
+    hostStorageAccountName: hostStorage.outputs.name
+    dataStorageAccountName: storage.outputs.name
+    dataContainerNames: dataContainers
+    triggerContainerName: 'raw'
+    deploymentContainerName: deploymentContainerName
     eventHubsNamespaceName: eventHubs.outputs.namespaceName
     transactionsHubName: eventHubs.outputs.transactionsHubName
     alertsHubName: eventHubs.outputs.alertsHubName
     keyVaultName: keyVault.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
     deadLetterContainerName: 'deadletter'
-    rawContainerName: 'raw'
   }
 }
 
@@ -217,8 +255,10 @@ module functionApp 'modules/functionapp.bicep' = {
     tags: allTags
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
-    storageAccountName: storage.outputs.name
-    blobEndpoint: storage.outputs.blobEndpoint
+    deployIdentityId: deployIdentity.outputs.id
+    hostStorageAccountName: hostStorage.outputs.name
+    dataBlobEndpoint: storage.outputs.blobEndpoint
+    dataQueueEndpoint: storage.outputs.queueEndpoint
     deploymentContainerName: deploymentContainerName
     appInsightsConnectionString: monitoring.outputs.connectionString
     eventHubsNamespace: eventHubs.outputs.fullyQualifiedNamespace
@@ -261,7 +301,7 @@ output functionAppName string = functionApp.outputs.name
 @description('Function app host name; the API is https://<host>/api/...')
 output functionAppHostName string = functionApp.outputs.hostName
 
-@description('Storage account name: upload transaction CSVs to its raw/ container.')
+@description('Data storage account name: upload transaction CSVs to its raw/ container.')
 output storageAccountName string = storage.outputs.name
 
 @description('Key Vault name: bank keys are secrets fl-bank-<id>; the admin key is fl-admin-key.')

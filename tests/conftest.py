@@ -29,16 +29,19 @@ def azurite() -> Iterator[str]:
             conn = stack.enter_context(private_azurite())  # with every container created, as `fraudops init` does
         except AzuriteNotAvailable as exc:
             pytest.fail(str(exc))
-        previous = os.environ.get("AzureWebJobsStorage")
-        os.environ["AzureWebJobsStorage"] = conn
+        # The host's storage and the data's connection (the blob trigger's), as local.settings.json.example has them.
+        names = ("AzureWebJobsStorage", "DataStorage")
+        previous = {name: os.environ.get(name) for name in names}
+        os.environ.update(dict.fromkeys(names, conn))
         clear_caches()
         try:
             yield conn
         finally:
-            if previous is None:
-                os.environ.pop("AzureWebJobsStorage", None)
-            else:
-                os.environ["AzureWebJobsStorage"] = previous
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
             clear_caches()
 
 

@@ -17,11 +17,17 @@ param identityId string
 @description('User-assigned identity client id.')
 param identityClientId string
 
-@description('Storage account name (AzureWebJobsStorage__accountName).')
-param storageAccountName string
+@description('Deployment identity resource id: the platform reads and writes the code package with it (roles.bicep); the app\'s code never uses it.')
+param deployIdentityId string
 
-@description('Blob endpoint of that account.')
-param blobEndpoint string
+@description('The Functions host\'s own storage account (AzureWebJobsStorage__accountName).')
+param hostStorageAccountName string
+
+@description('Blob endpoint of the data account, where the code package container is.')
+param dataBlobEndpoint string
+
+@description('Queue endpoint of the data account (the blob trigger\'s connection needs both).')
+param dataQueueEndpoint string
 
 @description('Container the plan deploys the app package from.')
 param deploymentContainerName string
@@ -110,7 +116,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'
-    userAssignedIdentities: { '${identityId}': {} }
+    userAssignedIdentities: { '${identityId}': {}, '${deployIdentityId}': {} }
   }
   properties: {
     serverFarmId: plan.id
@@ -126,8 +132,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       deployment: {
         storage: {
           type: 'blobContainer'
-          value: '${blobEndpoint}${deploymentContainerName}'
-          authentication: { type: 'UserAssignedIdentity', userAssignedIdentityResourceId: identityId }
+          value: '${dataBlobEndpoint}${deploymentContainerName}'
+          authentication: { type: 'UserAssignedIdentity', userAssignedIdentityResourceId: deployIdentityId }
         }
       }
       scaleAndConcurrency: {
@@ -156,13 +162,19 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
 
 var appSettings = {
   // Platform: identity-based host storage and telemetry (no keys anywhere).
-  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__accountName: hostStorageAccountName
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
   AZURE_CLIENT_ID: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   AzureWebJobsFeatureFlags: 'EnableWorkerIndexing'
+  // The app's data and the blob trigger's connection: a second account, roles per container.
+  // Service URIs, not __accountName: the Python blob binding accepts __accountName only for AzureWebJobsStorage.
+  DataStorage__blobServiceUri: dataBlobEndpoint
+  DataStorage__queueServiceUri: dataQueueEndpoint
+  DataStorage__credential: 'managedidentity'
+  DataStorage__clientId: identityClientId
   // The app (shared/settings.py).
   APP_ENV: 'production'
   BLOB_TRIGGER_SOURCE: 'EventGrid'

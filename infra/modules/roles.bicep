@@ -1,8 +1,14 @@
 // Every role assignment, least privilege: each role is scoped to the one resource (or hub,
 // or container) that needs it. Role ids are Azure built-in role definition ids.
+// Storage is two accounts (storage.bicep): the host's own, where the Functions host needs
+// Storage Blob Data Owner, and the data account, where the app's identity holds one role per
+// data container and none on the account itself or on the deployment package.
 
 @description('Principal id of the app\'s user-assigned identity.')
 param appPrincipalId string
+
+@description('Principal id of the deployment identity: the Flex Consumption platform writes and reads the code package with it; the app\'s code never uses it.')
+param deployPrincipalId string
 
 @description('Principal id of the Event Grid system topic (dead-letter writer).')
 param eventGridPrincipalId string
@@ -14,8 +20,20 @@ param operatorPrincipalId string
 @allowed(['User', 'ServicePrincipal', 'Group'])
 param operatorPrincipalType string
 
-@description('Storage account the app and Event Grid use.')
-param storageAccountName string
+@description('The Functions host\'s storage account (AzureWebJobsStorage): host state only.')
+param hostStorageAccountName string
+
+@description('The data storage account (DataStorage): the data containers and the code package.')
+param dataStorageAccountName string
+
+@description('The data containers the app reads and writes (Storage Blob Data Contributor on each).')
+param dataContainerNames array
+
+@description('The blob trigger\'s container: Storage Blob Data Owner, as the Functions blob extension requires of a trigger connection, on this container only.')
+param triggerContainerName string
+
+@description('Container the platform deploys the code package from (the deployment identity only).')
+param deploymentContainerName string
 
 @description('Event Hubs namespace.')
 param eventHubsNamespaceName string
@@ -32,12 +50,8 @@ param keyVaultName string
 @description('Application Insights component the app sends telemetry to.')
 param appInsightsName string
 
-
 @description('Container Event Grid dead-letters into.')
 param deadLetterContainerName string
-
-@description('Container operators upload transaction files into.')
-param rawContainerName string
 
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -50,14 +64,26 @@ var roles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
-  name: storageAccountName
+resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: hostStorageAccountName
+}
+
+resource dataStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: dataStorageAccountName
   resource blobService 'blobServices' existing = {
     name: 'default'
     resource deadLetter 'containers' existing = { name: deadLetterContainerName }
-    resource raw 'containers' existing = { name: rawContainerName }
+    resource trigger 'containers' existing = { name: triggerContainerName }
+    resource deployment 'containers' existing = { name: deploymentContainerName }
   }
 }
+
+resource dataContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [
+  for container in dataContainerNames: {
+    parent: dataStorage::blobService
+    name: container
+  }
+]
 
 resource namespace 'Microsoft.EventHub/namespaces@2024-01-01' existing = {
   name: eventHubsNamespaceName
@@ -73,10 +99,10 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
 }
 
-// The app: host storage (blob leases, deployment package, data) and the blob trigger's queues.
-resource appBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, appPrincipalId, roles.storageBlobDataOwner)
-  scope: storage
+// The Functions host: its own account (blob leases, timers' schedule state, keys) and queues.
+resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(hostStorage.id, appPrincipalId, roles.storageBlobDataOwner)
+  scope: hostStorage
   properties: {
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
@@ -84,13 +110,60 @@ resource appBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-resource appQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, appPrincipalId, roles.storageQueueDataContributor)
-  scope: storage
+resource hostQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(hostStorage.id, appPrincipalId, roles.storageQueueDataContributor)
+  scope: hostStorage
   properties: {
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+  }
+}
+
+// The app's data: read and write blobs in each data container, nothing on the account (no container
+// creation or deletion, no access to app-package).
+resource appDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (container, i) in dataContainerNames: {
+    name: guid(dataContainers[i].id, appPrincipalId, roles.storageBlobDataContributor)
+    scope: dataContainers[i]
+    properties: {
+      principalId: appPrincipalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    }
+  }
+]
+
+// The blob trigger's connection (DataStorage): the extension asks Owner of a trigger connection and
+// queue access for its poison queue; Owner is scoped to the trigger's container.
+resource triggerBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(dataStorage::blobService::trigger.id, appPrincipalId, roles.storageBlobDataOwner)
+  scope: dataStorage::blobService::trigger
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+  }
+}
+
+resource triggerQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(dataStorage.id, appPrincipalId, roles.storageQueueDataContributor)
+  scope: dataStorage
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+  }
+}
+
+// The platform writes the published package and reads it at start-up with the deployment identity.
+resource deployPackage 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(dataStorage::blobService::deployment.id, deployPrincipalId, roles.storageBlobDataContributor)
+  scope: dataStorage::blobService::deployment
+  properties: {
+    principalId: deployPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
   }
 }
 
@@ -139,8 +212,8 @@ resource appTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 
 // Event Grid writes undeliverable events into the dead-letter container, nowhere else.
 resource eventGridDeadLetter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage::blobService::deadLetter.id, eventGridPrincipalId, roles.storageBlobDataContributor)
-  scope: storage::blobService::deadLetter
+  name: guid(dataStorage::blobService::deadLetter.id, eventGridPrincipalId, roles.storageBlobDataContributor)
+  scope: dataStorage::blobService::deadLetter
   properties: {
     principalId: eventGridPrincipalId
     principalType: 'ServicePrincipal'
@@ -160,8 +233,8 @@ resource operatorSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04
 }
 
 resource operatorRawUpload 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
-  name: guid(storage::blobService::raw.id, operatorPrincipalId, roles.storageBlobDataContributor)
-  scope: storage::blobService::raw
+  name: guid(dataStorage::blobService::trigger.id, operatorPrincipalId, roles.storageBlobDataContributor)
+  scope: dataStorage::blobService::trigger
   properties: {
     principalId: operatorPrincipalId
     principalType: operatorPrincipalType

@@ -1,6 +1,10 @@
-// One storage account for the Functions host (AzureWebJobsStorage), the deployment package
-// and the data containers. Identity only: shared keys are off, so every client (the host,
-// the app, Event Grid dead-lettering) authenticates with Entra ID.
+// A storage account, identity only: shared keys are off, so every client (the host, the app,
+// Event Grid dead-lettering, the deployment) authenticates with Entra ID. main.bicep deploys two:
+//   host: the Functions host's own state (AzureWebJobsStorage); no containers of ours. The host needs
+//         Storage Blob Data Owner on it, so it holds nothing else.
+//   data: the data containers and the deployment package, each container with its own roles
+//         (roles.bicep), so the app's identity is never an owner of the data account and cannot
+//         write its own code package.
 
 @description('Storage account name (3-24 lowercase letters and digits).')
 @minLength(3)
@@ -17,6 +21,12 @@ param tags object
 @allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS', 'Standard_RAGRS', 'Standard_RAGZRS'])
 param skuName string
 
+@description('Containers to create: the data containers and the deployment package (data account), none (host account).')
+param containerNames array
+
+@description('Apply the data lifecycle rules (retention of raw/ and scored/, nonce expiry, previous versions); the data account only.')
+param dataLifecycle bool
+
 @description('Days a landed CSV stays in raw/ (it is in curated/ as Parquet by then).')
 @minValue(1)
 param rawRetentionDays int
@@ -29,23 +39,6 @@ param scoredRetentionDays int
 @minValue(1)
 @maxValue(365)
 param softDeleteRetentionDays int
-
-@description('Container the Flex Consumption plan deploys the app package from.')
-param deploymentContainerName string
-
-// Every container the app writes or reads (see the README's "Storage layout").
-var dataContainers = [
-  'raw'
-  'quarantine'
-  'curated'
-  'models'
-  'reports'
-  'scored'
-  'alerts'
-  'deadletter'
-  'federated'
-  'audit'
-]
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_59: public endpoint on purpose: no VNet in this template, and the Flex Consumption app reaches it over the public endpoint; access still needs Entra ID + RBAC (shared keys are off)
@@ -95,7 +88,7 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
 }
 
 resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
-  for container in concat(dataContainers, [deploymentContainerName]): {
+  for container in containerNames: {
     parent: blobService
     name: container
     properties: { publicAccess: 'None' }
@@ -106,7 +99,7 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
 // retraining: both age out. Federated request nonces are needed only while a request's timestamp
 // is inside the 5-minute skew window (an older one is refused by its clock anyway), so they go
 // after a day. curated/, models/, the rest of federated/ and audit/ are kept.
-resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = if (dataLifecycle) {
   parent: account
   name: 'default'
   properties: {
@@ -182,3 +175,6 @@ output id string = account.id
 
 @description('Blob endpoint, e.g. https://<name>.blob.core.windows.net/.')
 output blobEndpoint string = account.properties.primaryEndpoints.blob
+
+@description('Queue endpoint: the blob trigger\'s connection names it beside the blob endpoint.')
+output queueEndpoint string = account.properties.primaryEndpoints.queue

@@ -228,24 +228,27 @@ def make_service_client(settings: Settings) -> BlobServiceClient:
     from azure.storage.blob import BlobServiceClient
 
     chunks: dict[str, Any] = {"max_single_get_size": DOWNLOAD_CHUNK_BYTES, "max_chunk_get_size": DOWNLOAD_CHUNK_BYTES}
-    if settings.storage_account_name:
+    url = settings.storage_blob_uri or (
+        f"https://{settings.storage_account_name}.blob.core.windows.net" if settings.storage_account_name else None
+    )
+    if url:
         from shared.adapters.identity import azure_credential
 
         credential = azure_credential(settings.storage_credential_client_id)
-        url = f"https://{settings.storage_account_name}.blob.core.windows.net"
         return BlobServiceClient(url, credential=credential, **chunks)
     return BlobServiceClient.from_connection_string(settings.storage_connection, **chunks)
 
 
 @lru_cache(maxsize=4)
-def _store_for(connection: str, account: str | None, client_id: str | None) -> AzureBlobStore:
+def _store_for(connection: str, blob_uri: str | None, account: str | None, client_id: str | None) -> AzureBlobStore:
     from shared.domain.settings import Settings
 
     settings = Settings.model_validate(
         {
-            "AzureWebJobsStorage": connection,
+            "DataStorage": connection,
+            "DataStorage__blobServiceUri": blob_uri,
             "AzureWebJobsStorage__accountName": account,
-            "AzureWebJobsStorage__clientId": client_id,
+            "DataStorage__clientId": client_id,
         }
     )
     return AzureBlobStore(make_service_client(settings))  # containers: Bicep in Azure, `fraudops init` locally
@@ -260,6 +263,7 @@ def get_blob_store(settings: Settings) -> AzureBlobStore:
     """The process-wide store for these settings (created once; it creates no containers)."""
     return _store_for(
         settings.storage_connection,
+        settings.storage_blob_uri,
         settings.storage_account_name,
         settings.storage_credential_client_id,
     )

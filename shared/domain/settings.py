@@ -39,17 +39,24 @@ class Settings(BaseSettings):
     )
     storage_connection: str = Field(
         default=DEV_STORAGE,
-        validation_alias="AzureWebJobsStorage",
-        description="Storage connection string; Azurite by default.",
+        validation_alias=AliasChoices("DataStorage", "AzureWebJobsStorage"),
+        description="The data's storage connection string (the blob trigger's connection, DataStorage); "
+        "falls back to the host's AzureWebJobsStorage; Azurite by default.",
+    )
+    storage_blob_uri: str | None = Field(
+        default=None,
+        validation_alias="DataStorage__blobServiceUri",
+        description="Identity-based data storage (Azure): the data account's blob endpoint; wins over the rest.",
     )
     storage_account_name: str | None = Field(
         default=None,
         validation_alias=AliasChoices("AzureWebJobsStorage__accountName"),
-        description="Identity-based storage (Azure): account name; wins over the connection string.",
+        description="Identity-based storage in the host's own account (a one-account deployment); "
+        "wins over the connection string.",
     )
     storage_credential_client_id: str | None = Field(
         default=None,
-        validation_alias="AzureWebJobsStorage__clientId",
+        validation_alias=AliasChoices("DataStorage__clientId", "AzureWebJobsStorage__clientId"),
         description="Client id of the user-assigned managed identity used for storage.",
     )
     dataset_name: str = Field(default="creditcard", validation_alias="DATASET_NAME")
@@ -166,10 +173,10 @@ class Settings(BaseSettings):
     def _refuse_dev_defaults_in_production(self) -> Settings:
         if (
             self.app_env == "production"
-            and not self.storage_account_name
+            and not (self.storage_blob_uri or self.storage_account_name)
             and (self.storage_connection == DEV_STORAGE or "devstoreaccount1" in self.storage_connection)
         ):
-            raise ValueError("APP_ENV=production but storage points at Azurite; set AzureWebJobsStorage__accountName")
+            raise ValueError("APP_ENV=production but storage points at Azurite; set DataStorage__blobServiceUri")
         if self.app_env == "production":
             if self.fl_bank_keys is not None:
                 raise ValueError("APP_ENV=production but FL_BANK_KEYS is set; bank keys belong in Key Vault")

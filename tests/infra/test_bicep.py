@@ -105,7 +105,10 @@ def test_parameter_files_set_only_declared_parameters_and_every_required_one(bic
 
 
 def test_storage_containers_are_the_ones_the_app_uses(bicep):
-    assert tuple(bicep["modules/storage.bicep"]["variables"]["dataContainers"]) == CONTAINERS
+    assert tuple(bicep["main.bicep"]["variables"]["dataContainers"]) == CONTAINERS
+    modules = bicep["main.bicep"]["modules"]
+    assert "dataContainers" in str(modules["storage"]["params"]["containerNames"])
+    assert modules["hostStorage"]["params"]["containerNames"] == []  # the host's account holds no data
 
 
 def test_event_grid_subscription_feeds_the_registered_blob_trigger(bicep):

@@ -35,7 +35,7 @@ def test_http_binding_needs_a_function_key_and_owns_every_route(host):
 def test_blob_binding_is_the_sdk_type_with_its_connection(host):
     trigger = host.functions["etl_raw_blob"].trigger
     assert (trigger["type"], trigger["name"], trigger["path"]) == ("blobTrigger", "client", "raw/{name}")
-    assert trigger["connection"] == "AzureWebJobsStorage"
+    assert trigger["connection"] == "DataStorage"  # the data account, not the host's own (infra/modules/roles.bicep)
     assert trigger["source"] in {"LogsAndContainerScan", "EventGrid"}
     # the host hands over a reference (ModelBindingData), never the blob's bytes through gRPC
     assert trigger["properties"] == {"SupportsDeferredBinding": True}

@@ -14,6 +14,7 @@ from shared.adapters.model_store import ModelStore
 
 FEATURES = [f"V{i}" for i in range(1, 29)] + ["Amount"]
 JSON = {"content-type": "application/json"}
+DATA = "DataStorage"  # the blob trigger's connection (test_indexing checks the registered one)
 
 
 def _txn(i: int, **over) -> dict:
@@ -74,7 +75,7 @@ def test_event_hubs_batch_is_scored_with_its_partition_and_sequence_numbers(host
 
 def test_blob_trigger_gets_a_blob_client_from_model_binding_data(host, store, azurite, sample_csv):
     store.put_bytes("raw", "landed/host.csv", sample_csv.read_bytes())
-    result = host.blob("etl_raw_blob", container="raw", blob_name="landed/host.csv", connection="AzureWebJobsStorage")
+    result = host.blob("etl_raw_blob", container="raw", blob_name="landed/host.csv", connection=DATA)
     assert result.ok, result.error
     curated = store.list_names("curated", "creditcard/ingest_date=")
     assert curated and all(n.endswith(".parquet") for n in curated)
@@ -82,7 +83,7 @@ def test_blob_trigger_gets_a_blob_client_from_model_binding_data(host, store, az
 
 def test_blob_trigger_returns_normally_for_a_file_that_can_never_succeed(host, store, azurite):
     store.put_bytes("raw", "empty.csv", b"")
-    result = host.blob("etl_raw_blob", container="raw", blob_name="empty.csv", connection="AzureWebJobsStorage")
+    result = host.blob("etl_raw_blob", container="raw", blob_name="empty.csv", connection=DATA)
     assert result.ok, result.error  # no host retries for a file that can never succeed
     [kept] = store.list_names("quarantine")
     assert kept.startswith("creditcard/files/") and kept.endswith("/empty.csv")
@@ -90,7 +91,7 @@ def test_blob_trigger_returns_normally_for_a_file_that_can_never_succeed(host, s
 
 def test_blob_trigger_returns_normally_when_the_blob_is_already_gone(host, store, azurite):
     """A redelivery after the file was rejected and moved to quarantine/: nothing to do, no host retry."""
-    result = host.blob("etl_raw_blob", container="raw", blob_name="moved-away.csv", connection="AzureWebJobsStorage")
+    result = host.blob("etl_raw_blob", container="raw", blob_name="moved-away.csv", connection=DATA)
     assert result.ok, result.error
     assert store.list_names("quarantine") == [] and store.list_names("curated") == []
 
@@ -103,7 +104,7 @@ def test_blob_trigger_with_an_unknown_connection_fails_the_invocation(host, stor
 
 def test_timer_past_due_retrains_and_promotes(host, store, settings, generated_csv, caplog):
     store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
-    assert host.blob("etl_raw_blob", container="raw", blob_name="gen.csv", connection="AzureWebJobsStorage").ok
+    assert host.blob("etl_raw_blob", container="raw", blob_name="gen.csv", connection=DATA).ok
     with caplog.at_level(logging.WARNING, logger="functions.timer_retrain"):
         result = host.timer("retrain_model", past_due=True)
     assert result.ok, result.error
