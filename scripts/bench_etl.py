@@ -126,7 +126,7 @@ def bench(path: Path, label: str, repeat: int) -> dict[str, object]:
 
 
 def main() -> int:
-    from cli.devtools.azurite import private_azurite
+    from cli.devtools.azurite import private_azurite, storage_env
     from training.generate import generate
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -139,7 +139,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     results = []
     with private_azurite() as connection:
-        os.environ["AzureWebJobsStorage"] = connection  # for this process and the ETL children
+        os.environ.update(storage_env(connection))  # for this process and the ETL children
         for rows, label in ((args.rows, "full-size"), (args.big_rows, "large")):
             if rows <= 0:
                 continue

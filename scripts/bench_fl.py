@@ -27,14 +27,14 @@ sys.path.insert(0, str(ROOT))
 def main() -> int:
     import numpy as np
 
-    from cli.devtools.azurite import private_azurite
+    from cli.devtools.azurite import private_azurite, storage_env
     from cli.devtools.bench import report
     from cli.simulate import simulate
     from shared.federated import aggregate
 
     result: dict[str, object] = {}
     with private_azurite() as connection:
-        os.environ["AzureWebJobsStorage"] = connection
+        os.environ.update(storage_env(connection))
         iid = simulate(banks=3, rounds=10)
         non_iid = simulate(banks=3, rounds=10, non_iid=True)
         result.update(

@@ -92,7 +92,7 @@ def _rows(n: int, seed: int) -> list[dict]:
 def main() -> int:
     import httpx
 
-    from cli.devtools.azurite import private_azurite
+    from cli.devtools.azurite import private_azurite, storage_env
     from cli.devtools.models import publish_synthetic_model
     from cli.server import free_port
     from shared.adapters.model_store import ModelStore
@@ -112,7 +112,7 @@ def main() -> int:
     with private_azurite() as connection, tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ,
-            "AzureWebJobsStorage": connection,
+            **storage_env(connection),
             "MODEL_REFRESH_SECONDS": "30",
             KEY_ENV: FUNCTION_KEY,
         }  # the server checks function keys as the host does; every request sends one

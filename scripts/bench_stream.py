@@ -26,7 +26,7 @@ FEATURES = [f"V{i}" for i in range(1, 29)] + ["Amount"]
 def main() -> int:
     import numpy as np
 
-    from cli.devtools.azurite import private_azurite
+    from cli.devtools.azurite import private_azurite, storage_env
     from cli.devtools.bench import report
     from cli.devtools.models import publish_synthetic_model
     from shared.adapters.model_store import ModelStore
@@ -57,7 +57,7 @@ def main() -> int:
     ]
     now = datetime.now(UTC)
     with private_azurite() as connection, tempfile.TemporaryDirectory() as spool:
-        os.environ["AzureWebJobsStorage"] = connection
+        os.environ.update(storage_env(connection))
         store = get_blob_store(get_settings())
         publish_synthetic_model(store, "fraud", version="bench", trees=300, rows=50_000, threshold=0.5)
         scorer = Scorer(ModelStore(store, "fraud"), feature_names=FEATURES, refresh_seconds=30, threads=1)

@@ -85,7 +85,7 @@ def _gap_and_noise(store, summary: dict[str, Any], csv_path: Path, truth_path: P
 
 def _one_seed(seed: int, rows: int, work: Path) -> dict[str, Any]:
     """Generate (once), ingest into a fresh private Azurite, train in a child process, compare with the truth."""
-    from cli.devtools.azurite import private_azurite
+    from cli.devtools.azurite import private_azurite, storage_env
     from shared.adapters.storage import get_blob_store
     from shared.domain.settings import get_settings
     from shared.etl.service import run_etl
@@ -99,7 +99,7 @@ def _one_seed(seed: int, rows: int, work: Path) -> dict[str, Any]:
     with private_azurite() as connection, tempfile.TemporaryDirectory(prefix="bench-mlflow-") as mlflow_dir:
         env = {
             **os.environ,
-            "AzureWebJobsStorage": connection,
+            **storage_env(connection),
             "MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_dir}/mlflow.db",
         }
         os.environ.update(env)

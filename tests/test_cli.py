@@ -7,11 +7,12 @@ import os
 import subprocess
 import sys
 
+from cli.devtools.azurite import storage_env
 from tests.conftest import ROOT
 
 
 def _fraudops(*args: str, env_conn: str, cwd) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AzureWebJobsStorage": env_conn}
+    env = {**os.environ, **storage_env(env_conn)}
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *args],
         capture_output=True,

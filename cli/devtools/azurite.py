@@ -87,6 +87,12 @@ def private_azurite_bare(*, start_timeout: float = 30.0) -> Iterator[str]:
         shutil.rmtree(data, ignore_errors=True)
 
 
+def storage_env(conn: str) -> dict[str, str]:
+    """Both storage settings pointed at one local account: the host's (``AzureWebJobsStorage``) and the data's
+    (``DataStorage``, which wins for the app's data when set, so setting only the first could miss)."""
+    return {"AzureWebJobsStorage": conn, "DataStorage": conn}
+
+
 def _create_containers(conn: str) -> None:
     """What Bicep creates in Azure and `fraudops init` locally: every container of the layout."""
     from shared.adapters.storage import AzureBlobStore, make_service_client

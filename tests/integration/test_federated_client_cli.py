@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from cli.devtools.azurite import storage_env
 from cli.server import free_port
 from shared.adapters.function_keys import HEADER
 from shared.federated.rounds import RoundConfig, Rounds
@@ -25,7 +26,7 @@ def served(store, azurite, tmp_path):
     experiment = f"cli-{os.getpid()}-{time.monotonic_ns()}"
     env = {
         **os.environ,
-        "AzureWebJobsStorage": azurite,
+        **storage_env(azurite),
         "FL_BANK_KEYS": json.dumps(BANKS),
         "FL_MIN_CLIENTS": "3",
         "FL_EXPERIMENT": experiment,
