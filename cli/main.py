@@ -53,8 +53,17 @@ def cmd_init(_args: argparse.Namespace) -> dict[str, Any]:
 def cmd_generate(args: argparse.Namespace) -> dict[str, Any]:
     from training.generate import generate
 
-    s = generate(args.rows, args.seed, args.out, fraud_rate=args.fraud_rate, truth=args.truth)
-    return {"rows": s.rows, "frauds": s.frauds, "out": s.path, "truth": s.truth, "bytes": s.bytes}
+    s = generate(
+        args.rows, args.seed, args.out, fraud_rate=args.fraud_rate, truth=args.truth, mechanics_name=args.mechanics
+    )
+    return {
+        "rows": s.rows,
+        "frauds": s.frauds,
+        "mechanics": s.mechanics,
+        "out": s.path,
+        "truth": s.truth,
+        "bytes": s.bytes,
+    }
 
 
 def cmd_etl(args: argparse.Namespace) -> dict[str, Any]:
@@ -216,6 +225,8 @@ def cmd_demo(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from training.mechanics import NAMES  # NumPy only
+
     p = argparse.ArgumentParser(prog="fraudops", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = p.add_subparsers(dest="command", required=True)
@@ -230,6 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True)
     g.add_argument("--fraud-rate", type=float, default=0.00172)
     g.add_argument("--truth", help="also write each row's true fraud probability here")
+    g.add_argument(
+        "--mechanics",
+        default="mixture",
+        choices=NAMES,
+        help="how fraud depends on the features (training/mechanics.py); mixture by default",
+    )
     g.set_defaults(func=cmd_generate)
 
     e = sub.add_parser("etl", help="upload a file to raw/ and run the blob-trigger ETL on it")

@@ -13,6 +13,11 @@ import numpy as np
 
 def fit_logistic(x_train: np.ndarray, y_train: np.ndarray, feature_names: list[str], *, seed: int) -> Any:
     """A fitted scikit-learn pipeline; ``predict_proba(x)[:, 1]`` is the fraud probability."""
+    return logistic_pipeline(feature_names, seed=seed).fit(x_train, y_train)
+
+
+def logistic_pipeline(feature_names: list[str], *, seed: int) -> Any:
+    """The baseline, unfitted (the model comparison fits it on every fold)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -20,9 +25,8 @@ def fit_logistic(x_train: np.ndarray, y_train: np.ndarray, feature_names: list[s
 
     skewed = [i for i, name in enumerate(feature_names) if name.lower() == "amount"]
     prepare = ColumnTransformer([("log_amount", FunctionTransformer(np.log1p), skewed)], remainder="passthrough")
-    model = make_pipeline(
+    return make_pipeline(
         prepare,
         StandardScaler(),
         LogisticRegression(C=0.1, class_weight="balanced", max_iter=2000, random_state=seed),
     )
-    return model.fit(x_train, y_train)

@@ -35,6 +35,7 @@ def evaluate(y: np.ndarray, p: np.ndarray, threshold: float, *, cost_fn: float, 
     tp = int(np.sum(y & flagged))
     fn = int(np.sum(y & ~flagged))
     fp = int(np.sum(~y & flagged))
+    tn = int(y.size - tp - fn - fp)
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     both_classes = 0 < y.sum() < y.size
@@ -47,6 +48,9 @@ def evaluate(y: np.ndarray, p: np.ndarray, threshold: float, *, cost_fn: float, 
         "frauds_caught": tp,
         "frauds_missed": fn,
         "false_alarms": fp,
+        "true_negatives": tn,
+        "false_alarm_rate": fp / (fp + tn) if fp + tn else 0.0,
+        "accuracy": (tp + tn) / y.size if y.size else 0.0,
         "cost": cost_fn * fn + cost_fp * fp,
         "threshold": float(threshold),
         "rows": int(y.size),

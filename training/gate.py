@@ -1,9 +1,13 @@
 """The champion/challenger gate, for any candidate model: the retraining run's and each federated round's.
 
 A candidate is judged on the curated data exactly as a retrained LightGBM model is: the
-decision threshold of least business cost on the validation part, metrics once on the test
-part (same time split), and promotion only if it costs less than the champion on that same
-test part without losing more than ``PROMOTION_PR_AUC_MARGIN`` of PR-AUC.
+decision threshold of least business cost on the folds of the training window's dev rows,
+metrics once on the test part (the newest rows), and promotion only if it costs less than the
+champion on the test rows *neither has trained on* without losing more than
+``PROMOTION_PR_AUC_MARGIN`` of PR-AUC. A champion refitted on every row of its window has seen
+the test rows of its own data; it is compared only on rows from files it did not train on, and
+when those hold fewer than ``MIN_UNSEEN_FRAUDS`` frauds the champion stays (no fair comparison
+is possible until new labelled data arrives).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 
 from shared.adapters.model_store import ModelStore
 from shared.domain.contract import DatasetContract, get_contract
-from shared.domain.errors import BlobNotFoundError, ModelIntegrityError, ModelNotAvailableError
+from shared.domain.errors import BlobNotFoundError, ModelIntegrityError, ModelNotAvailableError, TrainingError
 from shared.domain.verdicts import Judged, Skipped, Verdict
 from training.evaluation import best_threshold, cost_curve, evaluate
 
@@ -24,6 +28,8 @@ if TYPE_CHECKING:
     from shared.domain.settings import Settings
 
 log = logging.getLogger(__name__)
+
+MIN_UNSEEN_FRAUDS = 5
 
 
 def decide_promotion(
@@ -64,6 +70,19 @@ def champion_scores(
     return model.predict_proba(x_test), model.threshold
 
 
+def _unseen_by_champion(models: ModelStore, champion: str, test_files: np.ndarray | None) -> np.ndarray | None:
+    """Which test rows come from files the champion did not train on (``None``: all of them)."""
+    if test_files is None:
+        return None
+    try:
+        trained = models.manifest(champion).get("trained_on") or []
+    except (ModelIntegrityError, ModelNotAvailableError):
+        return None
+    if not trained:
+        return None
+    return np.asarray(~np.isin(test_files, np.asarray(trained, dtype=object)))
+
+
 def judge_scores(
     models: ModelStore,
     contract: DatasetContract,
@@ -76,17 +95,51 @@ def judge_scores(
     x_test: np.ndarray,
     baseline_metrics: dict[str, float],
     settings: Settings,
+    test_files: np.ndarray | None = None,
 ) -> tuple[Judged, np.ndarray | None]:
     """The gate's one rule for a candidate already scored on the test part: its metrics beside the champion's
-    on the same rows, and whether to promote; also the champion's test probabilities (``None`` without one)."""
+    on the test rows the champion never trained on, and whether to promote; also the champion's test
+    probabilities (``None`` without one). ``test_files`` names each test row's curated file."""
     costs = {"cost_fn": settings.cost_fn, "cost_fp": settings.cost_fp}
     metrics = evaluate(y_test, test_probabilities, threshold, **costs)
     champion, pointer_etag = models.champion()
     scored = champion_scores(models, champion, contract, x_test) if champion else None
-    champion_metrics = evaluate(y_test, scored[0], scored[1], **costs) if scored else None
-    promote, reason = decide_promotion(
-        metrics, champion_metrics, settings.promotion_pr_auc_margin, baseline=baseline_metrics
-    )
+    champion_metrics = None
+    if scored and champion:
+        unseen = _unseen_by_champion(models, champion, test_files)
+        rows = unseen if unseen is not None else np.ones(y_test.size, dtype=bool)
+        frauds = int(y_test[rows].sum())
+        if frauds < MIN_UNSEEN_FRAUDS or frauds == int(rows.sum()):
+            verdict = Judged(
+                dataset_version=dataset_version,
+                split=split,
+                threshold=threshold,
+                metrics=metrics,
+                champion=champion,
+                champion_metrics=None,
+                baseline_metrics=baseline_metrics,
+                promote=False,
+                reason=(
+                    f"the champion {champion} was trained on the test rows: {int(rows.sum())} of {y_test.size} "
+                    f"are new to it, with {frauds} frauds (at least {MIN_UNSEEN_FRAUDS} are needed to compare fairly); "
+                    "it stays until new labelled data arrives"
+                ),
+                pointer_etag=pointer_etag,
+                cost_fn=settings.cost_fn,
+                cost_fp=settings.cost_fp,
+            )
+            return verdict, scored[0]
+        champion_metrics = evaluate(y_test[rows], scored[0][rows], scored[1], **costs)
+        candidate = (
+            evaluate(y_test[rows], test_probabilities[rows], threshold, **costs) if unseen is not None else metrics
+        )
+        promote, reason = decide_promotion(
+            candidate, champion_metrics, settings.promotion_pr_auc_margin, baseline=baseline_metrics
+        )
+        if unseen is not None:
+            reason += f" (on the {int(rows.sum())} test rows the champion never trained on, {frauds} frauds)"
+    else:
+        promote, reason = decide_promotion(metrics, None, settings.promotion_pr_auc_margin, baseline=baseline_metrics)
     verdict = Judged(
         dataset_version=dataset_version,
         split=split,
@@ -107,47 +160,58 @@ def judge_scores(
 def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> Verdict:
     """Threshold, test metrics and the promotion decision for an ONNX candidate (``features`` input).
 
-    ``Skipped`` with the reason when there is no curated data to judge on; otherwise ``Judged``, with the
-    champion pointer's ETag to promote with.
+    The same window and layout as a retraining run: the threshold of least cost on the folds' validation
+    blocks, the logistic baseline's out of fold the same way, metrics on the test part. ``Skipped`` with
+    the reason when there is no curated data to judge on; otherwise ``Judged``, with the champion
+    pointer's ETag to promote with.
     """
-    from training.baseline import fit_logistic
-    from training.data import load_dataset, matrix, time_split
+    from training.baseline import fit_logistic, logistic_pipeline
     from training.onnx_export import onnx_probabilities
+    from training.window import layout, load_window
 
     contract = get_contract(settings.dataset_name)
-    label, time_col = contract.label, contract.time_column
-    if label is None or time_col is None:
+    if contract.label is None or contract.time_column is None:
         return Skipped(f"dataset {contract.name} has no label or time column")
     try:
-        version, _, frame = load_dataset(store, contract)
+        window = load_window(store, contract, max_rows=settings.train_window_rows, max_days=settings.train_window_days)
+        plan = layout(window)
     except BlobNotFoundError as exc:
         return Skipped(f"no curated data to judge on ({exc.reason})")
-    train, valid, test, split = time_split(frame, time_col.name)
-    y_train, y_valid, y_test = (p[label.name].to_numpy(dtype=np.int8) for p in (train, valid, test))
-    if any(len(np.unique(y)) < 2 for y in (y_train, y_valid, y_test)):
-        return Skipped("the training, validation or test part has only one class")
-    x_train, x_valid, x_test = (matrix(p, contract.feature_names) for p in (train, valid, test))
-    cost_fn, cost_fp = settings.cost_fn, settings.cost_fp
-    threshold = best_threshold(
-        cost_curve(y_valid, onnx_probabilities(onnx_bytes, x_valid), cost_fn=cost_fn, cost_fp=cost_fp)
+    except TrainingError as exc:
+        return Skipped(exc.reason)
+    features = contract.feature_names
+    costs = {"cost_fn": settings.cost_fn, "cost_fp": settings.cost_fp}
+    x, y, dev = window.x, window.y, plan.dev_stop
+    blocks = [slice(f.train_stop, f.valid_stop) for f in plan.folds]
+    y_oof = np.concatenate([y[b] for b in blocks])
+    candidate_oof = np.concatenate([onnx_probabilities(onnx_bytes, x[b]) for b in blocks])
+    threshold = best_threshold(cost_curve(y_oof, candidate_oof, cost_fn=costs["cost_fn"], cost_fp=costs["cost_fp"]))
+    baseline_oof = np.concatenate(
+        [
+            logistic_pipeline(features, seed=settings.train_seed)
+            .fit(x[: f.train_stop], y[: f.train_stop])
+            .predict_proba(x[b])[:, 1]
+            for f, b in zip(plan.folds, blocks, strict=True)
+        ]
     )
-    baseline = fit_logistic(x_train, y_train, contract.feature_names, seed=settings.train_seed)
-    baseline_threshold = best_threshold(
-        cost_curve(y_valid, baseline.predict_proba(x_valid)[:, 1], cost_fn=cost_fn, cost_fp=cost_fp)
-    )
+    baseline = fit_logistic(x[:dev], y[:dev], features, seed=settings.train_seed)
     baseline_metrics = evaluate(
-        y_test, baseline.predict_proba(x_test)[:, 1], baseline_threshold, cost_fn=cost_fn, cost_fp=cost_fp
+        y[dev:],
+        baseline.predict_proba(x[dev:])[:, 1],
+        best_threshold(cost_curve(y_oof, baseline_oof, cost_fn=costs["cost_fn"], cost_fp=costs["cost_fp"])),
+        **costs,
     )
     verdict, _ = judge_scores(
         ModelStore(store, settings.model_name),
         contract,
-        dataset_version=version,
-        split=split,
+        dataset_version=window.dataset_version,
+        split=plan.describe(window),
         threshold=threshold,
-        y_test=y_test,
-        test_probabilities=onnx_probabilities(onnx_bytes, x_test),
-        x_test=x_test,
+        y_test=y[dev:],
+        test_probabilities=onnx_probabilities(onnx_bytes, x[dev:]),
+        x_test=x[dev:],
         baseline_metrics=baseline_metrics,
         settings=settings,
+        test_files=np.asarray(window.files, dtype=object)[window.part[dev:]],
     )
     return verdict

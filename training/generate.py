@@ -14,6 +14,11 @@ The generative model (documented so tests can reason about it):
 Because the class-conditional densities are known, the true fraud probability of every row
 is computed exactly (``--truth``), which gives the Bayes-optimal AUC for tests.
 Rows are written in chunks, so memory does not grow with ``rows``.
+
+That picture is the ``mixture`` mechanism, the default. ``--mechanics`` picks another picture of
+fraud (``training/mechanics.py``: interactions, steps, correlated features, drift over time), each
+with its exact probabilities too, so the pipeline is judged on data whose mechanics it was not
+built around.
 """
 
 from __future__ import annotations
@@ -24,20 +29,18 @@ from pathlib import Path
 
 import numpy as np
 
+from training import mechanics
+from training.mechanics import N_COMPONENTS, STDS
+
 log = logging.getLogger(__name__)
 
 TWO_DAYS_SECONDS = 172_792.0
 CHUNK_ROWS = 200_000
-N_COMPONENTS = 28
-VARIANCES = 3.8 * (0.1 / 3.8) ** (np.arange(N_COMPONENTS) / (N_COMPONENTS - 1))
-STDS = np.sqrt(VARIANCES)
 # Shifts of "obvious" frauds, in standard deviations of the normal class (index = V number).
 OBVIOUS_SHIFTS = {14: -6.0, 17: -5.0, 12: -5.0, 10: -4.5, 16: -3.5, 3: -4.0, 7: -3.5, 11: 3.5, 4: 3.5}
 OBVIOUS_SPREAD = 2.0
 OBVIOUS_WEIGHT = 0.85
 CAMOUFLAGE_SCALE = 0.5
-AMOUNT_LOG_MEAN = np.log(22.0)
-AMOUNT_LOG_SIGMA = 1.665
 HEADER = ",".join(f'"{c}"' for c in ["Time", *(f"V{i}" for i in range(1, 29)), "Amount", "Class"])
 
 
@@ -48,6 +51,7 @@ class GenerateSummary:
     path: str
     truth: str | None
     bytes: int
+    mechanics: str = "mixture"
 
 
 def _shift_vectors() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -77,8 +81,15 @@ def true_fraud_probability(v: np.ndarray, fraud_rate: float) -> np.ndarray:
 
 
 def _chunk(
-    rng: np.random.Generator, n: int, fraud_rate: float, t0: float, gap: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng: np.random.Generator, n: int, fraud_rate: float, t0: float, gap: float, mechanism: str = "mixture"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``n`` rows after time ``t0``: features, amounts, times, labels and (other mechanisms) the true probabilities."""
+    times = t0 + np.cumsum(rng.exponential(gap, n))
+    if mechanism != "mixture":
+        v, amount, y, p = mechanics.sample(
+            rng, n, mechanics.MECHANISMS[mechanism], fraud_rate, times / TWO_DAYS_SECONDS
+        )
+        return v, amount, times, y, p
     y = rng.random(n) < fraud_rate
     v = rng.standard_normal((n, N_COMPONENTS)) * STDS
     idx, shifts, camo_shift = _shift_vectors()
@@ -91,9 +102,7 @@ def _chunk(
         shifts + noise * OBVIOUS_SPREAD,
         camo_shift + noise,
     )
-    amount = np.round(np.exp(rng.normal(AMOUNT_LOG_MEAN, AMOUNT_LOG_SIGMA, n)) - 0.5, 2).clip(0.0)
-    times = t0 + np.cumsum(rng.exponential(gap, n))
-    return v, amount, times, y
+    return v, mechanics.amounts(rng, n), times, y, None
 
 
 def generate(
@@ -103,6 +112,7 @@ def generate(
     *,
     fraud_rate: float = 0.00172,
     truth: str | Path | None = None,
+    mechanics_name: str = "mixture",
 ) -> GenerateSummary:
     """Write ``rows`` transactions to ``out`` (CSV, Kaggle format); optionally the true probabilities."""
     import pyarrow as pa
@@ -112,6 +122,8 @@ def generate(
         raise ValueError("rows must be at least 1")
     if not 0.0 < fraud_rate < 0.5:
         raise ValueError("fraud rate must be between 0 and 0.5")
+    if mechanics_name not in mechanics.NAMES:
+        raise ValueError(f"unknown mechanics {mechanics_name!r}; choose one of {', '.join(mechanics.NAMES)}")
     rng = np.random.default_rng(seed)
     gap = TWO_DAYS_SECONDS / rows
     out = Path(out)
@@ -126,7 +138,7 @@ def generate(
             f.write((HEADER + "\n").encode())
             for start in range(0, rows, CHUNK_ROWS):
                 n = min(CHUNK_ROWS, rows - start)
-                v, amount, times, y = _chunk(rng, n, fraud_rate, t, gap)
+                v, amount, times, y, p = _chunk(rng, n, fraud_rate, t, gap, mechanics_name)
                 t = float(times[-1])
                 frauds += int(y.sum())
                 cols = {"Time": pa.array(np.floor(times).astype(np.int64))}
@@ -135,13 +147,13 @@ def generate(
                 cols["Class"] = pa.array(y.astype(np.int8))
                 pacsv.write_csv(pa.table(cols), f, pacsv.WriteOptions(include_header=False))
                 if truth_file:
-                    p = true_fraud_probability(v, fraud_rate)
+                    p = true_fraud_probability(v, fraud_rate) if p is None else p
                     truth_file.write("\n".join(f"{x:.9g}" for x in p) + "\n")
     finally:
         if truth_file:
             truth_file.close()
-    log.info("generated %d rows (%d frauds) to %s", rows, frauds, out)
-    return GenerateSummary(rows, frauds, str(out), str(truth) if truth else None, out.stat().st_size)
+    log.info("generated %d rows (%d frauds, %s) to %s", rows, frauds, mechanics_name, out)
+    return GenerateSummary(rows, frauds, str(out), str(truth) if truth else None, out.stat().st_size, mechanics_name)
 
 
 def bayes_reference(csv_path: str | Path, truth_path: str | Path, last_rows: int) -> dict[str, float]:
@@ -166,5 +178,5 @@ def bayes_reference(csv_path: str | Path, truth_path: str | Path, last_rows: int
 
 def sample_features(rows: int, seed: int, fraud_rate: float = 0.00172) -> tuple[np.ndarray, np.ndarray]:
     """``rows`` generated transactions as a float32 ``[V1..V28, Amount]`` matrix and their labels, in memory."""
-    v, amount, _, y = _chunk(np.random.default_rng(seed), rows, fraud_rate, 0.0, 1.0)
+    v, amount, _, y, _ = _chunk(np.random.default_rng(seed), rows, fraud_rate, 0.0, 1.0)
     return np.column_stack([v, amount]).astype(np.float32), y.astype(np.int8)

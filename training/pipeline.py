@@ -1,15 +1,19 @@
 """The retraining pipeline that the timer function and ``fraudops train`` run, as named steps.
 
-``prepare`` (load, split, drift) -> ``fit`` (search, threshold, baseline) -> ``export`` (ONNX, parity)
--> the gate's ``judge_scores`` (the one promotion rule, shared with federated rounds) -> ``publish``
-(version, conditional promotion, reports, MLflow), each handing the next a typed value.
+``prepare`` (window, layout, drift) -> ``fit`` (search, threshold, backtest, refit, baseline, comparison,
+explanations) -> ``export`` (ONNX, parity) -> the gate's ``judge_scores`` (the one promotion rule,
+shared with federated rounds) -> ``publish`` (version, conditional promotion, reports, MLflow), each
+handing the next a typed value.
 
-Load a curated dataset version, check drift against the champion, split by time (never
-randomly: fraud drifts), search LightGBM hyperparameters within the time budget, fit the
-logistic-regression baseline, choose the threshold of least business cost on the validation
-part, evaluate once on the test part, export to ONNX and check parity, publish, promote only
-if the new model beats the champion on the same test part, and record it all in reports/ and
-MLflow. A failed run leaves the champion untouched, writes a failure report, and raises.
+Backtest, then refit. Every choice is made on rows later than the rows it was fitted on: the
+configuration and the boosting rounds by rolling-origin folds of the oldest 80 % of the window
+(``dev``), the threshold of least business cost on those folds' out-of-fold probabilities. The
+*backtest model*, that configuration fitted on all of dev, is measured once on the newest 20 %
+(the test part): those are the figures the gate judges and the report shows. The *published model*
+is the same configuration refitted on every row of the window, the newest included, so the served
+model learns from all labelled data; it has no held-out figure of its own, and the manifest and the
+report say which model each figure belongs to. A failed run leaves the champion untouched, writes a
+failure report, and raises.
 """
 
 from __future__ import annotations
@@ -35,15 +39,19 @@ from shared.domain.errors import (
 from shared.domain.results import as_dict
 from shared.domain.verdicts import Judged
 from training import drift
-from training.data import load_dataset, matrix, time_split
 from training.evaluation import best_threshold, cost_curve, curves, evaluate
+from training.explain import Explanations
+from training.families import FamilyResult
 from training.gate import judge_scores
 from training.monitoring import DriftReport, check_drift
-from training.onnx_export import check_parity, onnx_probabilities, to_onnx
+from training.onnx_export import check_parity, to_onnx
 from training.run import TrainingRun
 from training.search import SearchResult
+from training.window import Layout, Window, layout, load_window
 
 if TYPE_CHECKING:
+    import lightgbm as lgb
+
     from shared.adapters.storage import BlobStore
     from shared.domain.settings import Settings
 
@@ -64,6 +72,9 @@ class TrainConfig:
     search_trials: int = 20
     search_seconds: float = 75.0
     budget_seconds: float = 600.0
+    window_rows: int | None = None
+    window_days: float | None = None
+    compare_families: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrainConfig:
@@ -76,6 +87,9 @@ class TrainConfig:
             settings.train_search_trials,
             settings.train_search_seconds,
             settings.train_time_budget_seconds,
+            settings.train_window_rows,
+            settings.train_window_days,
+            settings.train_compare_families,
         )
 
 
@@ -149,7 +163,7 @@ def _run(store: BlobStore, settings: Settings, *, dataset_version: str | None, c
     """The named steps: prepare, fit, export, judge, publish."""
     started = time.monotonic()
     contract = get_contract(settings.dataset_name)
-    prepared = prepare(store, settings, contract, dataset_version)
+    prepared = prepare(store, settings, contract, dataset_version, config)
     fitted = fit(prepared, contract.feature_names, config, deadline=started + config.budget_seconds)
     exported = export(fitted, prepared, contract.feature_names)
     models = ModelStore(store, settings.model_name)
@@ -160,10 +174,11 @@ def _run(store: BlobStore, settings: Settings, *, dataset_version: str | None, c
         split=prepared.split,
         threshold=fitted.threshold,
         y_test=prepared.y_test,
-        test_probabilities=exported.test_probabilities,
+        test_probabilities=fitted.backtest_test_probabilities,
         x_test=prepared.x_test,
         baseline_metrics=fitted.baseline_metrics,
         settings=_gate_settings(settings, config),
+        test_files=prepared.test_files,
     )
     return publish(
         store,
@@ -181,95 +196,159 @@ def _run(store: BlobStore, settings: Settings, *, dataset_version: str | None, c
 
 @dataclass(frozen=True)
 class Prepared:
-    """The dataset version in its time split, as float32 matrices, and its drift against the champion."""
+    """The training window in time order, its layout (folds in dev, then the test part), and its drift."""
 
-    dataset_version: str
-    files: list[str]
+    window: Window
+    plan: Layout
     split: dict[str, Any]
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_valid: np.ndarray
-    y_valid: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
     drift: DriftReport
+
+    @property
+    def dataset_version(self) -> str:
+        return self.window.dataset_version
+
+    @property
+    def files(self) -> list[str]:
+        return self.window.files
+
+    @property
+    def x_dev(self) -> np.ndarray:
+        return self.window.x[: self.plan.dev_stop]
+
+    @property
+    def y_dev(self) -> np.ndarray:
+        return self.window.y[: self.plan.dev_stop]
+
+    @property
+    def x_test(self) -> np.ndarray:
+        return self.window.x[self.plan.dev_stop :]
+
+    @property
+    def y_test(self) -> np.ndarray:
+        return self.window.y[self.plan.dev_stop :]
+
+    @property
+    def test_files(self) -> np.ndarray:
+        """Each test row's curated file (the gate compares a champion only on rows it never trained on)."""
+        files: np.ndarray = np.asarray(self.window.files, dtype=object)
+        return np.asarray(files[self.window.part[self.plan.dev_stop :]])
 
 
 @dataclass(frozen=True)
 class Fitted:
-    """The searched booster with its cost-chosen threshold, and the logistic baseline judged beside it."""
+    """The chosen configuration, its cost-chosen threshold, the backtest and published boosters, and the
+    figures beside them: the logistic baseline, the family comparison and the explanations."""
 
     found: SearchResult
     threshold: float
     curve: list[dict[str, float]]
+    backtest: lgb.Booster
+    backtest_rounds: int
+    backtest_test_probabilities: np.ndarray
+    published: lgb.Booster
+    published_rounds: int
     baseline_metrics: dict[str, float]
     baseline_test_probabilities: np.ndarray
+    comparison: list[FamilyResult]
+    explanations: Explanations
 
 
 @dataclass(frozen=True)
 class Exported:
-    """The booster as ONNX, its parity with LightGBM, and the ONNX model's test-part probabilities."""
+    """The published booster as ONNX and its parity with LightGBM on the test part."""
 
     onnx_bytes: bytes
     parity: float
-    test_probabilities: np.ndarray
 
 
-def prepare(store: BlobStore, settings: Settings, contract: DatasetContract, dataset_version: str | None) -> Prepared:
-    """Load the version, split it by time, refuse a part with one class, and check drift."""
-    label, time_col = contract.label, contract.time_column
-    if label is None or time_col is None:
-        raise TrainingError(f"dataset {contract.name} has no label or time column to train on")
-    version, files, frame = load_dataset(store, contract, dataset_version)
-    train, valid, test, split = time_split(frame, time_col.name)
-    for part, name in ((train, "train"), (valid, "validation"), (test, "test")):
-        if part[label.name].nunique() < 2:
-            raise TrainingError(f"the {name} part has only one class; more data is needed to train")
-    features = contract.feature_names
-    x_train, x_valid, x_test = (matrix(p, features) for p in (train, valid, test))
-    y_train, y_valid, y_test = (p[label.name].to_numpy(dtype=np.int8) for p in (train, valid, test))
-    del frame, train, valid, test
-    drift_result = check_drift(store, settings, files=files)
-    return Prepared(version, files, split, x_train, y_train, x_valid, y_valid, x_test, y_test, drift_result)
+def prepare(
+    store: BlobStore,
+    settings: Settings,
+    contract: DatasetContract,
+    dataset_version: str | None,
+    config: TrainConfig | None = None,
+) -> Prepared:
+    """Load the window, lay it out by time (refusing a part with one class), and check drift."""
+    config = config or TrainConfig.from_settings(settings)
+    window = load_window(store, contract, dataset_version, max_rows=config.window_rows, max_days=config.window_days)
+    plan = layout(window)
+    split = {**plan.describe(window), "column": contract.time_column.name if contract.time_column else None}
+    split["files"], split["files_left_out"] = len(window.files), window.left_out
+    drift_result = check_drift(store, settings, files=window.files)
+    return Prepared(window, plan, split, drift_result)
 
 
 def fit(prepared: Prepared, features: list[str], config: TrainConfig, *, deadline: float) -> Fitted:
-    """Search LightGBM within the time left, choose its threshold by cost on validation, fit the baseline."""
+    """Search on the folds, choose the threshold out of fold, fit the backtest and published models, the
+    baseline and the other families, and explain the published model."""
     from training.baseline import fit_logistic
-    from training.search import search_lightgbm
+    from training.explain import explain
+    from training.families import FAMILIES, LIGHTGBM, LOGISTIC, compare, lightgbm_row
+    from training.search import fit_booster, search_lightgbm
 
-    p = prepared
-    search_deadline = min(time.monotonic() + config.search_seconds, deadline - RESERVE_FRACTION * config.budget_seconds)
+    p, w = prepared, prepared.window
+    costs = {"cost_fn": config.cost_fn, "cost_fp": config.cost_fp}
+    fits_deadline = deadline - RESERVE_FRACTION * config.budget_seconds
+    search_deadline = min(time.monotonic() + config.search_seconds, fits_deadline)
     found = search_lightgbm(
-        p.x_train,
-        p.y_train,
-        p.x_valid,
-        p.y_valid,
+        w.x,
+        w.y,
+        p.plan,
         features,
         seed=config.seed,
         trials=config.search_trials,
         deadline=search_deadline,
         num_boost_round=config.num_boost_round,
     )
-    costs = {"cost_fn": config.cost_fn, "cost_fp": config.cost_fp}
-    curve = cost_curve(
-        p.y_valid, np.asarray(found.booster.predict(p.x_valid)), cost_fn=config.cost_fn, cost_fp=config.cost_fp
+    oof_y = np.concatenate([w.y[f.train_stop : f.valid_stop] for f in p.plan.folds])
+    curve = cost_curve(oof_y, found.oof, cost_fn=costs["cost_fn"], cost_fp=costs["cost_fp"])
+    threshold = best_threshold(curve)
+    backtest_rounds = found.rounds_for(p.plan.dev_stop, config.num_boost_round)
+    backtest = fit_booster(found.params, p.x_dev, p.y_dev, features, rounds=backtest_rounds, deadline=fits_deadline)
+    began = time.perf_counter()
+    backtest_p = np.asarray(backtest.predict(p.x_test))
+    score_ms = 1e6 * (time.perf_counter() - began) / max(p.y_test.size, 1)  # per thousand rows
+    published_rounds = found.rounds_for(w.rows, config.num_boost_round)
+    published = fit_booster(found.params, w.x, w.y, features, rounds=published_rounds, deadline=fits_deadline)
+    comparison = [
+        lightgbm_row(w.y, p.plan, found.oof, fit_seconds=found.fold_fit_seconds, score_ms_per_1k=score_ms, costs=costs)
+    ]
+    families = tuple(FAMILIES) if config.compare_families else (LOGISTIC,)
+    others, oof = compare(
+        w.x, w.y, p.plan, features, seed=config.seed, costs=costs, deadline=fits_deadline, families=families
     )
-    baseline = fit_logistic(p.x_train, p.y_train, features, seed=config.seed)
-    baseline_threshold = best_threshold(
-        cost_curve(p.y_valid, baseline.predict_proba(p.x_valid)[:, 1], cost_fn=config.cost_fn, cost_fp=config.cost_fp)
+    comparison.extend(others)
+    baseline = fit_logistic(p.x_dev, p.y_dev, features, seed=config.seed)
+    baseline_threshold = (
+        best_threshold(cost_curve(oof_y, oof[LOGISTIC], cost_fn=costs["cost_fn"], cost_fp=costs["cost_fp"]))
+        if LOGISTIC in oof
+        else threshold
     )
     baseline_p = baseline.predict_proba(p.x_test)[:, 1]
+    explanations = explain(
+        published, features, p.x_test, p.y_test, np.asarray(published.predict(p.x_test)), threshold, seed=config.seed
+    )
+    assert comparison[0].family == LIGHTGBM
     return Fitted(
-        found, best_threshold(curve), curve, evaluate(p.y_test, baseline_p, baseline_threshold, **costs), baseline_p
+        found,
+        threshold,
+        curve,
+        backtest,
+        backtest_rounds,
+        backtest_p,
+        published,
+        published_rounds,
+        evaluate(p.y_test, baseline_p, baseline_threshold, **costs),
+        baseline_p,
+        comparison,
+        explanations,
     )
 
 
 def export(fitted: Fitted, prepared: Prepared, features: list[str]) -> Exported:
-    """ONNX, checked against LightGBM on the test part, and scored there by ONNX Runtime."""
-    onnx_bytes = to_onnx(fitted.found.booster, features)
-    parity = check_parity(fitted.found.booster, onnx_bytes, prepared.x_test)
-    return Exported(onnx_bytes, parity, onnx_probabilities(onnx_bytes, prepared.x_test))
+    """The published booster as ONNX, checked against LightGBM on the test part."""
+    onnx_bytes = to_onnx(fitted.published, features)
+    return Exported(onnx_bytes, check_parity(fitted.published, onnx_bytes, prepared.x_test))
 
 
 def _gate_settings(settings: Settings, config: TrainConfig) -> Settings:
@@ -297,15 +376,28 @@ def publish(
     reason = verdict.reason + (f"; {p.drift.message}" if p.drift.alert else "")
     promote = verdict.promote
     model_version = new_version(salt=p.dataset_version)
-    importance = dict(zip(features, found.booster.feature_importance("gain").round(3).tolist(), strict=True))
+    importance = dict(zip(features, fitted.published.feature_importance("gain").round(3).tolist(), strict=True))
     search = {
         "trials": found.trials,
         "pruned": found.pruned,
         "stopped_by": found.stopped_by,
         "seconds": found.seconds,
-        "best_pr_auc": round(found.best_value, 5),
+        "cv_pr_auc": round(found.cv_pr_auc, 5),
+        "fold_pr_auc": [round(s, 5) for s in found.fold_pr_auc],
+        "best_iterations": found.best_iterations,
         "history": found.history,
     }
+    models_figures = {
+        "metrics": "backtest model: the chosen configuration fitted on the dev rows, measured on the test part",
+        "published": "refitted on every row of the window (test part included); no held-out figure of its own",
+        "backtest_rows": p.plan.dev_stop,
+        "backtest_boost_rounds": fitted.backtest_rounds,
+        "published_rows": p.window.rows,
+        "published_boost_rounds": fitted.published_rounds,
+        "threshold": "cost-optimal on the folds' out-of-fold probabilities",
+    }
+    comparison = [r.row() for r in fitted.comparison]
+    explanations = dataclasses.asdict(fitted.explanations)
     costs = {"cost_fn": verdict.cost_fn, "cost_fp": verdict.cost_fp}
     manifest = models.publish(
         model_version,
@@ -317,19 +409,22 @@ def publish(
             "threshold": fitted.threshold,
             "metrics": verdict.metrics,
             "baseline_metrics": fitted.baseline_metrics,
+            "figures": models_figures,
             "dataset": settings.dataset_name,
             "dataset_version": p.dataset_version,
             "trained_on": p.files,
             "split": p.split,
-            "hyperparameters": found.params,
+            "hyperparameters": {**found.params, "num_boost_round": fitted.published_rounds},
             "search": {k: v for k, v in search.items() if k != "history"},
+            "models_comparison": comparison,
             "feature_importance": importance,
+            "shap_importance": explanations["importance"][:30],
             "parity_max_abs_diff": exported.parity,
             **costs,
-            "training_profile": drift.profile(p.x_train, features),
+            "training_profile": drift.profile(p.window.x, features),
             "training_seconds": round(time.monotonic() - started, 3),
         },
-        extra_files={"model.txt": found.booster.model_to_string().encode()},
+        extra_files={"model.txt": fitted.published.model_to_string().encode()},
     )
     if promote:
         try:
@@ -337,7 +432,7 @@ def publish(
         except ConcurrentUpdateError as exc:
             promote, reason = False, exc.reason
     plotted = {
-        "new model": curves(p.y_test, exported.test_probabilities),
+        "new model (backtest)": curves(p.y_test, fitted.backtest_test_probabilities),
         "logistic baseline": curves(p.y_test, fitted.baseline_test_probabilities),
     }
     if champion_p is not None:
@@ -359,8 +454,11 @@ def publish(
         parity_max_abs_diff=exported.parity,
         split=p.split,
         search=search,
-        hyperparameters=found.params,
+        hyperparameters={**found.params, "num_boost_round": fitted.published_rounds},
         feature_importance=importance,
+        figures=models_figures,
+        models_comparison=comparison,
+        explanations=explanations,
         cost_curve=fitted.curve,
         curves=plotted,
         cost_fn=verdict.cost_fn,
@@ -373,7 +471,7 @@ def publish(
         report=f"reports/training/{model_version}.html",
     )
     run = dataclasses.replace(run, mlflow=_track(settings, as_dict(run), exported.onnx_bytes))
-    _write_reports(store, as_dict(run))
+    _write_reports(store, as_dict(run), fitted)
     log.info(
         "trained %s on %s: auc=%.4f pr_auc=%.4f threshold=%.2f promoted=%s (%s)",
         model_version,
@@ -406,7 +504,9 @@ def _track(settings: Settings, summary: dict[str, Any], onnx_bytes: bytes) -> di
         return {"error": f"{type(exc).__name__}: {exc}", "tracking_uri": settings.mlflow_tracking_uri}
 
 
-def _write_reports(store: BlobStore, summary: dict[str, Any]) -> None:
+def _write_reports(store: BlobStore, summary: dict[str, Any], fitted: Fitted) -> None:
+    from training.explain import importance_csv
+    from training.families import comparison_csv
     from training.report import training_html
 
     name = f"training/{summary['model_version']}"
@@ -414,3 +514,9 @@ def _write_reports(store: BlobStore, summary: dict[str, Any]) -> None:
         "reports", f"{name}.json", json.dumps(summary, indent=1, default=str).encode(), content_type="application/json"
     )
     store.put_bytes("reports", f"{name}.html", training_html(summary).encode(), content_type="text/html; charset=utf-8")
+    store.put_bytes(
+        "reports", f"{name}/models_comparison.csv", comparison_csv(fitted.comparison).encode(), content_type="text/csv"
+    )
+    store.put_bytes(
+        "reports", f"{name}/shap_importance.csv", importance_csv(fitted.explanations).encode(), content_type="text/csv"
+    )

@@ -52,6 +52,8 @@ def _metrics_table(columns: dict[str, dict[str, Any] | None]) -> str:
         "frauds_caught",
         "frauds_missed",
         "false_alarms",
+        "false_alarm_rate",
+        "accuracy",
         "cost",
         "threshold",
     )
@@ -61,6 +63,77 @@ def _metrics_table(columns: dict[str, dict[str, Any] | None]) -> str:
         f"<tr><th>{k}</th>" + "".join(f"<td>{_fmt(m.get(k))}</td>" for m in present.values()) + "</tr>" for k in keys
     )
     return f"<table><tr><th>test part</th>{head}</tr>{body}</table>"
+
+
+def _confusion(metrics: dict[str, Any] | None) -> str:
+    if not metrics or "true_negatives" not in metrics:
+        return ""
+    m = {k: _fmt(metrics.get(k)) for k in ("frauds_caught", "frauds_missed", "false_alarms", "true_negatives")}
+    return (
+        "<table><tr><th>backtest model, test part</th><th>flagged</th><th>not flagged</th></tr>"
+        f"<tr><th>fraud</th><td>{m['frauds_caught']}</td><td>{m['frauds_missed']}</td></tr>"
+        f"<tr><th>genuine</th><td>{m['false_alarms']}</td><td>{m['true_negatives']}</td></tr></table>"
+    )
+
+
+def _comparison(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "<p>no comparison in this run</p>"
+    keys = ("family", "pr_auc", "pr_auc_sd", "auc", "cost", "threshold", "fit_seconds", "score_ms_per_1k", "note")
+    head = "".join(f"<th>{k}</th>" for k in keys)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(k)))}</td>" for k in keys) + "</tr>" for r in rows)
+    ranked = [r for r in rows if r.get("pr_auc") is not None]
+    best = max(ranked, key=lambda r: r["pr_auc"]) if ranked else None
+    served = next((r for r in rows if r["family"] == "lightgbm"), None)
+    if best and served and best["family"] != "lightgbm":
+        verdict = (
+            f"<p class=alert>{html.escape(best['family'])} would have won on these folds (mean PR-AUC "
+            f"{best['pr_auc']:.4f} against LightGBM's {served['pr_auc']:.4f}); the served family stays LightGBM "
+            "(ONNX export, TreeSHAP).</p>"
+        )
+    else:
+        verdict = "<p>LightGBM, the served family, has the best mean PR-AUC on these folds.</p>"
+    return (
+        f"<p>Every family fitted on each rolling-origin fold's training rows and scored on its later validation "
+        f"block; cost at each family's own cost-optimal threshold on its out-of-fold probabilities; fit seconds per "
+        f"fold, scoring milliseconds per 1,000 rows.</p><table><tr>{head}</tr>{body}</table>{verdict}"
+    )
+
+
+def _shap_plots(explanations: dict[str, Any]) -> list[str]:
+    importance = explanations.get("importance") or []
+    plots = []
+    if importance:
+        top = importance[:30]
+
+        def bars(ax: Any) -> None:
+            ax.barh([r["feature"] for r in reversed(top)], [r["mean_abs_shap"] for r in reversed(top)], color="C4")
+            ax.set(xlabel="mean |SHAP| (log-odds)", title=f"Global importance, top {len(top)} (TreeSHAP)")
+
+        plots.append(_svg(bars, width=5.5, height=max(3.0, 0.2 * len(top))))
+    for name, example in (explanations.get("examples") or {}).items():
+
+        def waterfall(ax: Any, example: dict[str, Any] = example, name: str = name) -> None:
+            steps = [*example["steps"], {"feature": "other features", "value": None, "shap": example["others"]}]
+            start = example["base_log_odds"]
+            labels, lefts, widths = [], [], []
+            for step in steps:
+                labels.append(step["feature"] if step["value"] is None else f"{step['feature']} = {step['value']:.3g}")
+                lefts.append(start if step["shap"] >= 0 else start + step["shap"])
+                widths.append(abs(step["shap"]))
+                start += step["shap"]
+            colors = ["C3" if s["shap"] >= 0 else "C0" for s in steps]
+            ax.barh(
+                list(reversed(labels)), list(reversed(widths)), left=list(reversed(lefts)), color=list(reversed(colors))
+            )
+            ax.axvline(example["base_log_odds"], color="grey", linewidth=0.5)
+            ax.set(
+                xlabel="log-odds of fraud",
+                title=f"{name}: p = {example['probability']:.3f} (label {example['label']})",
+            )
+
+        plots.append(_svg(waterfall, width=5.5, height=4.2))
+    return plots
 
 
 def training_html(summary: dict[str, Any]) -> str:
@@ -75,7 +148,7 @@ def training_html(summary: dict[str, Any]) -> str:
         if threshold is not None:
             ax.axvline(threshold, color="C3", linestyle="--", label=f"chosen {threshold:.2f}")
             ax.legend()
-        ax.set(xlabel="threshold", ylabel="cost (validation)", title="Business cost by threshold")
+        ax.set(xlabel="threshold", ylabel="cost (out of fold)", title="Business cost by threshold")
 
     def roc(ax: Any) -> None:
         for name, c in curves.items():
@@ -99,6 +172,9 @@ def training_html(summary: dict[str, Any]) -> str:
     plots = [_svg(cost), _svg(roc), _svg(pr)]
     if summary.get("feature_importance"):
         plots.append(_svg(importance, height=4.5))
+    explanations = summary.get("explanations") or {}
+    shap_plots = _shap_plots(explanations)
+    figures = summary.get("figures") or {}
     drift = summary.get("drift") or {}
     drift_line = (
         f"<p class=alert>{esc(drift['message'])}</p>"
@@ -121,21 +197,28 @@ def training_html(summary: dict[str, Any]) -> str:
                 (
                     "search",
                     f"{search.get('trials')} trials ({search.get('pruned')} pruned), stopped by "
-                    f"{search.get('stopped_by')}, best validation PR-AUC {_fmt(search.get('best_pr_auc'))}",
+                    f"{search.get('stopped_by')}, kept mean fold PR-AUC {_fmt(search.get('cv_pr_auc'))}",
                 ),
                 ("training seconds", summary.get("train_seconds")),
             ]
         )
     }
+<h2>Which model each figure belongs to</h2>{_table(sorted(figures.items()))}
 <h2>Test part</h2>{
         _metrics_table(
             {
-                "new model": summary.get("metrics"),
+                "new model (backtest)": summary.get("metrics"),
                 "logistic baseline": summary.get("baseline_metrics"),
                 "champion": summary.get("champion_metrics"),
             }
         )
     }
+{_confusion(summary.get("metrics"))}
+<h2>Model comparison (same folds)</h2>{_comparison(summary.get("models_comparison") or [])}
+<h2>Explanations of the published model</h2>
+<p>TreeSHAP on {explanations.get("rows", 0)} test rows; the examples are the most confident caught fraud and false
+alarm of the test part (the published model has seen these rows: they show its reasoning, not its accuracy).</p>
+<div class=plots>{"".join(shap_plots)}</div>
 <h2>Drift</h2>{drift_line}
 <h2>Plots</h2><div class=plots>{"".join(plots)}</div>
 <h2>Split</h2>{_table([(k, v) for k, v in summary.get("split", {}).items()])}

@@ -40,5 +40,8 @@ class TrainingRun:
     train_seconds: float
     peak_rss_mb: int
     report: str
+    figures: dict[str, Any] = field(default_factory=dict)
+    models_comparison: list[dict[str, Any]] = field(default_factory=list)
+    explanations: dict[str, Any] = field(default_factory=dict)
     mlflow: dict[str, Any] = field(default_factory=dict)
     status: Literal["trained"] = "trained"

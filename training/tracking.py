@@ -65,7 +65,7 @@ def _flat_metrics(summary: dict[str, Any]) -> dict[str, float]:
         "parity_max_abs_diff": summary.get("parity_max_abs_diff"),
         "train_seconds": summary.get("train_seconds"),
         "search_trials": search.get("trials"),
-        "validation_pr_auc": search.get("best_pr_auc"),
+        "cv_pr_auc": search.get("cv_pr_auc"),
         "drifted_share": drift.get("drifted_share"),
         "peak_rss_mb": summary.get("peak_rss_mb"),
     }
@@ -100,7 +100,8 @@ def log_training(
             "split_column": summary["split"]["column"],
         }
     )
-    params.update({f"split_{part}": summary["split"][part] for part in ("train", "valid", "test")})
+    params.update({f"split_{part}": summary["split"][part] for part in ("dev", "test", "window_rows")})
+    params["split_folds"] = len(summary["split"]["folds"])
     with mlflow.start_run(experiment_id=exp, run_name=summary["model_version"]) as run:
         mlflow.set_tags(
             {
@@ -116,6 +117,11 @@ def log_training(
             "cost_curve.json",
         )
         mlflow.log_dict(summary["feature_importance"], "feature_importance.json")
+        mlflow.log_dict(
+            {"figures": summary.get("figures"), "families": summary.get("models_comparison")}, "models_comparison.json"
+        )
+        if summary.get("explanations"):
+            mlflow.log_dict(summary["explanations"], "explanations.json")
         if summary.get("drift"):
             mlflow.log_dict(summary["drift"], "drift.json")
         mlflow.log_text(report_html, "training_report.html")

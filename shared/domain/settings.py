@@ -75,6 +75,23 @@ class Settings(BaseSettings):
     train_time_budget_seconds: float = Field(default=600.0, gt=0, validation_alias="TRAIN_TIME_BUDGET_SECONDS")
     train_search_trials: int = Field(default=20, ge=1, validation_alias="TRAIN_SEARCH_TRIALS")
     train_search_seconds: float = Field(default=75.0, gt=0, validation_alias="TRAIN_SEARCH_SECONDS")
+    train_window_rows: int | None = Field(
+        default=1_000_000,
+        ge=1000,
+        validation_alias="TRAIN_WINDOW_ROWS",
+        description="Newest labelled rows a retrain reads (whole files, newest first); bounds its memory.",
+    )
+    train_window_days: float | None = Field(
+        default=None,
+        gt=0,
+        validation_alias="TRAIN_WINDOW_DAYS",
+        description="Also leave out files ingested more than this many days before the newest; unset: no limit.",
+    )
+    train_compare_families: bool = Field(
+        default=True,
+        validation_alias="TRAIN_COMPARE_FAMILIES",
+        description="Compare HistGradientBoosting, extra-trees and an MLP on the same folds (the report's table).",
+    )
     promotion_pr_auc_margin: float = Field(default=0.01, ge=0, validation_alias="PROMOTION_PR_AUC_MARGIN")
     mlflow_tracking_uri: str = Field(
         default="sqlite:///.mlflow/mlflow.db",

@@ -32,10 +32,14 @@ class Explainer:
         self.booster = booster
         self.feature_names = feature_names
 
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """SHAP values in log-odds: one column per feature, then the base value."""
+        return np.asarray(self.booster.predict(np.asarray(x, dtype=np.float64), pred_contrib=True))
+
     def explain(self, x: np.ndarray, top_k: int = TOP_K) -> list[dict[str, Any]]:
         """Per row: base value, raw score, and the ``top_k`` features by absolute contribution."""
         x64 = np.asarray(x, dtype=np.float64)
-        contrib = np.asarray(self.booster.predict(x64, pred_contrib=True))
+        contrib = self.contributions(x64)
         base, parts = contrib[:, -1], contrib[:, :-1]
         order = np.argsort(-np.abs(parts), axis=1, kind="stable")[:, :top_k]
         out = []

@@ -13,8 +13,8 @@ from shared.etl.service import run_etl
 from shared.federated import model as lr
 from shared.federated.export import UNGATED_THRESHOLD, publish_round
 from shared.federated.status import RoundState
-from training.data import load_dataset, matrix
 from training.gate import judge
+from training.window import load_window
 
 
 @pytest.fixture
@@ -25,10 +25,8 @@ def curated(store, settings, generated_csv):
 
 def _trained(store, settings) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """A logistic regression trained on the curated data, as the banks together would train it."""
-    contract = get_contract(settings.dataset_name)
-    _, _, frame = load_dataset(store, contract)
-    x = matrix(frame, contract.feature_names)
-    y = frame[contract.label.name].to_numpy()
+    window = load_window(store, get_contract(settings.dataset_name))
+    x, y = window.x, window.y
     scaler = lr.scaler_from(lr.sufficient_statistics(x))
     return lr.train_local(lr.initial(x.shape[1]), scaler, x, y, steps=200), scaler
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import pyarrow.csv as pacsv
 import pytest
@@ -41,17 +42,48 @@ def test_first_model_promoted_and_published_with_manifest(store, settings, curat
     m = models.manifest(s.model_version)
     assert m["feature_names"] == [f"V{i}" for i in range(1, 29)] + ["Amount"]
     assert m["trained_on"] == [curated.outputs[0].removeprefix("curated/")]
-    assert m["split"]["train"][1] <= m["split"]["valid"][0] <= m["split"]["valid"][1] <= m["split"]["test"][0]
+    split = m["split"]
+    for fold in split["folds"]:  # every validation block after its training rows, the test part after all of dev
+        assert fold["train"][1] <= fold["valid"][0] <= fold["valid"][1] <= split["test"][0]
+    assert split["dev"][2] + split["test"][2] == split["window_rows"] == curated.rows_valid
+    # the served model learnt from every labelled row; the figures are the backtest model's, and say so
+    figures = m["figures"]
+    assert figures["published_rows"] == curated.rows_valid and figures["backtest_rows"] == split["dev"][2]
+    assert "backtest" in figures["metrics"] and figures["published_boost_rounds"] >= figures["backtest_boost_rounds"]
+    assert m["hyperparameters"]["num_boost_round"] == figures["published_boost_rounds"]
+    booster = lgb.Booster(model_str=models.file(s.model_version, "model.txt").decode())
+    assert booster.num_trees() == figures["published_boost_rounds"]
     assert 0.05 <= m["threshold"] <= 0.95
     model = load_model(models, s.model_version, expected_features=m["feature_names"], threads=1)
     assert model.predict_proba(np.zeros((3, 29), dtype=np.float32)).shape == (3,)
     report = json.loads(store.get_bytes("reports", f"training/{s.model_version}.json")[0])
     assert len(report["cost_curve"]) == 91
     assert report["baseline_metrics"]["auc"] > 0.8 and report["search"]["trials"] == 3
-    assert m["training_profile"]["rows"] == m["split"]["train"][2]
+    assert m["training_profile"]["rows"] == curated.rows_valid
     assert not s.drift.checked and "no champion" in s.drift.message
+    # five families on the same folds, as a table in the report and a CSV beside it
+    families = [r["family"] for r in report["models_comparison"]]
+    assert families == ["lightgbm", "logistic_regression", "hist_gradient_boosting", "extra_trees", "mlp"]
+    assert all(0.0 < r["pr_auc"] <= 1.0 and r["cost"] >= 0 for r in report["models_comparison"])
+    table = store.get_bytes("reports", f"training/{s.model_version}/models_comparison.csv")[0].decode().splitlines()
+    assert table[0].startswith("family,pr_auc,") and len(table) == 6
+    shap = store.get_bytes("reports", f"training/{s.model_version}/shap_importance.csv")[0].decode().splitlines()
+    assert shap[0] == "feature,mean_abs_shap" and len(shap) == 30  # every feature, largest first
+    values = [float(line.split(",")[1]) for line in shap[1:]]
+    assert values == sorted(values, reverse=True) and values[0] > 0
+    examples = report["explanations"]["examples"]
+    assert set(examples) <= {"caught fraud", "false alarm"} and "caught fraud" in examples
+    assert examples["caught fraud"]["label"] == 1 and examples["caught fraud"]["probability"] >= m["threshold"]
+    metrics = report["metrics"]
+    assert metrics["accuracy"] > 0.9 and 0.0 <= metrics["false_alarm_rate"] < 0.1
+    assert (
+        metrics["frauds_caught"] + metrics["frauds_missed"] + metrics["false_alarms"] + metrics["true_negatives"]
+        == (split["test"][2])
+    )
     page = store.get_bytes("reports", f"training/{s.model_version}.html")[0].decode()
-    assert page.count("<svg") == 4 and "logistic baseline" in page and s.promotion_reason in page
+    # cost, ROC, PR, gain, global SHAP and one waterfall per example
+    assert page.count("<svg") == 5 + len(examples) and "logistic baseline" in page and s.promotion_reason in page
+    assert "Model comparison" in page and "hist_gradient_boosting" in page and "Which model each figure" in page
 
 
 def test_mlflow_run_and_registry_read_back(store, settings, curated):
@@ -84,8 +116,22 @@ def test_mlflow_run_and_registry_read_back(store, settings, curated):
 def test_equal_challenger_is_not_promoted(store, settings, curated):
     first = pipeline.run_training(store, settings)
     second = pipeline.run_training(store, settings)
-    assert not second.promoted and "not lower than the champion" in second.promotion_reason
+    # the champion was refitted on these very rows: no fair comparison, so it stays
+    assert not second.promoted and "was trained on the test rows" in second.promotion_reason
     assert ModelStore(store, settings.model_name).champion()[0] == first.model_version
+
+
+def test_a_champion_is_compared_only_on_rows_it_never_trained_on(store, settings, curated, tmp_path):
+    first = pipeline.run_training(store, settings)
+    newer = tmp_path / "newer.csv"
+    generate(60_000, 8, newer, fraud_rate=0.01)
+    store.put_bytes("raw", "newer.csv", newer.read_bytes())
+    run_etl(store, settings, name="newer.csv")
+    second = pipeline.run_training(store, settings)
+    new_rows = second.split["test"][2]  # the newer file is the newest half: the whole test part is new to the champion
+    assert f"on the {new_rows} test rows the champion never trained on" in second.promotion_reason
+    assert second.champion_metrics and second.champion_metrics["rows"] == new_rows
+    assert second.champion_before == first.model_version
 
 
 def test_failed_parity_fails_the_run_and_leaves_the_champion(store, settings, curated, monkeypatch):
