@@ -1,18 +1,23 @@
-"""Training benchmark (``make bench-train``): quality against the Bayes optimum, time, memory.
+"""Training benchmark (``make bench-train``): quality against the Bayes optimum on several fraud
+mechanisms, the model comparison, time against one bare fit, and memory against the data's size.
 
-On a generated full-size file (284,807 rows, the real fraud rate) with known true fraud
-probabilities, ingested by the ETL into a private Azurite, this runs ``fraudops train`` in a
-child process with the default search budget and reports, side by side:
+For each mechanism of the generator (``training/mechanics.py``) and each seed, it generates
+``rows + holdout`` transactions in time order with their true probabilities, ingests the first
+``rows`` through the ETL into a private Azurite and runs ``fraudops train`` in a child process with
+the default settings (no mechanism-specific setting exists). Then:
 
-* the test part's ROC-AUC and PR-AUC against the Bayes-optimal ones (the true probabilities
-  scored on the same rows), and the logistic-regression baseline; the published ONNX model
-  rescores the test part to give the gap's paired-bootstrap standard deviation, the noise of
-  the measurement itself (a test part of a full-size file holds only about a hundred frauds);
-* the pipeline's wall time against its floor, one bare LightGBM fit of the default
-  configuration on the same train part (measured in this run; the machine is shared and noisy);
-* the child's peak resident memory (VmHWM) and the ONNX parity.
+* the **published** model (refitted on every ingested row) scores the ``holdout`` rows that follow
+  them in time, which no model has seen: its ROC-AUC and PR-AUC gaps to the true probabilities on
+  the same rows, with the gaps' paired-bootstrap standard deviation (the measurement's own noise);
+* the **backtest** model's figures on the test part, beside the Bayes optimum on those rows;
+* the model comparison (mean fold PR-AUC per family) and which family would have won;
+* the pipeline's wall time against its floor, one bare LightGBM fit of the first start on the
+  same dev rows, measured in this run (the machine is shared and noisy);
+* the child's peak resident memory (VmHWM) against the size of the float32 feature matrix, and a
+  separate ``--memory-rows`` run (1,000,000 rows by default) for the 2 GB instance question.
 
-Prints a table and writes ``bench-results/train.json``.
+Prints one line per run, then the per-mechanism and comparison tables, and writes
+``bench-results/train.json``.
 """
 
 from __future__ import annotations
@@ -31,38 +36,43 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+ROC_TARGET, PR_TARGET = 0.005, 0.08
+
+
+def _split_csv(full: Path, train: Path, rows: int) -> None:
+    """The first ``rows`` data lines (and the header) of ``full``: the rows that are ingested."""
+    with full.open("rb") as src, train.open("wb") as dst:
+        for i, line in enumerate(src):
+            if i > rows:
+                break
+            dst.write(line)
+
 
 def _bare_fit_seconds(store, dataset_version: str) -> float:
-    """The floor: one LightGBM fit of the default configuration on the train part, nothing else."""
+    """The floor: one LightGBM fit of the first start (early-stopped on the test part) on the dev rows."""
     import lightgbm as lgb
 
     from shared.domain.contract import get_contract
-    from shared.domain.settings import get_settings
-    from training.data import load_dataset, matrix, time_split
     from training.search import DEFAULTS, EARLY_STOPPING_ROUNDS, FIXED
+    from training.window import layout, load_window
 
     contract = get_contract("creditcard")
-    _, _, frame = load_dataset(store, contract, dataset_version)
-    train, valid, _, _ = time_split(frame, "Time")
-    features = contract.feature_names
-    x_train, x_valid = matrix(train, features), matrix(valid, features)
+    window = load_window(store, contract, dataset_version)
+    dev = layout(window).dev_stop
     started = time.perf_counter()
-    data = lgb.Dataset(x_train, train["Class"].to_numpy(), feature_name=features)
-    rounds = get_settings().train_num_boost_round
-    booster = lgb.train(
+    data = lgb.Dataset(window.x[:dev], window.y[:dev], feature_name=contract.feature_names)
+    lgb.train(
         {**FIXED, **DEFAULTS, "seed": 42},
         data,
-        num_boost_round=rounds,
-        valid_sets=[lgb.Dataset(x_valid, valid["Class"].to_numpy(), reference=data)],
+        num_boost_round=1500,
+        valid_sets=[lgb.Dataset(window.x[dev:], window.y[dev:], reference=data)],
         callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
     )
-    booster.predict(x_valid)
     return time.perf_counter() - started
 
 
-def _gap_and_noise(store, summary: dict[str, Any], csv_path: Path, truth_path: Path) -> tuple[float, float]:
-    """The trained model's ONNX scores on the test part against the true probabilities: the ROC-AUC gap
-    and its paired-bootstrap standard deviation (how much of the gap is the test part's own noise)."""
+def _holdout_gaps(store, summary: dict[str, Any], full: Path, truth: Path, rows: int) -> dict[str, float]:
+    """The published model's ONNX scores on the rows after the ingested ones, against the true probabilities."""
     import numpy as np
     import pyarrow.csv as pacsv
 
@@ -73,40 +83,54 @@ def _gap_and_noise(store, summary: dict[str, Any], csv_path: Path, truth_path: P
     from training.evaluation import paired_auc_gap
 
     features = get_contract("creditcard").feature_names
-    last = summary["split"]["test"][2]
-    table = pacsv.read_csv(csv_path, convert_options=pacsv.ConvertOptions(include_columns=[*features, "Class"]))
-    x = np.column_stack([np.asarray(table.column(f))[-last:] for f in features]).astype(np.float32)
-    y = np.asarray(table.column("Class"))[-last:].astype(int)
-    truth = np.asarray(pacsv.read_csv(truth_path).column("fraud_probability"))[-last:]
+    table = pacsv.read_csv(full, convert_options=pacsv.ConvertOptions(include_columns=[*features, "Class"]))
+    x = np.column_stack([np.asarray(table.column(f))[rows:] for f in features]).astype(np.float32)
+    y = np.asarray(table.column("Class"))[rows:].astype(int)
+    p_true = np.asarray(pacsv.read_csv(truth).column("fraud_probability"))
     scorer = Scorer(ModelStore(store, get_settings().model_name), feature_names=features, refresh_seconds=30, threads=2)
     scores = scorer.pinned(summary["model_version"]).predict_proba(x)
-    return paired_auc_gap(y, truth, scores)
+    roc, roc_sd = paired_auc_gap(y, p_true[rows:], scores)
+    pr, pr_sd = paired_auc_gap(y, p_true[rows:], scores, pr=True)
+    test_rows = summary["split"]["test"][2]
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y_all = np.asarray(table.column("Class")).astype(int)
+    test = slice(rows - test_rows, rows)
+    return {
+        "holdout_rows": int(y.size),
+        "holdout_frauds": int(y.sum()),
+        "roc_gap": round(roc, 4),
+        "roc_gap_sd": round(roc_sd, 4),
+        "pr_gap": round(pr, 4),
+        "pr_gap_sd": round(pr_sd, 4),
+        "bayes_roc": round(float(roc_auc_score(y, p_true[rows:])), 4),
+        "bayes_pr": round(float(average_precision_score(y, p_true[rows:])), 4),
+        "backtest_roc_gap": round(float(roc_auc_score(y_all[test], p_true[test])) - summary["auc"], 4),
+        "backtest_pr_gap": round(float(average_precision_score(y_all[test], p_true[test])) - summary["pr_auc"], 4),
+    }
 
 
-def _one_seed(seed: int, rows: int, work: Path) -> dict[str, Any]:
-    """Generate (once), ingest into a fresh private Azurite, train in a child process, compare with the truth."""
+def _one_run(mechanics: str, seed: int, rows: int, holdout: int, work: Path) -> dict[str, Any]:
     from cli.devtools.azurite import private_azurite, storage_env
     from shared.adapters.storage import get_blob_store
     from shared.domain.settings import get_settings
     from shared.etl.service import run_etl
-    from training.generate import bayes_reference, generate
+    from training.generate import generate
 
-    csv_path = work / f"train-{rows}-{seed}.csv"
-    truth_path = csv_path.with_suffix(".truth.csv")
-    if not (csv_path.exists() and truth_path.exists()):
-        generate(rows, seed, csv_path, truth=truth_path)
-    get_settings.cache_clear()  # each seed has its own Azurite
+    full = work / f"train-{mechanics}-{rows}-{holdout}-{seed}.csv"
+    truth = full.with_suffix(".truth.csv")
+    if not (full.exists() and truth.exists()):
+        generate(rows + holdout, seed, full, truth=truth, mechanics_name=mechanics)
+    ingested = work / f"ingest-{mechanics}-{seed}.csv"
+    _split_csv(full, ingested, rows)
+    get_settings.cache_clear()  # each run has its own Azurite
     with private_azurite() as connection, tempfile.TemporaryDirectory(prefix="bench-mlflow-") as mlflow_dir:
-        env = {
-            **os.environ,
-            **storage_env(connection),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_dir}/mlflow.db",
-        }
+        env = {**os.environ, **storage_env(connection), "MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_dir}/mlflow.db"}
         os.environ.update(env)
         store = get_blob_store(get_settings())
-        with csv_path.open("rb") as f:
-            store.upload_stream("raw", csv_path.name, f, overwrite=True)
-        etl = run_etl(store, get_settings(), name=csv_path.name)
+        with ingested.open("rb") as f:
+            store.upload_stream("raw", ingested.name, f, overwrite=True)
+        etl = run_etl(store, get_settings(), name=ingested.name)
         floor = _bare_fit_seconds(store, etl.dataset_version)
         started = time.perf_counter()
         child = subprocess.run(
@@ -117,68 +141,109 @@ def _one_seed(seed: int, rows: int, work: Path) -> dict[str, Any]:
             sys.stderr.write(child.stderr[-4000:])
             raise SystemExit(f"fraudops train failed with status {child.returncode}")
         summary = json.loads(child.stdout.strip().splitlines()[-1])
-        gap, gap_sd = _gap_and_noise(store, summary, csv_path, truth_path)
-    bayes = bayes_reference(csv_path, truth_path, summary["split"]["test"][2])
+        report = json.loads(store.get_bytes("reports", f"training/{summary['model_version']}.json")[0])
+        gaps = _holdout_gaps(store, summary, full, truth, rows) if holdout else {}
+    ingested.unlink()
+    families = {r["family"]: r["pr_auc"] for r in report["models_comparison"]}
+    ranked = {k: v for k, v in families.items() if v is not None}
+    matrix_mb = etl.rows_valid * 29 * 4 / 2**20
     return {
+        "mechanics": mechanics,
         "seed": seed,
-        "rows": etl["rows_valid"],
-        "test_rows": bayes["rows"],
-        "test_frauds": bayes["frauds"],
-        "auc": round(summary["auc"], 4),
-        "bayes_auc": round(bayes["auc"], 4),
-        "auc_gap": round(bayes["auc"] - summary["auc"], 4),
-        "auc_gap_rescored": round(gap, 4),
-        "auc_gap_bootstrap_sd": round(gap_sd, 4),
-        "pr_auc": round(summary["pr_auc"], 4),
-        "bayes_pr_auc": round(bayes["pr_auc"], 4),
-        "pr_auc_gap": round(bayes["pr_auc"] - summary["pr_auc"], 4),
-        "baseline_auc": round(summary["baseline_metrics"]["auc"], 4),
-        "baseline_pr_auc": round(summary["baseline_metrics"]["pr_auc"], 4),
-        "threshold": summary["threshold"],
-        "cost": summary["cost"],
-        "baseline_cost": summary["baseline_metrics"]["cost"],
+        "rows": etl.rows_valid,
+        **gaps,
+        "backtest_auc": round(summary["auc"], 4),
+        "backtest_pr_auc": round(summary["pr_auc"], 4),
+        "chosen_num_leaves": report["hyperparameters"]["num_leaves"],
+        "chosen_learning_rate": round(report["hyperparameters"]["learning_rate"], 4),
+        "published_rounds": report["figures"]["published_boost_rounds"],
         "trials": summary["search"]["trials"],
-        "pruned": summary["search"]["pruned"],
-        "search_seconds": summary["search"]["seconds"],
-        "stopped_by": summary["search"]["stopped_by"],
+        "families_fold_pr_auc": families,
+        "best_family": max(ranked, key=lambda k: ranked[k]),
         "pipeline_seconds": summary["train_seconds"],
         "process_seconds": round(wall, 1),
         "floor_one_fit_seconds": round(floor, 2),
         "ratio_to_one_fit": round(summary["train_seconds"] / floor, 1),
         "peak_rss_mb": summary["peak_rss_mb"],
+        "matrix_mb": round(matrix_mb, 1),
+        "rss_to_matrix": round(summary["peak_rss_mb"] / matrix_mb, 1),
         "parity_max_abs_diff": summary["parity_max_abs_diff"],
-        "mlflow_version": summary["mlflow"].get("registered_version"),
     }
+
+
+def _table(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    by: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(r["mechanics"] for r in runs):
+        mine = [r for r in runs if r["mechanics"] == name]
+        roc = [r["roc_gap"] for r in mine]
+        pr = [r["pr_gap"] for r in mine]
+        by[name] = {
+            "seeds": [r["seed"] for r in mine],
+            "roc_gap_mean": round(statistics.mean(roc), 4),
+            "roc_gap_bootstrap_sd": round(statistics.mean(r["roc_gap_sd"] for r in mine), 4),
+            "pr_gap_mean": round(statistics.mean(pr), 4),
+            "pr_gap_bootstrap_sd": round(statistics.mean(r["pr_gap_sd"] for r in mine), 4),
+            "bayes_roc": round(statistics.mean(r["bayes_roc"] for r in mine), 4),
+            "bayes_pr": round(statistics.mean(r["bayes_pr"] for r in mine), 4),
+            "roc_target_met": statistics.mean(roc) <= ROC_TARGET,
+            "pr_target_met": statistics.mean(pr) <= PR_TARGET,
+            "families_fold_pr_auc": {
+                f: round(statistics.mean(r["families_fold_pr_auc"][f] or 0.0 for r in mine), 4)
+                for f in mine[0]["families_fold_pr_auc"]
+            },
+        }
+    return by
 
 
 def main() -> int:
     from cli.devtools.bench import report
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rows", type=int, default=284_807)
-    p.add_argument("--seeds", default="3,5,7", help="generated datasets, one run each (comma-separated)")
+    p.add_argument("--rows", type=int, default=300_000, help="rows ingested and trained on per run")
+    p.add_argument("--holdout", type=int, default=100_000, help="later rows the published model is measured on")
+    p.add_argument("--seeds", default="3,5,7", help="generated datasets per mechanism (comma-separated)")
+    p.add_argument("--mechanics", default="mixture,interactions,steps,correlated,drift")
+    p.add_argument("--memory-rows", type=int, default=1_000_000, help="one more run at this size for memory; 0: none")
     p.add_argument("--workdir", default=str(ROOT / "bench-results"))
     args = p.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     runs = []
-    for seed in (int(s) for s in args.seeds.split(",")):
-        runs.append(_one_seed(seed, args.rows, work))
-        print(" ".join(f"{k}={v}" for k, v in runs[-1].items()), flush=True)
-    gaps = [r["auc_gap"] for r in runs]
+    for mechanics in args.mechanics.split(","):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            runs.append(_one_run(mechanics, seed, args.rows, args.holdout, work))
+            print(" ".join(f"{k}={v}" for k, v in runs[-1].items()), flush=True)
+    table = _table(runs)
+    print(
+        f"\n{'mechanics':<13}{'ROC gap':>9}{'± boot':>8}{'PR gap':>9}{'± boot':>8}"
+        f"{'Bayes ROC':>11}{'Bayes PR':>10}  targets"
+    )
+    for name, row in table.items():
+        met = "yes" if row["roc_target_met"] and row["pr_target_met"] else "NO"
+        print(
+            f"{name:<13}{row['roc_gap_mean']:>9.4f}{row['roc_gap_bootstrap_sd']:>8.4f}{row['pr_gap_mean']:>9.4f}"
+            f"{row['pr_gap_bootstrap_sd']:>8.4f}{row['bayes_roc']:>11.4f}{row['bayes_pr']:>10.4f}  {met}"
+        )
+    families = list(next(iter(table.values()))["families_fold_pr_auc"])
+    print(f"\nmean fold PR-AUC{'':<2}" + "".join(f"{f[:12]:>14}" for f in families))
+    for name, row in table.items():
+        print(f"{name:<18}" + "".join(f"{row['families_fold_pr_auc'][f]:>14.4f}" for f in families))
+    memory = _one_run("mixture", 1, args.memory_rows, 0, work) if args.memory_rows else None
+    if memory:
+        print(
+            f"\nmemory: {memory['rows']:,} rows, peak RSS {memory['peak_rss_mb']} MB for a {memory['matrix_mb']} MB "
+            f"float32 matrix ({memory['rss_to_matrix']}x); pipeline {memory['pipeline_seconds']} s"
+        )
     result = {
-        "seeds": [r["seed"] for r in runs],
-        "auc_gaps": gaps,
-        "auc_gap_mean": round(statistics.mean(gaps), 4),
-        "auc_gap_bootstrap_sds": [r["auc_gap_bootstrap_sd"] for r in runs],
-        "auc_gap_max": max(gaps),
-        "pr_auc_gaps": [r["pr_auc_gap"] for r in runs],
-        "baseline_auc_gaps": [round(r["bayes_auc"] - r["baseline_auc"], 4) for r in runs],
-        "test_frauds": [r["test_frauds"] for r in runs],
+        "rows": args.rows,
+        "holdout": args.holdout,
+        "targets": {"roc_gap": ROC_TARGET, "pr_gap": PR_TARGET},
+        "mechanics": table,
+        "all_targets_met": all(r["roc_target_met"] and r["pr_target_met"] for r in table.values()),
         "pipeline_seconds_max": max(r["pipeline_seconds"] for r in runs),
         "ratio_to_one_fit_max": max(r["ratio_to_one_fit"] for r in runs),
         "peak_rss_mb_max": max(r["peak_rss_mb"] for r in runs),
-        "parity_max_abs_diff": max(r["parity_max_abs_diff"] for r in runs),
+        "memory_run": memory,
         "runs": runs,
     }
     return report(result, work / "train.json")

@@ -82,19 +82,21 @@ def curves(y: np.ndarray, p: np.ndarray, points: int = 200) -> dict[str, object]
 
 
 def paired_auc_gap(
-    y: np.ndarray, reference: np.ndarray, scores: np.ndarray, *, resamples: int = 200, seed: int = 0
+    y: np.ndarray, reference: np.ndarray, scores: np.ndarray, *, resamples: int = 200, seed: int = 0, pr: bool = False
 ) -> tuple[float, float]:
-    """ROC-AUC of ``reference`` minus that of ``scores`` on ``y``, and its paired-bootstrap standard deviation.
+    """ROC-AUC (PR-AUC with ``pr``) of ``reference`` minus that of ``scores`` on ``y``, and its paired-bootstrap
+    standard deviation.
 
     Both are scored on the same resampled rows, so the spread is the measurement noise of the gap
     itself: how far the gap of one test part can sit from the gap of the model.
     """
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import average_precision_score, roc_auc_score
 
+    metric = average_precision_score if pr else roc_auc_score
     rng = np.random.default_rng(seed)
     gaps = []
     for _ in range(resamples):
         rows = rng.integers(0, y.size, y.size)
         if 0 < y[rows].sum() < rows.size:
-            gaps.append(roc_auc_score(y[rows], reference[rows]) - roc_auc_score(y[rows], scores[rows]))
-    return float(roc_auc_score(y, reference) - roc_auc_score(y, scores)), float(np.std(gaps))
+            gaps.append(metric(y[rows], reference[rows]) - metric(y[rows], scores[rows]))
+    return float(metric(y, reference) - metric(y, scores)), float(np.std(gaps))

@@ -3,6 +3,7 @@ fail safely, older versions, drift, quality against the Bayes optimum."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -132,6 +133,12 @@ def test_a_champion_is_compared_only_on_rows_it_never_trained_on(store, settings
     assert f"on the {new_rows} test rows the champion never trained on" in second.promotion_reason
     assert second.champion_metrics and second.champion_metrics["rows"] == new_rows
     assert second.champion_before == first.model_version
+    # a window of the newest rows only: the older file is left out of the run, and of the published model
+    config = dataclasses.replace(pipeline.TrainConfig.from_settings(settings), window_rows=1000, search_trials=1)
+    windowed = pipeline.run_training(store, settings, config=config)
+    manifest = ModelStore(store, settings.model_name).manifest(windowed.model_version)
+    assert len(manifest["trained_on"]) == 1 and manifest["split"]["files_left_out"] == 1
+    assert manifest["figures"]["published_rows"] == manifest["split"]["window_rows"] < first.split["window_rows"] * 2
 
 
 def test_failed_parity_fails_the_run_and_leaves_the_champion(store, settings, curated, monkeypatch):
