@@ -156,26 +156,6 @@ def generate(
     return GenerateSummary(rows, frauds, str(out), str(truth) if truth else None, out.stat().st_size, mechanics_name)
 
 
-def bayes_reference(csv_path: str | Path, truth_path: str | Path, last_rows: int) -> dict[str, float]:
-    """ROC-AUC and PR-AUC of the true probabilities on the last ``last_rows`` rows (the time-split test part).
-
-    Valid for a generated file ingested whole: its rows are in time order and none is dropped.
-    """
-    import pyarrow.csv as pacsv
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    y = pacsv.read_csv(csv_path, convert_options=pacsv.ConvertOptions(include_columns=["Class"]))
-    truth = pacsv.read_csv(truth_path)
-    y_test = np.asarray(y.column("Class"))[-last_rows:]
-    p_test = np.asarray(truth.column("fraud_probability"))[-last_rows:]
-    return {
-        "auc": float(roc_auc_score(y_test, p_test)),
-        "pr_auc": float(average_precision_score(y_test, p_test)),
-        "rows": int(y_test.size),
-        "frauds": int(y_test.sum()),
-    }
-
-
 def sample_features(rows: int, seed: int, fraud_rate: float = 0.00172) -> tuple[np.ndarray, np.ndarray]:
     """``rows`` generated transactions as a float32 ``[V1..V28, Amount]`` matrix and their labels, in memory."""
     v, amount, _, y, _ = _chunk(np.random.default_rng(seed), rows, fraud_rate, 0.0, 1.0)

@@ -17,7 +17,7 @@ from shared.adapters.model_store import ModelStore
 from shared.domain.errors import BlobNotFoundError, ConcurrentUpdateError, TrainingError
 from shared.etl.service import run_etl
 from shared.scoring.scorer import load_model
-from training.generate import bayes_reference, generate
+from training.generate import generate
 from training.monitoring import check_drift
 
 
@@ -208,22 +208,47 @@ def test_drift_on_shifted_data(store, settings, curated, tmp_path):
     assert retrained.drift_alert and "drift: 10 of 29 features" in retrained.promotion_reason
 
 
+HOLDOUT_ROWS = 100_000
+
+
 @pytest.fixture(scope="module")
 def fullsize_csv(tmp_path_factory):
-    """The issue's setting: 284,807 generated rows at the real fraud rate (0.172 %), with the true probabilities."""
+    """The issue's setting: 284,807 generated rows at the real fraud rate (0.172 %), then 100,000 later rows for
+    the holdout, with the true probabilities of all of them."""
     path = tmp_path_factory.mktemp("full") / "full.csv"
-    generate(284_807, 3, path, truth=path.with_suffix(".truth.csv"))
+    generate(284_807 + HOLDOUT_ROWS, 3, path, truth=path.with_suffix(".truth.csv"))
     return path
 
 
 @pytest.mark.slow
-def test_quality_against_the_bayes_optimum(store, settings, fullsize_csv):
-    with fullsize_csv.open("rb") as f:
+def test_quality_against_the_bayes_optimum(store, settings, fullsize_csv, tmp_path):
+    """The published model (refitted on every ingested row) on the later rows no model has seen. One seed's gap
+    carries the holdout's own noise, so it must be within the target plus twice its paired-bootstrap deviation;
+    ``make bench-train`` measures the mean over seeds and mechanisms against the target itself."""
+    from shared.scoring.scorer import Scorer
+    from training.evaluation import paired_auc_gap
+
+    lines = fullsize_csv.read_bytes().splitlines(keepends=True)
+    ingested = tmp_path / "ingested.csv"
+    ingested.write_bytes(b"".join(lines[: len(lines) - HOLDOUT_ROWS]))
+    with ingested.open("rb") as f:
         store.upload_stream("raw", "full.csv", f)
     run_etl(store, settings, name="full.csv")
-    s = pipeline.run_training(store, settings)
-    bayes = bayes_reference(fullsize_csv, fullsize_csv.with_suffix(".truth.csv"), s.split["test"][2])
-    print(f"test AUC {s.auc:.4f} vs Bayes {bayes['auc']:.4f}; PR-AUC {s.pr_auc:.4f} vs {bayes['pr_auc']:.4f}")
-    assert bayes["auc"] - s.auc < 0.005
-    assert bayes["pr_auc"] - s.pr_auc < 0.08
+    # the three starting configurations, never cut by a deadline: the same result on a busy machine
+    config = dataclasses.replace(
+        pipeline.TrainConfig.from_settings(settings), search_trials=3, search_seconds=1200, budget_seconds=2400
+    )
+    s = pipeline.run_training(store, settings, config=config)
+    features = [f"V{i}" for i in range(1, 29)] + ["Amount"]
+    table = pacsv.read_csv(fullsize_csv, convert_options=pacsv.ConvertOptions(include_columns=[*features, "Class"]))
+    x = np.column_stack([np.asarray(table.column(f))[-HOLDOUT_ROWS:] for f in features]).astype(np.float32)
+    y = np.asarray(table.column("Class"))[-HOLDOUT_ROWS:].astype(int)
+    truth = np.asarray(pacsv.read_csv(fullsize_csv.with_suffix(".truth.csv")).column("fraud_probability"))
+    scorer = Scorer(ModelStore(store, settings.model_name), feature_names=features, refresh_seconds=30, threads=2)
+    scores = scorer.pinned(s.model_version).predict_proba(x)
+    roc, roc_sd = paired_auc_gap(y, truth[-HOLDOUT_ROWS:], scores)
+    pr, pr_sd = paired_auc_gap(y, truth[-HOLDOUT_ROWS:], scores, pr=True)
+    print(f"holdout ROC-AUC gap {roc:.4f} (sd {roc_sd:.4f}); PR-AUC gap {pr:.4f} (sd {pr_sd:.4f})")
+    assert roc < 0.005 + 2 * roc_sd
+    assert pr < 0.08 + 2 * pr_sd
     assert s.baseline_metrics["auc"] > 0.9 and s.search["trials"] == 3
