@@ -83,6 +83,42 @@ def _unseen_by_champion(models: ModelStore, champion: str, test_files: np.ndarra
     return np.asarray(~np.isin(test_files, np.asarray(trained, dtype=object)))
 
 
+def _against_champion(
+    models: ModelStore,
+    champion: str,
+    scored: tuple[np.ndarray, float],
+    y_test: np.ndarray,
+    test_probabilities: np.ndarray,
+    metrics: dict[str, float],
+    threshold: float,
+    test_files: np.ndarray | None,
+    baseline_metrics: dict[str, float],
+    settings: Settings,
+) -> tuple[bool, str, dict[str, float] | None]:
+    """Promote or not against a scored champion, on the test rows it never trained on, with the reason and the
+    champion's metrics there (``None`` when too few of those rows hold frauds to compare fairly)."""
+    costs = {"cost_fn": settings.cost_fn, "cost_fp": settings.cost_fp}
+    unseen = _unseen_by_champion(models, champion, test_files)
+    rows = unseen if unseen is not None else np.ones(y_test.size, dtype=bool)
+    frauds = int(y_test[rows].sum())
+    if frauds < MIN_UNSEEN_FRAUDS or frauds == int(rows.sum()):
+        return (
+            False,
+            f"the champion {champion} was trained on the test rows: {int(rows.sum())} of {y_test.size} "
+            f"are new to it, with {frauds} frauds (at least {MIN_UNSEEN_FRAUDS} are needed to compare fairly); "
+            "it stays until new labelled data arrives",
+            None,
+        )
+    champion_metrics = evaluate(y_test[rows], scored[0][rows], scored[1], **costs)
+    candidate = evaluate(y_test[rows], test_probabilities[rows], threshold, **costs) if unseen is not None else metrics
+    promote, reason = decide_promotion(
+        candidate, champion_metrics, settings.promotion_pr_auc_margin, baseline=baseline_metrics
+    )
+    if unseen is not None:
+        reason += f" (on the {int(rows.sum())} test rows the champion never trained on, {frauds} frauds)"
+    return promote, reason, champion_metrics
+
+
 def judge_scores(
     models: ModelStore,
     contract: DatasetContract,
@@ -106,38 +142,18 @@ def judge_scores(
     scored = champion_scores(models, champion, contract, x_test) if champion else None
     champion_metrics = None
     if scored and champion:
-        unseen = _unseen_by_champion(models, champion, test_files)
-        rows = unseen if unseen is not None else np.ones(y_test.size, dtype=bool)
-        frauds = int(y_test[rows].sum())
-        if frauds < MIN_UNSEEN_FRAUDS or frauds == int(rows.sum()):
-            verdict = Judged(
-                dataset_version=dataset_version,
-                split=split,
-                threshold=threshold,
-                metrics=metrics,
-                champion=champion,
-                champion_metrics=None,
-                baseline_metrics=baseline_metrics,
-                promote=False,
-                reason=(
-                    f"the champion {champion} was trained on the test rows: {int(rows.sum())} of {y_test.size} "
-                    f"are new to it, with {frauds} frauds (at least {MIN_UNSEEN_FRAUDS} are needed to compare fairly); "
-                    "it stays until new labelled data arrives"
-                ),
-                pointer_etag=pointer_etag,
-                cost_fn=settings.cost_fn,
-                cost_fp=settings.cost_fp,
-            )
-            return verdict, scored[0]
-        champion_metrics = evaluate(y_test[rows], scored[0][rows], scored[1], **costs)
-        candidate = (
-            evaluate(y_test[rows], test_probabilities[rows], threshold, **costs) if unseen is not None else metrics
+        promote, reason, champion_metrics = _against_champion(
+            models,
+            champion,
+            scored,
+            y_test,
+            test_probabilities,
+            metrics,
+            threshold,
+            test_files,
+            baseline_metrics,
+            settings,
         )
-        promote, reason = decide_promotion(
-            candidate, champion_metrics, settings.promotion_pr_auc_margin, baseline=baseline_metrics
-        )
-        if unseen is not None:
-            reason += f" (on the {int(rows.sum())} test rows the champion never trained on, {frauds} frauds)"
     else:
         promote, reason = decide_promotion(metrics, None, settings.promotion_pr_auc_margin, baseline=baseline_metrics)
     verdict = Judged(
