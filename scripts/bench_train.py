@@ -53,14 +53,14 @@ def _bare_fit_seconds(store, dataset_version: str) -> float:
     import lightgbm as lgb
 
     from shared.domain.contract import get_contract
-    from training.search import DEFAULTS, EARLY_STOPPING_ROUNDS, FIXED
+    from training.search import DATASET_PARAMS, DEFAULTS, EARLY_STOPPING_ROUNDS, FIXED
     from training.window import layout, load_window
 
     contract = get_contract("creditcard")
     window = load_window(store, contract, dataset_version)
     dev = layout(window).dev_stop
     started = time.perf_counter()
-    data = lgb.Dataset(window.x[:dev], window.y[:dev], feature_name=contract.feature_names)
+    data = lgb.Dataset(window.x[:dev], window.y[:dev], feature_name=contract.feature_names, params=DATASET_PARAMS)
     lgb.train(
         {**FIXED, **DEFAULTS, "seed": 42},
         data,

@@ -3,7 +3,8 @@ serving explainer's, ``shared.scoring.explain``).
 
 Global: the mean absolute SHAP value of each feature over a sample of rows, in log-odds. Local: one
 transaction's contributions, largest first, from the model's base value to its score (a waterfall),
-for a caught fraud and for a false alarm of the test part.
+for a caught fraud and for a false alarm of the test part. A model with derived products is explained
+on the contract's features, half of each product's share to each of its two features.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from shared.scoring.explain import Explainer
 
 if TYPE_CHECKING:
-    import lightgbm as lgb
+    from training.search import Model
 
 SAMPLE_ROWS = 20_000
 TOP_FEATURES = 30
@@ -49,7 +50,7 @@ def _example(explainer: Explainer, row: np.ndarray, probability: float, label: i
 
 
 def explain(
-    booster: lgb.Booster,
+    model: Model,
     features: list[str],
     x_test: np.ndarray,
     y_test: np.ndarray,
@@ -59,7 +60,7 @@ def explain(
     seed: int,
 ) -> Explanations:
     """Global importance on up to ``SAMPLE_ROWS`` test rows; the most confident caught fraud and false alarm."""
-    explainer = Explainer(booster, features)
+    explainer = Explainer(model.booster, features, model.products)  # on the contract's features
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(y_test.size, size=min(SAMPLE_ROWS, y_test.size), replace=False))
     mean_abs = np.abs(explainer.contributions(x_test[sample])[:, :-1]).mean(axis=0)

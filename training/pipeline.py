@@ -46,12 +46,10 @@ from training.gate import judge_scores
 from training.monitoring import DriftReport, check_drift
 from training.onnx_export import check_parity, to_onnx
 from training.run import TrainingRun
-from training.search import SearchResult
+from training.search import Model, SearchResult
 from training.window import Layout, Window, layout, load_window
 
 if TYPE_CHECKING:
-    import lightgbm as lgb
-
     from shared.adapters.storage import BlobStore
     from shared.domain.settings import Settings
 
@@ -70,7 +68,7 @@ class TrainConfig:
     num_boost_round: int = 1500
     pr_auc_margin: float = 0.01
     search_trials: int = 20
-    search_seconds: float = 75.0
+    search_seconds: float = 180.0
     budget_seconds: float = 600.0
     window_rows: int | None = None
     window_days: float | None = None
@@ -242,10 +240,10 @@ class Fitted:
     found: SearchResult
     threshold: float
     curve: list[dict[str, float]]
-    backtest: lgb.Booster
+    backtest: Model
     backtest_rounds: int
     backtest_test_probabilities: np.ndarray
-    published: lgb.Booster
+    published: Model
     published_rounds: int
     baseline_metrics: dict[str, float]
     baseline_test_probabilities: np.ndarray
@@ -284,7 +282,7 @@ def fit(prepared: Prepared, features: list[str], config: TrainConfig, *, deadlin
     from training.baseline import fit_logistic
     from training.explain import explain
     from training.families import FAMILIES, LOGISTIC, compare, lightgbm_row
-    from training.search import fit_booster, search_lightgbm
+    from training.search import fit_model, search_lightgbm
 
     p, w = prepared, prepared.window
     costs = {"cost_fn": config.cost_fn, "cost_fp": config.cost_fp}
@@ -304,12 +302,13 @@ def fit(prepared: Prepared, features: list[str], config: TrainConfig, *, deadlin
     curve = cost_curve(oof_y, found.oof, cost_fn=costs["cost_fn"], cost_fp=costs["cost_fp"])
     threshold = best_threshold(curve)
     backtest_rounds = found.rounds_for(p.plan.dev_stop, config.num_boost_round)
-    backtest = fit_booster(found.params, p.x_dev, p.y_dev, features, rounds=backtest_rounds, deadline=fits_deadline)
+    fits = {"deadline": fits_deadline, "seed": config.seed}
+    backtest = fit_model(found, p.x_dev, p.y_dev, features, rounds=backtest_rounds, **fits)
     began = time.perf_counter()
-    backtest_p = np.asarray(backtest.predict(p.x_test))
+    backtest_p = backtest.predict(p.x_test)
     score_ms = 1e6 * (time.perf_counter() - began) / max(p.y_test.size, 1)  # per thousand rows
     published_rounds = found.rounds_for(w.rows, config.num_boost_round)
-    published = fit_booster(found.params, w.x, w.y, features, rounds=published_rounds, deadline=fits_deadline)
+    published = fit_model(found, w.x, w.y, features, rounds=published_rounds, **fits)
     comparison = [
         lightgbm_row(w.y, p.plan, found.oof, fit_seconds=found.fold_fit_seconds, score_ms_per_1k=score_ms, costs=costs)
     ]
@@ -326,7 +325,7 @@ def fit(prepared: Prepared, features: list[str], config: TrainConfig, *, deadlin
     )
     baseline_p = baseline.predict_proba(p.x_test)[:, 1]
     explanations = explain(
-        published, features, p.x_test, p.y_test, np.asarray(published.predict(p.x_test)), threshold, seed=config.seed
+        published, features, p.x_test, p.y_test, published.predict(p.x_test), threshold, seed=config.seed
     )
     return Fitted(
         found,
@@ -346,8 +345,9 @@ def fit(prepared: Prepared, features: list[str], config: TrainConfig, *, deadlin
 
 def export(fitted: Fitted, prepared: Prepared, features: list[str]) -> Exported:
     """The published booster as ONNX, checked against LightGBM on the test part."""
-    onnx_bytes = to_onnx(fitted.published, features)
-    return Exported(onnx_bytes, check_parity(fitted.published, onnx_bytes, prepared.x_test))
+    model = fitted.published
+    onnx_bytes = to_onnx(model.booster, features, model.products)
+    return Exported(onnx_bytes, check_parity(model.booster, onnx_bytes, prepared.x_test, products=model.products))
 
 
 def _gate_settings(settings: Settings, config: TrainConfig) -> Settings:
@@ -375,9 +375,13 @@ def publish(
     reason = verdict.reason + (f"; {p.drift.message}" if p.drift.alert else "")
     promote = verdict.promote
     model_version = new_version(salt=p.dataset_version)
-    importance = dict(zip(features, fitted.published.feature_importance("gain").round(3).tolist(), strict=True))
+    published = fitted.published
+    names = published.feature_names(features)
+    importance = dict(zip(names, published.booster.feature_importance("gain").round(3).tolist(), strict=True))
+    derived = published.products.to_manifest(features) if published.products is not None else []
     search = {
         "trials": found.trials,
+        "interactions": found.interactions,
         "pruned": found.pruned,
         "stopped_by": found.stopped_by,
         "seconds": found.seconds,
@@ -414,6 +418,7 @@ def publish(
             "trained_on": p.files,
             "split": p.split,
             "hyperparameters": {**found.params, "num_boost_round": fitted.published_rounds},
+            "derived_features": derived,
             "search": {k: v for k, v in search.items() if k != "history"},
             "models_comparison": comparison,
             "feature_importance": importance,
@@ -423,7 +428,7 @@ def publish(
             "training_profile": drift.profile(p.window.x, features),
             "training_seconds": round(time.monotonic() - started, 3),
         },
-        extra_files={"model.txt": fitted.published.model_to_string().encode()},
+        extra_files={"model.txt": published.booster.model_to_string().encode()},
     )
     if promote:
         try:
@@ -458,6 +463,7 @@ def publish(
         figures=models_figures,
         models_comparison=comparison,
         explanations=explanations,
+        derived_features=derived,
         cost_curve=fitted.curve,
         curves=plotted,
         cost_fn=verdict.cost_fn,

@@ -223,7 +223,18 @@ alarm of the test part (the published model has seen these rows: they show its r
 <h2>Plots</h2><div class=plots>{"".join(plots)}</div>
 <h2>Split</h2>{_table([(k, v) for k, v in summary.get("split", {}).items()])}
 <h2>Hyperparameters</h2>{_table(sorted(summary.get("hyperparameters", {}).items()))}
+<h2>Derived features</h2>{_derived(summary.get("derived_features") or [])}
 </body></html>"""
+
+
+def _derived(entries: list[dict[str, Any]]) -> str:
+    if not entries:
+        return "<p>None: the search kept the contract's features alone.</p>"
+    rows = [(e["name"], f"standardised {e['of'][0]} times standardised {e['of'][1]}") for e in entries]
+    return (
+        "<p>Products of the pairs whose splits nest most in a first fit, computed inside the ONNX graph; "
+        "explanations give half of each product's share to each of its two features.</p>" + _table(rows)
+    )
 
 
 def drift_html(drift: dict[str, Any]) -> str:

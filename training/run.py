@@ -43,5 +43,6 @@ class TrainingRun:
     figures: dict[str, Any] = field(default_factory=dict)
     models_comparison: list[dict[str, Any]] = field(default_factory=list)
     explanations: dict[str, Any] = field(default_factory=dict)
+    derived_features: list[dict[str, Any]] = field(default_factory=list)
     mlflow: dict[str, Any] = field(default_factory=dict)
     status: Literal["trained"] = "trained"

@@ -6,17 +6,25 @@ several times the frauds of one validation part, so a choice rests on hundreds o
 than one noisy hundred. Boosting stops early on each block's log loss (steadier than average
 precision). The best trial by that mean wins; nothing needs to beat a favoured configuration.
 
-The search starts from three configurations far apart (``STARTS``: many small smooth trees,
-LightGBM's usual middle ground, and bigger trees), so whether the data's log-odds are smooth, full
-of interactions or steps, a suitable region is tried before TPE explores. None of them was chosen
-on a particular generator; they span the space. Each fold's boosting stops at the deadline; a
-later trial cut short by it is discarded (only the first, which must return something, keeps a
-partial result), trials behind the median after a fold are pruned, and the search stops at
-``trials`` or at the deadline. Same seed, same trials: same result.
+The search starts from four configurations far apart (``STARTS``: many small smooth trees; small
+exact-split trees on the inputs plus the products of the pairs that interact
+(``training.interactions``); LightGBM's usual middle ground; and bigger trees), so whether the
+data's log-odds are smooth, full of interactions or steps, a suitable region is tried before TPE
+explores. None of them was chosen on a particular generator; they span the space. Whether the
+products are used is itself a dimension of the search: each fold detects its pairs on its own
+training rows, so a trial with products is measured as honestly as one without. Each fold's boosting
+stops at the deadline; a later trial cut short by it is discarded (only the first, which must return
+something, keeps a partial result), trials behind the median after a fold are pruned, and the search
+stops at ``trials`` or at the deadline. Same seed, same trials: same result.
 
-What it hands on (``SearchResult``): the chosen parameters, each fold's best boosting round and
-training size (``rounds_for`` scales them to a fit on more rows), and the chosen configuration's
-out-of-fold probabilities, from which the decision threshold is chosen by cost.
+Binning: LightGBM buckets each feature into equal-frequency bins before it grows a tree; its default
+of 255 bins puts about a thousand rows into each bin at 300,000 rows, so the extreme tails where
+fraud concentrates are a handful of bins wide. ``MAX_BIN`` of 4,095 keeps splits close to the exact
+thresholds an exact-split learner would find, at two bytes per binned value instead of one.
+
+What it hands on (``SearchResult``): the chosen parameters, whether products are used, each fold's
+best boosting round and training size (``rounds_for`` scales them to a fit on more rows), and the
+chosen configuration's out-of-fold probabilities, from which the decision threshold is chosen by cost.
 """
 
 from __future__ import annotations
@@ -33,7 +41,8 @@ if TYPE_CHECKING:
     import lightgbm as lgb
     import optuna
 
-    from training.window import Layout
+    from shared.scoring.derived import Products
+    from training.window import Fold, Layout
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +76,23 @@ LARGER: dict[str, Any] = {
     "scale_pos_weight": 1.0,
     "extra_trees": False,
 }
-STARTS = (SMOOTH, MIDDLE, LARGER)
-DEFAULTS = SMOOTH  # the first trial: what a search cut short after one trial returns
+ADDITIVE: dict[str, Any] = {  # small exact-split trees over the inputs and their products: additive in both
+    "learning_rate": 0.1,
+    "num_leaves": 4,
+    "min_child_samples": 200,
+    "feature_fraction": 1.0,
+    "bagging_fraction": 0.8,
+    "lambda_l2": 10.0,
+    "scale_pos_weight": 1.0,
+    "extra_trees": False,
+}
+STARTS = (
+    {**SMOOTH, "interactions": False},
+    {**ADDITIVE, "interactions": True},
+    {**MIDDLE, "interactions": False},
+    {**LARGER, "interactions": False},
+)
+DEFAULTS = SMOOTH  # the first trial (on the inputs alone): what a search cut short after one trial returns
 FIXED: dict[str, Any] = {
     "objective": "binary",
     "metric": "binary_logloss",
@@ -77,7 +101,8 @@ FIXED: dict[str, Any] = {
     "num_threads": 2,
     "verbose": -1,
 }
-DATASET_PARAMS = {"feature_pre_filter": False, "verbose": -1}
+MAX_BIN = 4095
+DATASET_PARAMS = {"feature_pre_filter": False, "max_bin": MAX_BIN, "verbose": -1}
 EARLY_STOPPING_ROUNDS = 100
 
 
@@ -86,6 +111,7 @@ class SearchResult:
     """The chosen configuration and what the search learnt about it."""
 
     params: dict[str, Any]
+    interactions: bool  # the chosen configuration appends the products of interacting pairs
     cv_pr_auc: float
     fold_pr_auc: list[float]
     best_iterations: list[int]
@@ -115,6 +141,7 @@ def _space(trial: optuna.Trial) -> dict[str, Any]:
         "lambda_l2": trial.suggest_float("lambda_l2", 1e-2, 30.0, log=True),
         "scale_pos_weight": trial.suggest_float("scale_pos_weight", 1.0, 20.0, log=True),
         "extra_trees": trial.suggest_categorical("extra_trees", [True, False]),
+        "interactions": trial.suggest_categorical("interactions", [False, True]),
     }
 
 
@@ -140,6 +167,76 @@ def fit_booster(
     return lgb.train(params, data, num_boost_round=rounds, callbacks=[deadline_callback(deadline)])
 
 
+class _FoldData:
+    """One fold's binned training and validation sets, on the inputs and (built on first use) with products."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, fold: Fold, features: list[str], seed: int) -> None:
+        self.x, self.y, self.fold, self.features, self.seed = x, y, fold, features, seed
+        self._sets: dict[bool, tuple[lgb.Dataset, lgb.Dataset, np.ndarray, np.ndarray]] = {}
+
+    def sets(self, interactions: bool) -> tuple[lgb.Dataset, lgb.Dataset, np.ndarray, np.ndarray]:
+        if interactions not in self._sets:
+            self._sets[interactions] = self._build(interactions)
+        return self._sets[interactions]
+
+    def _build(self, interactions: bool) -> tuple[lgb.Dataset, lgb.Dataset, np.ndarray, np.ndarray]:
+        import lightgbm as lgb
+
+        from training.interactions import detect
+
+        stop, end = self.fold.train_stop, self.fold.valid_stop
+        train_x, train_y = self.x[:stop], self.y[:stop]
+        valid_x, valid_y = self.x[stop:end], self.y[stop:end]
+        names = self.features
+        products = (
+            detect(train_x, train_y, names, seed=self.seed, dataset_params=DATASET_PARAMS) if interactions else None
+        )
+        if products is not None:  # a fold whose trees nest no two features keeps its inputs alone
+            train_x, valid_x, names = products.apply(train_x), products.apply(valid_x), names + products.names(names)
+        train = lgb.Dataset(train_x, train_y, feature_name=names, free_raw_data=False, params=DATASET_PARAMS)
+        valid = lgb.Dataset(valid_x, valid_y, reference=train, free_raw_data=False, params=DATASET_PARAMS)
+        return train, valid, valid_x, valid_y
+
+
+@dataclass(frozen=True)
+class Model:
+    """A fitted booster and the products it was trained with (``None``: the contract's inputs alone)."""
+
+    booster: lgb.Booster
+    products: Products | None
+
+    def inputs(self, x: np.ndarray) -> np.ndarray:
+        """What the booster takes: ``x`` (the contract's features) with the products appended."""
+        return x if self.products is None else self.products.apply(x)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.booster.predict(self.inputs(x)))
+
+    def feature_names(self, features: list[str]) -> list[str]:
+        return features if self.products is None else features + self.products.names(features)
+
+
+def fit_model(
+    found: SearchResult,
+    x: np.ndarray,
+    y: np.ndarray,
+    features: list[str],
+    *,
+    rounds: int,
+    deadline: float,
+    seed: int,
+) -> Model:
+    """The chosen configuration on ``x``: products detected on these rows when the search chose them; the
+    thresholds are exact in float32 (``training.onnx_export.float32_thresholds``)."""
+    from training.interactions import detect
+    from training.onnx_export import float32_thresholds
+
+    products = detect(x, y, features, seed=seed, dataset_params=DATASET_PARAMS) if found.interactions else None
+    wide, names = (x, features) if products is None else (products.apply(x), features + products.names(features))
+    booster = fit_booster(found.params, wide, y, names, rounds=rounds, deadline=deadline)
+    return Model(float32_thresholds(booster), products)  # served in float32 (ONNX): decided the same way
+
+
 def search_lightgbm(
     x: np.ndarray,
     y: np.ndarray,
@@ -158,30 +255,23 @@ def search_lightgbm(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.monotonic()
-    # One binned dataset per fold for every trial: pre-filtering features by the first trial's
-    # min_data_in_leaf would force a rebuild whenever a later trial asks for less.
-    folds = []
-    for fold in plan.folds:
-        train = lgb.Dataset(
-            x[: fold.train_stop],
-            y[: fold.train_stop],
-            feature_name=feature_names,
-            free_raw_data=False,
-            params=DATASET_PARAMS,
-        )
-        valid_x, valid_y = x[fold.train_stop : fold.valid_stop], y[fold.train_stop : fold.valid_stop]
-        valid = lgb.Dataset(valid_x, valid_y, reference=train, free_raw_data=False, params=DATASET_PARAMS)
-        folds.append((train, valid, valid_x, valid_y))
+    # One binned dataset per fold and feature set for every trial: pre-filtering features by the first
+    # trial's min_data_in_leaf would force a rebuild whenever a later trial asks for less. The products
+    # of a fold are detected on its training rows the first time a trial asks for them.
+    folds = [_FoldData(x, y, fold, feature_names, seed) for fold in plan.folds]
     best: dict[str, Any] = {}
     history: list[dict[str, Any]] = []
 
     def objective(trial: optuna.Trial) -> float:
-        params = {**FIXED, **_space(trial), "seed": seed}
+        space = _space(trial)
+        interactions = bool(space.pop("interactions"))
+        params = {**FIXED, **space, "seed": seed}
         scores, iterations, oof = [], [], []
         began = time.monotonic()
-        for k, (train, valid, valid_x, valid_y) in enumerate(folds):
+        for k, fold in enumerate(folds):
             if best and time.monotonic() > deadline:
                 raise optuna.TrialPruned("deadline")
+            train, valid, valid_x, valid_y = fold.sets(interactions)
             booster = lgb.train(
                 params,
                 train,
@@ -205,12 +295,14 @@ def search_lightgbm(
             "fold_pr_auc": [round(s, 5) for s in scores],
             "best_iterations": iterations,
             **{name: params[name] for name in SMOOTH},
+            "interactions": interactions,
         }
         if not best or value > best["value"]:
             seconds = (time.monotonic() - began) / len(folds)
             best.update(
                 value=value,
                 params=params,
+                interactions=interactions,
                 scores=scores,
                 iterations=iterations,
                 oof=np.concatenate(oof),
@@ -246,6 +338,7 @@ def search_lightgbm(
     )
     return SearchResult(
         params=best["params"],
+        interactions=best["interactions"],
         cv_pr_auc=best["value"],
         fold_pr_auc=best["scores"],
         best_iterations=best["iterations"],

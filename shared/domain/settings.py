@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     train_num_boost_round: int = Field(default=1500, ge=10, validation_alias="TRAIN_NUM_BOOST_ROUND")
     train_time_budget_seconds: float = Field(default=600.0, gt=0, validation_alias="TRAIN_TIME_BUDGET_SECONDS")
     train_search_trials: int = Field(default=20, ge=1, validation_alias="TRAIN_SEARCH_TRIALS")
-    train_search_seconds: float = Field(default=75.0, gt=0, validation_alias="TRAIN_SEARCH_SECONDS")
+    train_search_seconds: float = Field(default=180.0, gt=0, validation_alias="TRAIN_SEARCH_SECONDS")
     train_window_rows: int | None = Field(
         default=1_000_000,
         ge=1000,

@@ -3,7 +3,9 @@
 Loaded only when a request asks for them: LightGBM and the booster text (``model.txt``, saved
 beside the ONNX file) stay out of the plain scoring path. Contributions are in log-odds;
 with the base value they sum to the model's raw score, and ``sigmoid(raw score)`` is the
-probability the ONNX model returns.
+probability the ONNX model returns. A model with derived features (``shared.scoring.derived``, listed
+in its manifest) is explained on the contract's inputs: each product's share goes half to each of its
+two features.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.domain.errors import FraudOpsError, ModelNotAvailableError
+from shared.scoring.derived import Products
 
 if TYPE_CHECKING:
     from shared.adapters.model_store import ModelStore
@@ -28,13 +31,17 @@ class CannotExplainError(FraudOpsError):
 class Explainer:
     """TreeSHAP for one model version."""
 
-    def __init__(self, booster: Any, feature_names: list[str]) -> None:
+    def __init__(self, booster: Any, feature_names: list[str], products: Products | None = None) -> None:
         self.booster = booster
         self.feature_names = feature_names
+        self.products = products
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
-        """SHAP values in log-odds: one column per feature, then the base value."""
-        return np.asarray(self.booster.predict(np.asarray(x, dtype=np.float64), pred_contrib=True))
+        """SHAP values in log-odds: one column per input feature, then the base value."""
+        if self.products is None:
+            return np.asarray(self.booster.predict(np.asarray(x, dtype=np.float64), pred_contrib=True))
+        wide = self.products.apply(x).astype(np.float64)
+        return self.products.fold(np.asarray(self.booster.predict(wide, pred_contrib=True)), len(self.feature_names))
 
     def explain(self, x: np.ndarray, top_k: int = TOP_K) -> list[dict[str, Any]]:
         """Per row: base value, raw score, and the ``top_k`` features by absolute contribution."""
@@ -77,13 +84,15 @@ class Explainers:
                 return found
         import lightgbm as lgb
 
+        manifest = self.models.manifest(version)
         try:
-            text = self.models.file(version, "model.txt").decode()  # checked against the manifest's digest
+            text = self.models.file(version, "model.txt", manifest=manifest).decode()  # checked against its digest
         except ModelNotAvailableError:
             raise CannotExplainError(
                 f"model {version} has no LightGBM booster (model.txt), so it cannot explain its scores"
             ) from None
-        explainer = Explainer(lgb.Booster(model_str=text), feature_names)
+        products = Products.from_manifest(manifest.get("derived_features"), feature_names)
+        explainer = Explainer(lgb.Booster(model_str=text), feature_names, products)
         with self._lock:
             if len(self._cache) >= self.size:
                 self._cache.pop(next(iter(self._cache)))

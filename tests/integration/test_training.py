@@ -144,7 +144,7 @@ def test_a_champion_is_compared_only_on_rows_it_never_trained_on(store, settings
 def test_failed_parity_fails_the_run_and_leaves_the_champion(store, settings, curated, monkeypatch):
     first = pipeline.run_training(store, settings)
     real = pipeline.check_parity
-    monkeypatch.setattr(pipeline, "check_parity", lambda b, o, x: real(b, o, x, tolerance=0.0))
+    monkeypatch.setattr(pipeline, "check_parity", lambda b, o, x, **kw: real(b, o, x, tolerance=0.0, **kw))
     with pytest.raises(TrainingError, match="disagree"):
         pipeline.run_training(store, settings)
     models = ModelStore(store, settings.model_name)

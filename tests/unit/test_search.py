@@ -1,5 +1,5 @@
-"""The configuration search on rolling-origin folds: three far-apart starts, steered by the data,
-deterministic by seed, stopped by its deadline."""
+"""The configuration search on rolling-origin folds: four far-apart starts (one with the products of
+interacting pairs), steered by the data, deterministic by seed, stopped by its deadline."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from training.search import LARGER, SMOOTH, STARTS, search_lightgbm
+from training.search import ADDITIVE, LARGER, SMOOTH, STARTS, search_lightgbm
 from training.window import Window, layout
 
 
@@ -29,10 +29,13 @@ def _search(window: Window, **kwargs):
     return search_lightgbm(window.x, window.y, layout(window), [f"f{i}" for i in range(6)], **options)
 
 
-def test_the_search_starts_from_the_three_far_apart_configurations_and_is_deterministic(smooth):
-    first, second = _search(smooth), _search(smooth)
-    assert first.trials == 3 and first.stopped_by == "trials"
-    assert [h["num_leaves"] for h in first.history] == [s["num_leaves"] for s in STARTS]
+def test_the_search_starts_from_the_far_apart_configurations_and_is_deterministic(smooth):
+    first, second = _search(smooth, trials=4), _search(smooth, trials=4)
+    assert first.trials == 4 and first.stopped_by == "trials"
+    assert [(h["num_leaves"], h["interactions"]) for h in first.history] == [
+        (s["num_leaves"], s["interactions"]) for s in STARTS
+    ]
+    assert "interactions" not in first.params  # a choice of the pipeline, not a LightGBM parameter
     assert first.params == second.params and first.cv_pr_auc == second.cv_pr_auc
     assert np.array_equal(first.oof, second.oof)
     # the kept trial is the best mean over the folds: nothing has to beat a favoured start
@@ -42,13 +45,15 @@ def test_the_search_starts_from_the_three_far_apart_configurations_and_is_determ
     assert len(first.fold_pr_auc) == len(first.best_iterations) == len(plan.folds) == 3
 
 
-def test_the_data_moves_the_choice_away_from_the_smooth_start():
-    """Where fraud is an interaction of two features, 4-leaf trees lose: bigger trees win on the folds."""
-    interactions = _window(lambda x: -6.0 + 3.0 * x[:, 0] * x[:, 1] + 2.0 * (x[:, 2] > 1.0) * (x[:, 3] > 0.5), n=20_000)
-    found = _search(interactions, num_boost_round=200)
-    scores = {h["num_leaves"]: h["cv_pr_auc"] for h in found.history}
-    assert found.params["num_leaves"] != SMOOTH["num_leaves"], scores
-    assert scores[LARGER["num_leaves"]] > scores[SMOOTH["num_leaves"]]
+def test_the_data_decides_whether_products_of_interacting_pairs_are_used(smooth):
+    """Where fraud is the product of two features, the same small trees do better with products, and the
+    search keeps them, also over bigger trees on the inputs alone."""
+    interactions = _window(lambda x: -6.0 + 3.0 * x[:, 0] * x[:, 1] + 1.0 * x[:, 2], n=30_000)
+    found = _search(interactions, trials=4, num_boost_round=300)
+    scores = {(h["num_leaves"], h["interactions"]): h["cv_pr_auc"] for h in found.history}
+    assert found.interactions, scores
+    assert scores[(ADDITIVE["num_leaves"], True)] > scores[(SMOOTH["num_leaves"], False)] + 0.02, scores
+    assert scores[(ADDITIVE["num_leaves"], True)] > scores[(LARGER["num_leaves"], False)], scores
 
 
 def test_rounds_scale_sublinearly_with_the_rows_of_the_final_fit(smooth):
