@@ -156,6 +156,7 @@ def _one_run(mechanics: str, seed: int, rows: int, holdout: int, work: Path) -> 
         "backtest_pr_auc": round(summary["pr_auc"], 4),
         "chosen_num_leaves": report["hyperparameters"]["num_leaves"],
         "chosen_learning_rate": round(report["hyperparameters"]["learning_rate"], 4),
+        "chosen_products": [d["name"] for d in report.get("derived_features", [])],
         "published_rounds": report["figures"]["published_boost_rounds"],
         "trials": summary["search"]["trials"],
         "families_fold_pr_auc": families,

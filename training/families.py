@@ -248,6 +248,7 @@ def comparison_csv(results: list[FamilyResult]) -> str:
     return out.getvalue()
 
 
-def winner(results: list[FamilyResult]) -> FamilyResult:
-    """The family with the highest mean fold PR-AUC (skipped families do not compete)."""
-    return max((r for r in results if r.pr_auc is not None), key=lambda r: r.pr_auc or 0.0)
+def winner(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The row (``FamilyResult.row()``) of the highest mean fold PR-AUC; skipped families do not compete."""
+    ranked = [r for r in rows if r.get("pr_auc") is not None]
+    return max(ranked, key=lambda r: float(r["pr_auc"])) if ranked else None

@@ -89,7 +89,7 @@ def _prepend_products(model: onnx.ModelProto, products: Products, inputs: int) -
     graph.input.remove(wide)
     graph.input.insert(0, helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [None, inputs]))
     a, b = (np.asarray([pair[i] for pair in products.pairs], dtype=np.int64) for i in (0, 1))
-    constants = {
+    constants: dict[str, np.ndarray] = {
         "derived_pair_a": a,
         "derived_pair_b": b,
         "derived_mean_a": np.asarray([m[0] for m in products.mean], dtype=np.float32),

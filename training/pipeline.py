@@ -302,13 +302,14 @@ def fit(prepared: Prepared, features: list[str], config: TrainConfig, *, deadlin
     curve = cost_curve(oof_y, found.oof, cost_fn=costs["cost_fn"], cost_fp=costs["cost_fp"])
     threshold = best_threshold(curve)
     backtest_rounds = found.rounds_for(p.plan.dev_stop, config.num_boost_round)
-    fits = {"deadline": fits_deadline, "seed": config.seed}
-    backtest = fit_model(found, p.x_dev, p.y_dev, features, rounds=backtest_rounds, **fits)
+    backtest = fit_model(
+        found, p.x_dev, p.y_dev, features, rounds=backtest_rounds, deadline=fits_deadline, seed=config.seed
+    )
     began = time.perf_counter()
     backtest_p = backtest.predict(p.x_test)
     score_ms = 1e6 * (time.perf_counter() - began) / max(p.y_test.size, 1)  # per thousand rows
     published_rounds = found.rounds_for(w.rows, config.num_boost_round)
-    published = fit_model(found, w.x, w.y, features, rounds=published_rounds, **fits)
+    published = fit_model(found, w.x, w.y, features, rounds=published_rounds, deadline=fits_deadline, seed=config.seed)
     comparison = [
         lightgbm_row(w.y, p.plan, found.oof, fit_seconds=found.fold_fit_seconds, score_ms_per_1k=score_ms, costs=costs)
     ]

@@ -82,8 +82,9 @@ def _comparison(rows: list[dict[str, Any]]) -> str:
     keys = ("family", "pr_auc", "pr_auc_sd", "auc", "cost", "threshold", "fit_seconds", "score_ms_per_1k", "note")
     head = "".join(f"<th>{k}</th>" for k in keys)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(k)))}</td>" for k in keys) + "</tr>" for r in rows)
-    ranked = [r for r in rows if r.get("pr_auc") is not None]
-    best = max(ranked, key=lambda r: r["pr_auc"]) if ranked else None
+    from training.families import winner
+
+    best = winner(rows)
     served = next((r for r in rows if r["family"] == "lightgbm"), None)
     if best and served and best["family"] != "lightgbm":
         verdict = (

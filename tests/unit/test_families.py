@@ -63,7 +63,7 @@ def test_the_winner_is_named_and_the_table_is_a_csv(linear):
         score_ms_per_1k=2.0,
         costs=COSTS,
     )
-    assert winner([noisy, *results]).family == "logistic_regression"
+    assert winner([r.row() for r in (noisy, *results)])["family"] == "logistic_regression"
     lines = comparison_csv([noisy, *results]).splitlines()
     assert lines[0] == "family,pr_auc,pr_auc_sd,auc,cost,threshold,fit_seconds,score_ms_per_1k,fit_rows,note"
     assert lines[1].startswith("lightgbm,") and lines[2].startswith("logistic_regression,")
@@ -76,4 +76,4 @@ def test_families_past_the_budget_are_listed_as_skipped_not_fitted(linear):
     skipped = [r for r in results if r.family != "logistic_regression"]
     assert skipped and all(r.pr_auc is None and "skipped" in r.note for r in skipped)
     assert set(oof) == {"logistic_regression"}  # the baseline the gate needs always runs
-    assert winner(results).family == "logistic_regression"
+    assert winner([r.row() for r in results])["family"] == "logistic_regression"
