@@ -322,15 +322,17 @@ def search_lightgbm(
     study.optimize(
         objective, n_trials=trials, timeout=max(deadline - time.monotonic(), 1e-3), catch=(), gc_after_trial=True
     )
-    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
-    stopped_by = "trials" if len(study.trials) >= trials else "deadline"
+    # enqueued starts the search never reached stay WAITING in ``study.trials``: they are not trials run
+    ran = [t for t in study.trials if t.state != optuna.trial.TrialState.WAITING]
+    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in ran)
+    stopped_by = "trials" if len(ran) >= trials else "deadline"
     if not best:  # unreachable in practice: the first trial is never pruned or discarded
         from shared.domain.errors import TrainingError
 
         raise TrainingError("the hyperparameter search finished no trial within its time budget")
     log.info(
         "search: %d trials (%d pruned) in %.1fs, stopped by %s; kept mean fold PR-AUC %.4f",
-        len(study.trials),
+        len(ran),
         pruned,
         time.monotonic() - started,
         stopped_by,
@@ -345,7 +347,7 @@ def search_lightgbm(
         fold_train_rows=[f.train_stop for f in plan.folds],
         oof=best["oof"],
         fold_fit_seconds=round(best["seconds"], 3),
-        trials=len(study.trials),
+        trials=len(ran),
         pruned=pruned,
         stopped_by=stopped_by,
         seconds=round(time.monotonic() - started, 3),
