@@ -68,6 +68,8 @@ def settings(store, tmp_path, monkeypatch):
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow/mlflow.db")
     monkeypatch.setenv("TRAIN_SEARCH_TRIALS", "3")
+    monkeypatch.setenv("TRAIN_MAX_BIN", "255")  # LightGBM's default: fast; the quality test sets the real default
+    monkeypatch.setenv("TRAIN_COMPARE_FAMILIES", "false")  # the logistic baseline only; one test compares them all
     get_settings.cache_clear()
     yield get_settings()
     get_settings.cache_clear()

@@ -27,17 +27,12 @@ log = logging.getLogger(__name__)
 PAIRS = 6
 DETECTION_ROUNDS = 150
 DETECTION: dict[str, Any] = {  # unconstrained trees deep enough to nest splits; not a served configuration
-    "objective": "binary",
     "learning_rate": 0.1,
     "num_leaves": 15,
     "min_child_samples": 50,
     "lambda_l2": 1.0,
     "feature_fraction": 1.0,
     "bagging_fraction": 0.8,
-    "bagging_freq": 1,
-    "deterministic": True,
-    "num_threads": 2,
-    "verbose": -1,
 }
 
 
@@ -77,8 +72,10 @@ def detect(
     """Products of the ``k`` most interacting pairs in ``x`` (training rows), or ``None`` if the trees nest none."""
     import lightgbm as lgb
 
+    from training.search import FIXED
+
     data = lgb.Dataset(x, y, feature_name=features, params=dataset_params)
-    booster = lgb.train({**DETECTION, "seed": seed}, data, num_boost_round=DETECTION_ROUNDS)
+    booster = lgb.train({**FIXED, **DETECTION, "seed": seed}, data, num_boost_round=DETECTION_ROUNDS)
     pairs = top_pairs(pair_gains(booster), k)
     if not pairs:
         return None

@@ -73,6 +73,7 @@ class TrainConfig:
     window_rows: int | None = None
     window_days: float | None = None
     compare_families: bool = True
+    max_bin: int = 4095
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrainConfig:
@@ -88,6 +89,7 @@ class TrainConfig:
             settings.train_window_rows,
             settings.train_window_days,
             settings.train_compare_families,
+            settings.train_max_bin,
         )
 
 
@@ -297,6 +299,7 @@ def fit(prepared: Prepared, features: list[str], config: TrainConfig, *, deadlin
         trials=config.search_trials,
         deadline=search_deadline,
         num_boost_round=config.num_boost_round,
+        max_bin=config.max_bin,
     )
     oof_y = np.concatenate([w.y[f.train_stop : f.valid_stop] for f in p.plan.folds])
     curve = cost_curve(oof_y, found.oof, cost_fn=costs["cost_fn"], cost_fp=costs["cost_fp"])
@@ -383,6 +386,7 @@ def publish(
     search = {
         "trials": found.trials,
         "interactions": found.interactions,
+        "max_bin": found.max_bin,
         "pruned": found.pruned,
         "stopped_by": found.stopped_by,
         "seconds": found.seconds,

@@ -6,9 +6,10 @@ several times the frauds of one validation part, so a choice rests on hundreds o
 than one noisy hundred. Boosting stops early on each block's log loss (steadier than average
 precision). The best trial by that mean wins; nothing needs to beat a favoured configuration.
 
-The search starts from four configurations far apart (``STARTS``: many small smooth trees; small
-exact-split trees on the inputs plus the products of the pairs that interact
-(``training.interactions``); LightGBM's usual middle ground; and bigger trees), so whether the
+The search starts from four configurations far apart (``STARTS``: many small smooth trees; an additive
+model of one exact split per tree over the inputs plus the products of the pairs that interact
+(``training.interactions``), a pairwise-interaction model in the manner of GA2M / explainable boosting
+machines; LightGBM's usual middle ground; and bigger trees), so whether the
 data's log-odds are smooth, full of interactions or steps, a suitable region is tried before TPE
 explores. None of them was chosen on a particular generator; they span the space. Whether the
 products are used is itself a dimension of the search: each fold detects its pairs on its own
@@ -19,8 +20,9 @@ stops at ``trials`` or at the deadline. Same seed, same trials: same result.
 
 Binning: LightGBM buckets each feature into equal-frequency bins before it grows a tree; its default
 of 255 bins puts about a thousand rows into each bin at 300,000 rows, so the extreme tails where
-fraud concentrates are a handful of bins wide. ``MAX_BIN`` of 4,095 keeps splits close to the exact
-thresholds an exact-split learner would find, at two bytes per binned value instead of one.
+fraud concentrates are a handful of bins wide. ``MAX_BIN`` of 4,095 (``TRAIN_MAX_BIN``) keeps splits
+close to the exact thresholds an exact-split learner would find, at two bytes per binned value instead
+of one. The search's bin count is carried in its result, so every later fit bins the same way.
 
 What it hands on (``SearchResult``): the chosen parameters, whether products are used, each fold's
 best boosting round and training size (``rounds_for`` scales them to a fit on more rows), and the
@@ -76,9 +78,9 @@ LARGER: dict[str, Any] = {
     "scale_pos_weight": 1.0,
     "extra_trees": False,
 }
-ADDITIVE: dict[str, Any] = {  # small exact-split trees over the inputs and their products: additive in both
+ADDITIVE: dict[str, Any] = {  # one exact split per tree, over the inputs and their products: additive in both
     "learning_rate": 0.1,
-    "num_leaves": 4,
+    "num_leaves": 2,
     "min_child_samples": 200,
     "feature_fraction": 1.0,
     "bagging_fraction": 0.8,
@@ -102,8 +104,15 @@ FIXED: dict[str, Any] = {
     "verbose": -1,
 }
 MAX_BIN = 4095
-DATASET_PARAMS = {"feature_pre_filter": False, "max_bin": MAX_BIN, "verbose": -1}
 EARLY_STOPPING_ROUNDS = 100
+
+
+def dataset_params(max_bin: int = MAX_BIN) -> dict[str, Any]:
+    """How every LightGBM dataset of a run is binned."""
+    return {"feature_pre_filter": False, "max_bin": max_bin, "verbose": -1}
+
+
+DATASET_PARAMS = dataset_params()
 
 
 @dataclass
@@ -123,6 +132,7 @@ class SearchResult:
     stopped_by: str
     seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
+    max_bin: int = MAX_BIN  # how the folds were binned: later fits bin the same way
 
     def rounds_for(self, rows: int, cap: int) -> int:
         """Boosting rounds for a fit on ``rows``: each fold's best round scaled by the square root of the
@@ -158,20 +168,29 @@ def deadline_callback(deadline: float) -> Any:
 
 
 def fit_booster(
-    params: dict[str, Any], x: np.ndarray, y: np.ndarray, features: list[str], *, rounds: int, deadline: float
+    params: dict[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    features: list[str],
+    *,
+    rounds: int,
+    deadline: float,
+    max_bin: int = MAX_BIN,
 ) -> lgb.Booster:
     """One fit of a chosen configuration for a fixed number of rounds (no validation rows needed)."""
     import lightgbm as lgb
 
-    data = lgb.Dataset(x, y, feature_name=features, params=DATASET_PARAMS)
+    data = lgb.Dataset(x, y, feature_name=features, params=dataset_params(max_bin))
     return lgb.train(params, data, num_boost_round=rounds, callbacks=[deadline_callback(deadline)])
 
 
 class _FoldData:
     """One fold's binned training and validation sets, on the inputs and (built on first use) with products."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, fold: Fold, features: list[str], seed: int) -> None:
-        self.x, self.y, self.fold, self.features, self.seed = x, y, fold, features, seed
+    def __init__(
+        self, x: np.ndarray, y: np.ndarray, fold: Fold, features: list[str], seed: int, binning: dict[str, Any]
+    ) -> None:
+        self.x, self.y, self.fold, self.features, self.seed, self.binning = x, y, fold, features, seed, binning
         self._sets: dict[bool, tuple[lgb.Dataset, lgb.Dataset, np.ndarray, np.ndarray]] = {}
 
     def sets(self, interactions: bool) -> tuple[lgb.Dataset, lgb.Dataset, np.ndarray, np.ndarray]:
@@ -189,12 +208,12 @@ class _FoldData:
         valid_x, valid_y = self.x[stop:end], self.y[stop:end]
         names = self.features
         products = (
-            detect(train_x, train_y, names, seed=self.seed, dataset_params=DATASET_PARAMS) if interactions else None
+            detect(train_x, train_y, names, seed=self.seed, dataset_params=self.binning) if interactions else None
         )
         if products is not None:  # a fold whose trees nest no two features keeps its inputs alone
             train_x, valid_x, names = products.apply(train_x), products.apply(valid_x), names + products.names(names)
-        train = lgb.Dataset(train_x, train_y, feature_name=names, free_raw_data=False, params=DATASET_PARAMS)
-        valid = lgb.Dataset(valid_x, valid_y, reference=train, free_raw_data=False, params=DATASET_PARAMS)
+        train = lgb.Dataset(train_x, train_y, feature_name=names, free_raw_data=False, params=self.binning)
+        valid = lgb.Dataset(valid_x, valid_y, reference=train, free_raw_data=False, params=self.binning)
         return train, valid, valid_x, valid_y
 
 
@@ -231,9 +250,10 @@ def fit_model(
     from training.interactions import detect
     from training.onnx_export import float32_thresholds
 
-    products = detect(x, y, features, seed=seed, dataset_params=DATASET_PARAMS) if found.interactions else None
+    binning = dataset_params(found.max_bin)
+    products = detect(x, y, features, seed=seed, dataset_params=binning) if found.interactions else None
     wide, names = (x, features) if products is None else (products.apply(x), features + products.names(features))
-    booster = fit_booster(found.params, wide, y, names, rounds=rounds, deadline=deadline)
+    booster = fit_booster(found.params, wide, y, names, rounds=rounds, deadline=deadline, max_bin=found.max_bin)
     return Model(float32_thresholds(booster), products)  # served in float32 (ONNX): decided the same way
 
 
@@ -247,6 +267,7 @@ def search_lightgbm(
     trials: int,
     deadline: float,
     num_boost_round: int,
+    max_bin: int = MAX_BIN,
 ) -> SearchResult:
     """Search on the folds of ``plan`` (rows of ``x``) until ``trials`` or ``deadline`` (monotonic)."""
     import lightgbm as lgb
@@ -258,7 +279,8 @@ def search_lightgbm(
     # One binned dataset per fold and feature set for every trial: pre-filtering features by the first
     # trial's min_data_in_leaf would force a rebuild whenever a later trial asks for less. The products
     # of a fold are detected on its training rows the first time a trial asks for them.
-    folds = [_FoldData(x, y, fold, feature_names, seed) for fold in plan.folds]
+    binning = dataset_params(max_bin)
+    folds = [_FoldData(x, y, fold, feature_names, seed, binning) for fold in plan.folds]
     best: dict[str, Any] = {}
     history: list[dict[str, Any]] = []
 
@@ -352,4 +374,5 @@ def search_lightgbm(
         stopped_by=stopped_by,
         seconds=round(time.monotonic() - started, 3),
         history=history,
+        max_bin=max_bin,
     )

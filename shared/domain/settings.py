@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     train_time_budget_seconds: float = Field(default=600.0, gt=0, validation_alias="TRAIN_TIME_BUDGET_SECONDS")
     train_search_trials: int = Field(default=20, ge=1, validation_alias="TRAIN_SEARCH_TRIALS")
     train_search_seconds: float = Field(default=180.0, gt=0, validation_alias="TRAIN_SEARCH_SECONDS")
+    train_max_bin: int = Field(
+        default=4095,
+        ge=15,
+        le=65535,
+        validation_alias="TRAIN_MAX_BIN",
+        description="LightGBM bins per feature (its default is 255); more bins keep the tails' splits exact.",
+    )
     train_window_rows: int | None = Field(
         default=1_000_000,
         ge=1000,
