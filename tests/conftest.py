@@ -61,11 +61,26 @@ def store(azurite: str):
     return s
 
 
+@pytest.fixture(scope="session")
+def mlflow_schema(tmp_path_factory) -> Path:
+    """An empty MLflow SQLite store with MLflow's own migrations applied, made once: each test copies it
+    (applying the migrations takes seconds, copying the file none)."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    folder = tmp_path_factory.mktemp("mlflow-schema")
+    SqlAlchemyStore(f"sqlite:///{folder}/mlflow.db", str(folder / "artifacts"))
+    return folder / "mlflow.db"
+
+
 @pytest.fixture
-def settings(store, tmp_path, monkeypatch):
+def settings(store, tmp_path, monkeypatch, mlflow_schema):
     """Settings on the test Azurite, with a per-test MLflow SQLite store and a short hyperparameter search."""
+    import shutil
+
     from shared.domain.settings import get_settings
 
+    (tmp_path / "mlflow").mkdir()
+    shutil.copyfile(mlflow_schema, tmp_path / "mlflow" / "mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow/mlflow.db")
     monkeypatch.setenv("TRAIN_SEARCH_TRIALS", "3")
     monkeypatch.setenv("TRAIN_MAX_BIN", "255")  # LightGBM's default: fast; the quality test sets the real default

@@ -6,13 +6,19 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from cli.devtools.azurite import storage_env
 from tests.conftest import ROOT
 
+# A short search, as the ``settings`` fixture has it: these tests are about the commands, not model quality.
+SHORT_TRAINING = {"TRAIN_SEARCH_TRIALS": "3", "TRAIN_MAX_BIN": "255", "TRAIN_COMPARE_FAMILIES": "false"}
 
-def _fraudops(*args: str, env_conn: str, cwd) -> subprocess.CompletedProcess:
-    env = {**os.environ, **storage_env(env_conn)}
+
+def _fraudops(*args: str, env_conn: str, cwd, mlflow: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **storage_env(env_conn), **SHORT_TRAINING}
+    if mlflow is not None:
+        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{mlflow}/mlflow.db"
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *args],
         capture_output=True,
@@ -25,7 +31,7 @@ def _fraudops(*args: str, env_conn: str, cwd) -> subprocess.CompletedProcess:
 
 
 def test_demo_runs_end_to_end(store, azurite, tmp_path):
-    r = _fraudops("demo", "--rows", "40000", "--workdir", str(tmp_path), env_conn=azurite, cwd=ROOT)
+    r = _fraudops("demo", "--rows", "40000", "--workdir", str(tmp_path), env_conn=azurite, cwd=ROOT, mlflow=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["etl"]["rows_in"] == 40000 == summary["etl"]["rows_valid"] + summary["etl"]["rows_duplicate"]
@@ -46,7 +52,7 @@ def test_etl_rejection_exits_2_with_the_reason(store, azurite, tmp_path):
 
 def test_score_command_writes_scores(store, azurite, tmp_path, generated_csv):
     assert _fraudops("etl", str(generated_csv), env_conn=azurite, cwd=ROOT).returncode == 0
-    assert _fraudops("train", env_conn=azurite, cwd=ROOT).returncode == 0
+    assert _fraudops("train", env_conn=azurite, cwd=ROOT, mlflow=tmp_path).returncode == 0
     out = tmp_path / "scores.csv"
     r = _fraudops("score", str(generated_csv), "--out", str(out), env_conn=azurite, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-1000:]

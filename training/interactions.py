@@ -12,6 +12,7 @@ its pairs on its own training rows, so the comparison is as honest as the rest o
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -67,15 +68,22 @@ def detect(
     *,
     seed: int,
     dataset_params: dict[str, Any],
+    deadline: float = math.inf,
     k: int = PAIRS,
 ) -> Products | None:
-    """Products of the ``k`` most interacting pairs in ``x`` (training rows), or ``None`` if the trees nest none."""
+    """Products of the ``k`` most interacting pairs in ``x`` (training rows), or ``None`` if the trees nest none.
+    The first fit stops boosting at ``deadline`` (monotonic) and ranks the pairs of the trees it has."""
     import lightgbm as lgb
 
-    from training.search import FIXED
+    from training.search import FIXED, deadline_callback
 
     data = lgb.Dataset(x, y, feature_name=features, params=dataset_params)
-    booster = lgb.train({**FIXED, **DETECTION, "seed": seed}, data, num_boost_round=DETECTION_ROUNDS)
+    booster = lgb.train(
+        {**FIXED, **DETECTION, "seed": seed},
+        data,
+        num_boost_round=DETECTION_ROUNDS,
+        callbacks=[deadline_callback(deadline)],
+    )
     pairs = top_pairs(pair_gains(booster), k)
     if not pairs:
         return None

@@ -422,7 +422,12 @@ def publish(
             "dataset_version": p.dataset_version,
             "trained_on": p.files,
             "split": p.split,
-            "hyperparameters": {**found.params, "num_boost_round": fitted.published_rounds},
+            "hyperparameters": {
+                **found.params,
+                "num_boost_round": fitted.published_rounds,
+                "max_bin": found.max_bin,
+                "interactions": found.interactions,
+            },
             "derived_features": derived,
             "search": {k: v for k, v in search.items() if k != "history"},
             "models_comparison": comparison,

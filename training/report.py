@@ -230,7 +230,7 @@ alarm of the test part (the published model has seen these rows: they show its r
 
 def _derived(entries: list[dict[str, Any]]) -> str:
     if not entries:
-        return "<p>None: the search kept the contract's features alone.</p>"
+        return "<p>None: the published model uses the contract's features alone.</p>"
     rows = [(e["name"], f"standardised {e['of'][0]} times standardised {e['of'][1]}") for e in entries]
     return (
         "<p>Products of the pairs whose splits nest most in a first fit, computed inside the ONNX graph; "

@@ -188,9 +188,17 @@ class _FoldData:
     """One fold's binned training and validation sets, on the inputs and (built on first use) with products."""
 
     def __init__(
-        self, x: np.ndarray, y: np.ndarray, fold: Fold, features: list[str], seed: int, binning: dict[str, Any]
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        fold: Fold,
+        features: list[str],
+        seed: int,
+        binning: dict[str, Any],
+        deadline: float,
     ) -> None:
-        self.x, self.y, self.fold, self.features, self.seed, self.binning = x, y, fold, features, seed, binning
+        self.x, self.y, self.fold, self.features, self.seed = x, y, fold, features, seed
+        self.binning, self.deadline = binning, deadline
         self._sets: dict[bool, tuple[lgb.Dataset, lgb.Dataset, np.ndarray, np.ndarray]] = {}
 
     def sets(self, interactions: bool) -> tuple[lgb.Dataset, lgb.Dataset, np.ndarray, np.ndarray]:
@@ -208,7 +216,9 @@ class _FoldData:
         valid_x, valid_y = self.x[stop:end], self.y[stop:end]
         names = self.features
         products = (
-            detect(train_x, train_y, names, seed=self.seed, dataset_params=self.binning) if interactions else None
+            detect(train_x, train_y, names, seed=self.seed, dataset_params=self.binning, deadline=self.deadline)
+            if interactions
+            else None
         )
         if products is not None:  # a fold whose trees nest no two features keeps its inputs alone
             train_x, valid_x, names = products.apply(train_x), products.apply(valid_x), names + products.names(names)
@@ -251,7 +261,9 @@ def fit_model(
     from training.onnx_export import float32_thresholds
 
     binning = dataset_params(found.max_bin)
-    products = detect(x, y, features, seed=seed, dataset_params=binning) if found.interactions else None
+    products = (
+        detect(x, y, features, seed=seed, dataset_params=binning, deadline=deadline) if found.interactions else None
+    )
     wide, names = (x, features) if products is None else (products.apply(x), features + products.names(features))
     booster = fit_booster(found.params, wide, y, names, rounds=rounds, deadline=deadline, max_bin=found.max_bin)
     return Model(float32_thresholds(booster), products)  # served in float32 (ONNX): decided the same way
@@ -280,7 +292,7 @@ def search_lightgbm(
     # trial's min_data_in_leaf would force a rebuild whenever a later trial asks for less. The products
     # of a fold are detected on its training rows the first time a trial asks for them.
     binning = dataset_params(max_bin)
-    folds = [_FoldData(x, y, fold, feature_names, seed, binning) for fold in plan.folds]
+    folds = [_FoldData(x, y, fold, feature_names, seed, binning, deadline) for fold in plan.folds]
     best: dict[str, Any] = {}
     history: list[dict[str, Any]] = []
 

@@ -90,6 +90,14 @@ class Products:
         if not entries:
             return None
         index = {name: i for i, name in enumerate(features)}
+        unknown = sorted({name for e in entries for name in e["of"]} - index.keys())
+        if unknown:
+            from shared.domain.errors import ModelIntegrityError
+
+            raise ModelIntegrityError(
+                f"the model's derived features are products of {', '.join(unknown)}, "
+                "which are not among its input features: the manifest does not match the model"
+            )
         return cls(
             tuple((index[e["of"][0]], index[e["of"][1]]) for e in entries),
             tuple((float(e["mean"][0]), float(e["mean"][1])) for e in entries),

@@ -20,11 +20,26 @@ def _txn(i: int = 0, **over) -> dict:
     return body
 
 
+_TRAINED: dict = {}  # one training run for the module: its summary and every blob it left
+
+
 @pytest.fixture
 def trained(store, settings, generated_csv):
-    store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
-    run_etl(store, settings, name="gen.csv")
-    return run_training(store, settings)
+    """A champion trained on the generated rows. The run happens once; each later test gets the same blobs
+    written back into its own emptied store (training is the slow part, not what these tests are about)."""
+    if not _TRAINED:
+        store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
+        run_etl(store, settings, name="gen.csv")
+        _TRAINED["summary"] = run_training(store, settings)
+        _TRAINED["blobs"] = {
+            (container, name): store.get_bytes(container, name)[0]
+            for container in ("raw", "curated", "models", "reports")
+            for name in store.list_names(container)
+        }
+    else:
+        for (container, name), data in _TRAINED["blobs"].items():
+            store.put_bytes(container, name, data)
+    return _TRAINED["summary"]
 
 
 def test_health_is_503_with_a_reason_before_any_model(store):

@@ -7,6 +7,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
+from shared.domain.errors import ModelIntegrityError
 from shared.scoring.derived import Products
 from shared.scoring.explain import Explainer
 from training.interactions import detect, pair_gains, top_pairs
@@ -43,6 +44,9 @@ def test_products_are_the_standardised_products_measured_on_the_training_rows(da
     again = Products.from_manifest(products.to_manifest(FEATURES), FEATURES)
     assert again == products and np.array_equal(again.apply(x), wide)  # the manifest carries it exactly
     assert Products.from_manifest([], FEATURES) is None
+    # a manifest whose product names a feature the model does not take: refused with the feature's name
+    with pytest.raises(ModelIntegrityError, match="products of f9, which are not among its input features"):
+        Products.from_manifest([{**products.to_manifest(FEATURES)[0], "of": ["f0", "f9"]}], FEATURES)
 
 
 def test_a_constant_column_does_not_divide_by_zero():
