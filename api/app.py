@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
 from api import errors, federated, scoring
 from api.schemas import ScoreRequest
+from api.telemetry import RequestMetrics
 from shared.domain.settings import Settings
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """At shutdown, write the predictions still buffered (process exit does too, through ``atexit``)."""
+    yield
+    from fastapi.concurrency import run_in_threadpool
+
+    from shared.scoring.records import reset_recorders
+
+    await run_in_threadpool(reset_recorders)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,8 +38,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.settings = settings
+    app.add_middleware(RequestMetrics)
     errors.install(app)
     app.include_router(scoring.router())
     app.include_router(federated.router())

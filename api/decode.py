@@ -46,6 +46,8 @@ class Batch:
     ids: list[str | None]
     model_version: str | None = None
     explain: bool = False
+    customers: list[str | None] | None = None  # as given; recorded with the prediction, never scored
+    times: np.ndarray | None = None  # the contract's time column when sent (NaN where absent)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -95,7 +97,28 @@ def decode_json(body: bytes, contract: DatasetContract, *, max_batch: int) -> Ba
     x, ids = matrix_from_rows(rows, contract)
     if x is None:
         raise _row_errors(rows, contract)
-    return Batch(x, ids, version, bool(explain))
+    return Batch(x, ids, version, bool(explain), *_context_of_rows(rows, contract))
+
+
+def _context_of_rows(rows: list[Any], contract: DatasetContract) -> tuple[list[str | None] | None, np.ndarray | None]:
+    """Customer ids and times of checked rows (dicts), for the record of what was served."""
+    time_name = contract.time_column.name if contract.time_column else None
+    customers = [r.get("customer_id") for r in rows] if any("customer_id" in r for r in rows) else None
+    times = None
+    if time_name and any(time_name in r for r in rows):
+        times = np.array([r.get(time_name) for r in rows], dtype=np.float64)
+    return customers, times
+
+
+def _context_of_struct(arr: Any, contract: DatasetContract) -> tuple[list[str | None] | None, np.ndarray | None]:
+    """The same from a checked struct array."""
+    names = {arr.type.field(i).name for i in range(arr.type.num_fields)}
+    customers = arr.field("customer_id").to_pylist() if "customer_id" in names else None
+    time_name = contract.time_column.name if contract.time_column else None
+    times = None
+    if time_name and time_name in names:
+        times = arr.field(time_name).to_numpy(zero_copy_only=False).astype(np.float64)
+    return customers, times
 
 
 def _fast_struct(arr: Any, contract: DatasetContract) -> tuple[np.ndarray | None, list[str | None]]:
@@ -204,9 +227,10 @@ def decode_csv(body: bytes, contract: DatasetContract, *, max_batch: int) -> Bat
         raise BatchTooLargeError(f"batch of {table.num_rows} transactions is over the limit of {max_batch}")
     typed = _typed(table, contract)
     if typed is not None:
-        x, ids = _fast_struct(typed.to_struct_array().combine_chunks(), contract)
+        struct = typed.to_struct_array().combine_chunks()
+        x, ids = _fast_struct(struct, contract)
         if x is not None:
-            return Batch(x, ids)
+            return Batch(x, ids, None, False, *_context_of_struct(struct, contract))
     errors = [
         {"row": None, "field": c, "msg": "unknown column"}
         for c in table.column_names
@@ -230,7 +254,7 @@ def decode_csv(body: bytes, contract: DatasetContract, *, max_batch: int) -> Bat
     x, ids = matrix_from_rows(rows, contract)
     if x is None:
         raise _row_errors(rows, contract)
-    return Batch(x, ids)
+    return Batch(x, ids, None, False, *_context_of_rows(rows, contract))
 
 
 PARALLEL_CSV_BYTES = 256 * 1024  # above this a CSV body is parsed in four blocks on Arrow's thread pool
@@ -262,8 +286,9 @@ def _csv_typed(body: bytes, contract: DatasetContract, *, max_batch: int) -> Bat
         return None
     if not 0 < table.num_rows <= max_batch:
         return None
-    x, ids = _fast_struct(table.to_struct_array().combine_chunks(), contract)
-    return Batch(x, ids) if x is not None else None
+    struct = table.to_struct_array().combine_chunks()
+    x, ids = _fast_struct(struct, contract)
+    return Batch(x, ids, None, False, *_context_of_struct(struct, contract)) if x is not None else None
 
 
 def _typed(table: Any, contract: DatasetContract) -> Any:

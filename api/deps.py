@@ -6,14 +6,19 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from shared.adapters.telemetry import configure_telemetry, configured_mode
 from shared.domain.settings import Settings, get_settings
+from shared.scoring.records import NullRecorder, PredictionRecorder, get_recorder
 from shared.scoring.scorer import Scorer, get_scorer
 
 
 async def settings_dependency(request: Request) -> Settings:  # async: a cached getter needs no thread hop
     """The settings the app was built with (``create_app(settings=...)``), else the process's."""
     given: Settings | None = request.app.state.settings
-    return given if given is not None else get_settings()
+    settings = given if given is not None else get_settings()
+    if configured_mode() is None:  # the first request sets telemetry up, once per process
+        configure_telemetry(settings)
+    return settings
 
 
 SettingsDep = Annotated[Settings, Depends(settings_dependency)]
@@ -24,3 +29,10 @@ async def scorer_dependency(settings: SettingsDep) -> Scorer:
 
 
 ScorerDep = Annotated[Scorer, Depends(scorer_dependency)]
+
+
+async def recorder_dependency(settings: SettingsDep) -> PredictionRecorder | NullRecorder:
+    return get_recorder(settings)
+
+
+RecorderDep = Annotated[PredictionRecorder | NullRecorder, Depends(recorder_dependency)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -11,12 +12,14 @@ from fastapi.responses import JSONResponse, Response
 
 from api.body import read_body
 from api.decode import Batch, decode_csv, decode_json
-from api.deps import ScorerDep, SettingsDep
+from api.deps import RecorderDep, ScorerDep, SettingsDep
 from api.errors import UnsupportedMediaError, VersionNotFoundError, documented
 from api.schemas import HealthResponse, ModelInfo, ScoreResponse, ValidationErrorResponse
 from shared.adapters.model_store import VERSION_PATTERN
 from shared.domain.contract import get_contract
 from shared.domain.errors import FraudOpsError, ModelNotAvailableError
+from shared.domain.telemetry import count_scores, span
+from shared.scoring.records import Scored
 from shared.scoring.scorer import LoadedModel, Scorer
 
 log = logging.getLogger(__name__)
@@ -141,30 +144,58 @@ def router() -> APIRouter:
         request: Request,
         scorer: ScorerDep,
         settings: SettingsDep,
+        recorder: RecorderDep,
         explain: Annotated[bool, Query(description="add the top contributing features (TreeSHAP)")] = False,
         x_model_version: Annotated[
             str, Header(pattern=VERSION_PATTERN, description="pin a model version (shadow tests)")
         ] = "",
     ) -> Response:
+        start = time.perf_counter()
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in ("application/json", "text/csv"):
             raise UnsupportedMediaError(
                 f"content type {media or '(none)'!r} is not supported; send application/json or text/csv"
             )
-        body = await read_body(request, settings.score_max_body_bytes)
-        contract = get_contract(settings.dataset_name)
-        decode = decode_json if media == "application/json" else decode_csv
-        batch = decode(body, contract, max_batch=settings.score_max_batch)
-        if x_model_version and not batch.model_version:
-            batch = Batch(batch.x, batch.ids, x_model_version, batch.explain)
-        wants_explanation = explain or batch.explain
-        if len(batch) <= INLINE_ROWS and not wants_explanation and batch.model_version is None and scorer.fresh():
-            model, probs, explanations = _score(batch, scorer, False)  # microseconds, no I/O: no thread hop
-        else:  # may fetch a model or check the pointer (I/O), or compute for long: off the event loop
-            model, probs, explanations = await run_in_threadpool(_score, batch, scorer, wants_explanation)
+        with span("score.request", media=media) as request_span:
+            body = await read_body(request, settings.score_max_body_bytes)
+            contract = get_contract(settings.dataset_name)
+            decode = decode_json if media == "application/json" else decode_csv
+            with span("score.decode", bytes=len(body)):
+                batch = decode(body, contract, max_batch=settings.score_max_batch)
+            if x_model_version and not batch.model_version:
+                batch = Batch(batch.x, batch.ids, x_model_version, batch.explain, batch.customers, batch.times)
+            wants_explanation = explain or batch.explain
+            with span("score.model", rows=len(batch)):
+                if (
+                    len(batch) <= INLINE_ROWS
+                    and not wants_explanation
+                    and batch.model_version is None
+                    and scorer.fresh()
+                ):
+                    model, probs, explanations = _score(batch, scorer, False)  # microseconds, no I/O: no thread hop
+                else:  # may fetch a model or check the pointer (I/O), or compute for long: off the event loop
+                    model, probs, explanations = await run_in_threadpool(_score, batch, scorer, wants_explanation)
+            request_span.set_attribute("model_version", model.version)
+            with span("score.encode"):
+                if media == "text/csv":
+                    response = _csv_response(batch, model, probs)
+                else:
+                    response = _json_response(batch, model, probs, explanations)
+        count_scores(probs, model.threshold, source="http", model_version=model.version)
+        recorder.record(
+            Scored(
+                x=batch.x,
+                probabilities=probs,
+                transaction_ids=batch.ids,
+                customer_ids=batch.customers,
+                times=batch.times,
+                model_version=model.version,
+                threshold=model.threshold,
+                request_id=request.scope.get("state", {}).get("request_id", ""),
+                latency_ms=(time.perf_counter() - start) * 1000,
+            )
+        )
         log.debug("scored %d transactions with %s", len(batch), model.version)
-        if media == "text/csv":
-            return _csv_response(batch, model, probs)
-        return _json_response(batch, model, probs, explanations)
+        return response
 
     return r

@@ -50,8 +50,9 @@ def decode_typed(
     contract: DatasetContract,
     *,
     max_batch: int,
-) -> tuple[np.ndarray, list[str | None], str | None, bool] | None:
-    """``(features as float32, transaction ids, model_version, explain)``, or ``None`` when anything is off.
+) -> tuple[np.ndarray, list[str | None], str | None, bool, list[str | None] | None, np.ndarray | None] | None:
+    """``(features as float32, transaction ids, model_version, explain, customer ids, times)``, or ``None``
+    when anything is off (customer ids and times are ``None`` when no transaction sent them).
 
     ``None`` also for an empty or over-long batch: the precise path words those errors.
     """
@@ -72,12 +73,19 @@ def decode_typed(
     lo, hi = column_bounds(contract, contract.feature_names)
     if not (np.isfinite(values).all() and (values >= lo).all() and (values <= hi).all()):
         return None
+    times = None
     for name in numeric:  # the time column: optional, in range when present
         column = np.array(list(map(attrgetter(name), rows)), dtype=np.float64)  # None becomes NaN
-        if not in_range(column[~np.isnan(column)], contract.column(name)):
+        present = column[~np.isnan(column)]
+        if not in_range(present, contract.column(name)):
             return None
+        if contract.time_column is not None and name == contract.time_column.name and present.size:
+            times = column
     for name in strings:
         if max(map(len, filter(None, map(attrgetter(name), rows))), default=0) > contract.max_field_chars:
             return None
     ids = list(map(attrgetter("transaction_id"), rows)) if "transaction_id" in strings else [None] * len(rows)
-    return values.astype(np.float32), ids, request.model_version, request.explain
+    customers = list(map(attrgetter("customer_id"), rows)) if "customer_id" in strings else None
+    if customers is not None and not any(customers):
+        customers = None
+    return values.astype(np.float32), ids, request.model_version, request.explain, customers, times

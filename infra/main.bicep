@@ -44,7 +44,7 @@ param storageSku string = 'Standard_LRS'
 @minValue(1)
 param rawRetentionDays int = 90
 
-@description('Days the scored stream archive stays in scored/.')
+@description('Days the records of served predictions stay: the stream archive in scored/ and the HTTP records in predictions/.')
 @minValue(1)
 param scoredRetentionDays int = 365
 
@@ -135,6 +135,7 @@ var dataContainers = [
   'models'
   'reports'
   'scored'
+  'predictions'
   'alerts'
   'deadletter'
   'federated'

@@ -106,3 +106,56 @@ def generated_csv(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("gen") / "gen.csv"
     generate(60_000, 11, path, fraud_rate=0.01, truth=path.with_suffix(".truth.csv"))
     return path
+
+
+class Telemetry:
+    """The real OpenTelemetry SDK exporting to memory: what a test's code path emitted, read back."""
+
+    def __init__(self) -> None:
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        self.spans_exporter = InMemorySpanExporter()
+        self.reader = InMemoryMetricReader()
+
+    def clear(self) -> None:
+        self.spans_exporter.clear()
+        self.reader.get_metrics_data()  # cumulative sums stay; tests compare before and after
+
+    def spans(self, name: str | None = None) -> list:
+        return [s for s in self.spans_exporter.get_finished_spans() if name is None or s.name == name]
+
+    def points(self, metric: str) -> list:
+        """Every data point of ``metric`` now (cumulative since the process started)."""
+        data = self.reader.get_metrics_data()
+        found = []
+        for rm in data.resource_metrics if data else ():
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    if m.name == metric:
+                        found.extend(m.data.data_points)
+        return found
+
+    def total(self, metric: str, **attributes: object) -> float:
+        """The sum (counters), or the count (histograms), over the points whose attributes include these."""
+        total = 0.0
+        for p in self.points(metric):
+            if all(p.attributes.get(k) == v for k, v in attributes.items()):
+                total += p.value if hasattr(p, "value") else p.count
+        return total
+
+
+@pytest.fixture(scope="session")
+def telemetry_sdk() -> Telemetry:
+    """Installed once per process (OpenTelemetry lets a process set its providers once)."""
+    from shared.adapters.telemetry import install_sdk
+
+    t = Telemetry()
+    install_sdk(span_exporters=[t.spans_exporter], metric_readers=[t.reader])
+    return t
+
+
+@pytest.fixture
+def telemetry(telemetry_sdk: Telemetry) -> Telemetry:
+    telemetry_sdk.clear()
+    return telemetry_sdk

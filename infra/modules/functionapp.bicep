@@ -169,6 +169,12 @@ var appSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   AzureWebJobsFeatureFlags: 'EnableWorkerIndexing'
+  // The worker sets up Azure Monitor's OpenTelemetry distro itself (spans and metrics, with the identity of
+  // APPLICATIONINSIGHTS_AUTHENTICATION_STRING); its log exporter stays off because the host already forwards
+  // every log line: both on would write each line twice.
+  PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
+  OTEL_LOGS_EXPORTER: 'none'
+  OTEL_SERVICE_NAME: 'fraudops'
   // The app's data and the blob trigger's connection: a second account, roles per container.
   // Service URIs, not __accountName: the Python blob binding accepts __accountName only for AzureWebJobsStorage.
   DataStorage__blobServiceUri: dataBlobEndpoint
@@ -200,6 +206,12 @@ var appSettings = {
   SCORE_MAX_BODY_BYTES: '2000000'
   MODEL_REFRESH_SECONDS: '30'
   ORT_INTRA_OP_THREADS: '1'
+  // Every served prediction recorded to predictions/ (shared/scoring/records.py); telemetry as set up above.
+  PREDICTIONS_RECORD: 'true'
+  PREDICTIONS_MAX_BUFFERED: '100000'
+  PREDICTIONS_FLUSH_ROWS: '5000'
+  PREDICTIONS_FLUSH_SECONDS: '5'
+  TELEMETRY_EXPORTER: 'auto'
   // Streaming: identity-based Event Hubs connection named EVENTHUB.
   EVENTHUB__fullyQualifiedNamespace: eventHubsNamespace
   EVENTHUB__credential: 'managedidentity'

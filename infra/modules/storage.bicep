@@ -31,7 +31,7 @@ param dataLifecycle bool
 @minValue(1)
 param rawRetentionDays int
 
-@description('Days the scored stream archive stays in scored/.')
+@description('Days the records of served predictions stay: the stream archive in scored/ and the HTTP records in predictions/.')
 @minValue(1)
 param scoredRetentionDays int
 
@@ -95,8 +95,8 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
   }
 ]
 
-// Raw CSVs are converted to Parquet on arrival, and the scored archive is for audits and
-// retraining: both age out. Federated request nonces are needed only while a request's timestamp
+// Raw CSVs are converted to Parquet on arrival, and the records of served predictions (scored/,
+// predictions/) are for audits, delayed labels and retraining: both age out. Federated request nonces are needed only while a request's timestamp
 // is inside the 5-minute skew window (an older one is refused by its clock anyway), so they go
 // after a day. curated/, models/, the rest of federated/ and audit/ are kept.
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = if (dataLifecycle) {
@@ -124,7 +124,7 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
           enabled: true
           type: 'Lifecycle'
           definition: {
-            filters: { blobTypes: ['blockBlob'], prefixMatch: ['scored/'] }
+            filters: { blobTypes: ['blockBlob'], prefixMatch: ['scored/', 'predictions/'] }
             actions: {
               baseBlob: {
                 tierToCool: { daysAfterModificationGreaterThan: min(30, scoredRetentionDays) }
@@ -140,7 +140,7 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
           definition: {
             filters: {
               blobTypes: ['blockBlob']
-              prefixMatch: ['raw/', 'quarantine/', 'curated/', 'reports/', 'scored/', 'alerts/', 'deadletter/', 'federated/']
+              prefixMatch: ['raw/', 'quarantine/', 'curated/', 'reports/', 'scored/', 'predictions/', 'alerts/', 'deadletter/', 'federated/']
             }
             actions: {
               version: {

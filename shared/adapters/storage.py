@@ -31,6 +31,7 @@ CONTAINERS = (
     "models",
     "reports",
     "scored",
+    "predictions",
     "alerts",
     "deadletter",
     "federated",

@@ -180,6 +180,32 @@ class Settings(BaseSettings):
     model_refresh_seconds: float = Field(default=30.0, ge=0, validation_alias="MODEL_REFRESH_SECONDS")
     ort_intra_op_threads: int = Field(default=1, ge=1, validation_alias="ORT_INTRA_OP_THREADS")
 
+    # Recording what was served, and telemetry
+    predictions_record: bool = Field(
+        default=True,
+        validation_alias="PREDICTIONS_RECORD",
+        description="Record every prediction served over HTTP to predictions/ (off the hot path, in batches).",
+    )
+    predictions_max_buffered: int = Field(
+        default=100_000,
+        ge=1,
+        validation_alias="PREDICTIONS_MAX_BUFFERED",
+        description="Predictions held in memory while storage is slow; beyond this, new ones are dropped and counted.",
+    )
+    predictions_flush_rows: int = Field(default=5_000, ge=1, validation_alias="PREDICTIONS_FLUSH_ROWS")
+    predictions_flush_seconds: float = Field(default=5.0, gt=0, validation_alias="PREDICTIONS_FLUSH_SECONDS")
+    telemetry_exporter: Literal["auto", "azure-monitor", "console", "none"] = Field(
+        default="auto",
+        validation_alias="TELEMETRY_EXPORTER",
+        description="Where spans and metrics go: auto is Azure Monitor when APPLICATIONINSIGHTS_CONNECTION_STRING "
+        "is set (or the Functions worker's own set-up), else nowhere.",
+    )
+    applicationinsights_connection_string: SecretStr | None = Field(
+        default=None,
+        validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING",
+        description="Application Insights (read by the host too); unset locally.",
+    )
+
     @field_validator("fl_admin_key", "fl_bank_keys", mode="before")
     @classmethod
     def _unresolved_key_vault_reference_is_unset(cls, value: object) -> object:

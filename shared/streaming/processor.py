@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import io
 import json
 import logging
 import time
@@ -43,6 +42,7 @@ import numpy as np
 from shared.domain.contract import DatasetContract
 from shared.domain.errors import BlobExistsError, ConcurrentUpdateError, FraudOpsError, ModelNotAvailableError
 from shared.domain.rows import matrix_from_rows
+from shared.domain.telemetry import count_scores, instruments, span
 from shared.streaming.events import StreamEvent
 
 if TYPE_CHECKING:
@@ -127,6 +127,20 @@ class StreamProcessor:
         started = time.perf_counter()
         if not events:
             return StreamOutcome(events=0, scored=0, alerts=0, deadlettered=0, status="empty")
+        with span("stream.batch", partition=events[0].partition, events=len(events)) as batch_span:
+            summary = self._process_batch(events)
+            batch_span.set_attribute("status", summary.status)
+        summary = dataclasses.replace(summary, seconds=round(time.perf_counter() - started, 4))
+        self.totals["batches"] += 1
+        for key in ("events", "scored", "alerts", "deadlettered"):
+            self.totals[key] += getattr(summary, key)
+        m = instruments()
+        for outcome in ("scored", "alerts", "deadlettered"):
+            if getattr(summary, outcome):
+                m.stream_events.add(getattr(summary, outcome), {"outcome": outcome})
+        return summary
+
+    def _process_batch(self, events: Sequence[StreamEvent]) -> StreamOutcome:
         self.replay_spool()
         summary: StreamOutcome | None = None
         for _ in range(LEDGER_ATTEMPTS):
@@ -140,10 +154,6 @@ class StreamProcessor:
                 break
         if summary is None:
             summary = self._fail(events, LedgerMovedError("the partition's progress kept changing under this batch"))
-        summary = dataclasses.replace(summary, seconds=round(time.perf_counter() - started, 4))
-        self.totals["batches"] += 1
-        for key in ("events", "scored", "alerts", "deadlettered"):
-            self.totals[key] += getattr(summary, key)
         return summary
 
     def _fail(self, events: Sequence[StreamEvent], exc: Exception) -> StreamOutcome:
@@ -191,7 +201,7 @@ class StreamProcessor:
             )
         prefix, name = _stem(fresh)
         timings: dict[str, float] = {}
-        t = time.perf_counter()
+        started = t = time.perf_counter()
         good, rows, x, dead = self._decode(fresh)
         timings["decode_validate"] = time.perf_counter() - t
         writes: dict[str, tuple[str, bytes, str]] = {}
@@ -205,9 +215,12 @@ class StreamProcessor:
             t = time.perf_counter()
             writes["scored"] = (
                 f"{prefix}/{name}.parquet",
-                _scored_parquet(good, rows, probs, model.threshold, model.version),
-                "application/octet-stream",
+                _scored_parquet(
+                    good, rows, x, probs, model, self.contract, batch=name, latency_ms=(t - started) * 1000
+                ),
+                "application/vnd.apache.parquet",
             )
+            count_scores(probs, model.threshold, source="stream", model_version=model.version)
             flagged = np.flatnonzero(probs >= model.threshold)
             if flagged.size:
                 alerts = self._alerts(good, rows, x, probs, flagged, model)
@@ -529,6 +542,7 @@ class StreamProcessor:
         partial = spooled.with_suffix(".partial")
         partial.write_bytes(_jsonl([_dead_doc(e, reason) for e in events]))
         partial.replace(spooled)  # whole or absent: a crash mid-write leaves no half file to replay
+        instruments().spool.set(len(list(self.spool_dir.glob(f"*{SPOOL_SEPARATOR}*.jsonl"))))
         log.critical("storage unreachable (%s); batch %s spooled to %s for replay", failure, name, spooled)
         return str(spooled)
 
@@ -541,7 +555,16 @@ class StreamProcessor:
         if not self.spool_dir.is_dir():
             return 0
         moved = 0
-        for spooled in sorted(self.spool_dir.glob(f"*{SPOOL_SEPARATOR}*.jsonl")):
+        waiting = sorted(self.spool_dir.glob(f"*{SPOOL_SEPARATOR}*.jsonl"))
+        try:
+            moved = self._replay(waiting)
+        finally:
+            instruments().spool.set(len(waiting) - moved)
+        return moved
+
+    def _replay(self, waiting: list[Path]) -> int:
+        moved = 0
+        for spooled in waiting:
             path = spooled.name.replace(SPOOL_SEPARATOR, "/")
             try:
                 partition = json.loads(spooled.read_bytes().split(b"\n", 1)[0])["partition"]
@@ -589,26 +612,44 @@ def _row_reasons(rows: list[dict[str, Any]], contract: DatasetContract) -> dict[
 
 
 def _scored_parquet(
-    good: list[StreamEvent], rows: list[dict[str, Any]], probs: np.ndarray, threshold: float, version: str
+    good: list[StreamEvent],
+    rows: list[dict[str, Any]],
+    x: np.ndarray,
+    probs: np.ndarray,
+    model: Any,
+    contract: DatasetContract,
+    *,
+    batch: str,
+    latency_ms: float,
 ) -> bytes:
+    """The batch's archive: the same record as every served prediction, plus where the event came from."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    table = pa.table(
-        {
-            "transaction_id": pa.array([r["transaction_id"] for r in rows], pa.string()),
-            "customer_id": pa.array([r.get("customer_id") for r in rows], pa.string()),
-            "fraud_probability": pa.array(probs, pa.float64()),
-            "is_fraud": pa.array(probs >= threshold),
-            "model_version": pa.array([version] * len(rows), pa.string()),
-            "enqueued_time": pa.array([e.enqueued_time for e in good], pa.timestamp("us", tz="UTC")),
-            "partition": pa.array([e.partition for e in good], pa.string()),
-            "sequence_number": pa.array([e.sequence_number for e in good], pa.int64()),
-        }
+    from shared.scoring.records import Scored, parquet_bytes, prediction_table
+
+    time_name = contract.time_column.name if contract.time_column else None
+    times = np.array([r.get(time_name) for r in rows], dtype=np.float64) if time_name else None
+    scored = Scored(
+        x=x,
+        probabilities=probs,
+        transaction_ids=[r["transaction_id"] for r in rows],
+        customer_ids=[r.get("customer_id") for r in rows],
+        times=times,
+        model_version=model.version,
+        threshold=model.threshold,
+        request_id=batch,
+        latency_ms=latency_ms,
+        source="stream",
     )
-    out = io.BytesIO()
-    pq.write_table(table, out, compression="zstd")
-    return out.getvalue()
+    enqueued = [e.enqueued_time for e in good]
+    oldest = (scored.scored_at - min(enqueued)).total_seconds()  # one observation a batch: its worst lag
+    instruments().stream_lag.record(max(oldest, 0.0), {"partition": good[0].partition})
+    extra = {
+        "enqueued_time": pa.array(enqueued, pa.timestamp("us", tz="UTC")),
+        "partition": pa.array([e.partition for e in good], pa.string()),
+        "sequence_number": pa.array([e.sequence_number for e in good], pa.int64()),
+    }
+    return parquet_bytes(prediction_table(scored, contract.feature_names, extra))
 
 
 def _dead_doc(event: StreamEvent, reason: str) -> dict[str, Any]:

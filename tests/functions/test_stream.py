@@ -285,3 +285,24 @@ def test_replay_to_real_event_hubs(stream, tmp_path, monkeypatch, capsys):
     assert main(["replay", str(path), "--batch", "10"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["mode"] == "eventhubs" and summary["sent"] == 1 and summary["failed"] == 0
+
+
+def test_the_archive_is_the_record_of_served_predictions_and_telemetry_is_exported(store, stream, telemetry):
+    """The scored/ archive carries the same fields as the HTTP record (one schema for delayed labels to join),
+    and the batch leaves a span, event counts, a lag observation and the score distribution."""
+    from shared.scoring.records import RECORD_COLUMNS
+
+    before = telemetry.total("fraudops.stream.events", outcome="scored")
+    batch = [_txn(i, Time=float(i)) for i in range(5)] + [_txn(5, fraud=True), b"not json"]
+    assert stream(_events(batch)) is None
+    table = pq.read_table(io.BytesIO(store.get_bytes("scored", f"{PREFIX}/2-100-106.parquet")[0]))
+    assert set(RECORD_COLUMNS) | set(FEATURES) <= set(table.column_names)
+    row = table.to_pylist()[0]
+    assert row["source"] == "stream" and row["request_id"] == "2-100-106" and row["threshold"] == 0.5
+    assert row["customer_id"] == "c0" and row["Time"] == 0.0 and row["Amount"] == 12.5
+    (batch_span,) = telemetry.spans("stream.batch")
+    assert batch_span.attributes["partition"] == "2" and batch_span.attributes["status"] == "processed"
+    assert telemetry.total("fraudops.stream.events", outcome="scored") - before == 6
+    assert telemetry.total("fraudops.stream.events", outcome="deadlettered") >= 1
+    assert telemetry.total("fraudops.stream.lag", partition="2") >= 1
+    assert telemetry.total("fraudops.score.transactions", source="stream", model_version="v1") >= 6

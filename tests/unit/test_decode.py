@@ -97,10 +97,16 @@ def test_the_typed_path_matches_the_general_path_on_good_input():
     rows[7].pop("Time")  # the time column is optional: absent or null
     typed = decode_typed(_body(rows, model_version="v2"), CREDITCARD, max_batch=100)
     assert typed is not None
-    x, ids, version, explain = typed
+    x, ids, version, explain, customers, times = typed
     general_x, general_ids = matrix_from_rows(rows, CREDITCARD)
     assert general_x is not None and np.array_equal(x, general_x) and ids == general_ids
     assert version == "v2" and explain is False
+    # what the record of served predictions keeps: the customer as given, the time (NaN where absent)
+    assert customers == [r.get("customer_id") for r in rows]
+    expected_times = np.array([r.get("Time", np.nan) if r.get("Time") is not None else np.nan for r in rows])
+    assert times is not None and np.array_equal(times, expected_times, equal_nan=True)
+    general = decode_json(_body(rows), CREDITCARD, max_batch=100)
+    assert general.customers == customers
 
 
 @pytest.mark.parametrize(

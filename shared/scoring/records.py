@@ -1,0 +1,359 @@
+"""Every served prediction, recorded: what was scored, by which model, with what answer.
+
+One schema (``prediction_table``) for the HTTP recorder and the stream's ``scored/`` archive, so
+the monitoring run reads both the same way and joins delayed labels to either: transaction id,
+customer id as given, model version, probability, decision, threshold, request id, latency, time,
+source, and the features themselves (labelled production transactions become training data).
+
+The HTTP path hands each answered batch to a :class:`PredictionRecorder`: ``record`` only appends
+the batch's arrays to a bounded buffer (microseconds, no I/O, never blocks the request); a
+background thread builds the Parquet and writes it to ``predictions/date=YYYY-MM-DD/`` every
+``flush_seconds`` or ``flush_rows``, whichever comes first. Delivery is at least once: a failed
+write keeps its rows at the head of the buffer and is retried under the same blob name (a write
+that landed but whose answer was lost is overwritten with the same bytes, never doubled), and
+``close`` (at process exit and at the server's shutdown) writes what is left. A full buffer drops
+the new batch and counts it (``fraudops.predictions.dropped``, the recorder's ``stats``, and a
+warning at most once a minute), never silently.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from shared.domain.telemetry import instruments
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from shared.adapters.storage import BlobStore
+    from shared.domain.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CONTAINER = "predictions"
+TIME_COLUMN = "Time"
+# What every record holds besides the features (the HTTP record and the stream's scored/ archive alike)
+RECORD_COLUMNS = (
+    "transaction_id",
+    "customer_id",
+    "model_version",
+    "fraud_probability",
+    "is_fraud",
+    "threshold",
+    "request_id",
+    "latency_ms",
+    "scored_at",
+    "source",
+    TIME_COLUMN,
+)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One answered batch, as the scoring path has it (no copies made on the hot path)."""
+
+    x: np.ndarray
+    probabilities: np.ndarray
+    transaction_ids: Sequence[str | None]
+    customer_ids: Sequence[str | None] | None
+    times: np.ndarray | None
+    model_version: str
+    threshold: float
+    request_id: str
+    latency_ms: float
+    source: str = "http"
+    scored_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __len__(self) -> int:
+        return int(self.probabilities.shape[0])
+
+
+def prediction_table(batch: Scored, feature_names: Sequence[str], extra: dict[str, Any] | None = None) -> pa.Table:
+    """The recorded form of one batch (the stream adds its own columns through ``extra``)."""
+    import pyarrow as pa
+
+    n = len(batch)
+    flags = batch.probabilities >= batch.threshold
+    columns: dict[str, Any] = {
+        "transaction_id": pa.array(list(batch.transaction_ids), pa.string()),
+        "customer_id": pa.array(
+            list(batch.customer_ids) if batch.customer_ids is not None else [None] * n, pa.string()
+        ),
+        "model_version": pa.array([batch.model_version] * n, pa.string()),
+        "fraud_probability": pa.array(batch.probabilities, pa.float64()),
+        "is_fraud": pa.array(flags, pa.bool_()),
+        "threshold": pa.array(np.full(n, batch.threshold), pa.float64()),
+        "request_id": pa.array([batch.request_id] * n, pa.string()),
+        "latency_ms": pa.array(np.full(n, batch.latency_ms), pa.float64()),
+        "scored_at": pa.array([batch.scored_at] * n, pa.timestamp("us", tz="UTC")),
+        "source": pa.array([batch.source] * n, pa.string()),
+        TIME_COLUMN: pa.array(batch.times if batch.times is not None else np.full(n, np.nan), pa.float64()),
+    }
+    for j, name in enumerate(feature_names):
+        columns[name] = pa.array(batch.x[:, j], pa.float32())
+    for name, values in (extra or {}).items():
+        columns[name] = values
+    return pa.table(columns)
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    import pyarrow.parquet as pq
+
+    out = io.BytesIO()
+    pq.write_table(table, out, compression="zstd")
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class RecorderStats:
+    """What the recorder has done since it started (``dropped`` is never reset)."""
+
+    recorded: int
+    dropped: int
+    buffered: int
+    writes: int
+    failed_writes: int
+    last_error: str | None
+
+
+class PredictionRecorder:
+    """Buffers answered batches and writes them to Blob from one background thread."""
+
+    def __init__(
+        self,
+        store: BlobStore,
+        feature_names: Sequence[str],
+        *,
+        max_buffered: int = 100_000,
+        flush_rows: int = 5_000,
+        flush_seconds: float = 5.0,
+        retry_seconds: float = 1.0,
+        instance: str | None = None,
+    ) -> None:
+        self.store = store
+        self.feature_names = list(feature_names)
+        self.max_buffered = max_buffered
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self.retry_seconds = retry_seconds
+        self.instance = instance or uuid.uuid4().hex[:12]
+        self._pending: deque[Scored] = deque()
+        self._buffered = 0
+        self._cond = threading.Condition()
+        self._writing = threading.Lock()  # one writer at a time: the thread, or flush/close from a caller
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._retrying: tuple[list[Scored], list[tuple[str, pa.Table]]] | None = None
+        self._recorded = self._dropped = self._writes = self._failed = 0
+        self._last_error: str | None = None
+        self._last_drop_warning = 0.0
+        self._sequence = 0
+
+    # the hot path -------------------------------------------------------------------------------
+    def record(self, batch: Scored) -> bool:
+        """Queue one answered batch; False (and counted) when the buffer is full or the recorder closed."""
+        n = len(batch)
+        with self._cond:
+            if self._closed or self._buffered + n > self.max_buffered:
+                self._dropped += n
+                dropped_total, now = self._dropped, time.monotonic()
+                warn = now - self._last_drop_warning > 60
+                if warn:
+                    self._last_drop_warning = now
+            else:
+                self._pending.append(batch)
+                self._buffered += n
+                if self._thread is None:
+                    self._start()
+                if self._buffered >= self.flush_rows:
+                    self._cond.notify()
+                dropped_total = -1
+        if dropped_total < 0:
+            instruments().record_buffered.add(n)
+            return True
+        instruments().record_dropped.add(n, {"reason": "closed" if self._closed else "buffer_full"})
+        if warn:
+            log.warning(
+                "predictions are not being recorded: %s; %d dropped so far (storage slow or unreachable?)",
+                "the recorder is closed" if self._closed else f"the buffer of {self.max_buffered} is full",
+                dropped_total,
+            )
+        return False
+
+    # the background thread ---------------------------------------------------------------------
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="prediction-recorder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._closed and self._buffered < self.flush_rows and self._retrying is None:
+                    self._cond.wait(self.flush_seconds)
+                closed = self._closed
+            ok = self._flush_once()
+            if closed:
+                return
+            if not ok:
+                time.sleep(self.retry_seconds)
+
+    def _take(self) -> tuple[list[Scored], list[tuple[str, pa.Table]]] | None:
+        """The rows to write next: those of a failed attempt first (same names), else everything queued."""
+        with self._cond:
+            if self._retrying is not None:
+                return self._retrying
+            if not self._pending:
+                return None
+            batches = list(self._pending)
+            self._pending.clear()
+        return batches, self._name_tables(batches)
+
+    def _name_tables(self, batches: list[Scored]) -> list[tuple[str, pa.Table]]:
+        import pyarrow as pa
+
+        by_day: dict[str, list[pa.Table]] = {}
+        for b in batches:
+            by_day.setdefault(b.scored_at.strftime("%Y-%m-%d"), []).append(prediction_table(b, self.feature_names))
+        named = []
+        for day, tables in sorted(by_day.items()):
+            self._sequence += 1
+            stamp = datetime.now(UTC).strftime("%H%M%S")
+            name = f"date={day}/{batches[0].source}-{stamp}-{self.instance}-{self._sequence:06d}.parquet"
+            named.append((name, pa.concat_tables(tables)))
+        return named
+
+    def _flush_once(self) -> bool:
+        """Write what is queued; True when nothing is left to retry."""
+        with self._writing:
+            return self._write_taken()
+
+    def _write_taken(self) -> bool:
+        taken = self._take()
+        if taken is None:
+            return True
+        batches, named = taken
+        for i, (name, table) in enumerate(named):
+            try:
+                self.store.put_bytes(
+                    CONTAINER, name, parquet_bytes(table), content_type="application/vnd.apache.parquet"
+                )
+            except Exception as exc:  # storage errors of every kind: keep the rows, retry under the same name
+                with self._cond:
+                    self._retrying = (batches, named[i:])
+                    self._failed += 1
+                    self._last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                log.warning(
+                    "recording %d predictions to %s/%s failed (%s); retrying", table.num_rows, CONTAINER, name, exc
+                )
+                return False
+            rows = table.num_rows
+            with self._cond:
+                self._buffered -= rows
+                self._recorded += rows
+                self._writes += 1
+            instruments().recorded.add(rows)
+            instruments().record_buffered.add(-rows)
+        with self._cond:
+            self._retrying = None
+        return True
+
+    # control -----------------------------------------------------------------------------------
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Write everything queued now, from the caller's thread; True when nothing is left."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._cond:
+                if not self._pending and self._retrying is None:
+                    return True
+            if not self._flush_once() and time.monotonic() + self.retry_seconds > deadline:
+                return False
+            if time.monotonic() > deadline:
+                return False
+
+    def close(self, timeout: float = 30.0) -> RecorderStats:
+        """Stop taking batches, write what is left (within ``timeout``), and report; what could not be
+        written is counted as dropped and logged as an error with its count."""
+        with self._cond:
+            already = self._closed
+            self._closed = True
+            self._cond.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        if not already and not self.flush(timeout):
+            with self._cond:
+                lost = self._buffered
+                self._dropped += lost
+                self._buffered = 0
+                self._pending.clear()
+                self._retrying = None
+            instruments().record_dropped.add(lost, {"reason": "unwritable_at_shutdown"})
+            log.error("%d predictions could not be recorded before shutdown: %s", lost, self._last_error)
+        return self.stats()
+
+    def stats(self) -> RecorderStats:
+        with self._cond:
+            return RecorderStats(
+                self._recorded, self._dropped, self._buffered, self._writes, self._failed, self._last_error
+            )
+
+
+class NullRecorder:
+    """What ``get_recorder`` returns when recording is switched off (``PREDICTIONS_RECORD=false``)."""
+
+    def record(self, batch: Scored) -> bool:  # noqa: ARG002 (the recorder's signature, nothing to keep)
+        return True
+
+    def close(self, timeout: float = 30.0) -> None:  # noqa: ARG002
+        return None
+
+
+_RECORDERS: dict[Settings, PredictionRecorder | NullRecorder] = {}
+_RECORDERS_LOCK = threading.Lock()
+
+
+def get_recorder(settings: Settings) -> PredictionRecorder | NullRecorder:
+    """The process-wide recorder for these settings (built once; its thread starts with the first batch)."""
+    with _RECORDERS_LOCK:
+        recorder = _RECORDERS.get(settings)
+        if recorder is None:
+            recorder = _RECORDERS[settings] = _build(settings)
+        return recorder
+
+
+def _build(settings: Settings) -> PredictionRecorder | NullRecorder:
+    if not settings.predictions_record:
+        return NullRecorder()
+    from shared.adapters.storage import get_blob_store
+    from shared.domain.contract import get_contract
+
+    recorder = PredictionRecorder(
+        get_blob_store(settings),
+        get_contract(settings.dataset_name).feature_names,
+        max_buffered=settings.predictions_max_buffered,
+        flush_rows=settings.predictions_flush_rows,
+        flush_seconds=settings.predictions_flush_seconds,
+    )
+    atexit.register(recorder.close)
+    return recorder
+
+
+def reset_recorders(timeout: float = 10.0) -> None:
+    """Close (writing what they hold) and forget the recorders (``functions.composition.reset`` calls this)."""
+    with _RECORDERS_LOCK:
+        recorders = list(_RECORDERS.values())
+        _RECORDERS.clear()
+    for recorder in recorders:
+        recorder.close(timeout)

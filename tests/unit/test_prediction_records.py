@@ -1,0 +1,165 @@
+"""The record of served predictions: off the hot path, at least once, nothing doubled, overflow counted."""
+
+from __future__ import annotations
+
+import io
+import threading
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from shared.adapters.memory_store import MemoryBlobStore
+from shared.domain.contract import CREDITCARD
+from shared.scoring.records import CONTAINER, PredictionRecorder, Scored
+
+FEATURES = CREDITCARD.feature_names
+
+
+def _batch(start: int, n: int, *, day: str = "2026-12-04", request_id: str = "r1") -> Scored:
+    rng = np.random.default_rng(start)
+    return Scored(
+        x=rng.normal(size=(n, len(FEATURES))).astype(np.float32),
+        probabilities=rng.uniform(size=n),
+        transaction_ids=[f"t{start + i}" for i in range(n)],
+        customer_ids=[f"c{(start + i) % 7}" for i in range(n)],
+        times=np.arange(start, start + n, dtype=np.float64),
+        model_version="v1",
+        threshold=0.5,
+        request_id=request_id,
+        latency_ms=1.5,
+        scored_at=datetime.fromisoformat(f"{day}T10:00:00+00:00"),
+    )
+
+
+def _recorded(store: MemoryBlobStore):
+    names = store.list_names(CONTAINER)
+    tables = [pq.read_table(io.BytesIO(store.get_bytes(CONTAINER, n)[0])) for n in names]
+    return names, tables
+
+
+class _Failing(MemoryBlobStore):
+    """A store whose writes to ``predictions`` fail ``failures`` times (after landing, when ``land``)."""
+
+    def __init__(self, failures: int, *, land: bool = False) -> None:
+        super().__init__()
+        self.failures, self.land, self.attempts = failures, land, []
+        self.ensure_containers()
+
+    def put_bytes(self, container, name, data, **kwargs):
+        if container == CONTAINER:
+            self.attempts.append(name)
+            if self.failures > 0:
+                self.failures -= 1
+                if self.land:  # the write landed, its answer was lost
+                    super().put_bytes(container, name, data, **kwargs)
+                raise ConnectionError("storage is unreachable")
+        return super().put_bytes(container, name, data, **kwargs)
+
+
+def test_every_field_is_recorded_by_day_and_close_writes_what_is_left(memory_store):
+    recorder = PredictionRecorder(memory_store, FEATURES, flush_rows=10_000, flush_seconds=3600)
+    assert recorder.record(_batch(0, 3, request_id="req-a"))
+    assert recorder.record(_batch(3, 2, day="2026-12-05", request_id="req-b"))
+    assert memory_store.list_names(CONTAINER) == []  # nothing written on the request's path
+    stats = recorder.close()
+    names, tables = _recorded(memory_store)
+    assert [n.split("/")[0] for n in names] == ["date=2026-12-04", "date=2026-12-05"]
+    rows = [r for t in tables for r in t.to_pylist()]
+    assert [r["transaction_id"] for r in rows] == ["t0", "t1", "t2", "t3", "t4"]
+    assert [r["request_id"] for r in rows] == ["req-a"] * 3 + ["req-b"] * 2
+    first = rows[0]
+    batch = _batch(0, 3)
+    assert first["customer_id"] == "c0" and first["model_version"] == "v1" and first["threshold"] == 0.5
+    assert first["fraud_probability"] == pytest.approx(batch.probabilities[0])
+    assert first["is_fraud"] == bool(batch.probabilities[0] >= 0.5) and first["latency_ms"] == 1.5
+    assert first["Time"] == 0.0 and first["source"] == "http"
+    assert first["V1"] == pytest.approx(float(batch.x[0, 0]))  # features: labelled rows become training data
+    assert (stats.recorded, stats.dropped, stats.buffered) == (5, 0, 0)
+
+
+def test_the_background_thread_writes_once_enough_rows_wait(memory_store):
+    recorder = PredictionRecorder(memory_store, FEATURES, flush_rows=4, flush_seconds=3600)
+    recorder.record(_batch(0, 5))
+    for _ in range(200):
+        if memory_store.list_names(CONTAINER):
+            break
+        threading.Event().wait(0.01)
+    assert len(memory_store.list_names(CONTAINER)) == 1
+    recorder.close()
+
+
+@pytest.mark.parametrize("land", [False, True], ids=["write-failed", "answer-lost"])
+def test_a_failed_write_is_retried_under_the_same_name_nothing_lost_nothing_doubled(land):
+    store = _Failing(failures=2, land=land)
+    recorder = PredictionRecorder(store, FEATURES, flush_rows=10_000, flush_seconds=3600, retry_seconds=0.01)
+    recorder.record(_batch(0, 4))
+    recorder.record(_batch(4, 3))
+    assert recorder.flush(timeout=5)
+    names, tables = _recorded(store)
+    assert len(set(store.attempts)) == 1 and len(store.attempts) == 3  # two failures, then the same name
+    assert len(names) == 1 and sorted(r["transaction_id"] for t in tables for r in t.to_pylist()) == sorted(
+        f"t{i}" for i in range(7)
+    )
+    stats = recorder.close()
+    assert (stats.recorded, stats.dropped, stats.failed_writes) == (7, 0, 2)
+    assert "storage is unreachable" in (stats.last_error or "")
+
+
+def test_a_full_buffer_drops_new_batches_and_counts_them(telemetry, caplog):
+    store = _Failing(failures=10**9)  # storage down for good
+    recorder = PredictionRecorder(store, FEATURES, max_buffered=10, flush_rows=10_000, flush_seconds=3600)
+    before = telemetry.total("fraudops.predictions.dropped", reason="buffer_full")
+    assert recorder.record(_batch(0, 8))
+    assert not recorder.record(_batch(8, 5))  # 13 > 10: refused whole
+    assert recorder.record(_batch(13, 2))
+    assert recorder.stats().dropped == 5 and recorder.stats().buffered == 10
+    assert telemetry.total("fraudops.predictions.dropped", reason="buffer_full") - before == 5
+    assert "predictions are not being recorded" in caplog.text and "buffer of 10 is full" in caplog.text
+    # at shutdown, what still cannot be written is counted as dropped and said out loud
+    stats = recorder.close(timeout=0.2)
+    assert stats.dropped == 15 and stats.buffered == 0 and stats.recorded == 0
+    assert "10 predictions could not be recorded before shutdown" in caplog.text
+    assert telemetry.total("fraudops.predictions.dropped", reason="unwritable_at_shutdown") >= 10
+
+
+def test_after_close_nothing_is_accepted_silently(memory_store):
+    recorder = PredictionRecorder(memory_store, FEATURES)
+    recorder.close()
+    assert not recorder.record(_batch(0, 2)) and recorder.stats().dropped == 2
+
+
+def test_writes_are_named_apart_across_instances(memory_store):
+    """Two instances flushing in the same second never overwrite each other (the instance id is in the name)."""
+    a = PredictionRecorder(memory_store, FEATURES, instance="aaa")
+    b = PredictionRecorder(memory_store, FEATURES, instance="bbb")
+    a.record(_batch(0, 2))
+    b.record(_batch(2, 2))
+    a.close()
+    b.close()
+    names, tables = _recorded(memory_store)
+    assert len(names) == 2 and sum(t.num_rows for t in tables) == 4
+
+
+def test_recording_is_cheap_on_the_request_path(memory_store):
+    """record() appends a reference: the batch's arrays are not copied or encoded there."""
+    recorder = PredictionRecorder(memory_store, FEATURES, flush_seconds=3600)
+    batch = _batch(0, 1000)
+    recorder.record(batch)
+    assert recorder._pending[0] is batch
+    recorder.close()
+
+
+def test_the_timestamp_is_utc(memory_store):
+    recorder = PredictionRecorder(memory_store, FEATURES)
+    recorder.record(_batch(0, 1))
+    recorder.close()
+    _, tables = _recorded(memory_store)
+    assert tables[0].column("scored_at")[0].as_py() == datetime(2026, 12, 4, 10, tzinfo=UTC)
+
+
+def test_the_record_is_its_declared_columns_then_the_features():
+    from shared.scoring.records import RECORD_COLUMNS, prediction_table
+
+    assert prediction_table(_batch(0, 2), FEATURES).column_names == [*RECORD_COLUMNS, *FEATURES]
