@@ -390,6 +390,7 @@ def publish(
         "pruned": found.pruned,
         "stopped_by": found.stopped_by,
         "seconds": found.seconds,
+        "cv_log_loss": round(found.cv_log_loss, 6),
         "cv_pr_auc": round(found.cv_pr_auc, 5),
         "fold_pr_auc": [round(s, 5) for s in found.fold_pr_auc],
         "best_iterations": found.best_iterations,

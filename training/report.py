@@ -198,7 +198,8 @@ def training_html(summary: dict[str, Any]) -> str:
                 (
                     "search",
                     f"{search.get('trials')} trials ({search.get('pruned')} pruned), stopped by "
-                    f"{search.get('stopped_by')}, kept mean fold PR-AUC {_fmt(search.get('cv_pr_auc'))}",
+                    f"{search.get('stopped_by')}, kept mean fold log loss {_fmt(search.get('cv_log_loss'))} "
+                    f"(PR-AUC {_fmt(search.get('cv_pr_auc'))})",
                 ),
                 ("training seconds", summary.get("train_seconds")),
             ]

@@ -1,10 +1,15 @@
 """LightGBM configuration search with Optuna on rolling-origin folds, inside a wall-clock deadline.
 
 The objective is the mean, over the folds of ``training.window.layout``, of each validation block's
-average precision (PR-AUC): every fold is later than its training rows, and together they hold
-several times the frauds of one validation part, so a choice rests on hundreds of frauds rather
-than one noisy hundred. Boosting stops early on each block's log loss (steadier than average
-precision). The best trial by that mean wins; nothing needs to beat a favoured configuration.
+log loss: every fold is later than its training rows, and together they hold several times the
+frauds of one validation part, so a choice rests on hundreds of frauds rather than one noisy
+hundred. Log loss is a proper scoring rule: the true probabilities minimise it, so a configuration
+that lowers it comes closer to them everywhere, in the ranking of the hard frauds among the
+legitimate mass (ROC-AUC) as well as at the top of the list (PR-AUC). Average precision alone, the
+previous objective, ignores where the frauds that look legitimate are ranked: on the ``mixture``
+mechanism it chose 54-leaf trees whose ROC-AUC was 0.04 below the optimum while PR-AUC was within
+0.007. Boosting stops early on the same log loss. The lowest mean wins; nothing needs to beat a
+favoured configuration. Each trial's mean fold PR-AUC is kept beside it, for the report.
 
 The search starts from four configurations far apart (``STARTS``: many small smooth trees; an additive
 model of one exact split per tree over the inputs plus the products of the pairs that interact
@@ -121,6 +126,7 @@ class SearchResult:
 
     params: dict[str, Any]
     interactions: bool  # the chosen configuration appends the products of interacting pairs
+    cv_log_loss: float  # the objective: mean fold log loss (lower is better)
     cv_pr_auc: float
     fold_pr_auc: list[float]
     best_iterations: list[int]
@@ -284,7 +290,7 @@ def search_lightgbm(
     """Search on the folds of ``plan`` (rows of ``x``) until ``trials`` or ``deadline`` (monotonic)."""
     import lightgbm as lgb
     import optuna
-    from sklearn.metrics import average_precision_score
+    from sklearn.metrics import average_precision_score, log_loss
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.monotonic()
@@ -300,7 +306,7 @@ def search_lightgbm(
         space = _space(trial)
         interactions = bool(space.pop("interactions"))
         params = {**FIXED, **space, "seed": seed}
-        scores, iterations, oof = [], [], []
+        losses, scores, iterations, oof = [], [], [], []
         began = time.monotonic()
         for k, fold in enumerate(folds):
             if best and time.monotonic() > deadline:
@@ -316,22 +322,24 @@ def search_lightgbm(
             if best and time.monotonic() > deadline:  # this fold was cut short: not comparable
                 raise optuna.TrialPruned("deadline")
             p = np.asarray(booster.predict(valid_x, num_iteration=booster.best_iteration or None))
+            losses.append(float(log_loss(valid_y, p, labels=[0, 1])))
             scores.append(float(average_precision_score(valid_y, p)))
             iterations.append(int(booster.best_iteration or booster.current_iteration()))
             oof.append(p)
-            trial.report(float(np.mean(scores)), k)
+            trial.report(float(np.mean(losses)), k)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"behind the median after fold {k + 1}")
-        value = float(np.mean(scores))
+        value = float(np.mean(losses))
         entry = {
             "trial": trial.number,
-            "cv_pr_auc": round(value, 5),
+            "cv_log_loss": round(value, 6),
+            "cv_pr_auc": round(float(np.mean(scores)), 5),
             "fold_pr_auc": [round(s, 5) for s in scores],
             "best_iterations": iterations,
             **{name: params[name] for name in SMOOTH},
             "interactions": interactions,
         }
-        if not best or value > best["value"]:
+        if not best or value < best["value"]:
             seconds = (time.monotonic() - began) / len(folds)
             best.update(
                 value=value,
@@ -347,7 +355,7 @@ def search_lightgbm(
         return value
 
     study = optuna.create_study(
-        direction="maximize",
+        direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=len(STARTS), n_warmup_steps=0),
     )
@@ -365,17 +373,19 @@ def search_lightgbm(
 
         raise TrainingError("the hyperparameter search finished no trial within its time budget")
     log.info(
-        "search: %d trials (%d pruned) in %.1fs, stopped by %s; kept mean fold PR-AUC %.4f",
+        "search: %d trials (%d pruned) in %.1fs, stopped by %s; kept mean fold log loss %.6f (PR-AUC %.4f)",
         len(ran),
         pruned,
         time.monotonic() - started,
         stopped_by,
         best["value"],
+        float(np.mean(best["scores"])),
     )
     return SearchResult(
         params=best["params"],
         interactions=best["interactions"],
-        cv_pr_auc=best["value"],
+        cv_log_loss=best["value"],
+        cv_pr_auc=float(np.mean(best["scores"])),
         fold_pr_auc=best["scores"],
         best_iterations=best["iterations"],
         fold_train_rows=[f.train_stop for f in plan.folds],

@@ -65,6 +65,7 @@ def _flat_metrics(summary: dict[str, Any]) -> dict[str, float]:
         "parity_max_abs_diff": summary.get("parity_max_abs_diff"),
         "train_seconds": summary.get("train_seconds"),
         "search_trials": search.get("trials"),
+        "cv_log_loss": search.get("cv_log_loss"),
         "cv_pr_auc": search.get("cv_pr_auc"),
         "drifted_share": drift.get("drifted_share"),
         "peak_rss_mb": summary.get("peak_rss_mb"),

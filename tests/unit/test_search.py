@@ -38,8 +38,10 @@ def test_the_search_starts_from_the_far_apart_configurations_and_is_deterministi
     assert "interactions" not in first.params  # a choice of the pipeline, not a LightGBM parameter
     assert first.params == second.params and first.cv_pr_auc == second.cv_pr_auc
     assert np.array_equal(first.oof, second.oof)
-    # the kept trial is the best mean over the folds: nothing has to beat a favoured start
-    assert first.cv_pr_auc == pytest.approx(max(h["cv_pr_auc"] for h in first.history), abs=1e-5)
+    # the kept trial has the lowest mean fold log loss: nothing has to beat a favoured start
+    assert first.cv_log_loss == pytest.approx(min(h["cv_log_loss"] for h in first.history), abs=1e-6)
+    kept = next(h for h in first.history if h["kept"] and h["cv_log_loss"] == round(first.cv_log_loss, 6))
+    assert kept["cv_pr_auc"] == pytest.approx(first.cv_pr_auc, abs=1e-5)
     plan = layout(smooth)
     assert first.oof.size == sum(f.valid_stop - f.train_stop for f in plan.folds)
     assert len(first.fold_pr_auc) == len(first.best_iterations) == len(plan.folds) == 3
@@ -51,9 +53,10 @@ def test_the_data_decides_whether_products_of_interacting_pairs_are_used(smooth)
     interactions = _window(lambda x: -6.0 + 3.0 * x[:, 0] * x[:, 1] + 1.0 * x[:, 2], n=30_000)
     found = _search(interactions, trials=4, num_boost_round=300)
     scores = {(h["num_leaves"], h["interactions"]): h["cv_pr_auc"] for h in found.history}
-    assert found.interactions, scores
+    losses = {(h["num_leaves"], h["interactions"]): h["cv_log_loss"] for h in found.history}
+    assert found.interactions, (losses, scores)
     assert scores[(ADDITIVE["num_leaves"], True)] > scores[(SMOOTH["num_leaves"], False)] + 0.02, scores
-    assert scores[(ADDITIVE["num_leaves"], True)] > scores[(LARGER["num_leaves"], False)], scores
+    assert losses[(ADDITIVE["num_leaves"], True)] < losses[(LARGER["num_leaves"], False)], losses
 
 
 def test_rounds_scale_sublinearly_with_the_rows_of_the_final_fit(smooth):
