@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.adapters.model_store import ModelStore
+from shared.domain import drift
 from shared.domain.contract import get_contract
 from shared.domain.errors import ModelNotAvailableError
 from shared.domain.results import as_dict
-from training import drift
 from training.data import load_files, matrix, newest_files
 from training.report import drift_html
 

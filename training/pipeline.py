@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.adapters.model_store import ModelStore, new_version
+from shared.domain import drift
 from shared.domain.contract import DatasetContract, get_contract
 from shared.domain.errors import (
     ConcurrentUpdateError,
@@ -37,8 +38,8 @@ from shared.domain.errors import (
     TrainingError,
 )
 from shared.domain.results import as_dict
+from shared.domain.telemetry import PROBABILITY_BUCKETS, instruments, span
 from shared.domain.verdicts import Judged
-from training import drift
 from training.evaluation import best_threshold, cost_curve, curves, evaluate
 from training.explain import Explanations
 from training.families import FamilyResult
@@ -116,13 +117,17 @@ def run_training(
     config = config or TrainConfig.from_settings(settings)
     started_at = datetime.now(UTC)
     try:
-        return _run(store, settings, dataset_version=dataset_version, config=config)
+        with span("train.run", dataset=settings.dataset_name):
+            run = _run(store, settings, dataset_version=dataset_version, config=config)
     except Exception as exc:
         reason = exc.reason if isinstance(exc, FraudOpsError) else f"{type(exc).__name__}: {exc}"
+        instruments().retrains.add(1, {"outcome": "failed"})
         _record_failure(store, settings, reason, started_at, dataset_version)
         if isinstance(exc, FraudOpsError):
             raise
         raise TrainingError(f"training failed: {reason}") from exc
+    instruments().retrains.add(1, {"outcome": "promoted" if run.promoted else "kept_champion"})
+    return run
 
 
 def _record_failure(
@@ -163,35 +168,40 @@ def _run(store: BlobStore, settings: Settings, *, dataset_version: str | None, c
     """The named steps: prepare, fit, export, judge, publish."""
     started = time.monotonic()
     contract = get_contract(settings.dataset_name)
-    prepared = prepare(store, settings, contract, dataset_version, config)
-    fitted = fit(prepared, contract.feature_names, config, deadline=started + config.budget_seconds)
-    exported = export(fitted, prepared, contract.feature_names)
+    with span("train.prepare"):
+        prepared = prepare(store, settings, contract, dataset_version, config)
+    with span("train.fit", rows=int(prepared.window.y.size)):
+        fitted = fit(prepared, contract.feature_names, config, deadline=started + config.budget_seconds)
+    with span("train.export"):
+        exported = export(fitted, prepared, contract.feature_names)
     models = ModelStore(store, settings.model_name)
-    verdict, champion_p = judge_scores(
-        models,
-        contract,
-        dataset_version=prepared.dataset_version,
-        split=prepared.split,
-        threshold=fitted.threshold,
-        y_test=prepared.y_test,
-        test_probabilities=fitted.backtest_test_probabilities,
-        x_test=prepared.x_test,
-        baseline_metrics=fitted.baseline_metrics,
-        settings=_gate_settings(settings, config),
-        test_files=prepared.test_files,
-    )
-    return publish(
-        store,
-        settings,
-        models,
-        prepared,
-        fitted,
-        exported,
-        verdict,
-        champion_p,
-        features=contract.feature_names,
-        started=started,
-    )
+    with span("train.judge"):
+        verdict, champion_p = judge_scores(
+            models,
+            contract,
+            dataset_version=prepared.dataset_version,
+            split=prepared.split,
+            threshold=fitted.threshold,
+            y_test=prepared.y_test,
+            test_probabilities=fitted.backtest_test_probabilities,
+            x_test=prepared.x_test,
+            baseline_metrics=fitted.baseline_metrics,
+            settings=_gate_settings(settings, config),
+            test_files=prepared.test_files,
+        )
+    with span("train.publish"):
+        return publish(
+            store,
+            settings,
+            models,
+            prepared,
+            fitted,
+            exported,
+            verdict,
+            champion_p,
+            features=contract.feature_names,
+            started=started,
+        )
 
 
 @dataclass(frozen=True)
@@ -437,6 +447,8 @@ def publish(
             "parity_max_abs_diff": exported.parity,
             **costs,
             "training_profile": drift.profile(p.window.x, features),
+            # the scores live traffic should resemble: the backtest model on rows it never saw
+            "score_profile": drift.score_profile(fitted.backtest_test_probabilities, PROBABILITY_BUCKETS),
             "training_seconds": round(time.monotonic() - started, 3),
         },
         extra_files={"model.txt": published.booster.model_to_string().encode()},

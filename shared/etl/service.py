@@ -29,6 +29,7 @@ from shared.domain.contract import get_contract
 from shared.domain.errors import BlobExistsError, ConcurrentUpdateError, FileRejectedError
 from shared.domain.results import as_dict
 from shared.domain.settings import Settings
+from shared.domain.telemetry import instruments, span
 from shared.etl import manifest
 from shared.etl.parts import PartUploader
 from shared.etl.profile import render_html
@@ -94,6 +95,19 @@ def _put_create_only(store: BlobStore, container: str, name: str, path: Path, co
 
 def run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
     """Process ``raw/<name>``; return the summary (also written as the report)."""
+    with span("etl.file", blob=f"{RAW}/{name}") as file_span:
+        outcome = _run_etl(store, settings, name=name)
+        file_span.set_attribute("status", outcome.status)
+    m = instruments()
+    m.etl_files.add(1, {"status": outcome.status, "dataset": outcome.dataset})
+    for kind in ("in", "valid", "quarantined", "duplicate"):
+        count = getattr(outcome, f"rows_{kind}")
+        if count:
+            m.etl_rows.add(count, {"outcome": kind, "dataset": outcome.dataset})
+    return outcome
+
+
+def _run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
     started = time.perf_counter()
     contract = get_contract(settings.dataset_name)
     info = store.info(RAW, name)

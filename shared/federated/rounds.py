@@ -43,6 +43,7 @@ from shared.domain.errors import (
     FraudOpsError,
     RetryLaterError,
 )
+from shared.domain.telemetry import instruments, span
 from shared.federated import aggregate, privacy
 from shared.federated.aggregators import Aggregator, aggregator_for
 from shared.federated.banks import bank_id
@@ -277,6 +278,7 @@ class Rounds:
                 overwrite=False,
                 content_type="application/json",
             )
+            _transitioned(self.experiment, n, RoundStatus.OPEN)
         self._advance_latest(n)
         return self.state(n)
 
@@ -397,6 +399,7 @@ class Rounds:
         )
         try:  # the returned ETag guards the close below: no second read
             etag = self._write(n, state, etag)
+            _transitioned(self.experiment, n, RoundStatus.AGGREGATING)
         except ConcurrentUpdateError:
             return self.state(n)  # someone else took the lease (or a late update changed it): theirs
         try:
@@ -512,6 +515,7 @@ class Rounds:
         )
         try:
             etag = self._write(n, state, etag)
+            _transitioned(self.experiment, n, RoundStatus.CLOSED)
         except ConcurrentUpdateError:
             log.warning("round %d: our lease expired and another caller took over the close; theirs stands", n)
             return None
@@ -596,3 +600,9 @@ def _weighted_metrics(participants: dict[str, Any]) -> dict[str, float]:
     return {
         k: sum(p["metrics"].get(k, 0.0) * p["examples"] for p in participants.values()) / total for k in sorted(keys)
     }
+
+
+def _transitioned(experiment: str, n: int, status: RoundStatus) -> None:
+    """A round changed state: one span (its own trace) and the transitions counter."""
+    with span("federated.transition", experiment=experiment, round=n, status=str(status)):
+        instruments().rounds.add(1, {"experiment": experiment, "status": str(status)})

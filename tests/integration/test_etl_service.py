@@ -116,14 +116,20 @@ def test_rejected_file_moves_to_quarantine_unchanged_and_returns_normally(store,
     assert report["reason"] == s.reason
 
 
-def test_row_quarantine_file_written(store, settings, sample_csv):
+def test_row_quarantine_file_written(store, settings, sample_csv, telemetry):
     lines = sample_csv.read_text().splitlines()
     body = "\n".join([lines[0], lines[1], "1,2,3", lines[2].replace(",1", ",7")]) + "\n"
     _upload(store, "mixed.csv", body.encode())
+    before = {k: telemetry.total("fraudops.etl.rows", outcome=k) for k in ("in", "valid", "quarantined")}
     s = run_etl(store, settings, name="mixed.csv")
     assert s.rows_in == 3 and s.rows_valid == 1 and s.rows_quarantined == 2
     q = store.get_bytes("quarantine", s.quarantine.removeprefix("quarantine/"))[0].decode()
     assert "wrong field count" in q and "Class must be one of 0, 1" in q
+    # the same figures as telemetry: a span for the file, rows by outcome
+    (file_span,) = telemetry.spans("etl.file")
+    assert file_span.attributes == {"blob": "raw/mixed.csv", "status": "processed"}
+    after = {k: telemetry.total("fraudops.etl.rows", outcome=k) for k in ("in", "valid", "quarantined")}
+    assert {k: after[k] - before[k] for k in after} == {"in": 3, "valid": 1, "quarantined": 2}
 
 
 class _RecordsUploads:

@@ -65,6 +65,7 @@ def test_first_model_promoted_and_published_with_manifest(store, settings, curat
     assert report["baseline_metrics"]["auc"] > 0.8 and report["search"]["trials"] == 3
     assert report["search"]["max_bin"] == 255  # TRAIN_MAX_BIN reached the search, and the record says so
     assert m["training_profile"]["rows"] == curated.rows_valid
+    assert m["score_profile"]["rows"] > 0 and abs(sum(m["score_profile"]["shares"]) - 1) < 1e-9
     assert not s.drift.checked and "no champion" in s.drift.message
     # five families on the same folds, as a table in the report and a CSV beside it
     families = [r["family"] for r in report["models_comparison"]]
@@ -118,12 +119,18 @@ def test_mlflow_run_and_registry_read_back(store, settings, curated):
     assert onnx_model.graph.input[0].name == "features"
 
 
-def test_equal_challenger_is_not_promoted(store, settings, curated):
+def test_equal_challenger_is_not_promoted(store, settings, curated, telemetry):
+    outcomes = {k: telemetry.total("fraudops.retrain.runs", outcome=k) for k in ("promoted", "kept_champion")}
     first = pipeline.run_training(store, settings)
     second = pipeline.run_training(store, settings)
     # the champion was refitted on these very rows: no fair comparison, so it stays
     assert not second.promoted and "was trained on the test rows" in second.promotion_reason
     assert ModelStore(store, settings.model_name).champion()[0] == first.model_version
+    # each run is a trace of its named steps, and its outcome is counted
+    steps = [s.name for s in telemetry.spans() if s.name.startswith("train.")]
+    assert steps == ["train.prepare", "train.fit", "train.export", "train.judge", "train.publish", "train.run"] * 2
+    assert telemetry.total("fraudops.retrain.runs", outcome="promoted") - outcomes["promoted"] == 1
+    assert telemetry.total("fraudops.retrain.runs", outcome="kept_champion") - outcomes["kept_champion"] == 1
 
 
 def test_a_champion_is_compared_only_on_rows_it_never_trained_on(store, settings, curated, tmp_path):
@@ -165,9 +172,11 @@ def test_failed_parity_fails_the_run_and_leaves_the_champion(store, settings, cu
     assert len(failed) == 1 and "disagree" in failed[0].data.tags["failure_reason"]
 
 
-def test_run_without_data_fails_with_a_reason_and_a_report(store, settings):
+def test_run_without_data_fails_with_a_reason_and_a_report(store, settings, telemetry):
+    failed = telemetry.total("fraudops.retrain.runs", outcome="failed")
     with pytest.raises(BlobNotFoundError, match="run the ETL first"):
         pipeline.run_training(store, settings)
+    assert telemetry.total("fraudops.retrain.runs", outcome="failed") == failed + 1
     assert len(store.list_names("reports", "training/failed-")) == 1
     assert ModelStore(store, settings.model_name).champion() == (None, None)
 

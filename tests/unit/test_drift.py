@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training import drift
+from shared.domain import drift
 
 
 def _data(n: int, seed: int, shift: float = 0.0) -> np.ndarray:

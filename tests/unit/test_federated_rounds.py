@@ -120,3 +120,13 @@ def test_npz_roundtrip_and_limits():
     assert {k: v.shape for k, v in from_npz(data).items()} == {"coef": (4,), "intercept": (1,)}
     with pytest.raises(BadParametersError, match="more than 3"):
         from_npz(data, max_parameters=3)
+
+
+def test_each_transition_is_a_span_and_a_count(rounds, telemetry):
+    """open (round 2 after the close), aggregating, closed: each once, even when a bank retries."""
+    for bank in ("a", "b", "c"):
+        rounds.submit(1, bank, update(1.0), 10, {})
+    rounds.submit(1, "c", update(1.0), 10, {})  # a retry of an accepted update: no new transition
+    seen = [(s.attributes["round"], s.attributes["status"]) for s in telemetry.spans("federated.transition")]
+    assert seen == [(1, "aggregating"), (1, "closed"), (2, "open")]
+    assert telemetry.total("fraudops.federated.transitions", experiment="exp", status="closed") >= 1

@@ -29,6 +29,13 @@ def profile(x: np.ndarray, feature_names: list[str], bins: int = BINS) -> dict[s
     return {"rows": int(x.shape[0]), "bins": bins, "features": features}
 
 
+def score_profile(probabilities: np.ndarray, edges: tuple[float, ...]) -> dict[str, Any]:
+    """The share of fraud probabilities in each band (``edges`` inner): the reference for live score drift."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    counts = np.bincount(np.searchsorted(np.asarray(edges), p, side="right"), minlength=len(edges) + 1)
+    return {"rows": int(p.size), "edges": list(edges), "shares": (counts / max(p.size, 1)).tolist()}
+
+
 def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float = EPSILON) -> float:
     """Population stability index of two share vectors over the same bins."""
     e = np.maximum(np.asarray(expected, dtype=np.float64), epsilon)
