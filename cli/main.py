@@ -113,6 +113,56 @@ def cmd_drift(args: argparse.Namespace) -> dict[str, Any]:
     return as_dict(check_drift(store, settings, files=files), drop=("features",))
 
 
+def cmd_monitor(args: argparse.Namespace) -> dict[str, Any]:
+    """The daily monitoring run, for ``--day`` (default: today, UTC, so far)."""
+    from datetime import UTC, date, datetime
+
+    from shared.monitoring.service import run_monitor
+
+    try:
+        day = date.fromisoformat(args.day) if args.day else datetime.now(UTC).date()
+    except ValueError:
+        raise CommandError(f"--day {args.day!r} is not a date like 2026-12-04", EXIT_REJECTED) from None
+    store, settings = _store_and_settings()
+    outcome = run_monitor(store, settings, day=day)
+    total = outcome.realised[-1]
+    return {
+        "day": outcome.day,
+        "level": outcome.level,
+        "alerts": {v.check: v.level for v in outcome.verdicts if v.level in ("warning", "critical")},
+        "served_today": outcome.served_today,
+        "labelled": total.labelled,
+        "precision": total.precision,
+        "recall": total.recall,
+        "frauds_caught": total.caught,
+        "frauds_missed": total.missed,
+        "false_alarms": total.false_alarms,
+        "cost": total.cost,
+        "score_psi": outcome.score_psi,
+        "report": outcome.report.removesuffix(".json") + ".html",
+    }
+
+
+def cmd_labels(args: argparse.Namespace) -> dict[str, Any]:
+    """Upload a labels file to raw/labels/ and run the labels ETL on it (what the blob trigger does)."""
+    from shared.domain.contract import LABELS_PREFIX
+    from shared.etl.labels import ingest_labels
+
+    path = Path(args.path)
+    if not path.is_file():
+        raise CommandError(f"{path} does not exist", EXIT_REJECTED)
+    store, _ = _store_and_settings()
+    name = f"{LABELS_PREFIX}{path.name}"
+    with path.open("rb") as f:
+        store.upload_stream("raw", name, f, overwrite=True)
+    outcome = ingest_labels(store, name=name)
+    if outcome.status == "rejected":
+        raise CommandError(f"raw/{name} was rejected: {outcome.reason}", EXIT_REJECTED)
+    from shared.domain.results import as_dict
+
+    return as_dict(outcome, drop=("columns", "schema"))
+
+
 def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:
     from cli.replay import replay
 
@@ -261,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("drift", help="PSI of the newest curated file against the champion's training data")
     r.add_argument("--dataset-version", help="take the newest file of this dataset version (default: latest)")
     r.set_defaults(func=cmd_drift)
+
+    mo = sub.add_parser("monitor", help="realised performance, live drift and alert verdicts for one day")
+    mo.add_argument("--day", help="UTC day to judge, YYYY-MM-DD (default: today so far)")
+    mo.set_defaults(func=cmd_monitor)
+    lb = sub.add_parser("labels", help="upload a labels file (chargebacks, verdicts) and run the labels ETL")
+    lb.add_argument("path", help="CSV with transaction_id,label,labelled_at[,source]")
+    lb.set_defaults(func=cmd_labels)
 
     rp = sub.add_parser(
         "replay",

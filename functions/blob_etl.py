@@ -1,4 +1,4 @@
-"""Blob trigger on ``raw/{name}``: runs the ETL on the landed file.
+"""Blob trigger on ``raw/{name}``: runs the ETL on the landed file (``raw/labels/...``: the delayed labels' ETL).
 
 The SDK-type binding hands us a ``BlobClient`` (a reference, not the bytes), so the ETL
 streams the blob itself in chunks: a 2.5 GB file never passes through the host's gRPC channel.
@@ -43,11 +43,13 @@ def etl_raw_blob(client: blob.BlobClient) -> None:
     from shared.adapters.storage import get_blob_store
     from shared.domain.errors import BlobNotFoundError
     from shared.domain.settings import get_settings
+    from shared.etl.labels import ingest_labels, is_labels_blob
     from shared.etl.service import run_etl
 
     settings = get_settings()
-    try:
-        summary = run_etl(get_blob_store(settings), settings, name=client.blob_name)
+    store, name = get_blob_store(settings), client.blob_name
+    try:  # delayed labels (raw/labels/...) have a contract of their own; everything else is transactions
+        summary = ingest_labels(store, name=name) if is_labels_blob(name) else run_etl(store, settings, name=name)
     except BlobNotFoundError:
         # a redelivery after the blob was rejected and moved to quarantine/: nothing left to do
         log.warning("etl %s: the blob is gone (already handled); nothing to do", client.blob_name)

@@ -79,6 +79,9 @@ param keyVaultSoftDeleteDays int = 90
 @description('Nightly retraining schedule (NCRONTAB, UTC): RETRAIN_SCHEDULE.')
 param retrainSchedule string = '0 0 2 * * *'
 
+@description('NCRONTAB of the daily monitoring run (it judges the previous UTC day).')
+param monitorSchedule string = '0 30 3 * * *'
+
 @description('Cost of a missed fraud relative to a false alarm: COST_FN (the threshold minimises COST_FN*FN + COST_FP*FP).')
 param costFalseNegative string = '10'
 
@@ -272,6 +275,7 @@ module functionApp 'modules/functionapp.bicep' = {
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
     zoneRedundant: zoneRedundant
     retrainSchedule: retrainSchedule
+    monitorSchedule: monitorSchedule
     costFalseNegative: costFalseNegative
     costFalsePositive: costFalsePositive
     mlflowTrackingUri: mlflowTrackingUri

@@ -7,39 +7,12 @@ the JSON alone. Each page is one self-contained file: it opens from Blob, MLflow
 from __future__ import annotations
 
 import html
-import io
-from collections.abc import Callable
 from typing import Any
 
-STYLE = """<style>body{font-family:sans-serif;margin:2em;max-width:1100px}
-table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
-.plots{display:flex;flex-wrap:wrap;gap:1em}.alert{color:#b00;font-weight:bold}</style>"""
+from shared.domain.pages import STYLE, fmt, svg, table
+
 TOP_FEATURES = 15
-
-
-def _svg(draw: Callable[[Any], None], width: float = 5.0, height: float = 3.6) -> str:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="tight")
-    draw(fig.add_subplot())
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg")
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]
-
-
-def _table(rows: list[tuple[str, Any]]) -> str:
-    return (
-        "<table>"
-        + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
-        + "</table>"
-    )
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return "" if v is None else str(v)
+_svg, _table, _fmt = svg, table, fmt
 
 
 def _metrics_table(columns: dict[str, dict[str, Any] | None]) -> str:

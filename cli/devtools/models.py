@@ -23,6 +23,8 @@ def publish_synthetic_model(
     """Train ``trees`` boosting rounds (no early stopping) on generated rows, publish ONNX + booster, promote."""
     import lightgbm as lgb
 
+    from shared.domain import drift
+    from shared.domain.telemetry import PROBABILITY_BUCKETS
     from training.generate import sample_features
     from training.onnx_export import check_parity, to_onnx
 
@@ -55,6 +57,9 @@ def publish_synthetic_model(
             "metrics": {"trees": trees},
             "dataset_version": "synthetic",
             "parity_max_abs_diff": parity,
+            # what a trained model carries for live drift (training.pipeline does the same)
+            "training_profile": drift.profile(x, features),
+            "score_profile": drift.score_profile(booster.predict(x), PROBABILITY_BUCKETS),
         },
         extra_files={"model.txt": booster.model_to_string().encode()},
     )

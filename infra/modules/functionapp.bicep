@@ -75,6 +75,9 @@ param zoneRedundant bool
 @description('Nightly retraining schedule (NCRONTAB, UTC).')
 param retrainSchedule string
 
+@description('NCRONTAB of the daily monitoring run.')
+param monitorSchedule string
+
 @description('Cost of a missed fraud, in units of a false alarm\'s cost.')
 param costFalseNegative string
 
@@ -212,6 +215,9 @@ var appSettings = {
   PREDICTIONS_FLUSH_ROWS: '5000'
   PREDICTIONS_FLUSH_SECONDS: '5'
   TELEMETRY_EXPORTER: 'auto'
+  // The daily monitoring run (functions/timer_monitor.py): realised performance, live drift, alert verdicts.
+  MONITOR_SCHEDULE: monitorSchedule
+  MONITOR_LOOKBACK_DAYS: '30'
   // Streaming: identity-based Event Hubs connection named EVENTHUB.
   EVENTHUB__fullyQualifiedNamespace: eventHubsNamespace
   EVENTHUB__credential: 'managedidentity'

@@ -90,6 +90,24 @@ CREDITCARD = DatasetContract(
 
 CONTRACTS: dict[str, DatasetContract] = {CREDITCARD.name: CREDITCARD}
 
+# Delayed labels (chargebacks, investigators' verdicts): a contract of their own, never a training dataset
+# by itself (not in CONTRACTS). They land in raw/labels/ and are joined to the recorded predictions.
+LABELS_PREFIX = "labels/"
+LABELS = DatasetContract(
+    name="labels",
+    description=(
+        "What was later learnt about a served transaction: transaction_id (as scored), label (1 = fraud, "
+        "0 = genuine), labelled_at (ISO 8601 time of the verdict, UTC when no offset is given), source "
+        "(chargeback, investigator, customer...)."
+    ),
+    columns=(
+        Column("transaction_id", role="id", dtype="string"),
+        Column("label", role="label", dtype="int8", allowed=(0.0, 1.0)),
+        Column("labelled_at", role="time", dtype="string"),
+        Column("source", role="id", dtype="string", required=False),
+    ),
+)
+
 
 def get_contract(name: str) -> DatasetContract:
     """The contract registered under ``name``; a clear error for an unknown one."""

@@ -194,6 +194,18 @@ class Settings(BaseSettings):
     )
     predictions_flush_rows: int = Field(default=5_000, ge=1, validation_alias="PREDICTIONS_FLUSH_ROWS")
     predictions_flush_seconds: float = Field(default=5.0, gt=0, validation_alias="PREDICTIONS_FLUSH_SECONDS")
+    monitor_schedule: str = Field(
+        default="0 30 3 * * *",
+        validation_alias="MONITOR_SCHEDULE",
+        description="NCRONTAB of the daily monitoring run (it judges the previous UTC day).",
+    )
+    monitor_lookback_days: int = Field(
+        default=30,
+        ge=1,
+        le=400,
+        validation_alias="MONITOR_LOOKBACK_DAYS",
+        description="Days of served predictions that realised performance covers (labels arrive weeks late).",
+    )
     telemetry_exporter: Literal["auto", "azure-monitor", "console", "none"] = Field(
         default="auto",
         validation_alias="TELEMETRY_EXPORTER",

@@ -20,7 +20,7 @@ EXAMPLE = json.loads((ROOT / "local.settings.json.example").read_text())["Values
 
 
 def test_every_function_indexes(host):
-    assert sorted(host.functions) == ["etl_raw_blob", "http_app_func", "retrain_model", "score_stream"]
+    assert sorted(host.functions) == ["etl_raw_blob", "http_app_func", "monitor_daily", "retrain_model", "score_stream"]
 
 
 def test_http_binding_needs_a_function_key_and_owns_every_route(host):
@@ -41,9 +41,12 @@ def test_blob_binding_is_the_sdk_type_with_its_connection(host):
     assert trigger["properties"] == {"SupportsDeferredBinding": True}
 
 
-def test_timer_binding_reads_its_schedule_from_a_setting(host):
-    trigger = host.functions["retrain_model"].trigger
-    assert trigger["schedule"] == "%RETRAIN_SCHEDULE%" and trigger["runOnStartup"] is False
+@pytest.mark.parametrize(
+    ("function", "setting"), [("retrain_model", "%RETRAIN_SCHEDULE%"), ("monitor_daily", "%MONITOR_SCHEDULE%")]
+)
+def test_timer_binding_reads_its_schedule_from_a_setting(host, function, setting):
+    trigger = host.functions[function].trigger
+    assert trigger["schedule"] == setting and trigger["runOnStartup"] is False
     assert trigger["useMonitor"] is True
 
 
@@ -57,7 +60,7 @@ def test_event_hubs_binding_takes_batches(host):
 def test_every_percent_setting_resolves_locally(host):
     """The host refuses a function whose %SETTING% is unset or empty; the example must give each a value."""
     names = {n for f in host.functions.values() for b in f.bindings for n in re.findall(r"%([^%]+)%", json.dumps(b))}
-    assert names == {"RETRAIN_SCHEDULE", "EVENTHUB_NAME", "EVENTHUB_CONSUMER_GROUP"}
+    assert names == {"RETRAIN_SCHEDULE", "MONITOR_SCHEDULE", "EVENTHUB_NAME", "EVENTHUB_CONSUMER_GROUP"}
     assert all(EXAMPLE.get(n) for n in names), {n: EXAMPLE.get(n) for n in names}
 
 
@@ -88,7 +91,7 @@ def _index_in_new_process(app) -> dict:
 def test_a_fresh_worker_process_indexes_an_unchanged_copy(tmp_path):
     outcome = _index_in_new_process(_broken_copy(tmp_path, "def score_stream", "def score_stream"))
     assert outcome["ok"], outcome["error"]
-    assert len(outcome["functions"]) == 4
+    assert len(outcome["functions"]) == 5
 
 
 @pytest.mark.parametrize(

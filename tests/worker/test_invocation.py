@@ -110,3 +110,25 @@ def test_timer_past_due_retrains_and_promotes(host, store, settings, generated_c
     assert result.ok, result.error
     assert "past due" in caplog.text
     assert ModelStore(store, settings.model_name).champion()[0] is not None
+
+
+def test_labels_landing_in_raw_labels_go_through_the_labels_etl_and_the_monitor_timer_reports(
+    host, store, settings, caplog
+):
+    """The same blob trigger takes delayed labels by their prefix; the daily timer writes its report."""
+    from datetime import UTC, datetime, timedelta
+
+    body = b"transaction_id,label,labelled_at,source\nt1,1,2026-11-30T10:00:00Z,chargeback\nt2,7,2026-11-30,x\n"
+    store.put_bytes("raw", "labels/cb.csv", body)
+    assert host.blob("etl_raw_blob", container="raw", blob_name="labels/cb.csv", connection=DATA).ok
+    assert [n for n in store.list_names("curated") if n.startswith("labels/")]
+    (rows,) = store.list_names("quarantine", "labels/rows/")
+    assert "label must be one of 0, 1" in store.get_bytes("quarantine", rows)[0].decode()
+    assert store.list_names("curated", "creditcard/") == []  # never taken for transactions
+    result = host.timer("monitor_daily", past_due=False)
+    assert result.ok, result.error
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    assert store.list_names("reports", "monitoring/") == [
+        f"monitoring/{yesterday}.html",
+        f"monitoring/{yesterday}.json",
+    ]

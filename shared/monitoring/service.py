@@ -1,0 +1,329 @@
+"""The monitoring run: one day of live traffic and everything labelled so far, judged against the bands.
+
+``run_monitor(store, settings, day=...)`` reads what was served (``shared.monitoring.served``),
+joins the delayed labels, and computes:
+
+* realised performance per model version and day scored, over ``MONITOR_LOOKBACK_DAYS`` days up
+  to ``day`` (labels arrive weeks late, so the window reaches back);
+* drift on ``day``'s traffic: PSI of the score distribution against the champion's score profile
+  (its backtest scores on unseen rows), PSI of each feature against its training profile, and the
+  share flagged;
+* the operational checks: latency (p95 of the served requests), the stream's dead-letter rate, the
+  last retraining run, federated rounds past their deadline;
+* a verdict per check (``shared.monitoring.alerts``), exported as metrics
+  (``fraudops.monitor.alert``) and written with the figures to ``reports/monitoring/<day>.json``
+  and ``.html`` (``shared.monitoring.report``).
+
+It reads and writes Blob only; the timer (``%MONITOR_SCHEDULE%``) and ``fraudops monitor`` call it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from shared.domain import drift
+from shared.domain.contract import get_contract
+from shared.domain.errors import FraudOpsError
+from shared.domain.results import as_dict
+from shared.domain.telemetry import instruments, span
+from shared.monitoring import alerts
+from shared.monitoring.alerts import Verdict
+from shared.monitoring.realised import Realised, realised
+from shared.monitoring.served import days, first_answer, join_labels, load_labels, load_served
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from shared.adapters.storage import BlobStore
+    from shared.domain.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REPORTS = "reports"
+
+
+@dataclass(frozen=True)
+class MonitorOutcome:
+    """What one monitoring run found (also its JSON report, through ``as_dict``)."""
+
+    day: str
+    window: list[str]
+    champion: str | None
+    level: alerts.Level
+    verdicts: list[Verdict]
+    realised: list[Realised]
+    served_today: int
+    share_flagged_today: float | None
+    score_psi: float | None
+    feature_psi: dict[str, float]
+    score_shares: dict[str, list[float]]
+    history: dict[str, Any] = field(default_factory=dict)
+    report: str = ""
+
+
+def run_monitor(store: BlobStore, settings: Settings, *, day: date, now: datetime | None = None) -> MonitorOutcome:
+    """Judge ``day`` (UTC) and the labelled window ending on it; write the report; export the verdicts."""
+    now = now or datetime.now(UTC)
+    with span("monitor.run", day=day.isoformat()):
+        outcome = _run(store, settings, day=day, now=now)
+    m = instruments()
+    for v in outcome.verdicts:
+        m.monitor_alerts.set(alerts.LEVEL_VALUE[v.level], {"check": v.check})
+    (log.warning if outcome.level != "ok" else log.info)(
+        "monitoring %s: %s (%s)",
+        outcome.day,
+        outcome.level,
+        "; ".join(v.message for v in outcome.verdicts if v.level in ("warning", "critical")) or "every check ok",
+    )
+    return outcome
+
+
+def _run(store: BlobStore, settings: Settings, *, day: date, now: datetime) -> MonitorOutcome:
+    from shared.monitoring.report import monitoring_html
+
+    contract = get_contract(settings.dataset_name)
+    features = contract.feature_names
+    start = day - timedelta(days=settings.monitor_lookback_days - 1)
+    every = load_served(store, start, day, first_only=False)  # traffic counts every answer, retries included
+    served = first_answer(every)
+    joined = join_labels(served, load_labels(store))
+    figures = realised(served, joined, cost_fn=settings.cost_fn, cost_fp=settings.cost_fp)
+    today = load_served(store, day, day, features=features)
+    champion, manifest = _champion(store, settings)
+    score_psi, score_shares = _score_drift(today, manifest)
+    feature_psi = _feature_drift(today, manifest, features, settings)
+    flagged = today.column("is_fraud").to_numpy(zero_copy_only=False)
+    history = _history(store, every, start, day, settings)
+    verdicts = _verdicts(figures[-1], score_psi, feature_psi, history, now=now, has_champion=bool(manifest))
+    outcome = MonitorOutcome(
+        day=day.isoformat(),
+        window=[start.isoformat(), day.isoformat()],
+        champion=champion,
+        level=alerts.worst(verdicts),
+        verdicts=verdicts,
+        realised=figures,
+        served_today=today.num_rows,
+        share_flagged_today=round(float(flagged.mean()), 5) if flagged.size else None,
+        score_psi=score_psi,
+        feature_psi=feature_psi,
+        score_shares=score_shares,
+        history=history,
+        report=f"{REPORTS}/monitoring/{day.isoformat()}.json",
+    )
+    document = as_dict(outcome)
+    store.put_bytes(
+        REPORTS,
+        f"monitoring/{day.isoformat()}.json",
+        json.dumps(document, indent=1, default=str).encode(),
+        content_type="application/json",
+    )
+    store.put_bytes(
+        REPORTS,
+        f"monitoring/{day.isoformat()}.html",
+        monitoring_html(document).encode(),
+        content_type="text/html; charset=utf-8",
+    )
+    return outcome
+
+
+def _champion(store: BlobStore, settings: Settings) -> tuple[str | None, dict[str, Any]]:
+    from shared.adapters.model_store import ModelStore
+
+    models = ModelStore(store, settings.model_name)
+    pointer = models.pointer()
+    if pointer is None:
+        return None, {}
+    try:
+        return pointer.version, models.manifest(pointer.version, expected_sha256=pointer.manifest_sha256)
+    except FraudOpsError as exc:
+        log.warning("monitoring: the champion's manifest cannot be read (%s); drift not checked", exc.reason)
+        return pointer.version, {}
+
+
+def _score_drift(today: pa.Table, manifest: dict[str, Any]) -> tuple[float | None, dict[str, list[float]]]:
+    reference = manifest.get("score_profile")
+    if not reference or today.num_rows == 0:
+        return None, {}
+    live = drift.score_profile(
+        today.column("fraud_probability").to_numpy(zero_copy_only=False), tuple(reference["edges"])
+    )
+    value = drift.psi(np.asarray(reference["shares"]), np.asarray(live["shares"]))
+    return round(value, 5), {
+        "edges": reference["edges"],
+        "reference": reference["shares"],
+        "live": [round(s, 5) for s in live["shares"]],
+    }
+
+
+def _feature_drift(
+    today: pa.Table, manifest: dict[str, Any], features: list[str], settings: Settings
+) -> dict[str, float]:
+    reference = manifest.get("training_profile")
+    if not reference or today.num_rows == 0 or any(f not in today.column_names for f in features):
+        return {}
+    x = np.column_stack([today.column(f).to_numpy(zero_copy_only=False) for f in features])
+    compared = drift.compare(
+        reference, x, features, psi_threshold=settings.drift_psi_threshold, alert_share=settings.drift_alert_share
+    )
+    return {name: f["psi"] for name, f in sorted(compared["features"].items(), key=lambda kv: -kv[1]["psi"])}
+
+
+def _history(store: BlobStore, every: pa.Table, start: date, day: date, settings: Settings) -> dict[str, Any]:
+    """Per-day series for the dashboard panels, and the retraining and federated history."""
+    import pyarrow.compute as pc
+
+    labels = [d.isoformat() for d in days(start, day)]
+    scored_day = np.array(pc.strftime(every.column("scored_at"), format="%Y-%m-%d").to_pylist(), dtype=object)
+    source = np.array(every.column("source").to_pylist(), dtype=object)
+    latency = every.column("latency_ms").to_numpy(zero_copy_only=False)
+    flagged = every.column("is_fraud").to_numpy(zero_copy_only=False).astype(bool)
+    per_day: dict[str, list[Any]] = {
+        "http": [],
+        "stream": [],
+        "latency_p50_ms": [],
+        "latency_p95_ms": [],
+        "share_flagged": [],
+        "deadlettered": [],
+    }
+    for d in labels:
+        mine = scored_day == d
+        http = mine & (source == "http")
+        per_day["http"].append(int(http.sum()))
+        per_day["stream"].append(int((mine & (source == "stream")).sum()))
+        per_day["latency_p50_ms"].append(round(float(np.percentile(latency[http], 50)), 3) if http.any() else None)
+        per_day["latency_p95_ms"].append(round(float(np.percentile(latency[http], 95)), 3) if http.any() else None)
+        per_day["share_flagged"].append(round(float(flagged[mine].mean()), 5) if mine.any() else None)
+        per_day["deadlettered"].append(_deadlettered(store, d))
+    return {
+        "days": labels,
+        **per_day,
+        "retrains": _retrains(store),
+        "rounds": _rounds(store, settings),
+    }
+
+
+def _deadlettered(store: BlobStore, day: str) -> int:
+    """Events dead-lettered on ``day`` (one JSON line each)."""
+    count = 0
+    for name in store.list_names("deadletter", f"date={day}/"):
+        try:
+            count += store.get_bytes("deadletter", name)[0].count(b"\n")
+        except FraudOpsError:
+            continue
+    return count
+
+
+def _retrains(store: BlobStore, keep: int = 30) -> list[dict[str, Any]]:
+    """The newest retraining runs, from their report names: ``<version>.json`` or ``failed-<time>.json``."""
+    runs = []
+    for name in store.list_names(REPORTS, "training/"):
+        stem = name.removeprefix("training/")
+        if not stem.endswith(".json") or "/" in stem:
+            continue
+        stem = stem.removesuffix(".json")
+        failed = stem.startswith("failed-")
+        stamp = stem.removeprefix("failed-")[:15]
+        try:
+            when = datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        runs.append({"at": when.isoformat(), "status": "failed" if failed else "succeeded", "report": name})
+    return sorted(runs, key=lambda r: r["at"])[-keep:]
+
+
+def _rounds(store: BlobStore, settings: Settings) -> list[dict[str, Any]]:
+    """Each round of the federated experiment: its status, deadline and participants."""
+    rounds = []
+    prefix = f"{settings.fl_experiment}/round-"
+    for name in store.list_names("federated", prefix):
+        if not name.endswith("/state.json"):
+            continue
+        try:
+            doc = json.loads(store.get_bytes("federated", name)[0])
+        except (FraudOpsError, ValueError):
+            continue
+        rounds.append(
+            {
+                "round": doc.get("round"),
+                "status": doc.get("status"),
+                "opened_at": doc.get("opened_at"),
+                "deadline": doc.get("deadline"),
+                "closed_at": doc.get("closed_at"),
+                "participants": len(doc.get("participants", {})),
+                "min_clients": doc.get("min_clients"),
+            }
+        )
+    return sorted(rounds, key=lambda r: r["round"] or 0)
+
+
+def _verdicts(
+    total: Realised,
+    score_psi: float | None,
+    feature_psi: dict[str, float],
+    history: dict[str, Any],
+    *,
+    now: datetime,
+    has_champion: bool,
+) -> list[Verdict]:
+    judge = alerts.judge
+    no_labels = "no labelled fraud in the window yet (labels arrive later)"
+    window = f"{total.frauds} labelled frauds in the window"
+    verdicts = [
+        judge("recall", total.recall, detail=window, why_no_data=no_labels),
+        judge("missed_frauds", float(total.missed) if total.labelled else None, detail=window, why_no_data=no_labels),
+    ]
+    no_traffic = "no traffic today" if has_champion else "no champion with a training profile"
+    verdicts.append(judge("score_drift_psi", score_psi, why_no_data=no_traffic))
+    top = next(iter(feature_psi.items()), None)
+    verdicts.append(
+        judge(
+            "feature_drift_psi",
+            top[1] if top else None,
+            detail=f"largest on {top[0]}" if top else "",
+            why_no_data=no_traffic,
+        )
+    )
+    latency = history["latency_p95_ms"][-1]
+    verdicts.append(judge("latency_p95_ms", latency, why_no_data="no HTTP request today"))
+    stream_today, dead_today = history["stream"][-1], history["deadlettered"][-1]
+    verdicts.append(
+        judge(
+            "deadletter_rate",
+            dead_today / (stream_today + dead_today) if stream_today + dead_today else None,
+            detail=f"{dead_today} dead-lettered, {stream_today} scored",
+            why_no_data="no stream events today",
+        )
+    )
+    verdicts.append(_retrain_verdict(history["retrains"], now))
+    verdicts.extend(_round_verdicts(history["rounds"], now))
+    return verdicts
+
+
+def _retrain_verdict(runs: list[dict[str, Any]], now: datetime) -> Verdict:
+    if not runs:
+        return alerts.judge("hours_since_retrain", None, why_no_data="no retraining has run yet")
+    if runs[-1]["status"] == "failed":
+        return alerts.failed("retrain", f"the last retraining run ({runs[-1]['at']}) failed: {runs[-1]['report']}")
+    succeeded = [r for r in runs if r["status"] == "succeeded"]
+    hours = (now - datetime.fromisoformat(succeeded[-1]["at"])).total_seconds() / 3600
+    return alerts.judge("hours_since_retrain", hours, detail=f"last success {succeeded[-1]['at']}")
+
+
+def _round_verdicts(rounds: list[dict[str, Any]], now: datetime) -> list[Verdict]:
+    late = [r for r in rounds if r["status"] != "closed" and r.get("deadline")]
+    if not late:
+        return [alerts.judge("hours_round_overdue", 0.0, detail="no round open past its deadline")]
+    return [
+        alerts.judge(
+            "hours_round_overdue",
+            max((now.timestamp() - float(r["deadline"])) / 3600, 0.0),
+            detail=f"round {r['round']} is {r['status']} with {r['participants']} of {r['min_clients']} updates",
+        )
+        for r in late
+    ]

@@ -1,0 +1,199 @@
+"""Delayed labels, realised performance, live drift and alert bands, on the in-memory store.
+
+Predictions are recorded through the real recorder and the stream archive's schema; labels go through
+the labels ETL; the monitoring run reads both back. Every figure below is counted by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from shared.domain.contract import CREDITCARD
+from shared.domain.settings import Settings
+from shared.etl.labels import ingest_labels
+from shared.monitoring import alerts
+from shared.monitoring.alerts import BANDS
+from shared.monitoring.service import run_monitor
+from shared.scoring.records import PredictionRecorder, Scored, parquet_bytes, prediction_table
+
+FEATURES = CREDITCARD.feature_names
+DAY = date(2026, 12, 3)
+NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
+
+
+def _settings(**values: str) -> Settings:
+    return Settings.model_validate({"COST_FN": "10", "COST_FP": "1", **values})
+
+
+def _served(store, ids, probs, *, version="v1", day=DAY, source="http", threshold=0.5, x=None, hour=10):
+    n = len(ids)
+    batch = Scored(
+        x=np.zeros((n, len(FEATURES)), dtype=np.float32) if x is None else x,
+        probabilities=np.asarray(probs, dtype=np.float64),
+        transaction_ids=list(ids),
+        customer_ids=[f"c-{i}" for i in ids],
+        times=None,
+        model_version=version,
+        threshold=threshold,
+        request_id=f"r-{ids[0]}",
+        latency_ms=2.0,
+        source=source,
+        scored_at=datetime(day.year, day.month, day.day, hour, tzinfo=UTC),
+    )
+    if source == "http":
+        recorder = PredictionRecorder(store, FEATURES)
+        recorder.record(batch)
+        recorder.close()
+    else:  # the stream's archive: the same record in scored/
+        name = f"date={day:%Y-%m-%d}/hour={hour:02d}/0-{ids[0]}-{ids[-1]}.parquet"
+        store.put_bytes("scored", name, parquet_bytes(prediction_table(batch, FEATURES)))
+
+
+def _labels(store, rows, name="labels/cb.csv"):
+    body = "transaction_id,label,labelled_at,source\n" + "".join(f"{r}\n" for r in rows)
+    store.put_bytes("raw", name, body.encode())
+    return ingest_labels(store, name=name, now=NOW)
+
+
+def test_bad_label_rows_are_quarantined_each_with_its_reason(memory_store):
+    outcome = _labels(
+        memory_store,
+        [
+            "t1,1,2026-12-01T10:00:00Z,chargeback",
+            ",1,2026-12-01T10:00:00Z,x",
+            "t3,2,2026-12-01T10:00:00Z,x",
+            "t4,1,yesterday,x",
+            "t5,0,2027-06-01T00:00:00Z,x",
+            "t6,1",
+            "t7,0,2026-12-01,investigator",  # a date alone is a time: midnight UTC
+            "x" * 65 + ",1,2026-12-01T10:00:00Z,x",
+        ],
+    )
+    assert (outcome.rows_in, outcome.rows_valid, outcome.rows_quarantined) == (8, 2, 6)
+    quarantined = memory_store.get_bytes("quarantine", outcome.quarantine.removeprefix("quarantine/"))[0].decode()
+    for reason in (
+        "transaction_id is empty",
+        "label must be one of 0, 1, got '2'",
+        "labelled_at is not an ISO 8601 time",
+        "is in the future",
+        "wrong field count: 2 instead of 4",
+        "transaction_id is longer than 64 characters",
+    ):
+        assert reason in quarantined, reason
+    report = json.loads(memory_store.get_bytes("reports", outcome.report.removeprefix("reports/"))[0])
+    assert report["rows_quarantined"] == 6 and report["dataset"] == "labels"
+
+
+def test_a_labels_file_without_its_columns_is_rejected_whole_and_kept(memory_store):
+    memory_store.put_bytes("raw", "labels/wrong.csv", b"id,fraud\nt1,1\n")
+    outcome = ingest_labels(memory_store, name="labels/wrong.csv", now=NOW)
+    assert outcome.status == "rejected" and "lacks transaction_id, label, labelled_at" in outcome.reason
+    assert memory_store.list_names("raw") == [] and outcome.quarantine.startswith("quarantine/labels/files/")
+
+
+def test_a_redelivered_labels_file_is_written_once_and_the_latest_verdict_wins(memory_store):
+    rows = ["t1,1,2026-12-01T10:00:00Z,chargeback", "t1,0,2026-12-02T10:00:00Z,investigator"]
+    first = _labels(memory_store, rows)
+    second = _labels(memory_store, rows)
+    assert first.outputs == second.outputs and len(memory_store.list_names("curated", "labels/")) == 1
+    assert first.rows_valid == 1 and first.rows_duplicate == 1
+    from shared.monitoring.served import load_labels
+
+    labels = load_labels(memory_store).to_pylist()
+    assert [(r["transaction_id"], r["label"], r["source"]) for r in labels] == [("t1", 0, "investigator")]
+
+
+def test_labels_join_http_and_stream_predictions_and_nothing_is_counted_twice(memory_store):
+    # HTTP: t1 flagged fraud, t2 flagged genuine-but-fraud, t3 a false alarm, t4 unlabelled
+    _served(memory_store, ["t1", "t2", "t3", "t4"], [0.9, 0.1, 0.8, 0.2])
+    _served(memory_store, ["t1"], [0.95], hour=11)  # a client's retry of t1: the first answer counts
+    # the stream: s1 caught, s2 genuine and not flagged; another model version
+    _served(memory_store, ["s1", "s2"], [0.7, 0.05], version="v2", source="stream")
+    _labels(
+        memory_store,
+        [
+            "t1,1,2026-12-03T12:00:00Z,cb",
+            "t2,1,2026-12-04T10:00:00Z,cb",
+            "t3,0,2026-12-03T14:00:00Z,inv",
+            "s1,1,2026-12-03T20:00:00Z,cb",
+            "s2,0,2026-12-04T10:00:00Z,inv",
+            "never-served,1,2026-12-03T10:00:00Z,cb",
+        ],
+    )
+    outcome = run_monitor(memory_store, _settings(), day=DAY, now=NOW)
+    by = {(r.model_version, r.day): r for r in outcome.realised}
+    v1, v2, total = by[("v1", "2026-12-03")], by[("v2", "2026-12-03")], by[("all", "all")]
+    assert (v1.predictions, v1.labelled, v1.frauds, v1.caught, v1.missed, v1.false_alarms) == (4, 3, 2, 1, 1, 1)
+    assert v1.precision == 0.5 and v1.recall == 0.5 and v1.cost == 10 * 1 + 1 * 1 and v1.coverage == 0.75
+    assert (v2.predictions, v2.labelled, v2.caught, v2.false_alarms, v2.recall) == (2, 2, 1, 0, 1.0)
+    assert (total.predictions, total.labelled, total.frauds, total.missed) == (6, 5, 3, 1)
+    assert v1.label_delay_hours_median == pytest.approx(4.0)  # 2 h, 4 h and 24 h after 10:00
+    assert outcome.history["http"][-1] == 5 and outcome.history["stream"][-1] == 2  # traffic counts the retry
+    verdicts = {v.check: v for v in outcome.verdicts}
+    assert verdicts["recall"].level == "warning" and verdicts["recall"].value == pytest.approx(2 / 3, abs=1e-4)
+    assert verdicts["missed_frauds"].level == "ok"
+
+
+def test_live_drift_against_the_champion_and_the_report(memory_store):
+    from cli.devtools.models import publish_synthetic_model
+    from training.generate import sample_features
+
+    publish_synthetic_model(memory_store, "fraud", version="v1", trees=20, seed=1)
+    x, _ = sample_features(3000, 9, fraud_rate=0.05)
+    quiet = run_monitor(
+        memory_store, _settings(), day=DAY, now=NOW
+    )  # no traffic: drift has no data, never a silent "ok"
+    assert {v.check: v.level for v in quiet.verdicts}["score_drift_psi"] == "no_data"
+    shifted = x.copy()
+    shifted[:, FEATURES.index("V14")] -= 6.0  # a feature moved far from its training distribution
+    _served(memory_store, [f"a{i}" for i in range(3000)], np.full(3000, 0.01), x=shifted.astype(np.float32))
+    outcome = run_monitor(memory_store, _settings(), day=DAY, now=NOW)
+    verdicts = {v.check: v for v in outcome.verdicts}
+    assert next(iter(outcome.feature_psi)) == "V14" and verdicts["feature_drift_psi"].level == "critical"
+    assert "largest on V14" in verdicts["feature_drift_psi"].message
+    assert verdicts["score_drift_psi"].level == "critical"  # every score in one band: far from the profile
+    page = memory_store.get_bytes("reports", f"monitoring/{DAY}.html")[0].decode()
+    assert page.count("class='panel'") == 9 and page.count("<svg") == 9
+    document = json.loads(memory_store.get_bytes("reports", f"monitoring/{DAY}.json")[0])
+    assert document["level"] == "critical" and document["champion"] == "v1"
+
+
+def test_a_failed_retrain_and_an_overdue_round_raise_their_alerts(memory_store):
+    memory_store.put_bytes("reports", "training/20261202T200000Z-aaaaaaaa.json", b"{}")
+    memory_store.put_bytes("reports", "training/failed-20261203T020000123456Z.json", b"{}")
+    deadline = (NOW - timedelta(hours=30)).timestamp()
+    state = {"round": 3, "status": "open", "deadline": deadline, "participants": {"a": {}}, "min_clients": 3}
+    memory_store.put_bytes("federated", "fraud-lr/round-3/state.json", json.dumps(state).encode())
+    outcome = run_monitor(memory_store, _settings(), day=DAY, now=NOW)
+    verdicts = {v.check: v for v in outcome.verdicts}
+    assert verdicts["retrain"].level == "critical" and "failed-20261203" in verdicts["retrain"].message
+    assert verdicts["hours_round_overdue"].level == "critical"
+    assert "round 3 is open with 1 of 3 updates" in verdicts["hours_round_overdue"].message
+    # the success alone, 40 hours ago: a warning that retraining stopped
+    memory_store.delete("reports", "training/failed-20261203T020000123456Z.json")
+    memory_store.delete("federated", "fraud-lr/round-3/state.json")
+    calm = {v.check: v for v in run_monitor(memory_store, _settings(), day=DAY, now=NOW).verdicts}
+    assert calm["hours_since_retrain"].level == "warning" and calm["hours_round_overdue"].level == "ok"
+
+
+@pytest.mark.parametrize("check", sorted(BANDS))
+def test_each_band_fires_across_its_edges_and_stays_quiet_inside(check):
+    band = BANDS[check]
+    step = -1 if band.lower_is_worse else 1
+    quiet = band.warning - step * abs(band.warning or 1) * 0.5
+    between = (band.warning + band.critical) / 2
+    beyond = band.critical + step * abs(band.critical or 1) * 0.5
+    assert alerts.judge(check, quiet).level == "ok"
+    assert alerts.judge(check, between).level == "warning"
+    assert alerts.judge(check, beyond).level == "critical"
+    assert alerts.judge(check, None, why_no_data="nothing").level == "no_data"
+
+
+def test_the_verdicts_are_exported_as_metrics(memory_store, telemetry):
+    run_monitor(memory_store, _settings(), day=DAY, now=NOW)
+    points = {p.attributes["check"]: p.value for p in telemetry.points("fraudops.monitor.alert")}
+    assert points["recall"] == -1 and points["hours_round_overdue"] == 0  # no labels: no data; no round: ok
