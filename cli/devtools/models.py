@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from shared.adapters.model_store import ModelStore
 from shared.adapters.storage import BlobStore
 from shared.domain.contract import get_contract
@@ -59,7 +61,7 @@ def publish_synthetic_model(
             "parity_max_abs_diff": parity,
             # what a trained model carries for live drift (training.pipeline does the same)
             "training_profile": drift.profile(x, features),
-            "score_profile": drift.score_profile(booster.predict(x), PROBABILITY_BUCKETS),
+            "score_profile": drift.score_profile(np.asarray(booster.predict(x)), PROBABILITY_BUCKETS),
         },
         extra_files={"model.txt": booster.model_to_string().encode()},
     )
