@@ -72,6 +72,7 @@ def test_every_panel_renders_with_no_script_error(store, settings, tmp_path, chr
     ingest_labels(store, name="labels/l.csv")
     for name, when in (("full", day), ("empty", date(2026, 1, 1))):
         outcome = run_monitor(store, settings, day=when, now=datetime(2026, 12, 4, tzinfo=UTC))
+        assert outcome.served_today == (500 if name == "full" else 0)
         page = tmp_path / f"{name}.html"
         page.write_bytes(store.get_bytes("reports", f"monitoring/{when.isoformat()}.html")[0])
         seen = _render(page)
