@@ -72,6 +72,7 @@ def run_demo(store: BlobStore, settings: Settings, *, rows: int, seed: int, work
         stream["alerts"],
         stream["deadlettered"],
     )
+    monitoring = _labels_and_monitor(store, settings, workdir, csv_path, transactions)
     return {
         "rows": gen.rows,
         "frauds": gen.frauds,
@@ -97,6 +98,68 @@ def run_demo(store: BlobStore, settings: Settings, *, rows: int, seed: int, work
         "scored_over_http": scored["results"],
         "stream_replay": {k: stream[k] for k in ("mode", "sent", "scored", "alerts", "deadlettered", "events_per_s")},
         "federated": {k: federated[k] for k in ("banks", "rounds", "federated_auc", "centralized_auc")},
+        "monitoring": monitoring,
+    }
+
+
+def _labels_and_monitor(
+    store: BlobStore, settings: Settings, workdir: Path, csv_path: Path, http_rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Weeks later, in a minute: labels for part of what was served (HTTP and stream), then the monitoring run."""
+    from datetime import UTC, datetime
+
+    import pyarrow.csv as pacsv
+
+    from shared.etl.labels import ingest_labels
+    from shared.monitoring.service import run_monitor
+    from shared.scoring.records import reset_recorders
+
+    reset_recorders()  # the HTTP records still buffered are written now, as at a server's shutdown
+    now = datetime.now(UTC)
+    tail = pacsv.read_csv(workdir / "stream-tail.csv").column("Class").to_pylist()[:-1]  # not the broken row
+    lines = ["transaction_id,label,labelled_at,source"]
+    lines += [f"stream-tail-{i},{c},{now:%Y-%m-%dT%H:%M:%SZ},chargeback" for i, c in enumerate(tail) if i % 5 < 3]
+    lines += [
+        f"{r['transaction_id']},{int(r['transaction_id'].endswith('fraud'))},{now:%Y-%m-%dT%H:%M:%SZ},investigator"
+        for r in http_rows
+    ]
+    labels = workdir / "labels.csv"
+    labels.write_text("\n".join(lines) + "\n")
+    name = f"labels/demo-{csv_path.stem}.csv"
+    with labels.open("rb") as f:
+        store.upload_stream("raw", name, f, overwrite=True)
+    landed = ingest_labels(store, name=name)
+    outcome = run_monitor(store, settings, day=now.date())
+    total = outcome.realised[-1]
+    log.info(
+        "demo: %d labels in; realised over %d labelled of %d served: precision %s, recall %s, %d caught, "
+        "%d missed, %d false alarms, cost %s; monitoring %s (%s)",
+        landed.rows_valid,
+        total.labelled,
+        total.predictions,
+        total.precision,
+        total.recall,
+        total.caught,
+        total.missed,
+        total.false_alarms,
+        total.cost,
+        outcome.level,
+        outcome.report.removesuffix(".json") + ".html",
+    )
+    return {
+        "labels_in": landed.rows_valid,
+        "labels_quarantined": landed.rows_quarantined,
+        "served": total.predictions,
+        "labelled": total.labelled,
+        "precision": total.precision,
+        "recall": total.recall,
+        "frauds_caught": total.caught,
+        "frauds_missed": total.missed,
+        "false_alarms": total.false_alarms,
+        "cost": total.cost,
+        "level": outcome.level,
+        "alerts": {v.check: v.level for v in outcome.verdicts if v.level in ("warning", "critical")},
+        "report": outcome.report.removesuffix(".json") + ".html",
     }
 
 

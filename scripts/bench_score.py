@@ -10,7 +10,10 @@ from a second process (``cli.devtools.loadgen``, open loop):
 * in-process: the scorer's time for one row beside a bare ``session.run`` on the same row;
 * batches of 1,000 over HTTP (JSON and CSV), on one connection (latency-bound) and on two (throughput):
   rows/s beside bare ONNX Runtime on the same rows;
-* cold start: ``import function_app`` in a fresh interpreter, and the first score after it.
+* cold start: ``import function_app`` in a fresh interpreter, and the first score after it;
+* the cost of recording every prediction (``PREDICTIONS_RECORD``): two more servers in the same run,
+  one recording and one not, alternated twice, each measured at 50/s and 800/s single transactions
+  and on 1,000-row batches; the figures are p50/p99 with and without, and what was recorded.
 
 Prints a table and writes ``bench-results/score.json``.
 """
@@ -69,6 +72,81 @@ def _loadgen(url: str, rate: float, seconds: float, body: Path | None = None) ->
         cmd += ["--method", "POST", "--body-file", str(body)]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+class _Server:
+    """``fraudops serve`` on a free loopback port with ``env``; stopped on exit."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        from cli.server import free_port
+
+        self.env, self.log_path, self.port = env, log_path, free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> _Server:
+        import httpx
+
+        self.log = self.log_path.open("wb")  # a file, not a pipe nobody reads (it would fill and block)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "serve", "--port", str(self.port)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=self.log,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.base}/api/health", timeout=2, headers={HEADER: FUNCTION_KEY}).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.__exit__()
+                raise SystemExit("fraudops serve did not become healthy")
+            time.sleep(0.2)
+
+    def __exit__(self, *_: object) -> None:
+        self.process.terminate()  # SIGTERM: uvicorn's shutdown, then the recorder's exit flush
+        self.process.wait(timeout=30)
+        self.log.close()
+
+
+def _recording_cost(env: dict[str, str], store, work: Path, one: Path, batch: Path, seconds: float) -> dict:
+    """Latency with and without the prediction recorder, alternated twice on fresh servers."""
+    runs: dict[str, list[dict]] = {"on": [], "off": []}
+    before = len(store.list_names("predictions"))
+    for record in ("on", "off", "on", "off"):
+        server_env = {**env, "PREDICTIONS_RECORD": "true" if record == "on" else "false"}
+        with _Server(server_env, work / f"score-server-record-{record}.log") as server:
+            url = f"{server.base}/api/score"
+            _loadgen(url, 50, 2, one)  # warm-up
+            low, high = _loadgen(url, 50, seconds, one), _loadgen(url, 800, seconds, one)
+            cmd = [sys.executable, "-m", "cli.devtools.loadgen", "--url", url, "--closed", "40", "--connections", "1"]
+            cmd += ["--body-file", str(batch), "--content-type", "application/json"]
+            cmd += ["--header", f"{HEADER}: {FUNCTION_KEY}"]
+            out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+            batched = json.loads(out.strip().splitlines()[-1])
+            runs[record].append({"low": low, "high": high, "batch": batched})
+    recorded_files = len(store.list_names("predictions")) - before
+
+    def med(record: str, level: str, key: str) -> float:
+        return round(statistics.median(r[level][key] for r in runs[record]), 3)
+
+    figures = {
+        f"record_{record}_{level}_{key}": med(record, level, key)
+        for record in ("on", "off")
+        for level in ("low", "high", "batch")
+        for key in ("p50_ms", "p99_ms")
+    }
+    return {
+        **figures,
+        "record_single_p50_ratio": round(figures["record_on_low_p50_ms"] / figures["record_off_low_p50_ms"], 3),
+        "record_800_p99_ratio": round(figures["record_on_high_p99_ms"] / figures["record_off_high_p99_ms"], 3),
+        "record_batch_p50_ratio": round(figures["record_on_batch_p50_ms"] / figures["record_off_batch_p50_ms"], 3),
+        "record_files_written": recorded_files,
+        "record_errors": sum(r[level]["errors"] for rs in runs.values() for r in rs for level in ("low", "high")),
+    }
 
 
 def _per_call(fn, loops: int = 2000, repeat: int = 7) -> float:
@@ -248,6 +326,11 @@ def main() -> int:
                 check=True,
             )
             colds.append([float(v) for v in out.stdout.split()])
+        batch_body = Path(tmp) / "record-batch.json"
+        batch_body.write_bytes(json.dumps({"transactions": _rows(1000, 3)}).encode())
+        one_body = Path(tmp) / "record-one.json"
+        one_body.write_bytes(json.dumps({"transactions": _rows(1, 1)}).encode())
+        result.update(_recording_cost(env, store, work, one_body, batch_body, args.seconds))
         result["cold_import_s"] = statistics.median(c[0] for c in colds)
         result["cold_first_score_s"] = statistics.median(c[1] for c in colds)
         result["trees"] = args.trees

@@ -39,6 +39,13 @@ def test_demo_runs_end_to_end(store, azurite, tmp_path):
     assert 0.5 < summary["auc"] <= 1.0 and 0.0 < summary["pr_auc"] <= 1.0
     assert len(summary["scored_over_http"]) == 5
     assert all(0.0 <= s["fraud_probability"] <= 1.0 for s in summary["scored_over_http"])
+    # the demo ends with labels for part of what was served, joined to both paths' records
+    m = summary["monitoring"]
+    stream_scored = summary["stream_replay"]["scored"]
+    assert m["labels_in"] == sum(1 for i in range(stream_scored) if i % 5 < 3) + 5 == m["labelled"]
+    assert m["served"] == stream_scored + 5
+    assert m["frauds_caught"] + m["frauds_missed"] >= 2  # the two HTTP frauds at least
+    assert m["report"].startswith("reports/monitoring/") and m["level"] in ("ok", "warning", "critical")
 
 
 def test_etl_rejection_exits_2_with_the_reason(store, azurite, tmp_path):

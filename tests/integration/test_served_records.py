@@ -93,3 +93,57 @@ def test_an_unmatched_path_is_one_series_not_one_per_path(served, telemetry):
         assert served.get(f"/api/nothing-{i}").status_code == 404
     assert telemetry.total("fraudops.http.requests", **{"http.route": "unmatched"}) == 3
     assert not [p for p in telemetry.points("fraudops.http.requests") if "nothing" in str(p.attributes)]
+
+
+def test_fraudops_serve_writes_what_it_buffered_when_stopped(store, settings, azurite, tmp_path):
+    """SIGTERM (how a platform stops a process): uvicorn shuts down, the lifespan writes the buffer."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from cli.devtools.azurite import storage_env
+    from cli.server import free_port
+    from shared.adapters.function_keys import HEADER
+    from tests.conftest import ROOT
+
+    publish_synthetic_model(store, settings.model_name, version="v1", trees=20, seed=1)
+    port = free_port()
+    env = {
+        **os.environ,
+        **storage_env(azurite),
+        "PREDICTIONS_FLUSH_SECONDS": "3600",
+        "PREDICTIONS_FLUSH_ROWS": "100000",
+    }
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--function-key", "k"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/api/health", headers={HEADER: "k"}, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, (tmp_path / "serve.log").read_text()
+            time.sleep(0.2)
+        for i in range(3):
+            body = {"transactions": [_txn(10 * i + k) for k in range(4)]}
+            assert httpx.post(f"{url}/api/score", json=body, headers={HEADER: "k"}).status_code == 200
+        assert _records(store) == []  # buffered: an hour until the next timed write
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+    assert server.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after its graceful shutdown
+    assert sorted(r["transaction_id"] for r in _records(store)) == sorted(
+        f"t{10 * i + k}" for i in range(3) for k in range(4)
+    )
