@@ -82,6 +82,9 @@ param retrainSchedule string = '0 0 2 * * *'
 @description('NCRONTAB of the daily monitoring run (it judges the previous UTC day).')
 param monitorSchedule string = '0 30 3 * * *'
 
+@description('Email address the alert rules notify (the action group); empty: add a receiver later.')
+param alertEmail string = ''
+
 @description('Cost of a missed fraud relative to a false alarm: COST_FN (the threshold minimises COST_FN*FN + COST_FP*FP).')
 param costFalseNegative string = '10'
 
@@ -158,6 +161,22 @@ module deployIdentity 'modules/identity.bicep' = {
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
   params: { baseName: baseName, location: location, tags: allTags, retentionInDays: logRetentionDays }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    baseName: baseName
+    location: location
+    tags: allTags
+    workspaceId: monitoring.outputs.workspaceId
+    alertEmail: alertEmail
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  params: { baseName: baseName, location: location, tags: allTags, appInsightsId: monitoring.outputs.appInsightsId }
 }
 
 module hostStorage 'modules/storage.bicep' = {

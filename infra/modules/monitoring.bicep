@@ -42,6 +42,9 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 @description('Log Analytics workspace id (diagnostic settings).')
 output workspaceId string = workspace.id
 
+@description('Application Insights resource id (the workbook\'s source).')
+output appInsightsId string = appInsights.id
+
 @description('Application Insights resource name (for the role assignment).')
 output appInsightsName string = appInsights.name
 

@@ -108,7 +108,14 @@ class Instruments:
             "fraudops.federated.transitions", unit="{transition}", description="Federated round state transitions"
         )
         self.monitor_alerts: _Gauge = meter.create_gauge(
-            "fraudops.monitor.alert", unit="1", description="Monitoring verdicts: 0 ok, 1 warning, 2 critical, by check"
+            "fraudops.monitor.alert",
+            unit="1",
+            description="Monitoring verdicts: 0 ok, 1 warning, 2 critical, -1 no data, by check",
+        )
+        self.monitor_values: _Gauge = meter.create_gauge(
+            "fraudops.monitor.value",
+            unit="1",
+            description="The figure each monitoring check judged (recall, missed frauds, PSI, ...), by check",
         )
 
 

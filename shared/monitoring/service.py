@@ -75,6 +75,12 @@ def run_monitor(store: BlobStore, settings: Settings, *, day: date, now: datetim
     m = instruments()
     for v in outcome.verdicts:
         m.monitor_alerts.set(alerts.LEVEL_VALUE[v.level], {"check": v.check})
+        if v.value is not None:
+            m.monitor_values.set(v.value, {"check": v.check})
+    total = outcome.realised[-1]
+    for name, value in (("precision", total.precision), ("coverage", total.coverage)):
+        if value is not None:
+            m.monitor_values.set(value, {"check": name})
     (log.warning if outcome.level != "ok" else log.info)(
         "monitoring %s: %s (%s)",
         outcome.day,

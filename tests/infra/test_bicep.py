@@ -16,6 +16,8 @@ from tests.infra.conftest import BICEP_FILES, INFRA, infra_tool
 MODULES = {
     "identity",
     "monitoring",
+    "alerts",
+    "workbook",
     "storage",
     "eventhubs",
     "keyvault",
