@@ -63,6 +63,17 @@ test: setup ## lint, types, layers, then the whole suite (tests start their own 
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest --durations=15
 
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_PORT ?= 5000
+$(MLFLOW_VENV)/.installed: requirements-mlflow-ui.lock
+	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/pip install --quiet --require-hashes -r requirements-mlflow-ui.lock
+	touch $@
+
+mlflow-ui: $(MLFLOW_VENV)/.installed ## the MLflow UI over the local store (.mlflow/mlflow.db) on 127.0.0.1:$(MLFLOW_PORT)
+	@mkdir -p .mlflow
+	$(MLFLOW_VENV)/bin/mlflow ui --backend-store-uri sqlite:///.mlflow/mlflow.db --default-artifact-root .mlflow/artifacts --host 127.0.0.1 --port $(MLFLOW_PORT)
+
 lock: ## recompile requirements-dev.lock (every transitive pin, with hashes) after editing requirements*.txt
 	$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements-dev.txt -o requirements-dev.lock
 
@@ -97,4 +108,4 @@ lint: setup
 	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) node_modules .azurite .demo .mlflow .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) $(MLFLOW_VENV) node_modules .azurite .demo .mlflow .pytest_cache .mypy_cache .ruff_cache

@@ -110,7 +110,7 @@ def _labels_and_monitor(
 
     import pyarrow.csv as pacsv
 
-    from shared.etl.labels import ingest_labels
+    from shared.monitoring.feedback import land_labels
     from shared.monitoring.service import run_monitor
     from shared.scoring.records import reset_recorders
 
@@ -128,7 +128,8 @@ def _labels_and_monitor(
     name = f"labels/demo-{csv_path.stem}.csv"
     with labels.open("rb") as f:
         store.upload_stream("raw", name, f, overwrite=True)
-    landed = ingest_labels(store, name=name)
+    arrived = land_labels(store, settings, name=name)
+    landed = arrived.etl
     outcome = run_monitor(store, settings, day=now.date())
     total = outcome.realised[-1]
     log.info(
@@ -149,6 +150,7 @@ def _labels_and_monitor(
     return {
         "labels_in": landed.rows_valid,
         "labels_quarantined": landed.rows_quarantined,
+        "curated_for_training": arrived.feedback.written if arrived.feedback else 0,
         "served": total.predictions,
         "labelled": total.labelled,
         "precision": total.precision,

@@ -146,21 +146,23 @@ def cmd_monitor(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_labels(args: argparse.Namespace) -> dict[str, Any]:
     """Upload a labels file to raw/labels/ and run the labels ETL on it (what the blob trigger does)."""
     from shared.domain.contract import LABELS_PREFIX
-    from shared.etl.labels import ingest_labels
+    from shared.monitoring.feedback import land_labels
 
     path = Path(args.path)
     if not path.is_file():
         raise CommandError(f"{path} does not exist", EXIT_REJECTED)
-    store, _ = _store_and_settings()
+    store, settings = _store_and_settings()
     name = f"{LABELS_PREFIX}{path.name}"
     with path.open("rb") as f:
         store.upload_stream("raw", name, f, overwrite=True)
-    outcome = ingest_labels(store, name=name)
-    if outcome.status == "rejected":
-        raise CommandError(f"raw/{name} was rejected: {outcome.reason}", EXIT_REJECTED)
+    landed = land_labels(store, settings, name=name)
+    if landed.etl.status == "rejected":
+        raise CommandError(f"raw/{name} was rejected: {landed.etl.reason}", EXIT_REJECTED)
     from shared.domain.results import as_dict
 
-    return as_dict(outcome, drop=("columns", "schema"))
+    summary = as_dict(landed.etl, drop=("columns", "schema"))
+    summary["training_rows"] = as_dict(landed.feedback) if landed.feedback else None
+    return summary
 
 
 def cmd_replay(args: argparse.Namespace) -> dict[str, Any]:

@@ -43,13 +43,19 @@ def etl_raw_blob(client: blob.BlobClient) -> None:
     from shared.adapters.storage import get_blob_store
     from shared.domain.errors import BlobNotFoundError
     from shared.domain.settings import get_settings
-    from shared.etl.labels import ingest_labels, is_labels_blob
+    from shared.etl.labels import is_labels_blob
     from shared.etl.service import run_etl
+    from shared.monitoring.feedback import land_labels
 
     settings = get_settings()
     store, name = get_blob_store(settings), client.blob_name
     try:  # delayed labels (raw/labels/...) have a contract of their own; everything else is transactions
-        summary = ingest_labels(store, name=name) if is_labels_blob(name) else run_etl(store, settings, name=name)
+        if is_labels_blob(name):
+            landed = land_labels(store, settings, name=name)
+            summary, fed = landed.etl, landed.feedback
+            log.info("labels %s: %s served transactions curated for training", name, fed.written if fed else 0)
+        else:
+            summary = run_etl(store, settings, name=name)
     except BlobNotFoundError:
         # a redelivery after the blob was rejected and moved to quarantine/: nothing left to do
         log.warning("etl %s: the blob is gone (already handled); nothing to do", client.blob_name)

@@ -197,3 +197,63 @@ def test_the_verdicts_are_exported_as_metrics(memory_store, telemetry):
     run_monitor(memory_store, _settings(), day=DAY, now=NOW)
     points = {p.attributes["check"]: p.value for p in telemetry.points("fraudops.monitor.alert")}
     assert points["recall"] == -1 and points["hours_round_overdue"] == 0  # no labels: no data; no round: ok
+
+
+def test_labelled_served_transactions_become_training_rows_once(memory_store):
+    """Each labelled transaction that was served becomes one row of the contract, with its features and the
+    verdict as Class; a second labels file naming it again, or the same file again, adds nothing."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from shared.etl import manifest
+    from shared.monitoring.feedback import land_labels
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, len(FEATURES))).astype(np.float32)
+    _served(memory_store, ["t1", "t2", "t3", "t4"], [0.9, 0.1, 0.8, 0.2], x=x)
+    body = "transaction_id,label,labelled_at\n" + "".join(
+        f"{t},{c},2026-12-04T01:00:00Z\n" for t, c in (("t1", 1), ("t3", 0), ("never-served", 1))
+    )
+    memory_store.put_bytes("raw", "labels/a.csv", body.encode())
+    first = land_labels(memory_store, _settings(), name="labels/a.csv", now=NOW)
+    assert first.feedback is not None
+    assert (first.feedback.labelled, first.feedback.matched, first.feedback.written) == (3, 2, 2)
+    table = pq.read_table(
+        io.BytesIO(memory_store.get_bytes("curated", first.feedback.path.removeprefix("curated/"))[0])
+    )
+    rows = {r["transaction_id"]: r for r in table.to_pylist()}
+    assert set(rows) == {"t1", "t3"} and rows["t1"]["Class"] == 1 and rows["t3"]["Class"] == 0
+    assert rows["t3"]["V5"] == pytest.approx(float(x[2, 4])) and rows["t1"]["customer_id"] == "c-t1"
+    assert table.column_names[:1] == ["Time"] and table.schema.field("Class").type == "int8"
+    listed, _ = manifest.read_manifest(memory_store, "creditcard")
+    assert [f["path"] for f in listed["files"]] == [first.feedback.path.removeprefix("curated/")]
+    again = land_labels(memory_store, _settings(), name="labels/a.csv", now=NOW)  # redelivered
+    assert again.feedback is not None and again.feedback.written == 0 and again.feedback.already_curated == 2
+    memory_store.put_bytes(
+        "raw",
+        "labels/b.csv",
+        b"transaction_id,label,labelled_at\nt1,0,2026-12-04T02:00:00Z\nt2,1,2026-12-04T02:00:00Z\n",
+    )
+    later = land_labels(memory_store, _settings(), name="labels/b.csv", now=NOW)
+    assert later.feedback is not None and (later.feedback.written, later.feedback.already_curated) == (1, 1)
+    listed, _ = manifest.read_manifest(memory_store, "creditcard")
+    assert len(listed["files"]) == 2 and sum(f["rows"] for f in listed["files"]) == 3
+
+
+def test_labelled_rows_are_read_by_the_training_window(memory_store):
+    """The curated rows have the shape the retraining's loader reads: it takes them with the rest."""
+    from shared.monitoring.feedback import land_labels
+    from training.window import load_window
+
+    rng = np.random.default_rng(4)
+    ids = [f"t{i}" for i in range(50)]
+    _served(memory_store, ids, rng.uniform(size=50), x=rng.normal(size=(50, len(FEATURES))).astype(np.float32))
+    body = "transaction_id,label,labelled_at\n" + "".join(
+        f"t{i},{int(i % 10 == 0)},2026-12-04T01:00:00Z\n" for i in range(50)
+    )
+    memory_store.put_bytes("raw", "labels/all.csv", body.encode())
+    landed = land_labels(memory_store, _settings(), name="labels/all.csv", now=NOW)
+    assert landed.feedback is not None
+    window = load_window(memory_store, CREDITCARD, landed.feedback.dataset_version)
+    assert window.x.shape == (50, len(FEATURES)) and int(window.y.sum()) == 5

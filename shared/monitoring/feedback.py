@@ -1,0 +1,165 @@
+"""Labelled production transactions become training data: what was served, with the verdict it earned.
+
+When a labels file lands (``land_labels``, what the blob trigger and ``fraudops labels`` call), its
+valid rows are curated by the labels' ETL (``shared.etl.labels``), then joined to the recorded
+predictions of the last ``MONITOR_LOOKBACK_DAYS`` days: each labelled transaction that was served
+(HTTP or stream) with its features becomes one row of the dataset's contract, its label as
+``Class``. The rows are written once, create-only, as
+``curated/<dataset>/ingest_date=<day>/labelled-<labels file>-<hash>.parquet`` and added to the
+dataset manifest, so the next retraining learns from what was actually served. A transaction
+curated by an earlier labels file is not written again (a later verdict changes the realised
+metrics, not the training row); a redelivered labels file lands on the same name and the
+manifest lists it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from shared.domain.contract import get_contract
+from shared.domain.errors import BlobExistsError
+from shared.etl import manifest
+from shared.etl.labels import ingest_labels
+from shared.monitoring.served import load_served
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from shared.adapters.storage import BlobStore
+    from shared.domain.settings import Settings
+    from shared.etl.service import EtlOutcome
+
+log = logging.getLogger(__name__)
+
+LABELLED_STEM = "labelled-"
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What a labels file added to the training data."""
+
+    labelled: int
+    matched: int
+    already_curated: int
+    written: int
+    path: str | None
+    dataset_version: str | None
+
+
+@dataclass(frozen=True)
+class LandedLabels:
+    """The labels' ETL outcome and what it fed back into the training data."""
+
+    etl: EtlOutcome
+    feedback: Feedback | None
+
+
+def land_labels(store: BlobStore, settings: Settings, *, name: str, now: datetime | None = None) -> LandedLabels:
+    """Validate ``raw/<name>`` as labels, then curate the labelled served transactions for training."""
+    now = now or datetime.now(UTC)
+    etl = ingest_labels(store, name=name, now=now)
+    if etl.status != "processed" or not etl.outputs:
+        return LandedLabels(etl, None)
+    return LandedLabels(etl, curate_labelled(store, settings, labels_path=etl.outputs[0], now=now))
+
+
+def curate_labelled(store: BlobStore, settings: Settings, *, labels_path: str, now: datetime) -> Feedback:
+    """The served transactions ``labels_path`` (``curated/labels/...``) labels, as curated training rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    contract = get_contract(settings.dataset_name)
+    features = contract.feature_names
+    labels = pq.read_table(io.BytesIO(store.get_bytes("curated", labels_path.removeprefix("curated/"))[0]))
+    start = (now - timedelta(days=settings.monitor_lookback_days - 1)).date()
+    served = load_served(store, start, now.date(), features=features)
+    joined = served.join(labels.select(["transaction_id", "label"]), keys="transaction_id", join_type="inner")
+    done = _curated_ids(store, contract.name)
+    known = pc.is_in(joined.column("transaction_id"), value_set=pa.array(sorted(done), pa.string()))
+    fresh = joined.filter(pc.invert(known))
+    outcome = {
+        "labelled": labels.num_rows,
+        "matched": joined.num_rows,
+        "already_curated": joined.num_rows - fresh.num_rows,
+    }
+    if fresh.num_rows == 0:
+        log.info("labels %s: %d labelled, none newly matched to a served transaction", labels_path, labels.num_rows)
+        return Feedback(**outcome, written=0, path=None, dataset_version=None)
+    table = _as_contract_rows(fresh, contract.name, features)
+    data = _parquet(table)
+    digest = hashlib.sha256(data).hexdigest()
+    stem = labels_path.rsplit("/", 1)[-1].removesuffix(".parquet")
+    path = f"{contract.name}/ingest_date={now:%Y-%m-%d}/{LABELLED_STEM}{stem}.parquet"
+    try:
+        store.put_bytes("curated", path, data, overwrite=False, content_type="application/vnd.apache.parquet")
+    except BlobExistsError:  # a redelivery after the write: the same rows are there
+        data = store.get_bytes("curated", path)[0]
+        digest = hashlib.sha256(data).hexdigest()
+    version = manifest.add_files(
+        store,
+        contract.name,
+        [
+            manifest.CuratedFile(
+                path=path,
+                rows=table.num_rows,
+                bytes=len(data),
+                sha256=digest,
+                source_blob=labels_path,
+                source_etag="",
+                ingested_at=now.isoformat(),
+            )
+        ],
+    )
+    log.info(
+        "labels %s: %d served transactions curated for training (version %s)", labels_path, table.num_rows, version
+    )
+    return Feedback(**outcome, written=table.num_rows, path=f"curated/{path}", dataset_version=version)
+
+
+def _curated_ids(store: BlobStore, dataset: str) -> set[str]:
+    """Transaction ids already curated from labels (their files are few: one per labels file)."""
+    import pyarrow.parquet as pq
+
+    ids: set[str] = set()
+    listed, _ = manifest.read_manifest(store, dataset)
+    for entry in listed["files"]:
+        if entry["path"].rsplit("/", 1)[-1].startswith(LABELLED_STEM):
+            table = pq.read_table(io.BytesIO(store.get_bytes("curated", entry["path"])[0]), columns=["transaction_id"])
+            ids.update(v for v in table.column("transaction_id").to_pylist() if v is not None)
+    return ids
+
+
+def _as_contract_rows(joined: pa.Table, dataset: str, features: list[str]) -> pa.Table:
+    """The dataset contract's curated columns: time, features, label, ids (time from the record when sent,
+    else seconds since the first of these transactions was scored)."""
+    import pyarrow as pa
+
+    contract = get_contract(dataset)
+    time_name = contract.time_column.name if contract.time_column else "Time"
+    label_name = contract.label.name if contract.label else "Class"
+    times = joined.column("Time").to_numpy(zero_copy_only=False).astype(np.float64)
+    scored = joined.column("scored_at").cast("int64").to_numpy(zero_copy_only=False) / 1e6
+    times = np.where(np.isfinite(times), times, scored - scored.min())
+    columns: dict[str, pa.Array] = {time_name: pa.array(times, pa.float64())}
+    for name in features:
+        columns[name] = pa.array(joined.column(name).to_numpy(zero_copy_only=False).astype(np.float64))
+    columns[label_name] = pa.array(joined.column("label").to_numpy(zero_copy_only=False).astype(np.int8))
+    columns["transaction_id"] = joined.column("transaction_id").combine_chunks()
+    columns["customer_id"] = joined.column("customer_id").combine_chunks()
+    return pa.table(columns)
+
+
+def _parquet(table: pa.Table) -> bytes:
+    import pyarrow.parquet as pq
+
+    out = io.BytesIO()
+    pq.write_table(table, out, compression="zstd")
+    return out.getvalue()
