@@ -25,6 +25,20 @@ def svg(draw: Callable[[Any], None], width: float = 5.0, height: float = 3.6) ->
     return text[text.index("<svg") :]
 
 
+def svg_grid(draws: list[Callable[[Any], None]], *, columns: int = 6, cell: tuple[float, float] = (2.2, 1.6)) -> str:
+    """Small multiples: each ``draw(axes)`` in its own cell of one inline ``<svg>``."""
+    from matplotlib.figure import Figure
+
+    rows = max((len(draws) + columns - 1) // columns, 1)
+    fig = Figure(figsize=(cell[0] * columns, cell[1] * rows), layout="tight")
+    for i, draw in enumerate(draws):
+        draw(fig.add_subplot(rows, columns, i + 1))
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg")
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
 def fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from shared.adapters.storage import BlobInfo, BlobStore
 from shared.domain.contract import get_contract
-from shared.domain.errors import BlobExistsError, ConcurrentUpdateError, FileRejectedError
+from shared.domain.errors import BlobExistsError, ConcurrentUpdateError, FileRejectedError, FraudOpsError
 from shared.domain.results import as_dict
 from shared.domain.settings import Settings
 from shared.domain.telemetry import instruments, span
@@ -77,6 +77,9 @@ class EtlOutcome:
     schema: list[dict[str, str]] = field(default_factory=list)
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     columns: dict[str, Any] = field(default_factory=dict)
+    fraud_rate: float | None = None  # share of the valid rows labelled fraud (None: the file has no label)
+    # each feature's valid rows in the champion's training deciles, with the PSI the drift check computes
+    reference_drift: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
     etl_seconds: float = 0.0
 
@@ -120,6 +123,7 @@ def _run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
         PartUploader(store, prefix=prefix, stem=stem) as uploader,
     ):
         q_path = Path(tmp) / "quarantine.csv"
+        champion, reference = _champion_reference(store, settings)
         try:
             result = transform(
                 chunks,
@@ -128,6 +132,7 @@ def _run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
                 on_part=uploader.submit,
                 quarantine_path=q_path,
                 spool_dir=Path(tmp),
+                reference={k: v["edges"] for k, v in reference.items()},
             )
         except FileRejectedError as exc:
             chunks.close()
@@ -182,6 +187,8 @@ def _run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
         schema=result.schema,
         quarantine_reasons=dict(result.reasons.most_common()),
         columns=result.profile.as_dict(),
+        fraud_rate=_fraud_rate(result.profile.as_dict(), contract.label.name if contract.label else None),
+        reference_drift=_reference_drift(champion, reference, result.profile.binned),
         timing={
             "read_validate_write_seconds": round(transformed - started, 3),
             "commit_seconds": round(time.perf_counter() - transformed, 3),
@@ -200,6 +207,45 @@ def _run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
         version,
     )
     return summary
+
+
+def _champion_reference(store: BlobStore, settings: Settings) -> tuple[str | None, dict[str, Any]]:
+    """The champion's version and its training profile per feature (empty when there is none or it is unreadable:
+    the report then has no comparison, and the ETL goes on)."""
+    from shared.adapters.model_store import ModelStore
+
+    models = ModelStore(store, settings.model_name)
+    try:
+        pointer = models.pointer()
+        if pointer is None:
+            return None, {}
+        profile = models.manifest(pointer.version, expected_sha256=pointer.manifest_sha256).get("training_profile")
+    except FraudOpsError as exc:
+        log.warning("the champion's training profile cannot be read (%s); the report compares nothing", exc.reason)
+        return None, {}
+    return pointer.version, dict((profile or {}).get("features", {}))
+
+
+def _fraud_rate(columns: dict[str, Any], label: str | None) -> float | None:
+    stats = columns.get(label) if label else None
+    return round(float(stats["mean"]), 6) if stats and stats.get("mean") is not None else None
+
+
+def _reference_drift(champion: str | None, reference: dict[str, Any], binned: dict[str, Any]) -> dict[str, Any]:
+    from shared.domain.drift import psi
+
+    features = {}
+    for name, counts in binned.items():
+        total = int(counts.sum())
+        if not total:
+            continue
+        actual = counts / total
+        features[name] = {
+            "psi": round(psi(reference[name]["shares"], actual), 5),
+            "expected": [round(float(v), 5) for v in reference[name]["shares"]],
+            "actual": [round(float(v), 5) for v in actual],
+        }
+    return {"champion": champion, "features": features} if features else {}
 
 
 def _reject(

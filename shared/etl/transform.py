@@ -114,12 +114,15 @@ def transform(
     quarantine_path: Path,
     spool_dir: Path,
     part_rows: int | None = None,
+    reference: dict[str, list[float]] | None = None,
 ) -> TransformResult:
     """Read, validate, deduplicate and write Parquet parts of ``part_rows`` rows into ``part_dir``.
 
     ``on_part`` is called (on the writer thread) with each part as soon as its file is closed;
     the result lists them all. A file without valid rows still gives one empty part, so every
     processed file has an output. Raise ``FileRejectedError`` for a file that can never succeed.
+    ``reference`` (each feature's decile edges in the champion's training data) makes the profile
+    count the valid rows in those bins, for the report's distribution plots and PSI.
     """
     size = part_rows or PART_ROWS
     source = Source(chunks, spool_dir=spool_dir)
@@ -130,6 +133,7 @@ def transform(
     result = TransformResult(
         dropped_columns=[c for c in layout.columns if c not in contract.names],
         schema=[{"name": f.name, "type": str(f.type)} for f in schema],
+        profile=ColumnProfile(reference),
     )
     seen = SeenHashes()
     pending: list[pa.Table] = []

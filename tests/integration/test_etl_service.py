@@ -242,3 +242,37 @@ def test_every_rejected_version_of_a_name_is_kept(store, settings):
     assert one.quarantine != two.quarantine
     kept = {store.get_bytes("quarantine", q.removeprefix("quarantine/"))[0] for q in (one.quarantine, two.quarantine)}
     assert kept == {first, second} and store.list_names("raw") == []
+
+
+def test_the_report_plots_each_column_against_the_champions_training_data(store, settings, generated_csv):
+    """With a champion, each feature's rows are counted in its training deciles; the PSI is the drift check's."""
+    import numpy as np
+
+    from cli.devtools.models import publish_synthetic_model
+    from shared.domain import drift
+    from shared.etl.profile import render_html
+
+    lines = generated_csv.read_text().splitlines()
+    body = "\n".join([*lines[:20001], "1,2,3"]) + "\n"  # one broken row for the reasons chart
+    _upload(store, "ref.csv", body.encode())
+    no_champion = run_etl(store, settings, name="ref.csv")
+    assert no_champion.reference_drift == {} and "nothing to compare with" in render_html(
+        json.loads(store.get_bytes("reports", no_champion.report.removeprefix("reports/"))[0])
+    )
+    manifest = publish_synthetic_model(store, settings.model_name, version="v1", trees=10, seed=1)
+    store.delete("raw", "ref.csv")
+    _upload(store, "ref2.csv", body.encode())
+    s = run_etl(store, settings, name="ref2.csv")
+    report = json.loads(store.get_bytes("reports", s.report.removeprefix("reports/"))[0])
+    features = report["reference_drift"]["features"]
+    assert report["reference_drift"]["champion"] == "v1" and len(features) == 29
+    # the same PSI as the drift check on the same rows
+    import pyarrow.csv as pacsv
+
+    table = pacsv.read_csv(generated_csv).slice(0, 20000)
+    x = np.column_stack([table.column(f).to_numpy() for f in features])
+    expected = drift.compare(manifest["training_profile"], x, list(features), psi_threshold=0.2, alert_share=0.3)
+    assert all(abs(features[f]["psi"] - expected["features"][f]["psi"]) < 1e-4 for f in features)
+    assert report["fraud_rate"] == round(float(table.column("Class").to_numpy().mean()), 6)
+    page = store.get_bytes("reports", s.report.removeprefix("reports/").replace(".json", ".html"))[0].decode()
+    assert "id='distributions'><svg" in page and "id='quarantine-reasons'><svg" in page
