@@ -91,8 +91,8 @@ param costFalseNegative string = '10'
 @description('Cost of a false alarm: COST_FP.')
 param costFalsePositive string = '1'
 
-@description('MLflow tracking URI: MLFLOW_TRACKING_URI. The default SQLite file in /tmp is lost with the instance; point it at a tracking server to keep the history (the model manifests in models/ are kept regardless).')
-param mlflowTrackingUri string = 'sqlite:////tmp/fraudops-mlflow/mlflow.db'
+@description('MLflow tracking URI: MLFLOW_TRACKING_URI. Empty (the default): the PostgreSQL Flexible Server of modules/mlflow.bicep, reached with the app identity\'s Entra ID token, artifacts in the mlflow container. Set it to use a tracking server of your own.')
+param mlflowTrackingUri string = ''
 
 @description('Federated aggregator: FL_AGGREGATOR.')
 @allowed(['fedavg', 'median', 'trimmed_mean'])
@@ -142,6 +142,7 @@ var dataContainers = [
   'reports'
   'scored'
   'predictions'
+  'mlflow'
   'alerts'
   'deadletter'
   'federated'
@@ -161,6 +162,18 @@ module deployIdentity 'modules/identity.bicep' = {
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
   params: { baseName: baseName, location: location, tags: allTags, retentionInDays: logRetentionDays }
+}
+
+module mlflow 'modules/mlflow.bicep' = if (empty(mlflowTrackingUri)) {
+  name: 'mlflow'
+  params: {
+    name: 'psql-${baseName}'
+    location: location
+    tags: allTags
+    identityName: identity.outputs.name
+    identityPrincipalId: identity.outputs.principalId
+    geoRedundantBackup: environmentName == 'prod'
+  }
 }
 
 module alerts 'modules/alerts.bicep' = {
@@ -297,7 +310,8 @@ module functionApp 'modules/functionapp.bicep' = {
     monitorSchedule: monitorSchedule
     costFalseNegative: costFalseNegative
     costFalsePositive: costFalsePositive
-    mlflowTrackingUri: mlflowTrackingUri
+    mlflowTrackingUri: empty(mlflowTrackingUri) ? mlflow.outputs.trackingUri : mlflowTrackingUri
+    mlflowArtifactRoot: 'wasbs://mlflow@${storage.outputs.name}.blob.core.windows.net/'
     federatedAggregator: federatedAggregator
     federatedMinClients: federatedMinClients
     appSettingsOverrides: appSettingsOverrides

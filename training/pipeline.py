@@ -159,6 +159,7 @@ def _record_failure(
             experiment=settings.mlflow_experiment,
             reason=reason,
             context={"dataset_version": dataset_version or "latest"},
+            configured_root=settings.mlflow_artifact_root,
         )
     except Exception:
         log.exception("could not record the failure in MLflow")
@@ -526,6 +527,7 @@ def _track(settings: Settings, summary: dict[str, Any], onnx_bytes: bytes) -> di
             summary=summary,
             onnx_bytes=onnx_bytes,
             report_html=training_html(summary),
+            configured_root=settings.mlflow_artifact_root,
         )
     except Exception as exc:
         log.exception("MLflow logging failed; the model is published and the decision stands")

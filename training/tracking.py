@@ -3,7 +3,10 @@
 MLflow is the record; the Blob model store stays the source the scorer reads, and the
 promotion decision is made there (ETag-conditional) before MLflow hears of it. The tracking
 URI comes from ``MLFLOW_TRACKING_URI``; the default is an embedded SQLite file, with artifacts
-in an ``artifacts/`` folder beside it, so nothing needs a server.
+in an ``artifacts/`` folder beside it, so nothing needs a server. In Azure it is the PostgreSQL
+Flexible Server of ``infra/modules/mlflow.bicep`` reached with the app's Entra ID identity (the URI
+holds ``{entra_token}`` where a password would be), with artifacts in the ``mlflow`` Blob container
+(``MLFLOW_ARTIFACT_ROOT``).
 """
 
 from __future__ import annotations
@@ -21,8 +24,35 @@ log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 
-def artifact_root(tracking_uri: str) -> str | None:
-    """For a ``sqlite:///path/db`` URI, ``path/artifacts`` (created with the database folder); else the server's."""
+ENTRA_TOKEN = "{entra_token}"
+POSTGRES_SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
+
+
+def resolve(tracking_uri: str, *, credential: Any | None = None) -> str:
+    """The URI to open: ``{entra_token}`` (the password of an Azure Database for PostgreSQL URI) replaced by a
+    fresh Entra ID access token of the app's identity, so the database needs no password anywhere.
+
+    A token lasts about an hour and a run ten minutes; each run resolves its own. The resolved URI is
+    never logged or returned: summaries keep ``tracking_uri`` as configured.
+    """
+    if ENTRA_TOKEN not in tracking_uri:
+        return tracking_uri
+    import os
+    from urllib.parse import quote
+
+    if credential is None:
+        from shared.adapters.identity import azure_credential
+
+        credential = azure_credential(os.environ.get("AZURE_CLIENT_ID") or None)
+    token = credential.get_token(POSTGRES_SCOPE).token
+    return tracking_uri.replace(ENTRA_TOKEN, quote(token, safe=""))
+
+
+def artifact_root(tracking_uri: str, configured: str | None = None) -> str | None:
+    """Where new experiments keep artifacts: ``configured`` (``MLFLOW_ARTIFACT_ROOT``, Blob in Azure) when set;
+    for a ``sqlite:///path/db`` URI, ``path/artifacts`` (created with the database folder); else the server's."""
+    if configured:
+        return configured.rstrip("/")
     if not tracking_uri.startswith("sqlite:///"):
         return None
     db = Path(tracking_uri.removeprefix("sqlite:///")).resolve()
@@ -40,11 +70,11 @@ def get_client(tracking_uri: str) -> MlflowClient:
     return mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
-def experiment_id(client: MlflowClient, name: str, tracking_uri: str) -> str:
+def experiment_id(client: MlflowClient, name: str, tracking_uri: str, configured_root: str | None = None) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
-    root = artifact_root(tracking_uri)
+    root = artifact_root(tracking_uri, configured_root)
     return str(client.create_experiment(name, artifact_location=f"{root}/{name}" if root else None))
 
 
@@ -82,15 +112,17 @@ def log_training(
     summary: dict[str, Any],
     onnx_bytes: bytes,
     report_html: str,
+    configured_root: str | None = None,
 ) -> dict[str, Any]:
     """Log the run, register the ONNX model, and point ``champion`` or ``challenger`` at it."""
     import mlflow
     import onnx
 
-    client = get_client(tracking_uri)
-    mlflow.set_tracking_uri(tracking_uri)  # the fluent API below uses the process-wide URI
-    mlflow.set_registry_uri(tracking_uri)
-    exp = experiment_id(client, experiment, tracking_uri)
+    opened = resolve(tracking_uri)
+    client = get_client(opened)
+    mlflow.set_tracking_uri(opened)  # the fluent API below uses the process-wide URI
+    mlflow.set_registry_uri(opened)
+    exp = experiment_id(client, experiment, opened, configured_root)
     params = {f"hp_{k}": v for k, v in summary["hyperparameters"].items()}
     params.update(
         {
@@ -143,11 +175,14 @@ def log_training(
     }
 
 
-def log_failure(*, tracking_uri: str, experiment: str, reason: str, context: dict[str, Any]) -> str:
+def log_failure(
+    *, tracking_uri: str, experiment: str, reason: str, context: dict[str, Any], configured_root: str | None = None
+) -> str:
     """A FAILED run with the reason, so a failed night shows up in MLflow too."""
 
-    client = get_client(tracking_uri)
-    exp = experiment_id(client, experiment, tracking_uri)
+    opened = resolve(tracking_uri)
+    client = get_client(opened)
+    exp = experiment_id(client, experiment, opened, configured_root)
     run = client.create_run(exp, run_name="failed", tags={"failure_reason": reason[:5000]})
     for key, value in context.items():
         client.log_param(run.info.run_id, key, value)

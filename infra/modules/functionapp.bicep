@@ -84,8 +84,11 @@ param costFalseNegative string
 @description('Cost of a false alarm.')
 param costFalsePositive string
 
-@description('MLflow tracking URI. The default SQLite file under /tmp does not outlive the instance.')
+@description('MLflow tracking URI (the PostgreSQL store of modules/mlflow.bicep, with an {entra_token} placeholder).')
 param mlflowTrackingUri string
+
+@description('Where MLflow keeps artifacts: the data account\'s mlflow container.')
+param mlflowArtifactRoot string
 
 @description('Robust aggregator for federated rounds: fedavg, median or trimmed_mean.')
 @allowed(['fedavg', 'median', 'trimmed_mean'])
@@ -203,6 +206,7 @@ var appSettings = {
   PROMOTION_PR_AUC_MARGIN: '0.01'
   MLFLOW_TRACKING_URI: mlflowTrackingUri
   MLFLOW_EXPERIMENT: 'fraud-retraining'
+  MLFLOW_ARTIFACT_ROOT: mlflowArtifactRoot
   DRIFT_PSI_THRESHOLD: '0.2'
   DRIFT_ALERT_SHARE: '0.3'
   SCORE_MAX_BATCH: '1000'

@@ -24,3 +24,6 @@ output clientId string = identity.properties.clientId
 
 @description('Principal (object) id, for role assignments.')
 output principalId string = identity.properties.principalId
+
+@description('The identity\'s name (its role name in Entra-authenticated databases).')
+output name string = identity.name

@@ -140,7 +140,7 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
           definition: {
             filters: {
               blobTypes: ['blockBlob']
-              prefixMatch: ['raw/', 'quarantine/', 'curated/', 'reports/', 'scored/', 'predictions/', 'alerts/', 'deadletter/', 'federated/']
+              prefixMatch: ['raw/', 'quarantine/', 'curated/', 'reports/', 'scored/', 'predictions/', 'mlflow/', 'alerts/', 'deadletter/', 'federated/']
             }
             actions: {
               version: {

@@ -32,6 +32,7 @@ CONTAINERS = (
     "reports",
     "scored",
     "predictions",
+    "mlflow",
     "alerts",
     "deadletter",
     "federated",

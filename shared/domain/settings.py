@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         description="MLflow tracking and registry; the default is an embedded SQLite file (no server).",
     )
     mlflow_experiment: str = Field(default="fraud-retraining", validation_alias="MLFLOW_EXPERIMENT")
+    mlflow_artifact_root: str | None = Field(
+        default=None,
+        validation_alias="MLFLOW_ARTIFACT_ROOT",
+        description="Where new MLflow experiments keep artifacts (wasbs://mlflow@<account>.blob.core.windows.net/ in "
+        "Azure); unset: beside the SQLite file.",
+    )
     drift_psi_threshold: float = Field(default=0.2, gt=0, validation_alias="DRIFT_PSI_THRESHOLD")
     drift_alert_share: float = Field(default=0.3, gt=0, le=1, validation_alias="DRIFT_ALERT_SHARE")
 

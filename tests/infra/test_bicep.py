@@ -18,6 +18,7 @@ MODULES = {
     "monitoring",
     "alerts",
     "workbook",
+    "mlflow",
     "storage",
     "eventhubs",
     "keyvault",
