@@ -131,37 +131,27 @@ def _labels_and_monitor(
     arrived = land_labels(store, settings, name=name)
     landed = arrived.etl
     outcome = run_monitor(store, settings, day=now.date())
-    total = outcome.realised[-1]
+    figures = outcome.headline()
     log.info(
         "demo: %d labels in; realised over %d labelled of %d served: precision %s, recall %s, %d caught, "
         "%d missed, %d false alarms, cost %s; monitoring %s (%s)",
         landed.rows_valid,
-        total.labelled,
-        total.predictions,
-        total.precision,
-        total.recall,
-        total.caught,
-        total.missed,
-        total.false_alarms,
-        total.cost,
-        outcome.level,
-        outcome.report.removesuffix(".json") + ".html",
+        figures["labelled"],
+        figures["served"],
+        figures["precision"],
+        figures["recall"],
+        figures["frauds_caught"],
+        figures["frauds_missed"],
+        figures["false_alarms"],
+        figures["cost"],
+        figures["level"],
+        figures["report"],
     )
     return {
         "labels_in": landed.rows_valid,
         "labels_quarantined": landed.rows_quarantined,
         "curated_for_training": arrived.feedback.written if arrived.feedback else 0,
-        "served": total.predictions,
-        "labelled": total.labelled,
-        "precision": total.precision,
-        "recall": total.recall,
-        "frauds_caught": total.caught,
-        "frauds_missed": total.missed,
-        "false_alarms": total.false_alarms,
-        "cost": total.cost,
-        "level": outcome.level,
-        "alerts": {v.check: v.level for v in outcome.verdicts if v.level in ("warning", "critical")},
-        "report": outcome.report.removesuffix(".json") + ".html",
+        **figures,
     }
 
 

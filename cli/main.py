@@ -124,23 +124,7 @@ def cmd_monitor(args: argparse.Namespace) -> dict[str, Any]:
     except ValueError:
         raise CommandError(f"--day {args.day!r} is not a date like 2026-12-04", EXIT_REJECTED) from None
     store, settings = _store_and_settings()
-    outcome = run_monitor(store, settings, day=day)
-    total = outcome.realised[-1]
-    return {
-        "day": outcome.day,
-        "level": outcome.level,
-        "alerts": {v.check: v.level for v in outcome.verdicts if v.level in ("warning", "critical")},
-        "served_today": outcome.served_today,
-        "labelled": total.labelled,
-        "precision": total.precision,
-        "recall": total.recall,
-        "frauds_caught": total.caught,
-        "frauds_missed": total.missed,
-        "false_alarms": total.false_alarms,
-        "cost": total.cost,
-        "score_psi": outcome.score_psi,
-        "report": outcome.report.removesuffix(".json") + ".html",
-    }
+    return run_monitor(store, settings, day=day).headline()
 
 
 def cmd_labels(args: argparse.Namespace) -> dict[str, Any]:

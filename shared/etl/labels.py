@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import logging
 import time
 from collections import Counter
@@ -32,8 +31,7 @@ from typing import TYPE_CHECKING
 
 from shared.domain.contract import LABELS, LABELS_PREFIX
 from shared.domain.errors import BlobExistsError
-from shared.etl.profile import render_html
-from shared.etl.service import RAW, EtlOutcome, _reject
+from shared.etl.service import RAW, EtlOutcome, _reject, _write_report
 
 if TYPE_CHECKING:
     from shared.adapters.storage import BlobStore
@@ -183,15 +181,7 @@ def ingest_labels(store: BlobStore, *, name: str, now: datetime | None = None) -
         quarantine_reasons=dict(Counter(_kind(r) for _, r, _ in bad).most_common()),
         etl_seconds=round(time.perf_counter() - started, 3),
     )
-    from shared.domain.results import as_dict
-
-    document = as_dict(outcome)
-    store.put_bytes(
-        "reports", f"etl/labels/{tag}.json", json.dumps(document, indent=1).encode(), content_type="application/json"
-    )
-    store.put_bytes(
-        "reports", f"etl/labels/{tag}.html", render_html(document).encode(), content_type="text/html; charset=utf-8"
-    )
+    _write_report(store, f"etl/labels/{tag}", outcome)
     log.info(
         "labels raw/%s: %d in, %d kept, %d quarantined, %d duplicate", name, rows_in, len(kept), len(bad), duplicates
     )

@@ -66,6 +66,26 @@ class MonitorOutcome:
     history: dict[str, Any] = field(default_factory=dict)
     report: str = ""
 
+    def headline(self) -> dict[str, Any]:
+        """The figures a person reads first (the CLI's summary line, the demo's)."""
+        total = self.realised[-1]
+        return {
+            "day": self.day,
+            "level": self.level,
+            "alerts": {v.check: v.level for v in self.verdicts if v.level in ("warning", "critical")},
+            "served_today": self.served_today,
+            "served": total.predictions,
+            "labelled": total.labelled,
+            "precision": total.precision,
+            "recall": total.recall,
+            "frauds_caught": total.caught,
+            "frauds_missed": total.missed,
+            "false_alarms": total.false_alarms,
+            "cost": total.cost,
+            "score_psi": self.score_psi,
+            "report": self.report.removesuffix(".json") + ".html",
+        }
+
 
 def run_monitor(store: BlobStore, settings: Settings, *, day: date, now: datetime | None = None) -> MonitorOutcome:
     """Judge ``day`` (UTC) and the labelled window ending on it; write the report; export the verdicts."""
