@@ -75,3 +75,21 @@ def test_a_span_records_the_exception_and_reraises(telemetry):
     (s,) = telemetry.spans("unit.fails")
     assert s.attributes == {"rows": 3} and not s.status.is_ok
     assert any(e.name == "exception" for e in s.events)
+
+
+@pytest.mark.parametrize(("in_host", "logs_exported"), [(True, False), (False, True)])
+def test_our_azure_monitor_set_up_exports_logs_only_outside_the_host(monkeypatch, in_host, logs_exported):
+    """Inside the host its own log forwarding already sends every line: exporting them too writes each twice."""
+    import azure.monitor.opentelemetry as distro
+
+    calls = []
+    monkeypatch.setattr(distro, "configure_azure_monitor", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.delenv("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", raising=False)
+    if in_host:
+        monkeypatch.setenv("FUNCTIONS_WORKER_RUNTIME", "python")
+    else:
+        monkeypatch.delenv("FUNCTIONS_WORKER_RUNTIME", raising=False)
+    conn = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:9/"
+    assert setup._configure(_settings(APPLICATIONINSIGHTS_CONNECTION_STRING=conn)) == "azure-monitor"
+    (kwargs,) = calls
+    assert kwargs["disable_logging"] is (not logs_exported) and kwargs["connection_string"] == conn
