@@ -52,10 +52,11 @@ def _read(store: BlobStore, container: str, name: str, columns: Sequence[str] | 
         data, _ = store.get_bytes(container, name)
     except BlobNotFoundError:  # expired or erased between the listing and the read
         return None
-    table = pq.read_table(io.BytesIO(data))
-    if columns is not None:
-        table = table.select([c for c in columns if c in table.column_names])
-    return table
+    parquet = pq.ParquetFile(io.BytesIO(data))
+    if columns is None:
+        return parquet.read()
+    present = set(parquet.schema_arrow.names)
+    return parquet.read(columns=[c for c in columns if c in present])  # only these columns are decoded
 
 
 def load_served(
