@@ -7,12 +7,15 @@ or made here) is what the recorded predictions carry, so a caller's complaint ca
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
 from typing import Any
 
 from shared.domain.telemetry import instruments
+
+log = logging.getLogger(__name__)
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 HEADER = b"x-request-id"
@@ -63,3 +66,17 @@ class RequestMetrics:
             m = instruments()
             m.http_requests.add(1, attrs)
             m.http_duration.record((time.perf_counter() - start) * 1000, attrs)
+            _tally(scope, attrs["http.response.status_class"])
+
+
+def _tally(scope: dict[str, Any], status_class: str) -> None:
+    """The answer, counted for the monitoring run's error share (through the recorder of the app's settings)."""
+    try:
+        from shared.domain.settings import get_settings
+        from shared.scoring.records import get_recorder
+
+        app = scope.get("app")
+        settings = getattr(getattr(app, "state", None), "settings", None) or get_settings()
+        get_recorder(settings).count_request(status_class)
+    except Exception:  # the answer is sent; a count that cannot be kept must not turn into an error
+        log.debug("request not counted", exc_info=True)

@@ -38,6 +38,7 @@ BANDS: dict[str, Band] = {
     "feature_drift_psi": Band(0.1, 0.3),
     "latency_p95_ms": Band(250, 1000, unit="ms"),
     "deadletter_rate": Band(0.01, 0.05),
+    "api_error_share": Band(0.01, 0.05),
     "hours_since_retrain": Band(36, 72, unit="hours"),
     "hours_round_overdue": Band(0, 24, unit="hours"),
 }
@@ -49,6 +50,7 @@ WHAT_TO_DO = {
     "feature_drift_psi": "live transactions differ from the training data: check the sources, then retrain",
     "latency_p95_ms": "scoring is slow: check instance load, model size and storage latency",
     "deadletter_rate": "stream events are being dead-lettered: read deadletter/ for the reasons",
+    "api_error_share": "the API is failing requests (5xx): the logs and Application Insights have the exceptions",
     "retrain": "the champion is untouched; the failure report names the reason (and MLflow has the run)",
     "hours_since_retrain": "no retraining has succeeded for a while: read reports/training/failed-*.json",
     "hours_round_overdue": "a federated round is past its deadline: banks have not sent their updates",

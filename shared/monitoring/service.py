@@ -229,9 +229,25 @@ def _history(store: BlobStore, every: pa.Table, start: date, day: date, settings
     return {
         "days": labels,
         **per_day,
+        "requests_today": _answers(store, labels[-1]),
         "retrains": _retrains(store),
         "rounds": _rounds(store, settings),
     }
+
+
+def _answers(store: BlobStore, day: str) -> dict[str, int]:
+    """HTTP answers on ``day`` by status class, as the recorders counted them (``shared.scoring.records``)."""
+    from shared.scoring.records import CONTAINER, REQUESTS_PREFIX
+
+    totals: dict[str, int] = {}
+    for name in store.list_names(CONTAINER, f"{REQUESTS_PREFIX}date={day}/"):
+        try:
+            counts = json.loads(store.get_bytes(CONTAINER, name)[0])
+        except (FraudOpsError, ValueError):
+            continue
+        for status_class, n in counts.items():
+            totals[status_class] = totals.get(status_class, 0) + int(n)
+    return totals
 
 
 def _deadlettered(store: BlobStore, day: str) -> int:
@@ -317,6 +333,16 @@ def _verdicts(
     )
     latency = history["latency_p95_ms"][-1]
     verdicts.append(judge("latency_p95_ms", latency, why_no_data="no HTTP request today"))
+    answers = history["requests_today"]
+    total, errors = sum(answers.values()), answers.get("5xx", 0)
+    verdicts.append(
+        judge(
+            "api_error_share",
+            errors / total if total else None,
+            detail=f"{errors} of {total} requests answered 5xx",
+            why_no_data="no HTTP request counted today",
+        )
+    )
     stream_today, dead_today = history["stream"][-1], history["deadlettered"][-1]
     verdicts.append(
         judge(

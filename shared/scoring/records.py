@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import atexit
 import io
+import json
 import logging
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -116,6 +117,39 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return out.getvalue()
 
 
+REQUESTS_PREFIX = "_requests/"
+
+
+class RequestTally:
+    """HTTP answers counted by UTC day and status class (2xx, 4xx, 5xx): the monitoring run's error share.
+
+    Counting is a dictionary increment under a lock; the recorder writes the counts with each flush to
+    ``predictions/_requests/date=<day>/<instance>-<n>.json`` and gives them back if the write fails.
+    """
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, status_class: str, day: str) -> None:
+        with self._lock:
+            self._counts[(day, status_class)] += 1
+
+    def take(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            counts, self._counts = self._counts, Counter()
+        by_day: dict[str, dict[str, int]] = {}
+        for (day, status_class), n in counts.items():
+            by_day.setdefault(day, {})[status_class] = n
+        return by_day
+
+    def give_back(self, by_day: dict[str, dict[str, int]]) -> None:
+        with self._lock:
+            for day, counts in by_day.items():
+                for status_class, n in counts.items():
+                    self._counts[(day, status_class)] += n
+
+
 @dataclass(frozen=True)
 class RecorderStats:
     """What the recorder has done since it started (``dropped`` is never reset)."""
@@ -160,6 +194,7 @@ class PredictionRecorder:
         self._last_error: str | None = None
         self._last_drop_warning = 0.0
         self._sequence = 0
+        self.requests = RequestTally()
 
     # the hot path -------------------------------------------------------------------------------
     def record(self, batch: Scored) -> bool:
@@ -191,6 +226,14 @@ class PredictionRecorder:
                 dropped_total,
             )
         return False
+
+    def count_request(self, status_class: str) -> None:
+        """One HTTP answer of this status class (``2xx``, ``4xx``, ``5xx``), written with the next flush."""
+        self.requests.add(status_class, datetime.now(UTC).strftime("%Y-%m-%d"))
+        if self._thread is None:
+            with self._cond:
+                if self._thread is None and not self._closed:
+                    self._start()
 
     # the background thread ---------------------------------------------------------------------
     def _start(self) -> None:
@@ -237,7 +280,22 @@ class PredictionRecorder:
     def _flush_once(self) -> bool:
         """Write what is queued; True when nothing is left to retry."""
         with self._writing:
-            return self._write_taken()
+            written = self._write_taken()
+            return self._write_requests() and written
+
+    def _write_requests(self) -> bool:
+        """The request counts since the last write, one small JSON per day; given back when a write fails."""
+        pending = self.requests.take()
+        for day, counts in sorted(pending.items()):
+            self._sequence += 1
+            name = f"{REQUESTS_PREFIX}date={day}/{self.instance}-{self._sequence:06d}.json"
+            try:
+                self.store.put_bytes(CONTAINER, name, json.dumps(counts).encode(), content_type="application/json")
+            except Exception as exc:  # storage errors of every kind: the counts wait for the next flush
+                self.requests.give_back({d: c for d, c in pending.items() if d >= day})
+                log.warning("recording request counts to %s/%s failed (%s); retrying", CONTAINER, name, exc)
+                return False
+        return True
 
     def _write_taken(self) -> bool:
         taken = self._take()
@@ -274,13 +332,13 @@ class PredictionRecorder:
         """Write everything queued now, from the caller's thread; True when nothing is left."""
         deadline = time.monotonic() + timeout
         while True:
-            with self._cond:
-                if not self._pending and self._retrying is None:
-                    return True
-            if not self._flush_once() and time.monotonic() + self.retry_seconds > deadline:
+            if self._flush_once():
+                with self._cond:
+                    if not self._pending and self._retrying is None:
+                        return True
+            if time.monotonic() + self.retry_seconds > deadline:
                 return False
-            if time.monotonic() > deadline:
-                return False
+            time.sleep(self.retry_seconds)
 
     def close(self, timeout: float = 30.0) -> RecorderStats:
         """Stop taking batches, write what is left (within ``timeout``), and report; what could not be
@@ -315,6 +373,9 @@ class NullRecorder:
 
     def record(self, batch: Scored) -> bool:  # noqa: ARG002 (the recorder's signature, nothing to keep)
         return True
+
+    def count_request(self, status_class: str) -> None:  # noqa: ARG002
+        return None
 
     def close(self, timeout: float = 30.0) -> None:  # noqa: ARG002
         return None

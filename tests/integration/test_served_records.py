@@ -39,7 +39,7 @@ def served(store, settings, monkeypatch):
 def _records(store) -> list[dict]:
     return [
         row
-        for name in store.list_names(CONTAINER)
+        for name in store.list_names(CONTAINER, "date=")
         for row in pq.read_table(io.BytesIO(store.get_bytes(CONTAINER, name)[0])).to_pylist()
     ]
 
@@ -86,6 +86,12 @@ def test_json_and_csv_predictions_are_recorded_with_the_callers_request_id(store
     assert telemetry.total("fraudops.http.duration", **{"http.route": "/api/score"}) == 4
     assert telemetry.total("fraudops.score.transactions", source="http", model_version="v1") == 4
     assert telemetry.total("fraudops.predictions.recorded") >= 4
+    # every answer counted by status class, for the monitoring run's 5xx share (3 scored and a 422)
+    from datetime import UTC, datetime
+
+    from shared.monitoring.service import _answers
+
+    assert _answers(store, datetime.now(UTC).date().isoformat()) == {"2xx": 3, "4xx": 1}
 
 
 def test_an_unmatched_path_is_one_series_not_one_per_path(served, telemetry):

@@ -257,3 +257,12 @@ def test_labelled_rows_are_read_by_the_training_window(memory_store):
     assert landed.feedback is not None
     window = load_window(memory_store, CREDITCARD, landed.feedback.dataset_version)
     assert window.x.shape == (50, len(FEATURES)) and int(window.y.sum()) == 5
+
+
+def test_the_api_error_share_is_judged_from_the_counted_answers(memory_store):
+    prefix = f"_requests/date={DAY.isoformat()}/"
+    memory_store.put_bytes("predictions", f"{prefix}a-000001.json", json.dumps({"2xx": 900, "4xx": 50}).encode())
+    memory_store.put_bytes("predictions", f"{prefix}b-000001.json", json.dumps({"2xx": 30, "5xx": 20}).encode())
+    verdicts = {v.check: v for v in run_monitor(memory_store, _settings(), day=DAY, now=NOW).verdicts}
+    assert verdicts["api_error_share"].level == "warning" and verdicts["api_error_share"].value == 0.02
+    assert "20 of 1000 requests answered 5xx" in verdicts["api_error_share"].message

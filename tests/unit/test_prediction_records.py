@@ -163,3 +163,23 @@ def test_the_record_is_its_declared_columns_then_the_features():
     from shared.scoring.records import RECORD_COLUMNS, prediction_table
 
     assert prediction_table(_batch(0, 2), FEATURES).column_names == [*RECORD_COLUMNS, *FEATURES]
+
+
+def test_answers_are_counted_by_status_class_and_survive_a_failed_write():
+    import json
+
+    store = _Failing(failures=1)
+    recorder = PredictionRecorder(store, FEATURES, flush_seconds=3600, retry_seconds=0.01)
+    for status_class in ("2xx", "2xx", "5xx", "4xx"):
+        recorder.count_request(status_class)
+    assert recorder.flush(timeout=5)  # the first write fails, the counts wait and go with the next
+    names = store.list_names(CONTAINER, "_requests/")
+    assert len(names) == 1 and names[0].startswith("_requests/date=")
+    assert json.loads(store.get_bytes(CONTAINER, names[0])[0]) == {"2xx": 2, "5xx": 1, "4xx": 1}
+    recorder.count_request("2xx")
+    recorder.close()
+    totals: dict[str, int] = {}
+    for name in store.list_names(CONTAINER, "_requests/"):
+        for k, v in json.loads(store.get_bytes(CONTAINER, name)[0]).items():
+            totals[k] = totals.get(k, 0) + v
+    assert totals == {"2xx": 3, "5xx": 1, "4xx": 1}  # nothing lost, nothing counted twice
