@@ -183,3 +183,18 @@ def test_answers_are_counted_by_status_class_and_survive_a_failed_write():
         for k, v in json.loads(store.get_bytes(CONTAINER, name)[0]).items():
             totals[k] = totals.get(k, 0) + v
     assert totals == {"2xx": 3, "5xx": 1, "4xx": 1}  # nothing lost, nothing counted twice
+
+
+def test_one_table_for_many_batches_is_the_tables_of_each_batch_end_to_end():
+    """The flush builds one table from many batches; it must equal the batches' own tables stacked."""
+    import pyarrow as pa
+
+    from shared.scoring.records import prediction_table, records_table
+
+    batches = [_batch(0, 3, request_id="a"), _batch(3, 1, day="2026-12-05", request_id="b"), _batch(4, 2)]
+    batches[1] = Scored(**{**batches[1].__dict__, "customer_ids": None, "times": None, "threshold": 0.2})
+    stacked = pa.concat_tables([prediction_table(b, FEATURES) for b in batches])
+    merged = records_table(batches, FEATURES)
+    assert merged.drop_columns(["Time"]).equals(stacked.drop_columns(["Time"]))
+    assert np.array_equal(merged.column("Time").to_numpy(), stacked.column("Time").to_numpy(), equal_nan=True)
+    assert merged.column("threshold").to_pylist()[3] == 0.2 and merged.column("customer_id").to_pylist()[3] is None
