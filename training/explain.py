@@ -60,7 +60,7 @@ def explain(
     seed: int,
 ) -> Explanations:
     """Global importance on up to ``SAMPLE_ROWS`` test rows; the most confident caught fraud and false alarm."""
-    explainer = Explainer(model.booster, features, model.products)  # on the contract's features
+    explainer = Explainer(model.booster, features, model.derived)  # on the contract's features
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(y_test.size, size=min(SAMPLE_ROWS, y_test.size), replace=False))
     mean_abs = np.abs(explainer.contributions(x_test[sample])[:, :-1]).mean(axis=0)

@@ -3,7 +3,7 @@
 A split on feature ``b`` directly under a split on feature ``a`` is the tree's way of saying that the
 effect of ``b`` depends on ``a``. Summing the gain of every such parent-to-child split over a first,
 unconstrained fit ranks the pairs by how much of the fit their interaction carries. The top
-``PAIRS`` pairs become standardised products (``shared.scoring.derived.Products``), measured on the
+``PAIRS`` pairs become standardised products (``shared.scoring.derived.Derived``), measured on the
 same training rows. Nothing here says whether products help: the search (``training.search``)
 tries configurations with and without them on the same rolling-origin folds, and each fold detects
 its pairs on its own training rows, so the comparison is as honest as the rest of the backtest.
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.scoring.derived import Products
+from shared.scoring.derived import Derived
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -70,7 +70,7 @@ def detect(
     dataset_params: dict[str, Any],
     deadline: float = math.inf,
     k: int = PAIRS,
-) -> Products | None:
+) -> Derived | None:
     """Products of the ``k`` most interacting pairs in ``x`` (training rows), or ``None`` if the trees nest none.
     The first fit stops boosting at ``deadline`` (monotonic) and ranks the pairs of the trees it has."""
     import lightgbm as lgb
@@ -87,6 +87,6 @@ def detect(
     pairs = top_pairs(pair_gains(booster), k)
     if not pairs:
         return None
-    products = Products.fit(x, pairs)
+    products = Derived.fit(x, pairs)
     log.info("interaction pairs on %d rows: %s", y.size, ", ".join(products.names(features)))
     return products

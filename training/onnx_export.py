@@ -1,8 +1,9 @@
 """LightGBM to ONNX with onnxmltools, and the parity check that guards every export.
 
-A model trained with derived features (``shared.scoring.derived.Products``) is exported with the
+A model trained with derived features (``shared.scoring.derived.Derived``) is exported with the
 transform inside the graph: ``features`` (the contract's columns) -> Gather, Sub, Div, Mul for each
-pair's standardised product -> Concat -> the tree ensemble. Serving keeps sending the contract's
+pair's standardised product, and Sub, Div, Mul, Split and a chain of Adds for the linear score ->
+Concat -> the tree ensemble. Serving keeps sending the contract's
 features; the parity check compares the whole graph against LightGBM on the same transform.
 """
 
@@ -19,14 +20,14 @@ if TYPE_CHECKING:
     import lightgbm as lgb
     import onnx
 
-    from shared.scoring.derived import Products
+    from shared.scoring.derived import Derived, Linear
 
 INPUT_NAME = "features"
 PARITY_TOLERANCE = 1e-4
 
 
 THRESHOLDS = re.compile(r"^threshold=(.*)$", re.MULTILINE)
-WIDE_NAME = "features_with_products"
+WIDE_NAME = "features_with_derived"
 OPSET = 15
 
 
@@ -59,61 +60,91 @@ def float32_thresholds(booster: lgb.Booster) -> lgb.Booster:
     return lgb.Booster(model_str=text)
 
 
-def to_onnx(booster: lgb.Booster, feature_names: list[str], products: Products | None = None) -> bytes:
+def to_onnx(booster: lgb.Booster, feature_names: list[str], derived: Derived | None = None) -> bytes:
     """A float32 ``[N, len(feature_names)]`` input named ``features``; outputs label and probabilities (no ZipMap)."""
     import onnx
     from onnxmltools import convert_lightgbm
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    width = len(feature_names) + (len(products) if products is not None else 0)
+    width = len(feature_names) + (len(derived) if derived is not None else 0)
     model = convert_lightgbm(
         booster,
-        initial_types=[(INPUT_NAME if products is None else WIDE_NAME, FloatTensorType([None, width]))],
+        initial_types=[(INPUT_NAME if derived is None else WIDE_NAME, FloatTensorType([None, width]))],
         zipmap=False,
         target_opset=OPSET,
     )
-    if products is not None:
-        _prepend_products(model, products, len(feature_names))
+    if derived is not None:
+        _prepend_derived(model, derived, len(feature_names))
     entry = model.metadata_props.add()
     entry.key, entry.value = "feature_names", ",".join(feature_names)
     onnx.checker.check_model(model)
     return bytes(model.SerializeToString())
 
 
-def _prepend_products(model: onnx.ModelProto, products: Products, inputs: int) -> None:
-    """Make ``features`` the graph's input and compute the products in front of the ensemble."""
+def _prepend_derived(model: onnx.ModelProto, derived: Derived, inputs: int) -> None:
+    """Make ``features`` the graph's input and compute the derived columns in front of the ensemble."""
     from onnx import TensorProto, helper, numpy_helper
 
     graph = model.graph
     [wide] = list(graph.input)
     graph.input.remove(wide)
     graph.input.insert(0, helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [None, inputs]))
-    a, b = (np.asarray([pair[i] for pair in products.pairs], dtype=np.int64) for i in (0, 1))
-    constants: dict[str, np.ndarray] = {
-        "derived_pair_a": a,
-        "derived_pair_b": b,
-        "derived_mean_a": np.asarray([m[0] for m in products.mean], dtype=np.float32),
-        "derived_mean_b": np.asarray([m[1] for m in products.mean], dtype=np.float32),
-        "derived_scale_a": np.asarray([s[0] for s in products.scale], dtype=np.float32),
-        "derived_scale_b": np.asarray([s[1] for s in products.scale], dtype=np.float32),
-    }
-    graph.initializer.extend(numpy_helper.from_array(value, name) for name, value in constants.items())
+    constants: dict[str, np.ndarray] = {}
     nodes = []
-    for side in ("a", "b"):
-        nodes += [
-            helper.make_node("Gather", [INPUT_NAME, f"derived_pair_{side}"], [f"derived_x_{side}"], axis=1),
-            helper.make_node("Sub", [f"derived_x_{side}", f"derived_mean_{side}"], [f"derived_centred_{side}"]),
-            helper.make_node("Div", [f"derived_centred_{side}", f"derived_scale_{side}"], [f"derived_z_{side}"]),
-        ]
-    nodes += [
-        helper.make_node("Mul", ["derived_z_a", "derived_z_b"], ["derived_products"]),
-        helper.make_node("Concat", [INPUT_NAME, "derived_products"], [WIDE_NAME], axis=1),
-    ]
+    parts = [INPUT_NAME]
+    if derived.pairs:
+        constants |= {
+            "derived_pair_a": np.asarray([pair[0] for pair in derived.pairs], dtype=np.int64),
+            "derived_pair_b": np.asarray([pair[1] for pair in derived.pairs], dtype=np.int64),
+            "derived_mean_a": np.asarray([m[0] for m in derived.mean], dtype=np.float32),
+            "derived_mean_b": np.asarray([m[1] for m in derived.mean], dtype=np.float32),
+            "derived_scale_a": np.asarray([s[0] for s in derived.scale], dtype=np.float32),
+            "derived_scale_b": np.asarray([s[1] for s in derived.scale], dtype=np.float32),
+        }
+        for side in ("a", "b"):
+            nodes += [
+                helper.make_node("Gather", [INPUT_NAME, f"derived_pair_{side}"], [f"derived_x_{side}"], axis=1),
+                helper.make_node("Sub", [f"derived_x_{side}", f"derived_mean_{side}"], [f"derived_centred_{side}"]),
+                helper.make_node("Div", [f"derived_centred_{side}", f"derived_scale_{side}"], [f"derived_z_{side}"]),
+            ]
+        nodes.append(helper.make_node("Mul", ["derived_z_a", "derived_z_b"], ["derived_products"]))
+        parts.append("derived_products")
+    if derived.linear is not None:
+        nodes += _linear_nodes(derived.linear, constants, inputs)
+        parts.append("derived_linear")
+    nodes.append(helper.make_node("Concat", parts, [WIDE_NAME], axis=1))
+    graph.initializer.extend(numpy_helper.from_array(value, name) for name, value in constants.items())
     existing = list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes + existing)
     if not any(o.domain in ("", "ai.onnx") for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("", OPSET))
+
+
+def _linear_nodes(linear: Linear, constants: dict[str, np.ndarray], inputs: int) -> list[onnx.NodeProto]:
+    """Sub, Div, Mul, then a Split into columns added left to right: ``Derived.columns``' order of operations,
+    so the score is bit-identical to the one LightGBM was trained on (a MatMul sums in its own order)."""
+    from onnx import helper
+
+    constants |= {
+        "linear_mean": np.asarray(linear.mean, dtype=np.float32),
+        "linear_scale": np.asarray(linear.scale, dtype=np.float32),
+        "linear_weights": np.asarray(linear.weights, dtype=np.float32),
+        "linear_intercept": np.asarray([linear.intercept], dtype=np.float32),
+    }
+    terms = [f"linear_term_{f}" for f in range(inputs)]
+    nodes = [
+        helper.make_node("Sub", [INPUT_NAME, "linear_mean"], ["linear_centred"]),
+        helper.make_node("Div", ["linear_centred", "linear_scale"], ["linear_z"]),
+        helper.make_node("Mul", ["linear_z", "linear_weights"], ["linear_terms"]),
+        helper.make_node("Split", ["linear_terms"], terms, axis=1),
+    ]
+    total = terms[0]
+    for f in range(1, inputs):
+        nodes.append(helper.make_node("Add", [total, terms[f]], [f"linear_sum_{f}"]))
+        total = f"linear_sum_{f}"
+    nodes.append(helper.make_node("Add", [total, "linear_intercept"], ["derived_linear"]))
+    return nodes
 
 
 def onnx_probabilities(onnx_bytes: bytes, x: np.ndarray) -> np.ndarray:
@@ -131,15 +162,15 @@ def check_parity(
     onnx_bytes: bytes,
     x: np.ndarray,
     tolerance: float = PARITY_TOLERANCE,
-    products: Products | None = None,
+    derived: Derived | None = None,
 ) -> float:
     """Max |P_onnx - P_lightgbm| over ``x`` (the contract's features); ``TrainingError`` above ``tolerance``.
 
     Both see the same float32-rounded input, since the ONNX graph computes in float32; LightGBM gets
-    the products from ``products.apply``, the graph computes its own.
+    the derived columns from ``derived.apply``, the graph computes its own.
     """
     x32 = np.ascontiguousarray(x, dtype=np.float32)
-    wide = x32 if products is None else products.apply(x32)
+    wide = x32 if derived is None else derived.apply(x32)
     expected = booster.predict(wide.astype(np.float64))
     got = onnx_probabilities(onnx_bytes, x32)
     diff = float(np.max(np.abs(got - expected))) if len(x32) else 0.0

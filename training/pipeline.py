@@ -361,8 +361,8 @@ def fit(prepared: Prepared, features: list[str], config: TrainConfig, *, deadlin
 def export(fitted: Fitted, prepared: Prepared, features: list[str]) -> Exported:
     """The published booster as ONNX, checked against LightGBM on the test part."""
     model = fitted.published
-    onnx_bytes = to_onnx(model.booster, features, model.products)
-    return Exported(onnx_bytes, check_parity(model.booster, onnx_bytes, prepared.x_test, products=model.products))
+    onnx_bytes = to_onnx(model.booster, features, model.derived)
+    return Exported(onnx_bytes, check_parity(model.booster, onnx_bytes, prepared.x_test, derived=model.derived))
 
 
 def _gate_settings(settings: Settings, config: TrainConfig) -> Settings:
@@ -393,10 +393,11 @@ def publish(
     published = fitted.published
     names = published.feature_names(features)
     importance = dict(zip(names, published.booster.feature_importance("gain").round(3).tolist(), strict=True))
-    derived = published.products.to_manifest(features) if published.products is not None else []
+    derived = published.derived.to_manifest(features) if published.derived is not None else []
     search = {
         "trials": found.trials,
         "interactions": found.interactions,
+        "linear": found.linear,
         "max_bin": found.max_bin,
         "pruned": found.pruned,
         "stopped_by": found.stopped_by,
@@ -439,6 +440,7 @@ def publish(
                 "num_boost_round": fitted.published_rounds,
                 "max_bin": found.max_bin,
                 "interactions": found.interactions,
+                "linear": found.linear,
             },
             "derived_features": derived,
             "search": {k: v for k, v in search.items() if k != "history"},

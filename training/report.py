@@ -205,10 +205,20 @@ alarm of the test part (the published model has seen these rows: they show its r
 def _derived(entries: list[dict[str, Any]]) -> str:
     if not entries:
         return "<p>None: the published model uses the contract's features alone.</p>"
-    rows = [(e["name"], f"standardised {e['of'][0]} times standardised {e['of'][1]}") for e in entries]
+    rows = []
+    for e in entries:
+        if e.get("kind") == "linear":
+            weights = sorted(zip(e["of"], e["weights"], strict=True), key=lambda fw: -abs(fw[1]))[:5]
+            heaviest = ", ".join(f"{name} {w:+.3f}" for name, w in weights)
+            described = f"logistic regression's log-odds over the standardised inputs (heaviest: {heaviest})"
+            rows.append((e["name"], described))
+        else:
+            rows.append((e["name"], f"standardised {e['of'][0]} times standardised {e['of'][1]}"))
     return (
-        "<p>Products of the pairs whose splits nest most in a first fit, computed inside the ONNX graph; "
-        "explanations give half of each product's share to each of its two features.</p>" + _table(rows)
+        "<p>Computed inside the ONNX graph from the contract's features, measured on the training rows: products "
+        "of the pairs whose splits nest most in a first fit, and the linear score when the search chose it. "
+        "Explanations give half of each product's share to each of its two features, and the linear score's "
+        "share to the inputs in proportion to their terms.</p>" + _table(rows)
     )
 
 

@@ -11,17 +11,24 @@ mechanism it chose 54-leaf trees whose ROC-AUC was 0.04 below the optimum while 
 0.007. Boosting stops early on the same log loss. The lowest mean wins; nothing needs to beat a
 favoured configuration. Each trial's mean fold PR-AUC is kept beside it, for the report.
 
-The search starts from four configurations far apart (``STARTS``: many small smooth trees; an additive
-model of one exact split per tree over the inputs plus the products of the pairs that interact
+The search starts from five configurations far apart (``STARTS``): many small smooth trees, on the
+inputs alone and with the linear score (``training.linear``: a logistic regression's log-odds as one
+more column, for fraud that shifts many features a little in one direction); an additive model of one
+exact split per tree over the inputs plus the products of the pairs that interact
 (``training.interactions``), a pairwise-interaction model in the manner of GA2M / explainable boosting
-machines; LightGBM's usual middle ground; and bigger trees), so whether the
-data's log-odds are smooth, full of interactions or steps, a suitable region is tried before TPE
-explores. None of them was chosen on a particular generator; they span the space. Whether the
-products are used is itself a dimension of the search: each fold detects its pairs on its own
-training rows, so a trial with products is measured as honestly as one without. Each fold's boosting
-stops at the deadline; a later trial cut short by it is discarded (only the first, which must return
-something, keeps a partial result), trials behind the median after a fold are pruned, and the search
-stops at ``trials`` or at the deadline. Same seed, same trials: same result.
+machines; LightGBM's usual middle ground; and bigger trees. So whether the data's log-odds are smooth,
+linear, full of interactions or steps, a suitable region is tried before TPE explores. None of them was
+chosen on a particular generator; they span the space. Whether each kind of derived column is used is
+itself a dimension of the search: each fold measures its columns on its own training rows, so a trial
+with them is measured as honestly as one without.
+
+Time: each start has a fair share of the time left (the rest of the budget divided by the starts still
+to run, and within a start by its folds still to run), so a slow or busy machine cuts every start short
+rather than letting the first one eat the budget and the others never run. A start cut short competes
+as it is (fewer boosting rounds than its early stopping wanted: it can only look worse) and is marked
+``cut_short`` in the history. After the starts, TPE's trials have what is left: a later trial cut short
+by the deadline is discarded, trials behind the median after a fold are pruned, and the search stops at
+``trials`` or at the deadline. Same seed, same trials, no start cut short: same result.
 
 Binning: LightGBM buckets each feature into equal-frequency bins before it grows a tree; its default
 of 255 bins puts about a thousand rows into each bin at 300,000 rows, so the extreme tails where
@@ -29,7 +36,7 @@ fraud concentrates are a handful of bins wide. ``MAX_BIN`` of 4,095 (``TRAIN_MAX
 close to the exact thresholds an exact-split learner would find, at two bytes per binned value instead
 of one. The search's bin count is carried in its result, so every later fit bins the same way.
 
-What it hands on (``SearchResult``): the chosen parameters, whether products are used, each fold's
+What it hands on (``SearchResult``): the chosen parameters, which derived columns are used, each fold's
 best boosting round and training size (``rounds_for`` scales them to a fit on more rows), and the
 chosen configuration's out-of-fold probabilities, from which the decision threshold is chosen by cost.
 """
@@ -48,7 +55,7 @@ if TYPE_CHECKING:
     import lightgbm as lgb
     import optuna
 
-    from shared.scoring.derived import Products
+    from shared.scoring.derived import Derived
     from training.window import Fold, Layout
 
 log = logging.getLogger(__name__)
@@ -94,10 +101,11 @@ ADDITIVE: dict[str, Any] = {  # one exact split per tree, over the inputs and th
     "extra_trees": False,
 }
 STARTS = (
-    {**SMOOTH, "interactions": False},
-    {**ADDITIVE, "interactions": True},
-    {**MIDDLE, "interactions": False},
-    {**LARGER, "interactions": False},
+    {**SMOOTH, "interactions": False, "linear": False},
+    {**SMOOTH, "interactions": False, "linear": True},
+    {**ADDITIVE, "interactions": True, "linear": False},
+    {**MIDDLE, "interactions": False, "linear": False},
+    {**LARGER, "interactions": False, "linear": False},
 )
 DEFAULTS = SMOOTH  # the first trial (on the inputs alone): what a search cut short after one trial returns
 FIXED: dict[str, Any] = {
@@ -126,6 +134,7 @@ class SearchResult:
 
     params: dict[str, Any]
     interactions: bool  # the chosen configuration appends the products of interacting pairs
+    linear: bool  # and the linear score (``training.linear``)
     cv_log_loss: float  # the objective: mean fold log loss (lower is better)
     cv_pr_auc: float
     fold_pr_auc: list[float]
@@ -158,6 +167,7 @@ def _space(trial: optuna.Trial) -> dict[str, Any]:
         "scale_pos_weight": trial.suggest_float("scale_pos_weight", 1.0, 20.0, log=True),
         "extra_trees": trial.suggest_categorical("extra_trees", [True, False]),
         "interactions": trial.suggest_categorical("interactions", [False, True]),
+        "linear": trial.suggest_categorical("linear", [False, True]),
     }
 
 
@@ -190,8 +200,34 @@ def fit_booster(
     return lgb.train(params, data, num_boost_round=rounds, callbacks=[deadline_callback(deadline)])
 
 
+Choice = tuple[bool, bool]  # (products of interacting pairs, linear score): which derived columns a fit appends
+
+
+def derive(
+    x: np.ndarray,
+    y: np.ndarray,
+    features: list[str],
+    choice: Choice,
+    *,
+    seed: int,
+    binning: dict[str, Any],
+    deadline: float,
+) -> Derived | None:
+    """The derived columns ``choice`` asks for, measured on ``x`` (a fit's training rows), or ``None``."""
+    from shared.scoring.derived import Derived
+    from training.interactions import detect
+    from training.linear import fit_linear
+
+    interactions, linear = choice
+    products = detect(x, y, features, seed=seed, dataset_params=binning, deadline=deadline) if interactions else None
+    score = fit_linear(x, y, seed=seed) if linear else None
+    if score is None:
+        return products  # a fold whose trees nest no two features keeps its inputs alone
+    return Derived(products.pairs, products.mean, products.scale, score) if products else Derived((), (), (), score)
+
+
 class _FoldData:
-    """One fold's binned training and validation sets, on the inputs and (built on first use) with products."""
+    """One fold's binned training and validation sets, for each choice of derived columns (built on first use)."""
 
     def __init__(
         self,
@@ -201,33 +237,25 @@ class _FoldData:
         features: list[str],
         seed: int,
         binning: dict[str, Any],
-        deadline: float,
     ) -> None:
-        self.x, self.y, self.fold, self.features, self.seed = x, y, fold, features, seed
-        self.binning, self.deadline = binning, deadline
-        self._sets: dict[bool, tuple[lgb.Dataset, lgb.Dataset, np.ndarray, np.ndarray]] = {}
+        self.x, self.y, self.fold, self.features, self.seed, self.binning = x, y, fold, features, seed, binning
+        self._sets: dict[Choice, tuple[lgb.Dataset, lgb.Dataset, np.ndarray, np.ndarray]] = {}
 
-    def sets(self, interactions: bool) -> tuple[lgb.Dataset, lgb.Dataset, np.ndarray, np.ndarray]:
-        if interactions not in self._sets:
-            self._sets[interactions] = self._build(interactions)
-        return self._sets[interactions]
+    def sets(self, choice: Choice, deadline: float) -> tuple[lgb.Dataset, lgb.Dataset, np.ndarray, np.ndarray]:
+        if choice not in self._sets:
+            self._sets[choice] = self._build(choice, deadline)
+        return self._sets[choice]
 
-    def _build(self, interactions: bool) -> tuple[lgb.Dataset, lgb.Dataset, np.ndarray, np.ndarray]:
+    def _build(self, choice: Choice, deadline: float) -> tuple[lgb.Dataset, lgb.Dataset, np.ndarray, np.ndarray]:
         import lightgbm as lgb
-
-        from training.interactions import detect
 
         stop, end = self.fold.train_stop, self.fold.valid_stop
         train_x, train_y = self.x[:stop], self.y[:stop]
         valid_x, valid_y = self.x[stop:end], self.y[stop:end]
         names = self.features
-        products = (
-            detect(train_x, train_y, names, seed=self.seed, dataset_params=self.binning, deadline=self.deadline)
-            if interactions
-            else None
-        )
-        if products is not None:  # a fold whose trees nest no two features keeps its inputs alone
-            train_x, valid_x, names = products.apply(train_x), products.apply(valid_x), names + products.names(names)
+        derived = derive(train_x, train_y, names, choice, seed=self.seed, binning=self.binning, deadline=deadline)
+        if derived is not None:
+            train_x, valid_x, names = derived.apply(train_x), derived.apply(valid_x), names + derived.names(names)
         train = lgb.Dataset(train_x, train_y, feature_name=names, free_raw_data=False, params=self.binning)
         valid = lgb.Dataset(valid_x, valid_y, reference=train, free_raw_data=False, params=self.binning)
         return train, valid, valid_x, valid_y
@@ -235,20 +263,20 @@ class _FoldData:
 
 @dataclass(frozen=True)
 class Model:
-    """A fitted booster and the products it was trained with (``None``: the contract's inputs alone)."""
+    """A fitted booster and the derived columns it was trained with (``None``: the contract's inputs alone)."""
 
     booster: lgb.Booster
-    products: Products | None
+    derived: Derived | None
 
     def inputs(self, x: np.ndarray) -> np.ndarray:
-        """What the booster takes: ``x`` (the contract's features) with the products appended."""
-        return x if self.products is None else self.products.apply(x)
+        """What the booster takes: ``x`` (the contract's features) with the derived columns appended."""
+        return x if self.derived is None else self.derived.apply(x)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.booster.predict(self.inputs(x)))
 
     def feature_names(self, features: list[str]) -> list[str]:
-        return features if self.products is None else features + self.products.names(features)
+        return features if self.derived is None else features + self.derived.names(features)
 
 
 def fit_model(
@@ -261,18 +289,16 @@ def fit_model(
     deadline: float,
     seed: int,
 ) -> Model:
-    """The chosen configuration on ``x``: products detected on these rows when the search chose them; the
-    thresholds are exact in float32 (``training.onnx_export.float32_thresholds``)."""
-    from training.interactions import detect
+    """The chosen configuration on ``x``: its derived columns measured on these rows; the thresholds are
+    exact in float32 (``training.onnx_export.float32_thresholds``)."""
     from training.onnx_export import float32_thresholds
 
     binning = dataset_params(found.max_bin)
-    products = (
-        detect(x, y, features, seed=seed, dataset_params=binning, deadline=deadline) if found.interactions else None
-    )
-    wide, names = (x, features) if products is None else (products.apply(x), features + products.names(features))
+    choice = (found.interactions, found.linear)
+    derived = derive(x, y, features, choice, seed=seed, binning=binning, deadline=deadline)
+    wide, names = (x, features) if derived is None else (derived.apply(x), features + derived.names(features))
     booster = fit_booster(found.params, wide, y, names, rounds=rounds, deadline=deadline, max_bin=found.max_bin)
-    return Model(float32_thresholds(booster), products)  # served in float32 (ONNX): decided the same way
+    return Model(float32_thresholds(booster), derived)  # served in float32 (ONNX): decided the same way
 
 
 def search_lightgbm(
@@ -298,29 +324,40 @@ def search_lightgbm(
     # trial's min_data_in_leaf would force a rebuild whenever a later trial asks for less. The products
     # of a fold are detected on its training rows the first time a trial asks for them.
     binning = dataset_params(max_bin)
-    folds = [_FoldData(x, y, fold, feature_names, seed, binning, deadline) for fold in plan.folds]
+    folds = [_FoldData(x, y, fold, feature_names, seed, binning) for fold in plan.folds]
     best: dict[str, Any] = {}
     history: list[dict[str, Any]] = []
 
     def objective(trial: optuna.Trial) -> float:
         space = _space(trial)
-        interactions = bool(space.pop("interactions"))
+        choice = (bool(space.pop("interactions")), bool(space.pop("linear")))
         params = {**FIXED, **space, "seed": seed}
         losses, scores, iterations, oof = [], [], [], []
         began = time.monotonic()
+        start = trial.number < len(STARTS)
+        # a start has its fair share of what is left, so every start is measured however slow the machine is
+        until = began + (deadline - began) / (len(STARTS) - trial.number) if start else deadline
+        cut = False
         for k, fold in enumerate(folds):
-            if best and time.monotonic() > deadline:
+            now = time.monotonic()
+            if not start and best and now > deadline:
                 raise optuna.TrialPruned("deadline")
-            train, valid, valid_x, valid_y = fold.sets(interactions)
+            fold_deadline = now + max(until - now, 0.0) / (len(folds) - k) if start else deadline
+            train, valid, valid_x, valid_y = fold.sets(choice, fold_deadline)
             booster = lgb.train(
                 params,
                 train,
                 num_boost_round=num_boost_round,
                 valid_sets=[valid],
-                callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False), deadline_callback(deadline)],
+                callbacks=[
+                    lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False),
+                    deadline_callback(fold_deadline),
+                ],
             )
-            if best and time.monotonic() > deadline:  # this fold was cut short: not comparable
-                raise optuna.TrialPruned("deadline")
+            if time.monotonic() > fold_deadline:
+                if not start and best:  # this fold was cut short: not comparable
+                    raise optuna.TrialPruned("deadline")
+                cut = True  # a start cut short by its share competes as it is: it can only look worse
             p = np.asarray(booster.predict(valid_x, num_iteration=booster.best_iteration or None))
             losses.append(float(log_loss(valid_y, p, labels=[0, 1])))
             scores.append(float(average_precision_score(valid_y, p)))
@@ -337,14 +374,16 @@ def search_lightgbm(
             "fold_pr_auc": [round(s, 5) for s in scores],
             "best_iterations": iterations,
             **{name: params[name] for name in SMOOTH},
-            "interactions": interactions,
+            "interactions": choice[0],
+            "linear": choice[1],
+            "cut_short": cut,
         }
         if not best or value < best["value"]:
             seconds = (time.monotonic() - began) / len(folds)
             best.update(
                 value=value,
                 params=params,
-                interactions=interactions,
+                choice=choice,
                 scores=scores,
                 iterations=iterations,
                 oof=np.concatenate(oof),
@@ -383,7 +422,8 @@ def search_lightgbm(
     )
     return SearchResult(
         params=best["params"],
-        interactions=best["interactions"],
+        interactions=best["choice"][0],
+        linear=best["choice"][1],
         cv_log_loss=best["value"],
         cv_pr_auc=float(np.mean(best["scores"])),
         fold_pr_auc=best["scores"],

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.domain.errors import FraudOpsError, ModelNotAvailableError
-from shared.scoring.derived import Products
+from shared.scoring.derived import Derived
 
 if TYPE_CHECKING:
     from shared.adapters.model_store import ModelStore
@@ -31,17 +31,18 @@ class CannotExplainError(FraudOpsError):
 class Explainer:
     """TreeSHAP for one model version."""
 
-    def __init__(self, booster: Any, feature_names: list[str], products: Products | None = None) -> None:
+    def __init__(self, booster: Any, feature_names: list[str], derived: Derived | None = None) -> None:
         self.booster = booster
         self.feature_names = feature_names
-        self.products = products
+        self.derived = derived
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
         """SHAP values in log-odds: one column per input feature, then the base value."""
-        if self.products is None:
+        if self.derived is None:
             return np.asarray(self.booster.predict(np.asarray(x, dtype=np.float64), pred_contrib=True))
-        wide = self.products.apply(x).astype(np.float64)
-        return self.products.fold(np.asarray(self.booster.predict(wide, pred_contrib=True)), len(self.feature_names))
+        wide = self.derived.apply(x).astype(np.float64)
+        contributions = np.asarray(self.booster.predict(wide, pred_contrib=True))
+        return self.derived.fold(contributions, len(self.feature_names), x)
 
     def explain(self, x: np.ndarray, top_k: int = TOP_K) -> list[dict[str, Any]]:
         """Per row: base value, raw score, and the ``top_k`` features by absolute contribution."""
@@ -91,8 +92,8 @@ class Explainers:
             raise CannotExplainError(
                 f"model {version} has no LightGBM booster (model.txt), so it cannot explain its scores"
             ) from None
-        products = Products.from_manifest(manifest.get("derived_features"), feature_names)
-        explainer = Explainer(lgb.Booster(model_str=text), feature_names, products)
+        derived = Derived.from_manifest(manifest.get("derived_features"), feature_names)
+        explainer = Explainer(lgb.Booster(model_str=text), feature_names, derived)
         with self._lock:
             if len(self._cache) >= self.size:
                 self._cache.pop(next(iter(self._cache)))

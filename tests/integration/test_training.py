@@ -272,34 +272,37 @@ def test_quality_against_the_bayes_optimum(store, settings, fullsize_csv, tmp_pa
     assert s.baseline_metrics["auc"] > 0.9 and s.search["trials"] == len(STARTS)
 
 
-def test_a_model_with_products_serves_explains_and_reports_on_the_contract_s_features(
+def test_a_model_with_derived_columns_serves_explains_and_reports_on_the_contract_s_features(
     store, settings, curated, monkeypatch
 ):
-    """When the folds choose products, the published ONNX graph computes them itself from the 29 inputs, the
-    booster and the graph agree, the manifest lists them, and explanations come back on the inputs."""
+    """When the folds choose products and the linear score, the published ONNX graph computes them itself
+    from the 29 inputs, the booster and the graph agree, the manifest lists them, and explanations come
+    back on the inputs."""
     import training.search as search
     from shared.scoring.scorer import Scorer
 
-    monkeypatch.setattr(search, "STARTS", ({**search.ADDITIVE, "interactions": True},))
+    monkeypatch.setattr(search, "STARTS", ({**search.ADDITIVE, "interactions": True, "linear": True},))
     # binned as in production: with thousands of bins, float64 thresholds rounded to float32 broke parity
     default_bins = Settings.model_fields["train_max_bin"].default
     config = dataclasses.replace(pipeline.TrainConfig.from_settings(settings), search_trials=1, max_bin=default_bins)
     s = pipeline.run_training(store, settings, config=config)
-    assert s.search["interactions"] is True and s.parity_max_abs_diff < 1e-4 and s.search["max_bin"] == 4095
+    assert s.search["interactions"] is True and s.search["linear"] is True
+    assert s.parity_max_abs_diff < 1e-4 and s.search["max_bin"] == 4095
     models = ModelStore(store, settings.model_name)
     m = models.manifest(s.model_version)
     features = m["feature_names"]
     derived = m["derived_features"]
-    assert 1 <= len(derived) <= 6 and all(set(d["of"]) <= set(features) and d["scale"][0] > 0 for d in derived)
+    assert 2 <= len(derived) <= 7 and all(set(d["of"]) <= set(features) and d["scale"][0] > 0 for d in derived)
+    assert derived[-1]["name"] == "linear_score" and derived[-1]["of"] == features
     assert {d["name"] for d in derived} <= set(m["feature_importance"])  # the booster's own columns
     scorer = Scorer(models, feature_names=features, refresh_seconds=30, threads=1)
     model = scorer.pinned(s.model_version)
     rng = np.random.default_rng(0)
     rows = rng.standard_normal((500, len(features))).astype(np.float32)
     booster = lgb.Booster(model_str=models.file(s.model_version, "model.txt").decode())
-    from shared.scoring.derived import Products
+    from shared.scoring.derived import Derived
 
-    products = Products.from_manifest(derived, features)
+    products = Derived.from_manifest(derived, features)
     expected = booster.predict(products.apply(rows).astype(np.float64))
     assert np.max(np.abs(model.predict_proba(rows) - expected)) < 1e-4
     [explained] = scorer.explainers.get(s.model_version, features).explain(rows[:1], top_k=len(features))

@@ -1,5 +1,5 @@
-"""Derived products: the one transform training, the ONNX graph and the explainer share; pair detection;
-float32-exact thresholds."""
+"""Derived columns (products, the linear score): the one transform training, the ONNX graph and the
+explainer share; pair detection; float32-exact thresholds."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from shared.domain.errors import ModelIntegrityError
-from shared.scoring.derived import Products
+from shared.scoring.derived import Derived
 from shared.scoring.explain import Explainer
 from training.interactions import detect, pair_gains, top_pairs
+from training.linear import fit_linear
 from training.onnx_export import check_parity, float32_thresholds, onnx_probabilities, to_onnx
 from training.search import DATASET_PARAMS
 
@@ -33,7 +34,7 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 
 def test_products_are_the_standardised_products_measured_on_the_training_rows(data):
     x, _ = data
-    products = Products.fit(x, [(0, 1), (4, 2)])
+    products = Derived.fit(x, [(0, 1), (4, 2)])
     wide = products.apply(x)
     assert wide.shape == (x.shape[0], 8) and wide.dtype == np.float32 and wide.flags.c_contiguous
     assert np.array_equal(wide[:, :6], x)
@@ -41,18 +42,18 @@ def test_products_are_the_standardised_products_measured_on_the_training_rows(da
     assert np.allclose(wide[:, 6], z[:, 0] * z[:, 1], atol=1e-4)
     assert np.allclose(wide[:, 7], z[:, 4] * z[:, 2], atol=1e-4)
     assert products.names(FEATURES) == ["f0*f1", "f4*f2"]
-    again = Products.from_manifest(products.to_manifest(FEATURES), FEATURES)
+    again = Derived.from_manifest(products.to_manifest(FEATURES), FEATURES)
     assert again == products and np.array_equal(again.apply(x), wide)  # the manifest carries it exactly
-    assert Products.from_manifest([], FEATURES) is None
+    assert Derived.from_manifest([], FEATURES) is None
     # a manifest whose product names a feature the model does not take: refused with the feature's name
-    with pytest.raises(ModelIntegrityError, match="products of f9, which are not among its input features"):
-        Products.from_manifest([{**products.to_manifest(FEATURES)[0], "of": ["f0", "f9"]}], FEATURES)
+    with pytest.raises(ModelIntegrityError, match="computed from f9, which are not among its input features"):
+        Derived.from_manifest([{**products.to_manifest(FEATURES)[0], "of": ["f0", "f9"]}], FEATURES)
 
 
 def test_a_constant_column_does_not_divide_by_zero():
     x = np.ones((10, 3), dtype=np.float32)
     x[:, 1] = np.arange(10)
-    out = Products.fit(x, [(0, 1)]).apply(x)
+    out = Derived.fit(x, [(0, 1)]).apply(x)
     assert np.all(np.isfinite(out)) and np.all(out[:, 3] == 0.0)
 
 
@@ -70,7 +71,7 @@ def test_trees_that_never_nest_two_features_give_no_pairs(data):
 
 def test_onnx_graph_computes_the_products_itself_and_agrees_with_lightgbm(data):
     x, y = data
-    products = Products.fit(x, [(0, 1), (2, 5)])
+    products = Derived.fit(x, [(0, 1), (2, 5)])
     booster = lgb.train(
         {"objective": "binary", "num_leaves": 15, "verbose": -1},
         lgb.Dataset(products.apply(x), y, params=DATASET_PARAMS),
@@ -84,7 +85,7 @@ def test_onnx_graph_computes_the_products_itself_and_agrees_with_lightgbm(data):
     got = onnx_probabilities(onnx_bytes, x[:5000])
     expected = booster.predict(products.apply(x[:5000]).astype(np.float64))
     assert np.max(np.abs(got - expected)) < 1e-5
-    assert check_parity(booster, onnx_bytes, x[:5000], products=products) < 1e-5
+    assert check_parity(booster, onnx_bytes, x[:5000], derived=products) < 1e-5
     # without the transform, the same booster's graph would take (and need) all eight columns
     with pytest.raises(Exception, match=r"(?i)dimension|shape|invalid"):
         onnx_probabilities(to_onnx(booster, [*FEATURES, "p0", "p1"]), x[:10])
@@ -92,7 +93,7 @@ def test_onnx_graph_computes_the_products_itself_and_agrees_with_lightgbm(data):
 
 def test_explanations_stay_on_the_inputs_and_add_up_to_the_raw_score(data):
     x, y = data
-    products = Products.fit(x, [(0, 1)])
+    products = Derived.fit(x, [(0, 1)])
     booster = lgb.train({"objective": "binary", "num_leaves": 7, "verbose": -1}, lgb.Dataset(products.apply(x), y), 40)
     explainer = Explainer(booster, FEATURES, products)
     contributions = explainer.contributions(x[:200])
@@ -122,3 +123,68 @@ def test_float32_exact_thresholds_keep_onnx_on_lightgbm_s_side_of_every_split():
     exact = float32_thresholds(booster)
     assert np.array_equal(exact.predict(x.astype(np.float64)), expected)  # the same model on float32 inputs
     assert np.max(np.abs(onnx_probabilities(to_onnx(exact, ["f0"]), x) - expected)) < 1e-6
+
+
+def _shifted(n: int = 40_000, seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Fraud that moves all six features a little in one direction: the signal lies along their weighted sum."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((n, 6)) * [1.0, 2.0, 0.5, 1.0, 3.0, 1.0] + [0, 1.0, 0, 0, 4.0, 0]).astype(np.float32)
+    logit = -5.0 + 0.6 * x[:, 0] - 0.3 * x[:, 1] + 1.2 * x[:, 2] + 0.5 * x[:, 3] + 0.2 * x[:, 4] - 0.6 * x[:, 5]
+    return x, (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int8)
+
+
+def test_the_linear_score_is_the_logistic_regression_s_log_odds_and_follows_the_direction():
+    x, y = _shifted()
+    linear = fit_linear(x, y, seed=1)
+    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    weights = np.asarray(linear.weights) / x.std(axis=0)  # back on the raw scale of each input
+    assert np.corrcoef(weights, [0.6, -0.3, 1.2, 0.5, 0.2, -0.6])[0, 1] > 0.98, weights
+    column = Derived((), (), (), linear).columns(x)[:, 0]
+    assert np.allclose(column, z @ np.asarray(linear.weights) + linear.intercept, atol=1e-4)
+    assert Derived((), (), (), linear).names(FEATURES) == ["linear_score"]
+    both = Derived.fit(x, [(0, 1)], linear)
+    assert len(both) == 2 and both.names(FEATURES) == ["f0*f1", "linear_score"]
+    again = Derived.from_manifest(both.to_manifest(FEATURES), FEATURES)
+    assert again == both and np.array_equal(again.apply(x), both.apply(x))  # the manifest carries it exactly
+    # a linear score over other inputs than the model's: refused
+    entries = both.to_manifest(FEATURES)
+    entries[1] = {**entries[1], "of": list(reversed(FEATURES))}
+    with pytest.raises(ModelIntegrityError, match="linear score is over other input features"):
+        Derived.from_manifest(entries, FEATURES)
+
+
+def test_onnx_graph_computes_the_linear_score_bit_for_bit_as_training_did():
+    """A sum in another order than training's could put a row on the other side of a split: the graph adds
+    the terms in the same order, so its derived columns equal the ones LightGBM was trained on exactly."""
+    x, y = _shifted()
+    derived = Derived.fit(x, [(0, 2)], fit_linear(x, y, seed=1))
+    booster = float32_thresholds(
+        lgb.train(
+            {"objective": "binary", "num_leaves": 4, "verbose": -1},
+            lgb.Dataset(derived.apply(x), y, params=DATASET_PARAMS),
+            150,
+        )
+    )
+    onnx_bytes = to_onnx(booster, FEATURES, derived)
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load_from_string(onnx_bytes)
+    model.graph.output.append(onnx.helper.make_tensor_value_info("features_with_derived", onnx.TensorProto.FLOAT, None))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    wide = session.run(["features_with_derived"], {"features": x})[0]
+    assert np.array_equal(wide, derived.apply(x))  # every value, every row
+    assert check_parity(booster, onnx_bytes, x, derived=derived) < 1e-6
+
+
+def test_explanations_share_the_linear_score_among_the_inputs_and_add_up(data):
+    x, y = _shifted()
+    derived = Derived((), (), (), fit_linear(x, y, seed=1))
+    booster = lgb.train({"objective": "binary", "num_leaves": 4, "verbose": -1}, lgb.Dataset(derived.apply(x), y), 60)
+    contributions = Explainer(booster, FEATURES, derived).contributions(x[:300])
+    wide = booster.predict(derived.apply(x[:300]).astype(np.float64), pred_contrib=True)
+    assert contributions.shape == (300, 7)
+    assert np.allclose(contributions.sum(axis=1), wide.sum(axis=1), atol=1e-6)  # nothing lost or invented
+    terms = np.abs(derived.linear.terms(x[:300]).astype(np.float64))
+    share = terms / terms.sum(axis=1, keepdims=True)
+    assert np.allclose(contributions[:, :6], wide[:, :6] + share * wide[:, [6]])
