@@ -147,6 +147,8 @@ def _one_run(mechanics: str, seed: int, rows: int, holdout: int, work: Path) -> 
         report = json.loads(store.get_bytes("reports", f"training/{summary['model_version']}.json")[0])
         gaps = _holdout_gaps(store, summary, full, truth, rows) if holdout else {}
     ingested.unlink()
+    from training import search
+
     families = {r["family"]: r["pr_auc"] for r in report["models_comparison"]}
     best = winner(report["models_comparison"])
     matrix_mb = etl.rows_valid * 29 * 4 / 2**20
@@ -159,7 +161,12 @@ def _one_run(mechanics: str, seed: int, rows: int, holdout: int, work: Path) -> 
         "backtest_pr_auc": round(summary["pr_auc"], 4),
         "chosen_num_leaves": report["hyperparameters"]["num_leaves"],
         "chosen_learning_rate": round(report["hyperparameters"]["learning_rate"], 4),
-        "chosen_products": [d["name"] for d in report.get("derived_features", [])],
+        "chosen_derived": [d["name"] for d in report.get("derived_features", [])],
+        "starts_cv_log_loss": {  # the five starts as the folds measured them (``*``: cut short by its share)
+            f"{h['num_leaves']}{'+p' if h['interactions'] else ''}{'+lin' if h.get('linear') else ''}"
+            f"{'*' if h.get('cut_short') else ''}": h["cv_log_loss"]
+            for h in report["search"]["history"][: len(search.STARTS)]
+        },
         "published_rounds": report["figures"]["published_boost_rounds"],
         "trials": summary["search"]["trials"],
         "families_fold_pr_auc": families,
