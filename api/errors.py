@@ -16,8 +16,10 @@ from shared.domain.errors import (
     ConfigurationError,
     FraudOpsError,
     InvalidModelVersionError,
+    ModelDeprecatedError,
     ModelIntegrityError,
     ModelNotAvailableError,
+    RegistryError,
     RetryLaterError,
 )
 from shared.federated.auth import AuthError
@@ -53,6 +55,8 @@ STATUS = {
     BankIdError: 422,
     ConcurrentUpdateError: 409,
     InvalidModelVersionError: 422,
+    ModelDeprecatedError: 410,
+    RegistryError: 409,
 }
 
 

@@ -173,6 +173,18 @@ def router() -> APIRouter:
             or not hmac.compare_digest(settings.fl_admin_key.get_secret_value().encode(), x_fl_admin_key.encode())
         ):
             raise AuthError("the admin key is missing or wrong")
-        return rounds_for(settings).aggregate(round_number, force=True).public()
+        from shared.adapters.audit import AuditLog, admin_actor
+        from shared.domain.audit import Act
+
+        closed = rounds_for(settings).aggregate(round_number, force=True).public()
+        AuditLog(get_blob_store(settings)).record(
+            Act(
+                "admin_call",
+                admin_actor(x_fl_admin_key),
+                f"forced aggregation of round {round_number}",
+                {"route": f"/api/federated/rounds/{round_number}/aggregate", "status": closed.get("status")},
+            )
+        )
+        return closed
 
     return r

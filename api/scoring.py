@@ -33,6 +33,7 @@ SCORE_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: documented("The body is not JSON or CSV"),
     404: documented("The pinned model version does not exist"),
     409: documented("The model cannot explain its scores"),
+    410: documented("The pinned model version is deprecated"),
     413: documented("Batch or body too large"),
     415: documented("Content type is neither application/json nor text/csv"),
     422: {"model": ValidationErrorResponse, "description": "Transactions that break the contract, by row and field"},

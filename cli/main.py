@@ -13,7 +13,10 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.governance.registry import Registry
 
 log = logging.getLogger("fraudops")
 
@@ -204,10 +207,70 @@ def cmd_federated_client(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_federated_keys(args: argparse.Namespace) -> dict[str, Any]:
+    from shared.adapters.audit import service_actor
     from shared.domain.settings import get_settings
-    from shared.federated.auth import add_bank_key
+    from shared.federated.auth import add_bank_key, revoke_bank_key
 
-    return add_bank_key(get_settings(), args.bank)
+    change = add_bank_key if args.keys_command == "add" else revoke_bank_key
+    return change(get_settings(), args.bank, actor=service_actor("cli"))
+
+
+def _registry() -> Registry:
+    from shared.adapters.audit import AuditLog
+    from shared.adapters.model_store import ModelStore
+    from shared.governance.registry import Registry
+
+    store, settings = _store_and_settings()
+    return Registry(ModelStore(store, settings.model_name), AuditLog(store))
+
+
+def cmd_models(args: argparse.Namespace) -> dict[str, Any]:
+    """The registry: list and show versions; promote, roll back and deprecate them (each audited)."""
+    from shared.adapters.audit import service_actor
+
+    registry = _registry()
+    actor = service_actor("cli")
+    if args.models_command == "list":
+        rows = registry.versions()
+        return {"champion": next((r["version"] for r in rows if r["champion"]), None), "versions": rows}
+    if args.models_command == "show":
+        return registry.show(args.version)
+    if args.models_command == "promote":
+        line = registry.promote(args.version, actor=actor, reason=args.reason)
+    elif args.models_command == "rollback":
+        line = registry.rollback(to=args.to, actor=actor, reason=args.reason)
+    else:
+        record = registry.deprecate(args.version, actor=actor, reason=args.reason)
+        return {"deprecated": record["version"], "by": record["actor"], "at": record["at"]}
+    details = line["details"]
+    return {
+        "champion": details["version"],
+        "previous": details["previous"],
+        "act": line["act"],
+        "audit_seq": line["seq"],
+    }
+
+
+def cmd_audit(_args: argparse.Namespace) -> dict[str, Any]:
+    """Verify the audit chain: every line's hash and link; the first broken link is named (exit 1)."""
+    import dataclasses
+
+    from shared.adapters.audit import AuditLog
+
+    store, _ = _store_and_settings()
+    report = AuditLog(store).verify()
+    summary = {
+        "intact": report.intact,
+        "lines": report.lines,
+        "head_seq": report.head_seq,
+        "head_hash": report.head_hash,
+        "broken": dataclasses.asdict(report.broken) if report.broken else None,
+    }
+    if report.broken is not None:
+        _emit(summary)
+        b = report.broken
+        raise CommandError(f"the audit chain is broken at {b.part} line {b.line} (seq {b.seq}): {b.reason}")
+    return summary
 
 
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
@@ -363,6 +426,28 @@ def build_parser() -> argparse.ArgumentParser:
     ka = ks_sub.add_parser("add", help="create a bank's signing key (in Key Vault when KEY_VAULT_URL is set)")
     ka.add_argument("bank")
     ka.set_defaults(func=cmd_federated_keys)
+    kr = ks_sub.add_parser("revoke", help="delete a bank's signing key from Key Vault (audited)")
+    kr.add_argument("bank")
+    kr.set_defaults(func=cmd_federated_keys)
+
+    md = sub.add_parser("models", help="the model registry: list, show, promote, rollback, deprecate (audited)")
+    md_sub = md.add_subparsers(dest="models_command", required=True)
+    md_sub.add_parser("list", help="every version, newest first, with the champion and the deprecated marked")
+    ms = md_sub.add_parser("show", help="one version: metrics, deprecation, promotion history")
+    ms.add_argument("version")
+    mp = md_sub.add_parser("promote", help="make a published version the champion")
+    mp.add_argument("version")
+    mr = md_sub.add_parser("rollback", help="move the champion back to an earlier version (default: the previous)")
+    mr.add_argument("--to", help="the earlier version (default: the champion before the current one)")
+    mdp = md_sub.add_parser("deprecate", help="a version that may no longer be promoted or pinned")
+    mdp.add_argument("version")
+    for command in (mp, mr, mdp):
+        command.add_argument("--reason", required=True, help="why, in words: it goes into the audit chain")
+    md.set_defaults(func=cmd_models)
+    au = sub.add_parser("audit", help="the audit chain")
+    au_sub = au.add_subparsers(dest="audit_command", required=True)
+    au_sub.add_parser("verify", help="check every line's hash and link; name the first broken one")
+    au.set_defaults(func=cmd_audit)
 
     s = sub.add_parser("serve", help="serve the HTTP API under uvicorn, checking function keys like the host")
     s.add_argument("--host", default="127.0.0.1")

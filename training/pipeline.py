@@ -123,11 +123,28 @@ def run_training(
         reason = exc.reason if isinstance(exc, FraudOpsError) else f"{type(exc).__name__}: {exc}"
         instruments().retrains.add(1, {"outcome": "failed"})
         _record_failure(store, settings, reason, started_at, dataset_version)
+        _audit_outcome(store, "failed", reason, {"dataset_version": dataset_version})
         if isinstance(exc, FraudOpsError):
             raise
         raise TrainingError(f"training failed: {reason}") from exc
-    instruments().retrains.add(1, {"outcome": "promoted" if run.promoted else "kept_champion"})
+    outcome = "promoted" if run.promoted else "kept_champion"
+    instruments().retrains.add(1, {"outcome": outcome})
+    details = {"model": settings.model_name, "version": run.model_version, "dataset_version": run.dataset_version}
+    _audit_outcome(store, outcome, run.promotion_reason, details)
     return run
+
+
+def _audit_outcome(store: BlobStore, outcome: str, reason: str, details: dict[str, Any]) -> None:
+    """The retrain's outcome in the audit chain; a failure to write it is logged, never hides the run's own."""
+    from shared.adapters.audit import AuditLog, service_actor
+    from shared.domain.audit import Act
+
+    try:
+        AuditLog(store).record(
+            Act("retrain_outcome", service_actor("retrain"), reason, {"outcome": outcome, **details})
+        )
+    except Exception:
+        log.exception("could not write the retrain outcome (%s) to the audit chain", outcome)
 
 
 def _record_failure(
@@ -457,8 +474,12 @@ def publish(
         extra_files={"model.txt": published.booster.model_to_string().encode()},
     )
     if promote:
+        from shared.adapters.audit import service_actor
+
         try:
-            models.promote(model_version, expected_etag=verdict.pointer_etag, reason=reason)
+            models.promote(
+                model_version, expected_etag=verdict.pointer_etag, reason=reason, actor=service_actor("retrain")
+            )
         except ConcurrentUpdateError as exc:
             promote, reason = False, exc.reason
     plotted = {

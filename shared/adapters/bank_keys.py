@@ -140,6 +140,23 @@ def store_bank_key(settings: Settings, bank: str) -> dict[str, str]:
     }
 
 
+def revoke_bank_key(settings: Settings, bank: str) -> dict[str, str]:
+    """Delete a bank's signing key from Key Vault (soft delete: recoverable for the vault's retention)."""
+    if not settings.key_vault_url:
+        from shared.domain.errors import ConfigurationError
+
+        raise ConfigurationError(
+            "no KEY_VAULT_URL: bank keys live in FL_BANK_KEYS; remove the bank's entry there and restart the app"
+        )
+    client = secret_client(settings.key_vault_url, settings.storage_credential_client_id)
+    client.begin_delete_secret(f"{SECRET_PREFIX}{bank}").wait()
+    return {
+        "bank": bank,
+        "revoked_in": f"{settings.key_vault_url} secret {SECRET_PREFIX}{bank}",
+        "takes_effect": f"warm instances stop accepting it within {TTL_SECONDS:.0f} s",
+    }
+
+
 @lru_cache(maxsize=4)
 def get_keys(settings: Settings) -> KeyStore:
     """The bank key store the settings name, built once per settings."""

@@ -116,3 +116,23 @@ class MemoryBlobStore:
             if current is not None and if_match is not None and current.etag != if_match:
                 raise ConcurrentUpdateError(f"{container}/{name} changed; not deleting the newer version")
             self._container(container).pop(name, None)
+
+    def append(self, container: str, name: str, data: bytes, *, position: int) -> int:
+        with self._lock:
+            blobs = self._container(container)
+            current = blobs.get(name)
+            if position == 0 and current is not None:
+                raise ConcurrentUpdateError(f"{container}/{name} was created by another writer")
+            if position > 0 and current is None:
+                raise BlobNotFoundError(f"blob {container}/{name} does not exist")
+            before = current.data if current is not None else b""
+            if len(before) != position:
+                raise ConcurrentUpdateError(f"{container}/{name} grew since it was read")
+            content_type = current.content_type if current is not None else None
+            blobs[name] = _Blob(before + bytes(data), f'"0x{next(self._etags):016X}"', datetime.now(UTC), content_type)
+            return position + len(data)
+
+    def read_range(self, container: str, name: str, offset: int, length: int) -> bytes:
+        with self._lock:
+            blob = self._blob(container, name)
+        return blob.data[offset : offset + length]

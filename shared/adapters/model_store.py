@@ -8,6 +8,11 @@ Layout under the ``models`` container::
                                            and the sha256 of every other file (``files``)
     <model_name>/champion.json             {"version", "manifest_sha256", ...}; moved only by an ETag-conditional
                                            write, and pinning the exact manifest it promoted
+    <model_name>/_deprecated/<version>.json who deprecated the version, when and why (create-only): it can no
+                                           longer be promoted or pinned
+
+Every move of the pointer and every deprecation is also a line of the audit chain
+(``shared.adapters.audit``), with the actor, the reason and the previous champion.
 
 Integrity is checked all the way down from the pointer: the pointer pins the manifest's digest, the
 manifest pins every file's digest, and every read of a file checks its digest (``file``), so a model
@@ -30,14 +35,17 @@ from shared.domain.errors import (
     BlobNotFoundError,
     ConcurrentUpdateError,
     InvalidModelVersionError,
+    ModelDeprecatedError,
     ModelIntegrityError,
     ModelNotAvailableError,
+    RegistryError,
 )
 
 log = logging.getLogger(__name__)
 
 CONTAINER = "models"
 POINTER = "champion.json"
+DEPRECATED = "_deprecated"  # not a version name (those start with a letter or digit): no version can shadow it
 # letters, digits, '_' and '-', in segments joined by single dots: no slash, no "..", nothing that leaves the prefix
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*")
 VERSION_MAX = 128
@@ -137,15 +145,32 @@ class ModelStore:
         except BlobNotFoundError:
             return None
 
-    def promote(self, version: str, *, expected_etag: str | None, reason: str) -> None:
-        """Move the champion pointer, only if nobody moved it since ``expected_etag`` was read."""
+    def promote(
+        self,
+        version: str,
+        *,
+        expected_etag: str | None,
+        reason: str,
+        actor: str | None = None,
+        act: str = "promotion",
+    ) -> dict[str, Any]:
+        """Move the champion pointer, only if nobody moved it since ``expected_etag`` was read and ``version`` is
+        not deprecated; the act is audited (``act``: promotion or rollback). The audit line."""
+        from shared.adapters.audit import AuditLog, service_actor
+        from shared.domain.audit import Act
+
+        self._refuse_deprecated(version, "promoted")
         manifest = self._manifest_bytes(version)
+        previous = self.pointer()
+        actor = actor or service_actor("fraudops")
         body = json.dumps(
             {
                 "version": check_version(version),
                 "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
                 "promoted_at": datetime.now(UTC).isoformat(),
                 "reason": reason,
+                "actor": actor,
+                "previous": previous.version if previous else None,
             }
         ).encode()
         name = f"{self.model_name}/{POINTER}"
@@ -159,6 +184,76 @@ class ModelStore:
                 "the champion changed while this run was training; not promoting over it"
             ) from None
         log.info("champion of %s is now %s (%s)", self.model_name, version, reason)
+        details: dict[str, Any] = {
+            "model": self.model_name,
+            "version": version,
+            "previous": previous.version if previous else None,
+            "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+        }
+        try:
+            return AuditLog(self.store).record(Act(act, actor, reason, details))
+        except Exception as exc:
+            from shared.adapters.audit import AuditWriteError
+
+            raise AuditWriteError(
+                f"model version {version} is the champion now, but the audit line of its {act} could not be "
+                f"written ({type(exc).__name__}); record it by hand and check the audit container"
+            ) from exc
+
+    def deprecation(self, version: str) -> dict[str, Any] | None:
+        """Who deprecated ``version``, when and why; ``None`` when it is not deprecated."""
+        try:
+            data, _ = self.store.get_bytes(CONTAINER, self._deprecation_path(version))
+        except BlobNotFoundError:
+            return None
+        return dict(json.loads(data))
+
+    def _deprecation_path(self, version: str) -> str:
+        return f"{self.model_name}/{DEPRECATED}/{check_version(version)}.json"
+
+    def deprecated(self) -> set[str]:
+        """Every deprecated version (one listing)."""
+        prefix = f"{self.model_name}/{DEPRECATED}/"
+        return {n.removeprefix(prefix).removesuffix(".json") for n in self.store.list_names(CONTAINER, prefix)}
+
+    def _refuse_deprecated(self, version: str, what: str) -> None:
+        found = self.deprecation(version)
+        if found is not None:
+            raise ModelDeprecatedError(
+                f"model version {version} was deprecated by {found['actor']} on {found['at'][:10]} "
+                f"({found['reason']}); it cannot be {what}"
+            )
+
+    def deprecate(self, version: str, *, reason: str, actor: str) -> dict[str, Any]:
+        """Mark ``version`` deprecated (not the champion: roll back or promote another first); audited. The
+        deprecation record (the existing one when it already was)."""
+        from shared.adapters.audit import AuditLog
+        from shared.domain.audit import Act
+
+        self._manifest_bytes(version)  # it exists
+        pointer = self.pointer()
+        if pointer is not None and pointer.version == version:
+            raise RegistryError(
+                f"model version {version} is the champion; promote or roll back to another version before "
+                "deprecating it"
+            )
+        existing = self.deprecation(version)
+        if existing is not None:
+            return existing
+        record = {"version": version, "at": datetime.now(UTC).isoformat(), "actor": actor, "reason": reason}
+        # audited first: a deprecation never takes effect unaudited (a failed write is audited and retried)
+        AuditLog(self.store).record(Act("deprecation", actor, reason, {"model": self.model_name, "version": version}))
+        try:
+            self.store.put_bytes(
+                CONTAINER,
+                self._deprecation_path(version),
+                json.dumps(record).encode(),
+                overwrite=False,
+                content_type="application/json",
+            )
+        except BlobExistsError:  # deprecated by someone else meanwhile
+            return self.deprecation(version) or record
+        return record
 
     def _manifest_bytes(self, version: str) -> bytes:
         try:

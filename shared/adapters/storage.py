@@ -81,6 +81,8 @@ class BlobStore(Protocol):
     ) -> str: ...
     def list_names(self, container: str, prefix: str = "") -> list[str]: ...
     def delete(self, container: str, name: str, *, if_match: str | None = None) -> None: ...
+    def append(self, container: str, name: str, data: bytes, *, position: int) -> int: ...
+    def read_range(self, container: str, name: str, offset: int, length: int) -> bytes: ...
 
 
 class AzureBlobStore:
@@ -223,6 +225,39 @@ class AzureBlobStore:
                 self._service.get_blob_client(container, name).delete_blob(**kwargs)
         except ResourceModifiedError:
             raise ConcurrentUpdateError(f"{container}/{name} changed; not deleting the newer version") from None
+
+    def append(self, container: str, name: str, data: bytes, *, position: int) -> int:
+        """Append ``data`` to an append blob as one block, only if the blob is ``position`` bytes long (0: the
+        blob is created first, create-only); the new length. ``ConcurrentUpdateError`` when someone else
+        appended or created it first, so a writer that read the tail can re-read and retry: the blocks
+        are never interleaved and never overwritten (with the container's WORM policy, nothing can be)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+
+        client = self._service.get_blob_client(container, name)
+        if position == 0:
+            try:
+                client.create_append_blob(match_condition=MatchConditions.IfMissing)
+            except ResourceExistsError:
+                raise ConcurrentUpdateError(f"{container}/{name} was created by another writer") from None
+        try:
+            client.append_block(data, appendpos_condition=position)
+        except ResourceNotFoundError:
+            raise BlobNotFoundError(f"blob {container}/{name} does not exist") from None
+        except HttpResponseError as exc:
+            if exc.status_code == 412:  # AppendPositionConditionNotMet
+                raise ConcurrentUpdateError(f"{container}/{name} grew since it was read") from None
+            raise
+        return position + len(data)
+
+    def read_range(self, container: str, name: str, offset: int, length: int) -> bytes:
+        """``length`` bytes from ``offset`` (fewer at the end of the blob)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return bytes(self._service.get_blob_client(container, name).download_blob(offset, length).readall())
+        except ResourceNotFoundError:
+            raise BlobNotFoundError(f"blob {container}/{name} does not exist") from None
 
 
 def make_service_client(settings: Settings) -> BlobServiceClient:

@@ -49,3 +49,11 @@ class ConfigurationError(FraudOpsError):
 
 class InvalidModelVersionError(FraudOpsError):
     """A model version that is not a version name at all (a path, say): refused before any read (422)."""
+
+
+class ModelDeprecatedError(FraudOpsError):
+    """A deprecated model version asked to serve, be pinned or be promoted (410)."""
+
+
+class RegistryError(FraudOpsError):
+    """A registry change that does not hold (a rollback to a later version, deprecating the champion) (409)."""

@@ -133,10 +133,36 @@ def verify(
     return bank
 
 
-def add_bank_key(settings: Settings, bank: str) -> dict[str, str]:
-    """Create a bank's signing key under its canonical id (see ``shared.adapters.bank_keys.store_bank_key``)."""
+def add_bank_key(settings: Settings, bank: str, *, actor: str) -> dict[str, str]:
+    """Create a bank's signing key under its canonical id (see ``shared.adapters.bank_keys.store_bank_key``);
+    audited (where it is kept, never the key)."""
+    canonical_id = _canonical(bank)
+    created = store_bank_key(settings, canonical_id)
+    _audit_key(settings, "key_added", actor, canonical_id, created["stored_in"])
+    return created
+
+
+def revoke_bank_key(settings: Settings, bank: str, *, actor: str) -> dict[str, str]:
+    """Delete a bank's signing key from Key Vault; audited."""
+    from shared.adapters.bank_keys import revoke_bank_key as revoke
+
+    canonical_id = _canonical(bank)
+    revoked = revoke(settings, canonical_id)
+    _audit_key(settings, "key_revoked", actor, canonical_id, revoked["revoked_in"])
+    return revoked
+
+
+def _canonical(bank: str) -> str:
     try:
-        canonical_id = bank_id(bank)
+        return bank_id(bank)
     except BankIdError as exc:
         raise AuthError(exc.reason) from None
-    return store_bank_key(settings, canonical_id)
+
+
+def _audit_key(settings: Settings, act: str, actor: str, bank: str, where: str) -> None:
+    from shared.adapters.audit import AuditLog
+    from shared.adapters.storage import get_blob_store
+    from shared.domain.audit import Act
+
+    reason = f"bank {bank}'s signing key {'created' if act == 'key_added' else 'revoked'}"
+    AuditLog(get_blob_store(settings)).record(Act(act, actor, reason, {"bank": bank, "where": where}))

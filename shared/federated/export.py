@@ -126,9 +126,14 @@ def publish_round(
     )
     promoted, reason = False, verdict.reason
     if judged and judged.promote:
+        from shared.adapters.audit import service_actor
+
         try:
             models.promote(
-                version, expected_etag=judged.pointer_etag, reason=f"federated round {round_number}: {reason}"
+                version,
+                expected_etag=judged.pointer_etag,
+                reason=f"federated round {round_number}: {reason}",
+                actor=service_actor(f"federated round {round_number}"),
             )
             promoted = True
         except ConcurrentUpdateError as exc:

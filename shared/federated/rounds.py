@@ -278,7 +278,7 @@ class Rounds:
                 overwrite=False,
                 content_type="application/json",
             )
-            _transitioned(self.experiment, n, RoundStatus.OPEN)
+            _transitioned(self.store, self.experiment, n, RoundStatus.OPEN)
         self._advance_latest(n)
         return self.state(n)
 
@@ -399,7 +399,7 @@ class Rounds:
         )
         try:  # the returned ETag guards the close below: no second read
             etag = self._write(n, state, etag)
-            _transitioned(self.experiment, n, RoundStatus.AGGREGATING)
+            _transitioned(self.store, self.experiment, n, RoundStatus.AGGREGATING)
         except ConcurrentUpdateError:
             return self.state(n)  # someone else took the lease (or a late update changed it): theirs
         try:
@@ -515,7 +515,9 @@ class Rounds:
         )
         try:
             etag = self._write(n, state, etag)
-            _transitioned(self.experiment, n, RoundStatus.CLOSED)
+            _transitioned(
+                self.store, self.experiment, n, RoundStatus.CLOSED, {"participants": sorted(state["participants"])}
+            )
         except ConcurrentUpdateError:
             log.warning("round %d: our lease expired and another caller took over the close; theirs stands", n)
             return None
@@ -602,7 +604,23 @@ def _weighted_metrics(participants: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def _transitioned(experiment: str, n: int, status: RoundStatus) -> None:
-    """A round changed state: one span (its own trace) and the transitions counter."""
+def _transitioned(
+    store: BlobStore, experiment: str, n: int, status: RoundStatus, details: dict[str, Any] | None = None
+) -> None:
+    """A round changed state: one span (its own trace), the transitions counter and a line of the audit chain
+    (a failure to write it is logged: the round's own state is already written and stands)."""
+    from shared.adapters.audit import AuditLog, service_actor
+    from shared.domain.audit import Act
+
     with span("federated.transition", experiment=experiment, round=n, status=str(status)):
         instruments().rounds.add(1, {"experiment": experiment, "status": str(status)})
+        act = Act(
+            "round_transition",
+            service_actor("federated rounds"),
+            f"round {n} of {experiment} is {status}",
+            {"experiment": experiment, "round": n, "status": str(status), **(details or {})},
+        )
+        try:
+            AuditLog(store).record(act)
+        except Exception:
+            log.exception("could not write round %d's transition to %s to the audit chain", n, status)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.adapters.model_store import ModelStore, check_version
-from shared.domain.errors import ModelIntegrityError, ModelNotAvailableError, RetryLaterError
+from shared.domain.errors import ModelDeprecatedError, ModelIntegrityError, ModelNotAvailableError, RetryLaterError
 from shared.scoring.explain import Explainers
 
 if TYPE_CHECKING:
@@ -117,6 +117,7 @@ class Scorer:
         self._pinned: OrderedDict[str, LoadedModel] = OrderedDict()
         self._pinned_loads: deque[float] = deque()
         self._clock = clock
+        self._deprecated: tuple[float, frozenset[str]] | None = None  # (listed at, versions)
         self.explainers = Explainers(models)
 
     def fresh(self) -> LoadedModel | None:
@@ -186,6 +187,7 @@ class Scorer:
         current = self._current
         if current is not None and current.version == version:
             return current
+        self._refuse_deprecated(version)
         with self._pinned_lock:
             model = self._pinned.get(version)
             if model is not None:
@@ -208,6 +210,19 @@ class Scorer:
             while len(self._pinned) > PINNED_CACHE:
                 self._pinned.popitem(last=False)
         return model
+
+    def _refuse_deprecated(self, version: str) -> None:
+        """``ModelDeprecatedError`` for a deprecated version; the list is read at most every ``refresh_seconds``."""
+        listed = self._deprecated
+        now = self._clock()
+        if listed is None or now - listed[0] >= self.refresh_seconds:
+            listed = (now, frozenset(self.models.deprecated()))
+            self._deprecated = listed
+        if version in listed[1]:
+            found = self.models.deprecation(version) or {"actor": "an operator", "at": "", "reason": "deprecated"}
+            raise ModelDeprecatedError(
+                f"model version {version} was deprecated by {found['actor']} ({found['reason']}); it cannot be pinned"
+            )
 
     def model(self, version: str | None = None) -> LoadedModel:
         return self.current() if version is None else self.pinned(version)

@@ -64,3 +64,20 @@ def test_listing_by_prefix_in_name_order(any_store):
         any_store.put_bytes("curated", name, b"x")
     assert any_store.list_names("curated", "b/") == ["b/1", "b/2"]
     assert any_store.list_names("curated") == ["a/1", "b/1", "b/2", "c"]
+
+
+def test_appends_land_only_at_the_length_the_writer_read(any_store):
+    """The audit chain's primitive: an append lands only where the writer last saw the end, so two writers
+    can never interleave or overwrite each other's lines; the loser re-reads and retries."""
+    with pytest.raises(BlobNotFoundError):
+        any_store.append("audit", "chain.jsonl", b"x\n", position=5)  # nothing to append to
+    assert any_store.append("audit", "chain.jsonl", b"one\n", position=0) == 4
+    with pytest.raises(ConcurrentUpdateError):
+        any_store.append("audit", "chain.jsonl", b"other\n", position=0)  # created by someone else first
+    assert any_store.append("audit", "chain.jsonl", b"two\n", position=4) == 8
+    with pytest.raises(ConcurrentUpdateError):
+        any_store.append("audit", "chain.jsonl", b"late\n", position=4)  # it grew since this writer read it
+    assert any_store.get_bytes("audit", "chain.jsonl")[0] == b"one\ntwo\n"
+    assert any_store.read_range("audit", "chain.jsonl", 4, 100) == b"two\n"
+    assert any_store.read_range("audit", "chain.jsonl", 2, 3) == b"e\nt"
+    assert any_store.info("audit", "chain.jsonl").size == 8

@@ -102,6 +102,13 @@ def test_admin_aggregate_waits_for_enough_updates(fl):
     _post(fl, "bank-a", _params(1.0))
     r = fl.post("/api/federated/rounds/1/aggregate", headers={"x-fl-admin-key": "admin-secret"})
     assert r.status_code == 200 and r.json()["status"] == "open" and "1 of 3" in r.json()["why"]
+    from shared.adapters.audit import AuditLog, admin_actor
+    from shared.adapters.storage import get_blob_store
+    from shared.domain.settings import get_settings
+
+    [call] = [e for e in AuditLog(get_blob_store(get_settings())).entries() if e["act"] == "admin_call"]
+    assert call["actor"] == admin_actor("admin-secret") and "admin-secret" not in json.dumps(call)
+    assert call["reason"] == "forced aggregation of round 1" and call["details"]["status"] == "open"
 
 
 def test_concurrent_banks_over_http(fl, monkeypatch):

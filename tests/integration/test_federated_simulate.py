@@ -74,14 +74,18 @@ def test_keys_add_without_key_vault_returns_a_key(monkeypatch, capsys):
     not __import__("os").environ.get("KEY_VAULT_TEST_URL"),
     reason="set KEY_VAULT_TEST_URL (a Key Vault this identity may write secrets to) to run",
 )
-def test_keys_add_and_read_back_from_key_vault(monkeypatch):
+def test_keys_add_and_read_back_from_key_vault_then_revoke(monkeypatch, store):
     import os
 
+    from shared.adapters.audit import AuditLog
     from shared.adapters.bank_keys import KeyVaultKeys, secret_client
     from shared.domain.settings import get_settings
-    from shared.federated.auth import add_bank_key
+    from shared.federated.auth import add_bank_key, revoke_bank_key
 
     monkeypatch.setenv("KEY_VAULT_URL", os.environ["KEY_VAULT_TEST_URL"])
     get_settings.cache_clear()
-    add_bank_key(get_settings(), "fraudops-test-bank")
-    assert KeyVaultKeys(secret_client(os.environ["KEY_VAULT_TEST_URL"], None)).get("fraudops-test-bank")
+    add_bank_key(get_settings(), "fraudops-test-bank", actor="test")
+    keys = KeyVaultKeys(secret_client(os.environ["KEY_VAULT_TEST_URL"], None))
+    assert keys.get("fraudops-test-bank")
+    revoke_bank_key(get_settings(), "fraudops-test-bank", actor="test")
+    assert [e["act"] for e in AuditLog(store).entries()] == ["key_added", "key_revoked"]

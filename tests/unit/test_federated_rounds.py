@@ -130,3 +130,22 @@ def test_each_transition_is_a_span_and_a_count(rounds, telemetry):
     seen = [(s.attributes["round"], s.attributes["status"]) for s in telemetry.spans("federated.transition")]
     assert seen == [(1, "aggregating"), (1, "closed"), (2, "open")]
     assert telemetry.total("fraudops.federated.transitions", experiment="exp", status="closed") >= 1
+
+
+def test_each_transition_is_a_line_of_the_audit_chain(rounds, store):
+    from shared.adapters.audit import AuditLog
+
+    for bank in ("a", "b", "c"):
+        rounds.submit(1, bank, update(1.0), 10, {})
+    rounds.submit(1, "c", update(1.0), 10, {})  # a retry: no new transition, no new line
+    entries = [e for e in AuditLog(store).entries() if e["act"] == "round_transition"]
+    assert [(e["details"]["round"], e["details"]["status"]) for e in entries] == [
+        (1, "open"),  # the fixture's start
+        (1, "aggregating"),
+        (1, "closed"),
+        (2, "open"),
+    ]
+    assert (
+        entries[2]["details"]["participants"] == ["a", "b", "c"] and entries[2]["reason"] == "round 1 of exp is closed"
+    )
+    assert AuditLog(store).verify().intact

@@ -1,0 +1,125 @@
+"""The audit chain in Blob: append blobs ``audit/chain/<YYYY-MM>.jsonl``, one line per act, appended only at
+the length the writer read (``BlobStore.append``), so concurrent writers never fork or interleave the
+chain: the one that loses re-reads the tail and seals its line after the winner's.
+
+In Azure the ``audit`` container has a time-based immutability (WORM) policy that allows appends only
+(``infra/modules/storage.bicep``): no line can be changed or deleted during the retention period, by
+anyone, this app included. ``shared.domain.audit`` builds and verifies the lines.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.adapters.storage import BlobStore
+from shared.domain.audit import GENESIS, MAX_LINE_BYTES, Act, ChainReport, seal, verify
+from shared.domain.errors import BlobNotFoundError, ConcurrentUpdateError, FraudOpsError
+
+log = logging.getLogger(__name__)
+
+CONTAINER = "audit"
+PREFIX = "chain/"
+TAIL_BYTES = 4 * MAX_LINE_BYTES  # the last few lines: enough to find the head and an earlier try of the same act
+ATTEMPTS = 30
+
+
+class AuditWriteError(FraudOpsError):
+    """The act could not be written to the audit chain; the message says why."""
+
+
+def part_name(at: datetime) -> str:
+    return f"{PREFIX}{at:%Y-%m}.jsonl"
+
+
+class AuditLog:
+    """Append acts to the chain and read it back."""
+
+    def __init__(self, store: BlobStore, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.clock = clock
+
+    def record(self, act: Act) -> dict[str, Any]:
+        """Seal ``act`` after the chain's head and append it; the sealed line. An earlier try of the same act that
+        did land (a retry after a lost answer) is found in the tail and not written twice."""
+        for attempt in range(ATTEMPTS):
+            part = part_name(self.clock())
+            length, recent = self._tail(part)
+            mine = next((doc for doc in recent if doc.get("id") == act.id), None)
+            if mine is not None:
+                return mine
+            head = recent[-1] if recent else self._head_before(part)
+            doc, line = seal(act, seq=head["seq"] + 1 if head else 0, prev=head["hash"] if head else GENESIS)
+            try:
+                self.store.append(CONTAINER, part, line, position=length)
+            except ConcurrentUpdateError:
+                time.sleep(random.uniform(0.0, 0.02 * (attempt + 1)))  # another writer won: re-read its line
+                continue
+            log.info("audit: %s by %s (seq %d)", act.act, act.actor, doc["seq"])
+            return doc
+        raise AuditWriteError(
+            f"the audit line for {act.act} could not be appended after {ATTEMPTS} tries: other writers kept "
+            "appending first"
+        )
+
+    def _tail(self, part: str) -> tuple[int, list[dict[str, Any]]]:
+        """The part's length and its last complete lines (none for a part not yet created)."""
+        try:
+            size = self.store.info(CONTAINER, part).size
+        except BlobNotFoundError:
+            return 0, []
+        start = max(size - TAIL_BYTES, 0)
+        raw = self.store.read_range(CONTAINER, part, start, size - start)
+        lines = raw.split(b"\n")
+        if start > 0:
+            lines = lines[1:]  # the first may be the end of a line cut by the range
+        return size, [json.loads(line) for line in lines if line.strip()]
+
+    def _head_before(self, part: str) -> dict[str, Any] | None:
+        """The last line of the latest part before ``part`` (the chain runs on across months)."""
+        earlier = [name for name in self.store.list_names(CONTAINER, PREFIX) if name < part]
+        for name in reversed(earlier):
+            _, recent = self._tail(name)
+            if recent:
+                return recent[-1]
+        return None
+
+    def parts(self, month: str | None = None) -> Iterator[tuple[str, bytes]]:
+        """Every part in order (or the one of ``month``, ``YYYY-MM``), with its content."""
+        names = sorted(self.store.list_names(CONTAINER, PREFIX))
+        for name in names:
+            if month is None or name == f"{PREFIX}{month}.jsonl":
+                yield name, self.store.get_bytes(CONTAINER, name)[0]
+
+    def entries(self, month: str | None = None) -> list[dict[str, Any]]:
+        return [json.loads(line) for _, content in self.parts(month) for line in content.splitlines() if line.strip()]
+
+    def verify(self) -> ChainReport:
+        return verify(self.parts())
+
+
+def admin_actor(key: str) -> str:
+    """An admin key's fingerprint (never the key): enough to tell which key acted once keys rotate."""
+    import hashlib
+
+    return f"admin key {hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def service_actor(role: str) -> str:
+    """Who acts when the service does (a timer, a round closing): its managed identity in Azure, else the user."""
+    import getpass
+    import os
+
+    client_id = os.environ.get("AZURE_CLIENT_ID")
+    if client_id:
+        return f"{role} (managed identity {client_id})"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        user = "unknown user"
+    return f"{role} ({user} on {os.uname().nodename})"

@@ -1,0 +1,123 @@
+"""The model registry's operations for people: list, show, promote, roll back, deprecate.
+
+Every move goes through ``ModelStore.promote`` (verified manifest digest, ETag-conditional pointer,
+deprecated versions refused, audited) and every deprecation through ``ModelStore.deprecate``. The
+promotion history (who, when, why, from which version) is read from the audit chain, the one record
+of every act, so there is no second history to drift from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.adapters.audit import AuditLog
+from shared.adapters.model_store import ModelStore
+from shared.domain.errors import ModelDeprecatedError, RegistryError
+
+MOVES = ("promotion", "rollback")
+
+
+@dataclass(frozen=True)
+class Registry:
+    models: ModelStore
+    audit: AuditLog
+
+    def history(self, version: str | None = None) -> list[dict[str, Any]]:
+        """Promotions, rollbacks and deprecations of this model name (of ``version`` alone if given), oldest first."""
+        out = []
+        for entry in self.audit.entries():
+            details = entry.get("details") or {}
+            if entry["act"] not in (*MOVES, "deprecation") or details.get("model") != self.models.model_name:
+                continue
+            if version is None or version in (details.get("version"), details.get("previous")):
+                out.append(
+                    {
+                        "act": entry["act"],
+                        "at": entry["at"],
+                        "actor": entry["actor"],
+                        "reason": entry["reason"],
+                        "version": details.get("version"),
+                        "previous": details.get("previous"),
+                        "audit_seq": entry["seq"],
+                    }
+                )
+        return out
+
+    def versions(self) -> list[dict[str, Any]]:
+        """Every version, newest first: kind, when, headline metrics, champion or deprecated, times promoted."""
+        champion = self.models.pointer()
+        deprecated = self.models.deprecated()
+        promoted: dict[str, int] = {}
+        for move in self.history():
+            if move["act"] in MOVES:
+                promoted[move["version"]] = promoted.get(move["version"], 0) + 1
+        rows = []
+        for version in sorted(self.models.versions(), reverse=True):
+            manifest = self.models.manifest(version)
+            metrics = manifest.get("metrics") or {}
+            rows.append(
+                {
+                    "version": version,
+                    "kind": manifest.get("kind"),
+                    "created_at": manifest.get("created_at"),
+                    "auc": metrics.get("auc"),
+                    "pr_auc": metrics.get("pr_auc"),
+                    "threshold": manifest.get("threshold"),
+                    "champion": champion is not None and champion.version == version,
+                    "deprecated": version in deprecated,
+                    "times_promoted": promoted.get(version, 0),
+                }
+            )
+        return rows
+
+    def show(self, version: str) -> dict[str, Any]:
+        manifest = self.models.manifest(version)
+        champion = self.models.pointer()
+        keep = ("kind", "created_at", "dataset_version", "threshold", "metrics", "cost_fn", "cost_fp", "sha256")
+        return {
+            "version": version,
+            **{k: manifest.get(k) for k in keep},
+            "champion": champion is not None and champion.version == version,
+            "deprecation": self.models.deprecation(version),
+            "history": self.history(version),
+        }
+
+    def promote(self, version: str, *, actor: str, reason: str) -> dict[str, Any]:
+        """Make ``version`` the champion (any published, non-deprecated version whose files match its manifest)."""
+        self.models.file(version, "model.onnx")  # its bytes still match the manifest's digest
+        pointer = self.models.pointer()
+        if pointer is not None and pointer.version == version:
+            raise RegistryError(f"model version {version} is already the champion")
+        return self.models.promote(
+            version, expected_etag=pointer.etag if pointer else None, reason=reason, actor=actor, act="promotion"
+        )
+
+    def rollback(self, *, to: str | None, actor: str, reason: str) -> dict[str, Any]:
+        """Move the champion back to ``to`` (default: the champion before the current one), an earlier version."""
+        pointer = self.models.pointer()
+        if pointer is None:
+            raise RegistryError("there is no champion to roll back from")
+        target = to or self._previous_champion(pointer.version)
+        if target == pointer.version:
+            raise RegistryError(f"model version {target} is already the champion")
+        current_created = self.models.manifest(pointer.version).get("created_at") or ""
+        target_created = self.models.manifest(target).get("created_at") or ""
+        if target_created >= current_created:
+            raise RegistryError(
+                f"model version {target} is not earlier than the champion {pointer.version}; a rollback goes back "
+                "to an earlier version (use promote to move forward)"
+            )
+        if self.models.deprecation(target) is not None:
+            raise ModelDeprecatedError(f"model version {target} is deprecated; roll back to another version")
+        self.models.file(target, "model.onnx")
+        return self.models.promote(target, expected_etag=pointer.etag, reason=reason, actor=actor, act="rollback")
+
+    def _previous_champion(self, current: str) -> str:
+        for move in reversed(self.history()):
+            if move["act"] in MOVES and move["version"] == current and move["previous"]:
+                return str(move["previous"])
+        raise RegistryError(f"the audit chain records no champion before {current}; name the version to roll back to")
+
+    def deprecate(self, version: str, *, actor: str, reason: str) -> dict[str, Any]:
+        return self.models.deprecate(version, reason=reason, actor=actor)

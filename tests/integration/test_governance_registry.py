@@ -1,0 +1,113 @@
+"""The model registry for people, against Azurite: list, show, promote, rollback, deprecate, each through
+the verified, ETag-conditional pointer path and each a line of the audit chain; and the chain's own
+check catching a tampered line through ``fraudops audit verify``."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from cli.devtools.models import publish_synthetic_model
+from cli.main import main
+from shared.adapters.audit import CONTAINER, AuditLog
+from shared.adapters.model_store import ModelStore
+from shared.domain.errors import ModelDeprecatedError, ModelIntegrityError, RegistryError
+from shared.governance.registry import Registry
+from shared.scoring.scorer import Scorer
+
+VERSIONS = ("20261101T000000Z-aaaaaaaa", "20261102T000000Z-bbbbbbbb", "20261103T000000Z-cccccccc")
+
+
+@pytest.fixture
+def registry(store, settings) -> Registry:
+    for i, version in enumerate(VERSIONS):
+        publish_synthetic_model(store, settings.model_name, version=version, trees=3, rows=3000, seed=i, promote=False)
+        time.sleep(0.01)  # created_at strictly increases
+    r = Registry(ModelStore(store, settings.model_name), AuditLog(store))
+    for version in VERSIONS:
+        r.promote(version, actor="ops@bank", reason=f"release {version[:8]}")
+    return r
+
+
+def test_promotions_are_listed_with_who_and_why_and_audited(registry):
+    rows = registry.versions()
+    assert [r["version"] for r in rows] == list(reversed(VERSIONS))
+    assert [r["champion"] for r in rows] == [True, False, False] and all(r["times_promoted"] == 1 for r in rows)
+    shown = registry.show(VERSIONS[1])
+    assert [(h["act"], h["version"], h["previous"]) for h in shown["history"]] == [
+        ("promotion", VERSIONS[1], VERSIONS[0]),
+        ("promotion", VERSIONS[2], VERSIONS[1]),
+    ]
+    assert shown["history"][0]["actor"] == "ops@bank" and shown["history"][0]["reason"] == "release 20261102"
+    with pytest.raises(RegistryError, match="already the champion"):
+        registry.promote(VERSIONS[2], actor="ops@bank", reason="again")
+    assert registry.audit.verify().intact
+
+
+def test_rollback_goes_back_to_the_previous_champion_and_only_backwards(registry, settings):
+    scorer = Scorer(registry.models, feature_names=_features(), refresh_seconds=0, threads=1)
+    assert scorer.current().version == VERSIONS[2]
+    line = registry.rollback(to=None, actor="ops@bank", reason="false alarms doubled")
+    assert line["act"] == "rollback" and line["details"] == {
+        "model": settings.model_name,
+        "version": VERSIONS[1],
+        "previous": VERSIONS[2],
+        "manifest_sha256": line["details"]["manifest_sha256"],
+    }
+    assert registry.models.pointer().version == VERSIONS[1] and scorer.current().version == VERSIONS[1]
+    with pytest.raises(RegistryError, match="not earlier than the champion"):
+        registry.rollback(to=VERSIONS[2], actor="ops@bank", reason="forward is not back")
+    # a version whose bytes were rewritten since publishing is refused, and the pointer stays
+    registry.models.store.put_bytes("models", f"{settings.model_name}/{VERSIONS[0]}/model.onnx", b"not a model")
+    with pytest.raises(ModelIntegrityError, match="does not match the sha256"):
+        registry.rollback(to=VERSIONS[0], actor="ops@bank", reason="older")
+    assert registry.models.pointer().version == VERSIONS[1]
+
+
+def test_a_deprecated_version_cannot_be_promoted_rolled_back_to_or_pinned(registry):
+    with pytest.raises(RegistryError, match="is the champion"):
+        registry.deprecate(VERSIONS[2], actor="ops@bank", reason="leaks")
+    scorer = Scorer(registry.models, feature_names=_features(), refresh_seconds=0, threads=1)
+    x = np.zeros((1, 29), dtype=np.float32)
+    assert scorer.pinned(VERSIONS[0]).predict_proba(x).shape == (1,)  # pinned before its deprecation
+    record = registry.deprecate(VERSIONS[0], actor="risk@bank", reason="trained on a leaky feature")
+    assert record["actor"] == "risk@bank"
+    assert registry.deprecate(VERSIONS[0], actor="someone", reason="again") == record  # once, not twice
+    with pytest.raises(ModelDeprecatedError, match="deprecated by risk@bank"):
+        registry.promote(VERSIONS[0], actor="ops@bank", reason="try")
+    with pytest.raises(ModelDeprecatedError, match="deprecated"):
+        registry.rollback(to=VERSIONS[0], actor="ops@bank", reason="try")
+    with pytest.raises(ModelDeprecatedError, match="cannot be pinned"):
+        scorer.pinned(VERSIONS[0])  # the cached session is not served either
+    acts = [e["act"] for e in registry.audit.entries()]
+    assert acts == ["promotion"] * 3 + ["deprecation"]
+    assert [r["deprecated"] for r in registry.versions()] == [False, False, True]
+
+
+def test_the_cli_rolls_back_and_verify_names_a_tampered_line(registry, store, capsys):
+    assert main(["models", "rollback", "--reason", "incident 42"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["champion"] == VERSIONS[1] and summary["previous"] == VERSIONS[2] and summary["act"] == "rollback"
+    assert main(["models", "list"]) == 0
+    listed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert listed["champion"] == VERSIONS[1] and len(listed["versions"]) == 3
+    assert main(["audit", "verify"]) == 0
+    verified = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert verified["intact"] and verified["lines"] == 4 and verified["head_seq"] == 3
+    # tamper: the rollback's reason rewritten in place (Azurite allows it; the WORM policy does not)
+    [part] = store.list_names(CONTAINER, "chain/")
+    content = store.get_bytes(CONTAINER, part)[0]
+    store.put_bytes(CONTAINER, part, content.replace(b"incident 42", b"routine work"))
+    assert main(["audit", "verify"]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out.strip().splitlines()[-1])["broken"]["line"] == 4
+    assert f"broken at {part} line 4 (seq 3)" in err and "changed after it was written" in err
+    assert main(["models", "deprecate", VERSIONS[1], "--reason", "x"]) == 1  # the champion
+    assert "promote or roll back to another version before deprecating it" in capsys.readouterr().err
+
+
+def _features() -> list[str]:
+    return [f"V{i}" for i in range(1, 29)] + ["Amount"]

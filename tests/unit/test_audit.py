@@ -1,0 +1,145 @@
+"""The audit chain: sealed lines, a rewrite or removal named by ``verify``, concurrent writers that never
+fork it, a retried append that is not written twice, and months chained together."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.adapters.audit import CONTAINER, AuditLog
+from shared.adapters.memory_store import MemoryBlobStore
+from shared.domain.audit import GENESIS, Act, UnknownActError, verify
+from shared.domain.errors import ConcurrentUpdateError
+
+
+@pytest.fixture
+def store() -> MemoryBlobStore:
+    s = MemoryBlobStore()
+    s.ensure_containers()
+    return s
+
+
+def _clock(month: int):
+    return lambda: datetime(2026, month, 15, 12, 0, tzinfo=UTC)
+
+
+def _acts(log: AuditLog, n: int, actor: str = "admin-key:1a2b3c4d") -> list[dict]:
+    return [log.record(Act("promotion", actor, f"reason {i}", {"version": f"v{i}"})) for i in range(n)]
+
+
+def test_each_line_holds_the_hash_of_the_one_before(store):
+    log = AuditLog(store, clock=_clock(11))
+    docs = _acts(log, 3)
+    assert [d["seq"] for d in docs] == [0, 1, 2]
+    assert docs[0]["prev"] == GENESIS and docs[1]["prev"] == docs[0]["hash"] and docs[2]["prev"] == docs[1]["hash"]
+    report = log.verify()
+    assert report.intact and report.lines == 3 and report.head_seq == 2 and report.head_hash == docs[2]["hash"]
+    assert [e["reason"] for e in log.entries()] == ["reason 0", "reason 1", "reason 2"]
+
+
+def _four_lines(store) -> tuple[AuditLog, str, list[bytes], dict]:
+    """A chain of four acts: the log, its one part, its lines and the second line's document."""
+    log = AuditLog(store, clock=_clock(11))
+    _acts(log, 4)
+    [(part, content)] = list(log.parts())
+    lines = content.splitlines(keepends=True)
+    return log, part, lines, json.loads(lines[1])
+
+
+def _line(doc: dict) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+
+
+def test_a_rewritten_line_is_named(store):
+    log, part, lines, doc = _four_lines(store)
+    doc["reason"] = "nothing to see here"  # the tamperer keeps every other field, the hash included
+    lines[1] = _line(doc)
+    store.put_bytes(CONTAINER, part, b"".join(lines))  # possible on Azurite; the WORM policy forbids it in Azure
+    report = log.verify()
+    assert not report.intact and report.broken.line == 2 and report.broken.part == part
+    assert "changed after it was written" in report.broken.reason
+    assert report.lines == 1 and report.head_seq == 0  # what still holds: the first line
+
+
+def test_a_rehashed_rewrite_breaks_the_next_link_and_a_removed_line_too(store):
+    from shared.domain.audit import digest
+
+    _, part, lines, doc = _four_lines(store)
+    content = b"".join(lines)
+    doc["actor"] = "someone else"
+    doc["hash"] = digest(doc)  # a careful tamperer recomputes this line's hash...
+    rewritten = [*lines[:1], _line(doc), *lines[2:]]
+    report = verify([(part, b"".join(rewritten))])
+    assert report.broken.line == 3 and "does not follow the one before it" in report.broken.reason  # ...not the next
+    report = verify([(part, b"".join([lines[0], *lines[2:]]))])  # a line removed
+    assert report.broken.line == 2 and "does not follow" in report.broken.reason
+    assert verify([(part, content + b"garbage\n")]).broken.reason.startswith("the line is not an audit entry")
+
+
+def test_concurrent_writers_never_fork_the_chain(store):
+    log = AuditLog(store, clock=_clock(11))
+    errors: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        try:
+            for i in range(10):
+                log.record(Act("admin_call", f"worker-{worker}", f"call {i}"))
+        except BaseException as exc:  # the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    report = log.verify()
+    assert report.intact and report.lines == 40 and report.head_seq == 39
+    assert sorted(e["seq"] for e in log.entries()) == list(range(40))
+
+
+class _LostAnswer(MemoryBlobStore):
+    """The append lands, but its answer is lost and the SDK's retry of it is refused (412): the writer
+    cannot tell whether its line is in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost = 1
+
+    def append(self, container: str, name: str, data: bytes, *, position: int) -> int:
+        length = super().append(container, name, data, position=position)
+        if self.lost:
+            self.lost -= 1
+            raise ConcurrentUpdateError(f"{container}/{name} grew since it was read")
+        return length
+
+
+def test_a_retried_append_that_had_landed_is_not_written_twice():
+    store = _LostAnswer()
+    store.ensure_containers()
+    log = AuditLog(store, clock=_clock(11))
+    act = Act("rollback", "cli:ops", "bad model")
+    doc = log.record(act)
+    assert [e["id"] for e in log.entries()] == [act.id] and doc["seq"] == 0
+    assert log.verify().intact
+
+
+def test_the_chain_runs_on_across_months(store):
+    november = _acts(AuditLog(store, clock=_clock(11)), 2)
+    december = _acts(AuditLog(store, clock=_clock(12)), 2)
+    assert december[0]["seq"] == 2 and december[0]["prev"] == november[-1]["hash"]
+    log = AuditLog(store)
+    assert [name for name, _ in log.parts()] == ["chain/2026-11.jsonl", "chain/2026-12.jsonl"]
+    assert log.verify().intact and log.verify().lines == 4
+    assert [e["seq"] for e in log.entries("2026-12")] == [2, 3]
+    # a whole month deleted is a broken link too
+    store.delete(CONTAINER, "chain/2026-11.jsonl")
+    assert "does not follow" in log.verify().broken.reason
+
+
+def test_only_known_acts_are_recorded():
+    with pytest.raises(UnknownActError, match="'lunch' is not an audited act"):
+        Act("lunch", "me", "hungry")
