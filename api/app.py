@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import errors, federated, scoring
+from api import errors, federated, governance, scoring
 from api.schemas import ScoreRequest
 from api.telemetry import RequestMetrics
 from shared.domain.settings import Settings
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(scoring.router())
     app.include_router(federated.router())
+    app.include_router(governance.router())
 
     def openapi() -> dict[str, Any]:
         """FastAPI's document plus the JSON body schema of ``/api/score`` (the route reads the raw body)."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from pydantic import SecretStr
 
 from shared.adapters.telemetry import configure_telemetry, configured_mode
 from shared.domain.settings import Settings, get_settings
@@ -36,3 +38,14 @@ async def recorder_dependency(settings: SettingsDep) -> PredictionRecorder | Nul
 
 
 RecorderDep = Annotated[PredictionRecorder | NullRecorder, Depends(recorder_dependency)]
+
+
+def admin_actor_for(configured: SecretStr | None, given: str | None, header: str) -> str:
+    """The audit actor of an admin call whose ``header`` carries ``configured`` (constant-time compared);
+    ``AuthError`` (401) when no key is configured, none is given or it is wrong."""
+    from shared.adapters.audit import admin_actor
+    from shared.federated.auth import AuthError
+
+    if not configured or not given or not hmac.compare_digest(configured.get_secret_value().encode(), given.encode()):
+        raise AuthError(f"the admin key ({header}) is missing or wrong")
+    return admin_actor(given)

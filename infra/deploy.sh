@@ -57,7 +57,8 @@ az deployment group create -g "$rg" -n "fraudops-$env_name" "${bicep_args[@]}" \
 app=$(deployment_output "$rg" "fraudops-$env_name" functionAppName)
 host=$(deployment_output "$rg" "fraudops-$env_name" functionAppHostName)
 vault=$(deployment_output "$rg" "fraudops-$env_name" keyVaultName)
-ensure_admin_key "$vault"
+ensure_admin_key "$vault" fl-admin-key
+ensure_admin_key "$vault" admin-key
 
 say "publishing the code to $app (the last commit; remote build installs requirements.txt)"
 git -C "$ROOT_DIR" diff --quiet HEAD -- || say "warning: uncommitted changes are not deployed"

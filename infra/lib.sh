@@ -70,24 +70,24 @@ deployment_output() {
   az deployment group show -g "$1" -n "$2" --query "properties.outputs.$3.value" -o tsv
 }
 
-# fl-admin-key must exist before the app resolves its Key Vault reference. Retries while
-# the operator's new role assignment propagates (it can take a few minutes).
+# An admin key (fl-admin-key, admin-key) must exist before the app resolves its Key Vault reference.
+# Retries while the operator's new role assignment propagates (it can take a few minutes).
 ensure_admin_key() {
-  local vault=$1 attempt out
+  local vault=$1 name=${2:-fl-admin-key} attempt out
   for attempt in $(seq 1 20); do
-    if out=$(az keyvault secret show --vault-name "$vault" --name fl-admin-key --query id -o tsv 2>&1); then
-      say "fl-admin-key exists in $vault"
+    if out=$(az keyvault secret show --vault-name "$vault" --name "$name" --query id -o tsv 2>&1); then
+      say "$name exists in $vault"
       return 0
     fi
     if [[ $out == *SecretNotFound* ]]; then
-      az keyvault secret set --vault-name "$vault" --name fl-admin-key --only-show-errors -o none \
+      az keyvault secret set --vault-name "$vault" --name "$name" --only-show-errors -o none \
         --value "$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')" &&
-        { say "fl-admin-key created in $vault (read it with: az keyvault secret show --vault-name $vault -n fl-admin-key)"; return 0; }
+        { say "$name created in $vault (read it with: az keyvault secret show --vault-name $vault -n $name)"; return 0; }
     fi
     say "waiting for access to $vault (attempt $attempt/20): ${out##*$'\n'}"
     sleep 15
   done
-  die "cannot read or create fl-admin-key in $vault: does your account have 'Key Vault Secrets Officer' on it?"
+  die "cannot read or create $name in $vault: does your account have 'Key Vault Secrets Officer' on it?"
 }
 
 function_key() {

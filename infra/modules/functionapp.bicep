@@ -235,6 +235,8 @@ var appSettings = {
   // Federated learning: bank keys come from Key Vault (fl-bank-<id>) through the SDK.
   KEY_VAULT_URL: keyVaultUri
   FL_ADMIN_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/fl-admin-key)'
+  // Governance admin routes (/api/admin/...): the registry, the audit check.
+  ADMIN_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/admin-key)'
   FL_EXPERIMENT: 'fraud-lr'
   FL_MIN_CLIENTS: string(federatedMinClients)
   FL_ROUND_DEADLINE_SECONDS: '3600'

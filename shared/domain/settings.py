@@ -15,7 +15,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_STORAGE = "UseDevelopmentStorage=true"
 KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
-EXAMPLE_SECRETS = ("local-admin-key", "local-key-a", "local-key-b", "local-key-c")  # local.settings.json.example
+EXAMPLE_SECRETS = (
+    "local-admin-key",
+    "local-governance-key",
+    "local-key-a",
+    "local-key-b",
+    "local-key-c",
+)  # local.settings.json.example
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +154,11 @@ class Settings(BaseSettings):
         description='Local only: JSON {"bank id": "key"} when no Key Vault is configured.',
     )
     fl_admin_key: SecretStr | None = Field(default=None, validation_alias="FL_ADMIN_KEY")
+    admin_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="ADMIN_KEY",
+        description="Key of the governance admin routes (/api/admin/...); unset: those routes answer 401.",
+    )
     fl_experiment: str = Field(default="fraud-lr", validation_alias="FL_EXPERIMENT")
     fl_min_clients: int = Field(default=3, ge=1, validation_alias="FL_MIN_CLIENTS")
     fl_round_deadline_seconds: float = Field(default=3600.0, gt=0, validation_alias="FL_ROUND_DEADLINE_SECONDS")
@@ -224,7 +235,7 @@ class Settings(BaseSettings):
         description="Application Insights (read by the host too); unset locally.",
     )
 
-    @field_validator("fl_admin_key", "fl_bank_keys", mode="before")
+    @field_validator("fl_admin_key", "admin_key", "fl_bank_keys", mode="before")
     @classmethod
     def _unresolved_key_vault_reference_is_unset(cls, value: object) -> object:
         """App Service leaves a Key Vault reference it cannot resolve as its literal text; never use that as a key."""
@@ -248,9 +259,9 @@ class Settings(BaseSettings):
         if self.app_env == "production":
             if self.fl_bank_keys is not None:
                 raise ValueError("APP_ENV=production but FL_BANK_KEYS is set; bank keys belong in Key Vault")
-            admin = self.fl_admin_key.get_secret_value() if self.fl_admin_key else ""
-            if admin in EXAMPLE_SECRETS:
-                raise ValueError("APP_ENV=production but FL_ADMIN_KEY is the example key; set a secret of your own")
+            for name, key in (("FL_ADMIN_KEY", self.fl_admin_key), ("ADMIN_KEY", self.admin_key)):
+                if (key.get_secret_value() if key else "") in EXAMPLE_SECRETS:
+                    raise ValueError(f"APP_ENV=production but {name} is the example key; set a secret of your own")
         return self
 
 

@@ -1,0 +1,129 @@
+"""Governance admin routes (``/api/admin/...``, header ``X-Admin-Key`` = ``ADMIN_KEY``): the model registry
+(list, show, promote, rollback, deprecate) and the audit chain's check. Each change is audited with
+the admin key's fingerprint as the actor; the registry's rules answer with their reason (409, 410)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from api.deps import SettingsDep, admin_actor_for
+from api.schemas import ErrorResponse, ValidationErrorResponse
+from shared.adapters.model_store import VERSION_MAX, VERSION_PATTERN
+from shared.domain.settings import Settings
+
+AdminKey = Annotated[str | None, Header(description="the governance admin key (ADMIN_KEY)")]
+Version = Annotated[str, Path(pattern=VERSION_PATTERN, max_length=VERSION_MAX)]
+
+
+class Change(BaseModel):
+    """Why the change is made: it goes into the audit chain."""
+
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class Rollback(Change):
+    to: str | None = Field(
+        default=None,
+        pattern=VERSION_PATTERN,
+        max_length=VERSION_MAX,
+        description="the earlier version (default: the champion before the current one)",
+    )
+
+
+def _refused(*codes: int) -> dict[int | str, dict[str, Any]]:
+    out: dict[int | str, dict[str, Any]] = {
+        c: {"model": ErrorResponse, "description": "Refused; the reason is in 'detail'"} for c in (401, 503, *codes)
+    }
+    out[422] = {"model": ValidationErrorResponse, "description": "Invalid parameters or body"}
+    return out
+
+
+async def _call(fn: Callable[[], Any]) -> Any:
+    """``fn`` off the event loop; an unknown version is 404 here (for scoring, no model at all is 503)."""
+    from api.errors import VersionNotFoundError
+    from shared.domain.errors import ModelNotAvailableError
+
+    try:
+        return await run_in_threadpool(fn)
+    except ModelNotAvailableError as exc:
+        raise VersionNotFoundError(exc.reason) from None
+
+
+def _registry(settings: Settings) -> Any:
+    from shared.adapters.audit import AuditLog
+    from shared.adapters.model_store import ModelStore
+    from shared.adapters.storage import get_blob_store
+    from shared.governance.registry import Registry
+
+    store = get_blob_store(settings)
+    return Registry(ModelStore(store, settings.model_name), AuditLog(store))
+
+
+def router() -> APIRouter:
+    r = APIRouter(prefix="/api/admin", tags=["governance"])
+
+    def actor(settings: Settings, key: str | None) -> str:
+        return admin_actor_for(settings.admin_key, key, "X-Admin-Key")
+
+    @r.get("/models", responses=_refused())
+    async def list_models(settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:
+        actor(settings, x_admin_key)
+        rows = await _call(_registry(settings).versions)
+        return {"champion": next((row["version"] for row in rows if row["champion"]), None), "versions": rows}
+
+    @r.get("/models/{version}", responses=_refused(404))
+    async def show_model(version: Version, settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:
+        actor(settings, x_admin_key)
+        return dict(await _call(lambda: _registry(settings).show(version)))
+
+    @r.post("/models/{version}/promote", responses=_refused(404, 409, 410))
+    async def promote(
+        version: Version, change: Change, settings: SettingsDep, x_admin_key: AdminKey = None
+    ) -> dict[str, Any]:
+        who = actor(settings, x_admin_key)
+        line = await _call(lambda: _registry(settings).promote(version, actor=who, reason=change.reason))
+        return _moved(line)
+
+    @r.post("/models/rollback", responses=_refused(404, 409, 410))
+    async def rollback(change: Rollback, settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:
+        who = actor(settings, x_admin_key)
+        line = await _call(lambda: _registry(settings).rollback(to=change.to, actor=who, reason=change.reason))
+        return _moved(line)
+
+    @r.post("/models/{version}/deprecate", responses=_refused(404, 409))
+    async def deprecate(
+        version: Version, change: Change, settings: SettingsDep, x_admin_key: AdminKey = None
+    ) -> dict[str, Any]:
+        who = actor(settings, x_admin_key)
+        return dict(await _call(lambda: _registry(settings).deprecate(version, actor=who, reason=change.reason)))
+
+    @r.get("/audit/verify", responses=_refused())
+    async def verify_audit(settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:
+        import dataclasses
+
+        actor(settings, x_admin_key)
+        report = await _call(lambda: _registry(settings).audit.verify())
+        return {
+            "intact": report.intact,
+            "lines": report.lines,
+            "head_seq": report.head_seq,
+            "head_hash": report.head_hash,
+            "broken": dataclasses.asdict(report.broken) if report.broken else None,
+        }
+
+    return r
+
+
+def _moved(line: dict[str, Any]) -> dict[str, Any]:
+    details = line["details"]
+    return {
+        "champion": details["version"],
+        "previous": details["previous"],
+        "act": line["act"],
+        "audit_seq": line["seq"],
+    }
