@@ -18,6 +18,7 @@ from api.schemas import HealthResponse, ModelInfo, ScoreResponse, ValidationErro
 from shared.adapters.model_store import VERSION_PATTERN
 from shared.domain.contract import get_contract
 from shared.domain.errors import FraudOpsError, ModelNotAvailableError
+from shared.domain.pseudonym import for_settings
 from shared.domain.telemetry import count_scores, span
 from shared.scoring.records import Scored
 from shared.scoring.scorer import LoadedModel, Scorer
@@ -163,8 +164,11 @@ def router() -> APIRouter:
             decode = decode_json if media == "application/json" else decode_csv
             with span("score.decode", bytes=len(body)):
                 batch = decode(body, contract, max_batch=settings.score_max_batch)
-            if x_model_version and not batch.model_version:
-                batch = Batch(batch.x, batch.ids, x_model_version, batch.explain, batch.customers, batch.times)
+            customers = batch.customers
+            if customers is not None:  # pseudonymised here, at the edge: the clear id goes no further
+                customers = for_settings(settings).many(customers)
+            version = batch.model_version or x_model_version or None
+            batch = Batch(batch.x, batch.ids, version, batch.explain, customers, batch.times)
             wants_explanation = explain or batch.explain
             with span("score.model", rows=len(batch)):
                 if (

@@ -12,6 +12,14 @@ from shared.domain.settings import Settings
 log = logging.getLogger(__name__)
 
 
+DEMO_CUSTOMERS = 40
+
+
+def demo_customer(i: int) -> str:
+    """A customer id as a bank would send it: the demo's HTTP and stream traffic carry them, and none is stored."""
+    return f"demo-customer-{i:04d}"
+
+
 def _sample_transactions(path: Path, n_normal: int = 3, n_fraud: int = 2) -> list[dict[str, Any]]:
     """A few labelled rows from the latest part of the file (the time-split test part)."""
     import pyarrow.csv as pacsv
@@ -23,7 +31,8 @@ def _sample_transactions(path: Path, n_normal: int = 3, n_fraud: int = 2) -> lis
     picked = []
     for i, row in enumerate(normals + frauds):
         label = row.pop("Class")
-        picked.append({"transaction_id": f"demo-{i}-{'fraud' if label else 'normal'}", **row})
+        tid = f"demo-{i}-{'fraud' if label else 'normal'}"
+        picked.append({"transaction_id": tid, "customer_id": demo_customer(i), **row})
     return picked
 
 
@@ -157,14 +166,17 @@ def _labels_and_monitor(
 
 def _replay_tail(path: Path, workdir: Path, settings: Settings, rows: int = 5000) -> dict[str, Any]:
     """The last ``rows`` transactions (plus one broken row, to show dead-lettering) through the stream function."""
+    import pyarrow as pa
     import pyarrow.csv as pacsv
 
     from cli.replay import replay
 
     table = pacsv.read_csv(path)
     tail = table.slice(max(table.num_rows - rows, 0))
+    customers = pa.array([demo_customer(i % DEMO_CUSTOMERS) for i in range(tail.num_rows)], pa.string())
+    tail = tail.append_column("customer_id", customers)  # as a card processor's messages carry them
     out = workdir / "stream-tail.csv"
     pacsv.write_csv(tail, out)
-    with out.open("a") as f:
-        f.write(",".join(["0"] * (tail.num_columns - 2)) + ",-1,0\n")  # negative Amount: dead-lettered
+    with out.open("a") as f:  # negative Amount: dead-lettered (with its customer id pseudonymised)
+        f.write(",".join(["0"] * (tail.num_columns - 3)) + f",-1,0,{demo_customer(0)}\n")
     return replay(out, settings, rate=None, batch=1000, local=True)

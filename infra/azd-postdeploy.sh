@@ -12,6 +12,7 @@ app=${FUNCTIONAPPNAME:?azd sets FUNCTIONAPPNAME from main.bicep outputs}
 host=${FUNCTIONAPPHOSTNAME:?azd sets FUNCTIONAPPHOSTNAME from main.bicep outputs}
 ensure_admin_key "${KEYVAULTNAME:?azd sets KEYVAULTNAME from main.bicep outputs}" fl-admin-key
 ensure_admin_key "$KEYVAULTNAME" admin-key
+ensure_admin_key "$KEYVAULTNAME" customer-pseudonym-key
 
 key=$(function_key "$rg" "$app")
 curl -sS -o /dev/null -H "x-functions-key: $key" "https://$host/api/health" || true  # wakes the host

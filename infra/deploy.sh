@@ -59,6 +59,7 @@ host=$(deployment_output "$rg" "fraudops-$env_name" functionAppHostName)
 vault=$(deployment_output "$rg" "fraudops-$env_name" keyVaultName)
 ensure_admin_key "$vault" fl-admin-key
 ensure_admin_key "$vault" admin-key
+ensure_admin_key "$vault" customer-pseudonym-key
 
 say "publishing the code to $app (the last commit; remote build installs requirements.txt)"
 git -C "$ROOT_DIR" diff --quiet HEAD -- || say "warning: uncommitted changes are not deployed"

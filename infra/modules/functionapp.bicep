@@ -237,6 +237,8 @@ var appSettings = {
   FL_ADMIN_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/fl-admin-key)'
   // Governance admin routes (/api/admin/...): the registry, the audit check.
   ADMIN_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/admin-key)'
+  // The HMAC key that pseudonymises customer ids before anything is stored (governance).
+  CUSTOMER_PSEUDONYM_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/customer-pseudonym-key)'
   FL_EXPERIMENT: 'fraud-lr'
   FL_MIN_CLIENTS: string(federatedMinClients)
   FL_ROUND_DEADLINE_SECONDS: '3600'

@@ -89,6 +89,7 @@ CREDITCARD = DatasetContract(
 )
 
 CONTRACTS: dict[str, DatasetContract] = {CREDITCARD.name: CREDITCARD}
+CUSTOMER_ID = "customer_id"  # pseudonymised at every edge (shared.domain.pseudonym): never stored in clear
 
 # Delayed labels (chargebacks, investigators' verdicts): a contract of their own, never a training dataset
 # by itself (not in CONTRACTS). They land in raw/labels/ and are joined to the recorded predictions.

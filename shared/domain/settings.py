@@ -154,6 +154,11 @@ class Settings(BaseSettings):
         description='Local only: JSON {"bank id": "key"} when no Key Vault is configured.',
     )
     fl_admin_key: SecretStr | None = Field(default=None, validation_alias="FL_ADMIN_KEY")
+    customer_pseudonym_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="CUSTOMER_PSEUDONYM_KEY",
+        description="Key of the HMAC that replaces customer ids before anything is stored; unset: a development key.",
+    )
     admin_key: SecretStr | None = Field(
         default=None,
         validation_alias="ADMIN_KEY",
@@ -235,7 +240,7 @@ class Settings(BaseSettings):
         description="Application Insights (read by the host too); unset locally.",
     )
 
-    @field_validator("fl_admin_key", "admin_key", "fl_bank_keys", mode="before")
+    @field_validator("fl_admin_key", "admin_key", "fl_bank_keys", "customer_pseudonym_key", mode="before")
     @classmethod
     def _unresolved_key_vault_reference_is_unset(cls, value: object) -> object:
         """App Service leaves a Key Vault reference it cannot resolve as its literal text; never use that as a key."""
@@ -259,6 +264,11 @@ class Settings(BaseSettings):
         if self.app_env == "production":
             if self.fl_bank_keys is not None:
                 raise ValueError("APP_ENV=production but FL_BANK_KEYS is set; bank keys belong in Key Vault")
+            if self.customer_pseudonym_key is None:
+                raise ValueError(
+                    "APP_ENV=production but CUSTOMER_PSEUDONYM_KEY is not set: customer ids would be pseudonymised "
+                    "with the development key"
+                )
             for name, key in (("FL_ADMIN_KEY", self.fl_admin_key), ("ADMIN_KEY", self.admin_key)):
                 if (key.get_secret_value() if key else "") in EXAMPLE_SECRETS:
                     raise ValueError(f"APP_ENV=production but {name} is the example key; set a secret of your own")

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from shared.adapters.storage import BlobInfo, BlobStore
 from shared.domain.contract import get_contract
 from shared.domain.errors import BlobExistsError, ConcurrentUpdateError, FileRejectedError, FraudOpsError
+from shared.domain.pseudonym import for_settings
 from shared.domain.results import as_dict
 from shared.domain.settings import Settings
 from shared.domain.telemetry import instruments, span
@@ -133,6 +134,7 @@ def _run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
                 quarantine_path=q_path,
                 spool_dir=Path(tmp),
                 reference={k: v["edges"] for k, v in reference.items()},
+                pseudonymise=for_settings(settings),
             )
         except FileRejectedError as exc:
             chunks.close()

@@ -25,8 +25,9 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shared.domain.contract import DatasetContract
+from shared.domain.contract import CUSTOMER_ID, DatasetContract
 from shared.domain.errors import FileRejectedError
+from shared.domain.pseudonym import Pseudonymiser, pseudonymiser
 from shared.etl.arrays import mask
 from shared.etl.dedup import SeenHashes, row_hashes
 from shared.etl.profile import ColumnProfile
@@ -115,6 +116,7 @@ def transform(
     spool_dir: Path,
     part_rows: int | None = None,
     reference: dict[str, list[float]] | None = None,
+    pseudonymise: Pseudonymiser | None = None,
 ) -> TransformResult:
     """Read, validate, deduplicate and write Parquet parts of ``part_rows`` rows into ``part_dir``.
 
@@ -122,8 +124,12 @@ def transform(
     the result lists them all. A file without valid rows still gives one empty part, so every
     processed file has an output. Raise ``FileRejectedError`` for a file that can never succeed.
     ``reference`` (each feature's decile edges in the champion's training data) makes the profile
-    count the valid rows in those bins, for the report's distribution plots and PSI.
+    count the valid rows in those bins, for the report's distribution plots and PSI. ``pseudonymise``
+    (the development key when not given) replaces ``customer_id`` in every row before it is validated,
+    so neither the Parquet parts nor the quarantined rows hold it in clear; a line that cannot be split
+    into the file's columns is withheld from the quarantine when the file has a customer id column.
     """
+    pseudonymise = pseudonymise or pseudonymiser(None)
     size = part_rows or PART_ROWS
     source = Source(chunks, spool_dir=spool_dir)
     layout = source.layout
@@ -142,6 +148,7 @@ def transform(
     # parsing runs a block ahead on its own thread while this one validates and deduplicates;
     # leaving the block (an error included) stops that thread
     stats = [c.name for c in contract.columns if c.role != "feature"]  # time, label, ids: what readers filter on
+    has_customers = CUSTOMER_ID in layout.columns
     with (
         _PartWriter(part_dir, schema, stats, on_part) as sink,
         quarantine_path.open("w", newline="", encoding="utf-8") as qf,
@@ -150,11 +157,15 @@ def transform(
         qwriter = csv.writer(qf)
         qwriter.writerow(["line", "reason", "raw"])
         for batch in batches:
+            if CUSTOMER_ID in batch.columns:
+                batch.columns[CUSTOMER_ID] = pa.array(
+                    pseudonymise.many(batch.columns[CUSTOMER_ID].to_pylist()), pa.string()
+                )
             if batch.mode == "text":
                 result.read_mode = "text"
                 result.text_batches += 1
             for bad in batch.bad_lines:
-                qwriter.writerow([bad.line, bad.reason, bad.text])
+                qwriter.writerow([bad.line, bad.reason, _withheld(bad.text) if has_customers else bad.text])
                 result.reasons[_reason_kind(bad.reason)] += 1
             result.rows_in += batch.num_rows + len(batch.bad_lines)
             result.rows_quarantined += len(batch.bad_lines)
@@ -280,6 +291,13 @@ class _PartWriter:
                 self._wait()
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _withheld(text: str) -> str:
+    """A line that could not be split into the file's columns may hold a customer id anywhere in it: its digest
+    stands in for it (enough to find it in the source file), never the text."""
+    digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"[withheld: the line could not be split into columns and may hold a customer id; sha256 {digest}]"
 
 
 def _reason_kind(reason: str) -> str:

@@ -41,6 +41,7 @@ import numpy as np
 
 from shared.domain.contract import DatasetContract
 from shared.domain.errors import BlobExistsError, ConcurrentUpdateError, FraudOpsError, ModelNotAvailableError
+from shared.domain.pseudonym import Pseudonymiser, pseudonymiser
 from shared.domain.rows import matrix_from_rows
 from shared.domain.telemetry import count_scores, instruments, span
 from shared.streaming.events import StreamEvent
@@ -109,8 +110,10 @@ class StreamProcessor:
         spool_dir: Path,
         publisher: AlertPublisher | None = None,
         top_k: int = 5,
+        pseudonymise: Pseudonymiser | None = None,
     ) -> None:
         self.store, self.scorer, self.contract = store, scorer, contract
+        self.pseudonymise = pseudonymise or pseudonymiser(None)  # never the clear id: the development key at worst
         self.attempts, self.backoff_seconds = attempts, backoff_seconds
         self.spool_dir, self.publisher, self.top_k = spool_dir, publisher, top_k
         self._executor: ThreadPoolExecutor | None = None
@@ -229,7 +232,7 @@ class StreamProcessor:
         if dead:
             writes["deadletter"] = (
                 f"{prefix}/{name}.jsonl",
-                _jsonl([_dead_doc(e, r) for e, r in dead]),
+                _jsonl([_dead_doc(e, r, self.pseudonymise) for e, r in dead]),
                 "application/x-ndjson",
             )
         t = time.perf_counter()
@@ -243,7 +246,7 @@ class StreamProcessor:
             self._put(
                 "deadletter",
                 f"{prefix}/{name}-unsent-alerts.jsonl",
-                _jsonl([_dead_doc(e, r) for e, r in unsent]),
+                _jsonl([_dead_doc(e, r, self.pseudonymise) for e, r in unsent]),
                 "application/x-ndjson",
             )
         self._write_ledger(partition, ledger, done=last, pending=None)
@@ -382,7 +385,12 @@ class StreamProcessor:
                     "outputs": {"deadletter": path},
                 }
                 ledger = self._write_ledger(partition, ledger, done=ledger.done, pending=intent)
-                self._put("deadletter", path, _jsonl([_dead_doc(e, reason) for e in fresh]), "application/x-ndjson")
+                self._put(
+                    "deadletter",
+                    path,
+                    _jsonl([_dead_doc(e, reason, self.pseudonymise) for e in fresh]),
+                    "application/x-ndjson",
+                )
                 self._write_ledger(partition, ledger, done=fresh[-1].sequence_number, pending=None)
                 return f"deadletter/{path}", len(fresh)
             except LedgerMovedError:
@@ -430,6 +438,8 @@ class StreamProcessor:
             elif not isinstance(doc.get("transaction_id"), str) or not doc["transaction_id"]:
                 dead.append((event, "transaction_id is missing or not a non-empty string"))
             else:
+                if doc.get("customer_id") is not None:  # at the edge: the clear id goes no further
+                    doc["customer_id"] = self.pseudonymise(str(doc["customer_id"]))
                 good.append(event)
                 rows.append(doc)
         x = matrix_from_rows(rows, self.contract)[0] if rows else None
@@ -540,7 +550,7 @@ class StreamProcessor:
         spooled = self.spool_dir / f"{prefix}/{name}-batch.jsonl".replace("/", SPOOL_SEPARATOR)
         spooled.parent.mkdir(parents=True, exist_ok=True)
         partial = spooled.with_suffix(".partial")
-        partial.write_bytes(_jsonl([_dead_doc(e, reason) for e in events]))
+        partial.write_bytes(_jsonl([_dead_doc(e, reason, self.pseudonymise) for e in events]))
         partial.replace(spooled)  # whole or absent: a crash mid-write leaves no half file to replay
         instruments().spool.set(len(list(self.spool_dir.glob(f"*{SPOOL_SEPARATOR}*.jsonl"))))
         log.critical("storage unreachable (%s); batch %s spooled to %s for replay", failure, name, spooled)
@@ -652,9 +662,11 @@ def _scored_parquet(
     return parquet_bytes(prediction_table(scored, contract.feature_names, extra))
 
 
-def _dead_doc(event: StreamEvent, reason: str) -> dict[str, Any]:
+def _dead_doc(event: StreamEvent, reason: str, pseudonymise: Pseudonymiser) -> dict[str, Any]:
+    """The dead letter of ``event``: its body as sent, but with a JSON object's ``customer_id`` pseudonymised (a
+    body that is not a JSON object cannot be read for one and is kept as it came)."""
     try:
-        body, encoding = event.body.decode("utf-8"), "utf-8"
+        body, encoding = _pseudonymised_body(event.body, pseudonymise).decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         body, encoding = base64.b64encode(event.body).decode("ascii"), "base64"
     return {
@@ -667,6 +679,19 @@ def _dead_doc(event: StreamEvent, reason: str) -> dict[str, Any]:
         "body_encoding": encoding,
         "deadlettered_at": datetime.now(UTC).isoformat(),
     }
+
+
+def _pseudonymised_body(body: bytes, pseudonymise: Pseudonymiser) -> bytes:
+    import orjson
+
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    if type(doc) is not dict or doc.get("customer_id") is None:
+        return body
+    doc["customer_id"] = pseudonymise(str(doc["customer_id"]))
+    return orjson.dumps(doc)
 
 
 def _jsonl(docs: list[dict[str, Any]]) -> bytes:

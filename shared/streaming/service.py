@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from shared.adapters.storage import get_blob_store
 from shared.domain.contract import get_contract
+from shared.domain.pseudonym import for_settings
 from shared.scoring.scorer import get_scorer
 from shared.streaming.alerts import get_publisher
 from shared.streaming.processor import StreamProcessor
@@ -26,4 +27,5 @@ def get_processor(settings: Settings) -> StreamProcessor:
         backoff_seconds=settings.stream_retry_backoff_seconds,
         spool_dir=Path(settings.deadletter_spool_dir),
         publisher=get_publisher(settings),
+        pseudonymise=for_settings(settings),
     )

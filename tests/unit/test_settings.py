@@ -37,7 +37,16 @@ def test_production_refuses_azurite_storage(monkeypatch):
 def test_production_with_identity_based_storage_is_accepted(monkeypatch):
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("AzureWebJobsStorage__accountName", "stfraudopsprod")
+    monkeypatch.setenv("CUSTOMER_PSEUDONYM_KEY", "a-pseudonym-key-of-our-own")
     assert Settings().storage_account_name == "stfraudopsprod"
+
+
+def test_production_refuses_to_pseudonymise_with_the_development_key(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("AzureWebJobsStorage__accountName", "stfraudopsprod")
+    monkeypatch.delenv("CUSTOMER_PSEUDONYM_KEY", raising=False)
+    with pytest.raises(ValidationError, match="CUSTOMER_PSEUDONYM_KEY is not set"):
+        Settings()
 
 
 # ---- issue 19, finding 18: secrets never reach the logs; the example keys never run in production
@@ -69,12 +78,14 @@ def test_a_refused_production_configuration_does_not_echo_its_secrets(monkeypatc
     ("name", "value", "reason"),
     [
         ("FL_ADMIN_KEY", "local-admin-key", "FL_ADMIN_KEY is the example key"),
+        ("ADMIN_KEY", "local-governance-key", "ADMIN_KEY is the example key"),
         ("FL_BANK_KEYS", '{"bank-a": "local-key-a"}', "FL_BANK_KEYS is set; bank keys belong in Key Vault"),
     ],
 )
 def test_production_refuses_the_example_keys(monkeypatch, name, value, reason):
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("AzureWebJobsStorage__accountName", "stfraudopsprod")
+    monkeypatch.setenv("CUSTOMER_PSEUDONYM_KEY", "a-pseudonym-key-of-our-own")
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=reason):
         Settings()

@@ -1,0 +1,76 @@
+"""Pseudonymised customers: a keyed hash replaces ``customer_id`` at the edge, before anything is stored.
+
+    pseudonym = "cust_" + hex(HMAC-SHA256(key, customer_id))[:32]
+
+The key lives in Key Vault (``CUSTOMER_PSEUDONYM_KEY``, a Key Vault reference in Azure); without it,
+outside production, a fixed development key is used and said so in the log. The same function finds a
+customer's pseudonym for an access or erasure request, so the clear id is needed only to ask, never
+stored. Without the key a pseudonym cannot be reversed or recomputed from a guessed id; with it, the
+same customer always has the same pseudonym, so joins (labels to predictions, the stream's alerts per
+customer) still work. A value that already is a pseudonym is kept as it is, so data that went through
+one edge and comes back through another (labelled predictions becoming training data) is not hashed
+twice. Transaction ids stay as given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.domain.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PREFIX = "cust_"
+PATTERN = re.compile(r"cust_[0-9a-f]{32}")
+DEVELOPMENT_KEY = b"fraudops-development-pseudonym-key (not for production)"
+
+
+class Pseudonymiser:
+    """``customer_id`` -> its pseudonym under one key."""
+
+    def __init__(self, key: bytes) -> None:
+        if not key:
+            raise ValueError("a pseudonym key cannot be empty")
+        self._key = key
+
+    def __call__(self, customer_id: str | None) -> str | None:
+        if customer_id is None or customer_id == "":
+            return customer_id
+        text = str(customer_id)
+        if PATTERN.fullmatch(text):
+            return text
+        return PREFIX + hmac.new(self._key, text.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+    def many(self, customer_ids: Iterable[str | None]) -> list[str | None]:
+        """Each id's pseudonym (each distinct id hashed once)."""
+        seen: dict[str | None, str | None] = {}
+        out = []
+        for value in customer_ids:
+            if value not in seen:
+                seen[value] = self(value)
+            out.append(seen[value])
+        return out
+
+
+@lru_cache(maxsize=4)
+def pseudonymiser(key: str | None) -> Pseudonymiser:
+    """The process's pseudonymiser for ``key`` (``None``: the development key, with a warning once)."""
+    if not key:
+        log.warning(
+            "CUSTOMER_PSEUDONYM_KEY is not set: customer ids are pseudonymised with the development key; "
+            "set a secret key of your own (production refuses to start without one)"
+        )
+        return Pseudonymiser(DEVELOPMENT_KEY)
+    return Pseudonymiser(key.encode("utf-8"))
+
+
+def for_settings(settings: Settings) -> Pseudonymiser:
+    key = settings.customer_pseudonym_key
+    return pseudonymiser(key.get_secret_value() if key else None)
