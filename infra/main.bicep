@@ -44,9 +44,17 @@ param storageSku string = 'Standard_LRS'
 @minValue(1)
 param rawRetentionDays int = 90
 
-@description('Days the records of served predictions stay: the stream archive in scored/ and the HTTP records in predictions/.')
+@description('Days the records of served predictions stay: the stream archive in scored/, the HTTP records in predictions/ and the alerts in alerts/.')
 @minValue(1)
 param scoredRetentionDays int = 365
+
+@description('Days rows refused by the ETL (quarantine/) and events refused by the stream (deadletter/) stay.')
+@minValue(1)
+param quarantineRetentionDays int = 90
+
+@description('Days each audit line is immutable (WORM: appends only) and kept; seven years by default.')
+@minValue(1)
+param auditRetentionDays int = 2557
 
 @description('Event Hubs tier.')
 @allowed(['Standard', 'Premium'])
@@ -203,6 +211,9 @@ module hostStorage 'modules/storage.bicep' = {
     dataLifecycle: false
     rawRetentionDays: rawRetentionDays
     scoredRetentionDays: scoredRetentionDays
+    quarantineRetentionDays: quarantineRetentionDays
+    auditContainerName: ''
+    auditRetentionDays: auditRetentionDays
     softDeleteRetentionDays: 14
   }
 }
@@ -218,6 +229,9 @@ module storage 'modules/storage.bicep' = {
     dataLifecycle: true
     rawRetentionDays: rawRetentionDays
     scoredRetentionDays: scoredRetentionDays
+    quarantineRetentionDays: quarantineRetentionDays
+    auditContainerName: 'audit'
+    auditRetentionDays: auditRetentionDays
     softDeleteRetentionDays: 14
   }
 }

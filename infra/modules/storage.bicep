@@ -31,9 +31,20 @@ param dataLifecycle bool
 @minValue(1)
 param rawRetentionDays int
 
-@description('Days the records of served predictions stay: the stream archive in scored/ and the HTTP records in predictions/.')
+@description('Days the records of served predictions stay: the stream archive in scored/, the HTTP records in predictions/ and the alerts in alerts/.')
 @minValue(1)
 param scoredRetentionDays int
+
+@description('Days rows refused by the ETL (quarantine/) and events refused by the stream (deadletter/) stay.')
+@minValue(1)
+param quarantineRetentionDays int
+
+@description('The container of the audit chain, given a time-based immutability (WORM) policy that allows appends only; empty: none (host account).')
+param auditContainerName string
+
+@description('Days each audit line is immutable and kept.')
+@minValue(1)
+param auditRetentionDays int
 
 @description('Days a deleted blob or container can be restored.')
 @minValue(1)
@@ -95,10 +106,26 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
   }
 ]
 
-// Raw CSVs are converted to Parquet on arrival, and the records of served predictions (scored/,
-// predictions/) are for audits, delayed labels and retraining: both age out. Federated request nonces are needed only while a request's timestamp
-// is inside the 5-minute skew window (an older one is refused by its clock anyway), so they go
-// after a day. curated/, models/, the rest of federated/ and audit/ are kept.
+// The audit chain cannot be rewritten or deleted, by anyone, this app included, for auditRetentionDays: the
+// policy allows appends to append blobs only (the chain's writes). Deployed unlocked, so a wrong period can
+// still be fixed; lock it once reviewed (az storage container immutability-policy lock): then not even the
+// subscription's owner can shorten it.
+resource auditWorm 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = if (!empty(auditContainerName)) {
+  name: '${account.name}/default/${empty(auditContainerName) ? 'none' : auditContainerName}/default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: auditRetentionDays
+    allowProtectedAppendWrites: true
+  }
+  dependsOn: [containers]
+}
+
+// Retention, container by container (the README's "Governance" table says the same; a test holds them equal):
+// raw CSVs are converted to Parquet on arrival; the records of served predictions (scored/, predictions/,
+// alerts/) are for audits, delayed labels and retraining; refused rows and events (quarantine/,
+// deadletter/) are for fixing the sender: all age out. Federated request nonces are needed only while a
+// request's timestamp is inside the 5-minute skew window (an older one is refused by its clock anyway), so
+// they go after a day. The audit chain goes when its immutability ends. curated/, models/, reports/,
+// mlflow/ and the rest of federated/ are kept (an erasure request removes a customer's rows from them).
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = if (dataLifecycle) {
   parent: account
   name: 'default'
@@ -124,11 +151,37 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
           enabled: true
           type: 'Lifecycle'
           definition: {
-            filters: { blobTypes: ['blockBlob'], prefixMatch: ['scored/', 'predictions/'] }
+            filters: { blobTypes: ['blockBlob'], prefixMatch: ['scored/', 'predictions/', 'alerts/'] }
             actions: {
               baseBlob: {
                 tierToCool: { daysAfterModificationGreaterThan: min(30, scoredRetentionDays) }
                 delete: { daysAfterModificationGreaterThan: scoredRetentionDays }
+              }
+            }
+          }
+        }
+        {
+          name: 'quarantine-expiry'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: { blobTypes: ['blockBlob'], prefixMatch: ['quarantine/', 'deadletter/'] }
+            actions: {
+              baseBlob: {
+                delete: { daysAfterModificationGreaterThan: quarantineRetentionDays }
+              }
+            }
+          }
+        }
+        {
+          name: 'audit-expiry'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: { blobTypes: ['appendBlob'], prefixMatch: ['audit/'] }
+            actions: {
+              baseBlob: {
+                delete: { daysAfterModificationGreaterThan: auditRetentionDays + 1 }
               }
             }
           }

@@ -175,3 +175,28 @@ def test_models_keep_every_previous_version(bicep):
     assert {p.strip(" '") for p in prefixes.split(",")} | {"models/", "audit/", "app-package/"} >= {
         f"{c}/" for c in CONTAINERS
     }
+
+
+def test_retention_per_container_is_what_the_readme_says(bicep):
+    """Issue 22: each container's retention is one lifecycle rule (or none: kept), its days a main.bicep
+    parameter whose default is the README's figure; the audit container is WORM for as long as it is kept."""
+    readme = (INFRA.parent / "README.md").read_text()
+    section = readme[readme.index("### Retention") :]
+    rows = re.findall(r"^\| `([a-z-]+)/` \| (?:`(\w+)` \((\d+) days\)|kept) \|", section, re.MULTILINE)
+    assert {r[0] for r in rows} == set(CONTAINERS), rows
+    storage = (INFRA / "modules" / "storage.bicep").read_text()
+    main = (INFRA / "main.bicep").read_text()
+    rules = re.findall(r"prefixMatch: \[([^\]]*)\] \}\n\s+actions: \{\n\s+baseBlob: \{\n(.*?)\n\s+\}", storage, re.S)
+    expiring = {}
+    for prefixes, actions in rules:
+        days = re.search(r"delete: \{ daysAfterModificationGreaterThan: (\w+)", actions)[1]  # type: ignore[index]
+        for prefix in prefixes.split(","):
+            expiring[prefix.strip(" '").rstrip("/")] = days
+    for container, param, days in rows:
+        if not param:
+            assert container not in expiring, f"{container}/ is kept in the README but expires in Bicep"
+            continue
+        assert expiring.get(container) == param, (container, expiring.get(container), param)
+        assert re.search(rf"param {param} int = {days}\b", main), (param, days)
+    assert "immutabilityPeriodSinceCreationInDays: auditRetentionDays" in storage
+    assert "allowProtectedAppendWrites: true" in storage and "auditContainerName: 'audit'" in main
