@@ -100,3 +100,67 @@ def paired_auc_gap(
         if 0 < y[rows].sum() < rows.size:
             gaps.append(metric(y[rows], reference[rows]) - metric(y[rows], scores[rows]))
     return float(metric(y, reference) - metric(y, scores)), float(np.std(gaps))
+
+
+def intervals(
+    y: np.ndarray, p: np.ndarray, *, resamples: int = 200, seed: int = 0, level: float = 0.95
+) -> dict[str, list[float]]:
+    """Bootstrap percentile intervals of ROC-AUC and PR-AUC on ``y``: how far one test part's figure can be
+    from the model's (a few hundred frauds carry a spread of a percent or more)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    roc, pr = [], []
+    for _ in range(resamples):
+        rows = rng.integers(0, y.size, y.size)
+        if 0 < y[rows].sum() < rows.size:
+            roc.append(roc_auc_score(y[rows], p[rows]))
+            pr.append(average_precision_score(y[rows], p[rows]))
+    if not roc:
+        return {}
+    tail = 100 * (1 - level) / 2
+    return {
+        "auc": [round(float(v), 4) for v in np.percentile(roc, [tail, 100 - tail])],
+        "pr_auc": [round(float(v), 4) for v in np.percentile(pr, [tail, 100 - tail])],
+    }
+
+
+AMOUNT_BANDS = ((0.0, 10.0), (10.0, 100.0), (100.0, 1000.0), (1000.0, float("inf")))
+DAY_PARTS = (
+    ("night (00-06)", 0, 6),
+    ("morning (06-12)", 6, 12),
+    ("afternoon (12-18)", 12, 18),
+    ("evening (18-24)", 18, 24),
+)
+
+
+def segments(
+    y: np.ndarray,
+    p: np.ndarray,
+    threshold: float,
+    *,
+    amount: np.ndarray | None,
+    seconds: np.ndarray | None,
+    cost_fn: float,
+    cost_fp: float,
+) -> dict[str, list[dict[str, object]]]:
+    """The figures at ``threshold`` per amount band and per part of the day (``seconds`` since the first
+    transaction, as the Kaggle ``Time`` column), so a model that fails one group shows it."""
+    out: dict[str, list[dict[str, object]]] = {}
+
+    def row(name: str, keep: np.ndarray) -> dict[str, object]:
+        if not keep.any():
+            return {"segment": name, "rows": 0, "frauds": 0}
+        figures = evaluate(y[keep], p[keep], threshold, cost_fn=cost_fn, cost_fp=cost_fp)
+        names = ("rows", "frauds", "auc", "recall", "precision", "false_alarm_rate", "frauds_missed")
+        return {"segment": name, **{k: None if figures[k] != figures[k] else figures[k] for k in names}}  # NaN: None
+
+    if amount is not None:
+        out["amount"] = [
+            row(f"{lo:g}-{hi:g}" if np.isfinite(hi) else f"{lo:g}+", (amount >= lo) & (amount < hi))
+            for lo, hi in AMOUNT_BANDS
+        ]
+    if seconds is not None:
+        hour = (np.asarray(seconds) // 3600) % 24
+        out["time_of_day"] = [row(name, (hour >= lo) & (hour < hi)) for name, lo, hi in DAY_PARTS]
+    return out

@@ -40,7 +40,7 @@ from shared.domain.errors import (
 from shared.domain.results import as_dict
 from shared.domain.telemetry import PROBABILITY_BUCKETS, instruments, span
 from shared.domain.verdicts import Judged
-from training.evaluation import best_threshold, cost_curve, curves, evaluate
+from training.evaluation import best_threshold, cost_curve, curves, evaluate, intervals, segments
 from training.explain import Explanations
 from training.families import FamilyResult
 from training.gate import judge_scores
@@ -465,6 +465,17 @@ def publish(
             "feature_importance": importance,
             "shap_importance": explanations["importance"][:30],
             "parity_max_abs_diff": exported.parity,
+            "metric_intervals": intervals(p.y_test, fitted.backtest_test_probabilities),
+            "segments": segments(
+                p.y_test,
+                fitted.backtest_test_probabilities,
+                fitted.threshold,
+                amount=_column(p.x_test, features, "amount"),
+                seconds=p.window.time[p.plan.dev_stop :],
+                cost_fn=verdict.cost_fn,
+                cost_fp=verdict.cost_fp,
+            ),
+            "drift_at_training": {"checked": p.drift.checked, "alert": p.drift.alert, "message": p.drift.message},
             **costs,
             "training_profile": drift.profile(p.window.x, features),
             # the scores live traffic should resemble: the backtest model on rows it never saw
@@ -473,6 +484,7 @@ def publish(
         },
         extra_files={"model.txt": published.booster.model_to_string().encode()},
     )
+    card = models.write_card(manifest)
     if promote:
         from shared.adapters.audit import service_actor
 
@@ -522,7 +534,8 @@ def publish(
         peak_rss_mb=_peak_rss_mb(),
         report=f"reports/training/{model_version}.html",
     )
-    run = dataclasses.replace(run, mlflow=_track(settings, as_dict(run), exported.onnx_bytes))
+    run = dataclasses.replace(run, model_card=card)
+    run = dataclasses.replace(run, mlflow=_track(settings, as_dict(run), exported.onnx_bytes, manifest))
     _write_reports(store, as_dict(run), fitted)
     log.info(
         "trained %s on %s: auc=%.4f pr_auc=%.4f threshold=%.2f promoted=%s (%s)",
@@ -537,8 +550,15 @@ def publish(
     return run
 
 
-def _track(settings: Settings, summary: dict[str, Any], onnx_bytes: bytes) -> dict[str, Any]:
+def _column(x: np.ndarray, features: list[str], name: str) -> np.ndarray | None:
+    """The column of ``x`` named ``name`` (any case), ``None`` when the contract has none."""
+    index = next((i for i, f in enumerate(features) if f.lower() == name), None)
+    return None if index is None else np.asarray(x[:, index], dtype=np.float64)
+
+
+def _track(settings: Settings, summary: dict[str, Any], onnx_bytes: bytes, manifest: dict[str, Any]) -> dict[str, Any]:
     """Log to MLflow; MLflow is the record, not the source of truth, so its failure does not fail the run."""
+    from shared.domain.model_card import markdown
     from training.report import training_html
     from training.tracking import log_training
 
@@ -551,6 +571,7 @@ def _track(settings: Settings, summary: dict[str, Any], onnx_bytes: bytes) -> di
             onnx_bytes=onnx_bytes,
             report_html=training_html(summary),
             configured_root=settings.mlflow_artifact_root,
+            model_card=markdown(manifest),
         )
     except Exception as exc:
         log.exception("MLflow logging failed; the model is published and the decision stands")

@@ -44,5 +44,6 @@ class TrainingRun:
     models_comparison: list[dict[str, Any]] = field(default_factory=list)
     explanations: dict[str, Any] = field(default_factory=dict)
     derived_features: list[dict[str, Any]] = field(default_factory=list)
+    model_card: list[str] = field(default_factory=list)  # its blobs: models/<name>/<version>/model_card.md, .html
     mlflow: dict[str, Any] = field(default_factory=dict)
     status: Literal["trained"] = "trained"

@@ -113,8 +113,10 @@ def log_training(
     onnx_bytes: bytes,
     report_html: str,
     configured_root: str | None = None,
+    model_card: str | None = None,
 ) -> dict[str, Any]:
-    """Log the run, register the ONNX model, and point ``champion`` or ``challenger`` at it."""
+    """Log the run (the model card with it), register the ONNX model, and point ``champion`` or ``challenger``
+    at it."""
     import mlflow
     import onnx
 
@@ -158,6 +160,8 @@ def log_training(
         if summary.get("drift"):
             mlflow.log_dict(summary["drift"], "drift.json")
         mlflow.log_text(report_html, "training_report.html")
+        if model_card:
+            mlflow.log_text(model_card, "model_card.md")
         info = mlflow.onnx.log_model(
             onnx.load_from_string(onnx_bytes), name="model", registered_model_name=registered_name
         )

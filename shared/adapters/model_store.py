@@ -21,6 +21,7 @@ whose blobs were rewritten after promotion is refused rather than run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -123,6 +124,23 @@ class ModelStore:
             raise ConcurrentUpdateError(f"model version {version} already exists") from None
         log.info("published model %s version %s", self.model_name, version)
         return manifest
+
+    def write_card(self, manifest: dict[str, Any]) -> list[str]:
+        """The version's model card (``model_card.md`` and ``.html``) beside it, from its manifest; the blob names.
+        Derived from the manifest, so outside its digests; create-only: a retry keeps the first."""
+        from shared.domain.model_card import html_page, markdown
+
+        version = str(manifest["version"])
+        names = []
+        for filename, body, content_type in (
+            ("model_card.md", markdown(manifest), "text/markdown; charset=utf-8"),
+            ("model_card.html", html_page(manifest), "text/html; charset=utf-8"),
+        ):
+            name = self._path(version, filename)
+            with contextlib.suppress(BlobExistsError):
+                self.store.put_bytes(CONTAINER, name, body.encode(), overwrite=False, content_type=content_type)
+            names.append(f"{CONTAINER}/{name}")
+        return names
 
     def champion(self) -> tuple[str | None, str | None]:
         """The champion's version and the pointer's ETag; ``(None, None)`` before the first model."""

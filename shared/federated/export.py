@@ -109,6 +109,9 @@ def publish_round(
             "threshold": judged.threshold if judged else UNGATED_THRESHOLD,
             "metrics": judged.metrics if judged else {},
             "bank_metrics": state.aggregate_metrics,
+            "bank_reports": {
+                bank: {"examples": p.examples, "metrics": p.metrics} for bank, p in sorted(state.participants.items())
+            },
             "gate": verdict.record(),
             "dataset_version": judged.dataset_version if judged else None,
             "experiment": experiment,
@@ -124,6 +127,7 @@ def publish_round(
             "parity_max_abs_diff": parity,
         },
     )
+    models.write_card(manifest)
     promoted, reason = False, verdict.reason
     if judged and judged.promote:
         from shared.adapters.audit import service_actor

@@ -27,6 +27,10 @@ def test_simulate_iid_matches_the_centralised_model(store, settings, capsys):
     assert versions == [f"fl-{summary['experiment']}-r1", f"fl-{summary['experiment']}-r2"]
     manifest = models.manifest(versions[-1])
     assert manifest["kind"] == "federated" and manifest["parity_max_abs_diff"] < 1e-4
+    # and has a model card: the banks that took part and the privacy parameters
+    card = store.get_bytes("models", f"{settings.model_name}/{versions[-1]}/model_card.md")[0].decode()
+    assert "## Federated training and privacy" in card and all(b in card for b in manifest["participants"])
+    assert all(f"| {b} | {r['examples']} |" in card for b, r in manifest["bank_reports"].items())
     served = load_model(models, versions[-1], expected_features=manifest["feature_names"], threads=1)
     p = served.predict_proba(np.zeros((2, 29), np.float32))
     assert p.shape == (2,) and np.all((p > 0) & (p < 1))
@@ -57,8 +61,9 @@ def test_simulate_refuses_more_poisoned_banks_than_banks(store, settings, capsys
     assert "below --banks" in capsys.readouterr().err
 
 
-def test_keys_add_without_key_vault_returns_a_key(monkeypatch, capsys):
+def test_keys_add_without_key_vault_returns_a_key_and_is_audited(store, monkeypatch, capsys):
     from cli.main import main
+    from shared.adapters.audit import AuditLog
     from shared.domain.settings import get_settings
 
     monkeypatch.delenv("KEY_VAULT_URL", raising=False)
@@ -66,8 +71,12 @@ def test_keys_add_without_key_vault_returns_a_key(monkeypatch, capsys):
     assert main(["federated", "keys", "add", "bank-z"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["bank"] == "bank-z" and len(out["key"]) >= 40 and "FL_BANK_KEYS" in out["stored_in"]
+    [added] = AuditLog(store).entries()
+    assert added["act"] == "key_added" and added["details"]["bank"] == "bank-z" and out["key"] not in str(added)
     assert main(["federated", "keys", "add", "bad id!"]) == 1
     assert "letters, digits and inner dashes" in capsys.readouterr().err
+    assert main(["federated", "keys", "revoke", "bank-z"]) == 1  # no Key Vault: nothing this command can delete
+    assert "remove the bank's entry there" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(

@@ -90,6 +90,15 @@ def test_first_model_promoted_and_published_with_manifest(store, settings, curat
     # cost, ROC, PR, gain, global SHAP and one waterfall per example
     assert page.count("<svg") == 5 + len(examples) and "logistic baseline" in page and s.promotion_reason in page
     assert "Model comparison" in page and "hist_gradient_boosting" in page and "Which model each figure" in page
+    # the model card beside the model: figures with their intervals, per segment, from the manifest
+    assert s.model_card == [f"models/{settings.model_name}/{s.model_version}/model_card.{e}" for e in ("md", "html")]
+    card = store.get_bytes("models", f"{settings.model_name}/{s.model_version}/model_card.md")[0].decode()
+    low, high = m["metric_intervals"]["auc"]
+    assert low <= metrics["auc"] <= high and f"| ROC-AUC | {metrics['auc']:.4g} | {low:.4g} to {high:.4g} |" in card
+    for key in ("amount", "time_of_day"):  # every test row in exactly one segment
+        assert sum(r["rows"] for r in m["segments"][key]) == split["test"][2]
+        assert sum(r["frauds"] for r in m["segments"][key]) == metrics["frauds"]
+    assert "## Performance per segment" in card and "night (00-06)" in card and "## Drift at training" in card
 
 
 def test_mlflow_run_and_registry_read_back(store, settings, curated):
@@ -109,7 +118,7 @@ def test_mlflow_run_and_registry_read_back(store, settings, curated):
     assert run.data.metrics["baseline_pr_auc"] == pytest.approx(first.baseline_metrics["pr_auc"])
     assert run.data.tags["promoted"] == "True"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"cost_curve.json", "feature_importance.json", "training_report.html"} <= artifacts
+    assert {"cost_curve.json", "feature_importance.json", "training_report.html", "model_card.md"} <= artifacts
     curve = json.loads(Path(client.download_artifacts(run.info.run_id, "cost_curve.json")).read_text())
     assert curve["curve"] == first.cost_curve
     assert client.get_run(second.mlflow["run_id"]).data.tags["promoted"] == "False"
