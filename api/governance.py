@@ -81,7 +81,7 @@ def router() -> APIRouter:
         actor(settings, x_admin_key)
         return dict(await _call(lambda: _registry(settings).show(version)))
 
-    @r.post("/models/{version}/promote", responses=_refused(404, 409, 410))
+    @r.post("/models/{version}/promote", responses=_refused(400, 404, 409, 410))
     async def promote(
         version: Version, change: Change, settings: SettingsDep, x_admin_key: AdminKey = None
     ) -> dict[str, Any]:
@@ -89,13 +89,13 @@ def router() -> APIRouter:
         line = await _call(lambda: _registry(settings).promote(version, actor=who, reason=change.reason))
         return _moved(line)
 
-    @r.post("/models/rollback", responses=_refused(404, 409, 410))
+    @r.post("/champion/rollback", responses=_refused(400, 404, 409, 410))
     async def rollback(change: Rollback, settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:
         who = actor(settings, x_admin_key)
         line = await _call(lambda: _registry(settings).rollback(to=change.to, actor=who, reason=change.reason))
         return _moved(line)
 
-    @r.post("/models/{version}/deprecate", responses=_refused(404, 409))
+    @r.post("/models/{version}/deprecate", responses=_refused(400, 404, 409))
     async def deprecate(
         version: Version, change: Change, settings: SettingsDep, x_admin_key: AdminKey = None
     ) -> dict[str, Any]:

@@ -39,16 +39,16 @@ def test_the_admin_key_is_required(admin):
     for headers in ({}, _headers("wrong")):
         r = admin.get("/api/admin/models", headers=headers)
         assert r.status_code == 401 and "admin key (X-Admin-Key) is missing or wrong" in r.json()["detail"]
-    r = admin.post("/api/admin/models/rollback", json={"reason": "no key"})
+    r = admin.post("/api/admin/champion/rollback", json={"reason": "no key"})
     assert r.status_code == 401
 
 
 def test_rollback_deprecate_and_their_refusals_over_http(admin, store):
     listed = admin.get("/api/admin/models", headers=_headers()).json()
     assert listed["champion"] == VERSIONS[2] and len(listed["versions"]) == 3
-    r = admin.post("/api/admin/models/rollback", json={"reason": "incident 7"}, headers=_headers())
+    r = admin.post("/api/admin/champion/rollback", json={"reason": "incident 7"}, headers=_headers())
     assert r.status_code == 200 and r.json()["champion"] == VERSIONS[1] and r.json()["previous"] == VERSIONS[2]
-    r = admin.post("/api/admin/models/rollback", json={"reason": "forward", "to": VERSIONS[2]}, headers=_headers())
+    r = admin.post("/api/admin/champion/rollback", json={"reason": "forward", "to": VERSIONS[2]}, headers=_headers())
     assert r.status_code == 409 and "not earlier than the champion" in r.json()["detail"]
     r = admin.post(f"/api/admin/models/{VERSIONS[1]}/deprecate", json={"reason": "the champion"}, headers=_headers())
     assert r.status_code == 409 and "is the champion" in r.json()["detail"]
@@ -63,7 +63,7 @@ def test_rollback_deprecate_and_their_refusals_over_http(admin, store):
     )
     assert score.status_code == 410 and "cannot be pinned" in score.json()["detail"]
     assert admin.get("/api/admin/models/20991231T000000Z-ffffffff", headers=_headers()).status_code == 404
-    r = admin.post("/api/admin/models/rollback", json={"reason": "x"}, headers=_headers())
+    r = admin.post("/api/admin/champion/rollback", json={"reason": "x"}, headers=_headers())
     assert r.status_code == 422  # a reason of fewer than three characters says nothing
     shown = admin.get(f"/api/admin/models/{VERSIONS[1]}", headers=_headers()).json()
     assert [h["act"] for h in shown["history"]] == ["promotion", "promotion", "rollback"]
