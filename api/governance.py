@@ -1,14 +1,17 @@
 """Governance admin routes (``/api/admin/...``, header ``X-Admin-Key`` = ``ADMIN_KEY``): the model registry
-(list, show, promote, rollback, deprecate) and the audit chain's check. Each change is audited with
+(list, show, promote, rollback, deprecate), the right of access (every record about one customer) and
+the audit chain's check. Each change and each access request is audited with
 the admin key's fingerprint as the actor; the registry's rules answer with their reason (409, 410)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Header, Path, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from api.deps import SettingsDep, admin_actor_for
@@ -24,6 +27,12 @@ class Change(BaseModel):
     """Why the change is made: it goes into the audit chain."""
 
     reason: str = Field(min_length=3, max_length=500)
+
+
+class AccessRequest(BaseModel):
+    """The customer as the bank knows them: in the body, never in the URL (URLs end up in access logs)."""
+
+    customer_id: str = Field(min_length=1, max_length=256)
 
 
 class Rollback(Change):
@@ -101,6 +110,25 @@ def router() -> APIRouter:
     ) -> dict[str, Any]:
         who = actor(settings, x_admin_key)
         return dict(await _call(lambda: _registry(settings).deprecate(version, actor=who, reason=change.reason)))
+
+    @r.post(
+        "/gdpr/access",
+        responses={**_refused(400), 200: {"content": {"application/json": {}, "text/html": {}}}},
+    )
+    async def gdpr_access(
+        body: AccessRequest, request: Request, settings: SettingsDep, x_admin_key: AdminKey = None
+    ) -> Response:
+        from shared.adapters.storage import get_blob_store
+        from shared.domain.pseudonym import for_settings
+        from shared.governance.gdpr import access
+
+        who = actor(settings, x_admin_key)
+        answer = await _call(
+            lambda: access(get_blob_store(settings), for_settings(settings), body.customer_id, actor=who)
+        )
+        if "text/html" in request.headers.get("accept", ""):
+            return HTMLResponse(answer.as_html())
+        return JSONResponse(json.loads(json.dumps(answer.as_json(), default=str)))
 
     @r.get("/audit/verify", responses=_refused())
     async def verify_audit(settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:

@@ -251,6 +251,20 @@ def cmd_models(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def cmd_gdpr(args: argparse.Namespace) -> dict[str, Any]:
+    """The right of access: every record about one customer, as JSON (``--out``) and HTML beside it."""
+    from shared.adapters.audit import service_actor
+    from shared.domain.pseudonym import for_settings
+    from shared.governance.gdpr import access
+
+    store, settings = _store_and_settings()
+    answer = access(store, for_settings(settings), args.customer, actor=service_actor("cli"))
+    out = Path(args.out)
+    out.write_text(json.dumps(answer.as_json(), indent=1, default=str))
+    out.with_suffix(".html").write_text(answer.as_html())
+    return {**answer.summary(), "json": str(out), "html": str(out.with_suffix(".html"))}
+
+
 def cmd_audit(_args: argparse.Namespace) -> dict[str, Any]:
     """Verify the audit chain: every line's hash and link; the first broken link is named (exit 1)."""
     import dataclasses
@@ -444,6 +458,12 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (mp, mr, mdp):
         command.add_argument("--reason", required=True, help="why, in words: it goes into the audit chain")
     md.set_defaults(func=cmd_models)
+    gd = sub.add_parser("gdpr", help="data-subject rights: access (every record about one customer)")
+    gd_sub = gd.add_subparsers(dest="gdpr_command", required=True)
+    ga = gd_sub.add_parser("access", help="every record about a customer, as JSON and HTML (audited)")
+    ga.add_argument("--customer", required=True, help="the customer id as the bank knows it (never stored)")
+    ga.add_argument("--out", default="gdpr-access.json", help="where the JSON goes (the HTML beside it)")
+    gd.set_defaults(func=cmd_gdpr)
     au = sub.add_parser("audit", help="the audit chain")
     au_sub = au.add_subparsers(dest="audit_command", required=True)
     au_sub.add_parser("verify", help="check every line's hash and link; name the first broken one")

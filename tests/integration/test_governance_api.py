@@ -72,3 +72,69 @@ def test_rollback_deprecate_and_their_refusals_over_http(admin, store):
     assert ADMIN not in json.dumps(entries) and entries[-1]["actor"] == admin_actor(ADMIN)
     verified = admin.get("/api/admin/audit/verify", headers=_headers()).json()
     assert verified["intact"] and verified["lines"] == len(entries)
+
+
+def test_the_right_of_access_finds_exactly_the_customer_s_records(admin, store, settings, tmp_path, capsys):
+    """Records of two customers through the real edges (the ETL, HTTP scoring, labels): access for one returns
+    its rows everywhere and none of the other's; the clear id is in no record and no audit line."""
+    from shared.domain.pseudonym import for_settings
+    from shared.etl.labels import ingest_labels
+    from shared.etl.service import run_etl
+    from tests.conftest import clear_caches
+
+    features = [f"V{i}" for i in range(1, 29)] + ["Amount"]
+    header = ",".join(["Time", *features, "Class", "transaction_id", "customer_id"])
+    rows = [
+        f"{t},{','.join(['0.1'] * 28)},{a},0,etl-{t},{c}" for t, a, c in ((1, 5, "ann"), (2, 7, "ben"), (3, -1, "ann"))
+    ]
+    store.put_bytes("raw", "bank.csv", ("\n".join([header, *rows]) + "\n").encode())
+    assert run_etl(store, settings, name="bank.csv").rows_quarantined == 1  # ann's negative amount
+    txn = {**dict.fromkeys(features, 0.1), "Time": 5.0}
+    answer = admin.post(
+        "/api/score",
+        json={
+            "transactions": [
+                {"transaction_id": "http-1", "customer_id": "ann", **txn},
+                {"transaction_id": "http-2", "customer_id": "ben", **txn},
+            ]
+        },
+    )
+    assert answer.status_code == 200
+    clear_caches()  # the recorder's shutdown flush: the predictions are written
+    labels = "transaction_id,label,labelled_at,source\n" + "".join(
+        f"{t},{y},2026-12-04T10:00:00Z,{src}\n" for t, y, src in (("http-1", 1, "chargeback"), ("http-2", 0, "review"))
+    )
+    store.put_bytes("raw", "labels/l.csv", labels.encode())
+    ingest_labels(store, name="labels/l.csv")
+
+    r = admin.post("/api/admin/gdpr/access", json={"customer_id": "ann"}, headers=_headers())
+    assert r.status_code == 200, r.text
+    found = r.json()
+    ann = for_settings(settings)("ann")
+    assert found["customer_pseudonym"] == ann
+    places = {name.split("/")[0] for name in found["where"]}
+    assert places == {"curated", "predictions", "quarantine"}, found["where"]
+    records = [rec for recs in found["found"].values() for rec in recs]
+    assert {rec.get("transaction_id") for rec in records if rec.get("customer_id") == ann} == {"etl-1", "http-1"}
+    assert any(rec.get("label") == 1 and rec.get("transaction_id") == "http-1" for rec in records)  # the label
+    assert "ben" not in r.text and for_settings(settings)("ben") not in r.text and "etl-2" not in r.text
+    assert found["records"] == len(records) == 4  # etl-1, http-1, its label, the quarantined row
+    page = admin.post(
+        "/api/admin/gdpr/access", json={"customer_id": "ann"}, headers={**_headers(), "accept": "text/html"}
+    )
+    assert page.headers["content-type"].startswith("text/html") and f"Records about customer {ann}" in page.text
+    [request, _] = [e for e in AuditLog(store).entries() if e["act"] == "access_request"]
+    assert (
+        request["details"]["customer"] == ann
+        and request["details"]["records"] == 4
+        and request["actor"] == admin_actor(ADMIN)
+    )
+    assert "ann" not in json.dumps([e for e in AuditLog(store).entries()]).replace(ann, "")
+    # the same request from the command line: JSON and HTML where asked, a one-line summary last
+    from cli.main import main
+
+    capsys.readouterr()
+    assert main(["gdpr", "access", "--customer", "ann", "--out", str(tmp_path / "ann.json")]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["records"] == 4 and summary["where"] == found["where"]
+    assert json.loads((tmp_path / "ann.json").read_text())["records"] == 4 and (tmp_path / "ann.html").exists()

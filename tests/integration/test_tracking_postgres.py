@@ -74,7 +74,10 @@ def test_a_run_is_recorded_in_postgres_with_a_fresh_token_and_its_artifacts_in_b
     assert run.data.params["model_version"] == s.model_version and run.data.tags["promoted"] == "True"
     assert run.data.metrics["test_auc"] == pytest.approx(s.auc, abs=1e-9)
     champion = client.get_model_version_by_alias(s.mlflow["registered_model"], "champion")
-    assert str(champion.version) == s.mlflow["registered_version"] and champion.tags["blob_model_version"] == s.model_version
+    assert (
+        str(champion.version) == s.mlflow["registered_version"]
+        and champion.tags["blob_model_version"] == s.model_version
+    )
     # the artifacts went to the Blob container, not to a folder of the Function instance
     assert run.info.artifact_uri.startswith("wasbs://mlflow@devstoreaccount1.blob.core.windows.net/")
     names = store.list_names("mlflow")
