@@ -265,13 +265,31 @@ def cmd_gdpr(args: argparse.Namespace) -> dict[str, Any]:
     return {**answer.summary(), "json": str(out), "html": str(out.with_suffix(".html"))}
 
 
-def cmd_audit(_args: argparse.Namespace) -> dict[str, Any]:
-    """Verify the audit chain: every line's hash and link; the first broken link is named (exit 1)."""
+def cmd_audit(args: argparse.Namespace) -> dict[str, Any]:
+    """Verify the audit chain (every line's hash and link; the first broken link is named, exit 1), or write the
+    month's audit report."""
     import dataclasses
 
     from shared.adapters.audit import AuditLog
 
-    store, _ = _store_and_settings()
+    store, settings = _store_and_settings()
+    if args.audit_command == "report":
+        from shared.governance.report import audit_report, month_bounds
+
+        try:
+            month_bounds(args.month)
+        except ValueError as exc:
+            raise CommandError(str(exc), code=2) from None
+        monthly = audit_report(store, settings, args.month)
+        return {
+            "month": args.month,
+            "predictions": monthly["predictions"]["total"],
+            "model_changes": len(monthly["model_changes"]),
+            "data_subject_requests": len(monthly["data_subject_requests"]),
+            "key_changes": len(monthly["key_changes"]),
+            "audit_chain_intact": monthly["audit_chain"]["intact"],
+            "report": f"reports/audit/{args.month}.html",
+        }
     report = AuditLog(store).verify()
     summary = {
         "intact": report.intact,
@@ -467,6 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     au = sub.add_parser("audit", help="the audit chain")
     au_sub = au.add_subparsers(dest="audit_command", required=True)
     au_sub.add_parser("verify", help="check every line's hash and link; name the first broken one")
+    ar = au_sub.add_parser("report", help="the month's audit report (reports/audit/<YYYY-MM>.json and .html)")
+    ar.add_argument("--month", required=True, help="YYYY-MM")
     au.set_defaults(func=cmd_audit)
 
     s = sub.add_parser("serve", help="serve the HTTP API under uvicorn, checking function keys like the host")

@@ -138,3 +138,43 @@ def test_the_right_of_access_finds_exactly_the_customer_s_records(admin, store, 
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["records"] == 4 and summary["where"] == found["where"]
     assert json.loads((tmp_path / "ann.json").read_text())["records"] == 4 and (tmp_path / "ann.html").exists()
+
+
+def test_the_monthly_audit_report_counts_what_happened_and_holds_no_customer(admin, store, settings, capsys):
+    from datetime import UTC, datetime
+
+    from cli.main import main
+    from shared.domain.pseudonym import for_settings
+    from tests.conftest import clear_caches
+
+    txn = {**dict.fromkeys([f"V{i}" for i in range(1, 29)] + ["Amount"], 0.1), "Time": 5.0}
+    tx = [{"transaction_id": f"m-{i}", "customer_id": "zoe", **txn} for i in range(3)]
+    assert admin.post("/api/score", json={"transactions": tx}).status_code == 200
+    clear_caches()  # the shutdown flush
+    store.put_bytes("raw", "labels/m.csv", b"transaction_id,label,labelled_at\nm-0,1,2026-12-04T10:00:00Z\n")
+    from shared.etl.labels import ingest_labels
+
+    ingest_labels(store, name="labels/m.csv")
+    admin.post("/api/admin/champion/rollback", json={"reason": "incident 9"}, headers=_headers())
+    admin.post("/api/admin/gdpr/access", json={"customer_id": "zoe"}, headers=_headers())
+    month = datetime.now(UTC).strftime("%Y-%m")
+    capsys.readouterr()
+    assert main(["audit", "report", "--month", month]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["predictions"] == 3 and summary["model_changes"] == 4  # three promotions and the rollback
+    assert summary["data_subject_requests"] == 1 and summary["audit_chain_intact"]
+    report = json.loads(store.get_bytes("reports", f"audit/{month}.json")[0])
+    [day] = report["predictions"]["per_day_and_version"]
+    assert day["model_version"] == VERSIONS[2] and day["predictions"] == 3
+    assert [c["act"] for c in report["model_changes"]][-1] == "rollback" and report["model_changes"][-1][
+        "reason"
+    ] == "incident 9"
+    # three predictions and the label of one of them
+    assert report["data_subject_requests"][0]["records"] == 4 and report["data_subject_requests"][0]["seconds"] >= 0
+    total = report["realised"][-1]
+    assert total["labelled"] == 1 and total["frauds"] == 1 and total["caught"] + total["missed"] == 1
+    page = store.get_bytes("reports", f"audit/{month}.html")[0].decode()
+    for text in (json.dumps(report), page):
+        assert "zoe" not in text and for_settings(settings)("zoe") not in text
+    assert main(["audit", "report", "--month", "2026-13"]) == 2
+    assert "is not YYYY-MM" in capsys.readouterr().err
