@@ -130,6 +130,24 @@ def router() -> APIRouter:
             return HTMLResponse(answer.as_html())
         return JSONResponse(json.loads(json.dumps(answer.as_json(), default=str)))
 
+    @r.post("/gdpr/erase", responses=_refused(400))
+    async def gdpr_erase(body: AccessRequest, settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:
+        from shared.adapters.storage import get_blob_store
+        from shared.domain.pseudonym import for_settings
+        from shared.governance.gdpr import erase
+
+        who = actor(settings, x_admin_key)
+        outcome = await _call(
+            lambda: erase(
+                get_blob_store(settings),
+                for_settings(settings),
+                body.customer_id,
+                actor=who,
+                dataset=settings.dataset_name,
+            )
+        )
+        return dict(outcome.summary())
+
     @r.get("/audit/verify", responses=_refused())
     async def verify_audit(settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:
         import dataclasses

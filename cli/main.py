@@ -252,12 +252,18 @@ def cmd_models(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_gdpr(args: argparse.Namespace) -> dict[str, Any]:
-    """The right of access: every record about one customer, as JSON (``--out``) and HTML beside it."""
+    """The rights of access (every record about one customer, as JSON at ``--out`` and HTML beside it) and
+    erasure (every record removed, and kept out from now on)."""
     from shared.adapters.audit import service_actor
     from shared.domain.pseudonym import for_settings
-    from shared.governance.gdpr import access
+    from shared.governance.gdpr import access, erase
 
     store, settings = _store_and_settings()
+    if args.gdpr_command == "erase":
+        outcome = erase(
+            store, for_settings(settings), args.customer, actor=service_actor("cli"), dataset=settings.dataset_name
+        )
+        return outcome.summary()
     answer = access(store, for_settings(settings), args.customer, actor=service_actor("cli"))
     out = Path(args.out)
     out.write_text(json.dumps(answer.as_json(), indent=1, default=str))
@@ -476,11 +482,13 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (mp, mr, mdp):
         command.add_argument("--reason", required=True, help="why, in words: it goes into the audit chain")
     md.set_defaults(func=cmd_models)
-    gd = sub.add_parser("gdpr", help="data-subject rights: access (every record about one customer)")
+    gd = sub.add_parser("gdpr", help="data-subject rights: access to, and erasure of, one customer's records")
     gd_sub = gd.add_subparsers(dest="gdpr_command", required=True)
     ga = gd_sub.add_parser("access", help="every record about a customer, as JSON and HTML (audited)")
     ga.add_argument("--customer", required=True, help="the customer id as the bank knows it (never stored)")
     ga.add_argument("--out", default="gdpr-access.json", help="where the JSON goes (the HTML beside it)")
+    ge = gd_sub.add_parser("erase", help="remove every record about a customer and keep them out (audited)")
+    ge.add_argument("--customer", required=True, help="the customer id as the bank knows it (never stored)")
     gd.set_defaults(func=cmd_gdpr)
     au = sub.add_parser("audit", help="the audit chain")
     au_sub = au.add_subparsers(dest="audit_command", required=True)

@@ -189,7 +189,15 @@ def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> Verdict:
     if contract.label is None or contract.time_column is None:
         return Skipped(f"dataset {contract.name} has no label or time column")
     try:
-        window = load_window(store, contract, max_rows=settings.train_window_rows, max_days=settings.train_window_days)
+        from shared.adapters.erasures import erased
+
+        window = load_window(
+            store,
+            contract,
+            max_rows=settings.train_window_rows,
+            max_days=settings.train_window_days,
+            erased=erased(store),
+        )
         plan = layout(window)
     except BlobNotFoundError as exc:
         return Skipped(f"no curated data to judge on ({exc.reason})")

@@ -298,7 +298,16 @@ def prepare(
 ) -> Prepared:
     """Load the window, lay it out by time (refusing a part with one class), and check drift."""
     config = config or TrainConfig.from_settings(settings)
-    window = load_window(store, contract, dataset_version, max_rows=config.window_rows, max_days=config.window_days)
+    from shared.adapters.erasures import erased
+
+    window = load_window(
+        store,
+        contract,
+        dataset_version,
+        max_rows=config.window_rows,
+        max_days=config.window_days,
+        erased=erased(store),  # customers who asked to be erased: never back in a model
+    )
     plan = layout(window)
     split = {**plan.describe(window), "column": contract.time_column.name if contract.time_column else None}
     split["files"], split["files_left_out"] = len(window.files), window.left_out

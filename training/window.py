@@ -138,9 +138,15 @@ def load_window(
     *,
     max_rows: int | None = None,
     max_days: float | None = None,
+    erased: frozenset[str] = frozenset(),
 ) -> Window:
-    """The newest labelled rows of a version (latest by default), in time order."""
+    """The newest labelled rows of a version (latest by default), in time order, without the rows of the
+    ``erased`` customers (pseudonyms): an erasure that raced an ETL cannot bring them back into a model."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
+
+    from shared.domain.contract import CUSTOMER_ID
 
     label, time_col = contract.label, contract.time_column
     if label is None or time_col is None:
@@ -155,9 +161,12 @@ def load_window(
     part = np.empty(capacity, dtype=np.int32)
     at = 0
     for index, path in enumerate(files):
-        table = pq.read_table(
-            io.BytesIO(store.get_bytes("curated", path)[0]), columns=[*features, label.name, time_col.name]
-        )
+        source = pq.ParquetFile(io.BytesIO(store.get_bytes("curated", path)[0]))
+        customers = [CUSTOMER_ID] if erased and CUSTOMER_ID in source.schema_arrow.names else []
+        table = source.read(columns=[*features, label.name, time_col.name, *customers])
+        if customers:
+            gone = pc.fill_null(pc.is_in(table.column(CUSTOMER_ID), value_set=pa.array(sorted(erased))), False)
+            table = table.filter(pc.invert(gone))
         n = table.num_rows
         if at + n > x.shape[0]:  # the manifest's count is off (or missing): grow, once per such part
             grow = at + n - x.shape[0]

@@ -3,7 +3,9 @@
 ``curated/<dataset>/_manifest.json`` lists every curated file and the history of versions.
 A version is a hash of the sorted file list, so the same files always give the same version.
 Files are only ever appended, so each version is the first ``files_count`` files: a version costs a
-line in the manifest, not a copy of the whole list (which grew the manifest quadratically).
+line in the manifest, not a copy of the whole list (which grew the manifest quadratically). The one
+exception is an erasure (``replace_files``): a rewritten part takes the old one's place, so every
+version's prefix still resolves, to the rewritten part, and no version lists a deleted one.
 Updates are read-modify-write with an ETag condition and retried on conflict, so two ETL runs
 at once cannot lose each other's entries; adding a file already listed changes nothing.
 """
@@ -87,6 +89,41 @@ def add_files(store: BlobStore, dataset: str, entries: list[CuratedFile]) -> str
             log.info("dataset %s is now version %s (%d files)", dataset, version, len(manifest["files"]))
             return version
         except (ConcurrentUpdateError, BlobExistsError):
+            log.info("manifest of %s changed under us (attempt %d); retrying", dataset, attempt)
+    raise FraudOpsError(f"could not update the manifest of {dataset} after {MAX_ATTEMPTS} attempts")
+
+
+def replace_files(store: BlobStore, dataset: str, replaced: dict[str, CuratedFile]) -> str:
+    """Put each new file in place of the old path it replaces (same position, so every version's prefix still
+    resolves), in one write, and return the new dataset version. Used by an erasure: once this is written,
+    no version lists an old path, and only then are the old files deleted. Already replaced: no change."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        manifest, etag = read_manifest(store, dataset)
+        changed = False
+        for i, entry in enumerate(manifest["files"]):
+            new = replaced.get(entry["path"])
+            if new is not None:
+                manifest["files"][i] = {**asdict(new), "replaces": entry["path"]}
+                changed = True
+        if not changed:
+            return str(manifest["version"])
+        version = version_of([(f["path"], f["sha256"]) for f in manifest["files"]])
+        manifest["version"] = version
+        manifest["updated_at"] = datetime.now(UTC).isoformat()
+        manifest["versions"].append(
+            {"version": version, "created_at": manifest["updated_at"], "files_count": len(manifest["files"])}
+        )
+        try:
+            store.put_bytes(
+                CONTAINER,
+                manifest_name(dataset),
+                json.dumps(manifest, indent=1).encode(),
+                if_match=etag,
+                content_type="application/json",
+            )
+            log.info("dataset %s is now version %s (%d files rewritten)", dataset, version, len(replaced))
+            return version
+        except ConcurrentUpdateError:
             log.info("manifest of %s changed under us (attempt %d); retrying", dataset, attempt)
     raise FraudOpsError(f"could not update the manifest of {dataset} after {MAX_ATTEMPTS} attempts")
 

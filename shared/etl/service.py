@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from shared.adapters.erasures import erased
 from shared.adapters.storage import BlobInfo, BlobStore
 from shared.domain.contract import get_contract
 from shared.domain.errors import BlobExistsError, ConcurrentUpdateError, FileRejectedError, FraudOpsError
@@ -66,6 +67,7 @@ class EtlOutcome:
     rows_valid: int = 0
     rows_quarantined: int = 0
     rows_duplicate: int = 0
+    rows_erased: int = 0
     parquet_bytes: int = 0
     outputs: list[str] = field(default_factory=list)
     parts: int = 0
@@ -135,6 +137,7 @@ def _run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
                 spool_dir=Path(tmp),
                 reference={k: v["edges"] for k, v in reference.items()},
                 pseudonymise=for_settings(settings),
+                erased=erased(store),
             )
         except FileRejectedError as exc:
             chunks.close()
@@ -177,6 +180,7 @@ def _run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
         rows_valid=result.rows_valid,
         rows_quarantined=result.rows_quarantined,
         rows_duplicate=result.rows_duplicate,
+        rows_erased=result.rows_erased,
         parquet_bytes=result.parquet_bytes,
         outputs=[f"curated/{p.name}" for p in parts],
         parts=len(parts),

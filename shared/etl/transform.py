@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from shared.domain.contract import CUSTOMER_ID, DatasetContract
@@ -59,6 +60,7 @@ class TransformResult:
     rows_valid: int = 0
     rows_quarantined: int = 0
     rows_duplicate: int = 0
+    rows_erased: int = 0  # rows of customers who asked to be erased: dropped, written nowhere
     read_mode: Mode = "typed"
     text_batches: int = 0
     parts: list[Part] = field(default_factory=list)
@@ -117,6 +119,7 @@ def transform(
     part_rows: int | None = None,
     reference: dict[str, list[float]] | None = None,
     pseudonymise: Pseudonymiser | None = None,
+    erased: frozenset[str] = frozenset(),
 ) -> TransformResult:
     """Read, validate, deduplicate and write Parquet parts of ``part_rows`` rows into ``part_dir``.
 
@@ -173,12 +176,20 @@ def transform(
                 continue
             checked = validate(batch, contract)
             for line, reason, raw in zip(checked.bad_lines, checked.bad_reasons, checked.bad_raw, strict=True):
+                if erased and any(p in raw for p in erased):  # an erased customer's refused row: not kept either
+                    result.rows_erased += 1
+                    continue
                 qwriter.writerow([int(line), reason, raw])
                 result.reasons[_reason_kind(reason)] += 1
-            result.rows_quarantined += len(checked.bad_reasons)
-            keep = seen.first_seen(row_hashes(checked.valid))
-            unique = checked.valid if keep.all() else checked.valid.filter(mask(keep))
-            result.rows_duplicate += checked.valid.num_rows - unique.num_rows
+                result.rows_quarantined += 1
+            valid = checked.valid
+            if erased and CUSTOMER_ID in valid.column_names:  # erased customers: never written again
+                gone = pc.fill_null(pc.is_in(valid.column(CUSTOMER_ID), value_set=pa.array(sorted(erased))), False)
+                result.rows_erased += int(pc.sum(gone).as_py() or 0)
+                valid = valid.filter(pc.invert(gone))
+            keep = seen.first_seen(row_hashes(valid))
+            unique = valid if keep.all() else valid.filter(mask(keep))
+            result.rows_duplicate += valid.num_rows - unique.num_rows
             result.rows_valid += unique.num_rows
             result.profile.update(unique, checked.empty_counts)
             pending.append(unique)

@@ -85,31 +85,7 @@ def access(store: BlobStore, pseudonymise: Pseudonymiser, customer_id: str, *, a
     pseudonym = pseudonymise(customer_id)
     if not pseudonym:
         raise ValueError("a customer id is needed")
-    answer = AccessAnswer(pseudonym)
-    transactions: set[str] = set()
-    for container in PARQUET_CONTAINERS:
-        for name in store.list_names(container):
-            if not name.endswith(".parquet") or (container == "curated" and name.startswith(LABELS_PREFIX)):
-                continue
-            rows = _parquet_rows(store, container, name, pseudonym)
-            if rows:
-                answer.records[f"{container}/{name}"] = rows
-                transactions.update(str(r["transaction_id"]) for r in rows if r.get("transaction_id"))
-    for container in LINE_CONTAINERS:
-        for name in store.list_names(container):
-            data = store.get_bytes(container, name)[0]
-            if pseudonym.encode() not in data:
-                continue
-            lines = [line for line in data.decode("utf-8", "replace").splitlines() if pseudonym in line]
-            answer.records[f"{container}/{name}"] = [_line_record(line) for line in lines]
-            for record in answer.records[f"{container}/{name}"]:
-                if record.get("transaction_id"):
-                    transactions.add(str(record["transaction_id"]))
-    if transactions:
-        for name in store.list_names("curated", LABELS_PREFIX):
-            rows = _parquet_rows(store, "curated", name, None, transactions)
-            if rows:
-                answer.records[f"curated/{name}"] = rows
+    answer = AccessAnswer(pseudonym, _find(store, pseudonym)[0])
     answer.seconds = time.perf_counter() - started
     AuditLog(store).record(
         Act(
@@ -125,6 +101,31 @@ def access(store: BlobStore, pseudonymise: Pseudonymiser, customer_id: str, *, a
         )
     )
     return answer
+
+
+def _find(store: BlobStore, pseudonym: str) -> tuple[dict[str, list[dict[str, Any]]], set[str]]:
+    """Every record about the customer by blob (``container/name``), and the customer's transaction ids."""
+    records: dict[str, list[dict[str, Any]]] = {}
+    for container in PARQUET_CONTAINERS:
+        for name in store.list_names(container):
+            if not name.endswith(".parquet") or (container == "curated" and name.startswith(LABELS_PREFIX)):
+                continue
+            rows = _parquet_rows(store, container, name, pseudonym)
+            if rows:
+                records[f"{container}/{name}"] = rows
+    for container in LINE_CONTAINERS:
+        for name in store.list_names(container):
+            data = store.get_bytes(container, name)[0]
+            if pseudonym.encode() in data:
+                lines = data.decode("utf-8", "replace").splitlines()
+                records[f"{container}/{name}"] = [_line_record(line) for line in lines if pseudonym in line]
+    transactions = {str(r["transaction_id"]) for rows in records.values() for r in rows if r.get("transaction_id")}
+    if transactions:
+        for name in store.list_names("curated", LABELS_PREFIX):
+            rows = _parquet_rows(store, "curated", name, None, transactions)
+            if rows:
+                records[f"curated/{name}"] = rows
+    return records, transactions
 
 
 def _parquet_rows(
@@ -161,3 +162,164 @@ def _line_record(line: str) -> dict[str, Any]:
     except ValueError:
         return {"line": line}
     return doc if isinstance(doc, dict) else {"line": line}
+
+
+# ---- the right to erasure ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErasureOutcome:
+    pseudonym: str
+    records_removed: int
+    places: int
+    dataset_version: str | None
+    seconds: float
+    resumed: bool
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "customer_pseudonym": self.pseudonym,
+            "records": self.records_removed,
+            "places": self.places,
+            "dataset_version": self.dataset_version,
+            "seconds": round(self.seconds, 3),
+            "resumed": self.resumed,
+        }
+
+
+def erase(
+    store: BlobStore, pseudonymise: Pseudonymiser, customer_id: str, *, actor: str, dataset: str
+) -> ErasureOutcome:
+    """Remove every record about ``customer_id`` wherever it is stored, and keep it out from now on.
+
+    1. The plan (every blob holding the customer, and the new name each is rewritten under; the
+       customer's transactions, whose labels go too) is written to the customer's marker first, so a run
+       that crashed resumes the same plan (``resumed``).
+    2. Each blob is rewritten without the customer's rows or lines under its new name (create-only: a
+       resumed run keeps what it wrote).
+    3. The curated parts are swapped in the dataset manifest in one conditional write: a new version.
+    4. Only then are the old blobs deleted, so no manifest ever points at a deleted part.
+    5. The marker keeps the pseudonym alone: the exclusion list the ETL and the training window read.
+    """
+    from shared.adapters import erasures
+
+    started = time.perf_counter()
+    pseudonym = pseudonymise(customer_id)
+    if not pseudonym:
+        raise ValueError("a customer id is needed")
+    doc, etag = erasures.read_marker(store, pseudonym)
+    resumed = doc is not None and doc.get("status") == "started"
+    if not resumed:  # a first request, or a later one (records may have arrived since): plan afresh
+        doc = {"pseudonym": pseudonym, "status": "started", "started_at": _now(), **_plan(store, pseudonym)}
+        etag = erasures.write_marker(store, pseudonym, doc, etag)
+    assert doc is not None
+    removed, version = _apply(store, pseudonym, doc, dataset)
+    seconds = time.perf_counter() - started
+    done = {"pseudonym": pseudonym, "status": "done", "started_at": doc["started_at"], "erased_at": _now()}
+    erasures.write_marker(store, pseudonym, done, etag)
+    outcome = ErasureOutcome(pseudonym, removed, len(doc["plan"]), version, seconds, resumed)
+    AuditLog(store).record(
+        Act(
+            "erasure_request",
+            actor,
+            "right to erasure (GDPR article 17)",
+            {
+                "customer": pseudonym,
+                "records": removed,
+                "places": len(doc["plan"]),
+                "seconds": round(seconds, 3),
+                "dataset_version": version,
+                "resumed": resumed,
+            },
+        )
+    )
+    return outcome
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat()
+
+
+def _erased_name(name: str, pseudonym: str) -> str:
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}-erased-{pseudonym.removeprefix('cust_')[:12]}.{ext}" if dot else f"{name}-erased"
+
+
+def _plan(store: BlobStore, pseudonym: str) -> dict[str, Any]:
+    """Every blob about the customer with the name it is rewritten under, and the customer's transactions."""
+    records, transactions = _find(store, pseudonym)
+    plan = {blob: f"{blob.split('/', 1)[0]}/{_erased_name(blob.split('/', 1)[1], pseudonym)}" for blob in records}
+    return {"plan": plan, "transactions": sorted(transactions)}
+
+
+def _apply(store: BlobStore, pseudonym: str, doc: dict[str, Any], dataset: str) -> tuple[int, str | None]:
+    """Rewrite, swap in the manifest, then delete: idempotent, so a resumed run finishes the same plan."""
+    from shared.domain.errors import BlobExistsError, BlobNotFoundError
+    from shared.etl import manifest
+
+    transactions = set(doc["transactions"])
+    removed = 0
+    curated: dict[str, manifest.CuratedFile] = {}
+    listed = {f["path"]: f for f in manifest.read_manifest(store, dataset)[0]["files"]}
+    for old, new in doc["plan"].items():
+        container, name = old.split("/", 1)
+        new_name = new.split("/", 1)[1]
+        try:
+            data = store.get_bytes(container, name)[0]
+        except BlobNotFoundError:
+            continue  # deleted by the run that crashed, after its rewrite was committed
+        labels = container == "curated" and name.startswith(LABELS_PREFIX)
+        kept, count = (
+            _without_rows(data, pseudonym, transactions if labels else None)
+            if name.endswith(".parquet")
+            else _without_lines(data, pseudonym)
+        )
+        removed += count
+        try:
+            store.put_bytes(container, new_name, kept, overwrite=False)
+        except BlobExistsError:
+            kept = store.get_bytes(container, new_name)[0]  # written by the run that crashed: the same bytes
+        if container == "curated" and name in listed:
+            import hashlib
+
+            entry = listed[name]
+            curated[name] = manifest.CuratedFile(
+                path=new_name,
+                rows=int(entry["rows"]) - count,
+                bytes=len(kept),
+                sha256=hashlib.sha256(kept).hexdigest(),
+                source_blob=entry["source_blob"],
+                source_etag=entry["source_etag"],
+                ingested_at=entry["ingested_at"],
+            )
+    version = manifest.replace_files(store, dataset, curated) if curated else None
+    for old in doc["plan"]:  # only now: the manifest no longer lists any of them
+        container, name = old.split("/", 1)
+        store.delete(container, name)
+    return removed, version
+
+
+def _without_rows(data: bytes, pseudonym: str, transactions: set[str] | None) -> tuple[bytes, int]:
+    """The Parquet blob without the customer's rows (by pseudonym, or by transaction for labels), and how many."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(data))
+    if transactions is None:
+        drop = pc.fill_null(pc.equal(table.column(CUSTOMER_ID), pseudonym), False)
+    else:
+        keys = pa.array(sorted(transactions), pa.string())
+        drop = pc.fill_null(pc.is_in(table.column("transaction_id").cast(pa.string()), value_set=keys), False)
+    kept = table.filter(pc.invert(drop))
+    out = io.BytesIO()
+    pq.write_table(kept, out)
+    return out.getvalue(), table.num_rows - kept.num_rows
+
+
+def _without_lines(data: bytes, pseudonym: str) -> tuple[bytes, int]:
+    lines = data.splitlines(keepends=True)
+    kept = [line for line in lines if pseudonym.encode() not in line]
+    return b"".join(kept), len(lines) - len(kept)

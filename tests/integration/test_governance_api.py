@@ -178,3 +178,104 @@ def test_the_monthly_audit_report_counts_what_happened_and_holds_no_customer(adm
         assert "zoe" not in text and for_settings(settings)("zoe") not in text
     assert main(["audit", "report", "--month", "2026-13"]) == 2
     assert "is not YYYY-MM" in capsys.readouterr().err
+
+
+def _two_customers(admin, store, settings) -> None:
+    """ann and ben through the real edges: an ETL file (one of ann's rows refused), HTTP scoring, labels."""
+    from shared.etl.labels import ingest_labels
+    from shared.etl.service import run_etl
+    from tests.conftest import clear_caches
+
+    features = [f"V{i}" for i in range(1, 29)] + ["Amount"]
+    header = ",".join(["Time", *features, "Class", "transaction_id", "customer_id"])
+    rows = [
+        f"{t},{','.join(['0.1'] * 28)},{a},0,etl-{t},{c}"
+        for t, a, c in ((1, 5, "ann"), (2, 7, "ben"), (3, -1, "ann"), (4, 9, "ann"))
+    ]
+    store.put_bytes("raw", "bank.csv", ("\n".join([header, *rows]) + "\n").encode())
+    run_etl(store, settings, name="bank.csv")
+    txn = {**dict.fromkeys(features, 0.1), "Time": 5.0}
+    tx = [{"transaction_id": f"http-{c}", "customer_id": c, **txn} for c in ("ann", "ben")]
+    assert admin.post("/api/score", json={"transactions": tx}).status_code == 200
+    clear_caches()  # the recorder's shutdown flush
+    labels = "transaction_id,label,labelled_at\nhttp-ann,1,2026-12-04T10:00:00Z\nhttp-ben,0,2026-12-04T10:00:00Z\n"
+    store.put_bytes("raw", "labels/l.csv", labels.encode())
+    ingest_labels(store, name="labels/l.csv")
+
+
+def _holding(store, needle: str) -> list[str]:
+    """Blobs holding ``needle`` (Parquet by its values), leaving out the audit chain and the erasure markers (which
+    hold the pseudonym by design) and raw/, the landing zone of the bank's own uploads (outside the erasure: it
+    expires by rawRetentionDays; see the README)."""
+    from tests.test_cli import _blobs_holding
+
+    skip = ("audit/", "curated/_erasures/", "raw/")
+    return [n for n in _blobs_holding(store, needle.encode()) if not n.startswith(skip)]
+
+
+def _manifest_points_only_at_existing_parts(store) -> bool:
+    from shared.etl.manifest import read_manifest
+
+    listed = [f["path"] for f in read_manifest(store, "creditcard")[0]["files"]]
+    return bool(listed) and all(store.list_names("curated", path) == [path] for path in listed)
+
+
+def test_erasure_removes_every_record_and_keeps_the_customer_out(admin, store, settings):
+    from shared.adapters.erasures import erased
+    from shared.domain.pseudonym import for_settings
+    from shared.etl.manifest import read_manifest
+    from shared.etl.service import run_etl
+
+    _two_customers(admin, store, settings)
+    ann, ben = (for_settings(settings)(c) for c in ("ann", "ben"))
+    before = read_manifest(store, "creditcard")[0]["version"]
+    assert len(_holding(store, ann)) == 3  # the curated part, the quarantined row, the prediction
+    assert len(_holding(store, "http-ann")) == 2  # the prediction and the label of its transaction
+    r = admin.post("/api/admin/gdpr/erase", json={"customer_id": "ann"}, headers=_headers())
+    assert r.status_code == 200, r.text
+    # two curated rows, the quarantined line, the prediction, the label of its transaction
+    assert r.json()["records"] == 5 and r.json()["places"] == 4 and not r.json()["resumed"]
+    assert r.json()["dataset_version"] != before and _manifest_points_only_at_existing_parts(store)
+    assert _holding(store, ann) == [] and _holding(store, "http-ann") == []
+    assert (
+        len(_holding(store, ben)) == 2 and len(_holding(store, "http-ben")) == 2
+    )  # ben's rows, prediction, label stay
+    found = admin.post("/api/admin/gdpr/access", json={"customer_id": "ann"}, headers=_headers()).json()
+    assert found["records"] == 0
+    assert erased(store) == {ann}  # the exclusion list: the pseudonym alone
+    [request] = [e for e in AuditLog(store).entries() if e["act"] == "erasure_request"]
+    assert request["details"]["customer"] == ann and request["details"]["records"] == 5
+    # the bank sends the same file again: ann's rows are dropped before anything is written
+    store.put_bytes("raw", "bank-again.csv", store.get_bytes("raw", "bank.csv")[0])
+    again = run_etl(store, settings, name="bank-again.csv")
+    assert again.rows_erased == 3 and _holding(store, ann) == []  # two valid rows and the refused one
+
+
+def test_an_erasure_that_crashed_midway_resumes_and_never_leaves_the_manifest_dangling(admin, store, settings):
+    from shared.domain.pseudonym import for_settings
+    from shared.governance.gdpr import erase
+
+    class Crashing:
+        """The store, but the first delete of an old curated part fails (the instance died there)."""
+
+        def __init__(self, inner) -> None:
+            self.inner, self.crashed = inner, False
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def delete(self, container, name, **kwargs):
+            if container == "curated" and not self.crashed:
+                self.crashed = True
+                raise ConnectionError("the instance was recycled")
+            return self.inner.delete(container, name, **kwargs)
+
+    _two_customers(admin, store, settings)
+    p = for_settings(settings)
+    with pytest.raises(ConnectionError):
+        erase(Crashing(store), p, "ann", actor="test", dataset="creditcard")
+    assert _manifest_points_only_at_existing_parts(store)  # committed before any delete
+    assert not [e for e in AuditLog(store).entries() if e["act"] == "erasure_request"]  # not done: not claimed
+    outcome = erase(store, p, "ann", actor="test", dataset="creditcard")
+    assert outcome.resumed and _manifest_points_only_at_existing_parts(store)
+    assert _holding(store, p("ann")) == [] and _holding(store, "http-ann") == [] and len(_holding(store, p("ben"))) == 2

@@ -99,3 +99,22 @@ def test_a_part_with_one_class_is_refused_with_the_reason(memory_store):
     with pytest.raises(TrainingError, match="has only one class") as caught:
         layout(w)
     assert "more labelled data is needed" in caught.value.reason
+
+
+def test_an_erased_customer_s_rows_never_reach_the_window(memory_store):
+    """An ETL that raced an erasure can still have written the customer's rows: the window leaves them out."""
+    rows = 400
+    columns = {"Time": np.arange(rows, dtype=np.float64), **{f: np.full(rows, 0.5) for f in FEATURES}}
+    columns["Class"] = (np.arange(rows) % 20 == 0).astype(np.int8)
+    columns["customer_id"] = [f"cust_{'a' * 32}" if i % 4 == 0 else f"cust_{'b' * 32}" for i in range(rows)]
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer)
+    memory_store.put_bytes("curated", "creditcard/raced.parquet", buffer.getvalue())
+    add_files(
+        memory_store,
+        "creditcard",
+        [CuratedFile("creditcard/raced.parquet", rows, 1, "0" * 64, "raw/r", '"e"', "2026-12-01T00:00:00+00:00")],
+    )
+    assert load_window(memory_store, CREDITCARD).rows == rows
+    window = load_window(memory_store, CREDITCARD, erased=frozenset({f"cust_{'a' * 32}"}))
+    assert window.rows == rows - rows // 4 and np.all(window.time % 4 != 0)
