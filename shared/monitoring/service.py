@@ -65,6 +65,8 @@ class MonitorOutcome:
     score_shares: dict[str, list[float]]
     history: dict[str, Any] = field(default_factory=dict)
     report: str = ""
+    # the audit chain's head as it was today: kept outside the chain, so lines cut off its end would show
+    audit_chain: dict[str, Any] = field(default_factory=dict)
 
     def headline(self) -> dict[str, Any]:
         """The figures a person reads first (the CLI's summary line, the demo's)."""
@@ -110,6 +112,20 @@ def run_monitor(store: BlobStore, settings: Settings, *, day: date, now: datetim
     return outcome
 
 
+def _audit_head(store: BlobStore) -> dict[str, Any]:
+    from shared.adapters.audit import AuditLog
+
+    chain = AuditLog(store).verify()
+    broken = f"{chain.broken.part} line {chain.broken.line}: {chain.broken.reason}" if chain.broken else None
+    return {
+        "intact": chain.intact,
+        "lines": chain.lines,
+        "head_seq": chain.head_seq,
+        "head_hash": chain.head_hash,
+        "broken": broken,
+    }
+
+
 def _run(store: BlobStore, settings: Settings, *, day: date, now: datetime) -> MonitorOutcome:
     from shared.monitoring.report import monitoring_html
 
@@ -141,6 +157,7 @@ def _run(store: BlobStore, settings: Settings, *, day: date, now: datetime) -> M
         score_shares=score_shares,
         history=history,
         report=f"{REPORTS}/monitoring/{day.isoformat()}.json",
+        audit_chain=_audit_head(store),
     )
     document = as_dict(outcome)
     store.put_bytes(

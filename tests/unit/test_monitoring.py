@@ -160,6 +160,9 @@ def test_live_drift_against_the_champion_and_the_report(memory_store):
     assert page.count("class='panel'") == 9 and page.count("<svg") == 9
     document = json.loads(memory_store.get_bytes("reports", f"monitoring/{DAY}.json")[0])
     assert document["level"] == "critical" and document["champion"] == "v1"
+    # the audit chain's head, kept outside the chain (the synthetic model's promotion is its one line)
+    assert document["audit_chain"]["intact"] and document["audit_chain"]["head_seq"] == 0
+    assert len(document["audit_chain"]["head_hash"]) == 64
 
 
 def test_a_failed_retrain_and_an_overdue_round_raise_their_alerts(memory_store):
