@@ -175,6 +175,8 @@ class ErasureOutcome:
     dataset_version: str | None
     seconds: float
     resumed: bool
+    raw_deleted: int = 0
+    raw_pending: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -184,6 +186,8 @@ class ErasureOutcome:
             "dataset_version": self.dataset_version,
             "seconds": round(self.seconds, 3),
             "resumed": self.resumed,
+            "raw_deleted": self.raw_deleted,
+            "raw_pending": self.raw_pending,
         }
 
 
@@ -200,6 +204,10 @@ def erase(
     3. The curated parts are swapped in the dataset manifest in one conditional write: a new version.
     4. Only then are the old blobs deleted, so no manifest ever points at a deleted part.
     5. The marker keeps the pseudonym alone: the exclusion list the ETL and the training window read.
+    6. ``raw/``, the landing zone, holds files as the bank sent them, with the clear id: each landed file
+       holding the clear id or one of the customer's transactions is deleted once the ETL has processed it
+       (its rows live on in ``curated/``, rewritten above); one not processed yet is left and named in
+       ``raw_pending``, to erase again after its ETL (deleting it would lose the other customers' rows).
     """
     from shared.adapters import erasures
 
@@ -210,14 +218,28 @@ def erase(
     doc, etag = erasures.read_marker(store, pseudonym)
     resumed = doc is not None and doc.get("status") == "started"
     if not resumed:  # a first request, or a later one (records may have arrived since): plan afresh
-        doc = {"pseudonym": pseudonym, "status": "started", "started_at": _now(), **_plan(store, pseudonym)}
+        planned = _plan(store, pseudonym)
+        raw, pending = _raw_holding(store, customer_id, set(planned["transactions"]))
+        doc = {"pseudonym": pseudonym, "status": "started", "started_at": _now(), **planned, "raw": raw}
+        doc["raw_pending"] = pending
         etag = erasures.write_marker(store, pseudonym, doc, etag)
     assert doc is not None
     removed, version = _apply(store, pseudonym, doc, dataset)
+    for name in doc.get("raw", []):  # processed landing copies: their rows are in curated/, rewritten above
+        store.delete("raw", name)
     seconds = time.perf_counter() - started
     done = {"pseudonym": pseudonym, "status": "done", "started_at": doc["started_at"], "erased_at": _now()}
     erasures.write_marker(store, pseudonym, done, etag)
-    outcome = ErasureOutcome(pseudonym, removed, len(doc["plan"]), version, seconds, resumed)
+    outcome = ErasureOutcome(
+        pseudonym,
+        removed,
+        len(doc["plan"]),
+        version,
+        seconds,
+        resumed,
+        len(doc.get("raw", [])),
+        doc.get("raw_pending", []),
+    )
     AuditLog(store).record(
         Act(
             "erasure_request",
@@ -234,6 +256,26 @@ def erase(
         )
     )
     return outcome
+
+
+def _raw_holding(store: BlobStore, customer_id: str, transactions: set[str]) -> tuple[list[str], list[str]]:
+    """Landed files holding the clear id (as a whole field) or one of the transactions: processed, and not yet."""
+    import re
+
+    processed = set()
+    for name in store.list_names("reports", "etl/"):
+        if name.endswith(".json"):
+            processed.add(str(json.loads(store.get_bytes("reports", name)[0]).get("source", "")))
+    needles = [customer_id, *sorted(transactions)]
+    field_of = re.compile(
+        rb"(?:^|[,;\t\"])(?:" + b"|".join(re.escape(n.encode()) for n in needles) + rb")(?:$|[,;\t\"\r\n])", re.M
+    )
+    holding: list[str] = []
+    pending: list[str] = []
+    for name in store.list_names("raw"):
+        if field_of.search(store.get_bytes("raw", name)[0]):
+            (holding if f"raw/{name}" in processed else pending).append(name)
+    return holding, pending
 
 
 def _now() -> str:

@@ -205,11 +205,10 @@ def _two_customers(admin, store, settings) -> None:
 
 def _holding(store, needle: str) -> list[str]:
     """Blobs holding ``needle`` (Parquet by its values), leaving out the audit chain and the erasure markers (which
-    hold the pseudonym by design) and raw/, the landing zone of the bank's own uploads (outside the erasure: it
-    expires by rawRetentionDays; see the README)."""
+    hold the pseudonym by design)."""
     from tests.test_cli import _blobs_holding
 
-    skip = ("audit/", "curated/_erasures/", "raw/")
+    skip = ("audit/", "curated/_erasures/")
     return [n for n in _blobs_holding(store, needle.encode()) if not n.startswith(skip)]
 
 
@@ -227,14 +226,21 @@ def test_erasure_removes_every_record_and_keeps_the_customer_out(admin, store, s
     from shared.etl.service import run_etl
 
     _two_customers(admin, store, settings)
+    bank_file = store.get_bytes("raw", "bank.csv")[0]
     ann, ben = (for_settings(settings)(c) for c in ("ann", "ben"))
     before = read_manifest(store, "creditcard")[0]["version"]
     assert len(_holding(store, ann)) == 3  # the curated part, the quarantined row, the prediction
-    assert len(_holding(store, "http-ann")) == 2  # the prediction and the label of its transaction
+    assert len(_holding(store, "http-ann")) == 3  # the prediction, the curated label and the landed labels file
+    assert _holding(store, ",ann\n") == ["raw/bank.csv"]  # the clear id: only in the bank's own upload
+    store.put_bytes("raw", "late.csv", bank_file)  # landed, its ETL not run yet
     r = admin.post("/api/admin/gdpr/erase", json={"customer_id": "ann"}, headers=_headers())
     assert r.status_code == 200, r.text
     # two curated rows, the quarantined line, the prediction, the label of its transaction
     assert r.json()["records"] == 5 and r.json()["places"] == 4 and not r.json()["resumed"]
+    assert r.json()["raw_deleted"] == 2  # the processed bank file and labels file
+    assert r.json()["raw_pending"] == ["late.csv"]  # not processed: named, to erase again after its ETL
+    assert _holding(store, ",ann\n") == ["raw/late.csv"] and store.list_names("raw") == ["late.csv"]
+    store.delete("raw", "late.csv")
     assert r.json()["dataset_version"] != before and _manifest_points_only_at_existing_parts(store)
     assert _holding(store, ann) == [] and _holding(store, "http-ann") == []
     assert (
@@ -246,7 +252,7 @@ def test_erasure_removes_every_record_and_keeps_the_customer_out(admin, store, s
     [request] = [e for e in AuditLog(store).entries() if e["act"] == "erasure_request"]
     assert request["details"]["customer"] == ann and request["details"]["records"] == 5
     # the bank sends the same file again: ann's rows are dropped before anything is written
-    store.put_bytes("raw", "bank-again.csv", store.get_bytes("raw", "bank.csv")[0])
+    store.put_bytes("raw", "bank-again.csv", bank_file)
     again = run_etl(store, settings, name="bank-again.csv")
     assert again.rows_erased == 3 and _holding(store, ann) == []  # two valid rows and the refused one
 
