@@ -79,15 +79,25 @@ def router() -> APIRouter:
     def actor(settings: Settings, key: str | None) -> str:
         return admin_actor_for(settings.admin_key, key, "X-Admin-Key")
 
+    def audited_read(settings: Settings, key: str | None, what: str, route: str) -> None:
+        """An admin read is an admin call too: who looked at what is in the audit chain."""
+        from shared.adapters.audit import AuditLog
+        from shared.adapters.storage import get_blob_store
+        from shared.domain.audit import Act
+
+        who = actor(settings, key)
+        AuditLog(get_blob_store(settings)).record(Act("admin_call", who, what, {"route": route}))
+
     @r.get("/models", responses=_refused())
     async def list_models(settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:
-        actor(settings, x_admin_key)
+        await _call(lambda: audited_read(settings, x_admin_key, "listed the model versions", "/api/admin/models"))
         rows = await _call(_registry(settings).versions)
         return {"champion": next((row["version"] for row in rows if row["champion"]), None), "versions": rows}
 
     @r.get("/models/{version}", responses=_refused(404))
     async def show_model(version: Version, settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:
-        actor(settings, x_admin_key)
+        route = f"/api/admin/models/{version}"
+        await _call(lambda: audited_read(settings, x_admin_key, f"looked at model version {version}", route))
         return dict(await _call(lambda: _registry(settings).show(version)))
 
     @r.post("/models/{version}/promote", responses=_refused(400, 404, 409, 410))
@@ -152,7 +162,7 @@ def router() -> APIRouter:
     async def verify_audit(settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:
         import dataclasses
 
-        actor(settings, x_admin_key)
+        await _call(lambda: audited_read(settings, x_admin_key, "verified the audit chain", "/api/admin/audit/verify"))
         report = await _call(lambda: _registry(settings).audit.verify())
         return {
             "intact": report.intact,
