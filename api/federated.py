@@ -23,6 +23,28 @@ def _anchored(pattern: str) -> str:
     return f"^{pattern}$"
 
 
+def _track_round(settings: Settings, manifest: dict[str, Any], *, promoted: bool) -> None:
+    """The federated model's run in MLflow, with its model card; MLflow is the record, so its failure is logged."""
+    import logging
+
+    from shared.domain.model_card import markdown
+    from training.tracking import log_federated
+
+    try:
+        log_federated(
+            tracking_uri=settings.mlflow_tracking_uri,
+            experiment=settings.mlflow_experiment,
+            manifest=manifest,
+            model_card=markdown(manifest),
+            promoted=promoted,
+            configured_root=settings.mlflow_artifact_root,
+        )
+    except Exception:
+        logging.getLogger(__name__).exception(
+            "MLflow logging of %s failed; the model is published", manifest["version"]
+        )
+
+
 def rounds_for(settings: Settings) -> Rounds:
     store = get_blob_store(settings)
 
@@ -30,7 +52,7 @@ def rounds_for(settings: Settings) -> Rounds:
         from shared.federated.export import publish_round
         from training.gate import judge
 
-        publish_round(
+        published = publish_round(
             store,
             model_name=settings.model_name,
             dataset=settings.dataset_name,
@@ -41,6 +63,7 @@ def rounds_for(settings: Settings) -> Rounds:
             state=state,
             judge=lambda onnx_bytes: judge(store, settings, onnx_bytes),
         )
+        _track_round(settings, published.manifest, promoted=published.promoted)
 
     return Rounds(
         store,

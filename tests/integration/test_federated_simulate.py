@@ -31,6 +31,16 @@ def test_simulate_iid_matches_the_centralised_model(store, settings, capsys):
     card = store.get_bytes("models", f"{settings.model_name}/{versions[-1]}/model_card.md")[0].decode()
     assert "## Federated training and privacy" in card and all(b in card for b in manifest["participants"])
     assert all(f"| {b} | {r['examples']} |" in card for b, r in manifest["bank_reports"].items())
+    # and each published round is a run in MLflow with its card
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    [experiment] = [e for e in client.search_experiments() if e.name == settings.mlflow_experiment]
+    runs = client.search_runs([experiment.experiment_id], "tags.kind = 'federated'")
+    assert sorted(r.data.tags["blob_model_version"] for r in runs) == versions
+    last = next(r for r in runs if r.data.tags["blob_model_version"] == versions[-1])
+    assert last.data.params["participants"] == ",".join(manifest["participants"])
+    assert "model_card.md" in {a.path for a in client.list_artifacts(last.info.run_id)}
     served = load_model(models, versions[-1], expected_features=manifest["feature_names"], threads=1)
     p = served.predict_proba(np.zeros((2, 29), np.float32))
     assert p.shape == (2,) and np.all((p > 0) & (p < 1))
