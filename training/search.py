@@ -256,8 +256,11 @@ class _FoldData:
         derived = derive(train_x, train_y, names, choice, seed=self.seed, binning=self.binning, deadline=deadline)
         if derived is not None:
             train_x, valid_x, names = derived.apply(train_x), derived.apply(valid_x), names + derived.names(names)
-        train = lgb.Dataset(train_x, train_y, feature_name=names, free_raw_data=False, params=self.binning)
-        valid = lgb.Dataset(valid_x, valid_y, reference=train, free_raw_data=False, params=self.binning)
+        # binned now, raw data freed: a fold keeps two bytes a value per choice, not a float32 copy of its
+        # widened rows (at 1,000,000 rows those copies took the peak past 1.8 GB); validation rows are kept
+        # as an array, for the predictions
+        train = lgb.Dataset(train_x, train_y, feature_name=names, free_raw_data=True, params=self.binning).construct()
+        valid = lgb.Dataset(valid_x, valid_y, reference=train, free_raw_data=True, params=self.binning).construct()
         return train, valid, valid_x, valid_y
 
 
