@@ -24,7 +24,8 @@ with them is measured as honestly as one without.
 
 Time: each start has a fair share of the time left (the rest of the budget divided by the starts still
 to run, and within a start by its folds still to run), so a slow or busy machine cuts every start short
-rather than letting the first one eat the budget and the others never run. A start cut short competes
+rather than letting the first one eat the budget and the others never run (every start runs: past the
+deadline its share is zero and it boosts one round a fold, still measured). A start cut short competes
 as it is (fewer boosting rounds than its early stopping wanted: it can only look worse) and is marked
 ``cut_short`` in the history. After the starts, TPE's trials have what is left: a later trial cut short
 by the deadline is discarded, trials behind the median after a fold are pruned, and the search stops at
@@ -403,9 +404,18 @@ def search_lightgbm(
     )
     for start in STARTS:
         study.enqueue_trial(start)
-    study.optimize(
-        objective, n_trials=trials, timeout=max(deadline - time.monotonic(), 1e-3), catch=(), gc_after_trial=True
-    )
+    # every start runs, each within its share (zero once the deadline has passed: one round a fold, still
+    # measured); then TPE's trials, only while there is time
+    starts = min(len(STARTS), trials)
+    study.optimize(objective, n_trials=starts, catch=(), gc_after_trial=True)
+    if trials > starts and time.monotonic() < deadline:
+        study.optimize(
+            objective,
+            n_trials=trials - starts,
+            timeout=max(deadline - time.monotonic(), 1e-3),
+            catch=(),
+            gc_after_trial=True,
+        )
     # enqueued starts the search never reached stay WAITING in ``study.trials``: they are not trials run
     ran = [t for t in study.trials if t.state != optuna.trial.TrialState.WAITING]
     pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in ran)
