@@ -18,6 +18,7 @@ from api.deps import SettingsDep, admin_actor_for
 from api.schemas import ErrorResponse, ValidationErrorResponse
 from shared.adapters.model_store import VERSION_MAX, VERSION_PATTERN
 from shared.domain.settings import Settings
+from shared.governance.registry import moved
 
 AdminKey = Annotated[str | None, Header(description="the governance admin key (ADMIN_KEY)")]
 Version = Annotated[str, Path(pattern=VERSION_PATTERN, max_length=VERSION_MAX)]
@@ -106,13 +107,13 @@ def router() -> APIRouter:
     ) -> dict[str, Any]:
         who = actor(settings, x_admin_key)
         line = await _call(lambda: _registry(settings).promote(version, actor=who, reason=change.reason))
-        return _moved(line)
+        return moved(line)
 
     @r.post("/champion/rollback", responses=_refused(400, 404, 409, 410))
     async def rollback(change: Rollback, settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:
         who = actor(settings, x_admin_key)
         line = await _call(lambda: _registry(settings).rollback(to=change.to, actor=who, reason=change.reason))
-        return _moved(line)
+        return moved(line)
 
     @r.post("/models/{version}/deprecate", responses=_refused(400, 404, 409))
     async def deprecate(
@@ -173,13 +174,3 @@ def router() -> APIRouter:
         }
 
     return r
-
-
-def _moved(line: dict[str, Any]) -> dict[str, Any]:
-    details = line["details"]
-    return {
-        "champion": details["version"],
-        "previous": details["previous"],
-        "act": line["act"],
-        "audit_seq": line["seq"],
-    }

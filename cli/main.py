@@ -242,13 +242,9 @@ def cmd_models(args: argparse.Namespace) -> dict[str, Any]:
     else:
         record = registry.deprecate(args.version, actor=actor, reason=args.reason)
         return {"deprecated": record["version"], "by": record["actor"], "at": record["at"]}
-    details = line["details"]
-    return {
-        "champion": details["version"],
-        "previous": details["previous"],
-        "act": line["act"],
-        "audit_seq": line["seq"],
-    }
+    from shared.governance.registry import moved
+
+    return moved(line)
 
 
 def cmd_gdpr(args: argparse.Namespace) -> dict[str, Any]:

@@ -18,6 +18,17 @@ from shared.domain.errors import ModelDeprecatedError, RegistryError
 MOVES = ("promotion", "rollback")
 
 
+def moved(line: dict[str, Any]) -> dict[str, Any]:
+    """What a promotion or rollback's audit line says, in brief: the summary the CLI and the admin route give."""
+    details = line["details"]
+    return {
+        "champion": details["version"],
+        "previous": details["previous"],
+        "act": line["act"],
+        "audit_seq": line["seq"],
+    }
+
+
 @dataclass(frozen=True)
 class Registry:
     models: ModelStore
