@@ -16,17 +16,21 @@ def retrain_model(timer: func.TimerRequest) -> None:
     """Retrain, evaluate, and promote only a better model."""
     from shared.adapters.storage import get_blob_store
     from shared.domain.settings import get_settings
-    from training.pipeline import run_training
+    from training.distributed.submit import Submitted
+    from training.pipeline import retrain
 
     if timer.past_due:
         log.warning("retraining timer is past due; running now")
     settings = get_settings()
-    summary = run_training(get_blob_store(settings), settings)
+    outcome = retrain(get_blob_store(settings), settings)
+    if isinstance(outcome, Submitted):  # handed to the Dask cluster, which finishes and publishes it
+        log.info("retrain: submitted to the Dask cluster as %s", outcome.key)
+        return
     log.info(
         "retrain: model=%s auc=%.4f pr_auc=%.4f promoted=%s (%s)",
-        summary.model_version,
-        summary.auc,
-        summary.pr_auc,
-        summary.promoted,
-        summary.promotion_reason,
+        outcome.model_version,
+        outcome.auc,
+        outcome.pr_auc,
+        outcome.promoted,
+        outcome.promotion_reason,
     )

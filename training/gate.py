@@ -13,6 +13,7 @@ is possible until new labelled data arrives).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -132,14 +133,18 @@ def judge_scores(
     baseline_metrics: dict[str, float],
     settings: Settings,
     test_files: np.ndarray | None = None,
+    score_champion: Callable[[str], tuple[np.ndarray, float] | None] | None = None,
 ) -> tuple[Judged, np.ndarray | None]:
     """The gate's one rule for a candidate already scored on the test part: its metrics beside the champion's
     on the test rows the champion never trained on, and whether to promote; also the champion's test
-    probabilities (``None`` without one). ``test_files`` names each test row's curated file."""
+    probabilities (``None`` without one). ``test_files`` names each test row's curated file.
+    ``score_champion`` (version -> probabilities on the test part and threshold) replaces scoring ``x_test``
+    here: the distributed run scores the champion where the test rows are, on the Dask workers."""
     costs = {"cost_fn": settings.cost_fn, "cost_fp": settings.cost_fp}
     metrics = evaluate(y_test, test_probabilities, threshold, **costs)
     champion, pointer_etag = models.champion()
-    scored = champion_scores(models, champion, contract, x_test) if champion else None
+    scorer = score_champion or (lambda version: champion_scores(models, version, contract, x_test))
+    scored = scorer(champion) if champion else None
     champion_metrics = None
     if scored and champion:
         promote, reason, champion_metrics = _against_champion(
@@ -229,7 +234,7 @@ def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> Verdict:
         ModelStore(store, settings.model_name),
         contract,
         dataset_version=window.dataset_version,
-        split=plan.describe(window),
+        split=plan.describe(window.time),
         threshold=threshold,
         y_test=y[dev:],
         test_probabilities=onnx_probabilities(onnx_bytes, x[dev:]),

@@ -23,6 +23,7 @@ import json
 import logging
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -48,11 +49,12 @@ from training.monitoring import DriftReport, check_drift
 from training.onnx_export import check_parity, to_onnx
 from training.run import TrainingRun
 from training.search import Model, SearchResult
-from training.window import Layout, Window, layout, load_window
+from training.window import Layout, Window, layout, load_window, plan_window
 
 if TYPE_CHECKING:
     from shared.adapters.storage import BlobStore
     from shared.domain.settings import Settings
+    from training.distributed.submit import Submitted
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,7 @@ class TrainConfig:
     window_days: float | None = None
     compare_families: bool = True
     max_bin: int = 4095
+    search_rows: int = 250_000  # distributed runs: the search sample's rows
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrainConfig:
@@ -91,6 +94,7 @@ class TrainConfig:
             settings.train_window_days,
             settings.train_compare_families,
             settings.train_max_bin,
+            settings.train_search_rows,
         )
 
 
@@ -132,6 +136,20 @@ def run_training(
     details = {"model": settings.model_name, "version": run.model_version, "dataset_version": run.dataset_version}
     _audit_outcome(store, outcome, run.promotion_reason, details)
     return run
+
+
+def retrain(store: BlobStore, settings: Settings) -> TrainingRun | Submitted:
+    """What the timer runs: the run here, or, with a Dask scheduler address, the run handed to that cluster
+    (``training.distributed.submit``: it returns at once, the cluster finishes and publishes)."""
+    from training.distributed.cluster import LOCAL
+
+    if settings.dask_scheduler_address and settings.dask_scheduler_address != LOCAL:
+        from shared.etl.manifest import files_of_version
+        from training.distributed.submit import submit
+
+        version, _ = files_of_version(store, settings.dataset_name)  # pinned now: the job trains on this version
+        return submit(settings, version)
+    return run_training(store, settings)
 
 
 def _audit_outcome(store: BlobStore, outcome: str, reason: str, details: dict[str, Any]) -> None:
@@ -183,13 +201,46 @@ def _record_failure(
 
 
 def _run(store: BlobStore, settings: Settings, *, dataset_version: str | None, config: TrainConfig) -> TrainingRun:
-    """The named steps: prepare, fit, export, judge, publish."""
+    """The named steps: prepare, fit, export, judge, publish; on a Dask cluster when the window needs one."""
+    from training.distributed.cluster import needed
+
     started = time.monotonic()
     contract = get_contract(settings.dataset_name)
+    _, _, _, counts = plan_window(
+        store, contract, dataset_version, max_rows=config.window_rows, max_days=config.window_days
+    )
+    deadline = started + config.budget_seconds
+    if needed(settings, sum(max(c, 0) for c in counts)):
+        from training.distributed.cluster import connect
+        from training.distributed.run import DistributedSteps
+
+        with connect(settings) as client:
+            steps = DistributedSteps(client, store, settings, contract)
+            with span("train.prepare", distributed=True):
+                distributed = steps.prepare(dataset_version, config)
+            with span("train.fit", rows=distributed.rows, distributed=True):
+                fitted = steps.fit(distributed, config, deadline=deadline)
+            return _finish(
+                store, settings, contract, distributed, fitted, config, started, steps.champion_scorer(distributed)
+            )
     with span("train.prepare"):
         prepared = prepare(store, settings, contract, dataset_version, config)
-    with span("train.fit", rows=int(prepared.window.y.size)):
-        fitted = fit(prepared, contract.feature_names, config, deadline=started + config.budget_seconds)
+    with span("train.fit", rows=prepared.rows):
+        fitted = fit(prepared, contract.feature_names, config, deadline=deadline)
+    return _finish(store, settings, contract, prepared, fitted, config, started, None)
+
+
+def _finish(
+    store: BlobStore,
+    settings: Settings,
+    contract: DatasetContract,
+    prepared: Prepared,
+    fitted: Fitted,
+    config: TrainConfig,
+    started: float,
+    score_champion: Callable[[str], tuple[np.ndarray, float] | None] | None,
+) -> TrainingRun:
+    """Export, judge and publish: the same for a run on one instance and one on a Dask cluster."""
     with span("train.export"):
         exported = export(fitted, prepared, contract.feature_names)
     models = ModelStore(store, settings.model_name)
@@ -206,6 +257,7 @@ def _run(store: BlobStore, settings: Settings, *, dataset_version: str | None, c
             baseline_metrics=fitted.baseline_metrics,
             settings=_gate_settings(settings, config),
             test_files=prepared.test_files,
+            score_champion=score_champion,
         )
     with span("train.publish"):
         return publish(
@@ -254,6 +306,22 @@ class Prepared:
     @property
     def y_test(self) -> np.ndarray:
         return self.window.y[self.plan.dev_stop :]
+
+    @property
+    def rows(self) -> int:
+        return self.window.rows
+
+    @property
+    def test_time(self) -> np.ndarray:
+        return self.window.time[self.plan.dev_stop :]
+
+    def test_column(self, features: list[str], name: str) -> np.ndarray | None:
+        """The test part's column ``name`` (any case) of the contract's features, ``None`` when it has none."""
+        return _column(self.x_test, features, name)
+
+    def training_profile(self, features: list[str]) -> dict[str, Any]:
+        """The drift reference: each feature's bins over the window."""
+        return drift.profile(self.window.x, features)
 
     @property
     def test_files(self) -> np.ndarray:
@@ -309,7 +377,7 @@ def prepare(
         erased=erased(store),  # customers who asked to be erased: never back in a model
     )
     plan = layout(window)
-    split = {**plan.describe(window), "column": contract.time_column.name if contract.time_column else None}
+    split = {**plan.describe(window.time), "column": contract.time_column.name if contract.time_column else None}
     split["files"], split["files_left_out"] = len(window.files), window.left_out
     drift_result = check_drift(store, settings, files=window.files)
     return Prepared(window, plan, split, drift_result)
@@ -439,7 +507,7 @@ def publish(
         "published": "refitted on every row of the window (test part included); no held-out figure of its own",
         "backtest_rows": p.plan.dev_stop,
         "backtest_boost_rounds": fitted.backtest_rounds,
-        "published_rows": p.window.rows,
+        "published_rows": p.rows,
         "published_boost_rounds": fitted.published_rounds,
         "threshold": "cost-optimal on the folds' out-of-fold probabilities",
     }
@@ -479,14 +547,14 @@ def publish(
                 p.y_test,
                 fitted.backtest_test_probabilities,
                 fitted.threshold,
-                amount=_column(p.x_test, features, "amount"),
-                seconds=p.window.time[p.plan.dev_stop :],
+                amount=p.test_column(features, "amount"),
+                seconds=p.test_time,
                 cost_fn=verdict.cost_fn,
                 cost_fp=verdict.cost_fp,
             ),
             "drift_at_training": {"checked": p.drift.checked, "alert": p.drift.alert, "message": p.drift.message},
             **costs,
-            "training_profile": drift.profile(p.window.x, features),
+            "training_profile": p.training_profile(features),
             # the scores live traffic should resemble: the backtest model on rows it never saw
             "score_profile": drift.score_profile(fitted.backtest_test_probabilities, PROBABILITY_BUCKETS),
             "training_seconds": round(time.monotonic() - started, 3),

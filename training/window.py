@@ -31,7 +31,11 @@ from shared.domain.errors import TrainingError
 from shared.etl.manifest import files_of_version, read_manifest
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from shared.adapters.storage import BlobStore
+    from shared.domain.contract import Column
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +76,22 @@ class Layout:
     rows: int
     folds: tuple[Fold, ...]
 
-    def describe(self, window: Window) -> dict[str, Any]:
-        """Boundaries for the manifest and reports: (first time, last time, rows) of each part."""
+    def parts(self) -> dict[str, tuple[int, int]]:
+        """The row ranges that must each hold both classes, by the name a refusal gives them."""
+        ranges = {"test": (self.dev_stop, self.rows), "first fold's training": (0, self.folds[0].train_stop)}
+        ranges.update({f"fold {k + 1}'s validation": (f.train_stop, f.valid_stop) for k, f in enumerate(self.folds)})
+        return ranges
+
+    def boundaries(self) -> list[int]:
+        """The rows whose times ``describe`` reads."""
+        return sorted({r for start, stop in self.parts().values() for r in (start, stop - 1)} | {0, self.dev_stop - 1})
+
+    def describe(self, time: Any) -> dict[str, Any]:
+        """Boundaries for the manifest and reports: (first time, last time, rows) of each part; ``time[row]`` is a
+        row's time (the window's ``time`` array, or a mapping of the ``boundaries`` rows)."""
 
         def span(start: int, stop: int) -> list[float | int]:
-            return [float(window.time[start]), float(window.time[stop - 1]), stop - start]
+            return [float(time[start]), float(time[stop - 1]), stop - start]
 
         return {
             "order": "ingestion, then Time within a file",
@@ -90,20 +105,27 @@ class Layout:
 
 def layout(window: Window, *, folds: int = FOLDS) -> Layout:
     """Split the window by time; refuse (with the reason) a part that lacks one class."""
-    n = window.rows
-    dev_stop = int(n * (1.0 - TEST_FRACTION))
-    cuts = [int(dev_stop * (FIRST_TRAIN_SHARE + (1.0 - FIRST_TRAIN_SHARE) * k / folds)) for k in range(folds + 1)]
-    result = Layout(dev_stop, n, tuple(Fold(cuts[k], cuts[k + 1]) for k in range(folds)))
+    plan = cut(window.rows, folds=folds)
     y = window.y
-    parts = {"test": y[dev_stop:], "first fold's training": y[: cuts[0]]}
-    parts.update({f"fold {k + 1}'s validation": y[f.train_stop : f.valid_stop] for k, f in enumerate(result.folds)})
-    for name, labels in parts.items():
-        if labels.size == 0 or labels.min() == labels.max():
+    check_classes({name: (int(y[a:b].size), int(y[a:b].sum())) for name, (a, b) in plan.parts().items()}, plan.rows)
+    return plan
+
+
+def cut(rows: int, *, folds: int = FOLDS) -> Layout:
+    """The row ranges of a window of ``rows`` rows in time order (no check of the labels)."""
+    dev_stop = int(rows * (1.0 - TEST_FRACTION))
+    cuts = [int(dev_stop * (FIRST_TRAIN_SHARE + (1.0 - FIRST_TRAIN_SHARE) * k / folds)) for k in range(folds + 1)]
+    return Layout(dev_stop, rows, tuple(Fold(cuts[k], cuts[k + 1]) for k in range(folds)))
+
+
+def check_classes(counts: dict[str, tuple[int, int]], rows: int) -> None:
+    """``TrainingError`` naming the first part (``name: (rows, frauds)``) that lacks one class."""
+    for name, (n, frauds) in counts.items():
+        if n == 0 or frauds in (0, n):
             raise TrainingError(
-                f"the {name} part has only one class ({labels.size} rows, {int(labels.sum())} frauds in a window of "
-                f"{n}); more labelled data is needed to train"
+                f"the {name} part has only one class ({n} rows, {frauds} frauds in a window of "
+                f"{rows}); more labelled data is needed to train"
             )
-    return result
 
 
 def _window_files(
@@ -131,6 +153,45 @@ def _window_files(
     return chosen, [int(entries[p]["rows"]) if p in entries else -1 for p in chosen]
 
 
+def _label_and_time(contract: DatasetContract) -> tuple[Column, Column]:
+    if contract.label is None or contract.time_column is None:
+        raise TrainingError(f"dataset {contract.name} has no label or time column to train on")
+    return contract.label, contract.time_column
+
+
+def plan_window(
+    store: BlobStore,
+    contract: DatasetContract,
+    version: str | None = None,
+    *,
+    max_rows: int | None = None,
+    max_days: float | None = None,
+) -> tuple[str, list[str], list[str], list[int]]:
+    """Which files a window reads, from the manifest alone: (version, the version's files, the window's files
+    oldest first, their row counts as the manifest has them, -1 where it has none)."""
+    _label_and_time(contract)
+    version, all_files = files_of_version(store, contract.name, version)
+    files, counts = _window_files(store, contract.name, all_files, max_rows, max_days)
+    return version, all_files, files, counts
+
+
+def read_part(source: pq.ParquetFile, contract: DatasetContract, erased: frozenset[str]) -> pa.Table:
+    """One curated part's features, label and time, without the rows of the ``erased`` customers (pseudonyms):
+    the one reading of a part, by this process and by a Dask worker alike."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from shared.domain.contract import CUSTOMER_ID
+
+    label, time_col = _label_and_time(contract)
+    customers = [CUSTOMER_ID] if erased and CUSTOMER_ID in source.schema_arrow.names else []
+    table = source.read(columns=[*contract.feature_names, label.name, time_col.name, *customers])
+    if customers:
+        gone = pc.fill_null(pc.is_in(table.column(CUSTOMER_ID), value_set=pa.array(sorted(erased))), False)
+        table = table.filter(pc.invert(gone)).drop_columns(customers)
+    return table
+
+
 def load_window(
     store: BlobStore,
     contract: DatasetContract,
@@ -142,17 +203,10 @@ def load_window(
 ) -> Window:
     """The newest labelled rows of a version (latest by default), in time order, without the rows of the
     ``erased`` customers (pseudonyms): an erasure that raced an ETL cannot bring them back into a model."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from shared.domain.contract import CUSTOMER_ID
-
-    label, time_col = contract.label, contract.time_column
-    if label is None or time_col is None:
-        raise TrainingError(f"dataset {contract.name} has no label or time column to train on")
-    version, all_files = files_of_version(store, contract.name, version)
-    files, counts = _window_files(store, contract.name, all_files, max_rows, max_days)
+    label, time_col = _label_and_time(contract)
+    version, all_files, files, counts = plan_window(store, contract, version, max_rows=max_rows, max_days=max_days)
     features = contract.feature_names
     capacity = sum(c for c in counts if c > 0) if all(c >= 0 for c in counts) else 0
     x = np.empty((capacity, len(features)), dtype=np.float32)
@@ -161,12 +215,7 @@ def load_window(
     part = np.empty(capacity, dtype=np.int32)
     at = 0
     for index, path in enumerate(files):
-        source = pq.ParquetFile(io.BytesIO(store.get_bytes("curated", path)[0]))
-        customers = [CUSTOMER_ID] if erased and CUSTOMER_ID in source.schema_arrow.names else []
-        table = source.read(columns=[*features, label.name, time_col.name, *customers])
-        if customers:
-            gone = pc.fill_null(pc.is_in(table.column(CUSTOMER_ID), value_set=pa.array(sorted(erased))), False)
-            table = table.filter(pc.invert(gone))
+        table = read_part(pq.ParquetFile(io.BytesIO(store.get_bytes("curated", path)[0])), contract, erased)
         n = table.num_rows
         if at + n > x.shape[0]:  # the manifest's count is off (or missing): grow, once per such part
             grow = at + n - x.shape[0]

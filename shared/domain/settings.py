@@ -105,6 +105,34 @@ class Settings(BaseSettings):
         validation_alias="TRAIN_COMPARE_FAMILIES",
         description="Compare HistGradientBoosting, extra-trees and an MLP on the same folds (the report's table).",
     )
+    dask_scheduler_address: str | None = Field(
+        default=None,
+        validation_alias="DASK_SCHEDULER_ADDRESS",
+        description="Retrain on this Dask cluster (tcp:// or tls://host:8786; 'local' starts one on this machine); "
+        "unset: only a window over TRAIN_DISTRIBUTED_ROWS needs one.",
+    )
+    dask_tls_ca_file: str | None = Field(
+        default=None, validation_alias="DASK_TLS_CA_FILE", description="The Dask cluster's CA (tls:// addresses)."
+    )
+    dask_tls_cert_file: str | None = Field(
+        default=None, validation_alias="DASK_TLS_CERT_FILE", description="This client's certificate for tls://."
+    )
+    dask_tls_key_file: str | None = Field(
+        default=None, validation_alias="DASK_TLS_KEY_FILE", description="This client's private key for tls://."
+    )
+    train_distributed_rows: int | None = Field(
+        default=2_000_000,
+        ge=1000,
+        validation_alias="TRAIN_DISTRIBUTED_ROWS",
+        description="A training window of more rows is retrained on the Dask cluster (DASK_SCHEDULER_ADDRESS); "
+        "unset: only when an address is set.",
+    )
+    train_search_rows: int = Field(
+        default=250_000,
+        ge=1000,
+        validation_alias="TRAIN_SEARCH_ROWS",
+        description="Distributed retraining: rows of the time-ordered sample the configuration search runs on.",
+    )
     promotion_pr_auc_margin: float = Field(default=0.01, ge=0, validation_alias="PROMOTION_PR_AUC_MARGIN")
     mlflow_tracking_uri: str = Field(
         default="sqlite:///.mlflow/mlflow.db",

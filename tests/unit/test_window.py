@@ -87,7 +87,7 @@ def test_the_layout_puts_every_validation_block_after_its_training_rows_and_test
         assert stops[-1] < fold.train_stop < fold.valid_stop <= plan.dev_stop
         stops.append(fold.train_stop)
     assert plan.folds[-1].valid_stop == plan.dev_stop
-    described = plan.describe(w)
+    described = plan.describe(w.time)
     assert described["test"][2] == w.rows - plan.dev_stop and len(described["folds"]) == 3
 
 

@@ -1,0 +1,211 @@
+"""Distributed retraining on a real Dask cluster (``distributed.LocalCluster``: two worker processes with a memory
+limit each, on loopback), reading the curated parts from Azurite through adlfs, with LightGBM's own Dask mode.
+
+Against the single-node path on the same data: the same folds and search, metrics within a stated
+tolerance. Faults: a worker killed mid-fit, a dataset version that moves during the run, a part deleted
+under it, a window too big for one instance with no cluster. And the timer's shape: it submits the run
+and returns, the cluster publishes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import training.pipeline as pipeline
+from shared.adapters.model_store import ModelStore
+from shared.domain.errors import TrainingError
+from shared.etl.manifest import files_of_version
+from shared.etl.service import run_etl
+from training.distributed.run import DistributedSteps
+from training.distributed.submit import Submitted
+
+pytestmark = pytest.mark.slow
+
+# LightGBM's data-parallel mode bins each feature on the workers' own rows and sums histograms over the
+# network: the trees differ slightly from one process's, so the figures agree within these bounds
+AUC_TOLERANCE = 0.01
+PR_AUC_TOLERANCE = 0.04
+WORKER_MEMORY = "2GiB"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit=WORKER_MEMORY,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def three_parts(store, settings, generated_csv):
+    """The generated rows landed as three bank files, oldest first: three curated parts, three versions."""
+    lines = generated_csv.read_text().splitlines()
+    head, body = lines[0], lines[1:]
+    size = len(body) // 3
+    outcomes = []
+    for i in range(3):
+        text = "\n".join([head, *body[i * size : (i + 1) * size]]) + "\n"
+        store.put_bytes("raw", f"bank-{i}.csv", text.encode())
+        outcomes.append(run_etl(store, settings, name=f"bank-{i}.csv"))
+    return outcomes
+
+
+def _on(settings, cluster, **update):
+    return settings.model_copy(update={"dask_scheduler_address": cluster.scheduler_address, **update})
+
+
+def _failure_reports(store):
+    return [json.loads(store.get_bytes("reports", n)[0]) for n in store.list_names("reports", "training/failed-")]
+
+
+def test_distributed_and_single_node_agree_on_the_same_data(store, settings, three_parts, cluster):
+    config = pipeline.TrainConfig.from_settings(settings)
+    single = pipeline.run_training(store, settings, config=config)
+    distributed = pipeline.run_training(store, _on(settings, cluster), config=config)
+
+    assert distributed.dataset_version == single.dataset_version == three_parts[-1].dataset_version
+    # the same folds and test part, row for row (the window is smaller than the search sample: all of it)
+    info = distributed.split.pop("distributed")
+    assert info == {"workers": 2, "search_sample_rows": single.split["window_rows"]}
+    assert distributed.split == single.split
+    assert distributed.split["window_rows"] == sum(o.rows_valid for o in three_parts)
+    # the same search on the same folds: the same trials, the same choice, so the same cost threshold
+    strip = ("cut_short",)
+    if not any(h["cut_short"] for h in single.search["history"] + distributed.search["history"]):
+        assert [{k: v for k, v in h.items() if k not in strip} for h in distributed.search["history"]] == [
+            {k: v for k, v in h.items() if k not in strip} for h in single.search["history"]
+        ]
+        assert distributed.hyperparameters == single.hyperparameters
+        assert distributed.threshold == single.threshold
+    # the boosters differ only as data-parallel LightGBM differs from one process
+    assert abs(distributed.auc - single.auc) <= AUC_TOLERANCE
+    assert abs(distributed.pr_auc - single.pr_auc) <= PR_AUC_TOLERANCE
+    assert distributed.parity_max_abs_diff < 1e-4  # the ONNX export of the booster that came back
+    # the champion (the single-node model) was scored on the workers, on the same test rows
+    assert distributed.champion_before == single.model_version
+    assert "trained on the test rows" in distributed.promotion_reason
+    models = ModelStore(store, settings.model_name)
+    manifest = models.manifest(distributed.model_version)
+    assert manifest["figures"]["published_rows"] == single.split["window_rows"]
+    assert manifest["training_profile"]["rows"] == single.split["window_rows"]
+    assert len(manifest["trained_on"]) == 3
+
+
+def test_a_version_landing_during_the_run_is_not_read(
+    store, settings, three_parts, cluster, generated_csv, monkeypatch
+):
+    pinned = three_parts[-1].dataset_version
+    original = DistributedSteps.fit
+
+    def land_then_fit(self, prepared, config, *, deadline):
+        store.put_bytes("raw", "late.csv", generated_csv.read_bytes())
+        late = run_etl(store, settings, name="late.csv")  # a new version with a fourth, large part
+        assert late.dataset_version != pinned
+        return original(self, prepared, config, deadline=deadline)
+
+    monkeypatch.setattr(DistributedSteps, "fit", land_then_fit)
+    run = pipeline.run_training(store, _on(settings, cluster))
+    assert run.dataset_version == pinned
+    assert run.split["window_rows"] == sum(o.rows_valid for o in three_parts)  # not a row of the late part
+    manifest = ModelStore(store, settings.model_name).manifest(run.model_version)
+    assert sorted(manifest["trained_on"]) == sorted(files_of_version(store, settings.dataset_name, pinned)[1])
+
+
+def test_a_part_deleted_during_the_run_fails_it_with_nothing_published(
+    store, settings, three_parts, cluster, monkeypatch
+):
+    original = DistributedSteps.fit
+
+    def erase_then_fit(self, prepared, config, *, deadline):
+        store.delete("curated", prepared.files[0])  # what an erasure does once the manifest points elsewhere
+        return original(self, prepared, config, deadline=deadline)
+
+    monkeypatch.setattr(DistributedSteps, "fit", erase_then_fit)
+    with pytest.raises(TrainingError, match="is gone") as caught:
+        pipeline.run_training(store, _on(settings, cluster))
+    assert "nothing is published" in caught.value.reason
+    models = ModelStore(store, settings.model_name)
+    assert models.champion()[0] is None
+    assert not [n for n in store.list_names("models") if n.endswith("model.onnx")]
+    (report,) = _failure_reports(store)
+    assert report["champion_untouched"] and "is gone" in report["reason"]
+
+
+def test_a_window_too_big_for_one_instance_without_a_cluster_is_refused(store, settings, three_parts):
+    small = settings.model_copy(update={"train_distributed_rows": 1000})
+    with pytest.raises(TrainingError, match="DASK_SCHEDULER_ADDRESS"):
+        pipeline.run_training(store, small)
+    (report,) = _failure_reports(store)
+    assert "TRAIN_DISTRIBUTED_ROWS" in report["reason"]
+    assert ModelStore(store, settings.model_name).champion()[0] is None
+
+
+def test_the_timer_hands_the_run_to_the_cluster_and_returns(store, settings, three_parts, cluster):
+    pinned = three_parts[-1].dataset_version
+    began = time.monotonic()
+    outcome = pipeline.retrain(store, _on(settings, cluster))
+    handed_over = time.monotonic() - began
+    assert isinstance(outcome, Submitted) and outcome.dataset_version == pinned and pinned in outcome.key
+    models = ModelStore(store, settings.model_name)
+    assert models.champion()[0] is None  # it returned before the run published anything
+    deadline = time.monotonic() + 240
+    while models.champion()[0] is None and time.monotonic() < deadline:
+        assert not _failure_reports(store), _failure_reports(store)
+        time.sleep(1)
+    champion = models.champion()[0]
+    assert champion is not None, "the run submitted to the cluster did not publish within 4 minutes"
+    assert models.manifest(champion)["dataset_version"] == pinned
+    assert handed_over < (time.monotonic() - began) / 3  # handing over is a small part of the run's time
+
+
+def test_a_worker_killed_mid_fit_fails_the_run_cleanly(store, settings, three_parts, cluster, monkeypatch):
+    from distributed import Client
+
+    with Client(cluster) as client:
+        pids = client.run(os.getpid)
+    victim = sorted(pids.values())[0]
+    original = DistributedSteps._fit
+
+    def fit_and_kill(self, *args, **kwargs):
+        threading.Timer(2.0, os.kill, (victim, signal.SIGKILL)).start()
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DistributedSteps, "_fit", fit_and_kill)
+    monkeypatch.setattr(DistributedSteps, "callbacks", (lambda _env: time.sleep(0.05),))  # a fit of many seconds
+    with pytest.raises(TrainingError, match="left the cluster") as caught:
+        pipeline.run_training(store, _on(settings, cluster))
+    assert "nothing is published" in caught.value.reason
+    assert ModelStore(store, settings.model_name).champion()[0] is None
+    assert not [n for n in store.list_names("models") if n.endswith("model.onnx")]
+    (report,) = _failure_reports(store)
+    assert "left the cluster" in report["reason"] and report["champion_untouched"]
+    cluster.wait_for_workers(2, timeout=60)  # the nanny brings the worker back; the cluster is usable again
+
+
+def test_settings_reach_the_workers_without_secrets_and_storage_by_the_same_identity(settings):
+    from training.distributed.cluster import security, storage_options
+    from training.distributed.submit import without_secrets
+
+    keyed = type(settings).model_validate({"ADMIN_KEY": "a" * 40, "CUSTOMER_PSEUDONYM_KEY": "b" * 40})
+    stripped = without_secrets(keyed)
+    assert keyed.admin_key is not None and stripped.admin_key is None and stripped.customer_pseudonym_key is None
+    assert stripped.storage_connection == keyed.storage_connection  # the rest travels
+    assert storage_options(settings) == {"connection_string": settings.storage_connection}
+    identity = settings.model_copy(update={"storage_blob_uri": "https://bankdata.blob.core.windows.net"})
+    assert storage_options(identity) == {"account_name": "bankdata", "anon": False}  # Entra ID on the worker
+    tls = settings.model_copy(update={"dask_scheduler_address": "tls://10.0.0.4:8786", "dask_tls_ca_file": "ca.pem"})
+    with pytest.raises(TrainingError, match="DASK_TLS_CERT_FILE, DASK_TLS_KEY_FILE"):
+        security(tls)

@@ -1,0 +1,138 @@
+"""The training window as a Dask DataFrame whose partitions are the curated parts, read by the workers.
+
+The run pins its window once, from the manifest (``training.window.plan_window``): a dataset version,
+its files oldest first and their row counts. Every later read, on any worker, reads exactly those
+files: curated parts are written once under new names, so a part that is still there is the part that
+was pinned, and a newer manifest version (another ETL, an erasure) changes nothing the run reads. A
+part that is gone (an erasure rewrote it and deleted the old one) or whose row count differs from the
+pinned one fails the run with ``DatasetChangedError``: it is never half-read.
+
+Each partition is one part, in time order (ingestion, then ``Time`` within the part, as
+``load_window`` orders it), with the rows of erased customers dropped by the same ``read_part``.
+Columns: the contract's features (float32), the label (int8), the time (float64), ``_part`` (the index
+of the file) and, once the lengths are known, ``_row`` (the row's position in the whole window).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from shared.domain.errors import TrainingError
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+PART, ROW = "_part", "_row"
+
+
+class DatasetChangedError(TrainingError):
+    """A part of the run's pinned dataset version changed or disappeared while the run read it."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The window a distributed run trains on, pinned at its start."""
+
+    dataset: str
+    version: str
+    files: tuple[str, ...]
+    counts: tuple[int, ...]  # rows per file as the manifest has them (-1: unknown)
+    left_out: int
+    erased: frozenset[str]
+
+
+def read_one(
+    item: tuple[int, str, int], *, options: dict[str, Any], dataset: str, erased: frozenset[str], labels_only: bool
+) -> pd.DataFrame:
+    """One pinned part, on a worker: straight from Blob with ``adlfs``, checked against the pin, time-ordered."""
+    import pyarrow.parquet as pq
+    from adlfs import AzureBlobFileSystem
+
+    from shared.domain.contract import get_contract
+    from training.window import read_part
+
+    index, path, expected = item
+    contract = get_contract(dataset)
+    fs = AzureBlobFileSystem(**options)
+    try:
+        data = fs.cat_file(f"curated/{path}")
+    except FileNotFoundError:
+        raise DatasetChangedError(
+            f"curated part {path} of the run's dataset version is gone (an erasure rewrote it, or a retention rule "
+            "deleted it) while the run read it; nothing is published, and the next run reads the current version"
+        ) from None
+    source = pq.ParquetFile(io.BytesIO(data))
+    if expected >= 0 and source.metadata.num_rows != expected:
+        raise DatasetChangedError(
+            f"curated part {path} has {source.metadata.num_rows} rows where the run's dataset version has "
+            f"{expected}; nothing is published"
+        )
+    table = read_part(source, contract, erased)
+    label, time_col = contract.label, contract.time_column
+    assert label is not None and time_col is not None  # read_part refused a contract without them
+    frame = table.to_pandas()
+    order = np.argsort(frame[time_col.name].to_numpy(), kind="stable")
+    frame = frame.iloc[order].reset_index(drop=True)
+    out = frame[[label.name]].astype({label.name: np.int8}) if labels_only else _typed(frame, contract)
+    out[PART] = np.int32(index)
+    return out
+
+
+def _typed(frame: pd.DataFrame, contract: Any) -> pd.DataFrame:
+    types = {name: np.float32 for name in contract.feature_names}
+    types.update({contract.label.name: np.int8, contract.time_column.name: np.float64})
+    return frame[list(types)].astype(types)
+
+
+def _meta(dataset: str, *, labels_only: bool) -> pd.DataFrame:
+    import pandas as pd
+
+    from shared.domain.contract import get_contract
+
+    contract = get_contract(dataset)
+    assert contract.label is not None and contract.time_column is not None
+    columns: dict[str, Any] = {contract.label.name: np.int8}
+    if not labels_only:
+        columns = {name: np.float32 for name in contract.feature_names}
+        columns.update({contract.label.name: np.int8, contract.time_column.name: np.float64})
+    columns[PART] = np.int32
+    return pd.DataFrame({k: pd.Series(dtype=v) for k, v in columns.items()})
+
+
+def frame(snapshot: Snapshot, options: dict[str, Any], *, labels_only: bool = False) -> dd.DataFrame:
+    """The pinned window, one partition per part (nothing is read until a computation asks)."""
+    import dask.dataframe as dd
+
+    items = [(i, path, count) for i, (path, count) in enumerate(zip(snapshot.files, snapshot.counts, strict=True))]
+    return dd.from_map(
+        read_one,
+        items,
+        options=options,
+        dataset=snapshot.dataset,
+        erased=snapshot.erased,
+        labels_only=labels_only,
+        meta=_meta(snapshot.dataset, labels_only=labels_only),
+        divisions=None,
+        label=f"read-{snapshot.version}",
+        enforce_metadata=False,
+    )
+
+
+def with_rows(parts: dd.DataFrame, offsets: list[int]) -> dd.DataFrame:
+    """``parts`` with ``_row``: each row's position in the window (``offsets``: the first row of each part)."""
+    meta = parts._meta.assign(**{ROW: np.int64(0)}).iloc[:0]
+    return parts.map_partitions(_add_rows, offsets, meta=meta, enforce_metadata=False)
+
+
+def _add_rows(part: pd.DataFrame, offsets: list[int], partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
+    number = int(part[PART].iloc[0]) if len(part) else (partition_info or {}).get("number", 0)
+    start = offsets[number]
+    return part.assign(**{ROW: np.arange(start, start + len(part), dtype=np.int64)})

@@ -1,0 +1,82 @@
+"""What the timer function does when retraining is distributed: hand the whole run to the cluster and return.
+
+Why this shape: a Functions timer invocation is bounded (10 minutes on Consumption, 30 by default on
+Flex Consumption) and its instance can be recycled at any time, while a distributed run over a year of
+transactions takes as long as it takes. So the function only submits ``retrain_job`` as one Dask task
+(``fire_and_forget``: the scheduler keeps it running after the function's client disconnects) and logs
+its key. The job runs on a worker with that worker's client: it lays out the window, searches, fits on
+every worker, exports, judges and publishes exactly as ``run_training`` does anywhere else, and a failure
+writes the same failure report, audit entry and FAILED MLflow run. The task's key names the dataset
+version and the hour, so a timer that fires twice for the same data does not start a second run while
+the first is still on the cluster.
+
+The job gets the function app's settings without their secrets (the signing, admin and pseudonym keys,
+Application Insights' connection string): it needs none of them, and they should not cross the network.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+from shared.domain.errors import TrainingError
+
+if TYPE_CHECKING:
+    from shared.domain.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A run handed to the cluster: its task key and the scheduler it went to."""
+
+    key: str
+    scheduler: str
+    dataset_version: str
+
+
+def without_secrets(settings: Settings) -> Settings:
+    """``settings`` with every secret field emptied: what may travel to the cluster."""
+    secret = {name: None for name in type(settings).model_fields if isinstance(getattr(settings, name), SecretStr)}
+    return settings.model_copy(update=secret)
+
+
+def submit(settings: Settings, dataset_version: str, *, now: datetime | None = None) -> Submitted:
+    """Submit the run for ``dataset_version`` to ``DASK_SCHEDULER_ADDRESS`` and return without waiting for it."""
+    from distributed import Client, fire_and_forget
+
+    from training.distributed.cluster import LOCAL, security
+
+    address = settings.dask_scheduler_address
+    if not address or address == LOCAL:
+        raise TrainingError(
+            "a retraining run can only be handed over to a running Dask cluster: set DASK_SCHEDULER_ADDRESS to its "
+            "address (a 'local' cluster would end with this process)"
+        )
+    key = f"fraudops-retrain-{dataset_version}-{(now or datetime.now(UTC)):%Y%m%dT%H}"
+    try:
+        client = Client(address, security=security(settings), timeout=30)
+    except OSError as exc:
+        raise TrainingError(f"the Dask scheduler at {address} cannot be reached ({exc}); nothing was started") from None
+    try:
+        future = client.submit(retrain_job, without_secrets(settings), dataset_version, key=key, pure=False)
+        fire_and_forget(future)
+    finally:
+        client.close()
+    log.info("retraining on %s handed to the Dask cluster at %s as %s", dataset_version, address, key)
+    return Submitted(key, address, dataset_version)
+
+
+def retrain_job(settings: Settings, dataset_version: str) -> dict[str, Any]:
+    """On a Dask worker: the whole retraining run (``run_training``), with this worker's client."""
+    from shared.adapters.storage import get_blob_store
+    from shared.domain.results import as_dict
+    from training.pipeline import run_training
+
+    run = run_training(get_blob_store(settings), settings, dataset_version=dataset_version)
+    return {k: v for k, v in as_dict(run).items() if k in ("model_version", "promoted", "promotion_reason", "auc")}
