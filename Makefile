@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEMO_ROWS ?= 300000
 
-.PHONY: setup chromium postgresql mlflow-ui lock test-fast test-worker infra-check azurite azurite-stop demo test bench-etl bench-train bench-score bench-stream bench-fl lint clean
+.PHONY: setup chromium postgresql mlflow-ui lock test-fast test-worker infra-check azurite azurite-stop demo test bench-etl bench-train bench-train-distributed bench-score bench-stream bench-fl lint clean
 
 $(VENV)/.installed: requirements-dev.lock requirements-worker-protos.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.13 is required and none was found: install it (pyenv install 3.13, or apt/your OS's python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
@@ -94,6 +94,9 @@ bench-etl: setup ## ETL vs its floor on a full-size file, on a private Azurite; 
 
 bench-train: setup ## training on a full-size generated file: AUC/PR-AUC vs Bayes-optimal, time vs one bare fit, peak RSS
 	$(PY) scripts/bench_train.py
+
+bench-train-distributed: setup ## single node vs LightGBM on a 2-worker Dask LocalCluster, same window: rows/s, peak RSS per worker vs its limit
+	$(PY) scripts/bench_train_distributed.py
 
 bench-score: setup ## scoring latency/throughput/cold start vs their floors, against fraudops serve on loopback
 	$(PY) scripts/bench_score.py
