@@ -193,19 +193,3 @@ def test_a_worker_killed_mid_fit_fails_the_run_cleanly(store, settings, three_pa
     (report,) = _failure_reports(store)
     assert "left the cluster" in report["reason"] and report["champion_untouched"]
     cluster.wait_for_workers(2, timeout=60)  # the nanny brings the worker back; the cluster is usable again
-
-
-def test_settings_reach_the_workers_without_secrets_and_storage_by_the_same_identity(settings):
-    from training.distributed.cluster import security, storage_options
-    from training.distributed.submit import without_secrets
-
-    keyed = type(settings).model_validate({"ADMIN_KEY": "a" * 40, "CUSTOMER_PSEUDONYM_KEY": "b" * 40})
-    stripped = without_secrets(keyed)
-    assert keyed.admin_key is not None and stripped.admin_key is None and stripped.customer_pseudonym_key is None
-    assert stripped.storage_connection == keyed.storage_connection  # the rest travels
-    assert storage_options(settings) == {"connection_string": settings.storage_connection}
-    identity = settings.model_copy(update={"storage_blob_uri": "https://bankdata.blob.core.windows.net"})
-    assert storage_options(identity) == {"account_name": "bankdata", "anon": False}  # Entra ID on the worker
-    tls = settings.model_copy(update={"dask_scheduler_address": "tls://10.0.0.4:8786", "dask_tls_ca_file": "ca.pem"})
-    with pytest.raises(TrainingError, match="DASK_TLS_CERT_FILE, DASK_TLS_KEY_FILE"):
-        security(tls)

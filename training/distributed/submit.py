@@ -46,7 +46,9 @@ def without_secrets(settings: Settings) -> Settings:
     return settings.model_copy(update=secret)
 
 
-def submit(settings: Settings, dataset_version: str, *, now: datetime | None = None) -> Submitted:
+def submit(
+    settings: Settings, dataset_version: str, *, now: datetime | None = None, timeout: float = 30.0
+) -> Submitted:
     """Submit the run for ``dataset_version`` to ``DASK_SCHEDULER_ADDRESS`` and return without waiting for it."""
     from distributed import Client, fire_and_forget
 
@@ -60,7 +62,7 @@ def submit(settings: Settings, dataset_version: str, *, now: datetime | None = N
         )
     key = f"fraudops-retrain-{dataset_version}-{(now or datetime.now(UTC)):%Y%m%dT%H}"
     try:
-        client = Client(address, security=security(settings), timeout=30)
+        client = Client(address, security=security(settings), timeout=timeout)
     except OSError as exc:
         raise TrainingError(f"the Dask scheduler at {address} cannot be reached ({exc}); nothing was started") from None
     try:
