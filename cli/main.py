@@ -184,26 +184,13 @@ def cmd_federated_simulate(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_federated_client(args: argparse.Namespace) -> dict[str, Any]:
     import os
 
-    from cli.simulate import _data
-    from shared.adapters.function_keys import function_app_client
-    from shared.federated import credentials
-    from shared.federated.client import BankClient
+    from fraudops_bank.errors import TableRefusedError
+    from fraudops_bank.run import run_client
 
-    vault = args.key_vault_url or os.environ.get("BANK_KEY_VAULT_URL")
-    creds = (
-        credentials.from_key_vault(
-            vault, bank_key_secret=args.bank_key_secret, function_key_secret=args.function_key_secret
-        )
-        if vault
-        else credentials.from_environment(os.environ)
-    )
-    if args.rounds < 1:
-        raise CommandError("--rounds must be at least 1")
-    x, y = _data(Path(args.data), 0, 0)
-    with function_app_client(args.url, function_key=creds.function_key, timeout=120) as http:
-        client = BankClient(http, args.bank, creds.bank_key)
-        done = client.take_rounds(x, y, args.rounds, wait_seconds=args.wait_seconds)
-    return {"bank": args.bank, "rows_used_locally": len(x), "rounds": done}
+    try:
+        return run_client(args, os.environ)  # the same as `fraudops-bank client`, which banks install on their own
+    except TableRefusedError as exc:
+        raise CommandError(exc.reason, EXIT_REJECTED) from None
 
 
 def cmd_federated_keys(args: argparse.Namespace) -> dict[str, Any]:
@@ -358,6 +345,7 @@ def cmd_demo(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fraudops_bank.run import add_client_arguments  # argparse only
     from training.mechanics import NAMES  # NumPy only
 
     p = argparse.ArgumentParser(prog="fraudops", description=__doc__.splitlines()[0])
@@ -433,27 +421,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_federated_simulate)
     cl = fl_sub.add_parser(
         "client",
-        help="one bank: pull, train locally, sign and post (keys in FL_BANK_KEY and "
-        "FRAUDOPS_FUNCTION_KEY, or in the bank's Key Vault)",
+        help="one bank: pull, train locally (NumPy or Spark), sign and post (keys in FL_BANK_KEY and "
+        "FRAUDOPS_FUNCTION_KEY, or in the bank's Key Vault); the same as fraudops-bank client",
     )
-    cl.add_argument("--bank", required=True)
-    cl.add_argument("--data", required=True)
-    cl.add_argument("--url", required=True)
-    cl.add_argument(
-        "--rounds", type=int, default=1, help="consecutive rounds; after each the client waits for the round to close"
-    )
-    cl.add_argument(
-        "--wait-seconds",
-        type=float,
-        default=3600.0,
-        help="longest wait for a round to close before giving up (default: one round deadline)",
-    )
-    cl.add_argument(
-        "--key-vault-url",
-        help="read both keys from this Key Vault (default: BANK_KEY_VAULT_URL; unset: the environment)",
-    )
-    cl.add_argument("--bank-key-secret", default="fl-bank-key", help="the signing key's secret name")
-    cl.add_argument("--function-key-secret", default="fraudops-function-key", help="the function key's secret name")
+    add_client_arguments(cl)  # fraudops_bank's flags: --engine numpy|spark, --data or --table...
     cl.set_defaults(func=cmd_federated_client)
     ks = fl_sub.add_parser("keys", help="bank keys")
     ks_sub = ks.add_subparsers(dest="keys_command", required=True)
@@ -527,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("azure").setLevel(logging.WARNING)
     from azure.core.exceptions import ServiceRequestError
 
+    from fraudops_bank.errors import BankError
     from shared.domain.errors import FraudOpsError
 
     try:
@@ -534,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as exc:
         print(f"fraudops {args.command}: {exc.reason}", file=sys.stderr)
         return exc.code
-    except FraudOpsError as exc:
+    except (FraudOpsError, BankError) as exc:
         print(f"fraudops {args.command}: {exc.reason}", file=sys.stderr)
         return 1
     except ServiceRequestError as exc:

@@ -21,8 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from shared.domain.contract import get_contract
-
 log = logging.getLogger(__name__)
 
 POISON_SCALE = -10.0
@@ -34,13 +32,10 @@ def _data(path: Path | None, rows: int, seed: int) -> tuple[np.ndarray, np.ndarr
         from training.generate import sample_features
 
         return sample_features(rows, seed, fraud_rate=0.01)
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
+    from fraudops_bank.engines.numpy import read  # the bank client's reader: the same columns, casts and refusals
 
-    table = pq.read_table(path) if path.suffix == ".parquet" else pacsv.read_csv(path)
-    contract = get_contract("creditcard")
-    x = np.column_stack([np.asarray(table.column(f), np.float32) for f in contract.feature_names])
-    return x, np.asarray(table.column("Class"), np.int8)
+    engine = read(path)
+    return engine.x, engine.y
 
 
 def _scores(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
@@ -66,11 +61,12 @@ def simulate(
     from pydantic import SecretStr
 
     from cli.server import running_server
+    from fraudops_bank.client import BankClient
+    from fraudops_bank.engines.numpy import NumpyEngine
     from shared.adapters.function_keys import function_app_client
     from shared.adapters.storage import get_blob_store
     from shared.domain.settings import get_settings
     from shared.federated import model as lr
-    from shared.federated.client import BankClient
     from shared.federated.headers import MAX_EXAMPLES
     from shared.federated.rounds import RoundConfig, Rounds
 
@@ -112,8 +108,7 @@ def simulate(
                 if r == 0 and i < poison_statistics:
                     part = part * POISON_STATS_SCALE + POISON_STATS_SHIFT
                 client.take_part(
-                    part,
-                    y[share],
+                    NumpyEngine(part, y[share]),
                     steps=steps,
                     tamper=POISON_SCALE if i < poison and r > 0 else None,
                     claim=MAX_EXAMPLES if i < lie else None,

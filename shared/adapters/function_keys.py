@@ -17,14 +17,16 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from fraudops_bank.credentials import FUNCTION_KEY_ENV, FUNCTION_KEY_HEADER  # the bank client sends the same
+
 if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger(__name__)
 
-HEADER = "x-functions-key"
+HEADER = FUNCTION_KEY_HEADER
 QUERY = "code"
-ENV = "FRAUDOPS_FUNCTION_KEY"
+ENV = FUNCTION_KEY_ENV
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

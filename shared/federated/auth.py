@@ -1,21 +1,22 @@
 """Signed requests from banks: HMAC-SHA256 over method, path, timestamp, nonce, extra signed headers and body hash.
 
 Headers: ``X-FL-Bank``, ``X-FL-Timestamp`` (Unix seconds), ``X-FL-Nonce`` and ``X-FL-Signature``
-(hex). A request is refused (401) for an unknown bank, a bad signature, a clock skew over
-``max_skew`` seconds or a nonce seen before; nonces are remembered in Blob, create-only, so a
-replay is refused by every instance.
+(hex). The bank signs with ``fraudops_bank.signing`` (the client's package) and ``verify`` checks
+the same canonical bytes. A request is refused (401) for an unknown bank, a bad signature, a clock
+skew over ``max_skew`` seconds or a nonce seen before; nonces are remembered in Blob, create-only,
+so a replay is refused by every instance.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import re
-import secrets
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from fraudops_bank.signing import SIGNED_EXTRA, canonical
+from fraudops_bank.signing import signature as hmac_hex
 from shared.adapters.bank_keys import KeyStore, store_bank_key
 from shared.domain.errors import BlobExistsError, FraudOpsError
 from shared.federated.banks import BankIdError, bank_id
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 
 MAX_SKEW_SECONDS = 300
 NONCE_PREFIX = "_nonces/"  # in the federated container; storage.bicep deletes them after a day
-SIGNED_EXTRA = ("x-fl-examples", "x-fl-metrics")
 SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 TIMESTAMP = re.compile(r"[0-9]{1,12}")
 NONCE = re.compile(r"[0-9A-Za-z]{16,128}")
@@ -36,39 +36,6 @@ NONCE = re.compile(r"[0-9A-Za-z]{16,128}")
 
 class AuthError(FraudOpsError):
     """The request is not signed by a known bank (401)."""
-
-
-def canonical(
-    method: str, path: str, timestamp: str, nonce: str, body: bytes, extra: Mapping[str, str], bank: str = ""
-) -> bytes:
-    """The bytes a bank signs: the request line, its signing headers, its bank id and the body's digest."""
-    parts = [
-        method.upper(),
-        path,
-        bank,
-        timestamp,
-        nonce,
-        *(f"{k}:{extra.get(k, '')}" for k in SIGNED_EXTRA),
-        hashlib.sha256(body).hexdigest(),
-    ]
-    return "\n".join(parts).encode()
-
-
-def sign(
-    key: bytes, method: str, path: str, body: bytes, *, bank: str, now: float, extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The headers a bank sends (``extra`` holds the other signed headers, lower-case names)."""
-    timestamp, nonce = str(int(now)), secrets.token_hex(16)
-    extra = dict(extra or {})
-    signed = canonical(method, path, timestamp, nonce, body, extra, bank.lower())
-    signature = hmac.new(key, signed, hashlib.sha256).hexdigest()
-    return {
-        "X-FL-Bank": bank,
-        "X-FL-Timestamp": timestamp,
-        "X-FL-Nonce": nonce,
-        "X-FL-Signature": signature,
-        **{k: v for k, v in extra.items()},
-    }
 
 
 def single_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -122,8 +89,7 @@ def verify(
     if key is None:
         raise AuthError(f"unknown bank {bank!r}")
     extra = {k: headers.get(k, "") for k in SIGNED_EXTRA}
-    signed = canonical(method, path, timestamp, nonce, body, extra, bank)
-    expected = hmac.new(key, signed, hashlib.sha256).hexdigest()
+    expected = hmac_hex(key, canonical(method, path, timestamp, nonce, body, extra, bank))
     if not hmac.compare_digest(expected, signature.lower()):
         raise AuthError("the signature does not match the request")
     try:

@@ -1,71 +1,27 @@
-"""The federated model family: logistic regression on standardised features, trained by full-batch gradient descent.
+"""The federated model family, as the server uses it: the bank package's math, one definition for both sides.
 
-Parameters are ``coef`` (one per feature) and ``intercept``; the scaler (``mean``, ``scale``) is
-derived in round 0 from every bank's sufficient statistics (count, sum, sum of squares per
-feature), so no bank shares rows or even its own means.
+Logistic regression on standardised features, trained by full-batch gradient descent; see
+``fraudops_bank.model`` (which banks install on their own, so the math lives there).
 """
 
 from __future__ import annotations
 
-import numpy as np
+from fraudops_bank.model import (
+    initial,
+    log_loss,
+    predict_proba,
+    scaler_from,
+    stats_template,
+    sufficient_statistics,
+    train_local,
+)
 
-
-def initial(n_features: int) -> dict[str, np.ndarray]:
-    return {"coef": np.zeros(n_features, np.float32), "intercept": np.zeros(1, np.float32)}
-
-
-def stats_template(n_features: int) -> dict[str, np.ndarray]:
-    return {
-        "count": np.zeros(1, np.float32),
-        "sum": np.zeros(n_features, np.float32),
-        "sumsq": np.zeros(n_features, np.float32),
-    }
-
-
-def sufficient_statistics(x: np.ndarray) -> dict[str, np.ndarray]:
-    x64 = np.asarray(x, dtype=np.float64)
-    return {
-        "count": np.array([x64.shape[0]], np.float32),
-        "sum": x64.sum(axis=0).astype(np.float32),
-        "sumsq": (x64 * x64).sum(axis=0).astype(np.float32),
-    }
-
-
-def scaler_from(stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Global mean and standard deviation from summed statistics."""
-    n = float(stats["count"][0])
-    mean = stats["sum"].astype(np.float64) / n
-    var = np.maximum(stats["sumsq"].astype(np.float64) / n - mean * mean, 1e-12)
-    return {"mean": mean.astype(np.float32), "scale": np.sqrt(var).astype(np.float32)}
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -40, 40))))
-
-
-def predict_proba(params: dict[str, np.ndarray], scaler: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    z = ((np.asarray(x, np.float64) - scaler["mean"]) / scaler["scale"]) @ params["coef"].astype(np.float64)
-    return _sigmoid(z + float(params["intercept"][0]))
-
-
-def train_local(
-    params: dict[str, np.ndarray],
-    scaler: dict[str, np.ndarray],
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    steps: int = 50,
-    learning_rate: float = 0.5,
-    l2: float = 1e-4,
-) -> dict[str, np.ndarray]:
-    """Full-batch gradient descent on the log loss from the given parameters (warm start); deterministic."""
-    xs = (np.asarray(x, np.float64) - scaler["mean"]) / scaler["scale"]
-    yf = np.asarray(y, np.float64)
-    w = params["coef"].astype(np.float64).copy()
-    b = float(params["intercept"][0])
-    n = xs.shape[0]
-    for _ in range(steps):
-        err = _sigmoid(xs @ w + b) - yf
-        w -= learning_rate * (xs.T @ err / n + l2 * w)
-        b -= learning_rate * float(err.mean())
-    return {"coef": w.astype(np.float32), "intercept": np.array([b], np.float32)}
+__all__ = [
+    "initial",
+    "log_loss",
+    "predict_proba",
+    "scaler_from",
+    "stats_template",
+    "sufficient_statistics",
+    "train_local",
+]

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-
-class RoundStatus(StrEnum):
-    """Where a round is: taking updates, being aggregated by exactly one caller, or done."""
-
-    OPEN = "open"
-    AGGREGATING = "aggregating"
-    CLOSED = "closed"
+from fraudops_bank.status import RoundStatus as RoundStatus  # the values the banks' client polls for
 
 
 @dataclass(frozen=True)

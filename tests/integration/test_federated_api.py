@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cli.server import running_server
-from shared.federated.auth import sign
+from fraudops_bank.signing import sign
 from shared.federated.params import from_npz, to_npz
 
 KEYS = {"bank-a": "key-a", "bank-b": "key-b", "bank-c": "key-c", "bank-d": "key-d", "bank-e": "key-e"}

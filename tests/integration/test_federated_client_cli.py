@@ -56,23 +56,20 @@ def served(store, azurite, tmp_path):
         server.wait(timeout=20)
 
 
-def _client(base, env, bank, data, *, rounds=3, key=KEY):
+def _client(base, env, bank, data, *, rounds=3, key=KEY, source=("--data",), command=None, wait=120):
+    """``fraudops federated client`` (or ``command``, e.g. the standalone ``fraudops-bank client``) as a process."""
     cmd = [
-        sys.executable,
-        "-m",
-        "cli.main",
-        "federated",
-        "client",
+        *(command or [sys.executable, "-m", "cli.main", "federated", "client"]),
         "--bank",
         bank,
-        "--data",
+        *source,
         str(data),
         "--url",
         base,
         "--rounds",
         str(rounds),
         "--wait-seconds",
-        "120",
+        str(wait),
     ]
     client_env = {**env, "FL_BANK_KEY": BANKS.get(bank, "x"), "FRAUDOPS_FUNCTION_KEY": key}
     return subprocess.Popen(cmd, cwd=ROOT, env=client_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -111,3 +108,140 @@ def test_a_client_with_the_wrong_function_key_stops_with_the_hosts_reason(served
     proc = _client(base, env, "bank-a", tmp_path / "d.csv", rounds=1, key="not-the-key")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "function key is not valid" in err, err[-2000:]
+
+
+def _parquet_parts(directory, rows, seed, files=3):
+    """Generated rows as a directory of Parquet files, as a bank's table would be stored."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fraudops_bank.contract import FEATURES, LABEL
+    from training.generate import sample_features
+
+    x, y = sample_features(rows, seed, fraud_rate=0.02)
+    directory.mkdir()
+    for i, part in enumerate(np.array_split(np.arange(rows), files)):
+        columns = {f: x[part, j].astype(np.float64) for j, f in enumerate(FEATURES)}
+        pq.write_table(pa.table({**columns, LABEL: y[part].astype(np.int64)}), directory / f"part-{i}.parquet")
+    return directory
+
+
+SPARK_ENV = {
+    "PYSPARK_SUBMIT_ARGS": "--master local[2] --conf spark.ui.enabled=false --conf spark.driver.host=127.0.0.1 "
+    "--conf spark.driver.bindAddress=127.0.0.1 --conf spark.sql.shuffle.partitions=2 pyspark-shell",
+    "SPARK_LOCAL_IP": "127.0.0.1",
+    "PYSPARK_PYTHON": sys.executable,
+}
+
+
+@pytest.mark.slow
+def test_a_bank_on_spark_takes_part_in_real_rounds_beside_numpy_banks(served, tmp_path):
+    """`--engine spark --table` over Parquet parts: round 0 and a model round, accepted and aggregated by the server."""
+    pytest.importorskip("pyspark")
+    from training.generate import generate
+
+    base, env = served
+    table = _parquet_parts(tmp_path / "bank-a-table", 3000, 30)
+    procs = {
+        "bank-a": _client(
+            base, {**env, **SPARK_ENV}, "bank-a", table, rounds=2, wait=300, source=("--engine", "spark", "--table")
+        )
+    }
+    for i, bank in enumerate(("bank-b", "bank-c")):
+        generate(2000, 40 + i, tmp_path / f"{bank}.csv", fraud_rate=0.02)
+        procs[bank] = _client(base, env, bank, tmp_path / f"{bank}.csv", rounds=2, wait=300)
+    results = {}
+    for bank, proc in procs.items():
+        out, err = proc.communicate(timeout=400)
+        assert proc.returncode == 0, f"{bank}: {err[-3000:]}"
+        results[bank] = json.loads(out.strip().splitlines()[-1])
+    assert results["bank-a"]["engine"] == "spark" and results["bank-a"]["rows_used_locally"] == 3000
+    assert all([r["round"] for r in s["rounds"]] == [0, 1] for s in results.values()), results
+    for n in (0, 1):
+        state = httpx.get(f"{base}/api/federated/rounds/{n}", headers={HEADER: KEY}).json()
+        assert state["status"] == "closed" and sorted(state["participants"]) == sorted(BANKS), state
+        assert state["participants"]["bank-a"]["examples"] == 3000
+    loss = httpx.get(f"{base}/api/federated/rounds/1", headers={HEADER: KEY}).json()["participants"]["bank-a"]
+    assert 0 < loss["metrics"]["local_loss"] < 1  # the Spark engine's log loss, as the NumPy client reports it
+
+
+def _python311() -> str | None:
+    found = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "find-python.sh"), "3.11"], capture_output=True, text=True, check=False
+    )
+    return found.stdout.strip() or None
+
+
+@pytest.fixture(scope="module")
+def bank_install(tmp_path_factory):
+    """The bank package as a bank installs it: its wheel, in a fresh Python 3.11 venv, with the locked dependencies."""
+    import shutil
+    import zipfile
+
+    python = _python311()
+    if python is None:
+        pytest.skip("no Python 3.11 on this machine (scripts/find-python.sh 3.11 found none)")
+    work = tmp_path_factory.mktemp("bank-install")
+    source = work / "src" / "fraudops_bank"
+    shutil.copytree(ROOT / "fraudops_bank", source, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    run = {"capture_output": True, "text": True, "timeout": 600, "cwd": work}
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(work / "dist"), str(source)], **run
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = (work / "dist").glob("fraudops_bank-*.whl")
+    venv = work / "venv"
+    steps = [
+        [python, "-m", "venv", str(venv)],
+        [
+            str(venv / "bin" / "pip"),
+            "install",
+            "--quiet",
+            "--require-hashes",
+            "-r",
+            str(ROOT / "fraudops_bank" / "requirements.lock"),
+        ],
+        [str(venv / "bin" / "pip"), "install", "--quiet", "--no-deps", str(wheel)],
+    ]
+    for step in steps:
+        done = subprocess.run(step, **run)
+        assert done.returncode == 0, f"{step}: {done.stderr[-3000:]}"
+    return zipfile.ZipFile(wheel).namelist(), venv
+
+
+@pytest.mark.slow
+def test_the_wheel_holds_the_bank_package_only(bank_install):
+    names, _ = bank_install
+    assert all(n.startswith(("fraudops_bank/", "fraudops_bank-0.1.0.dist-info/")) for n in names), names
+    assert {"fraudops_bank/run.py", "fraudops_bank/engines/spark.py", "fraudops_bank/engines/numpy.py"} <= set(names)
+
+
+@pytest.mark.slow
+def test_a_bank_installs_the_client_alone_and_takes_part_from_python_3_11(served, bank_install, tmp_path):
+    _, venv = bank_install
+    python = str(venv / "bin" / "python")
+    probe = (
+        "import importlib.util as u, sys; import fraudops_bank.run, fraudops_bank.client, fraudops_bank.credentials, "
+        "fraudops_bank.engines.numpy, fraudops_bank.engines.spark; print(sys.version_info[:2], "
+        "[m for m in ('lightgbm', 'mlflow', 'azure.functions', 'pyspark', 'shared', 'training', 'api', 'cli', "
+        "'functions', 'function_app') if u.find_spec(m) is not None])"
+    )
+    seen = subprocess.run([python, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert seen.returncode == 0, seen.stderr[-3000:]
+    assert seen.stdout.strip() == "(3, 11) []"  # every module imports on 3.11; nothing of the server is there
+
+    base, env = served
+    bare = {k: v for k, v in env.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    table = _parquet_parts(tmp_path / "table", 1200, 50)
+    command = [str(venv / "bin" / "fraudops-bank"), "client"]
+    proc = _client(base, bare, "bank-a", table, rounds=1, command=command, source=("--engine", "numpy", "--table"))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-3000:]
+    assert json.loads(out.strip().splitlines()[-1])["rounds"] == [{"round": 0, "status": "open"}]
+    state = httpx.get(f"{base}/api/federated/rounds/0", headers={HEADER: KEY}).json()
+    assert state["participants"] == {"bank-a": {"examples": 1200, "metrics": {}}}
+
+    spark = _client(base, bare, "bank-b", table, rounds=1, command=command, source=("--engine", "spark", "--table"))
+    _, err = spark.communicate(timeout=120)
+    assert spark.returncode == 1 and "pip install 'fraudops-bank[spark]'" in err, err[-2000:]

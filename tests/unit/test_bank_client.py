@@ -9,9 +9,9 @@ import httpx
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.domain.errors import FraudOpsError
-from shared.federated import credentials
-from shared.federated.client import Backoff, BankClient, RoundWaitTimeout
+from fraudops_bank import credentials
+from fraudops_bank.client import Backoff, BankClient, RoundWaitTimeout
+from fraudops_bank.errors import CredentialsError
 
 
 class FakeClock:
@@ -61,9 +61,9 @@ def test_jitter_stays_within_its_band():
 
 
 def test_credentials_from_the_environment_name_what_is_missing():
-    with pytest.raises(FraudOpsError, match="FL_BANK_KEY and FRAUDOPS_FUNCTION_KEY"):
+    with pytest.raises(CredentialsError, match="FL_BANK_KEY and FRAUDOPS_FUNCTION_KEY"):
         credentials.from_environment({})
-    with pytest.raises(FraudOpsError, match="set FRAUDOPS_FUNCTION_KEY"):
+    with pytest.raises(CredentialsError, match="set FRAUDOPS_FUNCTION_KEY"):
         credentials.from_environment({"FL_BANK_KEY": "b"})
     creds = credentials.from_environment({"FL_BANK_KEY": "b", "FRAUDOPS_FUNCTION_KEY": "f"})
     assert (creds.bank_key, creds.function_key) == (b"b", "f") and "b" not in repr(creds).replace("bank", "")
@@ -90,6 +90,6 @@ def test_credentials_from_key_vault():
 def test_a_missing_key_vault_secret_is_named():
     vault = FakeVault({"fl-bank-key": "bank-secret"})
     with pytest.raises(
-        FraudOpsError, match="could not read secret fraudops-function-key from https://v: ResourceNotFoundError"
+        CredentialsError, match="could not read secret fraudops-function-key from https://v: ResourceNotFoundError"
     ):
         credentials.from_key_vault("https://v", client=vault)

@@ -15,11 +15,12 @@ import zipfile
 import numpy as np
 import pytest
 
+from fraudops_bank.signing import sign
 from shared.adapters.memory_store import MemoryBlobStore
 from shared.domain.errors import ConcurrentUpdateError, ConfigurationError, RetryLaterError
 from shared.federated import aggregate, model, privacy
 from shared.federated.aggregators import aggregator_for
-from shared.federated.auth import AuthError, sign, single_headers, verify
+from shared.federated.auth import AuthError, single_headers, verify
 from shared.federated.banks import BankIdError, bank_id
 from shared.federated.merge import capped_weights, merge
 from shared.federated.params import BadParametersError, from_npz, to_npz
@@ -707,13 +708,15 @@ def test_metrics_outside_the_declared_syntax_are_refused_with_a_reason(raw):
 
 
 def test_metrics_the_client_writes_are_what_the_server_reads():
-    from shared.federated.headers import encode_metrics, parse_metrics
+    from fraudops_bank.errors import ParametersError
+    from fraudops_bank.headers import encode_metrics
+    from shared.federated.headers import parse_metrics
 
     metrics = {"local_loss": 1e-05, "auc": 0.987654321, "n": 3.0, "neg": -2.5, "zero": 0.0, "big": 999999999999.5}
     back = parse_metrics(encode_metrics(metrics))
     assert back.keys() == metrics.keys()
     assert all(abs(back[k] - v) <= 1e-12 * max(1.0, abs(v)) for k, v in metrics.items())
-    with pytest.raises(BadParametersError, match="finite"):
+    with pytest.raises(ParametersError, match="finite"):  # the client refuses to write what the server would refuse
         encode_metrics({"x": float("nan")})
 
 

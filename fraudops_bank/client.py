@@ -1,4 +1,4 @@
-"""The bank side of the protocol: pull the global model, train locally, sign and post the update. Rows never leave."""
+"""The bank side of the protocol: pull the global model, compute locally, sign and post. Rows never leave."""
 
 from __future__ import annotations
 
@@ -6,32 +6,32 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import numpy as np
 
-from shared.domain.errors import FraudOpsError
-from shared.federated import model as lr
-from shared.federated.auth import sign
-from shared.federated.headers import encode_metrics
-from shared.federated.params import from_npz, to_npz
-from shared.federated.status import RoundStatus
+from fraudops_bank import model as lr
+from fraudops_bank.credentials import FUNCTION_KEY_ENV, FUNCTION_KEY_HEADER
+from fraudops_bank.engines import Engine
+from fraudops_bank.errors import ProtocolError, RoundWaitTimeout
+from fraudops_bank.headers import encode_metrics
+from fraudops_bank.signing import sign
+from fraudops_bank.status import RoundStatus
+from fraudops_bank.wire import from_npz, to_npz
 
 log = logging.getLogger(__name__)
 
-
-class ProtocolError(FraudOpsError):
-    """The server refused a request; ``status`` is its HTTP status."""
-
-    def __init__(self, reason: str, status: int) -> None:
-        super().__init__(reason)
-        self.status = status
+__all__ = ["Backoff", "BankClient", "ProtocolError", "RoundWaitTimeout", "connect"]
 
 
-class RoundWaitTimeout(FraudOpsError):
-    """A round did not close within the time the bank was willing to wait."""
+def connect(base_url: str, *, function_key: str, timeout: float = 120.0) -> httpx.Client:
+    """An ``httpx.Client`` for the function app that sends ``function_key`` on every request."""
+    if not function_key:
+        raise ValueError(f"a function key is required: the host answers 401 without one (set {FUNCTION_KEY_ENV})")
+    return httpx.Client(base_url=base_url, timeout=timeout, headers={FUNCTION_KEY_HEADER: function_key})
 
 
 @dataclass(frozen=True)
@@ -43,18 +43,23 @@ class Backoff:
     cap: float = 30.0
     jitter: float = 0.1
 
-    def delays(self, rng: random.Random) -> Any:
+    def delays(self, rng: random.Random) -> Iterator[float]:
         delay = self.first
         while True:
             yield delay * (1 + rng.uniform(-self.jitter, self.jitter))
             delay = min(delay * self.factor, self.cap)
 
 
-class BankClient:
-    """One bank talking to the federated API at ``base_url`` (an ``httpx.Client`` passed in).
+def _refused(r: httpx.Response) -> ProtocolError:
+    try:
+        detail = r.json().get("detail", r.text)
+    except ValueError:
+        detail = r.text[:500] or f"HTTP {r.status_code}"
+    return ProtocolError(str(detail), r.status_code)
 
-    The client must send the function app's key on every request (``function_keys.function_app_client``).
-    """
+
+class BankClient:
+    """One bank talking to the federated API through ``http`` (an ``httpx.Client`` from ``connect``)."""
 
     def __init__(
         self,
@@ -72,7 +77,7 @@ class BankClient:
         """The round's public state (``status``, ``participants``, ``min_clients``...)."""
         r = self.http.get(f"/api/federated/rounds/{round_number}")
         if r.status_code != 200:
-            raise ProtocolError(r.json().get("detail", r.text), r.status_code)
+            raise _refused(r)
         return dict(r.json())
 
     def wait_until_closed(
@@ -109,20 +114,19 @@ class BankClient:
 
     def take_rounds(
         self,
-        x: np.ndarray,
-        y: np.ndarray,
+        engine: Engine,
         rounds: int,
         *,
         wait_seconds: float,
         backoff: Backoff = Backoff(),
-        steps: int = 50,
+        steps: int = lr.STEPS,
     ) -> list[dict[str, Any]]:
         """Take part in ``rounds`` consecutive rounds, waiting for each to close before training on the next."""
         done: list[dict[str, Any]] = []
         for i in range(rounds):
             if done:
                 self.wait_until_closed(done[-1]["round"], timeout=wait_seconds, backoff=backoff)
-            round_number, state = self.take_part(x, y, steps=steps)
+            round_number, state = self.take_part(engine, steps=steps)
             done.append({"round": round_number, "status": state["status"]})
             log.info("bank %s: sent its update for round %d (%d of %d)", self.bank, round_number, i + 1, rounds)
         return done
@@ -131,7 +135,7 @@ class BankClient:
         """The round being trained, its kind (``statistics`` or ``model``) and the arrays (scaler included)."""
         r = self.http.get("/api/federated/model")
         if r.status_code != 200:
-            raise ProtocolError(r.json().get("detail", r.text), r.status_code)
+            raise _refused(r)
         meta = json.loads(r.headers["x-fl-metadata"])
         return int(meta["round"]), str(meta["kind"]), from_npz(r.content)
 
@@ -151,35 +155,29 @@ class BankClient:
         )
         r = self.http.post(path, content=body, headers=headers)
         if r.status_code != 202:
-            raise ProtocolError(r.json().get("detail", r.text), r.status_code)
+            raise _refused(r)
         return dict(r.json())
 
     def take_part(
         self,
-        x: np.ndarray,
-        y: np.ndarray,
+        engine: Engine,
         *,
-        steps: int = 50,
+        steps: int = lr.STEPS,
         tamper: float | None = None,
         claim: int | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        """One round: statistics in round 0, else a warm-started local fit.
+        """One round: statistics in round 0, else a warm-started local fit, computed by ``engine``.
 
         For attack simulations: ``tamper`` scales the step, ``claim`` is the example count sent instead of the
         true one (model rounds; round 0's count must match its statistics).
         """
         round_number, kind, arrays = self.model()
         if kind == "statistics":
-            return round_number, self.send(round_number, lr.sufficient_statistics(x), len(x), {})
+            return round_number, self.send(round_number, engine.statistics(), engine.rows, {})
         scaler = {"mean": arrays["scaler_mean"], "scale": arrays["scaler_scale"]}
         start = {"coef": arrays["coef"], "intercept": arrays["intercept"]}
-        local = lr.train_local(start, scaler, x, y, steps=steps)
+        local = engine.train(start, scaler, steps=steps)
         if tamper is not None:
             local = {k: (start[k] + tamper * (local[k] - start[k])).astype(np.float32) for k in local}
-        metrics = {"local_loss": _log_loss(y, lr.predict_proba(local, scaler, x))}
-        return round_number, self.send(round_number, local, claim or len(x), metrics)
-
-
-def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+        metrics = {"local_loss": engine.log_loss(local, scaler)}
+        return round_number, self.send(round_number, local, claim or engine.rows, metrics)

@@ -1,9 +1,11 @@
 """The bank client's two secrets: its signing key and the function app's key, from the environment or Key Vault.
 
 A bank runs the client where its data is; the secrets come from that bank's own Key Vault (read
-with ``DefaultAzureCredential``: the bank's managed identity or its developer login) or, for a
-local run, from environment variables. Never from the command line, where other users of the
-machine could read them in the process list.
+with ``DefaultAzureCredential``: the bank's managed identity, a service principal in
+``AZURE_CLIENT_ID``/``AZURE_TENANT_ID``/``AZURE_CLIENT_SECRET``, or a developer login; the
+``keyvault`` extra) or from environment variables (a local run, or a Databricks secret scope
+passed as ``spark_env_vars``). Never from the command line, where other users of the machine could
+read them in the process list.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from shared.adapters.function_keys import ENV as FUNCTION_KEY_ENV
-from shared.domain.errors import FraudOpsError
+from fraudops_bank.errors import CredentialsError
 
 BANK_KEY_ENV = "FL_BANK_KEY"
+FUNCTION_KEY_ENV = "FRAUDOPS_FUNCTION_KEY"
+FUNCTION_KEY_HEADER = "x-functions-key"  # the Functions host's header for a function key
+KEY_VAULT_ENV = "BANK_KEY_VAULT_URL"
 BANK_KEY_SECRET = "fl-bank-key"
 FUNCTION_KEY_SECRET = "fraudops-function-key"
 
@@ -41,7 +45,7 @@ def from_environment(environ: Mapping[str, str]) -> BankCredentials:
     """Both keys from ``FL_BANK_KEY`` and ``FRAUDOPS_FUNCTION_KEY``; a reason naming what is missing otherwise."""
     missing = [name for name in (BANK_KEY_ENV, FUNCTION_KEY_ENV) if not environ.get(name)]
     if missing:
-        raise FraudOpsError(
+        raise CredentialsError(
             f"set {' and '.join(missing)} (this bank's signing key and the function app's key; the host answers "
             "401 to any request without the latter), or read both from Key Vault with --key-vault-url"
         )
@@ -56,24 +60,36 @@ def from_key_vault(
     client: SecretReader | None = None,
 ) -> BankCredentials:
     """Both keys from the bank's Key Vault at ``url``; Key Vault's refusal becomes a reason naming the secret."""
-    from azure.core.exceptions import AzureError
-
     if client is None:
-        from azure.keyvault.secrets import SecretClient
+        client = _secret_client(url)
+    try:
+        from azure.core.exceptions import AzureError
 
-        from shared.adapters.identity import azure_credential
-
-        client = SecretClient(vault_url=url, credential=azure_credential(None))  # the bank's own identity
+        refusals: tuple[type[BaseException], ...] = (AzureError,)
+    except ImportError:  # a reader passed in, without the keyvault extra
+        refusals = ()
     values: dict[str, str] = {}
     for name in (bank_key_secret, function_key_secret):
         try:
             value = client.get_secret(name).value
-        except AzureError as exc:
-            raise FraudOpsError(
+        except refusals as exc:
+            raise CredentialsError(
                 f"could not read secret {name} from {url}: {type(exc).__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}"
             ) from None
         if not value:
-            raise FraudOpsError(f"secret {name} in {url} is empty")
+            raise CredentialsError(f"secret {name} in {url} is empty")
         values[name] = value
     return BankCredentials(values[bank_key_secret].encode(), values[function_key_secret])
+
+
+def _secret_client(url: str) -> SecretReader:
+    try:
+        from azure.identity import DefaultAzureCredential
+        from azure.keyvault.secrets import SecretClient
+    except ImportError:
+        raise CredentialsError(
+            "reading the keys from Key Vault needs the keyvault extra: pip install 'fraudops-bank[keyvault]' "
+            f"(or set {BANK_KEY_ENV} and {FUNCTION_KEY_ENV} instead)"
+        ) from None
+    return SecretClient(vault_url=url, credential=DefaultAzureCredential())  # the bank's own identity

@@ -1,0 +1,34 @@
+"""Where the bank's rows are read and the local work is done: NumPy over a file, or Spark over a table.
+
+An engine is built from the bank's data (already checked by ``fraudops_bank.rows``) and answers
+the three questions a round asks; the client never sees a row.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class Engine(Protocol):
+    """The local computations of one bank, over rows that never leave it."""
+
+    @property
+    def rows(self) -> int:
+        """How many rows the bank trains on (the update's example count)."""
+        ...
+
+    def statistics(self) -> dict[str, np.ndarray]:
+        """Round 0's update: ``count``, ``sum`` and ``sumsq`` (as ``model.sufficient_statistics``)."""
+        ...
+
+    def train(
+        self, start: dict[str, np.ndarray], scaler: dict[str, np.ndarray], *, steps: int
+    ) -> dict[str, np.ndarray]:
+        """A model round's update: ``steps`` of gradient descent from ``start`` (as ``model.train_local``)."""
+        ...
+
+    def log_loss(self, params: dict[str, np.ndarray], scaler: dict[str, np.ndarray]) -> float:
+        """The local log loss of ``params`` (the metric sent with the update)."""
+        ...

@@ -1,0 +1,96 @@
+"""The NumPy engine: the bank's rows as float32 arrays in memory, the reference the Spark engine is tested against.
+
+``read`` loads a CSV file, a Parquet file or a directory of Parquet files with pyarrow, casting
+each feature to float32 and the label to int8 once the rows pass ``fraudops_bank.rows``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fraudops_bank import model as lr
+from fraudops_bank import rows
+from fraudops_bank.contract import FEATURES, LABEL
+from fraudops_bank.errors import TableRefusedError
+
+
+class NumpyEngine:
+    """Rows ``x`` (float32, one column per feature) and labels ``y`` (0 or 1), checked on construction."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        x, y = np.asarray(x), np.asarray(y)
+        if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
+            raise TableRefusedError(f"features of shape {x.shape} do not match labels of shape {y.shape}")
+        rows.check(survey(x, y))
+        with np.errstate(over="ignore"):
+            self.x = x.astype(np.float32, copy=False)
+        self.y = y.astype(np.int8)
+
+    @property
+    def rows(self) -> int:
+        return len(self.x)
+
+    def statistics(self) -> dict[str, np.ndarray]:
+        return lr.sufficient_statistics(self.x)
+
+    def train(
+        self, start: dict[str, np.ndarray], scaler: dict[str, np.ndarray], *, steps: int = lr.STEPS
+    ) -> dict[str, np.ndarray]:
+        return lr.train_local(start, scaler, self.x, self.y, steps=steps)
+
+    def log_loss(self, params: dict[str, np.ndarray], scaler: dict[str, np.ndarray]) -> float:
+        return lr.log_loss(self.y, lr.predict_proba(params, scaler, self.x))
+
+
+def survey(x: np.ndarray, y: np.ndarray) -> rows.Survey:
+    """The rows that break the rule, per column (features not finite as float32, labels not 0 or 1)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(np.asarray(x).astype(np.float32))  # beyond float32's range is infinite
+        labels = np.asarray(y, np.float64)
+    names = FEATURES if x.shape[1] == len(FEATURES) else tuple(f"feature {j}" for j in range(x.shape[1]))
+    bad = {name: int((~finite[:, j]).sum()) for j, name in enumerate(names)}
+    bad[LABEL] = int((~np.isin(labels, (0.0, 1.0))).sum())
+    return rows.Survey(len(x), bad)
+
+
+def read(path: Path) -> NumpyEngine:
+    """The engine over the rows of ``path``: a CSV file, a Parquet file, or a directory of Parquet files."""
+    table = _table(path)
+    types = {name: str(t) for name, t in zip(table.schema.names, table.schema.types, strict=True)}
+    rows.check_columns(types, [n for n in rows.REQUIRED if n in types and _numeric(table.schema.field(n).type)])
+    x = np.column_stack([_float64(table.column(f)) for f in FEATURES])
+    return NumpyEngine(x, _float64(table.column(LABEL)))  # checked, then float32 and int8
+
+
+def _table(path: Path) -> Any:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if not path.exists():
+        raise TableRefusedError(f"{path} does not exist")
+    if (path / "_delta_log").is_dir():
+        raise TableRefusedError(
+            f"{path} is a Delta table: read it with --engine spark (the NumPy engine reads CSV and plain Parquet only)"
+        )
+    try:
+        if path.is_file() and path.suffix.lower() == ".csv":
+            return pacsv.read_csv(path)
+        return pq.read_table(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+        raise TableRefusedError(f"cannot read {path} as CSV or Parquet: {str(exc).splitlines()[0]}") from None
+
+
+def _numeric(arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type))
+
+
+def _float64(column: Any) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), np.float64)

@@ -1,0 +1,170 @@
+"""``fraudops-bank client`` (and ``fraudops federated client``): one bank takes part in rounds where its data is.
+
+Both commands take the same flags (``add_client_arguments``) and call ``run_client``. The last
+line of stdout is a one-line JSON summary; on failure one line with the reason goes to stderr and
+the exit status is 2 for a table that can never be used, 1 for anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fraudops_bank.credentials import (
+    BANK_KEY_SECRET,
+    FUNCTION_KEY_SECRET,
+    KEY_VAULT_ENV,
+    BankCredentials,
+    from_environment,
+    from_key_vault,
+)
+from fraudops_bank.errors import BankError, TableRefusedError
+
+if TYPE_CHECKING:
+    from fraudops_bank.engines import Engine
+
+log = logging.getLogger("fraudops_bank")
+
+EXIT_REJECTED = 2
+
+
+def add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """The client's flags, one definition for both commands."""
+    parser.add_argument("--bank", required=True, help="this bank's id, as the server knows its signing key")
+    parser.add_argument("--url", required=True, help="the function app, e.g. https://<app>.azurewebsites.net")
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--data", help="the NumPy engine's file: CSV or Parquet in the creditcard contract")
+    data.add_argument(
+        "--table",
+        help="a Parquet file or directory, a Delta table's path (--engine spark), or with Spark a metastore "
+        "table name such as catalog.schema.table",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=["numpy", "spark"],
+        default="numpy",
+        help="numpy: the rows in memory (default); spark: PySpark aggregations over the table where it is",
+    )
+    parser.add_argument(
+        "--format",
+        choices=["auto", "parquet", "delta", "table"],
+        default="auto",
+        help="how Spark reads --table (auto: Delta when the path has _delta_log, a table name when it looks like "
+        "one and is no path, else Parquet)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="consecutive rounds; after each the client waits for the round to close"
+    )
+    parser.add_argument(
+        "--wait-seconds",
+        type=float,
+        default=3600.0,
+        help="longest wait for a round to close before giving up (default: one round deadline)",
+    )
+    parser.add_argument(
+        "--key-vault-url",
+        help=f"read both keys from this Key Vault (default: {KEY_VAULT_ENV}; unset: the environment)",
+    )
+    parser.add_argument("--bank-key-secret", default=BANK_KEY_SECRET, help="the signing key's secret name")
+    parser.add_argument("--function-key-secret", default=FUNCTION_KEY_SECRET, help="the function key's secret name")
+
+
+def credentials_for(args: argparse.Namespace, environ: Mapping[str, str]) -> BankCredentials:
+    """The keys from Key Vault when a vault is named (flag or ``BANK_KEY_VAULT_URL``), else from the environment."""
+    vault = args.key_vault_url or environ.get(KEY_VAULT_ENV)
+    if vault:
+        return from_key_vault(vault, bank_key_secret=args.bank_key_secret, function_key_secret=args.function_key_secret)
+    return from_environment(environ)
+
+
+def open_engine(args: argparse.Namespace) -> tuple[Engine, Callable[[], None]]:
+    """The engine over the bank's data, and what to call when the client is done with it."""
+    if args.engine == "numpy":
+        from fraudops_bank.engines import numpy as numpy_engine
+
+        return numpy_engine.read(Path(args.data or args.table)), lambda: None
+    if args.data:
+        raise BankError("--engine spark reads --table (a Parquet or Delta path, or a table name), not --data")
+    from fraudops_bank.engines import spark as spark_engine
+
+    spark, local = spark_engine.session()
+    try:
+        engine = spark_engine.read(spark, args.table, fmt=args.format)
+    except BaseException:
+        if local:
+            spark.stop()
+        raise
+
+    def close() -> None:
+        engine.close()
+        if local:  # a session this process started; never Databricks' own
+            spark.stop()
+
+    return engine, close
+
+
+def run_client(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Take part in ``args.rounds`` rounds with the bank's data; the summary the commands print."""
+    import httpx
+
+    from fraudops_bank.client import BankClient, connect
+
+    creds = credentials_for(args, environ)
+    if args.rounds < 1:
+        raise BankError("--rounds must be at least 1")
+    engine, close = open_engine(args)
+    try:
+        with connect(args.url, function_key=creds.function_key) as http:
+            client = BankClient(http, args.bank, creds.bank_key)
+            done = client.take_rounds(engine, args.rounds, wait_seconds=args.wait_seconds)
+    except httpx.TransportError as exc:
+        raise BankError(f"cannot reach {args.url}: {type(exc).__name__}: {exc}") from None
+    finally:
+        close()
+    return {"bank": args.bank, "engine": args.engine, "rows_used_locally": engine.rows, "rounds": done}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fraudops-bank", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    client = sub.add_parser(
+        "client",
+        help="one bank: pull, train locally, sign and post (keys in FL_BANK_KEY and FRAUDOPS_FUNCTION_KEY, "
+        "or in the bank's Key Vault)",
+    )
+    add_client_arguments(client)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("azure", "httpx", "py4j"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        summary = run_client(args, os.environ)
+    except TableRefusedError as exc:
+        print(f"fraudops-bank {args.command}: {exc.reason}", file=sys.stderr)
+        return EXIT_REJECTED
+    except BankError as exc:
+        print(f"fraudops-bank {args.command}: {exc.reason}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    print(json.dumps(summary, separators=(",", ":")), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Model parameters on the wire: named float32 arrays in an ``.npz`` (no pickle), as Flower ships NDArrays.
+
+The client writes its update with ``to_npz`` and reads the global model with ``from_npz``; the
+server reads updates with the same ``from_npz`` (``shared.federated.params``), so an archive one
+side accepts the other accepts too.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import math
+import struct
+import zipfile
+import zlib
+from typing import Any
+
+import numpy as np
+
+from fraudops_bank.errors import ParametersError
+
+MAX_PARAMETERS = 5_000_000
+MAX_ARRAYS = 64
+FLOAT32 = np.dtype("<f4")
+# what the zip and .npy readers raise for a damaged archive (a corrupt deflate stream is zlib.error, not OSError)
+UNREADABLE = (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, struct.error)
+
+
+def to_npz(params: dict[str, np.ndarray]) -> bytes:
+    out = io.BytesIO()
+    arrays: dict[str, Any] = {name: np.asarray(a, dtype=np.float32) for name, a in params.items()}
+    np.savez(out, **arrays)
+    return out.getvalue()
+
+
+def declared(data: bytes, max_parameters: int = MAX_PARAMETERS) -> dict[str, tuple[int, ...]]:
+    """Each array's name and shape as its ``.npy`` header declares them, read without inflating the data.
+
+    Refused: more than ``MAX_ARRAYS`` members, a member that is not ``.npy``, a dtype other than
+    little-endian float32, more than ``max_parameters`` values in all, or a member whose declared
+    uncompressed size is not exactly its header plus its values (the zip reader never inflates more
+    than that declared size, so the check bounds the memory of the load that follows).
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_ARRAYS:
+                raise ParametersError(f"{len(members)} arrays in the .npz; at most {MAX_ARRAYS}")
+            shapes: dict[str, tuple[int, ...]] = {}
+            total = 0
+            for info in members:
+                shape, header_bytes = _header(archive, info)
+                count = math.prod(shape)
+                total += count
+                if total > max_parameters:
+                    raise ParametersError(f"more than {max_parameters} parameters declared")
+                if info.file_size != header_bytes + count * FLOAT32.itemsize:
+                    raise ParametersError(
+                        f"{info.filename} declares {info.file_size} bytes, but its header says "
+                        f"{header_bytes + count * FLOAT32.itemsize}"
+                    )
+                shapes[info.filename.removesuffix(".npy")] = shape
+    except (*UNREADABLE, RuntimeError) as exc:
+        raise ParametersError(f"the parameters are not a readable .npz of arrays ({exc})") from None
+    return shapes
+
+
+def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], int]:
+    if not info.filename.endswith(".npy") or info.is_dir():
+        raise ParametersError(f"{info.filename[:80]!r} is not an .npy array")
+    from numpy.lib import format as npy
+
+    with archive.open(info) as member:
+        version = npy.read_magic(member)
+        if version == (1, 0):
+            shape, _, dtype = npy.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, _, dtype = npy.read_array_header_2_0(member)
+        else:
+            raise ParametersError(f"{info.filename}: .npy format version {version} is not supported")
+        if dtype != FLOAT32:
+            raise ParametersError(f"parameter {info.filename.removesuffix('.npy')} is {dtype}, not float32")
+        return tuple(int(d) for d in shape), member.tell()
+
+
+def from_npz(
+    data: bytes, *, expected: dict[str, tuple[int, ...]] | None = None, max_parameters: int = MAX_PARAMETERS
+) -> dict[str, np.ndarray]:
+    """Read and check: float32, finite, the expected names and shapes, at most ``max_parameters`` values.
+
+    Nothing is decompressed before each member's declared dtype, shape and size are checked (``declared``),
+    so a small archive that inflates to gigabytes is refused having cost a few hundred bytes.
+    """
+    declared(data, max_parameters)
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            total = 0
+            params: dict[str, np.ndarray] = {}
+            for name in list(npz.files):
+                array = npz[name]
+                total += array.size
+                if total > max_parameters:
+                    raise ParametersError(f"more than {max_parameters} parameters")
+                params[name] = array
+    except UNREADABLE as exc:
+        raise ParametersError(f"the parameters are not a readable .npz of arrays ({exc})") from None
+    for name, array in params.items():
+        if array.dtype != np.float32:
+            raise ParametersError(f"parameter {name} is {array.dtype}, not float32")
+        if not np.isfinite(array).all():
+            raise ParametersError(f"parameter {name} has NaN or infinite values")
+    if expected is not None:
+        got = {n: tuple(a.shape) for n, a in params.items()}
+        if got != {n: tuple(s) for n, s in expected.items()}:
+            raise ParametersError(f"parameters {got} do not match the global model's {expected}")
+    return params
