@@ -15,7 +15,7 @@ from api.decode import Batch, decode_csv, decode_json
 from api.deps import RecorderDep, ScorerDep, SettingsDep
 from api.errors import UnsupportedMediaError, VersionNotFoundError, documented
 from api.schemas import HealthResponse, ModelInfo, ScoreResponse, ValidationErrorResponse
-from shared.adapters.model_store import VERSION_PATTERN
+from shared.adapters.model_store import VERSION_MAX, VERSION_PATTERN
 from shared.domain.contract import get_contract
 from shared.domain.errors import FraudOpsError, ModelNotAvailableError
 from shared.domain.pseudonym import for_settings
@@ -149,7 +149,8 @@ def router() -> APIRouter:
         recorder: RecorderDep,
         explain: Annotated[bool, Query(description="add the top contributing features (TreeSHAP)")] = False,
         x_model_version: Annotated[
-            str, Header(pattern=VERSION_PATTERN, description="pin a model version (shadow tests)")
+            str,
+            Header(pattern=VERSION_PATTERN, max_length=VERSION_MAX, description="pin a model version (shadow tests)"),
         ] = "",
     ) -> Response:
         start = time.perf_counter()

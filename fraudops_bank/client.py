@@ -127,7 +127,13 @@ class BankClient:
             if done:
                 self.wait_until_closed(done[-1]["round"], timeout=wait_seconds, backoff=backoff)
             round_number, state = self.take_part(engine, steps=steps)
-            done.append({"round": round_number, "status": state["status"]})
+            done.append(
+                {
+                    "round": round_number,
+                    "status": state["status"],
+                    **({"already_sent": True} if state.get("already_sent") else {}),
+                }
+            )
             log.info("bank %s: sent its update for round %d (%d of %d)", self.bank, round_number, i + 1, rounds)
         return done
 
@@ -172,6 +178,10 @@ class BankClient:
         true one (model rounds; round 0's count must match its statistics).
         """
         round_number, kind, arrays = self.model()
+        state = self.round_status(round_number)
+        if self.bank in state.get("participants", {}):  # a rerun of the job while the round is open: nothing to add
+            log.info("bank %s: its update for round %d is already in; nothing sent", self.bank, round_number)
+            return round_number, {"status": state["status"], "already_sent": True}
         if kind == "statistics":
             return round_number, self.send(round_number, engine.statistics(), engine.rows, {})
         scaler = {"mean": arrays["scaler_mean"], "scale": arrays["scaler_scale"]}

@@ -7,6 +7,7 @@ import pytest
 
 from cli.devtools.models import publish_synthetic_model
 from cli.server import running_server
+from shared.adapters.model_store import VERSION_MAX
 from shared.domain.contract import CREDITCARD
 
 TXN = {"transaction_id": "t1", **{f: 0.1 for f in CREDITCARD.feature_names}}
@@ -70,6 +71,17 @@ def test_pinned_paths_over_http_are_422_with_a_reason(served):
     r = served.post("/api/score", json={"transactions": [TXN], "model_version": "../../quarantine/evil"})
     assert r.status_code == 422 and "is not a version name" in r.json()["detail"]
     assert served.post("/api/score", json={"transactions": [TXN], "model_version": "v1"}).status_code == 200
+    # a name of the right shape but too long: the document bounds the header as the server does, so a request
+    # the document calls valid is never refused (schemathesis found a 129-character header refused by the server)
+    long_name = "v" + ".a" * 64
+    r = served.post("/api/score", json={"transactions": [TXN]}, headers={"X-Model-Version": long_name})
+    assert r.status_code == 422 and "x-model-version" in r.text.lower()
+    header = next(
+        p
+        for p in served.get("/api/openapi.json").json()["paths"]["/api/score"]["post"]["parameters"]
+        if p["name"] == "x-model-version"
+    )
+    assert header["schema"]["maxLength"] == VERSION_MAX
 
 
 @pytest.mark.parametrize(

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import random
 from types import SimpleNamespace
 
 import httpx
+import numpy as np
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from fraudops_bank import credentials
 from fraudops_bank.client import Backoff, BankClient, RoundWaitTimeout
 from fraudops_bank.errors import CredentialsError
+from fraudops_bank.wire import to_npz
 
 
 class FakeClock:
@@ -93,3 +96,47 @@ def test_a_missing_key_vault_secret_is_named():
         CredentialsError, match="could not read secret fraudops-function-key from https://v: ResourceNotFoundError"
     ):
         credentials.from_key_vault("https://v", client=vault)
+
+
+class _NoEngine:
+    rows = 10
+
+    def statistics(self):
+        return {
+            "count": np.array([10.0], np.float32),
+            "sum": np.zeros(29, np.float32),
+            "sumsq": np.ones(29, np.float32),
+        }
+
+    def train(self, *args, **kwargs):
+        raise AssertionError("a bank whose update is in must not train again")
+
+
+def _round_zero_server(participants: dict) -> tuple[BankClient, list[str]]:
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(f"{request.method} {request.url.path}")
+        if request.url.path == "/api/federated/model":
+            meta = json.dumps({"round": 0, "kind": "statistics"})
+            body = to_npz({"count": np.zeros(1, np.float32)})
+            return httpx.Response(200, content=body, headers={"x-fl-metadata": meta})
+        if request.method == "GET":
+            return httpx.Response(200, json={"round": 0, "status": "open", "participants": participants})
+        return httpx.Response(202, json={"round": 0, "status": "open"})
+
+    http = httpx.Client(base_url="https://app.example", transport=httpx.MockTransport(answer))
+    return BankClient(http, "bank-a", b"k" * 32), asked
+
+
+def test_a_rerun_while_the_round_is_open_sends_nothing_again():
+    client, asked = _round_zero_server({"bank-a": {"examples": 10, "metrics": {}}})
+    round_number, state = client.take_part(_NoEngine())
+    assert (round_number, state) == (0, {"status": "open", "already_sent": True})
+    assert not [a for a in asked if a.startswith("POST")]  # no second update, so no 409 for a job's rerun
+
+
+def test_a_bank_not_yet_in_the_round_sends_its_update():
+    client, asked = _round_zero_server({"bank-b": {"examples": 10, "metrics": {}}})
+    client.take_part(_NoEngine())
+    assert asked[-1] == "POST /api/federated/rounds/0/updates"
