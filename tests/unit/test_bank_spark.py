@@ -79,6 +79,8 @@ class FakeServer:
         self.kind, self.arrays, self.posts = "statistics", lr.stats_template(len(FEATURES)), []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.startswith("/api/federated/rounds/"):
+            return httpx.Response(200, json={"status": "open", "participants": {}})  # the bank has not sent yet
         if request.method == "GET":
             meta = {"round": 0 if self.kind == "statistics" else 1, "kind": self.kind, "experiment": "t"}
             return httpx.Response(200, content=to_npz(self.arrays), headers={"x-fl-metadata": json.dumps(meta)})
