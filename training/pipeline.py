@@ -386,29 +386,14 @@ def prepare(
 def fit(prepared: Prepared, features: list[str], config: TrainConfig, *, deadline: float) -> Fitted:
     """Search on the folds, choose the threshold out of fold, fit the backtest and published models, the
     baseline and the other families, and explain the published model."""
-    from training.baseline import fit_logistic
     from training.explain import explain
-    from training.families import FAMILIES, LOGISTIC, compare, lightgbm_row
-    from training.search import fit_model, search_lightgbm
+    from training.families import lightgbm_row
+    from training.search import fit_model
 
     p, w = prepared, prepared.window
     costs = {"cost_fn": config.cost_fn, "cost_fp": config.cost_fp}
     fits_deadline = deadline - RESERVE_FRACTION * config.budget_seconds
-    search_deadline = min(time.monotonic() + config.search_seconds, fits_deadline)
-    found = search_lightgbm(
-        w.x,
-        w.y,
-        p.plan,
-        features,
-        seed=config.seed,
-        trials=config.search_trials,
-        deadline=search_deadline,
-        num_boost_round=config.num_boost_round,
-        max_bin=config.max_bin,
-    )
-    oof_y = np.concatenate([w.y[f.train_stop : f.valid_stop] for f in p.plan.folds])
-    curve = cost_curve(oof_y, found.oof, cost_fn=costs["cost_fn"], cost_fp=costs["cost_fp"])
-    threshold = best_threshold(curve)
+    found, oof_y, curve, threshold = search_and_threshold(w, p.plan, features, config, fits_deadline=fits_deadline)
     backtest_rounds = found.rounds_for(p.plan.dev_stop, config.num_boost_round)
     backtest = fit_model(
         found, p.x_dev, p.y_dev, features, rounds=backtest_rounds, deadline=fits_deadline, seed=config.seed
@@ -421,17 +406,10 @@ def fit(prepared: Prepared, features: list[str], config: TrainConfig, *, deadlin
     comparison = [
         lightgbm_row(w.y, p.plan, found.oof, fit_seconds=found.fold_fit_seconds, score_ms_per_1k=score_ms, costs=costs)
     ]
-    families = tuple(FAMILIES) if config.compare_families else (LOGISTIC,)
-    others, oof = compare(
-        w.x, w.y, p.plan, features, seed=config.seed, costs=costs, deadline=fits_deadline, families=families
+    others, baseline, baseline_threshold = families_and_baseline(
+        w, p.plan, features, config, p.x_dev, p.y_dev, oof_y=oof_y, threshold=threshold, fits_deadline=fits_deadline
     )
     comparison.extend(others)
-    baseline = fit_logistic(p.x_dev, p.y_dev, features, seed=config.seed)
-    baseline_threshold = (
-        best_threshold(cost_curve(oof_y, oof[LOGISTIC], cost_fn=costs["cost_fn"], cost_fp=costs["cost_fp"]))
-        if LOGISTIC in oof
-        else threshold
-    )
     baseline_p = baseline.predict_proba(p.x_test)[:, 1]
     explanations = explain(
         published, features, p.x_test, p.y_test, published.predict(p.x_test), threshold, seed=config.seed
@@ -450,6 +428,60 @@ def fit(prepared: Prepared, features: list[str], config: TrainConfig, *, deadlin
         comparison,
         explanations,
     )
+
+
+def search_and_threshold(
+    w: Window, plan: Layout, features: list[str], config: TrainConfig, *, fits_deadline: float
+) -> tuple[SearchResult, np.ndarray, list[dict[str, float]], float]:
+    """The configuration searched on the folds of ``plan`` (rows of ``w``), and the threshold of least cost on its
+    out-of-fold probabilities: (search result, the folds' labels, the cost curve, the threshold)."""
+    from training.search import search_lightgbm
+
+    found = search_lightgbm(
+        w.x,
+        w.y,
+        plan,
+        features,
+        seed=config.seed,
+        trials=config.search_trials,
+        deadline=min(time.monotonic() + config.search_seconds, fits_deadline),
+        num_boost_round=config.num_boost_round,
+        max_bin=config.max_bin,
+    )
+    oof_y = np.concatenate([w.y[f.train_stop : f.valid_stop] for f in plan.folds])
+    curve = cost_curve(oof_y, found.oof, cost_fn=config.cost_fn, cost_fp=config.cost_fp)
+    return found, oof_y, curve, best_threshold(curve)
+
+
+def families_and_baseline(
+    w: Window,
+    plan: Layout,
+    features: list[str],
+    config: TrainConfig,
+    x_dev: np.ndarray,
+    y_dev: np.ndarray,
+    *,
+    oof_y: np.ndarray,
+    threshold: float,
+    fits_deadline: float,
+) -> tuple[list[FamilyResult], Any, float]:
+    """The other families on the same folds, the logistic baseline fitted on the dev rows, and the baseline's own
+    threshold of least cost out of fold (the model's, when the comparison did not run it)."""
+    from training.baseline import fit_logistic
+    from training.families import FAMILIES, LOGISTIC, compare
+
+    costs = {"cost_fn": config.cost_fn, "cost_fp": config.cost_fp}
+    families = tuple(FAMILIES) if config.compare_families else (LOGISTIC,)
+    others, oof = compare(
+        w.x, w.y, plan, features, seed=config.seed, costs=costs, deadline=fits_deadline, families=families
+    )
+    baseline = fit_logistic(x_dev, y_dev, features, seed=config.seed)
+    baseline_threshold = (
+        best_threshold(cost_curve(oof_y, oof[LOGISTIC], cost_fn=config.cost_fn, cost_fp=config.cost_fp))
+        if LOGISTIC in oof
+        else threshold
+    )
+    return others, baseline, baseline_threshold
 
 
 def export(fitted: Fitted, prepared: Prepared, features: list[str]) -> Exported:

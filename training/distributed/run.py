@@ -238,33 +238,19 @@ class DistributedSteps:
     # -- fit -------------------------------------------------------------------------------------------
     def fit(self, p: DistributedPrepared, config: TrainConfig, *, deadline: float) -> Fitted:
         """Search on the sample; fit the backtest and published models on the workers; score the test part there."""
-        from training.baseline import fit_logistic
-        from training.evaluation import best_threshold, cost_curve, evaluate
+        from training.evaluation import evaluate
         from training.explain import explain
-        from training.families import FAMILIES, LOGISTIC, compare, lightgbm_row
-        from training.pipeline import RESERVE_FRACTION
-        from training.search import derive, search_lightgbm
+        from training.families import lightgbm_row
+        from training.pipeline import RESERVE_FRACTION, families_and_baseline, search_and_threshold
+        from training.search import dataset_params, derive
 
         w, plan, sample_plan = p.window, p.plan, _need(p.sample_plan)
         features = self.features
         costs = {"cost_fn": config.cost_fn, "cost_fp": config.cost_fp}
         fits_deadline = deadline - RESERVE_FRACTION * config.budget_seconds
-        found = search_lightgbm(
-            w.x,
-            w.y,
-            sample_plan,
-            features,
-            seed=config.seed,
-            trials=config.search_trials,
-            deadline=min(time.monotonic() + config.search_seconds, fits_deadline),
-            num_boost_round=config.num_boost_round,
-            max_bin=config.max_bin,
+        found, oof_y, curve, threshold = search_and_threshold(
+            w, sample_plan, features, config, fits_deadline=fits_deadline
         )
-        oof_y = np.concatenate([w.y[f.train_stop : f.valid_stop] for f in sample_plan.folds])
-        curve = cost_curve(oof_y, found.oof, cost_fn=costs["cost_fn"], cost_fp=costs["cost_fp"])
-        threshold = best_threshold(curve)
-        from training.search import dataset_params
-
         binning = dataset_params(found.max_bin)
         choice = (found.interactions, found.linear)
         in_dev = _need(p.sample_rows) < plan.dev_stop
@@ -277,15 +263,16 @@ class DistributedSteps:
         published_rounds = found.rounds_for(p.rows, config.num_boost_round)
         backtest = self._fit(p, found, derived_dev, stop=plan.dev_stop, rounds=backtest_rounds, what="backtest")
         published = self._fit(p, found, derived_all, stop=p.rows, rounds=published_rounds, what="published")
-        families = tuple(FAMILIES) if config.compare_families else (LOGISTIC,)
-        others, oof = compare(
-            w.x, w.y, sample_plan, features, seed=config.seed, costs=costs, deadline=fits_deadline, families=families
-        )
-        baseline = fit_logistic(w.x[in_dev], w.y[in_dev], features, seed=config.seed)
-        baseline_threshold = (
-            best_threshold(cost_curve(oof_y, oof[LOGISTIC], cost_fn=costs["cost_fn"], cost_fp=costs["cost_fp"]))
-            if LOGISTIC in oof
-            else threshold
+        others, baseline, baseline_threshold = families_and_baseline(
+            w,
+            sample_plan,
+            features,
+            config,
+            w.x[in_dev],
+            w.y[in_dev],
+            oof_y=oof_y,
+            threshold=threshold,
+            fits_deadline=fits_deadline,
         )
         began = time.perf_counter()
         scores = self._score_test(p, {"backtest": backtest, "baseline": baseline})
