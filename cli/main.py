@@ -46,7 +46,7 @@ def _store_and_settings() -> tuple[Any, Any]:
 
 def cmd_init(_args: argparse.Namespace) -> dict[str, Any]:
     """Create every container of the layout (idempotent); Bicep does this in Azure."""
-    from shared.adapters.storage import CONTAINERS
+    from shared.domain.layout import CONTAINERS
 
     store, _ = _store_and_settings()
     store.ensure_containers()

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO
 
-from shared.adapters.storage import CONTAINERS, BlobInfo
+from shared.adapters.storage import BlobInfo
+from shared.domain.layout import CONTAINERS
 from shared.domain.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError, FraudOpsError
 
 

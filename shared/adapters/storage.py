@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from shared.domain.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError
+from shared.domain.layout import CONTAINERS
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
@@ -24,20 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONTAINERS = (
-    "raw",
-    "quarantine",
-    "curated",
-    "models",
-    "reports",
-    "scored",
-    "predictions",
-    "mlflow",
-    "alerts",
-    "deadletter",
-    "federated",
-    "audit",
-)
 DOWNLOAD_CHUNK_BYTES = 16 * 1024 * 1024  # few range requests (Azurite spends per request), bounded memory
 
 

@@ -57,3 +57,7 @@ class ModelDeprecatedError(FraudOpsError):
 
 class RegistryError(FraudOpsError):
     """A registry change that does not hold (a rollback to a later version, deprecating the champion) (409)."""
+
+
+class CorruptDocumentError(FraudOpsError):
+    """A stored document (a manifest, a pointer, a round's state...) that is not what its type says it is."""

@@ -10,8 +10,20 @@ import logging
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.domain.config import (
+    EtlConfig,
+    FederatedConfig,
+    GovernanceConfig,
+    MonitoringConfig,
+    ScoringConfig,
+    StorageConfig,
+    StreamingConfig,
+    TelemetryConfig,
+    TrainingConfig,
+)
 
 DEV_STORAGE = "UseDevelopmentStorage=true"
 KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
@@ -267,6 +279,46 @@ class Settings(BaseSettings):
         validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING",
         description="Application Insights (read by the host too); unset locally.",
     )
+
+    # --- the per-concern views the composition root hands each service (shared.domain.config) ---
+    def _view[C: BaseModel](self, cls: type[C]) -> C:
+        return cls.model_validate({name: getattr(self, name) for name in cls.model_fields})
+
+    @property
+    def storage(self) -> StorageConfig:
+        return self._view(StorageConfig)
+
+    @property
+    def etl(self) -> EtlConfig:
+        return self._view(EtlConfig)
+
+    @property
+    def scoring(self) -> ScoringConfig:
+        return self._view(ScoringConfig)
+
+    @property
+    def training(self) -> TrainingConfig:
+        return self._view(TrainingConfig)
+
+    @property
+    def streaming(self) -> StreamingConfig:
+        return self._view(StreamingConfig)
+
+    @property
+    def federated(self) -> FederatedConfig:
+        return self._view(FederatedConfig)
+
+    @property
+    def monitoring(self) -> MonitoringConfig:
+        return self._view(MonitoringConfig)
+
+    @property
+    def governance(self) -> GovernanceConfig:
+        return self._view(GovernanceConfig)
+
+    @property
+    def telemetry(self) -> TelemetryConfig:
+        return self._view(TelemetryConfig)
 
     @field_validator("fl_admin_key", "admin_key", "fl_bank_keys", "customer_pseudonym_key", mode="before")
     @classmethod

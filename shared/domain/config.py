@@ -1,0 +1,163 @@
+"""Settings grouped per concern: each service receives the config of its own concern, not the whole ``Settings``.
+
+``Settings`` (``shared.domain.settings``) stays the one class that reads the app settings from the
+environment; these views are cut from it (``settings.training``, ``settings.scoring``...) by the
+composition root (``bootstrap``), once per process. A field keeps its name in every view, so a
+service reads ``config.cost_fn`` where it read ``settings.cost_fn``. Secrets stay ``SecretStr``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StorageConfig(_Config):
+    """Where the data lives and how to reach it (``shared.adapters.storage``)."""
+
+    app_env: Literal["development", "production"]
+    storage_connection: str
+    storage_blob_uri: str | None
+    storage_account_name: str | None
+    storage_credential_client_id: str | None
+
+
+class EtlConfig(_Config):
+    """Landing files validated against the dataset's contract (``shared.etl``)."""
+
+    dataset_name: str
+    customer_pseudonym_key: SecretStr | None
+
+
+class ScoringConfig(_Config):
+    """Serving the champion over HTTP and recording what was served (``shared.scoring``)."""
+
+    dataset_name: str
+    model_name: str
+    score_max_batch: int
+    score_max_body_bytes: int
+    model_refresh_seconds: float
+    ort_intra_op_threads: int
+    predictions_record: bool
+    predictions_max_buffered: int
+    predictions_flush_rows: int
+    predictions_flush_seconds: float
+    customer_pseudonym_key: SecretStr | None
+
+
+class TrainingConfig(_Config):
+    """Retraining, the gate, the Dask cluster and MLflow (``training``)."""
+
+    dataset_name: str
+    model_name: str
+    cost_fn: float
+    cost_fp: float
+    train_seed: int
+    train_num_boost_round: int
+    train_time_budget_seconds: float
+    train_search_trials: int
+    train_search_seconds: float
+    train_max_bin: int
+    train_window_rows: int | None
+    train_window_days: float | None
+    train_compare_families: bool
+    dask_scheduler_address: str | None
+    dask_tls_ca_file: str | None
+    dask_tls_cert_file: str | None
+    dask_tls_key_file: str | None
+    train_distributed_rows: int | None
+    train_search_rows: int
+    promotion_pr_auc_margin: float
+    mlflow_tracking_uri: str
+    mlflow_experiment: str
+    mlflow_artifact_root: str | None
+    drift_psi_threshold: float
+    drift_alert_share: float
+
+
+class StreamingConfig(_Config):
+    """Scoring the Event Hubs stream exactly once and raising alerts (``shared.streaming``)."""
+
+    dataset_name: str
+    model_name: str
+    eventhub_connection: str | None
+    eventhub_namespace: str | None
+    eventhub_name: str
+    alerts_hub_name: str
+    stream_retry_attempts: int
+    stream_retry_backoff_seconds: float
+    deadletter_spool_dir: str
+    ort_intra_op_threads: int
+    customer_pseudonym_key: SecretStr | None
+
+
+class FederatedConfig(_Config):
+    """Federated rounds: banks' keys, the aggregator, privacy, and the round's close (``shared.federated``)."""
+
+    dataset_name: str
+    model_name: str
+    key_vault_url: str | None
+    fl_bank_keys: SecretStr | None
+    fl_admin_key: SecretStr | None
+    fl_experiment: str
+    fl_min_clients: int
+    fl_round_deadline_seconds: float
+    fl_aggregator: Literal["fedavg", "median", "trimmed_mean"]
+    fl_trim_beta: float | None
+    fl_clip_bound: float | None
+    fl_noise_multiplier: float | None
+    fl_dp_delta: float
+    fl_aggregation_lease_seconds: float
+    fl_max_weight_share: float
+    fl_max_body_bytes: int
+    cost_fn: float
+    cost_fp: float
+    promotion_pr_auc_margin: float
+    mlflow_tracking_uri: str
+    mlflow_artifact_root: str | None
+
+
+class MonitoringConfig(_Config):
+    """The daily run: realised performance, live drift and alerts (``shared.monitoring``)."""
+
+    dataset_name: str
+    model_name: str
+    monitor_schedule: str
+    monitor_lookback_days: int
+    drift_psi_threshold: float
+    drift_alert_share: float
+    fl_experiment: str
+
+
+class GovernanceConfig(_Config):
+    """Admin routes, pseudonyms, GDPR access and erasure, the registry (``shared.governance``)."""
+
+    dataset_name: str
+    model_name: str
+    admin_key: SecretStr | None
+    customer_pseudonym_key: SecretStr | None
+
+
+class TelemetryConfig(_Config):
+    """Where spans and metrics go (``shared.adapters.telemetry``)."""
+
+    telemetry_exporter: Literal["auto", "azure-monitor", "console", "none"]
+    applicationinsights_connection_string: SecretStr | None
+
+
+CONCERNS: dict[str, type[_Config]] = {
+    "storage": StorageConfig,
+    "etl": EtlConfig,
+    "scoring": ScoringConfig,
+    "training": TrainingConfig,
+    "streaming": StreamingConfig,
+    "federated": FederatedConfig,
+    "monitoring": MonitoringConfig,
+    "governance": GovernanceConfig,
+    "telemetry": TelemetryConfig,
+}
