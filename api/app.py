@@ -1,4 +1,4 @@
-"""The FastAPI application: the scoring and federated routes, the error map, and the OpenAPI document."""
+"""The FastAPI application: the scoring, federated and governance routes, the error map, and the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -20,16 +20,16 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     yield
     from fastapi.concurrency import run_in_threadpool
 
-    from shared.scoring.records import reset_recorders
+    from shared.bootstrap import close_recorders
 
-    await run_in_threadpool(reset_recorders)
+    await run_in_threadpool(close_recorders)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; nothing here touches storage or the environment.
 
     ``settings`` are what the routes use (the local simulation passes its own); by default the
-    process's, read once by ``get_settings()`` on the first request.
+    process's, read once by the composition root (``shared.bootstrap``) on the first request.
     """
     app = FastAPI(
         title="Fraud scoring API",
@@ -43,9 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.add_middleware(RequestMetrics)
     errors.install(app)
-    app.include_router(scoring.router())
-    app.include_router(federated.router())
-    app.include_router(governance.router())
+    for module in (scoring, federated, governance):  # each module's routes, on its module-level router
+        app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:
         """FastAPI's document plus the JSON body schema of ``/api/score`` (the route reads the raw body)."""

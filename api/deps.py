@@ -1,40 +1,67 @@
-"""The routes' dependencies, in one place: the settings and the scorer, from the process's cached factories."""
+"""The routes' dependencies, in one place: the services of the composition root, and the admin key checks.
+
+Each is an ``Annotated[..., Depends(...)]`` alias a route names as a parameter type. The services
+come from ``shared.bootstrap`` for the settings the app was built with (``create_app(settings=...)``)
+or, by default, the process's; resolving them is a dictionary read, no construction per request.
+"""
 
 from __future__ import annotations
 
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from pydantic import SecretStr
 
-from shared.adapters.telemetry import configure_telemetry, configured_mode
-from shared.domain.settings import Settings, get_settings
-from shared.scoring.records import NullRecorder, PredictionRecorder, get_recorder
-from shared.scoring.scorer import Scorer, get_scorer
+from shared.bootstrap import Services, bootstrap
+from shared.domain.config import ScoringConfig
+from shared.domain.pseudonym import Pseudonymiser
+from shared.domain.settings import Settings
+from shared.scoring.recorder import NullRecorder, PredictionRecorder
+from shared.scoring.scorer import Scorer
 
 
-async def settings_dependency(request: Request) -> Settings:  # async: a cached getter needs no thread hop
+async def services_dependency(request: Request) -> Services:  # async: a dictionary read needs no thread hop
+    """The composition root of the app's settings; the first request also sets telemetry up, once per process."""
+    services = bootstrap(request.app.state.settings)
+    services.configure_telemetry()
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(services_dependency)]
+
+
+async def settings_dependency(services: ServicesDep) -> Settings:
     """The settings the app was built with (``create_app(settings=...)``), else the process's."""
-    given: Settings | None = request.app.state.settings
-    settings = given if given is not None else get_settings()
-    if configured_mode() is None:  # the first request sets telemetry up, once per process
-        configure_telemetry(settings)
-    return settings
+    return services.settings
 
 
 SettingsDep = Annotated[Settings, Depends(settings_dependency)]
 
 
-async def scorer_dependency(settings: SettingsDep) -> Scorer:
-    return get_scorer(settings)
+async def scoring_config_dependency(services: ServicesDep) -> ScoringConfig:
+    return services.scoring
+
+
+ScoringConfigDep = Annotated[ScoringConfig, Depends(scoring_config_dependency)]
+
+
+async def pseudonymiser_dependency(services: ServicesDep) -> Pseudonymiser:
+    return services.pseudonymise
+
+
+PseudonymiserDep = Annotated[Pseudonymiser, Depends(pseudonymiser_dependency)]
+
+
+async def scorer_dependency(services: ServicesDep) -> Scorer:
+    return services.scorer
 
 
 ScorerDep = Annotated[Scorer, Depends(scorer_dependency)]
 
 
-async def recorder_dependency(settings: SettingsDep) -> PredictionRecorder | NullRecorder:
-    return get_recorder(settings)
+async def recorder_dependency(services: ServicesDep) -> PredictionRecorder | NullRecorder:
+    return services.recorder
 
 
 RecorderDep = Annotated[PredictionRecorder | NullRecorder, Depends(recorder_dependency)]
@@ -49,3 +76,25 @@ def admin_actor_for(configured: SecretStr | None, given: str | None, header: str
     if not configured or not given or not hmac.compare_digest(configured.get_secret_value().encode(), given.encode()):
         raise AuthError(f"the admin key ({header}) is missing or wrong")
     return admin_actor(given)
+
+
+async def governance_admin(
+    settings: SettingsDep,
+    x_admin_key: Annotated[str | None, Header(description="the governance admin key (ADMIN_KEY)")] = None,
+) -> str:
+    """The audit actor of a governance admin call (``X-Admin-Key`` = ``ADMIN_KEY``); 401 otherwise."""
+    return admin_actor_for(settings.governance.admin_key, x_admin_key, "X-Admin-Key")
+
+
+GovernanceAdmin = Annotated[str, Depends(governance_admin)]
+
+
+async def federated_admin(
+    settings: SettingsDep,
+    x_fl_admin_key: Annotated[str | None, Header()] = None,
+) -> str:
+    """The audit actor of a federated admin call (``X-FL-Admin-Key`` = ``FL_ADMIN_KEY``); 401 otherwise."""
+    return admin_actor_for(settings.federated.fl_admin_key, x_fl_admin_key, "X-FL-Admin-Key")
+
+
+FederatedAdmin = Annotated[str, Depends(federated_admin)]

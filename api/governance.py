@@ -1,27 +1,39 @@
 """Governance admin routes (``/api/admin/...``, header ``X-Admin-Key`` = ``ADMIN_KEY``): the model registry
-(list, show, promote, rollback, deprecate), the right of access (every record about one customer) and
-the audit chain's check. Each change and each access request is audited with
-the admin key's fingerprint as the actor; the registry's rules answer with their reason (409, 410)."""
+(list, show, promote, rollback, deprecate), the right of access (every record about one customer), the right to
+erasure and the audit chain's check. Each change and each access request is audited with the admin key's
+fingerprint as the actor (``GovernanceAdmin``, a dependency: 401 before anything else runs); the registry's rules
+answer with their reason (409, 410).
+
+Module-level routes on ``router``; the registry, the audit log and the blob store come from the composition root
+through ``api.deps``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from api.deps import SettingsDep, admin_actor_for
+from api.deps import GovernanceAdmin, ServicesDep
 from api.schemas import ErrorResponse, ValidationErrorResponse
+from shared.adapters.audit import AuditLog
 from shared.adapters.model_store import VERSION_MAX, VERSION_PATTERN
-from shared.domain.settings import Settings
-from shared.governance.registry import moved
+from shared.adapters.storage import BlobStore
+from shared.bootstrap import Services
+from shared.domain.audit import Act
+from shared.domain.config import GovernanceConfig
+from shared.domain.pseudonym import Pseudonymiser, pseudonymiser
+from shared.governance.registry import Registry, moved
 
-AdminKey = Annotated[str | None, Header(description="the governance admin key (ADMIN_KEY)")]
 Version = Annotated[str, Path(pattern=VERSION_PATTERN, max_length=VERSION_MAX)]
+
+router = APIRouter(prefix="/api/admin", tags=["governance"])
 
 
 class Change(BaseModel):
@@ -45,6 +57,35 @@ class Rollback(Change):
     )
 
 
+# ---- dependencies -------------------------------------------------------------------------------
+async def store_dependency(services: ServicesDep) -> BlobStore:
+    return services.blob_store
+
+
+async def config_dependency(services: ServicesDep) -> GovernanceConfig:
+    return services.settings.governance
+
+
+async def registry_dependency(services: ServicesDep) -> Registry:
+    return registry_of(services)
+
+
+StoreDep = Annotated[BlobStore, Depends(store_dependency)]
+ConfigDep = Annotated[GovernanceConfig, Depends(config_dependency)]
+RegistryDep = Annotated[Registry, Depends(registry_dependency)]
+
+
+def registry_of(services: Services) -> Registry:
+    """The registry of the served model name, its changes audited in the chain."""
+    return Registry(services.model_store, AuditLog(services.blob_store))
+
+
+def pseudonymiser_of(config: GovernanceConfig) -> Pseudonymiser:
+    key = config.customer_pseudonym_key
+    return pseudonymiser(key.get_secret_value() if key else None)
+
+
+# ---- helpers ------------------------------------------------------------------------------------
 def _refused(*codes: int) -> dict[int | str, dict[str, Any]]:
     out: dict[int | str, dict[str, Any]] = {
         c: {"model": ErrorResponse, "description": "Refused; the reason is in 'detail'"} for c in (401, 503, *codes)
@@ -64,113 +105,76 @@ async def _call(fn: Callable[[], Any]) -> Any:
         raise VersionNotFoundError(exc.reason) from None
 
 
-def _registry(settings: Settings) -> Any:
-    from shared.adapters.audit import AuditLog
-    from shared.adapters.model_store import ModelStore
-    from shared.adapters.storage import get_blob_store
-    from shared.governance.registry import Registry
-
-    store = get_blob_store(settings)
-    return Registry(ModelStore(store, settings.model_name), AuditLog(store))
+async def _audited_read(registry: Registry, actor: str, what: str, route: str) -> None:
+    """An admin read is an admin call too: who looked at what is in the audit chain."""
+    await _call(lambda: registry.audit.record(Act("admin_call", actor, what, {"route": route})))
 
 
-def router() -> APIRouter:
-    r = APIRouter(prefix="/api/admin", tags=["governance"])
+# ---- the routes ---------------------------------------------------------------------------------
+@router.get("/models", responses=_refused())
+async def list_models(actor: GovernanceAdmin, registry: RegistryDep) -> dict[str, Any]:
+    await _audited_read(registry, actor, "listed the model versions", "/api/admin/models")
+    rows = await _call(registry.versions)
+    return {"champion": next((row["version"] for row in rows if row["champion"]), None), "versions": rows}
 
-    def actor(settings: Settings, key: str | None) -> str:
-        return admin_actor_for(settings.admin_key, key, "X-Admin-Key")
 
-    def audited_read(settings: Settings, key: str | None, what: str, route: str) -> None:
-        """An admin read is an admin call too: who looked at what is in the audit chain."""
-        from shared.adapters.audit import AuditLog
-        from shared.adapters.storage import get_blob_store
-        from shared.domain.audit import Act
+@router.get("/models/{version}", responses=_refused(404))
+async def show_model(version: Version, actor: GovernanceAdmin, registry: RegistryDep) -> dict[str, Any]:
+    route = f"/api/admin/models/{version}"
+    await _audited_read(registry, actor, f"looked at model version {version}", route)
+    return dict(await _call(lambda: registry.show(version)))
 
-        who = actor(settings, key)
-        AuditLog(get_blob_store(settings)).record(Act("admin_call", who, what, {"route": route}))
 
-    @r.get("/models", responses=_refused())
-    async def list_models(settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:
-        await _call(lambda: audited_read(settings, x_admin_key, "listed the model versions", "/api/admin/models"))
-        rows = await _call(_registry(settings).versions)
-        return {"champion": next((row["version"] for row in rows if row["champion"]), None), "versions": rows}
+@router.post("/models/{version}/promote", responses=_refused(400, 404, 409, 410))
+async def promote(version: Version, change: Change, actor: GovernanceAdmin, registry: RegistryDep) -> dict[str, Any]:
+    line = await _call(lambda: registry.promote(version, actor=actor, reason=change.reason))
+    return moved(line)
 
-    @r.get("/models/{version}", responses=_refused(404))
-    async def show_model(version: Version, settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:
-        route = f"/api/admin/models/{version}"
-        await _call(lambda: audited_read(settings, x_admin_key, f"looked at model version {version}", route))
-        return dict(await _call(lambda: _registry(settings).show(version)))
 
-    @r.post("/models/{version}/promote", responses=_refused(400, 404, 409, 410))
-    async def promote(
-        version: Version, change: Change, settings: SettingsDep, x_admin_key: AdminKey = None
-    ) -> dict[str, Any]:
-        who = actor(settings, x_admin_key)
-        line = await _call(lambda: _registry(settings).promote(version, actor=who, reason=change.reason))
-        return moved(line)
+@router.post("/champion/rollback", responses=_refused(400, 404, 409, 410))
+async def rollback(change: Rollback, actor: GovernanceAdmin, registry: RegistryDep) -> dict[str, Any]:
+    line = await _call(lambda: registry.rollback(to=change.to, actor=actor, reason=change.reason))
+    return moved(line)
 
-    @r.post("/champion/rollback", responses=_refused(400, 404, 409, 410))
-    async def rollback(change: Rollback, settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:
-        who = actor(settings, x_admin_key)
-        line = await _call(lambda: _registry(settings).rollback(to=change.to, actor=who, reason=change.reason))
-        return moved(line)
 
-    @r.post("/models/{version}/deprecate", responses=_refused(400, 404, 409))
-    async def deprecate(
-        version: Version, change: Change, settings: SettingsDep, x_admin_key: AdminKey = None
-    ) -> dict[str, Any]:
-        who = actor(settings, x_admin_key)
-        return dict(await _call(lambda: _registry(settings).deprecate(version, actor=who, reason=change.reason)))
+@router.post("/models/{version}/deprecate", responses=_refused(400, 404, 409))
+async def deprecate(version: Version, change: Change, actor: GovernanceAdmin, registry: RegistryDep) -> dict[str, Any]:
+    return dict(await _call(lambda: registry.deprecate(version, actor=actor, reason=change.reason)))
 
-    @r.post(
-        "/gdpr/access",
-        responses={**_refused(400), 200: {"content": {"application/json": {}, "text/html": {}}}},
+
+@router.post(
+    "/gdpr/access",
+    responses={**_refused(400), 200: {"content": {"application/json": {}, "text/html": {}}}},
+)
+async def gdpr_access(
+    body: AccessRequest, request: Request, actor: GovernanceAdmin, store: StoreDep, config: ConfigDep
+) -> Response:
+    from shared.governance.gdpr import access
+
+    answer = await _call(lambda: access(store, pseudonymiser_of(config), body.customer_id, actor=actor))
+    if "text/html" in request.headers.get("accept", ""):
+        return HTMLResponse(answer.as_html())
+    return JSONResponse(json.loads(json.dumps(answer.as_json(), default=str)))
+
+
+@router.post("/gdpr/erase", responses=_refused(400))
+async def gdpr_erase(body: AccessRequest, actor: GovernanceAdmin, store: StoreDep, config: ConfigDep) -> dict[str, Any]:
+    from shared.governance.gdpr import erase
+
+    outcome = await _call(
+        lambda: erase(store, pseudonymiser_of(config), body.customer_id, actor=actor, dataset=config.dataset_name)
     )
-    async def gdpr_access(
-        body: AccessRequest, request: Request, settings: SettingsDep, x_admin_key: AdminKey = None
-    ) -> Response:
-        from shared.adapters.storage import get_blob_store
-        from shared.domain.pseudonym import for_settings
-        from shared.governance.gdpr import access
+    return dict(outcome.summary())
 
-        who = actor(settings, x_admin_key)
-        answer = await _call(
-            lambda: access(get_blob_store(settings), for_settings(settings), body.customer_id, actor=who)
-        )
-        if "text/html" in request.headers.get("accept", ""):
-            return HTMLResponse(answer.as_html())
-        return JSONResponse(json.loads(json.dumps(answer.as_json(), default=str)))
 
-    @r.post("/gdpr/erase", responses=_refused(400))
-    async def gdpr_erase(body: AccessRequest, settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:
-        from shared.adapters.storage import get_blob_store
-        from shared.domain.pseudonym import for_settings
-        from shared.governance.gdpr import erase
-
-        who = actor(settings, x_admin_key)
-        outcome = await _call(
-            lambda: erase(
-                get_blob_store(settings),
-                for_settings(settings),
-                body.customer_id,
-                actor=who,
-                dataset=settings.dataset_name,
-            )
-        )
-        return dict(outcome.summary())
-
-    @r.get("/audit/verify", responses=_refused())
-    async def verify_audit(settings: SettingsDep, x_admin_key: AdminKey = None) -> dict[str, Any]:
-        import dataclasses
-
-        await _call(lambda: audited_read(settings, x_admin_key, "verified the audit chain", "/api/admin/audit/verify"))
-        report = await _call(lambda: _registry(settings).audit.verify())
-        return {
-            "intact": report.intact,
-            "lines": report.lines,
-            "head_seq": report.head_seq,
-            "head_hash": report.head_hash,
-            "broken": dataclasses.asdict(report.broken) if report.broken else None,
-        }
-
-    return r
+@router.get("/audit/verify", responses=_refused())
+async def verify_audit(actor: GovernanceAdmin, registry: RegistryDep) -> dict[str, Any]:
+    await _audited_read(registry, actor, "verified the audit chain", "/api/admin/audit/verify")
+    report = await _call(registry.audit.verify)
+    return {
+        "intact": report.intact,
+        "lines": report.lines,
+        "head_seq": report.head_seq,
+        "head_hash": report.head_hash,
+        "broken": dataclasses.asdict(report.broken) if report.broken else None,
+    }

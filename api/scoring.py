@@ -1,4 +1,7 @@
-"""The scoring routes: ``/api/health``, ``/api/model`` and ``/api/score`` (decode, call the scorer, encode)."""
+"""The scoring routes: ``/api/health``, ``/api/model`` and ``/api/score`` (decode, call the scorer, encode).
+
+Module-level routes on ``router``; their services come from the composition root through ``api.deps``.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +15,12 @@ from fastapi.responses import JSONResponse, Response
 
 from api.body import read_body
 from api.decode import Batch, decode_csv, decode_json
-from api.deps import RecorderDep, ScorerDep, SettingsDep
+from api.deps import PseudonymiserDep, RecorderDep, ScorerDep, ScoringConfigDep
 from api.errors import UnsupportedMediaError, VersionNotFoundError, documented
 from api.schemas import HealthResponse, ModelInfo, ScoreResponse, ValidationErrorResponse
 from shared.adapters.model_store import VERSION_MAX, VERSION_PATTERN
 from shared.domain.contract import get_contract
 from shared.domain.errors import FraudOpsError, ModelNotAvailableError
-from shared.domain.pseudonym import for_settings
 from shared.domain.telemetry import count_scores, span
 from shared.scoring.records import Scored
 from shared.scoring.scorer import LoadedModel, Scorer
@@ -123,85 +125,80 @@ def _csv_response(batch: Batch, model: LoadedModel, probs: Any) -> Response:
     return Response(out.getvalue().to_pybytes(), media_type="text/csv")
 
 
-def router() -> APIRouter:
-    """The scoring routes."""
-    r = APIRouter()
-    health_responses: dict[int | str, dict[str, Any]] = {503: {"model": HealthResponse}}
+router = APIRouter()
+HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {503: {"model": HealthResponse}}
 
-    @r.get("/api/health", response_model=HealthResponse, responses=health_responses)
-    def health(scorer: ScorerDep) -> HealthResponse | JSONResponse:
-        try:
-            model = scorer.current()
-        except FraudOpsError as exc:
-            body = HealthResponse(status="unavailable", model_loaded=False, reason=exc.reason)
-            return JSONResponse(body.model_dump(), status_code=503)
-        return HealthResponse(status="ok", model_loaded=True, model_version=model.version)
 
-    @r.get("/api/model", response_model=ModelInfo, responses=UNAVAILABLE)
-    def model_info(scorer: ScorerDep) -> ModelInfo:
-        return ModelInfo.model_validate(scorer.current().manifest)
+@router.get("/api/health", response_model=HealthResponse, responses=HEALTH_RESPONSES)
+def health(scorer: ScorerDep) -> HealthResponse | JSONResponse:
+    try:
+        model = scorer.current()
+    except FraudOpsError as exc:
+        body = HealthResponse(status="unavailable", model_loaded=False, reason=exc.reason)
+        return JSONResponse(body.model_dump(), status_code=503)
+    return HealthResponse(status="ok", model_loaded=True, model_version=model.version)
 
-    @r.post("/api/score", response_model=ScoreResponse, responses=SCORE_RESPONSES, openapi_extra=SCORE_BODY)
-    async def score(
-        request: Request,
-        scorer: ScorerDep,
-        settings: SettingsDep,
-        recorder: RecorderDep,
-        explain: Annotated[bool, Query(description="add the top contributing features (TreeSHAP)")] = False,
-        x_model_version: Annotated[
-            str,
-            Header(pattern=VERSION_PATTERN, max_length=VERSION_MAX, description="pin a model version (shadow tests)"),
-        ] = "",
-    ) -> Response:
-        start = time.perf_counter()
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media not in ("application/json", "text/csv"):
-            raise UnsupportedMediaError(
-                f"content type {media or '(none)'!r} is not supported; send application/json or text/csv"
-            )
-        with span("score.request", media=media) as request_span:
-            body = await read_body(request, settings.score_max_body_bytes)
-            contract = get_contract(settings.dataset_name)
-            decode = decode_json if media == "application/json" else decode_csv
-            with span("score.decode", bytes=len(body)):
-                batch = decode(body, contract, max_batch=settings.score_max_batch)
-            customers = batch.customers
-            if customers is not None:  # pseudonymised here, at the edge: the clear id goes no further
-                customers = for_settings(settings).many(customers)
-            version = batch.model_version or x_model_version or None
-            batch = Batch(batch.x, batch.ids, version, batch.explain, customers, batch.times)
-            wants_explanation = explain or batch.explain
-            with span("score.model", rows=len(batch)):
-                if (
-                    len(batch) <= INLINE_ROWS
-                    and not wants_explanation
-                    and batch.model_version is None
-                    and scorer.fresh()
-                ):
-                    model, probs, explanations = _score(batch, scorer, False)  # microseconds, no I/O: no thread hop
-                else:  # may fetch a model or check the pointer (I/O), or compute for long: off the event loop
-                    model, probs, explanations = await run_in_threadpool(_score, batch, scorer, wants_explanation)
-            request_span.set_attribute("model_version", model.version)
-            with span("score.encode"):
-                if media == "text/csv":
-                    response = _csv_response(batch, model, probs)
-                else:
-                    response = _json_response(batch, model, probs, explanations)
-        count_scores(probs, model.threshold, source="http", model_version=model.version)
-        recorder.record(
-            Scored(
-                x=batch.x,
-                probabilities=probs,
-                transaction_ids=batch.ids,
-                customer_ids=batch.customers,
-                times=batch.times,
-                model_version=model.version,
-                threshold=model.threshold,
-                request_id=request.scope.get("state", {}).get("request_id", ""),
-                latency_ms=(time.perf_counter() - start) * 1000,
-            )
+
+@router.get("/api/model", response_model=ModelInfo, responses=UNAVAILABLE)
+def model_info(scorer: ScorerDep) -> ModelInfo:
+    return ModelInfo.model_validate(scorer.current().manifest.to_dict())
+
+
+@router.post("/api/score", response_model=ScoreResponse, responses=SCORE_RESPONSES, openapi_extra=SCORE_BODY)
+async def score(
+    request: Request,
+    scorer: ScorerDep,
+    config: ScoringConfigDep,
+    pseudonymise: PseudonymiserDep,
+    recorder: RecorderDep,
+    explain: Annotated[bool, Query(description="add the top contributing features (TreeSHAP)")] = False,
+    x_model_version: Annotated[
+        str,
+        Header(pattern=VERSION_PATTERN, max_length=VERSION_MAX, description="pin a model version (shadow tests)"),
+    ] = "",
+) -> Response:
+    start = time.perf_counter()
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in ("application/json", "text/csv"):
+        raise UnsupportedMediaError(
+            f"content type {media or '(none)'!r} is not supported; send application/json or text/csv"
         )
-        log.debug("scored %d transactions with %s", len(batch), model.version)
-        return response
-
-    return r
+    with span("score.request", media=media) as request_span:
+        body = await read_body(request, config.score_max_body_bytes)
+        contract = get_contract(config.dataset_name)
+        decode = decode_json if media == "application/json" else decode_csv
+        with span("score.decode", bytes=len(body)):
+            batch = decode(body, contract, max_batch=config.score_max_batch)
+        customers = batch.customers
+        if customers is not None:  # pseudonymised here, at the edge: the clear id goes no further
+            customers = pseudonymise.many(customers)
+        version = batch.model_version or x_model_version or None
+        batch = Batch(batch.x, batch.ids, version, batch.explain, customers, batch.times)
+        wants_explanation = explain or batch.explain
+        with span("score.model", rows=len(batch)):
+            if len(batch) <= INLINE_ROWS and not wants_explanation and batch.model_version is None and scorer.fresh():
+                model, probs, explanations = _score(batch, scorer, False)  # microseconds, no I/O: no thread hop
+            else:  # may fetch a model or check the pointer (I/O), or compute for long: off the event loop
+                model, probs, explanations = await run_in_threadpool(_score, batch, scorer, wants_explanation)
+        request_span.set_attribute("model_version", model.version)
+        with span("score.encode"):
+            if media == "text/csv":
+                response = _csv_response(batch, model, probs)
+            else:
+                response = _json_response(batch, model, probs, explanations)
+    count_scores(probs, model.threshold, source="http", model_version=model.version)
+    recorder.record(
+        Scored(
+            x=batch.x,
+            probabilities=probs,
+            transaction_ids=batch.ids,
+            customer_ids=batch.customers,
+            times=batch.times,
+            model_version=model.version,
+            threshold=model.threshold,
+            request_id=request.scope.get("state", {}).get("request_id", ""),
+            latency_ms=(time.perf_counter() - start) * 1000,
+        )
+    )
+    log.debug("scored %d transactions with %s", len(batch), model.version)
+    return response

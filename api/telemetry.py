@@ -72,11 +72,9 @@ class RequestMetrics:
 def _tally(scope: dict[str, Any], status_class: str) -> None:
     """The answer, counted for the monitoring run's error share (through the recorder of the app's settings)."""
     try:
-        from shared.domain.settings import get_settings
-        from shared.scoring.records import get_recorder
+        from shared.bootstrap import bootstrap
 
         app = scope.get("app")
-        settings = getattr(getattr(app, "state", None), "settings", None) or get_settings()
-        get_recorder(settings).count_request(status_class)
+        bootstrap(getattr(getattr(app, "state", None), "settings", None)).recorder.count_request(status_class)
     except Exception:  # the answer is sent; a count that cannot be kept must not turn into an error
         log.debug("request not counted", exc_info=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.adapters.storage import BlobStore
+from shared.domain import layout
 from shared.domain.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,10 @@ def run_demo(store: BlobStore, settings: Settings, *, rows: int, seed: int, work
     log.info("demo: generated %d transactions (%d frauds) in %s", gen.rows, gen.frauds, csv_path)
     name = f"demo/{csv_path.name}"
     with csv_path.open("rb") as f:
-        store.upload_stream("raw", name, f, overwrite=True)
-    etl = run_etl(store, settings, name=name)
+        store.upload_stream(layout.RAW, name, f, overwrite=True)
+    etl = run_etl(store, settings.etl, name=name)
     log.info("demo: ETL %s, %d valid rows, version %s", etl.status, etl.rows_valid, etl.dataset_version)
-    train = run_training(store, settings, dataset_version=etl.dataset_version)
+    train = run_training(store, config=settings.training, storage=settings.storage, dataset_version=etl.dataset_version)
     log.info("demo: model %s auc=%.4f pr_auc=%.4f", train.model_version, train.auc, train.pr_auc)
     transactions = _sample_transactions(csv_path)
     key = secrets.token_urlsafe(24)
@@ -105,7 +106,10 @@ def run_demo(store: BlobStore, settings: Settings, *, rows: int, seed: int, work
         "promoted": train.promoted,
         "serving_version": health.get("model_version"),
         "scored_over_http": scored["results"],
-        "stream_replay": {k: stream[k] for k in ("mode", "sent", "scored", "alerts", "deadlettered", "events_per_s")},
+        "stream_replay": {
+            k: stream[k]
+            for k in ("mode", "sent", "scored", "alerts", "deadlettered", "events_per_s")  # layout: not a blob
+        },
         "federated": {k: federated[k] for k in ("banks", "rounds", "federated_auc", "centralized_auc")},
         "monitoring": monitoring,
     }
@@ -119,11 +123,11 @@ def _labels_and_monitor(
 
     import pyarrow.csv as pacsv
 
+    from shared.bootstrap import close_recorders
     from shared.monitoring.feedback import land_labels
     from shared.monitoring.service import run_monitor
-    from shared.scoring.records import reset_recorders
 
-    reset_recorders()  # the HTTP records still buffered are written now, as at a server's shutdown
+    close_recorders()  # the HTTP records still buffered are written now, as at a server's shutdown
     now = datetime.now(UTC)
     tail = pacsv.read_csv(workdir / "stream-tail.csv").column("Class").to_pylist()[:-1]  # not the broken row
     lines = ["transaction_id,label,labelled_at,source"]
@@ -134,12 +138,12 @@ def _labels_and_monitor(
     ]
     labels = workdir / "labels.csv"
     labels.write_text("\n".join(lines) + "\n")
-    name = f"labels/demo-{csv_path.stem}.csv"
+    name = f"{layout.RAW_LABELS_PREFIX}demo-{csv_path.stem}.csv"
     with labels.open("rb") as f:
-        store.upload_stream("raw", name, f, overwrite=True)
-    arrived = land_labels(store, settings, name=name)
+        store.upload_stream(layout.RAW, name, f, overwrite=True)
+    arrived = land_labels(store, settings.monitoring, name=name)
     landed = arrived.etl
-    outcome = run_monitor(store, settings, day=now.date())
+    outcome = run_monitor(store, settings.monitoring, day=now.date())
     figures = outcome.headline()
     log.info(
         "demo: %d labels in; realised over %d labelled of %d served: precision %s, recall %s, %d caught, "

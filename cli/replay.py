@@ -10,6 +10,7 @@ function, in-process, so the demo and the tests run the real function code witho
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import zlib
@@ -87,11 +88,12 @@ def _local(rows: list[dict[str, Any]], settings: Settings, rate: float | None, b
 
     from cli.function_host import user_function
     from functions.eventhub_events import to_function_events
-    from shared.streaming.service import get_processor
+    from shared.bootstrap import bootstrap
+    from shared.streaming.processor import DISPOSITIONS
 
     function = user_function("score_stream")
-    processor = get_processor(settings)
-    before = dict(processor.totals)
+    processor = bootstrap(settings).processor  # the function's own: its totals count what the function did
+    before = dataclasses.replace(processor.totals)  # a copy: the counts before this replay
     sequences = dict.fromkeys(map(str, range(LOCAL_PARTITIONS)), 0)
     sent, offset = 0, 0
     for chunk in _paced(rows, batch, rate):
@@ -112,7 +114,7 @@ def _local(rows: list[dict[str, Any]], settings: Settings, rate: float | None, b
         offset += len(chunk)
         log.info("replay: %d of %d events through score_stream", sent, len(rows))
     after = processor.totals
-    return {"sent": sent, "failed": 0, **{k: after[k] - before[k] for k in ("scored", "alerts", "deadlettered")}}
+    return {"sent": sent, "failed": 0, **{k: getattr(after, k) - getattr(before, k) for k in DISPOSITIONS}}
 
 
 def _remote(rows: list[dict[str, Any]], settings: Settings, rate: float | None, batch: int) -> dict[str, Any]:
@@ -121,12 +123,12 @@ def _remote(rows: list[dict[str, Any]], settings: Settings, rate: float | None, 
     from azure.eventhub.exceptions import EventHubError
 
     if settings.eventhub_namespace:
-        from shared.adapters.identity import azure_credential
+        from shared.bootstrap import bootstrap
 
         producer = EventHubProducerClient(
             fully_qualified_namespace=settings.eventhub_namespace,
             eventhub_name=settings.eventhub_name,
-            credential=azure_credential(settings.storage_credential_client_id),
+            credential=bootstrap(settings).credential,  # the storage identity's, as the stream's alerts use
         )
     else:
         producer = EventHubProducerClient.from_connection_string(

@@ -64,8 +64,7 @@ def simulate(
     from fraudops_bank.client import BankClient
     from fraudops_bank.engines.numpy import NumpyEngine
     from shared.adapters.function_keys import function_app_client
-    from shared.adapters.storage import get_blob_store
-    from shared.domain.settings import get_settings
+    from shared.bootstrap import bootstrap
     from shared.federated import model as lr
     from shared.federated.headers import MAX_EXAMPLES
     from shared.federated.rounds import RoundConfig, Rounds
@@ -83,7 +82,7 @@ def simulate(
     keys = {f"bank-{i}": secrets.token_hex(16) for i in range(banks)}
     experiment = f"sim-{secrets.token_hex(4)}"
     # this run's own settings, passed to the server it starts: nothing global is changed
-    settings = get_settings().model_copy(
+    settings = bootstrap().settings.model_copy(
         update={
             "fl_bank_keys": SecretStr(json.dumps(keys)),
             "fl_experiment": experiment,
@@ -94,7 +93,7 @@ def simulate(
     )
     history = []
     Rounds(
-        get_blob_store(settings), experiment, RoundConfig(min_clients=banks, aggregator=aggregator)
+        bootstrap(settings).blob_store, experiment, RoundConfig(min_clients=banks, aggregator=aggregator)
     ).start_with_statistics(x.shape[1])  # round 0 is combined by the same strategy as the model rounds
     function_key = secrets.token_urlsafe(24)
     with (

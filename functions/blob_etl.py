@@ -14,6 +14,8 @@ import os
 import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob
 
+from shared.domain import layout
+
 log = logging.getLogger(__name__)
 bp = func.Blueprint()
 
@@ -30,7 +32,7 @@ def trigger_source(value: str | None) -> func.BlobSource:
 @bp.function_name("etl_raw_blob")
 @bp.blob_trigger(
     arg_name="client",
-    path="raw/{name}",
+    path=layout.display(layout.RAW, "{name}"),
     connection="DataStorage",
     source=trigger_source(os.environ.get("BLOB_TRIGGER_SOURCE")),
 )
@@ -40,22 +42,21 @@ def etl_raw_blob(client: blob.BlobClient) -> None:
     Data problems return normally (no retries for a file that can never succeed); storage
     errors raise, so the host retries the blob.
     """
-    from shared.adapters.storage import get_blob_store
+    from shared.bootstrap import bootstrap
     from shared.domain.errors import BlobNotFoundError
-    from shared.domain.settings import get_settings
     from shared.etl.labels import is_labels_blob
     from shared.etl.service import run_etl
     from shared.monitoring.feedback import land_labels
 
-    settings = get_settings()
-    store, name = get_blob_store(settings), client.blob_name
+    services = bootstrap()
+    settings, store, name = services.settings, services.blob_store, client.blob_name
     try:  # delayed labels (raw/labels/...) have a contract of their own; everything else is transactions
         if is_labels_blob(name):
-            landed = land_labels(store, settings, name=name)
+            landed = land_labels(store, settings.monitoring, name=name)
             summary, fed = landed.etl, landed.feedback
             log.info("labels %s: %s served transactions curated for training", name, fed.written if fed else 0)
         else:
-            summary = run_etl(store, settings, name=name)
+            summary = run_etl(store, settings.etl, name=name)
     except BlobNotFoundError:
         # a redelivery after the blob was rejected and moved to quarantine/: nothing left to do
         log.warning("etl %s: the blob is gone (already handled); nothing to do", client.blob_name)

@@ -8,5 +8,8 @@ from api.app import create_app
 
 
 def build_asgi_app() -> FastAPI:
-    """The ASGI app that carries every HTTP route (``/api/...``; host.json sets routePrefix to "")."""
+    """The ASGI app that carries every HTTP route (``/api/...``; host.json sets routePrefix to "").
+
+    Nothing is built here: the routes take their services from the composition root on the first request.
+    """
     return create_app()

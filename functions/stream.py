@@ -24,10 +24,9 @@ bp = func.Blueprint()
 def score_stream(events: typing.List[func.EventHubEvent]) -> None:  # noqa: UP006
     """Process one batch; bad events are dead-lettered, never raised (the checkpoint advances regardless)."""
     from functions.eventhub_events import from_function_event
-    from shared.domain.settings import get_settings
-    from shared.streaming.service import get_processor
+    from shared.bootstrap import bootstrap
 
-    summary = get_processor(get_settings()).process([from_function_event(e) for e in events])
+    summary = bootstrap().processor.process([from_function_event(e) for e in events])
     log.info(
         "stream batch: %d events, %d scored, %d alerts, %d dead-lettered (%s)",
         summary.events,

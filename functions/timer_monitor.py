@@ -16,12 +16,12 @@ def monitor_daily(timer: func.TimerRequest) -> None:
     """Realised performance, live drift and alert verdicts for yesterday; written to reports/monitoring/."""
     from datetime import UTC, datetime, timedelta
 
-    from shared.adapters.storage import get_blob_store
-    from shared.domain.settings import get_settings
+    from shared.bootstrap import bootstrap
     from shared.monitoring.service import run_monitor
 
     if timer.past_due:
         log.warning("monitoring timer is past due; running now")
-    settings = get_settings()
-    outcome = run_monitor(get_blob_store(settings), settings, day=(datetime.now(UTC) - timedelta(days=1)).date())
+    services = bootstrap()
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+    outcome = run_monitor(services.blob_store, services.settings.monitoring, day=yesterday)
     log.info("monitor %s: %s, report %s", outcome.day, outcome.level, outcome.report)

@@ -14,15 +14,13 @@ bp = func.Blueprint()
 @bp.timer_trigger(arg_name="timer", schedule="%RETRAIN_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def retrain_model(timer: func.TimerRequest) -> None:
     """Retrain, evaluate, and promote only a better model."""
-    from shared.adapters.storage import get_blob_store
-    from shared.domain.settings import get_settings
-    from training.distributed.submit import Submitted
-    from training.pipeline import retrain
+    from shared.bootstrap import bootstrap
+    from training.retrain import Submitted, retrain
 
     if timer.past_due:
         log.warning("retraining timer is past due; running now")
-    settings = get_settings()
-    outcome = retrain(get_blob_store(settings), settings)
+    services = bootstrap()
+    outcome = retrain(services.blob_store, services.settings)
     if isinstance(outcome, Submitted):  # handed to the Dask cluster, which finishes and publishes it
         log.info("retrain: submitted to the Dask cluster as %s", outcome.key)
         return

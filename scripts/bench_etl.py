@@ -27,13 +27,12 @@ sys.path.insert(0, str(ROOT))
 CHILD = """
 import json, sys, logging, time
 logging.disable(logging.INFO)
-from shared.domain.settings import get_settings
-from shared.adapters.storage import get_blob_store
+from shared.bootstrap import bootstrap
 from shared.etl.service import run_etl
-s = get_settings()
-store = get_blob_store(s)
+root = bootstrap()
+store = root.blob_store
 started = time.perf_counter()
-summary = run_etl(store, s, name=sys.argv[1])
+summary = run_etl(store, root.settings.etl, name=sys.argv[1])
 wall = time.perf_counter() - started  # blob in raw/ to committed outputs, the report included
 out = {k: getattr(summary, k) for k in ("status", "rows_in", "rows_valid", "rows_quarantined",
        "rows_duplicate", "parquet_bytes", "parts", "read_mode", "timing")}
@@ -78,10 +77,9 @@ def _etl_child(name: str) -> tuple[dict, float, float]:
 
 def bench(path: Path, label: str, repeat: int) -> dict[str, object]:
     """Floor and ETL, interleaved ``repeat`` times so both see the same machine; medians reported."""
-    from shared.adapters.storage import get_blob_store
-    from shared.domain.settings import get_settings
+    from shared.bootstrap import bootstrap
 
-    store = get_blob_store(get_settings())
+    store = bootstrap().blob_store
     name = f"bench/{path.name}"
     with path.open("rb") as f:
         store.upload_stream("raw", name, f, overwrite=True)

@@ -46,9 +46,8 @@ t0 = time.perf_counter()
 import function_app
 t1 = time.perf_counter()
 import numpy as np
-from shared.domain.settings import get_settings
-from shared.scoring.scorer import get_scorer
-p = get_scorer(get_settings()).current().predict_proba(np.zeros((1, 29), dtype=np.float32))
+from shared.bootstrap import bootstrap
+p = bootstrap().scorer.current().predict_proba(np.zeros((1, 29), dtype=np.float32))
 t2 = time.perf_counter()
 print(round(t1 - t0, 3), round(t2 - t1, 3))
 """
@@ -174,8 +173,7 @@ def main() -> int:
     from cli.devtools.models import publish_synthetic_model
     from cli.server import free_port
     from shared.adapters.model_store import ModelStore
-    from shared.adapters.storage import get_blob_store
-    from shared.domain.settings import get_settings
+    from shared.bootstrap import bootstrap
     from shared.scoring.scorer import Scorer
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -195,7 +193,7 @@ def main() -> int:
             KEY_ENV: FUNCTION_KEY,
         }  # the server checks function keys as the host does; every request sends one
         os.environ.update(env)
-        store = get_blob_store(get_settings())
+        store = bootstrap().blob_store  # the settings of the environment just set
         publish_synthetic_model(store, "fraud", version="bench", trees=args.trees, rows=50_000)
         port = free_port()
         server_log = (work / "score-server.log").open("wb")  # a file, not a pipe nobody reads (it would fill and block)

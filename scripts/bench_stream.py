@@ -30,9 +30,8 @@ def main() -> int:
     from cli.devtools.bench import report
     from cli.devtools.models import publish_synthetic_model
     from shared.adapters.model_store import ModelStore
-    from shared.adapters.storage import get_blob_store
+    from shared.bootstrap import bootstrap
     from shared.domain.contract import get_contract
-    from shared.domain.settings import get_settings
     from shared.scoring.scorer import Scorer
     from shared.streaming.events import StreamEvent
     from shared.streaming.processor import StreamProcessor
@@ -58,7 +57,7 @@ def main() -> int:
     now = datetime.now(UTC)
     with private_azurite() as connection, tempfile.TemporaryDirectory() as spool:
         os.environ.update(storage_env(connection))
-        store = get_blob_store(get_settings())
+        store = bootstrap().blob_store  # the settings of the environment just set
         publish_synthetic_model(store, "fraud", version="bench", trees=300, rows=50_000, threshold=0.5)
         scorer = Scorer(ModelStore(store, "fraud"), feature_names=FEATURES, refresh_seconds=30, threads=1)
         processor = StreamProcessor(store, scorer, get_contract("creditcard"), spool_dir=Path(spool))

@@ -114,7 +114,10 @@ def _holdout_gaps(store, summary: dict[str, Any], full: Path, truth: Path, rows:
 
 def _one_run(mechanics: str, seed: int, rows: int, holdout: int, work: Path) -> dict[str, Any]:
     from cli.devtools.azurite import private_azurite, storage_env
+    from shared.adapters import documents
     from shared.adapters.storage import get_blob_store
+    from shared.domain import layout
+    from shared.domain.documents.training import TrainingReport
     from shared.domain.settings import get_settings
     from shared.etl.service import run_etl
     from training.families import winner
@@ -132,8 +135,8 @@ def _one_run(mechanics: str, seed: int, rows: int, holdout: int, work: Path) -> 
         os.environ.update(env)
         store = get_blob_store(get_settings())
         with ingested.open("rb") as f:
-            store.upload_stream("raw", ingested.name, f, overwrite=True)
-        etl = run_etl(store, get_settings(), name=ingested.name)
+            store.upload_stream(layout.RAW, ingested.name, f, overwrite=True)
+        etl = run_etl(store, get_settings().etl, name=ingested.name)
         floor = _bare_fit_seconds(store, etl.dataset_version)
         started = time.perf_counter()
         child = subprocess.run(
@@ -144,7 +147,10 @@ def _one_run(mechanics: str, seed: int, rows: int, holdout: int, work: Path) -> 
             sys.stderr.write(child.stderr[-4000:])
             raise SystemExit(f"fraudops train failed with status {child.returncode}")
         summary = json.loads(child.stdout.strip().splitlines()[-1])
-        report = json.loads(store.get_bytes("reports", f"training/{summary['model_version']}.json")[0])
+        stored, _ = documents.read(
+            store, layout.REPORTS, layout.training_report(summary["model_version"]), TrainingReport
+        )
+        report = stored.to_dict()  # the whole summary: its search history, comparison and figures
         gaps = _holdout_gaps(store, summary, full, truth, rows) if holdout else {}
     ingested.unlink()
     from training import search

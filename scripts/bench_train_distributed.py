@@ -39,6 +39,7 @@ def _vmhwm_mb() -> int:
 
 def _land(store, settings, csv: Path, parts: int) -> tuple[int, str]:
     """``csv`` as ``parts`` bank files through the ETL; (rows landed, dataset version)."""
+    from shared.domain import layout
     from shared.etl.service import run_etl
 
     lines = csv.read_bytes().splitlines(keepends=True)
@@ -47,8 +48,8 @@ def _land(store, settings, csv: Path, parts: int) -> tuple[int, str]:
     rows, version = 0, ""
     for i in range(parts):
         chunk = b"".join([head, *body[i * size : (i + 1) * size]])
-        store.put_bytes("raw", f"bank-{i}.csv", chunk)
-        outcome = run_etl(store, settings, name=f"bank-{i}.csv")
+        store.put_bytes(layout.RAW, f"bank-{i}.csv", chunk)
+        outcome = run_etl(store, settings.etl, name=f"bank-{i}.csv")
         rows, version = rows + outcome.rows_valid, outcome.dataset_version
     return rows, version
 

@@ -14,7 +14,8 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def clear_caches() -> None:
-    from functions.composition import reset
+    """Forget every client, service and setting the composition root built (the next test builds anew)."""
+    from shared.bootstrap import reset
 
     reset()
 
@@ -48,12 +49,11 @@ def azurite() -> Iterator[str]:
 @pytest.fixture
 def store(azurite: str):
     """The app's blob store on the test Azurite, emptied before each test."""
-    from shared.adapters.storage import CONTAINERS, get_blob_store
+    from shared.bootstrap import bootstrap
+    from shared.domain.layout import CONTAINERS
 
     clear_caches()
-    from shared.domain.settings import get_settings
-
-    s = get_blob_store(get_settings())
+    s = bootstrap().blob_store
     for container in CONTAINERS:
         client = s.service.get_container_client(container)
         for blob in client.list_blobs():

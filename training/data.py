@@ -33,12 +33,12 @@ def load_files(store: BlobStore, files: list[str], columns: list[str]) -> pd.Dat
 def newest_files(store: BlobStore, dataset: str, files: list[str] | None = None) -> list[str]:
     """The parts of the most recently ingested source file (of ``files``, when given), in their order."""
     manifest, _ = read_manifest(store, dataset)
-    entries = [f for f in manifest["files"] if files is None or f["path"] in files]
+    entries = [f for f in manifest.files if files is None or f.path in files]
     if not entries:
         raise BlobNotFoundError(f"dataset {dataset} has no curated data yet; run the ETL first")
-    newest = max(entries, key=lambda f: (f["ingested_at"], f["path"]))
-    ingest = (newest["ingested_at"], newest["source_blob"], newest["source_etag"])
-    return [str(f["path"]) for f in entries if (f["ingested_at"], f["source_blob"], f["source_etag"]) == ingest]
+    newest = max(entries, key=lambda f: (f.ingested_at, f.path))
+    ingest = (newest.ingested_at, newest.source_blob, newest.source_etag)
+    return [f.path for f in entries if (f.ingested_at, f.source_blob, f.source_etag) == ingest]
 
 
 def matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 from shared.scoring.explain import Explainer
 
 if TYPE_CHECKING:
-    from training.search import Model
+    from training.model import Model
 
 SAMPLE_ROWS = 20_000
 TOP_FEATURES = 30

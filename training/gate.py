@@ -20,13 +20,16 @@ import numpy as np
 
 from shared.adapters.model_store import ModelStore
 from shared.domain.contract import DatasetContract, get_contract
+from shared.domain.documents.model import ModelManifest
 from shared.domain.errors import BlobNotFoundError, ModelIntegrityError, ModelNotAvailableError, TrainingError
 from shared.domain.verdicts import Judged, Skipped, Verdict
 from training.evaluation import best_threshold, cost_curve, evaluate
 
 if TYPE_CHECKING:
     from shared.adapters.storage import BlobStore
-    from shared.domain.settings import Settings
+    from shared.domain.config import TrainingConfig
+
+ChampionScorer = Callable[[str], tuple[np.ndarray, float] | None]  # version -> test-part probabilities, threshold
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ def _unseen_by_champion(models: ModelStore, champion: str, test_files: np.ndarra
     if test_files is None:
         return None
     try:
-        trained = models.manifest(champion).get("trained_on") or []
+        trained = ModelManifest.model_validate(models.manifest(champion)).trained_on or []
     except (ModelIntegrityError, ModelNotAvailableError):
         return None
     if not trained:
@@ -94,11 +97,11 @@ def _against_champion(
     threshold: float,
     test_files: np.ndarray | None,
     baseline_metrics: dict[str, float],
-    settings: Settings,
+    config: TrainingConfig,
 ) -> tuple[bool, str, dict[str, float] | None]:
     """Promote or not against a scored champion, on the test rows it never trained on, with the reason and the
     champion's metrics there (``None`` when too few of those rows hold frauds to compare fairly)."""
-    costs = {"cost_fn": settings.cost_fn, "cost_fp": settings.cost_fp}
+    costs = {"cost_fn": config.cost_fn, "cost_fp": config.cost_fp}
     unseen = _unseen_by_champion(models, champion, test_files)
     rows = unseen if unseen is not None else np.ones(y_test.size, dtype=bool)
     frauds = int(y_test[rows].sum())
@@ -113,7 +116,7 @@ def _against_champion(
     champion_metrics = evaluate(y_test[rows], scored[0][rows], scored[1], **costs)
     candidate = evaluate(y_test[rows], test_probabilities[rows], threshold, **costs) if unseen is not None else metrics
     promote, reason = decide_promotion(
-        candidate, champion_metrics, settings.promotion_pr_auc_margin, baseline=baseline_metrics
+        candidate, champion_metrics, config.promotion_pr_auc_margin, baseline=baseline_metrics
     )
     if unseen is not None:
         reason += f" (on the {int(rows.sum())} test rows the champion never trained on, {frauds} frauds)"
@@ -122,29 +125,26 @@ def _against_champion(
 
 def judge_scores(
     models: ModelStore,
-    contract: DatasetContract,
     *,
     dataset_version: str,
     split: dict[str, Any],
     threshold: float,
     y_test: np.ndarray,
     test_probabilities: np.ndarray,
-    x_test: np.ndarray,
     baseline_metrics: dict[str, float],
-    settings: Settings,
+    config: TrainingConfig,
+    score_champion: ChampionScorer,
     test_files: np.ndarray | None = None,
-    score_champion: Callable[[str], tuple[np.ndarray, float] | None] | None = None,
 ) -> tuple[Judged, np.ndarray | None]:
     """The gate's one rule for a candidate already scored on the test part: its metrics beside the champion's
     on the test rows the champion never trained on, and whether to promote; also the champion's test
     probabilities (``None`` without one). ``test_files`` names each test row's curated file.
-    ``score_champion`` (version -> probabilities on the test part and threshold) replaces scoring ``x_test``
-    here: the distributed run scores the champion where the test rows are, on the Dask workers."""
-    costs = {"cost_fn": settings.cost_fn, "cost_fp": settings.cost_fp}
+    ``score_champion`` (version -> probabilities on the test part and threshold) scores the champion where
+    the test rows are: here (``champion_scores``), or on the Dask workers for a distributed run."""
+    costs = {"cost_fn": config.cost_fn, "cost_fp": config.cost_fp}
     metrics = evaluate(y_test, test_probabilities, threshold, **costs)
     champion, pointer_etag = models.champion()
-    scorer = score_champion or (lambda version: champion_scores(models, version, contract, x_test))
-    scored = scorer(champion) if champion else None
+    scored = score_champion(champion) if champion else None
     champion_metrics = None
     if scored and champion:
         promote, reason, champion_metrics = _against_champion(
@@ -157,10 +157,10 @@ def judge_scores(
             threshold,
             test_files,
             baseline_metrics,
-            settings,
+            config,
         )
     else:
-        promote, reason = decide_promotion(metrics, None, settings.promotion_pr_auc_margin, baseline=baseline_metrics)
+        promote, reason = decide_promotion(metrics, None, config.promotion_pr_auc_margin, baseline=baseline_metrics)
     verdict = Judged(
         dataset_version=dataset_version,
         split=split,
@@ -172,13 +172,13 @@ def judge_scores(
         promote=promote,
         reason=reason,
         pointer_etag=pointer_etag,
-        cost_fn=settings.cost_fn,
-        cost_fp=settings.cost_fp,
+        cost_fn=config.cost_fn,
+        cost_fp=config.cost_fp,
     )
     return verdict, (scored[0] if scored else None)
 
 
-def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> Verdict:
+def judge(store: BlobStore, onnx_bytes: bytes, *, config: TrainingConfig) -> Verdict:
     """Threshold, test metrics and the promotion decision for an ONNX candidate (``features`` input).
 
     The same window and layout as a retraining run: the threshold of least cost on the folds' validation
@@ -190,7 +190,7 @@ def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> Verdict:
     from training.onnx_export import onnx_probabilities
     from training.window import layout, load_window
 
-    contract = get_contract(settings.dataset_name)
+    contract = get_contract(config.dataset_name)
     if contract.label is None or contract.time_column is None:
         return Skipped(f"dataset {contract.name} has no label or time column")
     try:
@@ -199,8 +199,8 @@ def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> Verdict:
         window = load_window(
             store,
             contract,
-            max_rows=settings.train_window_rows,
-            max_days=settings.train_window_days,
+            max_rows=config.train_window_rows,
+            max_days=config.train_window_days,
             erased=erased(store),
         )
         plan = layout(window)
@@ -209,7 +209,7 @@ def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> Verdict:
     except TrainingError as exc:
         return Skipped(exc.reason)
     features = contract.feature_names
-    costs = {"cost_fn": settings.cost_fn, "cost_fp": settings.cost_fp}
+    costs = {"cost_fn": config.cost_fn, "cost_fp": config.cost_fp}
     x, y, dev = window.x, window.y, plan.dev_stop
     blocks = [slice(f.train_stop, f.valid_stop) for f in plan.folds]
     y_oof = np.concatenate([y[b] for b in blocks])
@@ -217,30 +217,31 @@ def judge(store: BlobStore, settings: Settings, onnx_bytes: bytes) -> Verdict:
     threshold = best_threshold(cost_curve(y_oof, candidate_oof, cost_fn=costs["cost_fn"], cost_fp=costs["cost_fp"]))
     baseline_oof = np.concatenate(
         [
-            logistic_pipeline(features, seed=settings.train_seed)
+            logistic_pipeline(features, seed=config.train_seed)
             .fit(x[: f.train_stop], y[: f.train_stop])
             .predict_proba(x[b])[:, 1]
             for f, b in zip(plan.folds, blocks, strict=True)
         ]
     )
-    baseline = fit_logistic(x[:dev], y[:dev], features, seed=settings.train_seed)
+    baseline = fit_logistic(x[:dev], y[:dev], features, seed=config.train_seed)
     baseline_metrics = evaluate(
         y[dev:],
         baseline.predict_proba(x[dev:])[:, 1],
         best_threshold(cost_curve(y_oof, baseline_oof, cost_fn=costs["cost_fn"], cost_fp=costs["cost_fp"])),
         **costs,
     )
+    models = ModelStore(store, config.model_name)
+    x_test = x[dev:]
     verdict, _ = judge_scores(
-        ModelStore(store, settings.model_name),
-        contract,
+        models,
         dataset_version=window.dataset_version,
         split=plan.describe(window.time),
         threshold=threshold,
         y_test=y[dev:],
-        test_probabilities=onnx_probabilities(onnx_bytes, x[dev:]),
-        x_test=x[dev:],
+        test_probabilities=onnx_probabilities(onnx_bytes, x_test),
         baseline_metrics=baseline_metrics,
-        settings=settings,
+        config=config,
+        score_champion=lambda version: champion_scores(models, version, contract, x_test),
         test_files=np.asarray(window.files, dtype=object)[window.part[dev:]],
     )
     return verdict

@@ -75,7 +75,7 @@ def detect(
     The first fit stops boosting at ``deadline`` (monotonic) and ranks the pairs of the trees it has."""
     import lightgbm as lgb
 
-    from training.search import FIXED, deadline_callback
+    from training.boosting import FIXED, deadline_callback
 
     data = lgb.Dataset(x, y, feature_name=features, params=dataset_params)
     booster = lgb.train(

@@ -2,21 +2,23 @@
 
 Run inside every retraining (before the new model is trained, so the verdict describes the
 data the champion is facing) and on its own by ``fraudops drift``. Writes
-``reports/drift/<name>.json`` and ``.html`` and returns the report.
+``drift/<name>.json`` (a ``DriftReport`` document) and ``.html`` in ``reports`` and returns the report.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shared.adapters import documents
 from shared.adapters.model_store import ModelStore
-from shared.domain import drift
+from shared.domain import drift, layout
 from shared.domain.contract import get_contract
+from shared.domain.documents import training as stored
+from shared.domain.documents.model import ModelManifest
 from shared.domain.errors import ModelNotAvailableError
 from shared.domain.results import as_dict
 from training.data import load_files, matrix, newest_files
@@ -24,7 +26,7 @@ from training.report import drift_html
 
 if TYPE_CHECKING:
     from shared.adapters.storage import BlobStore
-    from shared.domain.settings import Settings
+    from shared.domain.config import TrainingConfig
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,8 @@ class DriftReport:
 
 def check_drift(
     store: BlobStore,
-    settings: Settings,
     *,
+    config: TrainingConfig,
     files: list[str] | None = None,
     current: tuple[str, np.ndarray] | None = None,
     report_name: str | None = None,
@@ -61,14 +63,14 @@ def check_drift(
 
     ``checked`` is False, with the reason in ``message``, when there is no champion or it has no profile.
     """
-    contract = get_contract(settings.dataset_name)
+    contract = get_contract(config.dataset_name)
     features = contract.feature_names
-    models = ModelStore(store, settings.model_name)
+    models = ModelStore(store, config.model_name)
     champion, _ = models.champion()
     if champion is None:
         return DriftReport(checked=False, alert=False, message="no champion yet; drift not checked")
     try:
-        reference = models.manifest(champion).get("training_profile")
+        reference = ModelManifest.model_validate(models.manifest(champion)).training_profile
     except ModelNotAvailableError as exc:
         return DriftReport(checked=False, alert=False, message=f"champion unreadable ({exc.reason})")
     if not reference:
@@ -77,13 +79,13 @@ def check_drift(
         )
     if current is None:
         names = newest_files(store, contract.name, files)
-        current = (f"curated/{names[0]}", matrix(load_files(store, names, features), features))
+        current = (layout.display(layout.CURATED, names[0]), matrix(load_files(store, names, features), features))
     result = drift.compare(
         reference,
         current[1],
         features,
-        psi_threshold=settings.drift_psi_threshold,
-        alert_share=settings.drift_alert_share,
+        psi_threshold=config.drift_psi_threshold,
+        alert_share=config.drift_alert_share,
     )
     n, total = len(result["drifted_features"]), len(features)
     top = ", ".join(result["drifted_features"][:5])
@@ -94,20 +96,21 @@ def check_drift(
         current=current[0],
         champion=champion,
         message=(
-            f"drift: {n} of {total} features shifted (PSI > {settings.drift_psi_threshold:g}), "
-            f"at or above the alert share {settings.drift_alert_share:g}: {top}"
+            f"drift: {n} of {total} features shifted (PSI > {config.drift_psi_threshold:g}), "
+            f"at or above the alert share {config.drift_alert_share:g}: {top}"
         )
         if result["alert"]
         else f"no drift alert: {n} of {total} features shifted" + (f" ({top})" if n else ""),
-        report=f"reports/drift/{name}.json",
+        report=layout.display(layout.REPORTS, layout.drift_report(name)),
         **result,
     )
     document = as_dict(report, drop=("report",))
+    documents.write(store, layout.REPORTS, layout.drift_report(name), stored.DriftReport.model_validate(document))
     store.put_bytes(
-        "reports", f"drift/{name}.json", json.dumps(document, indent=1).encode(), content_type="application/json"
-    )
-    store.put_bytes(
-        "reports", f"drift/{name}.html", drift_html(document).encode(), content_type="text/html; charset=utf-8"
+        layout.REPORTS,
+        layout.drift_report(name, "html"),
+        drift_html(document).encode(),
+        content_type="text/html; charset=utf-8",
     )
     (log.warning if report.alert else log.info)("%s", report.message)
     return report

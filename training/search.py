@@ -52,11 +52,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from training.boosting import DATASET_PARAMS as DATASET_PARAMS
+from training.boosting import FIXED, MAX_BIN, dataset_params, deadline_callback, fit_booster
+from training.model import Choice, Model, derive
+
 if TYPE_CHECKING:
     import lightgbm as lgb
     import optuna
 
-    from shared.scoring.derived import Derived
     from training.window import Fold, Layout
 
 log = logging.getLogger(__name__)
@@ -109,24 +112,7 @@ STARTS = (
     {**LARGER, "interactions": False, "linear": False},
 )
 DEFAULTS = SMOOTH  # the first trial (on the inputs alone): what a search cut short after one trial returns
-FIXED: dict[str, Any] = {
-    "objective": "binary",
-    "metric": "binary_logloss",
-    "bagging_freq": 1,
-    "deterministic": True,
-    "num_threads": 2,
-    "verbose": -1,
-}
-MAX_BIN = 4095
 EARLY_STOPPING_ROUNDS = 100
-
-
-def dataset_params(max_bin: int = MAX_BIN) -> dict[str, Any]:
-    """How every LightGBM dataset of a run is binned."""
-    return {"feature_pre_filter": False, "max_bin": max_bin, "verbose": -1}
-
-
-DATASET_PARAMS = dataset_params()
 
 
 @dataclass
@@ -172,61 +158,6 @@ def _space(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
-def deadline_callback(deadline: float) -> Any:
-    """Stop boosting (keeping the trees so far) once ``deadline`` (monotonic) passes."""
-    import lightgbm as lgb
-
-    def callback(env: lgb.callback.CallbackEnv) -> None:
-        if time.monotonic() > deadline:
-            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
-
-    callback.order = 40  # type: ignore[attr-defined]  # after LightGBM's own early stopping (30)
-    return callback
-
-
-def fit_booster(
-    params: dict[str, Any],
-    x: np.ndarray,
-    y: np.ndarray,
-    features: list[str],
-    *,
-    rounds: int,
-    deadline: float,
-    max_bin: int = MAX_BIN,
-) -> lgb.Booster:
-    """One fit of a chosen configuration for a fixed number of rounds (no validation rows needed)."""
-    import lightgbm as lgb
-
-    data = lgb.Dataset(x, y, feature_name=features, params=dataset_params(max_bin))
-    return lgb.train(params, data, num_boost_round=rounds, callbacks=[deadline_callback(deadline)])
-
-
-Choice = tuple[bool, bool]  # (products of interacting pairs, linear score): which derived columns a fit appends
-
-
-def derive(
-    x: np.ndarray,
-    y: np.ndarray,
-    features: list[str],
-    choice: Choice,
-    *,
-    seed: int,
-    binning: dict[str, Any],
-    deadline: float,
-) -> Derived | None:
-    """The derived columns ``choice`` asks for, measured on ``x`` (a fit's training rows), or ``None``."""
-    from shared.scoring.derived import Derived
-    from training.interactions import detect
-    from training.linear import fit_linear
-
-    interactions, linear = choice
-    products = detect(x, y, features, seed=seed, dataset_params=binning, deadline=deadline) if interactions else None
-    score = fit_linear(x, y, seed=seed) if linear else None
-    if score is None:
-        return products  # a fold whose trees nest no two features keeps its inputs alone
-    return Derived(products.pairs, products.mean, products.scale, score) if products else Derived((), (), (), score)
-
-
 class _FoldData:
     """One fold's binned training and validation sets, for each choice of derived columns (built on first use)."""
 
@@ -263,24 +194,6 @@ class _FoldData:
         train = lgb.Dataset(train_x, train_y, feature_name=names, free_raw_data=True, params=self.binning).construct()
         valid = lgb.Dataset(valid_x, valid_y, reference=train, free_raw_data=True, params=self.binning).construct()
         return train, valid, valid_x, valid_y
-
-
-@dataclass(frozen=True)
-class Model:
-    """A fitted booster and the derived columns it was trained with (``None``: the contract's inputs alone)."""
-
-    booster: lgb.Booster
-    derived: Derived | None
-
-    def inputs(self, x: np.ndarray) -> np.ndarray:
-        """What the booster takes: ``x`` (the contract's features) with the derived columns appended."""
-        return x if self.derived is None else self.derived.apply(x)
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.booster.predict(self.inputs(x)))
-
-    def feature_names(self, features: list[str]) -> list[str]:
-        return features if self.derived is None else features + self.derived.names(features)
 
 
 def fit_model(

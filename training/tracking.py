@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from shared.domain.documents.model import ModelManifest
+
 log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -183,25 +185,29 @@ def log_federated(
     *,
     tracking_uri: str,
     experiment: str,
-    manifest: dict[str, Any],
+    manifest: ModelManifest | dict[str, Any],
     model_card: str,
     promoted: bool,
     configured_root: str | None = None,
 ) -> str:
     """A run for a published federated model: its round, banks and privacy parameters, its metrics when judged,
     and its model card. The run's id."""
+    from shared.domain.documents.model import ModelManifest
+
+    published = ModelManifest.model_validate(manifest)  # a dict from a publisher not yet on the document
     opened = resolve(tracking_uri)
     client = get_client(opened)
     exp = experiment_id(client, experiment, opened, configured_root)
-    tags = {"kind": "federated", "blob_model_version": str(manifest["version"]), "promoted": str(promoted)}
-    run = client.create_run(exp, run_name=str(manifest["version"]), tags=tags)
+    tags = {"kind": "federated", "blob_model_version": published.version, "promoted": str(promoted)}
+    run = client.create_run(exp, run_name=published.version, tags=tags)
     run_id = run.info.run_id
     keys = ("experiment", "round", "aggregator", "clip_bound", "noise_multiplier", "epsilon", "dp_delta", "threshold")
     for key in keys:
-        if manifest.get(key) is not None:
-            client.log_param(run_id, key, manifest[key])
-    client.log_param(run_id, "participants", ",".join(manifest.get("participants") or []))
-    for key, value in (manifest.get("metrics") or {}).items():
+        value = getattr(published, key)
+        if value is not None:
+            client.log_param(run_id, key, value)
+    client.log_param(run_id, "participants", ",".join(published.participants or []))
+    for key, value in published.metrics.items():
         if isinstance(value, int | float):
             client.log_metric(run_id, f"test_{key}", float(value))
     client.log_text(run_id, model_card, "model_card.md")

@@ -133,24 +133,24 @@ def _window_files(
 ) -> tuple[list[str], list[int]]:
     """The newest files of ``files`` (by ingestion) within the limits, oldest first, with their row counts."""
     manifest, _ = read_manifest(store, dataset)
-    entries = {str(f["path"]): f for f in manifest["files"]}
-    ordered = sorted(files, key=lambda p: (entries[p]["ingested_at"], p) if p in entries else ("", p))
-    newest = datetime.fromisoformat(entries[ordered[-1]]["ingested_at"]) if ordered[-1] in entries else None
+    entries = {f.path: f for f in manifest.files}
+    ordered = sorted(files, key=lambda p: (entries[p].ingested_at, p) if p in entries else ("", p))
+    newest = datetime.fromisoformat(entries[ordered[-1]].ingested_at) if ordered[-1] in entries else None
     chosen: list[str] = []
     total = 0
     for path in reversed(ordered):
         entry = entries.get(path)
         too_old = (
-            entry and newest and datetime.fromisoformat(entry["ingested_at"]) < newest - timedelta(days=max_days or 0)
+            entry and newest and datetime.fromisoformat(entry.ingested_at) < newest - timedelta(days=max_days or 0)
         )
         if max_days is not None and chosen and too_old:
             break
         if max_rows is not None and chosen and total >= max_rows:
             break
         chosen.append(path)
-        total += int(entry["rows"]) if entry else 0
+        total += entry.rows if entry else 0
     chosen.reverse()
-    return chosen, [int(entries[p]["rows"]) if p in entries else -1 for p in chosen]
+    return chosen, [entries[p].rows if p in entries else -1 for p in chosen]
 
 
 def _label_and_time(contract: DatasetContract) -> tuple[Column, Column]:

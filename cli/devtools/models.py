@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from shared.adapters.model_store import ModelStore
 from shared.adapters.storage import BlobStore
 from shared.domain.contract import get_contract
+from shared.domain.documents.model import LIGHTGBM, ModelDescription, ModelManifest
 
 
 def publish_synthetic_model(
@@ -21,7 +20,7 @@ def publish_synthetic_model(
     seed: int = 0,
     promote: bool = True,
     threshold: float = 0.5,
-) -> dict[str, Any]:
+) -> ModelManifest:
     """Train ``trees`` boosting rounds (no early stopping) on generated rows, publish ONNX + booster, promote."""
     import lightgbm as lgb
 
@@ -51,18 +50,18 @@ def publish_synthetic_model(
     manifest = models.publish(
         version,
         onnx_bytes,
-        {
-            "kind": "lightgbm",
-            "feature_names": features,
-            "input_name": "features",
-            "threshold": threshold,
-            "metrics": {"trees": trees},
-            "dataset_version": "synthetic",
-            "parity_max_abs_diff": parity,
+        ModelDescription(
+            kind=LIGHTGBM,
+            feature_names=features,
+            input_name="features",
+            threshold=threshold,
+            metrics={"trees": trees},
+            dataset_version="synthetic",
+            parity_max_abs_diff=parity,
             # what a trained model carries for live drift (training.pipeline does the same)
-            "training_profile": drift.profile(x, features),
-            "score_profile": drift.score_profile(np.asarray(booster.predict(x)), PROBABILITY_BUCKETS),
-        },
+            training_profile=drift.profile(x, features),
+            score_profile=drift.score_profile(np.asarray(booster.predict(x)), PROBABILITY_BUCKETS),
+        ),
         extra_files={"model.txt": booster.model_to_string().encode()},
     )
     if promote:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-USER, DATABASE = "fraudops", "mlflow"
+USER, DATABASE = "fraudops", "mlflow"  # layout: not a blob (the database)
 
 
 class PostgresNotAvailable(RuntimeError):

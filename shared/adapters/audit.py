@@ -1,4 +1,5 @@
-"""The audit chain in Blob: append blobs ``audit/chain/<YYYY-MM>.jsonl``, one line per act, appended only at
+"""The audit chain in Blob: append blobs ``audit/chain/<YYYY-MM>.jsonl`` (``layout.audit_part``), one typed
+``AuditLine`` per act, appended only at
 the length the writer read (``BlobStore.append``), so concurrent writers never fork or interleave the
 chain: the one that loses re-reads the tail and seals its line after the winner's.
 
@@ -9,22 +10,22 @@ anyone, this app included. ``shared.domain.audit`` builds and verifies the lines
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 from shared.adapters.storage import BlobStore
+from shared.domain import layout
 from shared.domain.audit import GENESIS, MAX_LINE_BYTES, Act, ChainReport, seal, verify
+from shared.domain.documents.governance import AuditLine
 from shared.domain.errors import BlobNotFoundError, ConcurrentUpdateError, FraudOpsError
 
 log = logging.getLogger(__name__)
 
-CONTAINER = "audit"
-PREFIX = "chain/"
+CONTAINER = layout.AUDIT
+PREFIX = layout.AUDIT_CHAIN_PREFIX
 TAIL_BYTES = 4 * MAX_LINE_BYTES  # the last few lines: enough to find the head and an earlier try of the same act
 ATTEMPTS = 30
 
@@ -34,7 +35,7 @@ class AuditWriteError(FraudOpsError):
 
 
 def part_name(at: datetime) -> str:
-    return f"{PREFIX}{at:%Y-%m}.jsonl"
+    return layout.audit_part(at)
 
 
 class AuditLog:
@@ -44,30 +45,30 @@ class AuditLog:
         self.store = store
         self.clock = clock
 
-    def record(self, act: Act) -> dict[str, Any]:
+    def record(self, act: Act) -> AuditLine:
         """Seal ``act`` after the chain's head and append it; the sealed line. An earlier try of the same act that
         did land (a retry after a lost answer) is found in the tail and not written twice."""
         for attempt in range(ATTEMPTS):
             part = part_name(self.clock())
             length, recent = self._tail(part)
-            mine = next((doc for doc in recent if doc.get("id") == act.id), None)
+            mine = next((line for line in recent if line.id == act.id), None)
             if mine is not None:
                 return mine
             head = recent[-1] if recent else self._head_before(part)
-            doc, line = seal(act, seq=head["seq"] + 1 if head else 0, prev=head["hash"] if head else GENESIS)
+            line = seal(act, seq=head.seq + 1 if head else 0, prev=head.hash if head else GENESIS)
             try:
-                self.store.append(CONTAINER, part, line, position=length)
+                self.store.append(CONTAINER, part, line.to_json(), position=length)
             except ConcurrentUpdateError:
                 time.sleep(random.uniform(0.0, 0.02 * (attempt + 1)))  # another writer won: re-read its line
                 continue
-            log.info("audit: %s by %s (seq %d)", act.act, act.actor, doc["seq"])
-            return doc
+            log.info("audit: %s by %s (seq %d)", act.act, act.actor, line.seq)
+            return line
         raise AuditWriteError(
             f"the audit line for {act.act} could not be appended after {ATTEMPTS} tries: other writers kept "
             "appending first"
         )
 
-    def _tail(self, part: str) -> tuple[int, list[dict[str, Any]]]:
+    def _tail(self, part: str) -> tuple[int, list[AuditLine]]:
         """The part's length and its last complete lines (none for a part not yet created)."""
         try:
             size = self.store.info(CONTAINER, part).size
@@ -78,9 +79,9 @@ class AuditLog:
         lines = raw.split(b"\n")
         if start > 0:
             lines = lines[1:]  # the first may be the end of a line cut by the range
-        return size, [json.loads(line) for line in lines if line.strip()]
+        return size, [AuditLine.parse(line) for line in lines if line.strip()]
 
-    def _head_before(self, part: str) -> dict[str, Any] | None:
+    def _head_before(self, part: str) -> AuditLine | None:
         """The last line of the latest part before ``part`` (the chain runs on across months)."""
         earlier = [name for name in self.store.list_names(CONTAINER, PREFIX) if name < part]
         for name in reversed(earlier):
@@ -93,11 +94,14 @@ class AuditLog:
         """Every part in order (or the one of ``month``, ``YYYY-MM``), with its content."""
         names = sorted(self.store.list_names(CONTAINER, PREFIX))
         for name in names:
-            if month is None or name == f"{PREFIX}{month}.jsonl":
+            if month is None or name == f"{PREFIX}{month}.jsonl":  # layout.audit_part's name
                 yield name, self.store.get_bytes(CONTAINER, name)[0]
 
-    def entries(self, month: str | None = None) -> list[dict[str, Any]]:
-        return [json.loads(line) for _, content in self.parts(month) for line in content.splitlines() if line.strip()]
+    def entries(self, month: str | None = None) -> list[AuditLine]:
+        """Every line (or the lines of ``month``), typed."""
+        return [
+            AuditLine.parse(line) for _, content in self.parts(month) for line in content.splitlines() if line.strip()
+        ]
 
     def verify(self) -> ChainReport:
         return verify(self.parts())

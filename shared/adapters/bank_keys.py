@@ -20,12 +20,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.domain.errors import RetryLaterError
 
 if TYPE_CHECKING:
+    from shared.domain.config import FederatedConfig
     from shared.domain.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -112,23 +112,29 @@ class KeyVaultKeys:
         return value.encode() if value else None
 
 
-def secret_client(vault_url: str, client_id: str | None) -> Any:
+def secret_client(vault_url: str, client_id: str | None = None, *, credential: Any | None = None) -> Any:
+    """A Key Vault ``SecretClient`` with ``credential`` (the composition root's), else the identity ``client_id``'s."""
     from azure.keyvault.secrets import SecretClient
 
-    from shared.adapters.identity import azure_credential
+    if credential is None:
+        from shared.adapters.identity import build_credential
 
-    return SecretClient(vault_url, azure_credential(client_id))
+        credential = build_credential(client_id)
+    return SecretClient(vault_url, credential)
 
 
-def store_bank_key(settings: Settings, bank: str) -> dict[str, str]:
-    """Create a bank's signing key: in Key Vault as ``fl-bank-<bank>`` if configured, else returned (FL_BANK_KEYS)."""
+def store_bank_key(config: FederatedConfig, bank: str, *, credential: Any | None) -> dict[str, str]:
+    """Create a bank's signing key: in Key Vault as ``fl-bank-<bank>`` if configured, else returned (FL_BANK_KEYS).
+
+    ``credential`` reaches the vault (the composition root's; None: the process's default identity).
+    """
     key = secrets.token_urlsafe(32)
-    if settings.key_vault_url:
-        client = secret_client(settings.key_vault_url, settings.storage_credential_client_id)
+    if config.key_vault_url:
+        client = secret_client(config.key_vault_url, credential=credential)
         client.set_secret(f"{SECRET_PREFIX}{bank}", key, content_type="fraudops federated bank key")
         return {
             "bank": bank,
-            "stored_in": f"{settings.key_vault_url} secret {SECRET_PREFIX}{bank}",
+            "stored_in": f"{config.key_vault_url} secret {SECRET_PREFIX}{bank}",
             "hand_over": "read it from Key Vault and give it to the bank over a secure channel",
             "revocation": f"delete the secret; warm instances stop accepting it within {TTL_SECONDS:.0f} s",
         }
@@ -140,26 +146,25 @@ def store_bank_key(settings: Settings, bank: str) -> dict[str, str]:
     }
 
 
-def revoke_bank_key(settings: Settings, bank: str) -> dict[str, str]:
+def revoke_bank_key(config: FederatedConfig, bank: str, *, credential: Any | None) -> dict[str, str]:
     """Delete a bank's signing key from Key Vault (soft delete: recoverable for the vault's retention)."""
-    if not settings.key_vault_url:
+    if not config.key_vault_url:
         from shared.domain.errors import ConfigurationError
 
         raise ConfigurationError(
             "no KEY_VAULT_URL: bank keys live in FL_BANK_KEYS; remove the bank's entry there and restart the app"
         )
-    client = secret_client(settings.key_vault_url, settings.storage_credential_client_id)
+    client = secret_client(config.key_vault_url, credential=credential)
     client.begin_delete_secret(f"{SECRET_PREFIX}{bank}").wait()
     return {
         "bank": bank,
-        "revoked_in": f"{settings.key_vault_url} secret {SECRET_PREFIX}{bank}",
+        "revoked_in": f"{config.key_vault_url} secret {SECRET_PREFIX}{bank}",
         "takes_effect": f"warm instances stop accepting it within {TTL_SECONDS:.0f} s",
     }
 
 
-@lru_cache(maxsize=4)
-def get_keys(settings: Settings) -> KeyStore:
-    """The bank key store the settings name, built once per settings."""
-    if settings.key_vault_url:
-        return KeyVaultKeys(secret_client(settings.key_vault_url, settings.storage_credential_client_id))
-    return SettingsKeys(settings.fl_bank_keys.get_secret_value() if settings.fl_bank_keys else None)
+def build_key_store(config: FederatedConfig | Settings, *, credential: Any | None = None) -> KeyStore:
+    """The bank key store the config names: Key Vault when ``KEY_VAULT_URL`` is set, else ``FL_BANK_KEYS``."""
+    if config.key_vault_url:
+        return KeyVaultKeys(secret_client(config.key_vault_url, credential=credential))
+    return SettingsKeys(config.fl_bank_keys.get_secret_value() if config.fl_bank_keys else None)

@@ -1,26 +1,26 @@
-"""The erasure markers: ``curated/_erasures/<pseudonym>.json``, one per erased customer.
+"""The erasure markers: ``curated/_erasures/<pseudonym>.json`` (``layout.erasure_marker``), one per erased customer.
 
-While an erasure runs, its marker holds the plan (which blobs are rewritten under which names, the
-transactions whose labels go too), so a run that crashed resumes exactly where it was; once done, it
-holds the pseudonym and the times only. The markers are also the exclusion list: the ETL drops an
-erased customer's rows before writing anything, and the training window leaves them out, so no later
-ETL or retrain brings them back (``erased``).
+While an erasure runs, its marker holds the plan (``ErasurePlan``: which blobs are rewritten under which
+names, the transactions whose labels go too), so a run that crashed resumes exactly where it was; once
+done, it holds the pseudonym and the times only (``ErasureDone``). The markers are also the exclusion
+list: the ETL drops an erased customer's rows before writing anything, and the training window leaves
+them out, so no later ETL or retrain brings them back (``erased``).
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
+from shared.adapters import documents
 from shared.adapters.storage import BlobStore
+from shared.domain import layout
+from shared.domain.documents.governance import ErasureDone, ErasureMarker, ErasurePlan
 from shared.domain.errors import BlobNotFoundError
 
-CONTAINER = "curated"
-PREFIX = "_erasures/"
+CONTAINER = layout.CURATED
+PREFIX = layout.ERASURES_PREFIX
 
 
 def marker_name(pseudonym: str) -> str:
-    return f"{PREFIX}{pseudonym}.json"
+    return layout.erasure_marker(pseudonym)
 
 
 def erased(store: BlobStore) -> frozenset[str]:
@@ -28,19 +28,16 @@ def erased(store: BlobStore) -> frozenset[str]:
     return frozenset(n.removeprefix(PREFIX).removesuffix(".json") for n in store.list_names(CONTAINER, PREFIX))
 
 
-def read_marker(store: BlobStore, pseudonym: str) -> tuple[dict[str, Any] | None, str | None]:
+def read_marker(store: BlobStore, pseudonym: str) -> tuple[ErasureMarker | None, str | None]:
+    """The customer's marker and its ETag; ``(None, None)`` when there is none."""
     try:
-        data, etag = store.get_bytes(CONTAINER, marker_name(pseudonym))
+        return documents.read(store, CONTAINER, marker_name(pseudonym), ErasureMarker)
     except BlobNotFoundError:
         return None, None
-    return dict(json.loads(data)), etag
 
 
-def write_marker(store: BlobStore, pseudonym: str, doc: dict[str, Any], etag: str | None) -> str:
+def write_marker(store: BlobStore, pseudonym: str, doc: ErasurePlan | ErasureDone, etag: str | None) -> str:
     """Create the marker (``etag`` None) or replace the version read (``ConcurrentUpdateError`` otherwise)."""
-    body = json.dumps(doc, indent=1).encode()
     if etag is None:
-        return store.put_bytes(
-            CONTAINER, marker_name(pseudonym), body, overwrite=False, content_type="application/json"
-        )
-    return store.put_bytes(CONTAINER, marker_name(pseudonym), body, if_match=etag, content_type="application/json")
+        return documents.write(store, CONTAINER, marker_name(pseudonym), doc, overwrite=False)
+    return documents.write(store, CONTAINER, marker_name(pseudonym), doc, if_match=etag)

@@ -1,8 +1,9 @@
-"""The one Entra ID credential of the process, built once per managed-identity client id.
+"""The Entra ID credential every Azure client of the process uses (Blob storage, Key Vault, Event Hubs).
 
-Every Azure client (Blob storage, Key Vault, Event Hubs) takes its credential from here, so each is
-built with the same user-assigned identity (``AzureWebJobsStorage__clientId`` in Azure) and tokens
-are cached once per process. Locally, ``DefaultAzureCredential`` falls back to the developer's login.
+Each client is built with the same user-assigned identity (``AzureWebJobsStorage__clientId`` in
+Azure), so tokens are cached once per process: the composition root (``shared.bootstrap``) builds
+the credential once with :func:`build_credential` and hands it to every client it builds. Locally,
+``DefaultAzureCredential`` falls back to the developer's login.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ from functools import lru_cache
 from typing import Any
 
 
-@lru_cache(maxsize=4)
-def azure_credential(client_id: str | None) -> Any:
+def build_credential(client_id: str | None) -> Any:
     """``DefaultAzureCredential`` for the managed identity ``client_id`` (None: system identity or a login)."""
     from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential(managed_identity_client_id=client_id)
+
+
+# TRANSITIONAL: only ``training/tracking.py`` (MLflow on Azure) and the transitional ``storage.get_blob_store``
+# still take the credential from here; it goes once they receive the composition root's credential.
+azure_credential = lru_cache(maxsize=4)(build_credential)

@@ -1,15 +1,16 @@
 """The model store in Blob: versioned models, their manifests, and the champion pointer.
 
-Layout under the ``models`` container::
+Layout under the ``models`` container (paths from ``shared.domain.layout``, documents from
+``shared.domain.documents.model``)::
 
     <model_name>/<version>/model.onnx      what the scorer runs
     <model_name>/<version>/model.txt       the LightGBM booster (explanations, retraining)
-    <model_name>/<version>/manifest.json   version, created_at, features, threshold, metrics, sha256,
-                                           and the sha256 of every other file (``files``)
-    <model_name>/champion.json             {"version", "manifest_sha256", ...}; moved only by an ETag-conditional
-                                           write, and pinning the exact manifest it promoted
-    <model_name>/_deprecated/<version>.json who deprecated the version, when and why (create-only): it can no
-                                           longer be promoted or pinned
+    <model_name>/<version>/manifest.json   the ``ModelManifest``: version, created_at, features, threshold,
+                                           metrics, sha256, and the sha256 of every other file (``files``)
+    <model_name>/champion.json             the ``ChampionPointer``; moved only by an ETag-conditional write, and
+                                           pinning the digest of the exact manifest bytes it promoted
+    <model_name>/_deprecated/<version>.json the ``Deprecation``: who deprecated the version, when and why
+                                           (create-only): it can no longer be promoted or pinned
 
 Every move of the pointer and every deprecation is also a line of the audit chain
 (``shared.adapters.audit``), with the actor, the reason and the previous champion.
@@ -26,15 +27,21 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.adapters import documents
 from shared.adapters.storage import BlobStore
+from shared.domain import layout
+from shared.domain.documents.governance import AuditLine
+from shared.domain.documents.model import ChampionPointer, Deprecation, ModelDescription, ModelManifest
 from shared.domain.errors import (
     BlobExistsError,
     BlobNotFoundError,
     ConcurrentUpdateError,
+    CorruptDocumentError,
     InvalidModelVersionError,
     ModelDeprecatedError,
     ModelIntegrityError,
@@ -44,13 +51,13 @@ from shared.domain.errors import (
 
 log = logging.getLogger(__name__)
 
-CONTAINER = "models"
-POINTER = "champion.json"
-DEPRECATED = "_deprecated"  # not a version name (those start with a letter or digit): no version can shadow it
+MANIFEST = "manifest.json"
+ONNX = "model.onnx"
 # letters, digits, '_' and '-', in segments joined by single dots: no slash, no "..", nothing that leaves the prefix
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*")
 VERSION_MAX = 128
 VERSION_PATTERN = f"^{VERSION.pattern}$"  # as OpenAPI declares it
+STORE_WRITES = ("version", "model_name", "created_at", "sha256", "onnx_bytes", "files", "schema_version")
 
 
 def check_version(version: str) -> str:
@@ -88,58 +95,78 @@ class ModelStore:
 
     def _path(self, version: str, filename: str) -> str:
         """Every read and write of a version goes through here, so none can leave ``<model_name>/<version>/``."""
-        return f"{self.model_name}/{check_version(version)}/{filename}"
+        return layout.model_file(self.model_name, check_version(version), filename)
 
     def publish(
-        self, version: str, onnx_bytes: bytes, manifest: dict[str, Any], extra_files: dict[str, bytes] | None = None
-    ) -> dict[str, Any]:
-        """Write a new version create-only; the manifest is written last and completes it."""
-        manifest = {
-            **manifest,
-            "version": version,
-            "model_name": self.model_name,
-            "created_at": manifest.get("created_at") or datetime.now(UTC).isoformat(),
-            "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
-            "onnx_bytes": len(onnx_bytes),
-            "files": {name: hashlib.sha256(data).hexdigest() for name, data in (extra_files or {}).items()},
-        }
+        self,
+        version: str,
+        onnx_bytes: bytes,
+        description: ModelDescription | Mapping[str, Any],
+        extra_files: dict[str, bytes] | None = None,
+    ) -> ModelManifest:
+        """Write a new version create-only; the manifest is written last and completes it. ``description`` is
+        what the publisher says about the model (a ``ModelDescription``; a mapping of its fields still works);
+        the store adds the version, the model name, the time and the files' digests."""
+        files = extra_files or {}
+        manifest = self._manifest_for(version, onnx_bytes, description, files)
         try:
             self.store.put_bytes(
-                CONTAINER,
-                self._path(version, "model.onnx"),
+                layout.MODELS,
+                self._path(version, ONNX),
                 onnx_bytes,
                 overwrite=False,
                 content_type="application/octet-stream",
             )
-            for filename, data in (extra_files or {}).items():
-                self.store.put_bytes(CONTAINER, self._path(version, filename), data, overwrite=False)
-            self.store.put_bytes(
-                CONTAINER,
-                self._path(version, "manifest.json"),
-                json.dumps(manifest, indent=1, default=str).encode(),
-                overwrite=False,
-                content_type="application/json",
-            )
+            for filename, data in files.items():
+                self.store.put_bytes(layout.MODELS, self._path(version, filename), data, overwrite=False)
+            documents.write(self.store, layout.MODELS, self._path(version, MANIFEST), manifest, overwrite=False)
         except BlobExistsError:
             raise ConcurrentUpdateError(f"model version {version} already exists") from None
         log.info("published model %s version %s", self.model_name, version)
         return manifest
 
-    def write_card(self, manifest: dict[str, Any]) -> list[str]:
+    def _manifest_for(
+        self,
+        version: str,
+        onnx_bytes: bytes,
+        description: ModelDescription | Mapping[str, Any],
+        files: dict[str, bytes],
+    ) -> ModelManifest:
+        """The manifest to write: the description's fields as JSON keeps them (a value JSON cannot hold becomes
+        its ``str``, as before), then what the store writes itself."""
+        given = (
+            description.model_dump(by_alias=True) if isinstance(description, ModelDescription) else dict(description)
+        )
+        fields = json.loads(json.dumps(given, default=str))
+        created_at = fields.get("created_at") or datetime.now(UTC).isoformat()
+        for name in STORE_WRITES:
+            fields.pop(name, None)
+        return ModelManifest.model_validate(
+            {
+                **fields,
+                "version": version,
+                "model_name": self.model_name,
+                "created_at": created_at,
+                "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
+                "onnx_bytes": len(onnx_bytes),
+                "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+            }
+        )
+
+    def write_card(self, manifest: ModelManifest) -> list[str]:
         """The version's model card (``model_card.md`` and ``.html``) beside it, from its manifest; the blob names.
         Derived from the manifest, so outside its digests; create-only: a retry keeps the first."""
         from shared.domain.model_card import html_page, markdown
 
-        version = str(manifest["version"])
         names = []
         for filename, body, content_type in (
             ("model_card.md", markdown(manifest), "text/markdown; charset=utf-8"),
             ("model_card.html", html_page(manifest), "text/html; charset=utf-8"),
         ):
-            name = self._path(version, filename)
+            name = self._path(manifest.version, filename)
             with contextlib.suppress(BlobExistsError):
-                self.store.put_bytes(CONTAINER, name, body.encode(), overwrite=False, content_type=content_type)
-            names.append(f"{CONTAINER}/{name}")
+                self.store.put_bytes(layout.MODELS, name, body.encode(), overwrite=False, content_type=content_type)
+            names.append(layout.display(layout.MODELS, name))
         return names
 
     def champion(self) -> tuple[str | None, str | None]:
@@ -150,16 +177,17 @@ class ModelStore:
     def pointer(self) -> Pointer | None:
         """The champion pointer; ``None`` before the first model."""
         try:
-            data, etag = self.store.get_bytes(CONTAINER, f"{self.model_name}/{POINTER}")
+            doc, etag = documents.read(
+                self.store, layout.MODELS, layout.champion_pointer(self.model_name), ChampionPointer
+            )
         except BlobNotFoundError:
             return None
-        doc = json.loads(data)
-        return Pointer(str(doc["version"]), doc.get("manifest_sha256"), etag)
+        return Pointer(doc.version, doc.manifest_sha256, etag)
 
     def pointer_etag(self) -> str | None:
         """The champion pointer's ETag alone (a cheap HEAD), ``None`` when there is none."""
         try:
-            return self.store.info(CONTAINER, f"{self.model_name}/{POINTER}").etag
+            return self.store.info(layout.MODELS, layout.champion_pointer(self.model_name)).etag
         except BlobNotFoundError:
             return None
 
@@ -171,32 +199,30 @@ class ModelStore:
         reason: str,
         actor: str | None = None,
         act: str = "promotion",
-    ) -> dict[str, Any]:
+    ) -> AuditLine:
         """Move the champion pointer, only if nobody moved it since ``expected_etag`` was read and ``version`` is
         not deprecated; the act is audited (``act``: promotion or rollback). The audit line."""
         from shared.adapters.audit import AuditLog, service_actor
         from shared.domain.audit import Act
 
         self._refuse_deprecated(version, "promoted")
-        manifest = self._manifest_bytes(version)
+        manifest_sha256 = hashlib.sha256(self._manifest_bytes(version)).hexdigest()
         previous = self.pointer()
         actor = actor or service_actor("fraudops")
-        body = json.dumps(
-            {
-                "version": check_version(version),
-                "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
-                "promoted_at": datetime.now(UTC).isoformat(),
-                "reason": reason,
-                "actor": actor,
-                "previous": previous.version if previous else None,
-            }
-        ).encode()
-        name = f"{self.model_name}/{POINTER}"
+        pointer = ChampionPointer(
+            version=check_version(version),
+            manifest_sha256=manifest_sha256,
+            promoted_at=datetime.now(UTC).isoformat(),
+            reason=reason,
+            actor=actor,
+            previous=previous.version if previous else None,
+        )
+        name = layout.champion_pointer(self.model_name)
         try:
             if expected_etag is None:
-                self.store.put_bytes(CONTAINER, name, body, overwrite=False, content_type="application/json")
+                documents.write(self.store, layout.MODELS, name, pointer, overwrite=False)
             else:
-                self.store.put_bytes(CONTAINER, name, body, if_match=expected_etag, content_type="application/json")
+                documents.write(self.store, layout.MODELS, name, pointer, if_match=expected_etag)
         except (BlobExistsError, ConcurrentUpdateError):
             raise ConcurrentUpdateError(
                 "the champion changed while this run was training; not promoting over it"
@@ -205,8 +231,8 @@ class ModelStore:
         details: dict[str, Any] = {
             "model": self.model_name,
             "version": version,
-            "previous": previous.version if previous else None,
-            "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+            "previous": pointer.previous,
+            "manifest_sha256": manifest_sha256,
         }
         try:
             return AuditLog(self.store).record(Act(act, actor, reason, details))
@@ -218,31 +244,31 @@ class ModelStore:
                 f"written ({type(exc).__name__}); record it by hand and check the audit container"
             ) from exc
 
-    def deprecation(self, version: str) -> dict[str, Any] | None:
+    def deprecation(self, version: str) -> Deprecation | None:
         """Who deprecated ``version``, when and why; ``None`` when it is not deprecated."""
         try:
-            data, _ = self.store.get_bytes(CONTAINER, self._deprecation_path(version))
+            found, _ = documents.read(self.store, layout.MODELS, self._deprecation_path(version), Deprecation)
         except BlobNotFoundError:
             return None
-        return dict(json.loads(data))
+        return found
 
     def _deprecation_path(self, version: str) -> str:
-        return f"{self.model_name}/{DEPRECATED}/{check_version(version)}.json"
+        return layout.deprecation(self.model_name, check_version(version))
 
     def deprecated(self) -> set[str]:
         """Every deprecated version (one listing)."""
-        prefix = f"{self.model_name}/{DEPRECATED}/"
-        return {n.removeprefix(prefix).removesuffix(".json") for n in self.store.list_names(CONTAINER, prefix)}
+        prefix = f"{self.model_name}/{layout.DEPRECATED}/"
+        return {n.removeprefix(prefix).removesuffix(".json") for n in self.store.list_names(layout.MODELS, prefix)}
 
     def _refuse_deprecated(self, version: str, what: str) -> None:
         found = self.deprecation(version)
         if found is not None:
             raise ModelDeprecatedError(
-                f"model version {version} was deprecated by {found['actor']} on {found['at'][:10]} "
-                f"({found['reason']}); it cannot be {what}"
+                f"model version {version} was deprecated by {found.actor} on {found.at[:10]} "
+                f"({found.reason}); it cannot be {what}"
             )
 
-    def deprecate(self, version: str, *, reason: str, actor: str) -> dict[str, Any]:
+    def deprecate(self, version: str, *, reason: str, actor: str) -> Deprecation:
         """Mark ``version`` deprecated (not the champion: roll back or promote another first); audited. The
         deprecation record (the existing one when it already was)."""
         from shared.adapters.audit import AuditLog
@@ -258,43 +284,42 @@ class ModelStore:
         existing = self.deprecation(version)
         if existing is not None:
             return existing
-        record = {"version": version, "at": datetime.now(UTC).isoformat(), "actor": actor, "reason": reason}
+        record = Deprecation(version=version, at=datetime.now(UTC).isoformat(), actor=actor, reason=reason)
         # audited first: a deprecation never takes effect unaudited (a failed write is audited and retried)
         AuditLog(self.store).record(Act("deprecation", actor, reason, {"model": self.model_name, "version": version}))
         try:
-            self.store.put_bytes(
-                CONTAINER,
-                self._deprecation_path(version),
-                json.dumps(record).encode(),
-                overwrite=False,
-                content_type="application/json",
-            )
+            documents.write(self.store, layout.MODELS, self._deprecation_path(version), record, overwrite=False)
         except BlobExistsError:  # deprecated by someone else meanwhile
             return self.deprecation(version) or record
         return record
 
     def _manifest_bytes(self, version: str) -> bytes:
         try:
-            data, _ = self.store.get_bytes(CONTAINER, self._path(version, "manifest.json"))
+            data, _ = self.store.get_bytes(layout.MODELS, self._path(version, MANIFEST))
         except BlobNotFoundError:
             raise ModelNotAvailableError(f"model version {version} does not exist") from None
         return data
 
-    def manifest(self, version: str, *, expected_sha256: str | None = None) -> dict[str, Any]:
-        """The version's manifest; with ``expected_sha256`` (the pointer's pin) only if its bytes match."""
+    def manifest(self, version: str, *, expected_sha256: str | None = None) -> ModelManifest:
+        """The version's manifest; with ``expected_sha256`` (the pointer's pin) only if its bytes, as stored,
+        match."""
         data = self._manifest_bytes(version)
         if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
             raise ModelIntegrityError(
                 f"model {version}: its manifest is not the one the champion pointer promoted (digest differs)"
             )
-        return dict(json.loads(data))
+        where = layout.display(layout.MODELS, self._path(version, MANIFEST))
+        try:
+            return documents.decode(ModelManifest, data, where=where)
+        except CorruptDocumentError as exc:  # a model whose files do not hold together: refused like a bad digest
+            raise ModelIntegrityError(f"model {version}: {exc.reason}") from None
 
-    def file(self, version: str, filename: str, *, manifest: dict[str, Any] | None = None) -> bytes:
+    def file(self, version: str, filename: str, *, manifest: ModelManifest | None = None) -> bytes:
         """One file of a version, checked against the digest its manifest records for it."""
         manifest = manifest if manifest is not None else self.manifest(version)
-        expected = manifest.get("sha256") if filename == "model.onnx" else manifest.get("files", {}).get(filename)
+        expected = manifest.digest_of(filename)
         try:
-            data, _ = self.store.get_bytes(CONTAINER, self._path(version, filename))
+            data, _ = self.store.get_bytes(layout.MODELS, self._path(version, filename))
         except BlobNotFoundError:
             raise ModelNotAvailableError(f"model version {version} has no {filename}") from None
         if expected is None:
@@ -304,5 +329,5 @@ class ModelStore:
         return data
 
     def versions(self) -> list[str]:
-        names = self.store.list_names(CONTAINER, f"{self.model_name}/")
-        return sorted({n.split("/")[1] for n in names if n.endswith("/manifest.json")})
+        names = self.store.list_names(layout.MODELS, f"{self.model_name}/")
+        return sorted({n.split("/")[1] for n in names if n.endswith(f"/{MANIFEST}")})

@@ -1,6 +1,6 @@
 """Blob storage: a small interface the domain code uses, and its Azure SDK adapter.
 
-The adapter is built once per process by ``get_blob_store(settings)`` (cached), never at import.
+The adapter is built once per process by the composition root (``shared.bootstrap``), never at import.
 Conditional writes (ETag ``if_match`` / create-only) map to domain errors so callers can
 implement optimistic concurrency without knowing the SDK.
 """
@@ -21,6 +21,7 @@ from shared.domain.layout import CONTAINERS
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
 
+    from shared.domain.config import StorageConfig
     from shared.domain.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -247,44 +248,57 @@ class AzureBlobStore:
             raise BlobNotFoundError(f"blob {container}/{name} does not exist") from None
 
 
-def make_service_client(settings: Settings) -> BlobServiceClient:
-    """A ``BlobServiceClient`` from settings: managed identity in Azure, a connection string locally."""
+def make_service_client(config: StorageConfig | Settings, *, credential: Any | None = None) -> BlobServiceClient:
+    """A ``BlobServiceClient`` from the storage config: managed identity in Azure, a connection string locally.
+
+    ``credential`` is the process's Entra ID credential (the composition root's); built here when not given.
+    """
     from azure.storage.blob import BlobServiceClient
 
     chunks: dict[str, Any] = {"max_single_get_size": DOWNLOAD_CHUNK_BYTES, "max_chunk_get_size": DOWNLOAD_CHUNK_BYTES}
-    url = settings.storage_blob_uri or (
-        f"https://{settings.storage_account_name}.blob.core.windows.net" if settings.storage_account_name else None
+    url = config.storage_blob_uri or (
+        f"https://{config.storage_account_name}.blob.core.windows.net" if config.storage_account_name else None
     )
     if url:
-        from shared.adapters.identity import azure_credential
+        if credential is None:
+            from shared.adapters.identity import build_credential
 
-        credential = azure_credential(settings.storage_credential_client_id)
+            credential = build_credential(config.storage_credential_client_id)
         return BlobServiceClient(url, credential=credential, **chunks)
-    return BlobServiceClient.from_connection_string(settings.storage_connection, **chunks)
+    return BlobServiceClient.from_connection_string(config.storage_connection, **chunks)
 
 
+def build_blob_store(config: StorageConfig | Settings, *, credential: Any | None = None) -> AzureBlobStore:
+    """The blob store the config names (it creates no containers: Bicep in Azure, ``fraudops init`` locally)."""
+    return AzureBlobStore(make_service_client(config, credential=credential))
+
+
+# TRANSITIONAL: the process-wide store lives in the composition root (``shared.bootstrap``); this cache stays
+# only for the callers inside ``training/`` (``training.retrain.retrain_job``, ``scripts/bench_train*.py``) not
+# yet given the root's store, and goes with them.
 @lru_cache(maxsize=4)
 def _store_for(connection: str, blob_uri: str | None, account: str | None, client_id: str | None) -> AzureBlobStore:
-    from shared.domain.settings import Settings
+    from shared.adapters.identity import azure_credential
+    from shared.domain.config import StorageConfig
 
-    settings = Settings.model_validate(
-        {
-            "DataStorage": connection,
-            "DataStorage__blobServiceUri": blob_uri,
-            "AzureWebJobsStorage__accountName": account,
-            "DataStorage__clientId": client_id,
-        }
+    config = StorageConfig(
+        app_env="development",
+        storage_connection=connection,
+        storage_blob_uri=blob_uri,
+        storage_account_name=account,
+        storage_credential_client_id=client_id,
     )
-    return AzureBlobStore(make_service_client(settings))  # containers: Bicep in Azure, `fraudops init` locally
+    credential = azure_credential(client_id) if (blob_uri or account) else None
+    return build_blob_store(config, credential=credential)
 
 
 def reset_stores() -> None:
-    """Forget the cached stores (``functions.composition.reset`` calls this)."""
+    """Forget the transitional cached stores (``shared.bootstrap.reset`` calls this)."""
     _store_for.cache_clear()
 
 
 def get_blob_store(settings: Settings) -> AzureBlobStore:
-    """The process-wide store for these settings (created once; it creates no containers)."""
+    """TRANSITIONAL: a cached store for these settings; new code receives the composition root's store."""
     return _store_for(
         settings.storage_connection,
         settings.storage_blob_uri,

@@ -1,6 +1,6 @@
 """The one place the OpenTelemetry SDK is set up (spans and metrics the domain's instruments record).
 
-``configure_telemetry(settings)`` runs once per process (the composition root calls it at the first
+``configure_telemetry(settings.telemetry)`` runs once per process (the composition root calls it at the first
 invocation, the CLI at start) and picks, from ``TELEMETRY_EXPORTER``:
 
 * ``auto`` (the default): Azure Monitor when ``APPLICATIONINSIGHTS_CONNECTION_STRING`` is set, else
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricReader
     from opentelemetry.sdk.trace.export import SpanExporter
 
+    from shared.domain.config import TelemetryConfig
     from shared.domain.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def configured_mode() -> Mode | None:
     return _mode
 
 
-def configure_telemetry(settings: Settings) -> Mode:
+def configure_telemetry(settings: TelemetryConfig | Settings) -> Mode:
     """Set up the SDK once for this process, as the settings say; later calls return the first answer.
 
     Never raises: telemetry that cannot be set up is logged and left off, so a bad connection string
@@ -75,7 +76,7 @@ def configure_telemetry(settings: Settings) -> Mode:
         return _mode
 
 
-def _configure(settings: Settings) -> Mode:
+def _configure(settings: TelemetryConfig | Settings) -> Mode:
     choice = settings.telemetry_exporter
     if choice == "none":
         return "none"

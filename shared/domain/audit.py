@@ -11,18 +11,20 @@ chain alone cannot show lines cut off its *end*: the WORM policy of the ``audit`
 that in Azure, and every ``fraudops audit verify`` prints the head (``seq`` and hash) for comparison
 with any copy kept elsewhere (the monitoring report records it daily).
 
-Pure: no I/O here. ``shared.adapters.audit`` appends lines to Blob; this module builds and checks them.
+Pure: no I/O here. ``shared.adapters.audit`` appends lines to Blob; this module builds and checks them; the
+line itself is typed (``shared.domain.documents.governance.AuditLine``), and so are its canonical bytes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from shared.domain.documents.governance import AUDIT_FIELDS, AuditLine, canonical, digest
 
 GENESIS = "0" * 64
 ACTS = frozenset(
@@ -40,7 +42,8 @@ ACTS = frozenset(
     }
 )
 MAX_LINE_BYTES = 32 * 1024  # far above any act's details; a line is one append block, read back by the tail
-FIELDS = ("seq", "id", "at", "act", "actor", "reason", "details", "prev", "hash")
+FIELDS = AUDIT_FIELDS
+__all__ = ["ACTS", "FIELDS", "GENESIS", "Act", "AuditLine", "canonical", "digest", "seal", "verify"]
 
 
 class UnknownActError(ValueError):
@@ -63,17 +66,8 @@ class Act:
             raise UnknownActError(f"{self.act!r} is not an audited act (one of {', '.join(sorted(ACTS))})")
 
 
-def canonical(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str).encode()
-
-
-def digest(doc: dict[str, Any]) -> str:
-    """The hash of a line: sha256 of its canonical JSON without the ``hash`` field."""
-    return hashlib.sha256(canonical({k: v for k, v in doc.items() if k != "hash"})).hexdigest()
-
-
-def seal(act: Act, *, seq: int, prev: str) -> tuple[dict[str, Any], bytes]:
-    """The line for ``act`` after a line of hash ``prev`` (``GENESIS`` for the first): the document and its bytes."""
+def seal(act: Act, *, seq: int, prev: str) -> AuditLine:
+    """The line for ``act`` after a line of hash ``prev`` (``GENESIS`` for the first)."""
     doc: dict[str, Any] = {
         "seq": seq,
         "id": act.id,
@@ -84,11 +78,11 @@ def seal(act: Act, *, seq: int, prev: str) -> tuple[dict[str, Any], bytes]:
         "details": act.details,
         "prev": prev,
     }
-    doc["hash"] = digest(doc)
-    line = canonical(doc) + b"\n"
-    if len(line) > MAX_LINE_BYTES:
-        raise ValueError(f"an audit line of {len(line)} bytes is over {MAX_LINE_BYTES}: its details are too large")
-    return doc, line
+    line = AuditLine.model_validate({**doc, "hash": digest(doc)})
+    size = len(line.to_json())
+    if size > MAX_LINE_BYTES:
+        raise ValueError(f"an audit line of {size} bytes is over {MAX_LINE_BYTES}: its details are too large")
+    return line
 
 
 @dataclass(frozen=True)
@@ -121,9 +115,8 @@ def verify(parts: Iterable[tuple[str, bytes]]) -> ChainReport:
         for number, raw in enumerate(content.splitlines(), start=1):
             count += 1
             try:
-                doc = json.loads(raw)
-                if not isinstance(doc, dict) or set(doc) != set(FIELDS):
-                    raise ValueError("fields")
+                doc = json.loads(raw)  # hashed as stored: the dict, not a re-encoding of the typed line
+                line = AuditLine.from_fields(doc)
             except ValueError:
                 return ChainReport(
                     count - 1,
@@ -133,17 +126,17 @@ def verify(parts: Iterable[tuple[str, bytes]]) -> ChainReport:
                         part, number, None, "the line is not an audit entry (not JSON, or other fields than an entry's)"
                     ),
                 )
-            seq = doc.get("seq")
-            if doc["hash"] != digest(doc):
+            seq = line.seq
+            if line.hash != digest(doc):
                 reason = "the line was changed after it was written: its hash does not match its content"
-            elif doc["prev"] != prev:
+            elif line.prev != prev:
                 reason = (
                     "the line does not follow the one before it: a line before it was removed, reordered or changed"
                 )
             elif seq != expected_seq:
                 reason = f"the line's sequence number is {seq}, where {expected_seq} was expected"
             else:
-                prev, expected_seq = doc["hash"], expected_seq + 1
+                prev, expected_seq = line.hash, expected_seq + 1
                 continue
             return ChainReport(
                 count - 1, expected_seq - 1 if expected_seq else None, prev, Broken(part, number, seq, reason)

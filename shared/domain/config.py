@@ -31,6 +31,7 @@ class EtlConfig(_Config):
     """Landing files validated against the dataset's contract (``shared.etl``)."""
 
     dataset_name: str
+    model_name: str  # the champion whose training profile each file's report is compared with
     customer_pseudonym_key: SecretStr | None
 
 
@@ -119,6 +120,7 @@ class FederatedConfig(_Config):
     cost_fp: float
     promotion_pr_auc_margin: float
     mlflow_tracking_uri: str
+    mlflow_experiment: str  # a published round's model is a run of the retraining experiment
     mlflow_artifact_root: str | None
 
 
@@ -132,6 +134,8 @@ class MonitoringConfig(_Config):
     drift_psi_threshold: float
     drift_alert_share: float
     fl_experiment: str
+    cost_fn: float
+    cost_fp: float
 
 
 class GovernanceConfig(_Config):
@@ -141,6 +145,8 @@ class GovernanceConfig(_Config):
     model_name: str
     admin_key: SecretStr | None
     customer_pseudonym_key: SecretStr | None
+    cost_fn: float
+    cost_fp: float
 
 
 class TelemetryConfig(_Config):
@@ -161,3 +167,7 @@ CONCERNS: dict[str, type[_Config]] = {
     "governance": GovernanceConfig,
     "telemetry": TelemetryConfig,
 }
+
+# Settings no service reads: the Functions host reads them at registration (``%RETRAIN_SCHEDULE%``, the blob
+# trigger's source), so they belong to no concern's view.
+HOST_LEVEL: tuple[str, ...] = ("retrain_schedule", "blob_trigger_source")

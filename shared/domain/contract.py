@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from shared.domain import layout
+
 Role = Literal["feature", "time", "label", "id"]
 FLOAT32_MAX = 3.4028234663852886e38  # models read float32; a larger magnitude would become infinity
 
@@ -93,7 +95,7 @@ CUSTOMER_ID = "customer_id"  # pseudonymised at every edge (shared.domain.pseudo
 
 # Delayed labels (chargebacks, investigators' verdicts): a contract of their own, never a training dataset
 # by itself (not in CONTRACTS). They land in raw/labels/ and are joined to the recorded predictions.
-LABELS_PREFIX = "labels/"
+LABELS_PREFIX = layout.RAW_LABELS_PREFIX
 LABELS = DatasetContract(
     name="labels",
     description=(

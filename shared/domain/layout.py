@@ -12,7 +12,7 @@ or a log line (``curated/creditcard/v3/...``).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 # --- the containers --------------------------------------------------------------------------------
@@ -50,6 +50,26 @@ def display(container: str, name: str) -> str:
     return f"{container}/{name}"
 
 
+# --- raw ----------------------------------------------------------------------------------------------
+RAW_LABELS_PREFIX: Final = "labels/"  # delayed labels land here, with a contract of their own
+
+
+# --- quarantine (the ETL's refusals) ------------------------------------------------------------------
+
+
+QUARANTINE_ROWS_COLUMNS: Final = ("line", "reason", "raw")  # a file's refused rows: the header of their CSV
+
+
+def quarantine_rows(dataset: str, tag: str) -> str:
+    """The refused rows of one processed file (CSV: line, reason, row) in ``quarantine``."""
+    return f"{dataset}/rows/{tag}.csv"
+
+
+def quarantine_file(dataset: str, version: str, name: str) -> str:
+    """A whole refused file, byte for byte, in ``quarantine`` (``version``: its upload time and ETag)."""
+    return f"{dataset}/files/{version}/{name}"
+
+
 # --- curated ------------------------------------------------------------------------------------------
 LABELS_PREFIX: Final = "labels/"  # curated labels, by the ETL's label path
 ERASURES_PREFIX: Final = "_erasures/"  # one marker (the erasure plan) per erased pseudonym
@@ -58,6 +78,21 @@ ERASURES_PREFIX: Final = "_erasures/"  # one marker (the erasure plan) per erase
 def dataset_manifest(dataset: str) -> str:
     """The dataset's manifest in ``curated``: its versions and their parts."""
     return f"{dataset}/_manifest.json"
+
+
+def curated_partition(dataset: str, ingest_date: str) -> str:
+    """The folder of the parts ingested on one UTC day (``YYYY-MM-DD``) in ``curated``."""
+    return f"{dataset}/ingest_date={ingest_date}"
+
+
+def curated_part(partition: str, stem: str, sha256: str) -> str:
+    """One curated Parquet part in ``curated``, named by its source file's stem and its content."""
+    return f"{partition}/{stem}-{sha256[:16]}.parquet"
+
+
+def curated_labels(tag: str) -> str:
+    """The valid rows of one delayed-labels file (Parquet) in ``curated``."""
+    return f"{LABELS_PREFIX}{tag}.parquet"
 
 
 def erasure_marker(pseudonym: str) -> str:
@@ -99,9 +134,19 @@ def etl_report(dataset: str, tag: str, ext: str = "json") -> str:
     return f"{ETL_REPORTS}{dataset}/{tag}.{ext}"
 
 
+def etl_reports(dataset: str | None = None) -> str:
+    """What the ETL reports of one dataset (of every dataset: ``None``) start with in ``reports``."""
+    return f"{ETL_REPORTS}{dataset}/" if dataset is not None else ETL_REPORTS
+
+
 def training_report(name: str, ext: str = "json") -> str:
     """One retraining run's report in ``reports`` (``name`` is the model version or the failed run's name)."""
     return f"{TRAINING_REPORTS}{name}.{ext}"
+
+
+def training_report_file(version: str, filename: str) -> str:
+    """A table beside one retraining run's report in ``reports`` (``models_comparison.csv``...)."""
+    return f"{TRAINING_REPORTS}{version}/{filename}"
 
 
 def drift_report(name: str, ext: str = "json") -> str:
@@ -137,8 +182,29 @@ def audit_part(at: datetime) -> str:
 REQUESTS_PREFIX: Final = "_requests/"  # per-instance request counts beside the recorded predictions
 
 
+def predictions_day(day: str) -> str:
+    """What every HTTP record file of one UTC day (``YYYY-MM-DD``) starts with in ``predictions``."""
+    return f"date={day}/"
+
+
+def prediction_records(day: str, name: str) -> str:
+    """One flush's records of one UTC day in ``predictions`` (``name``: source, time, instance, sequence)."""
+    return f"{predictions_day(day)}{name}.parquet"
+
+
+def request_counts_day(day: str) -> str:
+    """What every request-count file of one UTC day starts with in ``predictions``."""
+    return f"{REQUESTS_PREFIX}date={day}/"
+
+
+def request_counts(day: str, name: str) -> str:
+    """One flush's request counts of one UTC day in ``predictions`` (``name``: instance, sequence)."""
+    return f"{request_counts_day(day)}{name}.json"
+
+
 # --- federated ----------------------------------------------------------------------------------------
 NONCES_PREFIX: Final = "_nonces/"  # storage.bicep deletes them after a day
+FEDERATED_KIND: Final = "federated"  # the manifest ``kind`` of a federated round's model (a word, not a container)
 
 
 def nonce(bank: str, value: str) -> str:
@@ -182,3 +248,43 @@ def scaler(experiment: str) -> str:
 def stream_progress(partition: str) -> str:
     """The stream's progress marker of one Event Hubs partition in ``scored``."""
     return f"_progress/partition={partition}.json"
+
+
+# the stream's outputs (``scored``, ``alerts``, ``deadletter``) are filed by the UTC hour of a batch's first
+# event, and named by the batch: ``<partition>-<first sequence number>-<last sequence number>``
+
+
+def stream_day(day: str) -> str:
+    """What every stream output of one UTC day (``YYYY-MM-DD``) starts with, in any of its containers."""
+    return f"date={day}/"
+
+
+def stream_hour(when: datetime) -> str:
+    """The hour folder of the stream's outputs for a batch whose first event was enqueued at ``when``."""
+    utc = when.astimezone(UTC)
+    return f"date={utc:%Y-%m-%d}/hour={utc:%H}"
+
+
+def stream_scored(hour: str, batch: str) -> str:
+    """One batch's scored archive (Parquet) in ``scored``."""
+    return f"{hour}/{batch}.parquet"
+
+
+def stream_alerts(hour: str, batch: str) -> str:
+    """One batch's alerts (JSON lines) in ``alerts``."""
+    return f"{hour}/{batch}.jsonl"
+
+
+def stream_deadletter(hour: str, batch: str) -> str:
+    """One batch's events that could not be scored (JSON lines) in ``deadletter``."""
+    return f"{hour}/{batch}.jsonl"
+
+
+def stream_failed_batch(hour: str, batch: str) -> str:
+    """A whole batch dead-lettered (or spooled) with the reason it failed, in ``deadletter``."""
+    return f"{hour}/{batch}-batch.jsonl"
+
+
+def stream_unsent_alerts(hour: str, batch: str) -> str:
+    """One batch's alerts the alerts hub refused (JSON lines) in ``deadletter``."""
+    return f"{hour}/{batch}-unsent-alerts.jsonl"

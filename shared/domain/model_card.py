@@ -12,6 +12,8 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.domain.documents.model import FEDERATED, ModelManifest
+
 Row = list[Any]
 
 
@@ -32,20 +34,19 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def sections(manifest: dict[str, Any]) -> list[Section]:
+def sections(manifest: ModelManifest) -> list[Section]:
     """The card's content from ``manifest`` (what ``ModelStore.publish`` wrote)."""
-    kind = manifest.get("kind", "lightgbm")
-    federated = kind == "federated"
-    metrics = manifest.get("metrics") or {}
-    intervals = manifest.get("metric_intervals") or {}
-    split = manifest.get("split") or {}
+    federated = manifest.kind == FEDERATED
+    metrics = manifest.metrics or {}
+    intervals = manifest.metric_intervals or {}
+    split = manifest.split or {}
     out = [
         Section(
             "Intended use and limits",
             [
                 "Scores card transactions in the contract's format (Time, V1..V28, Amount) with the probability "
                 "that each is fraud, and flags those at or above the threshold, chosen to minimise "
-                f"{_fmt(manifest.get('cost_fn'))} x missed frauds + {_fmt(manifest.get('cost_fp'))} x false alarms.",
+                f"{_fmt(manifest.cost_fn)} x missed frauds + {_fmt(manifest.cost_fp)} x false alarms.",
                 "For: ranking and flagging transactions for a fraud investigator's review, in real time or in "
                 "batch. Not for: decisions about a customer without a person's review, credit or other decisions, "
                 "data in another feature space, or a population unlike the training data (watch the live drift "
@@ -61,20 +62,20 @@ def sections(manifest: dict[str, Any]) -> list[Section]:
                 (
                     ["field", "value"],
                     [
-                        ["version", manifest.get("version")],
+                        ["version", manifest.version],
                         ["kind", "federated logistic regression" if federated else "LightGBM, served as ONNX"],
-                        ["created", manifest.get("created_at")],
-                        ["ONNX sha256", manifest.get("sha256")],
-                        ["ONNX / training parity (max abs diff)", manifest.get("parity_max_abs_diff")],
+                        ["created", manifest.created_at],
+                        ["ONNX sha256", manifest.sha256],
+                        ["ONNX / training parity (max abs diff)", manifest.parity_max_abs_diff],
                     ],
                 )
             ],
         ),
     ]
     data_rows: list[Row] = [
-        ["dataset", manifest.get("dataset")],
-        ["dataset version", manifest.get("dataset_version")],
-        ["curated files in the window", len(manifest.get("trained_on") or []) or None],
+        ["dataset", manifest.dataset],
+        ["dataset version", manifest.dataset_version],
+        ["curated files in the window", len(manifest.trained_on or []) or None],
         ["rows in the window", split.get("window_rows")],
         ["test part (rows, frauds)", f"{metrics.get('rows', 'n/a')}, {metrics.get('frauds', 'n/a')}"],
         [
@@ -87,7 +88,7 @@ def sections(manifest: dict[str, Any]) -> list[Section]:
             "Data", ["Customer ids are pseudonymised before anything is stored."], [(["field", "value"], data_rows)]
         )
     )
-    figures = manifest.get("figures") or {}
+    figures = manifest.figures or {}
     metric_rows = [
         ["ROC-AUC", metrics.get("auc"), intervals.get("auc")],
         ["PR-AUC", metrics.get("pr_auc"), intervals.get("pr_auc")],
@@ -110,9 +111,9 @@ def sections(manifest: dict[str, Any]) -> list[Section]:
                 (
                     ["field", "value"],
                     [
-                        ["threshold", manifest.get("threshold")],
-                        ["cost of a missed fraud", manifest.get("cost_fn")],
-                        ["cost of a false alarm", manifest.get("cost_fp")],
+                        ["threshold", manifest.threshold],
+                        ["cost of a missed fraud", manifest.cost_fn],
+                        ["cost of a false alarm", manifest.cost_fp],
                     ],
                 )
             ],
@@ -120,7 +121,7 @@ def sections(manifest: dict[str, Any]) -> list[Section]:
     )
     segment_tables = []
     names = {"amount": "amount band", "time_of_day": "time of day"}
-    for key, rows in (manifest.get("segments") or {}).items():
+    for key, rows in (manifest.segments or {}).items():
         header = [names.get(key, key), "rows", "frauds", "ROC-AUC", "recall", "precision", "false-alarm rate"]
         body = [
             [
@@ -135,7 +136,7 @@ def sections(manifest: dict[str, Any]) -> list[Section]:
             for r in rows
         ]
         segment_tables.append((header, body))
-    banks = manifest.get("bank_reports") or {}
+    banks = manifest.bank_reports or {}
     if banks:
         keys = sorted({k for b in banks.values() for k in (b.get("metrics") or {})})
         body = [
@@ -155,7 +156,7 @@ def sections(manifest: dict[str, Any]) -> list[Section]:
             segment_tables,
         )
     )
-    shap = manifest.get("shap_importance") or []
+    shap = manifest.shap_importance or []
     if shap:
         top = [[r["feature"], r["mean_abs_shap"]] for r in shap[:10]]
         out.append(
@@ -163,8 +164,8 @@ def sections(manifest: dict[str, Any]) -> list[Section]:
                 "Top features", ["Mean absolute TreeSHAP value on the test part."], [(["feature", "mean |SHAP|"], top)]
             )
         )
-    elif manifest.get("feature_importance"):
-        ranked = sorted(manifest["feature_importance"].items(), key=lambda kv: -abs(kv[1]))[:10]
+    elif manifest.feature_importance:
+        ranked = sorted(manifest.feature_importance.items(), key=lambda kv: -abs(kv[1]))[:10]
         out.append(
             Section(
                 "Top features",
@@ -172,7 +173,7 @@ def sections(manifest: dict[str, Any]) -> list[Section]:
                 [(["feature", "weight"], [list(kv) for kv in ranked])],
             )
         )
-    drift = manifest.get("drift_at_training")
+    drift = manifest.drift_at_training
     out.append(
         Section(
             "Drift at training",
@@ -195,13 +196,13 @@ def sections(manifest: dict[str, Any]) -> list[Section]:
                     (
                         ["field", "value"],
                         [
-                            ["experiment, round", f"{manifest.get('experiment')}, {manifest.get('round')}"],
-                            ["participating banks", ", ".join(manifest.get("participants") or []) or None],
-                            ["aggregator", manifest.get("aggregator")],
-                            ["clip bound (L2 of an update)", manifest.get("clip_bound")],
-                            ["noise multiplier", manifest.get("noise_multiplier")],
-                            ["epsilon (differential privacy)", manifest.get("epsilon")],
-                            ["delta", manifest.get("dp_delta")],
+                            ["experiment, round", f"{manifest.experiment}, {manifest.round}"],
+                            ["participating banks", ", ".join(manifest.participants or []) or None],
+                            ["aggregator", manifest.aggregator],
+                            ["clip bound (L2 of an update)", manifest.clip_bound],
+                            ["noise multiplier", manifest.noise_multiplier],
+                            ["epsilon (differential privacy)", manifest.epsilon],
+                            ["delta", manifest.dp_delta],
                         ],
                     )
                 ],
@@ -210,8 +211,8 @@ def sections(manifest: dict[str, Any]) -> list[Section]:
     return out
 
 
-def markdown(manifest: dict[str, Any]) -> str:
-    title = f"# Model card: {manifest.get('model_name', 'model')} {manifest.get('version')}\n"
+def markdown(manifest: ModelManifest) -> str:
+    title = f"# Model card: {manifest.model_name} {manifest.version}\n"
     parts = [title]
     for s in sections(manifest):
         parts.append(f"\n## {s.title}\n")
@@ -222,11 +223,11 @@ def markdown(manifest: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def html_page(manifest: dict[str, Any]) -> str:
+def html_page(manifest: ModelManifest) -> str:
     from shared.domain.pages import STYLE
 
     esc = html.escape
-    title = f"Model card: {manifest.get('model_name', 'model')} {manifest.get('version')}"
+    title = f"Model card: {manifest.model_name} {manifest.version}"
     body = [f"<h1>{esc(title)}</h1>"]
     for s in sections(manifest):
         body.append(f"<h2>{esc(s.title)}</h2>")

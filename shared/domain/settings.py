@@ -1,7 +1,8 @@
 """Application settings: one class, read from the environment through a cached getter.
 
 Every field is an app setting in Azure and an entry of ``local.settings.json.example``.
-Nothing here runs at import time; ``get_settings()`` builds the object on first use.
+Nothing here runs at import time; ``get_settings()`` builds the object on first use, and the
+composition root (``shared.bootstrap``) cuts it into one config per concern for the services.
 """
 
 from __future__ import annotations
@@ -355,9 +356,8 @@ class Settings(BaseSettings):
         return self
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, read once. Tests call ``get_settings.cache_clear()``.
+def load_settings() -> Settings:
+    """The settings from the environment, read now (the composition root reads them once per process).
 
     A refused configuration is a ``ConfigurationError`` naming each setting and the rule it breaks, and
     nothing else: pydantic's own error carries the input (every setting, secrets included) for whoever
@@ -373,3 +373,9 @@ def get_settings() -> Settings:
             for e in exc.errors(include_input=False, include_context=False, include_url=False)
         )
         raise ConfigurationError(f"the app settings are refused: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once by :func:`load_settings` (``shared.bootstrap.reset`` forgets them)."""
+    return load_settings()

@@ -29,9 +29,12 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from shared.domain import layout
 from shared.domain.contract import LABELS, LABELS_PREFIX
 from shared.domain.errors import BlobExistsError
-from shared.etl.service import RAW, EtlOutcome, _reject, _write_report
+from shared.etl.outcome import EtlOutcome
+from shared.etl.reports import write_report
+from shared.etl.service import RAW, _reject
 
 if TYPE_CHECKING:
     from shared.adapters.storage import BlobStore
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BYTES = 64 * 1024 * 1024
-CURATED_PREFIX = "labels/"
+CURATED_PREFIX = layout.LABELS_PREFIX
 FUTURE_SLACK = timedelta(days=1)  # clocks differ; a verdict dated tomorrow is a mistake, not a time zone
 LABEL_SCHEMA_FIELDS = ("transaction_id", "label", "labelled_at", "source", "source_blob", "ingested_at")
 
@@ -149,22 +152,22 @@ def ingest_labels(store: BlobStore, *, name: str, now: datetime | None = None) -
     ingested_at = now
     outputs: list[str] = []
     if kept:  # named by content: a redelivery, whenever it comes, lands on the same name
-        target = f"{CURATED_PREFIX}{tag}.parquet"
-        _put_once(store, "curated", target, _parquet(list(kept.values()), f"{RAW}/{name}", ingested_at))
-        outputs.append(f"curated/{target}")
+        target = layout.curated_labels(tag)
+        _put_once(store, layout.CURATED, target, _parquet(list(kept.values()), layout.display(RAW, name), ingested_at))
+        outputs.append(layout.display(layout.CURATED, target))
     quarantine = None
     if bad:
-        quarantine = f"labels/rows/{tag}.csv"
+        quarantine = layout.quarantine_rows(LABELS.name, tag)
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["line", "reason", "row"])
         writer.writerows(bad)
-        _put_once(store, "quarantine", quarantine, out.getvalue().encode())
-        quarantine = f"quarantine/{quarantine}"
+        _put_once(store, layout.QUARANTINE, quarantine, out.getvalue().encode())
+        quarantine = layout.display(layout.QUARANTINE, quarantine)
     outcome = EtlOutcome(
         status="processed",
         reason=None,
-        source=f"{RAW}/{name}",
+        source=layout.display(RAW, name),
         source_etag=info.etag,
         sha256=digest,
         dataset=LABELS.name,
@@ -176,14 +179,19 @@ def ingest_labels(store: BlobStore, *, name: str, now: datetime | None = None) -
         outputs=outputs,
         parts=len(outputs),
         quarantine=quarantine,
-        report=f"reports/etl/labels/{tag}.json",
+        report=layout.display(layout.REPORTS, layout.etl_report(LABELS.name, tag)),
         dropped_columns=dropped,
         quarantine_reasons=dict(Counter(_kind(r) for _, r, _ in bad).most_common()),
         etl_seconds=round(time.perf_counter() - started, 3),
     )
-    _write_report(store, f"etl/labels/{tag}", outcome)
+    write_report(store, LABELS.name, tag, outcome)
     log.info(
-        "labels raw/%s: %d in, %d kept, %d quarantined, %d duplicate", name, rows_in, len(kept), len(bad), duplicates
+        "labels %s: %d in, %d kept, %d quarantined, %d duplicate",
+        layout.display(RAW, name),
+        rows_in,
+        len(kept),
+        len(bad),
+        duplicates,
     )
     return outcome
 
@@ -197,7 +205,7 @@ def _put_once(store: BlobStore, container: str, name: str, data: bytes) -> None:
     try:
         store.put_bytes(container, name, data, overwrite=False)
     except BlobExistsError:
-        log.info("%s/%s already exists (a redelivery of the same file); kept", container, name)
+        log.info("%s already exists (a redelivery of the same file); kept", layout.display(container, name))
 
 
 def _parquet(rows: list[tuple[str, int, datetime, str | None]], source_blob: str, ingested_at: datetime) -> bytes:

@@ -1,13 +1,13 @@
 """The dataset manifest: which curated files make up each dataset version.
 
-``curated/<dataset>/_manifest.json`` lists every curated file and the history of versions.
-A version is a hash of the sorted file list, so the same files always give the same version.
-Files are only ever appended, so each version is the first ``files_count`` files: a version costs a
-line in the manifest, not a copy of the whole list (which grew the manifest quadratically). The one
-exception is an erasure (``replace_files``): a rewritten part takes the old one's place, so every
-version's prefix still resolves, to the rewritten part, and no version lists a deleted one.
-Updates are read-modify-write with an ETag condition and retried on conflict, so two ETL runs
-at once cannot lose each other's entries; adding a file already listed changes nothing.
+``curated/<dataset>/_manifest.json`` (``DatasetManifest``) lists every curated file and the history
+of versions. A version is a hash of the sorted file list, so the same files always give the same
+version. Files are only ever appended, so each version is the first ``files_count`` files: a version
+costs a line in the manifest, not a copy of the whole list (which grew the manifest quadratically).
+The one exception is an erasure (``replace_files``): a rewritten part takes the old one's place, so
+every version's prefix still resolves, to the rewritten part, and no version lists a deleted one.
+Updates are read-modify-write with an ETag condition and retried on conflict, so two ETL runs at
+once cannot lose each other's entries; adding a file already listed changes nothing.
 """
 
 from __future__ import annotations
@@ -17,20 +17,22 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
 
+from shared.adapters import documents
 from shared.adapters.storage import BlobStore
+from shared.domain import layout
+from shared.domain.documents.etl import DatasetManifest, DatasetVersion, ManifestFile
 from shared.domain.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError, FraudOpsError
 
 log = logging.getLogger(__name__)
 
-CONTAINER = "curated"
+CONTAINER = layout.CURATED
 MAX_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
 class CuratedFile:
-    """One committed curated Parquet file."""
+    """One committed curated Parquet file (what a writer adds; listed as a ``ManifestFile``)."""
 
     path: str
     rows: int
@@ -40,9 +42,14 @@ class CuratedFile:
     source_etag: str
     ingested_at: str
 
+    def entry(self, *, replaces: str | None = None) -> ManifestFile:
+        """The manifest's entry for this file (``replaces``: the path an erasure rewrote into it)."""
+        fields = asdict(self) if replaces is None else {**asdict(self), "replaces": replaces}
+        return ManifestFile.model_validate(fields)
+
 
 def manifest_name(dataset: str) -> str:
-    return f"{dataset}/_manifest.json"
+    return layout.dataset_manifest(dataset)
 
 
 def version_of(paths_and_hashes: list[tuple[str, str]]) -> str:
@@ -51,13 +58,22 @@ def version_of(paths_and_hashes: list[tuple[str, str]]) -> str:
     return digest[:16]
 
 
-def read_manifest(store: BlobStore, dataset: str) -> tuple[dict[str, Any], str | None]:
+def read_manifest(store: BlobStore, dataset: str) -> tuple[DatasetManifest, str | None]:
     """The manifest and its ETag; an empty manifest and ``None`` when there is none yet."""
     try:
-        data, etag = store.get_bytes(CONTAINER, manifest_name(dataset))
+        return documents.read(store, CONTAINER, manifest_name(dataset), DatasetManifest)
     except BlobNotFoundError:
-        return {"dataset": dataset, "files": [], "versions": [], "version": None}, None
-    return json.loads(data), etag
+        return DatasetManifest(dataset=dataset), None
+
+
+def _with_files(manifest: DatasetManifest, files: list[ManifestFile]) -> DatasetManifest:
+    """``manifest`` listing ``files``, as a new version that counts them all."""
+    version = version_of([(f.path, f.sha256) for f in files])
+    now = datetime.now(UTC).isoformat()
+    counted = DatasetVersion(version=version, created_at=now, files_count=len(files))
+    return manifest.model_copy(
+        update={"files": files, "version": version, "updated_at": now, "versions": [*manifest.versions, counted]}
+    )
 
 
 def add_files(store: BlobStore, dataset: str, entries: list[CuratedFile]) -> str:
@@ -67,26 +83,18 @@ def add_files(store: BlobStore, dataset: str, entries: list[CuratedFile]) -> str
     """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         manifest, etag = read_manifest(store, dataset)
-        listed = {f["path"] for f in manifest["files"]}
+        listed = {f.path for f in manifest.files}
         new = [e for e in entries if e.path not in listed]
         if not new:
-            return str(manifest["version"])
-        manifest["files"].extend(asdict(e) for e in new)
-        version = version_of([(f["path"], f["sha256"]) for f in manifest["files"]])
-        manifest["version"] = version
-        manifest["updated_at"] = datetime.now(UTC).isoformat()
-        manifest["versions"].append(
-            {"version": version, "created_at": manifest["updated_at"], "files_count": len(manifest["files"])}
-        )
-        body = json.dumps(manifest, indent=1).encode()
+            return str(manifest.version)
+        updated = _with_files(manifest, [*manifest.files, *(e.entry() for e in new)])
+        version = str(updated.version)
         try:
             if etag is None:
-                store.put_bytes(
-                    CONTAINER, manifest_name(dataset), body, overwrite=False, content_type="application/json"
-                )
+                documents.write(store, CONTAINER, manifest_name(dataset), updated, overwrite=False)
             else:
-                store.put_bytes(CONTAINER, manifest_name(dataset), body, if_match=etag, content_type="application/json")
-            log.info("dataset %s is now version %s (%d files)", dataset, version, len(manifest["files"]))
+                documents.write(store, CONTAINER, manifest_name(dataset), updated, if_match=etag)
+            log.info("dataset %s is now version %s (%d files)", dataset, version, len(updated.files))
             return version
         except (ConcurrentUpdateError, BlobExistsError):
             log.info("manifest of %s changed under us (attempt %d); retrying", dataset, attempt)
@@ -99,28 +107,13 @@ def replace_files(store: BlobStore, dataset: str, replaced: dict[str, CuratedFil
     no version lists an old path, and only then are the old files deleted. Already replaced: no change."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         manifest, etag = read_manifest(store, dataset)
-        changed = False
-        for i, entry in enumerate(manifest["files"]):
-            new = replaced.get(entry["path"])
-            if new is not None:
-                manifest["files"][i] = {**asdict(new), "replaces": entry["path"]}
-                changed = True
-        if not changed:
-            return str(manifest["version"])
-        version = version_of([(f["path"], f["sha256"]) for f in manifest["files"]])
-        manifest["version"] = version
-        manifest["updated_at"] = datetime.now(UTC).isoformat()
-        manifest["versions"].append(
-            {"version": version, "created_at": manifest["updated_at"], "files_count": len(manifest["files"])}
-        )
+        if not any(f.path in replaced for f in manifest.files):
+            return str(manifest.version)
+        files = [replaced[f.path].entry(replaces=f.path) if f.path in replaced else f for f in manifest.files]
+        updated = _with_files(manifest, files)
+        version = str(updated.version)
         try:
-            store.put_bytes(
-                CONTAINER,
-                manifest_name(dataset),
-                json.dumps(manifest, indent=1).encode(),
-                if_match=etag,
-                content_type="application/json",
-            )
+            documents.write(store, CONTAINER, manifest_name(dataset), updated, if_match=etag)
             log.info("dataset %s is now version %s (%d files rewritten)", dataset, version, len(replaced))
             return version
         except ConcurrentUpdateError:
@@ -131,14 +124,12 @@ def replace_files(store: BlobStore, dataset: str, replaced: dict[str, CuratedFil
 def files_of_version(store: BlobStore, dataset: str, version: str | None = None) -> tuple[str, list[str]]:
     """The version (latest when ``None``) and the curated file paths it consists of."""
     manifest, _ = read_manifest(store, dataset)
-    if not manifest["files"]:
+    if not manifest.files:
         raise BlobNotFoundError(f"dataset {dataset} has no curated data yet; run the ETL first")
     if version is None:
-        version = manifest["version"]
-    for v in reversed(manifest["versions"]):
-        if v["version"] == version:
-            if "files" in v:  # a version written before versions were counted
-                return str(version), list(v["files"])
-            return str(version), sorted(f["path"] for f in manifest["files"][: v["files_count"]])
-    known = ", ".join(v["version"] for v in manifest["versions"][-5:])
+        version = manifest.version
+    for v in reversed(manifest.versions):
+        if v.version == version:
+            return str(version), manifest.files_of(v)
+    known = ", ".join(v.version for v in manifest.versions[-5:])
     raise BlobNotFoundError(f"dataset {dataset} has no version {version}; recent versions: {known}")

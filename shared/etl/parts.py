@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from shared.adapters.storage import BlobStore
+from shared.domain import layout
 from shared.domain.errors import BlobExistsError
 from shared.etl.transform import Part
 
 log = logging.getLogger(__name__)
 
-CONTAINER = "curated"
+CONTAINER = layout.CURATED
 PARQUET_TYPE = "application/vnd.apache.parquet"
 
 
@@ -34,7 +35,7 @@ class CommittedPart:
 
 
 class PartUploader:
-    """Upload parts under ``<prefix>/<stem>-<hash>.parquet`` as they are handed in (``submit``)."""
+    """Upload parts under ``<prefix>/<stem>-<hash>.parquet`` (``layout.curated_part``) as they are handed in."""
 
     def __init__(self, store: BlobStore, *, prefix: str, stem: str) -> None:
         self._store, self._prefix, self._stem = store, prefix, stem
@@ -42,7 +43,7 @@ class PartUploader:
         self._futures: list[Future[CommittedPart]] = []
 
     def name_of(self, part: Part) -> str:
-        return f"{self._prefix}/{self._stem}-{part.sha256[:16]}.parquet"
+        return layout.curated_part(self._prefix, self._stem, part.sha256)
 
     def submit(self, part: Part) -> None:
         self._futures.append(self._pool.submit(self._upload, part))
@@ -56,7 +57,10 @@ class PartUploader:
                     CONTAINER, name, f, overwrite=False, content_type=PARQUET_TYPE, length=part.bytes
                 )
             except BlobExistsError:
-                log.info("%s/%s already exists (a redelivery, or the same rows before); keeping it", CONTAINER, name)
+                log.info(
+                    "%s already exists (a redelivery, or the same rows before); keeping it",
+                    layout.display(CONTAINER, name),
+                )
                 created = False
         part.path.unlink(missing_ok=True)  # local disk holds only the parts not yet uploaded
         return CommittedPart(part, name, created)

@@ -9,38 +9,47 @@ training), then the report. A rejected file is streamed unchanged to ``quarantin
 parts it had produced are removed. A blob processed twice yields the same names and no new
 manifest entry. Data problems return a ``rejected`` summary; storage errors raise so the host
 retries, and the retry finds the parts already uploaded.
+
+The service takes the ETL's config (``EtlConfig``) and, as keyword arguments, what it talks to: the
+store, and the model store whose champion each file's profile is compared with.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters.erasures import erased
 from shared.adapters.storage import BlobInfo, BlobStore
+from shared.domain import layout
+from shared.domain.config import EtlConfig
 from shared.domain.contract import get_contract
+from shared.domain.documents.model import ModelManifest
 from shared.domain.errors import BlobExistsError, ConcurrentUpdateError, FileRejectedError, FraudOpsError
-from shared.domain.pseudonym import for_settings
-from shared.domain.results import as_dict
-from shared.domain.settings import Settings
+from shared.domain.pseudonym import Pseudonymiser, pseudonymiser
 from shared.domain.telemetry import instruments, span
 from shared.etl import manifest
+from shared.etl.outcome import EtlOutcome
 from shared.etl.parts import PartUploader
-from shared.etl.profile import render_html
+from shared.etl.reports import write_report
 from shared.etl.streams import ReadAhead
 from shared.etl.transform import transform
 
+if TYPE_CHECKING:
+    from shared.adapters.model_store import ModelStore
+    from shared.domain.settings import Settings
+
+__all__ = ["EtlOutcome", "run_etl"]  # EtlOutcome lives in shared.etl.outcome; imported from here too
+
 log = logging.getLogger(__name__)
 
-RAW = "raw"
+RAW = layout.RAW
 SUFFIXES = (".csv.gz", ".csv", ".parquet", ".gz", ".txt")
 
 
@@ -52,57 +61,34 @@ def _stem(name: str) -> str:
     return base
 
 
-@dataclass(frozen=True)
-class EtlOutcome:
-    """What the ETL did with one landed file (also its JSON report, through ``as_dict``)."""
-
-    status: Literal["processed", "rejected"]
-    reason: str | None
-    source: str
-    source_etag: str
-    sha256: str
-    dataset: str
-    input_bytes: int
-    rows_in: int = 0
-    rows_valid: int = 0
-    rows_quarantined: int = 0
-    rows_duplicate: int = 0
-    rows_erased: int = 0
-    parquet_bytes: int = 0
-    outputs: list[str] = field(default_factory=list)
-    parts: int = 0
-    quarantine: str | None = None
-    report: str = ""
-    dataset_version: str | None = None
-    read_mode: str | None = None
-    text_batches: int = 0
-    dropped_columns: list[str] = field(default_factory=list)
-    schema: list[dict[str, str]] = field(default_factory=list)
-    quarantine_reasons: dict[str, int] = field(default_factory=dict)
-    columns: dict[str, Any] = field(default_factory=dict)
-    fraud_rate: float | None = None  # share of the valid rows labelled fraud (None: the file has no label)
-    # each feature's valid rows in the champion's training deciles, with the PSI the drift check computes
-    reference_drift: dict[str, Any] = field(default_factory=dict)
-    timing: dict[str, float] = field(default_factory=dict)
-    etl_seconds: float = 0.0
-
-    @property
-    def rejected(self) -> bool:
-        return self.status == "rejected"
-
-
 def _put_create_only(store: BlobStore, container: str, name: str, path: Path, content_type: str) -> None:
     with path.open("rb") as f:
         try:
             store.upload_stream(container, name, f, overwrite=False, content_type=content_type)
         except BlobExistsError:
-            log.info("%s/%s already exists (a redelivery); keeping it", container, name)
+            log.info("%s already exists (a redelivery); keeping it", layout.display(container, name))
 
 
-def run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
-    """Process ``raw/<name>``; return the summary (also written as the report)."""
-    with span("etl.file", blob=f"{RAW}/{name}") as file_span:
-        outcome = _run_etl(store, settings, name=name)
+def _pseudonymiser(config: EtlConfig) -> Pseudonymiser:
+    key = config.customer_pseudonym_key
+    return pseudonymiser(key.get_secret_value() if key else None)
+
+
+def run_etl(
+    store: BlobStore, config: EtlConfig | Settings, *, name: str, models: ModelStore | None = None
+) -> EtlOutcome:
+    """Process ``raw/<name>``; return the summary (also written as the report).
+
+    ``models``: where the champion is (by default the model store of ``config.model_name`` in ``store``).
+    """
+    # TRANSITIONAL (issue 35): callers that still pass the whole Settings get its ETL view
+    config = config if isinstance(config, EtlConfig) else config.etl
+    if models is None:
+        from shared.adapters.model_store import ModelStore
+
+        models = ModelStore(store, config.model_name)
+    with span("etl.file", blob=layout.display(RAW, name)) as file_span:
+        outcome = _run_etl(store, config, models, name=name)
         file_span.set_attribute("status", outcome.status)
     m = instruments()
     m.etl_files.add(1, {"status": outcome.status, "dataset": outcome.dataset})
@@ -113,20 +99,20 @@ def run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
     return outcome
 
 
-def _run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
+def _run_etl(store: BlobStore, config: EtlConfig, models: ModelStore, *, name: str) -> EtlOutcome:
     started = time.perf_counter()
-    contract = get_contract(settings.dataset_name)
+    contract = get_contract(config.dataset_name)
     info = store.info(RAW, name)
     stem = _stem(name)
     ingest_date = info.last_modified.astimezone(UTC).date().isoformat()
-    prefix = f"{contract.name}/ingest_date={ingest_date}"
+    prefix = layout.curated_partition(contract.name, ingest_date)
     with (
         tempfile.TemporaryDirectory(prefix="fraudops-etl-") as tmp,
         ReadAhead(store.download_chunks(RAW, name, etag=info.etag)) as chunks,
         PartUploader(store, prefix=prefix, stem=stem) as uploader,
     ):
         q_path = Path(tmp) / "quarantine.csv"
-        champion, reference = _champion_reference(store, settings)
+        champion, reference = _champion_reference(models)
         try:
             result = transform(
                 chunks,
@@ -136,7 +122,7 @@ def _run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
                 quarantine_path=q_path,
                 spool_dir=Path(tmp),
                 reference={k: v["edges"] for k, v in reference.items()},
-                pseudonymise=for_settings(settings),
+                pseudonymise=_pseudonymiser(config),
                 erased=erased(store),
             )
         except FileRejectedError as exc:
@@ -148,8 +134,8 @@ def _run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
         tag = f"{stem}-{content_hash[:16]}"
         quarantine = None
         if q_path.exists():
-            quarantine = f"{contract.name}/rows/{tag}.csv"
-            _put_create_only(store, "quarantine", quarantine, q_path, "text/csv")
+            quarantine = layout.quarantine_rows(contract.name, tag)
+            _put_create_only(store, layout.QUARANTINE, quarantine, q_path, "text/csv")
         parts = uploader.finish()
     ingested_at = datetime.now(UTC).isoformat()
     version = manifest.add_files(
@@ -161,7 +147,7 @@ def _run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
                 rows=p.part.rows,
                 bytes=p.part.bytes,
                 sha256=p.part.sha256,
-                source_blob=f"{RAW}/{name}",
+                source_blob=layout.display(RAW, name),
                 source_etag=info.etag,
                 ingested_at=ingested_at,
             )
@@ -171,7 +157,7 @@ def _run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
     summary = EtlOutcome(
         status="processed",
         reason=None,
-        source=f"{RAW}/{name}",
+        source=layout.display(RAW, name),
         source_etag=info.etag,
         sha256=content_hash,
         dataset=contract.name,
@@ -182,10 +168,10 @@ def _run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
         rows_duplicate=result.rows_duplicate,
         rows_erased=result.rows_erased,
         parquet_bytes=result.parquet_bytes,
-        outputs=[f"curated/{p.name}" for p in parts],
+        outputs=[layout.display(layout.CURATED, p.name) for p in parts],
         parts=len(parts),
-        quarantine=f"quarantine/{quarantine}" if quarantine else None,
-        report=f"reports/etl/{contract.name}/{tag}.json",
+        quarantine=layout.display(layout.QUARANTINE, quarantine) if quarantine else None,
+        report=layout.display(layout.REPORTS, layout.etl_report(contract.name, tag)),
         dataset_version=version,
         read_mode=result.read_mode,
         text_batches=result.text_batches,
@@ -201,10 +187,10 @@ def _run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
         },
         etl_seconds=round(time.perf_counter() - started, 3),
     )
-    _write_report(store, f"etl/{contract.name}/{tag}", summary)
+    write_report(store, contract.name, tag, summary)
     log.info(
-        "processed raw/%s: %d in, %d valid, %d quarantined, %d duplicate, %d parts, version %s",
-        name,
+        "processed %s: %d in, %d valid, %d quarantined, %d duplicate, %d parts, version %s",
+        layout.display(RAW, name),
         result.rows_in,
         result.rows_valid,
         result.rows_quarantined,
@@ -215,17 +201,16 @@ def _run_etl(store: BlobStore, settings: Settings, *, name: str) -> EtlOutcome:
     return summary
 
 
-def _champion_reference(store: BlobStore, settings: Settings) -> tuple[str | None, dict[str, Any]]:
+def _champion_reference(models: ModelStore) -> tuple[str | None, dict[str, Any]]:
     """The champion's version and its training profile per feature (empty when there is none or it is unreadable:
     the report then has no comparison, and the ETL goes on)."""
-    from shared.adapters.model_store import ModelStore
-
-    models = ModelStore(store, settings.model_name)
     try:
         pointer = models.pointer()
         if pointer is None:
             return None, {}
-        profile = models.manifest(pointer.version, expected_sha256=pointer.manifest_sha256).get("training_profile")
+        found = models.manifest(pointer.version, expected_sha256=pointer.manifest_sha256)
+        # TRANSITIONAL (issue 35): the model store's manifest becomes a ModelManifest; a dict until then
+        profile = found.training_profile if isinstance(found, ModelManifest) else found.get("training_profile")
     except FraudOpsError as exc:
         log.warning("the champion's training profile cannot be read (%s); the report compares nothing", exc.reason)
         return None, {}
@@ -279,10 +264,10 @@ def _reject(
     version = (
         f"{info.last_modified.astimezone(UTC):%Y%m%dT%H%M%S}Z-{hashlib.sha256(info.etag.encode()).hexdigest()[:12]}"
     )
-    target = f"{dataset}/files/{version}/{name}"
+    target = layout.quarantine_file(dataset, version, name)
     try:
         store.upload_stream(
-            "quarantine",
+            layout.QUARANTINE,
             target,
             hashed(RAW, name, info.etag),
             overwrite=False,
@@ -290,46 +275,39 @@ def _reject(
             length=info.size,
         )
     except BlobExistsError:
-        log.info("quarantine/%s already exists (a redelivery); keeping it", target)
+        log.info("%s already exists (a redelivery); keeping it", layout.display(layout.QUARANTINE, target))
         digest = hashlib.sha256()
-        for _ in hashed("quarantine", target):
+        for _ in hashed(layout.QUARANTINE, target):
             pass
     except ConcurrentUpdateError:  # replaced before it was copied: the judged version no longer exists
-        log.warning("raw/%s was replaced before it could be quarantined; the new version has its own trigger", name)
-        store.delete("quarantine", target)  # a partial copy of the judged version is no copy
+        log.warning(
+            "%s was replaced before it could be quarantined; the new version has its own trigger",
+            layout.display(RAW, name),
+        )
+        store.delete(layout.QUARANTINE, target)  # a partial copy of the judged version is no copy
         reason = f"{reason} (the file was replaced before it could be quarantined; not kept)"
         target = ""
     try:
         store.delete(RAW, name, if_match=info.etag)
     except ConcurrentUpdateError:
-        log.warning("raw/%s was replaced while it was rejected; the new version is left for its own trigger", name)
+        log.warning(
+            "%s was replaced while it was rejected; the new version is left for its own trigger",
+            layout.display(RAW, name),
+        )
     content_hash = digest.hexdigest()
-    report_name = f"etl/{dataset}/{_stem(name)}-{content_hash[:16]}"
+    tag = f"{_stem(name)}-{content_hash[:16]}"
     summary = EtlOutcome(
         status="rejected",
         reason=reason,
-        source=f"{RAW}/{name}",
+        source=layout.display(RAW, name),
         source_etag=info.etag,
         sha256=content_hash,
         dataset=dataset,
         input_bytes=info.size,
-        quarantine=f"quarantine/{target}" if target else None,
-        report=f"reports/{report_name}.json",
+        quarantine=layout.display(layout.QUARANTINE, target) if target else None,
+        report=layout.display(layout.REPORTS, layout.etl_report(dataset, tag)),
         etl_seconds=round(time.perf_counter() - started, 3),
     )
-    log.warning("rejected raw/%s: %s", name, reason)
-    _write_report(store, report_name, summary)
+    log.warning("rejected %s: %s", layout.display(RAW, name), reason)
+    write_report(store, dataset, tag, summary)
     return summary
-
-
-def _write_report(store: BlobStore, report_name: str, outcome: EtlOutcome) -> None:
-    summary = as_dict(outcome)
-    store.put_bytes(
-        "reports",
-        f"{report_name}.json",
-        json.dumps(summary, indent=1, default=str).encode(),
-        content_type="application/json",
-    )
-    store.put_bytes(
-        "reports", f"{report_name}.html", render_html(summary).encode(), content_type="text/html; charset=utf-8"
-    )

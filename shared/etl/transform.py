@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from shared.domain.contract import CUSTOMER_ID, DatasetContract
 from shared.domain.errors import FileRejectedError
+from shared.domain.layout import QUARANTINE_ROWS_COLUMNS
 from shared.domain.pseudonym import Pseudonymiser, pseudonymiser
 from shared.etl.arrays import mask
 from shared.etl.dedup import SeenHashes, row_hashes
@@ -158,7 +159,7 @@ def transform(
         Prefetch(source.batches(contract), depth=1, name="etl-parse") as batches,
     ):
         qwriter = csv.writer(qf)
-        qwriter.writerow(["line", "reason", "raw"])
+        qwriter.writerow(QUARANTINE_ROWS_COLUMNS)
         for batch in batches:
             if CUSTOMER_ID in batch.columns:
                 batch.columns[CUSTOMER_ID] = pa.array(

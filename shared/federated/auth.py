@@ -13,22 +13,23 @@ import hmac
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fraudops_bank.signing import SIGNED_EXTRA, canonical
 from fraudops_bank.signing import signature as hmac_hex
 from shared.adapters.bank_keys import KeyStore, store_bank_key
+from shared.domain import layout
 from shared.domain.errors import BlobExistsError, FraudOpsError
 from shared.federated.banks import BankIdError, bank_id
 
 if TYPE_CHECKING:
     from shared.adapters.storage import BlobStore
-    from shared.domain.settings import Settings
+    from shared.domain.config import FederatedConfig
 
 log = logging.getLogger(__name__)
 
 MAX_SKEW_SECONDS = 300
-NONCE_PREFIX = "_nonces/"  # in the federated container; storage.bicep deletes them after a day
+NONCE_PREFIX = layout.NONCES_PREFIX  # in the federated container; storage.bicep deletes them after a day
 SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 TIMESTAMP = re.compile(r"[0-9]{1,12}")
 NONCE = re.compile(r"[0-9A-Za-z]{16,128}")
@@ -93,28 +94,32 @@ def verify(
     if not hmac.compare_digest(expected, signature.lower()):
         raise AuthError("the signature does not match the request")
     try:
-        store.put_bytes("federated", f"{NONCE_PREFIX}{bank}/{nonce}", b"", overwrite=False)
+        store.put_bytes(layout.FEDERATED, layout.nonce(bank, nonce), b"", overwrite=False)
     except BlobExistsError:
         raise AuthError("this nonce was already used (a replayed request)") from None
     return bank
 
 
-def add_bank_key(settings: Settings, bank: str, *, actor: str) -> dict[str, str]:
+def add_bank_key(
+    bank: str, *, actor: str, config: FederatedConfig, store: BlobStore, credential: Any | None = None
+) -> dict[str, str]:
     """Create a bank's signing key under its canonical id (see ``shared.adapters.bank_keys.store_bank_key``);
-    audited (where it is kept, never the key)."""
+    audited in ``store`` (where it is kept, never the key). ``credential`` reaches Key Vault."""
     canonical_id = _canonical(bank)
-    created = store_bank_key(settings, canonical_id)
-    _audit_key(settings, "key_added", actor, canonical_id, created["stored_in"])
+    created = store_bank_key(config, canonical_id, credential=credential)
+    _audit_key(store, "key_added", actor, canonical_id, created["stored_in"])
     return created
 
 
-def revoke_bank_key(settings: Settings, bank: str, *, actor: str) -> dict[str, str]:
-    """Delete a bank's signing key from Key Vault; audited."""
+def revoke_bank_key(
+    bank: str, *, actor: str, config: FederatedConfig, store: BlobStore, credential: Any | None = None
+) -> dict[str, str]:
+    """Delete a bank's signing key from Key Vault; audited in ``store``."""
     from shared.adapters.bank_keys import revoke_bank_key as revoke
 
     canonical_id = _canonical(bank)
-    revoked = revoke(settings, canonical_id)
-    _audit_key(settings, "key_revoked", actor, canonical_id, revoked["revoked_in"])
+    revoked = revoke(config, canonical_id, credential=credential)
+    _audit_key(store, "key_revoked", actor, canonical_id, revoked["revoked_in"])
     return revoked
 
 
@@ -125,10 +130,9 @@ def _canonical(bank: str) -> str:
         raise AuthError(exc.reason) from None
 
 
-def _audit_key(settings: Settings, act: str, actor: str, bank: str, where: str) -> None:
+def _audit_key(store: BlobStore, act: str, actor: str, bank: str, where: str) -> None:
     from shared.adapters.audit import AuditLog
-    from shared.adapters.storage import get_blob_store
     from shared.domain.audit import Act
 
     reason = f"bank {bank}'s signing key {'created' if act == 'key_added' else 'revoked'}"
-    AuditLog(get_blob_store(settings)).record(Act(act, actor, reason, {"bank": bank, "where": where}))
+    AuditLog(store).record(Act(act, actor, reason, {"bank": bank, "where": where}))

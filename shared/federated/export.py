@@ -10,21 +10,22 @@ promoted only if it wins, exactly as a retrained LightGBM model is.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from shared.adapters import documents
 from shared.adapters.model_store import ModelStore
 from shared.adapters.storage import BlobStore
+from shared.domain import layout
 from shared.domain.contract import get_contract
+from shared.domain.documents.federated import FederatedReport, RoundState
+from shared.domain.documents.model import ModelDescription, ModelManifest
 from shared.domain.errors import ConcurrentUpdateError
 from shared.domain.verdicts import Judged, Skipped, Verdict
 from shared.federated import model as lr
-from shared.federated.status import RoundState
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,42 @@ class PublishedRound:
     """A round's model as published: its version, the stored manifest, and whether the gate promoted it."""
 
     version: str
-    manifest: dict[str, Any]  # the stored JSON document, as the model store keeps it
+    manifest: ModelManifest  # as the model store wrote it
     verdict: Verdict
     promoted: bool
     promotion_reason: str
+
+
+def describe(
+    state: RoundState, *, experiment: str, round_number: int, features: list[str], verdict: Verdict, parity: float
+) -> ModelDescription:
+    """What the manifest says about a round's model: how to serve it, how the gate judged it, who took part
+    and with what privacy."""
+    judged = verdict if isinstance(verdict, Judged) else None
+    return ModelDescription(
+        kind=layout.FEDERATED_KIND,
+        feature_names=features,
+        input_name="features",
+        threshold=judged.threshold if judged else UNGATED_THRESHOLD,
+        metrics=judged.metrics if judged else {},
+        bank_metrics=state.aggregate_metrics,
+        bank_reports={
+            bank: {"examples": p.examples, "metrics": p.metrics} for bank, p in sorted(state.participants.items())
+        },
+        gate=verdict.record(),
+        dataset_version=judged.dataset_version if judged else None,
+        experiment=experiment,
+        round=round_number,
+        aggregator=state.aggregator,
+        participants=sorted(state.participants),
+        clip_bound=state.clip_bound,
+        clipped=state.clipped,
+        noise_multiplier=state.noise_multiplier,
+        noise_std=state.noise_std,
+        epsilon=state.epsilon,
+        dp_delta=state.dp_delta,
+        parity_max_abs_diff=parity,
+    )
 
 
 def publish_round(
@@ -99,34 +132,10 @@ def publish_round(
     judged = verdict if isinstance(verdict, Judged) else None
     version = f"fl-{experiment}-r{round_number}"
     models = ModelStore(store, model_name)
-    manifest = models.publish(
-        version,
-        onnx_bytes,
-        {
-            "kind": "federated",
-            "feature_names": features,
-            "input_name": "features",
-            "threshold": judged.threshold if judged else UNGATED_THRESHOLD,
-            "metrics": judged.metrics if judged else {},
-            "bank_metrics": state.aggregate_metrics,
-            "bank_reports": {
-                bank: {"examples": p.examples, "metrics": p.metrics} for bank, p in sorted(state.participants.items())
-            },
-            "gate": verdict.record(),
-            "dataset_version": judged.dataset_version if judged else None,
-            "experiment": experiment,
-            "round": round_number,
-            "aggregator": state.aggregator,
-            "participants": sorted(state.participants),
-            "clip_bound": state.clip_bound,
-            "clipped": state.clipped,
-            "noise_multiplier": state.noise_multiplier,
-            "noise_std": state.noise_std,
-            "epsilon": state.epsilon,
-            "dp_delta": state.dp_delta,
-            "parity_max_abs_diff": parity,
-        },
+    description = describe(
+        state, experiment=experiment, round_number=round_number, features=features, verdict=verdict, parity=parity
     )
+    manifest = models.publish(version, onnx_bytes, description)
     models.write_card(manifest)
     promoted, reason = False, verdict.reason
     if judged and judged.promote:
@@ -142,15 +151,8 @@ def publish_round(
             promoted = True
         except ConcurrentUpdateError as exc:
             reason = exc.reason
-    store.put_bytes(
-        "reports",
-        f"federated/{version}.json",
-        json.dumps(
-            {"model_version": version, "promoted": promoted, "promotion_reason": reason, **manifest["gate"]},
-            default=str,
-        ).encode(),
-        content_type="application/json",
-    )
+    report = FederatedReport(model_version=version, promoted=promoted, promotion_reason=reason, **(manifest.gate or {}))
+    documents.write(store, layout.REPORTS, layout.federated_report(version), report)
     log.info(
         "published federated model %s (parity %.1e, gate %s): promoted=%s (%s)",
         version,

@@ -27,13 +27,15 @@ from typing import Any
 
 from shared.adapters.audit import AuditLog
 from shared.adapters.storage import BlobStore
+from shared.domain import layout
 from shared.domain.audit import Act
 from shared.domain.contract import CUSTOMER_ID
+from shared.domain.documents.governance import ErasureDone, ErasurePlan
 from shared.domain.pseudonym import Pseudonymiser
 
-PARQUET_CONTAINERS = ("curated", "predictions", "scored")
-LINE_CONTAINERS = ("alerts", "deadletter", "quarantine")
-LABELS_PREFIX = "labels/"
+PARQUET_CONTAINERS = (layout.CURATED, layout.PREDICTIONS, layout.SCORED)
+LINE_CONTAINERS = (layout.ALERTS, layout.DEADLETTER, layout.QUARANTINE)
+LABELS_PREFIX = layout.LABELS_PREFIX
 
 
 @dataclass
@@ -108,23 +110,23 @@ def _find(store: BlobStore, pseudonym: str) -> tuple[dict[str, list[dict[str, An
     records: dict[str, list[dict[str, Any]]] = {}
     for container in PARQUET_CONTAINERS:
         for name in store.list_names(container):
-            if not name.endswith(".parquet") or (container == "curated" and name.startswith(LABELS_PREFIX)):
+            if not name.endswith(".parquet") or (container == layout.CURATED and name.startswith(LABELS_PREFIX)):
                 continue
             rows = _parquet_rows(store, container, name, pseudonym)
             if rows:
-                records[f"{container}/{name}"] = rows
+                records[layout.display(container, name)] = rows
     for container in LINE_CONTAINERS:
         for name in store.list_names(container):
             data = store.get_bytes(container, name)[0]
             if pseudonym.encode() in data:
                 lines = data.decode("utf-8", "replace").splitlines()
-                records[f"{container}/{name}"] = [_line_record(line) for line in lines if pseudonym in line]
+                records[layout.display(container, name)] = [_line_record(line) for line in lines if pseudonym in line]
     transactions = {str(r["transaction_id"]) for rows in records.values() for r in rows if r.get("transaction_id")}
     if transactions:
-        for name in store.list_names("curated", LABELS_PREFIX):
-            rows = _parquet_rows(store, "curated", name, None, transactions)
+        for name in store.list_names(layout.CURATED, LABELS_PREFIX):
+            rows = _parquet_rows(store, layout.CURATED, name, None, transactions)
             if rows:
-                records[f"curated/{name}"] = rows
+                records[layout.display(layout.CURATED, name)] = rows
     return records, transactions
 
 
@@ -215,30 +217,44 @@ def erase(
     pseudonym = pseudonymise(customer_id)
     if not pseudonym:
         raise ValueError("a customer id is needed")
-    doc, etag = erasures.read_marker(store, pseudonym)
-    resumed = doc is not None and doc.get("status") == "started"
-    if not resumed:  # a first request, or a later one (records may have arrived since): plan afresh
-        planned = _plan(store, pseudonym)
-        raw, pending = _raw_holding(store, customer_id, set(planned["transactions"]))
-        doc = {"pseudonym": pseudonym, "status": "started", "started_at": _now(), **planned, "raw": raw}
-        doc["raw_pending"] = pending
+    marker, etag = erasures.read_marker(store, pseudonym)
+    resumed = marker is not None and marker.status == "started"
+    if marker is not None and resumed:
+        doc = ErasurePlan(
+            pseudonym=pseudonym,
+            started_at=marker.started_at,
+            plan=marker.plan,
+            transactions=marker.transactions,
+            raw=marker.raw,
+            raw_pending=marker.raw_pending,
+        )
+    else:  # a first request, or a later one (records may have arrived since): plan afresh
+        plan, transactions = _plan(store, pseudonym)
+        raw, pending = _raw_holding(store, customer_id, set(transactions))
+        doc = ErasurePlan(
+            pseudonym=pseudonym,
+            started_at=_now(),
+            plan=plan,
+            transactions=transactions,
+            raw=raw,
+            raw_pending=pending,
+        )
         etag = erasures.write_marker(store, pseudonym, doc, etag)
-    assert doc is not None
     removed, version = _apply(store, pseudonym, doc, dataset)
-    for name in doc.get("raw", []):  # processed landing copies: their rows are in curated/, rewritten above
-        store.delete("raw", name)
+    for name in doc.raw:  # processed landing copies: their rows are in curated/, rewritten above
+        store.delete(layout.RAW, name)
     seconds = time.perf_counter() - started
-    done = {"pseudonym": pseudonym, "status": "done", "started_at": doc["started_at"], "erased_at": _now()}
+    done = ErasureDone(pseudonym=pseudonym, started_at=doc.started_at, erased_at=_now())
     erasures.write_marker(store, pseudonym, done, etag)
     outcome = ErasureOutcome(
         pseudonym,
         removed,
-        len(doc["plan"]),
+        len(doc.plan),
         version,
         seconds,
         resumed,
-        len(doc.get("raw", [])),
-        doc.get("raw_pending", []),
+        len(doc.raw),
+        doc.raw_pending,
     )
     AuditLog(store).record(
         Act(
@@ -248,7 +264,7 @@ def erase(
             {
                 "customer": pseudonym,
                 "records": removed,
-                "places": len(doc["plan"]),
+                "places": len(doc.plan),
                 "seconds": round(seconds, 3),
                 "dataset_version": version,
                 "resumed": resumed,
@@ -262,20 +278,24 @@ def _raw_holding(store: BlobStore, customer_id: str, transactions: set[str]) -> 
     """Landed files holding the clear id (as a whole field) or one of the transactions: processed, and not yet."""
     import re
 
-    processed = set()
-    for name in store.list_names("reports", "etl/"):
-        if name.endswith(".json"):
-            processed.add(str(json.loads(store.get_bytes("reports", name)[0]).get("source", "")))
+    processed = _processed(store)
     needles = [customer_id, *sorted(transactions)]
     field_of = re.compile(
         rb"(?:^|[,;\t\"])(?:" + b"|".join(re.escape(n.encode()) for n in needles) + rb")(?:$|[,;\t\"\r\n])", re.M
     )
     holding: list[str] = []
     pending: list[str] = []
-    for name in store.list_names("raw"):
-        if field_of.search(store.get_bytes("raw", name)[0]):
-            (holding if f"raw/{name}" in processed else pending).append(name)
+    for name in store.list_names(layout.RAW):
+        if field_of.search(store.get_bytes(layout.RAW, name)[0]):
+            (holding if layout.display(layout.RAW, name) in processed else pending).append(name)
     return holding, pending
+
+
+def _processed(store: BlobStore) -> set[str]:
+    """The landed files (``raw/<name>``) the ETL has handled, as its typed home lists them."""
+    from shared.etl.reports import processed_files
+
+    return {report.source for report in processed_files(store)}
 
 
 def _now() -> str:
@@ -289,30 +309,33 @@ def _erased_name(name: str, pseudonym: str) -> str:
     return f"{stem}-erased-{pseudonym.removeprefix('cust_')[:12]}.{ext}" if dot else f"{name}-erased"
 
 
-def _plan(store: BlobStore, pseudonym: str) -> dict[str, Any]:
+def _plan(store: BlobStore, pseudonym: str) -> tuple[dict[str, str], list[str]]:
     """Every blob about the customer with the name it is rewritten under, and the customer's transactions."""
     records, transactions = _find(store, pseudonym)
-    plan = {blob: f"{blob.split('/', 1)[0]}/{_erased_name(blob.split('/', 1)[1], pseudonym)}" for blob in records}
-    return {"plan": plan, "transactions": sorted(transactions)}
+    plan = {}
+    for blob in records:
+        container, name = blob.split("/", 1)
+        plan[blob] = layout.display(container, _erased_name(name, pseudonym))
+    return plan, sorted(transactions)
 
 
-def _apply(store: BlobStore, pseudonym: str, doc: dict[str, Any], dataset: str) -> tuple[int, str | None]:
+def _apply(store: BlobStore, pseudonym: str, doc: ErasurePlan, dataset: str) -> tuple[int, str | None]:
     """Rewrite, swap in the manifest, then delete: idempotent, so a resumed run finishes the same plan."""
     from shared.domain.errors import BlobExistsError, BlobNotFoundError
     from shared.etl import manifest
 
-    transactions = set(doc["transactions"])
+    transactions = set(doc.transactions)
     removed = 0
     curated: dict[str, manifest.CuratedFile] = {}
-    listed = {f["path"]: f for f in manifest.read_manifest(store, dataset)[0]["files"]}
-    for old, new in doc["plan"].items():
+    listed = {f.path: f for f in manifest.read_manifest(store, dataset)[0].files}
+    for old, new in doc.plan.items():
         container, name = old.split("/", 1)
         new_name = new.split("/", 1)[1]
         try:
             data = store.get_bytes(container, name)[0]
         except BlobNotFoundError:
             continue  # deleted by the run that crashed, after its rewrite was committed
-        labels = container == "curated" and name.startswith(LABELS_PREFIX)
+        labels = container == layout.CURATED and name.startswith(LABELS_PREFIX)
         kept, count = (
             _without_rows(data, pseudonym, transactions if labels else None)
             if name.endswith(".parquet")
@@ -323,21 +346,21 @@ def _apply(store: BlobStore, pseudonym: str, doc: dict[str, Any], dataset: str) 
             store.put_bytes(container, new_name, kept, overwrite=False)
         except BlobExistsError:
             kept = store.get_bytes(container, new_name)[0]  # written by the run that crashed: the same bytes
-        if container == "curated" and name in listed:
+        if container == layout.CURATED and name in listed:
             import hashlib
 
             entry = listed[name]
             curated[name] = manifest.CuratedFile(
                 path=new_name,
-                rows=int(entry["rows"]) - count,
+                rows=entry.rows - count,
                 bytes=len(kept),
                 sha256=hashlib.sha256(kept).hexdigest(),
-                source_blob=entry["source_blob"],
-                source_etag=entry["source_etag"],
-                ingested_at=entry["ingested_at"],
+                source_blob=entry.source_blob,
+                source_etag=entry.source_etag,
+                ingested_at=entry.ingested_at,
             )
     version = manifest.replace_files(store, dataset, curated) if curated else None
-    for old in doc["plan"]:  # only now: the manifest no longer lists any of them
+    for old in doc.plan:  # only now: the manifest no longer lists any of them
         container, name = old.split("/", 1)
         store.delete(container, name)
     return removed, version

@@ -13,19 +13,21 @@ from typing import Any
 
 from shared.adapters.audit import AuditLog
 from shared.adapters.model_store import ModelStore
+from shared.domain.documents.governance import AuditLine
+from shared.domain.documents.model import Deprecation
 from shared.domain.errors import ModelDeprecatedError, RegistryError
 
 MOVES = ("promotion", "rollback")
 
 
-def moved(line: dict[str, Any]) -> dict[str, Any]:
+def moved(line: AuditLine) -> dict[str, Any]:
     """What a promotion or rollback's audit line says, in brief: the summary the CLI and the admin route give."""
-    details = line["details"]
+    details = line.details
     return {
         "champion": details["version"],
         "previous": details["previous"],
-        "act": line["act"],
-        "audit_seq": line["seq"],
+        "act": line.act,
+        "audit_seq": line.seq,
     }
 
 
@@ -38,19 +40,19 @@ class Registry:
         """Promotions, rollbacks and deprecations of this model name (of ``version`` alone if given), oldest first."""
         out = []
         for entry in self.audit.entries():
-            details = entry.get("details") or {}
-            if entry["act"] not in (*MOVES, "deprecation") or details.get("model") != self.models.model_name:
+            details = entry.details or {}
+            if entry.act not in (*MOVES, "deprecation") or details.get("model") != self.models.model_name:
                 continue
             if version is None or version in (details.get("version"), details.get("previous")):
                 out.append(
                     {
-                        "act": entry["act"],
-                        "at": entry["at"],
-                        "actor": entry["actor"],
-                        "reason": entry["reason"],
+                        "act": entry.act,
+                        "at": entry.at,
+                        "actor": entry.actor,
+                        "reason": entry.reason,
                         "version": details.get("version"),
                         "previous": details.get("previous"),
-                        "audit_seq": entry["seq"],
+                        "audit_seq": entry.seq,
                     }
                 )
         return out
@@ -66,15 +68,15 @@ class Registry:
         rows = []
         for version in sorted(self.models.versions(), reverse=True):
             manifest = self.models.manifest(version)
-            metrics = manifest.get("metrics") or {}
+            metrics = manifest.metrics or {}
             rows.append(
                 {
                     "version": version,
-                    "kind": manifest.get("kind"),
-                    "created_at": manifest.get("created_at"),
+                    "kind": manifest.kind,
+                    "created_at": manifest.created_at,
                     "auc": metrics.get("auc"),
                     "pr_auc": metrics.get("pr_auc"),
-                    "threshold": manifest.get("threshold"),
+                    "threshold": manifest.threshold,
                     "champion": champion is not None and champion.version == version,
                     "deprecated": version in deprecated,
                     "times_promoted": promoted.get(version, 0),
@@ -85,16 +87,23 @@ class Registry:
     def show(self, version: str) -> dict[str, Any]:
         manifest = self.models.manifest(version)
         champion = self.models.pointer()
-        keep = ("kind", "created_at", "dataset_version", "threshold", "metrics", "cost_fn", "cost_fp", "sha256")
+        deprecation = self.models.deprecation(version)
         return {
             "version": version,
-            **{k: manifest.get(k) for k in keep},
+            "kind": manifest.kind,
+            "created_at": manifest.created_at,
+            "dataset_version": manifest.dataset_version,
+            "threshold": manifest.threshold,
+            "metrics": manifest.metrics,
+            "cost_fn": manifest.cost_fn,
+            "cost_fp": manifest.cost_fp,
+            "sha256": manifest.sha256,
             "champion": champion is not None and champion.version == version,
-            "deprecation": self.models.deprecation(version),
+            "deprecation": deprecation.to_dict() if deprecation is not None else None,
             "history": self.history(version),
         }
 
-    def promote(self, version: str, *, actor: str, reason: str) -> dict[str, Any]:
+    def promote(self, version: str, *, actor: str, reason: str) -> AuditLine:
         """Make ``version`` the champion (any published, non-deprecated version whose files match its manifest)."""
         self.models.file(version, "model.onnx")  # its bytes still match the manifest's digest
         pointer = self.models.pointer()
@@ -104,7 +113,7 @@ class Registry:
             version, expected_etag=pointer.etag if pointer else None, reason=reason, actor=actor, act="promotion"
         )
 
-    def rollback(self, *, to: str | None, actor: str, reason: str) -> dict[str, Any]:
+    def rollback(self, *, to: str | None, actor: str, reason: str) -> AuditLine:
         """Move the champion back to ``to`` (default: the champion before the current one), an earlier version."""
         pointer = self.models.pointer()
         if pointer is None:
@@ -112,8 +121,8 @@ class Registry:
         target = to or self._previous_champion(pointer.version)
         if target == pointer.version:
             raise RegistryError(f"model version {target} is already the champion")
-        current_created = self.models.manifest(pointer.version).get("created_at") or ""
-        target_created = self.models.manifest(target).get("created_at") or ""
+        current_created = self.models.manifest(pointer.version).created_at
+        target_created = self.models.manifest(target).created_at
         if target_created >= current_created:
             raise RegistryError(
                 f"model version {target} is not earlier than the champion {pointer.version}; a rollback goes back "
@@ -130,5 +139,5 @@ class Registry:
                 return str(move["previous"])
         raise RegistryError(f"the audit chain records no champion before {current}; name the version to roll back to")
 
-    def deprecate(self, version: str, *, actor: str, reason: str) -> dict[str, Any]:
+    def deprecate(self, version: str, *, actor: str, reason: str) -> Deprecation:
         return self.models.deprecate(version, reason=reason, actor=actor)

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from shared.domain import layout
+from shared.domain.config import MonitoringConfig
 from shared.domain.contract import get_contract
 from shared.domain.errors import BlobExistsError
 from shared.etl import manifest
@@ -33,7 +35,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from shared.adapters.storage import BlobStore
-    from shared.domain.settings import Settings
     from shared.etl.service import EtlOutcome
 
 log = logging.getLogger(__name__)
@@ -61,25 +62,26 @@ class LandedLabels:
     feedback: Feedback | None
 
 
-def land_labels(store: BlobStore, settings: Settings, *, name: str, now: datetime | None = None) -> LandedLabels:
+def land_labels(store: BlobStore, config: MonitoringConfig, *, name: str, now: datetime | None = None) -> LandedLabels:
     """Validate ``raw/<name>`` as labels, then curate the labelled served transactions for training."""
     now = now or datetime.now(UTC)
     etl = ingest_labels(store, name=name, now=now)
     if etl.status != "processed" or not etl.outputs:
         return LandedLabels(etl, None)
-    return LandedLabels(etl, curate_labelled(store, settings, labels_path=etl.outputs[0], now=now))
+    return LandedLabels(etl, curate_labelled(store, config, labels_path=etl.outputs[0], now=now))
 
 
-def curate_labelled(store: BlobStore, settings: Settings, *, labels_path: str, now: datetime) -> Feedback:
+def curate_labelled(store: BlobStore, config: MonitoringConfig, *, labels_path: str, now: datetime) -> Feedback:
     """The served transactions ``labels_path`` (``curated/labels/...``) labels, as curated training rows."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    contract = get_contract(settings.dataset_name)
+    contract = get_contract(config.dataset_name)
     features = contract.feature_names
-    labels = pq.read_table(io.BytesIO(store.get_bytes("curated", labels_path.removeprefix("curated/"))[0]))
-    start = (now - timedelta(days=settings.monitor_lookback_days - 1)).date()
+    curated_prefix = layout.display(layout.CURATED, "")
+    labels = pq.read_table(io.BytesIO(store.get_bytes(layout.CURATED, labels_path.removeprefix(curated_prefix))[0]))
+    start = (now - timedelta(days=config.monitor_lookback_days - 1)).date()
     served = load_served(store, start, now.date(), features=features)
     joined = served.join(labels.select(["transaction_id", "label"]), keys="transaction_id", join_type="inner")
     done = _curated_ids(store, contract.name)
@@ -97,11 +99,11 @@ def curate_labelled(store: BlobStore, settings: Settings, *, labels_path: str, n
     data = _parquet(table)
     digest = hashlib.sha256(data).hexdigest()
     stem = labels_path.rsplit("/", 1)[-1].removesuffix(".parquet")
-    path = f"{contract.name}/ingest_date={now:%Y-%m-%d}/{LABELLED_STEM}{stem}.parquet"
+    path = f"{layout.curated_partition(contract.name, f'{now:%Y-%m-%d}')}/{LABELLED_STEM}{stem}.parquet"
     try:
-        store.put_bytes("curated", path, data, overwrite=False, content_type="application/vnd.apache.parquet")
+        store.put_bytes(layout.CURATED, path, data, overwrite=False, content_type="application/vnd.apache.parquet")
     except BlobExistsError:  # a redelivery after the write: the same rows are there
-        data = store.get_bytes("curated", path)[0]
+        data = store.get_bytes(layout.CURATED, path)[0]
         digest = hashlib.sha256(data).hexdigest()
     version = manifest.add_files(
         store,
@@ -121,7 +123,9 @@ def curate_labelled(store: BlobStore, settings: Settings, *, labels_path: str, n
     log.info(
         "labels %s: %d served transactions curated for training (version %s)", labels_path, table.num_rows, version
     )
-    return Feedback(**outcome, written=table.num_rows, path=f"curated/{path}", dataset_version=version)
+    return Feedback(
+        **outcome, written=table.num_rows, path=layout.display(layout.CURATED, path), dataset_version=version
+    )
 
 
 def _curated_ids(store: BlobStore, dataset: str) -> set[str]:
@@ -130,9 +134,11 @@ def _curated_ids(store: BlobStore, dataset: str) -> set[str]:
 
     ids: set[str] = set()
     listed, _ = manifest.read_manifest(store, dataset)
-    for entry in listed["files"]:
-        if entry["path"].rsplit("/", 1)[-1].startswith(LABELLED_STEM):
-            table = pq.read_table(io.BytesIO(store.get_bytes("curated", entry["path"])[0]), columns=["transaction_id"])
+    for entry in listed.files:
+        if entry.path.rsplit("/", 1)[-1].startswith(LABELLED_STEM):
+            table = pq.read_table(
+                io.BytesIO(store.get_bytes(layout.CURATED, entry.path)[0]), columns=["transaction_id"]
+            )
             ids.update(v for v in table.column("transaction_id").to_pylist() if v is not None)
     return ids
 

@@ -1,7 +1,7 @@
 """The monitoring page: the verdicts first, then one panel per question, each a plot (inline SVG).
 
-Built from the run's JSON alone (``monitoring_html(document)``), so a page can be rebuilt from the
-report; one self-contained file with no script. The panels are the workbook's
+Built from the run's stored report alone (``monitoring_html(MonitoringReport)``), so a page can be rebuilt
+from the report; one self-contained file with no script. The panels are the workbook's
 (``infra/modules/workbook.bicep``): traffic, latency, share flagged, score distribution, realised
 precision and recall, drift, dead letters, retraining history and federated rounds. A panel
 without data still draws its axes with the reason, so an empty panel is visibly empty, not missing.
@@ -13,6 +13,7 @@ import html
 from collections.abc import Callable
 from typing import Any
 
+from shared.domain.documents.monitoring import MonitoringReport
 from shared.domain.pages import STYLE, fmt, svg
 
 PANELS = (
@@ -83,8 +84,8 @@ def _flagged(h: dict[str, Any]) -> Callable[[Any], None]:
     return draw
 
 
-def _scores(doc: dict[str, Any]) -> Callable[[Any], None]:
-    shares = doc.get("score_shares") or {}
+def _scores(doc: MonitoringReport) -> Callable[[Any], None]:
+    shares = doc.score_shares
 
     def draw(ax: Any) -> None:
         if not shares:
@@ -93,16 +94,16 @@ def _scores(doc: dict[str, Any]) -> Callable[[Any], None]:
         labels = [f"<{e:g}" for e in shares["edges"]] + ["rest"]
         x = range(len(labels))
         ax.bar([i - 0.2 for i in x], shares["reference"], width=0.4, label="champion at training")
-        ax.bar([i + 0.2 for i in x], shares["live"], width=0.4, label=f"served {doc['day']}")
+        ax.bar([i + 0.2 for i in x], shares["live"], width=0.4, label=f"served {doc.day}")
         ax.set_xticks(list(x), labels, rotation=60, fontsize=7)
-        ax.set_title(f"Score distribution (PSI {fmt(doc.get('score_psi'))})")
+        ax.set_title(f"Score distribution (PSI {fmt(doc.score_psi)})")
         ax.legend(fontsize=7)
 
     return draw
 
 
-def _realised(doc: dict[str, Any]) -> Callable[[Any], None]:
-    rows = [r for r in doc["realised"] if r["day"] != "all"]
+def _realised(doc: MonitoringReport) -> Callable[[Any], None]:
+    rows = [r for r in doc.realised if r["day"] != "all"]
 
     def draw(ax: Any) -> None:
         labelled = [r for r in rows if r["labelled"]]
@@ -123,8 +124,8 @@ def _realised(doc: dict[str, Any]) -> Callable[[Any], None]:
     return draw
 
 
-def _drift(doc: dict[str, Any]) -> Callable[[Any], None]:
-    psi = doc.get("feature_psi") or {}
+def _drift(doc: MonitoringReport) -> Callable[[Any], None]:
+    psi = doc.feature_psi
 
     def draw(ax: Any) -> None:
         if not psi:
@@ -201,7 +202,7 @@ def _realised_table(rows: list[dict[str, Any]]) -> str:
     keys = (
         "model_version",
         "day",
-        "predictions",
+        "predictions",  # layout: not a blob (a column)
         "labelled",
         "coverage",
         "frauds",
@@ -218,9 +219,9 @@ def _realised_table(rows: list[dict[str, Any]]) -> str:
     return f"<table id='realised'><tr>{head}</tr>{body}</table>"
 
 
-def monitoring_html(doc: dict[str, Any]) -> str:
-    """The page for one monitoring run's JSON."""
-    h = doc["history"]
+def monitoring_html(doc: MonitoringReport) -> str:
+    """The page for one monitoring run's report."""
+    h = doc.history
     drawers = {
         "traffic": _traffic(h),
         "latency": _latency(h),
@@ -236,13 +237,13 @@ def monitoring_html(doc: dict[str, Any]) -> str:
         f"<section class='panel' id='panel-{name}'>{svg(drawers[name], width=5.2, height=3.4)}</section>"
         for name in PANELS
     )
-    level = doc["level"]
+    level = doc.level
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>Monitoring {html.escape(doc['day'])}</title>"
-        f"{STYLE}</head><body><h1>Monitoring {html.escape(doc['day'])}: "
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Monitoring {html.escape(doc.day)}</title>"
+        f"{STYLE}</head><body><h1>Monitoring {html.escape(doc.day)}: "
         f"<span style='color:{COLOURS.get(level, '#000')}'>{html.escape(level)}</span></h1>"
-        f"<p>Champion {html.escape(str(doc.get('champion')))}; {doc['served_today']} predictions served on "
-        f"{html.escape(doc['day'])}; realised performance over {html.escape(' to '.join(doc['window']))}.</p>"
-        f"<h2>Verdicts</h2>{_verdicts(doc['verdicts'])}<h2>Panels</h2><div class='plots'>{panels}</div>"
-        f"<h2>Realised performance</h2>{_realised_table(doc['realised'])}</body></html>"
+        f"<p>Champion {html.escape(str(doc.champion))}; {doc.served_today} predictions served on "
+        f"{html.escape(doc.day)}; realised performance over {html.escape(' to '.join(doc.window))}.</p>"
+        f"<h2>Verdicts</h2>{_verdicts(doc.verdicts)}<h2>Panels</h2><div class='plots'>{panels}</div>"
+        f"<h2>Realised performance</h2>{_realised_table(doc.realised)}</body></html>"
     )

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from shared.domain import layout
 from shared.domain.errors import BlobNotFoundError
-from shared.scoring.records import CONTAINER as PREDICTIONS
 from shared.scoring.records import RECORD_COLUMNS
 
 if TYPE_CHECKING:
@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STREAM_ARCHIVE = "scored"
-LABELS_PREFIX = "labels/"
+PREDICTIONS = layout.PREDICTIONS  # what the HTTP routes served
+STREAM_ARCHIVE = layout.SCORED  # what the stream scored
+LABELS_PREFIX = layout.LABELS_PREFIX
 LABEL_COLUMNS = ("transaction_id", "label", "labelled_at", "source")
 
 
@@ -39,9 +40,9 @@ def days(start: date, end: date) -> list[date]:
 
 def served_names(store: BlobStore, day: date) -> list[tuple[str, str]]:
     """Every record file of ``day``: (container, name), HTTP records then the stream's archive."""
-    prefix = f"date={day:%Y-%m-%d}/"
-    return [(PREDICTIONS, n) for n in store.list_names(PREDICTIONS, prefix) if n.endswith(".parquet")] + [
-        (STREAM_ARCHIVE, n) for n in store.list_names(STREAM_ARCHIVE, prefix) if n.endswith(".parquet")
+    http, stream = layout.predictions_day(f"{day:%Y-%m-%d}"), layout.stream_day(f"{day:%Y-%m-%d}")
+    return [(PREDICTIONS, n) for n in store.list_names(PREDICTIONS, http) if n.endswith(".parquet")] + [
+        (STREAM_ARCHIVE, n) for n in store.list_names(STREAM_ARCHIVE, stream) if n.endswith(".parquet")
     ]
 
 
@@ -122,8 +123,8 @@ def load_labels(store: BlobStore) -> pa.Table:
 
     tables = [
         t
-        for n in store.list_names("curated", LABELS_PREFIX)
-        if n.endswith(".parquet") and (t := _read(store, "curated", n, LABEL_COLUMNS))
+        for n in store.list_names(layout.CURATED, LABELS_PREFIX)
+        if n.endswith(".parquet") and (t := _read(store, layout.CURATED, n, LABEL_COLUMNS))
     ]
     if not tables:
         return pa.table(

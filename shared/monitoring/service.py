@@ -1,6 +1,6 @@
 """The monitoring run: one day of live traffic and everything labelled so far, judged against the bands.
 
-``run_monitor(store, settings, day=...)`` reads what was served (``shared.monitoring.served``),
+``run_monitor(store, config, day=...)`` reads what was served (``shared.monitoring.served``),
 joins the delayed labels, and computes:
 
 * realised performance per model version and day scored, over ``MONITOR_LOOKBACK_DAYS`` days up
@@ -27,8 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.domain import drift
+from shared.adapters import documents
+from shared.domain import drift, layout
+from shared.domain.config import MonitoringConfig
 from shared.domain.contract import get_contract
+from shared.domain.documents.monitoring import MonitoringReport
+from shared.domain.documents.training import TrainingReport
 from shared.domain.errors import FraudOpsError
 from shared.domain.results import as_dict
 from shared.domain.telemetry import instruments, span
@@ -41,11 +45,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from shared.adapters.storage import BlobStore
-    from shared.domain.settings import Settings
+    from shared.domain.documents.model import ModelManifest
 
 log = logging.getLogger(__name__)
-
-REPORTS = "reports"
 
 
 @dataclass(frozen=True)
@@ -89,11 +91,13 @@ class MonitorOutcome:
         }
 
 
-def run_monitor(store: BlobStore, settings: Settings, *, day: date, now: datetime | None = None) -> MonitorOutcome:
+def run_monitor(
+    store: BlobStore, config: MonitoringConfig, *, day: date, now: datetime | None = None
+) -> MonitorOutcome:
     """Judge ``day`` (UTC) and the labelled window ending on it; write the report; export the verdicts."""
     now = now or datetime.now(UTC)
     with span("monitor.run", day=day.isoformat()):
-        outcome = _run(store, settings, day=day, now=now)
+        outcome = _run(store, config, day=day, now=now)
     m = instruments()
     for v in outcome.verdicts:
         m.monitor_alerts.set(alerts.LEVEL_VALUE[v.level], {"check": v.check})
@@ -126,23 +130,23 @@ def _audit_head(store: BlobStore) -> dict[str, Any]:
     }
 
 
-def _run(store: BlobStore, settings: Settings, *, day: date, now: datetime) -> MonitorOutcome:
+def _run(store: BlobStore, config: MonitoringConfig, *, day: date, now: datetime) -> MonitorOutcome:
     from shared.monitoring.report import monitoring_html
 
-    contract = get_contract(settings.dataset_name)
+    contract = get_contract(config.dataset_name)
     features = contract.feature_names
-    start = day - timedelta(days=settings.monitor_lookback_days - 1)
+    start = day - timedelta(days=config.monitor_lookback_days - 1)
     every = load_served(store, start, day, first_only=False)  # traffic counts every answer, retries included
     served = first_answer(every)
     joined = join_labels(served, load_labels(store))
-    figures = realised(served, joined, cost_fn=settings.cost_fn, cost_fp=settings.cost_fp)
+    figures = realised(served, joined, cost_fn=config.cost_fn, cost_fp=config.cost_fp)
     today = load_served(store, day, day, features=features)
-    champion, manifest = _champion(store, settings)
+    champion, manifest = _champion(store, config)
     score_psi, score_shares = _score_drift(today, manifest)
-    feature_psi = _feature_drift(today, manifest, features, settings)
+    feature_psi = _feature_drift(today, manifest, features, config)
     flagged = today.column("is_fraud").to_numpy(zero_copy_only=False)
-    history = _history(store, every, start, day, settings)
-    verdicts = _verdicts(figures[-1], score_psi, feature_psi, history, now=now, has_champion=bool(manifest))
+    history = _history(store, every, start, day, config)
+    verdicts = _verdicts(figures[-1], score_psi, feature_psi, history, now=now, has_champion=manifest is not None)
     outcome = MonitorOutcome(
         day=day.isoformat(),
         window=[start.isoformat(), day.isoformat()],
@@ -156,41 +160,36 @@ def _run(store: BlobStore, settings: Settings, *, day: date, now: datetime) -> M
         feature_psi=feature_psi,
         score_shares=score_shares,
         history=history,
-        report=f"{REPORTS}/monitoring/{day.isoformat()}.json",
+        report=layout.display(layout.REPORTS, layout.monitoring_report(day.isoformat())),
         audit_chain=_audit_head(store),
     )
-    document = as_dict(outcome)
+    document = MonitoringReport.model_validate(as_dict(outcome))
+    documents.write(store, layout.REPORTS, layout.monitoring_report(day.isoformat()), document)
     store.put_bytes(
-        REPORTS,
-        f"monitoring/{day.isoformat()}.json",
-        json.dumps(document, indent=1, default=str).encode(),
-        content_type="application/json",
-    )
-    store.put_bytes(
-        REPORTS,
-        f"monitoring/{day.isoformat()}.html",
+        layout.REPORTS,
+        layout.monitoring_report(day.isoformat(), "html"),
         monitoring_html(document).encode(),
         content_type="text/html; charset=utf-8",
     )
     return outcome
 
 
-def _champion(store: BlobStore, settings: Settings) -> tuple[str | None, dict[str, Any]]:
+def _champion(store: BlobStore, config: MonitoringConfig) -> tuple[str | None, ModelManifest | None]:
     from shared.adapters.model_store import ModelStore
 
-    models = ModelStore(store, settings.model_name)
+    models = ModelStore(store, config.model_name)
     pointer = models.pointer()
     if pointer is None:
-        return None, {}
+        return None, None
     try:
         return pointer.version, models.manifest(pointer.version, expected_sha256=pointer.manifest_sha256)
     except FraudOpsError as exc:
         log.warning("monitoring: the champion's manifest cannot be read (%s); drift not checked", exc.reason)
-        return pointer.version, {}
+        return pointer.version, None
 
 
-def _score_drift(today: pa.Table, manifest: dict[str, Any]) -> tuple[float | None, dict[str, list[float]]]:
-    reference = manifest.get("score_profile")
+def _score_drift(today: pa.Table, manifest: ModelManifest | None) -> tuple[float | None, dict[str, list[float]]]:
+    reference = manifest.score_profile if manifest else None
     if not reference or today.num_rows == 0:
         return None, {}
     live = drift.score_profile(
@@ -205,19 +204,19 @@ def _score_drift(today: pa.Table, manifest: dict[str, Any]) -> tuple[float | Non
 
 
 def _feature_drift(
-    today: pa.Table, manifest: dict[str, Any], features: list[str], settings: Settings
+    today: pa.Table, manifest: ModelManifest | None, features: list[str], config: MonitoringConfig
 ) -> dict[str, float]:
-    reference = manifest.get("training_profile")
+    reference = manifest.training_profile if manifest else None
     if not reference or today.num_rows == 0 or any(f not in today.column_names for f in features):
         return {}
     x = np.column_stack([today.column(f).to_numpy(zero_copy_only=False) for f in features])
     compared = drift.compare(
-        reference, x, features, psi_threshold=settings.drift_psi_threshold, alert_share=settings.drift_alert_share
+        reference, x, features, psi_threshold=config.drift_psi_threshold, alert_share=config.drift_alert_share
     )
     return {name: f["psi"] for name, f in sorted(compared["features"].items(), key=lambda kv: -kv[1]["psi"])}
 
 
-def _history(store: BlobStore, every: pa.Table, start: date, day: date, settings: Settings) -> dict[str, Any]:
+def _history(store: BlobStore, every: pa.Table, start: date, day: date, config: MonitoringConfig) -> dict[str, Any]:
     """Per-day series for the dashboard panels, and the retraining and federated history."""
     import pyarrow.compute as pc
 
@@ -248,18 +247,16 @@ def _history(store: BlobStore, every: pa.Table, start: date, day: date, settings
         **per_day,
         "requests_today": _answers(store, labels[-1]),
         "retrains": _retrains(store),
-        "rounds": _rounds(store, settings),
+        "rounds": _rounds(store, config),
     }
 
 
 def _answers(store: BlobStore, day: str) -> dict[str, int]:
     """HTTP answers on ``day`` by status class, as the recorders counted them (``shared.scoring.records``)."""
-    from shared.scoring.records import CONTAINER, REQUESTS_PREFIX
-
     totals: dict[str, int] = {}
-    for name in store.list_names(CONTAINER, f"{REQUESTS_PREFIX}date={day}/"):
+    for name in store.list_names(layout.PREDICTIONS, layout.request_counts_day(day)):
         try:
-            counts = json.loads(store.get_bytes(CONTAINER, name)[0])
+            counts = json.loads(store.get_bytes(layout.PREDICTIONS, name)[0])
         except (FraudOpsError, ValueError):
             continue
         for status_class, n in counts.items():
@@ -270,52 +267,64 @@ def _answers(store: BlobStore, day: str) -> dict[str, int]:
 def _deadlettered(store: BlobStore, day: str) -> int:
     """Events dead-lettered on ``day`` (one JSON line each)."""
     count = 0
-    for name in store.list_names("deadletter", f"date={day}/"):
+    for name in store.list_names(layout.DEADLETTER, layout.stream_day(day)):
         try:
-            count += store.get_bytes("deadletter", name)[0].count(b"\n")
+            count += store.get_bytes(layout.DEADLETTER, name)[0].count(b"\n")
         except FraudOpsError:
             continue
     return count
 
 
 def _retrains(store: BlobStore, keep: int = 30) -> list[dict[str, Any]]:
-    """The newest retraining runs, from their report names: ``<version>.json`` or ``failed-<time>.json``."""
-    runs = []
-    for name in store.list_names(REPORTS, "training/"):
-        stem = name.removeprefix("training/")
+    """The newest retraining runs: when each started (its report's name: ``<version>.json`` or
+    ``failed-<time>.json``) and how it ended (the report's ``status``)."""
+    named = []
+    for name in store.list_names(layout.REPORTS, layout.TRAINING_REPORTS):
+        stem = name.removeprefix(layout.TRAINING_REPORTS)
         if not stem.endswith(".json") or "/" in stem:
             continue
-        stem = stem.removesuffix(".json")
-        failed = stem.startswith("failed-")
-        stamp = stem.removeprefix("failed-")[:15]
+        stamp = stem.removesuffix(".json").removeprefix("failed-")[:15]
         try:
             when = datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
         except ValueError:
             continue
-        runs.append({"at": when.isoformat(), "status": "failed" if failed else "succeeded", "report": name})
-    return sorted(runs, key=lambda r: r["at"])[-keep:]
+        named.append((when, name))
+    runs = []
+    for when, name in sorted(named)[-keep:]:
+        try:
+            report, _ = documents.read(store, layout.REPORTS, name, TrainingReport)
+        except FraudOpsError as exc:
+            log.warning("monitoring: the training report %s cannot be read (%s); left out", name, exc.reason)
+            continue
+        status = "failed" if report.status == "failed" else "succeeded"
+        runs.append({"at": when.isoformat(), "status": status, "report": name})
+    return runs
 
 
-def _rounds(store: BlobStore, settings: Settings) -> list[dict[str, Any]]:
+def _rounds(store: BlobStore, config: MonitoringConfig) -> list[dict[str, Any]]:
     """Each round of the federated experiment: its status, deadline and participants."""
+    from shared.federated.repository import RoundRepository
+
+    repository = RoundRepository(store, config.fl_experiment)
     rounds = []
-    prefix = f"{settings.fl_experiment}/round-"
-    for name in store.list_names("federated", prefix):
-        if not name.endswith("/state.json"):
+    for name in store.list_names(layout.FEDERATED, layout.round_prefix(config.fl_experiment)):
+        number = name.removeprefix(layout.round_prefix(config.fl_experiment)).split("/", 1)[0]
+        if not number.isdigit() or name != layout.round_state(config.fl_experiment, int(number)):
             continue
         try:
-            doc = json.loads(store.get_bytes("federated", name)[0])
-        except (FraudOpsError, ValueError):
+            state = repository.read(int(number))[0]
+        except FraudOpsError as exc:
+            log.warning("monitoring: the state of round %s cannot be read (%s); left out", number, exc.reason)
             continue
         rounds.append(
             {
-                "round": doc.get("round"),
-                "status": doc.get("status"),
-                "opened_at": doc.get("opened_at"),
-                "deadline": doc.get("deadline"),
-                "closed_at": doc.get("closed_at"),
-                "participants": len(doc.get("participants", {})),
-                "min_clients": doc.get("min_clients"),
+                "round": state.round,
+                "status": str(state.status),
+                "opened_at": state.opened_at,
+                "deadline": state.deadline,
+                "closed_at": state.closed_at,
+                "participants": len(state.participants),
+                "min_clients": state.min_clients,
             }
         )
     return sorted(rounds, key=lambda r: r["round"] or 0)

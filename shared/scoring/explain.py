@@ -92,7 +92,7 @@ class Explainers:
             raise CannotExplainError(
                 f"model {version} has no LightGBM booster (model.txt), so it cannot explain its scores"
             ) from None
-        derived = Derived.from_manifest(manifest.get("derived_features"), feature_names)
+        derived = Derived.from_manifest(manifest.derived_features, feature_names)
         explainer = Explainer(lgb.Booster(model_str=text), feature_names, derived)
         with self._lock:
             if len(self._cache) >= self.size:

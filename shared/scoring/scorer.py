@@ -19,19 +19,20 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from shared.adapters.model_store import ModelStore, check_version
+from shared.domain.documents.model import ModelManifest
 from shared.domain.errors import ModelDeprecatedError, ModelIntegrityError, ModelNotAvailableError, RetryLaterError
 from shared.scoring.explain import Explainers
 
 if TYPE_CHECKING:
     import onnxruntime as ort
 
-    from shared.domain.settings import Settings
+    from shared.adapters.storage import BlobStore
+    from shared.domain.config import ScoringConfig
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class LoadedModel:
     """One model version ready to score."""
 
     version: str
-    manifest: dict[str, Any]
+    manifest: ModelManifest  # parsed once, when the version is loaded
     session: ort.InferenceSession
     input_name: str
     feature_names: tuple[str, ...]
@@ -72,7 +73,7 @@ def load_model(
 
     manifest = models.manifest(version, expected_sha256=manifest_sha256)
     onnx_bytes = models.file(version, "model.onnx", manifest=manifest)  # checked against the manifest's sha256
-    features = list(manifest.get("feature_names", []))
+    features = list(manifest.feature_names)
     if features != expected_features:
         raise ModelIntegrityError(
             f"model {version}: feature order {features[:3]}... does not match the contract {expected_features[:3]}..."
@@ -88,9 +89,8 @@ def load_model(
     inputs = session.get_inputs()
     if len(inputs) != 1 or inputs[0].shape[-1] not in (len(features), None, "None"):
         raise ModelIntegrityError(f"model {version}: ONNX input does not take {len(features)} features")
-    return LoadedModel(
-        version, manifest, session, inputs[0].name, tuple(features), float(manifest["threshold"]), manifest_sha256
-    )
+    threshold = manifest.decision_threshold()
+    return LoadedModel(version, manifest, session, inputs[0].name, tuple(features), threshold, manifest_sha256)
 
 
 class Scorer:
@@ -219,34 +219,23 @@ class Scorer:
             listed = (now, frozenset(self.models.deprecated()))
             self._deprecated = listed
         if version in listed[1]:
-            found = self.models.deprecation(version) or {"actor": "an operator", "at": "", "reason": "deprecated"}
+            found = self.models.deprecation(version)
+            actor, reason = (found.actor, found.reason) if found else ("an operator", "deprecated")
             raise ModelDeprecatedError(
-                f"model version {version} was deprecated by {found['actor']} ({found['reason']}); it cannot be pinned"
+                f"model version {version} was deprecated by {actor} ({reason}); it cannot be pinned"
             )
 
     def model(self, version: str | None = None) -> LoadedModel:
         return self.current() if version is None else self.pinned(version)
 
 
-@lru_cache(maxsize=4)
-def _scorer_for(settings: Settings) -> Scorer:
-    from shared.adapters.storage import get_blob_store
+def build_scorer(*, config: ScoringConfig, store: BlobStore) -> Scorer:
+    """A scorer of ``config``'s model name over ``store``, for the contract of ``config``'s dataset."""
     from shared.domain.contract import get_contract
 
-    contract = get_contract(settings.dataset_name)
     return Scorer(
-        ModelStore(get_blob_store(settings), settings.model_name),
-        feature_names=contract.feature_names,
-        refresh_seconds=settings.model_refresh_seconds,
-        threads=settings.ort_intra_op_threads,
+        ModelStore(store, config.model_name),
+        feature_names=get_contract(config.dataset_name).feature_names,
+        refresh_seconds=config.model_refresh_seconds,
+        threads=config.ort_intra_op_threads,
     )
-
-
-def reset_scorers() -> None:
-    """Forget the cached scorers and their models (``functions.composition.reset`` calls this)."""
-    _scorer_for.cache_clear()
-
-
-def get_scorer(settings: Settings) -> Scorer:
-    """The process-wide scorer for these settings (one ONNX session per model version, kept across invocations)."""
-    return _scorer_for(settings)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from shared.domain import layout
 
 UNKNOWN_PARTITION = "unknown"
 
@@ -17,3 +20,10 @@ class StreamEvent:
     sequence_number: int
     enqueued_time: datetime
     offset: str | None = None
+
+
+def stem(events: Sequence[StreamEvent]) -> tuple[str, str]:
+    """Where a batch's outputs go: the hour folder of its first event, and ``<partition>-<first seq>-<last seq>``."""
+    first = events[0]
+    sequences = [e.sequence_number for e in events]
+    return layout.stream_hour(first.enqueued_time), f"{first.partition}-{min(sequences)}-{max(sequences)}"

@@ -1,31 +1,33 @@
-"""The stream processor of this worker process, built once from settings (clients made on first use)."""
+"""How the stream processor is built from the streaming config (``shared.bootstrap`` builds it once per process)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.adapters.storage import get_blob_store
 from shared.domain.contract import get_contract
-from shared.domain.pseudonym import for_settings
-from shared.scoring.scorer import get_scorer
-from shared.streaming.alerts import get_publisher
+from shared.domain.pseudonym import pseudonymiser
 from shared.streaming.processor import StreamProcessor
 
 if TYPE_CHECKING:
-    from shared.domain.settings import Settings
+    from shared.adapters.storage import BlobStore
+    from shared.domain.config import StreamingConfig
+    from shared.scoring.scorer import Scorer
+    from shared.streaming.alerts import AlertPublisher
 
 
-@lru_cache(maxsize=4)
-def get_processor(settings: Settings) -> StreamProcessor:
+def build_processor(
+    config: StreamingConfig, *, store: BlobStore, scorer: Scorer, publisher: AlertPublisher | None
+) -> StreamProcessor:
+    """A stream processor over ``store`` and ``scorer``, with the retries, spool and pseudonym key of ``config``."""
+    key = config.customer_pseudonym_key
     return StreamProcessor(
-        get_blob_store(settings),
-        get_scorer(settings),
-        get_contract(settings.dataset_name),
-        attempts=settings.stream_retry_attempts,
-        backoff_seconds=settings.stream_retry_backoff_seconds,
-        spool_dir=Path(settings.deadletter_spool_dir),
-        publisher=get_publisher(settings),
-        pseudonymise=for_settings(settings),
+        store,
+        scorer,
+        get_contract(config.dataset_name),
+        attempts=config.stream_retry_attempts,
+        backoff_seconds=config.stream_retry_backoff_seconds,
+        spool_dir=Path(config.deadletter_spool_dir),
+        publisher=publisher,
+        pseudonymise=pseudonymiser(key.get_secret_value() if key else None),
     )

@@ -97,12 +97,12 @@ def test_all_bad_batch_writes_only_the_dead_letters(store, stream):
 
 
 def test_redelivered_batch_writes_no_duplicates(store, settings, stream):
-    from shared.streaming.service import get_processor
+    from shared.bootstrap import bootstrap
 
     batch = [_txn(0), _txn(1, fraud=True), b"bad"]
     stream(_events(batch))
     before = {c: store.list_names(c) for c in ("scored", "alerts", "deadletter")}
-    again = get_processor(settings).process([from_function_event(e) for e in _events(batch)])
+    again = bootstrap(settings).processor.process([from_function_event(e) for e in _events(batch)])
     assert again.status == "redelivered" and again.scored == 0 and "up to sequence number 102" in again.already_done[0]
     assert {c: store.list_names(c) for c in ("scored", "alerts", "deadletter")} == before
     assert len(_lines(store, "alerts", f"{PREFIX}/2-100-102.jsonl")) == 1
@@ -127,13 +127,13 @@ class _Flaky:
 
 
 def _processor(store, settings, tmp_path, flaky):
+    from shared.bootstrap import bootstrap
     from shared.domain.contract import get_contract
-    from shared.scoring.scorer import get_scorer
     from shared.streaming.processor import StreamProcessor
 
     return StreamProcessor(
         flaky,
-        get_scorer(settings),
+        bootstrap(settings).scorer,
         get_contract("creditcard"),
         attempts=3,
         backoff_seconds=0.01,

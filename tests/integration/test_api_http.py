@@ -30,7 +30,7 @@ def trained(store, settings, generated_csv):
     if not _TRAINED:
         store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
         run_etl(store, settings, name="gen.csv")
-        _TRAINED["summary"] = run_training(store, settings)
+        _TRAINED["summary"] = run_training(store, config=settings.training, storage=settings.storage)
         _TRAINED["blobs"] = {
             (container, name): store.get_bytes(container, name)[0]
             for container in ("raw", "curated", "models", "reports")
@@ -112,7 +112,7 @@ def test_corrupt_champion_is_refused_and_the_old_one_keeps_serving(store, settin
     scorer = Scorer(models, feature_names=FEATURES, refresh_seconds=0)
     assert scorer.current().version == trained.model_version
     manifest = models.manifest(trained.model_version)
-    models.publish("corrupt", b"not an onnx model", {**manifest, "created_at": None})
+    models.publish("corrupt", b"not an onnx model", {**manifest.to_dict(), "created_at": None})
     _, etag = models.champion()
     models.promote("corrupt", expected_etag=etag, reason="test")
     # the manifest's sha256 is of these bytes, so integrity passes and ONNX Runtime refuses them
@@ -126,7 +126,7 @@ def test_new_champion_is_picked_up_without_restart(store, settings, trained):
     scorer = Scorer(models, feature_names=FEATURES, refresh_seconds=0)
     assert scorer.current().version == trained.model_version
     onnx = models.file(trained.model_version, "model.onnx")
-    models.publish("v2", onnx, {**models.manifest(trained.model_version), "created_at": None})
+    models.publish("v2", onnx, {**models.manifest(trained.model_version).to_dict(), "created_at": None})
     models.promote("v2", expected_etag=models.champion()[1], reason="test")
     assert scorer.current().version == "v2"
 
@@ -138,5 +138,5 @@ def test_first_model_is_found_at_once_despite_a_long_refresh_interval(store, set
         scorer.current()
     store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
     run_etl(store, settings, name="gen.csv")
-    trained = run_training(store, settings)
+    trained = run_training(store, config=settings.training, storage=settings.storage)
     assert scorer.current().version == trained.model_version

@@ -17,7 +17,7 @@ def _upload(store, name: str, data: bytes) -> None:
 
 def test_sample_processed_with_outputs_report_and_manifest(store, settings, sample_csv):
     _upload(store, "sample.csv", sample_csv.read_bytes())
-    s = run_etl(store, settings, name="sample.csv")
+    s = run_etl(store, settings.etl, name="sample.csv")
     assert s.status == "processed"
     assert s.rows_in == s.rows_valid + s.rows_quarantined + s.rows_duplicate == 4492
     assert s.rows_duplicate == 51
@@ -36,12 +36,12 @@ def test_sample_processed_with_outputs_report_and_manifest(store, settings, samp
 
 def test_same_blob_twice_gives_same_outputs_and_one_manifest_entry(store, settings, sample_csv):
     _upload(store, "again.csv", sample_csv.read_bytes())
-    first = run_etl(store, settings, name="again.csv")
-    second = run_etl(store, settings, name="again.csv")
+    first = run_etl(store, settings.etl, name="again.csv")
+    second = run_etl(store, settings.etl, name="again.csv")
     assert first.outputs == second.outputs
     assert first.dataset_version == second.dataset_version
     m, _ = manifest.read_manifest(store, "creditcard")
-    assert len(m["files"]) == 1 and len(m["versions"]) == 1
+    assert len(m.files) == 1 and len(m.versions) == 1
 
 
 def test_a_file_in_several_parts_is_committed_whole_and_idempotently(store, settings, sample_csv, monkeypatch):
@@ -51,23 +51,23 @@ def test_a_file_in_several_parts_is_committed_whole_and_idempotently(store, sett
 
     monkeypatch.setattr(transform, "PART_ROWS", 1000)
     _upload(store, "parts.csv", sample_csv.read_bytes())
-    first = run_etl(store, settings, name="parts.csv")
+    first = run_etl(store, settings.etl, name="parts.csv")
     assert first.parts == 5 and len(set(first.outputs)) == 5
     m, _ = manifest.read_manifest(store, "creditcard")
-    entries = m["files"]
-    assert [f"curated/{e['path']}" for e in entries] == first.outputs
-    assert [e["rows"] for e in entries] == [1000, 1000, 1000, 1000, 441]
-    assert sum(e["bytes"] for e in entries) == first.parquet_bytes
-    assert {(e["source_blob"], e["source_etag"]) for e in entries} == {("raw/parts.csv", first.source_etag)}
+    entries = m.files
+    assert [f"curated/{e.path}" for e in entries] == first.outputs
+    assert [e.rows for e in entries] == [1000, 1000, 1000, 1000, 441]
+    assert sum(e.bytes for e in entries) == first.parquet_bytes
+    assert {(e.source_blob, e.source_etag) for e in entries} == {("raw/parts.csv", first.source_etag)}
     for e in entries:  # each part is in curated/ exactly as the manifest describes it
-        data, _ = store.get_bytes("curated", e["path"])
-        assert len(data) == e["bytes"] and hashlib.sha256(data).hexdigest() == e["sha256"]
-        assert e["path"].endswith(f"-{e['sha256'][:16]}.parquet")
-    assert len(m["versions"]) == 1  # one version for the whole file, never some of its parts
-    second = run_etl(store, settings, name="parts.csv")
+        data, _ = store.get_bytes("curated", e.path)
+        assert len(data) == e.bytes and hashlib.sha256(data).hexdigest() == e.sha256
+        assert e.path.endswith(f"-{e.sha256[:16]}.parquet")
+    assert len(m.versions) == 1  # one version for the whole file, never some of its parts
+    second = run_etl(store, settings.etl, name="parts.csv")
     assert second.outputs == first.outputs and second.dataset_version == first.dataset_version
     m, _ = manifest.read_manifest(store, "creditcard")
-    assert len(m["files"]) == 5 and len(m["versions"]) == 1
+    assert len(m.files) == 5 and len(m.versions) == 1
 
 
 def test_drift_reads_every_part_of_the_newest_file_only(store, settings, sample_csv, monkeypatch):
@@ -76,9 +76,9 @@ def test_drift_reads_every_part_of_the_newest_file_only(store, settings, sample_
 
     monkeypatch.setattr(transform, "PART_ROWS", 1000)
     _upload(store, "day1.csv", b"\n".join(sample_csv.read_bytes().splitlines()[:1500]) + b"\n")
-    day1 = run_etl(store, settings, name="day1.csv")
+    day1 = run_etl(store, settings.etl, name="day1.csv")
     _upload(store, "day2.csv", sample_csv.read_bytes())
-    day2 = run_etl(store, settings, name="day2.csv")
+    day2 = run_etl(store, settings.etl, name="day2.csv")
     assert day1.parts == 2 and day2.parts == 5
     # the first 1,000 rows are the same in both files: the same part bytes, under each file's own name
     assert day1.outputs[0].rsplit("-", 1)[1] == day2.outputs[0].rsplit("-", 1)[1]
@@ -97,7 +97,7 @@ def test_a_file_rejected_after_some_parts_were_uploaded_leaves_no_part(store, se
     data = gzip.compress(sample_csv.read_bytes())
     _upload(store, "cut.csv.gz", data[: len(data) * 9 // 10])  # the truncation is found at the end
     recording = _RecordsUploads(store)
-    s = run_etl(recording, settings, name="cut.csv.gz")
+    s = run_etl(recording, settings.etl, name="cut.csv.gz")
     assert s.status == "rejected" and "truncated" in s.reason
     assert len([c for c, _ in recording.uploads if c == "curated"]) >= 5  # parts were up before the end
     assert store.list_names("curated") == []
@@ -107,7 +107,7 @@ def test_a_file_rejected_after_some_parts_were_uploaded_leaves_no_part(store, se
 def test_rejected_file_moves_to_quarantine_unchanged_and_returns_normally(store, settings):
     body = b"a,b,c\n1,2,3\n"
     _upload(store, "folder/not-ours.csv", body)
-    s = run_etl(store, settings, name="folder/not-ours.csv")
+    s = run_etl(store, settings.etl, name="folder/not-ours.csv")
     assert s.status == "rejected" and "not a creditcard table" in s.reason
     assert s.quarantine.startswith("quarantine/creditcard/files/") and s.quarantine.endswith("/folder/not-ours.csv")
     assert store.get_bytes("quarantine", s.quarantine.removeprefix("quarantine/"))[0] == body
@@ -121,7 +121,7 @@ def test_row_quarantine_file_written(store, settings, sample_csv, telemetry):
     body = "\n".join([lines[0], lines[1], "1,2,3", lines[2].replace(",1", ",7")]) + "\n"
     _upload(store, "mixed.csv", body.encode())
     before = {k: telemetry.total("fraudops.etl.rows", outcome=k) for k in ("in", "valid", "quarantined")}
-    s = run_etl(store, settings, name="mixed.csv")
+    s = run_etl(store, settings.etl, name="mixed.csv")
     assert s.rows_in == 3 and s.rows_valid == 1 and s.rows_quarantined == 2
     q = store.get_bytes("quarantine", s.quarantine.removeprefix("quarantine/"))[0].decode()
     assert "wrong field count" in q and "Class must be one of 0, 1" in q
@@ -169,10 +169,10 @@ def test_transient_storage_error_raises_and_leaves_the_blob_for_the_retry(store,
 
     _upload(store, "flaky.csv", sample_csv.read_bytes())
     with pytest.raises(ServiceResponseError):
-        run_etl(_StorageDropsMidDownload(store), settings, name="flaky.csv")
+        run_etl(_StorageDropsMidDownload(store), settings.etl, name="flaky.csv")
     assert store.list_names("raw") == ["flaky.csv"]
     assert store.list_names("curated") == [] and store.list_names("quarantine") == []
-    assert run_etl(store, settings, name="flaky.csv").rows_valid == 4441  # the retry succeeds
+    assert run_etl(store, settings.etl, name="flaky.csv").rows_valid == 4441  # the retry succeeds
 
 
 def test_blob_replaced_while_it_is_read_raises_instead_of_mixing_versions(store, sample_csv):
@@ -195,12 +195,12 @@ def test_unreachable_storage_raises_rather_than_rejecting(settings):
         BlobServiceClient.from_connection_string(connection_string(free_port()), retry_total=0, connection_timeout=2)
     )
     with pytest.raises(ServiceRequestError):
-        run_etl(dead, settings, name="any.csv")
+        run_etl(dead, settings.etl, name="any.csv")
 
 
 def test_empty_blob_is_rejected_and_kept_in_quarantine(store, settings):
     _upload(store, "empty.csv", b"")
-    s = run_etl(store, settings, name="empty.csv")
+    s = run_etl(store, settings.etl, name="empty.csv")
     assert (s.status, s.reason) == ("rejected", "the file is empty (0 bytes)")
     assert store.get_bytes("quarantine", s.quarantine.removeprefix("quarantine/"))[0] == b""
 
@@ -226,7 +226,7 @@ def test_a_corrected_file_landing_under_the_same_name_is_not_quarantined_or_dele
         def __getattr__(self, attr):
             return replaced_after_judging if attr == "download_chunks" else getattr(store, attr)
 
-    s = service.run_etl(Swapping(), settings, name="daily.csv")  # type: ignore[arg-type]
+    s = service.run_etl(Swapping(), settings.etl, name="daily.csv")  # type: ignore[arg-type]
     assert s.status == "rejected" and "replaced before it could be quarantined" in s.reason
     assert store.get_bytes("raw", "daily.csv")[0] == good_later  # not deleted
     assert store.list_names("quarantine") == []  # and not quarantined in place of the bad one
@@ -236,9 +236,9 @@ def test_every_rejected_version_of_a_name_is_kept(store, settings):
     """Before: a second bad file with the same name found quarantine/<name> taken and was lost."""
     first, second = b"a,b,c\n1,2,3\n", b"x,y\n4,5\n"
     _upload(store, "daily.csv", first)
-    one = run_etl(store, settings, name="daily.csv")
+    one = run_etl(store, settings.etl, name="daily.csv")
     _upload(store, "daily.csv", second)
-    two = run_etl(store, settings, name="daily.csv")
+    two = run_etl(store, settings.etl, name="daily.csv")
     assert one.quarantine != two.quarantine
     kept = {store.get_bytes("quarantine", q.removeprefix("quarantine/"))[0] for q in (one.quarantine, two.quarantine)}
     assert kept == {first, second} and store.list_names("raw") == []
@@ -255,14 +255,14 @@ def test_the_report_plots_each_column_against_the_champions_training_data(store,
     lines = generated_csv.read_text().splitlines()
     body = "\n".join([*lines[:20001], "1,2,3"]) + "\n"  # one broken row for the reasons chart
     _upload(store, "ref.csv", body.encode())
-    no_champion = run_etl(store, settings, name="ref.csv")
+    no_champion = run_etl(store, settings.etl, name="ref.csv")
     assert no_champion.reference_drift == {} and "nothing to compare with" in render_html(
         json.loads(store.get_bytes("reports", no_champion.report.removeprefix("reports/"))[0])
     )
     manifest = publish_synthetic_model(store, settings.model_name, version="v1", trees=10, seed=1)
     store.delete("raw", "ref.csv")
     _upload(store, "ref2.csv", body.encode())
-    s = run_etl(store, settings, name="ref2.csv")
+    s = run_etl(store, settings.etl, name="ref2.csv")
     report = json.loads(store.get_bytes("reports", s.report.removeprefix("reports/"))[0])
     features = report["reference_drift"]["features"]
     assert report["reference_drift"]["champion"] == "v1" and len(features) == 29
@@ -271,7 +271,7 @@ def test_the_report_plots_each_column_against_the_champions_training_data(store,
 
     table = pacsv.read_csv(generated_csv).slice(0, 20000)
     x = np.column_stack([table.column(f).to_numpy() for f in features])
-    expected = drift.compare(manifest["training_profile"], x, list(features), psi_threshold=0.2, alert_share=0.3)
+    expected = drift.compare(manifest.training_profile, x, list(features), psi_threshold=0.2, alert_share=0.3)
     assert all(abs(features[f]["psi"] - expected["features"][f]["psi"]) < 1e-4 for f in features)
     assert report["fraud_rate"] == round(float(table.column("Class").to_numpy().mean()), 6)
     page = store.get_bytes("reports", s.report.removeprefix("reports/").replace(".json", ".html"))[0].decode()

@@ -103,12 +103,11 @@ def test_admin_aggregate_waits_for_enough_updates(fl):
     r = fl.post("/api/federated/rounds/1/aggregate", headers={"x-fl-admin-key": "admin-secret"})
     assert r.status_code == 200 and r.json()["status"] == "open" and "1 of 3" in r.json()["why"]
     from shared.adapters.audit import AuditLog, admin_actor
-    from shared.adapters.storage import get_blob_store
-    from shared.domain.settings import get_settings
+    from shared.bootstrap import bootstrap
 
-    [call] = [e for e in AuditLog(get_blob_store(get_settings())).entries() if e["act"] == "admin_call"]
-    assert call["actor"] == admin_actor("admin-secret") and "admin-secret" not in json.dumps(call)
-    assert call["reason"] == "forced aggregation of round 1" and call["details"]["status"] == "open"
+    [call] = [e for e in AuditLog(bootstrap().blob_store).entries() if e.act == "admin_call"]
+    assert call.actor == admin_actor("admin-secret") and "admin-secret" not in json.dumps(call.to_dict())
+    assert call.reason == "forced aggregation of round 1" and call.details["status"] == "open"
 
 
 def test_concurrent_banks_over_http(fl, monkeypatch):
@@ -221,7 +220,9 @@ def test_a_throttled_key_vault_is_503_with_a_reason(fl, monkeypatch):
             raise HttpResponseError("429 Too Many Requests")
 
     with monkeypatch.context() as patched:
-        patched.setattr(bank_keys, "get_keys", lambda _settings: bank_keys.KeyVaultKeys(Throttled()))
+        from shared.bootstrap import Services
+
+        patched.setattr(Services, "bank_keys", property(lambda _services: bank_keys.KeyVaultKeys(Throttled())))
         r, _ = _post(fl, "bank-a", _params(1.0))
     assert r.status_code == 503 and "retry" in r.json()["detail"]
     assert _post(fl, "bank-a", _params(1.0))[0].status_code == 202  # the vault is back: the bank gets in

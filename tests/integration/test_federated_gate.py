@@ -9,10 +9,10 @@ import pytest
 
 from shared.adapters.model_store import ModelStore
 from shared.domain.contract import get_contract
+from shared.domain.documents.federated import RoundState
 from shared.etl.service import run_etl
 from shared.federated import model as lr
 from shared.federated.export import UNGATED_THRESHOLD, publish_round
-from shared.federated.status import RoundState
 from training.gate import judge
 from training.window import load_window
 
@@ -40,7 +40,7 @@ def _publish(store, settings, n, params, scaler, **state):
         round_number=n,
         params=params,
         scaler=scaler,
-        state=RoundState.from_document(
+        state=RoundState.model_validate(
             {
                 "round": 1,
                 "kind": "model",
@@ -58,7 +58,7 @@ def _publish(store, settings, n, params, scaler, **state):
                 **state,
             }
         ),
-        judge=lambda onnx_bytes: judge(store, settings, onnx_bytes),
+        judge=lambda onnx_bytes: judge(store, onnx_bytes, config=settings.training),
     )
 
 
@@ -66,10 +66,10 @@ def test_without_curated_data_the_model_is_published_ungated_and_not_promoted(st
     scaler = {"mean": np.zeros(29, np.float32), "scale": np.ones(29, np.float32)}
     dp = {"clip_bound": 1.0, "noise_multiplier": 1.1, "dp_delta": 1e-5, "noise_std": 0.55, "epsilon": 9.6}
     published = _publish(store, settings, 1, lr.initial(29), scaler, clipped=["bank-b"], **dp)
-    assert {k: published.manifest[k] for k in dp} == dp and published.manifest["clipped"] == ["bank-b"]
+    assert {k: getattr(published.manifest, k) for k in dp} == dp and published.manifest.clipped == ["bank-b"]
     assert published.verdict.status == "skipped" and "no curated data" in published.verdict.reason
-    assert published.manifest["gate"] == published.verdict.record()  # what the manifest stores
-    assert published.manifest["threshold"] == UNGATED_THRESHOLD and not published.promoted
+    assert published.manifest.gate == published.verdict.record()  # what the manifest stores
+    assert published.manifest.threshold == UNGATED_THRESHOLD and not published.promoted
     assert ModelStore(store, settings.model_name).champion()[0] is None
 
 
@@ -78,20 +78,20 @@ def test_a_winning_round_is_promoted_with_a_cost_chosen_threshold_and_a_losing_o
     models = ModelStore(store, settings.model_name)
 
     first = _publish(store, settings, 1, params, scaler)
-    assert first.manifest["gate"]["status"] == "judged" and first.promoted
+    assert first.manifest.gate["status"] == "judged" and first.promoted
     assert first.promotion_reason.startswith("first model")
     assert models.champion()[0] == "fl-gate-r1"
     stored = models.manifest("fl-gate-r1")
-    assert stored["threshold"] == first.manifest["gate"]["threshold"] != UNGATED_THRESHOLD  # chosen by cost, not 0.5
-    assert stored["metrics"]["auc"] > 0.9 and stored["gate"]["dataset_version"] == curated.dataset_version
+    assert stored.threshold == first.manifest.gate["threshold"] != UNGATED_THRESHOLD  # chosen by cost, not 0.5
+    assert stored.metrics["auc"] > 0.9 and stored.gate["dataset_version"] == curated.dataset_version
     report = json.loads(store.get_bytes("reports", "federated/fl-gate-r1.json")[0])
-    assert report["promoted"] and report["metrics"] == stored["metrics"]
+    assert report["promoted"] and report["metrics"] == stored.metrics
 
     useless = {"coef": np.zeros_like(params["coef"]), "intercept": params["intercept"]}  # ranks nothing
     second = _publish(store, settings, 2, useless, scaler)
-    assert second.manifest["gate"]["status"] == "judged" and not second.promoted
+    assert second.manifest.gate["status"] == "judged" and not second.promoted
     assert "not lower than the champion" in second.promotion_reason
-    assert second.manifest["gate"]["champion"] == "fl-gate-r1" and models.champion()[0] == "fl-gate-r1"
+    assert second.manifest.gate["champion"] == "fl-gate-r1" and models.champion()[0] == "fl-gate-r1"
 
 
 def test_a_poisoned_round_before_any_champion_is_published_but_not_promoted(store, settings, curated):
@@ -99,7 +99,7 @@ def test_a_poisoned_round_before_any_champion_is_published_but_not_promoted(stor
     params, scaler = _trained(store, settings)
     poisoned = {"coef": -params["coef"], "intercept": params["intercept"]}  # sign-flipped: ranks frauds last
     published = _publish(store, settings, 1, poisoned, scaler)
-    gate = published.manifest["gate"]
+    gate = published.manifest.gate
     assert gate["status"] == "judged" and gate["champion"] is None and not published.promoted
     assert "below the logistic baseline" in published.promotion_reason
     assert gate["baseline_metrics"]["pr_auc"] > gate["metrics"]["pr_auc"] + settings.promotion_pr_auc_margin

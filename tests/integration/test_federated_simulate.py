@@ -26,11 +26,11 @@ def test_simulate_iid_matches_the_centralised_model(store, settings, capsys):
     versions = [v for v in models.versions() if v.startswith(f"fl-{summary['experiment']}-")]
     assert versions == [f"fl-{summary['experiment']}-r1", f"fl-{summary['experiment']}-r2"]
     manifest = models.manifest(versions[-1])
-    assert manifest["kind"] == "federated" and manifest["parity_max_abs_diff"] < 1e-4
+    assert manifest.kind == "federated" and manifest.parity_max_abs_diff < 1e-4
     # and has a model card: the banks that took part and the privacy parameters
     card = store.get_bytes("models", f"{settings.model_name}/{versions[-1]}/model_card.md")[0].decode()
-    assert "## Federated training and privacy" in card and all(b in card for b in manifest["participants"])
-    assert all(f"| {b} | {r['examples']} |" in card for b, r in manifest["bank_reports"].items())
+    assert "## Federated training and privacy" in card and all(b in card for b in manifest.participants)
+    assert all(f"| {b} | {r['examples']} |" in card for b, r in manifest.bank_reports.items())
     # and each published round is a run in MLflow with its card
     from mlflow import MlflowClient
 
@@ -39,9 +39,9 @@ def test_simulate_iid_matches_the_centralised_model(store, settings, capsys):
     runs = client.search_runs([experiment.experiment_id], "tags.kind = 'federated'")
     assert sorted(r.data.tags["blob_model_version"] for r in runs) == versions
     last = next(r for r in runs if r.data.tags["blob_model_version"] == versions[-1])
-    assert last.data.params["participants"] == ",".join(manifest["participants"])
+    assert last.data.params["participants"] == ",".join(manifest.participants)
     assert "model_card.md" in {a.path for a in client.list_artifacts(last.info.run_id)}
-    served = load_model(models, versions[-1], expected_features=manifest["feature_names"], threads=1)
+    served = load_model(models, versions[-1], expected_features=manifest.feature_names, threads=1)
     p = served.predict_proba(np.zeros((2, 29), np.float32))
     assert p.shape == (2,) and np.all((p > 0) & (p < 1))
 
@@ -82,7 +82,7 @@ def test_keys_add_without_key_vault_returns_a_key_and_is_audited(store, monkeypa
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["bank"] == "bank-z" and len(out["key"]) >= 40 and "FL_BANK_KEYS" in out["stored_in"]
     [added] = AuditLog(store).entries()
-    assert added["act"] == "key_added" and added["details"]["bank"] == "bank-z" and out["key"] not in str(added)
+    assert added.act == "key_added" and added.details["bank"] == "bank-z" and out["key"] not in str(added.to_dict())
     assert main(["federated", "keys", "add", "bad id!"]) == 1
     assert "letters, digits and inner dashes" in capsys.readouterr().err
     assert main(["federated", "keys", "revoke", "bank-z"]) == 1  # no Key Vault: nothing this command can delete
@@ -98,13 +98,16 @@ def test_keys_add_and_read_back_from_key_vault_then_revoke(monkeypatch, store):
 
     from shared.adapters.audit import AuditLog
     from shared.adapters.bank_keys import KeyVaultKeys, secret_client
+    from shared.bootstrap import bootstrap
     from shared.domain.settings import get_settings
     from shared.federated.auth import add_bank_key, revoke_bank_key
 
     monkeypatch.setenv("KEY_VAULT_URL", os.environ["KEY_VAULT_TEST_URL"])
     get_settings.cache_clear()
-    add_bank_key(get_settings(), "fraudops-test-bank", actor="test")
+    root = bootstrap(get_settings())
+    deps = {"config": root.settings.federated, "store": store, "credential": root.credential}
+    add_bank_key("fraudops-test-bank", actor="test", **deps)
     keys = KeyVaultKeys(secret_client(os.environ["KEY_VAULT_TEST_URL"], None))
     assert keys.get("fraudops-test-bank")
-    revoke_bank_key(get_settings(), "fraudops-test-bank", actor="test")
-    assert [e["act"] for e in AuditLog(store).entries()] == ["key_added", "key_revoked"]
+    revoke_bank_key("fraudops-test-bank", actor="test", **deps)
+    assert [e.act for e in AuditLog(store).entries()] == ["key_added", "key_revoked"]

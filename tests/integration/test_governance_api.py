@@ -68,14 +68,14 @@ def test_rollback_deprecate_and_their_refusals_over_http(admin, store):
     shown = admin.get(f"/api/admin/models/{VERSIONS[1]}", headers=_headers()).json()
     assert [h["act"] for h in shown["history"]] == ["promotion", "promotion", "rollback"]
     entries = AuditLog(store).entries()
-    assert [e["act"] for e in entries if e["act"] != "admin_call"][-2:] == ["rollback", "deprecation"]
-    reads = [e["reason"] for e in entries if e["act"] == "admin_call"]  # who looked at what, refusals aside
+    assert [e.act for e in entries if e.act != "admin_call"][-2:] == ["rollback", "deprecation"]
+    reads = [e.reason for e in entries if e.act == "admin_call"]  # who looked at what, refusals aside
     assert reads == [
         "listed the model versions",
         "looked at model version 20991231T000000Z-ffffffff",  # the unknown one too: an attempt is an access
         f"looked at model version {VERSIONS[1]}",
     ]
-    assert ADMIN not in json.dumps(entries) and entries[-1]["actor"] == admin_actor(ADMIN)
+    assert ADMIN not in json.dumps([e.to_dict() for e in entries]) and entries[-1].actor == admin_actor(ADMIN)
     verified = admin.get("/api/admin/audit/verify", headers=_headers()).json()
     assert verified["intact"] and verified["lines"] == len(entries) + 1  # the check is itself an admin call
 
@@ -129,13 +129,11 @@ def test_the_right_of_access_finds_exactly_the_customer_s_records(admin, store, 
         "/api/admin/gdpr/access", json={"customer_id": "ann"}, headers={**_headers(), "accept": "text/html"}
     )
     assert page.headers["content-type"].startswith("text/html") and f"Records about customer {ann}" in page.text
-    [request, _] = [e for e in AuditLog(store).entries() if e["act"] == "access_request"]
+    [request, _] = [e for e in AuditLog(store).entries() if e.act == "access_request"]
     assert (
-        request["details"]["customer"] == ann
-        and request["details"]["records"] == 4
-        and request["actor"] == admin_actor(ADMIN)
+        request.details["customer"] == ann and request.details["records"] == 4 and request.actor == admin_actor(ADMIN)
     )
-    assert "ann" not in json.dumps([e for e in AuditLog(store).entries()]).replace(ann, "")
+    assert "ann" not in json.dumps([e.to_dict() for e in AuditLog(store).entries()]).replace(ann, "")
     # the same request from the command line: JSON and HTML where asked, a one-line summary last
     from cli.main import main
 
@@ -221,7 +219,7 @@ def _holding(store, needle: str) -> list[str]:
 def _manifest_points_only_at_existing_parts(store) -> bool:
     from shared.etl.manifest import read_manifest
 
-    listed = [f["path"] for f in read_manifest(store, "creditcard")[0]["files"]]
+    listed = [f.path for f in read_manifest(store, "creditcard")[0].files]
     return bool(listed) and all(store.list_names("curated", path) == [path] for path in listed)
 
 
@@ -234,7 +232,7 @@ def test_erasure_removes_every_record_and_keeps_the_customer_out(admin, store, s
     _two_customers(admin, store, settings)
     bank_file = store.get_bytes("raw", "bank.csv")[0]
     ann, ben = (for_settings(settings)(c) for c in ("ann", "ben"))
-    before = read_manifest(store, "creditcard")[0]["version"]
+    before = read_manifest(store, "creditcard")[0].version
     assert len(_holding(store, ann)) == 3  # the curated part, the quarantined row, the prediction
     assert len(_holding(store, "http-ann")) == 3  # the prediction, the curated label and the landed labels file
     assert _holding(store, ",ann\n") == ["raw/bank.csv"]  # the clear id: only in the bank's own upload
@@ -255,8 +253,8 @@ def test_erasure_removes_every_record_and_keeps_the_customer_out(admin, store, s
     found = admin.post("/api/admin/gdpr/access", json={"customer_id": "ann"}, headers=_headers()).json()
     assert found["records"] == 0
     assert erased(store) == {ann}  # the exclusion list: the pseudonym alone
-    [request] = [e for e in AuditLog(store).entries() if e["act"] == "erasure_request"]
-    assert request["details"]["customer"] == ann and request["details"]["records"] == 5
+    [request] = [e for e in AuditLog(store).entries() if e.act == "erasure_request"]
+    assert request.details["customer"] == ann and request.details["records"] == 5
     # the bank sends the same file again: ann's rows are dropped before anything is written
     store.put_bytes("raw", "bank-again.csv", bank_file)
     again = run_etl(store, settings, name="bank-again.csv")
@@ -287,7 +285,7 @@ def test_an_erasure_that_crashed_midway_resumes_and_never_leaves_the_manifest_da
     with pytest.raises(ConnectionError):
         erase(Crashing(store), p, "ann", actor="test", dataset="creditcard")
     assert _manifest_points_only_at_existing_parts(store)  # committed before any delete
-    assert not [e for e in AuditLog(store).entries() if e["act"] == "erasure_request"]  # not done: not claimed
+    assert not [e for e in AuditLog(store).entries() if e.act == "erasure_request"]  # not done: not claimed
     outcome = erase(store, p, "ann", actor="test", dataset="creditcard")
     assert outcome.resumed and _manifest_points_only_at_existing_parts(store)
     assert _holding(store, p("ann")) == [] and _holding(store, "http-ann") == [] and len(_holding(store, p("ben"))) == 2

@@ -51,11 +51,11 @@ def test_rollback_goes_back_to_the_previous_champion_and_only_backwards(registry
     scorer = Scorer(registry.models, feature_names=_features(), refresh_seconds=0, threads=1)
     assert scorer.current().version == VERSIONS[2]
     line = registry.rollback(to=None, actor="ops@bank", reason="false alarms doubled")
-    assert line["act"] == "rollback" and line["details"] == {
+    assert line.act == "rollback" and line.details == {
         "model": settings.model_name,
         "version": VERSIONS[1],
         "previous": VERSIONS[2],
-        "manifest_sha256": line["details"]["manifest_sha256"],
+        "manifest_sha256": line.details["manifest_sha256"],
     }
     assert registry.models.pointer().version == VERSIONS[1] and scorer.current().version == VERSIONS[1]
     with pytest.raises(RegistryError, match="not earlier than the champion"):
@@ -74,7 +74,7 @@ def test_a_deprecated_version_cannot_be_promoted_rolled_back_to_or_pinned(regist
     x = np.zeros((1, 29), dtype=np.float32)
     assert scorer.pinned(VERSIONS[0]).predict_proba(x).shape == (1,)  # pinned before its deprecation
     record = registry.deprecate(VERSIONS[0], actor="risk@bank", reason="trained on a leaky feature")
-    assert record["actor"] == "risk@bank"
+    assert record.actor == "risk@bank"
     assert registry.deprecate(VERSIONS[0], actor="someone", reason="again") == record  # once, not twice
     with pytest.raises(ModelDeprecatedError, match="deprecated by risk@bank"):
         registry.promote(VERSIONS[0], actor="ops@bank", reason="try")
@@ -82,7 +82,7 @@ def test_a_deprecated_version_cannot_be_promoted_rolled_back_to_or_pinned(regist
         registry.rollback(to=VERSIONS[0], actor="ops@bank", reason="try")
     with pytest.raises(ModelDeprecatedError, match="cannot be pinned"):
         scorer.pinned(VERSIONS[0])  # the cached session is not served either
-    acts = [e["act"] for e in registry.audit.entries()]
+    acts = [e.act for e in registry.audit.entries()]
     assert acts == ["promotion"] * 3 + ["deprecation"]
     assert [r["deprecated"] for r in registry.versions()] == [False, False, True]
 

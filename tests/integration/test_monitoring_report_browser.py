@@ -43,7 +43,8 @@ def test_every_panel_renders_with_no_script_error(store, settings, tmp_path, chr
     """With traffic, labels, a champion and a federated round, then with nothing at all: nine plots each."""
     from cli.devtools.models import publish_synthetic_model
     from shared.etl.labels import ingest_labels
-    from shared.scoring.records import PredictionRecorder, Scored
+    from shared.scoring.recorder import PredictionRecorder
+    from shared.scoring.records import Scored
     from training.generate import sample_features
 
     publish_synthetic_model(store, settings.model_name, version="v1", trees=20, seed=1)
@@ -71,7 +72,7 @@ def test_every_panel_renders_with_no_script_error(store, settings, tmp_path, chr
     store.put_bytes("raw", "labels/l.csv", labels.encode())
     ingest_labels(store, name="labels/l.csv")
     for name, when in (("full", day), ("empty", date(2026, 1, 1))):
-        outcome = run_monitor(store, settings, day=when, now=datetime(2026, 12, 4, tzinfo=UTC))
+        outcome = run_monitor(store, settings.monitoring, day=when, now=datetime(2026, 12, 4, tzinfo=UTC))
         assert outcome.served_today == (500 if name == "full" else 0)
         page = tmp_path / f"{name}.html"
         page.write_bytes(store.get_bytes("reports", f"monitoring/{when.isoformat()}.html")[0])

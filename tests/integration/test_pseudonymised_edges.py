@@ -21,7 +21,7 @@ def test_the_etl_never_writes_a_clear_customer_id(store, settings):
     lines = [HEADER, _row(1, 10.0, "alice-0001"), _row(2, 12.5, "bob-0002"), _row(3, -5.0, "carol-0003")]
     lines.append("4,0.1,0.2,dave-0004")  # wrong field count: cannot be split into the file's columns
     store.put_bytes("raw", "customers.csv", ("\n".join(lines) + "\n").encode())
-    outcome = run_etl(store, settings, name="customers.csv")
+    outcome = run_etl(store, settings.etl, name="customers.csv")
     assert outcome.rows_valid == 2 and outcome.rows_quarantined == 2
     p = for_settings(settings)
     [part] = outcome.outputs

@@ -64,11 +64,11 @@ def test_api_json_and_csv_refuse_the_bad_rows():
 
 
 def test_stream_dead_letters_the_bad_rows(store, settings, tmp_path):
-    from shared.scoring.scorer import get_scorer
+    from shared.bootstrap import bootstrap
     from shared.streaming.processor import StreamProcessor
 
     publish_synthetic_model(store, settings.model_name, version="r1", trees=10, seed=1)
-    processor = StreamProcessor(store, get_scorer(settings), CREDITCARD, spool_dir=tmp_path / "spool")
+    processor = StreamProcessor(store, bootstrap(settings).scorer, CREDITCARD, spool_dir=tmp_path / "spool")
     when = datetime(2026, 12, 1, 8, tzinfo=UTC)
     events = [StreamEvent(json.dumps(r).encode(), "0", i, when) for i, r in enumerate(_rows())]
     processor.process(events)
@@ -81,12 +81,12 @@ def test_stream_dead_letters_the_bad_rows(store, settings, tmp_path):
 
 
 def test_batch_scoring_gives_the_bad_rows_a_reason_and_no_score(store, settings, tmp_path):
-    from shared.scoring.scorer import get_scorer
+    from shared.bootstrap import bootstrap
 
     publish_synthetic_model(store, settings.model_name, version="r1", trees=10, seed=1)
     src = tmp_path / "in.csv"
     src.write_text(_csv(_rows()))
-    summary = score_file(src, tmp_path / "out.csv", get_scorer(settings), CREDITCARD)
+    summary = score_file(src, tmp_path / "out.csv", bootstrap(settings).scorer, CREDITCARD)
     out = pacsv.read_csv(tmp_path / "out.csv").to_pylist()
     refused = {i for i, row in enumerate(out) if row["error"]}
     assert refused == BAD and summary.unscorable == len(BAD)

@@ -10,7 +10,7 @@ import pytest
 
 from cli.devtools.models import publish_synthetic_model
 from cli.server import running_server
-from shared.scoring.records import CONTAINER
+from shared.domain.layout import PREDICTIONS
 
 FEATURES = [f"V{i}" for i in range(1, 29)] + ["Amount"]
 
@@ -39,8 +39,8 @@ def served(store, settings, monkeypatch):
 def _records(store) -> list[dict]:
     return [
         row
-        for name in store.list_names(CONTAINER, "date=")
-        for row in pq.read_table(io.BytesIO(store.get_bytes(CONTAINER, name)[0])).to_pylist()
+        for name in store.list_names(PREDICTIONS, "date=")
+        for row in pq.read_table(io.BytesIO(store.get_bytes(PREDICTIONS, name)[0])).to_pylist()
     ]
 
 

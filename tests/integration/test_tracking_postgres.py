@@ -56,7 +56,12 @@ def _azure_shaped(settings, monkeypatch, azurite: str, postgres: Postgres, token
 def _train(store, settings, generated_csv):
     store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
     run_etl(store, settings, name="gen.csv")
-    return pipeline.run_training(store, settings, config=pipeline.TrainConfig.from_settings(settings))
+    return pipeline.run_training(
+        store,
+        config=settings.training,
+        storage=settings.storage,
+        run_config=pipeline.TrainConfig.from_settings(settings),
+    )
 
 
 def test_a_run_is_recorded_in_postgres_with_a_fresh_token_and_its_artifacts_in_blob(

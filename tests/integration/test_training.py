@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow.csv as pacsv
 import pytest
 
+import training.finish as finish
 import training.pipeline as pipeline
 from shared.adapters.model_store import ModelStore
 from shared.domain.errors import BlobNotFoundError, ConcurrentUpdateError, TrainingError
@@ -37,7 +38,7 @@ def curated(store, settings, generated_csv):
 
 def test_first_model_promoted_and_published_with_manifest(store, settings, curated):
     config = dataclasses.replace(pipeline.TrainConfig.from_settings(settings), compare_families=True)
-    s = pipeline.run_training(store, settings, config=config)
+    s = pipeline.run_training(store, config=settings.training, storage=settings.storage, run_config=config)
     assert s.promoted and s.promotion_reason.startswith("first model")
     assert s.dataset_version == curated.dataset_version
     assert s.auc > 0.9 and s.parity_max_abs_diff < 1e-4
@@ -61,6 +62,7 @@ def test_first_model_promoted_and_published_with_manifest(store, settings, curat
     model = load_model(models, s.model_version, expected_features=m["feature_names"], threads=1)
     assert model.predict_proba(np.zeros((3, 29), dtype=np.float32)).shape == (3,)
     report = json.loads(store.get_bytes("reports", f"training/{s.model_version}.json")[0])
+    assert report["status"] == "promoted" and report["finished_at"] >= report["started_at"]  # the outcome, explicit
     assert len(report["cost_curve"]) == 91
     assert report["baseline_metrics"]["auc"] > 0.8 and report["search"]["trials"] == 3
     assert report["search"]["max_bin"] == 255  # TRAIN_MAX_BIN reached the search, and the record says so
@@ -102,8 +104,8 @@ def test_first_model_promoted_and_published_with_manifest(store, settings, curat
 
 
 def test_mlflow_run_and_registry_read_back(store, settings, curated):
-    first = pipeline.run_training(store, settings)
-    second = pipeline.run_training(store, settings)
+    first = pipeline.run_training(store, config=settings.training, storage=settings.storage)
+    second = pipeline.run_training(store, config=settings.training, storage=settings.storage)
     client = _mlflow(settings)
     champion = client.get_model_version_by_alias(settings.model_name, "champion")
     challenger = client.get_model_version_by_alias(settings.model_name, "challenger")
@@ -130,8 +132,8 @@ def test_mlflow_run_and_registry_read_back(store, settings, curated):
 
 def test_equal_challenger_is_not_promoted(store, settings, curated, telemetry):
     outcomes = {k: telemetry.total("fraudops.retrain.runs", outcome=k) for k in ("promoted", "kept_champion")}
-    first = pipeline.run_training(store, settings)
-    second = pipeline.run_training(store, settings)
+    first = pipeline.run_training(store, config=settings.training, storage=settings.storage)
+    second = pipeline.run_training(store, config=settings.training, storage=settings.storage)
     # the champion was refitted on these very rows: no fair comparison, so it stays
     assert not second.promoted and "was trained on the test rows" in second.promotion_reason
     assert ModelStore(store, settings.model_name).champion()[0] == first.model_version
@@ -143,30 +145,30 @@ def test_equal_challenger_is_not_promoted(store, settings, curated, telemetry):
 
 
 def test_a_champion_is_compared_only_on_rows_it_never_trained_on(store, settings, curated, tmp_path):
-    first = pipeline.run_training(store, settings)
+    first = pipeline.run_training(store, config=settings.training, storage=settings.storage)
     newer = tmp_path / "newer.csv"
     generate(60_000, 8, newer, fraud_rate=0.01)
     store.put_bytes("raw", "newer.csv", newer.read_bytes())
     run_etl(store, settings, name="newer.csv")
-    second = pipeline.run_training(store, settings)
+    second = pipeline.run_training(store, config=settings.training, storage=settings.storage)
     new_rows = second.split["test"][2]  # the newer file is the newest half: the whole test part is new to the champion
     assert f"on the {new_rows} test rows the champion never trained on" in second.promotion_reason
     assert second.champion_metrics and second.champion_metrics["rows"] == new_rows
     assert second.champion_before == first.model_version
     # a window of the newest rows only: the older file is left out of the run, and of the published model
     config = dataclasses.replace(pipeline.TrainConfig.from_settings(settings), window_rows=1000, search_trials=1)
-    windowed = pipeline.run_training(store, settings, config=config)
+    windowed = pipeline.run_training(store, config=settings.training, storage=settings.storage, run_config=config)
     manifest = ModelStore(store, settings.model_name).manifest(windowed.model_version)
     assert len(manifest["trained_on"]) == 1 and manifest["split"]["files_left_out"] == 1
     assert manifest["figures"]["published_rows"] == manifest["split"]["window_rows"] < first.split["window_rows"] * 2
 
 
 def test_failed_parity_fails_the_run_and_leaves_the_champion(store, settings, curated, monkeypatch):
-    first = pipeline.run_training(store, settings)
-    real = pipeline.check_parity
-    monkeypatch.setattr(pipeline, "check_parity", lambda b, o, x, **kw: real(b, o, x, tolerance=0.0, **kw))
+    first = pipeline.run_training(store, config=settings.training, storage=settings.storage)
+    real = finish.check_parity
+    monkeypatch.setattr(finish, "check_parity", lambda b, o, x, **kw: real(b, o, x, tolerance=0.0, **kw))
     with pytest.raises(TrainingError, match="disagree"):
-        pipeline.run_training(store, settings)
+        pipeline.run_training(store, config=settings.training, storage=settings.storage)
     models = ModelStore(store, settings.model_name)
     assert models.champion()[0] == first.model_version
     assert models.versions() == [first.model_version]
@@ -184,7 +186,7 @@ def test_failed_parity_fails_the_run_and_leaves_the_champion(store, settings, cu
 def test_run_without_data_fails_with_a_reason_and_a_report(store, settings, telemetry):
     failed = telemetry.total("fraudops.retrain.runs", outcome="failed")
     with pytest.raises(BlobNotFoundError, match="run the ETL first"):
-        pipeline.run_training(store, settings)
+        pipeline.run_training(store, config=settings.training, storage=settings.storage)
     assert telemetry.total("fraudops.retrain.runs", outcome="failed") == failed + 1
     assert len(store.list_names("reports", "training/failed-")) == 1
     assert ModelStore(store, settings.model_name).champion() == (None, None)
@@ -205,7 +207,7 @@ def test_a_stale_champion_pointer_cannot_promote(store, settings):
 
 
 def test_drift_on_shifted_data(store, settings, curated, tmp_path):
-    pipeline.run_training(store, settings)
+    pipeline.run_training(store, config=settings.training, storage=settings.storage)
     fresh, shifted = tmp_path / "fresh.csv", tmp_path / "shifted.csv"
     generate(20_000, 99, fresh, fraud_rate=0.01)
     table = pacsv.read_csv(fresh)
@@ -218,15 +220,15 @@ def test_drift_on_shifted_data(store, settings, curated, tmp_path):
     pacsv.write_csv(table, shifted)
     store.put_bytes("raw", "fresh.csv", fresh.read_bytes())
     run_etl(store, settings, name="fresh.csv")
-    calm = check_drift(store, settings)
+    calm = check_drift(store, config=settings.training)
     assert calm.checked and not calm.alert and calm.drifted_features == []
     store.put_bytes("raw", "shifted.csv", shifted.read_bytes())
     run_etl(store, settings, name="shifted.csv")
-    alarmed = check_drift(store, settings)
+    alarmed = check_drift(store, config=settings.training)
     assert alarmed.alert and set(alarmed.drifted_features) == set(moved)
     assert alarmed.current.startswith("curated/creditcard/") and "shifted" in alarmed.current
     assert json.loads(store.get_bytes("reports", alarmed.report.removeprefix("reports/"))[0])["alert"]
-    retrained = pipeline.run_training(store, settings)
+    retrained = pipeline.run_training(store, config=settings.training, storage=settings.storage)
     assert retrained.drift_alert and "drift: 10 of 29 features" in retrained.promotion_reason
 
 
@@ -265,7 +267,7 @@ def test_quality_against_the_bayes_optimum(store, settings, fullsize_csv, tmp_pa
         search_seconds=1200,
         budget_seconds=2400,
     )
-    s = pipeline.run_training(store, settings, config=config)
+    s = pipeline.run_training(store, config=settings.training, storage=settings.storage, run_config=config)
     features = [f"V{i}" for i in range(1, 29)] + ["Amount"]
     table = pacsv.read_csv(fullsize_csv, convert_options=pacsv.ConvertOptions(include_columns=[*features, "Class"]))
     x = np.column_stack([np.asarray(table.column(f))[-HOLDOUT_ROWS:] for f in features]).astype(np.float32)
@@ -294,7 +296,7 @@ def test_a_model_with_derived_columns_serves_explains_and_reports_on_the_contrac
     # binned as in production: with thousands of bins, float64 thresholds rounded to float32 broke parity
     default_bins = Settings.model_fields["train_max_bin"].default
     config = dataclasses.replace(pipeline.TrainConfig.from_settings(settings), search_trials=1, max_bin=default_bins)
-    s = pipeline.run_training(store, settings, config=config)
+    s = pipeline.run_training(store, config=settings.training, storage=settings.storage, run_config=config)
     assert s.search["interactions"] is True and s.search["linear"] is True
     assert s.parity_max_abs_diff < 1e-4 and s.search["max_bin"] == 4095
     models = ModelStore(store, settings.model_name)

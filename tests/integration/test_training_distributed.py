@@ -22,8 +22,8 @@ from shared.adapters.model_store import ModelStore
 from shared.domain.errors import TrainingError
 from shared.etl.manifest import files_of_version
 from shared.etl.service import run_etl
-from training.distributed.run import DistributedSteps
-from training.distributed.submit import Submitted
+from training.engines.dask import DaskEngine
+from training.retrain import Submitted, retrain
 
 pytestmark = pytest.mark.slow
 
@@ -67,14 +67,18 @@ def _on(settings, cluster, **update):
     return settings.model_copy(update={"dask_scheduler_address": cluster.scheduler_address, **update})
 
 
+def _train(store, settings, **kw):
+    return pipeline.run_training(store, config=settings.training, storage=settings.storage, **kw)
+
+
 def _failure_reports(store):
     return [json.loads(store.get_bytes("reports", n)[0]) for n in store.list_names("reports", "training/failed-")]
 
 
 def test_distributed_and_single_node_agree_on_the_same_data(store, settings, three_parts, cluster):
     config = pipeline.TrainConfig.from_settings(settings)
-    single = pipeline.run_training(store, settings, config=config)
-    distributed = pipeline.run_training(store, _on(settings, cluster), config=config)
+    single = pipeline.run_training(store, config=settings.training, storage=settings.storage, run_config=config)
+    distributed = _train(store, _on(settings, cluster), run_config=config)
 
     assert distributed.dataset_version == single.dataset_version == three_parts[-1].dataset_version
     # the same folds and test part, row for row (the window is smaller than the search sample: all of it)
@@ -108,7 +112,7 @@ def test_a_version_landing_during_the_run_is_not_read(
     store, settings, three_parts, cluster, generated_csv, monkeypatch
 ):
     pinned = three_parts[-1].dataset_version
-    original = DistributedSteps.fit
+    original = DaskEngine.fit
 
     def land_then_fit(self, prepared, config, *, deadline):
         store.put_bytes("raw", "late.csv", generated_csv.read_bytes())
@@ -116,8 +120,8 @@ def test_a_version_landing_during_the_run_is_not_read(
         assert late.dataset_version != pinned
         return original(self, prepared, config, deadline=deadline)
 
-    monkeypatch.setattr(DistributedSteps, "fit", land_then_fit)
-    run = pipeline.run_training(store, _on(settings, cluster))
+    monkeypatch.setattr(DaskEngine, "fit", land_then_fit)
+    run = _train(store, _on(settings, cluster))
     assert run.dataset_version == pinned
     assert run.split["window_rows"] == sum(o.rows_valid for o in three_parts)  # not a row of the late part
     manifest = ModelStore(store, settings.model_name).manifest(run.model_version)
@@ -127,15 +131,15 @@ def test_a_version_landing_during_the_run_is_not_read(
 def test_a_part_deleted_during_the_run_fails_it_with_nothing_published(
     store, settings, three_parts, cluster, monkeypatch
 ):
-    original = DistributedSteps.fit
+    original = DaskEngine.fit
 
     def erase_then_fit(self, prepared, config, *, deadline):
         store.delete("curated", prepared.files[0])  # what an erasure does once the manifest points elsewhere
         return original(self, prepared, config, deadline=deadline)
 
-    monkeypatch.setattr(DistributedSteps, "fit", erase_then_fit)
+    monkeypatch.setattr(DaskEngine, "fit", erase_then_fit)
     with pytest.raises(TrainingError, match="is gone") as caught:
-        pipeline.run_training(store, _on(settings, cluster))
+        _train(store, _on(settings, cluster))
     assert "nothing is published" in caught.value.reason
     models = ModelStore(store, settings.model_name)
     assert models.champion()[0] is None
@@ -147,7 +151,7 @@ def test_a_part_deleted_during_the_run_fails_it_with_nothing_published(
 def test_a_window_too_big_for_one_instance_without_a_cluster_is_refused(store, settings, three_parts):
     small = settings.model_copy(update={"train_distributed_rows": 1000})
     with pytest.raises(TrainingError, match="DASK_SCHEDULER_ADDRESS"):
-        pipeline.run_training(store, small)
+        _train(store, small)
     (report,) = _failure_reports(store)
     assert "TRAIN_DISTRIBUTED_ROWS" in report["reason"]
     assert ModelStore(store, settings.model_name).champion()[0] is None
@@ -156,7 +160,7 @@ def test_a_window_too_big_for_one_instance_without_a_cluster_is_refused(store, s
 def test_the_timer_hands_the_run_to_the_cluster_and_returns(store, settings, three_parts, cluster):
     pinned = three_parts[-1].dataset_version
     began = time.monotonic()
-    outcome = pipeline.retrain(store, _on(settings, cluster))
+    outcome = retrain(store, _on(settings, cluster))
     handed_over = time.monotonic() - began
     assert isinstance(outcome, Submitted) and outcome.dataset_version == pinned and pinned in outcome.key
     models = ModelStore(store, settings.model_name)
@@ -177,16 +181,16 @@ def test_a_worker_killed_mid_fit_fails_the_run_cleanly(store, settings, three_pa
     with Client(cluster) as client:
         pids = client.run(os.getpid)
     victim = sorted(pids.values())[0]
-    original = DistributedSteps._fit
+    original = DaskEngine._fit
 
     def fit_and_kill(self, *args, **kwargs):
         threading.Timer(2.0, os.kill, (victim, signal.SIGKILL)).start()
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(DistributedSteps, "_fit", fit_and_kill)
-    monkeypatch.setattr(DistributedSteps, "callbacks", (lambda _env: time.sleep(0.05),))  # a fit of many seconds
+    monkeypatch.setattr(DaskEngine, "_fit", fit_and_kill)
+    monkeypatch.setattr(DaskEngine, "callbacks", (lambda _env: time.sleep(0.05),))  # a fit of many seconds
     with pytest.raises(TrainingError, match="left the cluster") as caught:
-        pipeline.run_training(store, _on(settings, cluster))
+        _train(store, _on(settings, cluster))
     assert "nothing is published" in caught.value.reason
     assert ModelStore(store, settings.model_name).champion()[0] is None
     assert not [n for n in store.list_names("models") if n.endswith("model.onnx")]

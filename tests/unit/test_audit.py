@@ -12,6 +12,7 @@ import pytest
 from shared.adapters.audit import CONTAINER, AuditLog
 from shared.adapters.memory_store import MemoryBlobStore
 from shared.domain.audit import GENESIS, Act, UnknownActError, verify
+from shared.domain.documents.governance import AuditLine
 from shared.domain.errors import ConcurrentUpdateError
 
 
@@ -26,18 +27,18 @@ def _clock(month: int):
     return lambda: datetime(2026, month, 15, 12, 0, tzinfo=UTC)
 
 
-def _acts(log: AuditLog, n: int, actor: str = "admin-key:1a2b3c4d") -> list[dict]:
+def _acts(log: AuditLog, n: int, actor: str = "admin-key:1a2b3c4d") -> list[AuditLine]:
     return [log.record(Act("promotion", actor, f"reason {i}", {"version": f"v{i}"})) for i in range(n)]
 
 
 def test_each_line_holds_the_hash_of_the_one_before(store):
     log = AuditLog(store, clock=_clock(11))
     docs = _acts(log, 3)
-    assert [d["seq"] for d in docs] == [0, 1, 2]
-    assert docs[0]["prev"] == GENESIS and docs[1]["prev"] == docs[0]["hash"] and docs[2]["prev"] == docs[1]["hash"]
+    assert [d.seq for d in docs] == [0, 1, 2]
+    assert docs[0].prev == GENESIS and docs[1].prev == docs[0].hash and docs[2].prev == docs[1].hash
     report = log.verify()
-    assert report.intact and report.lines == 3 and report.head_seq == 2 and report.head_hash == docs[2]["hash"]
-    assert [e["reason"] for e in log.entries()] == ["reason 0", "reason 1", "reason 2"]
+    assert report.intact and report.lines == 3 and report.head_seq == 2 and report.head_hash == docs[2].hash
+    assert [e.reason for e in log.entries()] == ["reason 0", "reason 1", "reason 2"]
 
 
 def _four_lines(store) -> tuple[AuditLog, str, list[bytes], dict]:
@@ -98,7 +99,7 @@ def test_concurrent_writers_never_fork_the_chain(store):
     assert not errors, errors
     report = log.verify()
     assert report.intact and report.lines == 40 and report.head_seq == 39
-    assert sorted(e["seq"] for e in log.entries()) == list(range(40))
+    assert sorted(e.seq for e in log.entries()) == list(range(40))
 
 
 class _LostAnswer(MemoryBlobStore):
@@ -123,18 +124,18 @@ def test_a_retried_append_that_had_landed_is_not_written_twice():
     log = AuditLog(store, clock=_clock(11))
     act = Act("rollback", "cli:ops", "bad model")
     doc = log.record(act)
-    assert [e["id"] for e in log.entries()] == [act.id] and doc["seq"] == 0
+    assert [e.id for e in log.entries()] == [act.id] and doc.seq == 0
     assert log.verify().intact
 
 
 def test_the_chain_runs_on_across_months(store):
     november = _acts(AuditLog(store, clock=_clock(11)), 2)
     december = _acts(AuditLog(store, clock=_clock(12)), 2)
-    assert december[0]["seq"] == 2 and december[0]["prev"] == november[-1]["hash"]
+    assert december[0].seq == 2 and december[0].prev == november[-1].hash
     log = AuditLog(store)
     assert [name for name, _ in log.parts()] == ["chain/2026-11.jsonl", "chain/2026-12.jsonl"]
     assert log.verify().intact and log.verify().lines == 4
-    assert [e["seq"] for e in log.entries("2026-12")] == [2, 3]
+    assert [e.seq for e in log.entries("2026-12")] == [2, 3]
     # a whole month deleted is a broken link too
     store.delete(CONTAINER, "chain/2026-11.jsonl")
     assert "does not follow" in log.verify().broken.reason

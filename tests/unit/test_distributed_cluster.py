@@ -4,40 +4,49 @@ from __future__ import annotations
 
 import pytest
 
+from shared.domain.config import StorageConfig, TrainingConfig
 from shared.domain.errors import TrainingError
 from shared.domain.settings import Settings
 from training.distributed.cluster import needed, security, storage_options
-from training.distributed.submit import submit, without_secrets
+from training.retrain import submit, without_secrets
 
 
 def _settings(**values: object) -> Settings:
     return Settings.model_validate(values)
 
 
+def _training(**values: object) -> TrainingConfig:
+    return _settings(**values).training
+
+
+def _storage(**values: object) -> StorageConfig:
+    return _settings(**values).storage
+
+
 def test_a_window_goes_to_dask_over_the_limit_or_whenever_a_cluster_is_set():
-    assert not needed(_settings(TRAIN_DISTRIBUTED_ROWS=5000), 5000)
-    assert needed(_settings(DASK_SCHEDULER_ADDRESS="tcp://10.0.0.4:8786"), 10)
+    assert not needed(_training(TRAIN_DISTRIBUTED_ROWS=5000), 5000)
+    assert needed(_training(DASK_SCHEDULER_ADDRESS="tcp://10.0.0.4:8786"), 10)
     with pytest.raises(TrainingError, match=r"6,000 rows, more than TRAIN_DISTRIBUTED_ROWS \(5,000\).*DASK_SCHEDULER"):
-        needed(_settings(TRAIN_DISTRIBUTED_ROWS=5000), 6000)
-    assert not needed(_settings(TRAIN_DISTRIBUTED_ROWS=None), 10**9)  # unset: no limit of its own
+        needed(_training(TRAIN_DISTRIBUTED_ROWS=5000), 6000)
+    assert not needed(_training(TRAIN_DISTRIBUTED_ROWS=None), 10**9)  # unset: no limit of its own
 
 
 def test_workers_reach_storage_by_the_apps_identity_rules():
-    assert storage_options(_settings(DataStorage="UseDevelopmentStorage=true")) == {
+    assert storage_options(_storage(DataStorage="UseDevelopmentStorage=true")) == {
         "connection_string": "UseDevelopmentStorage=true"
     }
     endpoint = _settings(DataStorage__blobServiceUri="https://bankdata.blob.core.windows.net")
-    assert storage_options(endpoint) == {"account_name": "bankdata", "anon": False}  # Entra ID on the worker
-    assert storage_options(_settings(AzureWebJobsStorage__accountName="one")) == {
+    assert storage_options(endpoint.storage) == {"account_name": "bankdata", "anon": False}  # Entra ID on the worker
+    assert storage_options(_storage(AzureWebJobsStorage__accountName="one")) == {
         "account_name": "one",
         "anon": False,
     }
 
 
 def test_a_tls_address_needs_every_certificate_and_names_the_missing_ones():
-    assert security(_settings(DASK_SCHEDULER_ADDRESS="tcp://10.0.0.4:8786")) is None
+    assert security(_training(DASK_SCHEDULER_ADDRESS="tcp://10.0.0.4:8786")) is None
     with pytest.raises(TrainingError, match="DASK_TLS_CERT_FILE, DASK_TLS_KEY_FILE is not set"):
-        security(_settings(DASK_SCHEDULER_ADDRESS="tls://10.0.0.4:8786", DASK_TLS_CA_FILE="ca.pem"))
+        security(_training(DASK_SCHEDULER_ADDRESS="tls://10.0.0.4:8786", DASK_TLS_CA_FILE="ca.pem"))
 
 
 def test_the_settings_sent_to_the_cluster_carry_no_secret():

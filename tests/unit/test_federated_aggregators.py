@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from shared.domain.documents.federated import RoundStatus
 from shared.domain.errors import ConfigurationError
 from shared.federated import aggregate
 from shared.federated.aggregators import FedAvg, Median, TrimmedMean, aggregator_for
 from shared.federated.rounds import RoundConfig, Rounds
-from shared.federated.status import RoundStatus
 
 RESULTS = [([np.array([1.0, 10.0])], 1.0), ([np.array([2.0, 20.0])], 3.0), ([np.array([9.0, -5.0])], 1.0)]
 

@@ -292,9 +292,9 @@ def test_a_quorum_committed_just_before_a_crash_is_closed_by_the_next_call(store
     r = _rounds(store)
     r.submit(1, "a", update(1.0), 10, {})
     r.submit(1, "b", update(2.0), 10, {})
-    doc, etag = r._read(1)  # what a crash between bank c's commit and its aggregate() leaves
-    doc["participants"]["c"] = {**doc["participants"]["b"], "update": doc["participants"]["b"]["update"]}
-    r._write(1, doc, etag)
+    doc, etag = r.repository.read(1)  # what a crash between bank c's commit and its aggregate() leaves
+    doc = doc.evolve(participants={**doc.participants, "c": doc.participants["b"]})
+    r.repository.write(1, doc, etag)
     assert r.state(1).status == "open"
     assert r.ensure_open().round == 2 and r.state(1).status == "closed"
 
@@ -329,10 +329,9 @@ def test_a_crashed_aggregator_leaves_a_lease_that_expires_and_is_resumed(store):
     r.submit(1, "b", update(2.0), 10, {})
     r.submit(1, "c", update(3.0), 10, {})
     # simulate a crash right after the flip: put round 1 back to aggregating with a live lease
-    doc, etag = r._read(1)
-    doc.update(status="aggregating", lease_until=clock.now + 60, attempts=1)
-    doc.pop("closed_at")
-    r._write(1, doc, etag)
+    doc, etag = r.repository.read(1)
+    doc = doc.evolve(status="aggregating", lease_until=clock.now + 60, attempts=1, closed_at=None)
+    r.repository.write(1, doc, etag)
     assert r.aggregate(1).status == "aggregating"  # the lease is live: nobody else touches it
     clock.now += 61
     resumed = r.aggregate(1)
@@ -345,9 +344,9 @@ def test_an_aggregating_round_is_resumed_by_the_next_bank_that_calls(store):
     r = _rounds(store, clock=clock, lease_seconds=60)
     for bank, v in (("a", 1.0), ("b", 2.0), ("c", 3.0)):
         r.submit(1, bank, update(v), 10, {})
-    doc, etag = r._read(1)
-    doc.update(status="aggregating", lease_until=clock.now - 1)
-    r._write(1, doc, etag)
+    doc, etag = r.repository.read(1)
+    doc = doc.evolve(status="aggregating", lease_until=clock.now - 1)
+    r.repository.write(1, doc, etag)
     for name in ("exp/round-2/state.json", "exp/global/round-2.npz"):  # the crash came before both
         store.delete("federated", name)
     state = r.ensure_open()  # what GET /api/federated/model does
@@ -537,9 +536,9 @@ def test_a_round_released_without_noise_leaves_no_finite_epsilon(store):
     for bank in ("a", "b", "c"):
         plain.submit(1, bank, update(0.1), 10, {})
     noisy = Rounds(store, "mixed", RoundConfig(min_clients=3, clip_bound=1.0, noise_multiplier=2.0), clock=Clock())
-    doc, etag = noisy._read(2)  # round 2 opened by the plain server; the noisy one takes over from here on
-    doc.update(clip_bound=1.0, noise_multiplier=2.0, dp_delta=1e-5)
-    noisy._write(2, doc, etag)
+    doc, etag = noisy.repository.read(2)  # round 2 opened by the plain server; the noisy one takes over from here on
+    doc = doc.evolve(clip_bound=1.0, noise_multiplier=2.0, dp_delta=1e-5)
+    noisy.repository.write(2, doc, etag)
     for bank in ("a", "b", "c"):
         noisy.submit(2, bank, update(0.1), 10, {})
     closed = noisy.state(2)

@@ -138,14 +138,49 @@ def test_each_transition_is_a_line_of_the_audit_chain(rounds, store):
     for bank in ("a", "b", "c"):
         rounds.submit(1, bank, update(1.0), 10, {})
     rounds.submit(1, "c", update(1.0), 10, {})  # a retry: no new transition, no new line
-    entries = [e for e in AuditLog(store).entries() if e["act"] == "round_transition"]
-    assert [(e["details"]["round"], e["details"]["status"]) for e in entries] == [
+    entries = [e for e in AuditLog(store).entries() if e.act == "round_transition"]
+    assert [(e.details["round"], e.details["status"]) for e in entries] == [
         (1, "open"),  # the fixture's start
         (1, "aggregating"),
         (1, "closed"),
         (2, "open"),
     ]
-    assert (
-        entries[2]["details"]["participants"] == ["a", "b", "c"] and entries[2]["reason"] == "round 1 of exp is closed"
-    )
+    assert entries[2].details["participants"] == ["a", "b", "c"] and entries[2].reason == "round 1 of exp is closed"
     assert AuditLog(store).verify().intact
+
+
+def test_a_round_state_written_before_the_typed_document_still_reads_and_closes(store):
+    """Issue 35: state.json as the dict-based state machine wrote it (no schema_version, participants without
+    digests, no noise history) is read into the typed state, and the round closes from it."""
+    import json
+
+    from shared.domain.documents.federated import RoundState
+
+    r = Rounds(store, "old", RoundConfig(min_clients=2), clock=Clock())
+    r.start(INITIAL)
+    names = {b: r.repository.put_update(1, b, f"{b}-digest", update(v)) for b, v in (("a", 1.0), ("b", 3.0))}
+    old = {
+        "round": 1,
+        "kind": "model",
+        "status": "open",
+        "opened_at": 1000.0,
+        "deadline": 4600.0,
+        "min_clients": 2,
+        "aggregator": "fedavg",
+        "trim_beta": None,
+        "clip_bound": None,
+        "noise_multiplier": None,
+        "dp_delta": None,
+        "max_weight_share": 0.5,
+        "participants": {
+            b: {"examples": 10, "metrics": {"auc": 0.5}, "update": name, "received_at": 1000.0}
+            for b, name in names.items()
+        },
+    }
+    _, etag = store.get_bytes("federated", "old/round-1/state.json")
+    store.put_bytes("federated", "old/round-1/state.json", json.dumps(old).encode(), if_match=etag)
+    state = r.state(1)
+    assert isinstance(state, RoundState) and state.schema_version == 1 and state.participants["a"].sha256 is None
+    closed = r.aggregate(1)
+    assert closed.status == "closed" and closed.noise_history == [None] and closed.aggregate_metrics == {"auc": 0.5}
+    assert np.allclose(r.global_model(2)["coef"], 2.0) and r.current() == 2

@@ -3,7 +3,16 @@ for a federated one, and a card for an older manifest without the newer fields."
 
 from __future__ import annotations
 
+from typing import Any
+
+from shared.domain.documents.model import ModelManifest
 from shared.domain.model_card import html_page, markdown, sections
+
+
+def manifest(fields: dict[str, Any]) -> ModelManifest:
+    """``fields`` as a stored manifest: what the model store writes itself is filled in where a case leaves it out."""
+    return ModelManifest.model_validate({"model_name": "model", "created_at": "", "sha256": "", **fields})
+
 
 LIGHTGBM = {
     "model_name": "fraud",
@@ -69,7 +78,7 @@ FEDERATED = {
 
 
 def test_a_retrained_model_s_card_has_every_section_with_its_figures():
-    titles = [s.title for s in sections(LIGHTGBM)]
+    titles = [s.title for s in sections(manifest(LIGHTGBM))]
     assert titles == [
         "Intended use and limits",
         "Model",
@@ -80,16 +89,16 @@ def test_a_retrained_model_s_card_has_every_section_with_its_figures():
         "Top features",
         "Drift at training",
     ]
-    md = markdown(LIGHTGBM)
+    md = markdown(manifest(LIGHTGBM))
     assert "| ROC-AUC | 0.974 | 0.961 to 0.985 |" in md and "| 0-10 | 30000 | 40 | 0.97 | 0.75 | 0.6 | 0.001 |" in md
     assert "10 x missed frauds + 1 x false alarms" in md and "| V14 | 1.2 |" in md and "no drift" in md
     assert "| fraud rate of the test part | 0.001667 |" in md
-    page = html_page(LIGHTGBM)
+    page = html_page(manifest(LIGHTGBM))
     assert page.startswith("<!doctype html>") and "<h2>Performance per segment</h2>" in page and "<td>V14</td>" in page
 
 
 def test_a_federated_model_s_card_names_the_banks_and_the_privacy_parameters():
-    md = markdown(FEDERATED)
+    md = markdown(manifest(FEDERATED))
     assert "## Federated training and privacy" in md and "bank-a, bank-b, bank-c" in md
     assert "| epsilon (differential privacy) | 2.4 |" in md and "| noise multiplier | 1.1 |" in md
     assert "| bank-a | 1000 | 0.91 |" in md and "| V14 | -1.5 |" in md  # per bank, and the weights
@@ -98,5 +107,5 @@ def test_a_federated_model_s_card_names_the_banks_and_the_privacy_parameters():
 
 def test_an_older_manifest_still_gets_a_card_and_html_is_escaped():
     old = {"version": "v1", "kind": "lightgbm", "threshold": 0.5, "dataset": "<script>alert(1)</script>"}
-    assert "No segment figures" in markdown(old) and "Not checked" in markdown(old)
-    assert "<script>" not in html_page(old) and "&lt;script&gt;" in html_page(old)
+    assert "No segment figures" in markdown(manifest(old)) and "Not checked" in markdown(manifest(old))
+    assert "<script>" not in html_page(manifest(old)) and "&lt;script&gt;" in html_page(manifest(old))

@@ -13,8 +13,8 @@ from shared.domain.errors import ConcurrentUpdateError, ModelNotAvailableError
 def test_publish_is_create_only_and_records_the_digest(memory_store):
     models = ModelStore(memory_store, "fraud")
     manifest = models.publish("v1", b"onnx-bytes", {"threshold": 0.3, "feature_names": ["a"]})
-    assert manifest["sha256"] == hashlib.sha256(b"onnx-bytes").hexdigest() and manifest["onnx_bytes"] == 10
-    assert models.manifest("v1")["threshold"] == 0.3 and models.file("v1", "model.onnx") == b"onnx-bytes"
+    assert manifest.sha256 == hashlib.sha256(b"onnx-bytes").hexdigest() and manifest.onnx_bytes == 10
+    assert models.manifest("v1").threshold == 0.3 and models.file("v1", "model.onnx") == b"onnx-bytes"
     with pytest.raises(ConcurrentUpdateError, match="already exists"):
         models.publish("v1", b"other", {})
     with pytest.raises(ModelNotAvailableError):

@@ -12,21 +12,23 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
+from shared.domain.config import MonitoringConfig
 from shared.domain.contract import CREDITCARD
 from shared.domain.settings import Settings
 from shared.etl.labels import ingest_labels
 from shared.monitoring import alerts
 from shared.monitoring.alerts import BANDS
 from shared.monitoring.service import run_monitor
-from shared.scoring.records import PredictionRecorder, Scored, parquet_bytes, prediction_table
+from shared.scoring.recorder import PredictionRecorder
+from shared.scoring.records import Scored, parquet_bytes, prediction_table
 
 FEATURES = CREDITCARD.feature_names
 DAY = date(2026, 12, 3)
 NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
 
 
-def _settings(**values: str) -> Settings:
-    return Settings.model_validate({"COST_FN": "10", "COST_FP": "1", **values})
+def _settings(**values: str) -> MonitoringConfig:
+    return Settings.model_validate({"COST_FN": "10", "COST_FP": "1", **values}).monitoring
 
 
 def _served(store, ids, probs, *, version="v1", day=DAY, source="http", threshold=0.5, x=None, hour=10):
@@ -166,10 +168,24 @@ def test_live_drift_against_the_champion_and_the_report(memory_store):
 
 
 def test_a_failed_retrain_and_an_overdue_round_raise_their_alerts(memory_store):
-    memory_store.put_bytes("reports", "training/20261202T200000Z-aaaaaaaa.json", b"{}")
-    memory_store.put_bytes("reports", "training/failed-20261203T020000123456Z.json", b"{}")
+    succeeded = {"status": "promoted", "model_version": "20261202T200000Z-aaaaaaaa", "promoted": True}
+    failed = {"status": "failed", "reason": "boom", "started_at": "2026-12-03T02:00:00.123456+00:00"}
+    memory_store.put_bytes("reports", "training/20261202T200000Z-aaaaaaaa.json", json.dumps(succeeded).encode())
+    memory_store.put_bytes("reports", "training/failed-20261203T020000123456Z.json", json.dumps(failed).encode())
     deadline = (NOW - timedelta(hours=30)).timestamp()
-    state = {"round": 3, "status": "open", "deadline": deadline, "participants": {"a": {}}, "min_clients": 3}
+    update = {"examples": 10, "metrics": {}, "update": "u.npz", "received_at": deadline - 60}
+    state = {
+        "round": 3,
+        "kind": "model",
+        "status": "open",
+        "opened_at": deadline - 3600,
+        "deadline": deadline,
+        "participants": {"a": update},
+        "min_clients": 3,
+        "aggregator": "fedavg",
+        "clip_bound": None,
+        "max_weight_share": 1.0,
+    }
     memory_store.put_bytes("federated", "fraud-lr/round-3/state.json", json.dumps(state).encode())
     outcome = run_monitor(memory_store, _settings(), day=DAY, now=NOW)
     verdicts = {v.check: v for v in outcome.verdicts}

@@ -12,7 +12,9 @@ import pytest
 
 from shared.adapters.memory_store import MemoryBlobStore
 from shared.domain.contract import CREDITCARD
-from shared.scoring.records import CONTAINER, PredictionRecorder, Scored
+from shared.domain.layout import PREDICTIONS
+from shared.scoring.recorder import PredictionRecorder
+from shared.scoring.records import Scored
 
 FEATURES = CREDITCARD.feature_names
 
@@ -34,8 +36,8 @@ def _batch(start: int, n: int, *, day: str = "2026-12-04", request_id: str = "r1
 
 
 def _recorded(store: MemoryBlobStore):
-    names = store.list_names(CONTAINER)
-    tables = [pq.read_table(io.BytesIO(store.get_bytes(CONTAINER, n)[0])) for n in names]
+    names = store.list_names(PREDICTIONS)
+    tables = [pq.read_table(io.BytesIO(store.get_bytes(PREDICTIONS, n)[0])) for n in names]
     return names, tables
 
 
@@ -48,7 +50,7 @@ class _Failing(MemoryBlobStore):
         self.ensure_containers()
 
     def put_bytes(self, container, name, data, **kwargs):
-        if container == CONTAINER:
+        if container == PREDICTIONS:
             self.attempts.append(name)
             if self.failures > 0:
                 self.failures -= 1
@@ -62,7 +64,7 @@ def test_every_field_is_recorded_by_day_and_close_writes_what_is_left(memory_sto
     recorder = PredictionRecorder(memory_store, FEATURES, flush_rows=10_000, flush_seconds=3600)
     assert recorder.record(_batch(0, 3, request_id="req-a"))
     assert recorder.record(_batch(3, 2, day="2026-12-05", request_id="req-b"))
-    assert memory_store.list_names(CONTAINER) == []  # nothing written on the request's path
+    assert memory_store.list_names(PREDICTIONS) == []  # nothing written on the request's path
     stats = recorder.close()
     names, tables = _recorded(memory_store)
     assert [n.split("/")[0] for n in names] == ["date=2026-12-04", "date=2026-12-05"]
@@ -83,10 +85,10 @@ def test_the_background_thread_writes_once_enough_rows_wait(memory_store):
     recorder = PredictionRecorder(memory_store, FEATURES, flush_rows=4, flush_seconds=3600)
     recorder.record(_batch(0, 5))
     for _ in range(200):
-        if memory_store.list_names(CONTAINER):
+        if memory_store.list_names(PREDICTIONS):
             break
         threading.Event().wait(0.01)
-    assert len(memory_store.list_names(CONTAINER)) == 1
+    assert len(memory_store.list_names(PREDICTIONS)) == 1
     recorder.close()
 
 
@@ -173,14 +175,14 @@ def test_answers_are_counted_by_status_class_and_survive_a_failed_write():
     for status_class in ("2xx", "2xx", "5xx", "4xx"):
         recorder.count_request(status_class)
     assert recorder.flush(timeout=5)  # the first write fails, the counts wait and go with the next
-    names = store.list_names(CONTAINER, "_requests/")
+    names = store.list_names(PREDICTIONS, "_requests/")
     assert len(names) == 1 and names[0].startswith("_requests/date=")
-    assert json.loads(store.get_bytes(CONTAINER, names[0])[0]) == {"2xx": 2, "5xx": 1, "4xx": 1}
+    assert json.loads(store.get_bytes(PREDICTIONS, names[0])[0]) == {"2xx": 2, "5xx": 1, "4xx": 1}
     recorder.count_request("2xx")
     recorder.close()
     totals: dict[str, int] = {}
-    for name in store.list_names(CONTAINER, "_requests/"):
-        for k, v in json.loads(store.get_bytes(CONTAINER, name)[0]).items():
+    for name in store.list_names(PREDICTIONS, "_requests/"):
+        for k, v in json.loads(store.get_bytes(PREDICTIONS, name)[0]).items():
             totals[k] = totals.get(k, 0) + v
     assert totals == {"2xx": 3, "5xx": 1, "4xx": 1}  # nothing lost, nothing counted twice
 

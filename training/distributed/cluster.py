@@ -24,18 +24,18 @@ from shared.domain.errors import TrainingError
 if TYPE_CHECKING:
     from distributed import Client
 
-    from shared.domain.settings import Settings
+    from shared.domain.config import StorageConfig, TrainingConfig
 
 log = logging.getLogger(__name__)
 
 LOCAL = "local"
 
 
-def needed(settings: Settings, rows: int) -> bool:
+def needed(config: TrainingConfig, rows: int) -> bool:
     """Whether a window of ``rows`` rows trains on Dask; ``TrainingError`` when it must but no cluster is set."""
-    if settings.dask_scheduler_address:
+    if config.dask_scheduler_address:
         return True
-    limit = settings.train_distributed_rows
+    limit = config.train_distributed_rows
     if limit is not None and rows > limit:
         raise TrainingError(
             f"the training window has {rows:,} rows, more than TRAIN_DISTRIBUTED_ROWS ({limit:,}), which one "
@@ -45,19 +45,19 @@ def needed(settings: Settings, rows: int) -> bool:
     return False
 
 
-def storage_options(settings: Settings) -> dict[str, Any]:
+def storage_options(storage: StorageConfig) -> dict[str, Any]:
     """``adlfs.AzureBlobFileSystem`` arguments for the data account, picklable for the workers."""
-    if settings.storage_blob_uri:
-        host = urlparse(settings.storage_blob_uri).hostname or ""
+    if storage.storage_blob_uri:
+        host = urlparse(storage.storage_blob_uri).hostname or ""
         return {"account_name": host.split(".")[0], "anon": False}
-    if settings.storage_account_name:
-        return {"account_name": settings.storage_account_name, "anon": False}
-    return {"connection_string": settings.storage_connection}
+    if storage.storage_account_name:
+        return {"account_name": storage.storage_account_name, "anon": False}
+    return {"connection_string": storage.storage_connection}
 
 
-def security(settings: Settings) -> Any:
+def security(config: TrainingConfig) -> Any:
     """``distributed.Security`` for a ``tls://`` address (``None`` otherwise)."""
-    address = settings.dask_scheduler_address or ""
+    address = config.dask_scheduler_address or ""
     if not address.startswith("tls://"):
         return None
     from distributed.security import Security
@@ -65,24 +65,24 @@ def security(settings: Settings) -> Any:
     missing = [
         name
         for name, value in (
-            ("DASK_TLS_CA_FILE", settings.dask_tls_ca_file),
-            ("DASK_TLS_CERT_FILE", settings.dask_tls_cert_file),
-            ("DASK_TLS_KEY_FILE", settings.dask_tls_key_file),
+            ("DASK_TLS_CA_FILE", config.dask_tls_ca_file),
+            ("DASK_TLS_CERT_FILE", config.dask_tls_cert_file),
+            ("DASK_TLS_KEY_FILE", config.dask_tls_key_file),
         )
         if not value
     ]
     if missing:
         raise TrainingError(f"DASK_SCHEDULER_ADDRESS is a tls:// address but {', '.join(missing)} is not set")
     return Security(
-        tls_ca_file=settings.dask_tls_ca_file,
-        tls_client_cert=settings.dask_tls_cert_file,
-        tls_client_key=settings.dask_tls_key_file,
+        tls_ca_file=config.dask_tls_ca_file,
+        tls_client_cert=config.dask_tls_cert_file,
+        tls_client_key=config.dask_tls_key_file,
         require_encryption=True,
     )
 
 
 @contextlib.contextmanager
-def connect(settings: Settings, *, timeout: float = 30.0) -> Iterator[Client]:
+def connect(config: TrainingConfig, *, timeout: float = 30.0) -> Iterator[Client]:
     """A client of the configured cluster (a private ``LocalCluster`` for ``local``), closed on exit."""
     from distributed import Client, LocalCluster, get_worker, worker_client
 
@@ -90,11 +90,11 @@ def connect(settings: Settings, *, timeout: float = 30.0) -> Iterator[Client]:
         get_worker()
     except ValueError:
         pass
-    else:  # a run submitted to the cluster (training.distributed.submit): this worker's client
+    else:  # a run submitted to the cluster (training.retrain.submit): this worker's client
         with worker_client() as inside:
             yield inside
         return
-    address = settings.dask_scheduler_address or LOCAL
+    address = config.dask_scheduler_address or LOCAL
     if address == LOCAL:
         with (
             LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster,
@@ -103,7 +103,7 @@ def connect(settings: Settings, *, timeout: float = 30.0) -> Iterator[Client]:
             yield client
         return
     try:
-        client = Client(address, security=security(settings), timeout=timeout)
+        client = Client(address, security=security(config), timeout=timeout)
     except OSError as exc:
         raise TrainingError(
             f"the Dask scheduler at {address} cannot be reached ({exc}); the champion is untouched"

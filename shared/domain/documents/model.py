@@ -9,36 +9,36 @@ are both optional here: a reader asks for what its kind has.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from pydantic import Field
 
+from shared.domain import layout
 from shared.domain.documents import StoredDocument
+from shared.domain.errors import ModelIntegrityError
+
+LIGHTGBM: Final = "lightgbm"  # ``kind`` of a model retrained by ``training``
+FEDERATED: Final = layout.FEDERATED_KIND  # ``kind`` of a federated round's model
 
 
-class ModelManifest(StoredDocument):
-    """One published model version: what it is, what it was trained on, how it scored, how to serve it."""
+class ModelDescription(StoredDocument):
+    """What a publisher says about a version (``ModelStore.publish`` adds the identity and the digests).
 
-    # written by the model store itself
-    version: str
-    model_name: str
-    created_at: str
-    sha256: str  # of model.onnx
-    onnx_bytes: int | None = None
-    files: dict[str, str] = Field(default_factory=dict)  # every other file's sha256
+    ``threshold`` and ``feature_names`` are optional because a manifest may lack them (tests publish bare
+    versions); a version without them cannot be served (the scorer refuses it)."""
 
     # how to serve it
-    kind: str = "lightgbm"  # "lightgbm" (retraining) or "federated" (a federated round)
-    feature_names: list[str]
+    kind: str = LIGHTGBM  # LIGHTGBM (retraining) or FEDERATED (a federated round)
+    feature_names: list[str] = Field(default_factory=list)
     input_name: str = "features"
-    threshold: float
+    threshold: float | None = None
     derived_features: list[dict[str, Any]] = Field(default_factory=list)
 
     # how it scored
     metrics: dict[str, Any] = Field(default_factory=dict)
     baseline_metrics: dict[str, Any] | None = None
     metric_intervals: dict[str, Any] | None = None
-    segments: list[dict[str, Any]] | None = None
+    segments: dict[str, list[dict[str, Any]]] | None = None  # per kind of segment (amount, time of day), its rows
     figures: dict[str, Any] | None = None
     parity_max_abs_diff: float | None = None
     cost_fn: float | None = None
@@ -52,7 +52,7 @@ class ModelManifest(StoredDocument):
     hyperparameters: dict[str, Any] | None = None
     search: dict[str, Any] | None = None
     models_comparison: list[dict[str, Any]] | None = None
-    feature_importance: list[dict[str, Any]] | None = None
+    feature_importance: dict[str, float] | None = None  # gain (LightGBM) or weight (federated) per feature
     shap_importance: list[dict[str, Any]] | None = None
     drift_at_training: dict[str, Any] | None = None
     training_profile: dict[str, Any] | None = None  # the features' distribution (live drift's reference)
@@ -73,6 +73,27 @@ class ModelManifest(StoredDocument):
     noise_std: float | None = None
     epsilon: float | None = None
     dp_delta: float | None = None
+
+
+class ModelManifest(ModelDescription):
+    """One published model version: its description, and what the model store adds when it writes it."""
+
+    version: str
+    model_name: str
+    created_at: str
+    sha256: str  # of model.onnx
+    onnx_bytes: int | None = None
+    files: dict[str, str] = Field(default_factory=dict)  # every other file's sha256 (model.txt...)
+
+    def decision_threshold(self) -> float:
+        """The threshold a score is compared with; ``ModelIntegrityError`` when this manifest records none."""
+        if self.threshold is None:
+            raise ModelIntegrityError(f"model {self.version}: its manifest records no threshold")
+        return float(self.threshold)
+
+    def digest_of(self, filename: str) -> str | None:
+        """The sha256 this manifest records for one of the version's files; ``None`` when it records none."""
+        return self.sha256 if filename == "model.onnx" else self.files.get(filename)
 
 
 class ChampionPointer(StoredDocument):

@@ -1,4 +1,6 @@
-"""What the timer function does when retraining is distributed: hand the whole run to the cluster and return.
+"""What the timer runs: the retraining run here, or, with a Dask scheduler address, handed to that cluster.
+
+When retraining is distributed, the timer hands the whole run to the cluster and returns.
 
 Why this shape: a Functions timer invocation is bounded (10 minutes on Consumption, 30 by default on
 Flex Consumption) and its instance can be recycled at any time, while a distributed run over a year of
@@ -24,9 +26,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from shared.domain.errors import TrainingError
+from training.pipeline import run_training
 
 if TYPE_CHECKING:
+    from shared.adapters.storage import BlobStore
     from shared.domain.settings import Settings
+    from training.run import TrainingRun
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,20 @@ class Submitted:
     key: str
     scheduler: str
     dataset_version: str
+
+
+def retrain(store: BlobStore, settings: Settings) -> TrainingRun | Submitted:
+    """The run here, or, with a Dask scheduler address, the run handed to that cluster (it returns at once, the
+    cluster finishes and publishes). It takes the whole settings: a handed-over run rebuilds its clients from them.
+    """
+    from training.distributed.cluster import LOCAL
+
+    if settings.dask_scheduler_address and settings.dask_scheduler_address != LOCAL:
+        from shared.etl.manifest import files_of_version
+
+        version, _ = files_of_version(store, settings.dataset_name)  # pinned now: the job trains on this version
+        return submit(settings, version)
+    return run_training(store, config=settings.training, storage=settings.storage)
 
 
 def without_secrets(settings: Settings) -> Settings:
@@ -62,7 +81,7 @@ def submit(
         )
     key = f"fraudops-retrain-{dataset_version}-{(now or datetime.now(UTC)):%Y%m%dT%H}"
     try:
-        client = Client(address, security=security(settings), timeout=timeout)
+        client = Client(address, security=security(settings.training), timeout=timeout)
     except OSError as exc:
         raise TrainingError(f"the Dask scheduler at {address} cannot be reached ({exc}); nothing was started") from None
     try:
@@ -78,7 +97,8 @@ def retrain_job(settings: Settings, dataset_version: str) -> dict[str, Any]:
     """On a Dask worker: the whole retraining run (``run_training``), with this worker's client."""
     from shared.adapters.storage import get_blob_store
     from shared.domain.results import as_dict
-    from training.pipeline import run_training
 
-    run = run_training(get_blob_store(settings), settings, dataset_version=dataset_version)
+    run = run_training(
+        get_blob_store(settings), config=settings.training, storage=settings.storage, dataset_version=dataset_version
+    )
     return {k: v for k, v in as_dict(run).items() if k in ("model_version", "promoted", "promotion_reason", "auc")}

@@ -1,11 +1,11 @@
-"""The distributed ``prepare`` and ``fit``: the single-node rules, with the rows on the Dask workers.
+"""The Dask engine: ``prepare`` and ``fit`` by the single-node rules, with the rows on the Dask workers.
 
 What stays the same as on one instance: the window and its time order, the layout (folds in the oldest
 80 %, the newest 20 % held out), the configuration search on rolling-origin folds, the threshold of least
 business cost on the folds' out-of-fold probabilities, the backtest model (the configuration fitted on
 every dev row, measured once on every test row) and the published model (refitted on every row, with
-the boosting rounds scaled to its size), then the pipeline's own ONNX export, parity check, gate and
-publish.
+the boosting rounds scaled to its size), then the steps both engines share (``training.finish``): the
+ONNX export, parity check, gate and publish.
 
 What differs, and why:
 
@@ -36,30 +36,35 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shared.domain.documents.model import ModelManifest
 from shared.domain.errors import BlobNotFoundError, ModelIntegrityError, ModelNotAvailableError, TrainingError
+from training.distributed import workers
+from training.distributed.prepared import EVAL_ROWS, DistributedPrepared, TestPart, need
 from training.distributed.source import PART, ROW, Snapshot, frame, with_rows
-from training.pipeline import Fitted, Prepared, TrainConfig
-from training.window import Layout, Window, check_classes, cut, layout, plan_window
+from training.steps import Fitted, Prepared
+from training.window import Window, check_classes, cut, layout, plan_window
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
     import lightgbm as lgb
     from distributed import Client
 
+    from shared.adapters.model_store import ModelStore
     from shared.adapters.storage import BlobStore
+    from shared.domain.config import StorageConfig, TrainingConfig
     from shared.domain.contract import DatasetContract
-    from shared.domain.settings import Settings
     from shared.scoring.derived import Derived
-    from training.search import Model, SearchResult
+    from training.config import TrainConfig
+    from training.gate import ChampionScorer
+    from training.model import Model
+    from training.search import SearchResult
 
 log = logging.getLogger(__name__)
 
-EVAL_ROWS = 20_000  # test rows with their features, for the parity check and the explanations
 WATCH_SECONDS = 0.5
 NETWORK_TIMEOUT_MINUTES = 10  # LightGBM's own socket timeout between workers
 
@@ -68,98 +73,37 @@ class WorkerLostError(TrainingError):
     """A Dask worker left the cluster while LightGBM trained on it."""
 
 
-@dataclass(frozen=True)
-class TestPart:
-    """The test part's narrow columns, in row order: what this process needs of every test row."""
-
-    rows: np.ndarray  # positions in the window
-    y: np.ndarray
-    time: np.ndarray
-    part: np.ndarray
-    amount: np.ndarray | None
-
-
-@dataclass(frozen=True)
-class DistributedPrepared(Prepared):
-    """``Prepared`` for a window on the workers: ``window`` is the search sample (its rows keep their positions in
-    ``sample_rows``), ``plan`` the whole window's layout, ``test`` the test part's narrow columns and
-    ``x_eval``/``eval_rows`` up to ``EVAL_ROWS`` test rows with their features."""
-
-    snapshot: Snapshot | None = None
-    window_rows: int = 0
-    lengths: tuple[int, ...] = ()
-    offsets: tuple[int, ...] = ()
-    sample_rows: np.ndarray | None = None
-    sample_plan: Layout | None = None
-    test: TestPart | None = None
-    x_eval: np.ndarray | None = None
-    eval_rows: np.ndarray | None = None
-
-    @property
-    def rows(self) -> int:
-        return self.window_rows
-
-    @property
-    def y_test(self) -> np.ndarray:
-        return _need(self.test).y
-
-    @property
-    def x_test(self) -> np.ndarray:
-        """Only the ``EVAL_ROWS`` sample of the test part (parity, explanations): the features stay on the workers."""
-        return _need(self.x_eval)
-
-    @property
-    def eval_y(self) -> np.ndarray:
-        test = _need(self.test)
-        return test.y[np.searchsorted(test.rows, _need(self.eval_rows))]
-
-    @property
-    def test_time(self) -> np.ndarray:
-        return _need(self.test).time
-
-    @property
-    def test_files(self) -> np.ndarray:
-        files: np.ndarray = np.asarray(self.window.files, dtype=object)
-        return np.asarray(files[_need(self.test).part])
-
-    def test_column(self, features: list[str], name: str) -> np.ndarray | None:
-        """Only the amount is brought back from the workers (the segments' bands)."""
-        has = any(f.lower() == name for f in features)
-        return _need(self.test).amount if has and name == "amount" else None
-
-    def training_profile(self, features: list[str]) -> dict[str, Any]:
-        """The drift reference from the search sample (a uniform sample of the window)."""
-        from shared.domain import drift
-
-        return drift.profile(self.window.x, features)
-
-
-def _need[T](value: T | None) -> T:
-    if value is None:
-        raise TrainingError("the distributed run's prepared data is incomplete")
-    return value
-
-
-class DistributedSteps:
+class DaskEngine:
     """``prepare``, ``fit`` and the champion's scoring of a run whose rows are on the Dask cluster of ``client``."""
 
     callbacks: tuple[Any, ...] = ()  # LightGBM callbacks of both fits, run on the workers (tests slow a fit down)
 
-    def __init__(self, client: Client, store: BlobStore, settings: Settings, contract: DatasetContract) -> None:
+    distributed = True
+
+    def __init__(
+        self,
+        *,
+        client: Client,
+        store: BlobStore,
+        config: TrainingConfig,
+        storage: StorageConfig,
+        contract: DatasetContract,
+    ) -> None:
         from training.distributed.cluster import storage_options
 
-        self.client, self.store, self.settings, self.contract = client, store, settings, contract
-        self.options = storage_options(settings)
+        self.client, self.store, self.config, self.contract = client, store, config, contract
+        self.options = storage_options(storage)
         self.features = contract.feature_names
         assert contract.label is not None and contract.time_column is not None
         self.label, self.time = contract.label.name, contract.time_column.name
 
     # -- prepare ---------------------------------------------------------------------------------------
-    def prepare(self, dataset_version: str | None, config: TrainConfig) -> DistributedPrepared:
+    def prepare(self, dataset_version: str | None, run_config: TrainConfig) -> DistributedPrepared:
         """Pin the window, lay it out from its labels, and bring back the search sample and the test columns."""
         from shared.adapters.erasures import erased
         from training.monitoring import check_drift
 
+        config = run_config
         version, all_files, files, counts = plan_window(
             self.store, self.contract, dataset_version, max_rows=config.window_rows, max_days=config.window_days
         )
@@ -183,8 +127,8 @@ class DistributedSteps:
         amount = next((f for f in self.features if f.lower() == "amount"), None)
         narrow = [ROW, self.label, self.time, PART, *([amount] if amount else [])]
         test = full[full[ROW] >= plan.dev_stop]
-        sample_dd = full.map_partitions(_sample, fraction, config.seed, meta=full._meta)
-        eval_dd = test.map_partitions(_sample, eval_fraction, config.seed + 1, meta=full._meta)
+        sample_dd = full.map_partitions(workers.sample, fraction, config.seed, meta=full._meta)
+        eval_dd = test.map_partitions(workers.sample, eval_fraction, config.seed + 1, meta=full._meta)
         bounds_dd = full[full[ROW].isin(boundaries)][[ROW, self.time]]
         sample, evaluation, bounds, test_columns = self._compute(
             (sample_dd, eval_dd, bounds_dd, test[narrow]), "reading the sample and the test part", many=True
@@ -217,7 +161,7 @@ class DistributedSteps:
             window=window,
             plan=plan,
             split=split,
-            drift=check_drift(self.store, self.settings, files=list(files)),
+            drift=check_drift(self.store, config=self.config, files=list(files)),
             snapshot=snapshot,
             window_rows=n,
             lengths=lengths,
@@ -236,24 +180,26 @@ class DistributedSteps:
         )
 
     # -- fit -------------------------------------------------------------------------------------------
-    def fit(self, p: DistributedPrepared, config: TrainConfig, *, deadline: float) -> Fitted:
+    def fit(self, prepared: Prepared, run_config: TrainConfig, *, deadline: float) -> Fitted:
         """Search on the sample; fit the backtest and published models on the workers; score the test part there."""
+        from training.boosting import dataset_params
         from training.evaluation import evaluate
         from training.explain import explain
         from training.families import lightgbm_row
-        from training.pipeline import RESERVE_FRACTION, families_and_baseline, search_and_threshold
-        from training.search import dataset_params, derive
+        from training.fitting import deadline_of_fits, families_and_baseline, search_and_threshold
+        from training.model import derive
 
-        w, plan, sample_plan = p.window, p.plan, _need(p.sample_plan)
+        p, config = _distributed(prepared), run_config
+        w, plan, sample_plan = p.window, p.plan, need(p.sample_plan)
         features = self.features
         costs = {"cost_fn": config.cost_fn, "cost_fp": config.cost_fp}
-        fits_deadline = deadline - RESERVE_FRACTION * config.budget_seconds
+        fits_deadline = deadline_of_fits(deadline, config)
         found, oof_y, curve, threshold = search_and_threshold(
             w, sample_plan, features, config, fits_deadline=fits_deadline
         )
         binning = dataset_params(found.max_bin)
         choice = (found.interactions, found.linear)
-        in_dev = _need(p.sample_rows) < plan.dev_stop
+        in_dev = need(p.sample_rows) < plan.dev_stop
         no_deadline = float("inf")  # the derived columns of a fit are measured whole, as on one instance
         derived_dev = derive(
             w.x[in_dev], w.y[in_dev], features, choice, seed=config.seed, binning=binning, deadline=no_deadline
@@ -283,9 +229,9 @@ class DistributedSteps:
             ),
             *others,
         ]
-        x_eval = p.x_test
+        x_sample = p.x_test_sample
         explanations = explain(
-            published, features, x_eval, p.eval_y, published.predict(x_eval), threshold, seed=config.seed
+            published, features, x_sample, p.y_test_sample, published.predict(x_sample), threshold, seed=config.seed
         )
         return Fitted(
             found,
@@ -302,30 +248,29 @@ class DistributedSteps:
             explanations,
         )
 
-    def champion_scorer(self, p: DistributedPrepared) -> Any:
+    def champion_scorer(self, prepared: Prepared, models: ModelStore) -> ChampionScorer:
         """What the gate calls for the champion's test-part probabilities: scored on the workers."""
+        p = _distributed(prepared)
 
         def score(version: str) -> tuple[np.ndarray, float] | None:
-            from shared.adapters.model_store import ModelStore
-
-            models = ModelStore(self.store, self.settings.model_name)
             try:
-                manifest = models.manifest(version)
-                onnx_bytes = models.file(version, "model.onnx", manifest=manifest)  # checked against its digest
+                stored = models.manifest(version)
+                onnx_bytes = models.file(version, "model.onnx", manifest=stored)  # checked against its digest
+                manifest = ModelManifest.model_validate(stored)
             except (ModelIntegrityError, ModelNotAvailableError, BlobNotFoundError) as exc:
                 log.warning("champion %s cannot be scored (%s); the new model replaces it", version, exc.reason)
                 return None
-            if list(manifest.get("feature_names", [])) != self.features:
+            if list(manifest.feature_names) != self.features or manifest.threshold is None:
                 log.warning("champion %s was trained on other features; the new model replaces it", version)
                 return None
-            return self._score_test(p, {"champion": onnx_bytes})["champion"], float(manifest["threshold"])
+            return self._score_test(p, {"champion": onnx_bytes})["champion"], manifest.threshold
 
         return score
 
     # -- on the workers --------------------------------------------------------------------------------
     def _rows(self, p: DistributedPrepared, start: int, stop: int) -> tuple[dd.DataFrame, list[int]]:
         """The window's rows ``[start, stop)`` as partitions that hold some, with each one's length there."""
-        full = with_rows(frame(_need(p.snapshot), self.options), list(p.offsets))
+        full = with_rows(frame(need(p.snapshot), self.options), list(p.offsets))
         keep, lengths = [], []
         for i, (offset, length) in enumerate(zip(p.offsets, p.lengths, strict=True)):
             inside = min(stop, offset + length) - max(start, offset)
@@ -340,13 +285,13 @@ class DistributedSteps:
     ) -> Model:
         from lightgbm.dask import DaskLGBMClassifier
 
+        from training.model import Model
         from training.onnx_export import float32_thresholds
-        from training.search import Model
 
         rows, lengths = self._rows(p, 0, stop)
         names = self.features if derived is None else self.features + derived.names(self.features)
         meta = rows._meta[self.features].astype(np.float32).reindex(columns=names).astype(np.float32)
-        x = rows.map_partitions(_inputs, self.features, derived, names, meta=meta).to_dask_array(lengths=lengths)
+        x = rows.map_partitions(workers.inputs, self.features, derived, names, meta=meta).to_dask_array(lengths=lengths)
         y = rows[self.label].to_dask_array(lengths=lengths)
         params = {k: v for k, v in found.params.items() if k not in ("interactions", "linear", "num_threads")}
         params.update(max_bin=found.max_bin, feature_pre_filter=False, time_out=NETWORK_TIMEOUT_MINUTES)
@@ -377,9 +322,9 @@ class DistributedSteps:
         rows, _ = self._rows(p, p.plan.dev_stop, p.rows)
         meta = pd.DataFrame({ROW: pd.Series(dtype=np.int64), **{k: pd.Series(dtype=np.float64) for k in models}})
         scored = self._compute(
-            rows.map_partitions(_score, self.features, models, meta=meta), "scoring the test part on the workers"
+            rows.map_partitions(workers.score, self.features, models, meta=meta), "scoring the test part on the workers"
         ).sort_values(ROW)
-        if not np.array_equal(scored[ROW].to_numpy(), _need(p.test).rows):
+        if not np.array_equal(scored[ROW].to_numpy(), need(p.test).rows):
             raise TrainingError("the test part scored on the workers is not the test part that was read")
         return {k: scored[k].to_numpy(np.float64) for k in models}
 
@@ -388,15 +333,15 @@ class DistributedSteps:
 
         return self._watched(lambda: compute(*collection) if many else collection.compute(), what)
 
-    def _check_workers(self, workers: set[str], what: str, cause: BaseException | None) -> None:
-        gone = workers - set(self.client.nthreads())
+    def _check_workers(self, present: set[str], what: str, cause: BaseException | None) -> None:
+        gone = present - set(self.client.nthreads())
         if gone:
             raise _lost(gone, what) from cause
 
     def _watched(self, work: Any, what: str) -> Any:
         """Run ``work`` while watching the workers: one leaving fails the run now, instead of LightGBM waiting
         on the network for a peer that is gone."""
-        workers = set(self.client.nthreads())
+        present = set(self.client.nthreads())
         pool = ThreadPoolExecutor(1, thread_name_prefix="distributed-fit")
         future = pool.submit(work)
         try:
@@ -404,12 +349,19 @@ class DistributedSteps:
                 try:
                     return future.result(timeout=WATCH_SECONDS)
                 except FutureTimeout:
-                    self._check_workers(workers, what, None)
+                    self._check_workers(present, what, None)
                 except Exception as exc:  # a worker's death can also surface as the computation's own error
-                    self._check_workers(workers, what, exc)
+                    self._check_workers(present, what, exc)
                     raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _distributed(prepared: Prepared) -> DistributedPrepared:
+    """``prepared`` as the Dask engine's own ``prepare`` returned it."""
+    if not isinstance(prepared, DistributedPrepared):
+        raise TrainingError("the Dask engine fits only what its own prepare returned")
+    return prepared
 
 
 def _lost(gone: set[str], what: str) -> WorkerLostError:
@@ -417,41 +369,3 @@ def _lost(gone: set[str], what: str) -> WorkerLostError:
         f"Dask worker {', '.join(sorted(gone))} left the cluster during {what} (killed, out of memory or "
         "preempted); the run stops and nothing is published"
     )
-
-
-def _sample(part: Any, fraction: float, seed: int) -> Any:
-    """A uniform sample of one part, in its order; the same rows for the same part and seed."""
-    if fraction >= 1.0 or not len(part):
-        return part
-    rng = np.random.default_rng([seed, int(part[PART].iloc[0])])
-    return part[rng.random(len(part)) < fraction]
-
-
-def _inputs(part: Any, features: list[str], derived: Derived | None, names: list[str]) -> Any:
-    """What the booster takes, on a worker: the contract's features with the derived columns appended."""
-    import pandas as pd
-
-    x = part[features].to_numpy(np.float32)
-    wide = x if derived is None else derived.apply(x)
-    return pd.DataFrame(wide, columns=names, index=part.index)
-
-
-def _score(part: Any, features: list[str], models: dict[str, Any]) -> Any:
-    """Probabilities of each model on one part's rows, on a worker."""
-    import pandas as pd
-
-    from training.onnx_export import onnx_probabilities
-    from training.search import Model
-
-    x = part[features].to_numpy(np.float32)
-    out: dict[str, Any] = {ROW: part[ROW].to_numpy(np.int64)}
-    for name, model in models.items():
-        if not len(part):
-            out[name] = np.empty(0)
-        elif isinstance(model, bytes):
-            out[name] = onnx_probabilities(model, x)
-        elif isinstance(model, Model):
-            out[name] = model.predict(x)
-        else:
-            out[name] = model.predict_proba(x)[:, 1]
-    return pd.DataFrame(out)

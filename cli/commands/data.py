@@ -1,0 +1,146 @@
+"""The data commands: create the containers, generate transactions, land a file (the ETL), land labels,
+replay a file as stream events."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cli.commands.command import EXIT_REJECTED, CommandError, Summary, emit, services
+
+if TYPE_CHECKING:
+    from cli.commands.command import SubParsers
+
+
+def cmd_init(_args: argparse.Namespace) -> Summary:
+    """Create every container of the layout (idempotent); Bicep does this in Azure."""
+    from shared.domain.layout import CONTAINERS
+
+    services().blob_store.ensure_containers()
+    return {"containers": list(CONTAINERS)}
+
+
+def cmd_generate(args: argparse.Namespace) -> Summary:
+    from training.generate import generate
+
+    s = generate(
+        args.rows, args.seed, args.out, fraud_rate=args.fraud_rate, truth=args.truth, mechanics_name=args.mechanics
+    )
+    return {
+        "rows": s.rows,
+        "frauds": s.frauds,
+        "mechanics": s.mechanics,
+        "out": s.path,
+        "truth": s.truth,
+        "bytes": s.bytes,
+    }
+
+
+def cmd_etl(args: argparse.Namespace) -> Summary:
+    from shared.domain import layout
+    from shared.domain.results import as_dict
+    from shared.etl.service import run_etl
+
+    path = Path(args.path)
+    if not path.is_file():
+        raise CommandError(f"{path} is not a file")
+    root = services()
+    store, settings = root.blob_store, root.settings
+    name = args.name or path.name
+    started = time.perf_counter()
+    with path.open("rb") as f:
+        store.upload_stream(layout.RAW, name, f, overwrite=True)
+    upload_seconds = round(time.perf_counter() - started, 3)
+    outcome = run_etl(store, settings.etl, name=name)
+    summary = {**as_dict(outcome, drop=("columns", "schema")), "upload_seconds": upload_seconds}
+    if outcome.rejected:
+        emit(summary)
+        raise CommandError(f"rejected: {outcome.reason}", EXIT_REJECTED)
+    return summary
+
+
+def cmd_labels(args: argparse.Namespace) -> Summary:
+    """Upload a labels file to raw/labels/ and run the labels ETL on it (what the blob trigger does)."""
+    from shared.domain import layout
+    from shared.monitoring.feedback import land_labels
+
+    path = Path(args.path)
+    if not path.is_file():
+        raise CommandError(f"{path} does not exist", EXIT_REJECTED)
+    root = services()
+    store, settings = root.blob_store, root.settings
+    name = f"{layout.RAW_LABELS_PREFIX}{path.name}"
+    with path.open("rb") as f:
+        store.upload_stream(layout.RAW, name, f, overwrite=True)
+    landed = land_labels(store, settings.monitoring, name=name)
+    if landed.etl.status == "rejected":
+        raise CommandError(f"{layout.display(layout.RAW, name)} was rejected: {landed.etl.reason}", EXIT_REJECTED)
+    from shared.domain.results import as_dict
+
+    summary = as_dict(landed.etl, drop=("columns", "schema"))
+    summary["training_rows"] = as_dict(landed.feedback) if landed.feedback else None
+    return summary
+
+
+def cmd_replay(args: argparse.Namespace) -> Summary:
+    from cli.replay import replay
+
+    if args.batch < 1:
+        raise CommandError("--batch must be at least 1")
+    settings = services().settings
+    return replay(Path(args.path), settings, rate=args.rate, batch=args.batch, local=True if args.local else None)
+
+
+def add_init(sub: SubParsers) -> None:
+    sub.add_parser("init", help="create the storage containers (local Azurite; Bicep does it in Azure)").set_defaults(
+        func=cmd_init
+    )
+
+
+def add_generate(sub: SubParsers) -> None:
+    from training.mechanics import NAMES  # NumPy only
+
+    g = sub.add_parser("generate", help="synthetic transactions in the Kaggle creditcard.csv format")
+    g.add_argument("--rows", type=int, required=True)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", required=True)
+    g.add_argument("--fraud-rate", type=float, default=0.00172)
+    g.add_argument("--truth", help="also write each row's true fraud probability here")
+    g.add_argument(
+        "--mechanics",
+        default="mixture",
+        choices=NAMES,
+        help="how fraud depends on the features (training/mechanics.py); mixture by default",
+    )
+    g.set_defaults(func=cmd_generate)
+
+
+def add_etl(sub: SubParsers) -> None:
+    e = sub.add_parser("etl", help="upload a file to raw/ and run the blob-trigger ETL on it")
+    e.add_argument("path")
+    e.add_argument("--name", help="blob name in raw/ (default: the file name)")
+    e.set_defaults(func=cmd_etl)
+
+
+def add_labels(sub: SubParsers) -> None:
+    lb = sub.add_parser("labels", help="upload a labels file (chargebacks, verdicts) and run the labels ETL")
+    lb.add_argument("path", help="CSV with transaction_id,label,labelled_at[,source]")
+    lb.set_defaults(func=cmd_labels)
+
+
+def add_replay(sub: SubParsers) -> None:
+    rp = sub.add_parser(
+        "replay",
+        help="send a CSV/Parquet file as stream events (Event Hubs, or locally through the streaming function)",
+    )
+    rp.add_argument("path")
+    rp.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
+    rp.add_argument("--batch", type=int, default=500, help="events per batch")
+    rp.add_argument(
+        "--local",
+        action="store_true",
+        help="feed the function in-process (the default when no Event Hubs connection is set)",
+    )
+    rp.set_defaults(func=cmd_replay)

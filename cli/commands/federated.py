@@ -1,0 +1,95 @@
+"""The federated commands: simulate banks against the local API, run one bank's client, add or revoke a bank's key."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cli.commands.command import EXIT_REJECTED, CommandError, Summary, services
+
+if TYPE_CHECKING:
+    from cli.commands.command import SubParsers
+
+
+def cmd_federated_simulate(args: argparse.Namespace) -> Summary:
+    from cli.simulate import simulate
+
+    services()  # the settings are read (and refused with their reason) before any bank starts
+    try:
+        return simulate(
+            banks=args.banks,
+            rounds=args.rounds,
+            data=Path(args.data) if args.data else None,
+            non_iid=args.non_iid,
+            poison=args.poison,
+            lie=args.lie,
+            poison_statistics=args.poison_statistics,
+            aggregator=args.aggregator,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_REJECTED) from None
+
+
+def cmd_federated_client(args: argparse.Namespace) -> Summary:
+    import os
+
+    from fraudops_bank.errors import TableRefusedError
+    from fraudops_bank.run import run_client
+
+    try:
+        return run_client(args, os.environ)  # the same as `fraudops-bank client`, which banks install on their own
+    except TableRefusedError as exc:
+        raise CommandError(exc.reason, EXIT_REJECTED) from None
+
+
+def cmd_federated_keys(args: argparse.Namespace) -> Summary:
+    from shared.adapters.audit import service_actor
+    from shared.federated.auth import add_bank_key, revoke_bank_key
+
+    root = services()
+    config = root.settings.federated
+    change = add_bank_key if args.keys_command == "add" else revoke_bank_key
+    return change(
+        args.bank,
+        actor=service_actor("cli"),
+        config=config,
+        store=root.blob_store,
+        credential=root.credential if config.key_vault_url else None,
+    )
+
+
+def add_federated(sub: SubParsers) -> None:
+    from fraudops_bank.run import add_client_arguments  # argparse only
+
+    fl = sub.add_parser("federated", help="federated learning: simulate banks, or run one bank's client")
+    fl_sub = fl.add_subparsers(dest="federated_command", required=True)
+    sim = fl_sub.add_parser("simulate", help="banks run the real HTTP protocol against the local API")
+    sim.add_argument("--banks", type=int, default=3)
+    sim.add_argument("--rounds", type=int, default=5)
+    sim.add_argument("--data", help="CSV/Parquet in the creditcard contract (default: generated)")
+    sim.add_argument("--non-iid", action="store_true", help="split by Amount instead of at random")
+    sim.add_argument("--poison", type=int, default=0, help="banks that send sign-flipped, scaled updates")
+    sim.add_argument("--lie", type=int, default=0, help="banks that claim the largest example count accepted")
+    sim.add_argument(
+        "--poison-statistics", type=int, default=0, help="banks that send round-0 statistics of distorted rows"
+    )
+    sim.add_argument("--aggregator", choices=["fedavg", "median", "trimmed_mean"], default="fedavg")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.set_defaults(func=cmd_federated_simulate)
+    cl = fl_sub.add_parser(
+        "client",
+        help="one bank: pull, train locally (NumPy or Spark), sign and post (keys in FL_BANK_KEY and "
+        "FRAUDOPS_FUNCTION_KEY, or in the bank's Key Vault); the same as fraudops-bank client",
+    )
+    add_client_arguments(cl)  # fraudops_bank's flags: --engine numpy|spark, --data or --table...
+    cl.set_defaults(func=cmd_federated_client)
+    ks = fl_sub.add_parser("keys", help="bank keys")
+    ks_sub = ks.add_subparsers(dest="keys_command", required=True)
+    ka = ks_sub.add_parser("add", help="create a bank's signing key (in Key Vault when KEY_VAULT_URL is set)")
+    ka.add_argument("bank")
+    ka.set_defaults(func=cmd_federated_keys)
+    kr = ks_sub.add_parser("revoke", help="delete a bank's signing key from Key Vault (audited)")
+    kr.add_argument("bank")
+    kr.set_defaults(func=cmd_federated_keys)

@@ -1,0 +1,98 @@
+"""The federated rounds' stored documents (``federated`` container) and the report of a published round.
+
+``RoundState`` is a round's ``state.json``: what the state machine (``shared.federated.rounds``)
+reads, changes and writes back conditionally on its ETag, and what the monitor reads for its
+panel. ``LatestRound`` is the pointer to an experiment's newest round. ``FederatedReport`` is
+what publishing a closed round's model leaves in ``reports``. Documents written before a field
+existed read with its default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fraudops_bank.status import RoundStatus as RoundStatus  # the values the banks' client polls for
+from shared.domain.documents import StoredDocument
+
+PUBLIC_NONE = ("clip_bound", "noise_multiplier")  # shown in the API even when None
+PRIVATE = ("last_error", "clipped")  # never shown in the API
+
+
+class Participant(BaseModel):
+    """One bank's update in a round: how many examples it reports, its metrics, where the update is stored."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    examples: int
+    metrics: dict[str, float]
+    update: str
+    received_at: float
+    sha256: str | None = None  # of the update as counted
+    norm: float | None = None  # L2 distance of the update from the round's global model (model rounds)
+
+
+class RoundState(StoredDocument):
+    """A round as the state machine stored it (``<experiment>/round-<n>/state.json``)."""
+
+    round: int
+    kind: str
+    status: RoundStatus
+    opened_at: float
+    deadline: float
+    min_clients: int
+    aggregator: str
+    clip_bound: float | None
+    max_weight_share: float
+    trim_beta: float | None = None
+    noise_multiplier: float | None = None
+    dp_delta: float | None = None
+    participants: dict[str, Participant] = Field(default_factory=dict)
+    why: str | None = None  # why an open round is not closed yet (answered, never stored)
+    closed_at: float | None = None
+    aggregate_metrics: dict[str, float] = Field(default_factory=dict)
+    weights: dict[str, float] = Field(default_factory=dict)
+    clipped: list[str] = Field(default_factory=list)  # banks whose step was clipped to the bound
+    noise_std: float | None = None  # the Gaussian noise added to this round's average
+    epsilon: float | None = None  # the privacy spent through this round (at dp_delta), by the RDP accountant
+    noise_history: list[float | None] = Field(default_factory=list)  # each model round's noise multiplier so far
+    rounds_without_noise: list[int] = Field(default_factory=list)  # model rounds released without noise
+    published: bool | None = None  # False until the closed round's model is published (None: nothing to publish)
+    lease_until: float | None = None  # while aggregating: when the aggregating caller's lease expires
+    attempts: int = 0
+    last_error: str | None = None
+
+    def evolve(self, **changes: Any) -> RoundState:
+        """The state with ``changes`` applied, validated like a stored one (NumPy numbers become plain ones)."""
+        return type(self).model_validate({**self.model_dump(), **changes})
+
+    @property
+    def has_quorum(self) -> bool:
+        return len(self.participants) >= self.min_clients
+
+    def public(self) -> dict[str, Any]:
+        """The state for the API: who took part, with how many examples and their metrics.
+
+        Not shown: storage paths, error details (``last_error`` may name blobs; it is in the logs), and
+        per-bank facts released without noise (each update's norm, who was clipped).
+        """
+        shown = set(type(self).model_fields) - {"schema_version", *PRIVATE}
+        doc = self.model_dump(mode="json", include=shown)
+        doc["participants"] = {b: {"examples": p.examples, "metrics": p.metrics} for b, p in self.participants.items()}
+        return {k: v for k, v in doc.items() if v is not None or k in PUBLIC_NONE}
+
+
+class LatestRound(StoredDocument):
+    """The pointer to an experiment's newest round (``<experiment>/latest.json``); it only moves forward."""
+
+    round: int
+
+
+class FederatedReport(StoredDocument):
+    """What publishing a closed round's model left (``reports/federated/<version>.json``): the version, whether
+    the gate promoted it and why, and the gate's record (its keys are kept as they are, beside these)."""
+
+    model_version: str
+    promoted: bool
+    promotion_reason: str
