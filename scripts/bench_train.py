@@ -115,7 +115,7 @@ def _holdout_gaps(store, summary: dict[str, Any], full: Path, truth: Path, rows:
 def _one_run(mechanics: str, seed: int, rows: int, holdout: int, work: Path) -> dict[str, Any]:
     from cli.devtools.azurite import private_azurite, storage_env
     from shared.adapters import documents
-    from shared.adapters.storage import get_blob_store
+    from shared.adapters.storage import build_blob_store
     from shared.domain import layout
     from shared.domain.documents.training import TrainingReport
     from shared.domain.settings import get_settings
@@ -133,7 +133,7 @@ def _one_run(mechanics: str, seed: int, rows: int, holdout: int, work: Path) -> 
     with private_azurite() as connection, tempfile.TemporaryDirectory(prefix="bench-mlflow-") as mlflow_dir:
         env = {**os.environ, **storage_env(connection), "MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_dir}/mlflow.db"}
         os.environ.update(env)
-        store = get_blob_store(get_settings())
+        store = build_blob_store(get_settings().storage)
         with ingested.open("rb") as f:
             store.upload_stream(layout.RAW, ingested.name, f, overwrite=True)
         etl = run_etl(store, get_settings().etl, name=ingested.name)

@@ -77,7 +77,7 @@ def main() -> int:
     from distributed import Client, LocalCluster
 
     from cli.devtools.azurite import private_azurite, storage_env
-    from shared.adapters.storage import get_blob_store
+    from shared.adapters.storage import build_blob_store
     from shared.domain.settings import get_settings
     from training.generate import generate
 
@@ -97,7 +97,7 @@ def main() -> int:
         os.environ.update(env)
         get_settings.cache_clear()
         settings = get_settings()
-        store = get_blob_store(settings)
+        store = build_blob_store(settings.storage)
         rows, version = _land(store, settings, csv, args.parts)
         csv.unlink()
         matrix_mb = rows * 29 * 4 / 2**20

@@ -197,7 +197,6 @@ def reset(timeout: float = 10.0) -> None:
         _last = None
     for services in roots:
         services.close_recorder(timeout)
-    _forget_transitional_caches()
     get_settings.cache_clear()
 
 
@@ -207,13 +206,3 @@ def close_recorders(timeout: float = 10.0) -> None:
         roots = list(_roots.values())
     for services in roots:
         services.close_recorder(timeout)
-
-
-def _forget_transitional_caches() -> None:
-    """TRANSITIONAL: the two cached factories ``training/`` still calls (``storage.get_blob_store`` from
-    ``training.retrain``, ``identity.azure_credential`` from ``training.tracking``); goes with them."""
-    from shared.adapters.identity import azure_credential
-    from shared.adapters.storage import reset_stores
-
-    azure_credential.cache_clear()
-    reset_stores()

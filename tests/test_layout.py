@@ -58,7 +58,7 @@ def _keys(tree: ast.AST) -> set[int]:
 
 
 def literals(root: Path) -> list[str]:
-    """Every string literal (f-string parts included) under ``root``'s packages that names a container or an owned path."""
+    """Every string literal (f-string parts too) in ``root``'s packages that names a container or an owned path."""
     found = []
     for pkg in PACKAGES:
         for path in sorted((root / pkg).rglob("*.py")):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from shared.domain import layout
 from shared.domain.contract import DatasetContract
 from shared.domain.errors import BlobNotFoundError
 from shared.etl.manifest import read_manifest
@@ -26,7 +27,7 @@ def load_files(store: BlobStore, files: list[str], columns: list[str]) -> pd.Dat
     import pandas as pd
     import pyarrow.parquet as pq
 
-    tables = [pq.read_table(io.BytesIO(store.get_bytes("curated", f)[0]), columns=columns) for f in files]
+    tables = [pq.read_table(io.BytesIO(store.get_bytes(layout.CURATED, f)[0]), columns=columns) for f in files]
     return pd.concat([t.to_pandas() for t in tables], ignore_index=True)
 
 

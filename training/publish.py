@@ -18,7 +18,7 @@ import numpy as np
 
 from shared.adapters.model_store import ModelStore, new_version
 from shared.domain import drift, layout
-from shared.domain.documents.model import ModelManifest
+from shared.domain.documents.model import LIGHTGBM, ModelDescription
 from shared.domain.errors import ConcurrentUpdateError
 from shared.domain.results import as_dict
 from shared.domain.telemetry import PROBABILITY_BUCKETS
@@ -71,37 +71,36 @@ def publish(
     }
     comparison = [r.row() for r in fitted.comparison]
     explanations = dataclasses.asdict(fitted.explanations)
-    costs = {"cost_fn": verdict.cost_fn, "cost_fp": verdict.cost_fp}
-    stored = models.publish(
+    manifest = models.publish(
         model_version,
         exported.onnx_bytes,
-        {
-            "kind": "lightgbm",
-            "feature_names": features,
-            "input_name": "features",
-            "threshold": fitted.threshold,
-            "metrics": verdict.metrics,
-            "baseline_metrics": fitted.baseline_metrics,
-            "figures": figures,
-            "dataset": config.dataset_name,
-            "dataset_version": p.dataset_version,
-            "trained_on": p.files,
-            "split": p.split,
-            "hyperparameters": {
+        ModelDescription(
+            kind=LIGHTGBM,
+            feature_names=features,
+            input_name="features",
+            threshold=fitted.threshold,
+            metrics=verdict.metrics,
+            baseline_metrics=fitted.baseline_metrics,
+            figures=figures,
+            dataset=config.dataset_name,
+            dataset_version=p.dataset_version,
+            trained_on=p.files,
+            split=p.split,
+            hyperparameters={
                 **found.params,
                 "num_boost_round": fitted.published_rounds,
                 "max_bin": found.max_bin,
                 "interactions": found.interactions,
                 "linear": found.linear,
             },
-            "derived_features": derived,
-            "search": {k: v for k, v in search.items() if k != "history"},
-            "models_comparison": comparison,
-            "feature_importance": importance,
-            "shap_importance": explanations["importance"][:30],
-            "parity_max_abs_diff": exported.parity,
-            "metric_intervals": intervals(p.y_test, fitted.backtest_test_probabilities),
-            "segments": segments(
+            derived_features=derived,
+            search={k: v for k, v in search.items() if k != "history"},
+            models_comparison=comparison,
+            feature_importance=importance,
+            shap_importance=explanations["importance"][:30],
+            parity_max_abs_diff=exported.parity,
+            metric_intervals=intervals(p.y_test, fitted.backtest_test_probabilities),
+            segments=segments(
                 p.y_test,
                 fitted.backtest_test_probabilities,
                 fitted.threshold,
@@ -110,16 +109,16 @@ def publish(
                 cost_fn=verdict.cost_fn,
                 cost_fp=verdict.cost_fp,
             ),
-            "drift_at_training": {"checked": p.drift.checked, "alert": p.drift.alert, "message": p.drift.message},
-            **costs,
-            "training_profile": p.training_profile(features),
+            drift_at_training={"checked": p.drift.checked, "alert": p.drift.alert, "message": p.drift.message},
+            cost_fn=verdict.cost_fn,
+            cost_fp=verdict.cost_fp,
+            training_profile=p.training_profile(features),
             # the scores live traffic should resemble: the backtest model on rows it never saw
-            "score_profile": drift.score_profile(fitted.backtest_test_probabilities, PROBABILITY_BUCKETS),
-            "training_seconds": round(time.monotonic() - started, 3),
-        },
+            score_profile=drift.score_profile(fitted.backtest_test_probabilities, PROBABILITY_BUCKETS),
+            training_seconds=round(time.monotonic() - started, 3),
+        ),
         extra_files={"model.txt": published.booster.model_to_string().encode()},
     )
-    manifest = ModelManifest.model_validate(stored)  # the document, whether the store returns it or a dict
     card = models.write_card(manifest)
     if promote:
         from shared.adapters.audit import service_actor

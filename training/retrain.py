@@ -95,10 +95,13 @@ def submit(
 
 def retrain_job(settings: Settings, dataset_version: str) -> dict[str, Any]:
     """On a Dask worker: the whole retraining run (``run_training``), with this worker's client."""
-    from shared.adapters.storage import get_blob_store
+    from shared.adapters.storage import build_blob_store
     from shared.domain.results import as_dict
 
     run = run_training(
-        get_blob_store(settings), config=settings.training, storage=settings.storage, dataset_version=dataset_version
+        build_blob_store(settings.storage),  # this worker's own client, built once for the job
+        config=settings.training,
+        storage=settings.storage,
+        dataset_version=dataset_version,
     )
     return {k: v for k, v in as_dict(run).items() if k in ("model_version", "promoted", "promotion_reason", "auc")}

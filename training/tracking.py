@@ -16,6 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shared.domain import layout
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
@@ -43,9 +45,9 @@ def resolve(tracking_uri: str, *, credential: Any | None = None) -> str:
     from urllib.parse import quote
 
     if credential is None:
-        from shared.adapters.identity import azure_credential
+        from shared.adapters.identity import build_credential
 
-        credential = azure_credential(os.environ.get("AZURE_CLIENT_ID") or None)
+        credential = build_credential(os.environ.get("AZURE_CLIENT_ID") or None)
     token = credential.get_token(POSTGRES_SCOPE).token
     return tracking_uri.replace(ENTRA_TOKEN, quote(token, safe=""))
 
@@ -185,20 +187,18 @@ def log_federated(
     *,
     tracking_uri: str,
     experiment: str,
-    manifest: ModelManifest | dict[str, Any],
+    manifest: ModelManifest,
     model_card: str,
     promoted: bool,
     configured_root: str | None = None,
 ) -> str:
     """A run for a published federated model: its round, banks and privacy parameters, its metrics when judged,
     and its model card. The run's id."""
-    from shared.domain.documents.model import ModelManifest
-
-    published = ModelManifest.model_validate(manifest)  # a dict from a publisher not yet on the document
+    published = manifest
     opened = resolve(tracking_uri)
     client = get_client(opened)
     exp = experiment_id(client, experiment, opened, configured_root)
-    tags = {"kind": "federated", "blob_model_version": published.version, "promoted": str(promoted)}
+    tags = {"kind": layout.FEDERATED_KIND, "blob_model_version": published.version, "promoted": str(promoted)}
     run = client.create_run(exp, run_name=published.version, tags=tags)
     run_id = run.info.run_id
     keys = ("experiment", "round", "aggregator", "clip_bound", "noise_multiplier", "epsilon", "dp_delta", "threshold")

@@ -28,6 +28,7 @@ import numpy as np
 
 from shared.domain.contract import DatasetContract
 from shared.domain.errors import TrainingError
+from shared.domain.layout import CURATED
 from shared.etl.manifest import files_of_version, read_manifest
 
 if TYPE_CHECKING:
@@ -215,7 +216,7 @@ def load_window(
     part = np.empty(capacity, dtype=np.int32)
     at = 0
     for index, path in enumerate(files):
-        table = read_part(pq.ParquetFile(io.BytesIO(store.get_bytes("curated", path)[0])), contract, erased)
+        table = read_part(pq.ParquetFile(io.BytesIO(store.get_bytes(CURATED, path)[0])), contract, erased)
         n = table.num_rows
         if at + n > x.shape[0]:  # the manifest's count is off (or missing): grow, once per such part
             grow = at + n - x.shape[0]

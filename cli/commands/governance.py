@@ -40,7 +40,7 @@ def cmd_models(args: argparse.Namespace) -> Summary:
         line = registry.rollback(to=args.to, actor=actor, reason=args.reason)
     else:
         record = registry.deprecate(args.version, actor=actor, reason=args.reason)
-        return {"deprecated": record["version"], "by": record["actor"], "at": record["at"]}
+        return {"deprecated": record.version, "by": record.actor, "at": record.at}
     from shared.governance.registry import moved
 
     return moved(line)

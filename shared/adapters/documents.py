@@ -7,19 +7,16 @@ and its refusal when unreadable have one home.
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from pydantic import ValidationError
 
 from shared.adapters.storage import BlobStore
 from shared.domain.documents import StoredDocument
 from shared.domain.errors import CorruptDocumentError
 
-D = TypeVar("D", bound=StoredDocument)
 JSON_TYPE = "application/json"
 
 
-def decode(cls: type[D], data: bytes, *, where: str) -> D:
+def decode[D: StoredDocument](cls: type[D], data: bytes, *, where: str) -> D:
     """``data`` as a ``cls``; ``CorruptDocumentError`` naming ``where`` and the first problem otherwise."""
     try:
         return cls.model_validate_json(data)
@@ -31,7 +28,7 @@ def decode(cls: type[D], data: bytes, *, where: str) -> D:
         ) from None
 
 
-def read(store: BlobStore, container: str, name: str, cls: type[D]) -> tuple[D, str]:
+def read[D: StoredDocument](store: BlobStore, container: str, name: str, cls: type[D]) -> tuple[D, str]:
     """The document at ``container/name`` and its ETag; ``BlobNotFoundError`` when there is none."""
     data, etag = store.get_bytes(container, name)
     return decode(cls, data, where=f"{container}/{name}"), etag

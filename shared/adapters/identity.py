@@ -8,7 +8,6 @@ the credential once with :func:`build_credential` and hands it to every client i
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 
@@ -17,8 +16,3 @@ def build_credential(client_id: str | None) -> Any:
     from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential(managed_identity_client_id=client_id)
-
-
-# TRANSITIONAL: only ``training/tracking.py`` (MLflow on Azure) and the transitional ``storage.get_blob_store``
-# still take the credential from here; it goes once they receive the composition root's credential.
-azure_credential = lru_cache(maxsize=4)(build_credential)

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import IO
 
 from shared.adapters.storage import BlobInfo
-from shared.domain.layout import CONTAINERS
 from shared.domain.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError, FraudOpsError
+from shared.domain.layout import CONTAINERS
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from shared.domain.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError
@@ -271,37 +270,3 @@ def make_service_client(config: StorageConfig | Settings, *, credential: Any | N
 def build_blob_store(config: StorageConfig | Settings, *, credential: Any | None = None) -> AzureBlobStore:
     """The blob store the config names (it creates no containers: Bicep in Azure, ``fraudops init`` locally)."""
     return AzureBlobStore(make_service_client(config, credential=credential))
-
-
-# TRANSITIONAL: the process-wide store lives in the composition root (``shared.bootstrap``); this cache stays
-# only for the callers inside ``training/`` (``training.retrain.retrain_job``, ``scripts/bench_train*.py``) not
-# yet given the root's store, and goes with them.
-@lru_cache(maxsize=4)
-def _store_for(connection: str, blob_uri: str | None, account: str | None, client_id: str | None) -> AzureBlobStore:
-    from shared.adapters.identity import azure_credential
-    from shared.domain.config import StorageConfig
-
-    config = StorageConfig(
-        app_env="development",
-        storage_connection=connection,
-        storage_blob_uri=blob_uri,
-        storage_account_name=account,
-        storage_credential_client_id=client_id,
-    )
-    credential = azure_credential(client_id) if (blob_uri or account) else None
-    return build_blob_store(config, credential=credential)
-
-
-def reset_stores() -> None:
-    """Forget the transitional cached stores (``shared.bootstrap.reset`` calls this)."""
-    _store_for.cache_clear()
-
-
-def get_blob_store(settings: Settings) -> AzureBlobStore:
-    """TRANSITIONAL: a cached store for these settings; new code receives the composition root's store."""
-    return _store_for(
-        settings.storage_connection,
-        settings.storage_blob_uri,
-        settings.storage_account_name,
-        settings.storage_credential_client_id,
-    )

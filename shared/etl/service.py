@@ -30,7 +30,6 @@ from shared.adapters.storage import BlobInfo, BlobStore
 from shared.domain import layout
 from shared.domain.config import EtlConfig
 from shared.domain.contract import get_contract
-from shared.domain.documents.model import ModelManifest
 from shared.domain.errors import BlobExistsError, ConcurrentUpdateError, FileRejectedError, FraudOpsError
 from shared.domain.pseudonym import Pseudonymiser, pseudonymiser
 from shared.domain.telemetry import instruments, span
@@ -43,7 +42,6 @@ from shared.etl.transform import transform
 
 if TYPE_CHECKING:
     from shared.adapters.model_store import ModelStore
-    from shared.domain.settings import Settings
 
 __all__ = ["EtlOutcome", "run_etl"]  # EtlOutcome lives in shared.etl.outcome; imported from here too
 
@@ -74,15 +72,11 @@ def _pseudonymiser(config: EtlConfig) -> Pseudonymiser:
     return pseudonymiser(key.get_secret_value() if key else None)
 
 
-def run_etl(
-    store: BlobStore, config: EtlConfig | Settings, *, name: str, models: ModelStore | None = None
-) -> EtlOutcome:
+def run_etl(store: BlobStore, config: EtlConfig, *, name: str, models: ModelStore | None = None) -> EtlOutcome:
     """Process ``raw/<name>``; return the summary (also written as the report).
 
     ``models``: where the champion is (by default the model store of ``config.model_name`` in ``store``).
     """
-    # TRANSITIONAL (issue 35): callers that still pass the whole Settings get its ETL view
-    config = config if isinstance(config, EtlConfig) else config.etl
     if models is None:
         from shared.adapters.model_store import ModelStore
 
@@ -209,8 +203,7 @@ def _champion_reference(models: ModelStore) -> tuple[str | None, dict[str, Any]]
         if pointer is None:
             return None, {}
         found = models.manifest(pointer.version, expected_sha256=pointer.manifest_sha256)
-        # TRANSITIONAL (issue 35): the model store's manifest becomes a ModelManifest; a dict until then
-        profile = found.training_profile if isinstance(found, ModelManifest) else found.get("training_profile")
+        profile = found.training_profile
     except FraudOpsError as exc:
         log.warning("the champion's training profile cannot be read (%s); the report compares nothing", exc.reason)
         return None, {}

@@ -29,7 +29,7 @@ def trained(store, settings, generated_csv):
     written back into its own emptied store (training is the slow part, not what these tests are about)."""
     if not _TRAINED:
         store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
-        run_etl(store, settings, name="gen.csv")
+        run_etl(store, settings.etl, name="gen.csv")
         _TRAINED["summary"] = run_training(store, config=settings.training, storage=settings.storage)
         _TRAINED["blobs"] = {
             (container, name): store.get_bytes(container, name)[0]
@@ -137,6 +137,6 @@ def test_first_model_is_found_at_once_despite_a_long_refresh_interval(store, set
     with pytest.raises(Exception, match="no model has been published"):
         scorer.current()
     store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
-    run_etl(store, settings, name="gen.csv")
+    run_etl(store, settings.etl, name="gen.csv")
     trained = run_training(store, config=settings.training, storage=settings.storage)
     assert scorer.current().version == trained.model_version

@@ -20,7 +20,7 @@ from training.window import load_window
 @pytest.fixture
 def curated(store, settings, generated_csv):
     store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
-    return run_etl(store, settings, name="gen.csv")
+    return run_etl(store, settings.etl, name="gen.csv")
 
 
 def _trained(store, settings) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

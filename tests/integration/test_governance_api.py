@@ -94,7 +94,7 @@ def test_the_right_of_access_finds_exactly_the_customer_s_records(admin, store, 
         f"{t},{','.join(['0.1'] * 28)},{a},0,etl-{t},{c}" for t, a, c in ((1, 5, "ann"), (2, 7, "ben"), (3, -1, "ann"))
     ]
     store.put_bytes("raw", "bank.csv", ("\n".join([header, *rows]) + "\n").encode())
-    assert run_etl(store, settings, name="bank.csv").rows_quarantined == 1  # ann's negative amount
+    assert run_etl(store, settings.etl, name="bank.csv").rows_quarantined == 1  # ann's negative amount
     txn = {**dict.fromkeys(features, 0.1), "Time": 5.0}
     answer = admin.post(
         "/api/score",
@@ -197,7 +197,7 @@ def _two_customers(admin, store, settings) -> None:
         for t, a, c in ((1, 5, "ann"), (2, 7, "ben"), (3, -1, "ann"), (4, 9, "ann"))
     ]
     store.put_bytes("raw", "bank.csv", ("\n".join([header, *rows]) + "\n").encode())
-    run_etl(store, settings, name="bank.csv")
+    run_etl(store, settings.etl, name="bank.csv")
     txn = {**dict.fromkeys(features, 0.1), "Time": 5.0}
     tx = [{"transaction_id": f"http-{c}", "customer_id": c, **txn} for c in ("ann", "ben")]
     assert admin.post("/api/score", json={"transactions": tx}).status_code == 200
@@ -257,7 +257,7 @@ def test_erasure_removes_every_record_and_keeps_the_customer_out(admin, store, s
     assert request.details["customer"] == ann and request.details["records"] == 5
     # the bank sends the same file again: ann's rows are dropped before anything is written
     store.put_bytes("raw", "bank-again.csv", bank_file)
-    again = run_etl(store, settings, name="bank-again.csv")
+    again = run_etl(store, settings.etl, name="bank-again.csv")
     assert again.rows_erased == 3 and _holding(store, ann) == []  # two valid rows and the refused one
 
 

@@ -45,7 +45,7 @@ def _azure_shaped(settings, monkeypatch, azurite: str, postgres: Postgres, token
     import shared.adapters.identity as identity
 
     credential = _Token(token)
-    monkeypatch.setattr(identity, "azure_credential", lambda _client_id=None: credential)
+    monkeypatch.setattr(identity, "build_credential", lambda _client_id=None: credential)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", postgres.uri("{entra_token}"))
     monkeypatch.setenv("MLFLOW_ARTIFACT_ROOT", "wasbs://mlflow@devstoreaccount1.blob.core.windows.net/")
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite)  # MLflow's Blob artifact store, on Azurite
@@ -55,7 +55,7 @@ def _azure_shaped(settings, monkeypatch, azurite: str, postgres: Postgres, token
 
 def _train(store, settings, generated_csv):
     store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
-    run_etl(store, settings, name="gen.csv")
+    run_etl(store, settings.etl, name="gen.csv")
     return pipeline.run_training(
         store,
         config=settings.training,

@@ -33,7 +33,7 @@ def _mlflow(settings):
 @pytest.fixture
 def curated(store, settings, generated_csv):
     store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
-    return run_etl(store, settings, name="gen.csv")
+    return run_etl(store, settings.etl, name="gen.csv")
 
 
 def test_first_model_promoted_and_published_with_manifest(store, settings, curated):
@@ -45,29 +45,29 @@ def test_first_model_promoted_and_published_with_manifest(store, settings, curat
     models = ModelStore(store, settings.model_name)
     assert models.champion()[0] == s.model_version
     m = models.manifest(s.model_version)
-    assert m["feature_names"] == [f"V{i}" for i in range(1, 29)] + ["Amount"]
-    assert m["trained_on"] == [curated.outputs[0].removeprefix("curated/")]
-    split = m["split"]
+    assert m.feature_names == [f"V{i}" for i in range(1, 29)] + ["Amount"]
+    assert m.trained_on == [curated.outputs[0].removeprefix("curated/")]
+    split = m.split
     for fold in split["folds"]:  # every validation block after its training rows, the test part after all of dev
         assert fold["train"][1] <= fold["valid"][0] <= fold["valid"][1] <= split["test"][0]
     assert split["dev"][2] + split["test"][2] == split["window_rows"] == curated.rows_valid
     # the served model learnt from every labelled row; the figures are the backtest model's, and say so
-    figures = m["figures"]
+    figures = m.figures
     assert figures["published_rows"] == curated.rows_valid and figures["backtest_rows"] == split["dev"][2]
     assert "backtest" in figures["metrics"] and figures["published_boost_rounds"] >= figures["backtest_boost_rounds"]
-    assert m["hyperparameters"]["num_boost_round"] == figures["published_boost_rounds"]
+    assert m.hyperparameters["num_boost_round"] == figures["published_boost_rounds"]
     booster = lgb.Booster(model_str=models.file(s.model_version, "model.txt").decode())
     assert booster.num_trees() == figures["published_boost_rounds"]
-    assert 0.05 <= m["threshold"] <= 0.95
-    model = load_model(models, s.model_version, expected_features=m["feature_names"], threads=1)
+    assert 0.05 <= m.threshold <= 0.95
+    model = load_model(models, s.model_version, expected_features=m.feature_names, threads=1)
     assert model.predict_proba(np.zeros((3, 29), dtype=np.float32)).shape == (3,)
     report = json.loads(store.get_bytes("reports", f"training/{s.model_version}.json")[0])
     assert report["status"] == "promoted" and report["finished_at"] >= report["started_at"]  # the outcome, explicit
     assert len(report["cost_curve"]) == 91
     assert report["baseline_metrics"]["auc"] > 0.8 and report["search"]["trials"] == 3
     assert report["search"]["max_bin"] == 255  # TRAIN_MAX_BIN reached the search, and the record says so
-    assert m["training_profile"]["rows"] == curated.rows_valid
-    assert m["score_profile"]["rows"] > 0 and abs(sum(m["score_profile"]["shares"]) - 1) < 1e-9
+    assert m.training_profile["rows"] == curated.rows_valid
+    assert m.score_profile["rows"] > 0 and abs(sum(m.score_profile["shares"]) - 1) < 1e-9
     assert not s.drift.checked and "no champion" in s.drift.message
     # five families on the same folds, as a table in the report and a CSV beside it
     families = [r["family"] for r in report["models_comparison"]]
@@ -81,7 +81,7 @@ def test_first_model_promoted_and_published_with_manifest(store, settings, curat
     assert values == sorted(values, reverse=True) and values[0] > 0
     examples = report["explanations"]["examples"]
     assert set(examples) <= {"caught fraud", "false alarm"} and "caught fraud" in examples
-    assert examples["caught fraud"]["label"] == 1 and examples["caught fraud"]["probability"] >= m["threshold"]
+    assert examples["caught fraud"]["label"] == 1 and examples["caught fraud"]["probability"] >= m.threshold
     metrics = report["metrics"]
     assert metrics["accuracy"] > 0.9 and 0.0 <= metrics["false_alarm_rate"] < 0.1
     assert (
@@ -95,11 +95,11 @@ def test_first_model_promoted_and_published_with_manifest(store, settings, curat
     # the model card beside the model: figures with their intervals, per segment, from the manifest
     assert s.model_card == [f"models/{settings.model_name}/{s.model_version}/model_card.{e}" for e in ("md", "html")]
     card = store.get_bytes("models", f"{settings.model_name}/{s.model_version}/model_card.md")[0].decode()
-    low, high = m["metric_intervals"]["auc"]
+    low, high = m.metric_intervals["auc"]
     assert low <= metrics["auc"] <= high and f"| ROC-AUC | {metrics['auc']:.4g} | {low:.4g} to {high:.4g} |" in card
     for key in ("amount", "time_of_day"):  # every test row in exactly one segment
-        assert sum(r["rows"] for r in m["segments"][key]) == split["test"][2]
-        assert sum(r["frauds"] for r in m["segments"][key]) == metrics["frauds"]
+        assert sum(r["rows"] for r in m.segments[key]) == split["test"][2]
+        assert sum(r["frauds"] for r in m.segments[key]) == metrics["frauds"]
     assert "## Performance per segment" in card and "night (00-06)" in card and "## Drift at training" in card
 
 
@@ -149,7 +149,7 @@ def test_a_champion_is_compared_only_on_rows_it_never_trained_on(store, settings
     newer = tmp_path / "newer.csv"
     generate(60_000, 8, newer, fraud_rate=0.01)
     store.put_bytes("raw", "newer.csv", newer.read_bytes())
-    run_etl(store, settings, name="newer.csv")
+    run_etl(store, settings.etl, name="newer.csv")
     second = pipeline.run_training(store, config=settings.training, storage=settings.storage)
     new_rows = second.split["test"][2]  # the newer file is the newest half: the whole test part is new to the champion
     assert f"on the {new_rows} test rows the champion never trained on" in second.promotion_reason
@@ -159,8 +159,8 @@ def test_a_champion_is_compared_only_on_rows_it_never_trained_on(store, settings
     config = dataclasses.replace(pipeline.TrainConfig.from_settings(settings), window_rows=1000, search_trials=1)
     windowed = pipeline.run_training(store, config=settings.training, storage=settings.storage, run_config=config)
     manifest = ModelStore(store, settings.model_name).manifest(windowed.model_version)
-    assert len(manifest["trained_on"]) == 1 and manifest["split"]["files_left_out"] == 1
-    assert manifest["figures"]["published_rows"] == manifest["split"]["window_rows"] < first.split["window_rows"] * 2
+    assert len(manifest.trained_on) == 1 and manifest.split["files_left_out"] == 1
+    assert manifest.figures["published_rows"] == manifest.split["window_rows"] < first.split["window_rows"] * 2
 
 
 def test_failed_parity_fails_the_run_and_leaves_the_champion(store, settings, curated, monkeypatch):
@@ -219,11 +219,11 @@ def test_drift_on_shifted_data(store, settings, curated, tmp_path):
         table = table.set_column(table.schema.get_field_index(name), name, [values])
     pacsv.write_csv(table, shifted)
     store.put_bytes("raw", "fresh.csv", fresh.read_bytes())
-    run_etl(store, settings, name="fresh.csv")
+    run_etl(store, settings.etl, name="fresh.csv")
     calm = check_drift(store, config=settings.training)
     assert calm.checked and not calm.alert and calm.drifted_features == []
     store.put_bytes("raw", "shifted.csv", shifted.read_bytes())
-    run_etl(store, settings, name="shifted.csv")
+    run_etl(store, settings.etl, name="shifted.csv")
     alarmed = check_drift(store, config=settings.training)
     assert alarmed.alert and set(alarmed.drifted_features) == set(moved)
     assert alarmed.current.startswith("curated/creditcard/") and "shifted" in alarmed.current
@@ -258,7 +258,7 @@ def test_quality_against_the_bayes_optimum(store, settings, fullsize_csv, tmp_pa
     ingested.write_bytes(b"".join(lines[: len(lines) - HOLDOUT_ROWS]))
     with ingested.open("rb") as f:
         store.upload_stream("raw", "full.csv", f)
-    run_etl(store, settings, name="full.csv")
+    run_etl(store, settings.etl, name="full.csv")
     # the starting configurations, never cut by a deadline: the same result on a busy machine. Binned at 255 to
     # keep ``make test`` short; ``make bench-train`` measures the default bins on every mechanism
     config = dataclasses.replace(
@@ -301,11 +301,11 @@ def test_a_model_with_derived_columns_serves_explains_and_reports_on_the_contrac
     assert s.parity_max_abs_diff < 1e-4 and s.search["max_bin"] == 4095
     models = ModelStore(store, settings.model_name)
     m = models.manifest(s.model_version)
-    features = m["feature_names"]
-    derived = m["derived_features"]
+    features = m.feature_names
+    derived = m.derived_features
     assert 2 <= len(derived) <= 7 and all(set(d["of"]) <= set(features) and d["scale"][0] > 0 for d in derived)
     assert derived[-1]["name"] == "linear_score" and derived[-1]["of"] == features
-    assert {d["name"] for d in derived} <= set(m["feature_importance"])  # the booster's own columns
+    assert {d["name"] for d in derived} <= set(m.feature_importance)  # the booster's own columns
     scorer = Scorer(models, feature_names=features, refresh_seconds=30, threads=1)
     model = scorer.pinned(s.model_version)
     rng = np.random.default_rng(0)

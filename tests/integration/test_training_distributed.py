@@ -59,7 +59,7 @@ def three_parts(store, settings, generated_csv):
     for i in range(3):
         text = "\n".join([head, *body[i * size : (i + 1) * size]]) + "\n"
         store.put_bytes("raw", f"bank-{i}.csv", text.encode())
-        outcomes.append(run_etl(store, settings, name=f"bank-{i}.csv"))
+        outcomes.append(run_etl(store, settings.etl, name=f"bank-{i}.csv"))
     return outcomes
 
 
@@ -103,9 +103,9 @@ def test_distributed_and_single_node_agree_on_the_same_data(store, settings, thr
     assert "trained on the test rows" in distributed.promotion_reason
     models = ModelStore(store, settings.model_name)
     manifest = models.manifest(distributed.model_version)
-    assert manifest["figures"]["published_rows"] == single.split["window_rows"]
-    assert manifest["training_profile"]["rows"] == single.split["window_rows"]
-    assert len(manifest["trained_on"]) == 3
+    assert manifest.figures["published_rows"] == single.split["window_rows"]
+    assert manifest.training_profile["rows"] == single.split["window_rows"]
+    assert len(manifest.trained_on) == 3
 
 
 def test_a_version_landing_during_the_run_is_not_read(
@@ -116,7 +116,7 @@ def test_a_version_landing_during_the_run_is_not_read(
 
     def land_then_fit(self, prepared, config, *, deadline):
         store.put_bytes("raw", "late.csv", generated_csv.read_bytes())
-        late = run_etl(store, settings, name="late.csv")  # a new version with a fourth, large part
+        late = run_etl(store, settings.etl, name="late.csv")  # a new version with a fourth, large part
         assert late.dataset_version != pinned
         return original(self, prepared, config, deadline=deadline)
 
@@ -125,7 +125,7 @@ def test_a_version_landing_during_the_run_is_not_read(
     assert run.dataset_version == pinned
     assert run.split["window_rows"] == sum(o.rows_valid for o in three_parts)  # not a row of the late part
     manifest = ModelStore(store, settings.model_name).manifest(run.model_version)
-    assert sorted(manifest["trained_on"]) == sorted(files_of_version(store, settings.dataset_name, pinned)[1])
+    assert sorted(manifest.trained_on) == sorted(files_of_version(store, settings.dataset_name, pinned)[1])
 
 
 def test_a_part_deleted_during_the_run_fails_it_with_nothing_published(
@@ -171,7 +171,7 @@ def test_the_timer_hands_the_run_to_the_cluster_and_returns(store, settings, thr
         time.sleep(1)
     champion = models.champion()[0]
     assert champion is not None, "the run submitted to the cluster did not publish within 4 minutes"
-    assert models.manifest(champion)["dataset_version"] == pinned
+    assert models.manifest(champion).dataset_version == pinned
     assert handed_over < (time.monotonic() - began) / 3  # handing over is a small part of the run's time
 
 

@@ -246,7 +246,7 @@ def test_labelled_served_transactions_become_training_rows_once(memory_store):
     assert rows["t3"]["V5"] == pytest.approx(float(x[2, 4])) and rows["t1"]["customer_id"] == "c-t1"
     assert table.column_names[:1] == ["Time"] and table.schema.field("Class").type == "int8"
     listed, _ = manifest.read_manifest(memory_store, "creditcard")
-    assert [f["path"] for f in listed["files"]] == [first.feedback.path.removeprefix("curated/")]
+    assert [f.path for f in listed.files] == [first.feedback.path.removeprefix("curated/")]
     again = land_labels(memory_store, _settings(), name="labels/a.csv", now=NOW)  # redelivered
     assert again.feedback is not None and again.feedback.written == 0 and again.feedback.already_curated == 2
     memory_store.put_bytes(
@@ -257,7 +257,7 @@ def test_labelled_served_transactions_become_training_rows_once(memory_store):
     later = land_labels(memory_store, _settings(), name="labels/b.csv", now=NOW)
     assert later.feedback is not None and (later.feedback.written, later.feedback.already_curated) == (1, 1)
     listed, _ = manifest.read_manifest(memory_store, "creditcard")
-    assert len(listed["files"]) == 2 and sum(f["rows"] for f in listed["files"]) == 3
+    assert len(listed.files) == 2 and sum(f.rows for f in listed.files) == 3
 
 
 def test_labelled_rows_are_read_by_the_training_window(memory_store):

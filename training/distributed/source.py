@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shared.domain import layout
 from shared.domain.errors import TrainingError
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def read_one(
     contract = get_contract(dataset)
     fs = AzureBlobFileSystem(**options)
     try:
-        data = fs.cat_file(f"curated/{path}")
+        data = fs.cat_file(layout.display(layout.CURATED, path))
     except FileNotFoundError:
         raise DatasetChangedError(
             f"curated part {path} of the run's dataset version is gone (an erasure rewrote it, or a retention rule "

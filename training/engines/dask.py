@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.domain.documents.model import ModelManifest
 from shared.domain.errors import BlobNotFoundError, ModelIntegrityError, ModelNotAvailableError, TrainingError
 from training.distributed import workers
 from training.distributed.prepared import EVAL_ROWS, DistributedPrepared, TestPart, need
@@ -254,9 +253,8 @@ class DaskEngine:
 
         def score(version: str) -> tuple[np.ndarray, float] | None:
             try:
-                stored = models.manifest(version)
-                onnx_bytes = models.file(version, "model.onnx", manifest=stored)  # checked against its digest
-                manifest = ModelManifest.model_validate(stored)
+                manifest = models.manifest(version)
+                onnx_bytes = models.file(version, "model.onnx", manifest=manifest)  # checked against its digest
             except (ModelIntegrityError, ModelNotAvailableError, BlobNotFoundError) as exc:
                 log.warning("champion %s cannot be scored (%s); the new model replaces it", version, exc.reason)
                 return None

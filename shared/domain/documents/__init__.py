@@ -27,20 +27,12 @@ class StoredDocument(BaseModel):
 
     def to_json(self) -> bytes:
         """The document as stored: JSON, every field (unknown ones too), the current schema version."""
-        return self.model_copy(update={"schema_version": type(self).SCHEMA_VERSION}).model_dump_json(
-            indent=1, by_alias=True
-        ).encode()
+        return (
+            self.model_copy(update={"schema_version": type(self).SCHEMA_VERSION})
+            .model_dump_json(indent=1, by_alias=True)
+            .encode()
+        )
 
     def to_dict(self) -> dict[str, object]:
         """The document as a JSON-ready dict (for an HTTP answer or a report that embeds it)."""
         return self.model_dump(mode="json", by_alias=True)
-
-    # TRANSITIONAL (issue 35, removed before it closes): dict-style reads while consumers move to attributes
-    def __getitem__(self, key: str) -> object:
-        try:
-            return getattr(self, key)
-        except AttributeError:
-            raise KeyError(key) from None
-
-    def get(self, key: str, default: object = None) -> object:
-        return getattr(self, key, default)

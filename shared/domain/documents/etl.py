@@ -33,16 +33,6 @@ class _Entry(BaseModel):
         unset = set(type(self).model_fields) - self.model_fields_set
         return {k: v for k, v in data.items() if k not in unset}
 
-    # TRANSITIONAL (issue 35, removed with StoredDocument's): dict-style reads while consumers move to attributes
-    def __getitem__(self, key: str) -> object:
-        try:
-            return getattr(self, key)
-        except AttributeError:
-            raise KeyError(key) from None
-
-    def get(self, key: str, default: object = None) -> object:
-        return getattr(self, key, default)
-
 
 class ManifestFile(_Entry):
     """One curated Parquet file of the dataset: its blob name in ``curated``, size, digest and origin."""
