@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEMO_ROWS ?= 300000
 
-.PHONY: setup chromium postgresql mlflow-ui lock test-fast test-worker infra-check azurite azurite-stop demo test bench-etl bench-train bench-train-distributed bench-score bench-stream bench-fl lint clean
+.PHONY: setup chromium postgresql mlflow-ui lock test-fast test-worker infra-check azurite azurite-stop demo test bench-etl bench-train bench-train-distributed wrk bench-score bench-stream bench-fl lint clean
 
 $(VENV)/.installed: requirements-dev.lock requirements-worker-protos.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.13 is required and none was found: install it (pyenv install 3.13, or apt/your OS's python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
@@ -79,6 +79,7 @@ mlflow-ui: $(MLFLOW_VENV)/.installed ## the MLflow UI over the local store (.mlf
 
 lock: ## recompile requirements-dev.lock (every transitive pin, with hashes) after editing requirements*.txt
 	$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements-dev.txt -o requirements-dev.lock
+	$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements-bench-peer.txt -o requirements-bench-peer.lock
 
 test-fast: setup ## the developer's loop (under a minute): format, lint, layers, and the tests that need no Azurite
 	$(VENV)/bin/ruff format --check .
@@ -98,7 +99,17 @@ bench-train: setup ## training on a full-size generated file: AUC/PR-AUC vs Baye
 bench-train-distributed: setup ## single node vs LightGBM on a 2-worker Dask LocalCluster, same window: rows/s, peak RSS per worker vs its limit
 	$(PY) scripts/bench_train_distributed.py
 
-bench-score: setup ## scoring latency/throughput/cold start vs their floors, against fraudops serve on loopback
+# The peer of bench-score: the Azure ML inference server in a venv of its own (its pins are not ours).
+PEER_VENV := .venv-bench-peer
+$(PEER_VENV)/.installed: requirements-bench-peer.lock
+	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install --quiet --require-hashes -r requirements-bench-peer.lock
+	touch $@
+
+wrk: ## Debian's wrk (bench-score's saturation load), installed once
+	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+
+bench-score: setup wrk $(PEER_VENV)/.installed ## fraudops serve beside the Azure ML inference server and its floors, one run
 	$(PY) scripts/bench_score.py
 
 bench-stream: setup ## stream processor, batches of 1,000 events: events/s and time by stage vs bare ONNX Runtime

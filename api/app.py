@@ -39,10 +39,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry instrumentation, when a provider is set up: the HTTP server span (the
+        # caller's trace context, the parent of score.request). Its per-operation spans and its metrics would
+        # repeat ours (score.*, fraudops.http.*) at a cost per request; errors are logged by the error map
+        telemetry={"operation_spans": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.add_middleware(RequestMetrics)
     errors.install(app)
+    app.include_router(scoring.hot)  # first: the hot routes are matched before any other
     for module in (scoring, federated, governance):  # each module's routes, on its module-level router
         app.include_router(module.router)
 

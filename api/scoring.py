@@ -11,12 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from api.body import read_body
 from api.decode import Batch, decode_csv, decode_json
-from api.deps import PseudonymiserDep, RecorderDep, ScorerDep, ScoringConfigDep
+from api.deps import ScorerDep, services_of
 from api.errors import UnsupportedMediaError, VersionNotFoundError, documented
+from api.hot_route import HotRoute
 from api.schemas import HealthResponse, ModelInfo, ScoreResponse, ValidationErrorResponse
 from shared.adapters.model_store import VERSION_MAX, VERSION_PATTERN
 from shared.domain.contract import get_contract
@@ -126,17 +127,28 @@ def _csv_response(batch: Batch, model: LoadedModel, probs: Any) -> Response:
 
 
 router = APIRouter()
+hot = APIRouter(route_class=HotRoute)  # the hot path: no dependency to resolve, no thread hop when the model is fresh
 HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {503: {"model": HealthResponse}}
 
 
-@router.get("/api/health", response_model=HealthResponse, responses=HEALTH_RESPONSES)
-def health(scorer: ScorerDep) -> HealthResponse | JSONResponse:
+def _health(scorer: Scorer) -> Response:
     try:
-        model = scorer.current()
+        model = scorer.fresh() or scorer.current()
     except FraudOpsError as exc:
         body = HealthResponse(status="unavailable", model_loaded=False, reason=exc.reason)
-        return JSONResponse(body.model_dump(), status_code=503)
-    return HealthResponse(status="ok", model_loaded=True, model_version=model.version)
+        return Response(body.model_dump_json(), status_code=503, media_type="application/json")
+    return Response(
+        HealthResponse(status="ok", model_loaded=True, model_version=model.version).model_dump_json(),
+        media_type="application/json",
+    )
+
+
+@hot.get("/api/health", response_model=HealthResponse, responses=HEALTH_RESPONSES)
+async def health(request: Request) -> Response:
+    scorer = services_of(request).scorer
+    if scorer.fresh():
+        return _health(scorer)  # no I/O: answered on the event loop
+    return await run_in_threadpool(_health, scorer)  # checks the champion pointer (I/O): off the loop
 
 
 @router.get("/api/model", response_model=ModelInfo, responses=UNAVAILABLE)
@@ -144,13 +156,9 @@ def model_info(scorer: ScorerDep) -> ModelInfo:
     return ModelInfo.model_validate(scorer.current().manifest.to_dict())
 
 
-@router.post("/api/score", response_model=ScoreResponse, responses=SCORE_RESPONSES, openapi_extra=SCORE_BODY)
+@hot.post("/api/score", response_model=ScoreResponse, responses=SCORE_RESPONSES, openapi_extra=SCORE_BODY)
 async def score(
     request: Request,
-    scorer: ScorerDep,
-    config: ScoringConfigDep,
-    pseudonymise: PseudonymiserDep,
-    recorder: RecorderDep,
     explain: Annotated[bool, Query(description="add the top contributing features (TreeSHAP)")] = False,
     x_model_version: Annotated[
         str,
@@ -158,6 +166,8 @@ async def score(
     ] = "",
 ) -> Response:
     start = time.perf_counter()
+    services = services_of(request)
+    scorer, config, recorder = services.scorer, services.scoring, services.recorder
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in ("application/json", "text/csv"):
         raise UnsupportedMediaError(
@@ -171,7 +181,7 @@ async def score(
             batch = decode(body, contract, max_batch=config.score_max_batch)
         customers = batch.customers
         if customers is not None:  # pseudonymised here, at the edge: the clear id goes no further
-            customers = pseudonymise.many(customers)
+            customers = services.pseudonymise.many(customers)
         version = batch.model_version or x_model_version or None
         batch = Batch(batch.x, batch.ids, version, batch.explain, customers, batch.times)
         wants_explanation = explain or batch.explain

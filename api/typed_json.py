@@ -21,8 +21,10 @@ from shared.domain.rows import column_bounds, in_range
 
 
 @lru_cache(maxsize=8)
-def _decoder(contract: DatasetContract) -> tuple[Any, attrgetter[Any], list[str], list[str]]:
-    """The msgspec decoder of a scoring request for ``contract``, with its getters."""
+def _decoder(
+    contract: DatasetContract,
+) -> tuple[Any, attrgetter[Any], list[str], list[str], tuple[np.ndarray, np.ndarray]]:
+    """The msgspec decoder of a scoring request for ``contract``, with its getters and the features' bounds."""
     import msgspec
 
     features = contract.feature_names
@@ -42,7 +44,7 @@ def _decoder(contract: DatasetContract) -> tuple[Any, attrgetter[Any], list[str]
     )
     numeric = [c.name for c in optional if c.dtype != "string"]
     strings = [c.name for c in optional if c.dtype == "string"]
-    return msgspec.json.Decoder(request), attrgetter(*features), numeric, strings
+    return msgspec.json.Decoder(request), attrgetter(*features), numeric, strings, column_bounds(contract, features)
 
 
 def decode_typed(
@@ -58,7 +60,7 @@ def decode_typed(
     """
     import msgspec
 
-    decoder, features_of, numeric, strings = _decoder(contract)
+    decoder, features_of, numeric, strings, (lo, hi) = _decoder(contract)
     try:
         request = decoder.decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):  # RecursionError: absurd nesting
@@ -66,11 +68,10 @@ def decode_typed(
     rows = request.transactions
     if not rows or len(rows) > max_batch:
         return None
-    width = len(contract.feature_names)  # fromiter: no list of tuples, no per-element shape discovery
+    width = len(lo)  # fromiter: no list of tuples, no per-element shape discovery
     values = np.fromiter(
         chain.from_iterable(map(features_of, rows)), dtype=np.float64, count=len(rows) * width
     ).reshape(-1, width)
-    lo, hi = column_bounds(contract, contract.feature_names)
     if not (np.isfinite(values).all() and (values >= lo).all() and (values <= hi).all()):
         return None
     times = None

@@ -37,9 +37,14 @@ class DatasetContract:
     max_field_chars: int = 64
     description: str = ""
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {c.name: c for c in self.columns})
+        object.__setattr__(self, "_hash", hash((self.name, self.columns, self.max_field_chars, self.description)))
+
+    def __hash__(self) -> int:  # computed once: the scoring path looks its decoder up by contract per request
+        return self._hash
 
     def column(self, name: str) -> Column:
         return self._by_name[name]

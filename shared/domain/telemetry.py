@@ -12,8 +12,7 @@ combination is a time series.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -36,11 +35,25 @@ def tracer() -> Tracer:
     return trace.get_tracer(SCOPE)
 
 
-@contextmanager
-def span(name: str, **attributes: Any) -> Iterator[Span]:
-    """A span named ``name`` around the block (an exception is recorded on it and re-raised)."""
-    with tracer().start_as_current_span(name, attributes={k: v for k, v in attributes.items() if v is not None}) as s:
-        yield s
+def span(name: str, **attributes: Any) -> AbstractContextManager[Span]:
+    """A span named ``name`` around the block (an exception is recorded on it and re-raised).
+
+    With no SDK installed nothing would record it, so no span is started: the API's no-op span still
+    costs a context switch in and out (about 13 µs, four of them on every scored request); the block
+    gets the API's invalid span, on which every call is a no-op, as it would from the API itself.
+    """
+    from opentelemetry import trace
+
+    if isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+        return _no_span()
+    return tracer().start_as_current_span(name, attributes={k: v for k, v in attributes.items() if v is not None})
+
+
+@lru_cache(maxsize=1)
+def _no_span() -> AbstractContextManager[Span]:
+    from opentelemetry import trace
+
+    return nullcontext(trace.INVALID_SPAN)
 
 
 class Instruments:

@@ -13,6 +13,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,24 +77,32 @@ def records_table(batches: Sequence[Scored], feature_names: Sequence[str]) -> pa
 
 
 def _columns(batches: Sequence[Scored], feature_names: Sequence[str]) -> dict[str, Any]:
+    """The columns of ``batches``: C-level loops only (``chain``, ``concatenate``, ``pa.array`` over lists), since
+    the recorder builds them on a thread that shares the GIL with the event loop serving requests."""
     import pyarrow as pa
 
-    sizes = np.fromiter((len(b) for b in batches), dtype=np.int64, count=len(batches))
+    sizes = np.fromiter(map(len, batches), dtype=np.int64, count=len(batches))
+    single = bool((sizes == 1).all())  # the common case, one transaction a request: no repeat needed
 
-    def each_row(values: list[Any], dtype: Any) -> np.ndarray:
-        return np.repeat(np.asarray(values, dtype=dtype), sizes)
+    def each_row(values: list[Any], dtype: Any = None) -> Any:
+        return values if single else np.repeat(np.asarray(values, dtype=dtype), sizes)
 
-    probabilities = np.concatenate([np.asarray(b.probabilities, dtype=np.float64) for b in batches])
-    thresholds = each_row([b.threshold for b in batches], np.float64)
-    scored_at = each_row([b.scored_at.astimezone(UTC).replace(tzinfo=None) for b in batches], "datetime64[us]")
-    times = np.concatenate(
-        [np.asarray(b.times, dtype=np.float64) if b.times is not None else np.full(len(b), np.nan) for b in batches]
-    )
+    probabilities = np.concatenate([b.probabilities for b in batches]).astype(np.float64, copy=False)
+    thresholds = np.repeat(np.fromiter((b.threshold for b in batches), np.float64, len(batches)), sizes)
+    with_times = [b for b in batches if b.times is not None]
+    if not with_times:
+        times = np.full(len(probabilities), np.nan)
+    else:
+        times = np.concatenate(
+            [np.asarray(b.times, np.float64) if b.times is not None else np.full(len(b), np.nan) for b in batches]
+        )
     x = np.concatenate([b.x for b in batches]) if len(batches) > 1 else batches[0].x
     columns: dict[str, Any] = {
-        "transaction_id": pa.array([t for b in batches for t in b.transaction_ids], pa.string()),
+        "transaction_id": pa.array(list(chain.from_iterable(b.transaction_ids for b in batches)), pa.string()),
         "customer_id": pa.array(
-            [c for b in batches for c in (b.customer_ids if b.customer_ids is not None else [None] * len(b))],
+            list(
+                chain.from_iterable(b.customer_ids if b.customer_ids is not None else [None] * len(b) for b in batches)
+            ),
             pa.string(),
         ),
         "model_version": pa.array(each_row([b.model_version for b in batches], object), pa.string()),
@@ -102,7 +111,7 @@ def _columns(batches: Sequence[Scored], feature_names: Sequence[str]) -> dict[st
         "threshold": pa.array(thresholds, pa.float64()),
         "request_id": pa.array(each_row([b.request_id for b in batches], object), pa.string()),
         "latency_ms": pa.array(each_row([b.latency_ms for b in batches], np.float64), pa.float64()),
-        "scored_at": pa.array(scored_at, pa.timestamp("us", tz="UTC")),
+        "scored_at": pa.array(each_row([b.scored_at for b in batches], object), pa.timestamp("us", tz="UTC")),
         "source": pa.array(each_row([b.source for b in batches], object), pa.string()),
         TIME_COLUMN: pa.array(times, pa.float64()),
     }

@@ -37,3 +37,28 @@ def test_requests_after_idle_gaps_do_not_fail_on_connections_the_server_closed(m
     assert result["sent"] == 6 and result["ok"] == 6
     assert result["errors"] == 0 and result["error_kinds"] == {}
     assert result["connections"] > 4  # idle ones were retired and new ones opened
+
+
+def test_back_to_back_requests_reconnect_to_a_server_that_closes_after_each_answer():
+    """gunicorn's sync workers (the Azure ML inference server's) answer ``Connection: close`` every time."""
+    opened = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal opened
+        opened += 1
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(int(h[15:]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:"))
+        await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    async def scenario() -> dict:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            return await loadgen.closed(f"http://127.0.0.1:{port}/score", requests=7, body=b"{}", connections=2)
+
+    result = asyncio.run(scenario())
+    assert result["requests"] == 7 and result["errors"] == 0
+    assert opened == 7  # one connection per answer, as the server demands
