@@ -10,7 +10,7 @@ generators, in alternating rounds (ours first, then the peer first):
 * single transactions, open loop (``cli.devtools.loadgen``: latency from each request's scheduled time),
   at 50/s and 400/s: p50 and p99;
 * saturation: ``wrk`` with several keep-alive connections, one transaction a request: requests/s, p50, p99;
-* batches of 1,000 transactions back to back on two connections: rows/s.
+* batches of 1,000 transactions back to back on four connections (rows/s), and on one (p50 latency).
 
 Floors measured in the same run: each server's health route at 50/s; a bare uvicorn app answering 200
 (the HTTP stack and the load generator alone); bare ONNX Runtime (``session.run``) in-process at the served
@@ -153,7 +153,10 @@ def open_loop(url: str, rate: float, seconds: float, body: Path | None = None) -
     return _run_json(cmd)
 
 
-def batches(url: str, body: Path, requests: int, connections: int = 2) -> dict[str, Any]:
+BATCH_CONNECTIONS = 4  # a batch client sends in parallel; the peer's one synchronous worker takes them in turn
+
+
+def batches(url: str, body: Path, requests: int, connections: int = BATCH_CONNECTIONS) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "cli.devtools.loadgen", "--url", url, "--closed", str(requests)]
     cmd += ["--connections", str(connections), "--body-file", str(body), *_headers()]
     return _run_json(cmd)
@@ -257,6 +260,7 @@ def _round(server: Server, which: str, one: Path, batch: Path, seconds: float, c
         "single_400": open_loop(score, 400, seconds, one),
         "saturation": wrk(score, one, seconds, conns, script),
         "batch": batches(score, batch, 40),
+        "batch_one_connection": batches(score, batch, 20, connections=1),
     }
 
 
@@ -363,6 +367,7 @@ def main() -> int:
                     result[f"{which}_{level}_{key}"] = _median(rounds[which], level, key)
             result[f"{which}_saturation_per_s"] = _median(rounds[which], "saturation", "per_s")
             result[f"{which}_batch_rows_per_s"] = round(1000 * _median(rounds[which], "batch", "per_s"))
+            result[f"{which}_batch_one_connection_p50_ms"] = _median(rounds[which], "batch_one_connection", "p50_ms")
             result[f"{which}_errors"] = sum(r[lv]["errors"] for r in rounds[which] for lv in rounds[which][0])
         result["bare_http_p50_ms"] = bare_http["p50_ms"]
         result["bare_http_saturation_per_s"] = bare_sat["per_s"]
@@ -426,6 +431,7 @@ def _print_side_by_side(r: dict[str, Any]) -> None:
         ("saturation p50 (ms)", "saturation_p50_ms"),
         ("saturation p99 (ms)", "saturation_p99_ms"),
         ("1,000-row batches, rows/s", "batch_rows_per_s"),
+        ("1,000-row batch p50, 1 connection (ms)", "batch_one_connection_p50_ms"),
     ]
     print(f"\n{'':34} {'ours':>10} {'peer':>10} {'ours/peer':>10}")
     for words, key in rows:

@@ -12,6 +12,7 @@ combination is a time series.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -140,11 +141,16 @@ def count_scores(probabilities: Any, threshold: float, *, source: str, model_ver
     attrs = {"source": source, "model_version": model_version}
     n = int(probabilities.shape[0])
     m.scored.add(n, attrs)
-    m.flagged.add(int(np.count_nonzero(probabilities >= threshold)), attrs)
-    counts = np.bincount(np.searchsorted(PROBABILITY_BUCKETS, probabilities, side="left"), minlength=len(BANDS))
-    for band, count in zip(BANDS, counts.tolist(), strict=True):
-        if count:
-            m.score_band.add(count, {**attrs, "band": band})
+    if n == 1:  # one transaction a request, the common case: plain Python is ten times cheaper than NumPy here
+        p = float(probabilities[0])
+        m.flagged.add(int(p >= threshold), attrs)
+        m.score_band.add(1, {**attrs, "band": BANDS[bisect_left(PROBABILITY_BUCKETS, p)]})
+    else:
+        m.flagged.add(int(np.count_nonzero(probabilities >= threshold)), attrs)
+        counts = np.bincount(np.searchsorted(PROBABILITY_BUCKETS, probabilities, side="left"), minlength=len(BANDS))
+        for band, count in zip(BANDS, counts.tolist(), strict=True):
+            if count:
+                m.score_band.add(count, {**attrs, "band": band})
     m.model_in_use.set(1, {"model_version": model_version, "source": source})
 
 

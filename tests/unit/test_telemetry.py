@@ -69,6 +69,22 @@ def test_score_counts_by_band_flagged_and_model(telemetry):
     assert any(p.attributes.get("model_version") == "vX" and p.value == 1 for p in in_use)
 
 
+def test_one_transaction_at_a_time_is_banded_and_flagged_as_a_batch_is(telemetry):
+    """The one-row path (plain Python) and the batch path (NumPy) agree, bucket edges and threshold included."""
+    from shared.domain.telemetry import PROBABILITY_BUCKETS
+
+    probs = np.array([0.0, *PROBABILITY_BUCKETS, *(np.array(PROBABILITY_BUCKETS) + 1e-9), 0.42, 1.0])
+    count_scores(probs, 0.5, source="batch", model_version="vB")
+    for p in probs:
+        count_scores(np.array([p]), 0.5, source="single", model_version="vB")
+    for name in ("fraudops.score.transactions", "fraudops.score.flagged"):
+        assert telemetry.total(name, source="single") == telemetry.total(name, source="batch") > 0
+    for band in BANDS:
+        assert telemetry.total("fraudops.score.band", source="single", band=band) == telemetry.total(
+            "fraudops.score.band", source="batch", band=band
+        ), band
+
+
 def test_a_span_records_the_exception_and_reraises(telemetry):
     with pytest.raises(RuntimeError), span("unit.fails", rows=3, skipped=None):
         raise RuntimeError("boom")
