@@ -72,6 +72,7 @@ async def run(
     content_type: str = "application/json",
     pool: int = 64,
     headers: list[str] | None = None,
+    timeout: float = 10.0,
 ) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -99,15 +100,24 @@ async def run(
         while conn is not None and not conn.reusable():  # what an HTTP client's pool does (idle timeout)
             conn.writer.close()
             conn = idle.pop() if idle else None
-        if conn is None:
-            opened += 1
-            conn = _Connection(*await asyncio.open_connection(host, port))
         try:
-            status = await conn.request(payload)
+            async with asyncio.timeout(timeout):  # connecting included: a full backlog is the server's delay
+                if conn is None:
+                    opened += 1
+                    conn = _Connection(*await asyncio.open_connection(host, port))
+                status = await conn.request(payload)
+        except TimeoutError:  # counted at the timeout: the percentiles stay lower bounds, not flattered
+            errors += 1
+            kinds["timeout"] += 1
+            latencies.append(timeout)
+            if conn is not None:
+                conn.writer.close()
+            return
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             errors += 1
             kinds[type(exc).__name__] += 1
-            conn.writer.close()
+            if conn is not None:
+                conn.writer.close()
             return
         latencies.append(time.perf_counter() - started)
         if status == 200:
@@ -213,6 +223,7 @@ def main() -> None:
     p.add_argument("--closed", type=int, default=0, help="instead: this many POSTs back to back")
     p.add_argument("--connections", type=int, default=1, help="with --closed: spread over this many connections")
     p.add_argument("--header", action="append", default=[], help="'Name: value' sent on every request (repeatable)")
+    p.add_argument("--timeout", type=float, default=10.0, help="open loop: a request unanswered this long is an error")
     args = p.parse_args()
     body = Path(args.body_file).read_bytes() if args.body_file else b""
     job = (
@@ -233,6 +244,7 @@ def main() -> None:
             body=body,
             content_type=args.content_type,
             headers=args.header,
+            timeout=args.timeout,
         )
     )
     try:

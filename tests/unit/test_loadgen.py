@@ -62,3 +62,20 @@ def test_back_to_back_requests_reconnect_to_a_server_that_closes_after_each_answ
     result = asyncio.run(scenario())
     assert result["requests"] == 7 and result["errors"] == 0
     assert opened == 7  # one connection per answer, as the server demands
+
+
+def test_a_request_the_server_never_answers_is_an_error_at_the_timeout_not_a_hang():
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # and never answers
+        await asyncio.sleep(1)
+        writer.close()
+
+    async def scenario() -> dict:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            return await loadgen.run(f"http://127.0.0.1:{port}/", rate=4, seconds=0.5, timeout=0.3)
+
+    result = asyncio.run(scenario())
+    assert result["sent"] == 2 and result["ok"] == 0
+    assert result["error_kinds"] == {"timeout": 2} and result["p50_ms"] >= 300
