@@ -14,10 +14,7 @@ from fastapi import Depends, Header, Request
 from pydantic import SecretStr
 
 from shared.bootstrap import Services, bootstrap
-from shared.domain.config import ScoringConfig
-from shared.domain.pseudonym import Pseudonymiser
 from shared.domain.settings import Settings
-from shared.scoring.recorder import NullRecorder, PredictionRecorder
 from shared.scoring.scorer import Scorer
 
 
@@ -65,32 +62,11 @@ async def settings_dependency(services: ServicesDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(settings_dependency)]
 
 
-async def scoring_config_dependency(services: ServicesDep) -> ScoringConfig:
-    return services.scoring
-
-
-ScoringConfigDep = Annotated[ScoringConfig, Depends(scoring_config_dependency)]
-
-
-async def pseudonymiser_dependency(services: ServicesDep) -> Pseudonymiser:
-    return services.pseudonymise
-
-
-PseudonymiserDep = Annotated[Pseudonymiser, Depends(pseudonymiser_dependency)]
-
-
 async def scorer_dependency(services: ServicesDep) -> Scorer:
     return services.scorer
 
 
 ScorerDep = Annotated[Scorer, Depends(scorer_dependency)]
-
-
-async def recorder_dependency(services: ServicesDep) -> PredictionRecorder | NullRecorder:
-    return services.recorder
-
-
-RecorderDep = Annotated[PredictionRecorder | NullRecorder, Depends(recorder_dependency)]
 
 
 def admin_actor_for(configured: SecretStr | None, given: str | None, header: str) -> str:
