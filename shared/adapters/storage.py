@@ -252,9 +252,16 @@ def make_service_client(config: StorageConfig | Settings, *, credential: Any | N
 
     ``credential`` is the process's Entra ID credential (the composition root's); built here when not given.
     """
-    from azure.storage.blob import BlobServiceClient
+    from azure.storage.blob import BlobServiceClient, ExponentialRetry
 
-    chunks: dict[str, Any] = {"max_single_get_size": DOWNLOAD_CHUNK_BYTES, "max_chunk_get_size": DOWNLOAD_CHUNK_BYTES}
+    chunks: dict[str, Any] = {
+        "max_single_get_size": DOWNLOAD_CHUNK_BYTES,
+        "max_chunk_get_size": DOWNLOAD_CHUNK_BYTES,
+        # The SDK's default backs off 15, 18 and 24 s: a refused connection held the request that checks the
+        # champion pointer, or a CLI command, for over a minute before its error. Three retries after about
+        # 1, 3 and 5 s still ride out throttling and blips, and a dead endpoint is named within ten seconds
+        "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1),
+    }
     url = config.storage_blob_uri or (
         f"https://{config.storage_account_name}.blob.core.windows.net" if config.storage_account_name else None
     )
