@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.adapters.model_store import VERSION_MAX, VERSION_PATTERN
-from shared.domain.contract import CREDITCARD
+from shared.domain.contracts import get_contract
 from shared.domain.transaction_schema import transaction_model
 
-TransactionIn = transaction_model(CREDITCARD)
+TransactionIn = transaction_model(get_contract("creditcard"))
 
 
 class ScoreRequest(BaseModel):

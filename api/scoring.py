@@ -20,7 +20,7 @@ from api.errors import UnsupportedMediaError, VersionNotFoundError, documented
 from api.hot_route import HotRoute
 from api.schemas import HealthResponse, ModelInfo, ScoreResponse, ValidationErrorResponse
 from shared.adapters.model_store import VERSION_MAX, VERSION_PATTERN
-from shared.domain.contract import get_contract
+from shared.domain.contracts import get_contract
 from shared.domain.errors import FraudOpsError, ModelNotAvailableError
 from shared.domain.telemetry import count_scores, span
 from shared.scoring.records import Scored

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.domain.contract import get_contract
+from shared.domain.contracts import get_contract
 from shared.domain.errors import FraudOpsError
 
 if TYPE_CHECKING:

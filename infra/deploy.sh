@@ -65,7 +65,7 @@ say "publishing the code to $app (the last commit; remote build installs require
 git -C "$ROOT_DIR" diff --quiet HEAD -- || say "warning: uncommitted changes are not deployed"
 package=$(mktemp -d)/app.zip
 git -C "$ROOT_DIR" archive --format=zip -o "$package" HEAD \
-  function_app.py host.json requirements.txt functions api shared training fraudops_bank
+  function_app.py host.json requirements.txt contracts functions api shared training fraudops_bank
 az functionapp deployment source config-zip -g "$rg" -n "$app" --src "$package" --build-remote true -o none
 rm -f "$package"
 

@@ -31,7 +31,7 @@ def main() -> int:
     from cli.devtools.models import publish_synthetic_model
     from shared.adapters.model_store import ModelStore
     from shared.bootstrap import bootstrap
-    from shared.domain.contract import get_contract
+    from shared.domain.contracts import get_contract
     from shared.scoring.scorer import Scorer
     from shared.streaming.events import StreamEvent
     from shared.streaming.processor import StreamProcessor

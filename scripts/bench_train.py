@@ -52,7 +52,7 @@ def _bare_fit_seconds(store, dataset_version: str) -> float:
     """The floor: one LightGBM fit of the first start (early-stopped on the test part) on the dev rows."""
     import lightgbm as lgb
 
-    from shared.domain.contract import get_contract
+    from shared.domain.contracts import get_contract
     from shared.domain.settings import get_settings
     from training.search import DEFAULTS, EARLY_STOPPING_ROUNDS, FIXED, dataset_params
     from training.window import layout, load_window
@@ -79,7 +79,7 @@ def _holdout_gaps(store, summary: dict[str, Any], full: Path, truth: Path, rows:
     import pyarrow.csv as pacsv
 
     from shared.adapters.model_store import ModelStore
-    from shared.domain.contract import get_contract
+    from shared.domain.contracts import get_contract
     from shared.domain.settings import get_settings
     from shared.scoring.scorer import Scorer
     from training.evaluation import paired_auc_gap

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.adapters.model_store import ModelStore
-from shared.domain.contract import DatasetContract, get_contract
+from shared.domain.contract import DatasetContract
+from shared.domain.contracts import get_contract
 from shared.domain.documents.model import ModelManifest
 from shared.domain.errors import BlobNotFoundError, ModelIntegrityError, ModelNotAvailableError, TrainingError
 from shared.domain.verdicts import Judged, Skipped, Verdict

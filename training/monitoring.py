@@ -16,7 +16,7 @@ import numpy as np
 from shared.adapters import documents
 from shared.adapters.model_store import ModelStore
 from shared.domain import drift, layout
-from shared.domain.contract import get_contract
+from shared.domain.contracts import get_contract
 from shared.domain.documents import training as stored
 from shared.domain.documents.model import ModelManifest
 from shared.domain.errors import ModelNotAvailableError

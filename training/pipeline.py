@@ -24,7 +24,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from shared.domain.contract import get_contract
+from shared.domain.contracts import get_contract
 from shared.domain.errors import FraudOpsError, TrainingError
 from shared.domain.telemetry import instruments, span
 from training.config import TrainConfig

@@ -57,7 +57,7 @@ def cmd_monitor(args: argparse.Namespace) -> Summary:
 
 
 def cmd_score(args: argparse.Namespace) -> Summary:
-    from shared.domain.contract import get_contract
+    from shared.domain.contracts import get_contract
     from shared.domain.results import as_dict
     from shared.scoring.batch import score_file
 

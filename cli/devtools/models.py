@@ -6,7 +6,7 @@ import numpy as np
 
 from shared.adapters.model_store import ModelStore
 from shared.adapters.storage import BlobStore
-from shared.domain.contract import get_contract
+from shared.domain.contracts import get_contract
 from shared.domain.documents.model import LIGHTGBM, ModelDescription, ModelManifest
 
 

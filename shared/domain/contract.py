@@ -1,11 +1,13 @@
-"""Dataset contracts: the one declarative place that says what a dataset's columns are.
+"""Dataset contracts at run time: what a dataset's columns are, their types, roles and rules.
 
-A second dataset is added by writing another ``DatasetContract`` and registering it in
-``CONTRACTS``; the ETL, training and scoring code read everything from the contract.
+A dataset is declared by a contract file (``contracts/<name>.yaml``, read by
+:mod:`shared.domain.contract_file`); a bank adds one without a release. The ETL, training, scoring,
+monitoring and governance read everything about a dataset from its contract.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -15,33 +17,81 @@ Role = Literal["feature", "time", "label", "id"]
 FLOAT32_MAX = 3.4028234663852886e38  # models read float32; a larger magnitude would become infinity
 
 
+class ColumnType(enum.StrEnum):
+    """A column's type as a contract file declares it."""
+
+    FLOAT = "float"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    CATEGORICAL = "categorical"
+    STRING = "string"
+    TIMESTAMP = "timestamp"
+
+
 @dataclass(frozen=True)
 class Column:
-    """One column: its name, role, type and allowed range (inclusive)."""
+    """One column: its name, type, role and rules (a range is inclusive)."""
 
     name: str
     role: Role = "feature"
-    dtype: Literal["float64", "int8", "string"] = "float64"
+    type: ColumnType = ColumnType.FLOAT
+    nullable: bool = False
     minimum: float | None = None
     maximum: float | None = None
     allowed: tuple[float, ...] | None = None
-    required: bool = True
+    categories: tuple[str, ...] | None = None  # a closed set; None: any value (the model learns the frequent ones)
+    personal: bool = False  # pseudonymised at every edge, never stored in clear
+    unit: str = ""
+    description: str = ""
+    max_chars: int | None = None
+
+    @property
+    def dtype(self) -> Literal["float64", "int8", "string", "timestamp"]:
+        """How the paths hold the column: float64 numbers (NaN for missing), int8 labels, text, or time."""
+        if self.type in (ColumnType.STRING, ColumnType.CATEGORICAL):
+            return "string"
+        if self.type is ColumnType.TIMESTAMP:
+            return "timestamp"
+        return "int8" if self.role == "label" else "float64"
+
+    @property
+    def required(self) -> bool:
+        """Whether every row must hold a value (a nullable column may be missing, even from a whole file)."""
+        return not self.nullable
+
+
+@dataclass(frozen=True)
+class Roles:
+    """What the columns mean: the label, the event time, the ids and the entities (customer, card...)."""
+
+    label: str
+    positive: int = 1
+    meaning: str = "positive"
+    event_time: str | None = None
+    transaction_id: str | None = None
+    amount: str | None = None
+    entities: tuple[tuple[str, str], ...] = ()  # (kind, column), sorted by kind
 
 
 @dataclass(frozen=True)
 class DatasetContract:
-    """What a dataset looks like on arrival and what the model reads from it."""
+    """What a dataset looks like on arrival and what the model reads from it (built from a contract file)."""
 
     name: str
     columns: tuple[Column, ...]
     max_field_chars: int = 64
     description: str = ""
+    roles: Roles | None = None
+    cost_missed: float = 10.0
+    cost_false_alarm: float = 1.0
+    time_zone: str = "UTC"
+    sha256: str = ""  # of the validated file's canonical form: what a model's manifest records
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
     _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {c.name: c for c in self.columns})
-        object.__setattr__(self, "_hash", hash((self.name, self.columns, self.max_field_chars, self.description)))
+        object.__setattr__(self, "_hash", hash((self.name, self.columns, self.max_field_chars, self.sha256)))
 
     def __hash__(self) -> int:  # computed once: the scoring path looks its decoder up by contract per request
         return self._hash
@@ -60,7 +110,7 @@ class DatasetContract:
 
     @property
     def numeric_names(self) -> list[str]:
-        return [c.name for c in self.columns if c.dtype != "string"]
+        return [c.name for c in self.columns if c.dtype in ("float64", "int8")]
 
     @property
     def label(self) -> Column | None:
@@ -74,32 +124,32 @@ class DatasetContract:
     def id_names(self) -> list[str]:
         return [c.name for c in self.columns if c.role == "id"]
 
+    @property
+    def personal_names(self) -> list[str]:
+        """Columns holding personal data: pseudonymised before anything is stored."""
+        return [c.name for c in self.columns if c.personal]
+
+    @property
+    def transaction_id(self) -> str | None:
+        return self.roles.transaction_id if self.roles else None
+
+    @property
+    def amount(self) -> str | None:
+        return self.roles.amount if self.roles else None
+
+    def entity(self, kind: str) -> str | None:
+        """The column holding entity ``kind`` (customer, card, terminal...), if the contract declares one."""
+        return dict(self.roles.entities).get(kind) if self.roles else None
+
     def required_names(self, *, labelled: bool) -> list[str]:
         """Columns a file must have; the label only when the dataset is for training."""
         return [c.name for c in self.columns if c.required and (labelled or c.role != "label")]
 
 
-CREDITCARD = DatasetContract(
-    name="creditcard",
-    description=(
-        "Kaggle / ULB 'Credit Card Fraud Detection': Time (seconds since the first transaction), "
-        "V1..V28 (PCA components), Amount, Class (1 = fraud)."
-    ),
-    columns=(
-        Column("Time", role="time", minimum=0.0),
-        *(Column(f"V{i}") for i in range(1, 29)),
-        Column("Amount", minimum=0.0),
-        Column("Class", role="label", dtype="int8", allowed=(0.0, 1.0)),
-        Column("transaction_id", role="id", dtype="string", required=False),
-        Column("customer_id", role="id", dtype="string", required=False),
-    ),
-)
-
-CONTRACTS: dict[str, DatasetContract] = {CREDITCARD.name: CREDITCARD}
 CUSTOMER_ID = "customer_id"  # pseudonymised at every edge (shared.domain.pseudonym): never stored in clear
 
 # Delayed labels (chargebacks, investigators' verdicts): a contract of their own, never a training dataset
-# by itself (not in CONTRACTS). They land in raw/labels/ and are joined to the recorded predictions.
+# by itself (no file in contracts/). They land in raw/labels/ and are joined to the recorded predictions.
 LABELS_PREFIX = layout.RAW_LABELS_PREFIX
 LABELS = DatasetContract(
     name="labels",
@@ -109,17 +159,10 @@ LABELS = DatasetContract(
         "(chargeback, investigator, customer...)."
     ),
     columns=(
-        Column("transaction_id", role="id", dtype="string"),
-        Column("label", role="label", dtype="int8", allowed=(0.0, 1.0)),
-        Column("labelled_at", role="time", dtype="string"),
-        Column("source", role="id", dtype="string", required=False),
+        Column("transaction_id", role="id", type=ColumnType.STRING),
+        Column("label", role="label", type=ColumnType.INTEGER, allowed=(0.0, 1.0)),
+        Column("labelled_at", role="time", type=ColumnType.STRING),
+        Column("source", role="id", type=ColumnType.STRING, nullable=True),
     ),
+    roles=Roles(label="label", transaction_id="transaction_id"),
 )
-
-
-def get_contract(name: str) -> DatasetContract:
-    """The contract registered under ``name``; a clear error for an unknown one."""
-    try:
-        return CONTRACTS[name]
-    except KeyError:
-        raise KeyError(f"unknown dataset {name!r}; known: {sorted(CONTRACTS)}") from None

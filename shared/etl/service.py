@@ -29,7 +29,7 @@ from shared.adapters.erasures import erased
 from shared.adapters.storage import BlobInfo, BlobStore
 from shared.domain import layout
 from shared.domain.config import EtlConfig
-from shared.domain.contract import get_contract
+from shared.domain.contracts import get_contract
 from shared.domain.errors import BlobExistsError, ConcurrentUpdateError, FileRejectedError, FraudOpsError
 from shared.domain.pseudonym import Pseudonymiser, pseudonymiser
 from shared.domain.telemetry import instruments, span

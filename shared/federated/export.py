@@ -20,7 +20,7 @@ from shared.adapters import documents
 from shared.adapters.model_store import ModelStore
 from shared.adapters.storage import BlobStore
 from shared.domain import layout
-from shared.domain.contract import get_contract
+from shared.domain.contracts import get_contract
 from shared.domain.documents.federated import FederatedReport, RoundState
 from shared.domain.documents.model import ModelDescription, ModelManifest
 from shared.domain.errors import ConcurrentUpdateError

@@ -25,7 +25,7 @@ import numpy as np
 
 from shared.domain import layout
 from shared.domain.config import MonitoringConfig
-from shared.domain.contract import get_contract
+from shared.domain.contracts import get_contract
 from shared.domain.errors import BlobExistsError
 from shared.etl import manifest
 from shared.etl.labels import ingest_labels

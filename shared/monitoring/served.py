@@ -75,12 +75,10 @@ def load_served(
 
 
 def empty_served(features: Sequence[str] = ()) -> pa.Table:
-
-    from shared.domain.contract import CREDITCARD
     from shared.scoring.records import Scored, prediction_table
 
     empty = Scored(
-        x=np.zeros((0, len(CREDITCARD.feature_names)), dtype=np.float32),
+        x=np.zeros((0, len(features)), dtype=np.float32),
         probabilities=np.zeros(0),
         transaction_ids=[],
         customer_ids=None,
@@ -90,7 +88,7 @@ def empty_served(features: Sequence[str] = ()) -> pa.Table:
         request_id="",
         latency_ms=0.0,
     )
-    table = prediction_table(empty, CREDITCARD.feature_names)
+    table = prediction_table(empty, list(features))
     return table.select([*RECORD_COLUMNS, *features]) if features else table.select(list(RECORD_COLUMNS))
 
 

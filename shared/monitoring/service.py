@@ -30,7 +30,7 @@ import numpy as np
 from shared.adapters import documents
 from shared.domain import drift, layout
 from shared.domain.config import MonitoringConfig
-from shared.domain.contract import get_contract
+from shared.domain.contracts import get_contract
 from shared.domain.documents.monitoring import MonitoringReport
 from shared.domain.documents.training import TrainingReport
 from shared.domain.errors import FraudOpsError

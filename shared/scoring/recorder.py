@@ -276,7 +276,7 @@ def build_recorder(*, config: ScoringConfig, store: BlobStore) -> PredictionReco
     recording is switched off."""
     if not config.predictions_record:
         return NullRecorder()
-    from shared.domain.contract import get_contract
+    from shared.domain.contracts import get_contract
 
     recorder = PredictionRecorder(
         store,

@@ -231,7 +231,7 @@ class Scorer:
 
 def build_scorer(*, config: ScoringConfig, store: BlobStore) -> Scorer:
     """A scorer of ``config``'s model name over ``store``, for the contract of ``config``'s dataset."""
-    from shared.domain.contract import get_contract
+    from shared.domain.contracts import get_contract
 
     return Scorer(
         ModelStore(store, config.model_name),

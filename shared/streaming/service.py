@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.domain.contract import get_contract
+from shared.domain.contracts import get_contract
 from shared.domain.pseudonym import pseudonymiser
 from shared.streaming.processor import StreamProcessor
 

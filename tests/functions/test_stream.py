@@ -128,7 +128,7 @@ class _Flaky:
 
 def _processor(store, settings, tmp_path, flaky):
     from shared.bootstrap import bootstrap
-    from shared.domain.contract import get_contract
+    from shared.domain.contracts import get_contract
     from shared.streaming.processor import StreamProcessor
 
     return StreamProcessor(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from shared.adapters.model_store import ModelStore
-from shared.domain.contract import get_contract
+from shared.domain.contracts import get_contract
 from shared.domain.documents.federated import RoundState
 from shared.etl.service import run_etl
 from shared.federated import model as lr

@@ -14,10 +14,12 @@ import pytest
 
 from api.decode import InvalidRequestError, decode_csv, decode_json
 from cli.devtools.models import publish_synthetic_model
-from shared.domain.contract import CREDITCARD
+from shared.domain.contracts import get_contract
 from shared.etl.transform import transform_file
 from shared.scoring.batch import score_file
 from shared.streaming.events import StreamEvent
+
+CREDITCARD = get_contract("creditcard")
 
 FEATURES = CREDITCARD.feature_names
 GOOD = {"Time": 10.0, **dict.fromkeys(FEATURES, 0.5)}

@@ -8,7 +8,10 @@ import pytest
 from cli.devtools.models import publish_synthetic_model
 from cli.server import running_server
 from shared.adapters.model_store import VERSION_MAX
-from shared.domain.contract import CREDITCARD
+from shared.domain.contracts import get_contract
+
+CREDITCARD = get_contract("creditcard")
+
 
 TXN = {"transaction_id": "t1", **{f: 0.1 for f in CREDITCARD.feature_names}}
 

@@ -20,7 +20,7 @@ from tests.conftest import ROOT
 
 
 def test_the_package_carries_the_contracts_feature_list():
-    from shared.domain.contract import get_contract
+    from shared.domain.contracts import get_contract
 
     contract = get_contract("creditcard")
     assert list(FEATURES) == contract.feature_names

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from api.decode import BatchTooLargeError, InvalidRequestError, decode_csv, decode_json
-from shared.domain.contract import CREDITCARD
+from shared.domain.contracts import get_contract
+
+CREDITCARD = get_contract("creditcard")
+
 
 FEATURES = CREDITCARD.feature_names
 

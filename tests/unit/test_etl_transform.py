@@ -11,9 +11,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from shared.domain.contract import CREDITCARD
+from shared.domain.contracts import get_contract
 from shared.domain.errors import FileRejectedError
 from shared.etl.transform import TransformResult, transform_file
+
+CREDITCARD = get_contract("creditcard")
 
 HEADER = ",".join(f'"{c}"' for c in ["Time", *(f"V{i}" for i in range(1, 29)), "Amount", "Class"])
 

@@ -7,8 +7,10 @@ import pytest
 
 from cli.devtools.models import publish_synthetic_model
 from shared.adapters.model_store import ModelStore
-from shared.domain.contract import CREDITCARD
+from shared.domain.contracts import get_contract
 from shared.scoring.explain import CannotExplainError, Explainers
+
+CREDITCARD = get_contract("creditcard")
 
 
 def test_contributions_add_up_to_the_raw_score_and_are_ranked(memory_store):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from shared.domain.config import MonitoringConfig
-from shared.domain.contract import CREDITCARD
+from shared.domain.contracts import get_contract
 from shared.domain.settings import Settings
 from shared.etl.labels import ingest_labels
 from shared.monitoring import alerts
@@ -21,6 +21,8 @@ from shared.monitoring.alerts import BANDS
 from shared.monitoring.service import run_monitor
 from shared.scoring.recorder import PredictionRecorder
 from shared.scoring.records import Scored, parquet_bytes, prediction_table
+
+CREDITCARD = get_contract("creditcard")
 
 FEATURES = CREDITCARD.feature_names
 DAY = date(2026, 12, 3)

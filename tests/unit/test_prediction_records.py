@@ -11,10 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from shared.adapters.memory_store import MemoryBlobStore
-from shared.domain.contract import CREDITCARD
+from shared.domain.contracts import get_contract
 from shared.domain.layout import PREDICTIONS
 from shared.scoring.recorder import PredictionRecorder
 from shared.scoring.records import Scored
+
+CREDITCARD = get_contract("creditcard")
 
 FEATURES = CREDITCARD.feature_names
 

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from shared.adapters.model_store import ModelStore
-from shared.domain.contract import CREDITCARD
+from shared.domain.contracts import get_contract
 from shared.domain.errors import ModelNotAvailableError
 from shared.scoring.scorer import Scorer
+
+CREDITCARD = get_contract("creditcard")
 
 FEATURES = CREDITCARD.feature_names
 

@@ -21,9 +21,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from shared.adapters.memory_store import MemoryBlobStore
-from shared.domain.contract import CREDITCARD
+from shared.domain.contracts import get_contract
 from shared.streaming.events import StreamEvent
 from shared.streaming.processor import StreamProcessor
+
+CREDITCARD = get_contract("creditcard")
 
 
 class Crash(BaseException):

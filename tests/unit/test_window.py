@@ -11,10 +11,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from shared.domain.contract import CREDITCARD
+from shared.domain.contracts import get_contract
 from shared.domain.errors import TrainingError
 from shared.etl.manifest import CuratedFile, add_files
 from training.window import TEST_FRACTION, layout, load_window
+
+CREDITCARD = get_contract("creditcard")
 
 FEATURES = CREDITCARD.feature_names
 

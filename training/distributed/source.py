@@ -57,7 +57,7 @@ def read_one(
     import pyarrow.parquet as pq
     from adlfs import AzureBlobFileSystem
 
-    from shared.domain.contract import get_contract
+    from shared.domain.contracts import get_contract
     from training.window import read_part
 
     index, path, expected = item
@@ -96,7 +96,7 @@ def _typed(frame: pd.DataFrame, contract: Any) -> pd.DataFrame:
 def _meta(dataset: str, *, labels_only: bool) -> pd.DataFrame:
     import pandas as pd
 
-    from shared.domain.contract import get_contract
+    from shared.domain.contracts import get_contract
 
     contract = get_contract(dataset)
     assert contract.label is not None and contract.time_column is not None

@@ -1,0 +1,368 @@
+"""A dataset contract as a bank writes it: a YAML (or JSON) file, validated by a typed model.
+
+Every error names the file, the line and the rule (``ContractFileError``): a typo in a key, an
+unknown type, a duplicate column or key, no label, a role naming no column. The validated model is
+turned into the runtime :class:`shared.domain.contract.DatasetContract` that every path reads.
+
+The format (``docs``: "Bring your own data"; ``contracts/*.yaml`` are complete examples)::
+
+    name: card_transactions            # lower case, digits, _ (the dataset's name in paths and routes)
+    description: ...
+    time_zone: Europe/Paris            # calendar features are computed in this zone
+    costs: {missed_positive: 10, false_alarm: 1}
+    roles:
+      event_time: ts                   # a timestamp, or seconds as a number
+      label: {column: is_fraud, positive: 1, meaning: fraud}
+      transaction_id: tx_id
+      amount: amount
+      entities: {customer: customer_id, card: card_id, terminal: terminal_id}
+    columns:
+      - {name: amount, type: float, minimum: 0, unit: EUR, description: ...}
+      - {name: mcc, type: categorical, description: merchant category code}
+      - {name: country, type: categorical, nullable: true}
+      - {name: customer_id, type: string, personal: true}
+
+Features are the float, integer, boolean and categorical columns that hold no role (``feature:
+false`` leaves one out). A column that is ``nullable`` may be missing from a row or from a whole file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shared.domain.contract import FLOAT32_MAX, Column, ColumnType, DatasetContract, Role, Roles
+
+FORMAT_VERSION = 1
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+COLUMN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+TYPES = ("float", "integer", "boolean", "categorical", "string", "timestamp")
+FEATURE_TYPES = {"float", "integer", "boolean", "categorical"}
+MAX_COLUMNS = 1000
+MAX_CATEGORIES = 10_000
+MAX_FILE_BYTES = 1_000_000
+
+ColumnName = Annotated[str, Field(pattern=COLUMN_PATTERN)]
+
+
+class ContractFileError(ValueError):
+    """A contract file that cannot be used: where (file and line) and why, as a person reads it."""
+
+    def __init__(self, source: str, problems: list[tuple[int | None, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}, line {line}: {text}" if line else f"{source}: {text}" for line, text in problems]
+        super().__init__("\n".join(lines))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Strict):
+    name: ColumnName
+    type: Literal["float", "integer", "boolean", "categorical", "string", "timestamp"]
+    description: str = ""
+    unit: str = ""
+    nullable: bool = False
+    personal: bool = False
+    feature: bool | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    allowed: list[float] | None = Field(default=None, min_length=1)
+    categories: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None, min_length=1, max_length=MAX_CATEGORIES
+    )
+    max_chars: int | None = Field(default=None, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> ColumnSpec:
+        numeric = self.type in {"float", "integer"}
+        if not numeric and (self.minimum is not None or self.maximum is not None or self.allowed is not None):
+            raise ValueError(f"minimum, maximum and allowed apply to float and integer columns, not {self.type}")
+        if self.categories is not None and self.type != "categorical":
+            raise ValueError(f"categories apply to categorical columns, not {self.type}")
+        if self.categories is not None and len(set(self.categories)) != len(self.categories):
+            raise ValueError("categories are listed twice")
+        if self.max_chars is not None and self.type not in {"string", "categorical"}:
+            raise ValueError(f"max_chars applies to string and categorical columns, not {self.type}")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError(f"minimum {self.minimum} is above maximum {self.maximum}")
+        for bound in (self.minimum, self.maximum):
+            if bound is not None and abs(bound) > FLOAT32_MAX:
+                raise ValueError("a bound beyond float32 (about 3.4e38) cannot be checked: the model reads float32")
+        if self.type == "integer" and self.allowed and any(v != int(v) for v in self.allowed):
+            raise ValueError("allowed values of an integer column must be whole numbers")
+        if self.personal and self.type != "string":
+            raise ValueError("personal data must be a string column: it is pseudonymised, never a model feature")
+        if self.feature and self.type not in FEATURE_TYPES:
+            raise ValueError(f"a {self.type} column cannot be a feature; features are {sorted(FEATURE_TYPES)}")
+        return self
+
+
+class LabelSpec(_Strict):
+    column: ColumnName
+    positive: int = 1
+    meaning: str = Field(default="positive", min_length=1, max_length=80)
+
+
+class RolesSpec(_Strict):
+    label: LabelSpec
+    event_time: ColumnName | None = None
+    transaction_id: ColumnName | None = None
+    amount: ColumnName | None = None
+    entities: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")], ColumnName] = Field(default_factory=dict)
+
+
+class CostsSpec(_Strict):
+    missed_positive: float = Field(default=10.0, gt=0, description="the cost of a positive let through")
+    false_alarm: float = Field(default=1.0, gt=0, description="the cost of a genuine case stopped")
+
+
+class ContractSpec(_Strict):
+    format: Literal[1] = 1
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    time_zone: str = "UTC"
+    costs: CostsSpec = Field(default_factory=CostsSpec)
+    max_field_chars: int = Field(default=64, ge=1, le=10_000)
+    roles: RolesSpec
+    columns: list[ColumnSpec] = Field(min_length=2, max_length=MAX_COLUMNS)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {zone!r} (an IANA name such as UTC or Europe/Paris)") from None
+        return zone
+
+    @model_validator(mode="after")
+    def _roles_name_columns(self) -> ContractSpec:
+        by_name: dict[str, ColumnSpec] = {}
+        for c in self.columns:
+            if c.name in by_name:
+                raise ValueError(f"column {c.name!r} is declared twice")
+            by_name[c.name] = c
+        r = self.roles
+        wanted: list[tuple[str, str | None, set[str]]] = [
+            ("label", r.label.column, {"integer", "boolean"}),
+            ("event_time", r.event_time, {"timestamp", "float", "integer"}),
+            ("transaction_id", r.transaction_id, {"string"}),
+            ("amount", r.amount, {"float", "integer"}),
+            *((f"entities.{k}", v, {"string", "categorical", "integer"}) for k, v in r.entities.items()),
+        ]
+        used: dict[str, str] = {}
+        for role, name, types in wanted:
+            if name is None:
+                continue
+            if name not in by_name:
+                raise ValueError(f"roles.{role} names {name!r}, which is not a column; columns: {_few(by_name)}")
+            if by_name[name].type not in types:
+                raise ValueError(f"roles.{role} is {name!r}, a {by_name[name].type} column; it must be {sorted(types)}")
+            if name in used and role != "amount" and used[name] != "amount":
+                raise ValueError(f"column {name!r} holds two roles: {used[name]} and {role}")
+            used.setdefault(name, role)
+        label = by_name[r.label.column]
+        if label.nullable:
+            raise ValueError(f"the label {label.name!r} cannot be nullable (a file without it is a scoring file)")
+        if label.type == "integer" and sorted(label.allowed or []) != [0.0, 1.0]:
+            raise ValueError(f"the label {label.name!r} must declare allowed: [0, 1]")
+        if r.label.positive not in (0, 1):
+            raise ValueError("the label's positive value must be 0 or 1")
+        if not any(_is_feature(c, used) for c in self.columns):
+            raise ValueError("no feature: declare at least one float, integer, boolean or categorical column")
+        for c in self.columns:
+            if c.feature and c.name in used and used[c.name] != "amount":
+                raise ValueError(f"column {c.name!r} holds the {used[c.name]} role and cannot be a feature")
+        return self
+
+
+def _few(names: dict[str, Any]) -> str:
+    shown = sorted(names)[:12]
+    return ", ".join(shown) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+
+
+def _is_feature(c: ColumnSpec, used: dict[str, str]) -> bool:
+    if c.feature is not None:
+        return c.feature
+    return c.type in FEATURE_TYPES and (c.name not in used or used[c.name] == "amount")
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+
+class _Lines:
+    """The line of each value in the file, by its path (``("columns", 3, "type")``)."""
+
+    def __init__(self) -> None:
+        self.at: dict[tuple[Any, ...], int] = {}
+
+    def line(self, loc: tuple[Any, ...]) -> int | None:
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self.at:
+                return self.at[loc[:end]]
+        return None
+
+
+def _plain(node: yaml.Node, path: tuple[Any, ...], lines: _Lines, problems: list[tuple[int | None, str]]) -> Any:
+    lines.at[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.constructor.SafeConstructor().construct_object(key_node)
+            if not isinstance(key, str):
+                problems.append((key_node.start_mark.line + 1, f"{_where(path)}: a key must be text, not {key!r}"))
+                continue
+            if key in out:
+                problems.append((key_node.start_mark.line + 1, f"{_where((*path, key))}: declared twice"))
+                continue
+            out[key] = _plain(value_node, (*path, key), lines, problems)
+            lines.at[(*path, key)] = key_node.start_mark.line + 1  # a missing or wrong value: the key's line
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain(item, (*path, i), lines, problems) for i, item in enumerate(node.value)]
+    return yaml.constructor.SafeConstructor().construct_object(node)
+
+
+def _where(loc: tuple[Any, ...], doc: Any = None) -> str:
+    text = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+            if i >= 1 and loc[i - 1] == "columns" and isinstance(doc, dict):
+                cols = doc.get("columns")
+                name = cols[part].get("name") if isinstance(cols, list) and part < len(cols) else None
+                if isinstance(cols, list) and isinstance(cols[part], dict) and isinstance(name, str):
+                    text += f" ({name})"
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "the contract"
+
+
+def _message(err: Any) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        return "not a known key (a typo?)"
+    if kind == "literal_error" and err["loc"][-1] == "type":
+        return f"unknown type {err['input']!r}; use one of {', '.join(TYPES)}"
+    if kind == "missing":
+        return "required but missing"
+    return str(msg).removeprefix("Value error, ")
+
+
+def parse_contract(text: str | bytes, source: str = "<contract>") -> DatasetContract:
+    """The contract in ``text`` (YAML or JSON), or a ``ContractFileError`` naming ``source``, lines and rules."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ContractFileError(source, [(None, f"the file is over {MAX_FILE_BYTES:,} bytes")])
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        what = getattr(exc, "problem", None) or str(exc)
+        raise ContractFileError(
+            source, [(mark.line + 1 if mark else None, f"not valid YAML or JSON: {what}")]
+        ) from None
+    if node is None:
+        raise ContractFileError(source, [(None, "the file is empty")])
+    lines, problems = _Lines(), list[tuple[int | None, str]]()
+    doc = _plain(node, (), lines, problems)
+    if problems:
+        raise ContractFileError(source, problems)
+    if not isinstance(doc, dict):
+        raise ContractFileError(source, [(1, "a contract is a mapping of keys (name, roles, columns...)")])
+    try:
+        spec = ContractSpec.model_validate(doc)
+    except ValidationError as exc:
+        found = [(lines.line(tuple(e["loc"])), f"{_where(tuple(e['loc']), doc)}: {_message(e)}") for e in exc.errors()]
+        raise ContractFileError(source, found) from None
+    return to_contract(spec)
+
+
+def read_contract(path: Path) -> DatasetContract:
+    """The contract in the file at ``path`` (errors name the file)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ContractFileError(str(path), [(None, f"cannot be read: {exc.strerror or exc}")]) from None
+    contract = parse_contract(data, str(path))
+    if path.stem != contract.name:
+        raise ContractFileError(
+            str(path), [(None, f"declares name {contract.name!r}; name the file {contract.name}{path.suffix}")]
+        )
+    return contract
+
+
+def to_contract(spec: ContractSpec) -> DatasetContract:
+    """The runtime contract of a validated file."""
+    r = spec.roles
+    roles_of: dict[str, str] = {}
+    for role, name in (("label", r.label.column), ("event_time", r.event_time), ("transaction_id", r.transaction_id)):
+        if name:
+            roles_of[name] = role
+    for name in r.entities.values():
+        roles_of.setdefault(name, "entity")
+    used = {n: ("amount" if n == r.amount else role) for n, role in roles_of.items()} | (
+        {r.amount: "amount"} if r.amount and r.amount not in roles_of else {}
+    )
+    columns = tuple(
+        Column(
+            name=c.name,
+            type=ColumnType(c.type),
+            role=_legacy_role(roles_of.get(c.name), _is_feature(c, used)),
+            nullable=c.nullable,
+            minimum=c.minimum,
+            maximum=c.maximum,
+            allowed=tuple(c.allowed) if c.allowed else None,
+            categories=tuple(c.categories) if c.categories else None,
+            personal=c.personal,
+            unit=c.unit,
+            description=c.description.strip(),
+            max_chars=c.max_chars,
+        )
+        for c in spec.columns
+    )
+    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return DatasetContract(
+        name=spec.name,
+        columns=columns,
+        max_field_chars=spec.max_field_chars,
+        description=" ".join(spec.description.split()),
+        roles=Roles(
+            label=r.label.column,
+            positive=r.label.positive,
+            meaning=r.label.meaning,
+            event_time=r.event_time,
+            transaction_id=r.transaction_id,
+            amount=r.amount,
+            entities=tuple(sorted(r.entities.items())),
+        ),
+        cost_missed=spec.costs.missed_positive,
+        cost_false_alarm=spec.costs.false_alarm,
+        time_zone=spec.time_zone,
+        sha256=hashlib.sha256(canonical.encode()).hexdigest(),
+    )
+
+
+def _legacy_role(role: str | None, feature: bool) -> Role:
+    if feature:
+        return "feature"
+    if role == "label":
+        return "label"
+    return "time" if role == "event_time" else "id"
+
+
+_SAFE_NAME = re.compile(NAME_PATTERN)
+
+
+def is_dataset_name(name: str) -> bool:
+    """Whether ``name`` could name a dataset (paths and routes use it)."""
+    return bool(_SAFE_NAME.match(name))
