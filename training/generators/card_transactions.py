@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 NAME = "card_transactions"
 CHUNK_ROWS = 200_000
-START = np.datetime64("2026-10-20T00:00:00", "s")  # the clocks go back in Paris on the 25th: both offsets occur
+START = np.datetime64("2026-10-24T12:00:00", "s")  # UTC; Paris clocks go back 13 h later: both offsets occur
 SECONDS_PER_ROW = 12.0
 CUSTOMERS, TERMINALS, MCCS, COUNTRIES = 5_000, 2_000, 300, 30
 CHANNELS = np.array(["pos", "ecom", "atm", "moto"])
