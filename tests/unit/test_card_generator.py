@@ -14,7 +14,7 @@ from training.generators.card_transactions import generate
 
 def test_the_file_has_the_contract_columns_both_paris_offsets_and_missing_countries(tmp_path: Path) -> None:
     summary = generate(6_000, 3, tmp_path / "cards.csv", fraud_rate=0.02, truth=tmp_path / "truth.csv")
-    table = pacsv.read_csv(tmp_path / "cards.csv")
+    table = pacsv.read_csv(tmp_path / "cards.csv", convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
     contract = get_contract("card_transactions")
 
     assert table.column_names == contract.names
