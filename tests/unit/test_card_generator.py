@@ -24,7 +24,7 @@ def test_the_file_has_the_contract_columns_both_paris_offsets_and_missing_countr
     assert {t[-6:] for t in ts} == {"+02:00", "+01:00"}  # the clocks went back in Paris on 25 October
     assert 0.04 < table.column("country").null_count / table.num_rows < 0.12
     assert set(table.column("channel").to_pylist()) <= set(contract.column("channel").categories or ())
-    assert table.column("mcc").unique().length() > 100
+    assert len(table.column("mcc").unique()) > 100
 
 
 def test_the_true_probabilities_average_to_the_rate_and_rank_the_frauds(tmp_path: Path) -> None:
