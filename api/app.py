@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import FastAPI
 
 from api import errors, federated, governance, scoring
-from api.schemas import ScoreRequest
 from api.telemetry import RequestMetrics
 from shared.domain.settings import Settings
 
@@ -34,7 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Fraud scoring API",
         version="1.1.0",
-        description="Scores card transactions with the champion ONNX model.",
+        description="Scores transactions of the deployment's dataset (its contract: DATASET_NAME) with the champion "
+        "ONNX model.",
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
@@ -52,15 +52,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:
-        """FastAPI's document plus the JSON body schema of ``/api/score`` (the route reads the raw body)."""
+        """FastAPI's document plus the body schemas of ``/api/score``, from the dataset's contract (the route
+        reads the raw body)."""
         if app.openapi_schema is None:
             from fastapi.openapi.utils import get_openapi
 
+            from api.openapi import score_components
+            from shared.domain.contracts import get_contract
+            from shared.domain.settings import get_settings
+
+            contract = get_contract((app.state.settings or get_settings()).dataset_name)
             doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            schema = ScoreRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-            components = doc.setdefault("components", {}).setdefault("schemas", {})
-            components.update(schema.pop("$defs", {}))
-            components["ScoreRequest"] = schema
+            doc.setdefault("components", {}).setdefault("schemas", {}).update(score_components(contract))
             app.openapi_schema = doc
         return app.openapi_schema
 

@@ -1,28 +1,36 @@
-"""Request and response bodies. The transaction schema is generated from the dataset contract."""
+"""Request and response bodies. The transaction schema is generated from the deployment's dataset contract."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from shared.adapters.model_store import VERSION_MAX, VERSION_PATTERN
-from shared.domain.contracts import get_contract
+from shared.domain.contract import DatasetContract
 from shared.domain.transaction_schema import transaction_model
 
-TransactionIn = transaction_model(get_contract("creditcard"))
 
-
-class ScoreRequest(BaseModel):
-    """The JSON body of ``POST /api/score`` (the route decodes it with a vectorised reader; this is its schema)."""
-
-    model_config = ConfigDict(extra="forbid")
-    transactions: list[TransactionIn] = Field(min_length=1)  # type: ignore[valid-type]
-    model_version: str | None = Field(
-        default=None,
-        pattern=VERSION_PATTERN,
-        max_length=VERSION_MAX,
-        description="score with this version instead of the champion",
+@lru_cache(maxsize=8)
+def score_request_model(contract: DatasetContract) -> type[BaseModel]:
+    """The JSON body of ``POST /api/score`` for ``contract``'s dataset (the route decodes it with a vectorised
+    reader; this is its schema, in the OpenAPI document)."""
+    return create_model(
+        "ScoreRequest",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=f"Transactions of dataset {contract.name} to score.",
+        transactions=(list[transaction_model(contract)], Field(min_length=1)),  # type: ignore[misc]
+        model_version=(
+            str | None,
+            Field(
+                default=None,
+                pattern=VERSION_PATTERN,
+                max_length=VERSION_MAX,
+                description="score with this version instead of the champion",
+            ),
+        ),
+        explain=(bool, Field(default=False, description="add the top contributing features per transaction")),
     )
-    explain: bool = Field(default=False, description="add the top contributing features per transaction")
 
 
 class Contribution(BaseModel):

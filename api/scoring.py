@@ -45,31 +45,12 @@ SCORE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _csv_pattern(features: list[str], max_rows: int) -> str:
-    """A pattern every CSV body it admits is accepted by (narrower than what the server parses, never wider):
-    the features' header in contract order, then 1 to ``max_rows`` lines of plain decimals (Amount not negative)."""
-    number, amount = r"-?[0-9]{1,6}(\.[0-9]{1,6})?", r"[0-9]{1,6}(\.[0-9]{1,2})?"
-    row = ",".join([number] * (len(features) - 1) + [amount])
-    return f"^{','.join(features)}\n{row}(\n{row}){{0,{max_rows - 1}}}\n?$"
-
-
-CSV_PATTERN = _csv_pattern(get_contract("creditcard").feature_names, 100)
-SCORE_BODY = {
+SCORE_BODY = {  # the bodies' schemas are the deployment's dataset contract's (``api.openapi``)
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}},
-            "text/csv": {
-                "schema": {
-                    "type": "string",
-                    "pattern": CSV_PATTERN,
-                    "description": "a header row naming the contract's columns, then one transaction per line. "
-                    "The server parses more than the pattern says (any column order; Time, transaction_id and "
-                    "customer_id optional; up to SCORE_MAX_BATCH rows; numbers in any notation within the "
-                    "contract's ranges); the pattern is the part every client can rely on",
-                },
-                "example": ",".join(f"V{i}" for i in range(1, 29)) + ",Amount\n" + ",".join(["0.1"] * 28) + ",149.62\n",
-            },
+            "text/csv": {"schema": {"$ref": "#/components/schemas/ScoreCsv"}},
         },
     },
 }

@@ -18,6 +18,7 @@ import numpy as np
 
 from shared.adapters.model_store import ModelStore, new_version
 from shared.domain import drift, layout
+from shared.domain.contracts import get_contract
 from shared.domain.documents.model import LIGHTGBM, ModelDescription
 from shared.domain.errors import ConcurrentUpdateError
 from shared.domain.results import as_dict
@@ -52,6 +53,7 @@ def publish(
 ) -> TrainingRun:
     """Publish the version, promote it if the gate said so (ETag-conditional), and write the reports and MLflow."""
     p, found = prepared, fitted.found
+    contract = get_contract(config.dataset_name)
     reason = verdict.reason + (f"; {p.drift.message}" if p.drift.alert else "")
     promote = verdict.promote
     model_version = new_version(salt=p.dataset_version)
@@ -83,6 +85,8 @@ def publish(
             baseline_metrics=fitted.baseline_metrics,
             figures=figures,
             dataset=config.dataset_name,
+            contract_sha256=contract.sha256,
+            contract_input_sha256=contract.input_sha256,
             dataset_version=p.dataset_version,
             trained_on=p.files,
             split=p.split,

@@ -86,6 +86,7 @@ class DatasetContract:
     cost_false_alarm: float = 1.0
     time_zone: str = "UTC"
     sha256: str = ""  # of the validated file's canonical form: what a model's manifest records
+    input_sha256: str = ""  # of what shapes a model's input (the features' and label's names, types, rules)
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
     _hash: int = field(init=False, repr=False, compare=False)
 

@@ -331,6 +331,8 @@ def to_contract(spec: ContractSpec) -> DatasetContract:
         for c in spec.columns
     )
     canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    shaping = [c.model_dump(mode="json", exclude={"description", "unit", "personal"}) for c in spec.columns]
+    model_input = [c for c, col in zip(shaping, columns, strict=True) if col.role in ("feature", "label")]
     return DatasetContract(
         name=spec.name,
         columns=columns,
@@ -349,6 +351,7 @@ def to_contract(spec: ContractSpec) -> DatasetContract:
         cost_false_alarm=spec.costs.false_alarm,
         time_zone=spec.time_zone,
         sha256=hashlib.sha256(canonical.encode()).hexdigest(),
+        input_sha256=hashlib.sha256(json.dumps(model_input, sort_keys=True).encode()).hexdigest(),
     )
 
 

@@ -6,30 +6,42 @@ OpenAPI and words a refusal field by field (the API's 422 detail, the stream's d
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
-from shared.domain.contract import DatasetContract
+from shared.domain.contract import Column, ColumnType, DatasetContract
 from shared.domain.rows import bounds
 
 
-def transaction_model(contract: DatasetContract) -> type[BaseModel]:
-    """One transaction as the scoring API takes it: every feature required, Time and ids optional.
+def _field(col: Column, max_chars: int) -> tuple[Any, dict[str, Any]]:
+    """The Python type and the constraints of one column's value (strict: a number is not a bool or text)."""
+    if col.type in (ColumnType.FLOAT, ColumnType.INTEGER):
+        lo, hi = bounds(col)
+        kind: Any = float if col.type is ColumnType.FLOAT else int
+        return kind, {"strict": True, "ge": lo, "le": hi}
+    if col.type is ColumnType.BOOLEAN:
+        return bool, {"strict": True}
+    if col.type is ColumnType.TIMESTAMP:
+        return AwareDatetime, {}
+    if col.type is ColumnType.CATEGORICAL and col.categories:
+        return Literal[col.categories], {}
+    return str, {"max_length": col.max_chars or max_chars}
 
-    Numbers are bounded by the contract's range and by float32, the model's input type.
+
+def transaction_model(contract: DatasetContract) -> type[BaseModel]:
+    """One transaction as the scoring API takes it: every feature required unless nullable, the others optional.
+
+    Numbers are bounded by the contract's range and by float32, the model's input type; a closed
+    categorical column takes one of its categories; text is bounded by its length.
     """
     fields: dict[str, Any] = {}
     for col in contract.columns:
         if col.role == "label":
             continue
-        if col.dtype == "string":
-            fields[col.name] = (str | None, Field(default=None, max_length=contract.max_field_chars))
-            continue
-        lo, hi = bounds(col)
-        constraints: dict[str, Any] = {"strict": True, "ge": lo, "le": hi}  # strict: not a bool or numeric string
-        required = col.role == "feature"
-        fields[col.name] = (float if required else float | None, Field(... if required else None, **constraints))
+        kind, constraints = _field(col, contract.max_field_chars)
+        required = col.role == "feature" and not col.nullable
+        fields[col.name] = (kind if required else kind | None, Field(... if required else None, **constraints))
     return create_model(
         "TransactionIn",
         __config__=ConfigDict(extra="forbid", allow_inf_nan=False),

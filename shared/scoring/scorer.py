@@ -66,6 +66,7 @@ def load_model(
     expected_features: list[str],
     threads: int,
     manifest_sha256: str | None = None,
+    expected_input: str | None = None,
 ) -> LoadedModel:
     """Fetch, verify and open one version; ``ModelIntegrityError`` when it does not match its manifest
     (or, with ``manifest_sha256``, when the manifest is not the one the champion pointer pinned)."""
@@ -77,6 +78,13 @@ def load_model(
     if features != expected_features:
         raise ModelIntegrityError(
             f"model {version}: feature order {features[:3]}... does not match the contract {expected_features[:3]}..."
+        )
+    trained_on = manifest.contract_input_sha256
+    if expected_input and trained_on and trained_on != expected_input:
+        raise ModelIntegrityError(
+            f"model {version} was trained on another version of dataset {manifest.dataset}'s contract (its "
+            f"features' types or rules differ: {trained_on[:12]} then, {expected_input[:12]} now); retrain it on "
+            "the current contract, or restore the contract it was trained on"
         )
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -104,9 +112,11 @@ class Scorer:
         refresh_seconds: float,
         threads: int = 1,
         clock: Callable[[], float] = time.monotonic,
+        input_sha256: str | None = None,
     ) -> None:
         self.models = models
         self.feature_names = feature_names
+        self.input_sha256 = input_sha256  # the contract's: a model trained on another shape is refused
         self.refresh_seconds = refresh_seconds
         self.threads = threads
         self._current: LoadedModel | None = None
@@ -166,6 +176,7 @@ class Scorer:
                 expected_features=self.feature_names,
                 threads=self.threads,
                 manifest_sha256=pointer.manifest_sha256,
+                expected_input=self.input_sha256,
             )
         except (ModelIntegrityError, ModelNotAvailableError) as exc:
             log.error(
@@ -202,7 +213,13 @@ class Scorer:
                     f"minute (this instance keeps {PINNED_CACHE}); retry shortly, or pin fewer versions at once"
                 )
         # an unknown version costs one small read and no budget; a load that builds a session counts
-        model = load_model(self.models, version, expected_features=self.feature_names, threads=self.threads)
+        model = load_model(
+            self.models,
+            version,
+            expected_features=self.feature_names,
+            threads=self.threads,
+            expected_input=self.input_sha256,
+        )
         with self._pinned_lock:
             self._pinned_loads.append(self._clock())
             self._pinned[version] = model
@@ -233,9 +250,11 @@ def build_scorer(*, config: ScoringConfig, store: BlobStore) -> Scorer:
     """A scorer of ``config``'s model name over ``store``, for the contract of ``config``'s dataset."""
     from shared.domain.contracts import get_contract
 
+    contract = get_contract(config.dataset_name)
     return Scorer(
         ModelStore(store, config.model_name),
-        feature_names=get_contract(config.dataset_name).feature_names,
+        feature_names=contract.feature_names,
+        input_sha256=contract.input_sha256,
         refresh_seconds=config.model_refresh_seconds,
         threads=config.ort_intra_op_threads,
     )

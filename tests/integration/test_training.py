@@ -15,6 +15,7 @@ import pytest
 import training.finish as finish
 import training.pipeline as pipeline
 from shared.adapters.model_store import ModelStore
+from shared.domain.contracts import get_contract
 from shared.domain.errors import BlobNotFoundError, ConcurrentUpdateError, TrainingError
 from shared.domain.settings import Settings
 from shared.etl.service import run_etl
@@ -47,6 +48,8 @@ def test_first_model_promoted_and_published_with_manifest(store, settings, curat
     m = models.manifest(s.model_version)
     assert m.feature_names == [f"V{i}" for i in range(1, 29)] + ["Amount"]
     assert m.trained_on == [curated.outputs[0].removeprefix("curated/")]
+    contract = get_contract(settings.dataset_name)  # the manifest names the contract the model was trained on
+    assert (m.contract_sha256, m.contract_input_sha256) == (contract.sha256, contract.input_sha256)
     split = m.split
     for fold in split["folds"]:  # every validation block after its training rows, the test part after all of dev
         assert fold["train"][1] <= fold["valid"][0] <= fold["valid"][1] <= split["test"][0]

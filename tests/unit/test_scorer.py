@@ -49,6 +49,32 @@ def test_a_model_with_the_wrong_feature_order_is_refused(memory_store, small_mod
         Scorer(models, feature_names=FEATURES, refresh_seconds=0).current()
 
 
+def test_a_model_trained_on_another_shape_of_the_contract_is_refused_and_a_reworded_one_serves(
+    memory_store, small_model
+):
+    from pathlib import Path
+
+    from shared.domain.contract_file import parse_contract
+
+    text = (Path(__file__).resolve().parents[2] / "contracts" / "creditcard.yaml").read_text()
+    now = parse_contract(text)
+    reworded = parse_contract(text.replace("principal component 1 of", "the first principal component of"))
+    reshaped = parse_contract(text.replace("{name: V3, type: float,", "{name: V3, type: float, minimum: -50,"))
+    assert reworded.sha256 != now.sha256 and reworded.input_sha256 == now.input_sha256 != reshaped.input_sha256
+    onnx_bytes, _ = small_model
+    models = ModelStore(memory_store, "fraud")
+    scorer = Scorer(models, feature_names=FEATURES, refresh_seconds=0, input_sha256=now.input_sha256)
+
+    _publish(models, "v1", onnx_bytes, contract_input_sha256=reworded.input_sha256, dataset="creditcard")
+    assert scorer.current().version == "v1"
+    _publish(models, "v2", onnx_bytes, contract_input_sha256=reshaped.input_sha256, dataset="creditcard")
+    assert scorer.current().version == "v1"  # the champion trained on another shape is refused, v1 keeps serving
+    from shared.domain.errors import ModelIntegrityError
+
+    with pytest.raises(ModelIntegrityError, match="trained on another version of dataset creditcard's contract"):
+        scorer.pinned("v2")
+
+
 # ---- issue 19: pinned versions (findings 11 and 13) ------------------------------------------------
 
 

@@ -46,6 +46,8 @@ class ModelDescription(StoredDocument):
 
     # what it was trained on
     dataset: str | None = None
+    contract_sha256: str | None = None  # the dataset's contract file (its canonical form) at training
+    contract_input_sha256: str | None = None  # the part of it that shapes the model's input: serving checks it
     dataset_version: str | None = None
     trained_on: list[str] | None = None
     split: dict[str, Any] | None = None
