@@ -19,7 +19,7 @@ def score_request_model(contract: DatasetContract) -> type[BaseModel]:
         "ScoreRequest",
         __config__=ConfigDict(extra="forbid"),
         __doc__=f"Transactions of dataset {contract.name} to score.",
-        transactions=(list[transaction_model(contract)], Field(min_length=1)),  # type: ignore[misc]
+        transactions=(list[transaction_model(contract)], Field(min_length=1)),  # type: ignore[misc,arg-type]
         model_version=(
             str | None,
             Field(
