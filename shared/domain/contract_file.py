@@ -48,6 +48,10 @@ FEATURE_TYPES = {"float", "integer", "boolean", "categorical"}
 MAX_COLUMNS = 1000
 MAX_CATEGORIES = 10_000
 MAX_FILE_BYTES = 1_000_000
+# Names the platform's own records give their columns (a prediction record, a label): a feature, recorded
+# beside them under its own name, may not take one (nor transaction_id or customer_id).
+RESERVED = {"model_version", "fraud_probability", "is_fraud", "threshold", "request_id", "latency_ms", "scored_at"}
+RESERVED |= {"source", "event_time", "label", "labelled_at"}
 
 ColumnName = Annotated[str, Field(pattern=COLUMN_PATTERN)]
 
@@ -146,12 +150,25 @@ class ContractSpec(_Strict):
         return zone
 
     @model_validator(mode="after")
-    def _roles_name_columns(self) -> ContractSpec:
+    def _rules_hold(self) -> ContractSpec:
         by_name: dict[str, ColumnSpec] = {}
         for c in self.columns:
             if c.name in by_name:
                 raise ValueError(f"column {c.name!r} is declared twice")
             by_name[c.name] = c
+        used = self._roles_of(by_name)
+        self._label_rules(by_name[self.roles.label.column])
+        for c in self.columns:  # features are recorded beside the platform's own columns, under their names
+            if _is_feature(c, used) and (c.name in RESERVED or c.name in ("transaction_id", "customer_id")):
+                raise ValueError(f"feature {c.name!r} has a name the platform's prediction records use; rename it")
+            if c.feature and c.name in used and used[c.name] != "amount":
+                raise ValueError(f"column {c.name!r} holds the {used[c.name]} role and cannot be a feature")
+        if not any(_is_feature(c, used) for c in self.columns):
+            raise ValueError("no feature: declare at least one float, integer, boolean or categorical column")
+        return self
+
+    def _roles_of(self, by_name: dict[str, ColumnSpec]) -> dict[str, str]:
+        """Each role's column checked (it exists, its type fits); the role of each column that holds one."""
         r = self.roles
         wanted: list[tuple[str, str | None, set[str]]] = [
             ("label", r.label.column, {"integer", "boolean"}),
@@ -171,19 +188,15 @@ class ContractSpec(_Strict):
             if name in used and role != "amount" and used[name] != "amount":
                 raise ValueError(f"column {name!r} holds two roles: {used[name]} and {role}")
             used.setdefault(name, role)
-        label = by_name[r.label.column]
+        return used
+
+    def _label_rules(self, label: ColumnSpec) -> None:
         if label.nullable:
             raise ValueError(f"the label {label.name!r} cannot be nullable (a file without it is a scoring file)")
         if label.type == "integer" and sorted(label.allowed or []) != [0.0, 1.0]:
             raise ValueError(f"the label {label.name!r} must declare allowed: [0, 1]")
-        if r.label.positive not in (0, 1):
+        if self.roles.label.positive not in (0, 1):
             raise ValueError("the label's positive value must be 0 or 1")
-        if not any(_is_feature(c, used) for c in self.columns):
-            raise ValueError("no feature: declare at least one float, integer, boolean or categorical column")
-        for c in self.columns:
-            if c.feature and c.name in used and used[c.name] != "amount":
-                raise ValueError(f"column {c.name!r} holds the {used[c.name]} role and cannot be a feature")
-        return self
 
 
 def _few(names: dict[str, Any]) -> str:
@@ -259,6 +272,23 @@ def _message(err: Any) -> str:
     return str(msg).removeprefix("Value error, ")
 
 
+def _located(err: Any, doc: dict[str, Any], lines: _Lines) -> tuple[int | None, str]:
+    """An error's line and words; a rule about the whole contract points at the role or column it names."""
+    loc, text = tuple(err["loc"]), _message(err)
+    if loc:
+        return lines.line(loc), f"{_where(loc, doc)}: {text}"
+    if role := re.match(r"roles\.([a-z_]+)(?:\.([a-z0-9_]+))?", text):
+        return lines.line(("roles", *(g for g in role.groups() if g))), text
+    listed = doc.get("columns")
+    columns: list[Any] = listed if isinstance(listed, list) else []
+    if named := re.search(r"(?:column|feature|label) '([A-Za-z0-9_]+)'", text):
+        # the last declaration of the name: for a column declared twice, the second one
+        at = [i for i, c in enumerate(columns) if isinstance(c, dict) and c.get("name") == named.group(1)]
+        if at:
+            return lines.line(("columns", at[-1])), text
+    return lines.line(()), text
+
+
 def parse_contract(text: str | bytes, source: str = "<contract>") -> DatasetContract:
     """The contract in ``text`` (YAML or JSON), or a ``ContractFileError`` naming ``source``, lines and rules."""
     if len(text) > MAX_FILE_BYTES:
@@ -282,7 +312,7 @@ def parse_contract(text: str | bytes, source: str = "<contract>") -> DatasetCont
     try:
         spec = ContractSpec.model_validate(doc)
     except ValidationError as exc:
-        found = [(lines.line(tuple(e["loc"])), f"{_where(tuple(e['loc']), doc)}: {_message(e)}") for e in exc.errors()]
+        found = [_located(e, doc, lines) for e in exc.errors()]
         raise ContractFileError(source, found) from None
     return to_contract(spec)
 

@@ -30,6 +30,7 @@ from shared.domain.errors import BlobExistsError
 from shared.etl import manifest
 from shared.etl.labels import ingest_labels
 from shared.monitoring.served import load_served
+from shared.scoring.records import TIME_COLUMN
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -149,17 +150,19 @@ def _as_contract_rows(joined: pa.Table, dataset: str, features: list[str]) -> pa
     import pyarrow as pa
 
     contract = get_contract(dataset)
-    time_name = contract.time_column.name if contract.time_column else "Time"
-    label_name = contract.label.name if contract.label else "Class"
-    times = joined.column("Time").to_numpy(zero_copy_only=False).astype(np.float64)
-    scored = joined.column("scored_at").cast("int64").to_numpy(zero_copy_only=False) / 1e6
-    times = np.where(np.isfinite(times), times, scored - scored.min())
-    columns: dict[str, pa.Array] = {time_name: pa.array(times, pa.float64())}
+    label_name = contract.label.name if contract.label else "label"
+    columns: dict[str, pa.Array] = {}
+    if contract.time_column is not None:  # a dataset without an event time keeps the rows' order instead
+        times = joined.column(TIME_COLUMN).to_numpy(zero_copy_only=False).astype(np.float64)
+        scored = joined.column("scored_at").cast("int64").to_numpy(zero_copy_only=False) / 1e6
+        columns[contract.time_column.name] = pa.array(np.where(np.isfinite(times), times, scored - scored.min()))
     for name in features:
         columns[name] = pa.array(joined.column(name).to_numpy(zero_copy_only=False).astype(np.float64))
     columns[label_name] = pa.array(joined.column("label").to_numpy(zero_copy_only=False).astype(np.int8))
-    columns["transaction_id"] = joined.column("transaction_id").combine_chunks()
-    columns["customer_id"] = joined.column("customer_id").combine_chunks()
+    if contract.transaction_id:  # the record's ids, under the contract's names
+        columns[contract.transaction_id] = joined.column("transaction_id").combine_chunks()
+    if customer := contract.entity("customer"):
+        columns[customer] = joined.column("customer_id").combine_chunks()
     return pa.table(columns)
 
 

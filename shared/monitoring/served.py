@@ -19,7 +19,7 @@ import numpy as np
 
 from shared.domain import layout
 from shared.domain.errors import BlobNotFoundError
-from shared.scoring.records import RECORD_COLUMNS
+from shared.scoring.records import LEGACY_TIME_COLUMN, RECORD_COLUMNS, TIME_COLUMN
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -57,7 +57,12 @@ def _read(store: BlobStore, container: str, name: str, columns: Sequence[str] | 
     if columns is None:
         return parquet.read()
     present = set(parquet.schema_arrow.names)
-    return parquet.read(columns=[c for c in columns if c in present])  # only these columns are decoded
+    legacy = TIME_COLUMN in columns and TIME_COLUMN not in present and LEGACY_TIME_COLUMN in present
+    wanted = [LEGACY_TIME_COLUMN if legacy and c == TIME_COLUMN else c for c in columns if c in present or legacy]
+    table = parquet.read(columns=[c for c in wanted if c in present])  # only these columns are decoded
+    if legacy:  # a record written before the column was renamed: the same values under today's name
+        table = table.rename_columns([TIME_COLUMN if n == LEGACY_TIME_COLUMN else n for n in table.column_names])
+    return table
 
 
 def load_served(

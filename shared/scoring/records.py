@@ -21,7 +21,8 @@ import numpy as np
 if TYPE_CHECKING:
     import pyarrow as pa
 
-TIME_COLUMN = "Time"
+TIME_COLUMN = "event_time"  # the transaction's own time as sent (the contract's event time), in seconds
+LEGACY_TIME_COLUMN = "Time"  # its name in records written before contracts were files (read back as event_time)
 # What every record holds besides the features (the HTTP record and the stream's scored/ archive alike)
 RECORD_COLUMNS = (
     "transaction_id",

@@ -85,7 +85,7 @@ def test_json_and_csv_predictions_are_recorded_with_the_callers_request_id(store
     assert by_id["t0"]["request_id"] == "abc-1" and by_id["t0"]["customer_id"] == pseudonym("cust-0")
     assert by_id["t0"]["fraud_probability"] == pytest.approx(served_answer["t0"]["fraud_probability"])
     assert by_id["t0"]["is_fraud"] == served_answer["t0"]["is_fraud"] and by_id["t0"]["model_version"] == "v1"
-    assert by_id["t1"]["Time"] == 1.0 and by_id["t0"]["latency_ms"] > 0 and by_id["t0"]["threshold"] == 0.5
+    assert by_id["t1"]["event_time"] == 1.0 and by_id["t0"]["latency_ms"] > 0 and by_id["t0"]["threshold"] == 0.5
     assert by_id["t9"]["request_id"] == second.headers["x-request-id"] and by_id["t9"]["customer_id"] == pseudonym(
         "cust-9"
     )

@@ -89,14 +89,14 @@ def test_json_is_a_contract_file_too() -> None:
         (("nullable: true}", "nulable: true}"), 19, "columns[7] (country).nulable: not a known key (a typo?)"),
         (
             ("  - {name: is_fraud", "  - {name: amount, type: float}\n  - {name: is_fraud"),
-            None,
+            22,
             "column 'amount' is declared twice",
         ),
         (("  label: {column: is_fraud, positive: 1, meaning: fraud}\n", ""), 5, "roles.label: required but missing"),
         (("  event_time: ts\n", "  event_time: ts\n  event_time: tx_id\n"), 7, "roles.event_time: declared twice"),
         (
             ("terminal: terminal_id}", "terminal: terminal}"),
-            None,
+            10,
             "roles.entities.terminal names 'terminal', which is not a column",
         ),
         (("time_zone: Europe/Paris", "time_zone: Mars/Olympus"), 3, "unknown time zone 'Mars/Olympus'"),
@@ -105,7 +105,7 @@ def test_json_is_a_contract_file_too() -> None:
             18,
             "categories apply to categorical columns",
         ),
-        (("allowed: [0, 1]", "allowed: [0, 2]"), None, "must declare allowed: [0, 1]"),
+        (("allowed: [0, 1]", "allowed: [0, 2]"), 22, "must declare allowed: [0, 1]"),
         (
             ("{name: terminal_id, type: string}", "{name: terminal_id, type: float, personal: true}"),
             15,
@@ -176,3 +176,12 @@ def test_every_shipped_contract_reads() -> None:
     for path in shipped:
         contract = read_contract(path)
         assert contract.feature_names and contract.label is not None, path
+
+
+def test_a_column_may_not_take_a_name_the_prediction_records_use() -> None:
+    from shared.domain.contract_file import RESERVED
+    from shared.scoring.records import RECORD_COLUMNS
+
+    assert set(RECORD_COLUMNS) - RESERVED == {"transaction_id", "customer_id"}
+    assert "prediction records use" in _problems(GOOD.replace("name: n_items", "name: threshold"))
+    assert "prediction records use" in _problems(GOOD.replace("name: mcc, type", "name: transaction_id, type"))

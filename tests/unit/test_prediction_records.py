@@ -78,7 +78,7 @@ def test_every_field_is_recorded_by_day_and_close_writes_what_is_left(memory_sto
     assert first["customer_id"] == "c0" and first["model_version"] == "v1" and first["threshold"] == 0.5
     assert first["fraud_probability"] == pytest.approx(batch.probabilities[0])
     assert first["is_fraud"] == bool(batch.probabilities[0] >= 0.5) and first["latency_ms"] == 1.5
-    assert first["Time"] == 0.0 and first["source"] == "http"
+    assert first["event_time"] == 0.0 and first["source"] == "http"
     assert first["V1"] == pytest.approx(float(batch.x[0, 0]))  # features: labelled rows become training data
     assert (stats.recorded, stats.dropped, stats.buffered) == (5, 0, 0)
 
@@ -199,6 +199,25 @@ def test_one_table_for_many_batches_is_the_tables_of_each_batch_end_to_end():
     batches[1] = Scored(**{**batches[1].__dict__, "customer_ids": None, "times": None, "threshold": 0.2})
     stacked = pa.concat_tables([prediction_table(b, FEATURES) for b in batches])
     merged = records_table(batches, FEATURES)
-    assert merged.drop_columns(["Time"]).equals(stacked.drop_columns(["Time"]))
-    assert np.array_equal(merged.column("Time").to_numpy(), stacked.column("Time").to_numpy(), equal_nan=True)
+    assert merged.drop_columns(["event_time"]).equals(stacked.drop_columns(["event_time"]))
+    assert np.array_equal(
+        merged.column("event_time").to_numpy(), stacked.column("event_time").to_numpy(), equal_nan=True
+    )
     assert merged.column("threshold").to_pylist()[3] == 0.2 and merged.column("customer_id").to_pylist()[3] is None
+
+
+def test_a_record_written_before_the_time_column_was_renamed_reads_back_under_todays_name(memory_store):
+    from datetime import date
+
+    from shared.monitoring.served import load_served
+    from shared.scoring.records import parquet_bytes, prediction_table
+
+    old = prediction_table(_batch(0, 3), FEATURES).rename_columns(
+        ["Time" if n == "event_time" else n for n in prediction_table(_batch(0, 3), FEATURES).column_names]
+    )
+    memory_store.put_bytes(PREDICTIONS, "date=2026-12-04/old.parquet", parquet_bytes(old))
+
+    served = load_served(memory_store, date(2026, 12, 4), date(2026, 12, 4), features=FEATURES)
+
+    assert served.num_rows == 3 and "Time" not in served.column_names
+    assert served.column("event_time").to_pylist() == old.column("Time").to_pylist()
