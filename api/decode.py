@@ -103,7 +103,8 @@ def decode_json(body: bytes, contract: DatasetContract, *, max_batch: int) -> Ba
 def _context_of_rows(rows: list[Any], contract: DatasetContract) -> tuple[list[str | None] | None, np.ndarray | None]:
     """Customer ids and times of checked rows (dicts), for the record of what was served."""
     time_name = contract.time_column.name if contract.time_column else None
-    customers = [r.get("customer_id") for r in rows] if any("customer_id" in r for r in rows) else None
+    customer = contract.customer
+    customers = [r.get(customer) for r in rows] if customer and any(customer in r for r in rows) else None
     times = None
     if time_name and any(time_name in r for r in rows):
         times = np.array([r.get(time_name) for r in rows], dtype=np.float64)
@@ -113,7 +114,7 @@ def _context_of_rows(rows: list[Any], contract: DatasetContract) -> tuple[list[s
 def _context_of_struct(arr: Any, contract: DatasetContract) -> tuple[list[str | None] | None, np.ndarray | None]:
     """The same from a checked struct array."""
     names = {arr.type.field(i).name for i in range(arr.type.num_fields)}
-    customers = arr.field("customer_id").to_pylist() if "customer_id" in names else None
+    customers = arr.field(contract.customer).to_pylist() if contract.customer in names else None
     time_name = contract.time_column.name if contract.time_column else None
     times = None
     if time_name and time_name in names:
@@ -164,7 +165,8 @@ def _fast_struct(arr: Any, contract: DatasetContract) -> tuple[np.ndarray | None
             values = values[~np.isnan(values)] if column.null_count else values
             if not in_range(values, spec):
                 return None, []
-    ids = arr.field("transaction_id").to_pylist() if "transaction_id" in present else [None] * len(rows)
+    tid = contract.transaction_id
+    ids = arr.field(tid).to_pylist() if tid and tid in present else [None] * len(rows)
     return x, ids
 
 

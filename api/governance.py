@@ -151,7 +151,9 @@ async def gdpr_access(
 ) -> Response:
     from shared.governance.gdpr import access
 
-    answer = await _call(lambda: access(store, pseudonymiser_of(config), body.customer_id, actor=actor))
+    answer = await _call(
+        lambda: access(store, pseudonymiser_of(config), body.customer_id, actor=actor, dataset=config.dataset_name)
+    )
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(answer.as_html())
     return JSONResponse(json.loads(json.dumps(answer.as_json(), default=str)))

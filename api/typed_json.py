@@ -85,8 +85,9 @@ def decode_typed(
     for name in strings:
         if max(map(len, filter(None, map(attrgetter(name), rows))), default=0) > contract.max_field_chars:
             return None
-    ids = list(map(attrgetter("transaction_id"), rows)) if "transaction_id" in strings else [None] * len(rows)
-    customers = list(map(attrgetter("customer_id"), rows)) if "customer_id" in strings else None
+    tid, customer = contract.transaction_id, contract.customer
+    ids = list(map(attrgetter(tid), rows)) if tid and tid in strings else [None] * len(rows)
+    customers = list(map(attrgetter(customer), rows)) if customer and customer in strings else None
     if customers is not None and not any(customers):
         customers = None
     return values.astype(np.float32), ids, request.model_version, request.explain, customers, times

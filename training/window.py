@@ -182,13 +182,12 @@ def read_part(source: pq.ParquetFile, contract: DatasetContract, erased: frozens
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from shared.domain.contract import CUSTOMER_ID
-
     label, time_col = _label_and_time(contract)
-    customers = [CUSTOMER_ID] if erased and CUSTOMER_ID in source.schema_arrow.names else []
+    customer = contract.customer
+    customers = [customer] if erased and customer and customer in source.schema_arrow.names else []
     table = source.read(columns=[*contract.feature_names, label.name, time_col.name, *customers])
     if customers:
-        gone = pc.fill_null(pc.is_in(table.column(CUSTOMER_ID), value_set=pa.array(sorted(erased))), False)
+        gone = pc.fill_null(pc.is_in(table.column(customers[0]), value_set=pa.array(sorted(erased))), False)
         table = table.filter(pc.invert(gone)).drop_columns(customers)
     return table
 

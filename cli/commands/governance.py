@@ -60,7 +60,9 @@ def cmd_gdpr(args: argparse.Namespace) -> Summary:
             store, for_settings(settings), args.customer, actor=service_actor("cli"), dataset=settings.dataset_name
         )
         return outcome.summary()
-    answer = access(store, for_settings(settings), args.customer, actor=service_actor("cli"))
+    answer = access(
+        store, for_settings(settings), args.customer, actor=service_actor("cli"), dataset=settings.dataset_name
+    )
     out = Path(args.out)
     out.write_text(json.dumps(answer.as_json(), indent=1, default=str))
     out.with_suffix(".html").write_text(answer.as_html())

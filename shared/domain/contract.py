@@ -138,6 +138,11 @@ class DatasetContract:
     def amount(self) -> str | None:
         return self.roles.amount if self.roles else None
 
+    @property
+    def customer(self) -> str | None:
+        """The column holding the customer (the entity access and erasure are asked about), if any."""
+        return self.entity("customer")
+
     def entity(self, kind: str) -> str | None:
         """The column holding entity ``kind`` (customer, card, terminal...), if the contract declares one."""
         return dict(self.roles.entities).get(kind) if self.roles else None

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.domain.contract import FLOAT32_MAX, Column, DatasetContract
+from shared.domain.contract import FLOAT32_MAX, Column, ColumnType, DatasetContract
 
 NUMBER_TYPES = {float, int}
 
@@ -91,6 +91,7 @@ def check_columns(
     *,
     required: list[str] | None = None,
     nan_is_missing: bool = True,
+    missing: Mapping[str, np.ndarray] | None = None,
 ) -> RowVerdicts:
     """Check ``n`` rows given as columns against ``contract``.
 
@@ -98,7 +99,8 @@ def check_columns(
     missing), object (str or None) for text. ``required`` names the columns every row must have
     (default: the model's features); a required column absent from ``columns`` fails every row.
     ``nan_is_missing=False`` is for callers that found empty fields themselves (the ETL reads text):
-    a NaN left is a ``nan`` literal, not a finite number.
+    a NaN left is a ``nan`` literal, not a finite number; they pass ``missing``, each column's rows without
+    a value. A nullable column may miss a value anywhere; a required one may not.
     """
     required = contract.feature_names if required is None else required
     bad = np.zeros(n, dtype=bool)
@@ -115,15 +117,31 @@ def check_columns(
             mark(np.ones(n, dtype=bool), f"{name} is missing")
     for name, values in columns.items():
         col = contract.column(name)
-        if col.dtype == "string":
-            lengths = np.fromiter((len(v) if isinstance(v, str) else 0 for v in values), dtype=np.int64, count=n)
-            mark(lengths > contract.max_field_chars, f"{name} is longer than {contract.max_field_chars} characters")
+        if col.dtype == "timestamp":  # parsed by the caller, which words its own reasons
             continue
-        missing = np.isnan(values) if nan_is_missing else np.zeros(n, dtype=bool)
-        if name in required:
-            mark(missing, f"{name} is empty")
+        if col.dtype == "string":
+            limit = col.max_chars or contract.max_field_chars
+            lengths = np.fromiter((len(v) if isinstance(v, str) else 0 for v in values), dtype=np.int64, count=n)
+            mark(lengths > limit, f"{name} is longer than {limit} characters")
+            absent = np.fromiter((v is None for v in values), dtype=bool, count=n)
+            if col.type is ColumnType.CATEGORICAL and name in required and not col.nullable:
+                mark(absent, f"{name} is empty")
+            if col.categories is not None:
+                unknown = ~np.isin(values, np.array(col.categories, dtype=object)) & ~absent
+                shown = ", ".join(col.categories[:8]) + (" ..." if len(col.categories) > 8 else "")
+                mark(unknown, f"{name} must be one of {shown} (got {{v}})", values)
+            continue
+        if missing is not None and name in missing:
+            absent = missing[name]
+        else:
+            absent = np.isnan(values) if nan_is_missing else np.zeros(n, dtype=bool)
+        if name in required and not col.nullable:
+            mark(absent, f"{name} is empty")
         finite = np.isfinite(values)
-        mark(~finite & ~missing, f"{name} is not a finite number ({{v}})", values)
+        mark(~finite & ~absent, f"{name} is not a finite number ({{v}})", values)
+        if col.type is ColumnType.INTEGER:
+            with np.errstate(invalid="ignore"):
+                mark(finite & (values != np.round(values)), f"{name} is not a whole number ({{v}})", values)
         with np.errstate(invalid="ignore"):
             if col.minimum is not None:
                 word = "negative" if col.minimum == 0 else f"below {col.minimum:g}"
@@ -184,5 +202,7 @@ def matrix_from_rows(rows: list[Any], contract: DatasetContract) -> tuple[np.nda
             present = numbers[~np.isnan(numbers)] if type(None) in types else numbers
             if not in_range(present, spec):
                 return None, []
-    ids = list(map(methodcaller("get", "transaction_id"), rows))
+    ids = (
+        list(map(methodcaller("get", contract.transaction_id), rows)) if contract.transaction_id else [None] * len(rows)
+    )
     return values.astype(np.float32), ids

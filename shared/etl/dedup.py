@@ -31,7 +31,7 @@ def row_hashes(table: pa.Table) -> np.ndarray:
     """A 64-bit hash per row over every column's exact value."""
     h = np.zeros(table.num_rows, dtype=np.uint64)
     for i, col in enumerate(table.columns):
-        if pa.types.is_floating(col.type):
+        if pa.types.is_floating(col.type) or (pa.types.is_integer(col.type) and col.null_count):
             bits = np.ascontiguousarray(floats(col)).view(np.uint64)
         elif pa.types.is_integer(col.type):
             bits = integers(col).astype(np.uint64)

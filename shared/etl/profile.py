@@ -29,6 +29,10 @@ class ColumnProfile:
             if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)) or len(col) == 0:
                 continue
             values = floats(col)
+            if col.null_count:  # a nullable column's missing values are counted as empty, not as numbers
+                values = values[~np.isnan(values)]
+                if values.size == 0:
+                    continue
             if name in self.edges:
                 edges = self.edges[name]
                 self.binned[name] += np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)

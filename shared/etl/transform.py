@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from shared.domain.contract import CUSTOMER_ID, DatasetContract
+from shared.domain.contract import DatasetContract
 from shared.domain.errors import FileRejectedError
 from shared.domain.layout import QUARANTINE_ROWS_COLUMNS
 from shared.domain.pseudonym import Pseudonymiser, pseudonymiser
@@ -129,9 +129,9 @@ def transform(
     processed file has an output. Raise ``FileRejectedError`` for a file that can never succeed.
     ``reference`` (each feature's decile edges in the champion's training data) makes the profile
     count the valid rows in those bins, for the report's distribution plots and PSI. ``pseudonymise``
-    (the development key when not given) replaces ``customer_id`` in every row before it is validated,
-    so neither the Parquet parts nor the quarantined rows hold it in clear; a line that cannot be split
-    into the file's columns is withheld from the quarantine when the file has a customer id column.
+    (the development key when not given) replaces every column the contract declares personal in every
+    row before it is validated, so neither the Parquet parts nor the quarantined rows hold one in clear; a
+    line that cannot be split into the file's columns is withheld from the quarantine when the file has one.
     """
     pseudonymise = pseudonymise or pseudonymiser(None)
     size = part_rows or PART_ROWS
@@ -152,7 +152,8 @@ def transform(
     # parsing runs a block ahead on its own thread while this one validates and deduplicates;
     # leaving the block (an error included) stops that thread
     stats = [c.name for c in contract.columns if c.role != "feature"]  # time, label, ids: what readers filter on
-    has_customers = CUSTOMER_ID in layout.columns
+    personal = [c for c in contract.personal_names if c in layout.columns]
+    customer = contract.customer
     with (
         _PartWriter(part_dir, schema, stats, on_part) as sink,
         quarantine_path.open("w", newline="", encoding="utf-8") as qf,
@@ -161,15 +162,14 @@ def transform(
         qwriter = csv.writer(qf)
         qwriter.writerow(QUARANTINE_ROWS_COLUMNS)
         for batch in batches:
-            if CUSTOMER_ID in batch.columns:
-                batch.columns[CUSTOMER_ID] = pa.array(
-                    pseudonymise.many(batch.columns[CUSTOMER_ID].to_pylist()), pa.string()
-                )
+            for name in personal:
+                if name in batch.columns:
+                    batch.columns[name] = pa.array(pseudonymise.many(batch.columns[name].to_pylist()), pa.string())
             if batch.mode == "text":
                 result.read_mode = "text"
                 result.text_batches += 1
             for bad in batch.bad_lines:
-                qwriter.writerow([bad.line, bad.reason, _withheld(bad.text) if has_customers else bad.text])
+                qwriter.writerow([bad.line, bad.reason, _withheld(bad.text) if personal else bad.text])
                 result.reasons[_reason_kind(bad.reason)] += 1
             result.rows_in += batch.num_rows + len(batch.bad_lines)
             result.rows_quarantined += len(batch.bad_lines)
@@ -184,8 +184,8 @@ def transform(
                 result.reasons[_reason_kind(reason)] += 1
                 result.rows_quarantined += 1
             valid = checked.valid
-            if erased and CUSTOMER_ID in valid.column_names:  # erased customers: never written again
-                gone = pc.fill_null(pc.is_in(valid.column(CUSTOMER_ID), value_set=pa.array(sorted(erased))), False)
+            if erased and customer and customer in valid.column_names:  # erased customers: never written again
+                gone = pc.fill_null(pc.is_in(valid.column(customer), value_set=pa.array(sorted(erased))), False)
                 result.rows_erased += int(pc.sum(gone).as_py() or 0)
                 valid = valid.filter(pc.invert(gone))
             keep = seen.first_seen(row_hashes(valid))

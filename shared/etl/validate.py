@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shared.domain.contract import DatasetContract
+from shared.domain.contract import Column, ColumnType, DatasetContract
 from shared.domain.rows import RowVerdicts, check_columns, short_value
 from shared.etl.arrays import bools, floats, mask, objects
 from shared.etl.source import Batch
@@ -31,12 +31,29 @@ class Validated:
     empty_counts: dict[str, int]
 
 
+TIMESTAMP_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})$"
+TRUE_TEXT, FALSE_TEXT = ("true", "1"), ("false", "0")
+
+
+def curated_type(col: Column) -> pa.DataType:
+    """How curated Parquet stores ``col``: typed, categories dictionary-encoded, times in UTC."""
+    if col.role == "label":
+        return pa.int8()
+    return {
+        ColumnType.FLOAT: pa.float64(),
+        ColumnType.INTEGER: pa.int64(),
+        ColumnType.BOOLEAN: pa.bool_(),
+        ColumnType.CATEGORICAL: pa.dictionary(pa.int32(), pa.string()),
+        ColumnType.STRING: pa.string(),
+        ColumnType.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    }[col.type]
+
+
 def curated_schema(contract: DatasetContract, present: list[str]) -> pa.Schema:
     """The typed schema of curated Parquet: contract order, optional columns only when present."""
-    types = {"float64": pa.float64(), "int8": pa.int8(), "string": pa.string()}
     return pa.schema(
         [
-            pa.field(c.name, types[c.dtype], nullable=c.dtype == "string")
+            pa.field(c.name, curated_type(c), nullable=c.nullable or c.dtype == "string")
             for c in contract.columns
             if c.required or c.name in present
         ]
@@ -72,16 +89,20 @@ def validate(batch: Batch, contract: DatasetContract) -> Validated:
     n = batch.num_rows
     marks = _Reasons(n)
     values: dict[str, np.ndarray] = {}
+    absent: dict[str, np.ndarray] = {}
     typed: dict[str, pa.Array] = {}
     texts: dict[str, np.ndarray] = {}
     empty_counts: dict[str, int] = {}
     marks.mark(_blank_rows(batch), "the line is empty")
     for name, arr in batch.columns.items():
         col = contract.column(name)
-        if col.dtype == "string":
-            too_long = bools(pc.greater(pc.utf8_length(arr), contract.max_field_chars))
-            marks.mark(too_long, f"{name} is longer than {contract.max_field_chars} characters")
+        if col.type in (ColumnType.STRING, ColumnType.CATEGORICAL):
+            typed[name] = _text(arr, col, contract, marks)
             texts[name] = objects(arr)
+            continue
+        if col.type in (ColumnType.TIMESTAMP, ColumnType.BOOLEAN):
+            texts[name] = objects(arr) if pa.types.is_string(arr.type) else objects(pc.cast(arr, pa.string()))
+            typed[name] = (_timestamps if col.type is ColumnType.TIMESTAMP else _booleans)(arr, col, marks)
             continue
         if pa.types.is_string(arr.type):
             strings = objects(arr)
@@ -91,9 +112,11 @@ def validate(batch: Batch, contract: DatasetContract) -> Validated:
             # a number is judged by its value, as in a typed block; only a long non-number is "too long"
             too_long = bools(pc.greater(pc.utf8_length(arr), contract.max_field_chars)) & ~numeric
             empty_counts[name] = int(empty.sum())
-            marks.mark(empty, f"{name} is empty")
+            absent[name] = empty | bools(arr.is_null())
+            if not col.nullable:
+                marks.mark(empty, f"{name} is empty")
             marks.mark(too_long, f"{name} is longer than {contract.max_field_chars} characters")
-            marks.mark(~numeric, f"{name} is not a number: {{v!r}}", strings)
+            marks.mark(~numeric & ~empty, f"{name} is not a number: {{v!r}}", strings)
             cleaned = pc.if_else(mask(numeric), arr, pa.scalar(None, pa.string()))
             arr = pc.cast(cleaned, pa.float64())
             values_of = floats(arr)
@@ -101,12 +124,14 @@ def validate(batch: Batch, contract: DatasetContract) -> Validated:
             values_of = floats(arr)
             nulls = bools(arr.is_null()) if arr.null_count else np.zeros(n, dtype=bool)
             empty_counts[name] = int(nulls.sum())
-            marks.mark(nulls, f"{name} is empty")
+            absent[name] = nulls
+            if not col.nullable:
+                marks.mark(nulls, f"{name} is empty")
         typed[name] = arr
         values[name] = values_of
 
     # the contract's numeric rules (finite, range, allowed values, float32): one home, shared with every path
-    verdicts = check_columns(values, contract, n, required=[], nan_is_missing=False)
+    verdicts = check_columns(values, contract, n, required=[], nan_is_missing=False, missing=absent)
     marks.mark_each(verdicts)
     bad = marks.bad
     any_bad = bool(bad.any())
@@ -127,6 +152,67 @@ def validate(batch: Batch, contract: DatasetContract) -> Validated:
         bad_raw=raw,
         empty_counts=empty_counts,
     )
+
+
+def _missing(arr: pa.Array, col: Column, marks: _Reasons) -> np.ndarray:
+    """Rows without a value (null or empty text); refused unless the column is nullable."""
+    missing = bools(arr.is_null())
+    if pa.types.is_string(arr.type):
+        missing |= bools(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0))
+    if not col.nullable:
+        marks.mark(missing, f"{col.name} is empty")
+    return missing
+
+
+def _text(arr: pa.Array, col: Column, contract: DatasetContract, marks: _Reasons) -> pa.Array:
+    """An id or a category: at most its length; a category of a closed set, one of them; empty is missing."""
+    limit = col.max_chars or contract.max_field_chars
+    missing = _missing(arr, col, marks)
+    marks.mark(bools(pc.greater(pc.utf8_length(arr), limit)), f"{col.name} is longer than {limit} characters")
+    if col.categories is not None:
+        unknown = ~bools(pc.is_in(arr, value_set=pa.array(col.categories, pa.string()))) & ~missing
+        shown = ", ".join(col.categories[:8]) + (" ..." if len(col.categories) > 8 else "")
+        marks.mark(unknown, f"{col.name} must be one of {shown} (got {{v}})", objects(arr))
+    if missing.any():  # an empty field is a missing value
+        arr = pc.if_else(mask(missing), pa.scalar(None, pa.string()), arr)
+    return arr
+
+
+def _timestamps(arr: pa.Array, col: Column, marks: _Reasons) -> pa.Array:
+    """ISO 8601 times with their UTC offset (or Z), as UTC; a time without an offset is ambiguous: refused."""
+    if pa.types.is_timestamp(arr.type):
+        return pc.cast(arr, pa.timestamp("us", tz="UTC"))
+    missing = _missing(arr, col, marks)
+    well_formed = bools(pc.match_substring_regex(arr, TIMESTAMP_RE))
+    marks.mark(
+        ~well_formed & ~missing, f"{col.name} is not an ISO 8601 time with a UTC offset ({{v}})", objects(arr)
+    )
+    keep = pc.if_else(mask(well_formed), arr, pa.scalar(None, pa.string()))
+    try:
+        return pc.cast(keep, pa.timestamp("us", tz="UTC"))
+    except pa.ArrowInvalid:  # well formed but impossible (a 31st of April, hour 25): say which, one by one
+        values = objects(keep)
+        parsed = []
+        for i, v in enumerate(values):
+            try:
+                parsed.append(pc.cast(pa.array([v], pa.string()), pa.timestamp("us", tz="UTC"))[0].as_py())
+            except pa.ArrowInvalid:
+                marks.mark(np.arange(len(values)) == i, f"{col.name} is not a valid time ({{v}})", values)
+                parsed.append(None)
+        return pa.array(parsed, pa.timestamp("us", tz="UTC"))
+
+
+def _booleans(arr: pa.Array, col: Column, marks: _Reasons) -> pa.Array:
+    """true or false (also 1 or 0, any case); anything else is refused."""
+    if pa.types.is_boolean(arr.type):
+        _missing(arr, col, marks)
+        return arr
+    missing = _missing(arr, col, marks)
+    lowered = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
+    true = bools(pc.is_in(lowered, value_set=pa.array(TRUE_TEXT)))
+    false = bools(pc.is_in(lowered, value_set=pa.array(FALSE_TEXT)))
+    marks.mark(~true & ~false & ~missing, f"{col.name} is not true or false ({{v}})", objects(arr))
+    return pa.array(np.where(true, True, False), pa.bool_(), mask=~(true | false))
 
 
 def _blank_rows(batch: Batch) -> np.ndarray:

@@ -29,7 +29,8 @@ from shared.adapters.audit import AuditLog
 from shared.adapters.storage import BlobStore
 from shared.domain import layout
 from shared.domain.audit import Act
-from shared.domain.contract import CUSTOMER_ID
+from shared.domain.contract import DatasetContract
+from shared.domain.contracts import get_contract
 from shared.domain.documents.governance import ErasureDone, ErasurePlan
 from shared.domain.pseudonym import Pseudonymiser
 
@@ -81,13 +82,36 @@ class AccessAnswer:
         return f"<!doctype html><html><head>{head}</head><body>{''.join(parts)}</body></html>"
 
 
-def access(store: BlobStore, pseudonymise: Pseudonymiser, customer_id: str, *, actor: str) -> AccessAnswer:
-    """Every record about ``customer_id`` (as the bank knows it); the request is audited."""
+@dataclass(frozen=True)
+class Keys:
+    """The columns naming the customer and the transaction: the records' own names, then the dataset's."""
+
+    customer: tuple[str, ...]
+    transaction: tuple[str, ...]
+
+    @classmethod
+    def of(cls, contract: DatasetContract) -> Keys:
+        return cls(
+            customer=tuple(dict.fromkeys(["customer_id", *([contract.customer] if contract.customer else [])])),
+            transaction=tuple(
+                dict.fromkeys(["transaction_id", *([contract.transaction_id] if contract.transaction_id else [])])
+            ),
+        )
+
+    @staticmethod
+    def pick(names: tuple[str, ...], columns: list[str]) -> str | None:
+        return next((n for n in names if n in columns), None)
+
+
+def access(
+    store: BlobStore, pseudonymise: Pseudonymiser, customer_id: str, *, actor: str, dataset: str
+) -> AccessAnswer:
+    """Every record about ``customer_id`` (as the bank knows it) in ``dataset``'s deployment; audited."""
     started = time.perf_counter()
     pseudonym = pseudonymise(customer_id)
     if not pseudonym:
         raise ValueError("a customer id is needed")
-    answer = AccessAnswer(pseudonym, _find(store, pseudonym)[0])
+    answer = AccessAnswer(pseudonym, _find(store, pseudonym, Keys.of(get_contract(dataset)))[0])
     answer.seconds = time.perf_counter() - started
     AuditLog(store).record(
         Act(
@@ -105,14 +129,14 @@ def access(store: BlobStore, pseudonymise: Pseudonymiser, customer_id: str, *, a
     return answer
 
 
-def _find(store: BlobStore, pseudonym: str) -> tuple[dict[str, list[dict[str, Any]]], set[str]]:
+def _find(store: BlobStore, pseudonym: str, keys: Keys) -> tuple[dict[str, list[dict[str, Any]]], set[str]]:
     """Every record about the customer by blob (``container/name``), and the customer's transaction ids."""
     records: dict[str, list[dict[str, Any]]] = {}
     for container in PARQUET_CONTAINERS:
         for name in store.list_names(container):
             if not name.endswith(".parquet") or (container == layout.CURATED and name.startswith(LABELS_PREFIX)):
                 continue
-            rows = _parquet_rows(store, container, name, pseudonym)
+            rows = _parquet_rows(store, container, name, keys, pseudonym)
             if rows:
                 records[layout.display(container, name)] = rows
     for container in LINE_CONTAINERS:
@@ -121,17 +145,22 @@ def _find(store: BlobStore, pseudonym: str) -> tuple[dict[str, list[dict[str, An
             if pseudonym.encode() in data:
                 lines = data.decode("utf-8", "replace").splitlines()
                 records[layout.display(container, name)] = [_line_record(line) for line in lines if pseudonym in line]
-    transactions = {str(r["transaction_id"]) for rows in records.values() for r in rows if r.get("transaction_id")}
+    transactions = {str(r[k]) for rows in records.values() for r in rows for k in keys.transaction if r.get(k)}
     if transactions:
         for name in store.list_names(layout.CURATED, LABELS_PREFIX):
-            rows = _parquet_rows(store, layout.CURATED, name, None, transactions)
+            rows = _parquet_rows(store, layout.CURATED, name, keys, None, transactions)
             if rows:
                 records[layout.display(layout.CURATED, name)] = rows
     return records, transactions
 
 
 def _parquet_rows(
-    store: BlobStore, container: str, name: str, pseudonym: str | None, transactions: set[str] | None = None
+    store: BlobStore,
+    container: str,
+    name: str,
+    keys: Keys,
+    pseudonym: str | None,
+    transactions: set[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The rows of one Parquet blob about the customer (by pseudonym, or by transaction id for labels)."""
     import pyarrow.compute as pc
@@ -140,8 +169,8 @@ def _parquet_rows(
     data = store.get_bytes(container, name)[0]
     source = pq.ParquetFile(io.BytesIO(data))
     columns = source.schema_arrow.names
-    key = CUSTOMER_ID if pseudonym is not None else "transaction_id"
-    if key not in columns:
+    key = Keys.pick(keys.customer if pseudonym is not None else keys.transaction, columns)
+    if key is None:
         return []
     table = source.read()
     if pseudonym is not None:
@@ -214,6 +243,7 @@ def erase(
     from shared.adapters import erasures
 
     started = time.perf_counter()
+    keys = Keys.of(get_contract(dataset))
     pseudonym = pseudonymise(customer_id)
     if not pseudonym:
         raise ValueError("a customer id is needed")
@@ -229,7 +259,7 @@ def erase(
             raw_pending=marker.raw_pending,
         )
     else:  # a first request, or a later one (records may have arrived since): plan afresh
-        plan, transactions = _plan(store, pseudonym)
+        plan, transactions = _plan(store, pseudonym, keys)
         raw, pending = _raw_holding(store, customer_id, set(transactions))
         doc = ErasurePlan(
             pseudonym=pseudonym,
@@ -240,7 +270,7 @@ def erase(
             raw_pending=pending,
         )
         etag = erasures.write_marker(store, pseudonym, doc, etag)
-    removed, version = _apply(store, pseudonym, doc, dataset)
+    removed, version = _apply(store, pseudonym, doc, dataset, keys)
     for name in doc.raw:  # processed landing copies: their rows are in curated/, rewritten above
         store.delete(layout.RAW, name)
     seconds = time.perf_counter() - started
@@ -309,9 +339,9 @@ def _erased_name(name: str, pseudonym: str) -> str:
     return f"{stem}-erased-{pseudonym.removeprefix('cust_')[:12]}.{ext}" if dot else f"{name}-erased"
 
 
-def _plan(store: BlobStore, pseudonym: str) -> tuple[dict[str, str], list[str]]:
+def _plan(store: BlobStore, pseudonym: str, keys: Keys) -> tuple[dict[str, str], list[str]]:
     """Every blob about the customer with the name it is rewritten under, and the customer's transactions."""
-    records, transactions = _find(store, pseudonym)
+    records, transactions = _find(store, pseudonym, keys)
     plan = {}
     for blob in records:
         container, name = blob.split("/", 1)
@@ -319,7 +349,7 @@ def _plan(store: BlobStore, pseudonym: str) -> tuple[dict[str, str], list[str]]:
     return plan, sorted(transactions)
 
 
-def _apply(store: BlobStore, pseudonym: str, doc: ErasurePlan, dataset: str) -> tuple[int, str | None]:
+def _apply(store: BlobStore, pseudonym: str, doc: ErasurePlan, dataset: str, keys: Keys) -> tuple[int, str | None]:
     """Rewrite, swap in the manifest, then delete: idempotent, so a resumed run finishes the same plan."""
     from shared.domain.errors import BlobExistsError, BlobNotFoundError
     from shared.etl import manifest
@@ -337,7 +367,7 @@ def _apply(store: BlobStore, pseudonym: str, doc: ErasurePlan, dataset: str) -> 
             continue  # deleted by the run that crashed, after its rewrite was committed
         labels = container == layout.CURATED and name.startswith(LABELS_PREFIX)
         kept, count = (
-            _without_rows(data, pseudonym, transactions if labels else None)
+            _without_rows(data, pseudonym, keys, transactions if labels else None)
             if name.endswith(".parquet")
             else _without_lines(data, pseudonym)
         )
@@ -366,18 +396,21 @@ def _apply(store: BlobStore, pseudonym: str, doc: ErasurePlan, dataset: str) -> 
     return removed, version
 
 
-def _without_rows(data: bytes, pseudonym: str, transactions: set[str] | None) -> tuple[bytes, int]:
+def _without_rows(data: bytes, pseudonym: str, keys: Keys, transactions: set[str] | None) -> tuple[bytes, int]:
     """The Parquet blob without the customer's rows (by pseudonym, or by transaction for labels), and how many."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     table = pq.read_table(io.BytesIO(data))
+    key = Keys.pick(keys.customer if transactions is None else keys.transaction, table.column_names)
+    if key is None:
+        return data, 0
     if transactions is None:
-        drop = pc.fill_null(pc.equal(table.column(CUSTOMER_ID), pseudonym), False)
+        drop = pc.fill_null(pc.equal(table.column(key), pseudonym), False)
     else:
-        keys = pa.array(sorted(transactions), pa.string())
-        drop = pc.fill_null(pc.is_in(table.column("transaction_id").cast(pa.string()), value_set=keys), False)
+        wanted = pa.array(sorted(transactions), pa.string())
+        drop = pc.fill_null(pc.is_in(table.column(key).cast(pa.string()), value_set=wanted), False)
     kept = table.filter(pc.invert(drop))
     out = io.BytesIO()
     pq.write_table(kept, out)

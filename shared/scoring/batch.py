@@ -71,9 +71,10 @@ def score_file(path: Path, out: Path, scorer: Scorer, contract: DatasetContract)
     probs = np.full(len(x), np.nan)
     if ok.any():
         probs[ok] = model.predict_proba(np.ascontiguousarray(x[ok]))
+    tid = contract.transaction_id
     ids = (
-        table.column("transaction_id").cast(pa.string())
-        if "transaction_id" in table.column_names
+        table.column(tid).cast(pa.string())
+        if tid and tid in table.column_names
         else pa.array([str(i) for i in range(1, len(x) + 1)])
     )
     result = pa.table(

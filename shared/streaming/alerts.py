@@ -21,6 +21,7 @@ from shared.streaming.retry import Output, RetryingStore, StreamStorageError
 
 if TYPE_CHECKING:
     from shared.domain.config import StreamingConfig
+    from shared.domain.contract import DatasetContract
     from shared.domain.documents.streaming import PendingRange
     from shared.streaming.events import StreamEvent
 
@@ -93,6 +94,7 @@ def build_alerts(
     flagged: np.ndarray,
     *,
     top_k: int,
+    contract: DatasetContract,
 ) -> list[dict[str, Any]]:
     """One alert per flagged row, with its top features (``None`` when the model cannot be explained)."""
     from shared.scoring.explain import CannotExplainError
@@ -108,8 +110,8 @@ def build_alerts(
         explained = [None] * flagged.size
     return [
         {
-            "transaction_id": rows[i]["transaction_id"],
-            "customer_id": rows[i].get("customer_id"),
+            "transaction_id": rows[i][contract.transaction_id or ""],  # the stream takes only rows with one
+            "customer_id": rows[i].get(contract.customer) if contract.customer else None,
             "fraud_probability": float(probs[i]),
             "threshold": model.threshold,
             "model_version": model.version,

@@ -38,11 +38,13 @@ def jsonl(docs: list[dict[str, Any]]) -> bytes:
     return b"".join(json.dumps(d, default=str).encode() + b"\n" for d in docs)
 
 
-def dead_letter(event: StreamEvent, reason: str, pseudonymise: Pseudonymiser) -> dict[str, Any]:
-    """The dead letter of ``event``: its body as sent, but with a JSON object's ``customer_id`` pseudonymised (a
-    body that is not a JSON object cannot be read for one and is kept as it came)."""
+def dead_letter(
+    event: StreamEvent, reason: str, pseudonymise: Pseudonymiser, *, personal: Sequence[str]
+) -> dict[str, Any]:
+    """The dead letter of ``event``: its body as sent, but with a JSON object's ``personal`` fields pseudonymised
+    (a body that is not a JSON object cannot be read for them and is kept as it came)."""
     try:
-        body, encoding = _pseudonymised_body(event.body, pseudonymise).decode("utf-8"), "utf-8"
+        body, encoding = _pseudonymised_body(event.body, pseudonymise, personal).decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         body, encoding = base64.b64encode(event.body).decode("ascii"), "base64"
     return {
@@ -57,29 +59,33 @@ def dead_letter(event: StreamEvent, reason: str, pseudonymise: Pseudonymiser) ->
     }
 
 
-def dead_letters(events: Sequence[tuple[StreamEvent, str]], pseudonymise: Pseudonymiser) -> bytes:
+def dead_letters(
+    events: Sequence[tuple[StreamEvent, str]], pseudonymise: Pseudonymiser, *, personal: Sequence[str]
+) -> bytes:
     """The dead letters of ``(event, reason)`` pairs, one JSON line each."""
-    return jsonl([dead_letter(event, reason, pseudonymise) for event, reason in events])
+    return jsonl([dead_letter(event, reason, pseudonymise, personal=personal) for event, reason in events])
 
 
-def _pseudonymised_body(body: bytes, pseudonymise: Pseudonymiser) -> bytes:
+def _pseudonymised_body(body: bytes, pseudonymise: Pseudonymiser, personal: Sequence[str]) -> bytes:
     import orjson
 
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
         return body
-    if type(doc) is not dict or doc.get("customer_id") is None:
+    if type(doc) is not dict or all(doc.get(name) is None for name in personal):
         return body
-    doc["customer_id"] = pseudonymise(str(doc["customer_id"]))
+    for name in personal:
+        if doc.get(name) is not None:
+            doc[name] = pseudonymise(str(doc[name]))
     return orjson.dumps(doc)
 
 
 class Spool:
     """The last resort when storage is unreachable: whole batches in a local folder, replayed into ``deadletter``."""
 
-    def __init__(self, directory: Path, *, pseudonymise: Pseudonymiser) -> None:
-        self.directory, self.pseudonymise = directory, pseudonymise
+    def __init__(self, directory: Path, *, pseudonymise: Pseudonymiser, personal: Sequence[str]) -> None:
+        self.directory, self.pseudonymise, self.personal = directory, pseudonymise, tuple(personal)
 
     def _waiting(self) -> list[Path]:
         return sorted(self.directory.glob(f"*{SPOOL_SEPARATOR}*.jsonl"))
@@ -89,7 +95,7 @@ class Spool:
         spooled = self.directory / layout.stream_failed_batch(hour, batch).replace("/", SPOOL_SEPARATOR)
         spooled.parent.mkdir(parents=True, exist_ok=True)
         partial = spooled.with_suffix(".partial")
-        partial.write_bytes(dead_letters([(e, reason) for e in events], self.pseudonymise))
+        partial.write_bytes(dead_letters([(e, reason) for e in events], self.pseudonymise, personal=self.personal))
         partial.replace(spooled)  # whole or absent: a crash mid-write leaves no half file to replay
         instruments().spool.set(len(self._waiting()))
         log.critical("storage unreachable (%s); batch %s spooled to %s for replay", failure, batch, spooled)

@@ -111,7 +111,8 @@ class StreamProcessor:
         self.storage = RetryingStore(store, attempts=attempts, backoff_seconds=backoff_seconds)
         self.ledgers = PartitionLedgers(self.storage)
         self.alerts = AlertSender(self.storage, publisher)
-        self.spool = Spool(spool_dir, pseudonymise=self.pseudonymise)
+        self.personal = contract.personal_names
+        self.spool = Spool(spool_dir, pseudonymise=self.pseudonymise, personal=self.personal)
         self.totals = StreamTotals()
 
     # ---- the batch -------------------------------------------------------------------------
@@ -207,7 +208,7 @@ class StreamProcessor:
                     first=fresh[0].sequence_number, last=fresh[-1].sequence_number, outputs={layout.DEADLETTER: path}
                 )
                 ledger = self.ledgers.write(partition, ledger, done=ledger.done, pending=intent)
-                letters = dead_letters([(e, reason) for e in fresh], self.pseudonymise)
+                letters = dead_letters([(e, reason) for e in fresh], self.pseudonymise, personal=self.personal)
                 self.storage.put_new(layout.DEADLETTER, Output(path, letters, JSONL_TYPE))
                 self.ledgers.write(partition, ledger, done=fresh[-1].sequence_number, pending=None)
                 return layout.display(layout.DEADLETTER, path), len(fresh)
@@ -251,11 +252,21 @@ class StreamProcessor:
             count_scores(probs, model.threshold, source="stream", model_version=model.version)
             flagged = np.flatnonzero(probs >= model.threshold)
             if flagged.size:
-                alerts = build_alerts(self.scorer.explainers, model, good, rows, x, probs, flagged, top_k=self.top_k)
+                alerts = build_alerts(
+                    self.scorer.explainers,
+                    model,
+                    good,
+                    rows,
+                    x,
+                    probs,
+                    flagged,
+                    top_k=self.top_k,
+                    contract=self.contract,
+                )
                 writes[layout.ALERTS] = Output(layout.stream_alerts(hour, batch), jsonl(alerts), JSONL_TYPE)
             timings["encode"] = time.perf_counter() - t
         if decoded.dead:
-            letters = dead_letters(decoded.dead, self.pseudonymise)
+            letters = dead_letters(decoded.dead, self.pseudonymise, personal=self.personal)
             writes[layout.DEADLETTER] = Output(layout.stream_deadletter(hour, batch), letters, JSONL_TYPE)
         t = time.perf_counter()
         first, last = fresh[0].sequence_number, fresh[-1].sequence_number
@@ -265,7 +276,7 @@ class StreamProcessor:
         unsent = self.alerts.publish(alerts, good, flagged)
         self.alerts.uncommitted.add((partition, first, last))  # if the commit fails, settling must not resend
         if unsent:
-            letters = dead_letters(unsent, self.pseudonymise)
+            letters = dead_letters(unsent, self.pseudonymise, personal=self.personal)
             self.storage.put_new(
                 layout.DEADLETTER, Output(layout.stream_unsent_alerts(hour, batch), letters, JSONL_TYPE)
             )

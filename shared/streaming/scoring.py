@@ -41,6 +41,10 @@ def decode(events: list[StreamEvent], contract: DatasetContract, pseudonymise: P
     good: list[StreamEvent] = []
     rows: list[dict[str, Any]] = []
     dead: list[tuple[StreamEvent, str]] = []
+    tid, personal = contract.transaction_id, contract.personal_names
+    if tid is None:  # the exactly-once ledger is keyed by the transaction id
+        reason = f"dataset {contract.name}'s contract declares no transaction_id role: the stream cannot score it"
+        return Decoded([], [], None, [(event, reason) for event in events])
     for event in events:
         try:
             doc = orjson.loads(event.body)
@@ -49,11 +53,12 @@ def decode(events: list[StreamEvent], contract: DatasetContract, pseudonymise: P
             continue
         if type(doc) is not dict:
             dead.append((event, "body is not a JSON object (one transaction per event)"))
-        elif not isinstance(doc.get("transaction_id"), str) or not doc["transaction_id"]:
-            dead.append((event, "transaction_id is missing or not a non-empty string"))
+        elif not isinstance(doc.get(tid), str) or not doc[tid]:
+            dead.append((event, f"{tid} (the transaction id) is missing or not a non-empty string"))
         else:
-            if doc.get("customer_id") is not None:  # at the edge: the clear id goes no further
-                doc["customer_id"] = pseudonymise(str(doc["customer_id"]))
+            for name in personal:  # at the edge: a clear personal value goes no further
+                if doc.get(name) is not None:
+                    doc[name] = pseudonymise(str(doc[name]))
             good.append(event)
             rows.append(doc)
     x = matrix_from_rows(rows, contract)[0] if rows else None
@@ -107,8 +112,8 @@ def scored_parquet(
     scored = Scored(
         x=x,
         probabilities=probs,
-        transaction_ids=[r["transaction_id"] for r in rows],
-        customer_ids=[r.get("customer_id") for r in rows],
+        transaction_ids=[r[contract.transaction_id or ""] for r in rows],
+        customer_ids=[r.get(contract.customer) for r in rows] if contract.customer else None,
         times=times,
         model_version=model.version,
         threshold=model.threshold,

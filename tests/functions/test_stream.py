@@ -302,7 +302,7 @@ def test_the_archive_is_the_record_of_served_predictions_and_telemetry_is_export
     from shared.domain.pseudonym import pseudonymiser
 
     assert row["customer_id"] == pseudonymiser(None)("c0")  # pseudonymised as the event was decoded
-    assert row["Time"] == 0.0 and row["Amount"] == 12.5
+    assert row["event_time"] == 0.0 and row["Amount"] == 12.5
     (batch_span,) = telemetry.spans("stream.batch")
     assert batch_span.attributes["partition"] == "2" and batch_span.attributes["status"] == "processed"
     assert telemetry.total("fraudops.stream.events", outcome="scored") - before == 6
