@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from training.inputs import categorical_of
+
 if TYPE_CHECKING:
     import lightgbm as lgb
 
@@ -31,6 +33,14 @@ def dataset_params(max_bin: int = MAX_BIN) -> dict[str, Any]:
 
 
 DATASET_PARAMS = dataset_params()
+
+
+def dataset(x: np.ndarray, y: np.ndarray, names: list[str], params: dict[str, Any], **kwargs: Any) -> lgb.Dataset:
+    """A LightGBM dataset of ``x``; the categorical positions of ``names`` (``training.inputs``) are categories."""
+    import lightgbm as lgb
+
+    categorical = list(categorical_of(names))
+    return lgb.Dataset(x, y, feature_name=names, categorical_feature=categorical or "auto", params=params, **kwargs)
 
 
 def deadline_callback(deadline: float) -> Any:
@@ -58,5 +68,5 @@ def fit_booster(
     """One fit of a chosen configuration for a fixed number of rounds (no validation rows needed)."""
     import lightgbm as lgb
 
-    data = lgb.Dataset(x, y, feature_name=features, params=dataset_params(max_bin))
+    data = dataset(x, y, features, dataset_params(max_bin))
     return lgb.train(params, data, num_boost_round=rounds, callbacks=[deadline_callback(deadline)])

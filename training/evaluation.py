@@ -143,9 +143,11 @@ def segments(
     seconds: np.ndarray | None,
     cost_fn: float,
     cost_fp: float,
+    time_zone: str | None = None,
 ) -> dict[str, list[dict[str, object]]]:
-    """The figures at ``threshold`` per amount band and per part of the day (``seconds`` since the first
-    transaction, as the Kaggle ``Time`` column), so a model that fails one group shows it."""
+    """The figures at ``threshold`` per amount band and per part of the day, so a model that fails one group
+    shows it. ``seconds``: since 1970 UTC when ``time_zone`` is given (hours are that zone's), else since the
+    start of the data (as Kaggle's creditcard ``Time``)."""
     out: dict[str, list[dict[str, object]]] = {}
 
     def row(name: str, keep: np.ndarray) -> dict[str, object]:
@@ -161,6 +163,12 @@ def segments(
             for lo, hi in AMOUNT_BANDS
         ]
     if seconds is not None:
-        hour = (np.asarray(seconds) // 3600) % 24
+        if time_zone is not None:
+            import pandas as pd
+
+            local = pd.to_datetime(np.asarray(seconds), unit="s", utc=True).tz_convert(time_zone)
+            hour = np.asarray(local.hour)
+        else:
+            hour = (np.asarray(seconds) // 3600) % 24
         out["time_of_day"] = [row(name, (hour >= lo) & (hour < hi)) for name, lo, hi in DAY_PARTS]
     return out

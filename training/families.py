@@ -65,13 +65,11 @@ def _extra_trees(_features: list[str], seed: int) -> Any:
 
 
 def _mlp(features: list[str], seed: int) -> Any:
-    from sklearn.compose import ColumnTransformer
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    skewed = [i for i, name in enumerate(features) if name.lower() == "amount"]
-    prepare = ColumnTransformer([("log_amount", FunctionTransformer(np.log1p), skewed)], remainder="passthrough")
+    from training.baseline import prepared_columns
+
     # No early stopping: its random validation share holds a handful of frauds and stops the fit at once.
     network = MLPClassifier(
         hidden_layer_sizes=(64, 32),
@@ -82,7 +80,7 @@ def _mlp(features: list[str], seed: int) -> Any:
         tol=0.0,
         random_state=seed,
     )
-    return make_pipeline(prepare, StandardScaler(), network)
+    return make_pipeline(prepared_columns(features), network)
 
 
 # name -> (factory, fitted on at most MAX_FIT_ROWS rows per fold)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from shared.adapters.model_store import ModelStore
 from shared.domain.telemetry import span
 from training.gate import judge_scores
+from training.inputs import Features
 from training.onnx_export import check_parity, to_onnx
 from training.publish import publish
 from training.steps import Exported, Fitted, Prepared
@@ -79,7 +80,7 @@ def finish(
             verdict,
             champion_p,
             config=config,
-            features=contract.feature_names,
+            features=Features.of(contract),
             started=started,
             started_at=started_at,
         )

@@ -22,6 +22,7 @@ from shared.adapters.model_store import ModelStore
 from shared.domain.contract import DatasetContract
 from shared.domain.contracts import get_contract
 from shared.domain.documents.model import ModelManifest
+from shared.domain.encoding import Encoding
 from shared.domain.errors import BlobNotFoundError, ModelIntegrityError, ModelNotAvailableError, TrainingError
 from shared.domain.verdicts import Judged, Skipped, Verdict
 from training.evaluation import best_threshold, cost_curve, evaluate
@@ -62,9 +63,11 @@ def decide_promotion(
 
 
 def champion_scores(
-    models: ModelStore, champion: str, contract: DatasetContract, x_test: np.ndarray
+    models: ModelStore, champion: str, contract: DatasetContract, x_test: np.ndarray, encoding: Encoding | None = None
 ) -> tuple[np.ndarray, float] | None:
-    """The champion's test-part probabilities and threshold; ``None`` when it cannot be scored."""
+    """The champion's test-part probabilities and threshold (``x_test`` coded by ``encoding``, recoded in the
+    champion's own categories); ``None`` when it cannot be scored."""
+    from shared.domain.encoding import recode
     from shared.scoring.scorer import load_model
 
     try:
@@ -72,7 +75,8 @@ def champion_scores(
     except (ModelIntegrityError, ModelNotAvailableError) as exc:
         log.warning("champion %s cannot be scored (%s); the new model replaces it", champion, exc.reason)
         return None
-    return model.predict_proba(x_test), model.threshold
+    x = recode(x_test, encoding, model.encoding) if model.encoding is not None else x_test
+    return model.predict_proba(x), model.threshold
 
 
 def _unseen_by_champion(models: ModelStore, champion: str, test_files: np.ndarray | None) -> np.ndarray | None:

@@ -75,16 +75,19 @@ def detect(
     The first fit stops boosting at ``deadline`` (monotonic) and ranks the pairs of the trees it has."""
     import lightgbm as lgb
 
-    from training.boosting import FIXED, deadline_callback
+    from training.boosting import FIXED, dataset, deadline_callback
+    from training.inputs import categorical_of
 
-    data = lgb.Dataset(x, y, feature_name=features, params=dataset_params)
+    data = dataset(x, y, features, dataset_params)
     booster = lgb.train(
         {**FIXED, **DETECTION, "seed": seed},
         data,
         num_boost_round=DETECTION_ROUNDS,
         callbacks=[deadline_callback(deadline)],
     )
-    pairs = top_pairs(pair_gains(booster), k)
+    categorical = set(categorical_of(features))  # a product of category codes means nothing
+    gains = {pair: g for pair, g in pair_gains(booster).items() if not categorical & set(pair)}
+    pairs = top_pairs(gains, k)
     if not pairs:
         return None
     products = Derived.fit(x, pairs)

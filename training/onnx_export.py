@@ -39,25 +39,36 @@ def float32_thresholds(booster: lgb.Booster) -> lgb.Booster:
     branch (with 4,095 bins a tree has many thresholds a hair from a data value). For a float32 input,
     ``x <= t`` holds exactly when ``x <= round_down_float32(t)``, so the rewritten booster decides every
     float32 input as the original does, and its ONNX export decides it the same way. Categorical
-    splits (thresholds that index category lists) are left alone.
+    splits (their thresholds index the tree's category lists; ``decision_type`` bit 0) are left alone.
     """
     import lightgbm as lgb
 
     text = booster.model_to_string()
-    if re.search(r"^num_cat=[1-9]", text, re.MULTILINE):
-        return booster
+    trees = re.split(r"(?m)^(?=Tree=)", text)
+    trees[1:] = [_tree_down(tree) for tree in trees[1:]]
+    # tree_sizes gives each tree's length in bytes for parallel parsing; without it LightGBM reads them in order
+    text = re.sub(r"^tree_sizes=.*\n", "", "".join(trees), count=1, flags=re.MULTILINE)
+    return lgb.Booster(model_str=text)
+
+
+def _tree_down(tree: str) -> str:
+    """One tree's numeric thresholds rounded down to float32 (categorical ones kept)."""
+    kinds = re.search(r"(?m)^decision_type=(.*)$", tree)
+    categorical = np.asarray(kinds.group(1).split(), dtype=np.int64) & 1 if kinds else None
 
     def down(match: re.Match[str]) -> str:
-        values = np.asarray(match.group(1).split(), dtype=np.float64)
+        parts = match.group(1).split()
+        values = np.asarray(parts, dtype=np.float64)
         with np.errstate(over="ignore"):
             f32 = values.astype(np.float32)
         above = f32.astype(np.float64) > values
         f32[above] = np.nextafter(f32[above], np.float32(-np.inf))
-        return "threshold=" + " ".join(repr(float(v)) for v in f32)
+        out = [repr(float(v)) for v in f32]
+        if categorical is not None and categorical.size == len(parts):
+            out = [p if c else o for p, o, c in zip(parts, out, categorical, strict=True)]
+        return "threshold=" + " ".join(out)
 
-    # tree_sizes gives each tree's length in bytes for parallel parsing; without it LightGBM reads them in order
-    text = re.sub(r"^tree_sizes=.*\n", "", THRESHOLDS.sub(down, text), count=1, flags=re.MULTILINE)
-    return lgb.Booster(model_str=text)
+    return THRESHOLDS.sub(down, tree)
 
 
 def to_onnx(booster: lgb.Booster, feature_names: list[str], derived: Derived | None = None) -> bytes:
@@ -157,6 +168,19 @@ def onnx_probabilities(onnx_bytes: bytes, x: np.ndarray) -> np.ndarray:
     return np.asarray(out[1], dtype=np.float64)[:, 1]
 
 
+def with_missing(x: np.ndarray, rows: int = 20) -> np.ndarray:
+    """``x`` and, for each column, ``rows`` of its rows with that column missing (NaN): a missing value, and a
+    category the model never saw (served as NaN, ``shared.domain.encoding``), take the same branch in both."""
+    if len(x) == 0:
+        return x
+    probes = []
+    for j in range(x.shape[1]):
+        probe = np.array(x[:rows], dtype=np.float32)
+        probe[:, j] = np.nan
+        probes.append(probe)
+    return np.concatenate([np.asarray(x, dtype=np.float32), *probes])
+
+
 def check_parity(
     booster: lgb.Booster,
     onnx_bytes: bytes,
@@ -169,7 +193,7 @@ def check_parity(
     Both see the same float32-rounded input, since the ONNX graph computes in float32; LightGBM gets
     the derived columns from ``derived.apply``, the graph computes its own.
     """
-    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    x32 = np.ascontiguousarray(with_missing(x), dtype=np.float32)
     wide = x32 if derived is None else derived.apply(x32)
     expected = booster.predict(wide.astype(np.float64))
     got = onnx_probabilities(onnx_bytes, x32)

@@ -18,6 +18,7 @@ import numpy as np
 
 from shared.adapters.model_store import ModelStore, new_version
 from shared.domain import drift, layout
+from shared.domain.contract import DatasetContract
 from shared.domain.contracts import get_contract
 from shared.domain.documents.model import LIGHTGBM, ModelDescription
 from shared.domain.errors import ConcurrentUpdateError
@@ -79,6 +80,7 @@ def publish(
         ModelDescription(
             kind=LIGHTGBM,
             feature_names=features,
+            categories=p.window.encoding.to_manifest() if p.window.encoding is not None else {},
             input_name="features",
             threshold=fitted.threshold,
             metrics=verdict.metrics,
@@ -108,8 +110,9 @@ def publish(
                 p.y_test,
                 fitted.backtest_test_probabilities,
                 fitted.threshold,
-                amount=p.test_column(features, "amount"),
+                amount=p.test_amount(features),
                 seconds=p.test_time,
+                time_zone=contract.time_zone if _timestamped(contract) else None,
                 cost_fn=verdict.cost_fn,
                 cost_fp=verdict.cost_fp,
             ),
@@ -187,6 +190,11 @@ def publish(
         reason,
     )
     return run
+
+
+def _timestamped(contract: DatasetContract) -> bool:
+    """Whether the event time is a timestamp (hours of the day in the contract's zone), not seconds from a start."""
+    return contract.time_column is not None and contract.time_column.dtype == "timestamp"
 
 
 def _search(found: SearchResult) -> dict[str, Any]:

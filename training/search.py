@@ -53,7 +53,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from training.boosting import DATASET_PARAMS as DATASET_PARAMS
-from training.boosting import FIXED, MAX_BIN, dataset_params, deadline_callback, fit_booster
+from training.boosting import FIXED, MAX_BIN, dataset, dataset_params, deadline_callback, fit_booster
+from training.inputs import Features, categorical_of
 from training.model import Choice, Model, derive
 
 if TYPE_CHECKING:
@@ -191,7 +192,8 @@ class _FoldData:
         # binned now, raw data freed: a fold keeps two bytes a value per choice, not a float32 copy of its
         # widened rows (at 1,000,000 rows those copies took the peak past 1.8 GB); validation rows are kept
         # as an array, for the predictions
-        train = lgb.Dataset(train_x, train_y, feature_name=names, free_raw_data=True, params=self.binning).construct()
+        categorical = Features(names, categorical=categorical_of(self.features))
+        train = dataset(train_x, train_y, categorical, self.binning, free_raw_data=True).construct()
         valid = lgb.Dataset(valid_x, valid_y, reference=train, free_raw_data=True, params=self.binning).construct()
         return train, valid, valid_x, valid_y
 
@@ -211,9 +213,10 @@ def fit_model(
     from training.onnx_export import float32_thresholds
 
     binning = dataset_params(found.max_bin)
-    choice = (found.interactions, found.linear)
+    choice = (found.interactions, found.linear and not bool(np.isnan(x).any()))
     derived = derive(x, y, features, choice, seed=seed, binning=binning, deadline=deadline)
     wide, names = (x, features) if derived is None else (derived.apply(x), features + derived.names(features))
+    names = Features(names, categorical=categorical_of(features))
     booster = fit_booster(found.params, wide, y, names, rounds=rounds, deadline=deadline, max_bin=found.max_bin)
     return Model(float32_thresholds(booster), derived)  # served in float32 (ONNX): decided the same way
 
@@ -242,12 +245,13 @@ def search_lightgbm(
     # of a fold are detected on its training rows the first time a trial asks for them.
     binning = dataset_params(max_bin)
     folds = [_FoldData(x, y, fold, feature_names, seed, binning) for fold in plan.folds]
+    missing = bool(np.isnan(x).any())  # the linear score (training.linear) takes complete rows only
     best: dict[str, Any] = {}
     history: list[dict[str, Any]] = []
 
     def objective(trial: optuna.Trial) -> float:
         space = _space(trial)
-        choice = (bool(space.pop("interactions")), bool(space.pop("linear")))
+        choice = (bool(space.pop("interactions")), bool(space.pop("linear")) and not missing)
         params = {**FIXED, **space, "seed": seed}
         losses, scores, iterations, oof = [], [], [], []
         began = time.monotonic()

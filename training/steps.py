@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.domain import drift
+from training.inputs import amount_of, categorical_of
 
 if TYPE_CHECKING:
     from training.explain import Explanations
@@ -75,14 +76,14 @@ class Prepared:
     def test_time(self) -> np.ndarray:
         return self.window.time[self.plan.dev_stop :]
 
-    def test_column(self, features: list[str], name: str) -> np.ndarray | None:
-        """The test part's column ``name`` (any case) of the contract's features, ``None`` when it has none."""
-        index = next((i for i, f in enumerate(features) if f.lower() == name), None)
+    def test_amount(self, features: list[str]) -> np.ndarray | None:
+        """The test part's amounts (the contract's amount role), ``None`` when the features hold none."""
+        index = amount_of(features)
         return None if index is None else np.asarray(self.x_test[:, index], dtype=np.float64)
 
     def training_profile(self, features: list[str]) -> dict[str, Any]:
         """The drift reference: each feature's bins over the window."""
-        return drift.profile(self.window.x, features)
+        return drift.profile(self.window.x, features, categorical=categorical_of(features))
 
     @property
     def test_files(self) -> np.ndarray:

@@ -7,8 +7,13 @@ is the matrix plus one part and one column, not three copies of the data. The wi
 files of the version (by ingestion), up to ``TRAIN_WINDOW_ROWS`` rows and ``TRAIN_WINDOW_DAYS`` days,
 so a dataset that grows for a year does not grow the run.
 
-Time order: Kaggle's ``Time`` counts seconds from the first transaction *of its file*, so rows are
-ordered by the file's ingestion first and ``Time`` within it.
+Time order: rows are ordered by their file's ingestion first, then by the contract's event time within
+it (a number of seconds, or a timestamp read as seconds since 1970 UTC; Kaggle's creditcard ``Time``
+counts seconds from its file's first row), or by their position in the file when the contract declares
+no event time.
+
+Features are encoded as ``shared.domain.encoding`` says: numbers and booleans as float32 (missing is
+NaN), categories as the codes of a vocabulary learnt here, from the window's own rows.
 
 Layout (``layout``): the newest ``TEST_FRACTION`` of the window is the test part; the rest (``dev``)
 holds ``FOLDS`` rolling-origin folds, each trained on every dev row before its validation block.
@@ -27,9 +32,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.domain.contract import DatasetContract
+from shared.domain.encoding import Encoding, learn_vocabulary
 from shared.domain.errors import TrainingError
 from shared.domain.layout import CURATED
 from shared.etl.manifest import files_of_version, read_manifest
+from training.inputs import Features
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -57,6 +64,8 @@ class Window:
     y: np.ndarray
     time: np.ndarray
     part: np.ndarray
+    features: Features | None = None  # the input columns (categorical positions, the amount); None: plain numbers
+    encoding: Encoding | None = None  # the categorical features' vocabularies the codes in ``x`` follow
 
     @property
     def rows(self) -> int:
@@ -154,9 +163,9 @@ def _window_files(
     return chosen, [entries[p].rows if p in entries else -1 for p in chosen]
 
 
-def _label_and_time(contract: DatasetContract) -> tuple[Column, Column]:
-    if contract.label is None or contract.time_column is None:
-        raise TrainingError(f"dataset {contract.name} has no label or time column to train on")
+def _label_and_time(contract: DatasetContract) -> tuple[Column, Column | None]:
+    if contract.label is None:
+        raise TrainingError(f"dataset {contract.name} has no label to train on")
     return contract.label, contract.time_column
 
 
@@ -185,7 +194,8 @@ def read_part(source: pq.ParquetFile, contract: DatasetContract, erased: frozens
     label, time_col = _label_and_time(contract)
     customer = contract.customer
     customers = [customer] if erased and customer and customer in source.schema_arrow.names else []
-    table = source.read(columns=[*contract.feature_names, label.name, time_col.name, *customers])
+    times = [time_col.name] if time_col is not None else []
+    table = source.read(columns=[*contract.feature_names, label.name, *times, *customers])
     if customers:
         gone = pc.fill_null(pc.is_in(table.column(customers[0]), value_set=pa.array(sorted(erased))), False)
         table = table.filter(pc.invert(gone)).drop_columns(customers)
@@ -207,7 +217,8 @@ def load_window(
 
     label, time_col = _label_and_time(contract)
     version, all_files, files, counts = plan_window(store, contract, version, max_rows=max_rows, max_days=max_days)
-    features = contract.feature_names
+    features = Features.of(contract)
+    codes = _Codes(contract)
     capacity = sum(c for c in counts if c > 0) if all(c >= 0 for c in counts) else 0
     x = np.empty((capacity, len(features)), dtype=np.float32)
     y = np.empty(capacity, dtype=np.int8)
@@ -222,13 +233,16 @@ def load_window(
             x = np.concatenate([x, np.empty((grow, len(features)), dtype=np.float32)])
             y, t, part = (np.concatenate([a, np.empty(grow, dtype=a.dtype)]) for a in (y, t, part))
         for j, name in enumerate(features):
-            x[at : at + n, j] = table.column(name).to_numpy()
+            x[at : at + n, j] = (
+                codes.read(name, table.column(name)) if j in features.categorical else floats(table.column(name))
+            )
         y[at : at + n] = table.column(label.name).to_numpy()
-        t[at : at + n] = table.column(time_col.name).to_numpy()
+        t[at : at + n] = seconds(table.column(time_col.name)) if time_col is not None else np.arange(n)
         part[at : at + n] = index
         at += n
         del table
     x, y, t, part = x[:at], y[:at], t[:at], part[:at]
+    encoding = codes.settle(x, features)
     order = np.lexsort((t, part))
     if np.any(order != np.arange(at)):
         column = np.empty(at, dtype=np.float32)
@@ -245,4 +259,66 @@ def load_window(
         version,
         len(all_files) - len(files),
     )
-    return Window(version, files, len(all_files) - len(files), x, y, t, part)
+    return Window(version, files, len(all_files) - len(files), x, y, t, part, features, encoding)
+
+
+def floats(column: Any) -> np.ndarray:
+    """A numeric or boolean column as float64, missing values as NaN (``shared.etl.arrays``, loaded here)."""
+    from shared.etl.arrays import floats as arrow_floats
+
+    return arrow_floats(column)
+
+
+def seconds(column: pa.ChunkedArray) -> np.ndarray:
+    """An event time as float64 seconds: a number as it is, a timestamp as seconds since 1970 UTC."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_timestamp(column.type):
+        micros = pc.cast(pc.cast(column, pa.timestamp("us", tz="UTC")), pa.int64())
+        return floats(micros) / 1e6
+    return floats(column)
+
+
+class _Codes:
+    """The categorical columns of a window: each value's first-seen id while parts are read, then the codes of
+    the vocabulary the whole window gives (``settle``)."""
+
+    def __init__(self, contract: DatasetContract) -> None:
+        self.contract = contract
+        self.seen: dict[str, dict[str, int]] = {}
+        self.counts: dict[str, np.ndarray] = {}
+
+    def read(self, name: str, column: pa.ChunkedArray) -> np.ndarray:
+        """The part's values as first-seen ids (float32, NaN when missing), counted."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = column.combine_chunks()
+        if not pa.types.is_dictionary(arr.type):
+            arr = pc.dictionary_encode(arr)
+        seen = self.seen.setdefault(name, {})
+        ids = np.array([seen.setdefault(v, len(seen)) for v in arr.dictionary.to_pylist()], dtype=np.int64)
+        indices = floats(arr.indices)
+        present = ~np.isnan(indices)
+        out = np.full(indices.size, np.nan, dtype=np.float32)
+        out[present] = ids[indices[present].astype(np.int64)]
+        counts = np.bincount(out[present].astype(np.int64), minlength=len(seen))
+        before = self.counts.get(name, np.zeros(0, dtype=np.int64))
+        self.counts[name] = np.pad(before, (0, counts.size - before.size)) + counts
+        return out
+
+    def settle(self, x: np.ndarray, features: Features) -> Encoding:
+        """Learn each vocabulary and turn the ids of ``x`` into its codes, in place."""
+        vocabularies = {}
+        for j in features.categorical:
+            name = features[j]
+            seen = self.seen.get(name, {})
+            values = list(seen)
+            vocabulary = learn_vocabulary(self.contract, name, values, self.counts.get(name, np.zeros(0)))
+            remap = vocabulary.codes(values) if values else np.zeros(0, dtype=np.float32)
+            column = x[:, j]
+            present = ~np.isnan(column)
+            column[present] = remap[column[present].astype(np.int64)]
+            vocabularies[name] = vocabulary
+        return Encoding(tuple(features), vocabularies)

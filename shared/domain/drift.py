@@ -6,10 +6,15 @@ in the model's manifest, so checking drift later needs the champion's manifest a
 data, never the old rows. PSI per feature is ``sum((a - e) * ln(a / e))`` over the bins, with
 ``e`` the training shares and ``a`` the new shares (both floored at ``EPSILON``). The usual
 reading: below 0.1 stable, 0.1-0.25 moderate shift, above 0.25 a major shift.
+
+A categorical feature (its values are the codes of ``shared.domain.encoding``) is profiled by the
+share of each category instead of bins; missing values (NaN: for a category, also one the model never
+saw) have a bin of their own, the last, for every feature.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,15 +23,37 @@ BINS = 10
 EPSILON = 1e-4
 
 
-def profile(x: np.ndarray, feature_names: list[str], bins: int = BINS) -> dict[str, Any]:
-    """Per feature: inner quantile edges of ``x`` and the share of rows in each bin."""
+def profile(
+    x: np.ndarray, feature_names: list[str], bins: int = BINS, *, categorical: Sequence[int] = ()
+) -> dict[str, Any]:
+    """Per feature: inner quantile edges of ``x`` (or, for a ``categorical`` position, its categories) and the
+    share of rows in each bin, the missing values' bin last."""
     features: dict[str, Any] = {}
     for j, name in enumerate(feature_names):
         column = np.asarray(x[:, j], dtype=np.float64)
-        edges = np.unique(np.quantile(column, np.linspace(0, 1, bins + 1)[1:-1]))
-        counts = np.bincount(np.searchsorted(edges, column, side="right"), minlength=edges.size + 1)
-        features[name] = {"edges": edges.tolist(), "shares": (counts / max(column.size, 1)).tolist()}
+        present = column[~np.isnan(column)]
+        if j in categorical:
+            size = int(present.max()) + 1 if present.size else 0
+            features[name] = {"kind": "categorical", "categories": size, "shares": _shares(column, None, size)}
+            continue
+        inner = np.linspace(0, 1, bins + 1)[1:-1]
+        edges = np.unique(np.quantile(present, inner)) if present.size else np.zeros(0)
+        features[name] = {"edges": edges.tolist(), "shares": _shares(column, edges, 0), "missing_bin": True}
     return {"rows": int(x.shape[0]), "bins": bins, "features": features}
+
+
+def _shares(column: np.ndarray, edges: np.ndarray | None, categories: int) -> list[float]:
+    """The share of ``column`` in each bin (by ``edges``, or per category code), the missing values last."""
+    missing = np.isnan(column)
+    present = column[~missing]
+    if edges is None:
+        codes = present.astype(np.int64)
+        counts = np.bincount(codes[codes < categories], minlength=categories)
+        counts = np.append(counts, missing.sum() + (codes >= categories).sum())
+    else:
+        counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=edges.size + 1)
+        counts = np.append(counts, missing.sum())
+    return [float(v) for v in counts / max(column.size, 1)]
 
 
 def score_profile(probabilities: np.ndarray, edges: tuple[float, ...]) -> dict[str, Any]:
@@ -53,10 +80,15 @@ def compare(
     features: dict[str, Any] = {}
     for j, name in enumerate(feature_names):
         ref = reference["features"][name]
-        edges = np.asarray(ref["edges"], dtype=np.float64)
         column = np.asarray(x[:, j], dtype=np.float64)
-        counts = np.bincount(np.searchsorted(edges, column, side="right"), minlength=edges.size + 1)
-        shares = counts / max(column.size, 1)
+        if ref.get("kind") == "categorical":
+            shares = np.asarray(_shares(column, None, int(ref["categories"])))
+        elif ref.get("missing_bin"):
+            shares = np.asarray(_shares(column, np.asarray(ref["edges"], dtype=np.float64), 0))
+        else:  # a profile written before missing values had a bin of their own
+            edges = np.asarray(ref["edges"], dtype=np.float64)
+            counts = np.bincount(np.searchsorted(edges, column, side="right"), minlength=edges.size + 1)
+            shares = counts / max(column.size, 1)
         value = psi(np.asarray(ref["shares"]), shares)
         features[name] = {
             "psi": round(value, 5),

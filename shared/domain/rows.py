@@ -13,7 +13,7 @@ model's input type); text is at most ``max_field_chars`` long.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter, methodcaller
@@ -120,16 +120,7 @@ def check_columns(
         if col.dtype == "timestamp":  # parsed by the caller, which words its own reasons
             continue
         if col.dtype == "string":
-            limit = col.max_chars or contract.max_field_chars
-            lengths = np.fromiter((len(v) if isinstance(v, str) else 0 for v in values), dtype=np.int64, count=n)
-            mark(lengths > limit, f"{name} is longer than {limit} characters")
-            absent = np.fromiter((v is None for v in values), dtype=bool, count=n)
-            if col.type is ColumnType.CATEGORICAL and name in required and not col.nullable:
-                mark(absent, f"{name} is empty")
-            if col.categories is not None:
-                unknown = ~np.isin(values, np.array(col.categories, dtype=object)) & ~absent
-                shown = ", ".join(col.categories[:8]) + (" ..." if len(col.categories) > 8 else "")
-                mark(unknown, f"{name} must be one of {shown} (got {{v}})", values)
+            _text_rules(col, values, contract, name in required, mark)
             continue
         if missing is not None and name in missing:
             absent = missing[name]
@@ -154,6 +145,23 @@ def check_columns(
             lo, hi = bounds(col)
             mark(finite & ((values < lo) | (values > hi)), f"{name} is outside the float32 range ({{v}})", values)
     return RowVerdicts(bad, tuple(rules))
+
+
+def _text_rules(
+    col: Column, values: np.ndarray, contract: DatasetContract, required: bool, mark: Callable[..., None]
+) -> None:
+    """A text column's rules: its length; a category present when required, and one of a closed set."""
+    n, name = len(values), col.name
+    limit = col.max_chars or contract.max_field_chars
+    lengths = np.fromiter((len(v) if isinstance(v, str) else 0 for v in values), dtype=np.int64, count=n)
+    mark(lengths > limit, f"{name} is longer than {limit} characters")
+    absent = np.fromiter((v is None for v in values), dtype=bool, count=n)
+    if col.type is ColumnType.CATEGORICAL and required and not col.nullable:
+        mark(absent, f"{name} is empty")
+    if col.categories is not None:
+        unknown = ~np.isin(values, np.array(col.categories, dtype=object)) & ~absent
+        shown = ", ".join(col.categories[:8]) + (" ..." if len(col.categories) > 8 else "")
+        mark(unknown, f"{name} must be one of {shown} (got {{v}})", values)
 
 
 def matrix_from_rows(rows: list[Any], contract: DatasetContract) -> tuple[np.ndarray | None, list[str | None]]:

@@ -184,9 +184,7 @@ def _timestamps(arr: pa.Array, col: Column, marks: _Reasons) -> pa.Array:
         return pc.cast(arr, pa.timestamp("us", tz="UTC"))
     missing = _missing(arr, col, marks)
     well_formed = bools(pc.match_substring_regex(arr, TIMESTAMP_RE))
-    marks.mark(
-        ~well_formed & ~missing, f"{col.name} is not an ISO 8601 time with a UTC offset ({{v}})", objects(arr)
-    )
+    marks.mark(~well_formed & ~missing, f"{col.name} is not an ISO 8601 time with a UTC offset ({{v}})", objects(arr))
     keep = pc.if_else(mask(well_formed), arr, pa.scalar(None, pa.string()))
     try:
         return pc.cast(keep, pa.timestamp("us", tz="UTC"))

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ import numpy as np
 
 from shared.adapters.model_store import ModelStore, check_version
 from shared.domain.documents.model import ModelManifest
+from shared.domain.encoding import Encoding
 from shared.domain.errors import ModelDeprecatedError, ModelIntegrityError, ModelNotAvailableError, RetryLaterError
 from shared.scoring.explain import Explainers
 
@@ -51,6 +52,15 @@ class LoadedModel:
     feature_names: tuple[str, ...]
     threshold: float
     manifest_sha256: str | None = None  # the pointer's pin, for the champion
+    encoding: Encoding | None = None  # the categorical features' codes the model was trained with (None: none)
+
+    def encode(self, x: np.ndarray, texts: Mapping[str, Sequence[object] | np.ndarray] | None) -> np.ndarray:
+        """``x`` with its categorical columns coded from ``texts`` (the decoded values), as the model learnt them."""
+        if self.encoding is None or not self.encoding.vocabularies:
+            return x
+        if texts is None:
+            raise ValueError(f"model {self.version} takes categorical features; the request's values are needed")
+        return self.encoding.fill(x, texts)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Fraud probability per row of a float32 matrix in ``feature_names`` order."""
@@ -98,7 +108,10 @@ def load_model(
     if len(inputs) != 1 or inputs[0].shape[-1] not in (len(features), None, "None"):
         raise ModelIntegrityError(f"model {version}: ONNX input does not take {len(features)} features")
     threshold = manifest.decision_threshold()
-    return LoadedModel(version, manifest, session, inputs[0].name, tuple(features), threshold, manifest_sha256)
+    encoding = Encoding.from_manifest(features, manifest.categories) if manifest.categories else None
+    return LoadedModel(
+        version, manifest, session, inputs[0].name, tuple(features), threshold, manifest_sha256, encoding
+    )
 
 
 class Scorer:

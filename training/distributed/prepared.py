@@ -14,6 +14,7 @@ import numpy as np
 
 from shared.domain import drift
 from shared.domain.errors import TrainingError
+from training.inputs import amount_of
 from training.steps import Prepared
 
 if TYPE_CHECKING:
@@ -84,10 +85,9 @@ class DistributedPrepared(Prepared):
         files: np.ndarray = np.asarray(self.window.files, dtype=object)
         return np.asarray(files[need(self.test).part])
 
-    def test_column(self, features: list[str], name: str) -> np.ndarray | None:
+    def test_amount(self, features: list[str]) -> np.ndarray | None:
         """Only the amount is brought back from the workers (the segments' bands)."""
-        has = any(f.lower() == name for f in features)
-        return need(self.test).amount if has and name == "amount" else None
+        return need(self.test).amount if amount_of(features) is not None else None
 
     def training_profile(self, features: list[str]) -> dict[str, Any]:
         """The drift reference from the search sample (a uniform sample of the window)."""

@@ -93,7 +93,13 @@ class DaskEngine:
         self.client, self.store, self.config, self.contract = client, store, config, contract
         self.options = storage_options(storage)
         self.features = contract.feature_names
-        assert contract.label is not None and contract.time_column is not None
+        if contract.label is None or contract.time_column is None:
+            raise TrainingError(f"dataset {contract.name}: the Dask path needs a label and an event time")
+        if any(contract.column(f).dtype != "float64" or contract.column(f).nullable for f in self.features):
+            raise TrainingError(
+                f"dataset {contract.name} has categorical, boolean, integer or nullable features, which the Dask "
+                "path does not read yet; lower TRAIN_WINDOW_ROWS so the window trains on one instance"
+            )
         self.label, self.time = contract.label.name, contract.time_column.name
 
     # -- prepare ---------------------------------------------------------------------------------------
@@ -123,7 +129,7 @@ class DaskEngine:
         test_rows = n - plan.dev_stop
         eval_fraction = min(1.0, EVAL_ROWS / max(test_rows, 1))
         boundaries = plan.boundaries()
-        amount = next((f for f in self.features if f.lower() == "amount"), None)
+        amount = self.contract.amount if self.contract.amount in self.features else None
         narrow = [ROW, self.label, self.time, PART, *([amount] if amount else [])]
         test = full[full[ROW] >= plan.dev_stop]
         sample_dd = full.map_partitions(workers.sample, fraction, config.seed, meta=full._meta)

@@ -56,7 +56,7 @@ class LocalEngine:
         from training.search import fit_model
 
         p, w, config = prepared, prepared.window, run_config
-        features = self.contract.feature_names
+        features = w.features if w.features is not None else self.contract.feature_names
         costs = {"cost_fn": config.cost_fn, "cost_fp": config.cost_fp}
         fits_deadline = deadline_of_fits(deadline, config)
         found, oof_y, curve, threshold = search_and_threshold(w, p.plan, features, config, fits_deadline=fits_deadline)
@@ -103,4 +103,5 @@ class LocalEngine:
     def champion_scorer(self, prepared: Prepared, models: ModelStore) -> ChampionScorer:
         """The champion scored here, on the test part's rows in memory."""
         x_test = prepared.x_test
-        return lambda version: champion_scores(models, version, self.contract, x_test)
+        encoding = prepared.window.encoding
+        return lambda version: champion_scores(models, version, self.contract, x_test, encoding)

@@ -33,6 +33,7 @@ class ModelDescription(StoredDocument):
     input_name: str = "features"
     threshold: float | None = None
     derived_features: list[dict[str, Any]] = Field(default_factory=list)
+    categories: dict[str, list[str]] = Field(default_factory=dict)  # each categorical feature's codes, in order
 
     # how it scored
     metrics: dict[str, Any] = Field(default_factory=dict)
