@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from shared.domain.contract import DatasetContract
+from shared.domain.contract import ColumnType, DatasetContract
 from shared.domain.errors import FraudOpsError
 from shared.domain.rows import in_range, matrix_from_rows
+from shared.domain.typed_rows import TypedRows, is_plain, optional, row_errors, typed_rows
 
 
 class InvalidRequestError(FraudOpsError):
@@ -48,6 +49,7 @@ class Batch:
     explain: bool = False
     customers: list[str | None] | None = None  # as given; recorded with the prediction, never scored
     times: np.ndarray | None = None  # the contract's time column when sent (NaN where absent)
+    categories: dict[str, np.ndarray] | None = None  # categorical features as sent (``x`` holds NaN there)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -62,7 +64,8 @@ def decode_json(body: bytes, contract: DatasetContract, *, max_batch: int) -> Ba
 
     from api.typed_json import decode_typed
 
-    typed = decode_typed(body, contract, max_batch=max_batch)
+    plain = is_plain(contract)
+    typed = decode_typed(body, contract, max_batch=max_batch) if plain else None
     if typed is not None:
         return Batch(*typed)
 
@@ -92,6 +95,10 @@ def decode_json(body: bytes, contract: DatasetContract, *, max_batch: int) -> Ba
     if errors:
         raise InvalidRequestError(_summary(errors), errors)
     assert isinstance(rows, list)
+    if not plain:
+        if len(rows) > max_batch:
+            raise BatchTooLargeError(f"batch of {len(rows)} transactions is over the limit of {max_batch}")
+        return batch_of_typed(typed_rows(rows, contract), contract, version, bool(explain))
     if len(rows) > max_batch:
         raise BatchTooLargeError(f"batch of {len(rows)} transactions is over the limit of {max_batch}")
     x, ids = matrix_from_rows(rows, contract)
@@ -170,6 +177,26 @@ def _fast_struct(arr: Any, contract: DatasetContract) -> tuple[np.ndarray | None
     return x, ids
 
 
+def batch_of_typed(typed: TypedRows, contract: DatasetContract, version: str | None, explain: bool) -> Batch:
+    """A batch from typed rows (``shared.domain.typed_rows``); 422 naming every refused row."""
+    if not typed.verdicts.ok:
+        errors = row_errors(typed)
+        raise InvalidRequestError(_summary(errors), errors)
+    n = typed.x.shape[0]
+    ids = optional(typed.columns, contract.transaction_id)
+    customers = optional(typed.columns, contract.customer)
+    time = contract.time_column
+    return Batch(
+        typed.x,
+        list(ids) if ids is not None else [None] * n,
+        version,
+        explain,
+        list(customers) if customers is not None and any(c is not None for c in customers) else None,
+        typed.columns[time.name] if time is not None else None,
+        typed.categories or None,
+    )
+
+
 def _row_errors(rows: list[Any], contract: DatasetContract) -> InvalidRequestError:
     """Every offending field and row index, from the contract's pydantic model."""
     from pydantic import TypeAdapter, ValidationError
@@ -206,14 +233,43 @@ def _summary(errors: list[dict[str, Any]]) -> str:
 
 def decode_csv(body: bytes, contract: DatasetContract, *, max_batch: int) -> Batch:
     """A CSV body with a header row; the contract's feature columns required, ids and Time optional."""
+    if not body.strip():
+        raise InvalidRequestError("the CSV body is empty; send a header row and at least one transaction")
+    plain = is_plain(contract)
+    fast = _csv_typed(body, contract, max_batch=max_batch) if plain else None
+    if fast is not None:
+        return fast
+    table = _csv_text(body, contract, max_batch)
+    typed = _typed(table, contract) if plain else None
+    if typed is not None:
+        struct = typed.to_struct_array().combine_chunks()
+        x, ids = _fast_struct(struct, contract)
+        if x is not None:
+            return Batch(x, ids, None, False, *_context_of_struct(struct, contract))
+    errors = _header_errors(table.column_names, contract)
+    if errors:
+        raise InvalidRequestError(_summary(errors), errors)
+    if not plain:
+        return _csv_of_contract(table, contract)
+    rows: list[dict[str, Any]] = table.to_pylist()
+    for row in rows:  # empty cells are missing values; numbers are parsed by the same rules as JSON
+        for name in list(row):
+            value = row[name]
+            if value == "":
+                del row[name]
+            elif contract.column(name).dtype != "string":
+                row[name] = _number(value)
+    x, ids = matrix_from_rows(rows, contract)
+    if x is None:
+        raise _row_errors(rows, contract)
+    return Batch(x, ids, None, False, *_context_of_rows(rows, contract))
+
+
+def _csv_text(body: bytes, contract: DatasetContract, max_batch: int) -> Any:
+    """The CSV body as a table of text; 400 for what is not CSV, 422 or 413 for no rows or too many."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    if not body.strip():
-        raise InvalidRequestError("the CSV body is empty; send a header row and at least one transaction")
-    fast = _csv_typed(body, contract, max_batch=max_batch)
-    if fast is not None:
-        return fast
     try:
         table = pacsv.read_csv(
             io.BytesIO(body),
@@ -227,36 +283,54 @@ def decode_csv(body: bytes, contract: DatasetContract, *, max_batch: int) -> Bat
         raise InvalidRequestError("the CSV has a header but no transactions")
     if table.num_rows > max_batch:
         raise BatchTooLargeError(f"batch of {table.num_rows} transactions is over the limit of {max_batch}")
-    typed = _typed(table, contract)
-    if typed is not None:
-        struct = typed.to_struct_array().combine_chunks()
-        x, ids = _fast_struct(struct, contract)
-        if x is not None:
-            return Batch(x, ids, None, False, *_context_of_struct(struct, contract))
+    return table
+
+
+def _header_errors(names: list[str], contract: DatasetContract) -> list[dict[str, Any]]:
+    """A CSV header's unknown columns (the label among them) and missing features."""
+    label = contract.label.name if contract.label else None
     errors = [
-        {"row": None, "field": c, "msg": "unknown column"}
-        for c in table.column_names
-        if c not in contract.names or (contract.label and c == contract.label.name)
+        {"row": None, "field": c, "msg": "unknown column"} for c in names if c not in contract.names or c == label
     ]
-    errors += [
-        {"row": None, "field": c, "msg": "required column is missing"}
-        for c in contract.feature_names
-        if c not in table.column_names
-    ]
-    if errors:
+    required = [c for c in contract.feature_names if not contract.column(c).nullable]
+    return errors + [{"row": None, "field": c, "msg": "required column is missing"} for c in required if c not in names]
+
+
+def _csv_of_contract(table: Any, contract: DatasetContract) -> Batch:
+    """A CSV table of text read by the ETL's typed rules (``shared.etl.validate``): 422 naming each refused row."""
+    import pyarrow as pa
+
+    from shared.etl.arrays import floats, objects, seconds
+    from shared.etl.source import Batch as Rows
+    from shared.etl.validate import validate
+
+    n = table.num_rows
+    columns = {c: table.column(c).combine_chunks() for c in table.column_names}
+    checked = validate(Rows(columns, np.arange(n, dtype=np.int64)), contract)
+    if len(checked.bad_lines):
+        errors = [
+            {"row": int(row), "field": next((c for c in columns if reason.startswith(c + " ")), None), "msg": reason}
+            for row, reason in zip(checked.bad_lines, checked.bad_reasons, strict=True)
+        ]
         raise InvalidRequestError(_summary(errors), errors)
-    rows: list[dict[str, Any]] = table.to_pylist()
-    for row in rows:  # empty cells are missing values; numbers are parsed by the same rules as JSON
-        for name in list(row):
-            value = row[name]
-            if value == "":
-                del row[name]
-            elif contract.column(name).dtype != "string":
-                row[name] = _number(value)
-    x, ids = matrix_from_rows(rows, contract)
-    if x is None:
-        raise _row_errors(rows, contract)
-    return Batch(x, ids, None, False, *_context_of_rows(rows, contract))
+    valid = checked.valid
+    x = np.full((n, len(contract.feature_names)), np.nan, dtype=np.float32)
+    categories: dict[str, np.ndarray] = {}
+    for j, name in enumerate(contract.feature_names):
+        if contract.column(name).type is ColumnType.CATEGORICAL:
+            categories[name] = objects(valid.column(name).cast(pa.string()))
+        else:
+            with np.errstate(over="ignore"):
+                x[:, j] = floats(valid.column(name))
+
+    def text(name: str | None) -> list[str | None] | None:
+        return valid.column(name).to_pylist() if name and name in valid.column_names else None
+
+    time = contract.time_column
+    times = seconds(valid.column(time.name)) if time is not None and time.name in valid.column_names else None
+    return Batch(
+        x, text(contract.transaction_id) or [None] * n, None, False, text(contract.customer), times, categories
+    )
 
 
 PARALLEL_CSV_BYTES = 256 * 1024  # above this a CSV body is parsed in four blocks on Arrow's thread pool

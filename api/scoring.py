@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -68,10 +69,11 @@ def _model_for(scorer: Scorer, version: str | None) -> LoadedModel:
 
 def _score(batch: Batch, scorer: Scorer, explain: bool) -> tuple[LoadedModel, Any, list[dict[str, Any]] | None]:
     model = _model_for(scorer, batch.model_version)
-    probs = model.predict_proba(batch.x)
+    x = model.encode(batch.x, batch.categories)  # categorical columns in the model's own codes
+    probs = model.predict_proba(x)
     explanations = None
     if explain:
-        explanations = scorer.explainers.get(model.version, list(model.feature_names)).explain(batch.x)
+        explanations = scorer.explainers.get(model.version, list(model.feature_names)).explain(x)
     return model, probs, explanations
 
 
@@ -164,7 +166,7 @@ async def score(
         if customers is not None:  # pseudonymised here, at the edge: the clear id goes no further
             customers = services.pseudonymise.many(customers)
         version = batch.model_version or x_model_version or None
-        batch = Batch(batch.x, batch.ids, version, batch.explain, customers, batch.times)
+        batch = replace(batch, model_version=version, customers=customers)
         wants_explanation = explain or batch.explain
         with span("score.model", rows=len(batch)):
             if len(batch) <= INLINE_ROWS and not wants_explanation and batch.model_version is None and scorer.fresh():
@@ -185,6 +187,7 @@ async def score(
             transaction_ids=batch.ids,
             customer_ids=batch.customers,
             times=batch.times,
+            categories=batch.categories,
             model_version=model.version,
             threshold=model.threshold,
             request_id=request.scope.get("state", {}).get("request_id", ""),

@@ -180,7 +180,6 @@ class _FoldData:
         return self._sets[choice]
 
     def _build(self, choice: Choice, deadline: float) -> tuple[lgb.Dataset, lgb.Dataset, np.ndarray, np.ndarray]:
-        import lightgbm as lgb
 
         stop, end = self.fold.train_stop, self.fold.valid_stop
         train_x, train_y = self.x[:stop], self.y[:stop]
@@ -194,7 +193,7 @@ class _FoldData:
         # as an array, for the predictions
         categorical = Features(names, categorical=categorical_of(self.features))
         train = dataset(train_x, train_y, categorical, self.binning, free_raw_data=True).construct()
-        valid = lgb.Dataset(valid_x, valid_y, reference=train, free_raw_data=True, params=self.binning).construct()
+        valid = dataset(valid_x, valid_y, categorical, self.binning, reference=train, free_raw_data=True).construct()
         return train, valid, valid_x, valid_y
 
 

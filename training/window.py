@@ -270,14 +270,10 @@ def floats(column: Any) -> np.ndarray:
 
 
 def seconds(column: pa.ChunkedArray) -> np.ndarray:
-    """An event time as float64 seconds: a number as it is, a timestamp as seconds since 1970 UTC."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    """An event time as float64 seconds (``shared.etl.arrays.seconds``, loaded here)."""
+    from shared.etl.arrays import seconds as arrow_seconds
 
-    if pa.types.is_timestamp(column.type):
-        micros = pc.cast(pc.cast(column, pa.timestamp("us", tz="UTC")), pa.int64())
-        return floats(micros) / 1e6
-    return floats(column)
+    return arrow_seconds(column)
 
 
 class _Codes:

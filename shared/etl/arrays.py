@@ -35,6 +35,14 @@ def floats(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return _view(arr, np.float64)
 
 
+def seconds(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An event time as float64 seconds: a number as it is, a timestamp as seconds since 1970 UTC."""
+    if pa.types.is_timestamp(column.type):
+        micros = pc.cast(pc.cast(column, pa.timestamp("us", tz="UTC")), pa.int64())
+        return floats(micros) / 1e6
+    return floats(column)
+
+
 def integers(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """An integer column as int64 (no nulls allowed)."""
     arr = _single(arr)

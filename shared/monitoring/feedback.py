@@ -29,6 +29,7 @@ from shared.domain.contracts import get_contract
 from shared.domain.errors import BlobExistsError
 from shared.etl import manifest
 from shared.etl.labels import ingest_labels
+from shared.etl.validate import curated_type
 from shared.monitoring.served import load_served
 from shared.scoring.records import TIME_COLUMN
 
@@ -156,8 +157,8 @@ def _as_contract_rows(joined: pa.Table, dataset: str, features: list[str]) -> pa
         times = joined.column(TIME_COLUMN).to_numpy(zero_copy_only=False).astype(np.float64)
         scored = joined.column("scored_at").cast("int64").to_numpy(zero_copy_only=False) / 1e6
         columns[contract.time_column.name] = pa.array(np.where(np.isfinite(times), times, scored - scored.min()))
-    for name in features:
-        columns[name] = pa.array(joined.column(name).to_numpy(zero_copy_only=False).astype(np.float64))
+    for name in features:  # as the ETL stores the contract's columns (a category as text, an integer whole...)
+        columns[name] = joined.column(name).combine_chunks().cast(curated_type(contract.column(name)))
     columns[label_name] = pa.array(joined.column("label").to_numpy(zero_copy_only=False).astype(np.int8))
     if contract.transaction_id:  # the record's ids, under the contract's names
         columns[contract.transaction_id] = joined.column("transaction_id").combine_chunks()

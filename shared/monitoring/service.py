@@ -65,6 +65,7 @@ class MonitorOutcome:
     score_psi: float | None
     feature_psi: dict[str, float]
     score_shares: dict[str, list[float]]
+    new_categories: dict[str, int] = field(default_factory=dict)  # today's values the champion never saw, by feature
     history: dict[str, Any] = field(default_factory=dict)
     report: str = ""
     # the audit chain's head as it was today: kept outside the chain, so lines cut off its end would show
@@ -143,7 +144,7 @@ def _run(store: BlobStore, config: MonitoringConfig, *, day: date, now: datetime
     today = load_served(store, day, day, features=features)
     champion, manifest = _champion(store, config)
     score_psi, score_shares = _score_drift(today, manifest)
-    feature_psi = _feature_drift(today, manifest, features, config)
+    feature_psi, new_categories = _feature_drift(today, manifest, features, config)
     flagged = today.column("is_fraud").to_numpy(zero_copy_only=False)
     history = _history(store, every, start, day, config)
     verdicts = _verdicts(figures[-1], score_psi, feature_psi, history, now=now, has_champion=manifest is not None)
@@ -158,6 +159,7 @@ def _run(store: BlobStore, config: MonitoringConfig, *, day: date, now: datetime
         share_flagged_today=round(float(flagged.mean()), 5) if flagged.size else None,
         score_psi=score_psi,
         feature_psi=feature_psi,
+        new_categories=new_categories,
         score_shares=score_shares,
         history=history,
         report=layout.display(layout.REPORTS, layout.monitoring_report(day.isoformat())),
@@ -205,15 +207,32 @@ def _score_drift(today: pa.Table, manifest: ModelManifest | None) -> tuple[float
 
 def _feature_drift(
     today: pa.Table, manifest: ModelManifest | None, features: list[str], config: MonitoringConfig
-) -> dict[str, float]:
+) -> tuple[dict[str, float], dict[str, int]]:
+    """PSI per feature against the champion's training profile (a category by its share, in the champion's
+    codes); and, per categorical feature, how many of today's values the champion never saw."""
+    from shared.domain.encoding import Encoding
+
     reference = manifest.training_profile if manifest else None
-    if not reference or today.num_rows == 0 or any(f not in today.column_names for f in features):
-        return {}
-    x = np.column_stack([today.column(f).to_numpy(zero_copy_only=False) for f in features])
+    if not reference or manifest is None or today.num_rows == 0 or any(f not in today.column_names for f in features):
+        return {}, {}
+    encoding = Encoding.from_manifest(features, manifest.categories)
+    columns, new = [], {}
+    for name in features:
+        values = today.column(name).to_numpy(zero_copy_only=False)
+        if name in encoding.vocabularies:
+            codes = encoding.vocabularies[name].codes(values)
+            new[name] = int(np.sum(np.isnan(codes) & np.array([v is not None for v in values])))
+            values = codes
+        columns.append(np.asarray(values, dtype=np.float64))
     compared = drift.compare(
-        reference, x, features, psi_threshold=config.drift_psi_threshold, alert_share=config.drift_alert_share
+        reference,
+        np.column_stack(columns),
+        features,
+        psi_threshold=config.drift_psi_threshold,
+        alert_share=config.drift_alert_share,
     )
-    return {name: f["psi"] for name, f in sorted(compared["features"].items(), key=lambda kv: -kv[1]["psi"])}
+    psi = {name: f["psi"] for name, f in sorted(compared["features"].items(), key=lambda kv: -kv[1]["psi"])}
+    return psi, new
 
 
 def _history(store: BlobStore, every: pa.Table, start: date, day: date, config: MonitoringConfig) -> dict[str, Any]:

@@ -10,7 +10,7 @@ data).
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
@@ -54,6 +54,7 @@ class Scored:
     latency_ms: float
     source: str = "http"
     scored_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    categories: Mapping[str, Sequence[Any] | np.ndarray] | None = None  # categorical features as sent: recorded as text
 
     def __len__(self) -> int:
         return int(self.probabilities.shape[0])
@@ -116,8 +117,15 @@ def _columns(batches: Sequence[Scored], feature_names: Sequence[str]) -> dict[st
         "source": pa.array(each_row([b.source for b in batches], object), pa.string()),
         TIME_COLUMN: pa.array(times, pa.float64()),
     }
+    texts = {name for b in batches for name in (b.categories or {})}
     for j, name in enumerate(feature_names):
-        columns[name] = pa.array(x[:, j], pa.float32())
+        if name in texts:  # a category as sent (its code belongs to one model; the text to the data)
+            values = chain.from_iterable(
+                b.categories[name] if b.categories and name in b.categories else [None] * len(b) for b in batches
+            )
+            columns[name] = pa.array(list(values), pa.string())
+        else:
+            columns[name] = pa.array(x[:, j], pa.float32())
     return columns
 
 

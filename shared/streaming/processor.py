@@ -242,11 +242,21 @@ class StreamProcessor:
         if good and x is not None:
             t = time.perf_counter()
             model = self.scorer.current()
+            x = model.encode(x, decoded.categories)  # categorical columns in the model's own codes
             probs = model.predict_proba(x)
             timings["score"] = time.perf_counter() - t
             t = time.perf_counter()
             archive = scored_parquet(
-                good, rows, x, probs, model, self.contract, batch=batch, latency_ms=(t - started) * 1000
+                good,
+                rows,
+                x,
+                probs,
+                model,
+                self.contract,
+                batch=batch,
+                latency_ms=(t - started) * 1000,
+                categories=decoded.categories,
+                times=decoded.times,
             )
             writes[layout.SCORED] = Output(layout.stream_scored(hour, batch), archive, PARQUET_TYPE)
             count_scores(probs, model.threshold, source="stream", model_version=model.version)

@@ -15,6 +15,7 @@ import numpy as np
 
 from shared.domain.rows import matrix_from_rows
 from shared.domain.telemetry import instruments
+from shared.domain.typed_rows import is_plain, typed_rows
 from shared.streaming.events import StreamEvent
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ class Decoded:
     rows: list[dict[str, Any]]
     x: np.ndarray | None
     dead: list[tuple[StreamEvent, str]]
+    categories: dict[str, np.ndarray] | None = None  # categorical features as sent (``x`` holds NaN there)
+    times: np.ndarray | None = None  # event times in seconds, when the contract's time is a timestamp
 
 
 def decode(events: list[StreamEvent], contract: DatasetContract, pseudonymise: Pseudonymiser) -> Decoded:
@@ -61,6 +64,8 @@ def decode(events: list[StreamEvent], contract: DatasetContract, pseudonymise: P
                     doc[name] = pseudonymise(str(doc[name]))
             good.append(event)
             rows.append(doc)
+    if rows and not is_plain(contract):
+        return _typed(good, rows, dead, contract)
     x = matrix_from_rows(rows, contract)[0] if rows else None
     if rows and x is None:  # someone is off: find who, say why
         reasons = _row_reasons(rows, contract)
@@ -69,6 +74,27 @@ def decode(events: list[StreamEvent], contract: DatasetContract, pseudonymise: P
         good, rows = [good[i] for i in keep], [rows[i] for i in keep]
         x = matrix_from_rows(rows, contract)[0] if rows else None
     return Decoded(good, rows, x, dead)
+
+
+def _typed(
+    good: list[StreamEvent], rows: list[dict[str, Any]], dead: list[tuple[StreamEvent, str]], contract: DatasetContract
+) -> Decoded:
+    """The events of a contract with categories, missing values or timestamps: typed, each bad one set aside."""
+    typed = typed_rows(rows, contract)
+    reasons = typed.verdicts.reasons()
+    dead += [(good[i], reasons[i]) for i in sorted(reasons)]
+    keep = np.flatnonzero(~typed.verdicts.bad)
+    if keep.size == 0:
+        return Decoded([], [], None, dead)
+    time = contract.time_column
+    return Decoded(
+        [good[i] for i in keep],
+        [rows[i] for i in keep],
+        typed.x[keep],
+        dead,
+        {name: values[keep] for name, values in typed.categories.items()} or None,
+        typed.columns[time.name][keep] if time is not None else None,
+    )
 
 
 def _row_reasons(rows: list[dict[str, Any]], contract: DatasetContract) -> dict[int, str]:
@@ -101,6 +127,8 @@ def scored_parquet(
     *,
     batch: str,
     latency_ms: float,
+    categories: dict[str, np.ndarray] | None = None,
+    times: np.ndarray | None = None,
 ) -> bytes:
     """The batch's archive: the same record as every served prediction, plus where the event came from."""
     import pyarrow as pa
@@ -108,7 +136,8 @@ def scored_parquet(
     from shared.scoring.records import Scored, parquet_bytes, prediction_table
 
     time_name = contract.time_column.name if contract.time_column else None
-    times = np.array([r.get(time_name) for r in rows], dtype=np.float64) if time_name else None
+    if times is None and time_name:
+        times = np.array([r.get(time_name) for r in rows], dtype=np.float64)
     scored = Scored(
         x=x,
         probabilities=probs,
@@ -120,6 +149,7 @@ def scored_parquet(
         request_id=batch,
         latency_ms=latency_ms,
         source="stream",
+        categories=categories,
     )
     enqueued = [e.enqueued_time for e in good]
     oldest = (scored.scored_at - min(enqueued)).total_seconds()  # one observation a batch: its worst lag

@@ -26,6 +26,7 @@ class MonitoringReport(StoredDocument):
     share_flagged_today: float | None = None
     score_psi: float | None = None
     feature_psi: dict[str, float] = Field(default_factory=dict)
+    new_categories: dict[str, int] = Field(default_factory=dict)  # values the champion never saw, per feature
     score_shares: dict[str, list[float]] = Field(default_factory=dict)
     history: dict[str, Any] = Field(default_factory=dict)  # the panels' per-day series, retrains and rounds
     report: str = ""  # ``reports/monitoring/<day>.json``
