@@ -43,10 +43,33 @@ COMMANDS = (
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fraudops", description=(__doc__ or "").splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    p.add_argument("--dataset", help=DATASET_HELP)
     sub = p.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)
+    for command in sub.choices.values():  # after the command too: ``fraudops train --dataset card_transactions``
+        command.add_argument("--dataset", default=argparse.SUPPRESS, help=DATASET_HELP)
     return p
+
+
+DATASET_HELP = "the dataset (a contract in contracts/, or CONTRACTS_DIR); default: DATASET_NAME, else creditcard"
+
+
+def _choose_dataset(name: str | None) -> None:
+    """Make ``name`` the dataset every setting reads (DATASET_NAME), after checking a contract declares it."""
+    import os
+
+    if name is None:
+        return
+    from shared.domain.contracts import UnknownDataset, get_contract
+    from shared.domain.settings import get_settings
+
+    try:
+        get_contract(name)
+    except UnknownDataset as exc:
+        raise CommandError(str(exc), EXIT_REJECTED) from None
+    os.environ["DATASET_NAME"] = name
+    get_settings.cache_clear()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     from shared.domain.errors import FraudOpsError
 
     try:
+        _choose_dataset(getattr(args, "dataset", None))
         emit(args.func(args))
     except CommandError as exc:
         print(f"fraudops {args.command}: {exc.reason}", file=sys.stderr)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shared.domain.contract import ColumnType
 from shared.domain.contracts import get_contract
 from shared.domain.errors import FraudOpsError
 
@@ -31,23 +32,34 @@ LOCAL_PARTITIONS = 4
 
 
 def read_transactions(path: Path, dataset: str) -> list[dict[str, Any]]:
-    """The file's rows as transaction dicts (CSV or Parquet); ``transaction_id`` generated when absent."""
+    """The file's rows as transaction dicts (CSV or Parquet) as a JSON event carries them: text columns as text,
+    an empty field left out; the contract's transaction id generated when absent."""
+    import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    contract = get_contract(dataset)
     if not path.is_file():
         raise FraudOpsError(f"{path} is not a file")
+    if contract.transaction_id is None:
+        raise FraudOpsError(f"dataset {dataset}'s contract declares no transaction_id role: the stream needs one")
+    texts = {c.name: pa.string() for c in contract.columns if c.dtype in ("string", "timestamp")}
+    options = pacsv.ConvertOptions(column_types=texts, strings_can_be_null=True)
     try:
-        table = pq.read_table(path) if path.suffix == ".parquet" else pacsv.read_csv(path)
+        table = pq.read_table(path) if path.suffix == ".parquet" else pacsv.read_csv(path, convert_options=options)
     except Exception as exc:  # pyarrow raises several types for unreadable files
         raise FraudOpsError(f"{path} is not a readable CSV or Parquet table ({exc})") from None
-    contract = get_contract(dataset)
     label = contract.label.name if contract.label else None
     keep = [c for c in table.column_names if c in contract.names and c != label]
-    rows: list[dict[str, Any]] = table.select(keep).to_pylist()
-    if "transaction_id" not in keep:
+    whole = {c.name for c in contract.columns if c.type is ColumnType.INTEGER}
+    rows: list[dict[str, Any]] = [
+        {k: int(v) if k in whole else v for k, v in row.items() if v is not None}
+        for row in table.select(keep).to_pylist()
+    ]
+    tid = contract.transaction_id
+    if tid not in keep:
         for i, row in enumerate(rows):
-            row["transaction_id"] = f"{path.stem}-{i}"
+            row[tid] = f"{path.stem}-{i}"
     return rows
 
 
@@ -61,8 +73,8 @@ def _paced(rows: list[dict[str, Any]], batch: int, rate: float | None) -> Iterat
         yield rows[start : start + batch]
 
 
-def _partition_of(row: dict[str, Any], index: int) -> str:
-    key = row.get("customer_id")
+def _partition_of(row: dict[str, Any], index: int, customer: str | None) -> str:
+    key = row.get(customer) if customer else None
     return str(zlib.crc32(str(key).encode()) % LOCAL_PARTITIONS if key else index % LOCAL_PARTITIONS)
 
 
@@ -84,6 +96,7 @@ def replay(path: Path, settings: Settings, *, rate: float | None, batch: int, lo
 
 
 def _local(rows: list[dict[str, Any]], settings: Settings, rate: float | None, batch: int) -> dict[str, Any]:
+    customer = get_contract(settings.dataset_name).customer  # one customer's events stay in order
     import orjson
 
     from cli.function_host import user_function
@@ -99,7 +112,7 @@ def _local(rows: list[dict[str, Any]], settings: Settings, rate: float | None, b
     for chunk in _paced(rows, batch, rate):
         by_partition: dict[str, list[bytes]] = {}
         for i, row in enumerate(chunk):
-            by_partition.setdefault(_partition_of(row, offset + i), []).append(orjson.dumps(row))
+            by_partition.setdefault(_partition_of(row, offset + i, customer), []).append(orjson.dumps(row))
         for partition, bodies in sorted(by_partition.items()):
             events = to_function_events(
                 bodies,
@@ -118,6 +131,7 @@ def _local(rows: list[dict[str, Any]], settings: Settings, rate: float | None, b
 
 
 def _remote(rows: list[dict[str, Any]], settings: Settings, rate: float | None, batch: int) -> dict[str, Any]:
+    customer = get_contract(settings.dataset_name).customer  # one customer's events stay in order
     import orjson
     from azure.eventhub import EventData, EventHubProducerClient
     from azure.eventhub.exceptions import EventHubError
@@ -139,7 +153,7 @@ def _remote(rows: list[dict[str, Any]], settings: Settings, rate: float | None, 
         for chunk in _paced(rows, batch, rate):
             groups: dict[str | None, list[dict[str, Any]]] = {}
             for row in chunk:
-                groups.setdefault(row.get("customer_id"), []).append(row)
+                groups.setdefault(row.get(customer) if customer else None, []).append(row)
             for key, group in groups.items():
                 data = producer.create_batch(partition_key=key) if key else producer.create_batch()
                 for row in group:

@@ -23,12 +23,26 @@ def cmd_init(_args: argparse.Namespace) -> Summary:
 
 
 def cmd_generate(args: argparse.Namespace) -> Summary:
-    from training.generate import generate
+    from shared.domain.settings import get_settings
+    from training.generators import generate_dataset
 
-    s = generate(
-        args.rows, args.seed, args.out, fraud_rate=args.fraud_rate, truth=args.truth, mechanics_name=args.mechanics
-    )
+    dataset = get_settings().dataset_name
+    if args.rows < 1:
+        raise CommandError("--rows must be at least 1", code=EXIT_REJECTED)
+    try:
+        s = generate_dataset(
+            dataset,
+            args.rows,
+            args.seed,
+            args.out,
+            fraud_rate=args.fraud_rate,
+            truth=args.truth,
+            mechanics=args.mechanics,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc), code=EXIT_REJECTED) from None
     return {
+        "dataset": dataset,
         "rows": s.rows,
         "frauds": s.frauds,
         "mechanics": s.mechanics,
@@ -102,11 +116,11 @@ def add_init(sub: SubParsers) -> None:
 def add_generate(sub: SubParsers) -> None:
     from training.mechanics import NAMES  # NumPy only
 
-    g = sub.add_parser("generate", help="synthetic transactions in the Kaggle creditcard.csv format")
+    g = sub.add_parser("generate", help="synthetic transactions with known truth, in the dataset's format (--dataset)")
     g.add_argument("--rows", type=int, required=True)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", required=True)
-    g.add_argument("--fraud-rate", type=float, default=0.00172)
+    g.add_argument("--fraud-rate", type=float, help="share of frauds (default: the dataset generator's own)")
     g.add_argument("--truth", help="also write each row's true fraud probability here")
     g.add_argument(
         "--mechanics",

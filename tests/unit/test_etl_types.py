@@ -41,7 +41,7 @@ GOOD = [
     "t3,2026-10-25T01:00:00Z,bob,0,1,c,s2,1,0\n",
 ]
 BAD = {
-    "t4,2026-10-24T14:00:00,ann,1,1,a,s1,true,0\n": "ts is not an ISO 8601 time with a UTC offset (2026-10-24T14:00:00)",
+    "t4,2026-10-24T14:00:00,ann,1,1,a,s1,true,0\n": "ts is not an ISO 8601 time with a UTC offset (2026-10-24T14:00",
     "t5,2026-10-24T14:00:00Z,ann,1,1,d,s1,true,0\n": "kind must be one of a, b, c (got d)",
     "t6,2026-10-24T14:00:00Z,ann,1,1.5,a,s1,true,0\n": "items is not a whole number (1.5)",
     "t7,2026-10-24T14:00:00Z,ann,1,1,a,s1,maybe,0\n": "present is not true or false (maybe)",
