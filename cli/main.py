@@ -13,7 +13,7 @@ import argparse
 import logging
 import sys
 
-from cli.commands import data, federated, governance, model, serving
+from cli.commands import contracts, data, federated, governance, model, serving
 from cli.commands.command import EXIT_REJECTED, CommandError, emit
 
 __all__ = ["EXIT_REJECTED", "CommandError", "build_parser", "main"]
@@ -23,6 +23,7 @@ log = logging.getLogger("fraudops")
 # in the order ``fraudops --help`` lists them
 COMMANDS = (
     data.add_init,
+    contracts.add_contract,
     data.add_generate,
     data.add_etl,
     model.add_train,
@@ -47,9 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)
-    for command in sub.choices.values():  # after the command too: ``fraudops train --dataset card_transactions``
-        command.add_argument("--dataset", default=argparse.SUPPRESS, help=DATASET_HELP)
+    _dataset_everywhere(sub)
     return p
+
+
+def _dataset_everywhere(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``--dataset`` after the command too (``fraudops gdpr erase --dataset ...``), at every level."""
+    for command in sub.choices.values():
+        command.add_argument("--dataset", default=argparse.SUPPRESS, help=DATASET_HELP)
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _dataset_everywhere(action)
 
 
 DATASET_HELP = "the dataset (a contract in contracts/, or CONTRACTS_DIR); default: DATASET_NAME, else creditcard"

@@ -181,8 +181,17 @@ def bootstrap(settings: Settings | None = None) -> Services:
         services = _roots.get(settings)
         if services is None:
             services = _roots[settings] = Services(settings)
+            _read_stored_contracts(services)
         _last = (settings, services)
         return services
+
+
+def _read_stored_contracts(services: Services) -> None:
+    """The contracts a bank uploaded, read through this root's store on the first lookup (not now: no I/O here)."""
+    from shared.adapters.contracts import stored
+    from shared.domain.contracts import use_stored
+
+    use_stored(lambda: stored(services.blob_store))
 
 
 def reset(timeout: float = 10.0) -> None:
@@ -198,6 +207,9 @@ def reset(timeout: float = 10.0) -> None:
     for services in roots:
         services.close_recorder(timeout)
     get_settings.cache_clear()
+    from shared.domain.contracts import use_stored
+
+    use_stored(None)
 
 
 def close_recorders(timeout: float = 10.0) -> None:

@@ -159,6 +159,17 @@ def _space(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
+def _category_space(trial: optuna.Trial, rows: int) -> dict[str, Any]:
+    """How finely LightGBM may split categories: LightGBM's defaults (100 rows per category, smoothing 10) suit
+    millions of rows; a smaller window needs smaller groups, so the search decides, from a start scaled to it."""
+    start = int(min(100, max(5, rows // 1000)))
+    low, high = min(5, start), max(200, start)
+    return {
+        "min_data_per_group": trial.suggest_int("min_data_per_group", low, high, log=True),
+        "cat_smooth": trial.suggest_float("cat_smooth", 1.0, 50.0, log=True),
+    }
+
+
 class _FoldData:
     """One fold's binned training and validation sets, for each choice of derived columns (built on first use)."""
 
@@ -248,8 +259,10 @@ def search_lightgbm(
     best: dict[str, Any] = {}
     history: list[dict[str, Any]] = []
 
+    categorical = bool(categorical_of(feature_names))
+
     def objective(trial: optuna.Trial) -> float:
-        space = _space(trial)
+        space = _space(trial) | (_category_space(trial, len(y)) if categorical else {})
         choice = (bool(space.pop("interactions")), bool(space.pop("linear")) and not missing)
         params = {**FIXED, **space, "seed": seed}
         losses, scores, iterations, oof = [], [], [], []
@@ -319,7 +332,11 @@ def search_lightgbm(
         pruner=optuna.pruners.MedianPruner(n_startup_trials=len(STARTS), n_warmup_steps=0),
     )
     for start in STARTS:
-        study.enqueue_trial(start)
+        study.enqueue_trial(
+            {**start, "min_data_per_group": int(min(100, max(5, len(y) // 1000))), "cat_smooth": 10.0}
+            if categorical
+            else start
+        )
     # every start runs, each within its share (zero once the deadline has passed: one round a fold, still
     # measured); then TPE's trials, only while there is time
     starts = min(len(STARTS), trials)

@@ -73,6 +73,7 @@ def quarantine_file(dataset: str, version: str, name: str) -> str:
 # --- curated ------------------------------------------------------------------------------------------
 LABELS_PREFIX: Final = "labels/"  # curated labels, by the ETL's label path
 ERASURES_PREFIX: Final = "_erasures/"  # one marker (the erasure plan) per erased pseudonym
+CONTRACTS_PREFIX: Final = "_contracts/"  # dataset contracts a bank uploaded (fraudops contract upload)
 
 
 def dataset_manifest(dataset: str) -> str:
@@ -93,6 +94,11 @@ def curated_part(partition: str, stem: str, sha256: str) -> str:
 def curated_labels(tag: str) -> str:
     """The valid rows of one delayed-labels file (Parquet) in ``curated``."""
     return f"{LABELS_PREFIX}{tag}.parquet"
+
+
+def stored_contract(dataset: str) -> str:
+    """A dataset's uploaded contract file (in ``curated``)."""
+    return f"{CONTRACTS_PREFIX}{dataset}.yaml"
 
 
 def erasure_marker(pseudonym: str) -> str:

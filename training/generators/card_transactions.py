@@ -8,7 +8,9 @@ The generative model (documented so tests can reason about it):
   acquirer did not send it), and such rows are riskier: missingness carries signal.
 * ``channel`` is pos, ecom, atm or moto; ``card_present`` is mostly true at pos and atm, false
   online; a pos payment without the card (keyed or fallback) is much riskier.
-* ``amount`` is log-normal; risk rises smoothly with it, faster online.
+* ``amount`` is log-normal; risk rises smoothly with it, faster online, and tiny amounts (under 2 EUR,
+  fraudsters testing a card) are risky too. Online and in person are two pictures: a merchant
+  category's and a foreign country's risk show online; in person, a payment without the card does.
 * The true fraud probability is ``sigmoid(logit)`` of those effects, with the intercept solved so the
   average is ``fraud_rate``; the label is drawn from it, so ``--truth`` gives each row's exact
   probability and the Bayes-optimal scores for the quality bench.
@@ -104,12 +106,16 @@ def _rows(world: World, rng: np.random.Generator, n: int) -> Rows:
     amount = np.round(np.exp(rng.normal(3.4, 1.1, n)), 2)
     size = 1.0 / (1.0 + np.exp(-(np.log(amount) - np.log(250.0)) * 1.5))
     online = (channel == 1) | (channel == 3)
-    logit = (
-        world.mcc_risk[world.terminal_mcc[terminal]]
+    country = world.country_risk[world.terminal_country[terminal]]
+    logit = (  # online and in person are two different pictures: each effect shows in one of them
+        np.where(
+            online,
+            world.mcc_risk[world.terminal_mcc[terminal]] + country + size * 4.0,
+            np.where((channel == 0) & ~present, 3.5, 0.0) + 0.3 * country + size * 1.5,
+        )
         + CHANNEL_RISK[channel]
-        + np.where(missing, 2.5, world.country_risk[world.terminal_country[terminal]])
-        + np.where((channel == 0) & ~present, 3.5, 0.0)
-        + size * np.where(online, 4.0, 2.0)
+        + np.where(missing, 2.5, 0.0)
+        + np.where(amount < 2.0, 2.5, 0.0)  # card testing: tiny amounts first
     )
     return Rows(card, terminal, channel, present, missing, amount, logit)
 
