@@ -39,12 +39,17 @@ class UnsupportedMediaError(FraudOpsError):
     """A body that is neither JSON nor CSV (415)."""
 
 
+class DatasetNotFoundError(FraudOpsError):
+    """A route naming a dataset this deployment does not score (404)."""
+
+
 STATUS = {
     AuthError: 401,
     RoundNotFoundError: 404,
     RoundStateError: 409,
     BadParametersError: 422,
     VersionNotFoundError: 404,
+    DatasetNotFoundError: 404,
     CannotExplainError: 409,
     BatchTooLargeError: 413,
     UnsupportedMediaError: 415,

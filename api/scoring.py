@@ -17,10 +17,12 @@ from fastapi.responses import Response
 from api.body import read_body
 from api.decode import Batch, decode_csv, decode_json
 from api.deps import ScorerDep, services_of
-from api.errors import UnsupportedMediaError, VersionNotFoundError, documented
+from api.errors import DatasetNotFoundError, UnsupportedMediaError, VersionNotFoundError, documented
 from api.hot_route import HotRoute
 from api.schemas import HealthResponse, ModelInfo, ScoreResponse, ValidationErrorResponse
 from shared.adapters.model_store import VERSION_MAX, VERSION_PATTERN
+from shared.domain.config import ScoringConfig
+from shared.domain.contract import DatasetContract
 from shared.domain.contracts import get_contract
 from shared.domain.errors import FraudOpsError, ModelNotAvailableError
 from shared.domain.telemetry import count_scores, span
@@ -132,6 +134,46 @@ async def health(request: Request) -> Response:
     if scorer.fresh():
         return _health(scorer)  # no I/O: answered on the event loop
     return await run_in_threadpool(_health, scorer)  # checks the champion pointer (I/O): off the loop
+
+
+def _this_dataset(dataset: str, config: ScoringConfig) -> DatasetContract:
+    """The deployment's contract when ``dataset`` names it; 404 naming what this deployment scores otherwise."""
+    if dataset != config.dataset_name:
+        from shared.domain.contracts import known_contracts
+
+        known = ", ".join(sorted(known_contracts()))
+        raise DatasetNotFoundError(
+            f"this deployment scores dataset {config.dataset_name!r}, not {dataset!r} (contracts known here: {known})"
+        )
+    return get_contract(dataset)
+
+
+@router.get("/api/datasets/{dataset}/contract", responses={404: documented("Not this deployment's dataset")})
+def dataset_contract(dataset: str, request: Request) -> dict[str, Any]:
+    """The dataset's contract: its roles, costs, and each column's type, rules and description."""
+    from shared.domain.contract_file import catalogue
+
+    return catalogue(_this_dataset(dataset, services_of(request).scoring))
+
+
+@router.post(
+    "/api/datasets/{dataset}/score",
+    response_model=ScoreResponse,
+    responses={**SCORE_RESPONSES, 404: documented("Not this deployment's dataset, or no such model version")},
+    openapi_extra=SCORE_BODY,
+)
+async def score_dataset(
+    dataset: str,
+    request: Request,
+    explain: Annotated[bool, Query(description="add the top contributing features (TreeSHAP)")] = False,
+    x_model_version: Annotated[
+        str,
+        Header(pattern=VERSION_PATTERN, max_length=VERSION_MAX, description="pin a model version (shadow tests)"),
+    ] = "",
+) -> Response:
+    """``/api/score`` with the dataset named: a client sending another dataset's transactions is told so (404)."""
+    _this_dataset(dataset, services_of(request).scoring)
+    return await score(request, explain, x_model_version)
 
 
 @router.get("/api/model", response_model=ModelInfo, responses=UNAVAILABLE)

@@ -11,50 +11,6 @@ from cli.commands.command import EXIT_REJECTED, CommandError, Summary, services
 
 if TYPE_CHECKING:
     from cli.commands.command import SubParsers
-    from shared.domain.contract import DatasetContract
-
-
-def catalogue(contract: DatasetContract) -> Summary:
-    """What a contract declares, as a person reads it: roles, costs, and each column's type and meaning."""
-    roles = contract.roles
-    return {
-        "dataset": contract.name,
-        "description": contract.description,
-        "sha256": contract.sha256,
-        "roles": {
-            "label": f"{contract.label.name} ({roles.meaning} = {roles.positive})"
-            if contract.label and roles
-            else None,
-            "event_time": contract.time_column.name if contract.time_column else None,
-            "transaction_id": contract.transaction_id,
-            "amount": contract.amount,
-            "entities": dict(roles.entities) if roles else {},
-        },
-        "costs": {"missed_positive": contract.cost_missed, "false_alarm": contract.cost_false_alarm},
-        "time_zone": contract.time_zone,
-        "features": len(contract.feature_names),
-        "columns": [
-            {
-                "name": c.name,
-                "type": str(c.type),
-                "role": c.role,
-                "nullable": c.nullable,
-                "personal": c.personal,
-                **({"unit": c.unit} if c.unit else {}),
-                **({"categories": list(c.categories)} if c.categories else {}),
-                **({"minimum": c.minimum} if c.minimum is not None else {}),
-                **({"maximum": c.maximum} if c.maximum is not None else {}),
-                **({"allowed": list(c.allowed)} if c.allowed else {}),
-                "description": c.description,
-            }
-            for c in contract.columns
-        ],
-    }
-
-
-def _label(contract: DatasetContract) -> str:
-    roles = contract.roles
-    return f"{contract.label.name} ({roles.meaning} = {roles.positive})" if contract.label and roles else ""
 
 
 def _read(path: str) -> tuple[bytes, str]:
@@ -65,7 +21,7 @@ def _read(path: str) -> tuple[bytes, str]:
 
 
 def cmd_contract(args: argparse.Namespace) -> Summary:
-    from shared.domain.contract_file import ContractFileError, parse_contract
+    from shared.domain.contract_file import ContractFileError, catalogue, parse_contract
     from shared.domain.contracts import forget_contracts, get_contract, known_contracts
 
     try:

@@ -393,6 +393,49 @@ def _legacy_role(role: str | None, feature: bool) -> Role:
     return "time" if role == "event_time" else "id"
 
 
+def catalogue(contract: DatasetContract) -> dict[str, Any]:
+    """What a contract declares, as a person reads it: roles, costs, and each column's type and meaning."""
+    roles = contract.roles
+    return {
+        "dataset": contract.name,
+        "description": contract.description,
+        "sha256": contract.sha256,
+        "roles": {
+            "label": f"{contract.label.name} ({roles.meaning} = {roles.positive})"
+            if contract.label and roles
+            else None,
+            "event_time": contract.time_column.name if contract.time_column else None,
+            "transaction_id": contract.transaction_id,
+            "amount": contract.amount,
+            "entities": dict(roles.entities) if roles else {},
+        },
+        "costs": {"missed_positive": contract.cost_missed, "false_alarm": contract.cost_false_alarm},
+        "time_zone": contract.time_zone,
+        "features": len(contract.feature_names),
+        "columns": [
+            {
+                "name": c.name,
+                "type": str(c.type),
+                "role": c.role,
+                "nullable": c.nullable,
+                "personal": c.personal,
+                **({"unit": c.unit} if c.unit else {}),
+                **({"categories": list(c.categories)} if c.categories else {}),
+                **({"minimum": c.minimum} if c.minimum is not None else {}),
+                **({"maximum": c.maximum} if c.maximum is not None else {}),
+                **({"allowed": list(c.allowed)} if c.allowed else {}),
+                "description": c.description,
+            }
+            for c in contract.columns
+        ],
+    }
+
+
+def _label(contract: DatasetContract) -> str:
+    roles = contract.roles
+    return f"{contract.label.name} ({roles.meaning} = {roles.positive})" if contract.label and roles else ""
+
+
 _SAFE_NAME = re.compile(NAME_PATTERN)
 
 

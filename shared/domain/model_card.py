@@ -12,6 +12,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.domain.contract import DatasetContract
 from shared.domain.documents.model import FEDERATED, ModelManifest
 
 Row = list[Any]
@@ -37,6 +38,13 @@ def _fmt(v: Any) -> str:
 def sections(manifest: ModelManifest) -> list[Section]:
     """The card's content from ``manifest`` (what ``ModelStore.publish`` wrote)."""
     federated = manifest.kind == FEDERATED
+    contract = _contract_of(manifest)
+    meaning = contract.roles.meaning if contract is not None and contract.roles else "fraud"
+    what = (
+        f"transactions of dataset {contract.name} ({contract.description.rstrip('.')})"
+        if contract is not None
+        else f"transactions of dataset {manifest.dataset or 'n/a'}"
+    )
     metrics = manifest.metrics or {}
     intervals = manifest.metric_intervals or {}
     split = manifest.split or {}
@@ -44,9 +52,9 @@ def sections(manifest: ModelManifest) -> list[Section]:
         Section(
             "Intended use and limits",
             [
-                "Scores card transactions in the contract's format (Time, V1..V28, Amount) with the probability "
-                "that each is fraud, and flags those at or above the threshold, chosen to minimise "
-                f"{_fmt(manifest.cost_fn)} x missed frauds + {_fmt(manifest.cost_fp)} x false alarms.",
+                f"Scores {what} with the probability that each is {meaning}, and flags those at or above the "
+                f"threshold, chosen to minimise {_fmt(manifest.cost_fn)} x missed cases of {meaning} + "
+                f"{_fmt(manifest.cost_fp)} x false alarms.",
                 "For: ranking and flagging transactions for a fraud investigator's review, in real time or in "
                 "batch. Not for: decisions about a customer without a person's review, credit or other decisions, "
                 "data in another feature space, or a population unlike the training data (watch the live drift "
@@ -83,11 +91,11 @@ def sections(manifest: ModelManifest) -> list[Section]:
             metrics["frauds"] / metrics["rows"] if metrics.get("rows") and "frauds" in metrics else None,
         ],
     ]
-    out.append(
-        Section(
-            "Data", ["Customer ids are pseudonymised before anything is stored."], [(["field", "value"], data_rows)]
-        )
-    )
+    personal = ", ".join(contract.personal_names) if contract is not None else ""
+    privacy = f"Personal columns ({personal}) are pseudonymised before anything is stored." if personal else ""
+    out.append(Section("Data", [privacy] if privacy else [], [(["field", "value"], data_rows)]))
+    if contract is not None:
+        out.append(_features(contract, manifest))
     figures = manifest.figures or {}
     metric_rows = [
         ["ROC-AUC", metrics.get("auc"), intervals.get("auc")],
@@ -209,6 +217,33 @@ def sections(manifest: ModelManifest) -> list[Section]:
             )
         )
     return out
+
+
+def _contract_of(manifest: ModelManifest) -> DatasetContract | None:
+    """The contract of the manifest's dataset, when this deployment knows it (a card is written without it)."""
+    from shared.domain.contracts import UnknownDataset, get_contract
+
+    if not manifest.dataset:
+        return None
+    try:
+        return get_contract(manifest.dataset)
+    except UnknownDataset:
+        return None
+
+
+def _features(contract: DatasetContract, manifest: ModelManifest) -> Section:
+    """The model's inputs as the contract describes them (categories: how many the model learnt)."""
+    rows: list[Row] = []
+    for name in manifest.feature_names or contract.feature_names:
+        if name not in contract.names:
+            continue
+        col = contract.column(name)
+        kind = str(col.type) + (" (may be missing)" if col.nullable else "")
+        if name in manifest.categories:
+            kind += f", {len(manifest.categories[name])} categories learnt"
+        rows.append([name, kind, col.unit or "", col.description or ""])
+    note = "A category the model never saw is scored as a missing value." if manifest.categories else ""
+    return Section("Features", [note] if note else [], [(["feature", "type", "unit", "description"], rows)])
 
 
 def markdown(manifest: ModelManifest) -> str:

@@ -140,3 +140,17 @@ def test_first_model_is_found_at_once_despite_a_long_refresh_interval(store, set
     run_etl(store, settings.etl, name="gen.csv")
     trained = run_training(store, config=settings.training, storage=settings.storage)
     assert scorer.current().version == trained.model_version
+
+
+def test_a_route_naming_the_dataset_scores_it_and_another_dataset_is_404_naming_the_known_ones(trained):
+    with running_server() as url, httpx.Client(base_url=url) as http:
+        named = http.post("/api/datasets/creditcard/score", json={"transactions": [_txn(0)]})
+        plain = http.post("/api/score", json={"transactions": [_txn(0)]})
+        assert named.status_code == 200 and named.json()["results"] == plain.json()["results"]
+        other = http.post("/api/datasets/card_transactions/score", json={"transactions": [_txn(0)]})
+        assert other.status_code == 404
+        assert "scores dataset 'creditcard', not 'card_transactions'" in other.json()["detail"]
+        assert "card_transactions, creditcard, home_credit" in other.json()["detail"]
+        contract = http.get("/api/datasets/creditcard/contract").json()
+        assert contract["roles"]["label"] == "Class (fraud = 1)" and contract["features"] == 29
+        assert http.get("/api/datasets/nope/contract").status_code == 404

@@ -83,6 +83,7 @@ def test_a_retrained_model_s_card_has_every_section_with_its_figures():
         "Intended use and limits",
         "Model",
         "Data",
+        "Features",
         "Metrics",
         "Threshold and costs",
         "Performance per segment",
@@ -91,7 +92,10 @@ def test_a_retrained_model_s_card_has_every_section_with_its_figures():
     ]
     md = markdown(manifest(LIGHTGBM))
     assert "| ROC-AUC | 0.974 | 0.961 to 0.985 |" in md and "| 0-10 | 30000 | 40 | 0.97 | 0.75 | 0.6 | 0.001 |" in md
-    assert "10 x missed frauds + 1 x false alarms" in md and "| V14 | 1.2 |" in md and "no drift" in md
+    assert "10 x missed cases of fraud + 1 x false alarms" in md and "| V14 | 1.2 |" in md and "no drift" in md
+    # what the model reads, in the contract's own words; what is personal, from the contract too
+    assert "| Amount | float | EUR | the transaction's amount |" in md
+    assert "Personal columns (customer_id) are pseudonymised" in md
     assert "| fraud rate of the test part | 0.001667 |" in md
     page = html_page(manifest(LIGHTGBM))
     assert page.startswith("<!doctype html>") and "<h2>Performance per segment</h2>" in page and "<td>V14</td>" in page
@@ -109,3 +113,19 @@ def test_an_older_manifest_still_gets_a_card_and_html_is_escaped():
     old = {"version": "v1", "kind": "lightgbm", "threshold": 0.5, "dataset": "<script>alert(1)</script>"}
     assert "No segment figures" in markdown(manifest(old)) and "Not checked" in markdown(manifest(old))
     assert "<script>" not in html_page(manifest(old)) and "&lt;script&gt;" in html_page(manifest(old))
+
+
+def test_the_feature_table_follows_a_dataset_s_contract_with_its_categories():
+    doc = manifest(LIGHTGBM).model_dump()
+    doc |= {
+        "dataset": "card_transactions",
+        "feature_names": ["amount", "mcc", "channel", "country", "card_present"],
+        "categories": {"mcc": ["5411", "5999"], "channel": ["pos", "ecom", "atm", "moto"], "country": ["FR"]},
+    }
+    md = markdown(ModelManifest.model_validate(doc))
+
+    assert "| mcc | categorical, 2 categories learnt |  | the merchant category code (ISO 18245) |" in md
+    assert "| country | categorical (may be missing), 1 categories learnt |" in md
+    assert "never saw is scored as a missing value" in md
+    assert "Personal columns (customer_id, card_id) are pseudonymised" in md
+    assert "with the probability that each is fraud" in md and "dataset card_transactions" in md
