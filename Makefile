@@ -85,7 +85,7 @@ test-fast: setup ## the developer's loop (under a minute): format, lint, layers,
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -m "not slow" tests/unit tests/test_architecture.py tests/test_layout.py tests/test_tooling.py tests/worker/test_host_rules.py
+	$(PY) -m pytest -q -m "not slow" tests/unit tests/test_architecture.py tests/test_layout.py tests/test_dataset_names.py tests/test_tooling.py tests/worker/test_host_rules.py
 
 test-worker: setup ## the worker-conformance tier alone: the real Functions worker logic indexes and invokes the app
 	$(PY) -m pytest tests/worker -q

@@ -39,7 +39,7 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bank", required=True, help="this bank's id, as the server knows its signing key")
     parser.add_argument("--url", required=True, help="the function app, e.g. https://<app>.azurewebsites.net")
     data = parser.add_mutually_exclusive_group(required=True)
-    data.add_argument("--data", help="the NumPy engine's file: CSV or Parquet in the creditcard contract")
+    data.add_argument("--data", help="the NumPy engine's file: CSV or Parquet with the federated model's columns")
     data.add_argument(
         "--table",
         help="a Parquet file or directory, a Delta table's path (--engine spark), or with Spark a metastore "

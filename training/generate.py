@@ -34,6 +34,7 @@ from training.mechanics import N_COMPONENTS, STDS
 
 log = logging.getLogger(__name__)
 
+DATASET = "creditcard"  # the contract this generator writes (contracts/creditcard.yaml)
 TWO_DAYS_SECONDS = 172_792.0
 CHUNK_ROWS = 200_000
 # Shifts of "obvious" frauds, in standard deviations of the normal class (index = V number).

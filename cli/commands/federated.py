@@ -68,7 +68,7 @@ def add_federated(sub: SubParsers) -> None:
     sim = fl_sub.add_parser("simulate", help="banks run the real HTTP protocol against the local API")
     sim.add_argument("--banks", type=int, default=3)
     sim.add_argument("--rounds", type=int, default=5)
-    sim.add_argument("--data", help="CSV/Parquet in the creditcard contract (default: generated)")
+    sim.add_argument("--data", help="CSV/Parquet in the federated dataset's contract (default: generated)")
     sim.add_argument("--non-iid", action="store_true", help="split by Amount instead of at random")
     sim.add_argument("--poison", type=int, default=0, help="banks that send sign-flipped, scaled updates")
     sim.add_argument("--lie", type=int, default=0, help="banks that claim the largest example count accepted")

@@ -26,10 +26,10 @@ def publish_synthetic_model(
 
     from shared.domain import drift
     from shared.domain.telemetry import PROBABILITY_BUCKETS
-    from training.generate import sample_features
+    from training.generate import DATASET, sample_features
     from training.onnx_export import check_parity, to_onnx
 
-    features = get_contract("creditcard").feature_names
+    features = get_contract(DATASET).feature_names
     x, y = sample_features(rows, seed, fraud_rate=0.05)
     booster = lgb.train(
         {
