@@ -57,6 +57,10 @@ SCORE_BODY = {  # the bodies' schemas are the deployment's dataset contract's (`
         },
     },
 }
+ExplainQuery = Annotated[bool, Query(description="add the top contributing features (TreeSHAP)")]
+VersionHeader = Annotated[
+    str, Header(pattern=VERSION_PATTERN, max_length=VERSION_MAX, description="pin a model version (shadow tests)")
+]
 INLINE_ROWS = 32  # batches up to this size are scored on the event loop (tens of microseconds)
 
 
@@ -165,11 +169,8 @@ def dataset_contract(dataset: str, request: Request) -> dict[str, Any]:
 async def score_dataset(
     dataset: str,
     request: Request,
-    explain: Annotated[bool, Query(description="add the top contributing features (TreeSHAP)")] = False,
-    x_model_version: Annotated[
-        str,
-        Header(pattern=VERSION_PATTERN, max_length=VERSION_MAX, description="pin a model version (shadow tests)"),
-    ] = "",
+    explain: ExplainQuery = False,
+    x_model_version: VersionHeader = "",
 ) -> Response:
     """``/api/score`` with the dataset named: a client sending another dataset's transactions is told so (404)."""
     _this_dataset(dataset, services_of(request).scoring)
@@ -184,11 +185,8 @@ def model_info(scorer: ScorerDep) -> ModelInfo:
 @hot.post("/api/score", response_model=ScoreResponse, responses=SCORE_RESPONSES, openapi_extra=SCORE_BODY)
 async def score(
     request: Request,
-    explain: Annotated[bool, Query(description="add the top contributing features (TreeSHAP)")] = False,
-    x_model_version: Annotated[
-        str,
-        Header(pattern=VERSION_PATTERN, max_length=VERSION_MAX, description="pin a model version (shadow tests)"),
-    ] = "",
+    explain: ExplainQuery = False,
+    x_model_version: VersionHeader = "",
 ) -> Response:
     start = time.perf_counter()
     services = services_of(request)
