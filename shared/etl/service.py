@@ -20,10 +20,12 @@ import hashlib
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from shared.adapters.erasures import erased
 from shared.adapters.storage import BlobInfo, BlobStore
@@ -115,7 +117,9 @@ def _run_etl(store: BlobStore, config: EtlConfig, models: ModelStore, *, name: s
                 on_part=uploader.submit,
                 quarantine_path=q_path,
                 spool_dir=Path(tmp),
-                reference={k: v["edges"] for k, v in reference.items()},
+                reference={
+                    k: v["edges"] for k, v in reference.items() if "edges" in v
+                },  # numbers: categories have none
                 pseudonymise=_pseudonymiser(config),
                 erased=erased(store),
             )
@@ -174,7 +178,7 @@ def _run_etl(store: BlobStore, config: EtlConfig, models: ModelStore, *, name: s
         quarantine_reasons=dict(result.reasons.most_common()),
         columns=result.profile.as_dict(),
         fraud_rate=_fraud_rate(result.profile.as_dict(), contract.label.name if contract.label else None),
-        reference_drift=_reference_drift(champion, reference, result.profile.binned),
+        reference_drift=_reference_drift(champion, reference, result.profile.binned, result.profile.empty),
         timing={
             "read_validate_write_seconds": round(transformed - started, 3),
             "commit_seconds": round(time.perf_counter() - transformed, 3),
@@ -215,11 +219,15 @@ def _fraud_rate(columns: dict[str, Any], label: str | None) -> float | None:
     return round(float(stats["mean"]), 6) if stats and stats.get("mean") is not None else None
 
 
-def _reference_drift(champion: str | None, reference: dict[str, Any], binned: dict[str, Any]) -> dict[str, Any]:
+def _reference_drift(
+    champion: str | None, reference: dict[str, Any], binned: dict[str, Any], empty: Mapping[str, int]
+) -> dict[str, Any]:
     from shared.domain.drift import psi
 
     features = {}
     for name, counts in binned.items():
+        if reference[name].get("missing_bin"):  # the profile's last bin holds the missing values
+            counts = np.append(counts, empty.get(name, 0))
         total = int(counts.sum())
         if not total:
             continue
