@@ -26,12 +26,19 @@ def _number(col: Column) -> str:
     if lo > 0 or hi < 0:  # a range away from zero: its lower bound, written out, is always inside it
         return re.escape(f"{lo:g}" if lo > 0 else f"{hi:g}")
     top = 10 ** min(DIGITS, int(math.log10(min(hi, 10.0**DIGITS)))) if hi >= 1 else 0  # all below ``top`` are <= hi
-    if top == 0:
-        return "0"
+    fraction = "" if col.type is ColumnType.INTEGER else rf"(\.[0-9]{{1,{DIGITS}}})?"
+    if top <= 1:  # a range within (-1, 1] around zero: a whole part of 0, and the fraction when it fits
+        return "0" + (fraction if top == 1 else "")
     digits = len(str(top)) - 1
     sign = "-?" if lo <= -top else ""
-    fraction = "" if col.type is ColumnType.INTEGER else rf"(\.[0-9]{{1,{DIGITS}}})?"
     return f"{sign}[0-9]{{1,{digits}}}{fraction}"
+
+
+PLAIN = re.compile(r"[A-Za-z0-9_./-]([A-Za-z0-9_./ -]*[A-Za-z0-9_./-])?")  # no quoting needed in a CSV field
+
+
+def _plain_categories(col: Column) -> list[str]:
+    return [c for c in col.categories or () if PLAIN.fullmatch(c)]
 
 
 def field_pattern(col: Column, max_chars: int) -> str:
@@ -41,7 +48,7 @@ def field_pattern(col: Column, max_chars: int) -> str:
     elif col.type is ColumnType.BOOLEAN:
         text = "(true|false)"
     elif col.type is ColumnType.CATEGORICAL and col.categories:
-        text = "(" + "|".join(re.escape(c) for c in col.categories if re.fullmatch(r"[A-Za-z0-9_.-]+", c)) + ")"
+        text = "(" + "|".join(re.escape(c) for c in _plain_categories(col)) + ")"
     else:
         text = f"[A-Za-z][A-Za-z0-9_]{{0,{max(0, min(col.max_chars or max_chars, 16) - 1)}}}"
     return f"({text})?" if col.nullable else text
@@ -61,7 +68,10 @@ def example_value(col: Column) -> str:
     if col.type is ColumnType.BOOLEAN:
         return "true"
     if col.type is ColumnType.CATEGORICAL:
-        return col.categories[0] if col.categories else "A1"
+        if col.categories is None:
+            return "A1"
+        plain = _plain_categories(col)
+        return plain[0] if plain else ""
     lo = -math.inf if col.minimum is None else col.minimum
     hi = math.inf if col.maximum is None else col.maximum
     value = min(max(1.0 if col.type is ColumnType.INTEGER else 0.5, lo), hi)

@@ -16,10 +16,12 @@ from shared.domain.rows import bounds
 
 def _field(col: Column, max_chars: int) -> tuple[Any, dict[str, Any]]:
     """The Python type and the constraints of one column's value (strict: a number is not a bool or text)."""
-    if col.type in (ColumnType.FLOAT, ColumnType.INTEGER):
+    if col.type is ColumnType.FLOAT:
         lo, hi = bounds(col)
-        kind: Any = float if col.type is ColumnType.FLOAT else int
-        return kind, {"strict": True, "ge": lo, "le": hi}
+        return float, {"strict": True, "ge": lo, "le": hi}
+    if col.type is ColumnType.INTEGER:  # whole numbers: the contract's bounds, when it has them
+        whole = {"ge": int(col.minimum)} if col.minimum is not None else {}
+        return int, {"strict": True, **whole, **({"le": int(col.maximum)} if col.maximum is not None else {})}
     if col.type is ColumnType.BOOLEAN:
         return bool, {"strict": True}
     if col.type is ColumnType.TIMESTAMP:

@@ -50,9 +50,20 @@ columns:
 )
 
 
-FIELDS = [
-    (contract, name) for contract in [*(get_contract(n) for n in SHIPPED), EDGES] for name in contract.feature_names
-]
+def _distinct() -> list[tuple[object, str]]:
+    """One feature of each distinct pattern per contract (Home Credit's 120 features have a dozen)."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for contract in [*(get_contract(n) for n in SHIPPED), EDGES]:
+        for name in contract.feature_names:
+            key = (contract.name, field_pattern(contract.column(name), contract.max_field_chars))
+            if key not in seen:
+                seen.add(key)
+                out.append((contract, name))
+    return out
+
+
+FIELDS = _distinct()
 
 
 @pytest.mark.parametrize(("contract", "feature"), FIELDS, ids=[f"{c.name}.{n}" for c, n in FIELDS])
@@ -73,7 +84,7 @@ def test_the_documented_example_fits_the_pattern_and_the_json_schema_is_the_cont
     assert re.match(csv_pattern(contract), csv_example(contract))
     transaction = components["TransactionIn"]
     assert transaction["additionalProperties"] is False
-    assert set(transaction["required"]) == set(contract.feature_names) - {
+    assert set(transaction.get("required", [])) == set(contract.feature_names) - {
         c.name for c in contract.columns if c.nullable
     }
     assert contract.label is not None and contract.label.name not in transaction["properties"]
