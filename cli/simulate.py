@@ -101,13 +101,14 @@ def simulate(
         function_app_client(url, function_key=function_key, timeout=120) as http,
     ):
         clients = [BankClient(http, bank, key.encode()) for bank, key in keys.items()]
+        columns = clients[0].columns()  # as a bank's client reads them: the dataset contract's, from the server
         for r in range(rounds + 1):
             for i, (client, share) in enumerate(zip(clients, shares, strict=True)):
                 part = x[share]
                 if r == 0 and i < poison_statistics:
                     part = part * POISON_STATS_SCALE + POISON_STATS_SHIFT
                 client.take_part(
-                    NumpyEngine(part, y[share]),
+                    NumpyEngine(part, y[share], columns),
                     steps=steps,
                     tamper=POISON_SCALE if i < poison and r > 0 else None,
                     claim=MAX_EXAMPLES if i < lie else None,

@@ -14,9 +14,10 @@ import httpx
 import numpy as np
 
 from fraudops_bank import model as lr
+from fraudops_bank.contract import Columns
 from fraudops_bank.credentials import FUNCTION_KEY_ENV, FUNCTION_KEY_HEADER
 from fraudops_bank.engines import Engine
-from fraudops_bank.errors import ProtocolError, RoundWaitTimeout
+from fraudops_bank.errors import ParametersError, ProtocolError, RoundWaitTimeout
 from fraudops_bank.headers import encode_metrics
 from fraudops_bank.signing import sign
 from fraudops_bank.status import RoundStatus
@@ -139,11 +140,22 @@ class BankClient:
 
     def model(self) -> tuple[int, str, dict[str, np.ndarray]]:
         """The round being trained, its kind (``statistics`` or ``model``) and the arrays (scaler included)."""
+        round_number, kind, arrays, _ = self._pull()
+        return round_number, kind, arrays
+
+    def columns(self) -> Columns:
+        """The experiment's columns (its dataset contract's features and label), as the server names them."""
+        return Columns.from_metadata(self._pull()[3])
+
+    def _pull(self) -> tuple[int, str, dict[str, np.ndarray], dict[str, Any]]:
         r = self.http.get("/api/federated/model")
         if r.status_code != 200:
             raise _refused(r)
-        meta = json.loads(r.headers["x-fl-metadata"])
-        return int(meta["round"]), str(meta["kind"]), from_npz(r.content)
+        try:
+            meta = json.loads(r.headers["x-fl-metadata"])
+            return int(meta["round"]), str(meta["kind"]), from_npz(r.content), meta
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ParametersError(f"the server's X-FL-Metadata header is missing or malformed ({exc})") from None
 
     def send(
         self, round_number: int, params: dict[str, np.ndarray], examples: int, metrics: dict[str, float]
@@ -177,7 +189,12 @@ class BankClient:
         For attack simulations: ``tamper`` scales the step, ``claim`` is the example count sent instead of the
         true one (model rounds; round 0's count must match its statistics).
         """
-        round_number, kind, arrays = self.model()
+        round_number, kind, arrays, meta = self._pull()
+        if engine.columns is not None and Columns.from_metadata(meta) != engine.columns:
+            raise ParametersError(
+                f"round {round_number} names other columns than this bank's table was opened with "
+                f"({Columns.from_metadata(meta).describe()}); the experiment changed: run the client again"
+            )
         state = self.round_status(round_number)
         if self.bank in state.get("participants", {}):  # a rerun of the job while the round is open: nothing to add
             log.info("bank %s: its update for round %d is already in; nothing sent", self.bank, round_number)

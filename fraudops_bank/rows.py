@@ -13,10 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from fraudops_bank.contract import FEATURES, LABEL
+from fraudops_bank.contract import Columns
 from fraudops_bank.errors import TableRefusedError
-
-REQUIRED = (*FEATURES, LABEL)
 
 
 @dataclass(frozen=True)
@@ -27,37 +25,38 @@ class Survey:
     bad_rows: Mapping[str, int] = field(default_factory=dict)  # column -> offending rows (zero counts allowed)
 
 
-def check_columns(types: Mapping[str, str], numeric: Iterable[str]) -> None:
-    """``TableRefusedError`` when a required column is missing or not a number.
+def check_columns(columns: Columns, types: Mapping[str, str], numeric: Iterable[str]) -> None:
+    """``TableRefusedError`` when one of ``columns`` is missing from the table or not a number.
 
     ``types`` maps each column of the table to its type's name; ``numeric`` names the columns whose
     type is a number (integer, floating point or decimal).
     """
-    missing = [c for c in REQUIRED if c not in types]
+    missing = [c for c in columns.required if c not in types]
     if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
         raise TableRefusedError(
-            f"the table lacks column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-            f"(it needs V1 to V28, Amount and {LABEL}, named exactly so)"
+            f"the table lacks column{'s' if len(missing) > 1 else ''} {shown} "
+            f"(the experiment's contract needs {columns.describe()}, named exactly so)"
         )
     numbers = set(numeric)
-    wrong = [f"{c} is {types[c]}" for c in REQUIRED if c not in numbers]
+    wrong = [f"{c} is {types[c]}" for c in columns.required if c not in numbers]
     if wrong:
         raise TableRefusedError(f"columns must be numbers, but {'; '.join(wrong)}")
 
 
-def check(survey: Survey) -> None:
+def check(survey: Survey, columns: Columns) -> None:
     """``TableRefusedError`` naming every column with offending rows and their count; nothing when the table is fine."""
     if survey.rows == 0:
         raise TableRefusedError("the table has no rows: there is nothing to learn from")
     problems = []
-    for column in REQUIRED:
+    for column in columns.required:
         count = int(survey.bad_rows.get(column, 0))
         if count:
-            what = "a value that is not 0 or 1" if column == LABEL else "a missing, NaN or infinite value"
+            what = "a value that is not 0 or 1" if column == columns.label else "a missing, NaN or infinite value"
             problems.append(f"{column}: {count} row{'s' if count > 1 else ''} with {what}")
     if problems:
         raise TableRefusedError(
             f"rows of the table ({survey.rows} in all) break the rule (features finite at float32 precision, "
-            f"{LABEL} 0 or 1): {'; '.join(problems)}. "
+            f"{columns.label} 0 or 1): {'; '.join(problems)}. "
             "Fix or drop those rows and run the client again"
         )

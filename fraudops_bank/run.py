@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fraudops_bank.contract import Columns
 from fraudops_bank.credentials import (
     BANK_KEY_SECRET,
     FUNCTION_KEY_SECRET,
@@ -83,19 +84,19 @@ def credentials_for(args: argparse.Namespace, environ: Mapping[str, str]) -> Ban
     return from_environment(environ)
 
 
-def open_engine(args: argparse.Namespace) -> tuple[Engine, Callable[[], None]]:
-    """The engine over the bank's data, and what to call when the client is done with it."""
+def open_engine(args: argparse.Namespace, columns: Columns) -> tuple[Engine, Callable[[], None]]:
+    """The engine over ``columns`` of the bank's data, and what to call when the client is done with it."""
     if args.engine == "numpy":
         from fraudops_bank.engines import numpy as numpy_engine
 
-        return numpy_engine.read(Path(args.data or args.table)), lambda: None
+        return numpy_engine.read(Path(args.data or args.table), columns), lambda: None
     if args.data:
         raise BankError("--engine spark reads --table (a Parquet or Delta path, or a table name), not --data")
     from fraudops_bank.engines import spark as spark_engine
 
     spark, local = spark_engine.session()
     try:
-        engine = spark_engine.read(spark, args.table, fmt=args.format)
+        engine = spark_engine.read(spark, args.table, columns, fmt=args.format)
     except BaseException:
         if local:
             spark.stop()
@@ -118,16 +119,24 @@ def run_client(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str
     creds = credentials_for(args, environ)
     if args.rounds < 1:
         raise BankError("--rounds must be at least 1")
-    engine, close = open_engine(args)
     try:
         with connect(args.url, function_key=creds.function_key) as http:
             client = BankClient(http, args.bank, creds.bank_key)
-            done = client.take_rounds(engine, args.rounds, wait_seconds=args.wait_seconds)
+            columns = client.columns()  # the experiment's contract: which of the table's columns are read
+            engine, close = open_engine(args, columns)
+            try:
+                done = client.take_rounds(engine, args.rounds, wait_seconds=args.wait_seconds)
+            finally:
+                close()
     except httpx.TransportError as exc:
         raise BankError(f"cannot reach {args.url}: {type(exc).__name__}: {exc}") from None
-    finally:
-        close()
-    return {"bank": args.bank, "engine": args.engine, "rows_used_locally": engine.rows, "rounds": done}
+    return {
+        "bank": args.bank,
+        "engine": args.engine,
+        "features": len(columns.features),
+        "rows_used_locally": engine.rows,
+        "rounds": done,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,9 +10,16 @@ from typing import Protocol
 
 import numpy as np
 
+from fraudops_bank.contract import Columns
+
 
 class Engine(Protocol):
     """The local computations of one bank, over rows that never leave it."""
+
+    @property
+    def columns(self) -> Columns | None:
+        """The table's columns the engine reads (None: numbered features of any names)."""
+        ...
 
     @property
     def rows(self) -> int:

@@ -1,7 +1,8 @@
 """The NumPy engine: the bank's rows as float32 arrays in memory, the reference the Spark engine is tested against.
 
-``read`` loads a CSV file, a Parquet file or a directory of Parquet files with pyarrow, casting
-each feature to float32 and the label to int8 once the rows pass ``fraudops_bank.rows``.
+``read`` loads the experiment's columns (``fraudops_bank.contract.Columns``) from a CSV file, a
+Parquet file or a directory of Parquet files with pyarrow, casting each feature to float32 and the
+label to int8 once the rows pass ``fraudops_bank.rows``.
 """
 
 from __future__ import annotations
@@ -13,18 +14,26 @@ import numpy as np
 
 from fraudops_bank import model as lr
 from fraudops_bank import rows
-from fraudops_bank.contract import FEATURES, LABEL
+from fraudops_bank.contract import Columns
 from fraudops_bank.errors import TableRefusedError
 
 
 class NumpyEngine:
-    """Rows ``x`` (float32, one column per feature) and labels ``y`` (0 or 1), checked on construction."""
+    """Rows ``x`` (float32, one column per feature) and labels ``y`` (0 or 1), checked on construction.
 
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+    ``columns`` names them in refusals and is what the client compares with each round's; without it
+    the features are numbered and any round's columns of the same width are taken.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, columns: Columns | None = None) -> None:
         x, y = np.asarray(x), np.asarray(y)
         if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
             raise TableRefusedError(f"features of shape {x.shape} do not match labels of shape {y.shape}")
-        rows.check(survey(x, y))
+        if columns is not None and len(columns.features) != x.shape[1]:
+            raise TableRefusedError(f"{x.shape[1]} feature columns for {len(columns.features)} feature names")
+        self.columns = columns
+        named = columns or Columns(tuple(f"feature {j}" for j in range(x.shape[1])), "label")
+        rows.check(survey(x, y, named), named)
         with np.errstate(over="ignore"):
             self.x = x.astype(np.float32, copy=False)
         self.y = y.astype(np.int8)
@@ -45,24 +54,24 @@ class NumpyEngine:
         return lr.log_loss(self.y, lr.predict_proba(params, scaler, self.x))
 
 
-def survey(x: np.ndarray, y: np.ndarray) -> rows.Survey:
+def survey(x: np.ndarray, y: np.ndarray, columns: Columns) -> rows.Survey:
     """The rows that break the rule, per column (features not finite as float32, labels not 0 or 1)."""
     with np.errstate(over="ignore", invalid="ignore"):
         finite = np.isfinite(np.asarray(x).astype(np.float32))  # beyond float32's range is infinite
         labels = np.asarray(y, np.float64)
-    names = FEATURES if x.shape[1] == len(FEATURES) else tuple(f"feature {j}" for j in range(x.shape[1]))
-    bad = {name: int((~finite[:, j]).sum()) for j, name in enumerate(names)}
-    bad[LABEL] = int((~np.isin(labels, (0.0, 1.0))).sum())
+    bad = {name: int((~finite[:, j]).sum()) for j, name in enumerate(columns.features)}
+    bad[columns.label] = int((~np.isin(labels, (0.0, 1.0))).sum())
     return rows.Survey(len(x), bad)
 
 
-def read(path: Path) -> NumpyEngine:
-    """The engine over the rows of ``path``: a CSV file, a Parquet file, or a directory of Parquet files."""
+def read(path: Path, columns: Columns) -> NumpyEngine:
+    """The engine over ``columns`` of ``path``: a CSV file, a Parquet file, or a directory of Parquet files."""
     table = _table(path)
     types = {name: str(t) for name, t in zip(table.schema.names, table.schema.types, strict=True)}
-    rows.check_columns(types, [n for n in rows.REQUIRED if n in types and _numeric(table.schema.field(n).type)])
-    x = np.column_stack([_float64(table.column(f)) for f in FEATURES])
-    return NumpyEngine(x, _float64(table.column(LABEL)))  # checked, then float32 and int8
+    numeric = [n for n in columns.required if n in types and _numeric(table.schema.field(n).type)]
+    rows.check_columns(columns, types, numeric)
+    x = np.column_stack([_float64(table.column(f)) for f in columns.features])
+    return NumpyEngine(x, _float64(table.column(columns.label)), columns)  # checked, then float32 and int8
 
 
 def _table(path: Path) -> Any:

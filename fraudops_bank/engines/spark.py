@@ -19,7 +19,7 @@ import numpy as np
 
 from fraudops_bank import model as lr
 from fraudops_bank import rows
-from fraudops_bank.contract import FEATURES, LABEL
+from fraudops_bank.contract import Columns
 from fraudops_bank.errors import BankError, TableRefusedError
 
 log = logging.getLogger(__name__)
@@ -37,11 +37,12 @@ DELTA_MISSING = (
 class SparkEngine:
     """The bank's rows as a cached DataFrame: the features as double (float32 values) and the label as double."""
 
-    def __init__(self, frame: Any) -> None:
-        frame = _cached(_typed(frame))
-        survey = _survey(frame)
+    def __init__(self, frame: Any, columns: Columns) -> None:
+        self.columns = columns
+        frame = _cached(_typed(frame, columns))
+        survey = _survey(frame, columns)
         try:
-            rows.check(survey)
+            rows.check(survey, columns)
         except TableRefusedError:
             frame.unpersist()
             raise
@@ -55,13 +56,14 @@ class SparkEngine:
     def statistics(self) -> dict[str, np.ndarray]:
         from pyspark.sql import functions as F
 
-        sums = [F.sum(F.col(f)).alias(f"s{j}") for j, f in enumerate(FEATURES)]
-        squares = [F.sum(F.col(f) * F.col(f)).alias(f"q{j}") for j, f in enumerate(FEATURES)]
+        features = self.columns.features
+        sums = [F.sum(_column(f)).alias(f"s{j}") for j, f in enumerate(features)]
+        squares = [F.sum(_column(f) * _column(f)).alias(f"q{j}") for j, f in enumerate(features)]
         row = self.frame.agg(F.count(F.lit(1)).alias("n"), *sums, *squares).collect()[0]
         return {
             "count": np.array([row["n"]], np.float32),
-            "sum": np.array([row[f"s{j}"] for j in range(len(FEATURES))], np.float64).astype(np.float32),
-            "sumsq": np.array([row[f"q{j}"] for j in range(len(FEATURES))], np.float64).astype(np.float32),
+            "sum": np.array([row[f"s{j}"] for j in range(len(features))], np.float64).astype(np.float32),
+            "sumsq": np.array([row[f"q{j}"] for j in range(len(features))], np.float64).astype(np.float32),
         }
 
     def train(
@@ -109,9 +111,10 @@ class SparkEngine:
             self._standardised[1].unpersist()
         mean, scale = scaler["mean"].astype(np.float64), scaler["scale"].astype(np.float64)
         columns = [
-            ((F.col(f) - F.lit(float(mean[j]))) / F.lit(float(scale[j]))).alias(f"x{j}") for j, f in enumerate(FEATURES)
+            ((_column(f) - F.lit(float(mean[j]))) / F.lit(float(scale[j]))).alias(f"x{j}")
+            for j, f in enumerate(self.columns.features)
         ]
-        xs = _cached(self.frame.select(*columns, F.col(LABEL).alias("y")))
+        xs = _cached(self.frame.select(*columns, _column(self.columns.label).alias("y")))
         self._standardised = (key, xs)
         return xs
 
@@ -136,22 +139,30 @@ def _probability(w: np.ndarray, b: float) -> Any:
     return F.lit(1.0) / (F.lit(1.0) + F.exp(-z))
 
 
-def _typed(frame: Any) -> Any:
-    """The required columns, checked for presence and numeric types, features cast to float then double."""
+def _column(name: str) -> Any:
+    """The column ``name`` taken literally (backquoted: never a nested field or an expression)."""
     from pyspark.sql import functions as F
+
+    return F.col(f"`{name}`")  # Columns.from_metadata admits no backquote in a name
+
+
+def _typed(frame: Any, columns: Columns) -> Any:
+    """The required columns, checked for presence and numeric types, features cast to float then double."""
     from pyspark.sql.types import NumericType
 
     fields = {f.name: f.dataType for f in frame.schema.fields}
     rows.check_columns(
+        columns,
         {name: t.simpleString() for name, t in fields.items()},
         [name for name, t in fields.items() if isinstance(t, NumericType)],
     )
     return frame.select(
-        *(F.col(f).cast("float").cast("double").alias(f) for f in FEATURES), F.col(LABEL).cast("double").alias(LABEL)
+        *(_column(f).cast("float").cast("double").alias(f) for f in columns.features),
+        _column(columns.label).cast("double").alias(columns.label),
     )
 
 
-def _survey(frame: Any) -> rows.Survey:
+def _survey(frame: Any, columns: Columns) -> rows.Survey:
     """One aggregation: the row count, and per column the rows that break ``fraudops_bank.rows``' rule."""
     from pyspark.sql import functions as F
 
@@ -161,18 +172,19 @@ def _survey(frame: Any) -> rows.Survey:
     def not_finite(c: Any) -> Any:
         return c.isNull() | F.isnan(c) | (F.abs(c) == F.lit(float("inf")))
 
-    label = F.col(LABEL)
-    counts = [count(not_finite(F.col(f)), f"b{j}") for j, f in enumerate(FEATURES)]
+    label = _column(columns.label)
+    counts = [count(not_finite(_column(f)), f"b{j}") for j, f in enumerate(columns.features)]
     row = frame.agg(
         F.count(F.lit(1)).alias("n"), *counts, count(label.isNull() | ~label.isin(0.0, 1.0), "label")
     ).collect()[0]
-    bad = {f: int(row[f"b{j}"] or 0) for j, f in enumerate(FEATURES)}
-    bad[LABEL] = int(row["label"] or 0)
+    bad = {f: int(row[f"b{j}"] or 0) for j, f in enumerate(columns.features)}
+    bad[columns.label] = int(row["label"] or 0)
     return rows.Survey(int(row["n"]), bad)
 
 
-def read(spark: Any, table: str, *, fmt: str = "auto") -> SparkEngine:
-    """The engine over ``table``: a Parquet or Delta path, or a metastore table name (``fmt`` ``auto`` guesses)."""
+def read(spark: Any, table: str, columns: Columns, *, fmt: str = "auto") -> SparkEngine:
+    """The engine over ``columns`` of ``table``: a Parquet or Delta path, or a metastore table name (``fmt``
+    ``auto`` guesses)."""
     kind = _kind(table, fmt)
     log.info("reading %s as %s", table, kind)
     try:
@@ -188,7 +200,7 @@ def read(spark: Any, table: str, *, fmt: str = "auto") -> SparkEngine:
             raise TableRefusedError(f"cannot read {table} as Delta: {DELTA_MISSING}") from None
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise TableRefusedError(f"Spark cannot read {table} as {kind}: {first}") from None
-    return SparkEngine(frame)
+    return SparkEngine(frame, columns)
 
 
 def _kind(table: str, fmt: str) -> str:

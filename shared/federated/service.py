@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from shared.adapters.bank_keys import KeyStore
 from shared.adapters.storage import BlobStore
 from shared.domain.config import FederatedConfig
+from shared.domain.contracts import get_contract
 from shared.domain.documents.federated import RoundState
 from shared.federated.auth import verify
 from shared.federated.close import RoundTracker, publisher
@@ -63,11 +64,17 @@ class FederatedService:
         scaler = self.rounds.scaler()
         if scaler is not None:
             arrays.update({f"scaler_{k}": v for k, v in scaler.items()})
+        contract = get_contract(self.config.dataset_name)
         meta: dict[str, object] = {
             "experiment": self.config.fl_experiment,
             "round": n,
             "kind": "statistics" if n == 0 else "model",
             "aggregator": state.aggregator,
+            # the banks' clients read these columns of their tables: the contract is the one home of the list
+            "dataset": contract.name,
+            "contract_input_sha256": contract.input_sha256,
+            "features": list(contract.feature_names),
+            "label": contract.roles.label,
         }
         return GlobalModel(n, to_npz(arrays), meta)
 

@@ -116,8 +116,11 @@ def _parquet_parts(directory, rows, seed, files=3):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from fraudops_bank.contract import FEATURES, LABEL
+    from shared.domain.contracts import get_contract
     from training.generate import sample_features
+
+    contract = get_contract("creditcard")
+    FEATURES, LABEL = contract.feature_names, contract.roles.label
 
     x, y = sample_features(rows, seed, fraud_rate=0.02)
     directory.mkdir()

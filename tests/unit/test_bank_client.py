@@ -13,7 +13,8 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from fraudops_bank import credentials
 from fraudops_bank.client import Backoff, BankClient, RoundWaitTimeout
-from fraudops_bank.errors import CredentialsError
+from fraudops_bank.contract import Columns
+from fraudops_bank.errors import CredentialsError, ParametersError
 from fraudops_bank.wire import to_npz
 
 
@@ -100,6 +101,7 @@ def test_a_missing_key_vault_secret_is_named():
 
 class _NoEngine:
     rows = 10
+    columns = Columns(tuple(f"V{i}" for i in range(1, 30)), "y")
 
     def statistics(self):
         return {
@@ -112,13 +114,14 @@ class _NoEngine:
         raise AssertionError("a bank whose update is in must not train again")
 
 
-def _round_zero_server(participants: dict) -> tuple[BankClient, list[str]]:
+def _round_zero_server(participants: dict, columns: Columns = _NoEngine.columns) -> tuple[BankClient, list[str]]:
     asked: list[str] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
         asked.append(f"{request.method} {request.url.path}")
         if request.url.path == "/api/federated/model":
-            meta = json.dumps({"round": 0, "kind": "statistics"})
+            named = {"features": list(columns.features), "label": columns.label}
+            meta = json.dumps({"round": 0, "kind": "statistics", **named})
             body = to_npz({"count": np.zeros(1, np.float32)})
             return httpx.Response(200, content=body, headers={"x-fl-metadata": meta})
         if request.method == "GET":
@@ -140,3 +143,11 @@ def test_a_bank_not_yet_in_the_round_sends_its_update():
     client, asked = _round_zero_server({"bank-b": {"examples": 10, "metrics": {}}})
     client.take_part(_NoEngine())
     assert asked[-1] == "POST /api/federated/rounds/0/updates"
+
+
+def test_a_round_naming_other_columns_than_the_table_was_opened_with_sends_nothing():
+    """The experiment's contract changed under a running client: its table's rows would mean other things."""
+    client, asked = _round_zero_server({}, columns=Columns(("amount", "hour"), "y"))
+    with pytest.raises(ParametersError, match="names other columns than this bank's table was opened with"):
+        client.take_part(_NoEngine())
+    assert not [a for a in asked if a.startswith("POST")]

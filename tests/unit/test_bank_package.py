@@ -1,4 +1,4 @@
-"""The bank package on its own: its copy of the contract, what importing it costs the server, its reader and its CLI."""
+"""The bank package alone: the columns the server names, what importing it costs the server, its reader, its CLI."""
 
 from __future__ import annotations
 
@@ -12,19 +12,43 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from fraudops_bank.contract import FEATURES, LABEL
+from fraudops_bank.contract import Columns
 from fraudops_bank.engines import numpy as numpy_engine
 from fraudops_bank.engines.spark import _kind
-from fraudops_bank.errors import TableRefusedError
+from fraudops_bank.errors import ParametersError, TableRefusedError
+from shared.domain.contracts import get_contract
 from tests.conftest import ROOT
 
+COLUMNS = Columns(tuple(get_contract("creditcard").feature_names), get_contract("creditcard").roles.label)
+FEATURES, LABEL = COLUMNS.features, COLUMNS.label
 
-def test_the_package_carries_the_contracts_feature_list():
-    from shared.domain.contracts import get_contract
 
-    contract = get_contract("creditcard")
-    assert list(FEATURES) == contract.feature_names
-    assert contract.label is not None and contract.label.name == LABEL
+def test_the_columns_come_from_the_servers_metadata_and_hostile_names_are_refused():
+    meta = {"features": list(FEATURES), "label": LABEL}
+    assert Columns.from_metadata(meta) == COLUMNS
+    hostile = [
+        ({}, "names no features and label"),
+        ({"features": "V1", "label": LABEL}, "names no features and label"),
+        ({"features": ["V1", "a.b"], "label": LABEL}, "cannot be a table's"),  # Spark would read a nested field
+        ({"features": ["`x` + 1"], "label": LABEL}, "cannot be a table's"),
+        ({"features": [3], "label": LABEL}, "cannot be a table's"),
+        ({"features": [], "label": LABEL}, "between 1 and"),
+        ({"features": ["V1", "V1"], "label": LABEL}, "a column twice"),
+        ({"features": ["V1", LABEL], "label": LABEL}, "a column twice"),
+    ]
+    for bad, reason in hostile:
+        with pytest.raises(ParametersError, match=reason):
+            Columns.from_metadata(bad)
+
+
+def test_a_table_of_another_contract_is_refused_naming_its_columns(tmp_path):
+    columns = Columns(("amount", "hour"), "is_fraud")
+    pacsv.write_csv(pa.table({"amount": [1.0, 2.0], "is_fraud": [0, 1]}), tmp_path / "t.csv")
+    with pytest.raises(TableRefusedError, match=r"lacks column hour .*amount, hour, and the label is_fraud"):
+        numpy_engine.read(tmp_path / "t.csv", columns)
+    pacsv.write_csv(pa.table({"amount": [1.0, 2.0], "hour": [3.0, 4.0], "is_fraud": [0, 1]}), tmp_path / "t.csv")
+    engine = numpy_engine.read(tmp_path / "t.csv", columns)
+    assert engine.x.shape == (2, 2) and engine.columns == columns
 
 
 def _imported_by(code: str) -> set[str]:
@@ -62,7 +86,7 @@ def _rows(tmp_path):
 def test_csv_parquet_and_a_parquet_directory_read_the_same_float32_rows(tmp_path):
     x, y = _rows(tmp_path)
     for path in ("rows.csv", "rows.parquet", "dir"):
-        engine = numpy_engine.read(tmp_path / path)
+        engine = numpy_engine.read(tmp_path / path, COLUMNS)
         assert engine.x.dtype == np.float32 and engine.y.dtype == np.int8, path
         np.testing.assert_array_equal(engine.x, x)
         np.testing.assert_array_equal(engine.y, y)
@@ -70,10 +94,10 @@ def test_csv_parquet_and_a_parquet_directory_read_the_same_float32_rows(tmp_path
 
 def test_the_numpy_reader_names_what_it_cannot_read(tmp_path):
     with pytest.raises(TableRefusedError, match="does not exist"):
-        numpy_engine.read(tmp_path / "nothing.parquet")
+        numpy_engine.read(tmp_path / "nothing.parquet", COLUMNS)
     (tmp_path / "junk.parquet").write_bytes(b"not parquet")
     with pytest.raises(TableRefusedError, match=r"cannot read .* as CSV or Parquet"):
-        numpy_engine.read(tmp_path / "junk.parquet")
+        numpy_engine.read(tmp_path / "junk.parquet", COLUMNS)
 
 
 @pytest.mark.parametrize(

@@ -20,11 +20,15 @@ import pytest
 
 from fraudops_bank import model as lr
 from fraudops_bank.client import BankClient
-from fraudops_bank.contract import FEATURES, LABEL
+from fraudops_bank.contract import Columns
 from fraudops_bank.engines import numpy as numpy_engine
 from fraudops_bank.engines import spark as spark_engine
 from fraudops_bank.errors import TableRefusedError
 from fraudops_bank.wire import from_npz, to_npz
+from shared.domain.contracts import get_contract
+
+COLUMNS = Columns(tuple(get_contract("creditcard").feature_names), get_contract("creditcard").roles.label)
+FEATURES, LABEL = COLUMNS.features, COLUMNS.label
 
 pytestmark = pytest.mark.slow  # a JVM per module, and one Spark job per gradient step
 
@@ -83,6 +87,7 @@ class FakeServer:
             return httpx.Response(200, json={"status": "open", "participants": {}})  # the bank has not sent yet
         if request.method == "GET":
             meta = {"round": 0 if self.kind == "statistics" else 1, "kind": self.kind, "experiment": "t"}
+            meta.update(features=list(FEATURES), label=LABEL)
             return httpx.Response(200, content=to_npz(self.arrays), headers={"x-fl-metadata": json.dumps(meta)})
         self.posts.append((dict(request.headers), from_npz(request.content)))
         return httpx.Response(202, json={"status": "open"})
@@ -110,8 +115,8 @@ def _posts(engine, server: FakeServer) -> list:
 
 def test_spark_posts_what_the_numpy_client_posts_on_the_same_rows(spark, bank_table):
     server = FakeServer()
-    reference = _posts(numpy_engine.read(bank_table), server)
-    engine = spark_engine.read(spark, str(bank_table))
+    reference = _posts(numpy_engine.read(bank_table, COLUMNS), server)
+    engine = spark_engine.read(spark, str(bank_table), COLUMNS)
     try:
         posted = _posts(engine, server)
     finally:
@@ -135,11 +140,11 @@ def test_spark_posts_what_the_numpy_client_posts_on_the_same_rows(spark, bank_ta
 
 def test_a_metastore_table_or_view_is_read_by_name(spark, bank_table):
     spark.read.parquet(str(bank_table)).createOrReplaceTempView("bank_transactions")
-    engine = spark_engine.read(spark, "bank_transactions")
+    engine = spark_engine.read(spark, "bank_transactions", COLUMNS)
     try:
         assert engine.rows == 4000
         np.testing.assert_allclose(
-            engine.statistics()["sum"], numpy_engine.read(bank_table).statistics()["sum"], rtol=1e-6
+            engine.statistics()["sum"], numpy_engine.read(bank_table, COLUMNS).statistics()["sum"], rtol=1e-6
         )
     finally:
         engine.close()
@@ -183,9 +188,9 @@ def test_both_engines_refuse_a_hostile_table_with_the_same_reason(spark, tmp_pat
 
     table = _parquet(tmp_path / "t", _hostile(name, _arrow(*sample_features(40, 2, fraud_rate=0.1))), files=2)
     with pytest.raises(TableRefusedError) as by_numpy:
-        numpy_engine.read(table)
+        numpy_engine.read(table, COLUMNS)
     with pytest.raises(TableRefusedError) as by_spark:
-        spark_engine.read(spark, str(table))
+        spark_engine.read(spark, str(table), COLUMNS)
     assert reason in by_spark.value.reason
     assert by_spark.value.reason == by_numpy.value.reason
 
@@ -198,8 +203,8 @@ def test_a_delta_table_without_the_delta_source_says_what_to_do(spark, bank_tabl
     (delta / "_delta_log").mkdir()
     (delta / "_delta_log" / "00000000000000000000.json").write_text("{}\n")
     with pytest.raises(TableRefusedError) as refused:
-        spark_engine.read(spark, str(delta))  # auto: _delta_log makes it Delta
+        spark_engine.read(spark, str(delta), COLUMNS)  # auto: _delta_log makes it Delta
     assert "has no Delta Lake source: run the client on Databricks" in refused.value.reason
     assert "delta-spark" in refused.value.reason
     with pytest.raises(TableRefusedError, match="is a Delta table: read it with --engine spark"):
-        numpy_engine.read(delta)
+        numpy_engine.read(delta, COLUMNS)
