@@ -19,6 +19,7 @@ from shared.domain.errors import (
     ModelDeprecatedError,
     ModelIntegrityError,
     ModelNotAvailableError,
+    NoCustomerColumnError,
     RegistryError,
     RetryLaterError,
 )
@@ -57,6 +58,7 @@ STATUS = {
     ModelIntegrityError: 503,
     RetryLaterError: 503,
     ConfigurationError: 503,
+    NoCustomerColumnError: 400,
     BankIdError: 422,
     ConcurrentUpdateError: 409,
     InvalidModelVersionError: 422,

@@ -43,6 +43,10 @@ class RetryLaterError(FraudOpsError):
     """A dependency is busy or unavailable for now (throttled, too many conflicts): the caller may retry (503)."""
 
 
+class NoCustomerColumnError(FraudOpsError):
+    """A customer's rights asked of a dataset whose contract names no customer column (400)."""
+
+
 class ConfigurationError(FraudOpsError):
     """The service's own settings are refused (they would make a defence a no-op); an operator must fix them."""
 

@@ -32,6 +32,7 @@ from shared.domain.audit import Act
 from shared.domain.contract import DatasetContract
 from shared.domain.contracts import get_contract
 from shared.domain.documents.governance import ErasureDone, ErasurePlan
+from shared.domain.errors import NoCustomerColumnError
 from shared.domain.pseudonym import Pseudonymiser
 
 PARQUET_CONTAINERS = (layout.CURATED, layout.PREDICTIONS, layout.SCORED)
@@ -91,6 +92,14 @@ class Keys:
 
     @classmethod
     def of(cls, contract: DatasetContract) -> Keys:
+        """The keys of ``contract``'s records; ``NoCustomerColumnError`` when it names no customer to look for."""
+        if not contract.customer:
+            raise NoCustomerColumnError(
+                f"dataset {contract.name} declares no customer column (roles.entities.customer in its contract), "
+                "so none of its records is kept by customer id: there is nothing to find or erase by one. A bank "
+                "whose export carries the customer's or applicant's id declares it as a personal string column and "
+                "as the customer entity; access and erasure then find it"
+            )
         return cls(
             customer=tuple(dict.fromkeys(["customer_id", *([contract.customer] if contract.customer else [])])),
             transaction=tuple(

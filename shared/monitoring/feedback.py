@@ -158,7 +158,12 @@ def _as_contract_rows(joined: pa.Table, dataset: str, features: list[str]) -> pa
         scored = joined.column("scored_at").cast("int64").to_numpy(zero_copy_only=False) / 1e6
         columns[contract.time_column.name] = pa.array(np.where(np.isfinite(times), times, scored - scored.min()))
     for name in features:  # as the ETL stores the contract's columns (a category as text, an integer whole...)
-        columns[name] = joined.column(name).combine_chunks().cast(curated_type(contract.column(name)))
+        held = joined.column(name).combine_chunks()
+        if pa.types.is_floating(held.type):  # a record holds a missing number as NaN; curated data as null
+            import pyarrow.compute as pc
+
+            held = pc.if_else(pc.is_nan(held), pa.scalar(None, held.type), held)
+        columns[name] = held.cast(curated_type(contract.column(name)))
     columns[label_name] = pa.array(joined.column("label").to_numpy(zero_copy_only=False).astype(np.int8))
     if contract.transaction_id:  # the record's ids, under the contract's names
         columns[contract.transaction_id] = joined.column("transaction_id").combine_chunks()

@@ -289,3 +289,19 @@ def test_an_erasure_that_crashed_midway_resumes_and_never_leaves_the_manifest_da
     outcome = erase(store, p, "ann", actor="test", dataset="creditcard")
     assert outcome.resumed and _manifest_points_only_at_existing_parts(store)
     assert _holding(store, p("ann")) == [] and _holding(store, "http-ann") == [] and len(_holding(store, p("ben"))) == 2
+
+
+def test_a_customers_rights_on_a_dataset_without_a_customer_column_are_refused_with_why(store, settings, monkeypatch):
+    from tests.conftest import clear_caches
+
+    monkeypatch.setenv("ADMIN_KEY", ADMIN)
+    monkeypatch.setenv("DATASET_NAME", "home_credit")  # loan applications: no customer column declared
+    clear_caches()
+    try:
+        with running_server() as url, httpx.Client(base_url=url, timeout=60) as http:
+            for route in ("/api/admin/gdpr/access", "/api/admin/gdpr/erase"):
+                r = http.post(route, json={"customer_id": "ann"}, headers=_headers())
+                assert r.status_code == 400, (route, r.text)
+                assert "home_credit declares no customer column" in r.json()["detail"], r.text
+    finally:
+        clear_caches()

@@ -2,7 +2,8 @@
 
 ``generate_dataset(name, ...)`` writes a CSV in dataset ``name``'s contract format, and optionally each
 row's true fraud probability (for the quality bench's gap to the optimum). The creditcard generator is
-``training.generate`` (several mechanisms of fraud); ``card_transactions`` has its own.
+``training.generate`` (several mechanisms of fraud); ``card_transactions`` has its own; any other
+contract, shipped or uploaded, gets rows drawn from what it declares (``by_contract``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-DEFAULT_FRAUD_RATE = {"creditcard": 0.00172, "card_transactions": 0.005}
+DEFAULT_FRAUD_RATE = {"creditcard": 0.00172, "card_transactions": 0.005, "home_credit": 0.08}
+OTHER_RATE = 0.05  # a contract's positive rate when it has no generator of its own
 
 
 def _creditcard(rows: int, seed: int, out: Path, fraud_rate: float, truth: Path | None, mechanics: str) -> Any:
@@ -41,8 +43,14 @@ def generate_dataset(
     truth: str | Path | None = None,
     mechanics: str = "mixture",
 ) -> Any:
-    """Write ``rows`` rows of dataset ``name``; a clear error for a dataset without a generator."""
-    if name not in GENERATORS:
-        raise ValueError(f"no generator for dataset {name!r}; generators: {', '.join(sorted(GENERATORS))}")
-    rate = DEFAULT_FRAUD_RATE[name] if fraud_rate is None else fraud_rate
-    return GENERATORS[name](rows, seed, Path(out), rate, Path(truth) if truth else None, mechanics)
+    """Write ``rows`` rows of dataset ``name``: its own generator, or rows drawn from its contract."""
+    rate = DEFAULT_FRAUD_RATE.get(name, OTHER_RATE) if fraud_rate is None else fraud_rate
+    if name in GENERATORS:
+        return GENERATORS[name](rows, seed, Path(out), rate, Path(truth) if truth else None, mechanics)
+    from shared.domain.contracts import get_contract
+    from training.generators import by_contract
+
+    contract = get_contract(name)  # UnknownDataset names the known ones
+    if mechanics != "mixture":
+        raise ValueError(f"{name} is drawn from its contract; --mechanics applies to creditcard")
+    return by_contract.generate(contract, rows, seed, out, fraud_rate=rate, truth=truth)
