@@ -104,15 +104,17 @@ TARGETS = (  # (figure, comparison, bound, what issue 36 asks)
 class Server:
     """A child process serving HTTP on a free loopback port; healthy on entry, stopped (bounded) on exit."""
 
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int, health: str, log: Path) -> None:
+    def __init__(
+        self, name: str, cmd: list[str], env: dict[str, str], port: int, health: str, log: Path, cwd: Path = ROOT
+    ) -> None:
         self.name, self.cmd, self.env, self.port, self.health_path, self.log_path = name, cmd, env, port, health, log
-        self.base = f"http://127.0.0.1:{port}"
+        self.base, self.cwd = f"http://127.0.0.1:{port}", cwd
 
     def __enter__(self) -> Server:
         import httpx
 
         self.log = self.log_path.open("wb")  # a file, not a pipe nobody reads (it would fill and block)
-        self.process = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log)
+        self.process = subprocess.Popen(self.cmd, cwd=self.cwd, env=self.env, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 90
         while True:
             try:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import onnx
 
     from shared.scoring.derived import Derived, Linear
+    from training.onnx_categories import Indicators
 
 INPUT_NAME = "features"
 PARITY_TOLERANCE = 1e-4
@@ -72,29 +73,39 @@ def _tree_down(tree: str) -> str:
 
 
 def to_onnx(booster: lgb.Booster, feature_names: list[str], derived: Derived | None = None) -> bytes:
-    """A float32 ``[N, len(feature_names)]`` input named ``features``; outputs label and probabilities (no ZipMap)."""
+    """A float32 ``[N, len(feature_names)]`` input named ``features``; outputs label and probabilities (no ZipMap).
+
+    Categorical splits are exported as numeric splits on indicator columns (``training.onnx_categories``).
+    """
     import onnx
     from onnxmltools import convert_lightgbm
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    width = len(feature_names) + (len(derived) if derived is not None else 0)
+    from training.onnx_categories import as_indicators
+
+    booster, indicators = as_indicators(booster)
+    width = len(feature_names) + (len(derived) if derived is not None else 0) + len(indicators)
+    wide = derived is not None or len(indicators) > 0
     model = convert_lightgbm(
         booster,
-        initial_types=[(INPUT_NAME if derived is None else WIDE_NAME, FloatTensorType([None, width]))],
+        initial_types=[(WIDE_NAME if wide else INPUT_NAME, FloatTensorType([None, width]))],
         zipmap=False,
         target_opset=OPSET,
     )
-    if derived is not None:
-        _prepend_derived(model, derived, len(feature_names))
+    if wide:
+        _prepend_derived(model, derived, indicators, len(feature_names))
     entry = model.metadata_props.add()
     entry.key, entry.value = "feature_names", ",".join(feature_names)
     onnx.checker.check_model(model)
     return bytes(model.SerializeToString())
 
 
-def _prepend_derived(model: onnx.ModelProto, derived: Derived, inputs: int) -> None:
-    """Make ``features`` the graph's input and compute the derived columns in front of the ensemble."""
+def _prepend_derived(model: onnx.ModelProto, derived: Derived | None, indicators: Indicators, inputs: int) -> None:
+    """Make ``features`` the graph's input and compute the derived columns, then the categories' indicator
+    columns, in front of the ensemble."""
     from onnx import TensorProto, helper, numpy_helper
+
+    from training.onnx_categories import indicator_nodes
 
     graph = model.graph
     [wide] = list(graph.input)
@@ -103,7 +114,7 @@ def _prepend_derived(model: onnx.ModelProto, derived: Derived, inputs: int) -> N
     constants: dict[str, np.ndarray] = {}
     nodes = []
     parts = [INPUT_NAME]
-    if derived.pairs:
+    if derived is not None and derived.pairs:
         constants |= {
             "derived_pair_a": np.asarray([pair[0] for pair in derived.pairs], dtype=np.int64),
             "derived_pair_b": np.asarray([pair[1] for pair in derived.pairs], dtype=np.int64),
@@ -120,16 +131,22 @@ def _prepend_derived(model: onnx.ModelProto, derived: Derived, inputs: int) -> N
             ]
         nodes.append(helper.make_node("Mul", ["derived_z_a", "derived_z_b"], ["derived_products"]))
         parts.append("derived_products")
-    if derived.linear is not None:
+    if derived is not None and derived.linear is not None:
         nodes += _linear_nodes(derived.linear, constants, inputs)
         parts.append("derived_linear")
+    category_nodes, category_outputs = indicator_nodes(indicators, INPUT_NAME, constants)
+    nodes += category_nodes
+    parts += category_outputs
     nodes.append(helper.make_node("Concat", parts, [WIDE_NAME], axis=1))
     graph.initializer.extend(numpy_helper.from_array(value, name) for name, value in constants.items())
     existing = list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes + existing)
-    if not any(o.domain in ("", "ai.onnx") for o in model.opset_import):
+    default = [o for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if not default:
         model.opset_import.append(helper.make_opsetid("", OPSET))
+    for o in default:  # Clip's bounds and Squeeze's axes as inputs need opset 13
+        o.version = max(o.version, OPSET)
 
 
 def _linear_nodes(linear: Linear, constants: dict[str, np.ndarray], inputs: int) -> list[onnx.NodeProto]:

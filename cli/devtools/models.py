@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from shared.adapters.model_store import ModelStore
 from shared.adapters.storage import BlobStore
+from shared.domain.contract import ColumnType, DatasetContract
 from shared.domain.contracts import get_contract
 from shared.domain.documents.model import LIGHTGBM, ModelDescription, ModelManifest
+from shared.domain.encoding import Encoding, categorical_features, learn_vocabulary
 
 
 def publish_synthetic_model(
@@ -66,4 +70,81 @@ def publish_synthetic_model(
     )
     if promote:
         models.promote(version, expected_etag=models.champion()[1], reason="synthetic model for tests")
+    return manifest
+
+
+def contract_rows(contract: DatasetContract, path: Path) -> tuple[np.ndarray, np.ndarray, Encoding, dict[str, list]]:
+    """A generated CSV of ``contract`` as the model reads it: float32 features (categories coded by a vocabulary
+    learnt from the file, booleans 1/0, missing NaN), the labels, the encoding, and each categorical's texts."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    texts = {c.name: pa.string() for c in contract.columns if c.type in (ColumnType.STRING, ColumnType.TIMESTAMP)}
+    texts |= {name: pa.string() for name in categorical_features(contract)}
+    table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=texts, strings_can_be_null=True))
+    features = contract.feature_names
+    vocabularies, categories = {}, {}
+    x = np.empty((table.num_rows, len(features)), np.float32)
+    for j, name in enumerate(features):
+        column = table.column(name)
+        if name in texts:
+            counted = pc.value_counts(column.drop_null()).to_pylist()
+            vocabularies[name] = learn_vocabulary(
+                contract, name, [c["values"] for c in counted], np.array([c["counts"] for c in counted])
+            )
+            categories[name] = column.to_pylist()
+            continue
+        x[:, j] = np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), np.float64)
+    encoding = Encoding(tuple(features), vocabularies)
+    encoding.fill(x, categories)
+    assert contract.label is not None
+    return x, np.asarray(table.column(contract.label.name), np.int8), encoding, categories
+
+
+def publish_contract_model(
+    store: BlobStore,
+    model_name: str,
+    contract: DatasetContract,
+    path: Path,
+    *,
+    version: str,
+    trees: int = 300,
+    seed: int = 0,
+) -> ModelManifest:
+    """``trees`` boosting rounds (15 leaves, no early stopping) on a generated file of ``contract``, with
+    LightGBM's categorical splits for its categories; published with its vocabularies and promoted. Two
+    contracts of the same width get models of the same size, which is what the scoring benchmark compares."""
+    import lightgbm as lgb
+
+    from training.onnx_export import check_parity, to_onnx
+
+    x, y, encoding, _ = contract_rows(contract, path)
+    features = contract.feature_names
+    params = {"objective": "binary", "num_leaves": 15, "learning_rate": 0.05, "min_data_per_group": 20}
+    params |= {"verbose": -1, "seed": seed, "deterministic": True, "num_threads": 2}
+    data = lgb.Dataset(x, y, feature_name=features, categorical_feature=encoding.categorical or "auto")
+    booster = lgb.train(params, data, num_boost_round=trees)
+    onnx_bytes = to_onnx(booster, features)
+    parity = check_parity(booster, onnx_bytes, x[:2000])
+    models = ModelStore(store, model_name)
+    manifest = models.publish(
+        version,
+        onnx_bytes,
+        ModelDescription(
+            kind=LIGHTGBM,
+            feature_names=features,
+            categories=encoding.to_manifest(),
+            input_name="features",
+            threshold=0.5,
+            metrics={"trees": trees},
+            dataset=contract.name,
+            contract_sha256=contract.sha256,
+            contract_input_sha256=contract.input_sha256,
+            dataset_version="synthetic",
+            parity_max_abs_diff=parity,
+        ),
+        extra_files={"model.txt": booster.model_to_string().encode()},
+    )
+    models.promote(version, expected_etag=models.champion()[1], reason="synthetic model for the benchmark")
     return manifest
