@@ -109,8 +109,9 @@ $(PEER_VENV)/.installed: requirements-bench-peer.lock
 wrk: ## Debian's wrk (bench-score's saturation load), installed once
 	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 
-bench-score: setup wrk $(PEER_VENV)/.installed ## fraudops serve beside the Azure ML inference server and its floors, one run
+bench-score: setup wrk $(PEER_VENV)/.installed ## fraudops serve beside the Azure ML inference server and its floors, then by contract
 	$(PY) scripts/bench_score.py
+	$(PY) scripts/bench_contracts.py
 
 bench-stream: setup ## stream processor, batches of 1,000 events: events/s and time by stage vs bare ONNX Runtime
 	$(PY) scripts/bench_stream.py

@@ -1,4 +1,4 @@
-"""Curated Parquet files as DataFrames and matrices (drift checks); a retrain reads its window (``training.window``)."""
+"""Curated Parquet files as matrices (drift checks); a retrain reads its window (``training.window``)."""
 
 from __future__ import annotations
 
@@ -13,22 +13,8 @@ from shared.domain.errors import BlobNotFoundError
 from shared.etl.manifest import read_manifest
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from shared.adapters.storage import BlobStore
-
-
-def numeric_columns(contract: DatasetContract) -> list[str]:
-    return [c for c in contract.names if contract.column(c).dtype != "string"]
-
-
-def load_files(store: BlobStore, files: list[str], columns: list[str]) -> pd.DataFrame:
-    """Curated Parquet files, in order, as one DataFrame of ``columns``."""
-    import pandas as pd
-    import pyarrow.parquet as pq
-
-    tables = [pq.read_table(io.BytesIO(store.get_bytes(layout.CURATED, f)[0]), columns=columns) for f in files]
-    return pd.concat([t.to_pandas() for t in tables], ignore_index=True)
+    from shared.domain.encoding import Encoding
 
 
 def newest_files(store: BlobStore, dataset: str, files: list[str] | None = None) -> list[str]:
@@ -42,6 +28,23 @@ def newest_files(store: BlobStore, dataset: str, files: list[str] | None = None)
     return [f.path for f in entries if (f.ingested_at, f.source_blob, f.source_etag) == ingest]
 
 
-def matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
-    """Features as a C-contiguous float32 matrix, the ONNX model's input type."""
-    return np.ascontiguousarray(frame[features].to_numpy(dtype=np.float32))
+def coded_matrix(
+    store: BlobStore, files: list[str], contract: DatasetContract, encoding: Encoding | None
+) -> np.ndarray:
+    """Curated files' features as the model reads them: float32, missing as NaN, a boolean as 1 or 0, and a
+    category as its code in ``encoding`` (a model's vocabularies; a category it does not know is NaN)."""
+    import pyarrow.parquet as pq
+
+    from training.window import codes, floats
+
+    features = contract.feature_names
+    vocabularies = encoding.vocabularies if encoding is not None else {}
+    parts = []
+    for f in files:
+        table = pq.read_table(io.BytesIO(store.get_bytes(layout.CURATED, f)[0]), columns=features)
+        x = np.empty((table.num_rows, len(features)), dtype=np.float32)
+        for j, name in enumerate(features):
+            column = table.column(name)
+            x[:, j] = codes(vocabularies[name], column) if name in vocabularies else floats(column)
+        parts.append(x)
+    return np.ascontiguousarray(np.concatenate(parts)) if parts else np.empty((0, len(features)), np.float32)

@@ -19,9 +19,10 @@ from shared.domain import drift, layout
 from shared.domain.contracts import get_contract
 from shared.domain.documents import training as stored
 from shared.domain.documents.model import ModelManifest
+from shared.domain.encoding import Encoding
 from shared.domain.errors import ModelNotAvailableError
 from shared.domain.results import as_dict
-from training.data import load_files, matrix, newest_files
+from training.data import coded_matrix, newest_files
 from training.report import drift_html
 
 if TYPE_CHECKING:
@@ -70,7 +71,8 @@ def check_drift(
     if champion is None:
         return DriftReport(checked=False, alert=False, message="no champion yet; drift not checked")
     try:
-        reference = ModelManifest.model_validate(models.manifest(champion)).training_profile
+        manifest = ModelManifest.model_validate(models.manifest(champion))
+        reference = manifest.training_profile
     except ModelNotAvailableError as exc:
         return DriftReport(checked=False, alert=False, message=f"champion unreadable ({exc.reason})")
     if not reference:
@@ -79,7 +81,8 @@ def check_drift(
         )
     if current is None:
         names = newest_files(store, contract.name, files)
-        current = (layout.display(layout.CURATED, names[0]), matrix(load_files(store, names, features), features))
+        encoding = Encoding.from_manifest(features, manifest.categories) if manifest.categories else None
+        current = (layout.display(layout.CURATED, names[0]), coded_matrix(store, names, contract, encoding))
     result = drift.compare(
         reference,
         current[1],

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.domain.contract import DatasetContract
-from shared.domain.encoding import Encoding, learn_vocabulary
+from shared.domain.encoding import Encoding, Vocabulary, learn_vocabulary
 from shared.domain.errors import TrainingError
 from shared.domain.layout import CURATED
 from shared.etl.manifest import files_of_version, read_manifest
@@ -274,6 +274,22 @@ def seconds(column: pa.ChunkedArray) -> np.ndarray:
     from shared.etl.arrays import seconds as arrow_seconds
 
     return arrow_seconds(column)
+
+
+def codes(vocabulary: Vocabulary, column: pa.ChunkedArray) -> np.ndarray:
+    """A categorical column as its codes in ``vocabulary`` (float32; NaN when missing or not in it)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = column.combine_chunks()
+    if not pa.types.is_dictionary(arr.type):
+        arr = pc.dictionary_encode(arr)
+    per_value = vocabulary.codes(arr.dictionary.to_pylist())
+    indices = floats(arr.indices)
+    present = ~np.isnan(indices)
+    out = np.full(indices.size, np.nan, dtype=np.float32)
+    out[present] = per_value[indices[present].astype(np.int64)]
+    return out
 
 
 class _Codes:

@@ -7,10 +7,16 @@ was pinned, and a newer manifest version (another ETL, an erasure) changes nothi
 part that is gone (an erasure rewrote it and deleted the old one) or whose row count differs from the
 pinned one fails the run with ``DatasetChangedError``: it is never half-read.
 
-Each partition is one part, in time order (ingestion, then ``Time`` within the part, as
+Each partition is one part, in time order (ingestion, then the event time within the part, as
 ``load_window`` orders it), with the rows of erased customers dropped by the same ``read_part``.
-Columns: the contract's features (float32), the label (int8), the time (float64), ``_part`` (the index
-of the file) and, once the lengths are known, ``_row`` (the row's position in the whole window).
+Columns: the contract's features (float32: a number or boolean as ``load_window`` reads it, missing as
+NaN, a category as its code in the window's vocabulary), the label (int8), the time (float64 seconds),
+``_part`` (the index of the file) and, once the lengths are known, ``_row`` (the row's position in the
+whole window).
+
+The vocabularies are the whole window's, learnt as ``load_window`` learns them: each worker counts its
+part's categories in the order it meets them (``category_counts``), and the driver merges the parts in
+window order (``merge_counts``), so both paths give every category the same code.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.domain import layout
+from shared.domain.encoding import Encoding
 from shared.domain.errors import TrainingError
 
 if TYPE_CHECKING:
@@ -50,17 +57,15 @@ class Snapshot:
     erased: frozenset[str]
 
 
-def read_one(
-    item: tuple[int, str, int], *, options: dict[str, Any], dataset: str, erased: frozenset[str], labels_only: bool
-) -> pd.DataFrame:
-    """One pinned part, on a worker: straight from Blob with ``adlfs``, checked against the pin, time-ordered."""
+def _pinned_part(item: tuple[int, str, int], *, options: dict[str, Any], dataset: str, erased: frozenset[str]) -> Any:
+    """One pinned part's table (``read_part``), straight from Blob with ``adlfs``, checked against the pin."""
     import pyarrow.parquet as pq
     from adlfs import AzureBlobFileSystem
 
     from shared.domain.contracts import get_contract
     from training.window import read_part
 
-    index, path, expected = item
+    _, path, expected = item
     contract = get_contract(dataset)
     fs = AzureBlobFileSystem(**options)
     try:
@@ -76,21 +81,80 @@ def read_one(
             f"curated part {path} has {source.metadata.num_rows} rows where the run's dataset version has "
             f"{expected}; nothing is published"
         )
-    table = read_part(source, contract, erased)
+    return read_part(source, contract, erased)
+
+
+def read_one(
+    item: tuple[int, str, int],
+    *,
+    options: dict[str, Any],
+    dataset: str,
+    erased: frozenset[str],
+    labels_only: bool,
+    encoding: Encoding | None = None,
+) -> pd.DataFrame:
+    """One pinned part, on a worker, time-ordered: its labels, or its typed columns (categories by ``encoding``)."""
+    import pandas as pd
+
+    from shared.domain.contracts import get_contract
+    from training.window import codes, floats, seconds
+
+    contract = get_contract(dataset)
+    table = _pinned_part(item, options=options, dataset=dataset, erased=erased)
     label, time_col = contract.label, contract.time_column
     assert label is not None and time_col is not None  # read_part refused a contract without them
-    frame = table.to_pandas()
-    order = np.argsort(frame[time_col.name].to_numpy(), kind="stable")
-    frame = frame.iloc[order].reset_index(drop=True)
-    out = frame[[label.name]].astype({label.name: np.int8}) if labels_only else _typed(frame, contract)
-    out[PART] = np.int32(index)
+    t = seconds(table.column(time_col.name))
+    order = np.argsort(t, kind="stable")
+    columns: dict[str, Any] = {label.name: table.column(label.name).to_numpy().astype(np.int8)[order]}
+    if not labels_only:
+        vocabularies = encoding.vocabularies if encoding is not None else {}
+        for name in contract.feature_names:
+            column = table.column(name)
+            values = codes(vocabularies[name], column) if name in vocabularies else floats(column)
+            columns[name] = np.asarray(values, dtype=np.float32)[order]
+        columns[time_col.name] = t[order]
+        columns = {k: columns[k] for k in [*contract.feature_names, label.name, time_col.name]}
+    out = pd.DataFrame(columns)
+    out[PART] = np.int32(item[0])
     return out
 
 
-def _typed(frame: pd.DataFrame, contract: Any) -> pd.DataFrame:
-    types = {name: np.float32 for name in contract.feature_names}
-    types.update({contract.label.name: np.int8, contract.time_column.name: np.float64})
-    return frame[list(types)].astype(types)
+def category_counts(
+    item: tuple[int, str, int], *, options: dict[str, Any], dataset: str, erased: frozenset[str]
+) -> dict[str, list[tuple[str, int]]]:
+    """On a worker: each categorical feature's values in one part, in the order met, with their row counts."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from shared.domain.contracts import get_contract
+    from shared.domain.encoding import categorical_features
+
+    contract = get_contract(dataset)
+    table = _pinned_part(item, options=options, dataset=dataset, erased=erased)
+    out = {}
+    for name in categorical_features(contract):
+        arr = table.column(name).combine_chunks()
+        if not pa.types.is_dictionary(arr.type):
+            arr = pc.dictionary_encode(arr)
+        indices = arr.indices.drop_null().to_numpy().astype(np.int64)
+        counts = np.bincount(indices, minlength=len(arr.dictionary))
+        out[name] = [(v, int(c)) for v, c in zip(arr.dictionary.to_pylist(), counts, strict=True)]
+    return out
+
+
+def merge_counts(contract: Any, parts: list[dict[str, list[tuple[str, int]]]]) -> Encoding:
+    """The window's encoding from the parts' counts, in window order: ``load_window``'s vocabularies."""
+    from shared.domain.encoding import categorical_features, learn_vocabulary
+
+    vocabularies = {}
+    for name in categorical_features(contract):
+        seen: dict[str, int] = {}
+        for part in parts:
+            for value, count in part.get(name, []):
+                seen[value] = seen.get(value, 0) + count
+        values = list(seen)
+        vocabularies[name] = learn_vocabulary(contract, name, values, np.asarray([seen[v] for v in values]))
+    return Encoding(tuple(contract.feature_names), vocabularies)
 
 
 def _meta(dataset: str, *, labels_only: bool) -> pd.DataFrame:
@@ -108,7 +172,9 @@ def _meta(dataset: str, *, labels_only: bool) -> pd.DataFrame:
     return pd.DataFrame({k: pd.Series(dtype=v) for k, v in columns.items()})
 
 
-def frame(snapshot: Snapshot, options: dict[str, Any], *, labels_only: bool = False) -> dd.DataFrame:
+def frame(
+    snapshot: Snapshot, options: dict[str, Any], *, labels_only: bool = False, encoding: Encoding | None = None
+) -> dd.DataFrame:
     """The pinned window, one partition per part (nothing is read until a computation asks)."""
     import dask.dataframe as dd
 
@@ -120,6 +186,7 @@ def frame(snapshot: Snapshot, options: dict[str, Any], *, labels_only: bool = Fa
         dataset=snapshot.dataset,
         erased=snapshot.erased,
         labels_only=labels_only,
+        encoding=encoding,
         meta=_meta(snapshot.dataset, labels_only=labels_only),
         divisions=None,
         label=f"read-{snapshot.version}",

@@ -9,6 +9,7 @@ import numpy as np
 from training.distributed.source import PART, ROW
 
 if TYPE_CHECKING:
+    from shared.domain.encoding import Encoding
     from shared.scoring.derived import Derived
 
 
@@ -29,10 +30,12 @@ def inputs(part: Any, features: list[str], derived: Derived | None, names: list[
     return pd.DataFrame(wide, columns=names, index=part.index)
 
 
-def score(part: Any, features: list[str], models: dict[str, Any]) -> Any:
-    """Probabilities of each model on one part's rows, on a worker."""
+def score(part: Any, features: list[str], models: dict[str, Any], encoding: Encoding | None = None) -> Any:
+    """Probabilities of each model on one part's rows, on a worker. A model given as ``(onnx bytes, its
+    encoding)`` learnt other category codes: the part's (``encoding``'s) are recoded into its own first."""
     import pandas as pd
 
+    from shared.domain.encoding import recode
     from training.model import Model
     from training.onnx_export import onnx_probabilities
 
@@ -41,6 +44,9 @@ def score(part: Any, features: list[str], models: dict[str, Any]) -> Any:
     for name, model in models.items():
         if not len(part):
             out[name] = np.empty(0)
+        elif isinstance(model, tuple):
+            onnx_bytes, own = model
+            out[name] = onnx_probabilities(onnx_bytes, recode(x, encoding, own))
         elif isinstance(model, bytes):
             out[name] = onnx_probabilities(model, x)
         elif isinstance(model, Model):

@@ -40,10 +40,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shared.domain.encoding import Encoding
 from shared.domain.errors import BlobNotFoundError, ModelIntegrityError, ModelNotAvailableError, TrainingError
 from training.distributed import workers
 from training.distributed.prepared import EVAL_ROWS, DistributedPrepared, TestPart, need
-from training.distributed.source import PART, ROW, Snapshot, frame, with_rows
+from training.distributed.source import PART, ROW, Snapshot, category_counts, frame, merge_counts, with_rows
+from training.inputs import Features
 from training.steps import Fitted, Prepared
 from training.window import Window, check_classes, cut, layout, plan_window
 
@@ -94,11 +96,9 @@ class DaskEngine:
         self.options = storage_options(storage)
         self.features = contract.feature_names
         if contract.label is None or contract.time_column is None:
-            raise TrainingError(f"dataset {contract.name}: the Dask path needs a label and an event time")
-        if any(contract.column(f).dtype != "float64" or contract.column(f).nullable for f in self.features):
             raise TrainingError(
-                f"dataset {contract.name} has categorical, boolean, integer or nullable features, which the Dask "
-                "path does not read yet; lower TRAIN_WINDOW_ROWS so the window trains on one instance"
+                f"dataset {contract.name}: the Dask path needs a label and an event time (a window without time "
+                "keeps its file order, which only one instance reads); lower TRAIN_WINDOW_ROWS to train it here"
             )
         self.label, self.time = contract.label.name, contract.time_column.name
 
@@ -124,7 +124,8 @@ class DaskEngine:
         plan = cut(n)
         check_classes({name: (b - a, int(y_all[a:b].sum())) for name, (a, b) in plan.parts().items()}, n)
         del y_all
-        full = with_rows(frame(snapshot, self.options), list(offsets))
+        encoding = self._encoding(snapshot)
+        full = with_rows(frame(snapshot, self.options, encoding=encoding), list(offsets))
         fraction = min(1.0, config.search_rows / max(n, 1))
         test_rows = n - plan.dev_stop
         eval_fraction = min(1.0, EVAL_ROWS / max(test_rows, 1))
@@ -146,6 +147,8 @@ class DaskEngine:
             sample[self.label].to_numpy(np.int8),
             sample[self.time].to_numpy(np.float64),
             sample[PART].to_numpy(np.int32),
+            Features.of(self.contract),
+            encoding,
         )
         sample_plan = layout(window)  # refuses a sample whose folds lack a class, with the reason
         times = dict(zip(bounds[ROW].tolist(), bounds[self.time].tolist(), strict=True))
@@ -183,6 +186,25 @@ class DaskEngine:
             x_eval=np.ascontiguousarray(evaluation[self.features].to_numpy(np.float32)),
             eval_rows=evaluation[ROW].to_numpy(np.int64),
         )
+
+    def _encoding(self, snapshot: Snapshot) -> Encoding:
+        """The window's vocabularies, as ``load_window`` learns them: each part's categories counted on the
+        workers, merged here in window order (no categorical feature: an empty encoding, read nowhere)."""
+        from shared.domain.encoding import categorical_features
+
+        if not categorical_features(self.contract):
+            return Encoding(tuple(self.features))
+        items = list(enumerate(zip(snapshot.files, snapshot.counts, strict=True)))
+        futures = self.client.map(
+            category_counts,
+            [(i, path, count) for i, (path, count) in items],
+            options=self.options,
+            dataset=snapshot.dataset,
+            erased=snapshot.erased,
+            pure=False,
+        )
+        counted = self._watched(lambda: self.client.gather(futures), "counting the categories")
+        return merge_counts(self.contract, list(counted))
 
     # -- fit -------------------------------------------------------------------------------------------
     def fit(self, prepared: Prepared, run_config: TrainConfig, *, deadline: float) -> Fitted:
@@ -267,14 +289,17 @@ class DaskEngine:
             if list(manifest.feature_names) != self.features or manifest.threshold is None:
                 log.warning("champion %s was trained on other features; the new model replaces it", version)
                 return None
-            return self._score_test(p, {"champion": onnx_bytes})["champion"], manifest.threshold
+            champion: Any = onnx_bytes
+            if manifest.categories:  # the window's codes in the champion's own vocabularies, on the workers
+                champion = (onnx_bytes, Encoding.from_manifest(self.features, manifest.categories))
+            return self._score_test(p, {"champion": champion})["champion"], manifest.threshold
 
         return score
 
     # -- on the workers --------------------------------------------------------------------------------
     def _rows(self, p: DistributedPrepared, start: int, stop: int) -> tuple[dd.DataFrame, list[int]]:
         """The window's rows ``[start, stop)`` as partitions that hold some, with each one's length there."""
-        full = with_rows(frame(need(p.snapshot), self.options), list(p.offsets))
+        full = with_rows(frame(need(p.snapshot), self.options, encoding=p.window.encoding), list(p.offsets))
         keep, lengths = [], []
         for i, (offset, length) in enumerate(zip(p.offsets, p.lengths, strict=True)):
             inside = min(stop, offset + length) - max(start, offset)
@@ -312,7 +337,14 @@ class DaskEngine:
             for future in futures_of(parts):
                 if future.status == "error":
                     future.result()
-            model.fit(parts[0], parts[1], feature_name=names, callbacks=list(self.callbacks))
+            categorical = p.window.encoding.categorical if p.window.encoding is not None else []
+            model.fit(
+                parts[0],
+                parts[1],
+                feature_name=names,
+                categorical_feature=categorical or "auto",
+                callbacks=list(self.callbacks),
+            )
 
         self._watched(work, f"the {what} model's fit")
         log.info("distributed %s fit: %d rows, %d rounds in %.1f s", what, stop, rounds, time.monotonic() - began)
@@ -325,9 +357,8 @@ class DaskEngine:
 
         rows, _ = self._rows(p, p.plan.dev_stop, p.rows)
         meta = pd.DataFrame({ROW: pd.Series(dtype=np.int64), **{k: pd.Series(dtype=np.float64) for k in models}})
-        scored = self._compute(
-            rows.map_partitions(workers.score, self.features, models, meta=meta), "scoring the test part on the workers"
-        ).sort_values(ROW)
+        scoring = rows.map_partitions(workers.score, self.features, models, p.window.encoding, meta=meta)
+        scored = self._compute(scoring, "scoring the test part on the workers").sort_values(ROW)
         if not np.array_equal(scored[ROW].to_numpy(), need(p.test).rows):
             raise TrainingError("the test part scored on the workers is not the test part that was read")
         return {k: scored[k].to_numpy(np.float64) for k in models}
