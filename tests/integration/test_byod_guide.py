@@ -103,3 +103,5 @@ def test_the_guide_runs_from_export_to_monitored_model(store, azurite, tmp_path,
     assert access["records"] > 0  # found by the client number, which no blob holds in clear
     shown = next(v for k, v in outputs.items() if k.startswith("contract show"))
     assert shown["roles"]["entities"]["customer"] == "client_no" and shown["features"] == 5
+    trial = pacsv.read_csv(tmp_path / "trial.csv")  # rows drawn from the contract, before any export
+    assert trial.num_rows == 2_000 and trial.column_names == [c["name"] for c in shown["columns"]]
