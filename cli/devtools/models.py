@@ -26,30 +26,44 @@ def publish_synthetic_model(
     threshold: float = 0.5,
 ) -> ModelManifest:
     """Train ``trees`` boosting rounds (no early stopping) on generated rows, publish ONNX + booster, promote."""
+    from training.generate import DATASET, sample_features
+
+    x, y = sample_features(rows, seed, fraud_rate=0.05)
+    return _publish_booster(
+        store, model_name, get_contract(DATASET), x, y, None,
+        version=version, trees=trees, seed=seed, threshold=threshold, promote=promote,
+    )  # fmt: skip
+
+
+def _publish_booster(
+    store: BlobStore,
+    model_name: str,
+    contract: DatasetContract,
+    x: np.ndarray,
+    y: np.ndarray,
+    encoding: Encoding | None,
+    *,
+    version: str,
+    trees: int,
+    seed: int,
+    threshold: float,
+    promote: bool,
+) -> ModelManifest:
+    """``trees`` rounds of 15 leaves on ``x`` (categorical splits where ``encoding`` says), exported, checked,
+    published with what a trained model carries for live drift, and promoted when asked."""
     import lightgbm as lgb
 
     from shared.domain import drift
     from shared.domain.telemetry import PROBABILITY_BUCKETS
-    from training.generate import DATASET, sample_features
     from training.onnx_export import check_parity, to_onnx
 
-    features = get_contract(DATASET).feature_names
-    x, y = sample_features(rows, seed, fraud_rate=0.05)
-    booster = lgb.train(
-        {
-            "objective": "binary",
-            "num_leaves": 15,
-            "learning_rate": 0.05,
-            "verbose": -1,
-            "seed": seed,
-            "deterministic": True,
-            "num_threads": 2,
-        },
-        lgb.Dataset(x, y, feature_name=features),
-        num_boost_round=trees,
-    )
+    features = contract.feature_names
+    categorical = encoding.categorical if encoding is not None else []
+    params = {"objective": "binary", "num_leaves": 15, "learning_rate": 0.05, "min_data_per_group": 20}
+    params |= {"verbose": -1, "seed": seed, "deterministic": True, "num_threads": 2}
+    data = lgb.Dataset(x, y, feature_name=features, categorical_feature=categorical or "auto")
+    booster = lgb.train(params, data, num_boost_round=trees)
     onnx_bytes = to_onnx(booster, features)
-    parity = check_parity(booster, onnx_bytes, x[:2000])
     models = ModelStore(store, model_name)
     manifest = models.publish(
         version,
@@ -57,13 +71,17 @@ def publish_synthetic_model(
         ModelDescription(
             kind=LIGHTGBM,
             feature_names=features,
+            categories=encoding.to_manifest() if encoding is not None else {},
             input_name="features",
             threshold=threshold,
             metrics={"trees": trees},
+            dataset=contract.name,
+            contract_sha256=contract.sha256,
+            contract_input_sha256=contract.input_sha256,
             dataset_version="synthetic",
-            parity_max_abs_diff=parity,
+            parity_max_abs_diff=check_parity(booster, onnx_bytes, x[:2000]),
             # what a trained model carries for live drift (training.pipeline does the same)
-            training_profile=drift.profile(x, features),
+            training_profile=drift.profile(x, features, categorical=categorical),
             score_profile=drift.score_profile(np.asarray(booster.predict(x)), PROBABILITY_BUCKETS),
         ),
         extra_files={"model.txt": booster.model_to_string().encode()},
@@ -115,36 +133,8 @@ def publish_contract_model(
     """``trees`` boosting rounds (15 leaves, no early stopping) on a generated file of ``contract``, with
     LightGBM's categorical splits for its categories; published with its vocabularies and promoted. Two
     contracts of the same width get models of the same size, which is what the scoring benchmark compares."""
-    import lightgbm as lgb
-
-    from training.onnx_export import check_parity, to_onnx
-
     x, y, encoding, _ = contract_rows(contract, path)
-    features = contract.feature_names
-    params = {"objective": "binary", "num_leaves": 15, "learning_rate": 0.05, "min_data_per_group": 20}
-    params |= {"verbose": -1, "seed": seed, "deterministic": True, "num_threads": 2}
-    data = lgb.Dataset(x, y, feature_name=features, categorical_feature=encoding.categorical or "auto")
-    booster = lgb.train(params, data, num_boost_round=trees)
-    onnx_bytes = to_onnx(booster, features)
-    parity = check_parity(booster, onnx_bytes, x[:2000])
-    models = ModelStore(store, model_name)
-    manifest = models.publish(
-        version,
-        onnx_bytes,
-        ModelDescription(
-            kind=LIGHTGBM,
-            feature_names=features,
-            categories=encoding.to_manifest(),
-            input_name="features",
-            threshold=0.5,
-            metrics={"trees": trees},
-            dataset=contract.name,
-            contract_sha256=contract.sha256,
-            contract_input_sha256=contract.input_sha256,
-            dataset_version="synthetic",
-            parity_max_abs_diff=parity,
-        ),
-        extra_files={"model.txt": booster.model_to_string().encode()},
-    )
-    models.promote(version, expected_etag=models.champion()[1], reason="synthetic model for the benchmark")
-    return manifest
+    return _publish_booster(
+        store, model_name, contract, x, y, encoding,
+        version=version, trees=trees, seed=seed, threshold=0.5, promote=True,
+    )  # fmt: skip
