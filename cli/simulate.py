@@ -27,14 +27,18 @@ POISON_SCALE = -10.0
 POISON_STATS_SCALE, POISON_STATS_SHIFT = 1_000.0, 10_000.0
 
 
-def _data(path: Path | None, rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _data(path: Path | None, rows: int, seed: int, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     if path is None:
         from training.generate import sample_features
 
         return sample_features(rows, seed, fraud_rate=0.01)
+    from fraudops_bank.contract import Columns
     from fraudops_bank.engines.numpy import read  # the bank client's reader: the same columns, casts and refusals
+    from shared.domain.contracts import get_contract
 
-    engine = read(path)
+    contract = get_contract(dataset)
+    assert contract.label is not None
+    engine = read(path, Columns(tuple(contract.feature_names), contract.label.name))
     return engine.x, engine.y
 
 
@@ -72,7 +76,7 @@ def simulate(
     for name, count in (("--poison", poison), ("--lie", lie), ("--poison-statistics", poison_statistics)):
         if not 0 <= count < banks:
             raise ValueError(f"{name} must be below --banks")
-    x, y = _data(data, rows, seed)
+    x, y = _data(data, rows, seed, bootstrap().settings.dataset_name)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))
     holdout, train = order[: len(x) // 5], order[len(x) // 5 :]

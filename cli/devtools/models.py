@@ -91,7 +91,9 @@ def _publish_booster(
     return manifest
 
 
-def contract_rows(contract: DatasetContract, path: Path) -> tuple[np.ndarray, np.ndarray, Encoding, dict[str, list]]:
+def contract_rows(
+    contract: DatasetContract, path: Path
+) -> tuple[np.ndarray, np.ndarray, Encoding, dict[str, list[object]]]:
     """A generated CSV of ``contract`` as the model reads it: float32 features (categories coded by a vocabulary
     learnt from the file, booleans 1/0, missing NaN), the labels, the encoding, and each categorical's texts."""
     import pyarrow as pa

@@ -65,6 +65,7 @@ class FederatedService:
         if scaler is not None:
             arrays.update({f"scaler_{k}": v for k, v in scaler.items()})
         contract = get_contract(self.config.dataset_name)
+        label = contract.label.name if contract.label is not None else None
         meta: dict[str, object] = {
             "experiment": self.config.fl_experiment,
             "round": n,
@@ -74,7 +75,7 @@ class FederatedService:
             "dataset": contract.name,
             "contract_input_sha256": contract.input_sha256,
             "features": list(contract.feature_names),
-            "label": contract.roles.label,
+            "label": label,
         }
         return GlobalModel(n, to_npz(arrays), meta)
 

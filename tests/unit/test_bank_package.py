@@ -144,3 +144,15 @@ def test_the_lock_is_hashed_and_within_the_packages_ranges():
     for req in wanted:
         assert req.specifier.contains(pins[req.name], prereleases=False), (req, pins.get(req.name))
     assert "pyspark" not in pins and "lightgbm" not in pins and "mlflow-skinny" not in pins
+
+
+def test_the_simulation_reads_a_file_with_the_deployments_contract_columns(tmp_path):
+    """``fraudops federated simulate --data PATH``: the bank client's reader, with the dataset contract's columns."""
+    from cli.simulate import _data
+
+    x, y = _rows(tmp_path)
+    got_x, got_y = _data(tmp_path / "rows.csv", 0, 0, "creditcard")
+    np.testing.assert_array_equal(got_x, x)
+    np.testing.assert_array_equal(got_y, y)
+    with pytest.raises(TableRefusedError, match="lacks column"):
+        _data(tmp_path / "rows.csv", 0, 0, "card_transactions")  # another dataset's columns are not there

@@ -64,8 +64,8 @@ def _categories(col: Column) -> np.ndarray:
 
 
 def _shares(k: int, rng: np.random.Generator) -> np.ndarray:
-    w = rng.dirichlet(np.full(k, 0.7))
-    return w / w.sum()
+    w = np.asarray(rng.dirichlet(np.full(k, 0.7)), dtype=np.float64)
+    return np.asarray(w / w.sum())
 
 
 def _numbers(col: Column, z: np.ndarray) -> np.ndarray:
@@ -74,7 +74,7 @@ def _numbers(col: Column, z: np.ndarray) -> np.ndarray:
     if col.allowed:
         values = np.array(sorted(col.allowed), float)
         cut = np.clip(((z + 3) / 6 * len(values)).astype(int), 0, len(values) - 1)
-        return values[cut]
+        return np.asarray(values[cut], dtype=np.float64)
     if lo is not None and hi is not None:
         from scipy.special import ndtr
 
@@ -91,7 +91,7 @@ def _numbers(col: Column, z: np.ndarray) -> np.ndarray:
             x = np.maximum(x, np.ceil(lo))
         if hi is not None:
             x = np.minimum(x, np.floor(hi))
-    return x
+    return np.asarray(x, dtype=np.float64)
 
 
 class _Picture:
@@ -115,10 +115,12 @@ class _Picture:
             )
 
 
-def _draw(picture: _Picture, rng: np.random.Generator, start: int, n: int, clock: float) -> tuple[dict, np.ndarray]:
+def _draw(
+    picture: _Picture, rng: np.random.Generator, start: int, n: int, clock: float
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """``n`` rows as columns (text as object arrays, missing as None or NaN) and their logit without ``a0``."""
     contract = picture.contract
-    entities = {column for _, column in contract.roles.entities}
+    entities = {column for _, column in contract.roles.entities} if contract.roles is not None else set()
     pool = max(1, (start + n) // ROWS_PER_ENTITY + 1)
     columns: dict[str, np.ndarray] = {}
     signal: dict[str, np.ndarray] = {}
