@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shared.domain import layout
+from shared.domain.behaviour import Behaviour
 
 Role = Literal["feature", "time", "label", "id"]
 FLOAT32_MAX = 3.4028234663852886e38  # models read float32; a larger magnitude would become infinity
@@ -85,6 +86,7 @@ class DatasetContract:
     cost_missed: float = 10.0
     cost_false_alarm: float = 1.0
     time_zone: str = "UTC"
+    behaviour: Behaviour = field(default_factory=Behaviour)  # declared behavioural features (issue 38)
     sha256: str = ""  # of the validated file's canonical form: what a model's manifest records
     input_sha256: str = ""  # of what shapes a model's input (the features' and label's names, types, rules)
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)

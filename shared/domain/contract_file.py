@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from shared.domain.behaviour import Aggregates, Behaviour, BehaviourError, Distinct, FraudShare, seconds_of
 from shared.domain.contract import FLOAT32_MAX, Column, ColumnType, DatasetContract, Role, Roles
 
 FORMAT_VERSION = 1
@@ -130,6 +131,52 @@ class CostsSpec(_Strict):
     false_alarm: float = Field(default=1.0, gt=0, description="the cost of a genuine case stopped")
 
 
+EntityKind = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+Stat = Literal["count", "sum", "mean", "max", "std"]
+DEFAULT_STATS: tuple[Stat, ...] = ("count", "sum", "mean")
+Durations = Annotated[list[str], Field(min_length=1, max_length=8)]
+
+
+class WindowsSpec(_Strict):
+    """Aggregates of a numeric column (``of``; none: ``count`` only) per entity over windows."""
+
+    entity: EntityKind
+    of: ColumnName | None = None
+    over: Durations
+    stats: list[Stat] | None = Field(default=None, min_length=1)  # default: count, sum, mean (count without of)
+
+
+class DistinctSpec(_Strict):
+    """How many different values of ``of`` an entity saw over windows (terminals per card...)."""
+
+    entity: EntityKind
+    of: ColumnName
+    over: Durations
+
+
+class AgainstMeanSpec(_Strict):
+    entity: EntityKind
+    over: str
+
+
+class FraudShareSpec(_Strict):
+    entity: EntityKind
+    over: Durations
+
+
+class BehaviourSpec(_Strict):
+    """Behavioural features (``shared.domain.behaviour`` writes down their semantics)."""
+
+    windows: list[WindowsSpec] = Field(default_factory=list, max_length=32)
+    distinct: list[DistinctSpec] = Field(default_factory=list, max_length=16)
+    since_previous: list[EntityKind] = Field(default_factory=list, max_length=8)
+    amount_vs_mean: list[AgainstMeanSpec] = Field(default_factory=list, max_length=8)
+    fraud_share: list[FraudShareSpec] = Field(default_factory=list, max_length=8)
+    calendar: list[Literal["hour", "weekday", "night", "weekend"]] = Field(default_factory=list)
+    label_delay: str = "7d"
+    lateness: str = "10m"
+
+
 class ContractSpec(_Strict):
     format: Literal[1] = 1
     name: str = Field(pattern=NAME_PATTERN)
@@ -139,6 +186,7 @@ class ContractSpec(_Strict):
     max_field_chars: int = Field(default=64, ge=1, le=10_000)
     roles: RolesSpec
     columns: list[ColumnSpec] = Field(min_length=2, max_length=MAX_COLUMNS)
+    behaviour: BehaviourSpec | None = None
 
     @field_validator("time_zone")
     @classmethod
@@ -165,6 +213,11 @@ class ContractSpec(_Strict):
                 raise ValueError(f"column {c.name!r} holds the {used[c.name]} role and cannot be a feature")
         if not any(_is_feature(c, used) for c in self.columns):
             raise ValueError("no feature: declare at least one float, integer, boolean or categorical column")
+        if self.behaviour is not None:
+            names = to_behaviour(self).names()  # durations, entities and columns checked on the way
+            taken = sorted(set(names) & set(by_name))
+            if taken:
+                raise ValueError(f"behaviour: feature {taken[0]!r} has the name of a column; rename the column")
         return self
 
     def _roles_of(self, by_name: dict[str, ColumnSpec]) -> dict[str, str]:
@@ -279,6 +332,8 @@ def _located(err: Any, doc: dict[str, Any], lines: _Lines) -> tuple[int | None, 
         return lines.line(loc), f"{_where(loc, doc)}: {text}"
     if role := re.match(r"roles\.([a-z_]+)(?:\.([a-z0-9_]+))?", text):
         return lines.line(("roles", *(g for g in role.groups() if g))), text
+    if part := re.match(r"behaviour(?:\.([a-z_]+))?", text):
+        return lines.line(("behaviour", *(g for g in part.groups() if g))), text
     listed = doc.get("columns")
     columns: list[Any] = listed if isinstance(listed, list) else []
     if named := re.search(r"(?:column|feature|label) '([A-Za-z0-9_]+)'", text):
@@ -362,7 +417,9 @@ def to_contract(spec: ContractSpec) -> DatasetContract:
     )
     canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     shaping = [c.model_dump(mode="json", exclude={"description", "unit", "personal"}) for c in spec.columns]
-    model_input = [c for c, col in zip(shaping, columns, strict=True) if col.role in ("feature", "label")]
+    model_input: list[Any] = [c for c, col in zip(shaping, columns, strict=True) if col.role in ("feature", "label")]
+    if spec.behaviour is not None:  # behavioural features shape the input too
+        model_input.append({"behaviour": spec.behaviour.model_dump(mode="json")})
     return DatasetContract(
         name=spec.name,
         columns=columns,
@@ -380,9 +437,80 @@ def to_contract(spec: ContractSpec) -> DatasetContract:
         cost_missed=spec.costs.missed_positive,
         cost_false_alarm=spec.costs.false_alarm,
         time_zone=spec.time_zone,
+        behaviour=to_behaviour(spec),
         sha256=hashlib.sha256(canonical.encode()).hexdigest(),
         input_sha256=hashlib.sha256(json.dumps(model_input, sort_keys=True).encode()).hexdigest(),
     )
+
+
+def to_behaviour(spec: ContractSpec) -> Behaviour:
+    """The runtime behaviour of a validated file's ``behaviour`` section (empty without one); ``ValueError``
+    naming the section, for an entity the roles do not declare, a column that is not there or not a number,
+    or a duration that is not one."""
+    b, r = spec.behaviour, spec.roles
+    if b is None:
+        return Behaviour()
+    columns = {c.name: c for c in spec.columns}
+
+    def key(entity: str, where: str) -> str:
+        if entity not in r.entities:
+            known = ", ".join(sorted(r.entities)) or "none"
+            raise ValueError(f"behaviour.{where}: entity {entity!r} is not in roles.entities (declared: {known})")
+        return r.entities[entity]
+
+    def number(name: str, where: str) -> str:
+        if name not in columns or columns[name].type not in ("float", "integer", "boolean"):
+            raise ValueError(f"behaviour.{where}: {name!r} is not a float, integer or boolean column")
+        return name
+
+    def windows(over: list[str], where: str) -> tuple[float, ...]:
+        try:
+            return tuple(sorted({seconds_of(w) for w in over}))
+        except BehaviourError as exc:
+            raise ValueError(f"behaviour.{where}: {exc}") from None
+
+    aggregates = []
+    for w in b.windows:
+        stats = tuple(w.stats) if w.stats is not None else (DEFAULT_STATS if w.of else ("count",))
+        if w.of is None and set(stats) != {"count"}:
+            raise ValueError("behaviour.windows: stats other than count need a column (of)")
+        of = number(w.of, "windows") if w.of else None
+        aggregates.append(Aggregates(w.entity, key(w.entity, "windows"), of, windows(w.over, "windows"), stats))
+    distinct = []
+    for d in b.distinct:
+        if d.of not in columns:
+            raise ValueError(f"behaviour.distinct: {d.of!r} is not a column")
+        distinct.append(Distinct(d.entity, key(d.entity, "distinct"), d.of, windows(d.over, "distinct")))
+    _roles_needed(b, r)
+    try:
+        delay, lateness = seconds_of(b.label_delay), seconds_of(b.lateness)
+    except BehaviourError as exc:
+        raise ValueError(f"behaviour: {exc}") from None
+    return Behaviour(
+        aggregates=tuple(aggregates),
+        distinct=tuple(distinct),
+        since_previous=tuple((e, key(e, "since_previous")) for e in b.since_previous),
+        amount_vs_mean=tuple(
+            (m.entity, key(m.entity, "amount_vs_mean"), windows([m.over], "amount_vs_mean")[0])
+            for m in b.amount_vs_mean
+        ),
+        fraud_share=tuple(
+            FraudShare(f.entity, key(f.entity, "fraud_share"), windows(f.over, "fraud_share")) for f in b.fraud_share
+        ),
+        calendar=tuple(b.calendar),
+        amount=r.amount,
+        label_delay=delay,
+        lateness=lateness,
+    )
+
+
+def _roles_needed(b: BehaviourSpec, r: RolesSpec) -> None:
+    if b.amount_vs_mean and r.amount is None:
+        raise ValueError("behaviour.amount_vs_mean needs roles.amount")
+    if b.calendar and r.event_time is None:
+        raise ValueError("behaviour.calendar needs roles.event_time")
+    if (b.windows or b.distinct or b.fraud_share or b.since_previous) and r.event_time is None:
+        raise ValueError("behaviour: windows need roles.event_time (history is ordered by it)")
 
 
 def _legacy_role(role: str | None, feature: bool) -> Role:
@@ -412,6 +540,7 @@ def catalogue(contract: DatasetContract) -> dict[str, Any]:
         "costs": {"missed_positive": contract.cost_missed, "false_alarm": contract.cost_false_alarm},
         "time_zone": contract.time_zone,
         "features": len(contract.feature_names),
+        "behaviour": contract.behaviour.names(),  # declared; computed by shared.domain.windows
         "columns": [
             {
                 "name": c.name,

@@ -1,0 +1,256 @@
+"""The point-in-time builder: each transaction's behavioural features from what was known at its event time.
+
+``point_in_time(history, behaviour)`` follows the semantics in ``shared.domain.behaviour`` exactly, for any
+number of rows, without a per-row Python loop: within each entity, rows are in (time, transaction id)
+order, a window's rows are a slice ``[start, i)`` found by binary search, and what a past transaction
+adds to later rows (a count, a fraud once its label is known, a value not yet seen again) is an interval
+of later rows, summed with a difference array. Nothing after a row's place in the order is read for it,
+which is what the leakage tests check: adding a later transaction, or a label known later, changes no
+earlier row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shared.domain.behaviour import Behaviour
+
+
+@dataclass(frozen=True)
+class History:
+    """Transactions in any order: event ``time`` (seconds, UTC), ``ids`` (the tie-break), the entity keys and
+    numeric columns the behaviour reads (text keys with None for missing; numbers as float with NaN), and
+    what is known of their labels: ``label`` (1, 0, or NaN when none yet) and ``labelled_at`` (seconds, NaN
+    when the label came without it)."""
+
+    time: np.ndarray
+    ids: np.ndarray
+    columns: Mapping[str, np.ndarray]
+    label: np.ndarray | None = None
+    labelled_at: np.ndarray | None = None
+    order: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.time)
+        if len(self.ids) != n or any(len(c) != n for c in self.columns.values()):
+            raise ValueError("every column of a history must have one value per transaction")
+        ids = np.asarray(self.ids).astype(str)
+        object.__setattr__(self, "order", np.lexsort((ids, np.asarray(self.time, np.float64))))
+
+
+def point_in_time(history: History, behaviour: Behaviour, time_zone: str = "UTC") -> dict[str, np.ndarray]:
+    """Each behavioural feature (``behaviour.names()``) per transaction, in ``history``'s row order."""
+    order = history.order
+    n = order.size
+    t = np.asarray(history.time, np.float64)[order]
+    out: dict[str, np.ndarray] = {}
+    fraud, known = _labels(history, t, behaviour.label_delay)
+
+    def column(name: str) -> np.ndarray:
+        return np.asarray(np.asarray(history.columns[name], np.float64)[order])
+
+    groups: dict[str, _Groups] = {}
+
+    def grouped(key: str) -> _Groups:
+        if key not in groups:
+            groups[key] = _Groups(np.asarray(history.columns[key], dtype=object)[order], t)
+        return groups[key]
+
+    for a in behaviour.aggregates:
+        g = grouped(a.key)
+        values = column(a.column) if a.column else None
+        for w in a.windows:
+            stats = g.aggregate(values, w)
+            for s in a.stats:
+                out[f"{a.entity}_{s}_{a.column or 'transactions'}_{_label(w)}"] = stats[s]
+    for d in behaviour.distinct:
+        g = grouped(d.key)
+        values = np.asarray(history.columns[d.column], dtype=object)[order]
+        for w in d.windows:
+            out[f"{d.entity}_distinct_{d.column}_{_label(w)}"] = g.distinct(values, w)
+    for entity, key in behaviour.since_previous:
+        out[f"{entity}_seconds_since_previous"] = grouped(key).since_previous()
+    for entity, key, w in behaviour.amount_vs_mean:
+        out[f"amount_vs_{entity}_mean_{_label(w)}"] = _against_mean(grouped(key), column, behaviour.amount, w)
+    for f in behaviour.fraud_share:
+        g = grouped(f.key)
+        for w in f.windows:
+            out[f"{f.entity}_fraud_share_{_label(w)}"] = g.fraud_share(fraud, known, w)
+    if behaviour.calendar:
+        out.update(_calendar(t, behaviour.calendar, time_zone))
+    back = np.empty(n, dtype=np.int64)
+    back[order] = np.arange(n)
+    return {name: out[name][back] for name in behaviour.names()}
+
+
+def _against_mean(groups: _Groups, column: Callable[[str], np.ndarray], amount: str | None, w: float) -> np.ndarray:
+    """Each row's amount divided by its window's mean amount (NaN without history, or when the mean is 0)."""
+    if amount is None:
+        raise ValueError("amount_vs_mean needs the amount column (the contract's amount role)")
+    values = column(amount)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = values / groups.aggregate(values, w)["mean"]
+    return np.where(np.isfinite(ratio), ratio, np.nan)
+
+
+def _labels(history: History, t: np.ndarray, delay: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which ordered rows are frauds, and when each label became known (``labelled_at``, else ``t + delay``)."""
+    n, order = t.size, history.order
+    label = np.asarray(history.label, np.float64)[order] if history.label is not None else np.full(n, np.nan)
+    at = np.asarray(history.labelled_at, np.float64)[order] if history.labelled_at is not None else np.full(n, np.nan)
+    return label == 1, np.where(np.isnan(at), t + delay, at)
+
+
+def _label(w: float) -> str:
+    from shared.domain.behaviour import label
+
+    return label(w)
+
+
+class _Groups:
+    """One entity's rows: each group's slice of the (time, id)-ordered rows, as positions ``seq``."""
+
+    def __init__(self, keys: np.ndarray, t: np.ndarray) -> None:
+        n = keys.size
+        self.n, self.t = n, t
+        present = np.array([k is not None and k == k for k in keys], dtype=bool)  # None and NaN are missing
+        codes = np.full(n, -1, dtype=np.int64)
+        if present.any():
+            _, codes[present] = np.unique(keys[present].astype(str), return_inverse=True)
+        self.seq = np.lexsort((np.arange(n), codes))  # by group, then in time order
+        self.seq = self.seq[codes[self.seq] >= 0]  # rows without a key have no history, and are no one's
+        g = codes[self.seq]
+        cut = np.flatnonzero(np.diff(g)) + 1
+        self.bounds = list(zip(np.concatenate([[0], cut]), np.concatenate([cut, [g.size]]), strict=True))
+
+    def _each(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each group's rows (positions in the ordered rows) and their times."""
+        return [(self.seq[a:b], self.t[self.seq[a:b]]) for a, b in self.bounds]
+
+    def aggregate(self, values: np.ndarray | None, w: float) -> dict[str, np.ndarray]:
+        n = self.n
+        out = {"count": np.zeros(n), "sum": np.zeros(n)} | {s: np.full(n, np.nan) for s in ("mean", "max", "std")}
+        for rows, ts in self._each():
+            start = np.searchsorted(ts, ts - w, side="right")  # first row with t_e > t - w
+            i = np.arange(rows.size)
+            out["count"][rows] = i - start
+            if values is None:
+                continue
+            v = values[rows]
+            present = ~np.isnan(v)
+            # deviations from the group's first value: smaller sums lose less, and no later row moves it
+            centre = float(v[present][0]) if present.any() else 0.0
+            filled = np.where(present, v, 0.0)
+            shifted = np.where(present, v - centre, 0.0)
+            k = _prefix(present.astype(np.float64))
+            s = _prefix(filled)
+            d = _prefix(shifted)
+            q = _prefix(shifted * shifted)
+            m = k[i] - k[start]
+            total = s[i] - s[start]
+            out["sum"][rows] = total
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mean = np.where(m > 0, total / m, np.nan)
+                dev = np.where(m > 0, (d[i] - d[start]) / m, np.nan)
+                var = np.where(m > 1, (q[i] - q[start]) / m - dev * dev, np.where(m == 1, 0.0, np.nan))
+            out["mean"][rows] = mean
+            out["std"][rows] = np.sqrt(np.maximum(var, 0.0))
+            out["max"][rows] = _window_max(np.where(present, v, -np.inf), start, i)
+        return out
+
+    def distinct(self, values: np.ndarray, w: float) -> np.ndarray:
+        out = np.zeros(self.n)
+        for rows, ts in self._each():
+            v = values[rows]
+            present = np.array([x is not None and x == x for x in v], dtype=bool)
+            end = np.searchsorted(ts, ts + w, side="left")  # later rows whose window still holds this one
+            nxt = np.full(rows.size, rows.size, dtype=np.int64)  # the next row with the same value
+            if present.any():
+                where = np.flatnonzero(present)
+                _, code = np.unique(v[present].astype(str), return_inverse=True)
+                by = where[np.lexsort((where, code))]
+                same = code[np.lexsort((where, code))]
+                follows = same[1:] == same[:-1]
+                nxt[by[:-1][follows]] = by[1:][follows]
+            first = np.arange(rows.size) + 1
+            last = np.minimum(end, nxt + 1)  # counted while it is the value's newest row in the window
+            out[rows] = _intervals(first[present], last[present], rows.size)
+        return out
+
+    def since_previous(self) -> np.ndarray:
+        out = np.full(self.n, np.nan)
+        for rows, ts in self._each():
+            out[rows[1:]] = np.diff(ts)
+        return out
+
+    def fraud_share(self, fraud: np.ndarray, known: np.ndarray, w: float) -> np.ndarray:
+        out = np.full(self.n, np.nan)
+        for rows, ts in self._each():
+            i = np.arange(rows.size)
+            start = np.searchsorted(ts, ts - w, side="right")
+            end = np.searchsorted(ts, ts + w, side="left")
+            f = fraud[rows]
+            from_known = np.searchsorted(ts, known[rows], side="left")  # first later row by when it is known
+            first = np.maximum(i + 1, from_known)
+            frauds = _intervals(first[f], end[f], rows.size)
+            count = i - start
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[rows] = np.where(count > 0, frauds / count, np.nan)
+        return out
+
+
+def _prefix(x: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0.0], np.cumsum(x)])
+
+
+def _intervals(first: np.ndarray, last: np.ndarray, size: int) -> np.ndarray:
+    """How many of the intervals ``[first, last)`` hold each position ``0..size-1``."""
+    keep = first < last
+    delta = np.zeros(size + 1)
+    np.add.at(delta, first[keep], 1.0)
+    np.add.at(delta, last[keep], -1.0)
+    return np.cumsum(delta)[:size]
+
+
+def _window_max(v: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """The maximum of ``v[start:stop]`` per row (NaN when empty or when only missing values), by a sparse table."""
+    size = v.size
+    out = np.full(size, np.nan)
+    length = stop - start
+    live = length > 0
+    if not live.any():
+        return out
+    table = [v]
+    while (1 << len(table)) <= length.max():
+        prev, step = table[-1], 1 << (len(table) - 1)
+        table.append(np.maximum(prev[:-step], prev[step:]))
+    level = np.floor(np.log2(np.maximum(length, 1))).astype(np.int64)
+    s, e, lv = start[live], stop[live], level[live]
+    best = np.full(s.size, -np.inf)
+    for k in np.unique(lv):
+        at = lv == k
+        row = table[k]
+        best[at] = np.maximum(row[s[at]], row[e[at] - (1 << k)])
+    out[live] = np.where(np.isfinite(best), best, np.nan)
+    return out
+
+
+def _calendar(t: np.ndarray, wanted: tuple[str, ...], zone: str) -> dict[str, np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    stamps = pa.array(np.round(t * 1e6).astype(np.int64), type=pa.timestamp("us", tz="UTC")).cast(
+        pa.timestamp("us", tz=zone)
+    )
+    hour = np.asarray(pc.hour(stamps), np.float64)
+    weekday = np.asarray(pc.day_of_week(stamps), np.float64)  # 0 Monday .. 6 Sunday
+    every = {
+        "calendar_hour": hour,
+        "calendar_weekday": weekday,
+        "calendar_night": ((hour >= 22) | (hour < 6)).astype(np.float64),
+        "calendar_weekend": (weekday >= 5).astype(np.float64),
+    }
+    return {f"calendar_{c}": every[f"calendar_{c}"] for c in wanted}
