@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEMO_ROWS ?= 300000
 
-.PHONY: setup chromium postgresql mlflow-ui lock test-fast test-worker infra-check azurite azurite-stop demo test bench-etl bench-train bench-train-distributed wrk bench-score bench-stream bench-fl lint clean
+.PHONY: setup chromium postgresql mlflow-ui lock test-fast test-worker infra-check azurite azurite-stop demo test bench-etl bench-train bench-train-distributed wrk bench-score bench-stream bench-fl bench-features lint clean
 
 $(VENV)/.installed: requirements-dev.lock requirements-worker-protos.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.13 is required and none was found: install it (pyenv install 3.13, or apt/your OS's python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
@@ -112,6 +112,9 @@ wrk: ## Debian's wrk (bench-score's saturation load), installed once
 bench-score: setup wrk $(PEER_VENV)/.installed ## fraudops serve beside the Azure ML inference server and its floors, then by contract
 	$(PY) scripts/bench_score.py
 	$(PY) scripts/bench_contracts.py
+
+bench-features: setup ## behavioural features offline: the point-in-time builder vs pandas rolling windows, 1,000,000 rows
+	$(PY) scripts/bench_features.py
 
 bench-stream: setup ## stream processor, batches of 1,000 events: events/s and time by stage vs bare ONNX Runtime
 	$(PY) scripts/bench_stream.py

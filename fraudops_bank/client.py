@@ -154,7 +154,7 @@ class BankClient:
         try:
             meta = json.loads(r.headers["x-fl-metadata"])
             return int(meta["round"]), str(meta["kind"]), from_npz(r.content), meta
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ParametersError(f"the server's X-FL-Metadata header is missing or malformed ({exc})") from None
 
     def send(

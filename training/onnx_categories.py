@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     import lightgbm as lgb
     import onnx
 
-HEADER_LIST = re.compile(r"^(feature_names|feature_infos)=(.*)$", re.MULTILINE)
+HEADER_LIST = re.compile(r"^(feature_names|feature_infos|monotone_constraints)=(.*)$", re.MULTILINE)
+WIDENED = {"feature_names": None, "feature_infos": "[0:1]", "monotone_constraints": "0"}  # an indicator's entry
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,8 @@ def as_indicators(booster: lgb.Booster) -> tuple[lgb.Booster, Indicators]:
     names = [f"category_indicator_{i}" for i in range(at - base)]
 
     def widen(match: re.Match[str]) -> str:
-        extra = names if match.group(1) == "feature_names" else ["[0:1]"] * len(names)
+        entry = WIDENED[match.group(1)]
+        extra = names if entry is None else [entry] * len(names)
         return f"{match.group(1)}={match.group(2)} {' '.join(extra)}"
 
     head = re.sub(r"(?m)^max_feature_idx=.*$", f"max_feature_idx={at - 1}", head)

@@ -215,6 +215,9 @@ class ContractSpec(_Strict):
             raise ValueError("no feature: declare at least one float, integer, boolean or categorical column")
         if self.behaviour is not None:
             names = to_behaviour(self).names()  # durations, entities and columns checked on the way
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"behaviour: feature {twice[0]!r} is declared twice (or two declarations name it)")
             taken = sorted(set(names) & set(by_name))
             if taken:
                 raise ValueError(f"behaviour: feature {taken[0]!r} has the name of a column; rename the column")
@@ -443,59 +446,78 @@ def to_contract(spec: ContractSpec) -> DatasetContract:
     )
 
 
-def to_behaviour(spec: ContractSpec) -> Behaviour:
-    """The runtime behaviour of a validated file's ``behaviour`` section (empty without one); ``ValueError``
-    naming the section, for an entity the roles do not declare, a column that is not there or not a number,
-    or a duration that is not one."""
-    b, r = spec.behaviour, spec.roles
-    if b is None:
-        return Behaviour()
-    columns = {c.name: c for c in spec.columns}
+class _Resolve:
+    """The names a ``behaviour`` section uses, checked against the contract: entities, columns, durations."""
 
-    def key(entity: str, where: str) -> str:
-        if entity not in r.entities:
-            known = ", ".join(sorted(r.entities)) or "none"
+    def __init__(self, spec: ContractSpec) -> None:
+        r = spec.roles
+        self.entities, self.columns = r.entities, {c.name: c for c in spec.columns}
+        self.roles = {
+            r.label.column: "the label",
+            r.event_time: "the event time",
+            r.transaction_id: "the transaction id",
+        }
+
+    def key(self, entity: str, where: str) -> str:
+        if entity not in self.entities:
+            known = ", ".join(sorted(self.entities)) or "none"
             raise ValueError(f"behaviour.{where}: entity {entity!r} is not in roles.entities (declared: {known})")
-        return r.entities[entity]
+        return self.entities[entity]
 
-    def number(name: str, where: str) -> str:
-        if name not in columns or columns[name].type not in ("float", "integer", "boolean"):
+    def usable(self, name: str, where: str) -> str:
+        if name in self.roles:  # a label read here would skip the rule on when labels are known
+            raise ValueError(f"behaviour.{where}: {name!r} is {self.roles[name]}; it cannot be aggregated")
+        if name not in self.columns:
+            raise ValueError(f"behaviour.{where}: {name!r} is not a column")
+        return name
+
+    def number(self, name: str, where: str) -> str:
+        if self.columns[self.usable(name, where)].type not in ("float", "integer", "boolean"):
             raise ValueError(f"behaviour.{where}: {name!r} is not a float, integer or boolean column")
         return name
 
+    @staticmethod
     def windows(over: list[str], where: str) -> tuple[float, ...]:
         try:
             return tuple(sorted({seconds_of(w) for w in over}))
         except BehaviourError as exc:
             raise ValueError(f"behaviour.{where}: {exc}") from None
 
-    aggregates = []
-    for w in b.windows:
+    def aggregates(self, w: WindowsSpec) -> Aggregates:
         stats = tuple(w.stats) if w.stats is not None else (DEFAULT_STATS if w.of else ("count",))
         if w.of is None and set(stats) != {"count"}:
             raise ValueError("behaviour.windows: stats other than count need a column (of)")
-        of = number(w.of, "windows") if w.of else None
-        aggregates.append(Aggregates(w.entity, key(w.entity, "windows"), of, windows(w.over, "windows"), stats))
-    distinct = []
-    for d in b.distinct:
-        if d.of not in columns:
-            raise ValueError(f"behaviour.distinct: {d.of!r} is not a column")
-        distinct.append(Distinct(d.entity, key(d.entity, "distinct"), d.of, windows(d.over, "distinct")))
+        of = self.number(w.of, "windows") if w.of else None
+        return Aggregates(w.entity, self.key(w.entity, "windows"), of, self.windows(w.over, "windows"), stats)
+
+
+def to_behaviour(spec: ContractSpec) -> Behaviour:
+    """The runtime behaviour of a validated file's ``behaviour`` section (empty without one); ``ValueError``
+    naming the section, for an entity the roles do not declare, a column that is not there, not a number
+    or holding a role, or a duration that is not one."""
+    b, r = spec.behaviour, spec.roles
+    if b is None:
+        return Behaviour()
+    n = _Resolve(spec)
     _roles_needed(b, r)
     try:
         delay, lateness = seconds_of(b.label_delay), seconds_of(b.lateness)
     except BehaviourError as exc:
         raise ValueError(f"behaviour: {exc}") from None
     return Behaviour(
-        aggregates=tuple(aggregates),
-        distinct=tuple(distinct),
-        since_previous=tuple((e, key(e, "since_previous")) for e in b.since_previous),
+        aggregates=tuple(n.aggregates(w) for w in b.windows),
+        distinct=tuple(
+            Distinct(d.entity, n.key(d.entity, "distinct"), n.usable(d.of, "distinct"), n.windows(d.over, "distinct"))
+            for d in b.distinct
+        ),
+        since_previous=tuple((e, n.key(e, "since_previous")) for e in b.since_previous),
         amount_vs_mean=tuple(
-            (m.entity, key(m.entity, "amount_vs_mean"), windows([m.over], "amount_vs_mean")[0])
+            (m.entity, n.key(m.entity, "amount_vs_mean"), n.windows([m.over], "amount_vs_mean")[0])
             for m in b.amount_vs_mean
         ),
         fraud_share=tuple(
-            FraudShare(f.entity, key(f.entity, "fraud_share"), windows(f.over, "fraud_share")) for f in b.fraud_share
+            FraudShare(f.entity, n.key(f.entity, "fraud_share"), n.windows(f.over, "fraud_share"))
+            for f in b.fraud_share
         ),
         calendar=tuple(b.calendar),
         amount=r.amount,

@@ -139,26 +139,12 @@ class _Groups:
             out["count"][rows] = i - start
             if values is None:
                 continue
-            v = values[rows]
-            present = ~np.isnan(v)
-            # deviations from the group's first value: smaller sums lose less, and no later row moves it
-            centre = float(v[present][0]) if present.any() else 0.0
-            filled = np.where(present, v, 0.0)
-            shifted = np.where(present, v - centre, 0.0)
-            k = _prefix(present.astype(np.float64))
-            s = _prefix(filled)
-            d = _prefix(shifted)
-            q = _prefix(shifted * shifted)
-            m = k[i] - k[start]
-            total = s[i] - s[start]
-            out["sum"][rows] = total
+            got = _Blocks(values[rows], int((i - start).max(initial=0))).window(start, i)
+            out["sum"][rows] = got.total
             with np.errstate(divide="ignore", invalid="ignore"):
-                mean = np.where(m > 0, total / m, np.nan)
-                dev = np.where(m > 0, (d[i] - d[start]) / m, np.nan)
-                var = np.where(m > 1, (q[i] - q[start]) / m - dev * dev, np.where(m == 1, 0.0, np.nan))
-            out["mean"][rows] = mean
-            out["std"][rows] = np.sqrt(np.maximum(var, 0.0))
-            out["max"][rows] = _window_max(np.where(present, v, -np.inf), start, i)
+                out["mean"][rows] = np.where(got.count > 0, got.mean, np.nan)
+                out["std"][rows] = np.where(got.count > 0, np.sqrt(np.maximum(got.m2 / got.count, 0.0)), np.nan)
+            out["max"][rows] = np.where(np.isfinite(got.top), got.top, np.nan)
         return out
 
     def distinct(self, values: np.ndarray, w: float) -> np.ndarray:
@@ -202,10 +188,6 @@ class _Groups:
         return out
 
 
-def _prefix(x: np.ndarray) -> np.ndarray:
-    return np.concatenate([[0.0], np.cumsum(x)])
-
-
 def _intervals(first: np.ndarray, last: np.ndarray, size: int) -> np.ndarray:
     """How many of the intervals ``[first, last)`` hold each position ``0..size-1``."""
     keep = first < last
@@ -215,27 +197,68 @@ def _intervals(first: np.ndarray, last: np.ndarray, size: int) -> np.ndarray:
     return np.cumsum(delta)[:size]
 
 
-def _window_max(v: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
-    """The maximum of ``v[start:stop]`` per row (NaN when empty or when only missing values), by a sparse table."""
-    size = v.size
-    out = np.full(size, np.nan)
-    length = stop - start
-    live = length > 0
-    if not live.any():
+@dataclass
+class _Stats:
+    """Count, sum, mean, sum of squared deviations (M2) and maximum of some values (missing ones skipped)."""
+
+    count: np.ndarray
+    total: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+    top: np.ndarray
+
+    @classmethod
+    def of(cls, v: np.ndarray) -> _Stats:
+        present = ~np.isnan(v)
+        filled = np.where(present, v, 0.0)
+        return cls(present.astype(np.float64), filled, filled, np.zeros(v.size), np.where(present, v, -np.inf))
+
+    def at(self, index: np.ndarray) -> _Stats:
+        return _Stats(*(a[index] for a in (self.count, self.total, self.mean, self.m2, self.top)))
+
+    def merge(self, other: _Stats) -> _Stats:
+        """Two disjoint sets' statistics combined (Chan, Golub and LeVeque's pairwise update: no cancellation
+        of large sums of squares)."""
+        count = self.count + other.count
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(count > 0, other.count / count, 0.0)
+            delta = other.mean - self.mean
+            mean = np.where(
+                other.count == 0, self.mean, np.where(self.count == 0, other.mean, self.mean + delta * share)
+            )
+            m2 = self.m2 + other.m2 + np.where(count > 0, delta * delta * self.count * share, 0.0)
+        return _Stats(count, self.total + other.total, mean, m2, np.maximum(self.top, other.top))
+
+
+class _Blocks:
+    """Statistics of every block of ``2**k`` consecutive values, to answer any window ``[start, stop)`` from at
+    most ``log2`` disjoint blocks, each summed pairwise: a large value outside a window never costs the window
+    its precision, as a difference of running totals would."""
+
+    def __init__(self, values: np.ndarray, longest: int) -> None:
+        self.levels = [_Stats.of(np.asarray(values, np.float64))]
+        while (1 << len(self.levels)) <= max(longest, 1):
+            prev, step = self.levels[-1], 1 << (len(self.levels) - 1)
+            size = prev.count.size - step
+            self.levels.append(prev.at(np.arange(size)).merge(prev.at(np.arange(step, step + size))))
+
+    def window(self, start: np.ndarray, stop: np.ndarray) -> _Stats:
+        n = start.size
+        out = _Stats(np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), np.full(n, -np.inf))
+        pos, left = start.copy(), stop - start
+        for k in range(len(self.levels) - 1, -1, -1):  # the window's blocks, oldest first
+            take = np.flatnonzero(left >= (1 << k))
+            if take.size:
+                part = out.at(take).merge(self.levels[k].at(pos[take]))
+                for mine, theirs in zip(
+                    (out.count, out.total, out.mean, out.m2, out.top),
+                    (part.count, part.total, part.mean, part.m2, part.top),
+                    strict=True,
+                ):
+                    mine[take] = theirs
+                pos[take] += 1 << k
+                left[take] -= 1 << k
         return out
-    table = [v]
-    while (1 << len(table)) <= length.max():
-        prev, step = table[-1], 1 << (len(table) - 1)
-        table.append(np.maximum(prev[:-step], prev[step:]))
-    level = np.floor(np.log2(np.maximum(length, 1))).astype(np.int64)
-    s, e, lv = start[live], stop[live], level[live]
-    best = np.full(s.size, -np.inf)
-    for k in np.unique(lv):
-        at = lv == k
-        row = table[k]
-        best[at] = np.maximum(row[s[at]], row[e[at] - (1 << k)])
-    out[live] = np.where(np.isfinite(best), best, np.nan)
-    return out
 
 
 def _calendar(t: np.ndarray, wanted: tuple[str, ...], zone: str) -> dict[str, np.ndarray]:

@@ -151,3 +151,13 @@ def test_a_round_naming_other_columns_than_the_table_was_opened_with_sends_nothi
     with pytest.raises(ParametersError, match="names other columns than this bank's table was opened with"):
         client.take_part(_NoEngine())
     assert not [a for a in asked if a.startswith("POST")]
+
+
+def test_a_hostile_metadata_header_is_refused_with_a_reason_not_a_traceback():
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = to_npz({"count": np.zeros(1, np.float32)})
+        return httpx.Response(200, content=body, headers={"x-fl-metadata": '{"round": Infinity, "kind": "model"}'})
+
+    client = BankClient(httpx.Client(base_url="https://app.example", transport=httpx.MockTransport(answer)), "b", b"k")
+    with pytest.raises(ParametersError, match="X-FL-Metadata header is missing or malformed"):
+        client.model()

@@ -109,3 +109,16 @@ def test_the_docs_declaration_is_a_valid_section_of_card_transactions() -> None:
         assert documented in names
     assert {"card_seconds_since_previous", "amount_vs_card_mean_30d", "calendar_night"} <= set(names)
     assert contract.behaviour.label_delay == 7 * 86400 and contract.behaviour.lateness == 600
+
+
+def test_the_label_and_other_roles_cannot_be_aggregated_and_names_cannot_repeat() -> None:
+    """Summing the label over a window would count frauds before anyone knew of them: only fraud_share may."""
+    for section, reason in (
+        ("  windows:\n    - {entity: terminal, of: is_fraud, over: [7d], stats: [sum]}\n", "'is_fraud' is the label"),
+        ("  distinct:\n    - {entity: customer, of: is_fraud, over: [1d]}\n", "'is_fraud' is the label"),
+        ("  distinct:\n    - {entity: customer, of: tx_id, over: [1d]}\n", "the transaction id"),
+        ("  since_previous: [customer, customer]\n", "declared twice"),
+        ("  calendar: [hour, hour]\n", "declared twice"),
+    ):
+        with pytest.raises(ContractFileError, match=reason):
+            parse_contract(GOOD.replace("columns:", "behaviour:\n" + section + "columns:", 1))

@@ -81,3 +81,13 @@ def test_a_numeric_model_is_left_as_it_is() -> None:
     booster = lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(x, (x[:, 0] > 0).astype(int)), 5)
     same, indicators = as_indicators(booster)
     assert same is booster and len(indicators) == 0
+
+
+def test_a_model_with_monotone_constraints_exports_too(model) -> None:
+    """The rewrite widens every per-feature header list, monotone constraints included (else LightGBM refuses)."""
+    _, x = model
+    y = (x[:, 2] > 40).astype(int)
+    params = {"objective": "binary", "verbose": -1, "num_leaves": 7, "monotone_constraints": [0, 0, 1, 0, 0]}
+    booster = lgb.train(params, lgb.Dataset(x, y, categorical_feature=CATEGORICAL), num_boost_round=20)
+    probe = with_missing(x[:500])
+    assert np.abs(onnx_probabilities(to_onnx(booster, FEATURES), probe) - booster.predict(probe)).max() < 1e-6

@@ -210,3 +210,23 @@ def test_durations_are_read_and_bad_ones_refused() -> None:
     for bad in ("", "1w", "0d", "1.5h", "h", "400d", None):
         with pytest.raises(BehaviourError):
             seconds_of(bad)  # type: ignore[arg-type]
+
+
+def test_a_huge_value_outside_a_window_costs_it_no_precision() -> None:
+    """Running totals would lose the small values after a huge one; the window's own blocks do not."""
+    for huge in (1e8, 1e17):
+        h = History(
+            np.array([0.0, 10_000.0, 10_001.0, 10_002.0]),
+            np.array(["a", "b", "c", "d"], dtype=object),
+            {"card": np.array(["K"] * 4, dtype=object), "amount": np.array([huge, 10.0, 11.0, 1.0])},
+        )
+        spec = Behaviour(aggregates=(Aggregates("card", "card", "amount", (HOUR,), ("sum", "mean", "std")),))
+        got = point_in_time(h, spec)
+        assert got["card_sum_amount_1h"][3] == 21.0 and got["card_mean_amount_1h"][3] == 10.5
+        assert got["card_std_amount_1h"][3] == pytest.approx(0.5, abs=1e-12)
+    # and around a large level, a small spread keeps its digits (no E[x^2] - E[x]^2 cancellation)
+    amounts = 1e9 + np.array([1.0, 2.0, 3.0, 4.0, 0.0])
+    h = History(np.arange(5.0), np.array(list("abcde"), dtype=object),
+                {"card": np.array(["K"] * 5, dtype=object), "amount": amounts})  # fmt: skip
+    spec = Behaviour(aggregates=(Aggregates("card", "card", "amount", (DAY,), ("std",)),))
+    assert point_in_time(h, spec)["card_std_amount_1d"][4] == pytest.approx(np.std([1.0, 2.0, 3.0, 4.0]), abs=1e-6)
