@@ -200,14 +200,13 @@ def test_a_worker_killed_mid_fit_fails_the_run_cleanly(store, settings, three_pa
     cluster.wait_for_workers(2, timeout=60)  # the nanny brings the worker back; the cluster is usable again
 
 
-def test_categories_and_missing_values_train_on_the_cluster_as_on_one_instance(
-    store, settings, cluster, tmp_path, monkeypatch
-):
+def test_categories_and_missing_values_train_on_the_cluster_as_on_one_instance(store, settings, tmp_path, monkeypatch):
     """card_transactions (categories, a nullable country, a boolean) on the workers: the same vocabularies as
     the single-node window, a categorical model, and a champion with other codes scored on the workers as the
-    single-node gate scores it."""
-    from distributed import Client
+    single-node gate scores it. A cluster of its own: the module's has just had a worker killed."""
+    from distributed import Client, LocalCluster
 
+    from cli.devtools.models import publish_contract_model
     from shared.domain.contracts import get_contract
     from shared.domain.settings import get_settings
     from training.engines.local import LocalEngine
@@ -221,23 +220,27 @@ def test_categories_and_missing_values_train_on_the_cluster_as_on_one_instance(
     generate_dataset("card_transactions", 30_000, 11, tmp_path / "cards.csv", fraud_rate=0.03)
     lines = (tmp_path / "cards.csv").read_text().splitlines()
     size = (len(lines) - 1) // 3
-    versions = []
     for i in range(3):
-        store.put_bytes(
-            "raw", f"cards-{i}.csv", "\n".join([lines[0], *lines[1 + i * size : 1 + (i + 1) * size]]).encode()
-        )
-        versions.append(run_etl(store, settings.etl, name=f"cards-{i}.csv").dataset_version)
-    config = pipeline.TrainConfig.from_settings(settings)
+        rows = lines[1 + i * size : 1 + (i + 1) * size]
+        store.put_bytes("raw", f"cards-{i}.csv", "\n".join([lines[0], *rows]).encode())
+        run_etl(store, settings.etl, name=f"cards-{i}.csv")
     # the champion learnt its categories from the first file alone: its codes are not the whole window's
-    champion = _train(store, settings, dataset_version=versions[0], run_config=config)
+    (tmp_path / "first.csv").write_text("\n".join(lines[: 1 + size]) + "\n")
+    champion = "20261101T000000Z-aaaaaaaa"
+    publish_contract_model(store, settings.model_name, contract, tmp_path / "first.csv", version=champion, trees=30)
     models = ModelStore(store, settings.model_name)
-    if not champion.promoted:  # on one file the gate may prefer the baseline: the test needs a champion
-        models.promote(champion.model_version, expected_etag=models.champion()[1], reason="the test's champion")
-    assert models.manifest(champion.model_version).categories
+    assert models.champion()[0] == champion and models.manifest(champion).categories
+    config = pipeline.TrainConfig.from_settings(settings)
 
     local = LocalEngine(store=store, config=settings.training, contract=contract).prepare(None, config)
     assert local.drift.checked, local.drift.message  # the newest file's categories in the champion's codes
-    with Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, memory_limit=WORKER_MEMORY, host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):  # fmt: skip
         engine = DaskEngine(
             client=client, store=store, config=settings.training, storage=settings.storage, contract=contract
         )
@@ -245,15 +248,15 @@ def test_categories_and_missing_values_train_on_the_cluster_as_on_one_instance(
         assert prepared.window.encoding.to_manifest() == local.window.encoding.to_manifest()  # code for code
         assert prepared.window.encoding.categorical == [1, 2, 3]
         np.testing.assert_array_equal(prepared.y_test, local.y_test)
-        on_workers = engine.champion_scorer(prepared, models)(champion.model_version)
-    here = champion_scores(models, champion.model_version, contract, local.x_test, local.window.encoding)
-    assert on_workers is not None and here is not None
-    np.testing.assert_allclose(on_workers[0], here[0], atol=1e-6)  # recoded on the workers as here
+        on_workers = engine.champion_scorer(prepared, models)(champion)
+        here = champion_scores(models, champion, contract, local.x_test, local.window.encoding)
+        assert on_workers is not None and here is not None
+        np.testing.assert_allclose(on_workers[0], here[0], atol=1e-6)  # recoded on the workers as here
 
-    distributed = _train(store, _on(settings, cluster), run_config=config)
+        distributed = _train(store, _on(settings, cluster), run_config=config)
     assert distributed.split["distributed"]["workers"] == 2 and distributed.parity_max_abs_diff < 1e-4
     manifest = models.manifest(distributed.model_version)
     assert manifest.categories == local.window.encoding.to_manifest()
-    assert distributed.champion_before == champion.model_version
+    assert distributed.champion_before == champion
     assert "cannot be scored" not in distributed.promotion_reason
     get_settings.cache_clear()
