@@ -7,9 +7,13 @@ give the same numbers):
   and online, whatever the arrival order.
 * **History.** A transaction's features describe the history *before* it: the entity's transactions that
   come earlier in that order. The transaction itself is never part of its own window.
-* **Window.** A window of ``w`` seconds at a transaction of time ``t`` holds the earlier transactions of
-  the same entity with time ``t_e`` in ``(t - w, t]``: open at the old end, closed at the new one (a
-  transaction at the same second, earlier in the order, is in).
+* **Window.** Windows move by whole steps: a minute for windows up to an hour, an hour for longer ones
+  (``step``); a window is a whole number of its steps. A window of ``w`` seconds at a transaction of time
+  ``t`` holds the earlier transactions of the same entity with time ``t_e`` in ``[start, t]``, where
+  ``start = floor(t / step) * step - w`` (``window_start``): the step ``t`` falls in, up to the
+  transaction, and the ``w / step`` whole steps before it. A ``1h`` window at 10:17:30 holds 09:17:00 to
+  10:17:30. Whole steps are what lets the online store keep one total per step instead of every
+  transaction (memory bounded per entity), and give the very same numbers.
 * **Aggregates** of a numeric column (``count``, ``sum``, ``mean``, ``max``, ``std``) skip missing values;
   ``count`` counts the window's transactions. An empty window gives 0 for ``count`` and ``sum``, missing
   (NaN) for the others. ``std`` is the population deviation.
@@ -27,14 +31,21 @@ give the same numbers):
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
 
 STATS = ("count", "sum", "mean", "max", "std")
 CALENDAR = ("hour", "weekday", "night", "weekend")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DURATION = re.compile(r"^([1-9][0-9]{0,5})([smhd])$")
 MAX_WINDOW_SECONDS = 366 * 86400
+MINUTE, HOUR = 60.0, 3600.0
+
+Times = TypeVar("Times", float, np.ndarray)
 
 
 class BehaviourError(ValueError):
@@ -50,6 +61,31 @@ def seconds_of(text: str) -> float:
     if value > MAX_WINDOW_SECONDS:
         raise BehaviourError(f"{text} is longer than a year, the longest window kept")
     return value
+
+
+def step(window: float) -> float:
+    """How a window moves: by the minute up to an hour, by the hour beyond."""
+    return MINUTE if window <= HOUR else HOUR
+
+
+def window_start(t: Times, window: float) -> Times:
+    """The earliest event time a window of ``window`` seconds holds at time ``t`` (a number or an array)."""
+    s = step(window)
+    if isinstance(t, np.ndarray):
+        return np.floor(t / s) * s - window
+    return math.floor(t / s) * s - window
+
+
+def window_of(text: str) -> float:
+    """A window's duration in seconds: whole minutes up to an hour, whole hours beyond; ``BehaviourError``
+    otherwise."""
+    seconds = seconds_of(text)
+    if seconds < MINUTE or seconds % step(seconds):
+        raise BehaviourError(
+            f"window {text} is not whole steps: windows move by the minute up to an hour and by the hour beyond, "
+            "so use whole minutes (1m to 60m) or whole hours (2h, 36h, 7d)"
+        )
+    return seconds
 
 
 def label(seconds: float) -> str:

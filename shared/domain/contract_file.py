@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.domain.behaviour import Aggregates, Behaviour, BehaviourError, Distinct, FraudShare, seconds_of
+from shared.domain.behaviour import Aggregates, Behaviour, BehaviourError, Distinct, FraudShare, seconds_of, window_of
 from shared.domain.contract import FLOAT32_MAX, Column, ColumnType, DatasetContract, Role, Roles
 
 FORMAT_VERSION = 1
@@ -479,7 +479,7 @@ class _Resolve:
     @staticmethod
     def windows(over: list[str], where: str) -> tuple[float, ...]:
         try:
-            return tuple(sorted({seconds_of(w) for w in over}))
+            return tuple(sorted({window_of(w) for w in over}))
         except BehaviourError as exc:
             raise ValueError(f"behaviour.{where}: {exc}") from None
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shared.domain.behaviour import Behaviour
+from shared.domain.behaviour import Behaviour, step, window_start
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ class _Groups:
         n = self.n
         out = {"count": np.zeros(n), "sum": np.zeros(n)} | {s: np.full(n, np.nan) for s in ("mean", "max", "std")}
         for rows, ts in self._each():
-            start = np.searchsorted(ts, ts - w, side="right")  # first row with t_e > t - w
+            start = np.searchsorted(ts, window_start(ts, w), side="left")  # first row the window holds
             i = np.arange(rows.size)
             out["count"][rows] = i - start
             if values is None:
@@ -152,7 +152,7 @@ class _Groups:
         for rows, ts in self._each():
             v = values[rows]
             present = np.array([x is not None and x == x for x in v], dtype=bool)
-            end = np.searchsorted(ts, ts + w, side="left")  # later rows whose window still holds this one
+            end = _held_until(ts, w)  # later rows whose window still holds this one
             nxt = np.full(rows.size, rows.size, dtype=np.int64)  # the next row with the same value
             if present.any():
                 where = np.flatnonzero(present)
@@ -176,8 +176,8 @@ class _Groups:
         out = np.full(self.n, np.nan)
         for rows, ts in self._each():
             i = np.arange(rows.size)
-            start = np.searchsorted(ts, ts - w, side="right")
-            end = np.searchsorted(ts, ts + w, side="left")
+            start = np.searchsorted(ts, window_start(ts, w), side="left")
+            end = _held_until(ts, w)
             f = fraud[rows]
             from_known = np.searchsorted(ts, known[rows], side="left")  # first later row by when it is known
             first = np.maximum(i + 1, from_known)
@@ -186,6 +186,14 @@ class _Groups:
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[rows] = np.where(count > 0, frauds / count, np.nan)
         return out
+
+
+def _held_until(ts: np.ndarray, w: float) -> np.ndarray:
+    """For each row of a group (times ``ts``, sorted), the first later row whose window of ``w`` no longer holds
+    it: a window holds ``t_e`` while ``floor(t / step) * step - w <= t_e``, that is while ``t`` is before the
+    end of ``t_e``'s step plus ``w``."""
+    s = step(w)
+    return np.searchsorted(ts, (np.floor(ts / s) + 1.0) * s + w, side="left")
 
 
 def _intervals(first: np.ndarray, last: np.ndarray, size: int) -> np.ndarray:

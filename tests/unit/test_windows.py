@@ -19,6 +19,8 @@ from shared.domain.behaviour import (
     Distinct,
     FraudShare,
     seconds_of,
+    window_of,
+    window_start,
 )
 from shared.domain.windows import History, point_in_time
 
@@ -54,7 +56,7 @@ def _reference(h: History, spec: Behaviour, zone: str) -> dict[str, list[float]]
         return [
             e
             for e in range(n)
-            if rank[e] < rank[i] and h.columns[key][e] == k and h.time[i] - w < h.time[e] <= h.time[i]
+            if rank[e] < rank[i] and h.columns[key][e] == k and window_start(h.time[i], w) <= h.time[e] <= h.time[i]
         ]
 
     for i in range(n):
@@ -108,7 +110,9 @@ def _lab(w: float) -> str:
 
 def _history(rng: np.random.Generator, n: int, *, span: float = 3 * DAY) -> History:
     start = 1_792_800_000.0  # 2026-10-24: the Paris clocks go back within three days
-    time = start + np.round(np.sort(rng.uniform(0, span, n)) / 60) * 60  # whole minutes: many ties
+    time = start + np.round(np.sort(rng.uniform(0, span, n)) / 60) * 60  # whole minutes: many ties, and steps' edges
+    odd = rng.random(n) < 0.5
+    time[odd] += rng.integers(1, 60, int(odd.sum()))  # and seconds within a step
     rng.shuffle(time)  # the builder must not rely on the rows' order
     cards = np.array([f"K{k}" for k in rng.integers(0, 6, n)], dtype=object)
     terminals = np.array([f"T{k}" for k in rng.integers(0, 4, n)], dtype=object)
@@ -136,10 +140,12 @@ def test_the_builder_gives_the_semantics_row_for_row() -> None:
 
 
 def test_a_hand_worked_example() -> None:
-    """Card K pays 10 at 00:00, 30 at 00:30, 20 at 01:20 and 5 at 01:30: at 01:30 an hour's window is
-    (00:30, 01:30], so the payment exactly an hour before is out, and the 01:30 payment itself is never in."""
+    """Card K pays 10 at 00:00:20, 30 at 00:30:00, 20 at 01:00:30 and 5 at 01:30:50. An hour's window moves by
+    the minute: at 01:00:30 it starts at 00:00:00, so the payment at 00:00:20 is in (a plain ``(t - 1h, t]``
+    would have dropped it); at 01:30:50 it starts at 00:30:00, and the payment at exactly 00:30:00 is in. A
+    payment is never in its own window."""
     h = History(
-        np.array([0.0, 1800.0, 4800.0, 5400.0]),
+        np.array([20.0, 1800.0, 3630.0, 5450.0]),
         np.array(["a", "b", "c", "d"], dtype=object),
         {
             "card": np.array(["K"] * 4, dtype=object),
@@ -153,11 +159,11 @@ def test_a_hand_worked_example() -> None:
         since_previous=(("card", "card"),),
     )
     got = point_in_time(h, spec)
-    np.testing.assert_array_equal(got["card_count_amount_1h"], [0, 1, 1, 1])
-    np.testing.assert_array_equal(got["card_sum_amount_1h"], [0, 10, 30, 20])
-    np.testing.assert_array_equal(got["card_mean_amount_1h"], [np.nan, 10, 30, 20])
+    np.testing.assert_array_equal(got["card_count_amount_1h"], [0, 1, 2, 2])
+    np.testing.assert_array_equal(got["card_sum_amount_1h"], [0, 10, 40, 50])
+    np.testing.assert_array_equal(got["card_mean_amount_1h"], [np.nan, 10, 20, 25])
     np.testing.assert_array_equal(got["card_distinct_terminal_1d"], [0, 1, 2, 2])
-    np.testing.assert_array_equal(got["card_seconds_since_previous"], [np.nan, 1800, 3000, 600])
+    np.testing.assert_array_equal(got["card_seconds_since_previous"], [np.nan, 1780, 1830, 1820])
 
 
 def test_a_label_counts_from_when_it_was_known() -> None:
@@ -210,6 +216,14 @@ def test_durations_are_read_and_bad_ones_refused() -> None:
     for bad in ("", "1w", "0d", "1.5h", "h", "400d", None):
         with pytest.raises(BehaviourError):
             seconds_of(bad)  # type: ignore[arg-type]
+    assert [window_of(t) for t in ("1m", "10m", "60m", "1h", "2h", "36h", "7d")] == [
+        60, 600, 3600, 3600, 7200, 36 * 3600, 7 * DAY
+    ]
+    for bad in ("30s", "90s", "90m", "61m", "3601s"):
+        with pytest.raises(BehaviourError, match="whole steps"):
+            window_of(bad)
+    assert window_start(7 * 3600 + 17 * 60 + 30.0, HOUR) == 6 * 3600 + 17 * 60
+    assert window_start(DAY + 3 * 3600 + 59 * 60.0, DAY) == 3 * 3600
 
 
 def test_a_huge_value_outside_a_window_costs_it_no_precision() -> None:
