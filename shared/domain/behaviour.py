@@ -6,7 +6,13 @@ give the same numbers):
 * **Order.** Transactions are ordered by event time, then by transaction id: the same total order offline
   and online, whatever the arrival order.
 * **History.** A transaction's features describe the history *before* it: the entity's transactions that
-  come earlier in that order. The transaction itself is never part of its own window.
+  come earlier in that order and had arrived when it was scored. The transaction itself is never part of its
+  own window. Offline, where no arrival is recorded (training on curated files), every transaction arrives
+  at its event time, in order. Online, a transaction that arrives after a later one (up to ``lateness``
+  after it) is placed by its event time, so every transaction scored after it sees it where the builder
+  puts it; the later one, scored before it arrived, could not (and its recorded features say so: the
+  builder over the transactions that had arrived gives them exactly). One that arrives later than
+  ``lateness`` is not placed at all: it is counted and reported, and its own features are missing.
 * **Window.** Windows move by whole steps: a minute for windows up to an hour, an hour for longer ones
   (``step``); a window is a whole number of its steps. A window of ``w`` seconds at a transaction of time
   ``t`` holds the earlier transactions of the same entity with time ``t_e`` in ``[start, t]``, where
@@ -34,7 +40,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 
@@ -44,8 +49,6 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DURATION = re.compile(r"^([1-9][0-9]{0,5})([smhd])$")
 MAX_WINDOW_SECONDS = 366 * 86400
 MINUTE, HOUR = 60.0, 3600.0
-
-Times = TypeVar("Times", float, np.ndarray)
 
 
 class BehaviourError(ValueError):
@@ -68,7 +71,7 @@ def step(window: float) -> float:
     return MINUTE if window <= HOUR else HOUR
 
 
-def window_start(t: Times, window: float) -> Times:
+def window_start[Times: (float, np.ndarray)](t: Times, window: float) -> Times:
     """The earliest event time a window of ``window`` seconds holds at time ``t`` (a number or an array)."""
     s = step(window)
     if isinstance(t, np.ndarray):
@@ -96,6 +99,14 @@ def label(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
+def since_previous_name(entity: str) -> str:
+    return f"{entity}_seconds_since_previous"
+
+
+def amount_vs_mean_name(entity: str, window: float) -> str:
+    return f"amount_vs_{entity}_mean_{label(window)}"
+
+
 @dataclass(frozen=True)
 class Aggregates:
     """``stats`` of ``column`` (None: ``count`` only) per ``entity`` (its key column ``key``) over ``windows``."""
@@ -106,9 +117,11 @@ class Aggregates:
     windows: tuple[float, ...]
     stats: tuple[str, ...]
 
+    def name(self, stat: str, window: float) -> str:
+        return f"{self.entity}_{stat}_{self.column or 'transactions'}_{label(window)}"
+
     def names(self) -> list[str]:
-        what = self.column or "transactions"
-        return [f"{self.entity}_{s}_{what}_{label(w)}" for w in self.windows for s in self.stats]
+        return [self.name(s, w) for w in self.windows for s in self.stats]
 
 
 @dataclass(frozen=True)
@@ -120,8 +133,11 @@ class Distinct:
     column: str
     windows: tuple[float, ...]
 
+    def name(self, window: float) -> str:
+        return f"{self.entity}_distinct_{self.column}_{label(window)}"
+
     def names(self) -> list[str]:
-        return [f"{self.entity}_distinct_{self.column}_{label(w)}" for w in self.windows]
+        return [self.name(w) for w in self.windows]
 
 
 @dataclass(frozen=True)
@@ -132,8 +148,11 @@ class FraudShare:
     key: str
     windows: tuple[float, ...]
 
+    def name(self, window: float) -> str:
+        return f"{self.entity}_fraud_share_{label(window)}"
+
     def names(self) -> list[str]:
-        return [f"{self.entity}_fraud_share_{label(w)}" for w in self.windows]
+        return [self.name(w) for w in self.windows]
 
 
 @dataclass(frozen=True)
@@ -156,8 +175,8 @@ class Behaviour:
             out += a.names()
         for d in self.distinct:
             out += d.names()
-        out += [f"{entity}_seconds_since_previous" for entity, _ in self.since_previous]
-        out += [f"amount_vs_{entity}_mean_{label(w)}" for entity, _, w in self.amount_vs_mean]
+        out += [since_previous_name(entity) for entity, _ in self.since_previous]
+        out += [amount_vs_mean_name(entity, w) for entity, _, w in self.amount_vs_mean]
         for f in self.fraud_share:
             out += f.names()
         out += [f"calendar_{c}" for c in self.calendar]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shared.domain.behaviour import Behaviour, step, window_start
+from shared.domain.behaviour import Behaviour, amount_vs_mean_name, since_previous_name, step, window_start
 
 
 @dataclass(frozen=True)
@@ -65,22 +65,22 @@ def point_in_time(history: History, behaviour: Behaviour, time_zone: str = "UTC"
         for w in a.windows:
             stats = g.aggregate(values, w)
             for s in a.stats:
-                out[f"{a.entity}_{s}_{a.column or 'transactions'}_{_label(w)}"] = stats[s]
+                out[a.name(s, w)] = stats[s]
     for d in behaviour.distinct:
         g = grouped(d.key)
         values = np.asarray(history.columns[d.column], dtype=object)[order]
         for w in d.windows:
-            out[f"{d.entity}_distinct_{d.column}_{_label(w)}"] = g.distinct(values, w)
+            out[d.name(w)] = g.distinct(values, w)
     for entity, key in behaviour.since_previous:
-        out[f"{entity}_seconds_since_previous"] = grouped(key).since_previous()
+        out[since_previous_name(entity)] = grouped(key).since_previous()
     for entity, key, w in behaviour.amount_vs_mean:
-        out[f"amount_vs_{entity}_mean_{_label(w)}"] = _against_mean(grouped(key), column, behaviour.amount, w)
+        out[amount_vs_mean_name(entity, w)] = _against_mean(grouped(key), column, behaviour.amount, w)
     for f in behaviour.fraud_share:
         g = grouped(f.key)
         for w in f.windows:
-            out[f"{f.entity}_fraud_share_{_label(w)}"] = g.fraud_share(fraud, known, w)
+            out[f.name(w)] = g.fraud_share(fraud, known, w)
     if behaviour.calendar:
-        out.update(_calendar(t, behaviour.calendar, time_zone))
+        out.update(calendar(t, behaviour.calendar, time_zone))
     back = np.empty(n, dtype=np.int64)
     back[order] = np.arange(n)
     return {name: out[name][back] for name in behaviour.names()}
@@ -102,12 +102,6 @@ def _labels(history: History, t: np.ndarray, delay: float) -> tuple[np.ndarray, 
     label = np.asarray(history.label, np.float64)[order] if history.label is not None else np.full(n, np.nan)
     at = np.asarray(history.labelled_at, np.float64)[order] if history.labelled_at is not None else np.full(n, np.nan)
     return label == 1, np.where(np.isnan(at), t + delay, at)
-
-
-def _label(w: float) -> str:
-    from shared.domain.behaviour import label
-
-    return label(w)
 
 
 class _Groups:
@@ -269,7 +263,8 @@ class _Blocks:
         return out
 
 
-def _calendar(t: np.ndarray, wanted: tuple[str, ...], zone: str) -> dict[str, np.ndarray]:
+def calendar(t: np.ndarray, wanted: tuple[str, ...], zone: str) -> dict[str, np.ndarray]:
+    """The calendar features of event times ``t`` (seconds, UTC) in time zone ``zone``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
