@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEMO_ROWS ?= 300000
 
-.PHONY: setup chromium postgresql mlflow-ui lock test-fast test-worker infra-check azurite azurite-stop demo test bench-etl bench-train bench-train-distributed wrk bench-score bench-stream bench-fl bench-features lint clean
+.PHONY: setup chromium postgresql redis mlflow-ui lock test-fast test-worker infra-check azurite azurite-stop demo test bench-etl bench-train bench-train-distributed wrk bench-score bench-stream bench-fl bench-features lint clean
 
 $(VENV)/.installed: requirements-dev.lock requirements-worker-protos.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.13 is required and none was found: install it (pyenv install 3.13, or apt/your OS's python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
@@ -42,7 +42,10 @@ chromium: ## Debian's chromium package (headless browser tests), installed once
 postgresql: ## Debian's PostgreSQL server (the MLflow tracking store's tests run a private one), installed once
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; }
 
-setup: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed chromium postgresql ## venvs + Python deps + Azurite + Chromium + PostgreSQL (idempotent)
+redis: ## Debian's Redis server (the online store's tests run a private one), installed once
+	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+
+setup: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed chromium postgresql redis ## venvs + Python deps + Azurite + Chromium + PostgreSQL + Redis (idempotent)
 
 infra-check: setup ## checkov, Bicep parsing, shellcheck and settings consistency (also run by make test)
 	$(PY) -m pytest tests/infra -q

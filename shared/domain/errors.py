@@ -43,6 +43,10 @@ class RetryLaterError(FraudOpsError):
     """A dependency is busy or unavailable for now (throttled, too many conflicts): the caller may retry (503)."""
 
 
+class OnlineStoreUnavailableError(RetryLaterError):
+    """The online store of entity state cannot be reached and the dataset is configured to refuse (503)."""
+
+
 class NoCustomerColumnError(FraudOpsError):
     """A customer's rights asked of a dataset whose contract names no customer column (400)."""
 

@@ -14,21 +14,8 @@ from hypothesis import strategies as st
 
 from shared.domain.behaviour import Aggregates, Behaviour
 from shared.domain.entity_state import EntityState, Event, Online, decode, encode
-from shared.domain.windows import History, point_in_time
-from tests.unit.behaviour_cases import DAY, HOUR, SPEC, history
-
-ZONE = "Europe/Paris"
-
-
-def _event(h: History, i: int) -> Event:
-    c = h.columns
-    return Event(
-        float(h.time[i]),
-        str(h.ids[i]),
-        {"card": c["card"][i], "terminal": c["terminal"][i]},
-        {"amount": float(c["amount"][i])},
-        {"card": c["card"][i], "terminal": c["terminal"][i]},
-    )
+from shared.domain.windows import History
+from tests.unit.behaviour_cases import DAY, HOUR, SPEC, ZONE, arrivals, event, history, offline
 
 
 @dataclasses.dataclass
@@ -66,20 +53,6 @@ class _Replay:
                 self.stored[(key, value)] = encode(state)
 
 
-def _arrivals(h: History, spec: Behaviour, rng: np.random.Generator, redeliver: float) -> list[tuple[float, int, int]]:
-    """(arrival time, 0 label / 1 transaction, row): each transaction up to ``lateness`` after its time, some
-    delivered again (then possibly beyond the bound), each label exactly when it becomes known."""
-    n, out = len(h.time), []
-    for i in range(n):
-        out.append((h.time[i] + rng.uniform(0, spec.lateness), 1, i))
-        if rng.random() < redeliver:
-            out.append((h.time[i] + rng.uniform(0, 3 * spec.lateness), 1, i))
-        if not math.isnan(h.label[i]):
-            known = h.labelled_at[i] if not math.isnan(h.labelled_at[i]) else h.time[i] + spec.label_delay
-            out.append((known, 0, i))
-    return sorted(out)
-
-
 def _serve(
     h: History, spec: Behaviour, rng: np.random.Generator, redeliver: float = 0.1
 ) -> tuple[np.ndarray, _Replay, list[int]]:
@@ -88,45 +61,18 @@ def _serve(
     served = np.full((len(h.time), len(spec.names())), np.nan)
     first = np.zeros(len(h.time), dtype=bool)
     arrived: list[int] = []
-    for _, kind, i in _arrivals(h, spec, rng, redeliver):
-        event = _event(h, i)
+    for _, kind, i in arrivals(h, spec, rng, redeliver):
+        tx = event(h, i)
         if kind == 0:
             known = h.labelled_at[i] if not math.isnan(h.labelled_at[i]) else h.time[i] + spec.label_delay
-            replay.label(event, h.label[i] == 1, known)
+            replay.label(tx, h.label[i] == 1, known)
             continue
-        vector, late = replay.score(event)
+        vector, late = replay.score(tx)
         if not first[i]:
-            assert not late, f"transaction {event.id} arrived within the bound but was called late"
+            assert not late, f"transaction {tx.id} arrived within the bound but was called late"
             served[i], first[i] = vector, True
             arrived.append(i)
     return served, replay, arrived
-
-
-def _offline(h: History, spec: Behaviour, arrived: list[int] | None = None) -> np.ndarray:
-    """The builder's rows. With the arrival order, a transaction scored before an earlier one of its entities
-    arrived gets the builder's row over the transactions that had arrived (and itself), as the semantics say."""
-    built = point_in_time(h, spec, ZONE)
-    rows = np.column_stack([built[name] for name in spec.names()])
-    if arrived is None:
-        return rows
-    rank = np.empty(len(arrived), dtype=np.int64)
-    rank[np.asarray(arrived)] = np.arange(len(arrived))
-    order = np.lexsort((h.ids.astype(str), h.time))
-    latest_before = np.empty(len(arrived), dtype=np.int64)  # the latest arrival among the earlier transactions
-    latest_before[order] = np.concatenate([[-1], np.maximum.accumulate(rank[order])[:-1]])
-    for e in np.flatnonzero(latest_before > rank):  # an earlier transaction arrived after this one was scored
-        keep = np.flatnonzero(rank <= rank[e])
-        part = History(
-            h.time[keep],
-            h.ids[keep],
-            {k: v[keep] for k, v in h.columns.items()},
-            None if h.label is None else h.label[keep],
-            None if h.labelled_at is None else h.labelled_at[keep],
-        )
-        again = point_in_time(part, spec, ZONE)
-        at = int(np.flatnonzero(keep == e)[0])
-        rows[e] = [again[name][at] for name in spec.names()]
-    return rows
 
 
 @settings(max_examples=25, deadline=None)
@@ -135,9 +81,9 @@ def test_every_served_vector_is_the_builders_row(seed: int, n: int, span: float)
     rng = np.random.default_rng(seed)
     h = history(rng, n, span=span)
     served, _, arrived = _serve(h, SPEC, rng)
-    offline = _offline(h, SPEC, arrived)
+    built = offline(h, SPEC, arrived)
     for j, name in enumerate(SPEC.names()):
-        np.testing.assert_allclose(served[:, j], offline[:, j], rtol=0, atol=1e-6, equal_nan=True, err_msg=name)
+        np.testing.assert_allclose(served[:, j], built[:, j], rtol=0, atol=1e-6, equal_nan=True, err_msg=name)
 
 
 def test_a_busy_history_matches_and_its_state_stays_bounded() -> None:
@@ -146,8 +92,8 @@ def test_a_busy_history_matches_and_its_state_stays_bounded() -> None:
     rng = np.random.default_rng(11)
     h = history(rng, 2000, span=40 * DAY)
     served, replay, arrived = _serve(h, SPEC, rng)
-    offline = _offline(h, SPEC, arrived)
-    np.testing.assert_allclose(served, offline, rtol=0, atol=1e-6, equal_nan=True)
+    built = offline(h, SPEC, arrived)
+    np.testing.assert_allclose(served, built, rtol=0, atol=1e-6, equal_nan=True)
     assert replay.outcomes.count("placed") == 2 * 2000 - int(np.sum(h.columns["terminal"] == None))  # noqa: E711
     assert replay.outcomes.count("duplicate") + replay.outcomes.count("late") > 0  # redeliveries changed nothing
     for (key, _), data in replay.stored.items():

@@ -1,0 +1,180 @@
+"""Behavioural features at scoring: each entity's state read from the online store, the transactions of a
+request or a stream batch placed in it in their order, and written back, with the features each one was
+scored with.
+
+One read and one write round trip per batch, whatever its size (both pipelined). Entities are independent:
+each is computed from the version it read and written back only if nobody wrote it since; one that lost is
+read and computed again, alone (its transactions already placed elsewhere are not placed twice: a state holds
+the ids of its tail). When the store cannot be reached, ``on_unavailable`` decides: ``"missing"`` scores with
+every behavioural feature missing and says so per transaction (``unavailable``); ``"refuse"`` raises
+``OnlineStoreUnavailableError`` (503).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from shared.adapters.online_store import EntityStore, StoreUnreachableError, Write, record_key
+from shared.domain.entity_state import EntityPlan, EntityState, Event, Online, decode, encode
+from shared.domain.errors import OnlineStoreUnavailableError, RetryLaterError
+
+log = logging.getLogger(__name__)
+
+OK, LATE, UNAVAILABLE = "ok", "late", "unavailable"
+ATTEMPTS = 5  # how often an entity is computed again after losing its write to another instance
+DAY = 86400.0
+
+
+@dataclass
+class Served:
+    """The behavioural features of each transaction (``names`` order, NaN when missing) and what happened."""
+
+    vectors: np.ndarray
+    status: list[str]  # per transaction: ok, late (an entity placed it out of bounds), unavailable
+    placed: Counter[str] = field(default_factory=Counter)  # placed / duplicate / late, over every entity
+
+
+class OnlineFeatures:
+    """The online half of ``shared.domain.entity_state`` over an ``EntityStore``, for one dataset."""
+
+    def __init__(
+        self,
+        store: EntityStore,
+        online: Online,
+        dataset: str,
+        *,
+        on_unavailable: Literal["missing", "refuse"] = "missing",
+    ) -> None:
+        self.store, self.online, self.dataset = store, online, dataset
+        self.on_unavailable = on_unavailable
+        self.names = online.names
+        self._column = {name: j for j, name in enumerate(self.names)}
+        self.counts: Counter[str] = Counter()  # for the metrics: late, unavailable, duplicate, conflict
+
+    def ttl(self, plan: EntityPlan) -> float:
+        """How long a record outlives its last write: past its longest window and the lateness bound."""
+        return max([DAY, *plan.longest.values()]) + plan.lateness
+
+    def serve(self, events: Sequence[Event]) -> Served:
+        """Features for ``events`` (in the order given, which is the order they are placed in) and their
+        placement; ``OnlineStoreUnavailableError`` when the store is down and the dataset refuses."""
+        n = len(events)
+        vectors = np.full((n, len(self.names)), np.nan)
+        for i, cal in enumerate(self.online.calendar([e.time for e in events])):
+            for name, value in cal.items():
+                vectors[i, self._column[name]] = value
+        served = Served(vectors, [OK] * n)
+        work: dict[tuple[str, str], list[int]] = {}
+        for i, e in enumerate(events):
+            for column in self.online.plans:
+                key = e.keys.get(column)
+                if key is not None:
+                    work.setdefault((column, key), []).append(i)
+                else:  # no key: no history, the builder's empty window
+                    self._put(served, i, self.online.plans[column].features(None, e))
+        try:
+            pending = list(work)
+            for _ in range(ATTEMPTS):
+                if not pending:
+                    break
+                pending = self._round(events, work, pending, served)
+            if pending:
+                self.counts["conflict"] += len(pending)
+                raise RetryLaterError(
+                    f"{len(pending)} entities were updated by other instances {ATTEMPTS} times in a row; retry"
+                )
+        except StoreUnreachableError as exc:
+            return self._unavailable(served, str(exc))
+        return served
+
+    def _round(
+        self,
+        events: Sequence[Event],
+        work: dict[tuple[str, str], list[int]],
+        keys: list[tuple[str, str]],
+        served: Served,
+    ) -> list[tuple[str, str]]:
+        """Read ``keys``, place their transactions, write back; the keys that lost their write."""
+        records = self.store.read([record_key(self.dataset, c, k) for c, k in keys])
+        writes: list[Write] = []
+        for (column, key), record in zip(keys, records, strict=True):
+            plan = self.online.plans[column]
+            state = self._state(record.state, column, key)
+            for i in work[(column, key)]:
+                e = events[i]
+                if state is None:  # unreadable: missing features for it, and a fresh start
+                    self._put(served, i, dict.fromkeys(plan.names(), np.nan))
+                    served.status[i] = UNAVAILABLE
+                    continue
+                self._put(served, i, plan.features(state, e))
+                outcome = plan.apply(state, e)
+                served.placed[outcome] += 1
+                if outcome == "late":
+                    served.status[i] = LATE if served.status[i] == OK else served.status[i]
+            fresh = state if state is not None else EntityState()
+            writes.append(Write(record_key(self.dataset, column, key), encode(fresh), record.version, self.ttl(plan)))
+        done = self.store.write(writes)
+        lost = [k for k, ok in zip(keys, done, strict=True) if not ok]
+        if lost:
+            self.counts["conflict"] += len(lost)
+        return lost
+
+    def _state(self, data: bytes | None, column: str, key: str) -> EntityState | None:
+        if data is None:
+            return EntityState()
+        try:
+            return decode(data)
+        except ValueError as exc:
+            log.error("the online state of %s %s cannot be read (%s); it starts again from empty", column, key, exc)
+            self.counts["corrupt"] += 1
+            return None
+
+    def _put(self, served: Served, i: int, features: dict[str, float]) -> None:
+        for name, value in features.items():
+            served.vectors[i, self._column[name]] = value
+
+    def _unavailable(self, served: Served, reason: str) -> Served:
+        self.counts[UNAVAILABLE] += len(served.status)
+        if self.on_unavailable == "refuse":
+            raise OnlineStoreUnavailableError(
+                f"{reason}; dataset {self.dataset} is configured to refuse to score without its behavioural "
+                "features (ONLINE_STORE_UNAVAILABLE=refuse): retry shortly"
+            )
+        log.warning("scoring %d transactions without behavioural features: %s", len(served.status), reason)
+        calendar = {f"calendar_{c}" for c in self.online.behaviour.calendar}
+        for name, j in self._column.items():
+            if name not in calendar:
+                served.vectors[:, j] = np.nan
+        served.status = [UNAVAILABLE] * len(served.status)
+        return served
+
+    def label(self, tx: str, time: float, keys: dict[str, str | None], fraud: bool, known: float) -> int:
+        """A label for a scored transaction (its event time and entity keys, from its record): the entities
+        whose state changed."""
+        changed = 0
+        for column, plan in self.online.plans.items():
+            key = keys.get(column)
+            if key is None or not plan.fraud_share:
+                continue
+            rkey = record_key(self.dataset, column, key)
+            for _ in range(ATTEMPTS):
+                [record] = self.store.read([rkey])
+                state = self._state(record.state, column, key) or EntityState()
+                if not plan.label(state, tx, time, fraud, known):
+                    break
+                if self.store.write([Write(rkey, encode(state), record.version, self.ttl(plan))]) == [True]:
+                    changed += 1
+                    break
+            else:
+                raise RetryLaterError(f"the state of {column} {key} kept changing under this label; retry")
+        return changed
+
+    def erase(self, column: str, key: str) -> int:
+        """Remove an entity's state (a customer's erasure); how many records were removed."""
+        return self.store.erase([record_key(self.dataset, column, key)])
