@@ -5,7 +5,8 @@ The rows are ``card_transactions``' generated authorisations (``--rows``, 1,000,
 window one instance holds). Both compute, per card, the count, sum, mean, max and deviation of the amount
 over 1 hour, 1 day and 7 days, and per terminal the count over 1 day and 7 days: the floor a data scientist
 would write, ``groupby(...).rolling(window, on=time, closed="left")`` (its windows are ``[t - w, t)``, ours
-move by whole steps, ``[floor(t / step) * step - w, t]`` without the row itself: the same work). The builder also computes what pandas has no rolling
+move by whole steps, ``[floor(t / step) * step - w, t]`` without the row itself: the same work). The
+builder also computes what pandas has no rolling
 form for (distinct terminals per card, time since the card's previous payment, the known-fraud share of the
 terminal, calendar features), reported separately. Writes ``bench-results/features.json``.
 """

@@ -177,8 +177,11 @@ def publish(
         report=layout.display(layout.REPORTS, layout.training_report(model_version, "html")),
     )
     run = dataclasses.replace(run, model_card=card)
-    run = dataclasses.replace(run, mlflow=track(as_dict(run), exported.onnx_bytes, manifest, config=config))
-    write_reports(store, as_dict(run), fitted, started_at=started_at)
+    from training.report import training_html
+
+    html = training_html(as_dict(run))  # drawn once: the report never reads the MLflow entry added next
+    run = dataclasses.replace(run, mlflow=track(as_dict(run), exported.onnx_bytes, manifest, config=config, html=html))
+    write_reports(store, as_dict(run), fitted, started_at=started_at, html=html)
     log.info(
         "trained %s on %s: auc=%.4f pr_auc=%.4f threshold=%.2f promoted=%s (%s)",
         model_version,

@@ -84,11 +84,11 @@ def record_failure(
 
 
 def track(
-    summary: dict[str, Any], onnx_bytes: bytes, manifest: ModelManifest, *, config: TrainingConfig
+    summary: dict[str, Any], onnx_bytes: bytes, manifest: ModelManifest, *, config: TrainingConfig, html: str
 ) -> dict[str, Any]:
-    """Log to MLflow; MLflow is the record, not the source of truth, so its failure does not fail the run."""
+    """Log to MLflow (``html``: the run's report, drawn once per run); MLflow is the record, not the source of
+    truth, so its failure does not fail the run."""
     from shared.domain.model_card import markdown
-    from training.report import training_html
     from training.tracking import log_training
 
     try:
@@ -98,7 +98,7 @@ def track(
             registered_name=config.model_name,
             summary=summary,
             onnx_bytes=onnx_bytes,
-            report_html=training_html(summary),
+            report_html=html,
             configured_root=config.mlflow_artifact_root,
             model_card=markdown(manifest),
         )
@@ -107,11 +107,12 @@ def track(
         return {"error": f"{type(exc).__name__}: {exc}", "tracking_uri": config.mlflow_tracking_uri}
 
 
-def write_reports(store: BlobStore, summary: dict[str, Any], fitted: Fitted, *, started_at: datetime) -> None:
-    """The run's report (JSON and HTML) and its comparison and explanation tables."""
+def write_reports(
+    store: BlobStore, summary: dict[str, Any], fitted: Fitted, *, started_at: datetime, html: str
+) -> None:
+    """The run's report (JSON, and ``html`` as drawn for MLflow) and its comparison and explanation tables."""
     from training.explain import importance_csv
     from training.families import comparison_csv
-    from training.report import training_html
 
     version = str(summary["model_version"])
     status: TrainingStatus = "promoted" if summary["promoted"] else "rejected"
@@ -128,7 +129,7 @@ def write_reports(store: BlobStore, summary: dict[str, Any], fitted: Fitted, *, 
     store.put_bytes(
         layout.REPORTS,
         layout.training_report(version, "html"),
-        training_html(summary).encode(),
+        html.encode(),
         content_type="text/html; charset=utf-8",
     )
     store.put_bytes(

@@ -175,27 +175,18 @@ def test_a_batch_costs_one_round_trip_each_way(redis_store: RedisEntityStore, mo
 
 def test_an_erased_entity_has_no_state_and_records_expire(redis_store: RedisEntityStore) -> None:
     features = OnlineFeatures(redis_store, Online(SPEC, ZONE), "cards")
-    tx = Event(
-        1_800_000_000.0,
-        "t1",
-        {"card": "pseudo-K", "terminal": "T"},
-        {"amount": 3.0},
-        {"card": "pseudo-K", "terminal": "T"},
-    )
-    features.serve([tx])
+
+    def payment(time: float, tx: str) -> Event:
+        keys = {"card": "pseudo-K", "terminal": "T"}
+        return Event(time, tx, keys, {"amount": 3.0}, keys)
+
+    features.serve([payment(1_800_000_000.0, "t1")])
     key = record_key("cards", "card", "pseudo-K")
     ttl = redis_store.client.pttl(key)
     assert 0 < ttl <= (7 * 86400 + SPEC.lateness) * 1000  # past the longest window, not forever
     assert features.erase("card", "pseudo-K") == 1
     assert redis_store.read([key])[0].state is None
-    later = Event(
-        1_800_000_100.0,
-        "t2",
-        {"card": "pseudo-K", "terminal": "T"},
-        {"amount": 3.0},
-        {"card": "pseudo-K", "terminal": "T"},
-    )
-    got = features.serve([later])
+    got = features.serve([payment(1_800_000_100.0, "t2")])
     assert got.vectors[0][SPEC.names().index("card_count_amount_1h")] == 0.0  # nothing of the erased history
 
 

@@ -106,9 +106,19 @@ def test_first_model_promoted_and_published_with_manifest(store, settings, curat
     assert "## Performance per segment" in card and "night (00-06)" in card and "## Drift at training" in card
 
 
+def _quick(settings: Settings) -> pipeline.TrainConfig:
+    """A run whose search tries one start: for the tests about what a run records, compares and refuses (the
+    search itself is tested by the first model's test, the quality test and the distributed one)."""
+    return dataclasses.replace(pipeline.TrainConfig.from_settings(settings), search_trials=1)
+
+
 def test_mlflow_run_and_registry_read_back(store, settings, curated):
-    first = pipeline.run_training(store, config=settings.training, storage=settings.storage)
-    second = pipeline.run_training(store, config=settings.training, storage=settings.storage)
+    first = pipeline.run_training(
+        store, config=settings.training, storage=settings.storage, run_config=_quick(settings)
+    )
+    second = pipeline.run_training(
+        store, config=settings.training, storage=settings.storage, run_config=_quick(settings)
+    )
     client = _mlflow(settings)
     champion = client.get_model_version_by_alias(settings.model_name, "champion")
     challenger = client.get_model_version_by_alias(settings.model_name, "challenger")
@@ -135,8 +145,12 @@ def test_mlflow_run_and_registry_read_back(store, settings, curated):
 
 def test_equal_challenger_is_not_promoted(store, settings, curated, telemetry):
     outcomes = {k: telemetry.total("fraudops.retrain.runs", outcome=k) for k in ("promoted", "kept_champion")}
-    first = pipeline.run_training(store, config=settings.training, storage=settings.storage)
-    second = pipeline.run_training(store, config=settings.training, storage=settings.storage)
+    first = pipeline.run_training(
+        store, config=settings.training, storage=settings.storage, run_config=_quick(settings)
+    )
+    second = pipeline.run_training(
+        store, config=settings.training, storage=settings.storage, run_config=_quick(settings)
+    )
     # the champion was refitted on these very rows: no fair comparison, so it stays
     assert not second.promoted and "was trained on the test rows" in second.promotion_reason
     assert ModelStore(store, settings.model_name).champion()[0] == first.model_version
@@ -148,12 +162,16 @@ def test_equal_challenger_is_not_promoted(store, settings, curated, telemetry):
 
 
 def test_a_champion_is_compared_only_on_rows_it_never_trained_on(store, settings, curated, tmp_path):
-    first = pipeline.run_training(store, config=settings.training, storage=settings.storage)
+    first = pipeline.run_training(
+        store, config=settings.training, storage=settings.storage, run_config=_quick(settings)
+    )
     newer = tmp_path / "newer.csv"
     generate(60_000, 8, newer, fraud_rate=0.01)
     store.put_bytes("raw", "newer.csv", newer.read_bytes())
     run_etl(store, settings.etl, name="newer.csv")
-    second = pipeline.run_training(store, config=settings.training, storage=settings.storage)
+    second = pipeline.run_training(
+        store, config=settings.training, storage=settings.storage, run_config=_quick(settings)
+    )
     new_rows = second.split["test"][2]  # the newer file is the newest half: the whole test part is new to the champion
     assert f"on the {new_rows} test rows the champion never trained on" in second.promotion_reason
     assert second.champion_metrics and second.champion_metrics["rows"] == new_rows
@@ -167,11 +185,13 @@ def test_a_champion_is_compared_only_on_rows_it_never_trained_on(store, settings
 
 
 def test_failed_parity_fails_the_run_and_leaves_the_champion(store, settings, curated, monkeypatch):
-    first = pipeline.run_training(store, config=settings.training, storage=settings.storage)
+    first = pipeline.run_training(
+        store, config=settings.training, storage=settings.storage, run_config=_quick(settings)
+    )
     real = finish.check_parity
     monkeypatch.setattr(finish, "check_parity", lambda b, o, x, **kw: real(b, o, x, tolerance=0.0, **kw))
     with pytest.raises(TrainingError, match="disagree"):
-        pipeline.run_training(store, config=settings.training, storage=settings.storage)
+        pipeline.run_training(store, config=settings.training, storage=settings.storage, run_config=_quick(settings))
     models = ModelStore(store, settings.model_name)
     assert models.champion()[0] == first.model_version
     assert models.versions() == [first.model_version]
@@ -210,7 +230,7 @@ def test_a_stale_champion_pointer_cannot_promote(store, settings):
 
 
 def test_drift_on_shifted_data(store, settings, curated, tmp_path):
-    pipeline.run_training(store, config=settings.training, storage=settings.storage)
+    pipeline.run_training(store, config=settings.training, storage=settings.storage, run_config=_quick(settings))
     fresh, shifted = tmp_path / "fresh.csv", tmp_path / "shifted.csv"
     generate(20_000, 99, fresh, fraud_rate=0.01)
     table = pacsv.read_csv(fresh)
@@ -231,7 +251,9 @@ def test_drift_on_shifted_data(store, settings, curated, tmp_path):
     assert alarmed.alert and set(alarmed.drifted_features) == set(moved)
     assert alarmed.current.startswith("curated/creditcard/") and "shifted" in alarmed.current
     assert json.loads(store.get_bytes("reports", alarmed.report.removeprefix("reports/"))[0])["alert"]
-    retrained = pipeline.run_training(store, config=settings.training, storage=settings.storage)
+    retrained = pipeline.run_training(
+        store, config=settings.training, storage=settings.storage, run_config=_quick(settings)
+    )
     assert retrained.drift_alert and "drift: 10 of 29 features" in retrained.promotion_reason
 
 

@@ -42,3 +42,23 @@ def test_paired_auc_gap_is_the_difference_and_its_noise_shrinks_with_more_rows()
     _, sd_big = paired_auc_gap(*draw(50_000, 2))
     assert 0 < sd_big < sd / 2  # 25 times the rows: about a fifth of the spread
     assert paired_auc_gap(y, truth, truth) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_resample_scored_by_its_counts_is_scikit_learns_figure_on_the_drawn_rows(seed: int) -> None:
+    """The bootstrap sorts the scores once and weighs each resample by how often each row was drawn: the very
+    ROC-AUC and average precision scikit-learn gives on the drawn rows, with many tied scores."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from training.evaluation import _Ranked
+
+    rng = np.random.default_rng(seed)
+    n = 3000
+    y = (rng.random(n) < 0.05).astype(int)
+    scores = np.round(rng.random(n) * 0.4 + y * rng.random(n) * 0.6, 2)  # ties on purpose
+    ranked = _Ranked(y, scores)
+    for _ in range(20):
+        rows = rng.integers(0, n, n)
+        got = ranked.metrics(np.bincount(rows, minlength=n).astype(np.float64))
+        assert got[0] == pytest.approx(roc_auc_score(y[rows], scores[rows]), abs=1e-12)
+        assert got[1] == pytest.approx(average_precision_score(y[rows], scores[rows]), abs=1e-12)

@@ -1,0 +1,44 @@
+"""Placing a batch in the store's port (the memory fake): an entity that lost its write to another instance is
+computed again from the newer state, alone, and nothing is counted twice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared.adapters.online_store import MemoryEntityStore, Write
+from shared.domain.behaviour import Aggregates, Behaviour
+from shared.domain.entity_state import Event, Online
+from shared.scoring.online import OK, OnlineFeatures
+
+SPEC = Behaviour(aggregates=(Aggregates("card", "card", "amount", (3600.0,), ("count", "sum")),))
+
+
+def _pay(time: float, tx: str, amount: float) -> Event:
+    return Event(time, tx, {"card": "K"}, {"amount": amount})
+
+
+class _Racing(MemoryEntityStore):
+    """Before this instance's first write lands, another instance places a payment on the same card."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raced = False
+
+    def write(self, writes: Sequence[Write]) -> list[bool]:
+        if not self.raced:
+            self.raced = True
+            OnlineFeatures(self, Online(SPEC), "cards").serve([_pay(1000.0, "other", 7.0)])
+        return super().write(writes)
+
+
+def test_an_entity_that_lost_its_write_is_computed_again_and_counts_each_payment_once() -> None:
+    store = _Racing()
+    mine = OnlineFeatures(store, Online(SPEC), "cards")
+    got = mine.serve([_pay(1010.0, "mine", 5.0)])
+    assert mine.counts["conflict"] == 1 and got.status == [OK]
+    assert got.vectors.tolist() == [[1.0, 7.0]]  # computed again: the other payment, earlier, is in its window
+    probe = OnlineFeatures(store, Online(SPEC), "cards").serve([_pay(1020.0, "probe", 1.0)])
+    assert probe.vectors.tolist() == [[2.0, 12.0]]  # both payments, once each
+    again = mine.serve([_pay(1010.0, "mine", 5.0)])  # a retry of the same payment
+    assert again.vectors.tolist() == [[1.0, 7.0]] and again.placed["duplicate"] == 1
+    assert OnlineFeatures(store, Online(SPEC), "cards").serve([_pay(1030.0, "p2", 1.0)]).vectors[0][0] == 3.0
