@@ -50,6 +50,8 @@ class Batch:
     customers: list[str | None] | None = None  # as given; recorded with the prediction, never scored
     times: np.ndarray | None = None  # the contract's time column when sent (NaN where absent)
     categories: dict[str, np.ndarray] | None = None  # categorical features as sent (``x`` holds NaN there)
+    columns: dict[str, np.ndarray] | None = None  # every column as sent (typed contracts): what behaviour reads
+    behaviour: list[str] | None = None  # per transaction: ok, late or unavailable (contracts with behaviour)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -194,6 +196,7 @@ def batch_of_typed(typed: TypedRows, contract: DatasetContract, version: str | N
         list(customers) if customers is not None and any(c is not None for c in customers) else None,
         typed.columns[time.name] if time is not None else None,
         typed.categories or None,
+        typed.columns,
     )
 
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.body import read_body
-from api.decode import Batch, decode_csv, decode_json
+from api.decode import Batch, InvalidRequestError, decode_csv, decode_json
 from api.deps import ScorerDep, services_of
 from api.errors import DatasetNotFoundError, UnsupportedMediaError, VersionNotFoundError, documented
 from api.hot_route import HotRoute
@@ -28,6 +28,11 @@ from shared.domain.errors import FraudOpsError, ModelNotAvailableError
 from shared.domain.telemetry import count_scores, span
 from shared.scoring.records import Scored
 from shared.scoring.scorer import LoadedModel, Scorer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from shared.scoring.online import OnlineFeatures
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +96,9 @@ def _json_response(batch: Batch, model: LoadedModel, probs: Any, explanations: l
         {"transaction_id": tid, "fraud_probability": p, "is_fraud": f, "model_version": model.version}
         for tid, p, f in zip(batch.ids, probs.tolist(), flags, strict=True)
     ]
+    if batch.behaviour is not None:
+        for result, status in zip(results, batch.behaviour, strict=True):
+            result["behaviour"] = status
     if explanations is not None:
         for result, explanation in zip(results, explanations, strict=True):
             result["explanation"] = explanation
@@ -102,17 +110,54 @@ def _csv_response(batch: Batch, model: LoadedModel, probs: Any) -> Response:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    table = pa.table(
-        {
-            "transaction_id": pa.array(batch.ids, pa.string()),
-            "fraud_probability": pa.array(probs),
-            "is_fraud": pa.array(probs >= model.threshold),
-            "model_version": pa.array([model.version] * len(batch)),
-        }
-    )
+    columns = {
+        "transaction_id": pa.array(batch.ids, pa.string()),
+        "fraud_probability": pa.array(probs),
+        "is_fraud": pa.array(probs >= model.threshold),
+        "model_version": pa.array([model.version] * len(batch)),
+    }
+    if batch.behaviour is not None:
+        columns["behaviour"] = pa.array(batch.behaviour, pa.string())
+    table = pa.table(columns)
     out = pa.BufferOutputStream()
     pacsv.write_csv(table, out, pacsv.WriteOptions(quoting_style="needed"))
     return Response(out.getvalue().to_pybytes(), media_type="text/csv")
+
+
+def with_behaviour(
+    batch: Batch, contract: DatasetContract, online: OnlineFeatures, pseudonymise: Callable[[str], str | None]
+) -> Batch:
+    """The batch with its behavioural features after its own (the model's input) and each row's status; 422
+    naming the rows without a transaction id or an event time (without them a retry would be counted twice,
+    or placed nowhere)."""
+    import numpy as np
+
+    from shared.scoring.online import events_of
+
+    columns, tid = batch.columns or {}, contract.transaction_id
+    time = contract.time_column.name if contract.time_column else None
+    times = columns.get(time) if time else None
+    errors = [
+        {"row": i, "field": name, "msg": f"{name} is needed to compute behavioural features"}
+        for i in range(len(batch))
+        for name, missing in (
+            (tid or "transaction id", batch.ids[i] is None),
+            (time or "event time", times is None or times[i] != times[i]),
+        )
+        if missing
+    ]
+    if errors:
+        raise InvalidRequestError(
+            f"{len({e['row'] for e in errors})} transactions lack what behavioural features need (an id and an "
+            "event time for each)",
+            errors,
+        )
+    assert times is not None
+    served = online.serve(events_of(contract, columns, batch.ids, times, pseudonymise))
+    x = np.empty((len(batch), batch.x.shape[1] + served.vectors.shape[1]), dtype=np.float32)
+    x[:, : batch.x.shape[1]] = batch.x
+    x[:, batch.x.shape[1] :] = served.vectors
+    return replace(batch, x=x, behaviour=served.status)
 
 
 router = APIRouter()
@@ -207,6 +252,10 @@ async def score(
             customers = services.pseudonymise.many(customers)
         version = batch.model_version or x_model_version or None
         batch = replace(batch, model_version=version, customers=customers)
+        online = services.behaviour
+        if online is not None:  # reads and updates the online store (I/O): off the event loop
+            with span("score.behaviour", rows=len(batch)):
+                batch = await run_in_threadpool(with_behaviour, batch, contract, online, services.pseudonymise)
         wants_explanation = explain or batch.explain
         with span("score.model", rows=len(batch)):
             if len(batch) <= INLINE_ROWS and not wants_explanation and batch.model_version is None and scorer.fresh():
@@ -228,6 +277,7 @@ async def score(
             customer_ids=batch.customers,
             times=batch.times,
             categories=batch.categories,
+            behaviour=batch.behaviour,
             model_version=model.version,
             threshold=model.threshold,
             request_id=request.scope.get("state", {}).get("request_id", ""),

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from shared.domain.config import ScoringConfig
     from shared.domain.pseudonym import Pseudonymiser
     from shared.domain.settings import Settings
+    from shared.scoring.online import OnlineFeatures
     from shared.scoring.recorder import NullRecorder, PredictionRecorder
     from shared.scoring.scorer import Scorer
     from shared.streaming.processor import StreamProcessor
@@ -119,6 +120,17 @@ class Services:
         return build_recorder(config=config, store=self.blob_store)  # closed at exit, writing what it holds
 
     @property
+    def behaviour(self) -> OnlineFeatures | None:
+        """The online features of the dataset (None when its contract declares no behaviour)."""
+        if "behaviour" not in self._built:
+            with self._lock:
+                if "behaviour" not in self._built:
+                    from shared.scoring.online import build_online_features
+
+                    self._built["behaviour"] = build_online_features(self.settings.online_store)
+        return cast("OnlineFeatures | None", self._built["behaviour"])
+
+    @property
     def processor(self) -> StreamProcessor:
         """The stream processor: the same store and scorer as the HTTP routes of this process."""
         return self._once("processor", self._build_processor)
@@ -133,6 +145,7 @@ class Services:
             store=self.blob_store,
             scorer=self.scorer,
             publisher=get_publisher(config, credential=lambda: self.credential),
+            behaviour=self.behaviour,
         )
 
     @property

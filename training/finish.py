@@ -55,7 +55,7 @@ def finish(
 ) -> TrainingRun:
     """Export, judge and publish: the same for a run on one instance and one on a Dask cluster."""
     with span("train.export"):
-        exported = export(fitted, prepared, contract.feature_names)
+        exported = export(fitted, prepared, contract.model_features)
     models = ModelStore(store, config.model_name)
     with span("train.judge"):
         verdict, champion_p = judge_scores(

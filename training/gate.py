@@ -71,7 +71,7 @@ def champion_scores(
     from shared.scoring.scorer import load_model
 
     try:
-        model = load_model(models, champion, expected_features=contract.feature_names, threads=2)
+        model = load_model(models, champion, expected_features=contract.model_features, threads=2)
     except (ModelIntegrityError, ModelNotAvailableError) as exc:
         log.warning("champion %s cannot be scored (%s); the new model replaces it", champion, exc.reason)
         return None
@@ -213,7 +213,7 @@ def judge(store: BlobStore, onnx_bytes: bytes, *, config: TrainingConfig) -> Ver
         return Skipped(f"no curated data to judge on ({exc.reason})")
     except TrainingError as exc:
         return Skipped(exc.reason)
-    features = contract.feature_names
+    features = contract.model_features
     costs = {"cost_fn": config.cost_fn, "cost_fp": config.cost_fp}
     x, y, dev = window.x, window.y, plan.dev_stop
     blocks = [slice(f.train_stop, f.valid_stop) for f in plan.folds]

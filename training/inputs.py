@@ -27,7 +27,7 @@ class Features(list[str]):
 
     @classmethod
     def of(cls, contract: DatasetContract) -> Features:
-        names = contract.feature_names
+        names = contract.model_features  # the behavioural features are numbers, after the transaction's own
         categories = set(categorical_features(contract))
         return cls(names, categorical=[i for i, n in enumerate(names) if n in categories], amount=contract.amount)
 

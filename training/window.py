@@ -34,6 +34,7 @@ import numpy as np
 from shared.domain.contract import DatasetContract
 from shared.domain.encoding import Encoding, Vocabulary, learn_vocabulary
 from shared.domain.errors import TrainingError
+from shared.domain.history import history_columns
 from shared.domain.layout import CURATED
 from shared.etl.manifest import files_of_version, read_manifest
 from training.inputs import Features
@@ -185,9 +186,17 @@ def plan_window(
     return version, all_files, files, counts
 
 
-def read_part(source: pq.ParquetFile, contract: DatasetContract, erased: frozenset[str]) -> pa.Table:
-    """One curated part's features, label and time, without the rows of the ``erased`` customers (pseudonyms):
-    the one reading of a part, by this process and by a Dask worker alike."""
+def read_part(
+    source: pq.ParquetFile,
+    contract: DatasetContract,
+    erased: frozenset[str],
+    *,
+    features: bool = True,
+    history: bool = False,
+) -> pa.Table:
+    """One curated part's features (with ``features``), label and time, and with ``history`` the columns its
+    behavioural features are computed from (``shared.domain.history``), without the rows of the ``erased``
+    customers (pseudonyms): the one reading of a part, by this process and by a Dask worker alike."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -195,10 +204,15 @@ def read_part(source: pq.ParquetFile, contract: DatasetContract, erased: frozens
     customer = contract.customer
     customers = [customer] if erased and customer and customer in source.schema_arrow.names else []
     times = [time_col.name] if time_col is not None else []
-    table = source.read(columns=[*contract.feature_names, label.name, *times, *customers])
+    wanted = [*(contract.feature_names if features else []), label.name, *times]
+    if history:
+        wanted += [c for c in history_columns(contract) if c not in wanted]
+    table = source.read(columns=[*wanted, *(c for c in customers if c not in wanted)])
     if customers:
         gone = pc.fill_null(pc.is_in(table.column(customers[0]), value_set=pa.array(sorted(erased))), False)
-        table = table.filter(pc.invert(gone)).drop_columns(customers)
+        table = table.filter(pc.invert(gone))
+        if customers[0] not in wanted:
+            table = table.drop_columns(customers)
     return table
 
 
@@ -225,23 +239,32 @@ def load_window(
     t = np.empty(capacity, dtype=np.float64)
     part = np.empty(capacity, dtype=np.int32)
     at = 0
+    behaviour = not contract.behaviour.empty
+    own = len(contract.feature_names)  # the transaction's own columns; the behavioural ones follow
+    pasts: list[pa.Table] = []
     for index, path in enumerate(files):
-        table = read_part(pq.ParquetFile(io.BytesIO(store.get_bytes(CURATED, path)[0])), contract, erased)
+        source = pq.ParquetFile(io.BytesIO(store.get_bytes(CURATED, path)[0]))
+        table = read_part(source, contract, erased, history=behaviour)
         n = table.num_rows
         if at + n > x.shape[0]:  # the manifest's count is off (or missing): grow, once per such part
             grow = at + n - x.shape[0]
             x = np.concatenate([x, np.empty((grow, len(features)), dtype=np.float32)])
             y, t, part = (np.concatenate([a, np.empty(grow, dtype=a.dtype)]) for a in (y, t, part))
-        for j, name in enumerate(features):
+        for j, name in enumerate(features[:own]):
             x[at : at + n, j] = (
                 codes.read(name, table.column(name)) if j in features.categorical else floats(table.column(name))
             )
+        if behaviour:
+            pasts.append(table.select(history_columns(contract)))
         y[at : at + n] = table.column(label.name).to_numpy()
         t[at : at + n] = seconds(table.column(time_col.name)) if time_col is not None else np.arange(n)
         part[at : at + n] = index
         at += n
         del table
     x, y, t, part = x[:at], y[:at], t[:at], part[:at]
+    if behaviour:
+        x[:, own:] = _behaviour(store, contract, erased, pasts, older_files(store, contract.name, all_files, files))
+        del pasts
     encoding = codes.settle(x, features)
     order = np.lexsort((t, part))
     if np.any(order != np.arange(at)):
@@ -260,6 +283,60 @@ def load_window(
         len(all_files) - len(files),
     )
     return Window(version, files, len(all_files) - len(files), x, y, t, part, features, encoding)
+
+
+def older_files(store: BlobStore, dataset: str, all_files: list[str], files: list[str]) -> list[str]:
+    """The version's files older than the window's (by ingestion), newest first: where its history begins."""
+    manifest, _ = read_manifest(store, dataset)
+    ingested = {f.path: f.ingested_at for f in manifest.files}
+    first = (ingested.get(files[0], ""), files[0]) if files else ("", "")
+    return sorted(
+        (p for p in all_files if p not in files and (ingested.get(p, ""), p) < first),
+        reverse=True,
+        key=lambda p: (ingested.get(p, ""), p),
+    )
+
+
+def _behaviour(
+    store: BlobStore, contract: DatasetContract, erased: frozenset[str], window: list[pa.Table], older: list[str]
+) -> np.ndarray:
+    """The window's behavioural features (float32, its rows' order), point in time, from its own rows and, before
+    them, the older files' rows within the longest window of its first transaction (read for their history
+    columns only, newest file first, until one reaches back far enough)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from shared.domain.history import history_of, read_columns
+    from shared.domain.windows import point_in_time
+
+    label, time_col = _label_and_time(contract)
+    assert time_col is not None  # a behaviour section needs roles.event_time (the contract refuses otherwise)
+    rows = sum(t.num_rows for t in window)
+    earliest = min((float(np.nanmin(seconds(t.column(time_col.name)))) for t in window if t.num_rows), default=0.0)
+    reach = earliest - contract.behaviour.longest
+    before: list[pa.Table] = []
+    for path in older:
+        source = pq.ParquetFile(io.BytesIO(store.get_bytes(CURATED, path)[0]))
+        table = read_part(source, contract, erased, features=False, history=True).select(
+            window[0].column_names if window else []
+        )
+        before.append(table)
+        if table.num_rows and float(np.nanmin(seconds(table.column(time_col.name)))) <= reach:
+            break
+    parts = [*reversed(before), *window]
+    if not parts:
+        return np.empty((0, len(contract.behaviour.names())), dtype=np.float32)
+    table = pa.concat_tables(parts)
+    keys, numbers, values = read_columns(contract.behaviour)
+    columns = {name: table.column(name).to_pylist() for name in keys + values}
+    columns |= {name: floats(table.column(name)) for name in numbers}
+    tid = contract.transaction_id
+    ids = table.column(tid).to_pylist() if tid else [str(i) for i in range(table.num_rows)]
+    history = history_of(contract, seconds(table.column(time_col.name)), ids, columns, floats(table.column(label.name)))
+    got = point_in_time(history, contract.behaviour, contract.time_zone)
+    skip = sum(t.num_rows for t in before)
+    log.info("behavioural features: %d window rows, with %d earlier rows of history", rows, skip)
+    return np.column_stack([got[name][skip:] for name in contract.behaviour.names()]).astype(np.float32)
 
 
 def floats(column: Any) -> np.ndarray:

@@ -115,6 +115,24 @@ class MemoryEntityStore:
             return StoreSize(len(self.records), sum(len(s) for _, s in self.records.values()))
 
 
+class UnconfiguredStore:
+    """No store is configured (production without ``ONLINE_STORE_URL``): every call is unavailable, with why."""
+
+    REASON = "no online store is configured (set ONLINE_STORE_URL to the Redis that keeps the entities' state)"
+
+    def read(self, _keys: Sequence[str]) -> list[Record]:
+        raise StoreUnreachableError(self.REASON)
+
+    def write(self, _writes: Sequence[Write]) -> list[bool]:
+        raise StoreUnreachableError(self.REASON)
+
+    def erase(self, _keys: Sequence[str]) -> int:
+        raise StoreUnreachableError(self.REASON)
+
+    def size(self) -> StoreSize:
+        raise StoreUnreachableError(self.REASON)
+
+
 class RedisEntityStore:
     """The port over a Redis client (``redis.Redis``): pipelined reads, pipelined compare-and-set writes."""
 

@@ -51,6 +51,18 @@ class ScoringConfig(_Config):
     customer_pseudonym_key: SecretStr | None
 
 
+class OnlineStoreConfig(_Config):
+    """The online store of entity state that behavioural features are read from and placed in at scoring
+    (``shared.adapters.online_store``, ``shared.scoring.online``)."""
+
+    app_env: Literal["development", "production"]
+    dataset_name: str
+    online_store_url: str | None
+    online_store_password: SecretStr | None
+    online_store_unavailable: Literal["missing", "refuse"]
+    storage_credential_client_id: str | None
+
+
 class TrainingConfig(_Config):
     """Retraining, the gate, the Dask cluster and MLflow (``training``)."""
 
@@ -160,6 +172,7 @@ CONCERNS: dict[str, type[_Config]] = {
     "storage": StorageConfig,
     "etl": EtlConfig,
     "scoring": ScoringConfig,
+    "online_store": OnlineStoreConfig,
     "training": TrainingConfig,
     "streaming": StreamingConfig,
     "federated": FederatedConfig,

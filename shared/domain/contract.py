@@ -108,8 +108,13 @@ class DatasetContract:
 
     @property
     def feature_names(self) -> list[str]:
-        """The model's input, in the order the ONNX input expects."""
+        """The transaction's own features, as a request sends them (``model_features`` adds the behavioural ones)."""
         return [c.name for c in self.columns if c.role == "feature"]
+
+    @property
+    def model_features(self) -> list[str]:
+        """The model's input, in the order the ONNX input expects: the features, then the behavioural ones."""
+        return self.feature_names + self.behaviour.names()
 
     @property
     def numeric_names(self) -> list[str]:

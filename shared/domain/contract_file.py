@@ -215,6 +215,11 @@ class ContractSpec(_Strict):
             raise ValueError("no feature: declare at least one float, integer, boolean or categorical column")
         if self.behaviour is not None:
             names = to_behaviour(self).names()  # durations, entities and columns checked on the way
+            time = by_name.get(self.roles.event_time or "")
+            if time is not None and time.nullable:
+                raise ValueError(
+                    f"behaviour: the event time ({time.name}) must not be nullable: history is ordered by it"
+                )
             twice = sorted({n for n in names if names.count(n) > 1})
             if twice:
                 raise ValueError(f"behaviour: feature {twice[0]!r} is declared twice (or two declarations name it)")

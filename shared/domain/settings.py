@@ -19,6 +19,7 @@ from shared.domain.config import (
     FederatedConfig,
     GovernanceConfig,
     MonitoringConfig,
+    OnlineStoreConfig,
     ScoringConfig,
     StorageConfig,
     StreamingConfig,
@@ -243,6 +244,22 @@ class Settings(BaseSettings):
     model_refresh_seconds: float = Field(default=30.0, ge=0, validation_alias="MODEL_REFRESH_SECONDS")
     ort_intra_op_threads: int = Field(default=1, ge=1, validation_alias="ORT_INTRA_OP_THREADS")
 
+    # The online store of entity state (behavioural features at scoring)
+    online_store_url: str | None = Field(
+        default=None,
+        validation_alias="ONLINE_STORE_URL",
+        description="Redis (rediss://host:port for Azure Managed Redis, reached with the app identity's Entra ID "
+        "token unless ONLINE_STORE_PASSWORD is set); unset in development: an in-process store. Only read when "
+        "the dataset's contract declares behavioural features.",
+    )
+    online_store_password: SecretStr | None = Field(default=None, validation_alias="ONLINE_STORE_PASSWORD")
+    online_store_unavailable: Literal["missing", "refuse"] = Field(
+        default="missing",
+        validation_alias="ONLINE_STORE_UNAVAILABLE",
+        description="When the online store cannot be reached: score with the behavioural features missing and say "
+        "so (missing), or answer 503 (refuse).",
+    )
+
     # Recording what was served, and telemetry
     predictions_record: bool = Field(
         default=True,
@@ -298,6 +315,10 @@ class Settings(BaseSettings):
         return self._view(ScoringConfig)
 
     @property
+    def online_store(self) -> OnlineStoreConfig:
+        return self._view(OnlineStoreConfig)
+
+    @property
     def training(self) -> TrainingConfig:
         return self._view(TrainingConfig)
 
@@ -321,7 +342,9 @@ class Settings(BaseSettings):
     def telemetry(self) -> TelemetryConfig:
         return self._view(TelemetryConfig)
 
-    @field_validator("fl_admin_key", "admin_key", "fl_bank_keys", "customer_pseudonym_key", mode="before")
+    @field_validator(
+        "fl_admin_key", "admin_key", "fl_bank_keys", "customer_pseudonym_key", "online_store_password", mode="before"
+    )
     @classmethod
     def _unresolved_key_vault_reference_is_unset(cls, value: object) -> object:
         """App Service leaves a Key Vault reference it cannot resolve as its literal text; never use that as a key."""

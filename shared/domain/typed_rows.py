@@ -48,7 +48,8 @@ def is_plain(contract: DatasetContract) -> bool:
         contract.column(n).type is ColumnType.FLOAT and not contract.column(n).nullable for n in contract.feature_names
     )
     time = contract.time_column
-    return features and (time is None or time.type in (ColumnType.FLOAT, ColumnType.INTEGER))
+    plain_time = time is None or time.type in (ColumnType.FLOAT, ColumnType.INTEGER)
+    return features and plain_time and contract.behaviour.empty  # behaviour reads entity keys: the typed path
 
 
 def _value_of(col: Column, v: Any) -> tuple[Any, bool]:

@@ -14,15 +14,20 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from shared.adapters.online_store import EntityStore, StoreUnreachableError, Write, record_key
 from shared.domain.entity_state import EntityPlan, EntityState, Event, Online, decode, encode
 from shared.domain.errors import OnlineStoreUnavailableError, RetryLaterError
+from shared.domain.history import key_text, read_columns
+
+if TYPE_CHECKING:
+    from shared.domain.config import OnlineStoreConfig
+    from shared.domain.contract import DatasetContract
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +180,76 @@ class OnlineFeatures:
                 raise RetryLaterError(f"the state of {column} {key} kept changing under this label; retry")
         return changed
 
+    def erase_keys(self, keys: dict[str, str]) -> int:
+        """Remove the state of each (key column, key) given: a customer's erasure, by its pseudonyms."""
+        return self.store.erase([record_key(self.dataset, c, k) for c, k in keys.items()])
+
     def erase(self, column: str, key: str) -> int:
         """Remove an entity's state (a customer's erasure); how many records were removed."""
         return self.store.erase([record_key(self.dataset, column, key)])
+
+
+def events_of(
+    contract: DatasetContract,
+    columns: Mapping[str, Sequence[Any] | np.ndarray],
+    ids: Sequence[Any],
+    times: np.ndarray | Sequence[float],
+    pseudonymise: Callable[[str], str | None] | None = None,
+) -> list[Event]:
+    """The transactions of a request or a stream batch as the online state reads them: each entity key and
+    distinct value in its one text form (``shared.domain.history.key_text``), a personal one as its pseudonym
+    (``pseudonymise``; None: already pseudonymised), numbers as floats (NaN when missing)."""
+    keys, numbers, values = read_columns(contract.behaviour)
+    personal = set(contract.personal_names) if pseudonymise is not None else set()
+
+    def text(name: str, value: Any) -> str | None:
+        got = key_text(value)
+        return pseudonymise(got) if got is not None and name in personal and pseudonymise else got
+
+    n = len(ids)
+    texts = {name: [text(name, v) for v in columns[name]] for name in _unique(keys + values)}
+    floats = {name: np.asarray(columns[name], dtype=np.float64) for name in numbers}
+    return [
+        Event(
+            float(times[i]),
+            str(ids[i]),
+            {k: texts[k][i] for k in keys},
+            {c: float(floats[c][i]) for c in numbers},
+            {c: texts[c][i] for c in values},
+        )
+        for i in range(n)
+    ]
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def build_online_features(config: OnlineStoreConfig) -> OnlineFeatures | None:
+    """The online features of ``config``'s dataset (None when its contract declares none): Redis at
+    ``ONLINE_STORE_URL``; unset, an in-process store in development and, in production, a store that is
+    always unavailable (so ``ONLINE_STORE_UNAVAILABLE`` decides, and every response says so)."""
+    from shared.adapters.online_store import MemoryEntityStore, RedisEntityStore, UnconfiguredStore, connect
+    from shared.domain.contracts import get_contract
+
+    contract = get_contract(config.dataset_name)
+    if contract.behaviour.empty:
+        return None
+    store: EntityStore
+    if config.online_store_url:
+        password = config.online_store_password.get_secret_value() if config.online_store_password else None
+        client = connect(
+            config.online_store_url, password=password, entra_client_id=config.storage_credential_client_id
+        )
+        store = RedisEntityStore(client)
+    elif config.app_env == "development":
+        log.warning("ONLINE_STORE_URL is not set: behavioural state is kept in this process only (development)")
+        store = MemoryEntityStore()
+    else:
+        store = UnconfiguredStore()
+    return OnlineFeatures(
+        store,
+        Online(contract.behaviour, contract.time_zone),
+        contract.name,
+        on_unavailable=config.online_store_unavailable,
+    )

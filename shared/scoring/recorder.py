@@ -280,7 +280,7 @@ def build_recorder(*, config: ScoringConfig, store: BlobStore) -> PredictionReco
 
     recorder = PredictionRecorder(
         store,
-        get_contract(config.dataset_name).feature_names,
+        get_contract(config.dataset_name).model_features,
         max_buffered=config.predictions_max_buffered,
         flush_rows=config.predictions_flush_rows,
         flush_seconds=config.predictions_flush_seconds,

@@ -55,6 +55,7 @@ class Scored:
     source: str = "http"
     scored_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     categories: Mapping[str, Sequence[Any] | np.ndarray] | None = None  # categorical features as sent: recorded as text
+    behaviour: Sequence[str] | None = None  # per row: ok, late or unavailable (datasets with behavioural features)
 
     def __len__(self) -> int:
         return int(self.probabilities.shape[0])
@@ -117,6 +118,9 @@ def _columns(batches: Sequence[Scored], feature_names: Sequence[str]) -> dict[st
         "source": pa.array(each_row([b.source for b in batches], object), pa.string()),
         TIME_COLUMN: pa.array(times, pa.float64()),
     }
+    if any(b.behaviour is not None for b in batches):  # what the behavioural features of each row were
+        statuses = chain.from_iterable(b.behaviour if b.behaviour is not None else [None] * len(b) for b in batches)
+        columns["behaviour"] = pa.array(list(statuses), pa.string())
     texts = {name for b in batches for name in (b.categories or {})}
     for j, name in enumerate(feature_names):
         if name in texts:  # a category as sent (its code belongs to one model; the text to the data)

@@ -266,7 +266,7 @@ def build_scorer(*, config: ScoringConfig, store: BlobStore) -> Scorer:
     contract = get_contract(config.dataset_name)
     return Scorer(
         ModelStore(store, config.model_name),
-        feature_names=contract.feature_names,
+        feature_names=contract.model_features,
         input_sha256=contract.input_sha256,
         refresh_seconds=config.model_refresh_seconds,
         threads=config.ort_intra_op_threads,

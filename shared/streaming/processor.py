@@ -46,6 +46,7 @@ from shared.streaming.scoring import PARQUET_TYPE, decode, scored_parquet
 
 if TYPE_CHECKING:
     from shared.adapters.storage import BlobStore
+    from shared.scoring.online import OnlineFeatures
     from shared.scoring.scorer import Scorer
     from shared.streaming.alerts import AlertPublisher
 
@@ -103,8 +104,10 @@ class StreamProcessor:
         publisher: AlertPublisher | None = None,
         top_k: int = 5,
         pseudonymise: Pseudonymiser | None = None,
+        behaviour: OnlineFeatures | None = None,
     ) -> None:
         self.store, self.scorer, self.contract = store, scorer, contract
+        self.behaviour = behaviour  # the online features, for a contract that declares them
         self.pseudonymise = pseudonymise or pseudonymiser(None)  # never the clear id: the development key at worst
         self.attempts, self.backoff_seconds = attempts, backoff_seconds
         self.spool_dir, self.publisher, self.top_k = spool_dir, publisher, top_k
@@ -216,6 +219,27 @@ class StreamProcessor:
                 continue
         raise LedgerMovedError(f"the progress of partition {partition} kept changing")
 
+    def _with_behaviour(
+        self, rows: list[dict[str, Any]], x: np.ndarray, times: np.ndarray | None
+    ) -> tuple[np.ndarray, list[str]]:
+        """The batch's behavioural features after its own columns, placed in the online store in the batch's
+        order (a redelivered event is not placed twice: the store knows the ids of its entities' recent
+        transactions), and each event's status."""
+        from shared.domain.history import history_columns
+        from shared.scoring.online import events_of
+
+        assert self.behaviour is not None
+        contract = self.contract
+        tid = contract.transaction_id or ""
+        if times is None:
+            name = contract.time_column.name if contract.time_column else ""
+            times = np.array([r.get(name) for r in rows], dtype=np.float64)
+        columns = {name: [r.get(name) for r in rows] for name in history_columns(contract)}
+        served = self.behaviour.serve(events_of(contract, columns, [r[tid] for r in rows], times))
+        out = np.empty((x.shape[0], x.shape[1] + served.vectors.shape[1]), dtype=np.float32)
+        out[:, : x.shape[1]], out[:, x.shape[1] :] = x, served.vectors
+        return out, served.status
+
     def _process(self, events: Sequence[StreamEvent]) -> StreamOutcome:
         partition = events[0].partition
         ledger = self._settle(partition)
@@ -239,6 +263,11 @@ class StreamProcessor:
         writes: dict[str, Output] = {}
         alerts: list[dict[str, Any]] = []
         flagged = np.empty(0, dtype=np.int64)
+        statuses: list[str] | None = None
+        if good and x is not None and self.behaviour is not None:
+            t = time.perf_counter()
+            x, statuses = self._with_behaviour(rows, x, decoded.times)
+            timings["behaviour"] = time.perf_counter() - t
         if good and x is not None:
             t = time.perf_counter()
             model = self.scorer.current()
@@ -257,6 +286,7 @@ class StreamProcessor:
                 latency_ms=(t - started) * 1000,
                 categories=decoded.categories,
                 times=decoded.times,
+                behaviour=statuses,
             )
             writes[layout.SCORED] = Output(layout.stream_scored(hour, batch), archive, PARQUET_TYPE)
             count_scores(probs, model.threshold, source="stream", model_version=model.version)

@@ -129,6 +129,7 @@ def scored_parquet(
     latency_ms: float,
     categories: dict[str, np.ndarray] | None = None,
     times: np.ndarray | None = None,
+    behaviour: list[str] | None = None,
 ) -> bytes:
     """The batch's archive: the same record as every served prediction, plus where the event came from."""
     import pyarrow as pa
@@ -150,6 +151,7 @@ def scored_parquet(
         latency_ms=latency_ms,
         source="stream",
         categories=categories,
+        behaviour=behaviour,
     )
     enqueued = [e.enqueued_time for e in good]
     oldest = (scored.scored_at - min(enqueued)).total_seconds()  # one observation a batch: its worst lag
@@ -159,4 +161,4 @@ def scored_parquet(
         "partition": pa.array([e.partition for e in good], pa.string()),
         "sequence_number": pa.array([e.sequence_number for e in good], pa.int64()),
     }
-    return parquet_bytes(prediction_table(scored, contract.feature_names, extra))
+    return parquet_bytes(prediction_table(scored, contract.model_features, extra))

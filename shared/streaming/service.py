@@ -12,12 +12,18 @@ from shared.streaming.processor import StreamProcessor
 if TYPE_CHECKING:
     from shared.adapters.storage import BlobStore
     from shared.domain.config import StreamingConfig
+    from shared.scoring.online import OnlineFeatures
     from shared.scoring.scorer import Scorer
     from shared.streaming.alerts import AlertPublisher
 
 
 def build_processor(
-    config: StreamingConfig, *, store: BlobStore, scorer: Scorer, publisher: AlertPublisher | None
+    config: StreamingConfig,
+    *,
+    store: BlobStore,
+    scorer: Scorer,
+    publisher: AlertPublisher | None,
+    behaviour: OnlineFeatures | None = None,
 ) -> StreamProcessor:
     """A stream processor over ``store`` and ``scorer``, with the retries, spool and pseudonym key of ``config``."""
     key = config.customer_pseudonym_key
@@ -30,4 +36,5 @@ def build_processor(
         spool_dir=Path(config.deadletter_spool_dir),
         publisher=publisher,
         pseudonymise=pseudonymiser(key.get_secret_value() if key else None),
+        behaviour=behaviour,
     )
