@@ -102,6 +102,13 @@ param costFalsePositive string = '1'
 @description('MLflow tracking URI: MLFLOW_TRACKING_URI. Empty (the default): the PostgreSQL Flexible Server of modules/mlflow.bicep, reached with the app identity\'s Entra ID token, artifacts in the mlflow container. Set it to use a tracking server of your own.')
 param mlflowTrackingUri string = ''
 
+@description('Deploy the online store of entity state (Azure Managed Redis, modules/redis.bicep): needed when the dataset\'s contract declares behavioural features (docs/behaviour.md).')
+param onlineStore bool = false
+
+@description('When the online store cannot be reached: score with the behavioural features missing and say so (missing), or answer 503 (refuse).')
+@allowed(['missing', 'refuse'])
+param onlineStoreUnavailable string = 'missing'
+
 @description('Federated aggregator: FL_AGGREGATOR.')
 @allowed(['fedavg', 'median', 'trimmed_mean'])
 param federatedAggregator string = 'trimmed_mean'
@@ -181,6 +188,17 @@ module mlflow 'modules/mlflow.bicep' = if (empty(mlflowTrackingUri)) {
     identityName: identity.outputs.name
     identityPrincipalId: identity.outputs.principalId
     geoRedundantBackup: environmentName == 'prod'
+  }
+}
+
+module redis 'modules/redis.bicep' = if (onlineStore) {
+  name: 'redis'
+  params: {
+    name: 'redis-${baseName}'
+    location: location
+    tags: allTags
+    identityPrincipalId: identity.outputs.principalId
+    highAvailability: environmentName == 'prod'
   }
 }
 
@@ -325,6 +343,8 @@ module functionApp 'modules/functionapp.bicep' = {
     costFalseNegative: costFalseNegative
     costFalsePositive: costFalsePositive
     mlflowTrackingUri: empty(mlflowTrackingUri) ? mlflow.outputs.trackingUri : mlflowTrackingUri
+    onlineStoreUrl: onlineStore ? redis.outputs.url : ''
+    onlineStoreUnavailable: onlineStoreUnavailable
     mlflowArtifactRoot: 'wasbs://mlflow@${storage.outputs.name}.blob.core.windows.net/'
     federatedAggregator: federatedAggregator
     federatedMinClients: federatedMinClients

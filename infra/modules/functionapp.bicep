@@ -90,6 +90,12 @@ param mlflowTrackingUri string
 @description('Where MLflow keeps artifacts: the data account\'s mlflow container.')
 param mlflowArtifactRoot string
 
+@description('The online store of entity state (modules/redis.bicep): empty when the dataset declares no behaviour.')
+param onlineStoreUrl string = ''
+
+@description('When the online store cannot be reached: missing (score, and say so) or refuse (503).')
+param onlineStoreUnavailable string = 'missing'
+
 @description('Robust aggregator for federated rounds: fedavg, median or trimmed_mean.')
 @allowed(['fedavg', 'median', 'trimmed_mean'])
 param federatedAggregator string
@@ -209,6 +215,9 @@ var appSettings = {
   MLFLOW_TRACKING_URI: mlflowTrackingUri
   MLFLOW_EXPERIMENT: 'fraud-retraining'
   MLFLOW_ARTIFACT_ROOT: mlflowArtifactRoot
+  // The online store (behavioural features): the app identity's Entra ID token is the password
+  ONLINE_STORE_URL: onlineStoreUrl
+  ONLINE_STORE_UNAVAILABLE: onlineStoreUnavailable
   DRIFT_PSI_THRESHOLD: '0.2'
   DRIFT_ALERT_SHARE: '0.3'
   SCORE_MAX_BATCH: '1000'

@@ -19,6 +19,7 @@ MODULES = {
     "alerts",
     "workbook",
     "mlflow",
+    "redis",
     "storage",
     "eventhubs",
     "keyvault",
