@@ -25,7 +25,8 @@ give the same numbers):
   (NaN) for the others. ``std`` is the population deviation.
 * **Distinct** counts the different values of a column among the window's transactions (terminals per
   card, cards per terminal); a missing value is not a value.
-* **Since previous**: seconds since the entity's previous transaction (missing for its first).
+* **Since previous**: seconds since the entity's previous transaction, missing for its first and when the
+  previous one is more than ``span`` before (the longest window, and at least a day: what a store keeps).
 * **Amount against mean**: the transaction's amount divided by the window's mean amount (missing when the
   window is empty or its mean is 0).
 * **Fraud share** (label-based risk): the share of the window's transactions labelled fraud *and known to
@@ -185,6 +186,11 @@ class Behaviour:
     @property
     def empty(self) -> bool:
         return not self.names()
+
+    @property
+    def span(self) -> float:
+        """How far back history reaches: the longest window, and at least a day (``since_previous``'s reach)."""
+        return max(self.longest, 86400.0)
 
     @property
     def longest(self) -> float:

@@ -151,6 +151,7 @@ class EntityPlan:
     amount: str | None
     lateness: float
     longest: dict[int, float]  # step -> the longest window that moves by it
+    span: float  # how far back since_previous reaches (``Behaviour.span``)
 
     def names(self) -> list[str]:
         out = [n for a in self.aggregates for n in a.names()] + [n for d in self.distinct for n in d.names()]
@@ -189,7 +190,8 @@ class EntityPlan:
                 out[d.name(w)] = float(len(self._distinct(state, before, k, event.time, w)))
         for entity in self.since_previous:
             previous = max([state.last_sealed, *(r.time for r in before)])
-            out[since_previous_name(entity)] = event.time - previous if previous > -math.inf else NAN
+            gap = event.time - previous
+            out[since_previous_name(entity)] = gap if gap <= self.span else NAN
         for entity, w in self.amount_vs_mean:
             _, stats = window(w)
             s = stats[self.numbers.index(self.amount)] if self.amount else Stats()
@@ -383,6 +385,7 @@ def plans(behaviour: Behaviour) -> dict[str, EntityPlan]:
             behaviour.amount,
             behaviour.lateness,
             longest,
+            behaviour.span,
         )
     return out
 

@@ -72,7 +72,7 @@ def point_in_time(history: History, behaviour: Behaviour, time_zone: str = "UTC"
         for w in d.windows:
             out[d.name(w)] = g.distinct(values, w)
     for entity, key in behaviour.since_previous:
-        out[since_previous_name(entity)] = grouped(key).since_previous()
+        out[since_previous_name(entity)] = grouped(key).since_previous(behaviour.span)
     for entity, key, w in behaviour.amount_vs_mean:
         out[amount_vs_mean_name(entity, w)] = _against_mean(grouped(key), column, behaviour.amount, w)
     for f in behaviour.fraud_share:
@@ -160,10 +160,11 @@ class _Groups:
             out[rows] = _intervals(first[present], last[present], rows.size)
         return out
 
-    def since_previous(self) -> np.ndarray:
+    def since_previous(self, span: float) -> np.ndarray:
         out = np.full(self.n, np.nan)
         for rows, ts in self._each():
-            out[rows[1:]] = np.diff(ts)
+            gaps = np.diff(ts)
+            out[rows[1:]] = np.where(gaps <= span, gaps, np.nan)
         return out
 
     def fraud_share(self, fraud: np.ndarray, known: np.ndarray, w: float) -> np.ndarray:

@@ -13,6 +13,8 @@ every behavioural feature missing and says so per transaction (``unavailable``);
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,8 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OK, LATE, UNAVAILABLE = "ok", "late", "unavailable"
-ATTEMPTS = 5  # how often an entity is computed again after losing its write to another instance
-DAY = 86400.0
+ATTEMPTS = 8  # how often an entity is computed again after losing its write to another instance
 
 
 @dataclass
@@ -63,8 +64,8 @@ class OnlineFeatures:
         self.counts: Counter[str] = Counter()  # for the metrics: late, unavailable, duplicate, conflict
 
     def ttl(self, plan: EntityPlan) -> float:
-        """How long a record outlives its last write: past its longest window and the lateness bound."""
-        return max([DAY, *plan.longest.values()]) + plan.lateness
+        """How long a record outlives its last write: past its history's span and the lateness bound."""
+        return max([plan.span, *plan.longest.values()]) + plan.lateness
 
     def serve(self, events: Sequence[Event]) -> Served:
         """Features for ``events`` (in the order given, which is the order they are placed in) and their
@@ -85,9 +86,11 @@ class OnlineFeatures:
                     self._put(served, i, self.online.plans[column].features(None, e))
         try:
             pending = list(work)
-            for _ in range(ATTEMPTS):
+            for attempt in range(ATTEMPTS):
                 if not pending:
                     break
+                if attempt:  # lost to another instance: step aside a moment, a random one, then read again
+                    time.sleep(random.uniform(0.0, 0.002 * 2**attempt))
                 pending = self._round(events, work, pending, served)
             if pending:
                 self.counts["conflict"] += len(pending)

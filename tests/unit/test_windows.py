@@ -65,7 +65,8 @@ def _reference(h: History, spec: Behaviour, zone: str) -> dict[str, list[float]]
                 row[f"{d.entity}_distinct_{d.column}_{_lab(w)}"] = len(seen)
         for entity, key in spec.since_previous:
             prior = before(i, key, math.inf)
-            row[f"{entity}_seconds_since_previous"] = h.time[i] - max(h.time[e] for e in prior) if prior else math.nan
+            gap = h.time[i] - max(h.time[e] for e in prior) if prior else math.nan
+            row[f"{entity}_seconds_since_previous"] = gap if gap <= spec.span else math.nan
         for entity, key, w in spec.amount_vs_mean:
             vals = [h.columns["amount"][e] for e in before(i, key, w) if not math.isnan(h.columns["amount"][e])]
             mean = sum(vals) / len(vals) if vals else math.nan
