@@ -1,0 +1,194 @@
+"""Behaviour over time end to end, with no skew: a contract with behavioural features, trained on curated history
+(point in time), the online store (a real Redis) filled from that history, then new transactions scored over
+HTTP (a real socket) and through the stream: in shuffled order within the lateness bound, some requests sent
+twice, a stream batch delivered twice and cut differently. Every recorded feature vector must be the offline
+builder's row for the same transaction, over the transactions that had arrived when it was scored."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from cli.devtools.redis import RedisNotAvailable, RedisServer, private_redis
+from cli.server import running_server
+from shared.domain.history import history_of
+from shared.domain.windows import point_in_time
+from shared.streaming.events import StreamEvent
+from tests.conftest import ROOT, clear_caches
+
+BEHAVIOUR = """
+behaviour:
+  windows:
+    - {entity: card, of: amount, over: [1h, 1d, 7d], stats: [count, mean, max, std]}
+    - {entity: terminal, over: [1d, 7d]}
+  distinct:
+    - {entity: card, of: terminal_id, over: [1d]}
+  since_previous: [card]
+  amount_vs_mean:
+    - {entity: card, over: 7d}
+  fraud_share:
+    - {entity: terminal, over: [7d]}
+  calendar: [hour, night]
+  label_delay: 1d
+  lateness: 10m
+"""
+HISTORY, LIVE = 9_000, 1_200
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    try:
+        with private_redis() as server:
+            yield server
+    except RedisNotAvailable as exc:
+        pytest.skip(str(exc))
+
+
+def _contract(folder) -> None:
+    text = (ROOT / "contracts" / "card_transactions.yaml").read_text()
+    text = text.replace("name: card_transactions", "name: card_behaviour", 1)
+    (folder / "card_behaviour.yaml").write_text(text.rstrip() + "\n" + BEHAVIOUR)
+
+
+def _rows(path) -> list[dict]:
+    texts = ("tx_id", "ts", "customer_id", "card_id", "terminal_id", "mcc", "channel", "country")
+    table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(texts, pa.string())))
+    return table.to_pylist()
+
+
+@pytest.mark.slow
+def test_served_features_are_the_offline_rows(store, settings, azurite, redis_server, tmp_path, monkeypatch) -> None:
+    from shared.bootstrap import bootstrap
+    from shared.domain.contracts import get_contract
+    from shared.domain.settings import get_settings
+    from shared.etl.service import run_etl
+    from shared.monitoring.served import load_served
+    from training.generators.card_transactions import generate
+    from training.materialise import materialise
+    from training.pipeline import TrainConfig, run_training
+
+    _contract(tmp_path)
+    monkeypatch.setenv("CONTRACTS_DIR", str(tmp_path))
+    monkeypatch.setenv("DATASET_NAME", "card_behaviour")
+    monkeypatch.setenv("ONLINE_STORE_URL", redis_server.url())
+    monkeypatch.setenv("ONLINE_STORE_PASSWORD", redis_server.password)
+    monkeypatch.setenv("STREAM_RETRY_BACKOFF_SECONDS", "0.01")
+    monkeypatch.setenv("DEADLETTER_SPOOL_DIR", str(tmp_path / "spool"))
+    get_settings.cache_clear()
+    clear_caches()
+    settings = get_settings()
+    contract = get_contract("card_behaviour")
+    names = contract.behaviour.names()
+
+    generate(HISTORY + LIVE, 7, tmp_path / "all.csv", fraud_rate=0.03)
+    rows = _rows(tmp_path / "all.csv")
+    history, live = rows[:HISTORY], rows[HISTORY:]
+    pacsv.write_csv(pa.Table.from_pylist(history), tmp_path / "history.csv")
+    store.put_bytes("raw", "history.csv", (tmp_path / "history.csv").read_bytes())
+    run_etl(store, settings.etl, name="history.csv")
+
+    # training appends the behavioural features, point in time; the model takes them after the transaction's own
+    quick = dataclasses.replace(TrainConfig.from_settings(settings), search_trials=1)
+    trained = run_training(store, config=settings.training, storage=settings.storage, run_config=quick)
+    assert trained.promoted
+    services = bootstrap()
+    assert services.scorer.current().feature_names == tuple(contract.model_features)
+    online = services.behaviour
+    assert online is not None
+    placed = materialise(store, contract, online)
+    assert placed.transactions > 0 and placed.late == 0
+
+    # the live rows arrive shuffled within the lateness bound: over HTTP (some requests twice), then the stream
+    rng = np.random.default_rng(3)
+    times = np.array([datetime.fromisoformat(r["ts"]).timestamp() for r in live])
+    arrival = np.argsort(times + rng.uniform(0, 600, len(live)), kind="stable")
+    sent: list[list[int]] = []  # the order rows were scored in (each request, each stream batch)
+    half = len(live) // 2
+    body = [{k: v for k, v in r.items() if k != "is_fraud"} for r in live]
+    with running_server() as url, httpx.Client(base_url=url, timeout=30) as http:
+        pos = 0
+        while pos < half:
+            batch = [int(i) for i in arrival[pos : min(half, pos + int(rng.integers(1, 25)))]]
+            pos += len(batch)
+            for _attempt in range(2 if rng.random() < 0.15 else 1):  # a client retrying the same request
+                r = http.post("/api/score", json={"transactions": [body[i] for i in batch]})
+                assert r.status_code == 200, r.text[:500]
+                results = r.json()["results"]
+                assert [x["behaviour"] for x in results] == ["ok"] * len(batch)
+            sent.append(batch)
+    services.close_recorder()
+
+    processor = bootstrap().processor
+    rest = [int(i) for i in arrival[half:]]
+    when = datetime.now(UTC)
+    events = [StreamEvent(json.dumps(body[i]).encode(), "0", n, when) for n, i in enumerate(rest)]
+    cut = 0
+    while cut < len(events):
+        size = int(rng.integers(20, 120))
+        outcome = processor.process(events[cut : cut + size])
+        assert outcome.status == "processed", outcome
+        sent.append(rest[cut : cut + size])
+        cut += size
+    again = processor.process(events[100:400])  # redelivered, cut differently: nothing is scored twice
+    assert again.status == "redelivered"
+
+    # every recorded vector against the builder, over what had arrived when each was scored
+    today = datetime.now(UTC).date()
+    served = load_served(store, today, today, features=names).to_pylist()
+    by_id = {s["transaction_id"]: s for s in served}
+    assert len(by_id) == len(live)
+    all_rows = history + live
+    ids = np.array([r["tx_id"] for r in all_rows], dtype=object)
+    t_all = np.array([datetime.fromisoformat(r["ts"]).timestamp() for r in all_rows])
+    label = np.array([r["is_fraud"] for r in history] + [np.nan] * len(live), dtype=np.float64)
+    columns = {name: [r[name] for r in all_rows] for name in ("card_id", "terminal_id", "amount")}
+    rank = np.concatenate([np.arange(HISTORY), np.full(len(live), -1)])
+    step = HISTORY
+    for batch in sent:  # a request's rows are placed in order: the later ones see the earlier ones
+        for i in batch:
+            if rank[HISTORY + i] < 0:
+                rank[HISTORY + i] = step
+                step += 1
+    assert (rank >= 0).all()
+
+    def builder(keep: np.ndarray) -> dict[str, np.ndarray]:
+        h = history_of(
+            contract, t_all[keep], ids[keep], {k: [v[j] for j in keep] for k, v in columns.items()}, label[keep]
+        )
+        return point_in_time(h, contract.behaviour, contract.time_zone)
+
+    everyone = builder(np.arange(len(all_rows)))
+    cards, terminals = np.array(columns["card_id"], dtype=object), np.array(columns["terminal_id"], dtype=object)
+    order_key = [(t, str(i)) for t, i in zip(t_all, ids, strict=True)]
+    recomputed = 0
+    for i in range(len(live)):
+        e = HISTORY + i
+        # an earlier transaction of the same card or terminal that arrived after this one was scored
+        behind = [
+            x
+            for x in range(HISTORY, len(all_rows))
+            if order_key[x] < order_key[e]
+            and rank[x] > rank[e]
+            and (
+                columns["card_id"][x] == columns["card_id"][e] or columns["terminal_id"][x] == columns["terminal_id"][e]
+            )
+        ]
+        if behind:
+            mine = (cards == cards[e]) | (terminals == terminals[e])  # no one else's rows change its features
+            keep = np.flatnonzero((rank <= rank[e]) & mine)
+            built, at = builder(keep), int(np.flatnonzero(keep == e)[0])
+            recomputed += 1
+        else:
+            built, at = everyone, e
+        expected = np.array([built[n][at] for n in names], dtype=np.float32)
+        got = np.array([by_id[live[i]["tx_id"]][n] for n in names], dtype=np.float32)
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=live[i]["tx_id"])
+    assert recomputed < len(live) // 4  # most rows had their whole history when scored
