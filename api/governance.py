@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from api.deps import GovernanceAdmin, ServicesDep
+from api.deps import GovernanceAdmin, ServicesDep, services_of
 from api.schemas import ErrorResponse, ValidationErrorResponse
 from shared.adapters.audit import AuditLog
 from shared.adapters.model_store import VERSION_MAX, VERSION_PATTERN
@@ -160,11 +160,17 @@ async def gdpr_access(
 
 
 @router.post("/gdpr/erase", responses=_refused(400))
-async def gdpr_erase(body: AccessRequest, actor: GovernanceAdmin, store: StoreDep, config: ConfigDep) -> dict[str, Any]:
+async def gdpr_erase(
+    body: AccessRequest, request: Request, actor: GovernanceAdmin, store: StoreDep, config: ConfigDep
+) -> dict[str, Any]:
     from shared.governance.gdpr import erase
 
+    online = services_of(request).behaviour
+
     outcome = await _call(
-        lambda: erase(store, pseudonymiser_of(config), body.customer_id, actor=actor, dataset=config.dataset_name)
+        lambda: erase(
+            store, pseudonymiser_of(config), body.customer_id, actor=actor, dataset=config.dataset_name, online=online
+        )
     )
     return dict(outcome.summary())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -51,6 +52,12 @@ class ScoreResult(BaseModel):
     is_fraud: bool
     model_version: str
     explanation: Explanation | None = None
+    behaviour: Literal["ok", "late", "unavailable"] | None = Field(
+        default=None,
+        description="For a dataset with behavioural features: ok; late (the transaction arrived more than the "
+        "contract's lateness after a later one of its card or terminal: not placed, those features missing); "
+        "unavailable (the online store could not be reached: every behavioural feature missing)",
+    )
 
 
 class ScoreResponse(BaseModel):

@@ -57,7 +57,12 @@ def cmd_gdpr(args: argparse.Namespace) -> Summary:
     store, settings = root.blob_store, root.settings
     if args.gdpr_command == "erase":
         outcome = erase(
-            store, for_settings(settings), args.customer, actor=service_actor("cli"), dataset=settings.dataset_name
+            store,
+            for_settings(settings),
+            args.customer,
+            actor=service_actor("cli"),
+            dataset=settings.dataset_name,
+            online=root.behaviour,
         )
         return outcome.summary()
     answer = access(

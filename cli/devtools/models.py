@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,7 @@ def _publish_booster(
     from shared.domain.telemetry import PROBABILITY_BUCKETS
     from training.onnx_export import check_parity, to_onnx
 
-    features = contract.feature_names
+    features = contract.model_features  # the transaction's own, then the behavioural ones
     categorical = encoding.categorical if encoding is not None else []
     params = {"objective": "binary", "num_leaves": 15, "learning_rate": 0.05, "min_data_per_group": 20}
     params |= {"verbose": -1, "seed": seed, "deterministic": True, "num_threads": 2}
@@ -103,10 +104,13 @@ def contract_rows(
     texts = {c.name: pa.string() for c in contract.columns if c.type in (ColumnType.STRING, ColumnType.TIMESTAMP)}
     texts |= {name: pa.string() for name in categorical_features(contract)}
     table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=texts, strings_can_be_null=True))
-    features = contract.feature_names
+    features = contract.model_features
+    own = contract.feature_names
     vocabularies, categories = {}, {}
     x = np.empty((table.num_rows, len(features)), np.float32)
-    for j, name in enumerate(features):
+    if len(features) > len(own):  # the behavioural features, point in time over the file's own rows
+        x[:, len(own) :] = _behaviour_of(contract, table)
+    for j, name in enumerate(own):
         column = table.column(name)
         if name in texts:
             counted = pc.value_counts(column.drop_null()).to_pylist()
@@ -120,6 +124,24 @@ def contract_rows(
     encoding.fill(x, categories)
     assert contract.label is not None
     return x, np.asarray(table.column(contract.label.name), np.int8), encoding, categories
+
+
+def _behaviour_of(contract: DatasetContract, table: Any) -> np.ndarray:
+    from datetime import datetime
+
+    from shared.domain.history import history_of, read_columns
+    from shared.domain.windows import point_in_time
+
+    assert contract.time_column is not None and contract.label is not None
+    times = table.column(contract.time_column.name).to_pylist()
+    seconds = np.array([datetime.fromisoformat(t).timestamp() for t in times], np.float64)
+    keys, numbers, values = read_columns(contract.behaviour)
+    columns = {name: table.column(name).to_pylist() for name in keys + values + numbers}
+    tid = contract.transaction_id
+    ids = table.column(tid).to_pylist() if tid else [str(i) for i in range(table.num_rows)]
+    label = np.asarray(table.column(contract.label.name), np.float64)
+    built = point_in_time(history_of(contract, seconds, ids, columns, label), contract.behaviour, contract.time_zone)
+    return np.column_stack([built[n] for n in contract.behaviour.names()]).astype(np.float32)
 
 
 def publish_contract_model(

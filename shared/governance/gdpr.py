@@ -23,7 +23,7 @@ import io
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters.audit import AuditLog
 from shared.adapters.storage import BlobStore
@@ -34,6 +34,9 @@ from shared.domain.contracts import get_contract
 from shared.domain.documents.governance import ErasureDone, ErasurePlan
 from shared.domain.errors import NoCustomerColumnError
 from shared.domain.pseudonym import Pseudonymiser
+
+if TYPE_CHECKING:
+    from shared.scoring.online import OnlineFeatures
 
 PARQUET_CONTAINERS = (layout.CURATED, layout.PREDICTIONS, layout.SCORED)
 LINE_CONTAINERS = (layout.ALERTS, layout.DEADLETTER, layout.QUARANTINE)
@@ -217,6 +220,7 @@ class ErasureOutcome:
     resumed: bool
     raw_deleted: int = 0
     raw_pending: list[str] = field(default_factory=list)
+    online_states_removed: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -228,11 +232,18 @@ class ErasureOutcome:
             "resumed": self.resumed,
             "raw_deleted": self.raw_deleted,
             "raw_pending": self.raw_pending,
+            "online_states_removed": self.online_states_removed,
         }
 
 
 def erase(
-    store: BlobStore, pseudonymise: Pseudonymiser, customer_id: str, *, actor: str, dataset: str
+    store: BlobStore,
+    pseudonymise: Pseudonymiser,
+    customer_id: str,
+    *,
+    actor: str,
+    dataset: str,
+    online: OnlineFeatures | None = None,
 ) -> ErasureOutcome:
     """Remove every record about ``customer_id`` wherever it is stored, and keep it out from now on.
 
@@ -248,11 +259,18 @@ def erase(
        holding the clear id or one of the customer's transactions is deleted once the ETL has processed it
        (its rows live on in ``curated/``, rewritten above); one not processed yet is left and named in
        ``raw_pending``, to erase again after its ETL (deleting it would lose the other customers' rows).
+    7. With ``online`` (a dataset with behavioural features), the online store's state of the customer and of
+       every personal entity of the customer's rows (its cards) is deleted (a resumed run deletes the
+       customer's own; the rest expire past the longest window).
     """
     from shared.adapters import erasures
 
     started = time.perf_counter()
-    keys = Keys.of(get_contract(dataset))
+    contract = get_contract(dataset)
+    keys = Keys.of(contract)
+    roles = dict(contract.roles.entities) if contract.roles else {}
+    personal = tuple(c for c in dict.fromkeys(roles.values()) if c in contract.personal_names)
+    entities: dict[str, set[str]] = {}
     pseudonym = pseudonymise(customer_id)
     if not pseudonym:
         raise ValueError("a customer id is needed")
@@ -268,7 +286,7 @@ def erase(
             raw_pending=marker.raw_pending,
         )
     else:  # a first request, or a later one (records may have arrived since): plan afresh
-        plan, transactions = _plan(store, pseudonym, keys)
+        plan, transactions, entities = _plan(store, pseudonym, keys, personal)
         raw, pending = _raw_holding(store, customer_id, set(transactions))
         doc = ErasurePlan(
             pseudonym=pseudonym,
@@ -282,6 +300,11 @@ def erase(
     removed, version = _apply(store, pseudonym, doc, dataset, keys)
     for name in doc.raw:  # processed landing copies: their rows are in curated/, rewritten above
         store.delete(layout.RAW, name)
+    states = 0
+    if online is not None:
+        if contract.customer:
+            entities.setdefault(contract.customer, set()).add(pseudonym)
+        states = sum(online.erase_keys({column: key}) for column, found in entities.items() for key in found)
     seconds = time.perf_counter() - started
     done = ErasureDone(pseudonym=pseudonym, started_at=doc.started_at, erased_at=_now())
     erasures.write_marker(store, pseudonym, done, etag)
@@ -294,6 +317,7 @@ def erase(
         resumed,
         len(doc.raw),
         doc.raw_pending,
+        states,
     )
     AuditLog(store).record(
         Act(
@@ -348,14 +372,21 @@ def _erased_name(name: str, pseudonym: str) -> str:
     return f"{stem}-erased-{pseudonym.removeprefix('cust_')[:12]}.{ext}" if dot else f"{name}-erased"
 
 
-def _plan(store: BlobStore, pseudonym: str, keys: Keys) -> tuple[dict[str, str], list[str]]:
-    """Every blob about the customer with the name it is rewritten under, and the customer's transactions."""
+def _plan(
+    store: BlobStore, pseudonym: str, keys: Keys, personal_entities: tuple[str, ...] = ()
+) -> tuple[dict[str, str], list[str], dict[str, set[str]]]:
+    """Every blob about the customer with the name it is rewritten under, the customer's transactions, and the
+    values (pseudonyms) of the personal entity columns in the customer's rows (its cards...)."""
     records, transactions = _find(store, pseudonym, keys)
     plan = {}
     for blob in records:
         container, name = blob.split("/", 1)
         plan[blob] = layout.display(container, _erased_name(name, pseudonym))
-    return plan, sorted(transactions)
+    entities = {
+        column: {str(r[column]) for rows in records.values() for r in rows if r.get(column) is not None}
+        for column in personal_entities
+    }
+    return plan, sorted(transactions), entities
 
 
 def _apply(store: BlobStore, pseudonym: str, doc: ErasurePlan, dataset: str, keys: Keys) -> tuple[int, str | None]:

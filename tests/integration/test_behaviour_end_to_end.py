@@ -192,3 +192,68 @@ def test_served_features_are_the_offline_rows(store, settings, azurite, redis_se
         got = np.array([by_id[live[i]["tx_id"]][n] for n in names], dtype=np.float32)
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=live[i]["tx_id"])
     assert recomputed < len(live) // 4  # most rows had their whole history when scored
+
+
+def _setting_up(tmp_path, monkeypatch, url: str, password: str) -> None:
+    from shared.domain.settings import get_settings
+
+    _contract(tmp_path)
+    monkeypatch.setenv("CONTRACTS_DIR", str(tmp_path))
+    monkeypatch.setenv("DATASET_NAME", "card_behaviour")
+    monkeypatch.setenv("ONLINE_STORE_URL", url)
+    monkeypatch.setenv("ONLINE_STORE_PASSWORD", password)
+    get_settings.cache_clear()
+    clear_caches()
+
+
+@pytest.mark.slow
+def test_erasure_removes_state_and_a_store_that_is_down_is_said(store, settings, redis_server, tmp_path, monkeypatch):
+    from cli.devtools.models import publish_contract_model
+    from cli.server import free_port
+    from shared.adapters.online_store import record_key
+    from shared.bootstrap import bootstrap
+    from shared.domain.contracts import get_contract
+    from shared.domain.settings import get_settings
+    from shared.etl.service import run_etl
+    from shared.governance.gdpr import erase
+    from training.generators.card_transactions import generate
+    from training.materialise import materialise
+
+    _setting_up(tmp_path, monkeypatch, redis_server.url(), redis_server.password)
+    contract = get_contract("card_behaviour")
+    generate(3_000, 11, tmp_path / "rows.csv", fraud_rate=0.03)
+    store.put_bytes("raw", "rows.csv", (tmp_path / "rows.csv").read_bytes())
+    run_etl(store, get_settings().etl, name="rows.csv")
+    publish_contract_model(store, get_settings().model_name, contract, tmp_path / "rows.csv", version="v1", trees=20)
+    services = bootstrap()
+    assert services.behaviour is not None
+    materialise(store, contract, services.behaviour)
+    rows = _rows(tmp_path / "rows.csv")
+    customer = rows[0]["customer_id"]
+    cards = {services.pseudonymise(r["card_id"]) for r in rows if r["customer_id"] == customer}
+    client = services.behaviour.store.client  # type: ignore[attr-defined]
+    assert all(client.exists(record_key("card_behaviour", "card_id", c)) for c in cards)
+
+    outcome = erase(
+        store, services.pseudonymise, customer, actor="test", dataset="card_behaviour", online=services.behaviour
+    )
+    assert outcome.online_states_removed == len(cards) > 0
+    assert not any(client.exists(record_key("card_behaviour", "card_id", c)) for c in cards)
+
+    body = [{k: v for k, v in r.items() if k != "is_fraud"} for r in rows[100:103]]
+    with running_server() as url:  # without an id, a retry would be counted twice: refused, with the field named
+        r = httpx.post(f"{url}/api/score", json={"transactions": [{**body[0], "tx_id": None}]})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "tx_id", r.text
+
+    _setting_up(tmp_path, monkeypatch, f"redis://127.0.0.1:{free_port()}/0", "x")  # nothing listens there
+    with running_server() as url:
+        r = httpx.post(f"{url}/api/score", json={"transactions": body})
+        assert r.status_code == 200, r.text
+        assert [x["behaviour"] for x in r.json()["results"]] == ["unavailable"] * 3
+        assert all(0.0 <= x["fraud_probability"] <= 1.0 for x in r.json()["results"])
+    monkeypatch.setenv("ONLINE_STORE_UNAVAILABLE", "refuse")
+    get_settings.cache_clear()
+    clear_caches()
+    with running_server() as url:
+        r = httpx.post(f"{url}/api/score", json={"transactions": body})
+        assert r.status_code == 503 and "configured to refuse" in r.json()["detail"], r.text
