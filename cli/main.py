@@ -13,7 +13,7 @@ import argparse
 import logging
 import sys
 
-from cli.commands import contracts, data, federated, governance, model, serving
+from cli.commands import behaviour, contracts, data, federated, governance, model, serving
 from cli.commands.command import EXIT_REJECTED, CommandError, emit
 
 __all__ = ["EXIT_REJECTED", "CommandError", "build_parser", "main"]
@@ -24,6 +24,7 @@ log = logging.getLogger("fraudops")
 COMMANDS = (
     data.add_init,
     contracts.add_contract,
+    behaviour.add_behaviour,
     data.add_generate,
     data.add_etl,
     model.add_train,

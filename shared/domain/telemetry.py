@@ -109,6 +109,17 @@ class Instruments:
             unit="{batch}",
             description="Batches waiting in this instance's local spool (storage was unreachable)",
         )
+        self.behaviour: Counter = meter.create_counter(
+            "fraudops.behaviour.transactions",
+            unit="{transaction}",
+            description="Transactions by what their behavioural features were: ok, late (beyond the lateness "
+            "bound: not placed, features missing) or unavailable (the online store did not answer)",
+        )
+        self.behaviour_conflicts: Counter = meter.create_counter(
+            "fraudops.behaviour.conflicts",
+            unit="{write}",
+            description="Online-store writes lost to another instance (computed again from the newer state)",
+        )
         self.etl_rows: Counter = meter.create_counter(
             "fraudops.etl.rows", unit="{row}", description="ETL rows by outcome (in, valid, quarantined)"
         )

@@ -26,6 +26,7 @@ from shared.adapters.online_store import EntityStore, StoreUnreachableError, Wri
 from shared.domain.entity_state import EntityPlan, EntityState, Event, Online, decode, encode
 from shared.domain.errors import OnlineStoreUnavailableError, RetryLaterError
 from shared.domain.history import key_text, read_columns
+from shared.domain.telemetry import instruments
 
 if TYPE_CHECKING:
     from shared.domain.config import OnlineStoreConfig
@@ -98,7 +99,8 @@ class OnlineFeatures:
                     f"{len(pending)} entities were updated by other instances {ATTEMPTS} times in a row; retry"
                 )
         except StoreUnreachableError as exc:
-            return self._unavailable(served, str(exc))
+            served = self._unavailable(served, str(exc))
+        _count(served.status)
         return served
 
     def _round(
@@ -131,6 +133,7 @@ class OnlineFeatures:
         lost = [k for k, ok in zip(keys, done, strict=True) if not ok]
         if lost:
             self.counts["conflict"] += len(lost)
+            instruments().behaviour_conflicts.add(len(lost))
         return lost
 
     def _state(self, data: bytes | None, column: str, key: str) -> EntityState | None:
@@ -150,6 +153,7 @@ class OnlineFeatures:
     def _unavailable(self, served: Served, reason: str) -> Served:
         self.counts[UNAVAILABLE] += len(served.status)
         if self.on_unavailable == "refuse":
+            _count([UNAVAILABLE] * len(served.status))
             raise OnlineStoreUnavailableError(
                 f"{reason}; dataset {self.dataset} is configured to refuse to score without its behavioural "
                 "features (ONLINE_STORE_UNAVAILABLE=refuse): retry shortly"
@@ -190,6 +194,13 @@ class OnlineFeatures:
     def erase(self, column: str, key: str) -> int:
         """Remove an entity's state (a customer's erasure); how many records were removed."""
         return self.store.erase([record_key(self.dataset, column, key)])
+
+
+def _count(statuses: list[str]) -> None:
+    """The ``fraudops.behaviour.transactions`` metric: one add per status present, not per row."""
+    meter = instruments().behaviour
+    for status, n in Counter(statuses).items():
+        meter.add(n, {"status": status})
 
 
 def events_of(

@@ -42,3 +42,16 @@ def test_an_entity_that_lost_its_write_is_computed_again_and_counts_each_payment
     again = mine.serve([_pay(1010.0, "mine", 5.0)])  # a retry of the same payment
     assert again.vectors.tolist() == [[1.0, 7.0]] and again.placed["duplicate"] == 1
     assert OnlineFeatures(store, Online(SPEC), "cards").serve([_pay(1030.0, "p2", 1.0)]).vectors[0][0] == 3.0
+
+
+def test_what_each_transaction_got_is_counted_in_the_metrics(telemetry) -> None:
+    store = MemoryEntityStore()
+    features = OnlineFeatures(store, Online(SPEC), "cards")
+    before = {s: telemetry.total("fraudops.behaviour.transactions", status=s) for s in ("ok", "late", "unavailable")}
+    features.serve([_pay(10_000.0, "a", 1.0), _pay(10_010.0, "b", 1.0)])
+    features.serve([_pay(10_000.0 - 700.0, "old", 1.0)])  # beyond the 600 s bound: late
+    store.reachable = False
+    got = features.serve([_pay(10_020.0, "c", 1.0)])
+    assert got.status == ["unavailable"]
+    after = {s: telemetry.total("fraudops.behaviour.transactions", status=s) for s in before}
+    assert {s: after[s] - before[s] for s in before} == {"ok": 2, "late": 1, "unavailable": 1}
