@@ -297,6 +297,24 @@ def older_files(store: BlobStore, dataset: str, all_files: list[str], files: lis
     )
 
 
+def behaviour_by_part(
+    store: BlobStore, contract: DatasetContract, erased: frozenset[str], files: list[str], all_files: list[str]
+) -> list[np.ndarray]:
+    """The window's behavioural features split by part (each in its file's row order): the Dask path's, read on
+    one instance from the history columns alone."""
+    import pyarrow.parquet as pq
+
+    tables = [
+        read_part(
+            pq.ParquetFile(io.BytesIO(store.get_bytes(CURATED, f)[0])), contract, erased, features=False, history=True
+        ).select(history_columns(contract))
+        for f in files
+    ]
+    x = _behaviour(store, contract, erased, tables, older_files(store, contract.name, all_files, files))
+    cuts = np.cumsum([t.num_rows for t in tables])[:-1]
+    return list(np.split(x, cuts))
+
+
 def _behaviour(
     store: BlobStore, contract: DatasetContract, erased: frozenset[str], window: list[pa.Table], older: list[str]
 ) -> np.ndarray:

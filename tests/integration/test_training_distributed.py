@@ -9,6 +9,7 @@ and returns, the cluster publishes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -107,6 +108,53 @@ def test_distributed_and_single_node_agree_on_the_same_data(store, settings, thr
     assert manifest.figures["published_rows"] == single.split["window_rows"]
     assert manifest.training_profile["rows"] == single.split["window_rows"]
     assert len(manifest.trained_on) == 3
+
+
+def test_behavioural_features_on_the_cluster_are_the_single_node_ones(store, settings, cluster, tmp_path, monkeypatch):
+    """A contract with behaviour over three files: the Dask path's rows carry the very behavioural features the
+    single-node window computes (point in time, the older files' history included), row for row."""
+    from distributed import Client
+
+    from shared.adapters.contracts import upload
+    from shared.bootstrap import bootstrap
+    from shared.domain.contracts import forget_contracts, get_contract
+    from shared.domain.settings import get_settings
+    from tests.conftest import clear_caches
+    from tests.integration.test_behaviour_end_to_end import _contract
+    from training.engines.local import LocalEngine
+    from training.generators.card_transactions import generate
+
+    _contract(tmp_path)  # uploaded, as a bank adds a dataset (the run hands the contract itself to the workers)
+    upload(store, (tmp_path / "card_behaviour.yaml").read_text(), "card_behaviour.yaml")
+    forget_contracts()
+    monkeypatch.setenv("DATASET_NAME", "card_behaviour")
+    get_settings.cache_clear()
+    clear_caches()
+    bootstrap()  # the composition root reads the stored contracts
+    settings = get_settings()
+    contract = get_contract("card_behaviour")
+    generate(9_000, 5, tmp_path / "cards.csv", fraud_rate=0.03)
+    lines = (tmp_path / "cards.csv").read_text().splitlines()
+    size = (len(lines) - 1) // 3
+    for i in range(3):
+        store.put_bytes(
+            "raw", f"cards-{i}.csv", "\n".join([lines[0], *lines[1 + i * size : 1 + (i + 1) * size]]).encode()
+        )
+        run_etl(store, settings.etl, name=f"cards-{i}.csv")
+    config = dataclasses.replace(pipeline.TrainConfig.from_settings(settings), window_rows=2 * size)  # 2 of 3 files
+    local = LocalEngine(store=store, config=settings.training, contract=contract).prepare(None, config)
+    names = contract.model_features
+    assert local.window.features == names and not np.isnan(local.window.x[:, -5:]).all()
+    with Client(cluster) as client:
+        engine = DaskEngine(
+            client=client, store=store, config=settings.training, storage=settings.storage, contract=contract
+        )
+        prepared = engine.prepare(None, config)
+    assert prepared.window_rows == local.window.rows and prepared.split["files_left_out"] == 1
+    np.testing.assert_array_equal(prepared.window.x, local.window.x[prepared.sample_rows])
+    np.testing.assert_array_equal(prepared.x_eval, local.window.x[prepared.eval_rows])
+    forget_contracts()
+    get_settings.cache_clear()
 
 
 def test_a_version_landing_during_the_run_is_not_read(

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.domain import layout
+from shared.domain.contract import DatasetContract
 from shared.domain.encoding import Encoding
 from shared.domain.errors import TrainingError
 
@@ -49,24 +50,33 @@ class DatasetChangedError(TrainingError):
 class Snapshot:
     """The window a distributed run trains on, pinned at its start."""
 
-    dataset: str
+    dataset: DatasetContract  # the contract itself: a worker knows no uploaded contract by name
     version: str
     files: tuple[str, ...]
     counts: tuple[int, ...]  # rows per file as the manifest has them (-1: unknown)
     left_out: int
     erased: frozenset[str]
+    behaviour: tuple[Any, ...] = ()  # per part, its behavioural features (a scattered array, file row order)
 
 
-def _pinned_part(item: tuple[int, str, int], *, options: dict[str, Any], dataset: str, erased: frozenset[str]) -> Any:
+def contract_of(dataset: DatasetContract | str) -> DatasetContract:
+    """The contract a worker was given (or, by name, a shipped one)."""
+    from shared.domain.contracts import get_contract
+
+    return dataset if isinstance(dataset, DatasetContract) else get_contract(dataset)
+
+
+def _pinned_part(
+    item: tuple[int, str, int], *, options: dict[str, Any], dataset: DatasetContract | str, erased: frozenset[str]
+) -> Any:
     """One pinned part's table (``read_part``), straight from Blob with ``adlfs``, checked against the pin."""
     import pyarrow.parquet as pq
     from adlfs import AzureBlobFileSystem
 
-    from shared.domain.contracts import get_contract
     from training.window import read_part
 
     _, path, expected = item
-    contract = get_contract(dataset)
+    contract = contract_of(dataset)
     fs = AzureBlobFileSystem(**options)
     try:
         data = fs.cat_file(layout.display(layout.CURATED, path))
@@ -88,18 +98,20 @@ def read_one(
     item: tuple[int, str, int],
     *,
     options: dict[str, Any],
-    dataset: str,
+    dataset: DatasetContract | str,
     erased: frozenset[str],
     labels_only: bool,
     encoding: Encoding | None = None,
+    behaviour: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """One pinned part, on a worker, time-ordered: its labels, or its typed columns (categories by ``encoding``)."""
+    """One pinned part, on a worker, time-ordered: its labels, or its typed columns (categories by ``encoding``)
+    with, for a contract that declares them, its behavioural features (``behaviour``: computed point in time
+    over the whole window by the driver, in the part's file order)."""
     import pandas as pd
 
-    from shared.domain.contracts import get_contract
     from training.window import codes, floats, seconds
 
-    contract = get_contract(dataset)
+    contract = contract_of(dataset)
     table = _pinned_part(item, options=options, dataset=dataset, erased=erased)
     label, time_col = contract.label, contract.time_column
     assert label is not None and time_col is not None  # read_part refused a contract without them
@@ -112,24 +124,26 @@ def read_one(
             column = table.column(name)
             values = codes(vocabularies[name], column) if name in vocabularies else floats(column)
             columns[name] = np.asarray(values, dtype=np.float32)[order]
+        if behaviour is not None:
+            for j, name in enumerate(contract.behaviour.names()):
+                columns[name] = np.asarray(behaviour[:, j], dtype=np.float32)[order]
         columns[time_col.name] = t[order]
-        columns = {k: columns[k] for k in [*contract.feature_names, label.name, time_col.name]}
+        columns = {k: columns[k] for k in [*contract.model_features, label.name, time_col.name]}
     out = pd.DataFrame(columns)
     out[PART] = np.int32(item[0])
     return out
 
 
 def category_counts(
-    item: tuple[int, str, int], *, options: dict[str, Any], dataset: str, erased: frozenset[str]
+    item: tuple[int, str, int], *, options: dict[str, Any], dataset: DatasetContract | str, erased: frozenset[str]
 ) -> dict[str, list[tuple[str, int]]]:
     """On a worker: each categorical feature's values in one part, in the order met, with their row counts."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from shared.domain.contracts import get_contract
     from shared.domain.encoding import categorical_features
 
-    contract = get_contract(dataset)
+    contract = contract_of(dataset)
     table = _pinned_part(item, options=options, dataset=dataset, erased=erased)
     out = {}
     for name in categorical_features(contract):
@@ -154,19 +168,17 @@ def merge_counts(contract: Any, parts: list[dict[str, list[tuple[str, int]]]]) -
                 seen[value] = seen.get(value, 0) + count
         values = list(seen)
         vocabularies[name] = learn_vocabulary(contract, name, values, np.asarray([seen[v] for v in values]))
-    return Encoding(tuple(contract.feature_names), vocabularies)
+    return Encoding(tuple(contract.model_features), vocabularies)
 
 
-def _meta(dataset: str, *, labels_only: bool) -> pd.DataFrame:
+def _meta(dataset: DatasetContract | str, *, labels_only: bool) -> pd.DataFrame:
     import pandas as pd
 
-    from shared.domain.contracts import get_contract
-
-    contract = get_contract(dataset)
+    contract = contract_of(dataset)
     assert contract.label is not None and contract.time_column is not None
     columns: dict[str, Any] = {contract.label.name: np.int8}
     if not labels_only:
-        columns = {name: np.float32 for name in contract.feature_names}
+        columns = {name: np.float32 for name in contract.model_features}
         columns.update({contract.label.name: np.int8, contract.time_column.name: np.float64})
     columns[PART] = np.int32
     return pd.DataFrame({k: pd.Series(dtype=v) for k, v in columns.items()})
@@ -179,6 +191,20 @@ def frame(
     import dask.dataframe as dd
 
     items = [(i, path, count) for i, (path, count) in enumerate(zip(snapshot.files, snapshot.counts, strict=True))]
+    if snapshot.behaviour and not labels_only:
+        return dd.from_map(
+            _read_with_behaviour,
+            items,
+            list(snapshot.behaviour),
+            options=options,
+            dataset=snapshot.dataset,
+            erased=snapshot.erased,
+            encoding=encoding,
+            meta=_meta(snapshot.dataset, labels_only=False),
+            divisions=None,
+            label=f"read-{snapshot.version}",
+            enforce_metadata=False,
+        )
     return dd.from_map(
         read_one,
         items,
@@ -192,6 +218,11 @@ def frame(
         label=f"read-{snapshot.version}",
         enforce_metadata=False,
     )
+
+
+def _read_with_behaviour(item: tuple[int, str, int], behaviour: np.ndarray, **kwargs: Any) -> pd.DataFrame:
+    """``read_one`` with the part's behavioural features (a scattered array, resolved by the scheduler)."""
+    return read_one(item, labels_only=False, behaviour=behaviour, **kwargs)
 
 
 def with_rows(parts: dd.DataFrame, offsets: list[int]) -> dd.DataFrame:

@@ -32,6 +32,7 @@ preempted) fails the run with the reason; nothing is published, and the failure 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -94,7 +95,7 @@ class DaskEngine:
 
         self.client, self.store, self.config, self.contract = client, store, config, contract
         self.options = storage_options(storage)
-        self.features = contract.feature_names
+        self.features = contract.model_features
         if contract.label is None or contract.time_column is None:
             raise TrainingError(
                 f"dataset {contract.name}: the Dask path needs a label and an event time (a window without time "
@@ -113,8 +114,10 @@ class DaskEngine:
             self.store, self.contract, dataset_version, max_rows=config.window_rows, max_days=config.window_days
         )
         snapshot = Snapshot(
-            self.contract.name, version, tuple(files), tuple(counts), len(all_files) - len(files), erased(self.store)
+            self.contract, version, tuple(files), tuple(counts), len(all_files) - len(files), erased(self.store)
         )
+        if not self.contract.behaviour.empty:
+            snapshot = dataclasses.replace(snapshot, behaviour=self._behaviour(snapshot, all_files))
         labels = self._compute(frame(snapshot, self.options, labels_only=True), "reading the labels")
         y_all = labels[self.label].to_numpy(np.int8)
         lengths = tuple(int(n) for n in np.bincount(labels[PART].to_numpy(), minlength=len(files)))
@@ -186,6 +189,15 @@ class DaskEngine:
             x_eval=np.ascontiguousarray(evaluation[self.features].to_numpy(np.float32)),
             eval_rows=evaluation[ROW].to_numpy(np.int64),
         )
+
+    def _behaviour(self, snapshot: Snapshot, all_files: list[str]) -> tuple[Any, ...]:
+        """Each part's behavioural features, computed here point in time over the window's history columns (and
+        the older files' within the longest window), as ``load_window`` computes them, then scattered to the
+        workers, one array a part: the same rows and the same numbers as a run on one instance."""
+        from training.window import behaviour_by_part
+
+        arrays = behaviour_by_part(self.store, self.contract, snapshot.erased, list(snapshot.files), all_files)
+        return tuple(self.client.scatter(arrays))
 
     def _encoding(self, snapshot: Snapshot) -> Encoding:
         """The window's vocabularies, as ``load_window`` learns them: each part's categories counted on the
