@@ -52,6 +52,8 @@ class Batch:
     categories: dict[str, np.ndarray] | None = None  # categorical features as sent (``x`` holds NaN there)
     columns: dict[str, np.ndarray] | None = None  # every column as sent (typed contracts): what behaviour reads
     behaviour: list[str] | None = None  # per transaction: ok, late or unavailable (contracts with behaviour)
+    history_texts: dict[str, list[str | None]] | None = None  # entity keys (pseudonyms) the record keeps
+    history_numbers: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])

@@ -132,7 +132,7 @@ def with_behaviour(
     or placed nowhere)."""
     import numpy as np
 
-    from shared.scoring.online import events_of
+    from shared.scoring.online import events_of, recorded_history
 
     columns, tid = batch.columns or {}, contract.transaction_id
     time = contract.time_column.name if contract.time_column else None
@@ -153,11 +153,13 @@ def with_behaviour(
             errors,
         )
     assert times is not None
-    served = online.serve(events_of(contract, columns, batch.ids, times, pseudonymise))
+    events = events_of(contract, columns, batch.ids, times, pseudonymise)
+    served = online.serve(events)
     x = np.empty((len(batch), batch.x.shape[1] + served.vectors.shape[1]), dtype=np.float32)
     x[:, : batch.x.shape[1]] = batch.x
     x[:, batch.x.shape[1] :] = served.vectors
-    return replace(batch, x=x, behaviour=served.status)
+    texts, numbers = recorded_history(contract, events)
+    return replace(batch, x=x, behaviour=served.status, history_texts=texts, history_numbers=numbers)
 
 
 router = APIRouter()
@@ -278,6 +280,8 @@ async def score(
             times=batch.times,
             categories=batch.categories,
             behaviour=batch.behaviour,
+            history_texts=batch.history_texts,
+            history_numbers=batch.history_numbers,
             model_version=model.version,
             threshold=model.threshold,
             request_id=request.scope.get("state", {}).get("request_id", ""),

@@ -156,7 +156,7 @@ def _labels_and_monitor(
     """Weeks later, in a minute: labels for part of what was served (HTTP and stream), then the monitoring run."""
     from datetime import UTC, datetime
 
-    from shared.bootstrap import close_recorders
+    from shared.bootstrap import bootstrap, close_recorders
     from shared.monitoring.feedback import land_labels
     from shared.monitoring.service import run_monitor
 
@@ -176,7 +176,7 @@ def _labels_and_monitor(
     name = f"{layout.RAW_LABELS_PREFIX}demo-{csv_path.stem}.csv"
     with labels.open("rb") as f:
         store.upload_stream(layout.RAW, name, f, overwrite=True)
-    arrived = land_labels(store, settings.monitoring, name=name)
+    arrived = land_labels(store, settings.monitoring, name=name, online=bootstrap().behaviour)
     landed = arrived.etl
     outcome = run_monitor(store, settings.monitoring, day=now.date())
     figures = outcome.headline()

@@ -52,7 +52,7 @@ def etl_raw_blob(client: blob.BlobClient) -> None:
     settings, store, name = services.settings, services.blob_store, client.blob_name
     try:  # delayed labels (raw/labels/...) have a contract of their own; everything else is transactions
         if is_labels_blob(name):
-            landed = land_labels(store, settings.monitoring, name=name)
+            landed = land_labels(store, settings.monitoring, name=name, online=services.behaviour)
             summary, fed = landed.etl, landed.feedback
             log.info("labels %s: %s served transactions curated for training", name, fed.written if fed else 0)
         else:

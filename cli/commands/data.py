@@ -88,7 +88,7 @@ def cmd_labels(args: argparse.Namespace) -> Summary:
     name = f"{layout.RAW_LABELS_PREFIX}{path.name}"
     with path.open("rb") as f:
         store.upload_stream(layout.RAW, name, f, overwrite=True)
-    landed = land_labels(store, settings.monitoring, name=name)
+    landed = land_labels(store, settings.monitoring, name=name, online=root.behaviour)
     if landed.etl.status == "rejected":
         raise CommandError(f"{layout.display(layout.RAW, name)} was rejected: {landed.etl.reason}", EXIT_REJECTED)
     from shared.domain.results import as_dict

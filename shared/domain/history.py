@@ -43,6 +43,17 @@ def history_columns(contract: DatasetContract) -> list[str]:
     return _unique([*(r for r in roles if r), *keys, *numbers, *values])
 
 
+def recorded_columns(contract: DatasetContract) -> tuple[list[str], list[str]]:
+    """What a prediction record adds for the behaviour to be computed again from it (the daily check, and the
+    labelled rows fed back to training): (text columns, number columns) the record does not hold already (the
+    features, the time, the transaction id and the customer are there under their own names)."""
+    keys, numbers, values = read_columns(contract.behaviour)
+    held = {*contract.feature_names, contract.transaction_id, contract.customer}
+    if contract.time_column is not None:
+        held.add(contract.time_column.name)
+    return [c for c in _unique(keys + values) if c not in held], [c for c in numbers if c not in held]
+
+
 def key_text(value: Any) -> str | None:
     """A key's or a distinct value's text: None when missing; a whole float as its integer."""
     if value is None:

@@ -27,6 +27,7 @@ from shared.domain import layout
 from shared.domain.config import MonitoringConfig
 from shared.domain.contracts import get_contract
 from shared.domain.errors import BlobExistsError
+from shared.domain.history import read_columns, recorded_columns
 from shared.etl import manifest
 from shared.etl.labels import ingest_labels
 from shared.etl.validate import curated_type
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from shared.adapters.storage import BlobStore
+    from shared.domain.contract import DatasetContract
     from shared.etl.service import EtlOutcome
+    from shared.scoring.online import OnlineFeatures
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +67,33 @@ class LandedLabels:
     feedback: Feedback | None
 
 
-def land_labels(store: BlobStore, config: MonitoringConfig, *, name: str, now: datetime | None = None) -> LandedLabels:
-    """Validate ``raw/<name>`` as labels, then curate the labelled served transactions for training."""
+def land_labels(
+    store: BlobStore,
+    config: MonitoringConfig,
+    *,
+    name: str,
+    now: datetime | None = None,
+    online: OnlineFeatures | None = None,
+) -> LandedLabels:
+    """Validate ``raw/<name>`` as labels, then curate the labelled served transactions for training (and, with
+    ``online``, place each verdict in the online store, known from its ``labelled_at``)."""
     now = now or datetime.now(UTC)
     etl = ingest_labels(store, name=name, now=now)
     if etl.status != "processed" or not etl.outputs:
         return LandedLabels(etl, None)
-    return LandedLabels(etl, curate_labelled(store, config, labels_path=etl.outputs[0], now=now))
+    return LandedLabels(etl, curate_labelled(store, config, labels_path=etl.outputs[0], now=now, online=online))
 
 
-def curate_labelled(store: BlobStore, config: MonitoringConfig, *, labels_path: str, now: datetime) -> Feedback:
-    """The served transactions ``labels_path`` (``curated/labels/...``) labels, as curated training rows."""
+def curate_labelled(
+    store: BlobStore,
+    config: MonitoringConfig,
+    *,
+    labels_path: str,
+    now: datetime,
+    online: OnlineFeatures | None = None,
+) -> Feedback:
+    """The served transactions ``labels_path`` (``curated/labels/...``) labels, as curated training rows (with
+    what their behavioural features are computed from), and with ``online`` the verdicts in the online store."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -84,8 +103,13 @@ def curate_labelled(store: BlobStore, config: MonitoringConfig, *, labels_path: 
     curated_prefix = layout.display(layout.CURATED, "")
     labels = pq.read_table(io.BytesIO(store.get_bytes(layout.CURATED, labels_path.removeprefix(curated_prefix))[0]))
     start = (now - timedelta(days=config.monitor_lookback_days - 1)).date()
-    served = load_served(store, start, now.date(), features=features)
-    joined = served.join(labels.select(["transaction_id", "label"]), keys="transaction_id", join_type="inner")
+    texts, numbers = recorded_columns(contract)
+    served = load_served(store, start, now.date(), features=[*features, *texts, *numbers])
+    joined = served.join(
+        labels.select(["transaction_id", "label", "labelled_at"]), keys="transaction_id", join_type="inner"
+    )
+    if online is not None and joined.num_rows:
+        _to_online(online, contract, joined)
     done = _curated_ids(store, contract.name)
     known = pc.is_in(joined.column("transaction_id"), value_set=pa.array(sorted(done), pa.string()))
     fresh = joined.filter(pc.invert(known))
@@ -97,7 +121,7 @@ def curate_labelled(store: BlobStore, config: MonitoringConfig, *, labels_path: 
     if fresh.num_rows == 0:
         log.info("labels %s: %d labelled, none newly matched to a served transaction", labels_path, labels.num_rows)
         return Feedback(**outcome, written=0, path=None, dataset_version=None)
-    table = _as_contract_rows(fresh, contract.name, features)
+    table = _as_contract_rows(fresh, contract.name, [*features, *texts, *numbers])
     data = _parquet(table)
     digest = hashlib.sha256(data).hexdigest()
     stem = labels_path.rsplit("/", 1)[-1].removesuffix(".parquet")
@@ -128,6 +152,27 @@ def curate_labelled(store: BlobStore, config: MonitoringConfig, *, labels_path: 
     return Feedback(
         **outcome, written=table.num_rows, path=layout.display(layout.CURATED, path), dataset_version=version
     )
+
+
+def _to_online(online: OnlineFeatures, contract: DatasetContract, joined: pa.Table) -> None:
+    """Each verdict on a served transaction into the online store: its record gives the event time and the
+    entity keys (pseudonyms), its ``labelled_at`` when it became known."""
+    from shared.scoring.online import Label
+
+    keys, _, _ = read_columns(contract.behaviour)
+    held = {name: joined.column(name).to_pylist() for name in keys if name in joined.column_names}
+    if contract.customer in keys:
+        held[contract.customer] = joined.column("customer_id").to_pylist()
+    times = joined.column(TIME_COLUMN).to_numpy(zero_copy_only=False).astype(np.float64)
+    known = joined.column("labelled_at").cast("int64").to_numpy(zero_copy_only=False) / 1e6
+    ids, verdicts = joined.column("transaction_id").to_pylist(), joined.column("label").to_pylist()
+    items = [
+        Label(str(ids[i]), float(times[i]), {k: v[i] for k, v in held.items()}, verdicts[i] == 1, float(known[i]))
+        for i in range(joined.num_rows)
+        if np.isfinite(times[i])
+    ]
+    changed = online.labels(items)
+    log.info("labels: %d verdicts placed in the online store (%d entity states changed)", len(items), changed)
 
 
 def _curated_ids(store: BlobStore, dataset: str) -> set[str]:

@@ -38,6 +38,18 @@ OK, LATE, UNAVAILABLE = "ok", "late", "unavailable"
 ATTEMPTS = 8  # how often an entity is computed again after losing its write to another instance
 
 
+@dataclass(frozen=True)
+class Label:
+    """A verdict on a scored transaction: its id, event time and entity keys (from its record), and when it
+    became known (``labelled_at``)."""
+
+    tx: str
+    time: float
+    keys: Mapping[str, str | None]
+    fraud: bool
+    known: float
+
+
 @dataclass
 class Served:
     """The behavioural features of each transaction (``names`` order, NaN when missing) and what happened."""
@@ -166,25 +178,42 @@ class OnlineFeatures:
         served.status = [UNAVAILABLE] * len(served.status)
         return served
 
-    def label(self, tx: str, time: float, keys: dict[str, str | None], fraud: bool, known: float) -> int:
+    def label(self, tx: str, time: float, keys: Mapping[str, str | None], fraud: bool, known: float) -> int:
         """A label for a scored transaction (its event time and entity keys, from its record): the entities
         whose state changed."""
-        changed = 0
-        for column, plan in self.online.plans.items():
-            key = keys.get(column)
-            if key is None or not plan.fraud_share:
-                continue
-            rkey = record_key(self.dataset, column, key)
-            for _ in range(ATTEMPTS):
-                [record] = self.store.read([rkey])
+        return self.labels([Label(tx, time, keys, fraud, known)])
+
+    def labels(self, labels: Sequence[Label]) -> int:
+        """Labels as they land, batched: one pipelined read of every entity they touch, one of compare-and-set
+        writes (an entity that lost is read and updated again); how many entity states changed."""
+        work: dict[tuple[str, str], list[Label]] = {}
+        for item in labels:
+            for column, plan in self.online.plans.items():
+                key = item.keys.get(column)
+                if key is not None and plan.fraud_share:
+                    work.setdefault((column, key), []).append(item)
+        pending, changed = list(work), 0
+        for attempt in range(ATTEMPTS):
+            if not pending:
+                return changed
+            if attempt:
+                time.sleep(random.uniform(0.0, 0.002 * 2**attempt))
+            records = self.store.read([record_key(self.dataset, c, k) for c, k in pending])
+            writes, touched = [], []
+            for (column, key), record in zip(pending, records, strict=True):
+                plan = self.online.plans[column]
                 state = self._state(record.state, column, key) or EntityState()
-                if not plan.label(state, tx, time, fraud, known):
-                    break
-                if self.store.write([Write(rkey, encode(state), record.version, self.ttl(plan))]) == [True]:
-                    changed += 1
-                    break
-            else:
-                raise RetryLaterError(f"the state of {column} {key} kept changing under this label; retry")
+                moved = [plan.label(state, x.tx, x.time, x.fraud, x.known) for x in work[(column, key)]]
+                if any(moved):
+                    writes.append(
+                        Write(record_key(self.dataset, column, key), encode(state), record.version, self.ttl(plan))
+                    )
+                    touched.append((column, key))
+            done = self.store.write(writes)
+            changed += sum(done)
+            pending = [k for k, ok in zip(touched, done, strict=True) if not ok]
+        if pending:
+            raise RetryLaterError(f"{len(pending)} entities kept changing under these labels; retry")
         return changed
 
     def erase_keys(self, keys: dict[str, str]) -> int:
@@ -233,6 +262,22 @@ def events_of(
         )
         for i in range(n)
     ]
+
+
+def recorded_history(
+    contract: DatasetContract, events: Sequence[Event]
+) -> tuple[dict[str, list[str | None]], dict[str, np.ndarray]]:
+    """What the prediction record keeps of ``events`` for the behaviour to be computed again from it: the
+    entity keys (pseudonyms) and distinct values, and the numbers, the record holds nowhere else."""
+    from shared.domain.history import recorded_columns
+
+    texts, numbers = recorded_columns(contract)
+    held_texts = {
+        name: [e.keys.get(name, e.values.get(name)) if name in e.keys else e.values.get(name) for e in events]
+        for name in texts
+    }
+    held_numbers = {name: np.array([e.numbers.get(name, np.nan) for e in events], np.float64) for name in numbers}
+    return held_texts, held_numbers
 
 
 def _unique(items: list[str]) -> list[str]:

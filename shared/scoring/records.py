@@ -56,6 +56,9 @@ class Scored:
     scored_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     categories: Mapping[str, Sequence[Any] | np.ndarray] | None = None  # categorical features as sent: recorded as text
     behaviour: Sequence[str] | None = None  # per row: ok, late or unavailable (datasets with behavioural features)
+    # what behaviour is computed from that the record holds nowhere else (``shared.domain.history.recorded_columns``)
+    history_texts: Mapping[str, Sequence[str | None]] | None = None  # entity keys (pseudonyms), distinct values
+    history_numbers: Mapping[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return int(self.probabilities.shape[0])
@@ -121,6 +124,19 @@ def _columns(batches: Sequence[Scored], feature_names: Sequence[str]) -> dict[st
     if any(b.behaviour is not None for b in batches):  # what the behavioural features of each row were
         statuses = chain.from_iterable(b.behaviour if b.behaviour is not None else [None] * len(b) for b in batches)
         columns["behaviour"] = pa.array(list(statuses), pa.string())
+    for name in dict.fromkeys(n for b in batches for n in (b.history_texts or {})):  # what behaviour reads
+        held = (
+            b.history_texts[name] if b.history_texts and name in b.history_texts else [None] * len(b) for b in batches
+        )
+        columns[name] = pa.array(list(chain.from_iterable(held)), pa.string())
+    for name in dict.fromkeys(n for b in batches for n in (b.history_numbers or {})):
+        numbers = [
+            np.asarray(b.history_numbers[name], np.float64)
+            if b.history_numbers and name in b.history_numbers
+            else np.full(len(b), np.nan)
+            for b in batches
+        ]
+        columns[name] = pa.array(np.concatenate(numbers), pa.float64())
     texts = {name for b in batches for name in (b.categories or {})}
     for j, name in enumerate(feature_names):
         if name in texts:  # a category as sent (its code belongs to one model; the text to the data)

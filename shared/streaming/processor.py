@@ -221,12 +221,12 @@ class StreamProcessor:
 
     def _with_behaviour(
         self, rows: list[dict[str, Any]], x: np.ndarray, times: np.ndarray | None
-    ) -> tuple[np.ndarray, list[str]]:
+    ) -> tuple[np.ndarray, list[str], tuple[dict[str, list[str | None]], dict[str, np.ndarray]]]:
         """The batch's behavioural features after its own columns, placed in the online store in the batch's
         order (a redelivered event is not placed twice: the store knows the ids of its entities' recent
         transactions), and each event's status."""
         from shared.domain.history import history_columns
-        from shared.scoring.online import events_of
+        from shared.scoring.online import events_of, recorded_history
 
         assert self.behaviour is not None
         contract = self.contract
@@ -235,10 +235,11 @@ class StreamProcessor:
             name = contract.time_column.name if contract.time_column else ""
             times = np.array([r.get(name) for r in rows], dtype=np.float64)
         columns = {name: [r.get(name) for r in rows] for name in history_columns(contract)}
-        served = self.behaviour.serve(events_of(contract, columns, [r[tid] for r in rows], times))
+        events = events_of(contract, columns, [r[tid] for r in rows], times)
+        served = self.behaviour.serve(events)
         out = np.empty((x.shape[0], x.shape[1] + served.vectors.shape[1]), dtype=np.float32)
         out[:, : x.shape[1]], out[:, x.shape[1] :] = x, served.vectors
-        return out, served.status
+        return out, served.status, recorded_history(contract, events)
 
     def _process(self, events: Sequence[StreamEvent]) -> StreamOutcome:
         partition = events[0].partition
@@ -264,9 +265,10 @@ class StreamProcessor:
         alerts: list[dict[str, Any]] = []
         flagged = np.empty(0, dtype=np.int64)
         statuses: list[str] | None = None
+        history: tuple[dict[str, list[str | None]], dict[str, np.ndarray]] | None = None
         if good and x is not None and self.behaviour is not None:
             t = time.perf_counter()
-            x, statuses = self._with_behaviour(rows, x, decoded.times)
+            x, statuses, history = self._with_behaviour(rows, x, decoded.times)
             timings["behaviour"] = time.perf_counter() - t
         if good and x is not None:
             t = time.perf_counter()
@@ -287,6 +289,7 @@ class StreamProcessor:
                 categories=decoded.categories,
                 times=decoded.times,
                 behaviour=statuses,
+                history=history,
             )
             writes[layout.SCORED] = Output(layout.stream_scored(hour, batch), archive, PARQUET_TYPE)
             count_scores(probs, model.threshold, source="stream", model_version=model.version)

@@ -130,6 +130,7 @@ def scored_parquet(
     categories: dict[str, np.ndarray] | None = None,
     times: np.ndarray | None = None,
     behaviour: list[str] | None = None,
+    history: tuple[dict[str, list[str | None]], dict[str, np.ndarray]] | None = None,
 ) -> bytes:
     """The batch's archive: the same record as every served prediction, plus where the event came from."""
     import pyarrow as pa
@@ -152,6 +153,8 @@ def scored_parquet(
         source="stream",
         categories=categories,
         behaviour=behaviour,
+        history_texts=history[0] if history else None,
+        history_numbers=history[1] if history else None,
     )
     enqueued = [e.enqueued_time for e in good]
     oldest = (scored.scored_at - min(enqueued)).total_seconds()  # one observation a batch: its worst lag

@@ -7,6 +7,7 @@ builder's row for the same transaction, over the transactions that had arrived w
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 
 from cli.devtools.redis import RedisNotAvailable, RedisServer, private_redis
@@ -194,6 +196,28 @@ def test_served_features_are_the_offline_rows(store, settings, azurite, redis_se
         got = np.array([by_id[live[i]["tx_id"]][n] for n in names], dtype=np.float32)
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=live[i]["tx_id"])
     assert recomputed < len(live) // 4  # most rows had their whole history when scored
+
+    # verdicts landing weeks later: placed in the online store (known from labelled_at), and the labelled rows
+    # fed back to training with what their behaviour is computed from (pseudonyms only)
+    from shared.adapters.online_store import record_key
+    from shared.monitoring.feedback import land_labels
+
+    verdicts = live[:40]
+    lines = ["transaction_id,label,labelled_at,source"]
+    lines += [f"{r['tx_id']},1,{datetime.fromtimestamp(t_all[HISTORY + i] + 3600, UTC):%Y-%m-%dT%H:%M:%SZ},chargeback"
+              for i, r in enumerate(verdicts)]  # fmt: skip
+    store.put_bytes("raw", "labels/late.csv", ("\n".join(lines) + "\n").encode())
+    landed = land_labels(store, settings.monitoring, name="labels/late.csv", online=online)
+    assert landed.feedback is not None and landed.feedback.written == len(verdicts)
+    terminal = verdicts[0]["terminal_id"]
+    [record] = online.store.read([record_key("card_behaviour", "terminal_id", terminal)])
+    assert record.state is not None
+    frauds = decode(record.state).frauds
+    assert verdicts[0]["tx_id"] in frauds and frauds[verdicts[0]["tx_id"]].known == t_all[HISTORY] + 3600
+    fed = landed.feedback.path.removeprefix("curated/")
+    table = pq.read_table(io.BytesIO(store.get_bytes("curated", fed)[0]))
+    assert {"card_id", "terminal_id", "tx_id", "ts"} <= set(table.column_names)
+    assert verdicts[0]["card_id"] not in table.column("card_id").to_pylist()  # the card's pseudonym, not the card
 
 
 def _setting_up(tmp_path, monkeypatch, url: str, password: str) -> None:
