@@ -41,6 +41,8 @@ BANDS: dict[str, Band] = {
     "api_error_share": Band(0.01, 0.05),
     "hours_since_retrain": Band(36, 72, unit="hours"),
     "hours_round_overdue": Band(0, 24, unit="hours"),
+    # the share of sampled served rows whose behavioural features differ from the offline builder's
+    "behaviour_skew_share": Band(0.005, 0.01),
 }
 
 WHAT_TO_DO = {
@@ -54,6 +56,10 @@ WHAT_TO_DO = {
     "retrain": "the champion is untouched; the failure report names the reason (and MLflow has the run)",
     "hours_since_retrain": "no retraining has succeeded for a while: read reports/training/failed-*.json",
     "hours_round_overdue": "a federated round is past its deadline: banks have not sent their updates",
+    "behaviour_skew_share": "served behavioural features differ from what the offline builder computes from the "
+    "same records: the report names a transaction and a feature; check the online store (lateness, a store "
+    "restored from another dataset, instances on different contracts), then fill it again (fraudops behaviour "
+    "materialise)",
 }
 
 

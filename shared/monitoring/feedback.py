@@ -201,7 +201,12 @@ def _as_contract_rows(joined: pa.Table, dataset: str, features: list[str]) -> pa
     if contract.time_column is not None:  # a dataset without an event time keeps the rows' order instead
         times = joined.column(TIME_COLUMN).to_numpy(zero_copy_only=False).astype(np.float64)
         scored = joined.column("scored_at").cast("int64").to_numpy(zero_copy_only=False) / 1e6
-        columns[contract.time_column.name] = pa.array(np.where(np.isfinite(times), times, scored - scored.min()))
+        seconds = np.where(np.isfinite(times), times, scored - scored.min())
+        if contract.time_column.dtype == "timestamp":  # stored as the ETL stores it: one type per column
+            micros = pa.array(np.round(seconds * 1e6).astype(np.int64))
+            columns[contract.time_column.name] = micros.cast(curated_type(contract.time_column))
+        else:
+            columns[contract.time_column.name] = pa.array(seconds)
     for name in features:  # as the ETL stores the contract's columns (a category as text, an integer whole...)
         held = joined.column(name).combine_chunks()
         if pa.types.is_floating(held.type):  # a record holds a missing number as NaN; curated data as null

@@ -70,6 +70,7 @@ class MonitorOutcome:
     report: str = ""
     # the audit chain's head as it was today: kept outside the chain, so lines cut off its end would show
     audit_chain: dict[str, Any] = field(default_factory=dict)
+    behaviour_skew: dict[str, Any] = field(default_factory=dict)  # the daily skew check (shared.monitoring.skew)
 
     def headline(self) -> dict[str, Any]:
         """The figures a person reads first (the CLI's summary line, the demo's)."""
@@ -148,6 +149,21 @@ def _run(store: BlobStore, config: MonitoringConfig, *, day: date, now: datetime
     flagged = today.column("is_fraud").to_numpy(zero_copy_only=False)
     history = _history(store, every, start, day, config)
     verdicts = _verdicts(figures[-1], score_psi, feature_psi, history, now=now, has_champion=manifest is not None)
+    skew: dict[str, Any] = {}
+    if not contract.behaviour.empty:
+        from shared.monitoring.skew import check_skew
+
+        found = check_skew(store, contract, day)
+        skew = found.summary()
+        detail = f"{found.differ} of {found.sampled} sampled rows differ" + (
+            f"; first: {found.worst['transaction_id']} {found.worst['feature']} served {found.worst['served']:.6g}, "
+            f"offline {found.worst['offline']:.6g}"
+            if found.worst
+            else ""
+        )
+        verdicts.append(
+            alerts.judge("behaviour_skew_share", found.share, detail=detail, why_no_data="no behaviour served today")
+        )
     outcome = MonitorOutcome(
         day=day.isoformat(),
         window=[start.isoformat(), day.isoformat()],
@@ -164,6 +180,7 @@ def _run(store: BlobStore, config: MonitoringConfig, *, day: date, now: datetime
         history=history,
         report=layout.display(layout.REPORTS, layout.monitoring_report(day.isoformat())),
         audit_chain=_audit_head(store),
+        behaviour_skew=skew,
     )
     document = MonitoringReport.model_validate(as_dict(outcome))
     documents.write(store, layout.REPORTS, layout.monitoring_report(day.isoformat()), document)

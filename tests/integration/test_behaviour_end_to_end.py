@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import httpx
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
@@ -218,6 +219,27 @@ def test_served_features_are_the_offline_rows(store, settings, azurite, redis_se
     table = pq.read_table(io.BytesIO(store.get_bytes("curated", fed)[0]))
     assert {"card_id", "terminal_id", "tx_id", "ts"} <= set(table.column_names)
     assert verdicts[0]["card_id"] not in table.column("card_id").to_pylist()  # the card's pseudonym, not the card
+
+    # the daily check recomputes a sample of the day's served rows offline: none differs
+    from shared.monitoring.service import run_monitor
+    from shared.monitoring.skew import check_skew
+
+    outcome = run_monitor(store, settings.monitoring, day=today)
+    skew = outcome.behaviour_skew
+    assert skew["sampled"] == min(500, len(live)) and skew["differ"] == 0, skew
+    [verdict] = [v for v in outcome.verdicts if v.check == "behaviour_skew_share"]
+    assert verdict.level == "ok"
+    # records whose behaviour was served wrong (one feature off by one): the check names it and alerts
+    for name in store.list_names("predictions"):
+        if name.endswith(".parquet"):
+            table = pq.read_table(io.BytesIO(store.get_bytes("predictions", name)[0]))
+            column = table.column_names.index("card_count_amount_1h")
+            wrong = pa.compute.add(table.column(column), pa.scalar(1.0, pa.float32()))
+            out = io.BytesIO()
+            pq.write_table(table.set_column(column, "card_count_amount_1h", wrong), out)
+            store.put_bytes("predictions", name, out.getvalue(), overwrite=True)
+    found = check_skew(store, contract, today)
+    assert found.alert and found.differ >= found.sampled // 3 and found.worst["feature"] == "card_count_amount_1h"
 
 
 def _setting_up(tmp_path, monkeypatch, url: str, password: str) -> None:

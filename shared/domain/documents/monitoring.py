@@ -31,3 +31,4 @@ class MonitoringReport(StoredDocument):
     history: dict[str, Any] = Field(default_factory=dict)  # the panels' per-day series, retrains and rounds
     report: str = ""  # ``reports/monitoring/<day>.json``
     audit_chain: dict[str, Any] = Field(default_factory=dict)  # intact, lines, head_seq, head_hash, broken
+    behaviour_skew: dict[str, Any] = Field(default_factory=dict)  # sampled, differ, share, worst (behaviour only)
