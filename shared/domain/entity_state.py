@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import msgspec
 
@@ -154,10 +155,29 @@ class EntityPlan:
     span: float  # how far back since_previous reaches (``Behaviour.span``)
 
     def names(self) -> list[str]:
+        return list(self._names)
+
+    @cached_property
+    def _names(self) -> tuple[str, ...]:
         out = [n for a in self.aggregates for n in a.names()] + [n for d in self.distinct for n in d.names()]
         out += [since_previous_name(e) for e in self.since_previous]
         out += [amount_vs_mean_name(e, w) for e, w in self.amount_vs_mean]
-        return out + [n for f in self.fraud_share for n in f.names()]
+        return tuple(out + [n for f in self.fraud_share for n in f.names()])
+
+    @cached_property
+    def _layout(self) -> tuple[tuple[int, float, tuple[tuple[str, str], ...]], ...]:
+        """Each aggregate window: (its column's position, -1 for none; the window; (stat, feature name)...)."""
+        return tuple(
+            (self.numbers.index(a.column) if a.column else -1, w, tuple((st, a.name(st, w)) for st in a.stats))
+            for a in self.aggregates
+            for w in a.windows
+        )
+
+    @cached_property
+    def _windows(self) -> tuple[float, ...]:
+        """Every window whose totals a feature reads (aggregates, amount against mean, fraud share)."""
+        spans = [w for a in self.aggregates for w in a.windows] + [w for _, w in self.amount_vs_mean]
+        return tuple(sorted(set(spans + [w for f in self.fraud_share for w in f.windows])))
 
     # -- features --------------------------------------------------------------------------------------------
     def features(self, state: EntityState | None, event: Event) -> dict[str, float]:
@@ -167,23 +187,15 @@ class EntityPlan:
             return dict.fromkeys(self.names(), NAN)
         before = [r for r in state.tail if (r.time, r.id) < (event.time, event.id) and r.id != event.id]
         out: dict[str, float] = {}
-        totals: dict[float, tuple[int, list[Stats]]] = {}
-
-        def window(w: float) -> tuple[int, list[Stats]]:
-            if w not in totals:
-                totals[w] = self._totals(state, before, event.time, w)
-            return totals[w]
-
-        for a in self.aggregates:
-            j = self.numbers.index(a.column) if a.column else -1
-            for w in a.windows:
-                count, stats = window(w)
-                s = stats[j] if j >= 0 else Stats()
-                got = {"count": float(count), "sum": s.mean * s.n, "mean": NAN, "max": NAN, "std": NAN}
-                if s.n > 0:
-                    got |= {"mean": s.mean, "max": s.top, "std": math.sqrt(max(s.m2 / s.n, 0.0))}
-                for stat in a.stats:
-                    out[a.name(stat, w)] = got[stat]
+        totals = self._all_totals(state, before, event.time)
+        for j, w, named in self._layout:
+            count, stats = totals[w]
+            st = stats[j] if j >= 0 else Stats()
+            got = {"count": float(count), "sum": st.mean * st.n, "mean": NAN, "max": NAN, "std": NAN}
+            if st.n > 0:
+                got |= {"mean": st.mean, "max": st.top, "std": math.sqrt(max(st.m2 / st.n, 0.0))}
+            for stat, name in named:
+                out[name] = got[stat]
         for d in self.distinct:
             k = self.values.index(d.column)
             for w in d.windows:
@@ -193,14 +205,14 @@ class EntityPlan:
             gap = event.time - previous
             out[since_previous_name(entity)] = gap if gap <= self.span else NAN
         for entity, w in self.amount_vs_mean:
-            _, stats = window(w)
+            _, stats = totals[w]
             s = stats[self.numbers.index(self.amount)] if self.amount else Stats()
             amount = event.numbers.get(self.amount, NAN) if self.amount else NAN
             ratio = amount / s.mean if s.n > 0 and s.mean != 0.0 else NAN
             out[amount_vs_mean_name(entity, w)] = ratio if math.isfinite(ratio) else NAN
         for f in self.fraud_share:
             for w in f.windows:
-                count, _ = window(w)
+                count, _ = totals[w]
                 start = window_start(event.time, w)
                 frauds = sum(
                     1
@@ -210,22 +222,32 @@ class EntityPlan:
                 out[f.name(w)] = frauds / count if count > 0 else NAN
         return out
 
-    def _totals(self, state: EntityState, before: list[Raw], t: float, w: float) -> tuple[int, list[Stats]]:
-        """The transactions count and each tracked column's ``Stats`` in the window of ``w`` at ``t``."""
-        s = step(w)
-        first = math.floor(window_start(t, w) / s)
-        count, stats = 0, [Stats() for _ in self.numbers]
-        for index, bucket in state.buckets.get(int(s), {}).items():
-            if index >= first:
-                count += bucket.count
-                stats = [a.merged(b) for a, b in zip(stats, bucket.stats, strict=True)]
-        start = first * s
-        for r in before:
-            if r.time >= start:
-                count += 1
-                for st, v in zip(stats, r.numbers, strict=True):
-                    st.add(v)
-        return count, stats
+    def _all_totals(self, state: EntityState, before: list[Raw], t: float) -> dict[float, tuple[int, list[Stats]]]:
+        """Per window: the transactions count and each tracked column's ``Stats`` at ``t``, reading each step
+        size's totals once for all its windows."""
+        out: dict[float, tuple[int, list[Stats]]] = {}
+        for size in {int(step(w)) for w in self._windows}:
+            mine = [w for w in self._windows if int(step(w)) == size]
+            firsts = [math.floor(window_start(t, w) / size) for w in mine]
+            counts = [0] * len(mine)
+            sums = [[Stats() for _ in self.numbers] for _ in mine]
+            lowest = min(firsts)
+            for index, bucket in state.buckets.get(size, {}).items():
+                if index < lowest:
+                    continue
+                for k, first in enumerate(firsts):
+                    if index >= first:
+                        counts[k] += bucket.count
+                        sums[k] = [a.merged(b) for a, b in zip(sums[k], bucket.stats, strict=True)]
+            for k, (w, first) in enumerate(zip(mine, firsts, strict=True)):
+                start = first * size
+                for r in before:
+                    if r.time >= start:
+                        counts[k] += 1
+                        for st, v in zip(sums[k], r.numbers, strict=True):
+                            st.add(v)
+                out[w] = (counts[k], sums[k])
+        return out
 
     def _distinct(self, state: EntityState, before: list[Raw], k: int, t: float, w: float) -> set[str]:
         s = step(w)
@@ -264,10 +286,11 @@ class EntityPlan:
         can hold any more."""
         mark = state.newest - self.lateness
         old = [r for r in state.tail if r.time < mark]
-        if old:
-            state.tail = [r for r in state.tail if r.time >= mark]
-            for r in old:
-                self._fold(state, r)
+        if not old:  # nothing sealed: the steps are as they were (an older one, outside every window, can wait)
+            return
+        state.tail = [r for r in state.tail if r.time >= mark]
+        for r in old:
+            self._fold(state, r)
         for s, longest in self.longest.items():
             first = math.floor(window_start(mark, longest) / s)
             held = state.buckets.get(s)
