@@ -38,6 +38,7 @@ def cmd_generate(args: argparse.Namespace) -> Summary:
             fraud_rate=args.fraud_rate,
             truth=args.truth,
             mechanics=args.mechanics,
+            behaviour=tuple(m for m in (args.behaviour or "").split(",") if m),
         )
     except ValueError as exc:
         raise CommandError(str(exc), code=EXIT_REJECTED) from None
@@ -127,6 +128,12 @@ def add_generate(sub: SubParsers) -> None:
         default="mixture",
         choices=NAMES,
         help="how fraud depends on the features (training/mechanics.py); mixture by default",
+    )
+    g.add_argument(
+        "--behaviour",
+        help="card_transactions: frauds only history reveals, comma-separated: terminal (compromised terminals), "
+        "card (compromised cards), testing (card-testing bursts), takeover (account takeover); the truth file "
+        "names each row's mechanism",
     )
     g.set_defaults(func=cmd_generate)
 

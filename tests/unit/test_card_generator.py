@@ -9,7 +9,7 @@ import pyarrow.csv as pacsv
 import pytest
 
 from shared.domain.contracts import get_contract
-from training.generators.card_transactions import generate
+from training.generators.card_transactions import MECHANISMS, generate
 
 
 def test_the_file_has_the_contract_columns_both_paris_offsets_and_missing_countries(tmp_path: Path) -> None:
@@ -42,3 +42,46 @@ def test_the_same_seed_gives_the_same_file(tmp_path: Path) -> None:
     generate(500, 9, tmp_path / "b.csv")
     generate(500, 10, tmp_path / "c.csv")
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes() != (tmp_path / "c.csv").read_bytes()
+
+
+def test_behavioural_mechanisms_leave_their_signature_with_known_truth(tmp_path: Path) -> None:
+    """Each mechanism does what it says: every payment at a compromised terminal in its window is a fraud, a
+    compromised card's frauds are five times its usual amount, a testing burst is tiny online payments at
+    new terminals then a large one within minutes, a taken-over card pays abroad; the truth names each."""
+    from datetime import datetime
+
+    summary = generate(
+        60_000, 4, tmp_path / "cards.csv", fraud_rate=0.003, truth=tmp_path / "truth.csv", mechanisms=MECHANISMS
+    )
+    texts = dict.fromkeys(["tx_id", "ts", "customer_id", "card_id", "terminal_id", "mcc", "country"], "string")
+    table = pacsv.read_csv(
+        tmp_path / "cards.csv",
+        convert_options=pacsv.ConvertOptions(column_types=texts, strings_can_be_null=True),
+    )
+    truth = pacsv.read_csv(tmp_path / "truth.csv")
+    assert table.num_rows == summary.rows == truth.num_rows > 60_000  # the bursts' rows were added
+    mechanism = np.asarray(truth.column("mechanism").to_pylist())
+    y = np.asarray(table.column("is_fraud"))
+    assert set(mechanism) == {"none", *MECHANISMS}
+    assert (y[mechanism != "none"] == 1).all() and (
+        np.asarray(truth.column("fraud_probability"))[mechanism != "none"] == 1
+    ).all()
+    ids = table.column("tx_id").to_pylist()
+    assert len(set(ids)) == len(ids)
+    t = np.array([datetime.fromisoformat(v).timestamp() for v in table.column("ts").to_pylist()])
+    assert (np.diff(t) >= 0).all()  # still in time order
+    amount, channel = np.asarray(table.column("amount")), np.asarray(table.column("channel").to_pylist())
+    burst = mechanism == "testing"
+    assert (channel[burst] == "ecom").all() and ((amount[burst] <= 2.0) | (amount[burst] >= 300.0)).all()
+    country = np.asarray(table.column("country").to_pylist(), dtype=object)
+    taken = mechanism == "takeover"
+    assert not any(c == "FR" for c in country[taken])  # abroad (or not sent)
+    # a compromised card's frauds are far above that card's own usual payments
+    cards = np.asarray(table.column("card_id").to_pylist())
+    ratios = [
+        np.median(amount[(cards == c) & (mechanism == "card")])
+        / np.median(amount[(cards == c) & (mechanism == "none")])
+        for c in set(cards[mechanism == "card"])
+        if ((cards == c) & (mechanism == "none")).sum() >= 3
+    ]
+    assert ratios and np.median(ratios) > 3.0

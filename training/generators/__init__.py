@@ -22,12 +22,14 @@ def _creditcard(rows: int, seed: int, out: Path, fraud_rate: float, truth: Path 
     return generate(rows, seed, out, fraud_rate=fraud_rate, truth=truth, mechanics_name=mechanics)
 
 
-def _card_transactions(rows: int, seed: int, out: Path, fraud_rate: float, truth: Path | None, mechanics: str) -> Any:
+def _card_transactions(
+    rows: int, seed: int, out: Path, fraud_rate: float, truth: Path | None, mechanics: str, behaviour: tuple[str, ...]
+) -> Any:
     from training.generators.card_transactions import generate
 
     if mechanics != "mixture":
         raise ValueError("card_transactions has one picture of fraud; --mechanics applies to creditcard")
-    return generate(rows, seed, out, fraud_rate=fraud_rate, truth=truth)
+    return generate(rows, seed, out, fraud_rate=fraud_rate, truth=truth, mechanisms=behaviour)
 
 
 GENERATORS: dict[str, Callable[..., Any]] = {"creditcard": _creditcard, "card_transactions": _card_transactions}
@@ -42,9 +44,15 @@ def generate_dataset(
     fraud_rate: float | None = None,
     truth: str | Path | None = None,
     mechanics: str = "mixture",
+    behaviour: tuple[str, ...] = (),
 ) -> Any:
-    """Write ``rows`` rows of dataset ``name``: its own generator, or rows drawn from its contract."""
+    """Write ``rows`` rows of dataset ``name``: its own generator, or rows drawn from its contract (``behaviour``:
+    the behavioural fraud mechanisms of ``card_transactions``)."""
     rate = DEFAULT_FRAUD_RATE.get(name, OTHER_RATE) if fraud_rate is None else fraud_rate
+    if behaviour and name != "card_transactions":
+        raise ValueError("--behaviour mechanisms are drawn by the card_transactions generator (cards and terminals)")
+    if name == "card_transactions":
+        return _card_transactions(rows, seed, Path(out), rate, Path(truth) if truth else None, mechanics, behaviour)
     if name in GENERATORS:
         return GENERATORS[name](rows, seed, Path(out), rate, Path(truth) if truth else None, mechanics)
     from shared.domain.contracts import get_contract

@@ -15,6 +15,22 @@ The generative model (documented so tests can reason about it):
   average is ``fraud_rate``; the label is drawn from it, so ``--truth`` gives each row's exact
   probability and the Bayes-optimal scores for the quality bench.
 
+With ``mechanisms`` (``--mechanisms terminal,card,testing,takeover``), frauds that only history reveals are laid
+over the rows, each with known truth (the truth file then names each row's ``mechanism``), as published card
+fraud simulators draw them: each card also gets a spending level of its own (its amounts are its level times
+the draw), and
+
+* ``terminal``, compromised terminals: every day a few terminals (``TERMINALS_PER_DAY``) are compromised for
+  ``TERMINAL_DAYS`` days, and every payment there in that time is a fraud;
+* ``card``, compromised cards: every day a few cards are compromised for ``CARD_DAYS`` days, and a third of
+  their payments then are frauds of five times their usual amount;
+* ``testing``, card-testing bursts: a card pays tiny amounts (under 2 EUR) online at terminals it never used,
+  several in a few minutes, then a large amount: all frauds (rows added to the file);
+* ``takeover``, account takeover: from some moment a card pays at terminals abroad for ``TAKEOVER_DAYS`` days:
+  all frauds.
+
+A mechanism row's true probability is 1; the others keep the base picture's.
+
 Timestamps are ISO 8601 with the Paris offset (``+02:00`` in summer, ``+01:00`` in winter), rows in time
 order. Written in chunks, so memory does not grow with ``rows``.
 """
@@ -37,6 +53,12 @@ CUSTOMERS, TERMINALS, MCCS, COUNTRIES = 5_000, 2_000, 300, 30
 CHANNELS = np.array(["pos", "ecom", "atm", "moto"])
 CHANNEL_SHARE = np.array([0.62, 0.30, 0.05, 0.03])
 CHANNEL_RISK = np.array([0.0, 1.1, 0.4, 1.6])
+MECHANISMS = ("terminal", "card", "testing", "takeover")
+TERMINALS_PER_DAY, TERMINAL_DAYS = 2, 7
+CARDS_PER_DAY, CARD_DAYS = 4, 14
+BURSTS_PER_DAY = 3
+TAKEOVERS_PER_DAY, TAKEOVER_DAYS = 3, 2
+DAY_SECONDS = 86400.0
 COLUMNS = ["tx_id", "ts", "customer_id", "card_id", "terminal_id", "amount", "mcc", "channel", "country"]
 COLUMNS += ["card_present", "is_fraud"]
 
@@ -146,6 +168,68 @@ def _timestamps(seconds: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """When and where each mechanism strikes: windows ``(entity, start, end)`` in seconds after ``START``, and
+    the card-testing bursts' rows (added to the file)."""
+
+    terminals: np.ndarray  # [k, 3]: terminal, start, end
+    cards: np.ndarray  # [k, 3]: card, start, end
+    takeovers: np.ndarray  # [k, 3]: card, start, end
+    bursts: dict[str, np.ndarray]  # time, card, terminal, amount: every burst row, in time order
+    card_level: np.ndarray  # per card: its spending level
+
+    @classmethod
+    def draw(cls, world: World, rng: np.random.Generator, span: float, wanted: tuple[str, ...]) -> Schedule:
+        days = max(1, int(np.ceil(span / DAY_SECONDS)))
+        n_cards = len(world.cards_of)
+
+        def windows(on: bool, per_day: int, population: int, length: float, p: np.ndarray | None = None) -> np.ndarray:
+            if not on:
+                return np.empty((0, 3))
+            k = per_day * days
+            who = rng.choice(population, k, p=p)
+            start = rng.uniform(0.0, span, k)
+            return np.column_stack([who, start, start + length])
+
+        terminals = windows("terminal" in wanted, TERMINALS_PER_DAY, TERMINALS, TERMINAL_DAYS * DAY_SECONDS)
+        cards = windows("card" in wanted, CARDS_PER_DAY, n_cards, CARD_DAYS * DAY_SECONDS)
+        takeovers = windows("takeover" in wanted, TAKEOVERS_PER_DAY, n_cards, TAKEOVER_DAYS * DAY_SECONDS)
+        bursts: dict[str, list[np.ndarray]] = {"time": [], "card": [], "terminal": [], "amount": []}
+        if "testing" in wanted:
+            for _ in range(BURSTS_PER_DAY * days):
+                k = int(rng.integers(4, 9))  # tiny tests, then the large one
+                t = rng.uniform(0.0, span) + np.cumsum(rng.exponential(45.0, k + 1))
+                tiny = np.round(rng.uniform(0.5, 2.0, k), 2)
+                large = np.round(rng.uniform(300.0, 1500.0, 1), 2)
+                bursts["time"].append(t)
+                bursts["card"].append(np.full(k + 1, rng.integers(0, n_cards)))
+                bursts["terminal"].append(rng.integers(0, TERMINALS, k + 1))
+                bursts["amount"].append(np.concatenate([tiny, large]))
+        joined = {k: np.concatenate(v) if v else np.empty(0) for k, v in bursts.items()}
+        order = np.argsort(joined["time"], kind="stable")
+        level = np.exp(rng.normal(0.0, 0.6, n_cards)) if wanted else np.ones(n_cards)
+        return cls(terminals, cards, takeovers, {k: v[order] for k, v in joined.items()}, level)
+
+    def strike(self, world: World, rng: np.random.Generator, r: Rows, seconds: np.ndarray) -> np.ndarray:
+        """Lay the window mechanisms over a chunk's rows (in place); each row's mechanism index (0: none)."""
+        which = np.zeros(seconds.size, dtype=np.int8)
+        r.amount[:] = np.round(r.amount * self.card_level[r.card], 2)
+        for card, start, end in self.takeovers:
+            hit = (r.card == int(card)) & (seconds >= start) & (seconds < end)
+            if hit.any():
+                abroad = np.flatnonzero(world.terminal_country != 0)
+                r.terminal[hit] = rng.choice(abroad, int(hit.sum()))
+                which[hit] = 4
+        for card, start, end in self.cards:
+            hit = (r.card == int(card)) & (seconds >= start) & (seconds < end) & (rng.random(seconds.size) < 1 / 3)
+            r.amount[hit] = np.round(r.amount[hit] * 5.0, 2)
+            which[hit] = 2
+        for terminal, start, end in self.terminals:
+            which[(r.terminal == int(terminal)) & (seconds >= start) & (seconds < end)] = 1
+        return which
+
+
+@dataclass(frozen=True)
 class CardSummary:
     rows: int
     frauds: int
@@ -156,9 +240,17 @@ class CardSummary:
 
 
 def generate(
-    rows: int, seed: int, out: str | Path, *, fraud_rate: float = 0.005, truth: str | Path | None = None
+    rows: int,
+    seed: int,
+    out: str | Path,
+    *,
+    fraud_rate: float = 0.005,
+    truth: str | Path | None = None,
+    mechanisms: tuple[str, ...] | list[str] = (),
 ) -> CardSummary:
-    """Write ``rows`` authorisations to ``out`` (CSV); optionally each row's true fraud probability."""
+    """Write ``rows`` authorisations to ``out`` (CSV); optionally each row's true fraud probability (and, with
+    ``mechanisms``, the behavioural frauds laid over them, each row's mechanism beside its probability). The
+    card-testing bursts add their own rows to ``rows``."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -166,16 +258,23 @@ def generate(
         raise ValueError("rows must be at least 1")
     if not 0.0 < fraud_rate < 0.5:
         raise ValueError("fraud rate must be between 0 and 0.5")
+    unknown = sorted(set(mechanisms) - set(MECHANISMS))
+    if unknown:
+        raise ValueError(f"unknown mechanism {unknown[0]!r}: choose among {', '.join(MECHANISMS)}")
+    wanted = tuple(m for m in MECHANISMS if m in mechanisms)
     rng = np.random.default_rng(seed)
     world = World.draw(np.random.default_rng([seed, 0]))
     a0 = intercept(world, fraud_rate, seed)
+    schedule = Schedule.draw(world, np.random.default_rng([seed, 2]), rows * SECONDS_PER_ROW, wanted)
+    strike_rng = np.random.default_rng([seed, 3])
+    burst_at = 0
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     frauds, clock = 0, 0.0
     truth_file = open(truth, "w", encoding="utf-8") if truth else None  # noqa: SIM115
     try:
         if truth_file:
-            truth_file.write("fraud_probability\n")
+            truth_file.write("fraud_probability,mechanism\n" if wanted else "fraud_probability\n")
         with out.open("wb") as f:
             for start in range(0, rows, CHUNK_ROWS):
                 n = min(CHUNK_ROWS, rows - start)
@@ -184,12 +283,21 @@ def generate(
                 y = (rng.random(n) < p).astype(np.int8)
                 seconds = clock + np.cumsum(rng.exponential(SECONDS_PER_ROW, n))
                 clock = float(seconds[-1])
+                ids = np.char.add("tx-", (start + np.arange(n)).astype(str))
+                which = np.zeros(n, dtype=np.int8)
+                if wanted:
+                    which = schedule.strike(world, strike_rng, r, seconds)
+                    r, seconds, ids, y, p, which, burst_at = _with_bursts(
+                        schedule, r, seconds, ids, y, p, which, burst_at, last=start + n >= rows
+                    )
+                    n = seconds.size
+                    y[which > 0], p[which > 0] = 1, 1.0
                 frauds += int(y.sum())
                 country = world.countries[world.terminal_country[r.terminal]].astype(object)
                 country[r.country_missing] = None
                 table = pa.table(
                     {
-                        "tx_id": pa.array(np.char.add("tx-", (start + np.arange(n)).astype(str))),
+                        "tx_id": pa.array(ids),
                         "ts": pa.array(_timestamps(seconds)),
                         "customer_id": pa.array(np.char.add("C", np.char.zfill(world.cards_of[r.card].astype(str), 6))),
                         "card_id": pa.array(np.char.add("K", np.char.zfill(r.card.astype(str), 7))),
@@ -203,10 +311,55 @@ def generate(
                     }
                 )
                 pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=start == 0, quoting_style="needed"))
-                if truth_file:
+                if truth_file and wanted:
+                    names = np.array(["none", *MECHANISMS])[which]
+                    truth_file.write("\n".join(f"{x:.9g},{m}" for x, m in zip(p, names, strict=True)) + "\n")
+                elif truth_file:
                     truth_file.write("\n".join(f"{x:.9g}" for x in p) + "\n")
     finally:
         if truth_file:
             truth_file.close()
-    log.info("generated %d %s rows (%d frauds) to %s", rows, NAME, frauds, out)
-    return CardSummary(rows, frauds, str(out), str(truth) if truth else None, out.stat().st_size)
+    written = rows + (burst_at if wanted else 0)
+    log.info("generated %d %s rows (%d frauds) to %s", written, NAME, frauds, out)
+    mechanics = NAME + (f" with {', '.join(wanted)}" if wanted else "")
+    return CardSummary(written, frauds, str(out), str(truth) if truth else None, out.stat().st_size, mechanics)
+
+
+def _with_bursts(
+    schedule: Schedule,
+    r: Rows,
+    seconds: np.ndarray,
+    ids: np.ndarray,
+    y: np.ndarray,
+    p: np.ndarray,
+    which: np.ndarray,
+    at: int,
+    *,
+    last: bool,
+) -> tuple[Rows, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The chunk with the card-testing rows that fall in its time (all that remain, for the last chunk), merged
+    in time order; where the next chunk's bursts begin."""
+    b = schedule.bursts
+    stop = b["time"].size if last else int(np.searchsorted(b["time"], seconds[-1], side="right"))
+    if stop <= at:
+        return r, seconds, ids, y, p, which, at
+    k = stop - at
+    terminal = b["terminal"][at:stop].astype(np.int64)
+    extra = Rows(
+        card=b["card"][at:stop].astype(np.int64),
+        terminal=terminal,
+        channel=np.full(k, 1),  # online
+        present=np.zeros(k, dtype=bool),
+        country_missing=np.zeros(k, dtype=bool),
+        amount=b["amount"][at:stop].copy(),
+        logit=np.zeros(k),
+    )
+    merged = Rows(*(np.concatenate([getattr(r, f), getattr(extra, f)]) for f in Rows.__dataclass_fields__))
+    times = np.concatenate([seconds, b["time"][at:stop]])
+    order = np.argsort(times, kind="stable")
+    merged = Rows(*(getattr(merged, f)[order] for f in Rows.__dataclass_fields__))
+    new_ids = np.concatenate([ids, np.char.add("tx-b", np.arange(at, stop).astype(str))])[order]
+    y = np.concatenate([y, np.ones(k, dtype=np.int8)])[order]
+    p = np.concatenate([p, np.ones(k)])[order]
+    which = np.concatenate([which, np.full(k, 3, dtype=np.int8)])[order]
+    return merged, times[order], new_ids, y, p, which, stop
