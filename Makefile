@@ -116,8 +116,9 @@ bench-score: setup wrk $(PEER_VENV)/.installed ## fraudops serve beside the Azur
 	$(PY) scripts/bench_score.py
 	$(PY) scripts/bench_contracts.py
 
-bench-features: setup ## behavioural features offline: the point-in-time builder vs pandas rolling windows, 1,000,000 rows
+bench-features: setup ## behavioural features: the point-in-time builder vs pandas (1,000,000 rows), then quality per fraud mechanism on the served path
 	$(PY) scripts/bench_features.py
+	$(PY) scripts/bench_behaviour.py
 
 bench-stream: setup ## stream processor, batches of 1,000 events: events/s and time by stage vs bare ONNX Runtime
 	$(PY) scripts/bench_stream.py
