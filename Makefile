@@ -115,6 +115,7 @@ wrk: ## Debian's wrk (bench-score's saturation load), installed once
 bench-score: setup wrk $(PEER_VENV)/.installed ## fraudops serve beside the Azure ML inference server and its floors, then by contract
 	$(PY) scripts/bench_score.py
 	$(PY) scripts/bench_contracts.py
+	$(PY) scripts/bench_online.py
 
 bench-features: setup ## behavioural features: the point-in-time builder vs pandas (1,000,000 rows), then quality per fraud mechanism on the served path
 	$(PY) scripts/bench_features.py
@@ -122,6 +123,7 @@ bench-features: setup ## behavioural features: the point-in-time builder vs pand
 
 bench-stream: setup ## stream processor, batches of 1,000 events: events/s and time by stage vs bare ONNX Runtime
 	$(PY) scripts/bench_stream.py
+	$(PY) scripts/bench_online.py --singles 200
 
 bench-fl: setup ## federated: AUC vs centralised (IID/non-IID), poisoned banks per aggregator, aggregation cost
 	$(PY) scripts/bench_fl.py
