@@ -62,8 +62,16 @@ def cmd_score(args: argparse.Namespace) -> Summary:
     from shared.scoring.batch import score_file
 
     root = services()
+    contract = get_contract(root.settings.scoring.dataset_name)
     return as_dict(
-        score_file(Path(args.path), Path(args.out), root.scorer, get_contract(root.settings.scoring.dataset_name))
+        score_file(
+            Path(args.path),
+            Path(args.out),
+            root.scorer,
+            contract,
+            online=root.behaviour,
+            pseudonymise=root.pseudonymise,
+        )
     )
 
 

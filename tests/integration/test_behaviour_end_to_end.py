@@ -271,7 +271,12 @@ def test_erasure_removes_state_and_a_store_that_is_down_is_said(
 
     _setting_up(tmp_path, monkeypatch, redis_server.url(), redis_server.password)
     contract = get_contract("card_behaviour")
-    generate(3_000, 11, tmp_path / "rows.csv", fraud_rate=0.03)
+    generate(3_300, 11, tmp_path / "all.csv", fraud_rate=0.03)
+    lines = (tmp_path / "all.csv").read_text().splitlines()
+    (tmp_path / "rows.csv").write_text("\n".join(lines[:3_001]) + "\n")
+    shuffled = lines[3_001:]
+    np.random.default_rng(0).shuffle(shuffled)  # a file of later payments, in no particular order
+    (tmp_path / "tail.csv").write_text("\n".join([lines[0], *shuffled]) + "\n")
     store.put_bytes("raw", "rows.csv", (tmp_path / "rows.csv").read_bytes())
     run_etl(store, get_settings().etl, name="rows.csv")
     publish_contract_model(store, get_settings().model_name, contract, tmp_path / "rows.csv", version="v1", trees=20)
@@ -285,6 +290,28 @@ def test_erasure_removes_state_and_a_store_that_is_down_is_said(
     status = _fraudops("behaviour", "status", env_conn=azurite, cwd=ROOT)
     held = json.loads(status.stdout.strip().splitlines()[-1])
     assert status.returncode == 0 and held["entities"] > 0 and held["bytes"] > 0, status.stderr[-2000:]
+    # a file scored in batch: placed in time order, each row scored with the builder's features
+    from cli.devtools.models import contract_rows
+    from shared.scoring.batch import score_file
+
+    done = score_file(
+        tmp_path / "tail.csv", tmp_path / "scored.csv", services.scorer, contract,
+        online=services.behaviour, pseudonymise=services.pseudonymise,
+    )  # fmt: skip
+    assert done.scored == 300
+    scored = pacsv.read_csv(
+        tmp_path / "scored.csv", convert_options=pacsv.ConvertOptions(column_types={"transaction_id": pa.string()})
+    )
+    assert set(scored.column("behaviour").to_pylist()) == {"ok"}
+    x_all, _, _, texts = contract_rows(contract, tmp_path / "all.csv")  # the builder over every row
+    model = services.scorer.current()
+    expected = model.predict_proba(model.encode(x_all[3_000:], {k: v[3_000:] for k, v in texts.items()}))
+    by_id = dict(
+        zip(scored.column("transaction_id").to_pylist(), scored.column("fraud_probability").to_pylist(), strict=True)
+    )
+    tail_ids = [r["tx_id"] for r in _rows(tmp_path / "all.csv")[3_000:]]
+    np.testing.assert_allclose([by_id[t] for t in tail_ids], expected, atol=1e-6)
+
     rows = _rows(tmp_path / "rows.csv")
     clear = rows[-1]["card_id"]
     end = datetime.fromisoformat(rows[-1]["ts"]).timestamp() + 1.0
