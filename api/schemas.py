@@ -52,10 +52,11 @@ class ScoreResult(BaseModel):
     is_fraud: bool
     model_version: str
     explanation: Explanation | None = None
-    behaviour: Literal["ok", "late", "unavailable"] | None = Field(
+    behaviour: Literal["ok", "late", "future", "unavailable"] | None = Field(
         default=None,
         description="For a dataset with behavioural features: ok; late (the transaction arrived more than the "
         "contract's lateness after a later one of its card or terminal: not placed, those features missing); "
+        "future (its event time is more than a day ahead of the server's clock: not placed, features missing); "
         "unavailable (the online store could not be reached: every behavioural feature missing)",
     )
 

@@ -81,7 +81,13 @@ def materialise(
     events = events_of(contract, columns, ids, t)  # keys are the curated pseudonyms already
     late = 0
     for start in range(0, len(events), BATCH):
-        late += online.serve(events[start : start + BATCH]).placed["late"]
+        served = online.serve(events[start : start + BATCH])
+        if "unavailable" in served.status:  # the store did not answer: say so, never "placed"
+            raise TrainingError(
+                f"the online store did not take the history (batch from row {start}): nothing is known to be placed "
+                "from there on; run it again once the store answers (placing is idempotent)"
+            )
+        late += served.placed["late"]
     frauds = np.flatnonzero(floats(table.column(label.name)) == 1)
     delay = contract.behaviour.label_delay
     for i in frauds:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shared.domain.behaviour import step
 from shared.domain.contract import DatasetContract
 from shared.domain.encoding import Encoding, Vocabulary, learn_vocabulary
 from shared.domain.errors import TrainingError
@@ -331,7 +332,8 @@ def _behaviour(
     assert time_col is not None  # a behaviour section needs roles.event_time (the contract refuses otherwise)
     rows = sum(t.num_rows for t in window)
     earliest = min((float(np.nanmin(seconds(t.column(time_col.name)))) for t in window if t.num_rows), default=0.0)
-    reach = earliest - contract.behaviour.longest
+    longest = contract.behaviour.longest
+    reach = earliest - max(contract.behaviour.span, longest + (step(longest) if longest else 0.0))
     before: list[pa.Table] = []
     for path in older:
         source = pq.ParquetFile(io.BytesIO(store.get_bytes(CURATED, path)[0]))

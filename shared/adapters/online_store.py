@@ -71,8 +71,11 @@ def record_key(dataset: str, column: str, key: str) -> str:
     return f"{PREFIX}:{dataset}:{column}:{key}"
 
 
-def _next(version: str) -> str:
-    return str(int(version or "0") + 1)
+def _next(_version: str) -> str:
+    """A new version: random, so a record that expired and was created again never repeats one a writer read."""
+    import secrets
+
+    return secrets.token_hex(8)
 
 
 class MemoryEntityStore:
@@ -168,8 +171,8 @@ class RedisEntityStore:
                     break
                 self.client.script_load(_CAS)  # a new server, or one that restarted: load it, write again
             for d in done:
-                if isinstance(d, Exception):
-                    raise d
+                if isinstance(d, Exception):  # read-only during a failover, out of memory...: not written
+                    raise StoreUnreachableError(f"the online store refused a write: {d}")
             return [bool(d) for d in done]
 
     def erase(self, keys: Sequence[str]) -> int:
@@ -199,6 +202,8 @@ class _reachable:
 
         if exc is not None and isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
             raise StoreUnreachableError(f"the online store did not answer: {exc}") from exc
+        if exc is not None and isinstance(exc, redis.exceptions.RedisError):  # a failover, memory, a cluster down
+            raise StoreUnreachableError(f"the online store refused the request: {exc}") from exc
 
 
 def connect(

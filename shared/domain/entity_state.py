@@ -105,6 +105,9 @@ class EntityState(msgspec.Struct, omit_defaults=True):
     seen: dict[int, list[dict[str, int]]] = msgspec.field(default_factory=dict)  # step -> per column: value -> index
     frauds: dict[str, Fraud] = msgspec.field(default_factory=dict)
     late: int = 0  # transactions refused as later than the lateness bound
+    refused: dict[str, float] = msgspec.field(
+        default_factory=dict
+    )  # their ids and times: labels on them are not placed
 
     def size(self) -> int:
         """How many items the state holds (tail transactions, step totals, seen values, frauds)."""
@@ -163,6 +166,13 @@ class EntityPlan:
         out += [since_previous_name(e) for e in self.since_previous]
         out += [amount_vs_mean_name(e, w) for e, w in self.amount_vs_mean]
         return tuple(out + [n for f in self.fraud_share for n in f.names()])
+
+    @property
+    def reach(self) -> float:
+        """How far before a transaction its history can matter: the history's span, or the longest window and one
+        of its steps (a window starts at a step's edge), whichever is further."""
+        longest = max(self.longest.values(), default=0.0)
+        return max(self.span, longest + (step(longest) if longest else 0.0))
 
     @cached_property
     def _layout(self) -> tuple[tuple[int, float, tuple[tuple[str, str], ...]], ...]:
@@ -268,6 +278,7 @@ class EntityPlan:
             return "duplicate"
         if self.is_late(state, event):
             state.late += 1
+            state.refused[event.id] = float(event.time)
             return "late"
         state.tail.append(
             Raw(
@@ -300,10 +311,11 @@ class EntityPlan:
             for per in state.seen.get(s, []):
                 for value in [v for v, index in per.items() if index < first]:
                     del per[value]
-        if self.fraud_share:
-            keep = window_start(mark, max(w for f in self.fraud_share for w in f.windows))
-            for tx in [tx for tx, fr in state.frauds.items() if fr.time < keep]:
-                del state.frauds[tx]
+        keep = window_start(mark, self.reach)
+        for tx in [tx for tx, fr in state.frauds.items() if fr.time < keep]:
+            del state.frauds[tx]
+        for tx in [tx for tx, t in state.refused.items() if t < keep]:
+            del state.refused[tx]
 
     def _fold(self, state: EntityState, r: Raw) -> None:
         """One tail transaction into its step of each step size."""
@@ -327,6 +339,8 @@ class EntityPlan:
         if not self.fraud_share:
             return False
         time, known = float(time), float(known)
+        if tx in state.refused:  # refused as late: never in this entity's history, so never in its share
+            return False
         if not fraud:
             return state.frauds.pop(tx, None) is not None
         longest = max(w for f in self.fraud_share for w in f.windows)

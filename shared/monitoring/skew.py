@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.domain import layout
-from shared.domain.history import history_columns, history_of, read_columns, recorded_columns
+from shared.domain.history import history_columns, history_of, read_columns, recorded_columns, texts
 from shared.domain.windows import point_in_time
 from shared.monitoring.served import load_served
 
@@ -90,6 +90,8 @@ def check_skew(store: BlobStore, contract: DatasetContract, day: date, *, seed: 
             value = rows["columns"][key][e]
             if value is not None:
                 mine |= rows["columns"][key] == value
+        mine &= rows["placed"]  # a row the store never took (no answer, dated ahead) is no one's history
+        mine[e] = True
         keep = np.flatnonzero(mine & (np.arange(rows["n"]) <= e))  # what had arrived: rank is the row order
         known = rows["arrived"][keep] <= rows["scored"][e]  # a verdict that landed after this row was scored: unknown
         h = history_of(
@@ -176,7 +178,8 @@ def _rows(
         source = "customer_id" if name == contract.customer else name
         now = np.asarray(served.column(source).to_pylist(), dtype=object)
         before = history["columns"][name] if history["n"] else np.empty(0, dtype=object)
-        columns[name] = np.concatenate([before, now])
+        both = np.concatenate([before, now])
+        columns[name] = texts(both) if name in keys or name in values else both  # keys compared as text
     served_time = served.column("event_time").to_numpy(zero_copy_only=False).astype(np.float64)
     ids = np.concatenate([history["ids"] if history["n"] else np.empty(0, dtype=object),
                           np.asarray(served.column("transaction_id").to_pylist(), dtype=object)])  # fmt: skip
@@ -192,8 +195,12 @@ def _rows(
     scored = np.concatenate(
         [np.full(history["n"], -np.inf), served.column("scored_at").cast("int64").to_numpy(zero_copy_only=False) / 1e6]
     )
+    statuses = served.column("behaviour").to_pylist()
+    placed = np.concatenate(
+        [np.ones(history["n"], dtype=bool), np.array([s_ not in ("unavailable", "future") for s_ in statuses])]
+    )
     return {"n": int(time.size), "time": time, "ids": ids, "columns": columns, "label": label,
-            "labelled_at": labelled_at, "arrived": arrived, "scored": scored}  # fmt: skip
+            "labelled_at": labelled_at, "arrived": arrived, "scored": scored, "placed": placed}  # fmt: skip
 
 
 def _landed_labels(store: BlobStore) -> dict[str, tuple[float, float, float]]:

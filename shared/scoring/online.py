@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OK, LATE, UNAVAILABLE = "ok", "late", "unavailable"
+OK, LATE, UNAVAILABLE, FUTURE = "ok", "late", "unavailable", "future"
+MAX_FUTURE_SECONDS = 86400.0  # an event time further ahead of this instance's clock is not placed (``future``)
 ATTEMPTS = 8  # how often an entity is computed again after losing its write to another instance
 
 
@@ -55,7 +56,7 @@ class Served:
     """The behavioural features of each transaction (``names`` order, NaN when missing) and what happened."""
 
     vectors: np.ndarray
-    status: list[str]  # per transaction: ok, late (an entity placed it out of bounds), unavailable
+    status: list[str]  # per transaction: ok, late (beyond the lateness bound), future (dated ahead), unavailable
     placed: Counter[str] = field(default_factory=Counter)  # placed / duplicate / late, over every entity
 
 
@@ -69,8 +70,10 @@ class OnlineFeatures:
         dataset: str,
         *,
         on_unavailable: Literal["missing", "refuse"] = "missing",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.online, self.dataset = store, online, dataset
+        self.clock = clock  # the wall clock: an event time far ahead of it is refused, not placed
         self.on_unavailable = on_unavailable
         self.names = online.names
         self._column = {name: j for j, name in enumerate(self.names)}
@@ -78,7 +81,7 @@ class OnlineFeatures:
 
     def ttl(self, plan: EntityPlan) -> float:
         """How long a record outlives its last write: past its history's span and the lateness bound."""
-        return max([plan.span, *plan.longest.values()]) + plan.lateness
+        return plan.reach + plan.lateness
 
     def serve(self, events: Sequence[Event]) -> Served:
         """Features for ``events`` (in the order given, which is the order they are placed in) and their
@@ -122,26 +125,38 @@ class OnlineFeatures:
         keys: list[tuple[str, str]],
         served: Served,
     ) -> list[tuple[str, str]]:
-        """Read ``keys``, place their transactions, write back; the keys that lost their write."""
+        """Read ``keys``, place their transactions, write back; the keys that lost their write (only the writes
+        that landed count their transactions' outcomes)."""
         records = self.store.read([record_key(self.dataset, c, k) for c, k in keys])
         writes: list[Write] = []
+        outcomes: list[list[tuple[int, str]]] = []
         for (column, key), record in zip(keys, records, strict=True):
             plan = self.online.plans[column]
             state = self._state(record.state, column, key)
+            unreadable = state is None
+            state = state if state is not None else EntityState()  # unreadable: a fresh start, its history gone
+            mine: list[tuple[int, str]] = []
             for i in work[(column, key)]:
                 e = events[i]
-                if state is None:  # unreadable: missing features for it, and a fresh start
+                if e.time > self.clock() + MAX_FUTURE_SECONDS:  # placing it would make every real one late
                     self._put(served, i, dict.fromkeys(plan.names(), np.nan))
-                    served.status[i] = UNAVAILABLE
+                    mine.append((i, FUTURE))
                     continue
-                self._put(served, i, plan.features(state, e))
+                features = plan.features(state, e)
+                self._put(served, i, dict.fromkeys(plan.names(), np.nan) if unreadable else features)
                 outcome = plan.apply(state, e)
-                served.placed[outcome] += 1
-                if outcome == "late":
-                    served.status[i] = LATE if served.status[i] == OK else served.status[i]
-            fresh = state if state is not None else EntityState()
-            writes.append(Write(record_key(self.dataset, column, key), encode(fresh), record.version, self.ttl(plan)))
+                mine.append((i, UNAVAILABLE if unreadable else outcome))
+            outcomes.append(mine)
+            writes.append(Write(record_key(self.dataset, column, key), encode(state), record.version, self.ttl(plan)))
         done = self.store.write(writes)
+        for ok, mine in zip(done, outcomes, strict=True):
+            if not ok:
+                continue
+            for i, outcome in mine:
+                served.placed[outcome] += 1
+                status = {"late": LATE, FUTURE: FUTURE, UNAVAILABLE: UNAVAILABLE}.get(outcome)
+                if status is not None and served.status[i] == OK:
+                    served.status[i] = status
         lost = [k for k, ok in zip(keys, done, strict=True) if not ok]
         if lost:
             self.counts["conflict"] += len(lost)
@@ -189,7 +204,7 @@ class OnlineFeatures:
         work: dict[tuple[str, str], list[Label]] = {}
         for item in labels:
             for column, plan in self.online.plans.items():
-                key = item.keys.get(column)
+                key = key_text(item.keys.get(column))  # a key read back as 5.0 is the entity "5"
                 if key is not None and plan.fraud_share:
                     work.setdefault((column, key), []).append(item)
         pending, changed = list(work), 0

@@ -49,12 +49,23 @@ HISTORY, LIVE = 9_000, 1_200
 
 
 @pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
+def redis_module() -> Iterator[RedisServer]:
     try:
         with private_redis() as server:
             yield server
     except RedisNotAvailable as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture
+def redis_server(redis_module: RedisServer) -> RedisServer:
+    """The module's server, emptied: each test's entities start without another test's history."""
+    from shared.adapters.online_store import connect
+
+    client = connect(redis_module.url(), password=redis_module.password, timeout=2.0)
+    client.flushdb()
+    client.close()
+    return redis_module
 
 
 def _contract(folder) -> None:

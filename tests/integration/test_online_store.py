@@ -180,13 +180,13 @@ def test_an_erased_entity_has_no_state_and_records_expire(redis_store: RedisEnti
         keys = {"card": "pseudo-K", "terminal": "T"}
         return Event(time, tx, keys, {"amount": 3.0}, keys)
 
-    features.serve([payment(1_800_000_000.0, "t1")])
+    features.serve([payment(1_790_000_000.0, "t1")])
     key = record_key("cards", "card", "pseudo-K")
     ttl = redis_store.client.pttl(key)
     assert 0 < ttl <= (7 * 86400 + SPEC.lateness) * 1000  # past the longest window, not forever
     assert features.erase("card", "pseudo-K") == 1
     assert redis_store.read([key])[0].state is None
-    got = features.serve([payment(1_800_000_100.0, "t2")])
+    got = features.serve([payment(1_790_000_100.0, "t2")])
     assert got.vectors[0][SPEC.names().index("card_count_amount_1h")] == 0.0  # nothing of the erased history
 
 
@@ -212,8 +212,9 @@ def test_a_record_that_is_not_a_state_is_reported_and_started_again(redis_store:
     features = OnlineFeatures(redis_store, Online(SPEC, ZONE), "cards")
     key = record_key("cards", "card", "K")
     redis_store.client.hset(key, mapping={"v": "3", "s": b"\xc1 not msgpack"})
-    tx = Event(1_800_000_000.0, "t1", {"card": "K", "terminal": None}, {"amount": 3.0}, {"card": "K"})
+    tx = Event(1_790_000_000.0, "t1", {"card": "K", "terminal": None}, {"amount": 3.0}, {"card": "K"})
     got = features.serve([tx])
     assert got.status == [UNAVAILABLE] and features.counts["corrupt"] == 1
     assert np.isnan(got.vectors[0][SPEC.names().index("card_count_amount_1h")])
-    assert decode(redis_store.read([key])[0].state or b"").newest == -np.inf  # a fresh, readable state
+    fresh = decode(redis_store.read([key])[0].state or b"")  # a fresh, readable state, the batch placed in it
+    assert fresh.newest == tx.time and [r.id for r in fresh.tail] == ["t1"]

@@ -55,3 +55,25 @@ def test_what_each_transaction_got_is_counted_in_the_metrics(telemetry) -> None:
     assert got.status == ["unavailable"]
     after = {s: telemetry.total("fraudops.behaviour.transactions", status=s) for s in before}
     assert {s: after[s] - before[s] for s in before} == {"ok": 2, "late": 1, "unavailable": 1}
+
+
+def test_a_payment_dated_far_ahead_is_not_placed_and_spoils_nothing() -> None:
+    """One event in 2099 would make every real payment of the card late for ever: it is refused (future)."""
+    store = MemoryEntityStore()
+    features = OnlineFeatures(store, Online(SPEC), "cards", clock=lambda: 10_100.0)
+    ahead = features.serve([_pay(4e9, "typo", 9.0)])
+    assert ahead.status == ["future"] and all(v != v for v in ahead.vectors[0])
+    now = features.serve([_pay(10_050.0, "real", 2.0), _pay(10_060.0, "next", 3.0)])
+    assert now.status == ["ok", "ok"] and now.vectors.tolist() == [[0.0, 0.0], [1.0, 2.0]]
+
+
+def test_a_fraud_label_on_a_payment_refused_as_late_never_counts() -> None:
+    """A payment refused as late is in no window of its card; a fraud verdict on it must not raise the share."""
+    from shared.domain.behaviour import FraudShare
+
+    spec = Behaviour(fraud_share=(FraudShare("card", "card", (3600.0,)),), lateness=600.0)
+    features = OnlineFeatures(MemoryEntityStore(), Online(spec), "cards")
+    features.serve([_pay(10_000.0, "a", 1.0)])
+    assert features.serve([_pay(9_000.0, "old", 1.0)]).status == ["late"]
+    assert features.label("old", 9_000.0, {"card": "K"}, True, 9_500.0) == 0
+    assert features.serve([_pay(10_010.0, "b", 1.0)]).vectors.tolist() == [[0.0]]  # "a" genuine, "old" no one's
