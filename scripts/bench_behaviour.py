@@ -60,7 +60,9 @@ AP_SKEW_TARGET, AP_RATIO_TARGET = 0.005, 3.0
 
 
 def _contracts(folder: Path) -> None:
+    """The shipped contract (CONTRACTS_DIR replaces the shipped folder) and the one with behaviour beside it."""
     text = (ROOT / "contracts" / "card_transactions.yaml").read_text()
+    (folder / "card_transactions.yaml").write_text(text)
     (folder / "card_behaviour.yaml").write_text(
         text.replace("name: card_transactions", "name: card_behaviour", 1).rstrip() + "\n" + BEHAVIOUR
     )
@@ -147,6 +149,7 @@ def _variant(dataset: str, train: Path, holdout: list[dict[str, Any]], k: int) -
     from training.pipeline import run_training
 
     os.environ["DATASET_NAME"] = dataset
+    os.environ["MODEL_NAME"] = f"fraud-{dataset}"  # each its own champion
     get_settings.cache_clear()
     forget_contracts()
     reset()
