@@ -185,8 +185,7 @@ def _variant(dataset: str, train: Path, holdout: list[dict[str, Any]], k: int) -
     ids = [r[contract.transaction_id or "tx_id"] for r in holdout]
     events = events_of(contract, typed.columns, ids, times, services.pseudonymise)
     served = np.vstack([online.serve([e]).vectors for e in events])  # one payment after the other, as served
-    own = x.shape[1] - served.shape[1]
-    x_served = np.ascontiguousarray(np.column_stack([x[:, :own], served]).astype(np.float32))
+    x_served = np.ascontiguousarray(np.column_stack([x, served]).astype(np.float32))  # own, then behaviour
     # the offline builder's rows for the same payments: the curated history, then these in order
     history = materialise_history(store, contract)
     keys = [*history["ids"], *ids]
@@ -204,7 +203,7 @@ def _variant(dataset: str, train: Path, holdout: list[dict[str, Any]], k: int) -
     )
     built = point_in_time(h, contract.behaviour, contract.time_zone)
     offline = np.column_stack([built[n][len(history["ids"]) :] for n in contract.behaviour.names()])
-    x_offline = np.ascontiguousarray(np.column_stack([x[:, :own], offline]).astype(np.float32))
+    x_offline = np.ascontiguousarray(np.column_stack([x, offline]).astype(np.float32))
     result["served"] = _scores(y, model.predict_proba(x_served), days, cards, k)
     result["offline"] = _scores(y, model.predict_proba(x_offline), days, cards, k)
     return result
