@@ -7,9 +7,10 @@ ingests the first ``--train-share`` of them through the ETL into a private Azuri
 settings (the time-ordered search decides; no mechanism-specific setting exists) twice:
 
 * (a) ``card_transactions`` as shipped: the transaction's own columns only;
-* (b) the same columns under a contract with one generic ``behaviour`` section (``BEHAVIOUR``: per card and
-  per terminal windows, distinct terminals, time since the previous payment, the amount against the card's
-  mean, the terminal's known-fraud share, calendar), the same for every mechanism.
+* (b) the same columns under a contract with one generic ``behaviour`` section (the generator's
+  ``BEHAVIOUR_SECTION``: per card and per terminal windows, distinct terminals, time since the previous
+  payment, the amount against the card's mean, the terminal's known-fraud share, calendar), the same for
+  every mechanism.
 
 The rows that follow, which no model saw, are then scored in time order as production scores them: (a) from
 the transaction alone, (b) with the online store (filled from the curated history by ``materialise``, then
@@ -40,32 +41,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 MECHANISMS = ("terminal", "card", "testing", "takeover")
-BEHAVIOUR = """
-behaviour:
-  windows:
-    - {entity: card, of: amount, over: [1h, 1d, 7d], stats: [count, mean, max, std]}
-    - {entity: terminal, over: [1d, 7d]}
-  distinct:
-    - {entity: card, of: terminal_id, over: [1d]}
-  since_previous: [card]
-  amount_vs_mean:
-    - {entity: card, over: 7d}
-  fraud_share:
-    - {entity: terminal, over: [1d, 7d]}
-  calendar: [hour, night]
-  label_delay: 1d
-  lateness: 10m
-"""
 AP_SKEW_TARGET, AP_RATIO_TARGET = 0.005, 3.0
 
 
 def _contracts(folder: Path) -> None:
     """The shipped contract (CONTRACTS_DIR replaces the shipped folder) and the one with behaviour beside it."""
+    from training.generators.card_transactions import with_behaviour
+
     text = (ROOT / "contracts" / "card_transactions.yaml").read_text()
     (folder / "card_transactions.yaml").write_text(text)
-    (folder / "card_behaviour.yaml").write_text(
-        text.replace("name: card_transactions", "name: card_behaviour", 1).rstrip() + "\n" + BEHAVIOUR
-    )
+    (folder / "card_behaviour.yaml").write_text(with_behaviour(text))
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:

@@ -29,22 +29,6 @@ from shared.streaming.events import StreamEvent
 from tests.conftest import ROOT, clear_caches
 from tests.test_cli import _fraudops
 
-BEHAVIOUR = """
-behaviour:
-  windows:
-    - {entity: card, of: amount, over: [1h, 1d, 7d], stats: [count, mean, max, std]}
-    - {entity: terminal, over: [1d, 7d]}
-  distinct:
-    - {entity: card, of: terminal_id, over: [1d]}
-  since_previous: [card]
-  amount_vs_mean:
-    - {entity: card, over: 7d}
-  fraud_share:
-    - {entity: terminal, over: [7d]}
-  calendar: [hour, night]
-  label_delay: 1d
-  lateness: 10m
-"""
 HISTORY, LIVE = 9_000, 1_200
 
 
@@ -69,9 +53,11 @@ def redis_server(redis_module: RedisServer) -> RedisServer:
 
 
 def _contract(folder) -> None:
-    text = (ROOT / "contracts" / "card_transactions.yaml").read_text()
-    text = text.replace("name: card_transactions", "name: card_behaviour", 1)
-    (folder / "card_behaviour.yaml").write_text(text.rstrip() + "\n" + BEHAVIOUR)
+    from training.generators.card_transactions import with_behaviour
+
+    (folder / "card_behaviour.yaml").write_text(
+        with_behaviour((ROOT / "contracts" / "card_transactions.yaml").read_text())
+    )
 
 
 def _rows(path) -> list[dict]:

@@ -54,6 +54,33 @@ CHANNELS = np.array(["pos", "ecom", "atm", "moto"])
 CHANNEL_SHARE = np.array([0.62, 0.30, 0.05, 0.03])
 CHANNEL_RISK = np.array([0.0, 1.1, 0.4, 1.6])
 MECHANISMS = ("terminal", "card", "testing", "takeover")
+# A generic behaviour section for this format (per card and per terminal), the same for every mechanism: what
+# the tests and the quality benchmark append to the shipped contract under the name ``card_behaviour``
+BEHAVIOUR_SECTION = """
+behaviour:
+  windows:
+    - {entity: card, of: amount, over: [1h, 1d, 7d], stats: [count, mean, max, std]}
+    - {entity: terminal, over: [1d, 7d]}
+  distinct:
+    - {entity: card, of: terminal_id, over: [1d]}
+  since_previous: [card]
+  amount_vs_mean:
+    - {entity: card, over: 7d}
+  fraud_share:
+    - {entity: terminal, over: [1d, 7d]}
+  calendar: [hour, night]
+  label_delay: 1d
+  lateness: 10m
+"""
+
+
+def with_behaviour(contract_text: str) -> str:
+    """The ``card_transactions`` contract's text as ``card_behaviour``: the same columns, ``BEHAVIOUR_SECTION``."""
+    return (
+        contract_text.replace("name: card_transactions", "name: card_behaviour", 1).rstrip() + "\n" + BEHAVIOUR_SECTION
+    )
+
+
 TERMINALS_PER_DAY, TERMINAL_DAYS = 2, 7
 CARDS_PER_DAY, CARD_DAYS = 4, 14
 BURSTS_PER_DAY = 3
