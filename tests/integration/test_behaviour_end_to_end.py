@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -20,7 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from cli.devtools.redis import RedisNotAvailable, RedisServer, private_redis
+from cli.devtools.redis import RedisServer
 from cli.server import running_server
 from shared.domain.entity_state import Event, decode
 from shared.domain.history import history_of
@@ -30,15 +29,6 @@ from tests.conftest import ROOT, clear_caches
 from tests.test_cli import _fraudops
 
 HISTORY, LIVE = 9_000, 1_200
-
-
-@pytest.fixture(scope="module")
-def redis_module() -> Iterator[RedisServer]:
-    try:
-        with private_redis() as server:
-            yield server
-    except RedisNotAvailable as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture

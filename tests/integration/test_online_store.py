@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from cli.devtools.redis import RedisNotAvailable, RedisServer, private_redis
+from cli.devtools.redis import RedisServer
 from shared.adapters.online_store import (
     MemoryEntityStore,
     RedisEntityStore,
@@ -27,18 +27,9 @@ from shared.scoring.online import LATE, OK, UNAVAILABLE, OnlineFeatures
 from tests.unit.behaviour_cases import SPEC, ZONE, arrivals, event, history, offline
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    try:
-        with private_redis() as running:
-            yield running
-    except RedisNotAvailable as exc:
-        pytest.skip(str(exc))
-
-
 @pytest.fixture
-def redis_store(server: RedisServer) -> Iterator[RedisEntityStore]:
-    client = connect(server.url(), password=server.password, timeout=2.0)
+def redis_store(redis_module: RedisServer) -> Iterator[RedisEntityStore]:
+    client = connect(redis_module.url(), password=redis_module.password, timeout=2.0)
     client.flushdb()
     yield RedisEntityStore(client)
     client.close()
@@ -106,13 +97,13 @@ def test_served_features_through_redis_are_the_builders_rows(redis_store: RedisE
     assert set(statuses) <= {OK, LATE} and statuses.count(OK) >= 400
 
 
-def test_two_instances_at_once_lose_nothing_and_count_nothing_twice(server: RedisServer) -> None:
+def test_two_instances_at_once_lose_nothing_and_count_nothing_twice(redis_module: RedisServer) -> None:
     """Two instances (clients) serve the same transactions, each delivered to both, on few cards at once:
     every compare-and-set that loses is computed again, and each card's state counts each transaction once."""
     spec = SPEC
     h = history(np.random.default_rng(5), 600)
     order = np.lexsort((h.ids.astype(str), h.time))
-    clients = [connect(server.url(), password=server.password, timeout=2.0) for _ in range(2)]
+    clients = [connect(redis_module.url(), password=redis_module.password, timeout=2.0) for _ in range(2)]
     clients[0].flushdb()
     instances = [OnlineFeatures(RedisEntityStore(c), Online(spec, ZONE), "cards") for c in clients]
     errors: list[BaseException] = []
@@ -190,7 +181,7 @@ def test_an_erased_entity_has_no_state_and_records_expire(redis_store: RedisEnti
     assert got.vectors[0][SPEC.names().index("card_count_amount_1h")] == 0.0  # nothing of the erased history
 
 
-def test_a_store_that_is_down_scores_with_features_missing_or_refuses(server: RedisServer) -> None:
+def test_a_store_that_is_down_scores_with_features_missing_or_refuses(redis_module: RedisServer) -> None:
     from cli.server import free_port
 
     closed = connect(f"redis://127.0.0.1:{free_port()}/0", password="x", timeout=0.2)
