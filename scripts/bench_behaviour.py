@@ -217,7 +217,7 @@ def materialise_history(store: Any, contract: Any) -> dict[str, Any]:
         "ids": [ids[i] for i in order],
         "time": t[order],
         "label": floats(table.column(contract.label.name))[order],
-        "columns": {n: [table.column(n).to_pylist()[i] for i in order] for n in keys + values},
+        "columns": {n: [listed[i] for i in order] for n in keys + values for listed in [table.column(n).to_pylist()]},
         "numbers": {n: floats(table.column(n))[order].tolist() for n in numbers},
     }
 

@@ -11,6 +11,15 @@ connections: rows/s), with bare ONNX Runtime on each model as the floor:
   categorical, one boolean, one nullable) against its numeric twin, a contract written here with the same
   columns, roles and ids but every feature a float; each model has the same trees and leaves, trained on
   each contract's generated rows. At most 1.2x is the target (issue 37).
+* **behaviour against none** (issue 38): ``card_behaviour`` (``card_transactions`` with the generic behaviour
+  section, ``training.generators.card_transactions.BEHAVIOUR_SECTION``), its entity state read and updated on a
+  private loopback Redis for every request, against ``card_transactions`` alone. Each model is trained on the
+  same generated rows (the behavioural one with the point-in-time builder's features). The single request is
+  the same transaction each time: a retry still reads the card's and terminal's state, computes, and writes
+  with compare-and-set, so it costs what a new one does. At most 1 ms added to the single p50 is the target;
+  a 1,000-row request pipelines its round trips (two per request, whatever its size).
+
+``--only`` runs some of them (``categories``, ``creditcard``, ``behaviour``).
 
 Writes ``bench-results/contracts.json``; every server binds 127.0.0.1 on a free port and is stopped here.
 """
@@ -44,7 +53,9 @@ TARGETS = (
     ("cc_batch_cost_vs_baseline", "<=", 1.15, "creditcard batch cost within noise of the commit before contracts"),
     ("cat_single_p50_vs_numeric", "<=", 1.2, "a categorical request at most 1.2x a numeric one of the same width"),
     ("cat_batch_cost_vs_numeric", "<=", 1.2, "a categorical batch at most 1.2x a numeric one of the same width"),
+    ("behaviour_single_added_ms", "<=", 1.0, "the online store adds at most 1 ms to a single request's p50"),
 )
+COMPARISONS = ("categories", "creditcard", "behaviour")
 
 
 def _twin_contract(folder: Path) -> Path:
@@ -157,12 +168,8 @@ publish_synthetic_model(bootstrap().blob_store, sys.argv[1], version="bench", tr
 
 def main() -> int:
     from cli.devtools.azurite import private_azurite, storage_env
-    from cli.devtools.models import contract_rows, publish_contract_model, publish_synthetic_model
-    from shared.adapters.model_store import ModelStore
     from shared.bootstrap import bootstrap
-    from shared.domain.contracts import forget_contracts, get_contract
-    from training.generators import generate_dataset
-    from training.generators.by_contract import generate
+    from shared.domain.contracts import forget_contracts
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=8.0, help="single transactions at 50/s, per round")
@@ -170,6 +177,7 @@ def main() -> int:
     p.add_argument("--trees", type=int, default=300)
     p.add_argument("--baseline", default=BASELINE, help="the commit creditcard is compared with (a git ref)")
     p.add_argument("--workdir", default=str(ROOT / "bench-results"))
+    p.add_argument("--only", nargs="+", choices=COMPARISONS, default=list(COMPARISONS))
     args = p.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -185,65 +193,16 @@ def main() -> int:
         forget_contracts()
         store = bootstrap().blob_store
 
-        # categories against numbers of the same width
-        sides: dict[str, tuple[Server, Path, Path]] = {}
-        for name, model_name in (("card_transactions", "bench-card"), (TWIN, "bench-numeric")):
-            contract = get_contract(name)
-            data = tmp / f"{name}.csv"
-            if name == TWIN:
-                generate(contract, 50_000, 3, data, fraud_rate=0.01)
-            else:
-                generate_dataset(name, 50_000, 3, data, fraud_rate=0.01)
-            publish_contract_model(store, model_name, contract, data, version="bench", trees=args.trees)
-            rows = _json_rows(contract, data, 1000)
-            one, batch = tmp / f"{name}-one.json", tmp / f"{name}-batch.json"
-            one.write_text(json.dumps({"transactions": [next(r for r in rows if len(r) == len(contract.names) - 1)]}))
-            batch.write_text(json.dumps({"transactions": rows}))
-            server = stack.enter_context(_serve(name, {**env, "DATASET_NAME": name, "MODEL_NAME": model_name}, work))
-            sides[name] = (server, one, batch)
-            x, _, encoding, _ = contract_rows(contract, data)
-            bare = _bare_ort(ModelStore(store, model_name), "bench", contract.feature_names, x[:1], x[:1000])
-            result[f"{name}_bare_ort_one_us"] = bare["one_us"]
-            result[f"{name}_bare_ort_rows_per_s"] = bare["rows_per_s"]
-            result[f"{name}_categorical_features"] = len(encoding.categorical)
-        figures = _alternate(sides, args.rounds, args.seconds)
-        for name, f in figures.items():
-            result.update({f"{name}_{k}": v for k, v in f.items()})
-        card, numeric = figures["card_transactions"], figures[TWIN]
-        result["ratio_cat_single_p50_vs_numeric"] = round(card["p50_ms"] / numeric["p50_ms"], 3)
-        result["ratio_cat_batch_cost_vs_numeric"] = round(numeric["batch_rows_per_s"] / card["batch_rows_per_s"], 3)
-        result["ratio_cat_bare_ort_one_vs_numeric"] = round(
-            result["card_transactions_bare_ort_one_us"] / result[f"{TWIN}_bare_ort_one_us"], 3
-        )
-        result["ratio_cat_bare_ort_batch_cost_vs_numeric"] = round(
-            result[f"{TWIN}_bare_ort_rows_per_s"] / result["card_transactions_bare_ort_rows_per_s"], 3
-        )
-        stack.close()  # these two servers stop before the next two start
-
-        # creditcard against the commit before the contracts
-        old = stack.enter_context(_worktree(args.baseline, tmp))
-        result["baseline"] = subprocess.run(
-            ["git", "log", "-1", "--format=%h %s", args.baseline], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()[:120]
-        base_env = {k: v for k, v in env.items() if k != "CONTRACTS_DIR"}
-        subprocess.run(
-            [sys.executable, "-c", PUBLISH_OLD, "bench-base", str(args.trees)], cwd=old, env=base_env, check=True
-        )
-        publish_synthetic_model(store, "bench-cc", version="bench", trees=args.trees, rows=50_000)
-        one, batch = tmp / "cc-one.json", tmp / "cc-batch.json"
-        one.write_text(json.dumps({"transactions": _rows(1, 1)}))
-        batch.write_text(json.dumps({"transactions": _rows(1000, 2)}))
-        ours = stack.enter_context(_serve("creditcard-now", {**env, "MODEL_NAME": "bench-cc"}, work))
-        then = stack.enter_context(_serve("creditcard-baseline", {**base_env, "MODEL_NAME": "bench-base"}, work, old))
-        figures = _alternate({"now": (ours, one, batch), "baseline": (then, one, batch)}, args.rounds, args.seconds)
-        for name, f in figures.items():
-            result.update({f"creditcard_{name}_{k}": v for k, v in f.items()})
-        now, base = figures["now"], figures["baseline"]
-        result["ratio_cc_single_p50_vs_baseline"] = round(now["p50_ms"] / base["p50_ms"], 3)
-        result["ratio_cc_batch_cost_vs_baseline"] = round(base["batch_rows_per_s"] / now["batch_rows_per_s"], 3)
-        stack.close()
+        if "behaviour" in args.only:
+            _behaviour(result, env, tmp, contracts, store, args, stack, work)
+        if "categories" in args.only:
+            _categories(result, env, tmp, store, args, stack, work)
+        if "creditcard" in args.only:
+            _creditcard(result, env, tmp, store, args, stack, work)
     met = []
     for figure, op, bound, words in TARGETS:
+        if f"ratio_{figure}" not in result:
+            continue
         value = result[f"ratio_{figure}"]
         ok = value <= bound if op == "<=" else value >= bound
         met.append(ok)
@@ -252,6 +211,130 @@ def main() -> int:
     from cli.devtools.bench import report
 
     return report(result, work / "contracts.json")
+
+
+def _behaviour(
+    result: dict[str, Any],
+    env: dict[str, str],
+    tmp: Path,
+    contracts: Path,
+    store: Any,
+    args: Any,
+    stack: Any,
+    work: Path,
+) -> None:
+    """card_behaviour on a private Redis against card_transactions alone, in alternating rounds."""
+    from cli.devtools.models import contract_rows, publish_contract_model
+    from cli.devtools.redis import private_redis
+    from shared.adapters.model_store import ModelStore
+    from shared.domain.contracts import forget_contracts, get_contract
+    from training.generators.card_transactions import generate as generate_cards
+    from training.generators.card_transactions import with_behaviour
+
+    (contracts / "card_behaviour.yaml").write_text(with_behaviour((contracts / "card_transactions.yaml").read_text()))
+    forget_contracts()
+    data = tmp / "cards.csv"
+    generate_cards(50_000, 3, data, fraud_rate=0.01)
+    redis = stack.enter_context(private_redis())
+    online = {"ONLINE_STORE_URL": redis.url(), "ONLINE_STORE_PASSWORD": redis.password}
+    sides: dict[str, tuple[Server, Path, Path]] = {}
+    for name, model_name, extra in (
+        ("card_behaviour", "bench-behaviour", online),
+        ("card_transactions", "bench-plain", {}),
+    ):
+        contract = get_contract(name)
+        publish_contract_model(store, model_name, contract, data, version="bench", trees=args.trees)
+        rows = _json_rows(contract, data, 1000)
+        one, batch = tmp / f"{name}-one.json", tmp / f"{name}-batch.json"
+        one.write_text(json.dumps({"transactions": [next(r for r in rows if len(r) == len(contract.names) - 1)]}))
+        batch.write_text(json.dumps({"transactions": rows}))
+        server_env = {**env, "DATASET_NAME": name, "MODEL_NAME": model_name, **extra}
+        sides[name] = (stack.enter_context(_serve(name, server_env, work)), one, batch)
+        x, _, _, _ = contract_rows(contract, data)
+        bare = _bare_ort(ModelStore(store, model_name), "bench", contract.model_features, x[:1], x[:1000])
+        result[f"{name}_bare_ort_one_us"] = bare["one_us"]
+    figures = _alternate(sides, args.rounds, args.seconds)
+    for name, f in figures.items():
+        result.update({f"{name}_{k}": v for k, v in f.items()})
+    with_state, plain = figures["card_behaviour"], figures["card_transactions"]
+    result["ratio_behaviour_single_added_ms"] = round(with_state["p50_ms"] - plain["p50_ms"], 3)
+    result["ratio_behaviour_single_p50_vs_plain"] = round(with_state["p50_ms"] / plain["p50_ms"], 3)
+    result["ratio_behaviour_batch_cost_vs_plain"] = round(plain["batch_rows_per_s"] / with_state["batch_rows_per_s"], 3)
+    stack.close()
+
+
+def _categories(
+    result: dict[str, Any], env: dict[str, str], tmp: Path, store: Any, args: Any, stack: Any, work: Path
+) -> None:
+    """card_transactions against its numeric twin of the same width, in alternating rounds."""
+    from cli.devtools.models import contract_rows, publish_contract_model
+    from shared.adapters.model_store import ModelStore
+    from shared.domain.contracts import get_contract
+    from training.generators import generate_dataset
+    from training.generators.by_contract import generate
+
+    sides: dict[str, tuple[Server, Path, Path]] = {}
+    for name, model_name in (("card_transactions", "bench-card"), (TWIN, "bench-numeric")):
+        contract = get_contract(name)
+        data = tmp / f"{name}.csv"
+        if name == TWIN:
+            generate(contract, 50_000, 3, data, fraud_rate=0.01)
+        else:
+            generate_dataset(name, 50_000, 3, data, fraud_rate=0.01)
+        publish_contract_model(store, model_name, contract, data, version="bench", trees=args.trees)
+        rows = _json_rows(contract, data, 1000)
+        one, batch = tmp / f"{name}-one.json", tmp / f"{name}-batch.json"
+        one.write_text(json.dumps({"transactions": [next(r for r in rows if len(r) == len(contract.names) - 1)]}))
+        batch.write_text(json.dumps({"transactions": rows}))
+        server = stack.enter_context(_serve(name, {**env, "DATASET_NAME": name, "MODEL_NAME": model_name}, work))
+        sides[name] = (server, one, batch)
+        x, _, encoding, _ = contract_rows(contract, data)
+        bare = _bare_ort(ModelStore(store, model_name), "bench", contract.feature_names, x[:1], x[:1000])
+        result[f"{name}_bare_ort_one_us"] = bare["one_us"]
+        result[f"{name}_bare_ort_rows_per_s"] = bare["rows_per_s"]
+        result[f"{name}_categorical_features"] = len(encoding.categorical)
+    figures = _alternate(sides, args.rounds, args.seconds)
+    for name, f in figures.items():
+        result.update({f"{name}_{k}": v for k, v in f.items()})
+    card, numeric = figures["card_transactions"], figures[TWIN]
+    result["ratio_cat_single_p50_vs_numeric"] = round(card["p50_ms"] / numeric["p50_ms"], 3)
+    result["ratio_cat_batch_cost_vs_numeric"] = round(numeric["batch_rows_per_s"] / card["batch_rows_per_s"], 3)
+    result["ratio_cat_bare_ort_one_vs_numeric"] = round(
+        result["card_transactions_bare_ort_one_us"] / result[f"{TWIN}_bare_ort_one_us"], 3
+    )
+    result["ratio_cat_bare_ort_batch_cost_vs_numeric"] = round(
+        result[f"{TWIN}_bare_ort_rows_per_s"] / result["card_transactions_bare_ort_rows_per_s"], 3
+    )
+    stack.close()  # these two servers stop before the next two start
+
+
+def _creditcard(
+    result: dict[str, Any], env: dict[str, str], tmp: Path, store: Any, args: Any, stack: Any, work: Path
+) -> None:
+    """creditcard now against the commit before the contracts, in alternating rounds."""
+    from cli.devtools.models import publish_synthetic_model
+
+    old = stack.enter_context(_worktree(args.baseline, tmp))
+    result["baseline"] = subprocess.run(
+        ["git", "log", "-1", "--format=%h %s", args.baseline], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()[:120]
+    base_env = {k: v for k, v in env.items() if k != "CONTRACTS_DIR"}
+    subprocess.run(
+        [sys.executable, "-c", PUBLISH_OLD, "bench-base", str(args.trees)], cwd=old, env=base_env, check=True
+    )
+    publish_synthetic_model(store, "bench-cc", version="bench", trees=args.trees, rows=50_000)
+    one, batch = tmp / "cc-one.json", tmp / "cc-batch.json"
+    one.write_text(json.dumps({"transactions": _rows(1, 1)}))
+    batch.write_text(json.dumps({"transactions": _rows(1000, 2)}))
+    ours = stack.enter_context(_serve("creditcard-now", {**env, "MODEL_NAME": "bench-cc"}, work))
+    then = stack.enter_context(_serve("creditcard-baseline", {**base_env, "MODEL_NAME": "bench-base"}, work, old))
+    figures = _alternate({"now": (ours, one, batch), "baseline": (then, one, batch)}, args.rounds, args.seconds)
+    for name, f in figures.items():
+        result.update({f"creditcard_{name}_{k}": v for k, v in f.items()})
+    now, base = figures["now"], figures["baseline"]
+    result["ratio_cc_single_p50_vs_baseline"] = round(now["p50_ms"] / base["p50_ms"], 3)
+    result["ratio_cc_batch_cost_vs_baseline"] = round(base["batch_rows_per_s"] / now["batch_rows_per_s"], 3)
+    stack.close()
 
 
 if __name__ == "__main__":

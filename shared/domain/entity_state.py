@@ -167,7 +167,7 @@ class EntityPlan:
         out += [amount_vs_mean_name(e, w) for e, w in self.amount_vs_mean]
         return tuple(out + [n for f in self.fraud_share for n in f.names()])
 
-    @property
+    @cached_property
     def reach(self) -> float:
         """How far before a transaction its history can matter: the history's span, or the longest window and one
         of its steps (a window starts at a step's edge), whichever is further."""
@@ -232,31 +232,29 @@ class EntityPlan:
                 out[f.name(w)] = frauds / count if count > 0 else NAN
         return out
 
+    @cached_property
+    def _by_step(self) -> tuple[tuple[int, tuple[float, ...]], ...]:
+        """The windows whose totals a feature reads, grouped by the step they move by."""
+        sizes = sorted({int(step(w)) for w in self._windows})
+        return tuple((size, tuple(w for w in self._windows if int(step(w)) == size)) for size in sizes)
+
     def _all_totals(self, state: EntityState, before: list[Raw], t: float) -> dict[float, tuple[int, list[Stats]]]:
-        """Per window: the transactions count and each tracked column's ``Stats`` at ``t``, reading each step
-        size's totals once for all its windows."""
+        """Per window: the transactions count and each tracked column's ``Stats`` at ``t``, from the whole steps
+        it holds and the tail's transactions before the event."""
         out: dict[float, tuple[int, list[Stats]]] = {}
-        for size in {int(step(w)) for w in self._windows}:
-            mine = [w for w in self._windows if int(step(w)) == size]
-            firsts = [math.floor(window_start(t, w) / size) for w in mine]
-            counts = [0] * len(mine)
-            sums = [[Stats() for _ in self.numbers] for _ in mine]
-            lowest = min(firsts)
-            for index, bucket in state.buckets.get(size, {}).items():
-                if index < lowest:
-                    continue
-                for k, first in enumerate(firsts):
-                    if index >= first:
-                        counts[k] += bucket.count
-                        sums[k] = [a.merged(b) for a, b in zip(sums[k], bucket.stats, strict=True)]
-            for k, (w, first) in enumerate(zip(mine, firsts, strict=True)):
+        columns = range(len(self.numbers))
+        for size, mine in self._by_step:
+            held = state.buckets.get(size) or {}
+            for w in mine:
+                first = math.floor(window_start(t, w) / size)
+                chosen = [b for index, b in held.items() if index >= first]
                 start = first * size
-                for r in before:
-                    if r.time >= start:
-                        counts[k] += 1
-                        for st, v in zip(sums[k], r.numbers, strict=True):
-                            st.add(v)
-                out[w] = (counts[k], sums[k])
+                rows = [r for r in before if r.time >= start]
+                count = sum(b.count for b in chosen) + len(rows)
+                out[w] = (
+                    count,
+                    [_combined([b.stats[j] for b in chosen], [r.numbers[j] for r in rows]) for j in columns],
+                )
         return out
 
     def _distinct(self, state: EntityState, before: list[Raw], k: int, t: float, w: float) -> set[str]:
@@ -425,6 +423,19 @@ def plans(behaviour: Behaviour) -> dict[str, EntityPlan]:
             behaviour.span,
         )
     return out
+
+
+def _combined(parts: list[Stats], values: list[float]) -> Stats:
+    """The statistics of disjoint steps' totals and single values together, in two passes (the exact mean
+    first, then each part's squared deviations from it: no cancellation of large sums of squares)."""
+    parts = [p for p in parts if p.n > 0.0]
+    values = [v for v in values if v == v]
+    n = sum(p.n for p in parts) + len(values)
+    if n == 0:
+        return Stats()
+    mean = (sum(p.n * p.mean for p in parts) + sum(values)) / n
+    m2 = sum(p.m2 + p.n * (p.mean - mean) ** 2 for p in parts) + sum((v - mean) ** 2 for v in values)
+    return Stats(float(n), mean, m2, max([p.top for p in parts] + values))
 
 
 def _unique(items: Iterable[str | None]) -> tuple[str, ...]:

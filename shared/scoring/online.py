@@ -128,6 +128,7 @@ class OnlineFeatures:
         """Read ``keys``, place their transactions, write back; the keys that lost their write (only the writes
         that landed count their transactions' outcomes)."""
         records = self.store.read([record_key(self.dataset, c, k) for c, k in keys])
+        horizon = self.clock() + MAX_FUTURE_SECONDS  # an event beyond it would make every real one late
         writes: list[Write] = []
         outcomes: list[list[tuple[int, str]]] = []
         for (column, key), record in zip(keys, records, strict=True):
@@ -138,7 +139,7 @@ class OnlineFeatures:
             mine: list[tuple[int, str]] = []
             for i in work[(column, key)]:
                 e = events[i]
-                if e.time > self.clock() + MAX_FUTURE_SECONDS:  # placing it would make every real one late
+                if e.time > horizon:
                     self._put(served, i, dict.fromkeys(plan.names(), np.nan))
                     mine.append((i, FUTURE))
                     continue

@@ -85,3 +85,10 @@ def test_behavioural_mechanisms_leave_their_signature_with_known_truth(tmp_path:
         if ((cards == c) & (mechanism == "none")).sum() >= 3
     ]
     assert ratios and np.median(ratios) > 3.0
+    # each card spends near its own level (about half the base's spread within a card), the cards together
+    # keep the base's spread: a compromised card's fivefold payment stands out against its own history
+    normal = mechanism == "none"
+    logs = np.log(amount[normal])
+    within = [np.std(logs[cards[normal] == c]) for c in list(dict.fromkeys(cards[normal]))[:400]]
+    assert 0.35 < np.median(within) < 0.65
+    assert 0.9 < np.std(logs) < 1.4

@@ -17,8 +17,10 @@ The generative model (documented so tests can reason about it):
 
 With ``mechanisms`` (``--mechanisms terminal,card,testing,takeover``), frauds that only history reveals are laid
 over the rows, each with known truth (the truth file then names each row's ``mechanism``), as published card
-fraud simulators draw them: each card also gets a spending level of its own (its amounts are its level times
-the draw), and
+fraud simulators draw them: each card also gets a spending level of its own, and its amounts stay near it (a
+card's amounts spread about half their level, ``WITHIN_CARD``, as in the published simulators where a
+customer's amounts have a standard deviation of half their mean; the levels spread so that all amounts together
+keep the base picture's spread), and
 
 * ``terminal``, compromised terminals: every day a few terminals (``TERMINALS_PER_DAY``) are compromised for
   ``TERMINAL_DAYS`` days, and every payment there in that time is a fraud;
@@ -49,6 +51,7 @@ NAME = "card_transactions"
 CHUNK_ROWS = 200_000
 START = np.datetime64("2026-10-24T12:00:00", "s")  # UTC; Paris clocks go back 13 h later: both offsets occur
 SECONDS_PER_ROW = 12.0
+AMOUNT_LOG_MEAN = 3.4  # amounts are log-normal around exp(3.4), about 30 EUR
 CUSTOMERS, TERMINALS, MCCS, COUNTRIES = 5_000, 2_000, 300, 30
 CHANNELS = np.array(["pos", "ecom", "atm", "moto"])
 CHANNEL_SHARE = np.array([0.62, 0.30, 0.05, 0.03])
@@ -81,6 +84,7 @@ def with_behaviour(contract_text: str) -> str:
     )
 
 
+WITHIN_CARD, CARD_LEVELS = 0.45, 1.0  # with mechanisms: a card's own spread (share of the base's), its level's
 TERMINALS_PER_DAY, TERMINAL_DAYS = 2, 7
 CARDS_PER_DAY, CARD_DAYS = 4, 14
 BURSTS_PER_DAY = 3
@@ -152,7 +156,7 @@ def _rows(world: World, rng: np.random.Generator, n: int) -> Rows:
     channel = rng.choice(len(CHANNELS), n, p=CHANNEL_SHARE)
     present = np.where(channel == 0, rng.random(n) < 0.93, np.where(channel == 2, True, rng.random(n) < 0.02))
     missing = rng.random(n) < 0.08
-    amount = np.round(np.exp(rng.normal(3.4, 1.1, n)), 2)
+    amount = np.round(np.exp(rng.normal(AMOUNT_LOG_MEAN, 1.1, n)), 2)
     size = 1.0 / (1.0 + np.exp(-(np.log(amount) - np.log(250.0)) * 1.5))
     online = (channel == 1) | (channel == 3)
     country = world.country_risk[world.terminal_country[terminal]]
@@ -234,13 +238,14 @@ class Schedule:
                 bursts["amount"].append(np.concatenate([tiny, large]))
         joined = {k: np.concatenate(v) if v else np.empty(0) for k, v in bursts.items()}
         order = np.argsort(joined["time"], kind="stable")
-        level = np.exp(rng.normal(0.0, 0.6, n_cards)) if wanted else np.ones(n_cards)
+        level = np.exp(rng.normal(0.0, CARD_LEVELS, n_cards)) if wanted else np.ones(n_cards)
         return cls(terminals, cards, takeovers, {k: v[order] for k, v in joined.items()}, level)
 
     def strike(self, world: World, rng: np.random.Generator, r: Rows, seconds: np.ndarray) -> np.ndarray:
         """Lay the window mechanisms over a chunk's rows (in place); each row's mechanism index (0: none)."""
         which = np.zeros(seconds.size, dtype=np.int8)
-        r.amount[:] = np.round(r.amount * self.card_level[r.card], 2)
+        typical = np.exp(AMOUNT_LOG_MEAN)  # the base's median amount: a card's amounts keep their rank around it
+        r.amount[:] = np.round(self.card_level[r.card] * typical * (r.amount / typical) ** WITHIN_CARD, 2)
         for card, start, end in self.takeovers:
             hit = (r.card == int(card)) & (seconds >= start) & (seconds < end)
             if hit.any():
