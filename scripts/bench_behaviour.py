@@ -14,7 +14,8 @@ settings (the time-ordered search decides; no mechanism-specific setting exists)
 
 The rows that follow, which no model saw, are then scored in time order as production scores them: (a) from
 the transaction alone, (b) with the online store (filled from the curated history by ``materialise``, then
-placed one payment after the other). The same model also scores them from the offline builder's rows (the
+placed one payment after the other, while the verdicts on earlier payments land ``label_delay`` after each, as
+the daily labels file brings them). The same model also scores them from the offline builder's rows (the
 skew cost: served against offline). Reported per mechanism, over the seeds: ROC-AUC, average precision and
 card precision at ``k`` (per day, the share of truly compromised cards among the ``k`` highest-scored cards,
 cards already caught on earlier days left out). Targets: (b) served within 0.005 average precision of (b)
@@ -169,7 +170,7 @@ def _variant(dataset: str, train: Path, holdout: list[dict[str, Any]], k: int) -
     materialise(store, contract, online)
     ids = [r[contract.transaction_id or "tx_id"] for r in holdout]
     events = events_of(contract, typed.columns, ids, times, services.pseudonymise)
-    served = np.vstack([online.serve([e]).vectors for e in events])  # one payment after the other, as served
+    served = _served(online, events, y, contract.behaviour.label_delay)
     x_served = np.ascontiguousarray(np.column_stack([x, served]).astype(np.float32))  # own, then behaviour
     # the offline builder's rows for the same payments: the curated history, then these in order
     history = materialise_history(store, contract)
@@ -184,7 +185,7 @@ def _variant(dataset: str, train: Path, holdout: list[dict[str, Any]], k: int) -
         np.concatenate([history["time"], times]),
         keys,
         columns,
-        np.concatenate([history["label"], np.full(len(events), np.nan)]),
+        np.concatenate([history["label"], y.astype(np.float64)]),  # known label_delay after each payment
     )
     built = point_in_time(h, contract.behaviour, contract.time_zone)
     offline = np.column_stack([built[n][len(history["ids"]) :] for n in contract.behaviour.names()])
@@ -192,6 +193,27 @@ def _variant(dataset: str, train: Path, holdout: list[dict[str, Any]], k: int) -
     result["served"] = _scores(y, model.predict_proba(x_served), days, cards, k)
     result["offline"] = _scores(y, model.predict_proba(x_offline), days, cards, k)
     return result
+
+
+def _served(online: Any, events: list[Any], y: np.ndarray, delay: float) -> np.ndarray:
+    """The behavioural features of ``events`` served one after the other, as production serves them, while
+    the verdicts on the earlier ones land as they become known (``delay`` after each payment, as curated
+    history without ``labelled_at`` counts them): each fraud is placed before the first payment that comes
+    after it is known."""
+    from shared.scoring.online import Label
+
+    frauds = sorted((e.time + delay, e) for e, fraud in zip(events, y, strict=True) if fraud)
+    landed, out = 0, []
+    for e in events:
+        due = []
+        while landed < len(frauds) and frauds[landed][0] <= e.time:
+            known, f = frauds[landed]
+            due.append(Label(f.id, f.time, f.keys, True, known))
+            landed += 1
+        if due:
+            online.labels(due)
+        out.append(online.serve([e]).vectors)
+    return np.vstack(out)
 
 
 def materialise_history(store: Any, contract: Any) -> dict[str, Any]:

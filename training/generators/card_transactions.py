@@ -58,19 +58,24 @@ CHANNEL_SHARE = np.array([0.62, 0.30, 0.05, 0.03])
 CHANNEL_RISK = np.array([0.0, 1.1, 0.4, 1.6])
 MECHANISMS = ("terminal", "card", "testing", "takeover")
 # A generic behaviour section for this format (per card and per terminal), the same for every mechanism: what
-# the tests and the quality benchmark append to the shipped contract under the name ``card_behaviour``
+# the tests and the quality benchmark append to the shipped contract under the name ``card_behaviour``. Its
+# windows are the published feature set for this kind of data (Le Borgne et al., the card fraud handbook: the
+# customer's count and mean amount over 1, 7 and 30 days, the terminal's count and known-fraud share over the
+# same), with an hour for bursts, the card's distinct terminals, the gap since its previous payment and the
+# amount against its means; not chosen per mechanism
 BEHAVIOUR_SECTION = """
 behaviour:
   windows:
-    - {entity: card, of: amount, over: [1h, 1d, 7d], stats: [count, mean, max, std]}
-    - {entity: terminal, over: [1d, 7d]}
+    - {entity: card, of: amount, over: [1h, 1d, 7d, 30d], stats: [count, mean, max, std]}
+    - {entity: terminal, over: [1d, 7d, 30d]}
   distinct:
     - {entity: card, of: terminal_id, over: [1d]}
   since_previous: [card]
   amount_vs_mean:
     - {entity: card, over: 7d}
+    - {entity: card, over: 30d}
   fraud_share:
-    - {entity: terminal, over: [1d, 7d]}
+    - {entity: terminal, over: [1d, 7d, 30d]}
   calendar: [hour, night]
   label_delay: 1d
   lateness: 10m
