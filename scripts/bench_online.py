@@ -9,7 +9,8 @@ entity's state adds to a score, on a private loopback Redis, against its floors 
   round trips per batch (two, whatever its size), against the in-process store.
 
 The payments are ``card_transactions``-shaped: thousands of cards and terminals with a few payments each a
-day, under a generic behaviour section (per card and per terminal windows up to 7 days). Writes
+day, under the behaviour section of ``card_behaviour`` (``BEHAVIOUR_SECTION`` of the generator: per card and
+per terminal windows up to 30 days, the one the quality benchmark uses). Writes
 ``bench-results/online.json``.
 """
 
@@ -40,31 +41,21 @@ def _events(n: int, seed: int) -> list[Any]:
         Event(
             float(t[i]),
             f"tx-{i}",
-            {"card": f"K{cards[i]}", "terminal": f"T{terminals[i]}"},
+            {"card_id": f"K{cards[i]}", "terminal_id": f"T{terminals[i]}"},
             {"amount": float(amounts[i])},
-            {"terminal": f"T{terminals[i]}"},
+            {"terminal_id": f"T{terminals[i]}"},
         )
         for i in range(n)
     ]
 
 
 def _behaviour() -> Any:
-    from shared.domain.behaviour import Aggregates, Behaviour, Distinct, FraudShare
+    """The behaviour section the quality benchmark and the tests use (``card_behaviour``)."""
+    from shared.domain.contract_file import parse_contract
+    from training.generators.card_transactions import with_behaviour
 
-    hour, day = 3600.0, 86400.0
-    return Behaviour(
-        aggregates=(
-            Aggregates("card", "card", "amount", (hour, day, 7 * day), ("count", "mean", "max", "std")),
-            Aggregates("terminal", "terminal", None, (day, 7 * day), ("count",)),
-        ),
-        distinct=(Distinct("card", "card", "terminal", (day,)),),
-        since_previous=(("card", "card"),),
-        amount_vs_mean=(("card", "card", 7 * day),),
-        fraud_share=(FraudShare("terminal", "terminal", (day, 7 * day)),),
-        calendar=("hour", "night"),
-        amount="amount",
-        label_delay=day,
-    )
+    text = with_behaviour((ROOT / "contracts" / "card_transactions.yaml").read_text())
+    return parse_contract(text, "card_behaviour.yaml").behaviour
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:

@@ -189,6 +189,15 @@ class EntityPlan:
         spans = [w for a in self.aggregates for w in a.windows] + [w for _, w in self.amount_vs_mean]
         return tuple(sorted(set(spans + [w for f in self.fraud_share for w in f.windows])))
 
+    @cached_property
+    def _distinct_columns(self) -> tuple[int, ...]:
+        return tuple(self.values.index(d.column) for d in self.distinct)
+
+    @cached_property
+    def _amount_column(self) -> int:
+        """Where the amount's statistics are among the tracked columns; -1 when it is not tracked."""
+        return self.numbers.index(self.amount) if self.amount in self.numbers else -1
+
     # -- features --------------------------------------------------------------------------------------------
     def features(self, state: EntityState | None, event: Event) -> dict[str, float]:
         """This entity's features for ``event`` from what comes before it; all missing when it is late."""
@@ -206,8 +215,7 @@ class EntityPlan:
                 got |= {"mean": st.mean, "max": st.top, "std": math.sqrt(max(st.m2 / st.n, 0.0))}
             for stat, name in named:
                 out[name] = got[stat]
-        for d in self.distinct:
-            k = self.values.index(d.column)
+        for d, k in zip(self.distinct, self._distinct_columns, strict=True):
             for w in d.windows:
                 out[d.name(w)] = float(len(self._distinct(state, before, k, event.time, w)))
         for entity in self.since_previous:
@@ -216,7 +224,7 @@ class EntityPlan:
             out[since_previous_name(entity)] = gap if gap <= self.span else NAN
         for entity, w in self.amount_vs_mean:
             _, stats = totals[w]
-            s = stats[self.numbers.index(self.amount)] if self.amount else Stats()
+            s = stats[self._amount_column] if self._amount_column >= 0 else Stats()
             amount = event.numbers.get(self.amount, NAN) if self.amount else NAN
             ratio = amount / s.mean if s.n > 0 and s.mean != 0.0 else NAN
             out[amount_vs_mean_name(entity, w)] = ratio if math.isfinite(ratio) else NAN
@@ -245,12 +253,13 @@ class EntityPlan:
         columns = range(len(self.numbers))
         for size, mine in self._by_step:
             held = state.buckets.get(size) or {}
+            now = math.floor(t / size)  # the step ``t`` falls in: a window of w holds w / size whole steps before it
             for w in mine:
-                first = math.floor(window_start(t, w) / size)
+                first = math.floor(now - w / size)
                 chosen = [b for index, b in held.items() if index >= first]
                 start = first * size
                 rows = [r for r in before if r.time >= start]
-                count = sum(b.count for b in chosen) + len(rows)
+                count = sum([b.count for b in chosen]) + len(rows)
                 out[w] = (
                     count,
                     [_combined([b.stats[j] for b in chosen], [r.numbers[j] for r in rows]) for j in columns],
@@ -430,11 +439,11 @@ def _combined(parts: list[Stats], values: list[float]) -> Stats:
     first, then each part's squared deviations from it: no cancellation of large sums of squares)."""
     parts = [p for p in parts if p.n > 0.0]
     values = [v for v in values if v == v]
-    n = sum(p.n for p in parts) + len(values)
+    n = sum([p.n for p in parts]) + len(values)
     if n == 0:
         return Stats()
-    mean = (sum(p.n * p.mean for p in parts) + sum(values)) / n
-    m2 = sum(p.m2 + p.n * (p.mean - mean) ** 2 for p in parts) + sum((v - mean) ** 2 for v in values)
+    mean = (sum([p.n * p.mean for p in parts]) + sum(values)) / n
+    m2 = sum([p.m2 + p.n * (p.mean - mean) ** 2 for p in parts]) + sum([(v - mean) ** 2 for v in values])
     return Stats(float(n), mean, m2, max([p.top for p in parts] + values))
 
 
