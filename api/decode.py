@@ -284,6 +284,11 @@ def _csv_text(body: bytes, contract: DatasetContract, max_batch: int) -> Any:
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise InvalidRequestError(f"the body is not a readable CSV table ({exc})", status=400) from None
+    twice = _repeated(table.column_names)
+    if twice:
+        raise InvalidRequestError(
+            f"the CSV header names column {twice[0]!r} more than once; name each column once", status=400
+        )
     if table.num_rows == 0:
         raise InvalidRequestError("the CSV has a header but no transactions")
     if table.num_rows > max_batch:
@@ -351,6 +356,17 @@ def _csv_read_options(size: int) -> Any:
     return pacsv.ReadOptions(use_threads=True, block_size=size // 4 + 1)
 
 
+def _repeated(names: list[str]) -> list[str]:
+    """The names a header repeats, in order of first repetition."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for name in names:
+        if name in seen and name not in out:
+            out.append(name)
+        seen.add(name)
+    return out
+
+
 def _csv_typed(body: bytes, contract: DatasetContract, *, max_batch: int) -> Batch | None:
     """The fast path: Arrow parses the numbers itself (no string columns, no casts); ``None`` on anything odd."""
     import pyarrow as pa
@@ -365,7 +381,7 @@ def _csv_typed(body: bytes, contract: DatasetContract, *, max_batch: int) -> Bat
         )
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None
-    if not 0 < table.num_rows <= max_batch:
+    if not 0 < table.num_rows <= max_batch or len(set(table.column_names)) < table.num_columns:
         return None
     struct = table.to_struct_array().combine_chunks()
     x, ids = _fast_struct(struct, contract)

@@ -199,8 +199,6 @@ def transform(
                 table = pa.concat_tables(pending)
                 sink.write(table.slice(0, size))
                 pending, pending_rows = [table.slice(size)], pending_rows - size
-        if result.rows_in == 0:
-            raise FileRejectedError("the file has a header but no data rows")
         if pending_rows or not sink.count:
             sink.write(pa.concat_tables(pending) if pending else schema.empty_table())
     result.parts = sink.parts

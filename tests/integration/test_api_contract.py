@@ -121,6 +121,14 @@ def test_csv_with_unknown_or_missing_columns(served):
     assert missing.status_code == 422 and "V9" in missing.text
 
 
+def test_a_csv_header_naming_a_column_twice_is_refused_with_400_naming_it(served):
+    header = ",".join([*_txn(0), "V4"])
+    row = ",".join(["t0", "10.0", *["0.1"] * len(FEATURES), "0.3"])
+    r = served.post("/api/score", content=f"{header}\n{row}\n".encode(), headers={"content-type": "text/csv"})
+    assert r.status_code == 400, r.text
+    assert "'V4' more than once" in r.json()["detail"]
+
+
 def test_every_bad_row_and_field_is_named(served):
     body = {"transactions": [_txn(0), _txn(1, V1="x", Amount=-1), _txn(2, surprise=3)]}
     errors = served.post("/api/score", json=body).json()["errors"]

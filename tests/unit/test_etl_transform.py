@@ -167,7 +167,6 @@ def test_line_numbers_stay_right_after_many_skipped_lines(tmp_path):
         (HEADER.replace(',"Class"', "").encode() + b"\n", "the label column Class is missing"),
         (b'{"json": true}\n', "the file is not a table"),
         (b"a,b,c\n1,2,3\n", "the file is not a creditcard table"),
-        (HEADER.encode() + b"\n", "the file has a header but no data rows"),
         ('"Time","V1"'.encode("utf-16"), "the file is not a text table"),
         (b"\xff\xfe\xfaTime,V1\n", "the header is not UTF-8 text"),
     ],
@@ -178,6 +177,15 @@ def test_whole_file_problems_are_rejected_with_a_reason(tmp_path, content, reaso
     with pytest.raises(FileRejectedError) as info:
         _run(tmp_path, src)
     assert info.value.reason.startswith(reason), info.value.reason
+
+
+def test_a_header_without_rows_is_an_empty_batch_not_a_rejected_file(tmp_path):
+    """A bank's export for a day without transactions: processed, nothing quarantined, one empty part."""
+    src = _write(tmp_path, HEADER + "\n")
+    r = _run(tmp_path, src)
+    assert (r.rows_in, r.rows_valid, r.rows_quarantined) == (0, 0, 0)
+    assert _curated(r).num_rows == 0 and "Amount" in _curated(r).column_names
+    assert not (tmp_path / "q.csv").exists()
 
 
 def test_undecodable_bytes_in_data_reject_the_file(tmp_path):
