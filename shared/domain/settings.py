@@ -210,7 +210,11 @@ class Settings(BaseSettings):
     fl_min_clients: int = Field(default=3, ge=1, validation_alias="FL_MIN_CLIENTS")
     fl_round_deadline_seconds: float = Field(default=3600.0, gt=0, validation_alias="FL_ROUND_DEADLINE_SECONDS")
     fl_aggregator: Literal["fedavg", "median", "trimmed_mean"] = Field(
-        default="fedavg", validation_alias="FL_AGGREGATOR"
+        default="trimmed_mean",
+        validation_alias="FL_AGGREGATOR",
+        description="How the banks' updates are combined: trimmed_mean (the default) or median, which one bank "
+        "cannot steer at a quorum of 3 or more; fedavg, the weighted mean, which one bank can (choose it only "
+        "with FL_CLIP_BOUND, or among banks that trust one another).",
     )
     fl_trim_beta: float | None = Field(
         default=None,

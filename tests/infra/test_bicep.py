@@ -127,7 +127,11 @@ def test_event_grid_subscription_feeds_the_registered_blob_trigger(bicep):
 
 
 def test_every_shipped_federated_configuration_is_robust_at_its_own_quorum():
-    """The production default used to be trimmed_mean at beta 0.2 over 3 banks, which trims nothing."""
+    """No shipped configuration lets one bank set the model: the app's own default, main.bicep's and each
+    parameters file's aggregator is median or a trimmed mean that trims at least one update at its quorum
+    (the production default used to be trimmed_mean at beta 0.2 over 3 banks, which trims nothing; the app and
+    dev used fedavg, the plain weighted mean)."""
+    from shared.domain.settings import Settings
     from shared.federated.rounds import RoundConfig
 
     main = (INFRA / "main.bicep").read_text()
@@ -136,7 +140,9 @@ def test_every_shipped_federated_configuration_is_robust_at_its_own_quorum():
     default_quorum = re.search(r"param federatedMinClients int = (\d+)", main)
     assert default_aggregator and default_quorum
     beta = re.search(r"FL_TRIM_BETA: '([0-9.]+)'", app)
-    shipped = [("main.bicep defaults", default_aggregator[1], int(default_quorum[1]))]
+    fields = Settings.model_fields
+    shipped = [("the app's defaults", fields["fl_aggregator"].default, fields["fl_min_clients"].default)]
+    shipped.append(("main.bicep defaults", default_aggregator[1], int(default_quorum[1])))
     for file in sorted((INFRA / "parameters").glob("*.json")):
         values = json.loads(file.read_text())["parameters"]
         shipped.append(
@@ -149,6 +155,7 @@ def test_every_shipped_federated_configuration_is_robust_at_its_own_quorum():
     for where, aggregator, quorum in shipped:
         config = RoundConfig(min_clients=quorum, aggregator=aggregator, trim_beta=float(beta[1]) if beta else None)
         config.check()  # raises with the reason for a configuration one bank could steer
+        assert aggregator in ("median", "trimmed_mean"), f"{where} ships {aggregator}, which one bank can steer"
         if aggregator == "trimmed_mean":
             assert int(config.beta * quorum) >= 1, where
 
