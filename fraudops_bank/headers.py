@@ -37,7 +37,7 @@ def check_examples(examples: object, limit: int = MAX_EXAMPLES) -> int:
 
 
 def check_metrics(metrics: object) -> dict[str, float]:
-    """A bank's own metrics as numbers: at most 32 short names to finite values below 1e12 in size."""
+    """A bank's own metrics as numbers: at most 32 short names to finite values at most 1e12 in size."""
     if not isinstance(metrics, dict) or len(metrics) > MAX_METRICS:
         raise ParametersError(f"X-FL-Metrics must be a JSON object of at most {MAX_METRICS} numbers")
     out: dict[str, float] = {}
@@ -47,8 +47,8 @@ def check_metrics(metrics: object) -> dict[str, float]:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ParametersError(f"X-FL-Metrics {name} is not a number")
         number = float(value) if abs(value) < MAX_METRIC_ABS * 10 else math.inf  # a 400-digit int cannot raise
-        if not math.isfinite(number) or abs(number) >= MAX_METRIC_ABS:
-            raise ParametersError(f"X-FL-Metrics {name} must be finite and below {MAX_METRIC_ABS:g} in size")
+        if not math.isfinite(number) or abs(number) > MAX_METRIC_ABS:  # the pattern's largest rounds to 1e12
+            raise ParametersError(f"X-FL-Metrics {name} must be finite and at most {MAX_METRIC_ABS:g} in size")
         out[name] = number
     return out
 

@@ -21,7 +21,7 @@ def check_examples(examples: object, limit: int = MAX_EXAMPLES) -> int:
 
 
 def check_metrics(metrics: object) -> dict[str, float]:
-    """A bank's own metrics as numbers: at most 32 short names to finite values below 1e12 in size."""
+    """A bank's own metrics as numbers: at most 32 short names to finite values at most 1e12 in size."""
     with as_bad_parameters():
         return syntax.check_metrics(metrics)
 

@@ -719,6 +719,20 @@ def test_metrics_the_client_writes_are_what_the_server_reads():
         encode_metrics({"x": float("nan")})
 
 
+def test_every_metrics_header_the_declared_pattern_allows_is_read():
+    """The pattern allows 12 digits each side of the point; the largest such number rounds to 1e12 as a
+    float, which the check used to refuse (a schema-valid header answered 422); 13 digits are refused."""
+    import re
+
+    from shared.federated.headers import METRICS_PATTERN, parse_metrics
+
+    largest = '{"a":999999999999.999999999999,"b":-999999999999.999999999999}'
+    assert re.fullmatch(METRICS_PATTERN, largest)
+    assert parse_metrics(largest) == {"a": 1e12, "b": -1e12}
+    with pytest.raises(BadParametersError, match="flat JSON object"):  # 13 digits: outside the pattern too
+        parse_metrics('{"a":1000000000000}')
+
+
 def test_metrics_from_a_direct_caller_are_checked_too(store):
     r = _rounds(store)
     for metrics in ({"auc": float("nan")}, {"auc": float("inf")}, {"auc": 10**400}, {"x" * 65: 1.0}):
