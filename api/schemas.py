@@ -36,7 +36,7 @@ def score_request_model(contract: DatasetContract) -> type[BaseModel]:
 
 class Contribution(BaseModel):
     feature: str
-    value: float
+    value: float | None = Field(description="the value the model was given; null when it was missing")
     contribution: float = Field(description="signed TreeSHAP contribution to the raw score (log-odds)")
 
 

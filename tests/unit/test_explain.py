@@ -37,3 +37,21 @@ def test_a_model_without_its_booster_cannot_explain(memory_store):
     models.publish("bare", b"onnx", {"feature_names": CREDITCARD.feature_names, "threshold": 0.5})
     with pytest.raises(CannotExplainError):
         Explainers(models).get("bare", CREDITCARD.feature_names)
+
+
+def test_an_explanation_of_a_missing_value_fits_the_declared_response_schema(memory_store):
+    """A missing feature (NaN, as a contract with nullable columns or missing behaviour sends it) is explained
+    with its value null; the schema used to declare a number there, so the answer broke its own document."""
+    import orjson
+
+    from api.schemas import Explanation
+
+    publish_synthetic_model(memory_store, "fraud", version="x1", trees=20, rows=4000)
+    from training.generate import sample_features
+
+    x, _ = sample_features(2, 9, fraud_rate=0.5)
+    x[:, :] = np.nan  # every feature missing: each contribution names a value the model did not get
+    [explained, _] = Explainers(ModelStore(memory_store, "fraud")).get("x1", CREDITCARD.feature_names).explain(x)
+    sent = orjson.loads(orjson.dumps(explained))
+    assert sent["contributions"] and all(c["value"] is None for c in sent["contributions"])
+    Explanation.model_validate(sent)
