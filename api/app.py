@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from api import errors, federated, governance, scoring
 from api.telemetry import RequestMetrics
+from shared.adapters.function_keys import without_key
 from shared.domain.settings import Settings
 
 
@@ -24,13 +26,22 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     await run_in_threadpool(close_recorders)
 
 
+class ScoringApi(FastAPI):
+    """FastAPI, with the function key taken out of the query string before anything inside sees the request:
+    the host (or ``FunctionKeyCheck`` in front, locally) has checked it, and the HTTP server span records
+    the URL, which Application Insights keeps (issue 39, finding 13)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(without_key(scope) if scope["type"] == "http" else scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; nothing here touches storage or the environment.
 
     ``settings`` are what the routes use (the local simulation passes its own); by default the
     process's, read once by the composition root (``shared.bootstrap``) on the first request.
     """
-    app = FastAPI(
+    app = ScoringApi(
         title="Fraud scoring API",
         version="1.1.0",
         description="Scores transactions of the deployment's dataset (its contract: DATASET_NAME) with the champion "

@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_to_bytes
 
 from fraudops_bank.credentials import FUNCTION_KEY_ENV, FUNCTION_KEY_HEADER  # the bank client sends the same
 
@@ -40,6 +40,16 @@ def presented_key(headers: Iterable[tuple[bytes, bytes]], query_string: bytes) -
             return value.decode("latin-1")
     codes = parse_qs(query_string.decode("latin-1")).get(QUERY)
     return codes[0] if codes else None
+
+
+def without_key(scope: Scope) -> Scope:
+    """``scope`` with every ``code`` parameter removed from its query string (the rest kept byte for byte): once
+    the key is checked, nothing after (telemetry recording the URL, the routes) needs it or may keep it."""
+    query = scope.get("query_string") or b""
+    if b"code" not in query.lower() and b"%" not in query:  # nothing to remove: the common case, one scan
+        return scope
+    kept = [p for p in query.split(b"&") if unquote_to_bytes(p.split(b"=", 1)[0]).lower() != QUERY.encode()]
+    return {**scope, "query_string": b"&".join(kept)}
 
 
 def is_valid(key: str | None, keys: Iterable[str]) -> bool:

@@ -109,3 +109,19 @@ def test_our_azure_monitor_set_up_exports_logs_only_outside_the_host(monkeypatch
     assert setup._configure(_settings(APPLICATIONINSIGHTS_CONNECTION_STRING=conn)) == "azure-monitor"
     (kwargs,) = calls
     assert kwargs["disable_logging"] is (not logs_exported) and kwargs["connection_string"] == conn
+
+
+@pytest.mark.parametrize(
+    ("query", "kept"),
+    [
+        (b"code=abc", b""),
+        (b"a=1&CODE=abc&b=2", b"a=1&b=2"),
+        (b"%63ode=abc&a=1", b"a=1"),
+        (b"barcode=1&code2=3", b"barcode=1&code2=3"),
+        (b"", b""),
+    ],
+)
+def test_the_key_leaves_the_query_and_nothing_else_does(query, kept):
+    from shared.adapters.function_keys import without_key
+
+    assert without_key({"type": "http", "query_string": query})["query_string"] == kept
