@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from api import errors, federated, governance, scoring
+from api.admin_gate import AdminGate
 from api.telemetry import RequestMetrics
 from shared.adapters.function_keys import without_key
 from shared.domain.settings import Settings
@@ -35,6 +36,13 @@ class ScoringApi(FastAPI):
         await super().__call__(without_key(scope) if scope["type"] == "http" else scope, receive, send)
 
 
+def _admin_key(scope: Scope) -> Any:
+    """The configured governance admin key (``ADMIN_KEY``) of the app serving ``scope``."""
+    from shared.domain.settings import get_settings
+
+    return (scope["app"].state.settings or get_settings()).governance.admin_key
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; nothing here touches storage or the environment.
 
@@ -56,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"operation_spans": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.add_middleware(AdminGate, admin_key=_admin_key)  # inside RequestMetrics: its refusals are counted too
     app.add_middleware(RequestMetrics)
     errors.install(app)
     app.include_router(scoring.hot)  # first: the hot routes are matched before any other

@@ -49,11 +49,11 @@ class AccessRequest(BaseModel):
 
 
 class Rollback(Change):
-    to: str | None = Field(
-        default=None,
+    to: str = Field(
         pattern=VERSION_PATTERN,
         max_length=VERSION_MAX,
-        description="the earlier version (default: the champion before the current one)",
+        description="the earlier version to make champion, named: a replayed request then moves nothing (a "
+        "rollback to 'the previous one' moved back one more version each time it was sent)",
     )
 
 

@@ -120,6 +120,12 @@ class Instruments:
             unit="{write}",
             description="Online-store writes lost to another instance (computed again from the newer state)",
         )
+        self.admin_refused: Counter = meter.create_counter(
+            "fraudops.admin.refused",
+            unit="{request}",
+            description="Admin requests refused before their body was read, by reason (key: missing or wrong; "
+            "body: too large)",
+        )
         self.etl_rows: Counter = meter.create_counter(
             "fraudops.etl.rows", unit="{row}", description="ETL rows by outcome (in, valid, quarantined)"
         )

@@ -43,11 +43,49 @@ def test_the_admin_key_is_required(admin):
     assert r.status_code == 401
 
 
+def test_the_admin_key_is_checked_before_the_body_is_read_and_refusals_are_counted(admin, telemetry, caplog):
+    """Issue 39, finding 12: a large body with a wrong key was read and parsed first (422 after about 90 MB of
+    allocations), and no refusal was logged or counted. Now 401 before the body; a body over the bound 413,
+    declared or streamed; each refusal logged without the key and counted."""
+    import logging
+
+    from api.admin_gate import MAX_BODY_BYTES
+
+    big = b"{" + b" " * (8 * 1024 * 1024) + b"nonsense"
+    with caplog.at_level(logging.WARNING, logger="api.admin_gate"):
+        r = admin.post(
+            "/api/admin/gdpr/access", content=big, headers={**_headers("wrong-key"), "content-type": "application/json"}
+        )
+    assert r.status_code == 401 and "missing or wrong" in r.json()["detail"]
+    assert "refused admin POST /api/admin/gdpr/access" in caplog.text and "wrong-key" not in caplog.text
+    assert telemetry.total("fraudops.admin.refused", reason="key") >= 1
+    r = admin.post("/api/admin/gdpr/access", content=big, headers={**_headers(), "content-type": "application/json"})
+    assert r.status_code == 413 and f"at most {MAX_BODY_BYTES} bytes" in r.json()["detail"]
+
+    def chunks():  # no Content-Length: the bound holds as the body streams in
+        for _ in range(100):
+            yield b" " * 4096
+
+    r = admin.post(
+        "/api/admin/gdpr/access", content=chunks(), headers={**_headers(), "content-type": "application/json"}
+    )
+    assert r.status_code == 413
+    assert telemetry.total("fraudops.admin.refused", reason="body") >= 2
+    # a small body with the right key still reaches the route (and its own checks)
+    r = admin.post("/api/admin/gdpr/access", json={"customer_id": ""}, headers=_headers())
+    assert r.status_code in (400, 422)
+
+
 def test_rollback_deprecate_and_their_refusals_over_http(admin, store):
     listed = admin.get("/api/admin/models", headers=_headers()).json()
     assert listed["champion"] == VERSIONS[2] and len(listed["versions"]) == 3
-    r = admin.post("/api/admin/champion/rollback", json={"reason": "incident 7"}, headers=_headers())
+    unnamed = admin.post("/api/admin/champion/rollback", json={"reason": "incident 7"}, headers=_headers())
+    assert unnamed.status_code == 422 and "to" in unnamed.text  # the target must be named
+    rollback = {"reason": "incident 7", "to": VERSIONS[1]}
+    r = admin.post("/api/admin/champion/rollback", json=rollback, headers=_headers())
     assert r.status_code == 200 and r.json()["champion"] == VERSIONS[1] and r.json()["previous"] == VERSIONS[2]
+    replayed = admin.post("/api/admin/champion/rollback", json=rollback, headers=_headers())
+    assert replayed.status_code == 409  # the same request again moves nothing further back
     r = admin.post("/api/admin/champion/rollback", json={"reason": "forward", "to": VERSIONS[2]}, headers=_headers())
     assert r.status_code == 409 and "not earlier than the champion" in r.json()["detail"]
     r = admin.post(f"/api/admin/models/{VERSIONS[1]}/deprecate", json={"reason": "the champion"}, headers=_headers())
@@ -63,7 +101,7 @@ def test_rollback_deprecate_and_their_refusals_over_http(admin, store):
     )
     assert score.status_code == 410 and "cannot be pinned" in score.json()["detail"]
     assert admin.get("/api/admin/models/20991231T000000Z-ffffffff", headers=_headers()).status_code == 404
-    r = admin.post("/api/admin/champion/rollback", json={"reason": "x"}, headers=_headers())
+    r = admin.post("/api/admin/champion/rollback", json={"reason": "x", "to": VERSIONS[0]}, headers=_headers())
     assert r.status_code == 422  # a reason of fewer than three characters says nothing
     shown = admin.get(f"/api/admin/models/{VERSIONS[1]}", headers=_headers()).json()
     assert [h["act"] for h in shown["history"]] == ["promotion", "promotion", "rollback"]
@@ -159,7 +197,8 @@ def test_the_monthly_audit_report_counts_what_happened_and_holds_no_customer(adm
     from shared.etl.labels import ingest_labels
 
     ingest_labels(store, name="labels/m.csv")
-    admin.post("/api/admin/champion/rollback", json={"reason": "incident 9"}, headers=_headers())
+    rollback = {"reason": "incident 9", "to": VERSIONS[1]}
+    assert admin.post("/api/admin/champion/rollback", json=rollback, headers=_headers()).status_code == 200
     admin.post("/api/admin/gdpr/access", json={"customer_id": "zoe"}, headers=_headers())
     month = datetime.now(UTC).strftime("%Y-%m")
     capsys.readouterr()
