@@ -65,7 +65,8 @@ class AdminGate:
         async def replay() -> dict[str, Any]:
             nonlocal sent
             if sent:
-                return await receive()  # after the body: what the server says next (a disconnect)
+                after: dict[str, Any] = await receive()  # after the body: what the server says next
+                return after
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
