@@ -27,7 +27,8 @@ import logging
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from shared.domain import layout
 from shared.domain.contract import LABELS, LABELS_PREFIX
@@ -43,7 +44,8 @@ log = logging.getLogger(__name__)
 
 MAX_BYTES = 64 * 1024 * 1024
 CURATED_PREFIX = layout.LABELS_PREFIX
-FUTURE_SLACK = timedelta(days=1)  # clocks differ; a verdict dated tomorrow is a mistake, not a time zone
+FUTURE_SLACK = timedelta(minutes=5)  # clocks differ a little; a verdict dated ahead of that would win "latest"
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # before it, a labelled_at is a missing date written as zero
 LABEL_SCHEMA_FIELDS = ("transaction_id", "label", "labelled_at", "source", "source_blob", "ingested_at")
 
 
@@ -86,10 +88,35 @@ def _check_row(fields: dict[str, str], now: datetime) -> tuple[str | None, tuple
             (tid, 0, typed_when, source),
         )
     if when > now + FUTURE_SLACK:
-        return f"labelled_at {when_text[:40]} is in the future", (tid, 0, typed_when, source)
+        return (
+            f"labelled_at {when_text[:40]} is in the future (more than {FUTURE_SLACK.seconds // 60} minutes ahead "
+            "of this clock): a verdict dated ahead would win over any later correction",
+            (tid, 0, typed_when, source),
+        )
+    if when < EARLIEST:
+        return (
+            f"labelled_at {when_text[:40]} is before {EARLIEST.year}: a date that old is a missing date written as "
+            "zero (1970-01-01), not a verdict",
+            (tid, 0, typed_when, source),
+        )
     if source is not None and len(source) > limit:
         return f"source is longer than {limit} characters", (tid, 0, typed_when, source)
     return None, (tid, int(value), when, source)
+
+
+def _records(reader: Any) -> Iterator[tuple[int, list[str] | str]]:
+    """Each record with its line, or the reason it could not be read (a field longer than the CSV module's
+    131,072 characters): the reader goes on with the next line, so one such field is one quarantined row,
+    not a file that fails to the poison queue."""
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield reader.line_num, f"the row cannot be read as CSV ({exc})"
+            continue
+        yield reader.line_num, values
 
 
 def ingest_labels(store: BlobStore, *, name: str, now: datetime | None = None) -> EtlOutcome:
@@ -129,7 +156,11 @@ def ingest_labels(store: BlobStore, *, name: str, now: datetime | None = None) -
     kept: dict[str, tuple[str, int, datetime, str | None]] = {}
     bad: list[tuple[int, str, str]] = []
     rows_in = duplicates = 0
-    for line_number, values in enumerate(reader, start=2):
+    for line_number, values in _records(reader):
+        if isinstance(values, str):  # a record the CSV reader could not take: quarantined with why
+            rows_in += 1
+            bad.append((line_number, values, ""))
+            continue
         if not values or all(not v.strip() for v in values):
             continue
         rows_in += 1

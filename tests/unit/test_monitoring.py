@@ -92,6 +92,28 @@ def test_bad_label_rows_are_quarantined_each_with_its_reason(memory_store):
     assert report["rows_quarantined"] == 6 and report["dataset"] == "labels"
 
 
+def test_labels_dated_ahead_or_at_zero_and_unreadable_fields_are_quarantined_not_crashing(memory_store):
+    """Issue 39, finding 10: a verdict dated up to a day ahead was kept (and won "latest" over any correction),
+    1970 was accepted, and a field over the CSV module's 131,072 characters crashed the labels ETL into the
+    poison queue. Each is now one quarantined row with its reason; the good rows around them are kept."""
+    ahead = (NOW + timedelta(hours=2)).isoformat()
+    skewed = (NOW + timedelta(minutes=3)).isoformat()  # within the clock slack: kept
+    outcome = _labels(
+        memory_store,
+        [
+            "t1,1,2026-12-01T10:00:00Z,cb",
+            f"t2,0,{ahead},inv",
+            "t3,1,1970-01-01T00:00:00Z,cb",
+            "t4," + "1" * 140_000 + ",2026-12-01T10:00:00Z,cb",
+            f"t5,0,{skewed},inv",
+        ],
+    )
+    assert (outcome.rows_in, outcome.rows_valid, outcome.rows_quarantined) == (5, 2, 3)
+    quarantined = memory_store.get_bytes("quarantine", outcome.quarantine.removeprefix("quarantine/"))[0].decode()
+    assert "is in the future" in quarantined and "before 2000" in quarantined
+    assert "cannot be read as CSV (field larger than field limit" in quarantined
+
+
 def test_a_labels_file_without_its_columns_is_rejected_whole_and_kept(memory_store):
     memory_store.put_bytes("raw", "labels/wrong.csv", b"id,fraud\nt1,1\n")
     outcome = ingest_labels(memory_store, name="labels/wrong.csv", now=NOW)
