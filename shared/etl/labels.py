@@ -26,8 +26,8 @@ import io
 import logging
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.domain import layout
