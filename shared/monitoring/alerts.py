@@ -43,6 +43,8 @@ BANDS: dict[str, Band] = {
     "hours_round_overdue": Band(0, 24, unit="hours"),
     # the share of sampled served rows whose behavioural features differ from the offline builder's
     "behaviour_skew_share": Band(0.005, 0.01),
+    # a day without one recorded prediction while a champion serves: no traffic, or a recorder not writing
+    "predictions_today": Band(1, 0, lower_is_worse=True, unit="predictions"),
 }
 
 WHAT_TO_DO = {
@@ -56,6 +58,9 @@ WHAT_TO_DO = {
     "retrain": "the champion is untouched; the failure report names the reason (and MLflow has the run)",
     "hours_since_retrain": "no retraining has succeeded for a while: read reports/training/failed-*.json",
     "hours_round_overdue": "a federated round is past its deadline: banks have not sent their updates",
+    "predictions_today": "no prediction was recorded today while a champion is deployed: either nothing was "
+    "scored (check the callers and the stream's consumer group) or the recorder cannot write (the logs say "
+    "'could not be recorded'; PREDICTIONS_RECORD may be off)",
     "behaviour_skew_share": "served behavioural features differ from what the offline builder computes from the "
     "same records: the report names a transaction and a feature; check the online store (lateness, a store "
     "restored from another dataset, instances on different contracts), then fill it again (fraudops behaviour "

@@ -149,6 +149,14 @@ def _run(store: BlobStore, config: MonitoringConfig, *, day: date, now: datetime
     flagged = today.column("is_fraud").to_numpy(zero_copy_only=False)
     history = _history(store, every, start, day, config)
     verdicts = _verdicts(figures[-1], score_psi, feature_psi, history, now=now, has_champion=manifest is not None)
+    verdicts.append(
+        alerts.judge(
+            "predictions_today",
+            float(today.num_rows) if manifest is not None else None,
+            detail="recorded over HTTP and the stream",
+            why_no_data="no champion deployed yet",
+        )
+    )
     skew: dict[str, Any] = {}
     if not contract.behaviour.empty:
         from shared.monitoring.skew import check_skew

@@ -135,7 +135,11 @@ class PredictionRecorder:
                 if not self._closed and self._buffered < self.flush_rows and self._retrying is None:
                     self._cond.wait(self.flush_seconds)
                 closed = self._closed
-            ok = self._flush_once()
+            try:
+                ok = self._flush_once()
+            except Exception:  # never let the thread die: every later prediction would pile up unrecorded
+                log.exception("the prediction recorder failed unexpectedly; it goes on with the next batches")
+                ok = False
             if closed:
                 return
             if not ok:
@@ -150,7 +154,17 @@ class PredictionRecorder:
                 return None
             batches = list(self._pending)
             self._pending.clear()
-        return batches, self._name_tables(batches)
+        try:
+            return batches, self._name_tables(batches)
+        except Exception:  # rows that cannot become a table never will: drop them, counted, not the recorder
+            rows = sum(len(b) for b in batches)
+            with self._cond:
+                self._buffered -= rows
+                self._dropped += rows
+            instruments().record_buffered.add(-rows)
+            instruments().record_dropped.add(rows, {"reason": "unwritable"})
+            log.exception("%d predictions could not be made into a record and are dropped", rows)
+            return None
 
     def _name_tables(self, batches: list[Scored]) -> list[tuple[str, pa.Table]]:
 

@@ -164,6 +164,23 @@ def test_labels_join_http_and_stream_predictions_and_nothing_is_counted_twice(me
     assert verdicts["missed_frauds"].level == "ok"
 
 
+def test_a_day_without_one_recorded_prediction_is_not_reported_ok(memory_store):
+    """Issue 39, finding 11: with a champion deployed and nothing recorded all day (no traffic, or a recorder
+    that cannot write) every check said no_data and the overall level was "ok". Now it warns, and says why."""
+    from cli.devtools.models import publish_synthetic_model
+
+    publish_synthetic_model(memory_store, "fraud", version="v1", trees=20, seed=1)
+    _served(memory_store, ["t1"], [0.2], day=DAY - timedelta(days=1))  # yesterday's traffic, none today
+    outcome = run_monitor(memory_store, _settings(), day=DAY, now=NOW)
+    verdict = {v.check: v for v in outcome.verdicts}["predictions_today"]
+    assert verdict.level == "warning" and verdict.value == 0 and "recorder" in verdict.message
+    assert outcome.level != "ok"
+    _served(memory_store, ["t2"], [0.2])  # one prediction today: that check is quiet again
+    assert {v.check: v for v in run_monitor(memory_store, _settings(), day=DAY, now=NOW).verdicts}[
+        "predictions_today"
+    ].level == "ok"
+
+
 def test_live_drift_against_the_champion_and_the_report(memory_store):
     from cli.devtools.models import publish_synthetic_model
     from training.generate import sample_features

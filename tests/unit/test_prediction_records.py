@@ -94,6 +94,29 @@ def test_the_background_thread_writes_once_enough_rows_wait(memory_store):
     recorder.close()
 
 
+def test_a_batch_that_cannot_become_a_record_is_dropped_counted_and_the_thread_lives_on(memory_store, telemetry):
+    """Issue 39, finding 11: an unexpected error in the background thread ended it for good, so every later
+    prediction piled up unrecorded. Now the batch that cannot be written is dropped and counted, and the
+    next batches are written."""
+    from dataclasses import replace
+
+    recorder = PredictionRecorder(memory_store, FEATURES, flush_rows=4, flush_seconds=3600)
+    bad = replace(_batch(0, 5), x=np.zeros((5, 3), np.float32))  # not the features' width: no table
+    recorder.record(bad)
+    for _ in range(200):
+        if telemetry.total("fraudops.predictions.dropped", reason="unwritable"):
+            break
+        threading.Event().wait(0.01)
+    recorder.record(_batch(10, 5))
+    for _ in range(200):
+        if memory_store.list_names(PREDICTIONS):
+            break
+        threading.Event().wait(0.01)
+    assert len(memory_store.list_names(PREDICTIONS)) == 1
+    stats = recorder.close()
+    assert stats.dropped == 5 and telemetry.total("fraudops.predictions.dropped", reason="unwritable") == 5
+
+
 @pytest.mark.parametrize("land", [False, True], ids=["write-failed", "answer-lost"])
 def test_a_failed_write_is_retried_under_the_same_name_nothing_lost_nothing_doubled(land):
     store = _Failing(failures=2, land=land)
