@@ -254,7 +254,7 @@ class PredictionRecorder:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
-        if not already and not self.flush(timeout):
+        if not already and not self._flush_within(timeout):
             with self._cond:
                 lost = self._buffered
                 self._dropped += lost
@@ -264,6 +264,15 @@ class PredictionRecorder:
             instruments().record_dropped.add(lost, {"reason": "unwritable_at_shutdown"})
             log.error("%d predictions could not be recorded before shutdown: %s", lost, self._last_error)
         return self.stats()
+
+    def _flush_within(self, timeout: float) -> bool:
+        """``flush`` that returns by ``timeout`` whatever storage does: a write stuck in the storage client's
+        retries (storage unreachable) must not hold a shutdown, which the host would end by force."""
+        done: list[bool] = []
+        worker = threading.Thread(target=lambda: done.append(self.flush(timeout)), name="recorder-close", daemon=True)
+        worker.start()
+        worker.join(timeout + 1.0)
+        return bool(done and done[0])
 
     def stats(self) -> RecorderStats:
         with self._cond:

@@ -117,6 +117,30 @@ def test_a_batch_that_cannot_become_a_record_is_dropped_counted_and_the_thread_l
     assert stats.dropped == 5 and telemetry.total("fraudops.predictions.dropped", reason="unwritable") == 5
 
 
+def test_closing_is_bounded_when_every_write_hangs(memory_store, caplog):
+    """Issue 39: ``fraudops serve`` did not exit on SIGTERM while storage was unreachable, its shutdown flush
+    waiting on writes stuck in the storage client's retries. ``close`` now returns by its timeout, and what
+    could not be written is counted and said."""
+    import time
+
+    release = threading.Event()
+
+    class Hanging:
+        def put_bytes(self, *args, **kwargs):
+            release.wait(30)  # storage that never answers (until the test lets go)
+            raise ConnectionError("storage unreachable")
+
+    recorder = PredictionRecorder(Hanging(), FEATURES, flush_rows=2, flush_seconds=3600, retry_seconds=0.05)
+    recorder.record(_batch(0, 5))
+    threading.Event().wait(0.2)  # the background thread is now stuck in its write
+    started = time.monotonic()
+    stats = recorder.close(timeout=0.5)
+    took = time.monotonic() - started
+    release.set()
+    assert took < 5.0, took
+    assert stats.dropped == 5 and "could not be recorded before shutdown" in caplog.text
+
+
 @pytest.mark.parametrize("land", [False, True], ids=["write-failed", "answer-lost"])
 def test_a_failed_write_is_retried_under_the_same_name_nothing_lost_nothing_doubled(land):
     store = _Failing(failures=2, land=land)
