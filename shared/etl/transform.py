@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from shared.domain.contract import DatasetContract
 from shared.domain.errors import FileRejectedError
 from shared.domain.layout import QUARANTINE_ROWS_COLUMNS
+from shared.domain.pseudonym import PATTERN as PSEUDONYM
 from shared.domain.pseudonym import Pseudonymiser, pseudonymiser
 from shared.etl.arrays import mask
 from shared.etl.dedup import SeenHashes, row_hashes
@@ -161,6 +162,7 @@ def transform(
     ):
         qwriter = csv.writer(qf)
         qwriter.writerow(QUARANTINE_ROWS_COLUMNS)
+        unshaped = tuple(p for p in erased if not PSEUDONYM.fullmatch(p))  # none, unless the format changed
         for batch in batches:
             for name in personal:
                 if name in batch.columns:
@@ -177,7 +179,7 @@ def transform(
                 continue
             checked = validate(batch, contract)
             for line, reason, raw in zip(checked.bad_lines, checked.bad_reasons, checked.bad_raw, strict=True):
-                if erased and any(p in raw for p in erased):  # an erased customer's refused row: not kept either
+                if erased and _mentions(raw, erased, unshaped):  # an erased customer's refused row: not kept either
                     result.rows_erased += 1
                     continue
                 qwriter.writerow([int(line), reason, raw])
@@ -313,3 +315,9 @@ def _withheld(text: str) -> str:
 def _reason_kind(reason: str) -> str:
     """Group reasons for the report: drop the offending value, keep the rule."""
     return reason.split(" (", 1)[0].split(": ", 1)[0]
+
+
+def _mentions(raw: str, erased: frozenset[str], unshaped: tuple[str, ...]) -> bool:
+    """Whether a refused row's text names an erased customer: its pseudonym-shaped tokens looked up in the set
+    (the row's length, not the number of erased customers times it), and any erased id of another shape."""
+    return not erased.isdisjoint(PSEUDONYM.findall(raw)) or any(p in raw for p in unshaped)
