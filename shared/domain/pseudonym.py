@@ -9,7 +9,8 @@ stored. Without the key a pseudonym cannot be reversed or recomputed from a gues
 same customer always has the same pseudonym, so joins (labels to predictions, the stream's alerts per
 customer) still work. A value that already is a pseudonym is kept as it is, so data that went through
 one edge and comes back through another (labelled predictions becoming training data) is not hashed
-twice. Transaction ids stay as given.
+twice. Transaction ids stay as given. An id is hashed in its canonical form (``canonical``: NFKC, one dash,
+trimmed, case kept), so the spellings a person or a system may give of one id are one customer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import hashlib
 import hmac
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -32,6 +34,17 @@ PATTERN = re.compile(r"cust_[0-9a-f]{32}")
 DEVELOPMENT_KEY = b"fraudops-development-pseudonym-key (not for production)"
 
 
+DASHES = {ord(c): "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"}
+
+
+def canonical(customer_id: str) -> str:
+    """The one form of a customer id that is hashed, at every edge and for every request: Unicode NFKC (a
+    precomposed and a decomposed "ü", full-width digits, are one), every dash and minus sign as "-", spaces
+    around it trimmed. Case is kept: a bank's ids are case-sensitive as it issues them ("ab-1" and "AB-1" are
+    two customers)."""
+    return unicodedata.normalize("NFKC", customer_id).translate(DASHES).strip()
+
+
 class Pseudonymiser:
     """``customer_id`` -> its pseudonym under one key."""
 
@@ -43,7 +56,9 @@ class Pseudonymiser:
     def __call__(self, customer_id: str | None) -> str | None:
         if customer_id is None or customer_id == "":
             return customer_id
-        text = str(customer_id)
+        text = canonical(str(customer_id))
+        if not text:
+            return ""
         if PATTERN.fullmatch(text):
             return text
         return PREFIX + hmac.new(self._key, text.encode("utf-8"), hashlib.sha256).hexdigest()[:32]

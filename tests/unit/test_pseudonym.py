@@ -18,3 +18,25 @@ def test_the_same_customer_has_the_same_pseudonym_under_one_key_only():
 def test_without_a_key_the_development_key_is_used_never_the_clear_id():
     dev = pseudonymiser(None)
     assert PATTERN.fullmatch(dev("someone")) and dev("someone") != Pseudonymiser(b"production")("someone")
+
+
+def test_every_spelling_of_one_id_is_one_pseudonym_and_case_is_kept():
+    """Issue 39, finding 3: "Müller-0042" precomposed or decomposed, with a space before or after, or with a
+    non-breaking hyphen gave different pseudonyms, so access and erasure missed the other spellings."""
+    import unicodedata
+
+    from shared.domain.pseudonym import Pseudonymiser
+
+    p = Pseudonymiser(b"k")
+    spellings = [
+        "Müller-0042",
+        unicodedata.normalize("NFD", "Müller-0042"),
+        " Müller-0042",
+        "Müller-0042\t",
+        "Müller\u20110042",  # non-breaking hyphen
+        "Müller\u22120042",  # minus sign
+        "Müller-\uff10\uff10\uff14\uff12",  # full-width digits
+    ]
+    assert len({p(s) for s in spellings}) == 1
+    assert p("MÜLLER-0042") != p("Müller-0042")  # case is the bank's: two ids
+    assert p("   ") == "" and p(None) is None
