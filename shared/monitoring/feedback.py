@@ -19,7 +19,7 @@ import io
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -57,6 +57,7 @@ class Feedback:
     written: int
     path: str | None
     dataset_version: str | None
+    erased: int = 0  # labelled rows of customers erased since they were served: never made training rows
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,21 @@ def land_labels(
     return LandedLabels(etl, curate_labelled(store, config, labels_path=etl.outputs[0], now=now, online=online))
 
 
+def _without_erased(store: BlobStore, joined: Any) -> tuple[Any, int]:
+    """The labelled served rows without those of erased customers (the erasure list), and how many went: an
+    erased customer must not come back into ``curated/`` (or the online store) through a later verdict."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from shared.adapters.erasures import erased
+
+    gone_ids = erased(store) if joined.num_rows and "customer_id" in joined.column_names else frozenset()
+    if not gone_ids:
+        return joined, 0
+    gone = pc.fill_null(pc.is_in(joined.column("customer_id"), value_set=pa.array(sorted(gone_ids))), False)
+    return joined.filter(pc.invert(gone)), int(pc.sum(gone).as_py() or 0)
+
+
 def curate_labelled(
     store: BlobStore,
     config: MonitoringConfig,
@@ -108,6 +124,7 @@ def curate_labelled(
     joined = served.join(
         labels.select(["transaction_id", "label", "labelled_at"]), keys="transaction_id", join_type="inner"
     )
+    joined, erased_rows = _without_erased(store, joined)
     if online is not None and joined.num_rows:
         _to_online(online, contract, joined)
     done = _curated_ids(store, contract.name)
@@ -117,6 +134,7 @@ def curate_labelled(
         "labelled": labels.num_rows,
         "matched": joined.num_rows,
         "already_curated": joined.num_rows - fresh.num_rows,
+        "erased": erased_rows,
     }
     if fresh.num_rows == 0:
         log.info("labels %s: %d labelled, none newly matched to a served transaction", labels_path, labels.num_rows)

@@ -259,6 +259,28 @@ def test_the_verdicts_are_exported_as_metrics(memory_store, telemetry):
     assert points["recall"] == -1 and points["hours_round_overdue"] == 0  # no labels: no data; no round: ok
 
 
+def test_an_erased_customers_labelled_transactions_never_come_back_as_training_rows(memory_store):
+    """Issue 39, finding 6: a verdict landing after a customer's erasure put their served transaction back
+    into curated/ (the feedback ignored the erasure list). Now it is left out, and counted."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from shared.adapters.erasures import marker_name
+    from shared.monitoring.feedback import land_labels
+
+    _served(memory_store, ["t1", "t3"], [0.9, 0.8])  # customers c-t1 and c-t3
+    memory_store.put_bytes("curated", marker_name("c-t1"), b"{}")  # c-t1 was erased since
+    body = "transaction_id,label,labelled_at\nt1,1,2026-12-04T01:00:00Z\nt3,0,2026-12-04T01:00:00Z\n"
+    memory_store.put_bytes("raw", "labels/e.csv", body.encode())
+    landed = land_labels(memory_store, _settings(), name="labels/e.csv", now=NOW)
+    assert landed.feedback is not None and (landed.feedback.written, landed.feedback.erased) == (1, 1)
+    table = pq.read_table(
+        io.BytesIO(memory_store.get_bytes("curated", landed.feedback.path.removeprefix("curated/"))[0])
+    )
+    assert table.column("transaction_id").to_pylist() == ["t3"]
+
+
 def test_labelled_served_transactions_become_training_rows_once(memory_store):
     """Each labelled transaction that was served becomes one row of the contract, with its features and the
     verdict as Class; a second labels file naming it again, or the same file again, adds nothing."""
