@@ -74,12 +74,14 @@ class AuditLog:
             size = self.store.info(CONTAINER, part).size
         except BlobNotFoundError:
             return 0, []
+        if size == 0:  # created, not yet appended to (a writer crashed in between): an empty part
+            return 0, []
         start = max(size - TAIL_BYTES, 0)
         raw = self.store.read_range(CONTAINER, part, start, size - start)
         lines = raw.split(b"\n")
         if start > 0:
             lines = lines[1:]  # the first may be the end of a line cut by the range
-        return size, [AuditLine.parse(line) for line in lines if line.strip()]
+        return size, _parsed(lines, part)
 
     def _head_before(self, part: str) -> AuditLine | None:
         """The last line of the latest part before ``part`` (the chain runs on across months)."""
@@ -99,12 +101,26 @@ class AuditLog:
 
     def entries(self, month: str | None = None) -> list[AuditLine]:
         """Every line (or the lines of ``month``), typed."""
-        return [
-            AuditLine.parse(line) for _, content in self.parts(month) for line in content.splitlines() if line.strip()
-        ]
+        return [line for name, content in self.parts(month) for line in _parsed(content.splitlines(), name)]
 
     def verify(self) -> ChainReport:
         return verify(self.parts())
+
+
+def _parsed(lines: list[bytes], part: str) -> list[AuditLine]:
+    """The lines that are audit entries; one that is not (a torn or foreign line) is skipped and logged, so
+    it cannot stop every later act, the registry or the monthly report (``verify`` reports it as a break)."""
+    out = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            out.append(AuditLine.parse(raw))
+        except ValueError:
+            log.error(
+                "audit: %s holds a line that is not an audit entry (line %d of what was read); skipped", part, number
+            )
+    return out
 
 
 def admin_actor(key: str) -> str:

@@ -122,8 +122,6 @@ class MemoryBlobStore:
         with self._lock:
             blobs = self._container(container)
             current = blobs.get(name)
-            if position == 0 and current is not None:
-                raise ConcurrentUpdateError(f"{container}/{name} was created by another writer")
             if position > 0 and current is None:
                 raise BlobNotFoundError(f"blob {container}/{name} does not exist")
             before = current.data if current is not None else b""

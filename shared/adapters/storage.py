@@ -223,10 +223,10 @@ class AzureBlobStore:
 
         client = self._service.get_blob_client(container, name)
         if position == 0:
-            try:
+            # created by another writer, or left empty by a writer that crashed before its first block: either
+            # way the append below lands only while the blob is still empty (its position condition)
+            with contextlib.suppress(ResourceExistsError):
                 client.create_append_blob(match_condition=MatchConditions.IfMissing)
-            except ResourceExistsError:
-                raise ConcurrentUpdateError(f"{container}/{name} was created by another writer") from None
         try:
             client.append_block(data, appendpos_condition=position)
         except ResourceNotFoundError:

@@ -111,3 +111,19 @@ def test_the_cli_rolls_back_and_verify_names_a_tampered_line(registry, store, ca
 
 def _features() -> list[str]:
     return [f"V{i}" for i in range(1, 29)] + ["Amount"]
+
+
+def test_an_empty_append_blob_left_by_a_crash_takes_the_next_act_in_azurite(store):
+    """Issue 39, finding 7, against the real storage API: a writer that created the month's append blob and
+    crashed before its first block left it empty, and every act after failed for the month."""
+    from datetime import UTC, datetime
+
+    from shared.domain.audit import Act
+
+    at = datetime(2030, 1, 15, tzinfo=UTC)  # a month of its own
+    log = AuditLog(store, clock=lambda: at)
+    store._service.get_blob_client(CONTAINER, "chain/2030-01.jsonl").create_append_blob()
+    first = log.record(Act("promotion", "ops@bank", "after the crash", {"version": VERSIONS[0]}))
+    second = log.record(Act("promotion", "ops@bank", "and the next", {"version": VERSIONS[1]}))
+    assert (first.seq + 1, first.hash) == (second.seq, second.prev)
+    assert [e.reason for e in log.entries("2030-01")] == ["after the crash", "and the next"]

@@ -144,3 +144,26 @@ def test_the_chain_runs_on_across_months(store):
 def test_only_known_acts_are_recorded():
     with pytest.raises(UnknownActError, match="'lunch' is not an audited act"):
         Act("lunch", "me", "hungry")
+
+
+def test_an_empty_part_left_by_a_crash_does_not_jam_the_month(store):
+    """Issue 39, finding 7: a writer that crashed between creating the month's append blob and its first
+    block left an empty part, and every later act failed (30 conflicts, then AuditWriteError)."""
+    log = AuditLog(store, clock=_clock(11))
+    store.put_bytes(CONTAINER, "chain/2026-11.jsonl", b"")  # created, never appended to
+    [line] = _acts(log, 1)
+    assert line.seq == 0 and log.verify().intact
+
+
+def test_a_line_that_is_not_an_entry_is_skipped_by_writers_and_readers_and_named_by_verify(store, caplog):
+    """Issue 39, finding 7: one non-JSON line broke ``record``, the registry and the monthly report."""
+    log = AuditLog(store, clock=_clock(11))
+    _acts(log, 2)
+    [(part, content)] = list(log.parts())
+    store.append(CONTAINER, part, b"not json at all\n", position=len(content))
+    third = log.record(Act("promotion", "admin-key:1a2b3c4d", "after the junk", {"version": "v9"}))
+    assert third.seq == 2  # chained after the last entry
+    assert [e.reason for e in log.entries()] == ["reason 0", "reason 1", "after the junk"]
+    assert "not an audit entry" in caplog.text
+    report = log.verify()
+    assert not report.intact and report.broken is not None and report.broken.line == 3
