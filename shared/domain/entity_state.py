@@ -60,19 +60,6 @@ class Stats(msgspec.Struct, array_like=True):
         self.m2 += delta * (value - self.mean)
         self.top = max(self.top, value)
 
-    def merged(self, other: Stats) -> Stats:
-        """Two disjoint sets' statistics (Chan, Golub and LeVeque: no cancellation of large sums of squares)."""
-        if other.n == 0.0:
-            return Stats(self.n, self.mean, self.m2, self.top)
-        if self.n == 0.0:
-            return Stats(other.n, other.mean, other.m2, other.top)
-        n = self.n + other.n
-        share = other.n / n
-        delta = other.mean - self.mean
-        return Stats(
-            n, self.mean + delta * share, self.m2 + other.m2 + delta * delta * self.n * share, max(self.top, other.top)
-        )
-
 
 class Bucket(msgspec.Struct, array_like=True):
     """One step's sealed totals: its transactions, and per tracked numeric column its ``Stats``."""
