@@ -202,7 +202,7 @@ def _served(online: Any, events: list[Any], y: np.ndarray, delay: float) -> np.n
     after it is known."""
     from shared.scoring.online import Label
 
-    frauds = sorted((e.time + delay, e) for e, fraud in zip(events, y, strict=True) if fraud)
+    frauds = sorted(((e.time + delay, e) for e, fraud in zip(events, y, strict=True) if fraud), key=lambda f: f[0])
     landed, out = 0, []
     for e in events:
         due = []
@@ -285,13 +285,27 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--mechanisms", nargs="+", default=list(MECHANISMS), choices=MECHANISMS)
     parser.add_argument("--k", type=int, default=50)
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        help="the output of an earlier run: its finished runs (one JSON line each) are kept, not measured again",
+    )
     args = parser.parse_args()
     runs = []
+    if args.resume:
+        for line in args.resume.read_text().splitlines():
+            if line.startswith('{"mechanism"'):
+                run = json.loads(line)
+                if run["rows"] and run["mechanism"] in args.mechanisms and run["seed"] in args.seeds:
+                    runs.append(run)
+    done = {(r["mechanism"], r["seed"]) for r in runs}
     with tempfile.TemporaryDirectory(prefix="bench-behaviour-") as tmp:
         work = Path(tmp)
         _contracts(work)
         for mechanism in args.mechanisms:
             for seed in args.seeds:
+                if (mechanism, seed) in done:
+                    continue
                 run = _one(mechanism, seed, args.rows, args.train_share, args.k, work)
                 print(json.dumps(run), flush=True)
                 runs.append(run)
