@@ -58,6 +58,8 @@ WHAT_TO_DO = {
     "retrain": "the champion is untouched; the failure report names the reason (and MLflow has the run)",
     "hours_since_retrain": "no retraining has succeeded for a while: read reports/training/failed-*.json",
     "hours_round_overdue": "a federated round is past its deadline: banks have not sent their updates",
+    "audit_chain": "the audit trail no longer holds what it held: `fraudops audit verify` names the break; compare "
+    "with the head recorded in earlier monitoring reports and treat it as an incident (who can write to audit/?)",
     "predictions_today": "no prediction was recorded today while a champion is deployed: either nothing was "
     "scored (check the callers and the stream's consumer group) or the recorder cannot write (the logs say "
     "'could not be recorded'; PREDICTIONS_RECORD may be off)",

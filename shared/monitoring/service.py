@@ -132,6 +132,44 @@ def _audit_head(store: BlobStore) -> dict[str, Any]:
     }
 
 
+def _audit_verdict(store: BlobStore, day: date, head: dict[str, Any]) -> Verdict:
+    """Critical when the audit chain is broken, or when its head is behind (or other than) the head an
+    earlier day's report recorded: lines cut off its end, or a month deleted, which the chain alone cannot
+    show (issue 39, finding 8)."""
+    if not head["intact"]:
+        return alerts.failed("audit_chain", f"the audit chain is broken at {head['broken']}")
+    earlier = _earlier_audit_head(store, day)
+    if earlier is not None:
+        when, was = earlier
+        seq, was_seq = head["head_seq"], was.get("head_seq")
+        behind = was_seq is not None and (seq is None or seq < was_seq)
+        replaced = was_seq is not None and seq == was_seq and head["head_hash"] != was.get("head_hash")
+        if behind or replaced:
+            return alerts.failed(
+                "audit_chain",
+                f"the audit chain's head is seq {seq} where the report of {when} recorded seq {was_seq} "
+                f"({'lines were cut off its end or a month was deleted' if behind else 'its last line was replaced'})",
+            )
+    lines = int(head["lines"])
+    return Verdict("audit_chain", "ok", float(lines), None, None, f"intact, {lines} lines, head seq {head['head_seq']}")
+
+
+def _earlier_audit_head(store: BlobStore, day: date) -> tuple[str, dict[str, Any]] | None:
+    """The audit head the latest earlier day's report recorded, and that day; None when there is none."""
+    mine = layout.monitoring_report(day.isoformat())
+    earlier = sorted(
+        n for n in store.list_names(layout.REPORTS, layout.MONITORING_REPORTS) if n.endswith(".json") and n < mine
+    )
+    for name in reversed(earlier):
+        try:
+            report = documents.read(store, layout.REPORTS, name, MonitoringReport)[0]
+        except (FraudOpsError, ValueError):  # an unreadable report: look further back
+            continue
+        if report.audit_chain:
+            return name.removeprefix(layout.MONITORING_REPORTS).removesuffix(".json"), report.audit_chain
+    return None
+
+
 def _run(store: BlobStore, config: MonitoringConfig, *, day: date, now: datetime) -> MonitorOutcome:
     from shared.monitoring.report import monitoring_html
 
@@ -172,6 +210,8 @@ def _run(store: BlobStore, config: MonitoringConfig, *, day: date, now: datetime
         verdicts.append(
             alerts.judge("behaviour_skew_share", found.share, detail=detail, why_no_data="no behaviour served today")
         )
+    audit = _audit_head(store)
+    verdicts.append(_audit_verdict(store, day, audit))
     outcome = MonitorOutcome(
         day=day.isoformat(),
         window=[start.isoformat(), day.isoformat()],
@@ -187,7 +227,7 @@ def _run(store: BlobStore, config: MonitoringConfig, *, day: date, now: datetime
         score_shares=score_shares,
         history=history,
         report=layout.display(layout.REPORTS, layout.monitoring_report(day.isoformat())),
-        audit_chain=_audit_head(store),
+        audit_chain=audit,
         behaviour_skew=skew,
     )
     document = MonitoringReport.model_validate(as_dict(outcome))

@@ -181,6 +181,26 @@ def test_a_day_without_one_recorded_prediction_is_not_reported_ok(memory_store):
     ].level == "ok"
 
 
+def test_an_audit_chain_cut_short_since_an_earlier_report_is_critical(memory_store):
+    """Issue 39, finding 8: dropping the chain's newest lines (or month) passed ``verify``, and the head each
+    daily report records was compared with nothing. Now a head behind an earlier report's is critical."""
+    from shared.adapters.audit import CONTAINER, AuditLog
+    from shared.domain.audit import Act
+
+    log = AuditLog(memory_store, clock=lambda: NOW)
+    for i in range(3):
+        log.record(Act("promotion", "ops@bank", f"release {i}", {"version": f"v{i}"}))
+    first = {v.check: v for v in run_monitor(memory_store, _settings(), day=DAY - timedelta(days=1), now=NOW).verdicts}
+    assert first["audit_chain"].level == "ok" and "3 lines" in first["audit_chain"].message
+    [(part, content)] = list(log.parts())
+    memory_store.put_bytes(CONTAINER, part, b"".join(content.splitlines(keepends=True)[:2]), overwrite=True)
+    assert log.verify().intact  # the chain alone cannot tell: what is left still links up
+    outcome = run_monitor(memory_store, _settings(), day=DAY, now=NOW)
+    verdict = {v.check: v for v in outcome.verdicts}["audit_chain"]
+    assert verdict.level == "critical" and "head is seq 1 where the report of" in verdict.message
+    assert outcome.level == "critical"
+
+
 def test_live_drift_against_the_champion_and_the_report(memory_store):
     from cli.devtools.models import publish_synthetic_model
     from training.generate import sample_features
