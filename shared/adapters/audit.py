@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ CONTAINER = layout.AUDIT
 PREFIX = layout.AUDIT_CHAIN_PREFIX
 TAIL_BYTES = 4 * MAX_LINE_BYTES  # the last few lines: enough to find the head and an earlier try of the same act
 ATTEMPTS = 30
+PART = re.compile(re.escape(PREFIX) + r"[0-9]{4}-(?:0[1-9]|1[0-2])\.jsonl")  # layout.audit_part's names
 
 
 class AuditWriteError(FraudOpsError):
@@ -85,7 +87,7 @@ class AuditLog:
 
     def _head_before(self, part: str) -> AuditLine | None:
         """The last line of the latest part before ``part`` (the chain runs on across months)."""
-        earlier = [name for name in self.store.list_names(CONTAINER, PREFIX) if name < part]
+        earlier = [name for name in self._part_names() if name < part]
         for name in reversed(earlier):
             _, recent = self._tail(name)
             if recent:
@@ -94,10 +96,24 @@ class AuditLog:
 
     def parts(self, month: str | None = None) -> Iterator[tuple[str, bytes]]:
         """Every part in order (or the one of ``month``, ``YYYY-MM``), with its content."""
-        names = sorted(self.store.list_names(CONTAINER, PREFIX))
-        for name in names:
+        for name in self._part_names():
             if month is None or name == f"{PREFIX}{month}.jsonl":  # layout.audit_part's name
                 yield name, self.store.get_bytes(CONTAINER, name)[0]
+
+    def _part_names(self) -> list[str]:
+        """The chain's parts in order: only names a writer gives (``chain/YYYY-MM.jsonl``). Anything else in
+        the folder is logged and left out, so a foreign blob that sorts first cannot stop every check."""
+        names = sorted(self.store.list_names(CONTAINER, PREFIX))
+        foreign = [n for n in names if not PART.fullmatch(n)]
+        if foreign:
+            log.error(
+                "audit: %d blobs in %s%s are not chain parts and are ignored: %s",
+                len(foreign),
+                CONTAINER,
+                PREFIX,
+                foreign[:5],
+            )
+        return [n for n in names if PART.fullmatch(n)]
 
     def entries(self, month: str | None = None) -> list[AuditLine]:
         """Every line (or the lines of ``month``), typed."""

@@ -167,3 +167,15 @@ def test_a_line_that_is_not_an_entry_is_skipped_by_writers_and_readers_and_named
     assert "not an audit entry" in caplog.text
     report = log.verify()
     assert not report.intact and report.broken is not None and report.broken.line == 3
+
+
+def test_a_foreign_blob_in_the_chain_folder_is_ignored_not_a_permanent_break(store, caplog):
+    """Issue 39, finding 8: a junk blob that sorts first stopped verification for good."""
+    log = AuditLog(store, clock=_clock(11))
+    _acts(log, 2)
+    store.put_bytes(CONTAINER, "chain/0000-junk.jsonl", b"anything\n")
+    store.put_bytes(CONTAINER, "chain/2026-11.jsonl.bak", b"anything\n")
+    report = log.verify()
+    assert report.intact and report.lines == 2
+    assert [e.reason for e in log.entries()] == ["reason 0", "reason 1"]
+    assert "not chain parts" in caplog.text
