@@ -169,7 +169,7 @@ def test_a_day_without_one_recorded_prediction_is_not_reported_ok(memory_store):
     that cannot write) every check said no_data and the overall level was "ok". Now it warns, and says why."""
     from cli.devtools.models import publish_synthetic_model
 
-    publish_synthetic_model(memory_store, "fraud", version="v1", trees=20, seed=1)
+    publish_synthetic_model(memory_store, "fraud", version="v1", trees=3, rows=3000, seed=1)
     _served(memory_store, ["t1"], [0.2], day=DAY - timedelta(days=1))  # yesterday's traffic, none today
     outcome = run_monitor(memory_store, _settings(), day=DAY, now=NOW)
     verdict = {v.check: v for v in outcome.verdicts}["predictions_today"]
