@@ -1,7 +1,8 @@
-"""Dead letters: what the stream could not score, kept byte for byte with the reason, in Blob or in a local spool.
+"""Dead letters: what the stream could not score, with the reason and no clear customer id, in Blob or a local spool.
 
-Each event that cannot be processed becomes one JSON line (``dead_letter``): its body as sent (a
-JSON object's ``customer_id`` pseudonymised; bytes that are not UTF-8 in base64), its partition,
+Each event that cannot be processed becomes one JSON line (``dead_letter``): its body with each JSON
+object's personal fields pseudonymised (a body that cannot be read for them is withheld, its SHA-256 in its
+place), its partition,
 sequence number, enqueued time, offset and the reason. When even ``deadletter`` cannot be reached,
 the batch, whole, goes to a local folder (``Spool``), and each later batch first moves what was
 spooled into ``deadletter`` (create-only, so a file moved twice is still one) and deletes the local
@@ -10,7 +11,7 @@ copy once it is stored.
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -41,13 +42,12 @@ def jsonl(docs: list[dict[str, Any]]) -> bytes:
 def dead_letter(
     event: StreamEvent, reason: str, pseudonymise: Pseudonymiser, *, personal: Sequence[str]
 ) -> dict[str, Any]:
-    """The dead letter of ``event``: its body as sent, but with a JSON object's ``personal`` fields pseudonymised
-    (a body that is not a JSON object cannot be read for them and is kept as it came)."""
-    try:
-        body, encoding = _pseudonymised_body(event.body, pseudonymise, personal).decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        body, encoding = base64.b64encode(event.body).decode("ascii"), "base64"
-    return {
+    """The dead letter of ``event``: its body with the ``personal`` fields of each JSON object in it (the
+    body, or the objects of a JSON array) pseudonymised; a body that cannot be read for them (not UTF-8, not
+    JSON, a bare string, an array of other things) is withheld, since it may hold a customer id anywhere:
+    its SHA-256, its size and what it was stand in for it."""
+    body, encoding = _stored_body(event.body, pseudonymise, personal)
+    letter: dict[str, Any] = {
         "reason": reason,
         "partition": event.partition,
         "sequence_number": event.sequence_number,
@@ -57,6 +57,9 @@ def dead_letter(
         "body_encoding": encoding,
         "deadlettered_at": datetime.now(UTC).isoformat(),
     }
+    if body is None:
+        letter |= {"body_sha256": hashlib.sha256(event.body).hexdigest(), "body_bytes": len(event.body)}
+    return letter
 
 
 def dead_letters(
@@ -66,19 +69,32 @@ def dead_letters(
     return jsonl([dead_letter(event, reason, pseudonymise, personal=personal) for event, reason in events])
 
 
-def _pseudonymised_body(body: bytes, pseudonymise: Pseudonymiser, personal: Sequence[str]) -> bytes:
-    import orjson
-
+def _stored_body(body: bytes, pseudonymise: Pseudonymiser, personal: Sequence[str]) -> tuple[str | None, str]:
+    """What is kept of a body, and how: ``(text, "utf-8")`` with personal fields pseudonymised, or ``(None,
+    "withheld: <what it was>")``."""
     try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body
-    if type(doc) is not dict or all(doc.get(name) is None for name in personal):
-        return body
-    for name in personal:
-        if doc.get(name) is not None:
-            doc[name] = pseudonymise(str(doc[name]))
-    return orjson.dumps(doc)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "withheld: not UTF-8"
+    try:
+        doc = json.loads(text)  # Python's reader: a NaN or Infinity literal is read too, and its fields found
+    except ValueError:
+        return None, "withheld: not JSON"
+    if isinstance(doc, dict):
+        objects = [doc]
+    elif isinstance(doc, list) and all(isinstance(d, dict) for d in doc):
+        objects = doc
+    elif isinstance(doc, int | float | bool) or doc is None:
+        return text, "utf-8"  # a bare number, true, false or null holds no one
+    else:
+        return None, f"withheld: a JSON {type(doc).__name__}"
+    changed = False
+    for item in objects:
+        for name in personal:
+            if item.get(name) is not None:
+                item[name] = pseudonymise(str(item[name]))
+                changed = True
+    return (json.dumps(doc) if changed else text), "utf-8"
 
 
 class Spool:
