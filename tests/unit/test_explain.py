@@ -46,7 +46,7 @@ def test_an_explanation_of_a_missing_value_fits_the_declared_response_schema(mem
 
     from api.schemas import Explanation
 
-    publish_synthetic_model(memory_store, "fraud", version="x1", trees=20, rows=4000)
+    publish_synthetic_model(memory_store, "fraud", version="x1", trees=3, rows=2000)
     from training.generate import sample_features
 
     x, _ = sample_features(2, 9, fraud_rate=0.5)

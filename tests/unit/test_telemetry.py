@@ -125,3 +125,28 @@ def test_the_key_leaves_the_query_and_nothing_else_does(query, kept):
     from shared.adapters.function_keys import without_key
 
     assert without_key({"type": "http", "query_string": query})["query_string"] == kept
+
+
+def test_a_function_key_sent_as_code_never_reaches_a_recorded_url(telemetry, monkeypatch):
+    """Issue 39, finding 13: the server span of ``/api/...?code=KEY`` kept the key in its URL, which
+    Application Insights stores. Our app under OpenTelemetry's FastAPI instrumentation (what the Azure
+    Monitor distro turns on) and FastAPI's own: no exported attribute holds the key, the rest of the query
+    stays."""
+    from fastapi.testclient import TestClient
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    from api.app import create_app
+    from tests.conftest import clear_caches
+
+    monkeypatch.setenv("PREDICTIONS_RECORD", "false")  # nothing to write: no storage needed
+    clear_caches()
+    app = create_app()
+    FastAPIInstrumentor.instrument_app(app)
+    secret = "s3cret-function-key"
+    client = TestClient(app)
+    assert client.get(f"/api/docs?x=1&code={secret}&CODE={secret}&y=2").status_code == 200
+    spans = telemetry.spans_exporter.get_finished_spans()
+    recorded = [str(v) for s in spans for v in (s.attributes or {}).values()]
+    assert any("x=1" in v and "y=2" in v for v in recorded)  # the URL was recorded, without the key
+    assert not any(secret in v for v in recorded)
+    clear_caches()

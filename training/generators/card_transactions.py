@@ -82,11 +82,10 @@ behaviour:
 """
 
 
-def with_behaviour(contract_text: str) -> str:
-    """The ``card_transactions`` contract's text as ``card_behaviour``: the same columns, ``BEHAVIOUR_SECTION``."""
-    return (
-        contract_text.replace("name: card_transactions", "name: card_behaviour", 1).rstrip() + "\n" + BEHAVIOUR_SECTION
-    )
+def with_behaviour(contract_text: str, section: str = BEHAVIOUR_SECTION) -> str:
+    """The ``card_transactions`` contract's text as ``card_behaviour``: the same columns, and ``section`` (by
+    default ``BEHAVIOUR_SECTION``)."""
+    return contract_text.replace("name: card_transactions", "name: card_behaviour", 1).rstrip() + "\n" + section
 
 
 WITHIN_CARD, CARD_LEVELS = 0.45, 1.0  # with mechanisms: a card's own spread (share of the base's), its level's
