@@ -58,6 +58,7 @@ class Feedback:
     path: str | None
     dataset_version: str | None
     erased: int = 0  # labelled rows of customers erased since they were served: never made training rows
+    conflicting: int = 0  # transaction ids scored with different features: none of them becomes a training row
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,34 @@ def land_labels(
     if etl.status != "processed" or not etl.outputs:
         return LandedLabels(etl, None)
     return LandedLabels(etl, curate_labelled(store, config, labels_path=etl.outputs[0], now=now, online=online))
+
+
+def _without_conflicts(served: Any, features: list[str]) -> tuple[Any, int]:
+    """One row per served transaction (its first answer), leaving out every transaction id that was scored
+    with different features (the transaction's own columns; behavioural ones may differ on a retry): whoever
+    scored a bank's next id first with features of their choosing would otherwise have the bank's verdict
+    label those features in training (issue 39, finding 9). How many ids were left out."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from shared.etl.dedup import row_hashes
+    from shared.monitoring.served import first_answer
+
+    if served.num_rows < 2:
+        return first_answer(served), 0
+    fingerprints = pa.table(
+        {"transaction_id": served.column("transaction_id"), "x": pa.array(row_hashes(served.select(features)))}
+    )
+    counts = fingerprints.group_by("transaction_id").aggregate([("x", "count_distinct")])
+    conflicted = counts.filter(pc.greater(counts.column("x_count_distinct"), 1)).column("transaction_id")
+    if len(conflicted) == 0:
+        return first_answer(served), 0
+    for tid in conflicted.to_pylist()[:5]:
+        log.warning("transaction %s was scored with different features: left out of the training rows", tid)
+    kept = served.filter(
+        pc.invert(pc.fill_null(pc.is_in(served.column("transaction_id"), value_set=conflicted), False))
+    )
+    return first_answer(kept), len(conflicted)
 
 
 def _without_erased(store: BlobStore, joined: Any) -> tuple[Any, int]:
@@ -120,7 +149,9 @@ def curate_labelled(
     labels = pq.read_table(io.BytesIO(store.get_bytes(layout.CURATED, labels_path.removeprefix(curated_prefix))[0]))
     start = (now - timedelta(days=config.monitor_lookback_days - 1)).date()
     texts, numbers = recorded_columns(contract)
-    served = load_served(store, start, now.date(), features=[*features, *texts, *numbers])
+    served, conflicting = _without_conflicts(
+        load_served(store, start, now.date(), features=[*features, *texts, *numbers], first_only=False), features
+    )
     joined = served.join(
         labels.select(["transaction_id", "label", "labelled_at"]), keys="transaction_id", join_type="inner"
     )
@@ -135,6 +166,7 @@ def curate_labelled(
         "matched": joined.num_rows,
         "already_curated": joined.num_rows - fresh.num_rows,
         "erased": erased_rows,
+        "conflicting": conflicting,
     }
     if fresh.num_rows == 0:
         log.info("labels %s: %d labelled, none newly matched to a served transaction", labels_path, labels.num_rows)

@@ -301,6 +301,32 @@ def test_an_erased_customers_labelled_transactions_never_come_back_as_training_r
     assert table.column("transaction_id").to_pylist() == ["t3"]
 
 
+def test_a_transaction_id_scored_with_other_features_first_never_plants_its_label(memory_store):
+    """Issue 39, finding 9: anyone with a function key could score a bank's next transaction id first, with
+    features of their choosing; the bank's chargeback then labelled the attacker's features in training.
+    An id scored with different features is left out of the training rows (a retry with the same is not)."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from shared.monitoring.feedback import land_labels
+
+    planted = np.full((1, len(FEATURES)), 0.0, np.float32)
+    real = np.full((1, len(FEATURES)), 1.5, np.float32)
+    _served(memory_store, ["t9"], [0.1], x=planted, hour=9)  # the attacker, first
+    _served(memory_store, ["t9"], [0.8], x=real, hour=10)  # the bank's own payment
+    _served(memory_store, ["t5"], [0.7], x=real, hour=10)
+    _served(memory_store, ["t5"], [0.7], x=real, hour=11)  # a retry: the same features
+    body = "transaction_id,label,labelled_at\nt9,1,2026-12-04T01:00:00Z\nt5,1,2026-12-04T01:00:00Z\n"
+    memory_store.put_bytes("raw", "labels/p.csv", body.encode())
+    landed = land_labels(memory_store, _settings(), name="labels/p.csv", now=NOW)
+    assert landed.feedback is not None and (landed.feedback.written, landed.feedback.conflicting) == (1, 1)
+    table = pq.read_table(
+        io.BytesIO(memory_store.get_bytes("curated", landed.feedback.path.removeprefix("curated/"))[0])
+    )
+    assert table.column("transaction_id").to_pylist() == ["t5"]
+
+
 def test_labelled_served_transactions_become_training_rows_once(memory_store):
     """Each labelled transaction that was served becomes one row of the contract, with its features and the
     verdict as Class; a second labels file naming it again, or the same file again, adds nothing."""
