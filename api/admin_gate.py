@@ -31,7 +31,11 @@ class AdminGate:
         self.app, self.admin_key = app, admin_key
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(PREFIX):
+        if (
+            scope["type"] != "http"
+            or not str(scope.get("path", "")).startswith(PREFIX)
+            or not _declared(scope)  # no admin route takes it: the router's 404 or 405, not a 401 for nothing
+        ):
             await self.app(scope, receive, send)
             return
         from api.deps import admin_actor_for
@@ -71,6 +75,13 @@ class AdminGate:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+def _declared(scope: dict[str, Any]) -> bool:
+    """Whether one of the app's routes takes this path with this method (the router's own matching)."""
+    from starlette.routing import Match
+
+    return any(route.matches(scope)[0] == Match.FULL for route in getattr(scope.get("app"), "routes", ()))
 
 
 def _too_large() -> str:

@@ -44,7 +44,7 @@ BANDS: dict[str, Band] = {
     # the share of sampled served rows whose behavioural features differ from the offline builder's
     "behaviour_skew_share": Band(0.005, 0.01),
     # a day without one recorded prediction while a champion serves: no traffic, or a recorder not writing
-    "predictions_today": Band(1, 0, lower_is_worse=True, unit="predictions"),
+    "predictions_today": Band(1, 0, lower_is_worse=True, unit="recorded"),
 }
 
 WHAT_TO_DO = {
