@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -28,10 +29,11 @@ from shared.adapters.storage import BlobStore
 from shared.bootstrap import Services
 from shared.domain.audit import Act
 from shared.domain.config import GovernanceConfig
-from shared.domain.pseudonym import Pseudonymiser, pseudonymiser
+from shared.domain.pseudonym import PATTERN, Pseudonymiser, pseudonymiser
 from shared.governance.registry import Registry, moved
 
 Version = Annotated[str, Path(pattern=VERSION_PATTERN, max_length=VERSION_MAX)]
+PSEUDONYM_PATTERN = f"^{PATTERN.pattern}$"
 
 router = APIRouter(prefix="/api/admin", tags=["governance"])
 
@@ -159,20 +161,75 @@ async def gdpr_access(
     return JSONResponse(json.loads(json.dumps(answer.as_json(), default=str)))
 
 
-@router.post("/gdpr/erase", responses=_refused(400))
+@router.post("/gdpr/erase", status_code=202, responses=_refused(400))
 async def gdpr_erase(
     body: AccessRequest, request: Request, actor: GovernanceAdmin, store: StoreDep, config: ConfigDep
 ) -> dict[str, Any]:
+    """Accept an erasure and run it in the background (it reads every blob that may hold the customer, which
+    can take longer than an HTTP request may): 202 with where to look. The customer is excluded from every
+    later ETL run from this answer on; an erasure this instance does not finish is resumed by the daily
+    monitor (or ``fraudops gdpr resume``) and listed in the monthly audit report until it is done."""
+    from shared.governance.gdpr import request_erasure
+
+    pseudonymise = pseudonymiser_of(config)
+    dataset = config.dataset_name
+    pseudonym = await _call(lambda: request_erasure(store, pseudonymise, body.customer_id, dataset=dataset))
+    online = services_of(request).behaviour
+    customer_id = body.customer_id  # in this process's memory only, for the landing zone's search
+    threading.Thread(
+        target=_erase_in_background,
+        args=(store, pseudonymise, customer_id, actor, dataset, online),
+        name=f"erasure {pseudonym[:12]}",
+        daemon=True,
+    ).start()
+    return {"customer_pseudonym": pseudonym, "status": "requested", "location": f"/api/admin/gdpr/erasures/{pseudonym}"}
+
+
+ERASURE_WAIT_SECONDS = 900.0  # a busy claim is waited for this long, then the erasure stays pending for the monitor
+
+
+def _erase_in_background(
+    store: BlobStore, pseudonymise: Pseudonymiser, customer_id: str, actor: str, dataset: str, online: Any
+) -> None:
+    import logging
+    import time
+
+    from shared.domain.errors import ErasureBusyError
     from shared.governance.gdpr import erase
 
-    online = services_of(request).behaviour
-
-    outcome = await _call(
-        lambda: erase(
-            store, pseudonymiser_of(config), body.customer_id, actor=actor, dataset=config.dataset_name, online=online
+    log = logging.getLogger(__name__)
+    deadline = time.monotonic() + ERASURE_WAIT_SECONDS
+    while True:
+        try:
+            outcome = erase(store, pseudonymise, customer_id, actor=actor, dataset=dataset, online=online)
+        except ErasureBusyError:
+            if time.monotonic() > deadline:
+                log.warning("erasure: another erasure held the claim too long; this one stays pending for the monitor")
+                return
+            time.sleep(1.0)
+            continue
+        except Exception:
+            log.exception("erasure: failed; it stays pending and the daily monitor resumes it")
+            return
+        log.info(
+            "erasure of %s done: %d records in %d places", outcome.pseudonym, outcome.records_removed, outcome.places
         )
-    )
-    return dict(outcome.summary())
+        return
+
+
+@router.get("/gdpr/erasures/{pseudonym}", responses=_refused(404))
+async def gdpr_erasure_status(
+    pseudonym: Annotated[str, Path(pattern=PSEUDONYM_PATTERN)], _admin: GovernanceAdmin, store: StoreDep
+) -> dict[str, Any]:
+    """Where an erasure stands: ``requested``, ``started`` or ``done`` with what it removed."""
+    from fastapi import HTTPException
+
+    from shared.governance.gdpr import erasure_status
+
+    status = await run_in_threadpool(erasure_status, store, pseudonym)
+    if status["status"] == "unknown":
+        raise HTTPException(404, f"no erasure of {pseudonym} was asked for")
+    return status
 
 
 @router.get("/audit/verify", responses=_refused())

@@ -13,6 +13,11 @@ host=${FUNCTIONAPPHOSTNAME:?azd sets FUNCTIONAPPHOSTNAME from main.bicep outputs
 ensure_admin_key "${KEYVAULTNAME:?azd sets KEYVAULTNAME from main.bicep outputs}" fl-admin-key
 ensure_admin_key "$KEYVAULTNAME" admin-key
 ensure_admin_key "$KEYVAULTNAME" customer-pseudonym-key
+ensure_admin_key "$KEYVAULTNAME" audit-chain-key
+if [[ ${FRAUDOPS_ENV:-dev} == prod ]]; then
+  lock_audit_policy "$rg" "${STORAGEACCOUNTNAME:?azd sets STORAGEACCOUNTNAME from main.bicep outputs}"
+  azd env set AUDIT_POLICY_LOCKED true  # later provisions leave the locked policy alone
+fi
 
 key=$(function_key "$rg" "$app")
 curl -sS -o /dev/null -H "x-functions-key: $key" "https://$host/api/health" || true  # wakes the host

@@ -32,6 +32,12 @@ read -r operator_type operator_id < <(operator_principal)
 [[ -n ${operator_id:-} ]] || say "no operator principal found: bank keys must be managed by someone granted 'Key Vault Secrets Officer'"
 bicep_args=(-f "$INFRA_DIR/main.bicep" -p "@$params"
   -p "operatorPrincipalId=${operator_id:-}" "operatorPrincipalType=${operator_type:-User}")
+if [[ $(az group exists -n "$rg") == true ]]; then  # a locked audit policy can no longer be redeployed
+  account=$(deployment_output "$rg" "fraudops-$env_name" storageAccountName 2>/dev/null || true)
+  if [[ -n $account && $(audit_policy_state "$rg" "$account") == Locked ]]; then
+    bicep_args+=(-p auditPolicyLocked=true)
+  fi
+fi
 
 if ((what_if)); then
   if [[ $(az group exists -n "$rg") != true ]]; then
@@ -60,6 +66,10 @@ vault=$(deployment_output "$rg" "fraudops-$env_name" keyVaultName)
 ensure_admin_key "$vault" fl-admin-key
 ensure_admin_key "$vault" admin-key
 ensure_admin_key "$vault" customer-pseudonym-key
+ensure_admin_key "$vault" audit-chain-key
+if [[ $env_name == prod ]]; then
+  lock_audit_policy "$rg" "$(deployment_output "$rg" "fraudops-$env_name" storageAccountName)"
+fi
 
 say "publishing the code to $app (the last commit; remote build installs requirements.txt)"
 git -C "$ROOT_DIR" diff --quiet HEAD -- || say "warning: uncommitted changes are not deployed"

@@ -90,6 +90,26 @@ ensure_admin_key() {
   die "cannot read or create $name in $vault: does your account have 'Key Vault Secrets Officer' on it?"
 }
 
+# Production locks the audit container's WORM policy once deployed: locked, not even the subscription's owner
+# can shorten or remove it (Bicep can only create it unlocked). Idempotent: a locked policy is left as it is.
+audit_policy_state() {
+  az storage container immutability-policy show -g "$1" --account-name "$2" -c "${3:-audit}" --query state -o tsv \
+    2>/dev/null || true
+}
+
+lock_audit_policy() {
+  local rg=$1 account=$2 container=${3:-audit} etag
+  if [[ $(audit_policy_state "$rg" "$account" "$container") == Locked ]]; then
+    say "the $container container's immutability policy is locked"
+    return 0
+  fi
+  etag=$(az storage container immutability-policy show -g "$rg" --account-name "$account" -c "$container" \
+    --query etag -o tsv)
+  az storage container immutability-policy lock -g "$rg" --account-name "$account" -c "$container" \
+    --if-match "$etag" -o none
+  say "locked the $container container's immutability policy (it can now only be extended)"
+}
+
 function_key() {
   az functionapp keys list -g "$1" -n "$2" --query functionKeys.default -o tsv
 }

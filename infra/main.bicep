@@ -56,6 +56,9 @@ param quarantineRetentionDays int = 90
 @minValue(1)
 param auditRetentionDays int = 2557
 
+@description('Whether the audit container\'s WORM policy is already locked (the deploy scripts lock it in prod and set this): a locked policy is left alone, since it can no longer be redeployed, only extended.')
+param auditPolicyLocked bool = false
+
 @description('Event Hubs tier.')
 @allowed(['Standard', 'Premium'])
 param eventHubsSku string = 'Standard'
@@ -232,6 +235,7 @@ module hostStorage 'modules/storage.bicep' = {
     quarantineRetentionDays: quarantineRetentionDays
     auditContainerName: ''
     auditRetentionDays: auditRetentionDays
+    auditPolicyLocked: false
     softDeleteRetentionDays: 14
   }
 }
@@ -250,6 +254,7 @@ module storage 'modules/storage.bicep' = {
     quarantineRetentionDays: quarantineRetentionDays
     auditContainerName: 'audit'
     auditRetentionDays: auditRetentionDays
+    auditPolicyLocked: auditPolicyLocked
     softDeleteRetentionDays: 14
   }
 }

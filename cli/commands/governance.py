@@ -51,10 +51,21 @@ def cmd_gdpr(args: argparse.Namespace) -> Summary:
     erasure (every record removed, and kept out from now on)."""
     from shared.adapters.audit import service_actor
     from shared.domain.pseudonym import for_settings
-    from shared.governance.gdpr import access, erase
+    from shared.governance.gdpr import access, erase, resume_erasures
 
     root = services()
     store, settings = root.blob_store, root.settings
+    if args.gdpr_command == "resume":
+        outcomes = resume_erasures(
+            store,
+            for_settings(settings),
+            actor=service_actor("cli"),
+            dataset=settings.dataset_name,
+            online=root.behaviour,
+        )
+        from shared.adapters.erasures import requested
+
+        return {"finished": [o.summary() for o in outcomes], "still_pending": requested(store)}
     if args.gdpr_command == "erase":
         outcome = erase(
             store,
@@ -83,6 +94,9 @@ def cmd_audit(args: argparse.Namespace) -> Summary:
 
     root = services()
     store, settings = root.blob_store, root.settings
+    if args.audit_command == "reconcile":
+        line = root.model_store.reconcile_audit()
+        return {"recorded": None if line is None else {"act": line.act, "seq": line.seq, **line.details}}
     if args.audit_command == "report":
         from shared.domain import layout
         from shared.governance.report import audit_report, month_bounds
@@ -104,6 +118,7 @@ def cmd_audit(args: argparse.Namespace) -> Summary:
     report = AuditLog(store).verify()
     summary = {
         "intact": report.intact,
+        "signed_lines_checked": report.signed,
         "lines": report.lines,
         "head_seq": report.head_seq,
         "head_hash": report.head_hash,
@@ -141,6 +156,9 @@ def add_gdpr(sub: SubParsers) -> None:
     ga.add_argument("--out", default="gdpr-access.json", help="where the JSON goes (the HTML beside it)")
     ge = gd_sub.add_parser("erase", help="remove every record about a customer and keep them out (audited)")
     ge.add_argument("--customer", required=True, help="the customer id as the bank knows it (never stored)")
+    gd_sub.add_parser(
+        "resume", help="finish every erasure asked for and not done (the daily monitor does this too; audited)"
+    )
     gd.set_defaults(func=cmd_gdpr)
 
 
@@ -148,6 +166,10 @@ def add_audit(sub: SubParsers) -> None:
     au = sub.add_parser("audit", help="the audit chain")
     au_sub = au.add_subparsers(dest="audit_command", required=True)
     au_sub.add_parser("verify", help="check every line's hash and link; name the first broken one")
+    au_sub.add_parser(
+        "reconcile",
+        help="write the champion move's audit line if the chain could not take it then (the monitor does too)",
+    )
     ar = au_sub.add_parser("report", help="the month's audit report (reports/audit/<YYYY-MM>.json and .html)")
     ar.add_argument("--month", required=True, help="YYYY-MM")
     au.set_defaults(func=cmd_audit)

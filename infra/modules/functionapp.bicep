@@ -250,6 +250,8 @@ var appSettings = {
   ADMIN_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/admin-key)'
   // The HMAC key that pseudonymises customer ids before anything is stored (governance).
   CUSTOMER_PSEUDONYM_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/customer-pseudonym-key)'
+  // The HMAC key that signs each audit line: whoever may append without it cannot write a line that verifies.
+  AUDIT_CHAIN_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/audit-chain-key)'
   FL_EXPERIMENT: 'fraud-lr'
   FL_MIN_CLIENTS: string(federatedMinClients)
   FL_ROUND_DEADLINE_SECONDS: '3600'

@@ -46,6 +46,9 @@ param auditContainerName string
 @minValue(1)
 param auditRetentionDays int
 
+@description('Whether the audit WORM policy is locked already: then it is not redeployed (a locked policy can only be extended).')
+param auditPolicyLocked bool
+
 @description('Days a deleted blob or container can be restored.')
 @minValue(1)
 @maxValue(365)
@@ -107,10 +110,11 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
 ]
 
 // The audit chain cannot be rewritten or deleted, by anyone, this app included, for auditRetentionDays: the
-// policy allows appends to append blobs only (the chain's writes). Deployed unlocked, so a wrong period can
-// still be fixed; lock it once reviewed (az storage container immutability-policy lock): then not even the
-// subscription's owner can shorten it.
-resource auditWorm 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = if (!empty(auditContainerName)) {
+// policy allows appends to append blobs only (the chain's writes). Bicep can only create it unlocked; in prod
+// the deploy scripts lock it right after (lock_audit_policy in infra/lib.sh): then not even the subscription's
+// owner can shorten it, and later deployments pass auditPolicyLocked=true to leave it alone. In dev it stays
+// unlocked, so a test deployment can be deleted.
+resource auditWorm 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = if (!empty(auditContainerName) && !auditPolicyLocked) {
   name: '${account.name}/default/${empty(auditContainerName) ? 'none' : auditContainerName}/default'
   properties: {
     immutabilityPeriodSinceCreationInDays: auditRetentionDays

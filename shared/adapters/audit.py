@@ -1,7 +1,15 @@
-"""The audit chain in Blob: append blobs ``audit/chain/<YYYY-MM>.jsonl`` (``layout.audit_part``), one typed
-``AuditLine`` per act, appended only at
-the length the writer read (``BlobStore.append``), so concurrent writers never fork or interleave the
+"""The audit chain in Blob: append blobs ``audit/chain/<YYYY-MM>.jsonl`` (``layout.audit_part``; a month that
+outgrows one blob goes on in ``<YYYY-MM>.2.jsonl`` and so on), one typed ``AuditLine`` per act, appended only
+at the length the writer read (``BlobStore.append``), so concurrent writers never fork or interleave the
 chain: the one that loses re-reads the tail and seals its line after the winner's.
+
+A part is closed by a ``part_sealed`` line naming the next part, appended like any other, before anything is
+written to the next: so two instances whose clocks straddle a month boundary cannot both chain a line to the
+same head (one seals, the other's append to the old part then fails and it follows the seal), and a part
+is closed before Azure's 50,000-block cap on an append blob (one block per line) is reached.
+
+With ``AUDIT_CHAIN_KEY`` (a Key Vault secret the app's identity alone reads) every line is signed (``mac``),
+so whoever can append without the key (a Dask worker, a leaked SAS) cannot write a line that verifies.
 
 In Azure the ``audit`` container has a time-based immutability (WORM) policy that allows appends only
 (``infra/modules/storage.bicep``): no line can be changed or deleted during the retention period, by
@@ -16,6 +24,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Literal
 
 from shared.adapters.storage import BlobStore
 from shared.domain import layout
@@ -29,7 +38,31 @@ CONTAINER = layout.AUDIT
 PREFIX = layout.AUDIT_CHAIN_PREFIX
 TAIL_BYTES = 4 * MAX_LINE_BYTES  # the last few lines: enough to find the head and an earlier try of the same act
 ATTEMPTS = 30
-PART = re.compile(re.escape(PREFIX) + r"[0-9]{4}-(?:0[1-9]|1[0-2])\.jsonl")  # layout.audit_part's names
+PART = re.compile(re.escape(PREFIX) + r"([0-9]{4}-(?:0[1-9]|1[0-2]))(?:\.([2-9]|[1-9][0-9]+))?\.jsonl")
+MAX_BLOCKS = 49_000  # lines in a part, its seal included: Azure refuses an append blob's 50,001st block
+SEALED = "part_sealed"
+
+
+def chain_key() -> bytes | None:
+    """The chain's signing key (``AUDIT_CHAIN_KEY``; a Key Vault reference App Service could not resolve is no
+    key); None: lines are hashed, not signed."""
+    import os
+
+    value = os.environ.get("AUDIT_CHAIN_KEY", "")
+    if not value or value.startswith("@Microsoft.KeyVault("):
+        return None
+    return value.encode("utf-8")
+
+
+def _order(name: str) -> tuple[str, int]:
+    """A part's place in the chain: its month, then its number within the month (the first has none)."""
+    match = PART.fullmatch(name)
+    assert match is not None
+    return match.group(1), int(match.group(2) or 1)
+
+
+def _part(month: str, number: int) -> str:
+    return f"{PREFIX}{month}.jsonl" if number == 1 else f"{PREFIX}{month}.{number}.jsonl"
 
 
 class AuditWriteError(FraudOpsError):
@@ -43,32 +76,77 @@ def part_name(at: datetime) -> str:
 class AuditLog:
     """Append acts to the chain and read it back."""
 
-    def __init__(self, store: BlobStore, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        store: BlobStore,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        key: bytes | Literal["environment"] | None = "environment",
+        max_blocks: int = MAX_BLOCKS,
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.key = chain_key() if key == "environment" else key
+        self.max_blocks = max_blocks
 
     def record(self, act: Act) -> AuditLine:
         """Seal ``act`` after the chain's head and append it; the sealed line. An earlier try of the same act that
         did land (a retry after a lost answer) is found in the tail and not written twice."""
         for attempt in range(ATTEMPTS):
-            part = part_name(self.clock())
-            length, recent = self._tail(part)
+            part, length, recent, head = self._place()
             mine = next((line for line in recent if line.id == act.id), None)
             if mine is not None:
                 return mine
-            head = recent[-1] if recent else self._head_before(part)
-            line = seal(act, seq=head.seq + 1 if head else 0, prev=head.hash if head else GENESIS)
+            if length and self._full(part, recent):
+                line = self._seal_part(part, head)
+            else:
+                line = seal(act, seq=head.seq + 1 if head else 0, prev=head.hash if head else GENESIS, key=self.key)
             try:
                 self.store.append(CONTAINER, part, line.to_json(), position=length)
             except ConcurrentUpdateError:
                 time.sleep(random.uniform(0.0, 0.02 * (attempt + 1)))  # another writer won: re-read its line
                 continue
+            if line.act == SEALED:
+                continue  # the part is closed: the act goes into the next one
             log.info("audit: %s by %s (seq %d)", act.act, act.actor, line.seq)
             return line
         raise AuditWriteError(
             f"the audit line for {act.act} could not be appended after {ATTEMPTS} tries: other writers kept "
             "appending first"
         )
+
+    def _place(self) -> tuple[str, int, list[AuditLine], AuditLine | None]:
+        """Where the next line goes: the part, its length, its last lines, and the chain's head. The latest part,
+        or the one its seal names; the clock's month only once it is later than the latest part's."""
+        names = self._part_names()
+        month = f"{self.clock():%Y-%m}"
+        if not names:
+            return _part(month, 1), 0, [], None
+        latest = names[-1]
+        length, recent = self._tail(latest)
+        head = recent[-1] if recent else self._head_before(latest)
+        if head is not None and head.act == SEALED and str(head.details.get("next")) != latest:
+            next_part = str(head.details.get("next"))
+            if PART.fullmatch(next_part) and _order(next_part) > _order(latest):
+                length, recent = self._tail(next_part)
+                return next_part, length, recent, recent[-1] if recent else head
+        return latest, length, recent, head
+
+    def _full(self, part: str, recent: list[AuditLine]) -> bool:
+        """Whether ``part`` must be sealed before the next act: a later month has begun, or it nears the block cap."""
+        if recent and recent[-1].act == SEALED:
+            return False
+        if _order(part)[0] < f"{self.clock():%Y-%m}":
+            return True
+        blocks = self.store.info(CONTAINER, part).blocks
+        return blocks is not None and blocks >= self.max_blocks - 1  # the seal is the last block
+
+    def _seal_part(self, part: str, head: AuditLine | None) -> AuditLine:
+        month, number = _order(part)
+        now = f"{self.clock():%Y-%m}"
+        following = _part(now, 1) if now > month else _part(month, number + 1)
+        act = Act(SEALED, "the audit chain", "the chain goes on in the next part", {"part": part, "next": following})
+        return seal(act, seq=head.seq + 1 if head else 0, prev=head.hash if head else GENESIS, key=self.key)
 
     def _tail(self, part: str) -> tuple[int, list[AuditLine]]:
         """The part's length and its last complete lines (none for a part not yet created)."""
@@ -86,8 +164,8 @@ class AuditLog:
         return size, _parsed(lines, part)
 
     def _head_before(self, part: str) -> AuditLine | None:
-        """The last line of the latest part before ``part`` (the chain runs on across months)."""
-        earlier = [name for name in self._part_names() if name < part]
+        """The last line of the latest part before ``part`` (the chain runs on across parts)."""
+        earlier = [name for name in self._part_names() if _order(name) < _order(part)]
         for name in reversed(earlier):
             _, recent = self._tail(name)
             if recent:
@@ -97,7 +175,7 @@ class AuditLog:
     def parts(self, month: str | None = None) -> Iterator[tuple[str, bytes]]:
         """Every part in order (or the one of ``month``, ``YYYY-MM``), with its content."""
         for name in self._part_names():
-            if month is None or name == f"{PREFIX}{month}.jsonl":  # layout.audit_part's name
+            if month is None or _order(name)[0] == month:
                 yield name, self.store.get_bytes(CONTAINER, name)[0]
 
     def _part_names(self) -> list[str]:
@@ -113,14 +191,24 @@ class AuditLog:
                 PREFIX,
                 foreign[:5],
             )
-        return [n for n in names if PART.fullmatch(n)]
+        return sorted((n for n in names if PART.fullmatch(n)), key=_order)
 
     def entries(self, month: str | None = None) -> list[AuditLine]:
         """Every line (or the lines of ``month``), typed."""
         return [line for name, content in self.parts(month) for line in _parsed(content.splitlines(), name)]
 
+    def entries_since(self, month: str) -> list[AuditLine]:
+        """The lines of ``month`` (``YYYY-MM``) and every later part."""
+        return [
+            line
+            for name in self._part_names()
+            if _order(name)[0] >= month
+            for line in _parsed(self.store.get_bytes(CONTAINER, name)[0].splitlines(), name)
+        ]
+
     def verify(self) -> ChainReport:
-        return verify(self.parts())
+        """Every line's hash and link, and with the chain's key every signature from the first signed line on."""
+        return verify(self.parts(), self.key)
 
 
 def _parsed(lines: list[bytes], part: str) -> list[AuditLine]:

@@ -26,6 +26,7 @@ class _Blob:
     etag: str
     last_modified: datetime
     content_type: str | None
+    blocks: int = 0  # appended blocks (an append blob's committed block count)
 
 
 class MemoryBlobStore:
@@ -57,7 +58,7 @@ class MemoryBlobStore:
     def info(self, container: str, name: str) -> BlobInfo:
         with self._lock:
             blob = self._blob(container, name)
-        return BlobInfo(container, name, len(blob.data), blob.etag, blob.last_modified)
+        return BlobInfo(container, name, len(blob.data), blob.etag, blob.last_modified, blob.blocks)
 
     def get_bytes(self, container: str, name: str) -> tuple[bytes, str]:
         with self._lock:
@@ -128,7 +129,9 @@ class MemoryBlobStore:
             if len(before) != position:
                 raise ConcurrentUpdateError(f"{container}/{name} grew since it was read")
             content_type = current.content_type if current is not None else None
-            blobs[name] = _Blob(before + bytes(data), f'"0x{next(self._etags):016X}"', datetime.now(UTC), content_type)
+            blocks = current.blocks + 1 if current is not None else 1
+            etag = f'"0x{next(self._etags):016X}"'
+            blobs[name] = _Blob(before + bytes(data), etag, datetime.now(UTC), content_type, blocks)
             return position + len(data)
 
     def read_range(self, container: str, name: str, offset: int, length: int) -> bytes:

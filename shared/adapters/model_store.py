@@ -35,6 +35,7 @@ from typing import Any
 from shared.adapters import documents
 from shared.adapters.storage import BlobStore
 from shared.domain import layout
+from shared.domain.audit import Act, PendingAct
 from shared.domain.documents.governance import AuditLine
 from shared.domain.documents.model import ChampionPointer, Deprecation, ModelDescription, ModelManifest
 from shared.domain.errors import (
@@ -199,23 +200,32 @@ class ModelStore:
         reason: str,
         actor: str | None = None,
         act: str = "promotion",
-    ) -> AuditLine:
+    ) -> AuditLine | PendingAct:
         """Move the champion pointer, only if nobody moved it since ``expected_etag`` was read and ``version`` is
-        not deprecated; the act is audited (``act``: promotion or rollback). The audit line."""
+        not deprecated; the act is audited (``act``: promotion or rollback). The audit line, or, when the chain
+        cannot be written, the act pending (the move took effect: it is never reported as failed)."""
         from shared.adapters.audit import AuditLog, service_actor
-        from shared.domain.audit import Act
 
         self._refuse_deprecated(version, "promoted")
         manifest_sha256 = hashlib.sha256(self._manifest_bytes(version)).hexdigest()
         previous = self.pointer()
         actor = actor or service_actor("fraudops")
+        details: dict[str, Any] = {
+            "model": self.model_name,
+            "version": version,
+            "previous": previous.version if previous else None,
+            "manifest_sha256": manifest_sha256,
+        }
+        audited = Act(act, actor, reason, details)
         pointer = ChampionPointer(
             version=check_version(version),
             manifest_sha256=manifest_sha256,
-            promoted_at=datetime.now(UTC).isoformat(),
+            promoted_at=audited.at,
             reason=reason,
             actor=actor,
             previous=previous.version if previous else None,
+            act=act,
+            act_id=audited.id,
         )
         name = layout.champion_pointer(self.model_name)
         try:
@@ -228,21 +238,41 @@ class ModelStore:
                 "the champion changed while this run was training; not promoting over it"
             ) from None
         log.info("champion of %s is now %s (%s)", self.model_name, version, reason)
-        details: dict[str, Any] = {
-            "model": self.model_name,
-            "version": version,
-            "previous": pointer.previous,
-            "manifest_sha256": manifest_sha256,
-        }
         try:
-            return AuditLog(self.store).record(Act(act, actor, reason, details))
-        except Exception as exc:
-            from shared.adapters.audit import AuditWriteError
+            return AuditLog(self.store).record(audited)
+        except Exception as exc:  # the move took effect: never reported as failed; its line is written later
+            why = (
+                f"model version {version} is the champion; the audit line of its {act} could not be written yet "
+                f"({type(exc).__name__}: {exc}); the daily monitor writes it (fraudops audit reconcile does now)"
+            )
+            log.error("audit: %s", why)
+            return PendingAct(audited, why)
 
-            raise AuditWriteError(
-                f"model version {version} is the champion now, but the audit line of its {act} could not be "
-                f"written ({type(exc).__name__}); record it by hand and check the audit container"
-            ) from exc
+    def reconcile_audit(self) -> AuditLine | None:
+        """Write the audit line of the champion's move if it never landed (the chain was unwritable then); the line
+        written, or None when the chain already holds it (or the pointer predates act ids)."""
+        from shared.adapters.audit import AuditLog
+
+        pointer = self.pointer()
+        if pointer is None:
+            return None
+        doc = documents.read(self.store, layout.MODELS, layout.champion_pointer(self.model_name), ChampionPointer)[0]
+        if not doc.act_id or not doc.act or not doc.promoted_at:
+            return None
+        chain = AuditLog(self.store)
+        if any(line.id == doc.act_id for line in chain.entries_since(doc.promoted_at[:7])):
+            return None
+        details = {
+            "model": self.model_name,
+            "version": doc.version,
+            "previous": doc.previous,
+            "manifest_sha256": doc.manifest_sha256,
+        }
+        act = Act(doc.act, doc.actor or "unknown", doc.reason or "", details, id=doc.act_id, at=doc.promoted_at)
+        log.warning(
+            "audit: the %s of %s to %s was never recorded; recording it now", doc.act, self.model_name, doc.version
+        )
+        return chain.record(act)
 
     def deprecation(self, version: str) -> Deprecation | None:
         """Who deprecated ``version``, when and why; ``None`` when it is not deprecated."""

@@ -37,6 +37,7 @@ class BlobInfo:
     size: int
     etag: str
     last_modified: datetime
+    blocks: int | None = None  # an append blob's committed blocks (Azure caps them at 50,000); None otherwise
 
 
 class BlobStore(Protocol):
@@ -99,7 +100,9 @@ class AzureBlobStore:
             props = self._service.get_blob_client(container, name).get_blob_properties()
         except ResourceNotFoundError:
             raise BlobNotFoundError(f"blob {container}/{name} does not exist") from None
-        return BlobInfo(container, name, props.size, props.etag, props.last_modified)
+        return BlobInfo(
+            container, name, props.size, props.etag, props.last_modified, props.append_blob_committed_block_count
+        )
 
     def get_bytes(self, container: str, name: str) -> tuple[bytes, str]:
         from azure.core.exceptions import ResourceNotFoundError

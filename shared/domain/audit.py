@@ -6,10 +6,14 @@ A line is canonical JSON (sorted keys, no spaces) of::
      "reason": <why>, "details": {...}, "prev": <hash of line n-1, or GENESIS>, "hash": <sha256 of the rest>}
 
 so rewriting any line changes its hash and breaks the next line's ``prev``; removing or reordering
-lines breaks ``prev`` or ``seq``. ``verify`` walks the lines and names the first broken link. The
-chain alone cannot show lines cut off its *end*: the WORM policy of the ``audit`` container forbids
-that in Azure, and every ``fraudops audit verify`` prints the head (``seq`` and hash) for comparison
-with any copy kept elsewhere (the monitoring report records it daily).
+lines breaks ``prev`` or ``seq``. ``verify`` walks the lines and names the first broken link.
+
+A hash chain alone can be extended by anyone who may append: with the chain's key (``AUDIT_CHAIN_KEY``, a
+Key Vault secret only the app's identity reads), each line also carries ``mac``, an HMAC of its hash, and
+``verify`` given the key refuses a line without a valid one after the first signed line (lines from before
+the key was set stay valid as hashed history). The chain alone cannot show lines cut off its *end*: the
+WORM policy of the ``audit`` container forbids that in Azure, every ``fraudops audit verify`` prints the
+head (``seq`` and hash), and the daily monitoring report compares the head with the one it saw before.
 
 Pure: no I/O here. ``shared.adapters.audit`` appends lines to Blob; this module builds and checks them; the
 line itself is typed (``shared.domain.documents.governance.AuditLine``), and so are its canonical bytes.
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.domain.documents.governance import AUDIT_FIELDS, AuditLine, canonical, digest
+from shared.domain.documents.governance import AUDIT_FIELDS, AuditLine, canonical, digest, signature
 
 GENESIS = "0" * 64
 ACTS = frozenset(
@@ -39,11 +43,24 @@ ACTS = frozenset(
         "access_request",
         "erasure_request",
         "retrain_outcome",
+        "part_sealed",  # the chain goes on in another part (a new month, or the block limit): written by the chain
     }
 )
 MAX_LINE_BYTES = 32 * 1024  # far above any act's details; a line is one append block, read back by the tail
 FIELDS = AUDIT_FIELDS
-__all__ = ["ACTS", "FIELDS", "GENESIS", "Act", "AuditLine", "canonical", "digest", "seal", "verify"]
+__all__ = [
+    "ACTS",
+    "FIELDS",
+    "GENESIS",
+    "Act",
+    "AuditLine",
+    "PendingAct",
+    "canonical",
+    "digest",
+    "seal",
+    "signature",
+    "verify",
+]
 
 
 class UnknownActError(ValueError):
@@ -66,8 +83,17 @@ class Act:
             raise UnknownActError(f"{self.act!r} is not an audited act (one of {', '.join(sorted(ACTS))})")
 
 
-def seal(act: Act, *, seq: int, prev: str) -> AuditLine:
-    """The line for ``act`` after a line of hash ``prev`` (``GENESIS`` for the first)."""
+@dataclass(frozen=True)
+class PendingAct:
+    """An act that took effect but whose audit line could not be written yet: said, and recorded later (the same
+    id, so never twice)."""
+
+    act: Act
+    why: str
+
+
+def seal(act: Act, *, seq: int, prev: str, key: bytes | None = None) -> AuditLine:
+    """The line for ``act`` after a line of hash ``prev`` (``GENESIS`` for the first), signed with ``key``."""
     doc: dict[str, Any] = {
         "seq": seq,
         "id": act.id,
@@ -78,7 +104,8 @@ def seal(act: Act, *, seq: int, prev: str) -> AuditLine:
         "details": act.details,
         "prev": prev,
     }
-    line = AuditLine.model_validate({**doc, "hash": digest(doc)})
+    line_hash = digest(doc)
+    line = AuditLine.model_validate({**doc, "hash": line_hash, "mac": signature(key, line_hash) if key else None})
     size = len(line.to_json())
     if size > MAX_LINE_BYTES:
         raise ValueError(f"an audit line of {size} bytes is over {MAX_LINE_BYTES}: its details are too large")
@@ -101,16 +128,26 @@ class ChainReport:
     head_seq: int | None
     head_hash: str
     broken: Broken | None
+    signed: int = 0  # lines whose signature was checked (0 when verified without the key)
 
     @property
     def intact(self) -> bool:
         return self.broken is None
 
 
-def verify(parts: Iterable[tuple[str, bytes]]) -> ChainReport:
+def verify(parts: Iterable[tuple[str, bytes]], key: bytes | None = None) -> ChainReport:
     """Check every line of ``parts`` (name, content), in order: each parses, its hash matches its content, it
-    follows the line before it (``prev`` and ``seq``). Stops at the first broken link."""
-    prev, expected_seq, count = GENESIS, 0, 0
+    follows the line before it (``prev`` and ``seq``), and with ``key``, from the first signed line on, its
+    signature holds. Stops at the first broken link."""
+    import hmac
+
+    prev, expected_seq, count, signed = GENESIS, 0, 0, 0
+
+    def broken(part: str, number: int, seq: int | None, reason: str) -> ChainReport:
+        return ChainReport(
+            count - 1, expected_seq - 1 if expected_seq else None, prev, Broken(part, number, seq, reason), signed
+        )
+
     for part, content in parts:
         for number, raw in enumerate(content.splitlines(), start=1):
             count += 1
@@ -118,27 +155,34 @@ def verify(parts: Iterable[tuple[str, bytes]]) -> ChainReport:
                 doc = json.loads(raw)  # hashed as stored: the dict, not a re-encoding of the typed line
                 line = AuditLine.from_fields(doc)
             except ValueError:
-                return ChainReport(
-                    count - 1,
-                    expected_seq - 1 if expected_seq else None,
-                    prev,
-                    Broken(
-                        part, number, None, "the line is not an audit entry (not JSON, or other fields than an entry's)"
-                    ),
+                return broken(
+                    part, number, None, "the line is not an audit entry (not JSON, or other fields than an entry's)"
                 )
             seq = line.seq
             if line.hash != digest(doc):
-                reason = "the line was changed after it was written: its hash does not match its content"
-            elif line.prev != prev:
-                reason = (
-                    "the line does not follow the one before it: a line before it was removed, reordered or changed"
+                return broken(
+                    part, number, seq, "the line was changed after it was written: its hash does not match its content"
                 )
-            elif seq != expected_seq:
-                reason = f"the line's sequence number is {seq}, where {expected_seq} was expected"
-            else:
-                prev, expected_seq = line.hash, expected_seq + 1
-                continue
-            return ChainReport(
-                count - 1, expected_seq - 1 if expected_seq else None, prev, Broken(part, number, seq, reason)
-            )
-    return ChainReport(count, expected_seq - 1 if expected_seq else None, prev, None)
+            if line.prev != prev:
+                return broken(
+                    part,
+                    number,
+                    seq,
+                    "the line does not follow the one before it: a line before it was removed, reordered or changed",
+                )
+            if seq != expected_seq:
+                return broken(
+                    part, number, seq, f"the line's sequence number is {seq}, where {expected_seq} was expected"
+                )
+            if key is not None and (line.mac is not None or signed):
+                if line.mac is None or not hmac.compare_digest(line.mac, signature(key, line.hash)):
+                    return broken(
+                        part,
+                        number,
+                        seq,
+                        "the line's signature does not hold: it was written without the chain's key (a forged line) "
+                        "or its signature was changed",
+                    )
+                signed += 1
+            prev, expected_seq = line.hash, expected_seq + 1
+    return ChainReport(count, expected_seq - 1 if expected_seq else None, prev, None, signed)

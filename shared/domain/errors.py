@@ -47,6 +47,10 @@ class OnlineStoreUnavailableError(RetryLaterError):
     """The online store of entity state cannot be reached and the dataset is configured to refuse (503)."""
 
 
+class ErasureBusyError(RetryLaterError):
+    """Another erasure holds the claim: erasures run one at a time."""
+
+
 class NoCustomerColumnError(FraudOpsError):
     """A customer's rights asked of a dataset whose contract names no customer column (400)."""
 

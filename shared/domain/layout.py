@@ -70,9 +70,17 @@ def quarantine_file(dataset: str, version: str, name: str) -> str:
     return f"{dataset}/files/{version}/{name}"
 
 
+def is_quarantined_file(name: str) -> bool:
+    """Whether a blob of ``quarantine`` is a whole refused file (``quarantine_file``), kept as the bank sent it."""
+    parts = name.split("/")
+    return len(parts) >= 4 and parts[1] == "files"
+
+
 # --- curated ------------------------------------------------------------------------------------------
 LABELS_PREFIX: Final = "labels/"  # curated labels, by the ETL's label path
 ERASURES_PREFIX: Final = "_erasures/"  # one marker (the erasure plan) per erased pseudonym
+ERASURE_REQUESTS_PREFIX: Final = "_erasure_requests/"  # one empty blob per erasure asked for and not finished
+ERASURE_LOCK: Final = "_erasure.lock"  # held by the one erasure running (erasures are serialised)
 CONTRACTS_PREFIX: Final = "_contracts/"  # dataset contracts a bank uploaded (fraudops contract upload)
 
 
@@ -104,6 +112,11 @@ def stored_contract(dataset: str) -> str:
 def erasure_marker(pseudonym: str) -> str:
     """The erasure plan of one pseudonym in ``curated``."""
     return f"{ERASURES_PREFIX}{pseudonym}.json"
+
+
+def erasure_request(pseudonym: str) -> str:
+    """An erasure asked for and not finished yet, in ``curated`` (deleted when it is done)."""
+    return f"{ERASURE_REQUESTS_PREFIX}{pseudonym}"
 
 
 # --- models -------------------------------------------------------------------------------------------

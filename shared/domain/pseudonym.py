@@ -7,10 +7,12 @@ outside production, a fixed development key is used and said so in the log. The 
 customer's pseudonym for an access or erasure request, so the clear id is needed only to ask, never
 stored. Without the key a pseudonym cannot be reversed or recomputed from a guessed id; with it, the
 same customer always has the same pseudonym, so joins (labels to predictions, the stream's alerts per
-customer) still work. A value that already is a pseudonym is kept as it is, so data that went through
-one edge and comes back through another (labelled predictions becoming training data) is not hashed
-twice. Transaction ids stay as given. An id is hashed in its canonical form (``canonical``: NFKC, one dash,
-trimmed, case kept), so the spellings a person or a system may give of one id are one customer.
+customer) still work. Every value that reaches an edge is hashed, one already shaped like a pseudonym too:
+a caller who knows a victim's pseudonym (it travels on the alerts hub) cannot add records under it. Internal
+paths (labelled predictions becoming training rows, the dead-letter spool) carry stored pseudonyms
+without passing them through here. Transaction ids stay as given. An id is hashed in its canonical form
+(``canonical``: NFKC, one dash, trimmed, case kept), so the spellings a person or a system may give of one
+id are one customer.
 """
 
 from __future__ import annotations
@@ -59,8 +61,6 @@ class Pseudonymiser:
         text = canonical(str(customer_id))
         if not text:
             return ""
-        if PATTERN.fullmatch(text):
-            return text
         return PREFIX + hmac.new(self._key, text.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
     def many(self, customer_ids: Iterable[str | None]) -> list[str | None]:

@@ -201,6 +201,12 @@ class Settings(BaseSettings):
         validation_alias="CUSTOMER_PSEUDONYM_KEY",
         description="Key of the HMAC that replaces customer ids before anything is stored; unset: a development key.",
     )
+    audit_chain_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="AUDIT_CHAIN_KEY",
+        description="Key that signs each audit line (HMAC), so whoever may append without it cannot forge one; "
+        "unset: lines are hashed, not signed (production refuses to start without it).",
+    )
     admin_key: SecretStr | None = Field(
         default=None,
         validation_alias="ADMIN_KEY",
@@ -347,7 +353,13 @@ class Settings(BaseSettings):
         return self._view(TelemetryConfig)
 
     @field_validator(
-        "fl_admin_key", "admin_key", "fl_bank_keys", "customer_pseudonym_key", "online_store_password", mode="before"
+        "fl_admin_key",
+        "admin_key",
+        "fl_bank_keys",
+        "customer_pseudonym_key",
+        "audit_chain_key",
+        "online_store_password",
+        mode="before",
     )
     @classmethod
     def _unresolved_key_vault_reference_is_unset(cls, value: object) -> object:
@@ -376,6 +388,11 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "APP_ENV=production but CUSTOMER_PSEUDONYM_KEY is not set: customer ids would be pseudonymised "
                     "with the development key"
+                )
+            if self.audit_chain_key is None:
+                raise ValueError(
+                    "APP_ENV=production but AUDIT_CHAIN_KEY is not set: audit lines would be hashed, not signed, and "
+                    "anyone who may append to the audit container could write one that verifies"
                 )
             for name, key in (("FL_ADMIN_KEY", self.fl_admin_key), ("ADMIN_KEY", self.admin_key)):
                 if (key.get_secret_value() if key else "") in EXAMPLE_SECRETS:

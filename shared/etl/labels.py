@@ -164,10 +164,12 @@ def ingest_labels(store: BlobStore, *, name: str, now: datetime | None = None) -
         if not values or all(not v.strip() for v in values):
             continue
         rows_in += 1
-        raw = ",".join(values)[:500]
-        if len(values) != len(header):
-            bad.append((line_number, f"wrong field count: {len(values)} instead of {len(header)}", raw))
+        if len(values) != len(header):  # which field is which is unknown: the row is withheld, its line named
+            withheld = f"(withheld: it may hold other columns than a label's; see line {line_number} of {name})"
+            bad.append((line_number, f"wrong field count: {len(values)} instead of {len(header)}", withheld))
             continue
+        # only a label's own columns are kept (a bank's export may carry the customer's id beside them)
+        raw = ",".join(v for h, v in zip(header, values, strict=True) if h in LABELS.names)[:500]
         reason, row = _check_row(dict(zip(header, values, strict=True)), now)
         if reason is not None:
             bad.append((line_number, reason, raw))

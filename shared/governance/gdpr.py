@@ -21,7 +21,9 @@ from __future__ import annotations
 import html
 import io
 import json
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +34,13 @@ from shared.domain.audit import Act
 from shared.domain.contract import DatasetContract
 from shared.domain.contracts import get_contract
 from shared.domain.documents.governance import ErasureDone, ErasurePlan
-from shared.domain.errors import NoCustomerColumnError
+from shared.domain.errors import NoCustomerColumnError, RetryLaterError
 from shared.domain.pseudonym import Pseudonymiser
 
 if TYPE_CHECKING:
     from shared.scoring.online import OnlineFeatures
+
+log = logging.getLogger(__name__)
 
 PARQUET_CONTAINERS = (layout.CURATED, layout.PREDICTIONS, layout.SCORED)
 LINE_CONTAINERS = (layout.ALERTS, layout.DEADLETTER, layout.QUARANTINE)
@@ -123,7 +127,10 @@ def access(
     pseudonym = pseudonymise(customer_id)
     if not pseudonym:
         raise ValueError("a customer id is needed")
-    answer = AccessAnswer(pseudonym, _find(store, pseudonym, Keys.of(get_contract(dataset)))[0])
+    records, transactions = _find(store, pseudonym, Keys.of(get_contract(dataset)))
+    for (container, name), found in _clear_copies(store, customer_id, transactions).items():
+        records[layout.display(container, name)] = found
+    answer = AccessAnswer(pseudonym, records)
     answer.seconds = time.perf_counter() - started
     AuditLog(store).record(
         Act(
@@ -236,17 +243,67 @@ class ErasureOutcome:
         }
 
 
+NOT_SEARCHED = (
+    "the landing zone (raw/) was not searched: its files hold the clear id, which is never kept, and this "
+    "erasure was resumed without it; ask for the erasure again with the customer's id to erase landed copies"
+)
+RECHECKS = 3  # passes after the first: records that landed while the erasure ran (an ETL that read the list before)
+
+
+def request_erasure(store: BlobStore, pseudonymise: Pseudonymiser, customer_id: str, *, dataset: str) -> str:
+    """Accept an erasure to run in the background: the customer is excluded from now on and the request is
+    pending until done (``erase`` runs it; ``resume_erasures`` finishes any left). The pseudonym; the refusals
+    ``erase`` would give (no customer column, no id) are raised here, before anything is written."""
+    from shared.adapters import erasures
+
+    Keys.of(get_contract(dataset))
+    pseudonym = pseudonymise(customer_id)
+    if not pseudonym:
+        raise ValueError("a customer id is needed")
+    erasures.request(store, pseudonym)
+    return pseudonym
+
+
+def erasure_status(store: BlobStore, pseudonym: str) -> dict[str, Any]:
+    """Where the erasure of ``pseudonym`` stands: ``requested``, ``started`` or ``done`` (with what it did), or
+    ``unknown`` when none was asked for."""
+    from shared.adapters import erasures
+
+    marker = erasures.read_marker(store, pseudonym)[0]
+    pending = pseudonym in erasures.requested(store)
+    if marker is None:
+        return {"customer_pseudonym": pseudonym, "status": "requested" if pending else "unknown"}
+    doc: dict[str, Any] = {
+        "customer_pseudonym": pseudonym,
+        "status": "started" if marker.status == "done" and pending else marker.status,
+        "started_at": marker.started_at,
+    }
+    if marker.status == "done":
+        doc.update(
+            erased_at=marker.erased_at,
+            records=marker.records,
+            places=marker.places,
+            raw_deleted=marker.raw_deleted,
+            raw_pending=marker.raw_pending,
+        )
+    return doc
+
+
 def erase(
     store: BlobStore,
     pseudonymise: Pseudonymiser,
-    customer_id: str,
+    customer_id: str | None,
     *,
     actor: str,
     dataset: str,
     online: OnlineFeatures | None = None,
+    pseudonym: str | None = None,
 ) -> ErasureOutcome:
     """Remove every record about ``customer_id`` wherever it is stored, and keep it out from now on.
 
+    0. The request is recorded (the customer is excluded from every later ETL run at once) and the erasure
+       takes the one claim (``ErasureBusyError`` while another erasure runs: they run one at a time, so two
+       rewriting the same part cannot each keep the other's customer).
     1. The plan (every blob holding the customer, and the new name each is rewritten under; the
        customer's transactions, whose labels go too) is written to the customer's marker first, so a run
        that crashed resumes the same plan (``resumed``).
@@ -254,14 +311,20 @@ def erase(
        resumed run keeps what it wrote).
     3. The curated parts are swapped in the dataset manifest in one conditional write: a new version.
     4. Only then are the old blobs deleted, so no manifest ever points at a deleted part.
-    5. The marker keeps the pseudonym alone: the exclusion list the ETL and the training window read.
-    6. ``raw/``, the landing zone, holds files as the bank sent them, with the clear id: each landed file
+    5. The search runs again: records that landed meanwhile (an ETL run that read the exclusion list just
+       before the request) are erased by a new plan, up to ``RECHECKS`` more passes.
+    6. The marker keeps the pseudonym and what was done: the exclusion list the ETL and the training window read.
+    7. ``raw/``, the landing zone, holds files as the bank sent them, with the clear id: each landed file
        holding the clear id or one of the customer's transactions is deleted once the ETL has processed it
        (its rows live on in ``curated/``, rewritten above); one not processed yet is left and named in
        ``raw_pending``, to erase again after its ETL (deleting it would lose the other customers' rows).
-    7. With ``online`` (a dataset with behavioural features), the online store's state of the customer and of
+       Resumed by pseudonym alone (``customer_id`` None), the landing zone cannot be searched: said in
+       ``raw_pending``.
+    8. With ``online`` (a dataset with behavioural features), the online store's state of the customer and of
        every personal entity of the customer's rows (its cards) is deleted (a resumed run deletes the
        customer's own; the rest expire past the longest window).
+    9. The audit line is written, then the request is no longer pending; if the line cannot be written, the
+       erasure stays pending and a later run records it (the same act id, never twice).
     """
     from shared.adapters import erasures
 
@@ -271,87 +334,171 @@ def erase(
     roles = dict(contract.roles.entities) if contract.roles else {}
     personal = tuple(c for c in dict.fromkeys(roles.values()) if c in contract.personal_names)
     entities: dict[str, set[str]] = {}
-    pseudonym = pseudonymise(customer_id)
+    pseudonym = pseudonymise(customer_id) if customer_id is not None else pseudonym
     if not pseudonym:
         raise ValueError("a customer id is needed")
-    marker, etag = erasures.read_marker(store, pseudonym)
-    resumed = marker is not None and marker.status == "started"
-    if marker is not None and resumed:
-        doc = ErasurePlan(
+    erasures.request(store, pseudonym)
+    with erasures.ErasureLockHandle(store, pseudonym) as claim:
+        marker, etag = erasures.read_marker(store, pseudonym)
+        resumed = marker is not None and marker.status == "started"
+        if marker is not None and resumed:
+            doc = ErasurePlan(
+                pseudonym=pseudonym,
+                started_at=marker.started_at,
+                plan=marker.plan,
+                transactions=marker.transactions,
+                raw=marker.raw,
+                raw_pending=marker.raw_pending,
+                refused_files=marker.refused_files,
+            )
+        else:  # a first request, or a later one (records may have arrived since): plan afresh
+            plan, transactions, entities = _plan(store, pseudonym, keys, personal)
+            raw, pending, refused = (
+                _raw_holding(store, customer_id, set(transactions))
+                if customer_id is not None
+                else ([], [NOT_SEARCHED], [])
+            )
+            doc = ErasurePlan(
+                pseudonym=pseudonym,
+                started_at=_now(),
+                plan=plan,
+                transactions=transactions,
+                raw=raw,
+                raw_pending=pending,
+                refused_files=refused,
+            )
+            etag = erasures.write_marker(store, pseudonym, doc, etag)
+        removed, version = _apply(store, pseudonym, doc, dataset, keys, claim.renew)
+        for name in doc.raw:  # processed landing copies: their rows are in curated/, rewritten above
+            store.delete(layout.RAW, name)
+        for blob in doc.refused_files:  # whole refused files: nothing else holds their rows
+            store.delete(*blob.split("/", 1))
+        places = len(doc.plan)
+        for _ in range(RECHECKS):
+            plan, transactions, more = _plan(store, pseudonym, keys, personal)
+            if not plan:
+                break
+            log.warning("erasure of %s: %d places gained records while it ran; erasing them too", pseudonym, len(plan))
+            doc = doc.model_copy(update={"plan": plan, "transactions": transactions, "raw": []})
+            etag = erasures.write_marker(store, pseudonym, doc, etag)
+            count, newer = _apply(store, pseudonym, doc, dataset, keys, claim.renew)
+            removed, version, places = removed + count, newer or version, places + len(plan)
+            for column, found in more.items():
+                entities.setdefault(column, set()).update(found)
+        states = 0
+        if online is not None:
+            if contract.customer:
+                entities.setdefault(contract.customer, set()).add(pseudonym)
+            states = sum(online.erase_keys({column: key}) for column, found in entities.items() for key in found)
+        seconds = time.perf_counter() - started
+        done = ErasureDone(
             pseudonym=pseudonym,
-            started_at=marker.started_at,
-            plan=marker.plan,
-            transactions=marker.transactions,
-            raw=marker.raw,
-            raw_pending=marker.raw_pending,
+            started_at=doc.started_at,
+            erased_at=_now(),
+            records=removed,
+            places=places,
+            raw_deleted=len(doc.raw) + len(doc.refused_files),
+            raw_pending=doc.raw_pending,
         )
-    else:  # a first request, or a later one (records may have arrived since): plan afresh
-        plan, transactions, entities = _plan(store, pseudonym, keys, personal)
-        raw, pending = _raw_holding(store, customer_id, set(transactions))
-        doc = ErasurePlan(
-            pseudonym=pseudonym,
-            started_at=_now(),
-            plan=plan,
-            transactions=transactions,
-            raw=raw,
-            raw_pending=pending,
-        )
-        etag = erasures.write_marker(store, pseudonym, doc, etag)
-    removed, version = _apply(store, pseudonym, doc, dataset, keys)
-    for name in doc.raw:  # processed landing copies: their rows are in curated/, rewritten above
-        store.delete(layout.RAW, name)
-    states = 0
-    if online is not None:
-        if contract.customer:
-            entities.setdefault(contract.customer, set()).add(pseudonym)
-        states = sum(online.erase_keys({column: key}) for column, found in entities.items() for key in found)
-    seconds = time.perf_counter() - started
-    done = ErasureDone(pseudonym=pseudonym, started_at=doc.started_at, erased_at=_now())
-    erasures.write_marker(store, pseudonym, done, etag)
+        erasures.write_marker(store, pseudonym, done, etag)
     outcome = ErasureOutcome(
         pseudonym,
         removed,
-        len(doc.plan),
+        places,
         version,
         seconds,
         resumed,
-        len(doc.raw),
+        len(doc.raw) + len(doc.refused_files),
         doc.raw_pending,
         states,
     )
+    _audit_erasure(store, actor, done, version=version, seconds=seconds, resumed=resumed)
+    erasures.finished(store, pseudonym)
+    return outcome
+
+
+def _audit_erasure(
+    store: BlobStore, actor: str, done: ErasureDone | Any, *, version: str | None, seconds: float, resumed: bool
+) -> None:
+    """The erasure's audit line, under an id fixed by the run (a later try never writes it twice)."""
+    import hashlib
+
     AuditLog(store).record(
         Act(
             "erasure_request",
             actor,
             "right to erasure (GDPR article 17)",
             {
-                "customer": pseudonym,
-                "records": removed,
-                "places": len(doc.plan),
+                "customer": done.pseudonym,
+                "records": done.records,
+                "places": done.places,
                 "seconds": round(seconds, 3),
                 "dataset_version": version,
                 "resumed": resumed,
             },
+            id=hashlib.sha256(f"erasure {done.pseudonym} {done.started_at}".encode()).hexdigest()[:32],
         )
     )
-    return outcome
 
 
-def _raw_holding(store: BlobStore, customer_id: str, transactions: set[str]) -> tuple[list[str], list[str]]:
-    """Landed files holding the clear id (as a whole field) or one of the transactions: processed, and not yet."""
-    import re
+def resume_erasures(
+    store: BlobStore,
+    pseudonymise: Pseudonymiser,
+    *,
+    actor: str,
+    dataset: str,
+    online: OnlineFeatures | None = None,
+) -> list[ErasureOutcome]:
+    """Finish every erasure asked for and not done (a background run the instance lost, a claim that was busy,
+    an audit line that could not be written); the outcomes. One still busy stays pending for the next run."""
+    from shared.adapters import erasures
 
+    outcomes = []
+    for pseudonym in erasures.requested(store):
+        marker = erasures.read_marker(store, pseudonym)[0]
+        if marker is not None and marker.status == "done":  # done, its audit line not written: write it now
+            _audit_erasure(store, actor, marker, version=None, seconds=0.0, resumed=True)
+            erasures.finished(store, pseudonym)
+            continue
+        try:
+            outcomes.append(
+                erase(store, pseudonymise, None, actor=actor, dataset=dataset, online=online, pseudonym=pseudonym)
+            )
+        except RetryLaterError as err:
+            log.warning("erasure of %s stays pending: %s", pseudonym, err)
+    return outcomes
+
+
+def _clear_copies(
+    store: BlobStore, customer_id: str, transactions: set[str] | list[str]
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The landed and refused files holding the clear id (as given, or canonical) or one of the customer's
+    transactions as a whole field, with the records holding it (``shared.governance.clear_copies``)."""
+    from shared.domain.pseudonym import canonical
+    from shared.governance import clear_copies
+
+    needles = {customer_id, canonical(customer_id), *transactions}
+    found = {}
+    for container, name in clear_copies.clear_names(store):
+        records = clear_copies.matching(store, container, name, needles)
+        if records:
+            found[container, name] = records
+    return found
+
+
+def _raw_holding(store: BlobStore, customer_id: str, transactions: set[str]) -> tuple[list[str], list[str], list[str]]:
+    """Copies holding the clear id or one of the transactions: landed files processed and not yet (by name in
+    ``raw``), and whole refused files (``quarantine/...``, deleted: their rows are nowhere else)."""
     processed = _processed(store)
-    needles = [customer_id, *sorted(transactions)]
-    field_of = re.compile(
-        rb"(?:^|[,;\t\"])(?:" + b"|".join(re.escape(n.encode()) for n in needles) + rb")(?:$|[,;\t\"\r\n])", re.M
-    )
     holding: list[str] = []
     pending: list[str] = []
-    for name in store.list_names(layout.RAW):
-        if field_of.search(store.get_bytes(layout.RAW, name)[0]):
+    refused: list[str] = []
+    for container, name in _clear_copies(store, customer_id, transactions):
+        if container == layout.QUARANTINE:
+            refused.append(layout.display(container, name))
+        else:
             (holding if layout.display(layout.RAW, name) in processed else pending).append(name)
-    return holding, pending
+    return holding, pending, refused
 
 
 def _processed(store: BlobStore) -> set[str]:
@@ -389,8 +536,11 @@ def _plan(
     return plan, sorted(transactions), entities
 
 
-def _apply(store: BlobStore, pseudonym: str, doc: ErasurePlan, dataset: str, keys: Keys) -> tuple[int, str | None]:
-    """Rewrite, swap in the manifest, then delete: idempotent, so a resumed run finishes the same plan."""
+def _apply(
+    store: BlobStore, pseudonym: str, doc: ErasurePlan, dataset: str, keys: Keys, renew: Callable[[], None]
+) -> tuple[int, str | None]:
+    """Rewrite, swap in the manifest, then delete: idempotent, so a resumed run finishes the same plan. ``renew``
+    keeps the claim through a long plan."""
     from shared.domain.errors import BlobExistsError, BlobNotFoundError
     from shared.etl import manifest
 
@@ -399,6 +549,7 @@ def _apply(store: BlobStore, pseudonym: str, doc: ErasurePlan, dataset: str, key
     curated: dict[str, manifest.CuratedFile] = {}
     listed = {f.path: f for f in manifest.read_manifest(store, dataset)[0].files}
     for old, new in doc.plan.items():
+        renew()
         container, name = old.split("/", 1)
         new_name = new.split("/", 1)[1]
         try:

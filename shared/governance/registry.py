@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.adapters.audit import AuditLog
 from shared.adapters.model_store import ModelStore
+from shared.domain.audit import PendingAct
 from shared.domain.documents.governance import AuditLine
 from shared.domain.documents.model import Deprecation
 from shared.domain.errors import ModelDeprecatedError, RegistryError
@@ -20,8 +21,18 @@ from shared.domain.errors import ModelDeprecatedError, RegistryError
 MOVES = ("promotion", "rollback")
 
 
-def moved(line: AuditLine) -> dict[str, Any]:
-    """What a promotion or rollback's audit line says, in brief: the summary the CLI and the admin route give."""
+def moved(line: AuditLine | PendingAct) -> dict[str, Any]:
+    """What a promotion or rollback's audit line says, in brief: the summary the CLI and the admin route give. A
+    move whose line could not be written yet took effect all the same: said, with why (``audit_pending``)."""
+    if isinstance(line, PendingAct):
+        details = line.act.details
+        return {
+            "champion": details["version"],
+            "previous": details["previous"],
+            "act": line.act.act,
+            "audit_seq": None,
+            "audit_pending": line.why,
+        }
     details = line.details
     return {
         "champion": details["version"],
@@ -103,7 +114,7 @@ class Registry:
             "history": self.history(version),
         }
 
-    def promote(self, version: str, *, actor: str, reason: str) -> AuditLine:
+    def promote(self, version: str, *, actor: str, reason: str) -> AuditLine | PendingAct:
         """Make ``version`` the champion (any published, non-deprecated version whose files match its manifest)."""
         self.models.file(version, "model.onnx")  # its bytes still match the manifest's digest
         pointer = self.models.pointer()
@@ -113,7 +124,7 @@ class Registry:
             version, expected_etag=pointer.etag if pointer else None, reason=reason, actor=actor, act="promotion"
         )
 
-    def rollback(self, *, to: str | None, actor: str, reason: str) -> AuditLine:
+    def rollback(self, *, to: str | None, actor: str, reason: str) -> AuditLine | PendingAct:
         """Move the champion back to ``to`` (default: the champion before the current one), an earlier version."""
         pointer = self.models.pointer()
         if pointer is None:

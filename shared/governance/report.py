@@ -7,7 +7,8 @@ bank's compliance people, from the records it already keeps.
 * bank key changes (the audit chain);
 * retrain outcomes and federated round transitions, counted (the audit chain);
 * realised performance per model version where labels have arrived (the monitoring join);
-* whether the audit chain is intact, and its head.
+* whether the audit chain is intact, and its head;
+* how many erasures were asked for and are not finished (``fraudops gdpr resume`` finishes them).
 
 Written to ``reports/audit/<YYYY-MM>.json`` and ``.html``; it holds no customer id, clear or pseudonymised.
 """
@@ -45,6 +46,7 @@ def month_bounds(month: str) -> tuple[date, date]:
 
 def audit_report(store: BlobStore, config: GovernanceConfig, month: str) -> AuditReport:
     """Build the month's report, write it as JSON and HTML under ``reports/audit/``, return it."""
+    from shared.adapters.erasures import requested
     from shared.monitoring.realised import realised
     from shared.monitoring.served import join_labels, load_labels, load_served
 
@@ -83,6 +85,7 @@ def audit_report(store: BlobStore, config: GovernanceConfig, month: str) -> Audi
             "head_hash": chain.head_hash,
             "broken": asdict(chain.broken) if chain.broken else None,
         },
+        erasures_pending=len(requested(store)),
     )
     documents.write(store, layout.REPORTS, layout.audit_report(month), report)
     store.put_bytes(
@@ -130,6 +133,8 @@ def _html(report: AuditReport) -> str:
         table(report.model_changes),
         "<h2>Access and erasure requests</h2>",
         table(report.data_subject_requests),
+        f"<p>{report.erasures_pending} erasures asked for and not finished when this report was written"
+        f"{' (fraudops gdpr resume finishes them)' if report.erasures_pending else ''}.</p>",
         "<h2>Bank key changes</h2>",
         table(report.key_changes),
         "<h2>Retrains and federated rounds</h2>",

@@ -277,14 +277,16 @@ def test_erasure_removes_every_record_and_keeps_the_customer_out(admin, store, s
     assert _holding(store, ",ann\n") == ["raw/bank.csv"]  # the clear id: only in the bank's own upload
     store.put_bytes("raw", "late.csv", bank_file)  # landed, its ETL not run yet
     r = admin.post("/api/admin/gdpr/erase", json={"customer_id": "ann"}, headers=_headers())
-    assert r.status_code == 200, r.text
+    assert r.status_code == 202, r.text  # accepted: it runs in the background, and says where to look
+    assert r.json()["status"] == "requested" and r.json()["location"] == f"/api/admin/gdpr/erasures/{ann}"
+    done = _until_done(admin, r.json()["location"])
     # two curated rows, the quarantined line, the prediction, the label of its transaction
-    assert r.json()["records"] == 5 and r.json()["places"] == 4 and not r.json()["resumed"]
-    assert r.json()["raw_deleted"] == 2  # the processed bank file and labels file
-    assert r.json()["raw_pending"] == ["late.csv"]  # not processed: named, to erase again after its ETL
+    assert done["records"] == 5 and done["places"] == 4
+    assert done["raw_deleted"] == 2  # the processed bank file and labels file
+    assert done["raw_pending"] == ["late.csv"]  # not processed: named, to erase again after its ETL
     assert _holding(store, ",ann\n") == ["raw/late.csv"] and store.list_names("raw") == ["late.csv"]
     store.delete("raw", "late.csv")
-    assert r.json()["dataset_version"] != before and _manifest_points_only_at_existing_parts(store)
+    assert read_manifest(store, "creditcard")[0].version != before and _manifest_points_only_at_existing_parts(store)
     assert _holding(store, ann) == [] and _holding(store, "http-ann") == []
     assert (
         len(_holding(store, ben)) == 2 and len(_holding(store, "http-ben")) == 2
@@ -298,6 +300,115 @@ def test_erasure_removes_every_record_and_keeps_the_customer_out(admin, store, s
     store.put_bytes("raw", "bank-again.csv", bank_file)
     again = run_etl(store, settings.etl, name="bank-again.csv")
     assert again.rows_erased == 3 and _holding(store, ann) == []  # two valid rows and the refused one
+
+
+def _until_done(admin, location: str, seconds: float = 60.0) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status = admin.get(location, headers=_headers())
+        assert status.status_code == 200, status.text
+        if status.json()["status"] == "done":
+            return status.json()
+        time.sleep(0.1)
+    raise AssertionError(f"the erasure at {location} did not finish in {seconds} s: {status.json()}")
+
+
+def test_two_erasures_asked_for_at_once_both_take_effect(admin, store, settings):
+    """Issue 39, finding 2: two erasures rewriting the same part each kept the other's customer, and the audit
+    chain recorded the second as done with 0 records. Now they run one at a time (a claim) and each checks again
+    after its commit; both customers are gone, each audited with its own records."""
+    from shared.domain.pseudonym import for_settings
+
+    _two_customers(admin, store, settings)
+    ann, ben = (for_settings(settings)(c) for c in ("ann", "ben"))
+    assert _holding(store, ann) and _holding(store, ben)
+    locations = [
+        admin.post("/api/admin/gdpr/erase", json={"customer_id": c}, headers=_headers()).json()["location"]
+        for c in ("ann", "ben")
+    ]
+    assert admin.get("/api/admin/gdpr/erasures/" + "cust_" + "0" * 32, headers=_headers()).status_code == 404
+    outcomes = [_until_done(admin, where) for where in locations]
+    assert _holding(store, ann) == [] and _holding(store, ben) == []
+    assert [o["records"] for o in outcomes] == [5, 3]  # ben: one curated row, the prediction, its label
+    audited = {
+        e.details["customer"]: e.details["records"] for e in AuditLog(store).entries() if e.act == "erasure_request"
+    }
+    assert audited == {ann: 5, ben: 3} and _manifest_points_only_at_existing_parts(store)
+    assert "_erasure.lock" not in store.list_names("curated")  # released
+
+
+def test_an_erasure_waits_for_the_running_one_and_erases_what_landed_while_it_ran(store, settings, monkeypatch):
+    """Issue 39, finding 2 at the library's level: while one erasure holds the claim another is refused with why
+    (the route's background run waits and retries); a part that lands while an erasure runs (an ETL that read
+    the exclusion list before the request) is found again after the commit and erased too."""
+    from shared.domain.errors import ErasureBusyError
+    from shared.domain.pseudonym import for_settings
+    from shared.etl.service import run_etl
+    from shared.governance.gdpr import erase
+
+    features = [f"V{i}" for i in range(1, 29)] + ["Amount"]
+    header = ",".join(["Time", *features, "Class", "transaction_id", "customer_id"])
+
+    def upload(name: str, rows: list[tuple[int, str]]) -> None:
+        lines = [f"{t},{','.join(['0.1'] * 28)},5,0,{name}-{t},{c}" for t, c in rows]
+        store.put_bytes("raw", name, ("\n".join([header, *lines]) + "\n").encode())
+        run_etl(store, settings.etl, name=name)
+
+    upload("one.csv", [(1, "ann"), (2, "ben")])
+    p = for_settings(settings)
+
+    class Interleaved:
+        """The store, but while ann's erasure rewrites its first part, ben's erasure is asked for and a file the
+        ETL accepted before the request lands (an ETL run that read the exclusion list first)."""
+
+        def __init__(self, inner) -> None:
+            self.inner, self.busy = inner, None
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def put_bytes(self, container, name, data, **kwargs):
+            if "-erased-" in name and self.busy is None:
+                with pytest.raises(ErasureBusyError) as refused:
+                    erase(self.inner, p, "ben", actor="test", dataset="creditcard")
+                self.busy = str(refused.value)
+                with monkeypatch.context() as m:  # an ETL run that read the exclusion list before the request
+                    m.setattr("shared.etl.service.erased", lambda _store: frozenset())
+                    upload("two.csv", [(3, "ann")])
+            return self.inner.put_bytes(container, name, data, **kwargs)
+
+    interleaved = Interleaved(store)
+    first = erase(interleaved, p, "ann", actor="test", dataset="creditcard")
+    assert "another erasure is running" in interleaved.busy and "runs after it" in interleaved.busy
+    assert first.records_removed == 2 and _holding(store, p("ann")) == []  # the part that landed meanwhile too
+    second = erase(store, p, "ben", actor="test", dataset="creditcard")
+    assert second.records_removed == 1 and _holding(store, p("ben")) == []
+
+
+def test_an_erasure_the_instance_lost_is_resumed_and_counted_as_pending_until_then(admin, store, settings, capsys):
+    """Issue 39, finding 5: an erasure interrupted was never resumed or reported. A request accepted and never run
+    (the instance recycled) is pending: listed by the monthly report, finished by ``fraudops gdpr resume`` (the
+    daily monitor runs the same), which says it could not search the landing zone without the clear id."""
+    from cli.main import main
+    from shared.adapters.erasures import requested
+    from shared.domain.pseudonym import for_settings
+    from shared.governance.gdpr import request_erasure
+    from shared.governance.report import audit_report
+
+    _two_customers(admin, store, settings)
+    ann = for_settings(settings)("ann")
+    assert request_erasure(store, for_settings(settings), "ann", dataset="creditcard") == ann  # and then nothing ran
+    assert requested(store) == [ann]
+    month = time.strftime("%Y-%m", time.gmtime())
+    assert audit_report(store, settings.governance, month).erasures_pending == 1
+    status = admin.get(f"/api/admin/gdpr/erasures/{ann}", headers=_headers()).json()
+    assert status["status"] == "requested"
+    assert main(["gdpr", "resume"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    [finished] = out["finished"]
+    assert finished["records"] == 5 and out["still_pending"] == []
+    assert "was not searched" in finished["raw_pending"][0]
+    assert _holding(store, ann) == [] and audit_report(store, settings.governance, month).erasures_pending == 0
 
 
 def test_an_erasure_that_crashed_midway_resumes_and_never_leaves_the_manifest_dangling(admin, store, settings):

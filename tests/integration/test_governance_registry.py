@@ -127,3 +127,53 @@ def test_an_empty_append_blob_left_by_a_crash_takes_the_next_act_in_azurite(stor
     second = log.record(Act("promotion", "ops@bank", "and the next", {"version": VERSIONS[1]}))
     assert (first.seq + 1, first.hash) == (second.seq, second.prev)
     assert [e.reason for e in log.entries("2030-01")] == ["after the crash", "and the next"]
+
+
+def test_azurite_reports_the_block_count_a_part_is_sealed_by(store):
+    """Issue 39, finding 7, against the real storage API: the block count the writer seals a part by is the append
+    blob's committed block count, as Azure (and Azurite) report it; a part is sealed before the cap."""
+    from datetime import UTC, datetime
+
+    from shared.domain.audit import Act
+
+    at = datetime(2031, 2, 15, tzinfo=UTC)
+    log = AuditLog(store, clock=lambda: at, max_blocks=3)
+    for i in range(4):
+        log.record(Act("promotion", "ops@bank", f"act {i}", {"version": VERSIONS[0]}))
+    assert store.info(CONTAINER, "chain/2031-02.jsonl").blocks == 3  # two acts and the seal
+    assert store.info(CONTAINER, "chain/2031-02.2.jsonl").blocks == 2
+    assert log.verify().intact
+
+
+def test_a_move_whose_audit_line_fails_is_reported_done_and_recorded_later_once(registry, store, settings):
+    """Issue 39, finding 7: a promotion moved the champion and then reported failure when the audit line could
+    not be written. Now the move is reported as done with why its line is pending; the monitor's reconcile
+    (``fraudops audit reconcile``) writes the line once, with the move's own id and time."""
+    from shared.domain.audit import PendingAct
+    from shared.governance.registry import moved
+
+    class ChainDown:
+        """The store, but the audit container refuses every append (throttled, or a policy misconfigured)."""
+
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def append(self, container, name, data, *, position):
+            raise ConnectionError("the audit container is unreachable")
+
+    down = Registry(ModelStore(ChainDown(store), settings.model_name), AuditLog(store))
+    result = down.rollback(to=VERSIONS[1], actor="ops@bank", reason="bad release")
+    assert isinstance(result, PendingAct)
+    summary = moved(result)
+    assert summary["champion"] == VERSIONS[1] and summary["audit_seq"] is None
+    assert "is the champion" in summary["audit_pending"] and "could not be written yet" in summary["audit_pending"]
+    assert registry.models.pointer().version == VERSIONS[1]  # it took effect
+    assert [e.act for e in AuditLog(store).entries()][-1] == "promotion"  # and the chain does not know yet
+    line = registry.models.reconcile_audit()
+    assert line is not None and line.act == "rollback" and line.id == result.act.id and line.at == result.act.at
+    assert line.details["version"] == VERSIONS[1] and line.details["previous"] == VERSIONS[2]
+    assert registry.models.reconcile_audit() is None  # never twice
+    assert registry.history()[-1]["act"] == "rollback" and AuditLog(store).verify().intact

@@ -131,11 +131,14 @@ def test_a_retried_append_that_had_landed_is_not_written_twice():
 def test_the_chain_runs_on_across_months(store):
     november = _acts(AuditLog(store, clock=_clock(11)), 2)
     december = _acts(AuditLog(store, clock=_clock(12)), 2)
-    assert december[0].seq == 2 and december[0].prev == november[-1].hash
     log = AuditLog(store)
+    sealed = log.entries("2026-11")[-1]  # November is closed by a line naming the next part, then chained on
+    assert sealed.act == "part_sealed" and sealed.prev == november[-1].hash
+    assert sealed.details == {"part": "chain/2026-11.jsonl", "next": "chain/2026-12.jsonl"}
+    assert december[0].seq == 3 and december[0].prev == sealed.hash
     assert [name for name, _ in log.parts()] == ["chain/2026-11.jsonl", "chain/2026-12.jsonl"]
-    assert log.verify().intact and log.verify().lines == 4
-    assert [e.seq for e in log.entries("2026-12")] == [2, 3]
+    assert log.verify().intact and log.verify().lines == 5
+    assert [e.seq for e in log.entries("2026-12")] == [3, 4]
     # a whole month deleted is a broken link too
     store.delete(CONTAINER, "chain/2026-11.jsonl")
     assert "does not follow" in log.verify().broken.reason
@@ -179,3 +182,74 @@ def test_a_foreign_blob_in_the_chain_folder_is_ignored_not_a_permanent_break(sto
     assert report.intact and report.lines == 2
     assert [e.reason for e in log.entries()] == ["reason 0", "reason 1"]
     assert "not chain parts" in caplog.text
+
+
+def test_two_instances_straddling_a_month_boundary_do_not_fork_the_chain(store):
+    """Issue 39, finding 8: an instance still in November and one already in December each chained a line to
+    the same head (one in each month's part): a permanent false break. Now the first December write seals
+    November; the November instance's append to the old part then fails, and it follows the seal."""
+    november, december = AuditLog(store, clock=_clock(11)), AuditLog(store, clock=_clock(12))
+    _acts(november, 2)
+    real_tail = AuditLog._tail
+    raced = []
+
+    def racing_tail(self, part):
+        found = real_tail(self, part)
+        if self is november and not raced:  # November read its tail; December writes before it appends
+            raced.append(_acts(december, 1)[0])
+        return found
+
+    AuditLog._tail = racing_tail
+    try:
+        late = november.record(Act("rollback", "admin-key:1a2b3c4d", "late november act"))
+    finally:
+        AuditLog._tail = real_tail
+    report = AuditLog(store).verify()
+    assert report.intact, report.broken
+    assert late.prev == raced[0].hash and late.seq == raced[0].seq + 1  # after December's line, not forked
+    assert [e.act for e in AuditLog(store).entries()] == [
+        "promotion",
+        "promotion",
+        "part_sealed",
+        "promotion",
+        "rollback",
+    ]
+
+
+def test_a_part_is_sealed_before_the_block_cap_and_the_chain_goes_on(store):
+    """Issue 39, finding 7: Azure caps an append blob at 50,000 blocks (one per line) and every act after that
+    would fail for the rest of the month. A part is sealed before the cap; the month goes on in the next part."""
+    log = AuditLog(store, clock=_clock(11), max_blocks=3)
+    lines = _acts(log, 5)
+    names = [name for name, _ in log.parts()]
+    assert names == ["chain/2026-11.jsonl", "chain/2026-11.2.jsonl", "chain/2026-11.3.jsonl"]
+    assert [len(content.splitlines()) for _, content in log.parts()] == [3, 3, 1]  # two acts and a seal, ...
+    assert log.verify().intact and [e.reason for e in log.entries() if e.act == "promotion"] == [
+        f"reason {i}" for i in range(5)
+    ]
+    assert [e.seq for e in log.entries("2026-11")] == list(range(7)) and lines[-1].seq == 6
+
+
+def test_a_signed_chain_refuses_a_line_written_without_its_key(store):
+    """Issue 39, finding 8: the chain was an unkeyed hash chain, so anyone who could append (the app identity,
+    the Dask workers that run as it) wrote lines that verified ("approved by CRO"). Signed with the chain's key,
+    a forged line (a valid hash, no valid signature) is the first broken link."""
+    from shared.domain.audit import seal
+
+    history = AuditLog(store, clock=_clock(11), key=None)
+    _acts(history, 1)  # a line from before the key was set: hashed history, still valid
+    signed = AuditLog(store, clock=_clock(11), key=b"chain-key")
+    _acts(signed, 2)
+    assert signed.verify().intact and signed.verify().signed == 2
+    head = signed.entries()[-1]
+    forged = seal(Act("promotion", "CRO", "approved by CRO", {"version": "v-evil"}), seq=head.seq + 1, prev=head.hash)
+    [(part, content)] = list(signed.parts())
+    store.append(CONTAINER, part, forged.to_json(), position=len(content))
+    assert history.verify().intact  # without the key only the hashes are checked, and they hold
+    report = signed.verify()
+    assert not report.intact and report.broken.seq == 3 and "signature does not hold" in report.broken.reason
+    wrong_key = seal(Act("promotion", "CRO", "again"), seq=4, prev=forged.hash, key=b"guessed")
+    assert (
+        wrong_key.mac
+        and wrong_key.mac != seal(Act("promotion", "CRO", "again"), seq=4, prev=forged.hash, key=b"chain-key").mac
+    )

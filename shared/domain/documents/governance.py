@@ -2,13 +2,15 @@
 the monthly audit report (``reports``).
 
 The audit line is hashed: its stored form is canonical JSON (sorted keys, no spaces, ASCII) of exactly
-``AUDIT_FIELDS``, and the hash is sha256 of that form without ``hash``. It therefore carries no
-``schema_version`` on the wire (a new key would be a new chain format): its version is its field set.
+``AUDIT_FIELDS`` (and ``mac``, its signature, once the chain is keyed), and the hash is sha256 of that form
+without ``hash`` and ``mac``. It therefore carries no ``schema_version`` on the wire (a new key would be a
+new chain format): its version is its field set.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any, Final
 
@@ -17,6 +19,7 @@ from pydantic import Field
 from shared.domain.documents import StoredDocument
 
 AUDIT_FIELDS: Final = ("seq", "id", "at", "act", "actor", "reason", "details", "prev", "hash")
+SIGNED_FIELDS: Final = (*AUDIT_FIELDS, "mac")  # a line signed with the chain's key
 
 
 def canonical(doc: dict[str, Any]) -> bytes:
@@ -25,12 +28,18 @@ def canonical(doc: dict[str, Any]) -> bytes:
 
 
 def digest(doc: dict[str, Any]) -> str:
-    """The hash of a line: sha256 of its canonical JSON without the ``hash`` field."""
-    return hashlib.sha256(canonical({k: v for k, v in doc.items() if k != "hash"})).hexdigest()
+    """The hash of a line: sha256 of its canonical JSON without the ``hash`` and ``mac`` fields."""
+    return hashlib.sha256(canonical({k: v for k, v in doc.items() if k not in ("hash", "mac")})).hexdigest()
+
+
+def signature(key: bytes, line_hash: str) -> str:
+    """The line's ``mac``: HMAC-SHA256 of its hash under the chain's key (``AUDIT_CHAIN_KEY``, in Key Vault)."""
+    return hmac.new(key, line_hash.encode("ascii"), hashlib.sha256).hexdigest()
 
 
 class AuditLine(StoredDocument):
-    """One sealed act of the audit chain: its place (``seq``, ``prev``), what, who, why, and its own hash."""
+    """One sealed act of the audit chain: its place (``seq``, ``prev``), what, who, why, its own hash, and its
+    signature (``mac``) when the chain is keyed."""
 
     seq: int
     id: str
@@ -41,10 +50,12 @@ class AuditLine(StoredDocument):
     details: dict[str, Any] = Field(default_factory=dict)
     prev: str
     hash: str
+    mac: str | None = None
 
     def fields(self) -> dict[str, Any]:
-        """The line's stored fields (exactly ``AUDIT_FIELDS``), as hashed."""
-        return {name: getattr(self, name) for name in AUDIT_FIELDS}
+        """The line's stored fields (``AUDIT_FIELDS``, and ``mac`` when signed), as hashed."""
+        names = SIGNED_FIELDS if self.mac is not None else AUDIT_FIELDS
+        return {name: getattr(self, name) for name in names}
 
     def to_json(self) -> bytes:
         """The line as appended: its canonical JSON and a newline."""
@@ -55,8 +66,9 @@ class AuditLine(StoredDocument):
 
     @classmethod
     def from_fields(cls, doc: object) -> AuditLine:
-        """A stored line's parsed JSON; ``ValueError`` unless it has exactly the fields of an entry, well typed."""
-        if not isinstance(doc, dict) or set(doc) != set(AUDIT_FIELDS):
+        """A stored line's parsed JSON; ``ValueError`` unless it has exactly the fields of an entry (signed or
+        not), well typed."""
+        if not isinstance(doc, dict) or set(doc) not in (set(AUDIT_FIELDS), set(SIGNED_FIELDS)):
             raise ValueError("fields")
         return cls.model_validate(doc, strict=True)
 
@@ -77,6 +89,10 @@ class ErasureMarker(StoredDocument):
     transactions: list[str] = Field(default_factory=list)
     raw: list[str] = Field(default_factory=list)  # processed landed files to delete
     raw_pending: list[str] = Field(default_factory=list)  # landed files not processed yet
+    refused_files: list[str] = Field(default_factory=list)  # whole refused files ("quarantine/...") to delete
+    records: int | None = None  # once done: what was removed
+    places: int | None = None
+    raw_deleted: int | None = None
 
 
 class ErasurePlan(StoredDocument):
@@ -89,15 +105,29 @@ class ErasurePlan(StoredDocument):
     transactions: list[str]
     raw: list[str]
     raw_pending: list[str]
+    refused_files: list[str] = Field(default_factory=list)
 
 
 class ErasureDone(StoredDocument):
-    """The marker of a finished erasure: the pseudonym and the times only (the exclusion list)."""
+    """The marker of a finished erasure: the pseudonym, the times and what was done (the exclusion list)."""
 
     pseudonym: str
     status: str = "done"
     started_at: str
     erased_at: str
+    records: int | None = None
+    places: int | None = None
+    raw_deleted: int | None = None
+    raw_pending: list[str] = Field(default_factory=list)
+
+
+class ErasureLock(StoredDocument):
+    """``curated/_erasure.lock``: which erasure runs, since when, and until when its claim holds unless renewed."""
+
+    holder: str
+    pseudonym: str
+    acquired_at: str
+    expires_at: str
 
 
 class AuditReport(StoredDocument):
@@ -112,3 +142,4 @@ class AuditReport(StoredDocument):
     round_transitions: int
     realised: list[dict[str, Any]]
     audit_chain: dict[str, Any]
+    erasures_pending: int = 0  # asked for and not finished when the report was written

@@ -108,6 +108,8 @@ class ChampionPointer(StoredDocument):
     reason: str | None = None
     actor: str | None = None
     previous: str | None = None
+    act: str | None = None  # "promotion" or "rollback": the audited act that moved it
+    act_id: str | None = None  # that act's id in the audit chain (a move whose line failed is recorded later)
 
 
 class Deprecation(StoredDocument):

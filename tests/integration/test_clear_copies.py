@@ -1,0 +1,88 @@
+"""Issue 39, finding 1: the copies that keep a customer's clear id (landed files in any format the ETL takes,
+whole files the ETL refused, refused label rows) are found by the right of access and removed by erasure.
+
+Before: a refused file went to ``quarantine/<dataset>/files/`` unchanged and access found 0 records there;
+erasure searched ``raw/`` with a byte regex, so a landed ``.csv.gz`` or ``.parquet`` was neither deleted nor
+listed; a refused label row kept every column of the bank's export."""
+
+from __future__ import annotations
+
+import gzip
+import io
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shared.domain.pseudonym import for_settings
+from shared.etl.labels import ingest_labels
+from shared.etl.service import run_etl
+from shared.governance.gdpr import access, erase
+
+FEATURES = [f"V{i}" for i in range(1, 29)] + ["Amount"]
+HEADER = ["Time", *FEATURES, "Class", "transaction_id", "customer_id"]
+
+
+def _rows(customers: list[str], prefix: str) -> list[list[object]]:
+    return [[t, *([0.1] * 28), 5.0, 0, f"{prefix}-{t}", c] for t, c in enumerate(customers, start=1)]
+
+
+def _csv(rows: list[list[object]]) -> bytes:
+    return ("\n".join(",".join(map(str, r)) for r in [HEADER, *rows]) + "\n").encode()
+
+
+def _parquet(rows: list[list[object]]) -> bytes:
+    table = pa.table({name: [r[i] for r in rows] for i, name in enumerate(HEADER)})
+    out = io.BytesIO()
+    pq.write_table(table, out, row_group_size=2)  # several row groups: searched one at a time
+    return out.getvalue()
+
+
+def test_landed_files_in_every_format_and_refused_files_are_found_and_erased(store, settings):
+    p = for_settings(settings)
+    store.put_bytes("raw", "day1.csv.gz", gzip.compress(_csv(_rows(["ann", "ben", "joanne"], "gz"))))
+    store.put_bytes("raw", "day2.parquet", _parquet(_rows(["ben", "ann", "ben", "joanne", "ann"], "pq")))
+    for name in ("day1.csv.gz", "day2.parquet"):
+        assert run_etl(store, settings.etl, name=name).status == "processed"
+    # a file the ETL refuses whole (no Class column): moved to quarantine as sent, clear ids and all
+    refused = b"Time,Amount,customer_id\n1,5.0,ann\n2,7.0,ben\n"
+    store.put_bytes("raw", "broken.csv", refused)
+    rejected = run_etl(store, settings.etl, name="broken.csv")
+    assert rejected.status == "rejected" and rejected.quarantine
+    found = access(store, p, " ann ", actor="test", dataset="creditcard")  # the id as a person may type it
+    where = found.summary()["where"]
+    assert where["raw/day1.csv.gz"] == 1 and where["raw/day2.parquet"] == 2
+    assert where[rejected.quarantine] == 1  # the refused file's line, found by the clear id
+    assert all("joanne" not in str(r) for rows in found.records.values() for r in rows)  # a whole field only
+    outcome = erase(store, p, "ann", actor="test", dataset="creditcard")
+    assert outcome.raw_deleted == 3  # both landed files (processed) and the refused file
+    assert store.list_names("raw") == [] and not store.list_names("quarantine", rejected.quarantine.split("/", 1)[1])
+    assert access(store, p, "ann", actor="test", dataset="creditcard").count == 0
+
+
+def test_a_landed_parquet_not_processed_yet_is_named_pending_and_read_by_ranges(store, settings):
+    p = for_settings(settings)
+    store.put_bytes("raw", "later.parquet", _parquet(_rows(["ann", "ben"] * 50, "late")))
+    whole = []
+    for method in ("get_bytes", "download_chunks"):  # a Parquet file is read by ranges, never downloaded whole
+        real = getattr(store, method)
+        setattr(store, method, lambda c, n, *a, _real=real, **k: whole.append(n) or _real(c, n, *a, **k))
+    found = access(store, p, "ann", actor="test", dataset="creditcard")
+    assert found.summary()["where"] == {"raw/later.parquet": 50}
+    assert "later.parquet" not in whole
+    outcome = erase(store, p, "ann", actor="test", dataset="creditcard")
+    assert outcome.raw_pending == ["later.parquet"] and store.list_names("raw") == ["later.parquet"]
+
+
+def test_a_refused_label_row_keeps_only_a_label_s_columns(store, settings):
+    labels = (
+        "transaction_id,label,labelled_at,customer_id\n"
+        "t-1,1,2026-12-01T10:00:00Z,ann-clear-0001\n"
+        "t-2,7,2026-12-01T10:00:00Z,ben-clear-0002\n"  # label 7: refused
+        "t-3,1,2026-12-01T10:00:00Z,carol-clear-0003,extra\n"  # wrong field count: refused
+    )
+    store.put_bytes("raw", "labels/l.csv", labels.encode())
+    outcome = ingest_labels(store, name="labels/l.csv")
+    assert outcome.rows_quarantined == 2
+    quarantined = store.get_bytes("quarantine", outcome.quarantine.removeprefix("quarantine/"))[0].decode()
+    assert "t-2" in quarantined and "withheld" in quarantined and "line 4 of labels/l.csv" in quarantined
+    assert "clear" not in quarantined  # neither the refused row's customer nor the unsplittable row's
