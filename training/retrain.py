@@ -60,9 +60,41 @@ def retrain(store: BlobStore, settings: Settings) -> TrainingRun | Submitted:
 
 
 def without_secrets(settings: Settings) -> Settings:
-    """``settings`` with every secret field emptied: what may travel to the cluster."""
-    secret = {name: None for name in type(settings).model_fields if isinstance(getattr(settings, name), SecretStr)}
-    return settings.model_copy(update=secret)
+    """``settings`` with every credential emptied: what may travel to the cluster (pickled to the scheduler and a
+    worker, where it may be logged or dumped). Secret fields, the client's TLS key and certificate, the password
+    in the MLflow URI, and a storage connection string that holds an account key or a SAS (only Azurite's
+    published development key may travel, outside production). A worker brings its own credentials
+    (``retrain_job``: its environment and managed identity)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    update: dict[str, Any] = {
+        name: None for name in type(settings).model_fields if isinstance(getattr(settings, name), SecretStr)
+    }
+    update.update(dask_tls_cert_file=None, dask_tls_key_file=None)
+    uri = urlsplit(settings.mlflow_tracking_uri)
+    if uri.password is not None:
+        host = uri.hostname or ""
+        netloc = f"{uri.username}@{host}" if uri.username else host
+        update["mlflow_tracking_uri"] = urlunsplit(uri._replace(netloc=netloc + (f":{uri.port}" if uri.port else "")))
+    connection = settings.storage_connection
+    keyed = any(part in connection for part in ("AccountKey=", "SharedAccessSignature=", "sig="))
+    if keyed and not ("devstoreaccount1" in connection and settings.app_env != "production"):
+        update["storage_connection"] = ""
+    return settings.model_copy(update=update)
+
+
+def with_worker_credentials(settings: Settings) -> Settings:
+    """On a worker: the settings that travelled, with this worker's own credentials from its environment (its
+    MLflow URI, its storage connection) where it has them; its managed identity otherwise."""
+    import os
+
+    update: dict[str, Any] = {}
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        update["mlflow_tracking_uri"] = os.environ["MLFLOW_TRACKING_URI"]
+    own = os.environ.get("DataStorage") or os.environ.get("AzureWebJobsStorage")
+    if not settings.storage_connection and own:
+        update["storage_connection"] = own
+    return settings.model_copy(update=update) if update else settings
 
 
 def submit(
@@ -98,6 +130,7 @@ def retrain_job(settings: Settings, dataset_version: str) -> dict[str, Any]:
     from shared.adapters.storage import build_blob_store
     from shared.domain.results import as_dict
 
+    settings = with_worker_credentials(settings)
     run = run_training(
         build_blob_store(settings.storage),  # this worker's own client, built once for the job
         config=settings.training,

@@ -389,6 +389,11 @@ class Settings(BaseSettings):
                     "APP_ENV=production but CUSTOMER_PSEUDONYM_KEY is not set: customer ids would be pseudonymised "
                     "with the development key"
                 )
+            if (self.dask_scheduler_address or "").startswith("tcp://"):
+                raise ValueError(
+                    "APP_ENV=production but DASK_SCHEDULER_ADDRESS is a tcp:// address: the training data and the job "
+                    "would cross the network unencrypted and unauthenticated; use tls:// with DASK_TLS_* files"
+                )
             if self.audit_chain_key is None:
                 raise ValueError(
                     "APP_ENV=production but AUDIT_CHAIN_KEY is not set: audit lines would be hashed, not signed, and "

@@ -120,6 +120,7 @@ def test_the_app_reads_its_data_from_the_data_account_not_the_hosts(monkeypatch)
             "DataStorage__clientId": "00000000-0000-0000-0000-000000000001",
             "FL_ADMIN_KEY": "a-production-admin-key-of-our-own",
             "CUSTOMER_PSEUDONYM_KEY": "a-pseudonym-key-of-our-own",
+            "AUDIT_CHAIN_KEY": "an-audit-chain-key-of-our-own",
         }
     )
     client = make_service_client(settings)

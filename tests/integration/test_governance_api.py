@@ -157,19 +157,22 @@ def test_the_right_of_access_finds_exactly_the_customer_s_records(admin, store, 
     ann = for_settings(settings)("ann")
     assert found["customer_pseudonym"] == ann
     places = {name.split("/")[0] for name in found["where"]}
-    assert places == {"curated", "predictions", "quarantine"}, found["where"]
+    assert places == {"curated", "predictions", "quarantine", "raw"}, found["where"]
     records = [rec for recs in found["found"].values() for rec in recs]
     assert {rec.get("transaction_id") for rec in records if rec.get("customer_id") == ann} == {"etl-1", "http-1"}
     assert any(rec.get("label") == 1 and rec.get("transaction_id") == "http-1" for rec in records)  # the label
     assert "ben" not in r.text and for_settings(settings)("ben") not in r.text and "etl-2" not in r.text
-    assert found["records"] == len(records) == 4  # etl-1, http-1, its label, the quarantined row
+    # etl-1, http-1, its label, the quarantined row; and the bank's own files as landed: ann's two lines of
+    # bank.csv (by the clear id) and the verdict line of labels/l.csv (by her transaction)
+    assert found["where"]["raw/bank.csv"] == 2 and found["where"]["raw/labels/l.csv"] == 1
+    assert found["records"] == len(records) == 7
     page = admin.post(
         "/api/admin/gdpr/access", json={"customer_id": "ann"}, headers={**_headers(), "accept": "text/html"}
     )
     assert page.headers["content-type"].startswith("text/html") and f"Records about customer {ann}" in page.text
     [request, _] = [e for e in AuditLog(store).entries() if e.act == "access_request"]
     assert (
-        request.details["customer"] == ann and request.details["records"] == 4 and request.actor == admin_actor(ADMIN)
+        request.details["customer"] == ann and request.details["records"] == 7 and request.actor == admin_actor(ADMIN)
     )
     assert "ann" not in json.dumps([e.to_dict() for e in AuditLog(store).entries()]).replace(ann, "")
     # the same request from the command line: JSON and HTML where asked, a one-line summary last
@@ -178,8 +181,8 @@ def test_the_right_of_access_finds_exactly_the_customer_s_records(admin, store, 
     capsys.readouterr()
     assert main(["gdpr", "access", "--customer", "ann", "--out", str(tmp_path / "ann.json")]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["records"] == 4 and summary["where"] == found["where"]
-    assert json.loads((tmp_path / "ann.json").read_text())["records"] == 4 and (tmp_path / "ann.html").exists()
+    assert summary["records"] == 7 and summary["where"] == found["where"]
+    assert json.loads((tmp_path / "ann.json").read_text())["records"] == 7 and (tmp_path / "ann.html").exists()
 
 
 def test_the_monthly_audit_report_counts_what_happened_and_holds_no_customer(admin, store, settings, capsys):
@@ -213,7 +216,8 @@ def test_the_monthly_audit_report_counts_what_happened_and_holds_no_customer(adm
         "reason"
     ] == "incident 9"
     # three predictions and the label of one of them
-    assert report["data_subject_requests"][0]["records"] == 4 and report["data_subject_requests"][0]["seconds"] >= 0
+    # three predictions, the label, and the landed labels file's line (by zoe's transaction m-0)
+    assert report["data_subject_requests"][0]["records"] == 5 and report["data_subject_requests"][0]["seconds"] >= 0
     total = report["realised"][-1]
     assert total["labelled"] == 1 and total["frauds"] == 1 and total["caught"] + total["missed"] == 1
     page = store.get_bytes("reports", f"audit/{month}.html")[0].decode()

@@ -57,6 +57,54 @@ def test_the_settings_sent_to_the_cluster_carry_no_secret():
     assert stripped.storage_connection == keyed.storage_connection and stripped.model_name == keyed.model_name
 
 
+def test_no_credential_travels_to_the_cluster_and_a_worker_brings_its_own(monkeypatch):
+    """Issue 39, finding 14: ``without_secrets`` still shipped a connection string's account key, the MLflow URI's
+    password and the client's TLS key to the scheduler and the workers. Now none travels; a worker takes its own
+    from its environment (or its managed identity)."""
+    from training.retrain import with_worker_credentials
+
+    real = _settings(
+        DataStorage="DefaultEndpointsProtocol=https;AccountName=bank;AccountKey=c2VjcmV0;EndpointSuffix=core.windows.net",
+        MLFLOW_TRACKING_URI="postgresql://mlflow:hunter2@db.bank.internal:5432/mlflow",
+        DASK_SCHEDULER_ADDRESS="tls://10.0.0.4:8786",
+        DASK_TLS_CA_FILE="ca.pem",
+        DASK_TLS_CERT_FILE="client.pem",
+        DASK_TLS_KEY_FILE="client-key.pem",
+        AUDIT_CHAIN_KEY="k" * 40,
+    )
+    stripped = without_secrets(real)
+    travelled = stripped.model_dump_json()
+    for secret in ("c2VjcmV0", "hunter2", "client-key.pem", "client.pem", "k" * 40):
+        assert secret not in travelled, secret
+    assert stripped.mlflow_tracking_uri == "postgresql://mlflow@db.bank.internal:5432/mlflow"
+    assert stripped.dask_tls_ca_file == "ca.pem"  # the CA is public: the worker checks the scheduler with it
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://worker:own@db.bank.internal:5432/mlflow")
+    monkeypatch.setenv("DataStorage", "the worker's own connection")
+    own = with_worker_credentials(stripped)
+    assert (
+        own.mlflow_tracking_uri.startswith("postgresql://worker:own@")
+        and own.storage_connection == "the worker's own connection"
+    )
+    azurite = _settings()  # Azurite's published development key may travel outside production
+    assert without_secrets(azurite).storage_connection == azurite.storage_connection
+
+
+def test_production_refuses_a_scheduler_without_tls():
+    from pydantic import ValidationError
+
+    production = {
+        "APP_ENV": "production",
+        "DataStorage__blobServiceUri": "https://bank.blob.core.windows.net",
+        "CUSTOMER_PSEUDONYM_KEY": "p" * 40,
+        "AUDIT_CHAIN_KEY": "a" * 40,
+    }
+    with pytest.raises(ValidationError, match="tcp:// address"):
+        _settings(**production, DASK_SCHEDULER_ADDRESS="tcp://10.0.0.4:8786")
+    assert _settings(**production, DASK_SCHEDULER_ADDRESS="tls://10.0.0.4:8786").app_env == "production"
+    with pytest.raises(ValidationError, match="AUDIT_CHAIN_KEY is not set"):
+        _settings(**{k: v for k, v in production.items() if k != "AUDIT_CHAIN_KEY"})
+
+
 def test_only_a_running_cluster_can_take_a_run_over():
     with pytest.raises(TrainingError, match="running Dask cluster"):
         submit(_settings(DASK_SCHEDULER_ADDRESS="local"), "v1")

@@ -38,6 +38,7 @@ def test_production_with_identity_based_storage_is_accepted(monkeypatch):
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("AzureWebJobsStorage__accountName", "stfraudopsprod")
     monkeypatch.setenv("CUSTOMER_PSEUDONYM_KEY", "a-pseudonym-key-of-our-own")
+    monkeypatch.setenv("AUDIT_CHAIN_KEY", "an-audit-chain-key-of-our-own")
     assert Settings().storage_account_name == "stfraudopsprod"
 
 
@@ -86,6 +87,7 @@ def test_production_refuses_the_example_keys(monkeypatch, name, value, reason):
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("AzureWebJobsStorage__accountName", "stfraudopsprod")
     monkeypatch.setenv("CUSTOMER_PSEUDONYM_KEY", "a-pseudonym-key-of-our-own")
+    monkeypatch.setenv("AUDIT_CHAIN_KEY", "an-audit-chain-key-of-our-own")
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=reason):
         Settings()
