@@ -6,14 +6,17 @@ predictions of the last ``MONITOR_LOOKBACK_DAYS`` days: each labelled transactio
 (HTTP or stream) with its features becomes one row of the dataset's contract, its label as
 ``Class``. The rows are written once, create-only, as
 ``curated/<dataset>/ingest_date=<day>/labelled-<labels file>-<hash>.parquet`` and added to the
-dataset manifest, so the next retraining learns from what was actually served. A transaction
-curated by an earlier labels file is not written again (a later verdict changes the realised
-metrics, not the training row); a redelivered labels file lands on the same name and the
-manifest lists it once.
+dataset manifest, so the next retraining learns from what was actually served. A training row carries
+the transaction's *latest* verdict over every labels file so far (by ``labelled_at``): a transaction
+curated earlier with the same verdict is not written again; one whose verdict was corrected since is
+written with the new one, and the part holding the old row is rewritten without it and swapped in the
+manifest (as an erasure swaps parts), so a correction reaches the next retrain. A redelivered labels file
+lands on the same name and the manifest lists it once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -58,6 +61,7 @@ class Feedback:
     path: str | None
     dataset_version: str | None
     erased: int = 0  # labelled rows of customers erased since they were served: never made training rows
+    corrected: int = 0  # training rows whose verdict changed since they were curated: rewritten with the latest
     conflicting: int = 0  # transaction ids scored with different features: none of them becomes a training row
 
 
@@ -158,19 +162,28 @@ def curate_labelled(
     joined, erased_rows = _without_erased(store, joined)
     if online is not None and joined.num_rows:
         _to_online(online, contract, joined)
-    done = _curated_ids(store, contract.name)
-    known = pc.is_in(joined.column("transaction_id"), value_set=pa.array(sorted(done), pa.string()))
-    fresh = joined.filter(pc.invert(known))
+    joined = _with_latest_verdicts(store, joined)
+    done = _curated_labels(store, contract.name)
+    ids = joined.column("transaction_id").to_pylist()
+    verdicts = joined.column("label").to_pylist()
+    same = [any(label == int(y) for _, label in done.get(i, ())) for i, y in zip(ids, verdicts, strict=True)]
+    fresh = joined.filter(pc.invert(pa.array(same, pa.bool_())))
+    outdated = {  # curated rows whose verdict is no longer the latest: rewritten without them below
+        i: [path for path, label in done.get(i, ()) if label != int(y)] for i, y in zip(ids, verdicts, strict=True)
+    }
+    outdated = {i: paths for i, paths in outdated.items() if paths}
     outcome = {
         "labelled": labels.num_rows,
         "matched": joined.num_rows,
         "already_curated": joined.num_rows - fresh.num_rows,
         "erased": erased_rows,
         "conflicting": conflicting,
+        "corrected": len(outdated),
     }
-    if fresh.num_rows == 0:
+    if fresh.num_rows == 0:  # a part with an outdated verdict left by a run that crashed is still rewritten
+        version = _without_outdated(store, contract, outdated) if outdated else None
         log.info("labels %s: %d labelled, none newly matched to a served transaction", labels_path, labels.num_rows)
-        return Feedback(**outcome, written=0, path=None, dataset_version=None)
+        return Feedback(**outcome, written=0, path=None, dataset_version=version)
     table = _as_contract_rows(fresh, contract.name, [*features, *texts, *numbers])
     data = _parquet(table)
     digest = hashlib.sha256(data).hexdigest()
@@ -196,6 +209,8 @@ def curate_labelled(
             )
         ],
     )
+    if outdated:
+        version = _without_outdated(store, contract, outdated) or version
     log.info(
         "labels %s: %d served transactions curated for training (version %s)", labels_path, table.num_rows, version
     )
@@ -225,19 +240,90 @@ def _to_online(online: OnlineFeatures, contract: DatasetContract, joined: pa.Tab
     log.info("labels: %d verdicts placed in the online store (%d entity states changed)", len(items), changed)
 
 
-def _curated_ids(store: BlobStore, dataset: str) -> set[str]:
-    """Transaction ids already curated from labels (their files are few: one per labels file)."""
+def _curated_labels(store: BlobStore, dataset: str) -> dict[str, list[tuple[str, int]]]:
+    """Each transaction curated from labels: the labelled parts holding it, with the verdict each holds (their
+    files are few: one per labels file)."""
     import pyarrow.parquet as pq
 
-    ids: set[str] = set()
+    contract = get_contract(dataset)
+    label_name = contract.label.name if contract.label else "label"
+    found: dict[str, list[tuple[str, int]]] = {}
     listed, _ = manifest.read_manifest(store, dataset)
     for entry in listed.files:
         if entry.path.rsplit("/", 1)[-1].startswith(LABELLED_STEM):
             table = pq.read_table(
-                io.BytesIO(store.get_bytes(layout.CURATED, entry.path)[0]), columns=["transaction_id"]
+                io.BytesIO(store.get_bytes(layout.CURATED, entry.path)[0]), columns=["transaction_id", label_name]
             )
-            ids.update(v for v in table.column("transaction_id").to_pylist() if v is not None)
-    return ids
+            for tid, label in zip(
+                table.column("transaction_id").to_pylist(), table.column(label_name).to_pylist(), strict=True
+            ):
+                if tid is not None:
+                    found.setdefault(tid, []).append((entry.path, int(label)))
+    return found
+
+
+def _with_latest_verdicts(store: BlobStore, joined: pa.Table) -> pa.Table:
+    """``joined`` with each transaction's latest verdict over every labels file so far (a file that lands late
+    with an older verdict does not undo a newer one)."""
+    import pyarrow as pa
+
+    from shared.monitoring.served import load_labels
+
+    if joined.num_rows == 0:
+        return joined
+    latest = load_labels(store)
+    newest = dict(zip(latest.column("transaction_id").to_pylist(), latest.column("label").to_pylist(), strict=True))
+    labels = [
+        int(newest.get(t, y))
+        for t, y in zip(joined.column("transaction_id").to_pylist(), joined.column("label").to_pylist(), strict=True)
+    ]
+    index = joined.column_names.index("label")
+    return joined.set_column(index, "label", pa.array(labels, joined.schema.field("label").type))
+
+
+def _without_outdated(store: BlobStore, contract: DatasetContract, outdated: dict[str, list[str]]) -> str | None:
+    """Rewrite each labelled part holding an outdated verdict without those rows and swap it in the manifest
+    (create-only names, then one conditional manifest write, then the old parts deleted); the new version."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    by_path: dict[str, set[str]] = {}
+    for tid, paths in outdated.items():
+        for path in paths:
+            by_path.setdefault(path, set()).add(tid)
+    listed = {f.path: f for f in manifest.read_manifest(store, contract.name)[0].files}
+    replaced: dict[str, manifest.CuratedFile] = {}
+    for path, ids in sorted(by_path.items()):
+        entry = listed.get(path)
+        if entry is None:
+            continue
+        table = pq.read_table(io.BytesIO(store.get_bytes(layout.CURATED, path)[0]))
+        drop = pc.is_in(table.column("transaction_id"), value_set=pa.array(sorted(ids), pa.string()))
+        kept = table.filter(pc.invert(pc.fill_null(drop, False)))
+        data = _parquet(kept)
+        digest = hashlib.sha256(data).hexdigest()
+        new_path = f"{path.removesuffix('.parquet')}-corrected-{digest[:12]}.parquet"
+        with contextlib.suppress(BlobExistsError):  # written by a run that crashed before the manifest: same rows
+            store.put_bytes(
+                layout.CURATED, new_path, data, overwrite=False, content_type="application/vnd.apache.parquet"
+            )
+        replaced[path] = manifest.CuratedFile(
+            path=new_path,
+            rows=kept.num_rows,
+            bytes=len(data),
+            sha256=digest,
+            source_blob=entry.source_blob,
+            source_etag=entry.source_etag,
+            ingested_at=entry.ingested_at,
+        )
+    if not replaced:
+        return None
+    version = manifest.replace_files(store, contract.name, replaced)
+    for path in replaced:  # only now: no version lists them
+        store.delete(layout.CURATED, path)
+    log.info("labels: %d training rows carried a verdict since corrected; rewritten", len(outdated))
+    return version
 
 
 def _as_contract_rows(joined: pa.Table, dataset: str, features: list[str]) -> pa.Table:

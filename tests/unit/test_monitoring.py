@@ -363,10 +363,27 @@ def test_labelled_served_transactions_become_training_rows_once(memory_store):
         "labels/b.csv",
         b"transaction_id,label,labelled_at\nt1,0,2026-12-04T02:00:00Z\nt2,1,2026-12-04T02:00:00Z\n",
     )
+    # issue 39, finding 10: the first verdict fixed the training row forever. t1's verdict is corrected (1, then
+    # 0 an hour later): its row is written with the new one and the first part rewritten without the old
     later = land_labels(memory_store, _settings(), name="labels/b.csv", now=NOW)
-    assert later.feedback is not None and (later.feedback.written, later.feedback.already_curated) == (1, 1)
+    assert later.feedback is not None and (later.feedback.written, later.feedback.corrected) == (2, 1)
     listed, _ = manifest.read_manifest(memory_store, "creditcard")
     assert len(listed.files) == 2 and sum(f.rows for f in listed.files) == 3
+
+    def training_rows() -> dict[str, int]:
+        listed, _ = manifest.read_manifest(memory_store, "creditcard")
+        tables = [pq.read_table(io.BytesIO(memory_store.get_bytes("curated", f.path)[0])) for f in listed.files]
+        pairs = [(r["transaction_id"], r["Class"]) for t in tables for r in t.to_pylist()]
+        assert len(pairs) == len(dict(pairs)), pairs  # one training row per transaction
+        return dict(pairs)
+
+    assert training_rows() == {"t1": 0, "t2": 1, "t3": 0}
+    assert all(memory_store.list_names("curated", f.path) == [f.path] for f in listed.files)  # old part deleted
+    # a file landing late with an older verdict does not undo the newer one
+    memory_store.put_bytes("raw", "labels/c.csv", b"transaction_id,label,labelled_at\nt1,1,2026-12-04T01:30:00Z\n")
+    late = land_labels(memory_store, _settings(), name="labels/c.csv", now=NOW)
+    assert late.feedback is not None and (late.feedback.written, late.feedback.corrected) == (0, 0)
+    assert training_rows() == {"t1": 0, "t2": 1, "t3": 0}
 
 
 def test_labelled_rows_are_read_by_the_training_window(memory_store):
