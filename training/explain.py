@@ -1,10 +1,13 @@
 """Global and local explanations of a trained LightGBM model for the training report, by TreeSHAP (the
 serving explainer's, ``shared.scoring.explain``).
 
-Global: the mean absolute SHAP value of each feature over a sample of rows, in log-odds. Local: one
-transaction's contributions, largest first, from the model's base value to its score (a waterfall),
-for a caught fraud and for a false alarm of the test part. A model with derived products is explained
-on the contract's features, half of each product's share to each of its two features.
+Global: the mean absolute SHAP value of each feature over a sample of rows, in log-odds. Local: the
+contributions, largest first, from the model's base value to its score (a waterfall), for a caught fraud and
+for a false alarm of the test part. The worked example is never one transaction: it is the feature-wise median
+of the ``EXAMPLE_ROWS`` most confident ones (a report and MLflow keep it for as long as the model, long after
+an erasure; one customer's payment would be personal data there). A group with fewer rows shows no example.
+A model with derived products is explained on the contract's features, half of each product's share to each
+of its two features.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
 SAMPLE_ROWS = 20_000
 TOP_FEATURES = 30
 WATERFALL_FEATURES = 12
+EXAMPLE_ROWS = 10  # the worked example is the median of at least this many transactions, never one
 
 
 @dataclass(frozen=True)
@@ -33,11 +37,18 @@ class Explanations:
     examples: dict[str, dict[str, Any]]
 
 
-def _example(explainer: Explainer, row: np.ndarray, probability: float, label: int) -> dict[str, Any]:
-    [explained] = explainer.explain(row[None, :], top_k=WATERFALL_FEATURES)
+def _example(explainer: Explainer, rows: np.ndarray, label: int) -> dict[str, Any]:
+    """The waterfall of the feature-wise median of ``rows`` (a composite: no one transaction's values)."""
+    import warnings
+
+    with warnings.catch_warnings():  # a column missing in every row stays NaN, as the model takes it
+        warnings.simplefilter("ignore", RuntimeWarning)
+        composite = np.nanmedian(rows, axis=0).astype(np.float32)
+    [explained] = explainer.explain(composite[None, :], top_k=WATERFALL_FEATURES)
     shown = sum(c["contribution"] for c in explained["contributions"])
     return {
-        "probability": round(probability, 6),
+        "rows": int(rows.shape[0]),
+        "probability": round(float(1.0 / (1.0 + np.exp(-explained["raw_score"]))), 6),
         "label": label,
         "base_log_odds": round(explained["base_value"], 5),
         "log_odds": round(explained["raw_score"], 5),
@@ -59,7 +70,8 @@ def explain(
     *,
     seed: int,
 ) -> Explanations:
-    """Global importance on up to ``SAMPLE_ROWS`` test rows; the most confident caught fraud and false alarm."""
+    """Global importance on up to ``SAMPLE_ROWS`` test rows; the median of the most confident caught frauds and of
+    the most confident false alarms (``EXAMPLE_ROWS`` each, or no example)."""
     explainer = Explainer(model.booster, features, model.derived)  # on the contract's features
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(y_test.size, size=min(SAMPLE_ROWS, y_test.size), replace=False))
@@ -70,9 +82,9 @@ def explain(
     examples: dict[str, dict[str, Any]] = {}
     for name, mask in (("caught fraud", flagged & (y_test == 1)), ("false alarm", flagged & (y_test == 0))):
         rows = np.flatnonzero(mask)
-        if rows.size:
-            i = int(rows[np.argmax(probabilities[rows])])
-            examples[name] = _example(explainer, x_test[i], float(probabilities[i]), int(y_test[i]))
+        if rows.size >= EXAMPLE_ROWS:
+            confident = rows[np.argsort(-probabilities[rows], kind="stable")[:EXAMPLE_ROWS]]
+            examples[name] = _example(explainer, x_test[confident], int(y_test[confident[0]]))
     return Explanations(int(sample.size), importance, examples)
 
 

@@ -103,7 +103,7 @@ def _shap_plots(explanations: dict[str, Any]) -> list[str]:
             ax.axvline(example["base_log_odds"], color="grey", linewidth=0.5)
             ax.set(
                 xlabel="log-odds of fraud",
-                title=f"{name}: p = {example['probability']:.3f} (label {example['label']})",
+                title=f"{name}, median of {example.get('rows', 1)}: p = {example['probability']:.3f}",
             )
 
         plots.append(_svg(waterfall, width=5.5, height=4.2))
@@ -191,8 +191,9 @@ def training_html(summary: dict[str, Any]) -> str:
 {_confusion(summary.get("metrics"))}
 <h2>Model comparison (same folds)</h2>{_comparison(summary.get("models_comparison") or [])}
 <h2>Explanations of the published model</h2>
-<p>TreeSHAP on {explanations.get("rows", 0)} test rows; the examples are the most confident caught fraud and false
-alarm of the test part (the published model has seen these rows: they show its reasoning, not its accuracy).</p>
+<p>TreeSHAP on {explanations.get("rows", 0)} test rows; each example is the feature-wise median of the ten most
+confident caught frauds, or false alarms, of the test part: never one transaction, whose values would outlive an
+erasure here (the published model has seen these rows: they show its reasoning, not its accuracy).</p>
 <div class=plots>{"".join(shap_plots)}</div>
 <h2>Drift</h2>{drift_line}
 <h2>Plots</h2><div class=plots>{"".join(plots)}</div>

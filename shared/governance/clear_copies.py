@@ -79,7 +79,7 @@ def _csv_lines(chunks: Iterable[bytes], needles: list[str], holds: Callable[[], 
     return found
 
 
-class _RangeFile(io.RawIOBase):
+class RangeFile(io.RawIOBase):
     """A blob as a seekable file read by ranges: Parquet's footer, then the row groups, without the whole file."""
 
     def __init__(self, store: BlobStore, container: str, name: str) -> None:
@@ -111,13 +111,19 @@ class _RangeFile(io.RawIOBase):
         return len(data)
 
 
+def open_parquet(store: BlobStore, container: str, name: str) -> Any:
+    """A Parquet blob as ``pyarrow.parquet.ParquetFile`` read by ranges: its footer, then what is asked for."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(io.BufferedReader(RangeFile(store, container, name), buffer_size=1024 * 1024))
+
+
 def _parquet_rows(store: BlobStore, container: str, name: str, needles: list[str]) -> list[dict[str, Any]]:
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     try:
-        source = pq.ParquetFile(io.BufferedReader(_RangeFile(store, container, name), buffer_size=1024 * 1024))
+        source = open_parquet(store, container, name)
     except (pa.ArrowException, OSError):
         return [{"line": UNREADABLE}] if _bytes_hold(store, container, name, needles) else []
     text = [f.name for f in source.schema_arrow if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]

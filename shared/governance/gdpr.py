@@ -34,7 +34,7 @@ from shared.domain.audit import Act
 from shared.domain.contract import DatasetContract
 from shared.domain.contracts import get_contract
 from shared.domain.documents.governance import ErasureDone, ErasurePlan
-from shared.domain.errors import NoCustomerColumnError, RetryLaterError
+from shared.domain.errors import BlobNotFoundError, NoCustomerColumnError, RetryLaterError
 from shared.domain.pseudonym import Pseudonymiser
 
 if TYPE_CHECKING:
@@ -160,10 +160,11 @@ def _find(store: BlobStore, pseudonym: str, keys: Keys) -> tuple[dict[str, list[
                 records[layout.display(container, name)] = rows
     for container in LINE_CONTAINERS:
         for name in store.list_names(container):
-            data = store.get_bytes(container, name)[0]
-            if pseudonym.encode() in data:
-                lines = data.decode("utf-8", "replace").splitlines()
-                records[layout.display(container, name)] = [_line_record(line) for line in lines if pseudonym in line]
+            if container == layout.QUARANTINE and layout.is_quarantined_file(name):
+                continue  # a whole refused file, as sent: searched by the clear id (``_clear_copies``)
+            lines = _lines_holding(store, container, name, pseudonym)
+            if lines:
+                records[layout.display(container, name)] = [_line_record(line) for line in lines]
     transactions = {str(r[k]) for rows in records.values() for r in rows for k in keys.transaction if r.get(k)}
     if transactions:
         for name in store.list_names(layout.CURATED, LABELS_PREFIX):
@@ -181,29 +182,61 @@ def _parquet_rows(
     pseudonym: str | None,
     transactions: set[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The rows of one Parquet blob about the customer (by pseudonym, or by transaction id for labels)."""
+    """The rows of one Parquet blob about the customer (by pseudonym, or by transaction id for labels). Read by
+    ranges, one row group at a time, its key column first: a large file is never held whole."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    data = store.get_bytes(container, name)[0]
-    source = pq.ParquetFile(io.BytesIO(data))
-    columns = source.schema_arrow.names
-    key = Keys.pick(keys.customer if pseudonym is not None else keys.transaction, columns)
+    from shared.governance.clear_copies import open_parquet
+
+    try:
+        source = open_parquet(store, container, name)
+    except BlobNotFoundError:
+        return []
+    key = Keys.pick(keys.customer if pseudonym is not None else keys.transaction, source.schema_arrow.names)
     if key is None:
         return []
-    table = source.read()
+    found: list[dict[str, Any]] = []
+    for group in range(source.num_row_groups):
+        keep = _matches(source.read_row_group(group, columns=[key]).column(key), pseudonym, transactions)
+        if pc.any(keep).as_py():
+            rows = source.read_row_group(group).filter(keep)
+            found.extend({k: _plain(v) for k, v in row.items()} for row in rows.to_pylist())
+    return found
+
+
+def _matches(column: Any, pseudonym: str | None, transactions: set[str] | None) -> Any:
+    """Which values of a key column are the customer's: the pseudonym, or one of the transactions."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if pseudonym is not None:
-        keep = pc.equal(table.column(key), pseudonym)
+        hit = pc.equal(column.cast(pa.string()), pseudonym)
     else:
-        keep = pc.is_in(
-            table.column(key).cast("string"), value_set=__import__("pyarrow").array(sorted(transactions or ()))
-        )
-    found = table.filter(pc.fill_null(keep, False))
-    return [{k: _plain(v) for k, v in row.items()} for row in found.to_pylist()]
+        hit = pc.is_in(column.cast(pa.string()), value_set=pa.array(sorted(transactions or ()), pa.string()))
+    return pc.fill_null(hit, False)
 
 
 def _plain(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _lines_holding(store: BlobStore, container: str, name: str, needle: str) -> list[str]:
+    """The lines of a line file holding ``needle``, read in download chunks (never the whole file at once)."""
+    wanted = needle.encode()
+    found: list[str] = []
+    carry = b""
+    try:
+        for chunk in store.download_chunks(container, name):
+            data = carry + chunk
+            cut = data.rfind(b"\n") + 1
+            whole, carry = data[:cut], data[cut:]
+            if wanted in whole:
+                found.extend(line.decode("utf-8", "replace") for line in whole.splitlines() if wanted in line)
+    except BlobNotFoundError:
+        return []
+    if wanted in carry:
+        found.append(carry.decode("utf-8", "replace"))
+    return found
 
 
 def _line_record(line: str) -> dict[str, Any]:

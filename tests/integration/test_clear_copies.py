@@ -86,3 +86,32 @@ def test_a_refused_label_row_keeps_only_a_label_s_columns(store, settings):
     quarantined = store.get_bytes("quarantine", outcome.quarantine.removeprefix("quarantine/"))[0].decode()
     assert "t-2" in quarantined and "withheld" in quarantined and "line 4 of labels/l.csv" in quarantined
     assert "clear" not in quarantined  # neither the refused row's customer nor the unsplittable row's
+
+
+def test_access_reads_the_pseudonymised_records_in_pieces_never_whole(store, settings):
+    """Issue 39, finding 5: every blob was read whole inside the request (a large file exhausted the instance).
+    Parquet records are read by ranges, a row group at a time, their key column first; line files in download
+    chunks; none is downloaded whole, and what is found is the same."""
+    import json
+
+    p = for_settings(settings)
+    ann, ben = p("ann"), p("ben")
+    table = pa.table(
+        {
+            "transaction_id": [f"p-{i}" for i in range(40)],
+            "customer_id": [ann if i % 8 == 0 else ben for i in range(40)],
+            "probability": [0.5] * 40,
+        }
+    )
+    out = io.BytesIO()
+    pq.write_table(table, out, row_group_size=5)
+    store.put_bytes("predictions", "date=2026-12-01/a.parquet", out.getvalue())
+    alerts = "".join(json.dumps({"customer_id": c, "n": i}) + "\n" for i, c in enumerate([ben, ann, ben, ann, ben]))
+    store.put_bytes("alerts", "date=2026-12-01/a.jsonl", alerts.encode())
+    whole = []
+    real = store.get_bytes
+    store.get_bytes = lambda c, n, _real=real: whole.append(f"{c}/{n}") or _real(c, n)
+    found = access(store, p, "ann", actor="test", dataset="creditcard")
+    assert found.summary()["where"] == {"alerts/date=2026-12-01/a.jsonl": 2, "predictions/date=2026-12-01/a.parquet": 5}
+    assert [r["n"] for r in found.records["alerts/date=2026-12-01/a.jsonl"]] == [1, 3]
+    assert not [n for n in whole if n.startswith(("predictions/", "alerts/"))], whole
