@@ -27,7 +27,9 @@ def monitor_daily(timer: func.TimerRequest) -> None:
         log.warning("monitoring timer is past due; running now")
     services = bootstrap()
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
-    outcome = run_monitor(services.blob_store, services.settings.monitoring, day=yesterday)
+    outcome = run_monitor(
+        services.blob_store, services.settings.monitoring, day=yesterday, anchor=services.audit_anchor
+    )
     log.info("monitor %s: %s, report %s", outcome.day, outcome.level, outcome.report)
     if services.model_store.reconcile_audit() is not None:
         log.warning("monitor: the champion's last move was missing from the audit chain; recorded now")

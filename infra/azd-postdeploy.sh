@@ -16,6 +16,7 @@ ensure_admin_key "$KEYVAULTNAME" customer-pseudonym-key
 ensure_admin_key "$KEYVAULTNAME" audit-chain-key
 if [[ ${FRAUDOPS_ENV:-dev} == prod ]]; then
   lock_audit_policy "$rg" "${STORAGEACCOUNTNAME:?azd sets STORAGEACCOUNTNAME from main.bicep outputs}"
+  lock_audit_policy "$rg" "${ANCHORSTORAGEACCOUNTNAME:?azd sets ANCHORSTORAGEACCOUNTNAME from main.bicep outputs}" anchors
   azd env set AUDIT_POLICY_LOCKED true  # later provisions leave the locked policy alone
 fi
 

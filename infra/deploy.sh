@@ -69,6 +69,7 @@ ensure_admin_key "$vault" customer-pseudonym-key
 ensure_admin_key "$vault" audit-chain-key
 if [[ $env_name == prod ]]; then
   lock_audit_policy "$rg" "$(deployment_output "$rg" "fraudops-$env_name" storageAccountName)"
+  lock_audit_policy "$rg" "$(deployment_output "$rg" "fraudops-$env_name" anchorStorageAccountName)" anchors
 fi
 
 say "publishing the code to $app (the last commit; remote build installs requirements.txt)"

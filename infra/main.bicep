@@ -286,6 +286,28 @@ module keyVault 'modules/keyvault.bicep' = {
   }
 }
 
+// The audit chain's heads, anchored outside the data account: a third account whose one container is
+// append-only (WORM, locked in prod by the deploy scripts) and on which the app's identity can only read and
+// append. Whoever can rewrite the data account (the chain, its reports) cannot rewrite these.
+module anchorStorage 'modules/storage.bicep' = {
+  name: 'anchor-storage'
+  params: {
+    name: take('sta${compactName}', 24)
+    location: location
+    tags: allTags
+    skuName: storageSku
+    containerNames: ['anchors']
+    dataLifecycle: false
+    rawRetentionDays: rawRetentionDays
+    scoredRetentionDays: scoredRetentionDays
+    quarantineRetentionDays: quarantineRetentionDays
+    auditContainerName: 'anchors'
+    auditRetentionDays: auditRetentionDays
+    auditPolicyLocked: auditPolicyLocked
+    softDeleteRetentionDays: 14
+  }
+}
+
 module eventGrid 'modules/eventgrid.bicep' = {
   name: 'eventgrid'
   params: {
@@ -306,6 +328,7 @@ module roles 'modules/roles.bicep' = {
     operatorPrincipalType: operatorPrincipalType
     hostStorageAccountName: hostStorage.outputs.name
     dataStorageAccountName: storage.outputs.name
+    anchorStorageAccountName: anchorStorage.outputs.name
     dataContainerNames: dataContainers
     triggerContainerName: 'raw'
     deploymentContainerName: deploymentContainerName
@@ -331,6 +354,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deployIdentityId: deployIdentity.outputs.id
     hostStorageAccountName: hostStorage.outputs.name
     dataBlobEndpoint: storage.outputs.blobEndpoint
+    anchorBlobEndpoint: anchorStorage.outputs.blobEndpoint
     dataQueueEndpoint: storage.outputs.queueEndpoint
     deploymentContainerName: deploymentContainerName
     appInsightsConnectionString: monitoring.outputs.connectionString
@@ -380,6 +404,9 @@ output functionAppHostName string = functionApp.outputs.hostName
 
 @description('Data storage account name: upload transaction CSVs to its raw/ container.')
 output storageAccountName string = storage.outputs.name
+
+@description('The account holding the audit chain\'s anchored heads.')
+output anchorStorageAccountName string = anchorStorage.outputs.name
 
 @description('Key Vault name: bank keys are secrets fl-bank-<id>; the admin key is fl-admin-key.')
 output keyVaultName string = keyVault.outputs.name

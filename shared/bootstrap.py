@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 from shared.domain.settings import get_settings
 
 if TYPE_CHECKING:
+    from shared.adapters.anchor import HeadAnchor
     from shared.adapters.bank_keys import KeyStore
     from shared.adapters.model_store import ModelStore
     from shared.adapters.storage import AzureBlobStore
@@ -118,6 +119,35 @@ class Services:
         if not config.predictions_record:
             return NullRecorder()  # no store is built when nothing is recorded
         return build_recorder(config=config, store=self.blob_store)  # closed at exit, writing what it holds
+
+    @property
+    def audit_anchor(self) -> HeadAnchor | None:
+        """Where the audit chain's head is anchored outside the data account (None when not configured)."""
+        if "audit_anchor" not in self._built:
+            with self._lock:
+                if "audit_anchor" not in self._built:
+                    self._built["audit_anchor"] = self._build_anchor()
+        return cast("HeadAnchor | None", self._built["audit_anchor"])
+
+    def _build_anchor(self) -> HeadAnchor | None:
+        from shared.adapters.anchor import HeadAnchor
+        from shared.adapters.storage import AzureBlobStore, make_service_client
+        from shared.domain.config import StorageConfig
+
+        governance = self.settings.governance
+        uri, connection = governance.audit_anchor_blob_uri, governance.audit_anchor_connection
+        if not uri and connection is None:
+            return None
+        storage = self.settings.storage
+        config = StorageConfig(
+            app_env=storage.app_env,
+            storage_connection=connection.get_secret_value() if connection is not None else "",
+            storage_blob_uri=uri,
+            storage_account_name=None,
+            storage_credential_client_id=storage.storage_credential_client_id,
+        )
+        credential = self.credential if uri else None
+        return HeadAnchor(AzureBlobStore(make_service_client(config, credential=credential)))
 
     @property
     def behaviour(self) -> OnlineFeatures | None:

@@ -53,7 +53,7 @@ def cmd_monitor(args: argparse.Namespace) -> Summary:
     except ValueError:
         raise CommandError(f"--day {args.day!r} is not a date like 2026-12-04", EXIT_REJECTED) from None
     root = services()
-    return run_monitor(root.blob_store, root.settings.monitoring, day=day).headline()
+    return run_monitor(root.blob_store, root.settings.monitoring, day=day, anchor=root.audit_anchor).headline()
 
 
 def cmd_score(args: argparse.Namespace) -> Summary:

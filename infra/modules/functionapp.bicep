@@ -29,6 +29,9 @@ param dataBlobEndpoint string
 @description('Queue endpoint of the data account (the blob trigger\'s connection needs both).')
 param dataQueueEndpoint string
 
+@description('Blob endpoint of the account holding the audit chain\'s anchored heads (identity-based).')
+param anchorBlobEndpoint string
+
 @description('Container the plan deploys the app package from.')
 param deploymentContainerName string
 
@@ -252,6 +255,8 @@ var appSettings = {
   CUSTOMER_PSEUDONYM_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/customer-pseudonym-key)'
   // The HMAC key that signs each audit line: whoever may append without it cannot write a line that verifies.
   AUDIT_CHAIN_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/audit-chain-key)'
+  // The daily run anchors the chain's head in a second account and compares with it.
+  AUDIT_ANCHOR_BLOB_URI: anchorBlobEndpoint
   FL_EXPERIMENT: 'fraud-lr'
   FL_MIN_CLIENTS: string(federatedMinClients)
   FL_ROUND_DEADLINE_SECONDS: '3600'

@@ -26,6 +26,9 @@ param hostStorageAccountName string
 @description('The data storage account (DataStorage): the data containers and the code package.')
 param dataStorageAccountName string
 
+@description('The account holding the audit chain\'s anchored heads (its one container, anchors: WORM, append-only).')
+param anchorStorageAccountName string
+
 @description('The data containers the app reads and writes (Storage Blob Data Contributor on each).')
 param dataContainerNames array
 
@@ -75,6 +78,14 @@ resource dataStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
     resource deadLetter 'containers' existing = { name: deadLetterContainerName }
     resource trigger 'containers' existing = { name: triggerContainerName }
     resource deployment 'containers' existing = { name: deploymentContainerName }
+  }
+}
+
+resource anchorStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: anchorStorageAccountName
+  resource blobService 'blobServices' existing = {
+    name: 'default'
+    resource anchors 'containers' existing = { name: 'anchors' }
   }
 }
 
@@ -133,6 +144,17 @@ resource appDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01'
     }
   }
 ]
+
+// The audit heads' anchor: read and append in its one container; its WORM policy refuses every other write.
+resource appAnchorContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(anchorStorage::blobService::anchors.id, appPrincipalId, roles.storageBlobDataContributor)
+  scope: anchorStorage::blobService::anchors
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+  }
+}
 
 // The blob trigger's connection (DataStorage): the extension asks Owner of a trigger connection and
 // queue access for its poison queue; Owner is scoped to the trigger's container.

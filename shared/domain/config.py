@@ -158,6 +158,8 @@ class GovernanceConfig(_Config):
     admin_key: SecretStr | None
     customer_pseudonym_key: SecretStr | None
     audit_chain_key: SecretStr | None  # also read by every AuditLog from the environment (one setting, one name)
+    audit_anchor_blob_uri: str | None
+    audit_anchor_connection: SecretStr | None
     cost_fn: float
     cost_fp: float
 

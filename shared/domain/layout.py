@@ -28,6 +28,7 @@ ALERTS: Final = "alerts"  # fraud alerts raised by the stream
 DEADLETTER: Final = "deadletter"  # stream events that could not be scored, byte for byte
 FEDERATED: Final = "federated"  # rounds' state, updates, global models, nonces
 AUDIT: Final = "audit"  # the hash-chained audit trail
+ANCHORS: Final = "anchors"  # in a second storage account: the audit chain's heads, as the daily run saw them
 
 CONTAINERS: Final = (
     RAW,
@@ -190,6 +191,11 @@ def audit_report(month: str, ext: str = "json") -> str:
 
 # --- audit --------------------------------------------------------------------------------------------
 AUDIT_CHAIN_PREFIX: Final = "chain/"
+
+
+def anchored_heads(year: str) -> str:
+    """The audit heads anchored in one year, an append blob in ``anchors`` (the second account)."""
+    return f"audit-heads/{year}.jsonl"
 
 
 def audit_part(at: datetime) -> str:

@@ -207,6 +207,17 @@ class Settings(BaseSettings):
         description="Key that signs each audit line (HMAC), so whoever may append without it cannot forge one; "
         "unset: lines are hashed, not signed (production refuses to start without it).",
     )
+    audit_anchor_blob_uri: str | None = Field(
+        default=None,
+        validation_alias="AUDIT_ANCHOR_BLOB_URI",
+        description="Blob endpoint of a second storage account (identity-based) where the daily run anchors the "
+        "audit chain's head and compares with it; unset: no anchor outside the data account.",
+    )
+    audit_anchor_connection: SecretStr | None = Field(
+        default=None,
+        validation_alias="AUDIT_ANCHOR_CONNECTION",
+        description="Local runs: a connection string for the anchor account (AUDIT_ANCHOR_BLOB_URI in Azure).",
+    )
     admin_key: SecretStr | None = Field(
         default=None,
         validation_alias="ADMIN_KEY",
@@ -358,6 +369,7 @@ class Settings(BaseSettings):
         "fl_bank_keys",
         "customer_pseudonym_key",
         "audit_chain_key",
+        "audit_anchor_connection",
         "online_store_password",
         mode="before",
     )

@@ -44,6 +44,7 @@ from shared.monitoring.served import days, first_answer, join_labels, load_label
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from shared.adapters.anchor import HeadAnchor
     from shared.adapters.storage import BlobStore
     from shared.domain.documents.model import ModelManifest
 
@@ -94,12 +95,19 @@ class MonitorOutcome:
 
 
 def run_monitor(
-    store: BlobStore, config: MonitoringConfig, *, day: date, now: datetime | None = None
+    store: BlobStore,
+    config: MonitoringConfig,
+    *,
+    day: date,
+    now: datetime | None = None,
+    anchor: HeadAnchor | None = None,
 ) -> MonitorOutcome:
-    """Judge ``day`` (UTC) and the labelled window ending on it; write the report; export the verdicts."""
+    """Judge ``day`` (UTC) and the labelled window ending on it; write the report; export the verdicts. With
+    ``anchor`` (a second account), the audit chain is judged against the head anchored there, and today's
+    head is anchored when it holds."""
     now = now or datetime.now(UTC)
     with span("monitor.run", day=day.isoformat()):
-        outcome = _run(store, config, day=day, now=now)
+        outcome = _run(store, config, day=day, now=now, anchor=anchor)
     m = instruments()
     for v in outcome.verdicts:
         m.monitor_alerts.set(alerts.LEVEL_VALUE[v.level], {"check": v.check})
@@ -132,13 +140,23 @@ def _audit_head(store: BlobStore) -> dict[str, Any]:
     }
 
 
-def _audit_verdict(store: BlobStore, day: date, head: dict[str, Any]) -> Verdict:
-    """Critical when the audit chain is broken, or when its head is behind (or other than) the head an
-    earlier day's report recorded: lines cut off its end, or a month deleted, which the chain alone cannot
-    show (issue 39, finding 8)."""
+def _audit_verdict(store: BlobStore, day: date, head: dict[str, Any], anchor: HeadAnchor | None = None) -> Verdict:
+    """Critical when the audit chain is broken, or when its head is behind (or other than) the head recorded
+    before: anchored in the second account when there is one, else an earlier day's report. Lines cut off its
+    end, or a month deleted, which the chain alone cannot show (issue 39, finding 8). With an anchor, the
+    chain's line at the anchored sequence number must be the anchored line: a chain rewritten and extended
+    past it is caught too. A head that holds is anchored."""
     if not head["intact"]:
         return alerts.failed("audit_chain", f"the audit chain is broken at {head['broken']}")
-    earlier = _earlier_audit_head(store, day)
+    if anchor is not None:
+        anchored = anchor.latest()
+        earlier = (
+            (f"{anchored.day} (anchored)", {"head_seq": anchored.head_seq, "head_hash": anchored.head_hash})
+            if anchored
+            else None
+        )
+    else:
+        earlier = _earlier_audit_head(store, day)
     if earlier is not None:
         when, was = earlier
         seq, was_seq = head["head_seq"], was.get("head_seq")
@@ -147,11 +165,32 @@ def _audit_verdict(store: BlobStore, day: date, head: dict[str, Any]) -> Verdict
         if behind or replaced:
             return alerts.failed(
                 "audit_chain",
-                f"the audit chain's head is seq {seq} where the report of {when} recorded seq {was_seq} "
+                f"the audit chain's head is seq {seq} where the head of {when} was seq {was_seq} "
                 f"({'lines were cut off its end or a month was deleted' if behind else 'its last line was replaced'})",
             )
+        if (
+            anchor is not None
+            and was_seq is not None
+            and not _holds_line(store, int(was_seq), str(was.get("head_hash")))
+        ):
+            return alerts.failed(
+                "audit_chain",
+                f"the audit chain's line at seq {was_seq} is not the line anchored on {when}: the chain was "
+                "rewritten (and extended past it)",
+            )
+    if anchor is not None:
+        anchor.record(
+            day.isoformat(), head_seq=head["head_seq"], head_hash=str(head["head_hash"]), lines=int(head["lines"])
+        )
     lines = int(head["lines"])
     return Verdict("audit_chain", "ok", float(lines), None, None, f"intact, {lines} lines, head seq {head['head_seq']}")
+
+
+def _holds_line(store: BlobStore, seq: int, line_hash: str) -> bool:
+    """Whether the chain's line at ``seq`` has the hash ``line_hash``."""
+    from shared.adapters.audit import AuditLog
+
+    return any(line.seq == seq and line.hash == line_hash for line in AuditLog(store).entries())
 
 
 def _earlier_audit_head(store: BlobStore, day: date) -> tuple[str, dict[str, Any]] | None:
@@ -170,7 +209,9 @@ def _earlier_audit_head(store: BlobStore, day: date) -> tuple[str, dict[str, Any
     return None
 
 
-def _run(store: BlobStore, config: MonitoringConfig, *, day: date, now: datetime) -> MonitorOutcome:
+def _run(
+    store: BlobStore, config: MonitoringConfig, *, day: date, now: datetime, anchor: HeadAnchor | None = None
+) -> MonitorOutcome:
     from shared.monitoring.report import monitoring_html
 
     contract = get_contract(config.dataset_name)
@@ -211,7 +252,7 @@ def _run(store: BlobStore, config: MonitoringConfig, *, day: date, now: datetime
             alerts.judge("behaviour_skew_share", found.share, detail=detail, why_no_data="no behaviour served today")
         )
     audit = _audit_head(store)
-    verdicts.append(_audit_verdict(store, day, audit))
+    verdicts.append(_audit_verdict(store, day, audit, anchor))
     outcome = MonitorOutcome(
         day=day.isoformat(),
         window=[start.isoformat(), day.isoformat()],

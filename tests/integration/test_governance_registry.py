@@ -177,3 +177,34 @@ def test_a_move_whose_audit_line_fails_is_reported_done_and_recorded_later_once(
     assert line.details["version"] == VERSIONS[1] and line.details["previous"] == VERSIONS[2]
     assert registry.models.reconcile_audit() is None  # never twice
     assert registry.history()[-1]["act"] == "rollback" and AuditLog(store).verify().intact
+
+
+def test_the_daily_run_anchors_the_audit_head_where_the_settings_say(store, settings, monkeypatch, capsys):
+    """Issue 39, finding 8, through the composition root against Azurite: with ``AUDIT_ANCHOR_CONNECTION`` (in
+    Azure ``AUDIT_ANCHOR_BLOB_URI``, a second account) ``fraudops monitor`` anchors the head there, and a chain
+    cut behind it afterwards is critical even with the data account's reports gone."""
+    from shared.adapters.anchor import HeadAnchor
+    from shared.adapters.storage import AzureBlobStore, make_service_client
+    from shared.domain.audit import Act
+    from tests.conftest import clear_caches
+
+    anchors = AzureBlobStore(make_service_client(settings.storage))
+    anchors.ensure_containers(("anchors",))  # the Bicep creates it in the second account
+    monkeypatch.setenv("AUDIT_ANCHOR_CONNECTION", settings.storage_connection)
+    clear_caches()
+    log = AuditLog(store)
+    for i in range(3):
+        log.record(Act("promotion", "ops@bank", f"release {i}", {"version": VERSIONS[0]}))
+    assert main(["monitor", "--day", "2026-12-01"]) == 0
+    anchored = HeadAnchor(anchors).latest()
+    assert anchored is not None and anchored.day == "2026-12-01" and anchored.head_seq == log.verify().head_seq
+    [(part, content)] = list(log.parts())
+    store.delete(CONTAINER, part)  # cut the newest line (Azurite has no WORM) and delete the reports
+    store.put_bytes(CONTAINER, part, b"".join(content.splitlines(keepends=True)[:-1]))
+    for name in store.list_names("reports"):
+        store.delete("reports", name)
+    capsys.readouterr()
+    main(["monitor", "--day", "2026-12-02"])
+    summary = capsys.readouterr().out
+    assert "critical" in summary and "audit_chain" in summary, summary[-2000:]
+    clear_caches()

@@ -197,8 +197,50 @@ def test_an_audit_chain_cut_short_since_an_earlier_report_is_critical(memory_sto
     assert log.verify().intact  # the chain alone cannot tell: what is left still links up
     outcome = run_monitor(memory_store, _settings(), day=DAY, now=NOW)
     verdict = {v.check: v for v in outcome.verdicts}["audit_chain"]
-    assert verdict.level == "critical" and "head is seq 1 where the report of" in verdict.message
+    assert verdict.level == "critical" and "head is seq 1 where the head of" in verdict.message
     assert outcome.level == "critical"
+
+
+def test_the_head_anchored_in_a_second_account_catches_what_the_data_account_can_hide(memory_store):
+    """Issue 39, finding 8: the daily head copy lived in the same account as the chain, so whoever could cut the
+    chain could delete the reports too, and the next run had nothing to compare with. The head anchored in a
+    second account catches that, and a chain rewritten wholesale and extended past the anchored line."""
+    from shared.adapters.anchor import HeadAnchor
+    from shared.adapters.audit import CONTAINER, AuditLog
+    from shared.adapters.memory_store import MemoryBlobStore
+    from shared.domain.audit import Act, seal
+
+    second = MemoryBlobStore()
+    second.ensure_containers(("anchors",))
+    anchor = HeadAnchor(second)
+    log = AuditLog(memory_store, clock=lambda: NOW)
+    for i in range(3):
+        log.record(Act("promotion", "ops@bank", f"release {i}", {"version": f"v{i}"}))
+    yesterday = DAY - timedelta(days=1)
+    first = {v.check: v for v in run_monitor(memory_store, _settings(), day=yesterday, now=NOW, anchor=anchor).verdicts}
+    assert first["audit_chain"].level == "ok" and anchor.latest().head_seq == 2
+    [(part, content)] = list(log.parts())
+    memory_store.put_bytes(CONTAINER, part, b"".join(content.splitlines(keepends=True)[:2]), overwrite=True)
+    for name in memory_store.list_names("reports"):  # the attacker covers their tracks in the data account
+        memory_store.delete("reports", name)
+    unanchored = {v.check: v for v in run_monitor(memory_store, _settings(), day=DAY, now=NOW).verdicts}
+    assert unanchored["audit_chain"].level == "ok"  # with the reports gone, the data account alone is fooled
+    cut = {v.check: v for v in run_monitor(memory_store, _settings(), day=DAY, now=NOW, anchor=anchor).verdicts}
+    assert cut["audit_chain"].level == "critical" and "head of" in cut["audit_chain"].message
+    assert (
+        "(anchored)" in cut["audit_chain"].message and anchor.latest().day == yesterday.isoformat()
+    )  # not re-anchored
+    # a chain rewritten from the start (valid hashes, no key) and grown past the anchored sequence number
+    memory_store.delete(CONTAINER, part)
+    prev, lines = "0" * 64, []
+    for i in range(5):
+        line = seal(Act("promotion", "forger", f"rewritten {i}", {"version": f"x{i}"}), seq=i, prev=prev)
+        prev = line.hash
+        lines.append(line.to_json())
+    memory_store.put_bytes(CONTAINER, part, b"".join(lines))
+    assert log.verify().intact and log.verify().head_seq == 4  # seq past the anchored head: not "behind"
+    rewritten = {v.check: v for v in run_monitor(memory_store, _settings(), day=DAY, now=NOW, anchor=anchor).verdicts}
+    assert rewritten["audit_chain"].level == "critical" and "was rewritten" in rewritten["audit_chain"].message
 
 
 def test_live_drift_against_the_champion_and_the_report(memory_store):

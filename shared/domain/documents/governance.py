@@ -143,3 +143,14 @@ class AuditReport(StoredDocument):
     realised: list[dict[str, Any]]
     audit_chain: dict[str, Any]
     erasures_pending: int = 0  # asked for and not finished when the report was written
+
+
+class AnchoredHead(StoredDocument):
+    """One line of ``anchors/audit-heads/<YYYY>.jsonl`` in the second account: the chain's head on a day the
+    daily run found it intact and not behind the head anchored before."""
+
+    day: str
+    head_seq: int | None
+    head_hash: str
+    lines: int
+    recorded_at: str
