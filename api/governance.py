@@ -83,8 +83,9 @@ def registry_of(services: Services) -> Registry:
 
 
 def pseudonymiser_of(config: GovernanceConfig) -> Pseudonymiser:
-    key = config.customer_pseudonym_key
-    return pseudonymiser(key.get_secret_value() if key else None)
+    """The pseudonymiser of access and erasure requests: the current key and every previous one."""
+    key, previous = config.customer_pseudonym_key, config.customer_pseudonym_previous_keys
+    return pseudonymiser(key.get_secret_value() if key else None, previous.get_secret_value() if previous else None)
 
 
 # ---- helpers ------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ keep the other's customer.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -52,10 +53,23 @@ def requested(store: BlobStore) -> list[str]:
     return sorted(n.removeprefix(prefix) for n in store.list_names(CONTAINER, prefix))
 
 
-def request(store: BlobStore, pseudonym: str) -> None:
-    """Record that ``pseudonym``'s erasure is asked for (idempotent)."""
+def request(store: BlobStore, pseudonym: str, names: tuple[str, ...] = ()) -> None:
+    """Record that ``pseudonym``'s erasure is asked for (idempotent), with the customer's pseudonyms under every
+    key (``names``: after a key rotation, its records carry an older one too), so a run resumed without the
+    clear id still finds them all."""
+    body = json.dumps(sorted(set(names) | {pseudonym})).encode()
     with contextlib.suppress(BlobExistsError):
-        store.put_bytes(CONTAINER, layout.erasure_request(pseudonym), b"", overwrite=False)
+        store.put_bytes(CONTAINER, layout.erasure_request(pseudonym), body, overwrite=False)
+
+
+def aliases(store: BlobStore, pseudonym: str) -> tuple[str, ...]:
+    """The customer's pseudonyms as its request recorded them, ``pseudonym`` first (alone when none were)."""
+    try:
+        recorded = json.loads(store.get_bytes(CONTAINER, layout.erasure_request(pseudonym))[0] or b"[]")
+    except (BlobNotFoundError, ValueError):
+        recorded = []
+    others = [n for n in recorded if isinstance(n, str) and n != pseudonym]
+    return (pseudonym, *sorted(others))
 
 
 def finished(store: BlobStore, pseudonym: str) -> None:

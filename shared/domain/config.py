@@ -157,6 +157,7 @@ class GovernanceConfig(_Config):
     model_name: str
     admin_key: SecretStr | None
     customer_pseudonym_key: SecretStr | None
+    customer_pseudonym_previous_keys: SecretStr | None
     audit_chain_key: SecretStr | None  # also read by every AuditLog from the environment (one setting, one name)
     audit_anchor_blob_uri: str | None
     audit_anchor_connection: SecretStr | None

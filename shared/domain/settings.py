@@ -201,6 +201,12 @@ class Settings(BaseSettings):
         validation_alias="CUSTOMER_PSEUDONYM_KEY",
         description="Key of the HMAC that replaces customer ids before anything is stored; unset: a development key.",
     )
+    customer_pseudonym_previous_keys: SecretStr | None = Field(
+        default=None,
+        validation_alias="CUSTOMER_PSEUDONYM_PREVIOUS_KEYS",
+        description='The keys CUSTOMER_PSEUDONYM_KEY replaced, a JSON list ("v1:..." or a bare first key): access '
+        "and erasure look for a customer under each, so a rotation orphans nothing.",
+    )
     audit_chain_key: SecretStr | None = Field(
         default=None,
         validation_alias="AUDIT_CHAIN_KEY",
@@ -368,6 +374,7 @@ class Settings(BaseSettings):
         "admin_key",
         "fl_bank_keys",
         "customer_pseudonym_key",
+        "customer_pseudonym_previous_keys",
         "audit_chain_key",
         "audit_anchor_connection",
         "online_store_password",
@@ -383,6 +390,22 @@ class Settings(BaseSettings):
                 value[:120],
             )
             return None
+        return value
+
+    @field_validator("customer_pseudonym_previous_keys")
+    @classmethod
+    def _previous_keys_are_a_list(cls, value: SecretStr | None) -> SecretStr | None:
+        """A JSON list of keys; said without echoing them."""
+        import json
+
+        if value is None:
+            return value
+        try:
+            keys = json.loads(value.get_secret_value())
+        except ValueError:
+            keys = None
+        if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
+            raise ValueError('CUSTOMER_PSEUDONYM_PREVIOUS_KEYS must be a JSON list of keys, e.g. ["v1:old key"]')
         return value
 
     @model_validator(mode="after")

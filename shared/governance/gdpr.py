@@ -127,7 +127,8 @@ def access(
     pseudonym = pseudonymise(customer_id)
     if not pseudonym:
         raise ValueError("a customer id is needed")
-    records, transactions = _find(store, pseudonym, Keys.of(get_contract(dataset)))
+    names = pseudonymise.every(customer_id)  # under the current key and every previous one
+    records, transactions = _find(store, names, Keys.of(get_contract(dataset)))
     for (container, name), found in _clear_copies(store, customer_id, transactions).items():
         records[layout.display(container, name)] = found
     answer = AccessAnswer(pseudonym, records)
@@ -148,21 +149,22 @@ def access(
     return answer
 
 
-def _find(store: BlobStore, pseudonym: str, keys: Keys) -> tuple[dict[str, list[dict[str, Any]]], set[str]]:
-    """Every record about the customer by blob (``container/name``), and the customer's transaction ids."""
+def _find(store: BlobStore, names: tuple[str, ...], keys: Keys) -> tuple[dict[str, list[dict[str, Any]]], set[str]]:
+    """Every record about the customer (under any of its pseudonyms ``names``) by blob (``container/name``), and
+    the customer's transaction ids."""
     records: dict[str, list[dict[str, Any]]] = {}
     for container in PARQUET_CONTAINERS:
         for name in store.list_names(container):
             if not name.endswith(".parquet") or (container == layout.CURATED and name.startswith(LABELS_PREFIX)):
                 continue
-            rows = _parquet_rows(store, container, name, keys, pseudonym)
+            rows = _parquet_rows(store, container, name, keys, names)
             if rows:
                 records[layout.display(container, name)] = rows
     for container in LINE_CONTAINERS:
         for name in store.list_names(container):
             if container == layout.QUARANTINE and layout.is_quarantined_file(name):
                 continue  # a whole refused file, as sent: searched by the clear id (``_clear_copies``)
-            lines = _lines_holding(store, container, name, pseudonym)
+            lines = _lines_holding(store, container, name, names)
             if lines:
                 records[layout.display(container, name)] = [_line_record(line) for line in lines]
     transactions = {str(r[k]) for rows in records.values() for r in rows for k in keys.transaction if r.get(k)}
@@ -179,10 +181,10 @@ def _parquet_rows(
     container: str,
     name: str,
     keys: Keys,
-    pseudonym: str | None,
+    names: tuple[str, ...] | None,
     transactions: set[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The rows of one Parquet blob about the customer (by pseudonym, or by transaction id for labels). Read by
+    """The rows of one Parquet blob about the customer (by its pseudonyms, or by transaction id for labels). Read by
     ranges, one row group at a time, its key column first: a large file is never held whole."""
     import pyarrow.compute as pc
 
@@ -192,49 +194,50 @@ def _parquet_rows(
         source = open_parquet(store, container, name)
     except BlobNotFoundError:
         return []
-    key = Keys.pick(keys.customer if pseudonym is not None else keys.transaction, source.schema_arrow.names)
+    key = Keys.pick(keys.customer if names is not None else keys.transaction, source.schema_arrow.names)
     if key is None:
         return []
     found: list[dict[str, Any]] = []
     for group in range(source.num_row_groups):
-        keep = _matches(source.read_row_group(group, columns=[key]).column(key), pseudonym, transactions)
+        keep = _matches(source.read_row_group(group, columns=[key]).column(key), names, transactions)
         if pc.any(keep).as_py():
             rows = source.read_row_group(group).filter(keep)
             found.extend({k: _plain(v) for k, v in row.items()} for row in rows.to_pylist())
     return found
 
 
-def _matches(column: Any, pseudonym: str | None, transactions: set[str] | None) -> Any:
-    """Which values of a key column are the customer's: the pseudonym, or one of the transactions."""
+def _matches(column: Any, names: tuple[str, ...] | None, transactions: set[str] | None) -> Any:
+    """Which values of a key column are the customer's: one of its pseudonyms, or one of its transactions."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pseudonym is not None:
-        hit = pc.equal(column.cast(pa.string()), pseudonym)
-    else:
-        hit = pc.is_in(column.cast(pa.string()), value_set=pa.array(sorted(transactions or ()), pa.string()))
-    return pc.fill_null(hit, False)
+    wanted = sorted(names) if names is not None else sorted(transactions or ())
+    return pc.fill_null(pc.is_in(column.cast(pa.string()), value_set=pa.array(wanted, pa.string())), False)
 
 
 def _plain(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def _lines_holding(store: BlobStore, container: str, name: str, needle: str) -> list[str]:
-    """The lines of a line file holding ``needle``, read in download chunks (never the whole file at once)."""
-    wanted = needle.encode()
+def _lines_holding(store: BlobStore, container: str, name: str, needles: tuple[str, ...]) -> list[str]:
+    """The lines of a line file holding any of ``needles``, read in download chunks (never the whole file)."""
+    wanted = [n.encode() for n in needles]
     found: list[str] = []
     carry = b""
+
+    def holds(data: bytes) -> bool:
+        return any(w in data for w in wanted)
+
     try:
         for chunk in store.download_chunks(container, name):
             data = carry + chunk
             cut = data.rfind(b"\n") + 1
             whole, carry = data[:cut], data[cut:]
-            if wanted in whole:
-                found.extend(line.decode("utf-8", "replace") for line in whole.splitlines() if wanted in line)
+            if holds(whole):
+                found.extend(line.decode("utf-8", "replace") for line in whole.splitlines() if holds(line))
     except BlobNotFoundError:
         return []
-    if wanted in carry:
+    if holds(carry):
         found.append(carry.decode("utf-8", "replace"))
     return found
 
@@ -293,7 +296,7 @@ def request_erasure(store: BlobStore, pseudonymise: Pseudonymiser, customer_id: 
     pseudonym = pseudonymise(customer_id)
     if not pseudonym:
         raise ValueError("a customer id is needed")
-    erasures.request(store, pseudonym)
+    erasures.request(store, pseudonym, pseudonymise.every(customer_id))
     return pseudonym
 
 
@@ -370,7 +373,9 @@ def erase(
     pseudonym = pseudonymise(customer_id) if customer_id is not None else pseudonym
     if not pseudonym:
         raise ValueError("a customer id is needed")
-    erasures.request(store, pseudonym)
+    # the customer's pseudonyms under every key; resumed without the id, as the request recorded them
+    names = pseudonymise.every(customer_id) if customer_id is not None else erasures.aliases(store, pseudonym)
+    erasures.request(store, pseudonym, names)
     with erasures.ErasureLockHandle(store, pseudonym) as claim:
         marker, etag = erasures.read_marker(store, pseudonym)
         resumed = marker is not None and marker.status == "started"
@@ -385,7 +390,7 @@ def erase(
                 refused_files=marker.refused_files,
             )
         else:  # a first request, or a later one (records may have arrived since): plan afresh
-            plan, transactions, entities = _plan(store, pseudonym, keys, personal)
+            plan, transactions, entities = _plan(store, names, keys, personal)
             raw, pending, refused = (
                 _raw_holding(store, customer_id, set(transactions))
                 if customer_id is not None
@@ -401,20 +406,20 @@ def erase(
                 refused_files=refused,
             )
             etag = erasures.write_marker(store, pseudonym, doc, etag)
-        removed, version = _apply(store, pseudonym, doc, dataset, keys, claim.renew)
+        removed, version = _apply(store, names, doc, dataset, keys, claim.renew)
         for name in doc.raw:  # processed landing copies: their rows are in curated/, rewritten above
             store.delete(layout.RAW, name)
         for blob in doc.refused_files:  # whole refused files: nothing else holds their rows
             store.delete(*blob.split("/", 1))
         places = len(doc.plan)
         for _ in range(RECHECKS):
-            plan, transactions, more = _plan(store, pseudonym, keys, personal)
+            plan, transactions, more = _plan(store, names, keys, personal)
             if not plan:
                 break
             log.warning("erasure of %s: %d places gained records while it ran; erasing them too", pseudonym, len(plan))
             doc = doc.model_copy(update={"plan": plan, "transactions": transactions, "raw": []})
             etag = erasures.write_marker(store, pseudonym, doc, etag)
-            count, newer = _apply(store, pseudonym, doc, dataset, keys, claim.renew)
+            count, newer = _apply(store, names, doc, dataset, keys, claim.renew)
             removed, version, places = removed + count, newer or version, places + len(plan)
             for column, found in more.items():
                 entities.setdefault(column, set()).update(found)
@@ -553,15 +558,16 @@ def _erased_name(name: str, pseudonym: str) -> str:
 
 
 def _plan(
-    store: BlobStore, pseudonym: str, keys: Keys, personal_entities: tuple[str, ...] = ()
+    store: BlobStore, names: tuple[str, ...], keys: Keys, personal_entities: tuple[str, ...] = ()
 ) -> tuple[dict[str, str], list[str], dict[str, set[str]]]:
-    """Every blob about the customer with the name it is rewritten under, the customer's transactions, and the
-    values (pseudonyms) of the personal entity columns in the customer's rows (its cards...)."""
-    records, transactions = _find(store, pseudonym, keys)
+    """Every blob about the customer (any of its pseudonyms ``names``, the current first) with the name it is
+    rewritten under, the customer's transactions, and the values (pseudonyms) of the personal entity columns in
+    the customer's rows (its cards...)."""
+    records, transactions = _find(store, names, keys)
     plan = {}
     for blob in records:
         container, name = blob.split("/", 1)
-        plan[blob] = layout.display(container, _erased_name(name, pseudonym))
+        plan[blob] = layout.display(container, _erased_name(name, names[0]))
     entities = {
         column: {str(r[column]) for rows in records.values() for r in rows if r.get(column) is not None}
         for column in personal_entities
@@ -570,7 +576,7 @@ def _plan(
 
 
 def _apply(
-    store: BlobStore, pseudonym: str, doc: ErasurePlan, dataset: str, keys: Keys, renew: Callable[[], None]
+    store: BlobStore, names: tuple[str, ...], doc: ErasurePlan, dataset: str, keys: Keys, renew: Callable[[], None]
 ) -> tuple[int, str | None]:
     """Rewrite, swap in the manifest, then delete: idempotent, so a resumed run finishes the same plan. ``renew``
     keeps the claim through a long plan."""
@@ -591,9 +597,9 @@ def _apply(
             continue  # deleted by the run that crashed, after its rewrite was committed
         labels = container == layout.CURATED and name.startswith(LABELS_PREFIX)
         kept, count = (
-            _without_rows(data, pseudonym, keys, transactions if labels else None)
+            _without_rows(data, names, keys, transactions if labels else None)
             if name.endswith(".parquet")
-            else _without_lines(data, pseudonym)
+            else _without_lines(data, names)
         )
         removed += count
         try:
@@ -620,7 +626,7 @@ def _apply(
     return removed, version
 
 
-def _without_rows(data: bytes, pseudonym: str, keys: Keys, transactions: set[str] | None) -> tuple[bytes, int]:
+def _without_rows(data: bytes, names: tuple[str, ...], keys: Keys, transactions: set[str] | None) -> tuple[bytes, int]:
     """The Parquet blob without the customer's rows (by pseudonym, or by transaction for labels), and how many."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -630,18 +636,16 @@ def _without_rows(data: bytes, pseudonym: str, keys: Keys, transactions: set[str
     key = Keys.pick(keys.customer if transactions is None else keys.transaction, table.column_names)
     if key is None:
         return data, 0
-    if transactions is None:
-        drop = pc.fill_null(pc.equal(table.column(key), pseudonym), False)
-    else:
-        wanted = pa.array(sorted(transactions), pa.string())
-        drop = pc.fill_null(pc.is_in(table.column(key).cast(pa.string()), value_set=wanted), False)
+    wanted = pa.array(sorted(names if transactions is None else transactions), pa.string())
+    drop = pc.fill_null(pc.is_in(table.column(key).cast(pa.string()), value_set=wanted), False)
     kept = table.filter(pc.invert(drop))
     out = io.BytesIO()
     pq.write_table(kept, out)
     return out.getvalue(), table.num_rows - kept.num_rows
 
 
-def _without_lines(data: bytes, pseudonym: str) -> tuple[bytes, int]:
+def _without_lines(data: bytes, names: tuple[str, ...]) -> tuple[bytes, int]:
+    wanted = [n.encode() for n in names]
     lines = data.splitlines(keepends=True)
-    kept = [line for line in lines if pseudonym.encode() not in line]
+    kept = [line for line in lines if not any(w in line for w in wanted)]
     return b"".join(kept), len(lines) - len(kept)

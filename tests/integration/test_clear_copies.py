@@ -115,3 +115,31 @@ def test_access_reads_the_pseudonymised_records_in_pieces_never_whole(store, set
     assert found.summary()["where"] == {"alerts/date=2026-12-01/a.jsonl": 2, "predictions/date=2026-12-01/a.parquet": 5}
     assert [r["n"] for r in found.records["alerts/date=2026-12-01/a.jsonl"]] == [1, 3]
     assert not [n for n in whole if n.startswith(("predictions/", "alerts/"))], whole
+
+
+def test_after_a_key_rotation_access_and_erasure_find_the_customer_under_every_key(store, settings):
+    """Issue 39, finding 3: rotating the pseudonym key orphaned every record stored under the old one. With the
+    old key among the previous keys, access finds both pseudonyms' records and erasure removes them, also when
+    it is resumed without the clear id (the request keeps the customer's pseudonyms, never the id)."""
+    from shared.adapters import erasures
+    from shared.domain.pseudonym import pseudonymiser
+    from shared.governance.gdpr import request_erasure, resume_erasures
+
+    before, after = pseudonymiser("old secret"), pseudonymiser("v2:new secret", '["old secret"]')
+    table = pa.table(
+        {
+            "transaction_id": ["a-1", "a-2", "b-1"],
+            "customer_id": [before("ann"), after("ann"), after("ben")],
+        }
+    )
+    out = io.BytesIO()
+    pq.write_table(table, out)
+    store.put_bytes("predictions", "date=2026-12-01/r.parquet", out.getvalue())
+    assert access(store, before, "ann", actor="t", dataset="creditcard").count == 1  # the old key alone: half
+    assert access(store, after, "ann", actor="t", dataset="creditcard").count == 2
+    pseudonym = request_erasure(store, after, "ann", dataset="creditcard")
+    assert erasures.aliases(store, pseudonym) == (after("ann"), before("ann"))
+    [done] = resume_erasures(store, after, actor="t", dataset="creditcard")  # the instance lost: no clear id
+    assert done.records_removed == 2
+    left = pq.read_table(io.BytesIO(store.get_bytes("predictions", store.list_names("predictions")[0])[0]))
+    assert left.column("transaction_id").to_pylist() == ["b-1"]

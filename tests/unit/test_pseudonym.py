@@ -42,3 +42,29 @@ def test_every_spelling_of_one_id_is_one_pseudonym_and_case_is_kept():
     assert len({p(s) for s in spellings}) == 1
     assert p("MÜLLER-0042") != p("Müller-0042")  # case is the bank's: two ids
     assert p("   ") == "" and p(None) is None
+
+
+def test_a_rotated_key_is_versioned_in_the_pseudonym_and_the_old_ones_are_still_found():
+    """Issue 39, finding 3: the key had no version, so rotating it orphaned every stored pseudonym. The version
+    travels in the pseudonym (``cust2_...``) and the previous keys give the customer's older pseudonyms."""
+    from shared.domain.pseudonym import parse_key, pseudonymiser
+
+    first = pseudonymiser("old secret")
+    rotated = pseudonymiser("v2:new secret", '["old secret"]')
+    assert parse_key("v2:new secret") == (2, b"new secret") and parse_key("old secret") == (1, b"old secret")
+    old, new = first("ann"), rotated("ann")
+    assert old.startswith("cust_") and new.startswith("cust2_") and PATTERN.fullmatch(new)
+    assert rotated.every("ann") == (new, old) and first.every("ann") == (old,)
+    assert rotated("Ann") != new  # case kept, under either key
+
+
+def test_previous_keys_must_be_a_json_list_said_without_the_keys():
+    import pytest
+    from pydantic import ValidationError
+
+    from shared.domain.settings import Settings
+
+    with pytest.raises(ValidationError) as refused:
+        Settings.model_validate({"CUSTOMER_PSEUDONYM_PREVIOUS_KEYS": "old-secret-not-json"})
+    assert "JSON list of keys" in str(refused.value) and "old-secret-not-json" not in str(refused.value)
+    assert Settings.model_validate({"CUSTOMER_PSEUDONYM_PREVIOUS_KEYS": '["v1:a"]'}).customer_pseudonym_previous_keys
