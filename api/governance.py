@@ -243,4 +243,5 @@ async def verify_audit(actor: GovernanceAdmin, registry: RegistryDep) -> dict[st
         "head_seq": report.head_seq,
         "head_hash": report.head_hash,
         "broken": dataclasses.asdict(report.broken) if report.broken else None,
+        "breaks": [dataclasses.asdict(b) for b in report.breaks],
     }

@@ -123,6 +123,7 @@ def cmd_audit(args: argparse.Namespace) -> Summary:
         "head_seq": report.head_seq,
         "head_hash": report.head_hash,
         "broken": dataclasses.asdict(report.broken) if report.broken else None,
+        "breaks": [dataclasses.asdict(b) for b in report.breaks],
     }
     if report.broken is not None:
         emit(summary)

@@ -21,6 +21,7 @@ line itself is typed (``shared.domain.documents.governance.AuditLine``), and so 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Iterable
@@ -127,26 +128,36 @@ class ChainReport:
     lines: int
     head_seq: int | None
     head_hash: str
-    broken: Broken | None
+    broken: Broken | None  # the first
     signed: int = 0  # lines whose signature was checked (0 when verified without the key)
+    breaks: tuple[Broken, ...] = ()  # every break, the first included: the walk goes on after each (up to MAX_BREAKS)
 
     @property
     def intact(self) -> bool:
         return self.broken is None
 
 
+MAX_BREAKS = 100
+
+
 def verify(parts: Iterable[tuple[str, bytes]], key: bytes | None = None) -> ChainReport:
     """Check every line of ``parts`` (name, content), in order: each parses, its hash matches its content, it
     follows the line before it (``prev`` and ``seq``), and with ``key``, from the first signed line on, its
-    signature holds. Stops at the first broken link."""
+    signature holds. The first broken link sets the report's head (the last line that held before it); the walk
+    then goes on from the broken line, so every break is reported (``breaks``), not only the first."""
     import hmac
 
     prev, expected_seq, count, signed = GENESIS, 0, 0, 0
+    first: ChainReport | None = None
+    breaks: list[Broken] = []
 
-    def broken(part: str, number: int, seq: int | None, reason: str) -> ChainReport:
-        return ChainReport(
-            count - 1, expected_seq - 1 if expected_seq else None, prev, Broken(part, number, seq, reason), signed
-        )
+    def note(part: str, number: int, seq: int | None, reason: str) -> None:
+        nonlocal first
+        found = Broken(part, number, seq, reason)
+        if first is None:
+            first = ChainReport(count - 1, expected_seq - 1 if expected_seq else None, prev, found, signed)
+        if len(breaks) < MAX_BREAKS:
+            breaks.append(found)
 
     for part, content in parts:
         for number, raw in enumerate(content.splitlines(), start=1):
@@ -155,34 +166,34 @@ def verify(parts: Iterable[tuple[str, bytes]], key: bytes | None = None) -> Chai
                 doc = json.loads(raw)  # hashed as stored: the dict, not a re-encoding of the typed line
                 line = AuditLine.from_fields(doc)
             except ValueError:
-                return broken(
-                    part, number, None, "the line is not an audit entry (not JSON, or other fields than an entry's)"
-                )
+                note(part, number, None, "the line is not an audit entry (not JSON, or other fields than an entry's)")
+                continue  # the next line is checked against the last entry
             seq = line.seq
             if line.hash != digest(doc):
-                return broken(
+                note(
                     part, number, seq, "the line was changed after it was written: its hash does not match its content"
                 )
-            if line.prev != prev:
-                return broken(
+            elif line.prev != prev:
+                note(
                     part,
                     number,
                     seq,
                     "the line does not follow the one before it: a line before it was removed, reordered or changed",
                 )
-            if seq != expected_seq:
-                return broken(
-                    part, number, seq, f"the line's sequence number is {seq}, where {expected_seq} was expected"
-                )
-            if key is not None and (line.mac is not None or signed):
+            elif seq != expected_seq:
+                note(part, number, seq, f"the line's sequence number is {seq}, where {expected_seq} was expected")
+            elif key is not None and (line.mac is not None or signed):
                 if line.mac is None or not hmac.compare_digest(line.mac, signature(key, line.hash)):
-                    return broken(
+                    note(
                         part,
                         number,
                         seq,
                         "the line's signature does not hold: it was written without the chain's key (a forged line) "
                         "or its signature was changed",
                     )
-                signed += 1
-            prev, expected_seq = line.hash, expected_seq + 1
+                else:
+                    signed += 1
+            prev, expected_seq = line.hash, seq + 1  # the walk goes on from this line, broken or not
+    if first is not None:
+        return dataclasses.replace(first, breaks=tuple(breaks))
     return ChainReport(count, expected_seq - 1 if expected_seq else None, prev, None, signed)

@@ -130,7 +130,12 @@ def _audit_head(store: BlobStore) -> dict[str, Any]:
     from shared.adapters.audit import AuditLog
 
     chain = AuditLog(store).verify()
-    broken = f"{chain.broken.part} line {chain.broken.line}: {chain.broken.reason}" if chain.broken else None
+    broken = (
+        f"{chain.broken.part} line {chain.broken.line}: {chain.broken.reason}"
+        + (f" (and {len(chain.breaks) - 1} more breaks after it)" if len(chain.breaks) > 1 else "")
+        if chain.broken
+        else None
+    )
     return {
         "intact": chain.intact,
         "lines": chain.lines,

@@ -253,3 +253,20 @@ def test_a_signed_chain_refuses_a_line_written_without_its_key(store):
         wrong_key.mac
         and wrong_key.mac != seal(Act("promotion", "CRO", "again"), seq=4, prev=forged.hash, key=b"chain-key").mac
     )
+
+
+def test_every_break_is_reported_not_only_the_first(store):
+    """Issue 39, finding 8: ``verify`` stopped at the first broken link, so a second tampering further on went
+    unreported until the first was explained. The walk goes on from each broken line: every break is named."""
+    log = AuditLog(store, clock=_clock(11))
+    _acts(log, 6)
+    [(part, content)] = list(log.parts())
+    lines = content.splitlines(keepends=True)
+    for i in (1, 4):  # two lines rewritten in place, far apart
+        doc = json.loads(lines[i])
+        doc["reason"] = "rewritten"
+        lines[i] = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    store.put_bytes(CONTAINER, part, b"".join(lines), overwrite=True)
+    report = log.verify()
+    assert report.broken is not None and report.broken.seq == 1 and report.head_seq == 0  # the head: before it
+    assert [(b.seq, "changed after it was written" in b.reason) for b in report.breaks] == [(1, True), (4, True)]
