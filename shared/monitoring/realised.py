@@ -70,19 +70,32 @@ def _figures(
 
 def realised(served: pa.Table, joined: pa.Table, *, cost_fn: float, cost_fp: float) -> list[Realised]:
     """Figures per (model version, day scored), then one ``all``/``all`` row over everything."""
-    served_version = np.array(served.column("model_version").to_pylist(), dtype=object)
-    served_day = _days(served)
-    version = np.array(joined.column("model_version").to_pylist(), dtype=object)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # what was served, counted per (version, day) in Arrow: never one Python object per served row
+    keyed = pa.table(
+        {"v": served.column("model_version"), "d": pc.strftime(served.column("scored_at"), format="%Y-%m-%d")}
+    )
+    counted = keyed.group_by(["v", "d"], use_threads=False).aggregate([([], "count_all")])
+    n_served_of = {
+        (v, d): n
+        for v, d, n in zip(
+            counted.column("v").to_pylist(),
+            counted.column("d").to_pylist(),
+            counted.column("count_all").to_pylist(),
+            strict=True,
+        )
+    }
+    version = np.array(joined.column("model_version").to_pylist(), dtype=object)  # labelled rows only
     day = _days(joined)
     label = joined.column("label").to_numpy(zero_copy_only=False).astype(bool)
     flagged = joined.column("is_fraud").to_numpy(zero_copy_only=False).astype(bool)
     delay = _hours(joined)
-    groups = sorted(set(zip(served_version.tolist(), served_day.tolist(), strict=True)))
     rows = []
-    for v, d in groups:
+    for (v, d), n_served in sorted(n_served_of.items()):
         mine = (version == v) & (day == d)
-        n_served = int(((served_version == v) & (served_day == d)).sum())
-        rows.append(_figures(v, d, n_served, label[mine], flagged[mine], delay[mine], cost_fn, cost_fp))
+        rows.append(_figures(v, d, int(n_served), label[mine], flagged[mine], delay[mine], cost_fn, cost_fp))
     rows.append(_figures("all", "all", served.num_rows, label, flagged, delay, cost_fn, cost_fp))
     return rows
 

@@ -351,8 +351,10 @@ def _history(store: BlobStore, every: pa.Table, start: date, day: date, config: 
     import pyarrow.compute as pc
 
     labels = [d.isoformat() for d in days(start, day)]
-    scored_day = np.array(pc.strftime(every.column("scored_at"), format="%Y-%m-%d").to_pylist(), dtype=object)
-    source = np.array(every.column("source").to_pylist(), dtype=object)
+    # days and sources as dictionary codes: a month of records never becomes millions of Python strings
+    scored_day, day_names = codes(pc.strftime(every.column("scored_at"), format="%Y-%m-%d"))
+    source, source_names = codes(every.column("source"))
+    http_code, stream_code = (source_names.index(n) if n in source_names else -1 for n in ("http", "stream"))
     latency = every.column("latency_ms").to_numpy(zero_copy_only=False)
     flagged = every.column("is_fraud").to_numpy(zero_copy_only=False).astype(bool)
     per_day: dict[str, list[Any]] = {
@@ -364,10 +366,10 @@ def _history(store: BlobStore, every: pa.Table, start: date, day: date, config: 
         "deadlettered": [],
     }
     for d in labels:
-        mine = scored_day == d
-        http = mine & (source == "http")
+        mine = scored_day == (day_names.index(d) if d in day_names else -1)
+        http = mine & (source == http_code)
         per_day["http"].append(int(http.sum()))
-        per_day["stream"].append(int((mine & (source == "stream")).sum()))
+        per_day["stream"].append(int((mine & (source == stream_code)).sum()))
         per_day["latency_p50_ms"].append(round(float(np.percentile(latency[http], 50)), 3) if http.any() else None)
         per_day["latency_p95_ms"].append(round(float(np.percentile(latency[http], 95)), 3) if http.any() else None)
         per_day["share_flagged"].append(round(float(flagged[mine].mean()), 5) if mine.any() else None)
@@ -379,6 +381,20 @@ def _history(store: BlobStore, every: pa.Table, start: date, day: date, config: 
         "retrains": _retrains(store),
         "rounds": _rounds(store, config),
     }
+
+
+def codes(values: Any) -> tuple[np.ndarray, list[str]]:
+    """An Arrow string column as integer codes and the distinct values they index (nulls: -1)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(values)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = (
+            encoded.combine_chunks() if encoded.num_chunks else pa.array([], pa.dictionary(pa.int32(), pa.string()))
+        )
+    indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    return indices, [str(v) for v in encoded.dictionary.to_pylist()]
 
 
 def _answers(store: BlobStore, day: str) -> dict[str, int]:
