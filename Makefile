@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEMO_ROWS ?= 300000
 
-.PHONY: setup chromium postgresql redis mlflow-ui lock test-fast test-worker infra-check azurite azurite-stop demo test bench-etl bench-train bench-train-distributed wrk bench-score bench-stream bench-fl bench-features lint clean
+.PHONY: setup chromium postgresql redis mlflow-ui lock test-fast test-worker infra-check azurite azurite-stop demo test bench-etl bench-train bench-train-distributed wrk bench-score bench-stream bench-fl bench-features bench-monitor lint clean
 
 $(VENV)/.installed: requirements-dev.lock requirements-worker-protos.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.13 is required and none was found: install it (pyenv install 3.13, or apt/your OS's python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
@@ -124,6 +124,9 @@ bench-features: setup ## behavioural features: the point-in-time builder vs pand
 bench-stream: setup ## stream processor, batches of 1,000 events: events/s and time by stage vs bare ONNX Runtime
 	$(PY) scripts/bench_stream.py
 	$(PY) scripts/bench_online.py --singles 200
+
+bench-monitor: setup ## the daily monitoring run's peak memory over a month of predictions, beside reading the records alone
+	$(PY) scripts/bench_monitor.py
 
 bench-fl: setup ## federated: AUC vs centralised (IID/non-IID), poisoned banks per aggregator, aggregation cost
 	$(PY) scripts/bench_fl.py
