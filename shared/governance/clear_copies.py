@@ -111,10 +111,16 @@ class RangeFile(io.RawIOBase):
         return len(data)
 
 
+WHOLE_BYTES = 16 * 1024 * 1024  # a Parquet blob up to this size is read in one request (each costs a round trip)
+
+
 def open_parquet(store: BlobStore, container: str, name: str) -> Any:
-    """A Parquet blob as ``pyarrow.parquet.ParquetFile`` read by ranges: its footer, then what is asked for."""
+    """A Parquet blob as ``pyarrow.parquet.ParquetFile``: read whole when small (one request), by ranges when
+    larger than ``WHOLE_BYTES`` (its footer, then what is asked for), so memory stays bounded either way."""
     import pyarrow.parquet as pq
 
+    if store.info(container, name).size <= WHOLE_BYTES:
+        return pq.ParquetFile(io.BytesIO(store.get_bytes(container, name)[0]))
     return pq.ParquetFile(io.BufferedReader(RangeFile(store, container, name), buffer_size=1024 * 1024))
 
 

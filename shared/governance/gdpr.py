@@ -149,13 +149,18 @@ def access(
     return answer
 
 
-def _find(store: BlobStore, names: tuple[str, ...], keys: Keys) -> tuple[dict[str, list[dict[str, Any]]], set[str]]:
+def _find(
+    store: BlobStore, names: tuple[str, ...], keys: Keys, seen: set[str] | None = None
+) -> tuple[dict[str, list[dict[str, Any]]], set[str]]:
     """Every record about the customer (under any of its pseudonyms ``names``) by blob (``container/name``), and
-    the customer's transaction ids."""
+    the customer's transaction ids. With ``seen``, Parquet blobs named there are skipped (they are written once,
+    under names of their own, so one read before cannot have gained rows) and every Parquet blob read is added."""
     records: dict[str, list[dict[str, Any]]] = {}
     for container in PARQUET_CONTAINERS:
         for name in store.list_names(container):
             if not name.endswith(".parquet") or (container == layout.CURATED and name.startswith(LABELS_PREFIX)):
+                continue
+            if not _first_look(seen, layout.display(container, name)):
                 continue
             rows = _parquet_rows(store, container, name, keys, names)
             if rows:
@@ -170,10 +175,22 @@ def _find(store: BlobStore, names: tuple[str, ...], keys: Keys) -> tuple[dict[st
     transactions = {str(r[k]) for rows in records.values() for r in rows for k in keys.transaction if r.get(k)}
     if transactions:
         for name in store.list_names(layout.CURATED, LABELS_PREFIX):
+            if seen is not None and layout.display(layout.CURATED, name) in seen:
+                continue
             rows = _parquet_rows(store, layout.CURATED, name, keys, None, transactions)
             if rows:
                 records[layout.display(layout.CURATED, name)] = rows
     return records, transactions
+
+
+def _first_look(seen: set[str] | None, blob: str) -> bool:
+    """Whether ``blob`` is to be read: always without ``seen``; else once (and it is noted as read)."""
+    if seen is None:
+        return True
+    if blob in seen:
+        return False
+    seen.add(blob)
+    return True
 
 
 def _parquet_rows(
@@ -376,6 +393,7 @@ def erase(
     # the customer's pseudonyms under every key; resumed without the id, as the request recorded them
     names = pseudonymise.every(customer_id) if customer_id is not None else erasures.aliases(store, pseudonym)
     erasures.request(store, pseudonym, names)
+    seen: set[str] = set()  # the Parquet blobs read for this erasure (a re-check reads only newer ones)
     with erasures.ErasureLockHandle(store, pseudonym) as claim:
         marker, etag = erasures.read_marker(store, pseudonym)
         resumed = marker is not None and marker.status == "started"
@@ -390,7 +408,7 @@ def erase(
                 refused_files=marker.refused_files,
             )
         else:  # a first request, or a later one (records may have arrived since): plan afresh
-            plan, transactions, entities = _plan(store, names, keys, personal)
+            plan, transactions, entities = _plan(store, names, keys, personal, seen)
             raw, pending, refused = (
                 _raw_holding(store, customer_id, set(transactions))
                 if customer_id is not None
@@ -412,8 +430,9 @@ def erase(
         for blob in doc.refused_files:  # whole refused files: nothing else holds their rows
             store.delete(*blob.split("/", 1))
         places = len(doc.plan)
-        for _ in range(RECHECKS):
-            plan, transactions, more = _plan(store, names, keys, personal)
+        seen.update(doc.plan.values())  # the rewrites hold none of the customer's rows
+        for _ in range(RECHECKS):  # only Parquet blobs that appeared since are read again (line files all are)
+            plan, transactions, more = _plan(store, names, keys, personal, seen)
             if not plan:
                 break
             log.warning("erasure of %s: %d places gained records while it ran; erasing them too", pseudonym, len(plan))
@@ -510,15 +529,18 @@ def resume_erasures(
 def _clear_copies(
     store: BlobStore, customer_id: str, transactions: set[str] | list[str]
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """The landed and refused files holding the clear id (as given, or canonical) or one of the customer's
-    transactions as a whole field, with the records holding it (``shared.governance.clear_copies``)."""
+    """The landed and refused files holding the clear id (as given, or canonical) or, for labels files (which name
+    no customer), one of the customer's transactions, as a whole field, with the records holding it
+    (``shared.governance.clear_copies``). A transactions file's row holds the customer's id beside its
+    transaction's, so the id alone finds it: hundreds of transaction ids are matched in labels files only."""
     from shared.domain.pseudonym import canonical
     from shared.governance import clear_copies
 
-    needles = {customer_id, canonical(customer_id), *transactions}
+    ids = {customer_id, canonical(customer_id)}
     found = {}
     for container, name in clear_copies.clear_names(store):
-        records = clear_copies.matching(store, container, name, needles)
+        labels = name.startswith(layout.RAW_LABELS_PREFIX)  # raw/labels/..., and the labels dataset's refused files
+        records = clear_copies.matching(store, container, name, ids | set(transactions) if labels else ids)
         if records:
             found[container, name] = records
     return found
@@ -558,12 +580,16 @@ def _erased_name(name: str, pseudonym: str) -> str:
 
 
 def _plan(
-    store: BlobStore, names: tuple[str, ...], keys: Keys, personal_entities: tuple[str, ...] = ()
+    store: BlobStore,
+    names: tuple[str, ...],
+    keys: Keys,
+    personal_entities: tuple[str, ...] = (),
+    seen: set[str] | None = None,
 ) -> tuple[dict[str, str], list[str], dict[str, set[str]]]:
     """Every blob about the customer (any of its pseudonyms ``names``, the current first) with the name it is
     rewritten under, the customer's transactions, and the values (pseudonyms) of the personal entity columns in
     the customer's rows (its cards...)."""
-    records, transactions = _find(store, names, keys)
+    records, transactions = _find(store, names, keys, seen)
     plan = {}
     for blob in records:
         container, name = blob.split("/", 1)

@@ -30,7 +30,12 @@ def trained(store, settings, generated_csv):
     if not _TRAINED:
         store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
         run_etl(store, settings.etl, name="gen.csv")
-        _TRAINED["summary"] = run_training(store, config=settings.training, storage=settings.storage)
+        import dataclasses
+
+        from training.pipeline import TrainConfig
+
+        quick = dataclasses.replace(TrainConfig.from_settings(settings), search_trials=1)  # serving is tested here
+        _TRAINED["summary"] = run_training(store, config=settings.training, storage=settings.storage, run_config=quick)
         _TRAINED["blobs"] = {
             (container, name): store.get_bytes(container, name)[0]
             for container in ("raw", "curated", "models", "reports")
@@ -131,15 +136,15 @@ def test_new_champion_is_picked_up_without_restart(store, settings, trained):
     assert scorer.current().version == "v2"
 
 
-def test_first_model_is_found_at_once_despite_a_long_refresh_interval(store, settings, generated_csv):
+def test_first_model_is_found_at_once_despite_a_long_refresh_interval(store, settings):
+    from cli.devtools.models import publish_synthetic_model
+
     models = ModelStore(store, settings.model_name)
     scorer = Scorer(models, feature_names=FEATURES, refresh_seconds=3600)
     with pytest.raises(Exception, match="no model has been published"):
         scorer.current()
-    store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
-    run_etl(store, settings.etl, name="gen.csv")
-    trained = run_training(store, config=settings.training, storage=settings.storage)
-    assert scorer.current().version == trained.model_version
+    first = publish_synthetic_model(store, settings.model_name, version="20261201T000000Z-aaaaaaaa", trees=3, rows=3000)
+    assert scorer.current().version == first.version  # not an hour later
 
 
 def test_a_route_naming_the_dataset_scores_it_and_another_dataset_is_404_naming_the_known_ones(trained):

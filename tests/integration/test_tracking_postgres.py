@@ -60,7 +60,8 @@ def _train(store, settings, generated_csv):
         store,
         config=settings.training,
         storage=settings.storage,
-        run_config=pipeline.TrainConfig.from_settings(settings),
+        # one start of the search: what is recorded in PostgreSQL is tested here, not the search
+        run_config=dataclasses.replace(pipeline.TrainConfig.from_settings(settings), search_trials=1),
     )
 
 

@@ -24,8 +24,11 @@ def test_nothing_is_built_until_it_is_used(settings):
 
 
 def test_each_member_is_built_once_and_shared(settings):
+    from shared.domain.contracts import use_stored
+
     services = bootstrap(settings)
     assert bootstrap(settings) is services
+    use_stored(None)  # no storage runs in this tier: the shipped contracts, not 17 s of retries against none
     store = services.blob_store
     assert services.blob_store is store and services.model_store.store is store
     scorer = services.scorer

@@ -102,7 +102,8 @@ def test_blob_trigger_with_an_unknown_connection_fails_the_invocation(host, stor
     assert not result.ok and "NO_SUCH_SETTING" in result.error
 
 
-def test_timer_past_due_retrains_and_promotes(host, store, settings, generated_csv, caplog):
+def test_timer_past_due_retrains_and_promotes(host, store, settings, generated_csv, caplog, monkeypatch):
+    monkeypatch.setenv("TRAIN_SEARCH_TRIALS", "1")  # the timer's path through the worker is tested, not the search
     store.put_bytes("raw", "gen.csv", generated_csv.read_bytes())
     assert host.blob("etl_raw_blob", container="raw", blob_name="gen.csv", connection=DATA).ok
     with caplog.at_level(logging.WARNING, logger="functions.timer_retrain"):
