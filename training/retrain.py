@@ -59,28 +59,48 @@ def retrain(store: BlobStore, settings: Settings) -> TrainingRun | Submitted:
     return run_training(store, config=settings.training, storage=settings.storage)
 
 
+CREDENTIAL_MARKERS = ("accountkey=", "sharedaccesskey=", "sharedaccesssignature=", "sig=", "password=", "pwd=")
+
+
 def without_secrets(settings: Settings) -> Settings:
     """``settings`` with every credential emptied: what may travel to the cluster (pickled to the scheduler and a
-    worker, where it may be logged or dumped). Secret fields, the client's TLS key and certificate, the password
-    in the MLflow URI, and a storage connection string that holds an account key or a SAS (only Azurite's
-    published development key may travel, outside production). A worker brings its own credentials
-    (``retrain_job``: its environment and managed identity)."""
-    from urllib.parse import urlsplit, urlunsplit
-
+    worker, where it may be logged or dumped). Secret fields, the client's TLS key and certificate, and every
+    other setting that holds a credential: a URL's password (the MLflow URI, the online store's), a connection
+    string or URL with an account key, a shared access key or a SAS (the storage, Event Hubs), matched whatever
+    their case. Only Azurite's published development key may travel, outside production. A worker brings its
+    own credentials (``retrain_job``: its environment and managed identity)."""
     update: dict[str, Any] = {
         name: None for name in type(settings).model_fields if isinstance(getattr(settings, name), SecretStr)
     }
     update.update(dask_tls_cert_file=None, dask_tls_key_file=None)
-    uri = urlsplit(settings.mlflow_tracking_uri)
-    if uri.password is not None:
-        host = uri.hostname or ""
-        netloc = f"{uri.username}@{host}" if uri.username else host
-        update["mlflow_tracking_uri"] = urlunsplit(uri._replace(netloc=netloc + (f":{uri.port}" if uri.port else "")))
-    connection = settings.storage_connection
-    keyed = any(part in connection for part in ("AccountKey=", "SharedAccessSignature=", "sig="))
-    if keyed and not ("devstoreaccount1" in connection and settings.app_env != "production"):
-        update["storage_connection"] = ""
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if not isinstance(value, str) or name in update:
+            continue
+        if "devstoreaccount1" in value and settings.app_env != "production":
+            continue  # Azurite's key is published: it is no secret
+        cleaned = _without_password(value)
+        if any(marker in cleaned.lower() for marker in CREDENTIAL_MARKERS):
+            update[name] = ""
+        elif cleaned != value:
+            update[name] = cleaned
     return settings.model_copy(update=update)
+
+
+def _without_password(value: str) -> str:
+    """A URL without the password of its user part (``scheme://user:pw@host`` -> ``scheme://user@host``)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        url = urlsplit(value)
+        password = url.password
+    except ValueError:
+        return value
+    if not url.scheme or password is None:
+        return value
+    userinfo, _, hostport = url.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(url._replace(netloc=f"{user}@{hostport}" if user else hostport))
 
 
 def with_worker_credentials(settings: Settings) -> Settings:

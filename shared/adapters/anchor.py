@@ -37,6 +37,8 @@ class HeadAnchor:
         names = sorted(n for n in self.store.list_names(CONTAINER, "audit-heads/") if n.endswith(".jsonl"))
         for name in reversed(names):
             size = self.store.info(CONTAINER, name).size
+            if size == 0:  # created by a run that stopped before its line
+                continue
             tail = self.store.read_range(CONTAINER, name, max(size - TAIL_BYTES, 0), min(size, TAIL_BYTES))
             for raw in reversed(tail.splitlines()):
                 try:

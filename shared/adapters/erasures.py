@@ -72,6 +72,15 @@ def aliases(store: BlobStore, pseudonym: str) -> tuple[str, ...]:
     return (pseudonym, *sorted(others))
 
 
+def asked_after(store: BlobStore, pseudonym: str, marker: ErasureMarker) -> bool:
+    """Whether the pending request was made after the erasure its marker says is done (asked again since)."""
+    try:
+        asked = store.info(CONTAINER, layout.erasure_request(pseudonym)).last_modified
+    except BlobNotFoundError:
+        return False
+    return marker.erased_at is not None and asked > datetime.fromisoformat(marker.erased_at)
+
+
 def finished(store: BlobStore, pseudonym: str) -> None:
     """The erasure of ``pseudonym`` is done: it is no longer pending."""
     store.delete(CONTAINER, layout.erasure_request(pseudonym))  # one already gone is fine

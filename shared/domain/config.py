@@ -33,6 +33,7 @@ class EtlConfig(_Config):
     dataset_name: str
     model_name: str  # the champion whose training profile each file's report is compared with
     customer_pseudonym_key: SecretStr | None
+    customer_pseudonym_previous_keys: SecretStr | None  # an erasure under an older key still keeps a customer out
 
 
 class ScoringConfig(_Config):

@@ -75,6 +75,12 @@ class Pseudonymiser:
     def __init__(self, key: bytes, version: int = 1, previous: Sequence[tuple[int, bytes]] = ()) -> None:
         if not key or any(not k for _, k in previous):
             raise ValueError("a pseudonym key cannot be empty")
+        clash = sorted({v for v, k in previous if v == version and k != key})
+        if clash:  # two keys under one version: the older one's records would never be found
+            raise ValueError(
+                f"a previous pseudonym key has the current key's version {clash[0]}: write the new key as "
+                f"v{version + 1}:<key> (CUSTOMER_PSEUDONYM_KEY), the old ones keep theirs"
+            )
         self._key, self.version = key, version
         self._previous = tuple((v, k) for v, k in previous if v != version)
 
@@ -82,6 +88,11 @@ class Pseudonymiser:
         if customer_id is None or customer_id == "":
             return customer_id
         return self._under(self._key, self.version, customer_id)
+
+    @property
+    def rotated(self) -> bool:
+        """Whether there are previous keys (records may carry an older pseudonym of a customer)."""
+        return bool(self._previous)
 
     def every(self, customer_id: str) -> tuple[str, ...]:
         """The customer's pseudonym under the current key, then under each previous one (rotations)."""

@@ -70,8 +70,8 @@ def _put_create_only(store: BlobStore, container: str, name: str, path: Path, co
 
 
 def _pseudonymiser(config: EtlConfig) -> Pseudonymiser:
-    key = config.customer_pseudonym_key
-    return pseudonymiser(key.get_secret_value() if key else None)
+    key, previous = config.customer_pseudonym_key, config.customer_pseudonym_previous_keys
+    return pseudonymiser(key.get_secret_value() if key else None, previous.get_secret_value() if previous else None)
 
 
 def run_etl(store: BlobStore, config: EtlConfig, *, name: str, models: ModelStore | None = None) -> EtlOutcome:

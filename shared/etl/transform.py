@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -166,7 +166,10 @@ def transform(
         for batch in batches:
             for name in personal:
                 if name in batch.columns:
-                    batch.columns[name] = pa.array(pseudonymise.many(batch.columns[name].to_pylist()), pa.string())
+                    clear = batch.columns[name].to_pylist()
+                    if name == customer and erased and pseudonymise.rotated:  # erased under an older key
+                        erased = erased | _erased_since_rotation(pseudonymise, clear, erased)
+                    batch.columns[name] = pa.array(pseudonymise.many(clear), pa.string())
             if batch.mode == "text":
                 result.read_mode = "text"
                 result.text_batches += 1
@@ -315,6 +318,17 @@ def _withheld(text: str) -> str:
 def _reason_kind(reason: str) -> str:
     """Group reasons for the report: drop the offending value, keep the rule."""
     return reason.split(" (", 1)[0].split(": ", 1)[0]
+
+
+def _erased_since_rotation(pseudonymise: Pseudonymiser, clear: list[Any], erased: frozenset[str]) -> frozenset[str]:
+    """The current pseudonyms of the ids in ``clear`` that were erased under an older key (after a rotation the
+    exclusion list holds the pseudonym the erasure saw)."""
+    found = set()
+    for value in {v for v in clear if v not in (None, "")}:
+        every = pseudonymise.every(str(value))
+        if not erased.isdisjoint(every[1:]):
+            found.add(every[0])
+    return frozenset(found)
 
 
 def _mentions(raw: str, erased: frozenset[str], unshaped: tuple[str, ...]) -> bool:

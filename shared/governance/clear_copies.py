@@ -18,7 +18,7 @@ from typing import Any
 
 from shared.adapters.storage import BlobStore
 from shared.domain import layout
-from shared.domain.errors import FileRejectedError
+from shared.domain.errors import BlobNotFoundError, FileRejectedError
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
@@ -42,8 +42,11 @@ def matching(store: BlobStore, container: str, name: str, needles: Iterable[str]
     wanted = sorted({n for n in needles if n})
     if not wanted:
         return []
-    size = store.info(container, name).size
-    head = store.read_range(container, name, 0, min(size, 4)) if size else b""
+    try:
+        size = store.info(container, name).size
+        head = store.read_range(container, name, 0, min(size, 4)) if size else b""
+    except BlobNotFoundError:
+        return []  # moved or expired between the listing and the read (a refused file goes to quarantine)
     if head.startswith(PARQUET_MAGIC):
         return _parquet_rows(store, container, name, wanted)
     stream: Iterable[bytes] = store.download_chunks(container, name)
@@ -132,7 +135,14 @@ def _parquet_rows(store: BlobStore, container: str, name: str, needles: list[str
         source = open_parquet(store, container, name)
     except (pa.ArrowException, OSError):
         return [{"line": UNREADABLE}] if _bytes_hold(store, container, name, needles) else []
-    text = [f.name for f in source.schema_arrow if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    text = [  # ids a bank exports as text, as integers, or dictionary-encoded (a categorical column)
+        f.name
+        for f in source.schema_arrow
+        if pa.types.is_string(f.type)
+        or pa.types.is_large_string(f.type)
+        or pa.types.is_integer(f.type)
+        or pa.types.is_dictionary(f.type)
+    ]
     value_set = pa.array(needles, pa.string())
     found: list[dict[str, Any]] = []
     for group in range(source.num_row_groups):

@@ -150,7 +150,12 @@ def access(
 
 
 def _find(
-    store: BlobStore, names: tuple[str, ...], keys: Keys, seen: set[str] | None = None
+    store: BlobStore,
+    names: tuple[str, ...],
+    keys: Keys,
+    seen: set[str] | None = None,
+    known: set[str] | None = None,
+    tick: Callable[[], None] = lambda: None,
 ) -> tuple[dict[str, list[dict[str, Any]]], set[str]]:
     """Every record about the customer (under any of its pseudonyms ``names``) by blob (``container/name``), and
     the customer's transaction ids. With ``seen``, Parquet blobs named there are skipped (they are written once,
@@ -162,6 +167,7 @@ def _find(
                 continue
             if not _first_look(seen, layout.display(container, name)):
                 continue
+            tick()  # an erasure renews its claim as it reads
             rows = _parquet_rows(store, container, name, keys, names)
             if rows:
                 records[layout.display(container, name)] = rows
@@ -173,11 +179,12 @@ def _find(
             if lines:
                 records[layout.display(container, name)] = [_line_record(line) for line in lines]
     transactions = {str(r[k]) for rows in records.values() for r in rows for k in keys.transaction if r.get(k)}
-    if transactions:
+    wanted = transactions | (known or set())  # a re-check looks for the labels of every transaction found before
+    if wanted:
         for name in store.list_names(layout.CURATED, LABELS_PREFIX):
             if seen is not None and layout.display(layout.CURATED, name) in seen:
                 continue
-            rows = _parquet_rows(store, layout.CURATED, name, keys, None, transactions)
+            rows = _parquet_rows(store, layout.CURATED, name, keys, None, wanted)
             if rows:
                 records[layout.display(layout.CURATED, name)] = rows
     return records, transactions
@@ -210,6 +217,9 @@ def _parquet_rows(
     try:
         source = open_parquet(store, container, name)
     except BlobNotFoundError:
+        return []  # expired or rewritten between the listing and the read
+    except (OSError, ValueError) as exc:  # not Parquet after all (pyarrow's errors are both): said, not fatal
+        log.error("%s is not readable as Parquet (%s); it is not searched", layout.display(container, name), exc)
         return []
     key = Keys.pick(keys.customer if names is not None else keys.transaction, source.schema_arrow.names)
     if key is None:
@@ -408,7 +418,7 @@ def erase(
                 refused_files=marker.refused_files,
             )
         else:  # a first request, or a later one (records may have arrived since): plan afresh
-            plan, transactions, entities = _plan(store, names, keys, personal, seen)
+            plan, transactions, entities = _plan(store, names, keys, personal, seen, tick=claim.renew)
             raw, pending, refused = (
                 _raw_holding(store, customer_id, set(transactions))
                 if customer_id is not None
@@ -432,11 +442,12 @@ def erase(
         places = len(doc.plan)
         seen.update(doc.plan.values())  # the rewrites hold none of the customer's rows
         for _ in range(RECHECKS):  # only Parquet blobs that appeared since are read again (line files all are)
-            plan, transactions, more = _plan(store, names, keys, personal, seen)
+            plan, transactions, more = _plan(store, names, keys, personal, seen, set(doc.transactions), claim.renew)
             if not plan:
                 break
             log.warning("erasure of %s: %d places gained records while it ran; erasing them too", pseudonym, len(plan))
-            doc = doc.model_copy(update={"plan": plan, "transactions": transactions, "raw": []})
+            merged = sorted(set(doc.transactions) | set(transactions))
+            doc = doc.model_copy(update={"plan": plan, "transactions": merged})
             etag = erasures.write_marker(store, pseudonym, doc, etag)
             count, newer = _apply(store, names, doc, dataset, keys, claim.renew)
             removed, version, places = removed + count, newer or version, places + len(plan)
@@ -512,18 +523,30 @@ def resume_erasures(
 
     outcomes = []
     for pseudonym in erasures.requested(store):
-        marker = erasures.read_marker(store, pseudonym)[0]
-        if marker is not None and marker.status == "done":  # done, its audit line not written: write it now
-            _audit_erasure(store, actor, marker, version=None, seconds=0.0, resumed=True)
-            erasures.finished(store, pseudonym)
-            continue
         try:
+            marker = erasures.read_marker(store, pseudonym)[0]
+            if marker is not None and marker.status == "done" and not erasures.asked_after(store, pseudonym, marker):
+                _audit_once(store, actor, marker)  # done, its audit line perhaps not written: write it once
+                erasures.finished(store, pseudonym)
+                continue
             outcomes.append(
                 erase(store, pseudonymise, None, actor=actor, dataset=dataset, online=online, pseudonym=pseudonym)
             )
         except RetryLaterError as err:
             log.warning("erasure of %s stays pending: %s", pseudonym, err)
+        except Exception:  # one erasure that fails must not stop the others behind it, day after day
+            log.exception("erasure of %s failed; it stays pending for the next run", pseudonym)
     return outcomes
+
+
+def _audit_once(store: BlobStore, actor: str, done: Any) -> None:
+    """The finished erasure's audit line, unless the chain holds it already (its act id is fixed by the run)."""
+    import hashlib
+
+    act_id = hashlib.sha256(f"erasure {done.pseudonym} {done.started_at}".encode()).hexdigest()[:32]
+    month = str(done.erased_at or done.started_at)[:7]
+    if not any(line.id == act_id for line in AuditLog(store).entries_since(month)):
+        _audit_erasure(store, actor, done, version=None, seconds=0.0, resumed=True)
 
 
 def _clear_copies(
@@ -585,11 +608,13 @@ def _plan(
     keys: Keys,
     personal_entities: tuple[str, ...] = (),
     seen: set[str] | None = None,
+    known: set[str] | None = None,
+    tick: Callable[[], None] = lambda: None,
 ) -> tuple[dict[str, str], list[str], dict[str, set[str]]]:
     """Every blob about the customer (any of its pseudonyms ``names``, the current first) with the name it is
     rewritten under, the customer's transactions, and the values (pseudonyms) of the personal entity columns in
     the customer's rows (its cards...)."""
-    records, transactions = _find(store, names, keys, seen)
+    records, transactions = _find(store, names, keys, seen, known, tick)
     plan = {}
     for blob in records:
         container, name = blob.split("/", 1)

@@ -154,7 +154,11 @@ def _audit_verdict(store: BlobStore, day: date, head: dict[str, Any], anchor: He
     if not head["intact"]:
         return alerts.failed("audit_chain", f"the audit chain is broken at {head['broken']}")
     if anchor is not None:
-        anchored = anchor.latest()
+        try:
+            anchored = anchor.latest()
+        except Exception as exc:  # the second account unreachable: said, and judged against the reports instead
+            log.error("audit: the anchored head could not be read (%s); comparing with the reports", exc)
+            return _audit_verdict(store, day, head, None)
         earlier = (
             (f"{anchored.day} (anchored)", {"head_seq": anchored.head_seq, "head_hash": anchored.head_hash})
             if anchored
@@ -184,9 +188,12 @@ def _audit_verdict(store: BlobStore, day: date, head: dict[str, Any], anchor: He
                 "rewritten (and extended past it)",
             )
     if anchor is not None:
-        anchor.record(
-            day.isoformat(), head_seq=head["head_seq"], head_hash=str(head["head_hash"]), lines=int(head["lines"])
-        )
+        try:
+            anchor.record(
+                day.isoformat(), head_seq=head["head_seq"], head_hash=str(head["head_hash"]), lines=int(head["lines"])
+            )
+        except Exception as exc:  # the next run compares with the last head anchored: said, the run goes on
+            log.error("audit: today's head could not be anchored (%s)", exc)
     lines = int(head["lines"])
     return Verdict("audit_chain", "ok", float(lines), None, None, f"intact, {lines} lines, head seq {head['head_seq']}")
 

@@ -145,3 +145,25 @@ def test_after_a_key_rotation_access_and_erasure_find_the_customer_under_every_k
     assert done.records_removed == 2
     left = pq.read_table(io.BytesIO(store.get_bytes("predictions", store.list_names("predictions")[0])[0]))
     assert left.column("transaction_id").to_pylist() == ["b-1"]
+
+
+def test_a_customer_erased_before_a_key_rotation_stays_out_of_later_files(store, settings):
+    """Review of issue 39: after a rotation the exclusion list held the pseudonym the erasure saw, while the ETL
+    hashed new rows with the new key, so an erased customer's next file came back into training."""
+    from pydantic import SecretStr
+
+    from shared.domain.pseudonym import pseudonymiser
+
+    old = settings.etl.model_copy(update={"customer_pseudonym_key": SecretStr("old secret")})
+    store.put_bytes("raw", "before.csv", _csv(_rows(["ann", "ben"], "b")))
+    assert run_etl(store, old, name="before.csv").rows_valid == 2
+    erase(store, pseudonymiser("old secret"), "ann", actor="t", dataset="creditcard")
+    rotated = settings.etl.model_copy(
+        update={
+            "customer_pseudonym_key": SecretStr("v2:new secret"),
+            "customer_pseudonym_previous_keys": SecretStr('["old secret"]'),
+        }
+    )
+    store.put_bytes("raw", "after.csv", _csv(_rows(["ann", "ben", "ann"], "a")))
+    outcome = run_etl(store, rotated, name="after.csv")
+    assert (outcome.rows_valid, outcome.rows_erased) == (1, 2)  # ben's row only; ann's two dropped

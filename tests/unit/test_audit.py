@@ -270,3 +270,15 @@ def test_every_break_is_reported_not_only_the_first(store):
     report = log.verify()
     assert report.broken is not None and report.broken.seq == 1 and report.head_seq == 0  # the head: before it
     assert [(b.seq, "changed after it was written" in b.reason) for b in report.breaks] == [(1, True), (4, True)]
+
+
+def test_a_process_without_the_key_does_not_break_a_signed_chain(store):
+    """Review of issue 39: a Dask worker or a command without ``AUDIT_CHAIN_KEY`` appended unsigned lines after
+    signed ones, a break WORM keeps for good. Such a process is refused with why; the chain stays intact."""
+    from shared.adapters.audit import AuditWriteError
+
+    _acts(AuditLog(store, clock=_clock(11), key=b"chain-key"), 2)
+    keyless = AuditLog(store, clock=_clock(11), key=None)
+    with pytest.raises(AuditWriteError, match="chain is signed and this process has no AUDIT_CHAIN_KEY"):
+        keyless.record(Act("retrain_outcome", "dask worker", "trained"))
+    assert AuditLog(store, key=b"chain-key").verify().intact

@@ -71,10 +71,12 @@ def test_no_credential_travels_to_the_cluster_and_a_worker_brings_its_own(monkey
         DASK_TLS_CERT_FILE="client.pem",
         DASK_TLS_KEY_FILE="client-key.pem",
         AUDIT_CHAIN_KEY="k" * 40,
+        EVENTHUB="Endpoint=sb://bank.servicebus.windows.net/;SharedAccessKeyName=send;sharedaccesskey=aHViLWtleQ==",
+        ONLINE_STORE_URL="rediss://:cmVkaXMtcHc@cache.bank.internal:6380/0",
     )
     stripped = without_secrets(real)
     travelled = stripped.model_dump_json()
-    for secret in ("c2VjcmV0", "hunter2", "client-key.pem", "client.pem", "k" * 40):
+    for secret in ("c2VjcmV0", "hunter2", "client-key.pem", "client.pem", "k" * 40, "aHViLWtleQ", "cmVkaXMtcHc"):
         assert secret not in travelled, secret
     assert stripped.mlflow_tracking_uri == "postgresql://mlflow@db.bank.internal:5432/mlflow"
     assert stripped.dask_tls_ca_file == "ca.pem"  # the CA is public: the worker checks the scheduler with it

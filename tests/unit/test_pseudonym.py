@@ -56,6 +56,10 @@ def test_a_rotated_key_is_versioned_in_the_pseudonym_and_the_old_ones_are_still_
     assert old.startswith("cust_") and new.startswith("cust2_") and PATTERN.fullmatch(new)
     assert rotated.every("ann") == (new, old) and first.every("ann") == (old,)
     assert rotated("Ann") != new  # case kept, under either key
+    import pytest
+
+    with pytest.raises(ValueError, match="write the new key as v2:<key>"):  # rotated without the version
+        pseudonymiser("new secret", '["old secret"]')
 
 
 def test_previous_keys_must_be_a_json_list_said_without_the_keys():
