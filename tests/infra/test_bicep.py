@@ -208,3 +208,24 @@ def test_retention_per_container_is_what_the_readme_says(bicep):
         assert re.search(rf"param {param} int = {days}\b", main), (param, days)
     assert "immutabilityPeriodSinceCreationInDays: auditRetentionDays" in storage
     assert "allowProtectedAppendWrites: true" in storage and "auditContainerName: 'audit'" in main
+
+
+def test_the_window_erased_data_stays_recoverable_is_the_one_the_readme_names(bicep):
+    """Issue 39, finding 4: an erased part or landed file stays recoverable from its previous versions, then its
+    soft-deleted copy. The README names that window (about 22 days); it is the Bicep's two retentions added up
+    (and a day for the lifecycle's daily pass), so neither can change without the README saying so."""
+    storage = (INFRA / "modules" / "storage.bicep").read_text()
+    rule = storage[storage.index("name: 'previous-versions'") :]
+    versions = int(re.search(r"daysAfterCreationGreaterThan: (\d+)", rule)[1])  # type: ignore[index]
+    main = (INFRA / "main.bicep").read_text()
+    data = main[main.index("module storage 'modules/storage.bicep'") :]
+    soft = int(re.search(r"softDeleteRetentionDays: (\d+)", data)[1])  # type: ignore[index]
+    readme = (INFRA.parent / "README.md").read_text()
+    stated = re.search(
+        r"previous versions for (\d+) days \(the lifecycle rule `previous-versions`.*?"
+        r"`softDeleteRetentionDays` \((\d+)\): about (\d+)",
+        readme,
+        re.S,
+    )
+    assert stated is not None, "the README's erasure section no longer names the window"
+    assert (int(stated[1]), int(stated[2])) == (versions, soft) and int(stated[3]) == versions + soft + 1
