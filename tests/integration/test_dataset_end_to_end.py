@@ -20,7 +20,7 @@ from tests.test_cli import _blobs_holding, _fraudops
 # demo's customer ids) that must not be stored outside raw/ (the file as the bank sent it), and whether banks
 # federate (plain numeric features)
 CASES = {
-    "creditcard": (40_000, 0.5, None, True),
+    "creditcard": (20_000, 0.5, None, True),
     "card_transactions": (40_000, 0.6, b"K00", False),  # card tokens, declared personal
     "home_credit": (8_000, 0.6, None, False),  # no customer column: access and erasure are refused, with why
 }
