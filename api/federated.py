@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import FederatedAdmin, ServicesDep
@@ -164,3 +164,98 @@ async def post_update(
 def close_round(round_number: int, actor: FederatedAdmin, service: FederatedDep) -> dict[str, Any]:
     route = f"{PREFIX}/rounds/{round_number}/aggregate"
     return service.force_close(round_number, actor=actor, route=route).public()
+
+
+# ---- secure rounds: keys, sealed shares, masked vectors, unmasking shares ------------------------------
+def _signed(
+    # declared for the schema (and validated by it); the service verifies them over the whole request
+    x_fl_bank: Annotated[str, Header(pattern=HEADER_PATTERN, description="the bank's id")],  # noqa: ARG001
+    x_fl_timestamp: Annotated[  # noqa: ARG001
+        str, Header(pattern=_anchored(TIMESTAMP.pattern), description="Unix seconds")
+    ],
+    x_fl_nonce: Annotated[str, Header(pattern=_anchored(NONCE.pattern), description="random, used once")],  # noqa: ARG001
+    x_fl_signature: Annotated[  # noqa: ARG001
+        str, Header(pattern=_anchored(SIGNATURE.pattern), description="HMAC-SHA256 of the request, hex")
+    ],
+) -> None:
+    return None
+
+
+Signed = Depends(_signed)
+
+
+def _body_doc(description: str, media: str = "application/json") -> dict[str, Any]:
+    schema = {"type": "string", "format": "binary"} if media == "application/octet-stream" else {"type": "object"}
+    return {"requestBody": {"required": True, "description": description, "content": {media: {"schema": schema}}}}
+
+
+async def _secure_post(request: Request, service: FederatedService, call: Any) -> JSONResponse:
+    from fastapi.concurrency import run_in_threadpool
+
+    from api.body import read_body
+    from shared.federated.auth import single_headers
+
+    headers = single_headers(request.headers.items())
+    body = await read_body(request, service.config.fl_max_body_bytes)
+    state = await run_in_threadpool(lambda: call(headers=headers, path=request.url.path, body=body))
+    return JSONResponse(state.public(), status_code=202)
+
+
+@router.post(
+    "/rounds/{round_number}/keys",
+    status_code=202,
+    dependencies=[Signed],
+    responses=refused(401, 404, 409, 413, 503),
+    openapi_extra=_body_doc(
+        "the bank's two X25519 public keys, the served model's digest, signed with its identity key"
+    ),
+)
+async def post_keys(round_number: int, request: Request, service: FederatedDep) -> JSONResponse:
+    return await _secure_post(request, service, lambda **kw: service.advertise(round_number, **kw))
+
+
+@router.get("/rounds/{round_number}/keys", responses=refused(404, 409, 503))
+def get_keys(round_number: int, service: FederatedDep) -> dict[str, Any]:
+    return dict(service.round_keys(round_number))
+
+
+@router.post(
+    "/rounds/{round_number}/shares",
+    status_code=202,
+    dependencies=[Signed],
+    responses=refused(401, 404, 409, 413, 503),
+    openapi_extra=_body_doc("the bank's shares, each sealed for its holder, and a commitment per share"),
+)
+async def post_shares(round_number: int, request: Request, service: FederatedDep) -> JSONResponse:
+    return await _secure_post(request, service, lambda **kw: service.share(round_number, **kw))
+
+
+@router.get("/rounds/{round_number}/shares/{bank}", responses=refused(404, 409, 503))
+def get_shares(
+    round_number: int, bank: Annotated[str, Path(pattern=HEADER_PATTERN)], service: FederatedDep
+) -> dict[str, Any]:
+    return dict(service.shares_for(round_number, bank))
+
+
+@router.post(
+    "/rounds/{round_number}/masked",
+    status_code=202,
+    dependencies=[Signed],
+    responses=refused(401, 404, 409, 413, 503),
+    openapi_extra=_body_doc("the masked vector: little-endian uint64, one per coordinate", "application/octet-stream"),
+)
+async def post_masked(round_number: int, request: Request, service: FederatedDep) -> JSONResponse:
+    return await _secure_post(request, service, lambda **kw: service.mask(round_number, **kw))
+
+
+@router.post(
+    "/rounds/{round_number}/unmask",
+    status_code=202,
+    dependencies=[Signed],
+    responses=refused(401, 404, 409, 413, 503),
+    openapi_extra=_body_doc(
+        "the shares that remove the masks: self-mask shares of summed banks, key shares of dropped"
+    ),
+)
+async def post_unmask(round_number: int, request: Request, service: FederatedDep) -> JSONResponse:
+    return await _secure_post(request, service, lambda **kw: service.unmask(round_number, **kw))

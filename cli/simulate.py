@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,27 @@ def _scores(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     return float(roc_auc_score(y, p)), float(average_precision_score(y, p))
 
 
+def _step_in_turn(clients: list[Any], parts: list[Any], *, drop_after_masking: int) -> None:
+    """Step every bank's ``SecureParticipant`` in turn until the round closes; the first ``drop_after_masking``
+    banks go silent once their masked vector is sent (the others and the server finish without them)."""
+    from fraudops_bank.secure import SecureParticipant
+    from fraudops_bank.status import RoundStatus
+
+    pending = [(c, p) for c, p in zip(clients, parts, strict=True) if isinstance(p, SecureParticipant)]
+    silent = {p.bank for _, p in pending[:drop_after_masking]}
+    for _ in range(10_000):
+        state = None
+        for client, part in pending:
+            state = client.round_status(part.round)
+            if part.bank in silent and part.phase == "masked sent":
+                continue
+            part.step(state)
+        if state is None or state["status"] == RoundStatus.CLOSED:
+            return
+        time.sleep(0.02)  # a dropout's phase ends at its deadline (FL_PHASE_SECONDS)
+    raise RuntimeError("the simulated secure round did not close")
+
+
 def simulate(
     *,
     banks: int,
@@ -61,18 +83,26 @@ def simulate(
     aggregator: str = "fedavg",
     seed: int = 0,
     steps: int = 50,
+    mode: str = "secure",
+    clip_bound: float | None = None,
+    noise_multiplier: float | None = None,
+    drop_after_masking: int = 0,
 ) -> dict[str, Any]:
     from pydantic import SecretStr
 
     from cli.server import running_server
-    from fraudops_bank.client import BankClient
+    from fraudops_bank.client import BankClient, Safeguards
     from fraudops_bank.engines.numpy import NumpyEngine
+    from fraudops_bank.roster import Roster, identity_from_secret, identity_public, new_identity_key
+    from fraudops_bank.served import ServedPolicy
     from shared.adapters.function_keys import function_app_client
     from shared.bootstrap import bootstrap
     from shared.federated import model as lr
     from shared.federated.headers import MAX_EXAMPLES
     from shared.federated.rounds import RoundConfig, Rounds
 
+    if mode == "secure" and aggregator != "fedavg":
+        raise ValueError(f"--aggregator {aggregator} needs each bank's update: use it with --mode visible")
     for name, count in (("--poison", poison), ("--lie", lie), ("--poison-statistics", poison_statistics)):
         if not 0 <= count < banks:
             raise ValueError(f"{name} must be below --banks")
@@ -84,6 +114,11 @@ def simulate(
         train = train[np.argsort(x[train, -1], kind="stable")]  # by Amount
     shares = np.array_split(train, banks)
     keys = {f"bank-{i}": secrets.token_hex(16) for i in range(banks)}
+    identities = {bank: new_identity_key() for bank in keys}  # each bank's own; the server never holds them
+    server_secret = secrets.token_urlsafe(32)
+    roster = Roster(
+        {b: identity_public(k) for b, k in identities.items()}, identity_public(identity_from_secret(server_secret))
+    )
     experiment = f"sim-{secrets.token_hex(4)}"
     # this run's own settings, passed to the server it starts: nothing global is changed
     settings = bootstrap().settings.model_copy(
@@ -92,31 +127,52 @@ def simulate(
             "fl_experiment": experiment,
             "fl_min_clients": banks,
             "fl_aggregator": aggregator,
+            "fl_mode": mode,
+            "fl_phase_seconds": 2.0 if drop_after_masking else 600.0,
+            "fl_clip_bound": clip_bound,
+            "fl_noise_multiplier": noise_multiplier,
+            "fl_server_signing_key": SecretStr(server_secret),
             "fl_admin_key": SecretStr(secrets.token_hex(16)),
         }
     )
     history = []
-    Rounds(
-        bootstrap(settings).blob_store, experiment, RoundConfig(min_clients=banks, aggregator=aggregator)
-    ).start_with_statistics(x.shape[1])  # round 0 is combined by the same strategy as the model rounds
+    config = RoundConfig(
+        min_clients=banks, aggregator=aggregator, mode=mode, clip_bound=clip_bound, noise_multiplier=noise_multiplier
+    )
+    Rounds(bootstrap(settings).blob_store, experiment, config).start_with_statistics(x.shape[1])
+    # a simulation's banks are small and split by spending: its limits on what a bank is served are loose
+    policy = ServedPolicy(min_rows=1, min_frauds=1, max_mean_shift=1e6, max_scale_ratio=1e6)
     function_key = secrets.token_urlsafe(24)
     with (
         running_server(function_key=function_key, settings=settings) as url,
         function_app_client(url, function_key=function_key, timeout=120) as http,
     ):
-        clients = [BankClient(http, bank, key.encode()) for bank, key in keys.items()]
+        clients = [
+            BankClient(
+                http,
+                bank,
+                key.encode(),
+                safeguards=Safeguards(roster, identities[bank], policy, allow_visible=mode == "visible"),
+            )
+            for bank, key in keys.items()
+        ]
         columns = clients[0].columns()  # as a bank's client reads them: the dataset contract's, from the server
         for r in range(rounds + 1):
+            parts = []
             for i, (client, share) in enumerate(zip(clients, shares, strict=True)):
                 part = x[share]
                 if r == 0 and i < poison_statistics:
                     part = part * POISON_STATS_SCALE + POISON_STATS_SHIFT
-                client.take_part(
-                    NumpyEngine(part, y[share], columns),
-                    steps=steps,
-                    tamper=POISON_SCALE if i < poison and r > 0 else None,
-                    claim=MAX_EXAMPLES if i < lie else None,
+                parts.append(
+                    client.prepare(
+                        NumpyEngine(part, y[share], columns),
+                        steps=steps,
+                        tamper=POISON_SCALE if i < poison and r > 0 else None,
+                        claim=MAX_EXAMPLES if i < lie else None,
+                    )
                 )
+            if mode == "secure":
+                _step_in_turn(clients, parts, drop_after_masking=drop_after_masking if r > 0 else 0)
             if r == 0:
                 continue
             _, _, arrays = clients[0].model()
@@ -132,6 +188,7 @@ def simulate(
         "rounds": rounds,
         "banks": banks,
         "aggregator": aggregator,
+        "mode": mode,
         "poisoned_banks": poison,
         "lying_banks": lie,
         "poisoned_statistics_banks": poison_statistics,

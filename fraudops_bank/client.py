@@ -9,29 +9,45 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
 
 from fraudops_bank import model as lr
+from fraudops_bank import secure_round, served
 from fraudops_bank.contract import Columns
 from fraudops_bank.credentials import FUNCTION_KEY_ENV, FUNCTION_KEY_HEADER
 from fraudops_bank.engines import Engine
-from fraudops_bank.errors import ParametersError, ProtocolError, RoundWaitTimeout
+from fraudops_bank.errors import BankError, ParametersError, ProtocolError, RoundWaitTimeout, ServedModelRefusedError
 from fraudops_bank.headers import encode_metrics
+from fraudops_bank.privacy import Ledger, add_noise, bank_noise_std
+from fraudops_bank.roster import Roster
+from fraudops_bank.secure import SecureParticipant, check_served_signature, model_vector, statistics_vector
+from fraudops_bank.served import ServedPolicy
 from fraudops_bank.signing import sign
 from fraudops_bank.status import RoundStatus
 from fraudops_bank.wire import from_npz, to_npz
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Backoff", "BankClient", "ProtocolError", "RoundWaitTimeout", "connect"]
+__all__ = ["Backoff", "BankClient", "ProtocolError", "RoundWaitTimeout", "Safeguards", "connect"]
 
 
-def connect(base_url: str, *, function_key: str, timeout: float = 120.0) -> httpx.Client:
-    """An ``httpx.Client`` for the function app that sends ``function_key`` on every request."""
+def connect(base_url: str, *, function_key: str, timeout: float = 120.0, allow_http: bool = False) -> httpx.Client:
+    """An ``httpx.Client`` for the function app that sends ``function_key`` on every request.
+
+    ``BankError`` for a URL that is not https, unless ``allow_http`` (a local test server).
+    """
     if not function_key:
         raise ValueError(f"a function key is required: the host answers 401 without one (set {FUNCTION_KEY_ENV})")
+    url = urlsplit(base_url)
+    if url.scheme.lower() != "https" and not allow_http:
+        shown = f"{url.scheme}://{url.hostname}" if url.scheme and url.hostname else "a URL without https://"
+        raise BankError(
+            f"{shown} would send the function key and the bank's signatures in clear: use https:// "
+            "(or --allow-http for a local test server)"
+        )
     return httpx.Client(base_url=base_url, timeout=timeout, headers={FUNCTION_KEY_HEADER: function_key})
 
 
@@ -59,6 +75,23 @@ def _refused(r: httpx.Response) -> ProtocolError:
     return ProtocolError(str(detail), r.status_code)
 
 
+def _recorder(ledger: Ledger | None, experiment: str, n: int, z: float | None) -> Callable[[], None] | None:
+    return None if ledger is None else (lambda: ledger.record(experiment, n, z))
+
+
+@dataclass(frozen=True)
+class Safeguards:
+    """What this bank requires before it takes part: the roster that pins the banks' and the server's keys,
+    its own identity key, its limits on what it is served, and its privacy budget."""
+
+    roster: Roster | None = None
+    identity_key: bytes | None = None
+    policy: ServedPolicy = ServedPolicy()  # noqa: RUF009 (frozen: one shared default is safe)
+    allow_visible: bool = False  # take part in rounds where the server sees each update
+    epsilon_ceiling: float | None = None
+    ledger: Ledger | None = None
+
+
 class BankClient:
     """One bank talking to the federated API through ``http`` (an ``httpx.Client`` from ``connect``)."""
 
@@ -68,10 +101,12 @@ class BankClient:
         bank: str,
         key: bytes,
         *,
+        safeguards: Safeguards | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.http, self.bank, self.key = http, bank, key
+        self.safeguards = safeguards or Safeguards()
         self.sleep, self.clock = sleep, clock
 
     def round_status(self, round_number: int) -> dict[str, Any]:
@@ -133,6 +168,7 @@ class BankClient:
                     "round": round_number,
                     "status": state["status"],
                     **({"already_sent": True} if state.get("already_sent") else {}),
+                    **({"secure": state["secure"]} if "secure" in state else {}),
                 }
             )
             log.info("bank %s: sent its update for round %d (%d of %d)", self.bank, round_number, i + 1, rounds)
@@ -176,6 +212,21 @@ class BankClient:
             raise _refused(r)
         return dict(r.json())
 
+    # ---- signed requests and reads, for secure rounds' phases (fraudops_bank.secure.Transport) ---------
+    def post_signed(self, path: str, body: bytes) -> dict[str, Any]:
+        headers = sign(self.key, "POST", path, body, bank=self.bank, now=time.time())
+        r = self.http.post(path, content=body, headers=headers)
+        if r.status_code != 202:
+            raise _refused(r)
+        return dict(r.json())
+
+    def get_json(self, path: str) -> dict[str, Any]:
+        r = self.http.get(path)
+        if r.status_code != 200:
+            raise _refused(r)
+        return dict(r.json())
+
+    # ---- one round ----------------------------------------------------------------------------------
     def take_part(
         self,
         engine: Engine,
@@ -183,28 +234,141 @@ class BankClient:
         steps: int = lr.STEPS,
         tamper: float | None = None,
         claim: int | None = None,
+        wait_seconds: float = 3600.0,
+        backoff: Backoff = Backoff(first=0.2, factor=1.5, cap=5.0),
     ) -> tuple[int, dict[str, Any]]:
-        """One round: statistics in round 0, else a warm-started local fit, computed by ``engine``.
+        """One round: statistics in round 0, else a warm-started local fit, computed by ``engine``; in a secure
+        round, every phase of it until it closes.
 
         For attack simulations: ``tamper`` scales the step, ``claim`` is the example count sent instead of the
-        true one (model rounds; round 0's count must match its statistics).
+        true one (visible model rounds; round 0's count must match its statistics).
         """
+        prepared = self.prepare(engine, steps=steps, tamper=tamper, claim=claim)
+        if not isinstance(prepared, SecureParticipant):
+            return prepared
+        self.drive(prepared, timeout=wait_seconds, backoff=backoff)
+        return prepared.round, {"status": RoundStatus.CLOSED, "secure": prepared.outcome}
+
+    def prepare(
+        self, engine: Engine, *, steps: int = lr.STEPS, tamper: float | None = None, claim: int | None = None
+    ) -> SecureParticipant | tuple[int, dict[str, Any]]:
+        """Check what the round serves, then compute this bank's part: a ``SecureParticipant`` ready to step
+        through a secure round, or, in a visible round, the update sent and the server's answer."""
         round_number, kind, arrays, meta = self._pull()
         if engine.columns is not None and Columns.from_metadata(meta) != engine.columns:
             raise ParametersError(
                 f"round {round_number} names other columns than this bank's table was opened with "
                 f"({Columns.from_metadata(meta).describe()}); the experiment changed: run the client again"
             )
+        guard = self.safeguards
+        served.check_arrays(arrays, kind=kind, n_features=len(Columns.from_metadata(meta).features))
+        digest = secure_round.model_digest(arrays, meta)
+        if guard.roster is not None and guard.roster.server is not None:
+            check_served_signature(meta, guard.roster, digest)
+        secure = meta.get("mode") == "secure"
+        if not secure and not guard.allow_visible:
+            raise ServedModelRefusedError(
+                f"round {round_number} is not a secure round: the server would see this bank's update in clear; "
+                "take part only with --allow-visible, where the federation chose visibility"
+            )
+        served.check_window(engine.rows, engine.frauds, guard.policy)
+        if kind == "model":
+            served.check_model(arrays, engine.statistics(), guard.policy)
         state = self.round_status(round_number)
-        if self.bank in state.get("participants", {}):  # a rerun of the job while the round is open: nothing to add
-            log.info("bank %s: its update for round %d is already in; nothing sent", self.bank, round_number)
+        already = state.get("adverts", []) if secure else state.get("participants", {})
+        if self.bank in already and state["status"] != RoundStatus.CLOSED:  # a rerun of the job mid-round
+            log.info("bank %s: its part in round %d is already in; nothing sent", self.bank, round_number)
             return round_number, {"status": state["status"], "already_sent": True}
+        scaler = {"mean": arrays.get("scaler_mean"), "scale": arrays.get("scaler_scale")}
+        start = {"coef": arrays.get("coef"), "intercept": arrays.get("intercept")}
+        if not secure:
+            if kind == "statistics":
+                return round_number, self.send(round_number, engine.statistics(), engine.rows, {})
+            local = engine.train(start, scaler, steps=steps)  # type: ignore[arg-type]
+            if tamper is not None:
+                local = {k: (start[k] + tamper * (local[k] - start[k])).astype(np.float32) for k in local}
+            metrics = {"local_loss": engine.log_loss(local, scaler)}  # type: ignore[arg-type]
+            return round_number, self.send(round_number, local, claim or engine.rows, metrics)
+        return self._secure_part(engine, round_number, kind, start, scaler, meta, digest, steps, tamper)
+
+    def _secure_part(
+        self,
+        engine: Engine,
+        n: int,
+        kind: str,
+        start: dict[str, Any],
+        scaler: dict[str, Any],
+        meta: dict[str, Any],
+        digest: str,
+        steps: int,
+        tamper: float | None,
+    ) -> SecureParticipant:
+        guard = self.safeguards
+        if guard.identity_key is None or guard.roster is None:
+            raise BankError(
+                "a secure round needs this bank's identity key and the federation's roster (--identity-key, --roster)"
+            )
+        experiment = str(meta["experiment"])
+        clip, z, delta = meta.get("clip_bound"), meta.get("noise_multiplier"), meta.get("dp_delta") or 1e-5
         if kind == "statistics":
-            return round_number, self.send(round_number, engine.statistics(), engine.rows, {})
-        scaler = {"mean": arrays["scaler_mean"], "scale": arrays["scaler_scale"]}
-        start = {"coef": arrays["coef"], "intercept": arrays["intercept"]}
-        local = engine.train(start, scaler, steps=steps)
-        if tamper is not None:
-            local = {k: (start[k] + tamper * (local[k] - start[k])).astype(np.float32) for k in local}
-        metrics = {"local_loss": engine.log_loss(local, scaler)}
-        return round_number, self.send(round_number, local, claim or engine.rows, metrics)
+            vector = statistics_vector(engine.statistics())
+        elif clip is None:
+            raise ParametersError(f"secure round {n} serves no clip bound; every bank clips its step to the round's")
+        else:
+            if guard.ledger is not None:
+                spent = guard.ledger.check(experiment, n, z, float(delta), guard.epsilon_ceiling)
+                log.info("bank %s: epsilon after round %d would be %.3g (delta %g)", self.bank, n, spent, delta)
+            local = engine.train(start, scaler, steps=steps)
+            if tamper is not None:
+                local = {k: (start[k] + tamper * (local[k] - start[k])).astype(np.float32) for k in local}
+            t_min = secure_round.threshold(int(meta.get("min_clients") or 3))
+            noise = bank_noise_std(float(z), float(clip), t_min) if z else 0.0
+            step = model_vector(
+                start,
+                local,
+                clip_bound=float(clip),
+                noise_std=noise,
+                examples=engine.rows,
+                served_loss=engine.log_loss(start, scaler),
+                local_loss=engine.log_loss(local, scaler),
+                add_noise=add_noise,
+            )
+            log.info(
+                "bank %s: round %d step norm %.3g%s, noise std %.3g per coordinate",
+                self.bank,
+                n,
+                step.norm,
+                f" clipped to {clip:g}" if step.clipped else "",
+                noise,
+            )
+            vector = step.vector
+        return SecureParticipant(
+            transport=self,
+            bank=self.bank.lower(),
+            experiment=experiment,
+            round=n,
+            kind=kind,
+            vector=vector,
+            model_sha256=digest,
+            identity_key=guard.identity_key,
+            roster=guard.roster,
+            clip_bound=clip,
+            noise_multiplier=z,
+            on_masked=_recorder(guard.ledger, experiment, n, z) if kind == "model" else None,
+        )
+
+    def drive(self, participant: SecureParticipant, *, timeout: float, backoff: Backoff) -> None:
+        """Poll the round and step ``participant`` until it is done; ``RoundWaitTimeout`` after ``timeout`` s."""
+        deadline = self.clock() + timeout
+        rng = random.Random()
+        delays, phase = backoff.delays(rng), participant.phase
+        while not participant.step(self.round_status(participant.round)):
+            if participant.phase != phase:  # the round moved on: the next phase is usually quick, poll soon again
+                delays, phase = backoff.delays(rng), participant.phase
+            left = deadline - self.clock()
+            if left <= 0:
+                raise RoundWaitTimeout(
+                    f"secure round {participant.round} did not close within {timeout:g} s (this bank reached its "
+                    f"{participant.phase!r} step); the other banks have not all answered: run the client again later"
+                )
+            self.sleep(min(next(delays), left))

@@ -33,3 +33,11 @@ class TableRefusedError(BankError):
 
 class ParametersError(BankError):
     """Parameters or update headers outside the wire format."""
+
+
+class WindowTooSmallError(BankError):
+    """The bank's window holds too few rows or frauds to train on without revealing individual transactions."""
+
+
+class ServedModelRefusedError(BankError):
+    """The served model or scaler lies outside the bank's policy (``fraudops_bank.served``): it could expose rows."""

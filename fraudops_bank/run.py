@@ -28,17 +28,20 @@ from fraudops_bank.credentials import (
 from fraudops_bank.errors import BankError, TableRefusedError
 
 if TYPE_CHECKING:
+    from fraudops_bank.client import Safeguards
     from fraudops_bank.engines import Engine
 
 log = logging.getLogger("fraudops_bank")
 
 EXIT_REJECTED = 2
+IDENTITY_ENV = "FL_BANK_IDENTITY_KEY"
 
 
 def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     """The client's flags, one definition for both commands."""
     parser.add_argument("--bank", required=True, help="this bank's id, as the server knows its signing key")
     parser.add_argument("--url", required=True, help="the function app, e.g. https://<app>.azurewebsites.net")
+    parser.add_argument("--allow-http", action="store_true", help="accept an http:// URL (a local test server only)")
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--data", help="the NumPy engine's file: CSV or Parquet with the federated model's columns")
     data.add_argument(
@@ -74,6 +77,60 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--bank-key-secret", default=BANK_KEY_SECRET, help="the signing key's secret name")
     parser.add_argument("--function-key-secret", default=FUNCTION_KEY_SECRET, help="the function key's secret name")
+    secure = parser.add_argument_group("secure rounds and what this bank accepts")
+    secure.add_argument(
+        "--roster",
+        help="the federation's roster (JSON: each bank's and the server's Ed25519 public key), agreed out of band; "
+        "needed for secure rounds",
+    )
+    secure.add_argument(
+        "--identity-key",
+        help=f"file with this bank's Ed25519 identity key (from 'fraudops-bank identity'; default: {IDENTITY_ENV})",
+    )
+    secure.add_argument(
+        "--allow-visible",
+        action="store_true",
+        help="also take part in visible rounds, where the server sees this bank's update (default: refuse them)",
+    )
+    secure.add_argument("--min-rows", type=int, default=1000, help="train only on a window of at least this many rows")
+    secure.add_argument(
+        "--min-frauds", type=int, default=20, help="train only with at least this many frauds (and legitimate rows)"
+    )
+    secure.add_argument(
+        "--epsilon-ceiling", type=float, help="refuse rounds that would take this bank's epsilon past this value"
+    )
+    secure.add_argument(
+        "--privacy-ledger",
+        default=str(Path.home() / ".fraudops-bank" / "privacy-ledger.json"),
+        help="this bank's own record of the noise of each round it took part in (default: %(default)s)",
+    )
+
+
+def safeguards_for(args: argparse.Namespace, environ: Mapping[str, str]) -> Safeguards:
+    """What this bank requires of a round, from its flags: the roster, its identity key, its limits."""
+    from fraudops_bank.client import Safeguards
+    from fraudops_bank.privacy import Ledger
+    from fraudops_bank.roster import Roster, unb64
+    from fraudops_bank.served import ServedPolicy
+
+    roster = Roster.load(Path(args.roster)) if args.roster else None
+    raw = (
+        Path(args.identity_key).read_text(encoding="utf-8").strip() if args.identity_key else environ.get(IDENTITY_ENV)
+    )
+    identity = None
+    if raw:
+        try:
+            identity = unb64(raw, what="the identity key", size=32)
+        except BankError as exc:
+            raise BankError(f"{exc.reason} (create one with 'fraudops-bank identity --out FILE')") from None
+    return Safeguards(
+        roster=roster,
+        identity_key=identity,
+        policy=ServedPolicy(min_rows=args.min_rows, min_frauds=args.min_frauds),
+        allow_visible=args.allow_visible,
+        epsilon_ceiling=args.epsilon_ceiling,
+        ledger=Ledger(Path(args.privacy_ledger)),
+    )
 
 
 def credentials_for(args: argparse.Namespace, environ: Mapping[str, str]) -> BankCredentials:
@@ -120,8 +177,8 @@ def run_client(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str
     if args.rounds < 1:
         raise BankError("--rounds must be at least 1")
     try:
-        with connect(args.url, function_key=creds.function_key) as http:
-            client = BankClient(http, args.bank, creds.bank_key)
+        with connect(args.url, function_key=creds.function_key, allow_http=args.allow_http) as http:
+            client = BankClient(http, args.bank, creds.bank_key, safeguards=safeguards_for(args, environ))
             columns = client.columns()  # the experiment's contract: which of the table's columns are read
             engine, close = open_engine(args, columns)
             try:
@@ -149,7 +206,55 @@ def build_parser() -> argparse.ArgumentParser:
         "or in the bank's Key Vault)",
     )
     add_client_arguments(client)
+    identity = sub.add_parser(
+        "identity",
+        help="create this bank's Ed25519 identity key (kept by the bank) and print its public half for the roster",
+    )
+    identity.add_argument("--out", required=True, help="file to write the private key to (created, mode 0600)")
+    roster = sub.add_parser(
+        "roster", help="write the federation's roster from the banks' and the server's public keys (agreed out of band)"
+    )
+    roster.add_argument("--server", required=True, help="the server's public key (fraudops federated server-key)")
+    roster.add_argument(
+        "--bank", action="append", required=True, metavar="ID=KEY", help="a bank's id and public key (repeat)"
+    )
+    roster.add_argument("--out", required=True, help="the roster file to write")
     return parser
+
+
+def write_roster(args: argparse.Namespace) -> dict[str, Any]:
+    """The roster of ``--bank ID=KEY`` and ``--server KEY``, checked and written to ``--out``."""
+    from fraudops_bank.roster import KEY_BYTES, Roster, unb64
+
+    banks = {}
+    for pair in args.bank:
+        bank, _, key = pair.partition("=")
+        if not bank or not key:
+            raise BankError(f"--bank takes ID=KEY, got {pair[:80]!r}")
+        banks[bank.lower()] = unb64(key, what=f"bank {bank}'s key", size=KEY_BYTES)
+    roster = Roster(banks, unb64(args.server, what="the server's key", size=KEY_BYTES))
+    Path(args.out).write_text(roster.to_json(), encoding="utf-8")
+    return {"roster": args.out, "banks": sorted(banks)}
+
+
+def create_identity(out: Path) -> dict[str, str]:
+    """Write a new identity key to ``out`` (never overwriting one); the public half, for the roster."""
+    import os
+
+    from fraudops_bank.roster import b64, identity_public, new_identity_key
+
+    key = new_identity_key()
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise BankError(
+            f"{out} exists: an identity key is never overwritten (its public half is in the roster)"
+        ) from None
+    except OSError as exc:
+        raise BankError(f"cannot create {out}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(b64(key) + "\n")
+    return {"identity_key_file": str(out), "public_key": b64(identity_public(key))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,7 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("azure", "httpx", "py4j"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        summary = run_client(args, os.environ)
+        if args.command == "identity":
+            summary = create_identity(Path(args.out))
+        elif args.command == "roster":
+            summary = write_roster(args)
+        else:
+            summary = run_client(args, os.environ)
     except TableRefusedError as exc:
         print(f"fraudops-bank {args.command}: {exc.reason}", file=sys.stderr)
         return EXIT_REJECTED

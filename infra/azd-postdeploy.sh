@@ -14,6 +14,7 @@ ensure_admin_key "${KEYVAULTNAME:?azd sets KEYVAULTNAME from main.bicep outputs}
 ensure_admin_key "$KEYVAULTNAME" admin-key
 ensure_admin_key "$KEYVAULTNAME" customer-pseudonym-key
 ensure_admin_key "$KEYVAULTNAME" audit-chain-key
+ensure_admin_key "$KEYVAULTNAME" fl-server-signing-key
 if [[ ${FRAUDOPS_ENV:-dev} == prod ]]; then
   lock_audit_policy "$rg" "${STORAGEACCOUNTNAME:?azd sets STORAGEACCOUNTNAME from main.bicep outputs}"
   lock_audit_policy "$rg" "${ANCHORSTORAGEACCOUNTNAME:?azd sets ANCHORSTORAGEACCOUNTNAME from main.bicep outputs}" anchors

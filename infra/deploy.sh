@@ -67,6 +67,7 @@ ensure_admin_key "$vault" fl-admin-key
 ensure_admin_key "$vault" admin-key
 ensure_admin_key "$vault" customer-pseudonym-key
 ensure_admin_key "$vault" audit-chain-key
+ensure_admin_key "$vault" fl-server-signing-key
 if [[ $env_name == prod ]]; then
   lock_audit_policy "$rg" "$(deployment_output "$rg" "fraudops-$env_name" storageAccountName)"
   lock_audit_policy "$rg" "$(deployment_output "$rg" "fraudops-$env_name" anchorStorageAccountName)" anchors

@@ -112,7 +112,11 @@ param onlineStore bool = false
 @allowed(['missing', 'refuse'])
 param onlineStoreUnavailable string = 'missing'
 
-@description('Federated aggregator: FL_AGGREGATOR.')
+@description('Federated mode: FL_MODE. secure (the default): the server learns only the sum of the banks\' clipped steps; visible: each update, for a robust aggregator.')
+@allowed(['secure', 'visible'])
+param federatedMode string = 'secure'
+
+@description('Federated aggregator of visible rounds: FL_AGGREGATOR (secure rounds use fedavg of the banks\' clipped steps).')
 @allowed(['fedavg', 'median', 'trimmed_mean'])
 param federatedAggregator string = 'trimmed_mean'
 
@@ -375,6 +379,7 @@ module functionApp 'modules/functionapp.bicep' = {
     onlineStoreUrl: onlineStore ? redis.outputs.url : ''
     onlineStoreUnavailable: onlineStoreUnavailable
     mlflowArtifactRoot: 'wasbs://mlflow@${storage.outputs.name}.blob.core.windows.net/'
+    federatedMode: federatedMode
     federatedAggregator: federatedAggregator
     federatedMinClients: federatedMinClients
     appSettingsOverrides: appSettingsOverrides

@@ -27,6 +27,10 @@ def cmd_federated_simulate(args: argparse.Namespace) -> Summary:
             poison_statistics=args.poison_statistics,
             aggregator=args.aggregator,
             seed=args.seed,
+            mode=args.mode,
+            clip_bound=args.clip_bound,
+            noise_multiplier=args.noise_multiplier,
+            drop_after_masking=args.drop_after_masking,
         )
     except ValueError as exc:
         raise CommandError(str(exc), EXIT_REJECTED) from None
@@ -60,6 +64,15 @@ def cmd_federated_keys(args: argparse.Namespace) -> Summary:
     )
 
 
+def cmd_federated_server_key(args: argparse.Namespace) -> Summary:  # noqa: ARG001
+    from fraudops_bank.roster import b64, identity_from_secret, identity_public
+
+    secret = services().settings.federated.fl_server_signing_key
+    if secret is None:
+        raise CommandError("FL_SERVER_SIGNING_KEY is not set: the server signs no model, so there is no key to pin")
+    return {"server_public_key": b64(identity_public(identity_from_secret(secret.get_secret_value())))}
+
+
 def add_federated(sub: SubParsers) -> None:
     from fraudops_bank.run import add_client_arguments  # argparse only
 
@@ -76,6 +89,18 @@ def add_federated(sub: SubParsers) -> None:
         "--poison-statistics", type=int, default=0, help="banks that send round-0 statistics of distorted rows"
     )
     sim.add_argument("--aggregator", choices=["fedavg", "median", "trimmed_mean"], default="fedavg")
+    sim.add_argument(
+        "--mode",
+        choices=["secure", "visible"],
+        default="secure",
+        help="secure: the server sees only the sum of the banks' clipped steps (default); visible: each update, "
+        "so median and trimmed_mean can run",
+    )
+    sim.add_argument("--clip-bound", type=float, help="each bank's step L2 bound (secure default: adaptive)")
+    sim.add_argument("--noise-multiplier", type=float, help="differential privacy: noise added by the banks")
+    sim.add_argument(
+        "--drop-after-masking", type=int, default=0, help="banks that go silent once their masked vector is sent"
+    )
     sim.add_argument("--seed", type=int, default=0)
     sim.set_defaults(func=cmd_federated_simulate)
     cl = fl_sub.add_parser(
@@ -85,6 +110,10 @@ def add_federated(sub: SubParsers) -> None:
     )
     add_client_arguments(cl)  # fraudops_bank's flags: --engine numpy|spark, --data or --table...
     cl.set_defaults(func=cmd_federated_client)
+    sk = fl_sub.add_parser(
+        "server-key", help="the public half of the key the server signs served models with, for the banks' roster"
+    )
+    sk.set_defaults(func=cmd_federated_server_key)
     ks = fl_sub.add_parser("keys", help="bank keys")
     ks_sub = ks.add_subparsers(dest="keys_command", required=True)
     ka = ks_sub.add_parser("add", help="create a bank's signing key (in Key Vault when KEY_VAULT_URL is set)")

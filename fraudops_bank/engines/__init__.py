@@ -26,6 +26,11 @@ class Engine(Protocol):
         """How many rows the bank trains on (the update's example count)."""
         ...
 
+    @property
+    def frauds(self) -> int:
+        """How many of those rows are labelled fraud (label 1), for ``fraudops_bank.served.check_window``."""
+        ...
+
     def statistics(self) -> dict[str, np.ndarray]:
         """Round 0's update: ``count``, ``sum`` and ``sumsq`` (as ``model.sufficient_statistics``)."""
         ...

@@ -37,10 +37,15 @@ class NumpyEngine:
         with np.errstate(over="ignore"):
             self.x = x.astype(np.float32, copy=False)
         self.y = y.astype(np.int8)
+        self._frauds = int(self.y.sum(dtype=np.int64))
 
     @property
     def rows(self) -> int:
         return len(self.x)
+
+    @property
+    def frauds(self) -> int:
+        return self._frauds
 
     def statistics(self) -> dict[str, np.ndarray]:
         return lr.sufficient_statistics(self.x)

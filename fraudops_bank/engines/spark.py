@@ -40,18 +40,22 @@ class SparkEngine:
     def __init__(self, frame: Any, columns: Columns) -> None:
         self.columns = columns
         frame = _cached(_typed(frame, columns))
-        survey = _survey(frame, columns)
+        survey, frauds = _survey(frame, columns)
         try:
             rows.check(survey, columns)
         except TableRefusedError:
             frame.unpersist()
             raise
-        self.frame, self._rows = frame, survey.rows
+        self.frame, self._rows, self._frauds = frame, survey.rows, frauds
         self._standardised: tuple[bytes, Any] | None = None
 
     @property
     def rows(self) -> int:
         return self._rows
+
+    @property
+    def frauds(self) -> int:
+        return self._frauds
 
     def statistics(self) -> dict[str, np.ndarray]:
         from pyspark.sql import functions as F
@@ -162,8 +166,8 @@ def _typed(frame: Any, columns: Columns) -> Any:
     )
 
 
-def _survey(frame: Any, columns: Columns) -> rows.Survey:
-    """One aggregation: the row count, and per column the rows that break ``fraudops_bank.rows``' rule."""
+def _survey(frame: Any, columns: Columns) -> tuple[rows.Survey, int]:
+    """One aggregation: the row count and per column the rows that break ``fraudops_bank.rows``' rule; the frauds."""
     from pyspark.sql import functions as F
 
     def count(bad: Any, alias: str) -> Any:
@@ -175,11 +179,14 @@ def _survey(frame: Any, columns: Columns) -> rows.Survey:
     label = _column(columns.label)
     counts = [count(not_finite(_column(f)), f"b{j}") for j, f in enumerate(columns.features)]
     row = frame.agg(
-        F.count(F.lit(1)).alias("n"), *counts, count(label.isNull() | ~label.isin(0.0, 1.0), "label")
+        F.count(F.lit(1)).alias("n"),
+        *counts,
+        count(label.isNull() | ~label.isin(0.0, 1.0), "label"),
+        count(label == 1.0, "frauds"),
     ).collect()[0]
     bad = {f: int(row[f"b{j}"] or 0) for j, f in enumerate(columns.features)}
     bad[columns.label] = int(row["label"] or 0)
-    return rows.Survey(int(row["n"]), bad)
+    return rows.Survey(int(row["n"]), bad), int(row["frauds"] or 0)
 
 
 def read(spark: Any, table: str, columns: Columns, *, fmt: str = "auto") -> SparkEngine:

@@ -99,7 +99,11 @@ param onlineStoreUrl string = ''
 @description('When the online store cannot be reached: missing (score, and say so) or refuse (503).')
 param onlineStoreUnavailable string = 'missing'
 
-@description('Robust aggregator for federated rounds: fedavg, median or trimmed_mean.')
+@description('Federated mode: secure (the server sees only the sum of the banks\' clipped steps) or visible (each update, so a robust aggregator can run).')
+@allowed(['secure', 'visible'])
+param federatedMode string
+
+@description('Robust aggregator for visible federated rounds: fedavg, median or trimmed_mean (secure rounds use fedavg of clipped steps).')
 @allowed(['fedavg', 'median', 'trimmed_mean'])
 param federatedAggregator string
 
@@ -260,7 +264,11 @@ var appSettings = {
   FL_EXPERIMENT: 'fraud-lr'
   FL_MIN_CLIENTS: string(federatedMinClients)
   FL_ROUND_DEADLINE_SECONDS: '3600'
-  FL_AGGREGATOR: federatedAggregator
+  FL_MODE: federatedMode
+  FL_AGGREGATOR: federatedMode == 'secure' ? 'fedavg' : federatedAggregator
+  FL_PHASE_SECONDS: '600'
+  // The secret the key that signs each served global model is derived from; banks pin its public half.
+  FL_SERVER_SIGNING_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/fl-server-signing-key)'
   FL_DP_DELTA: '1e-05'
   FL_AGGREGATION_LEASE_SECONDS: '300'
   FL_MAX_WEIGHT_SHARE: '0.5'

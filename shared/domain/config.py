@@ -121,7 +121,10 @@ class FederatedConfig(_Config):
     fl_experiment: str
     fl_min_clients: int
     fl_round_deadline_seconds: float
-    fl_aggregator: Literal["fedavg", "median", "trimmed_mean"]
+    fl_mode: Literal["secure", "visible"]
+    fl_aggregator: Literal["fedavg", "median", "trimmed_mean"] | None
+    fl_phase_seconds: float
+    fl_server_signing_key: SecretStr | None
     fl_trim_beta: float | None
     fl_clip_bound: float | None
     fl_noise_multiplier: float | None

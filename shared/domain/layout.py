@@ -252,6 +252,11 @@ def round_update(experiment: str, n: int, bank: str, digest: str) -> str:
     return f"{experiment}/round-{n}/updates/{bank}-{digest[:32]}.npz"
 
 
+def round_phase_blob(experiment: str, n: int, phase: str, bank: str, digest: str) -> str:
+    """What one bank sent in a secure round's phase (``shares``, ``masked``, ``unmask``), content-addressed."""
+    return f"{experiment}/round-{n}/{phase}/{bank}-{digest[:32]}.bin"
+
+
 def global_model(experiment: str, n: int) -> str:
     """The global parameters a round starts from in ``federated``."""
     return f"{experiment}/global/round-{n}.npz"

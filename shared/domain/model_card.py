@@ -199,6 +199,12 @@ def sections(manifest: ModelManifest) -> list[Section]:
                 [
                     "Trained by federated averaging: each bank trained on its own data and sent signed model updates; "
                     "no bank's rows left the bank."
+                    + (
+                        " Secure aggregation: the server saw only the sum of the banks' clipped steps, never one "
+                        "bank's; the totals below are sums over the banks, and each bank keeps its own figures."
+                        if manifest.fl_mode == "secure"
+                        else ""
+                    )
                 ],
                 [
                     (
@@ -206,7 +212,9 @@ def sections(manifest: ModelManifest) -> list[Section]:
                         [
                             ["experiment, round", f"{manifest.experiment}, {manifest.round}"],
                             ["participating banks", ", ".join(manifest.participants or []) or None],
+                            ["mode", manifest.fl_mode],
                             ["aggregator", manifest.aggregator],
+                            *[[f"banks' total: {k}", v] for k, v in sorted((manifest.bank_metrics or {}).items())],
                             ["clip bound (L2 of an update)", manifest.clip_bound],
                             ["noise multiplier", manifest.noise_multiplier],
                             ["epsilon (differential privacy)", manifest.epsilon],

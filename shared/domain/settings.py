@@ -232,12 +232,33 @@ class Settings(BaseSettings):
     fl_experiment: str = Field(default="fraud-lr", validation_alias="FL_EXPERIMENT")
     fl_min_clients: int = Field(default=3, ge=1, validation_alias="FL_MIN_CLIENTS")
     fl_round_deadline_seconds: float = Field(default=3600.0, gt=0, validation_alias="FL_ROUND_DEADLINE_SECONDS")
-    fl_aggregator: Literal["fedavg", "median", "trimmed_mean"] = Field(
-        default="trimmed_mean",
+    fl_mode: Literal["secure", "visible"] = Field(
+        default="secure",
+        validation_alias="FL_MODE",
+        description="secure (the default): secure aggregation, the server learns only the sum of the banks' "
+        "clipped updates, never one bank's; visible: the server stores each update and may combine them with a "
+        "robust aggregator (docs: what each mode defends against).",
+    )
+    fl_aggregator: Literal["fedavg", "median", "trimmed_mean"] | None = Field(
+        default=None,
         validation_alias="FL_AGGREGATOR",
-        description="How the banks' updates are combined: trimmed_mean (the default) or median, which one bank "
-        "cannot steer at a quorum of 3 or more; fedavg, the weighted mean, which one bank can (choose it only "
-        "with FL_CLIP_BOUND, or among banks that trust one another).",
+        description="How the banks' updates are combined. Unset: fedavg of clipped steps in secure mode (the only "
+        "one a secure sum allows), trimmed_mean in visible mode. median and trimmed_mean, which one bank cannot "
+        "steer at a quorum of 3 or more, need FL_MODE=visible; fedavg in visible mode only with FL_CLIP_BOUND.",
+    )
+    fl_phase_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        validation_alias="FL_PHASE_SECONDS",
+        description="Secure rounds: how long a phase waits for silent banks before it goes on without them "
+        "(dropouts), as long as more than half the members answered.",
+    )
+    fl_server_signing_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="FL_SERVER_SIGNING_KEY",
+        description="Secret (at least 32 characters) the Ed25519 key that signs each served global model is derived "
+        "from; banks pin its public half (fraudops federated server-key) in their roster and refuse a model it did "
+        "not sign. Unset: models are served unsigned.",
     )
     fl_trim_beta: float | None = Field(
         default=None,
@@ -247,13 +268,18 @@ class Settings(BaseSettings):
         description="Share trimmed at each end by trimmed_mean; unset: 20%, and at least one update at the quorum.",
     )
     fl_clip_bound: float | None = Field(
-        default=None, gt=0, validation_alias="FL_CLIP_BOUND", description="L2 bound each bank's step is clipped to."
+        default=None,
+        gt=0,
+        validation_alias="FL_CLIP_BOUND",
+        description="L2 bound each bank's step is clipped to (by the bank in secure mode, by the server in visible "
+        "mode). Unset in secure mode: adaptive, each round's bound follows the median of the banks' step norms.",
     )
     fl_noise_multiplier: float | None = Field(
         default=None,
         gt=0,
         validation_alias="FL_NOISE_MULTIPLIER",
-        description="Differential privacy: Gaussian noise of this multiple of FL_CLIP_BOUND / updates (needs both).",
+        description="Differential privacy: Gaussian noise of this multiple of FL_CLIP_BOUND on the sum of the "
+        "banks' steps (needs FL_CLIP_BOUND); in secure mode each bank adds its share before masking.",
     )
     fl_dp_delta: float = Field(default=1e-5, gt=0, lt=1, validation_alias="FL_DP_DELTA")
     fl_aggregation_lease_seconds: float = Field(
@@ -373,6 +399,7 @@ class Settings(BaseSettings):
         "fl_admin_key",
         "admin_key",
         "fl_bank_keys",
+        "fl_server_signing_key",
         "customer_pseudonym_key",
         "customer_pseudonym_previous_keys",
         "audit_chain_key",
@@ -390,6 +417,13 @@ class Settings(BaseSettings):
                 value[:120],
             )
             return None
+        return value
+
+    @field_validator("fl_server_signing_key")
+    @classmethod
+    def _signing_secret_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("FL_SERVER_SIGNING_KEY must be at least 32 characters of randomness")
         return value
 
     @field_validator("customer_pseudonym_previous_keys")

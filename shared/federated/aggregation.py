@@ -18,11 +18,11 @@ from shared.domain.errors import ConfigurationError, FraudOpsError
 from shared.federated.aggregators import Aggregator, aggregator_for
 from shared.federated.config import RoundConfig
 from shared.federated.merge import capped_weights, merge
-from shared.federated.model import initial
+from shared.federated.model import initial, scaler_from
 from shared.federated.params import from_npz
 from shared.federated.repository import RoundRepository
 from shared.federated.scaler import checked_statistics, derive_scaler, write_scaler
-from shared.federated.statistics import combine
+from shared.federated.statistics import check_statistics, combine
 from shared.federated.transitions import closed, privacy_spent
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ def aggregated(
 ) -> RoundState:
     """Compute round ``n``'s close from its stored updates and write what it produces; the closed state, for
     the caller to commit. ``publishes``: whether a closed model round waits to be published."""
+    if state.mode == "secure":
+        return secure_aggregated(repo, n, state, now=now, publishes=publishes)
     reference = repo.global_model(n)
     names = sorted(reference)
     updates = stored_updates(repo, state, reference)
@@ -85,6 +87,51 @@ def aggregated(
         published=False if publishes else None,
         **privacy_spent(n, result.noise_std, state, previous),
     )
+
+
+def secure_aggregated(repo: RoundRepository, n: int, state: RoundState, *, now: float, publishes: bool) -> RoundState:
+    """A secure round's close: the sum of the summed banks' vectors, never one of them (``secure_close``)."""
+    from shared.federated import secure_close
+    from shared.federated.secure import vector_length
+
+    reference = repo.global_model(n)
+    names = sorted(reference)
+    dims = sum(reference[k].size for k in names)
+    total = secure_close.secure_sum(repo, state, length=vector_length(state.kind, dims))
+    weights = dict.fromkeys(total.summed, 1.0)
+    if n == 0:
+        stats = secure_close.pooled_statistics(total.values)
+        check_statistics(stats, int(stats["count"][0]))
+        write_scaler(repo.store, repo.experiment, scaler_from(stats))
+        repo.create_global(1, initial(reference["sum"].size))
+        return closed(state, now, weights, summed=total.summed).evolve(
+            aggregate_metrics={"examples": float(stats["count"][0])}
+        )
+    step = secure_close.model_step(total.values, banks=len(total.summed), state=state, dims=dims)
+    params, start = {}, 0
+    for k in names:
+        size = reference[k].size
+        moved = (
+            reference[k] + step.mean_step[start : start + size].reshape(reference[k].shape)
+            if step.kept
+            else reference[k]
+        )
+        params[k] = np.asarray(moved, np.float32)
+        start += size
+    if not repo.create_global(n + 1, params):
+        log.warning("round %d's global model was already written by an earlier attempt; keeping it", n + 1)
+    previous = repo.find(n - 1) if n > 1 else None
+    done = closed(
+        state,
+        now,
+        weights,
+        summed=total.summed,
+        outcome=step.why,
+        next_clip_bound=secure_close.next_clip(state, step.clipped_share) if state.clip_adaptive else None,
+        published=False if publishes else None,
+        **privacy_spent(n, step.noise_std, state, previous),
+    )
+    return done.evolve(aggregate_metrics=step.metrics)
 
 
 def repair_scaler(repo: RoundRepository, state: RoundState, config: RoundConfig) -> None:

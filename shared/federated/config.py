@@ -15,6 +15,8 @@ from shared.domain.errors import ConfigurationError
 from shared.federated.aggregators import aggregator_for
 from shared.federated.headers import MAX_EXAMPLES
 
+INITIAL_CLIP = 1.0  # secure rounds' first adaptive clip bound
+
 
 def default_trim_beta(quorum: int) -> float:
     """The share a trimmed mean drops at each end: 20%, and never less than one update at the quorum."""
@@ -28,6 +30,8 @@ class RoundConfig:
     min_clients: int = 3
     deadline_seconds: float = 3600.0
     aggregator: str = "fedavg"
+    mode: str = "visible"  # "secure": the server sees only the sum (shared.federated.secure)
+    phase_seconds: float = 600.0
     trim_beta: float | None = None  # None: default_trim_beta(min_clients)
     clip_bound: float | None = None
     noise_multiplier: float | None = None
@@ -40,13 +44,21 @@ class RoundConfig:
     def beta(self) -> float:
         return self.trim_beta if self.trim_beta is not None else default_trim_beta(self.min_clients)
 
+    @property
+    def adaptive_clip(self) -> bool:
+        """Secure rounds without a set bound: each round's bound follows the median of the banks' step norms."""
+        return self.mode == "secure" and self.clip_bound is None
+
     @classmethod
     def of(cls, config: FederatedConfig) -> RoundConfig:
         """The rounds' configuration from the federated settings (``FL_*``)."""
+        default = "fedavg" if config.fl_mode == "secure" else "trimmed_mean"
         return cls(
             min_clients=config.fl_min_clients,
             deadline_seconds=config.fl_round_deadline_seconds,
-            aggregator=config.fl_aggregator,
+            aggregator=config.fl_aggregator or default,
+            mode=config.fl_mode,
+            phase_seconds=config.fl_phase_seconds,
             trim_beta=config.fl_trim_beta,
             clip_bound=config.fl_clip_bound,
             noise_multiplier=config.fl_noise_multiplier,
@@ -62,6 +74,24 @@ class RoundConfig:
         except ValueError as exc:
             raise ConfigurationError(f"FL_AGGREGATOR: {exc}") from None
         robust = self.aggregator in ("median", "trimmed_mean")
+        if self.mode not in ("secure", "visible"):
+            raise ConfigurationError(f"FL_MODE must be secure or visible, got {self.mode!r}")
+        if self.mode == "secure" and robust:
+            raise ConfigurationError(
+                f"FL_AGGREGATOR={self.aggregator} needs each bank's update, which FL_MODE=secure hides from the "
+                "server: use fedavg (clipped by the banks) with secure aggregation, or FL_MODE=visible for a "
+                "robust aggregator"
+            )
+        if self.mode == "secure" and self.min_clients < 3:
+            raise ConfigurationError(
+                f"a secure sum over FL_MIN_CLIENTS={self.min_clients} banks hides nothing (the other bank knows its "
+                "own update and the sum): set FL_MIN_CLIENTS to 3 or more"
+            )
+        if self.noise_multiplier is not None and self.adaptive_clip:
+            raise ConfigurationError(
+                "FL_NOISE_MULTIPLIER needs a fixed FL_CLIP_BOUND: an adaptive bound follows the banks' data, which "
+                "the privacy accounting does not cover"
+            )
         if robust and self.min_clients < 3:
             raise ConfigurationError(
                 f"{self.aggregator} over a quorum of FL_MIN_CLIENTS={self.min_clients} is no more robust than a "

@@ -32,7 +32,7 @@ import numpy as np
 from shared.adapters.storage import BlobStore
 from shared.domain.documents.federated import Participant, RoundState, RoundStatus
 from shared.domain.errors import ConcurrentUpdateError, FraudOpsError, RetryLaterError
-from shared.federated import aggregate, transitions
+from shared.federated import aggregate, secure, transitions
 from shared.federated.aggregation import aggregated, repair_scaler
 from shared.federated.banks import bank_id
 from shared.federated.config import RoundConfig as RoundConfig
@@ -42,6 +42,7 @@ from shared.federated.params import from_npz
 from shared.federated.repository import MAX_ATTEMPTS, RoundRepository
 from shared.federated.repository import RoundNotFoundError as RoundNotFoundError
 from shared.federated.scaler import read_scaler
+from shared.federated.secure import SecurePhases
 from shared.federated.statistics import check_statistics
 from shared.federated.transitions import RoundStateError as RoundStateError
 from shared.federated.transitions import lease_expired, record_transition
@@ -67,6 +68,7 @@ class Rounds:
         self.store, self.experiment, self.config, self.clock = store, experiment, config, clock
         self.on_close = on_close
         self.repository = RoundRepository(store, experiment)
+        self.secure = SecurePhases(self.repository, phase_seconds=config.phase_seconds, clock=clock)
 
     # ---- reads ----------------------------------------------------------------------------------
     def state(self, n: int) -> RoundState:
@@ -89,8 +91,10 @@ class Rounds:
         successor opened, an aggregation whose lease expired is resumed, a round whose quorum is in is closed."""
         n = self.current()
         state = self.state(n)
+        if state.mode == "secure" and state.status not in (RoundStatus.AGGREGATING, RoundStatus.CLOSED):
+            state = self.progress(n)
         crashed_close = state.status == RoundStatus.AGGREGATING and lease_expired(state, self.clock())
-        quorum_unclosed = state.status == RoundStatus.OPEN and state.has_quorum
+        quorum_unclosed = state.status == RoundStatus.OPEN and state.has_quorum and state.mode != "secure"
         if crashed_close or quorum_unclosed:
             state = self.aggregate(n)
         if state.status == RoundStatus.CLOSED:
@@ -108,8 +112,24 @@ class Rounds:
         """Round 0: banks send sufficient statistics; its close derives the scaler and opens round 1."""
         return self.start(stats_template(n_features), round_number=0)
 
+    def progress(self, n: int) -> RoundState:
+        """A secure round moved on as far as it can: its complete (or late) phases advanced, a phase stalled below
+        the threshold started over from the key phase, a finished unmasking closed."""
+        state = self.secure.advance(n)
+        stall = secure.stalled(state, self.clock())
+        if stall is not None:
+            log.warning("round %d: %s; it starts over from its key phase", n, stall)
+            state = self.secure.commit(
+                n, lambda s: transitions.restarted(s, stall) if secure.stalled(s, self.clock()) else None
+            )
+        if secure.ready_to_close(state, self.clock()):
+            state = self.aggregate(n)
+        return state
+
     def _open(self, n: int) -> RoundState:
-        if self.repository.create(transitions.opened(n, self.config, self.clock())):
+        previous = self.repository.find(n - 1) if n > 0 and self.config.adaptive_clip else None
+        adaptive = previous.next_clip_bound if previous is not None else None
+        if self.repository.create(transitions.opened(n, self.config, self.clock(), adaptive_clip=adaptive)):
             record_transition(self.store, self.experiment, n, RoundStatus.OPEN)
         # else another caller opened it first: theirs stands
         self.repository.advance_latest(n)
@@ -135,6 +155,11 @@ class Rounds:
         if state.status == RoundStatus.AGGREGATING and lease_expired(state, self.clock()):
             self.aggregate(n)  # a crashed close: finish it before answering
             state = self.state(n)
+        if state.mode == "secure":
+            raise RoundStateError(
+                f"round {n} is a secure round: the server takes no update in clear; run a client that speaks secure "
+                "aggregation (fraudops-bank 0.2 or later)"
+            )
         mine = state.participants.get(bank)
         if mine is not None:
             if mine.sha256 == digest:  # a retry of an update that was counted: the same answer
@@ -207,7 +232,10 @@ class Rounds:
             return state
         if state.status == RoundStatus.AGGREGATING and not lease_expired(state, self.clock()):
             return state  # someone holds the lease (or a failed close waits its backoff)
-        if state.status == RoundStatus.OPEN:
+        if state.mode == "secure" and state.status != RoundStatus.AGGREGATING:
+            if not secure.ready_to_close(state, self.clock()):
+                return state.evolve(why=secure.why_not_yet(state, self.clock()))
+        elif state.status == RoundStatus.OPEN:
             why = transitions.why_not_yet(state, self.clock())
             if why:
                 return state.evolve(why=why)

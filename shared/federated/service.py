@@ -12,18 +12,24 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
+from fraudops_bank import secure_round
+from fraudops_bank.roster import b64, identity_from_secret, sign
 from shared.adapters.bank_keys import KeyStore
 from shared.adapters.storage import BlobStore
 from shared.domain.config import FederatedConfig
 from shared.domain.contracts import get_contract
-from shared.domain.documents.federated import RoundState
+from shared.domain.documents.federated import RoundState, RoundStatus
 from shared.federated.auth import verify
+from shared.federated.banks import bank_id
 from shared.federated.close import RoundTracker, publisher
 from shared.federated.config import RoundConfig
 from shared.federated.export import Judge
 from shared.federated.headers import parse_examples, parse_metrics
 from shared.federated.params import to_npz
 from shared.federated.rounds import Rounds
+from shared.federated.secure import vector_length
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,12 @@ class FederatedService:
     def global_model(self) -> GlobalModel:
         """The model of the round banks should train for now (repairing what a crash between two writes left)."""
         state = self.rounds.ensure_open()
+        arrays, meta = self.served(state)
+        return GlobalModel(state.round, to_npz(arrays), meta)
+
+    def served(self, state: RoundState) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+        """What round ``state.round`` serves: its arrays and metadata, with their digest and (when the server has a
+        signing key) its Ed25519 signature, which the banks check against the key their roster pins."""
         n = state.round
         arrays = self.rounds.global_model(n)
         scaler = self.rounds.scaler()
@@ -76,11 +88,58 @@ class FederatedService:
             "contract_input_sha256": contract.input_sha256,
             "features": list(contract.feature_names),
             "label": label,
+            "mode": state.mode,
+            "min_clients": state.min_clients,
+            "clip_bound": state.clip_bound,
+            "noise_multiplier": state.noise_multiplier,
+            "dp_delta": state.dp_delta,
         }
-        return GlobalModel(n, to_npz(arrays), meta)
+        digest = secure_round.model_digest(arrays, meta)
+        meta["model_sha256"] = digest
+        key = self.config.fl_server_signing_key
+        if key is not None:
+            private = identity_from_secret(key.get_secret_value())
+            message = secure_round.model_message(self.config.fl_experiment, n, digest)
+            meta["signature"] = b64(sign(private, message))
+        return arrays, meta
+
+    # ---- secure rounds (shared.federated.secure) ----------------------------------------------------
+    def _bank(self, headers: Mapping[str, str], path: str, body: bytes) -> str:
+        return verify(headers, "POST", path, body, keys=self.keys, store=self.store, now=self.clock())
+
+    def advertise(self, n: int, *, headers: Mapping[str, str], path: str, body: bytes) -> RoundState:
+        """A bank's signed keys for secure round ``n``, refused unless it trained from the model the round serves."""
+        bank = self._bank(headers, path, body)
+        state = self.rounds.state(n)
+        digest = str(self.served(state)[1]["model_sha256"])
+        return self.rounds.secure.advertise(n, bank, body, served_sha256=digest)
+
+    def round_keys(self, n: int) -> dict[str, object]:
+        return self.rounds.secure.keys(n)
+
+    def share(self, n: int, *, headers: Mapping[str, str], path: str, body: bytes) -> RoundState:
+        return self.rounds.secure.share(n, self._bank(headers, path, body), body)
+
+    def shares_for(self, n: int, bank: str) -> dict[str, object]:
+        return self.rounds.secure.shares_for(n, bank_id(bank))
+
+    def mask(self, n: int, *, headers: Mapping[str, str], path: str, body: bytes) -> RoundState:
+        bank = self._bank(headers, path, body)
+        state = self.rounds.state(n)
+        dims = sum(a.size for a in self.rounds.global_model(n).values())
+        return self.rounds.secure.mask(n, bank, body, length=vector_length(state.kind, dims))
+
+    def unmask(self, n: int, *, headers: Mapping[str, str], path: str, body: bytes) -> RoundState:
+        state = self.rounds.secure.unmask(n, self._bank(headers, path, body), body)
+        return self.rounds.progress(n) if state.status != RoundStatus.CLOSED else state
 
     def round_state(self, n: int) -> RoundState:
-        return self.rounds.state(n)
+        """Round ``n``'s state; a secure round is moved on first when a phase's deadline let it (polling banks
+        are what moves a round whose silent members will not)."""
+        state = self.rounds.state(n)
+        if state.mode == "secure" and state.status not in (RoundStatus.AGGREGATING, RoundStatus.CLOSED):
+            return self.rounds.progress(n)
+        return state
 
     def submit(self, n: int, *, headers: Mapping[str, str], path: str, body: bytes) -> RoundState:
         """A bank's update to round ``n``, once its signature is verified (``AuthError`` otherwise); the

@@ -15,7 +15,7 @@ from shared.domain.documents.federated import Participant, RoundState, RoundStat
 from shared.domain.errors import FraudOpsError
 from shared.domain.telemetry import instruments, span
 from shared.federated import privacy
-from shared.federated.config import RoundConfig
+from shared.federated.config import INITIAL_CLIP, RoundConfig
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,10 @@ class RoundStateError(FraudOpsError):
     """The round is not in a state that allows this (409 at the edge)."""
 
 
-def opened(n: int, config: RoundConfig, now: float) -> RoundState:
-    """Round ``n`` as it opens: no participant yet, the configuration it will be closed with."""
+def opened(n: int, config: RoundConfig, now: float, *, adaptive_clip: float | None = None) -> RoundState:
+    """Round ``n`` as it opens: no participant yet, the configuration it will be closed with (an adaptive clip
+    bound is the one the previous round chose, ``adaptive_clip``)."""
+    clip = (adaptive_clip or INITIAL_CLIP) if config.adaptive_clip else config.clip_bound
     return RoundState(
         round=n,
         kind="statistics" if n == 0 else "model",
@@ -35,10 +37,28 @@ def opened(n: int, config: RoundConfig, now: float) -> RoundState:
         min_clients=config.min_clients,
         aggregator=config.aggregator,
         trim_beta=config.beta if config.aggregator == "trimmed_mean" else None,
-        clip_bound=config.clip_bound,
+        clip_bound=clip,
+        clip_adaptive=config.adaptive_clip,
+        mode=config.mode,
         noise_multiplier=config.noise_multiplier,
         dp_delta=config.dp_delta if config.noise_multiplier else None,
         max_weight_share=config.max_weight_share,
+    )
+
+
+def restarted(state: RoundState, reason: str) -> RoundState:
+    """A secure round whose phase stalled below the threshold, back in its key phase with fresh keys to come."""
+    return state.evolve(
+        status=RoundStatus.OPEN,
+        members=[],
+        adverts={},
+        shared={},
+        masked={},
+        unmasked={},
+        threshold=None,
+        phase_deadline=None,
+        restarts=state.restarts + 1,
+        last_error=reason[:500],
     )
 
 

@@ -126,38 +126,52 @@ def test_event_grid_subscription_feeds_the_registered_blob_trigger(bicep):
     assert params["deadLetterContainerName"] in CONTAINERS
 
 
-def test_every_shipped_federated_configuration_is_robust_at_its_own_quorum():
-    """No shipped configuration lets one bank set the model: the app's own default, main.bicep's and each
-    parameters file's aggregator is median or a trimmed mean that trims at least one update at its quorum
-    (the production default used to be trimmed_mean at beta 0.2 over 3 banks, which trims nothing; the app and
-    dev used fedavg, the plain weighted mean)."""
+def test_every_shipped_federated_configuration_is_coherent_and_hides_or_resists_one_bank():
+    """No shipped configuration lets one bank set the model, and the default keeps each bank's update from the
+    server: the app's own default, main.bicep's and each parameters file's mode is secure (fedavg of clipped
+    steps, the only aggregator a secure sum allows), or visible with median or a trimmed mean that trims at least
+    one update at its quorum (the production default used to be trimmed_mean at beta 0.2 over 3 banks, which
+    trims nothing). RoundConfig.check refuses, with the reason, any incoherent one."""
     from shared.domain.settings import Settings
     from shared.federated.rounds import RoundConfig
 
     main = (INFRA / "main.bicep").read_text()
     app = (INFRA / "modules" / "functionapp.bicep").read_text()
+    default_mode = re.search(r"param federatedMode string = '(\w+)'", main)
     default_aggregator = re.search(r"param federatedAggregator string = '(\w+)'", main)
     default_quorum = re.search(r"param federatedMinClients int = (\d+)", main)
-    assert default_aggregator and default_quorum
+    assert default_mode and default_aggregator and default_quorum
+    assert "FL_AGGREGATOR: federatedMode == 'secure' ? 'fedavg' : federatedAggregator" in app
     beta = re.search(r"FL_TRIM_BETA: '([0-9.]+)'", app)
     fields = Settings.model_fields
-    shipped = [("the app's defaults", fields["fl_aggregator"].default, fields["fl_min_clients"].default)]
-    shipped.append(("main.bicep defaults", default_aggregator[1], int(default_quorum[1])))
+    app_mode = fields["fl_mode"].default
+    shipped = [("the app's defaults", app_mode, fields["fl_aggregator"].default, fields["fl_min_clients"].default)]
+    shipped.append(("main.bicep defaults", default_mode[1], default_aggregator[1], int(default_quorum[1])))
     for file in sorted((INFRA / "parameters").glob("*.json")):
         values = json.loads(file.read_text())["parameters"]
         shipped.append(
             (
                 file.name,
+                values.get("federatedMode", {}).get("value", default_mode[1]),
                 values.get("federatedAggregator", {}).get("value", default_aggregator[1]),
                 values.get("federatedMinClients", {}).get("value", int(default_quorum[1])),
             )
         )
-    for where, aggregator, quorum in shipped:
-        config = RoundConfig(min_clients=quorum, aggregator=aggregator, trim_beta=float(beta[1]) if beta else None)
+    assert app_mode == "secure" and default_mode[1] == "secure"
+    for where, mode, aggregator, quorum in shipped:
+        if mode == "secure":  # what the app and the Bicep set in secure mode, whatever the visible aggregator
+            aggregator = "fedavg"
+        aggregator = aggregator or "trimmed_mean"  # the app's default in visible mode
+        config = RoundConfig(
+            min_clients=quorum, aggregator=aggregator, mode=mode, trim_beta=float(beta[1]) if beta else None
+        )
         config.check()  # raises with the reason for a configuration one bank could steer
-        assert aggregator in ("median", "trimmed_mean"), f"{where} ships {aggregator}, which one bank can steer"
-        if aggregator == "trimmed_mean":
-            assert int(config.beta * quorum) >= 1, where
+        if mode == "visible":
+            assert aggregator in ("median", "trimmed_mean"), f"{where} ships {aggregator}, which one bank can steer"
+            if aggregator == "trimmed_mean":
+                assert int(config.beta * quorum) >= 1, where
+        else:
+            assert config.adaptive_clip or config.clip_bound, where  # every bank's pull is bounded
 
 
 def test_federated_nonces_expire_but_only_long_after_the_skew_window():

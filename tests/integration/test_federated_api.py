@@ -41,6 +41,7 @@ def fl(store, settings, monkeypatch):
     monkeypatch.setenv("FL_ADMIN_KEY", "admin-secret")
     monkeypatch.setenv("FL_MIN_CLIENTS", "3")
     monkeypatch.setenv("FL_AGGREGATOR", "fedavg")  # these tests check the weighted mean itself
+    monkeypatch.setenv("FL_MODE", "visible")  # the visible protocol's updates (secure: test_federated_secure)
     clear_caches()
     rounds_for(get_settings()).start(INITIAL)
     with running_server() as url, httpx.Client(base_url=url, timeout=60) as http:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,9 +22,24 @@ KEY = "fn-key-for-this-test"
 BANKS = {"bank-a": "sign-a", "bank-b": "sign-b", "bank-c": "sign-c"}
 
 
+def _federation(directory) -> tuple[dict[str, str], str]:
+    """Each bank's identity key file, and the server's signing key; the roster pinning them all is written to
+    ``directory / "roster.json"``."""
+    from fraudops_bank.roster import Roster, b64, identity_from_secret, identity_public, new_identity_key
+
+    keys = {bank: new_identity_key() for bank in BANKS}
+    server = "a-server-signing-secret-for-this-test-only"
+    for bank, key in keys.items():
+        (directory / f"{bank}.identity").write_text(b64(key))
+    roster = Roster({b: identity_public(k) for b, k in keys.items()}, identity_public(identity_from_secret(server)))
+    (directory / "roster.json").write_text(roster.to_json())
+    return {b: str(directory / f"{b}.identity") for b in BANKS}, server
+
+
 @pytest.fixture
 def served(store, azurite, tmp_path):
     experiment = f"cli-{os.getpid()}-{time.monotonic_ns()}"
+    identities, server_key = _federation(tmp_path)
     env = {
         **os.environ,
         **storage_env(azurite),
@@ -32,8 +48,12 @@ def served(store, azurite, tmp_path):
         "FL_EXPERIMENT": experiment,
         "FL_ADMIN_KEY": "admin-key-for-this-test",
         "FRAUDOPS_FUNCTION_KEY": KEY,
+        "FL_SERVER_SIGNING_KEY": server_key,
+        "FL_PHASE_SECONDS": "600",
+        "ROSTER": str(tmp_path / "roster.json"),
+        **{f"IDENTITY_{b}": path for b, path in identities.items()},
     }
-    Rounds(store, experiment, RoundConfig(min_clients=3)).start_with_statistics(29)
+    Rounds(store, experiment, RoundConfig(min_clients=3, mode="secure")).start_with_statistics(29)
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen(
@@ -66,10 +86,21 @@ def _client(base, env, bank, data, *, rounds=3, key=KEY, source=("--data",), com
         str(data),
         "--url",
         base,
+        "--allow-http",  # the local test server
         "--rounds",
         str(rounds),
         "--wait-seconds",
         str(wait),
+        "--roster",
+        env["ROSTER"],
+        "--identity-key",
+        env.get(f"IDENTITY_{bank}", env["ROSTER"]),
+        "--privacy-ledger",
+        str(Path(env["ROSTER"]).parent / f"{bank}.ledger.json"),
+        "--min-rows",
+        "500",
+        "--min-frauds",
+        "5",
     ]
     client_env = {**env, "FL_BANK_KEY": BANKS.get(bank, "x"), "FRAUDOPS_FUNCTION_KEY": key}
     return subprocess.Popen(cmd, cwd=ROOT, env=client_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -93,11 +124,15 @@ def test_three_banks_take_three_rounds_each_waiting_for_the_others(served, tmp_p
         assert "waiting for it to close" in err or results[bank]["rounds"][0]["status"] == "closed"
     for bank, summary in results.items():
         assert [r["round"] for r in summary["rounds"]] == [0, 1, 2], (bank, summary)
-    closers = [bank for bank, s in results.items() for r in s["rounds"] if r["status"] == "closed"]
-    assert len(closers) == 3  # each round was closed by exactly one bank's update
+        assert all(r["status"] == "closed" and r["secure"] == "summed" for r in summary["rounds"]), summary
     status = httpx.get(f"{base}/api/federated/rounds/2", headers={HEADER: KEY}).json()
-    assert status["status"] == "closed" and sorted(status["participants"]) == sorted(BANKS)
-    assert httpx.get(f"{base}/api/federated/model", headers={HEADER: KEY}).headers["x-fl-round"] == "3"
+    assert status["status"] == "closed" and status["mode"] == "secure" and status["summed"] == sorted(BANKS)
+    assert status["participants"] == {}  # the server holds no bank's own figures, only the totals
+    assert status["aggregate_metrics"]["examples"] == 12_000 and 0 < status["aggregate_metrics"]["local_loss"] < 1
+    model = httpx.get(f"{base}/api/federated/model", headers={HEADER: KEY})
+    assert model.headers["x-fl-round"] == "3" and "signature" in json.loads(model.headers["x-fl-metadata"])
+    ledger = json.loads((Path(env["ROSTER"]).parent / "bank-a.ledger.json").read_text())
+    assert next(iter(ledger.values())) == {"1": None, "2": None}  # the bank's own record: two rounds without noise
 
 
 def test_a_client_with_the_wrong_function_key_stops_with_the_hosts_reason(served, tmp_path):
@@ -163,10 +198,10 @@ def test_a_bank_on_spark_takes_part_in_real_rounds_beside_numpy_banks(served, tm
     assert all([r["round"] for r in s["rounds"]] == [0, 1] for s in results.values()), results
     for n in (0, 1):
         state = httpx.get(f"{base}/api/federated/rounds/{n}", headers={HEADER: KEY}).json()
-        assert state["status"] == "closed" and sorted(state["participants"]) == sorted(BANKS), state
-        assert state["participants"]["bank-a"]["examples"] == 3000
-    loss = httpx.get(f"{base}/api/federated/rounds/1", headers={HEADER: KEY}).json()["participants"]["bank-a"]
-    assert 0 < loss["metrics"]["local_loss"] < 1  # the Spark engine's log loss, as the NumPy client reports it
+        assert state["status"] == "closed" and state["summed"] == sorted(BANKS), state
+        assert state["aggregate_metrics"]["examples"] == 7000  # the Spark bank's 3,000 rows inside the sum
+    totals = httpx.get(f"{base}/api/federated/rounds/1", headers={HEADER: KEY}).json()["aggregate_metrics"]
+    assert 0 < totals["local_loss"] < totals["served_loss"]  # the Spark engine's log loss is in the banks' total
 
 
 def _python311() -> str | None:
@@ -239,11 +274,13 @@ def test_a_bank_installs_the_client_alone_and_takes_part_from_python_3_11(served
     table = _parquet_parts(tmp_path / "table", 1200, 50)
     command = [str(venv / "bin" / "fraudops-bank"), "client"]
     proc = _client(base, bare, "bank-a", table, rounds=1, command=command, source=("--engine", "numpy", "--table"))
+    others = [_client(base, env, b, table, rounds=1, source=("--table",)) for b in ("bank-b", "bank-c")]
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-3000:]
-    assert json.loads(out.strip().splitlines()[-1])["rounds"] == [{"round": 0, "status": "open"}]
+    assert all(p.wait(timeout=120) == 0 for p in others)
+    assert json.loads(out.strip().splitlines()[-1])["rounds"] == [{"round": 0, "status": "closed", "secure": "summed"}]
     state = httpx.get(f"{base}/api/federated/rounds/0", headers={HEADER: KEY}).json()
-    assert state["participants"] == {"bank-a": {"examples": 1200, "metrics": {}}}
+    assert state["summed"] == sorted(BANKS) and state["aggregate_metrics"]["examples"] == 3600
 
     spark = _client(base, bare, "bank-b", table, rounds=1, command=command, source=("--engine", "spark", "--table"))
     _, err = spark.communicate(timeout=120)

@@ -12,9 +12,10 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from fraudops_bank import credentials
-from fraudops_bank.client import Backoff, BankClient, RoundWaitTimeout
+from fraudops_bank.client import Backoff, BankClient, RoundWaitTimeout, Safeguards
 from fraudops_bank.contract import Columns
-from fraudops_bank.errors import CredentialsError, ParametersError
+from fraudops_bank.errors import CredentialsError, ParametersError, ServedModelRefusedError
+from fraudops_bank.served import ServedPolicy
 from fraudops_bank.wire import to_npz
 
 
@@ -101,6 +102,7 @@ def test_a_missing_key_vault_secret_is_named():
 
 class _NoEngine:
     rows = 10
+    frauds = 2
     columns = Columns(tuple(f"V{i}" for i in range(1, 30)), "y")
 
     def statistics(self):
@@ -121,15 +123,18 @@ def _round_zero_server(participants: dict, columns: Columns = _NoEngine.columns)
         asked.append(f"{request.method} {request.url.path}")
         if request.url.path == "/api/federated/model":
             named = {"features": list(columns.features), "label": columns.label}
-            meta = json.dumps({"round": 0, "kind": "statistics", **named})
-            body = to_npz({"count": np.zeros(1, np.float32)})
+            meta = json.dumps({"round": 0, "kind": "statistics", "mode": "visible", **named})
+            body = to_npz(
+                {"count": np.zeros(1, np.float32), "sum": np.zeros(29, np.float32), "sumsq": np.zeros(29, np.float32)}
+            )
             return httpx.Response(200, content=body, headers={"x-fl-metadata": meta})
         if request.method == "GET":
             return httpx.Response(200, json={"round": 0, "status": "open", "participants": participants})
         return httpx.Response(202, json={"round": 0, "status": "open"})
 
     http = httpx.Client(base_url="https://app.example", transport=httpx.MockTransport(answer))
-    return BankClient(http, "bank-a", b"k" * 32), asked
+    lenient = Safeguards(policy=ServedPolicy(min_rows=1, min_frauds=1), allow_visible=True)
+    return BankClient(http, "bank-a", b"k" * 32, safeguards=lenient), asked
 
 
 def test_a_rerun_while_the_round_is_open_sends_nothing_again():
@@ -149,6 +154,15 @@ def test_a_round_naming_other_columns_than_the_table_was_opened_with_sends_nothi
     """The experiment's contract changed under a running client: its table's rows would mean other things."""
     client, asked = _round_zero_server({}, columns=Columns(("amount", "hour"), "y"))
     with pytest.raises(ParametersError, match="names other columns than this bank's table was opened with"):
+        client.take_part(_NoEngine())
+    assert not [a for a in asked if a.startswith("POST")]
+
+
+def test_a_round_that_is_not_secure_is_refused_unless_the_bank_allows_visible_rounds():
+    """A hostile server that serves a visible round to skip secure aggregation: the bank sends nothing."""
+    client, asked = _round_zero_server({})
+    client.safeguards = Safeguards(policy=ServedPolicy(min_rows=1, min_frauds=1))
+    with pytest.raises(ServedModelRefusedError, match="not a secure round: the server would see this bank's update"):
         client.take_part(_NoEngine())
     assert not [a for a in asked if a.startswith("POST")]
 

@@ -19,11 +19,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from fraudops_bank import model as lr
-from fraudops_bank.client import BankClient
+from fraudops_bank.client import BankClient, Safeguards
 from fraudops_bank.contract import Columns
 from fraudops_bank.engines import numpy as numpy_engine
 from fraudops_bank.engines import spark as spark_engine
 from fraudops_bank.errors import TableRefusedError
+from fraudops_bank.served import ServedPolicy
 from fraudops_bank.wire import from_npz, to_npz
 from shared.domain.contracts import get_contract
 
@@ -86,7 +87,12 @@ class FakeServer:
         if request.method == "GET" and request.url.path.startswith("/api/federated/rounds/"):
             return httpx.Response(200, json={"status": "open", "participants": {}})  # the bank has not sent yet
         if request.method == "GET":
-            meta = {"round": 0 if self.kind == "statistics" else 1, "kind": self.kind, "experiment": "t"}
+            meta = {
+                "round": 0 if self.kind == "statistics" else 1,
+                "kind": self.kind,
+                "experiment": "t",
+                "mode": "visible",
+            }
             meta.update(features=list(FEATURES), label=LABEL)
             return httpx.Response(200, content=to_npz(self.arrays), headers={"x-fl-metadata": json.dumps(meta)})
         self.posts.append((dict(request.headers), from_npz(request.content)))
@@ -95,7 +101,8 @@ class FakeServer:
 
 def _posts(engine, server: FakeServer) -> list:
     http = httpx.Client(base_url="https://app.example", transport=httpx.MockTransport(server))
-    client = BankClient(http, "bank-a", b"key")
+    lenient = Safeguards(policy=ServedPolicy(min_rows=1, min_frauds=1), allow_visible=True)
+    client = BankClient(http, "bank-a", b"key", safeguards=lenient)
     server.posts = []
     server.kind, server.arrays = "statistics", lr.stats_template(len(FEATURES))
     client.take_part(engine)

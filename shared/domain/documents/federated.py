@@ -33,6 +33,20 @@ class Participant(BaseModel):
     norm: float | None = None  # L2 distance of the update from the round's global model (model rounds)
 
 
+class Advert(BaseModel):
+    """A bank's keys for one secure round, as it signed them with its identity key (``fraudops_bank.secure_round``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    c_pk: str
+    s_pk: str
+    model_sha256: str
+    clip_bound: float | None
+    noise_multiplier: float | None
+    signature: str
+    received_at: float
+
+
 class RoundState(StoredDocument):
     """A round as the state machine stored it (``<experiment>/round-<n>/state.json``)."""
 
@@ -60,6 +74,20 @@ class RoundState(StoredDocument):
     rounds_without_noise: list[int] = Field(default_factory=list)  # model rounds released without noise
     published: bool | None = None  # False until the closed round's model is published (None: nothing to publish)
     lease_until: float | None = None  # while aggregating: when the aggregating caller's lease expires
+    # ---- secure rounds (mode "secure"): the phases' records; never a bank's vector in clear -------------
+    mode: str = "visible"  # "secure": the server sees only the sum (shared.federated.secure)
+    threshold: int | None = None  # shares that rebuild a secret: more than half the members
+    phase_deadline: float | None = None  # when the current phase may move on without the silent banks
+    members: list[str] = Field(default_factory=list)  # fixed when the key phase fills
+    adverts: dict[str, Advert] = Field(default_factory=dict)
+    shared: dict[str, str] = Field(default_factory=dict)  # bank -> blob of its sealed shares and commitments
+    masked: dict[str, str] = Field(default_factory=dict)  # bank -> blob of its masked vector
+    unmasked: dict[str, str] = Field(default_factory=dict)  # bank -> blob of the shares it sent back
+    summed: list[str] = Field(default_factory=list)  # banks whose vectors are in the closed round's sum
+    clip_adaptive: bool = False  # the clip bound follows the median of the banks' step norms
+    next_clip_bound: float | None = None  # the adaptive bound the next round opens with
+    restarts: int = 0  # times a secure round started over from its key phase (a phase stalled below threshold)
+    outcome: str | None = None  # why a closed secure round kept the model unchanged
     attempts: int = 0
     last_error: str | None = None
 
@@ -80,6 +108,9 @@ class RoundState(StoredDocument):
         shown = set(type(self).model_fields) - {"schema_version", *PRIVATE}
         doc = self.model_dump(mode="json", include=shown)
         doc["participants"] = {b: {"examples": p.examples, "metrics": p.metrics} for b, p in self.participants.items()}
+        for phase in ("shared", "masked", "unmasked"):  # who is in each phase, never where its blob is
+            doc[phase] = sorted(getattr(self, phase))
+        doc["adverts"] = sorted(self.adverts)
         return {k: v for k, v in doc.items() if v is not None or k in PUBLIC_NONE}
 
 

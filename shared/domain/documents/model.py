@@ -66,6 +66,7 @@ class ModelDescription(StoredDocument):
     experiment: str | None = None
     round: int | None = None
     aggregator: str | None = None
+    fl_mode: str | None = None  # "secure": the server saw only the sum of the banks' steps
     participants: list[str] | None = None
     bank_metrics: dict[str, Any] | None = None
     bank_reports: dict[str, Any] | None = None
