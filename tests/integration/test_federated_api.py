@@ -56,8 +56,11 @@ def test_updates_close_the_round_and_the_new_model_is_served(fl):
     r, _ = _post(fl, "bank-c", _params(3.0), examples=200)
     assert r.status_code == 202 and r.json()["status"] == "closed"
     status = fl.get("/api/federated/rounds/1").json()
-    assert sorted(status["participants"]) == ["bank-a", "bank-b", "bank-c"]
-    assert "update" not in status["participants"]["bank-a"]
+    assert status["participants"] == ["bank-a", "bank-b", "bank-c"]  # names only: each bank's facts are its own
+    assert status["aggregate_metrics"] == {"auc": 0.9}
+    assert fl.get("/api/federated/rounds/1/banks").status_code == 401
+    banks = fl.get("/api/federated/rounds/1/banks", headers={"X-FL-Admin-Key": "admin-secret"}).json()["participants"]
+    assert banks["bank-c"]["examples"] == 200 and "update" not in banks["bank-a"]
     model = fl.get("/api/federated/model")
     assert model.headers["x-fl-round"] == "2"
     assert np.allclose(from_npz(model.content)["coef"], (100 * 1 + 100 * 2 + 200 * 3) / 400)

@@ -11,6 +11,8 @@ import logging
 import numpy as np
 import pytest
 
+from cli.devtools.secure_rounds import Direct, run_round
+from cli.devtools.secure_rounds import status as round_status
 from fraudops_bank import secagg, secure_round
 from fraudops_bank.roster import Roster, RosterError, identity_public, new_identity_key
 from fraudops_bank.secure import SecureParticipant, SecureRoundRefused, model_vector
@@ -28,40 +30,8 @@ DIMS = 5  # INITIAL: coef (4) and intercept (1)
 LENGTH = vector_length("model", DIMS)
 
 
-class Direct:
-    """One bank's transport straight into the rounds: what the HTTP routes call, minus the HMAC check."""
-
-    def __init__(self, rounds: Rounds, bank: str, digest: str = DIGEST, tamper_keys=None) -> None:
-        self.rounds, self.bank, self.digest, self.tamper_keys = rounds, bank, digest, tamper_keys
-        self.sent: list[tuple[str, bytes]] = []
-
-    def post_signed(self, path: str, body: bytes) -> dict:
-        n, what = int(path.split("/")[4]), path.rsplit("/", 1)[1]
-        self.sent.append((what, body))
-        phases = self.rounds.secure
-        if what == "keys":
-            return phases.advertise(n, self.bank, body, served_sha256=self.digest).public()
-        if what == "shares":
-            return phases.share(n, self.bank, body).public()
-        if what == "masked":
-            return phases.mask(n, self.bank, body, length=LENGTH).public()
-        phases.unmask(n, self.bank, body)
-        return self.rounds.progress(n).public()
-
-    def get_json(self, path: str) -> dict:
-        parts = path.split("/")
-        n = int(parts[4])
-        if parts[5] == "keys":
-            doc = self.rounds.secure.keys(n)
-            return self.tamper_keys(doc) if self.tamper_keys else doc
-        return self.rounds.secure.shares_for(n, parts[6])
-
-
 def status(rounds: Rounds, n: int = 1) -> dict:
-    state = rounds.state(n)
-    if state.status not in (RoundStatus.CLOSED, RoundStatus.AGGREGATING):
-        state = rounds.progress(n)
-    return state.public()
+    return round_status(rounds, n)
 
 
 @pytest.fixture
@@ -96,7 +66,7 @@ def _steps(banks: int, seed: int = 7) -> dict[str, dict[str, np.ndarray]]:
 def _participants(rounds, ids, roster, vectors, transports=None, digests=None):
     out = []
     for bank, vector in vectors.items():
-        transport = (transports or {}).get(bank) or Direct(rounds, bank)
+        transport = (transports or {}).get(bank) or Direct(rounds, bank, DIGEST)
         out.append(
             SecureParticipant(
                 transport=transport,
@@ -132,16 +102,11 @@ def _vectors(local: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def _run(rounds, parts, *, silent=(), silent_after="masked sent", clock=None, limit=50):
-    for _ in range(limit):
-        for p in parts:
-            if p.bank in silent and p.phase == silent_after:
-                continue
-            p.step(status(rounds))
-        if status(rounds)["status"] == RoundStatus.CLOSED:
-            return rounds.state(1)
+    def tick() -> None:
         if clock is not None:
             clock.now += 61
-    raise AssertionError(f"the round did not close: {status(rounds)}")
+
+    return run_round(rounds, parts, silent=silent, silent_after=silent_after, tick=tick, limit=limit)
 
 
 def _expected(local, banks) -> np.ndarray:
@@ -261,7 +226,7 @@ def test_a_server_serving_two_banks_different_models_is_refused(store):
     store2 = MemoryBlobStore()
     store2.ensure_containers()
     rounds2 = _rounds(store2, Clock(), 3)
-    transports = {"bank-c": Direct(rounds2, "bank-c", digest=other)}
+    transports = {"bank-c": Direct(rounds2, "bank-c", other)}
     parts = _participants(rounds2, ids, roster, vectors, transports=transports, digests={"bank-c": other})
     with pytest.raises(SecureRoundRefused, match="bank-c was served another model than this bank"):
         for _ in range(3):
@@ -280,7 +245,11 @@ def test_keys_the_server_swaps_for_its_own_are_refused_by_the_roster(store):
         return doc
 
     parts = _participants(
-        rounds, ids, roster, _vectors(_steps(3)), transports={"bank-a": Direct(rounds, "bank-a", tamper_keys=swap)}
+        rounds,
+        ids,
+        roster,
+        _vectors(_steps(3)),
+        transports={"bank-a": Direct(rounds, "bank-a", DIGEST, tamper_keys=swap)},
     )
     with pytest.raises(RosterError, match="not signed by the key the roster pins"):
         for _ in range(3):
@@ -296,7 +265,7 @@ def test_a_lowered_threshold_or_a_sum_below_it_is_refused_by_the_bank(store):
         ids,
         roster,
         _vectors(_steps(3)),
-        transports={"bank-a": Direct(rounds, "bank-a", tamper_keys=lambda d: {**d, "threshold": 1})},
+        transports={"bank-a": Direct(rounds, "bank-a", DIGEST, tamper_keys=lambda d: {**d, "threshold": 1})},
     )
     with pytest.raises(SecureRoundRefused, match="threshold of 1 among 3 banks"):
         for _ in range(3):
@@ -420,3 +389,54 @@ def test_sealed_shares_do_not_open_for_another_round_or_bank():
     ):
         with pytest.raises(Exception, match="does not open"):
             secagg.unseal(key_ab, sealed, aad=aad)
+
+
+# ---- noise at the bank ----------------------------------------------------------------------------------
+def test_noise_added_by_the_banks_sums_to_the_calibrated_noise_and_epsilon_is_accounted(store):
+    from dp_accounting import dp_event
+    from dp_accounting.rdp import rdp_privacy_accountant
+
+    from fraudops_bank.privacy import add_noise, bank_noise_std
+
+    ids, roster = _federation(5)
+    rounds = _rounds(store, Clock(), 5, noise_multiplier=2.0)
+    local = _steps(5)
+    t = secure_round.threshold(5)
+    std = bank_noise_std(2.0, 1.0, t)
+    noisy = {
+        b: model_vector(
+            INITIAL, p, clip_bound=1.0, noise_std=std, examples=10, served_loss=0.7, local_loss=0.6, add_noise=add_noise
+        ).vector
+        for b, p in local.items()
+    }
+    parts = _participants(rounds, ids, roster, noisy)
+    for p in parts:
+        p.noise_multiplier = 2.0
+    closed = _run(rounds, parts)
+    accountant = rdp_privacy_accountant.RdpAccountant()
+    accountant.compose(dp_event.GaussianDpEvent(2.0))
+    assert closed.epsilon == pytest.approx(accountant.get_epsilon(1e-5))
+    # the sum's noise has std sqrt(5 / t) x 2.0 x bound >= the calibrated 2.0 x bound, whoever of the t is summed
+    assert closed.noise_std == pytest.approx(2.0 * (5 / t) ** 0.5 / 5)
+    off = _served(rounds) - _expected(local, sorted(local))
+    assert 0.05 < np.abs(off).max() < 6 * closed.noise_std * 3  # noise is there, and of the stated size
+
+
+def test_a_bank_refuses_a_round_past_its_own_epsilon_ceiling(tmp_path):
+    from fraudops_bank.privacy import Ledger, PrivacyBudgetError, epsilon
+
+    ledger = Ledger(tmp_path / "ledger.json")
+    spent = [ledger.check("exp", n, 1.0, 1e-5, ceiling=20.0) for n in (1, 2, 3)]
+    for n in (1, 2, 3):
+        ledger.record("exp", n, 1.0)
+    assert spent[0] == pytest.approx(epsilon([1.0], 1e-5)) and ledger.spent("exp", 1e-5) == pytest.approx(
+        epsilon([1.0] * 3, 1e-5)
+    )
+    with pytest.raises(PrivacyBudgetError, match=r"would bring this bank's epsilon to .* past its ceiling of 10"):
+        ledger.check("exp", 4, 1.0, 1e-5, ceiling=10.0)
+    with pytest.raises(PrivacyBudgetError, match="adds no noise, so no finite epsilon holds"):
+        ledger.check("exp", 4, None, 1e-5, ceiling=1e6)
+    assert ledger.check("other", 1, 1.0, 1e-5, ceiling=10.0) < 10  # per experiment
+    (tmp_path / "ledger.json").write_text("{not json")
+    with pytest.raises(Exception, match=r"privacy ledger .* is unreadable"):
+        ledger.spent("exp", 1e-5)

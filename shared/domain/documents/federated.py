@@ -100,18 +100,28 @@ class RoundState(StoredDocument):
         return len(self.participants) >= self.min_clients
 
     def public(self) -> dict[str, Any]:
-        """The state for the API: who took part, with how many examples and their metrics.
+        """The state for every function-key holder: who took part, and the banks' totals.
 
         Not shown: storage paths, error details (``last_error`` may name blobs; it is in the logs), and
-        per-bank facts released without noise (each update's norm, who was clipped).
+        per-bank facts (each bank's example count, metrics, norm, whether it was clipped): those are for
+        that bank, which knows them, and the admin (``for_admin``).
         """
         shown = set(type(self).model_fields) - {"schema_version", *PRIVATE}
         doc = self.model_dump(mode="json", include=shown)
-        doc["participants"] = {b: {"examples": p.examples, "metrics": p.metrics} for b, p in self.participants.items()}
+        doc["participants"] = sorted(self.participants)
         for phase in ("shared", "masked", "unmasked"):  # who is in each phase, never where its blob is
             doc[phase] = sorted(getattr(self, phase))
         doc["adverts"] = sorted(self.adverts)
         return {k: v for k, v in doc.items() if v is not None or k in PUBLIC_NONE}
+
+    def for_admin(self) -> dict[str, Any]:
+        """The public state and each bank's own facts (visible rounds): examples, metrics, norm, clipped."""
+        doc = self.public()
+        doc["participants"] = {
+            b: {"examples": p.examples, "metrics": p.metrics, "norm": p.norm, "clipped": b in self.clipped}
+            for b, p in sorted(self.participants.items())
+        }
+        return doc
 
 
 class LatestRound(StoredDocument):
