@@ -166,8 +166,13 @@ def log_training(
         mlflow.log_text(report_html, "training_report.html")
         if model_card:
             mlflow.log_text(model_card, "model_card.md")
+        # the flavour's own requirements (onnx, onnxruntime, pinned as installed): what MLflow would infer, without
+        # the child Python it starts to infer them (seconds a run)
         info = mlflow.onnx.log_model(
-            onnx.load_from_string(onnx_bytes), name="model", registered_model_name=registered_name
+            onnx.load_from_string(onnx_bytes),
+            name="model",
+            registered_model_name=registered_name,
+            pip_requirements=mlflow.onnx.get_default_pip_requirements(),
         )
     version = str(info.registered_model_version)
     client.set_model_version_tag(registered_name, version, "blob_model_version", summary["model_version"])

@@ -188,7 +188,7 @@ def test_odd_signature_headers_are_401_with_a_reason_not_500(fl):
         r = fl.post("/api/federated/rounds/1/updates", content=body, headers=headers)
         assert r.status_code in (401, 422), r.text
         assert words in json.dumps(r.json()).lower()
-    assert fl.get("/api/federated/rounds/1").json()["participants"] == {}
+    assert fl.get("/api/federated/rounds/1").json()["participants"] == []
 
 
 def test_a_signed_header_given_twice_is_refused(fl):
@@ -198,7 +198,7 @@ def test_a_signed_header_given_twice_is_refused(fl):
     headers = [*signed.items(), ("X-FL-Examples", "1000000000")]
     r = fl.post("/api/federated/rounds/1/updates", content=body, headers=headers)
     assert r.status_code == 401 and "given more than once" in r.json()["detail"]
-    assert fl.get("/api/federated/rounds/1").json()["participants"] == {}
+    assert fl.get("/api/federated/rounds/1").json()["participants"] == []
 
 
 def test_a_decompression_bomb_is_422_before_it_inflates(fl):

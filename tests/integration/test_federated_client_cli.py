@@ -127,7 +127,7 @@ def test_three_banks_take_three_rounds_each_waiting_for_the_others(served, tmp_p
         assert all(r["status"] == "closed" and r["secure"] == "summed" for r in summary["rounds"]), summary
     status = httpx.get(f"{base}/api/federated/rounds/2", headers={HEADER: KEY}).json()
     assert status["status"] == "closed" and status["mode"] == "secure" and status["summed"] == sorted(BANKS)
-    assert status["participants"] == {}  # the server holds no bank's own figures, only the totals
+    assert status["participants"] == []  # the server holds no bank's own figures, only the totals
     assert status["aggregate_metrics"]["examples"] == 12_000 and 0 < status["aggregate_metrics"]["local_loss"] < 1
     model = httpx.get(f"{base}/api/federated/model", headers={HEADER: KEY})
     assert model.headers["x-fl-round"] == "3" and "signature" in json.loads(model.headers["x-fl-metadata"])
