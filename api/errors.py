@@ -79,6 +79,10 @@ def install(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's default echoes the offending input, which cannot be encoded when it is NaN/Infinity.
         errors = [{"row": None, "field": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        if any(e["field"] == "header.x-fl-wire" for e in errors):  # a bank client older than the wire format
+            from fraudops_bank.wire import UPGRADE
+
+            return JSONResponse({"detail": UPGRADE, "errors": errors}, status_code=422)
         return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
 
     @app.exception_handler(InvalidRequestError)

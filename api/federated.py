@@ -95,16 +95,20 @@ def refused(*codes: int) -> dict[int | str, dict[str, Any]]:
         **refused(404, 409, 503),
         200: {
             "content": {"application/octet-stream": {}},
-            "description": ".npz of float32 arrays; round and experiment in headers",
+            "description": "safetensors of float32 arrays (wire format 2); round and metadata in headers",
         },
     },
 )
-def model(service: FederatedDep) -> Response:
+def model(
+    service: FederatedDep,
+    # the wire format the client reads; a client without it (fraudops-bank 0.1) is answered 426 with the upgrade
+    x_fl_wire: Annotated[str, Header(pattern="^2$", description="the wire format the client reads: 2 (safetensors)")],  # noqa: ARG001
+) -> Response:
     found = service.global_model()
     return Response(
-        found.npz,
+        found.body,
         media_type="application/octet-stream",
-        headers={"X-FL-Round": str(found.round), "X-FL-Metadata": found.metadata_json},
+        headers={"X-FL-Round": str(found.round), "X-FL-Metadata": found.metadata_json, "X-FL-Wire": "2"},
     )
 
 
@@ -120,7 +124,7 @@ def round_status(round_number: int, service: FederatedDep) -> dict[str, Any]:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "the update: an .npz of float32 arrays named and shaped as the round's global model",
+            "description": "the update: safetensors of float32 arrays named and shaped as the round's global model",
             "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
         }
     },
@@ -220,8 +224,8 @@ async def post_keys(round_number: int, request: Request, service: FederatedDep) 
     return await _secure_post(request, service, lambda **kw: service.advertise(round_number, **kw))
 
 
-@router.get("/rounds/{round_number}/keys", responses=refused(404, 409, 503))
-def get_keys(round_number: int, service: FederatedDep) -> dict[str, Any]:
+@router.get("/rounds/{round_number}/members", responses=refused(404, 409, 503))
+def get_members(round_number: int, service: FederatedDep) -> dict[str, Any]:
     return dict(service.round_keys(round_number))
 
 

@@ -27,7 +27,7 @@ from fraudops_bank.secure import SecureParticipant, check_served_signature, mode
 from fraudops_bank.served import ServedPolicy
 from fraudops_bank.signing import sign
 from fraudops_bank.status import RoundStatus
-from fraudops_bank.wire import from_npz, to_npz
+from fraudops_bank.wire import WIRE_HEADER, WIRE_VERSION, from_wire, to_wire
 
 log = logging.getLogger(__name__)
 
@@ -184,12 +184,12 @@ class BankClient:
         return Columns.from_metadata(self._pull()[3])
 
     def _pull(self) -> tuple[int, str, dict[str, np.ndarray], dict[str, Any]]:
-        r = self.http.get("/api/federated/model")
+        r = self.http.get("/api/federated/model", headers={WIRE_HEADER: str(WIRE_VERSION)})
         if r.status_code != 200:
             raise _refused(r)
         try:
             meta = json.loads(r.headers["x-fl-metadata"])
-            return int(meta["round"]), str(meta["kind"]), from_npz(r.content), meta
+            return int(meta["round"]), str(meta["kind"]), from_wire(r.content), meta
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ParametersError(f"the server's X-FL-Metadata header is missing or malformed ({exc})") from None
 
@@ -197,7 +197,7 @@ class BankClient:
         self, round_number: int, params: dict[str, np.ndarray], examples: int, metrics: dict[str, float]
     ) -> dict[str, Any]:
         path = f"/api/federated/rounds/{round_number}/updates"
-        body = to_npz(params)
+        body = to_wire(params)
         headers = sign(
             self.key,
             "POST",

@@ -205,7 +205,7 @@ class SecureParticipant:
         self.peers = {m: doc["keys"][m] for m in members}
 
     def _send_shares(self) -> None:
-        self._check_keys(self.transport.get_json(f"{self.path}/keys"))
+        self._check_keys(self.transport.get_json(f"{self.path}/members"))
         holders, t = len(self.members), self.threshold
         b_shares = secagg.split(self.seed, holders=holders, threshold=t)
         s_shares = secagg.split(self.s_sk, holders=holders, threshold=t)

@@ -1,109 +1,118 @@
-"""Model parameters on the wire: named float32 arrays in an ``.npz`` (no pickle), as Flower ships NDArrays.
+"""Model parameters on the wire: named float32 arrays in safetensors (wire format 2), as banks and server send them.
 
-The client writes its update with ``to_npz`` and reads the global model with ``from_npz``; the
-server reads updates with the same ``from_npz`` (``shared.federated.params``), so an archive one
-side accepts the other accepts too.
+safetensors is a JSON header (each array's dtype, shape and byte range) and the raw little-endian
+bytes: no pickle, no compression, so nothing can inflate. ``declared`` reads and checks the header
+alone (float32 only, at most ``MAX_ARRAYS`` arrays and ``max_parameters`` values, byte ranges that tile
+the body exactly) before the library reads a byte of data; ``from_wire`` then loads and checks the
+values. The client writes its update with ``to_wire`` and reads the global model with ``from_wire``;
+the server reads updates with the same function (``shared.federated.params``).
+
+Wire format 1 was an ``.npz`` (fraudops-bank 0.1). A server speaking format 2 refuses an ``.npz`` body,
+and a model request without ``X-FL-Wire: 2``, with the reason and the upgrade to make.
 """
 
 from __future__ import annotations
 
-import io
-import lzma
+import json
 import math
-import struct
-import zipfile
-import zlib
 from typing import Any
 
 import numpy as np
 
 from fraudops_bank.errors import ParametersError
 
+WIRE_VERSION = 2
+WIRE_HEADER = "X-FL-Wire"
 MAX_PARAMETERS = 5_000_000
 MAX_ARRAYS = 64
+MAX_HEADER_BYTES = 64 * 1024
 FLOAT32 = np.dtype("<f4")
-# what the zip and .npy readers raise for a damaged archive (a corrupt deflate stream is zlib.error, not OSError)
-UNREADABLE = (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, struct.error)
+ZIP_MAGIC = b"PK\x03\x04"
+UPGRADE = (
+    "wire format 1 (.npz, fraudops-bank 0.1) is no longer served: the server speaks wire format 2 (safetensors) "
+    "since fraudops-bank 0.2; upgrade the bank package (pip install -U fraudops-bank)"
+)
 
 
-def to_npz(params: dict[str, np.ndarray]) -> bytes:
-    out = io.BytesIO()
-    arrays: dict[str, Any] = {name: np.asarray(a, dtype=np.float32) for name, a in params.items()}
-    np.savez(out, **arrays)
-    return out.getvalue()
+def to_wire(params: dict[str, np.ndarray]) -> bytes:
+    """``params`` as safetensors of float32 arrays."""
+    from safetensors.numpy import save
+
+    return bytes(save({name: np.ascontiguousarray(a, dtype=FLOAT32) for name, a in sorted(params.items())}))
+
+
+def _shape(name: str, entry: dict[str, Any]) -> tuple[int, ...]:
+    if entry.get("dtype") != "F32":
+        raise ParametersError(f"parameter {name[:80]} is {str(entry.get('dtype'))[:20]}, not float32 (F32)")
+    shape = entry.get("shape")
+    if not isinstance(shape, list) or len(shape) > 8 or not all(type(d) is int and d >= 0 for d in shape):
+        raise ParametersError(f"parameter {name[:80]} has no valid shape")
+    return tuple(shape)
+
+
+def _tiled(ranges: list[tuple[int, int]]) -> int:
+    """Where the byte ranges end, when they tile ``[0, end)`` with no overlap and no gap."""
+    position = 0
+    for begin, end in sorted(ranges):
+        if begin != position:
+            raise ParametersError("the arrays' byte ranges overlap or leave gaps")
+        position = end
+    return position
 
 
 def declared(data: bytes, max_parameters: int = MAX_PARAMETERS) -> dict[str, tuple[int, ...]]:
-    """Each array's name and shape as its ``.npy`` header declares them, read without inflating the data.
-
-    Refused: more than ``MAX_ARRAYS`` members, a member that is not ``.npy``, a dtype other than
-    little-endian float32, more than ``max_parameters`` values in all, or a member whose declared
-    uncompressed size is not exactly its header plus its values (the zip reader never inflates more
-    than that declared size, so the check bounds the memory of the load that follows).
-    """
+    """Each array's name and shape as the header declares them, checked before any value is read."""
+    if data[:4] == ZIP_MAGIC:
+        raise ParametersError(UPGRADE)
+    if len(data) < 8:
+        raise ParametersError("the parameters are not safetensors: fewer than 8 bytes")
+    size = int.from_bytes(data[:8], "little")
+    if size > MAX_HEADER_BYTES or 8 + size > len(data):
+        raise ParametersError(f"the safetensors header declares {size} bytes; at most {MAX_HEADER_BYTES} in this body")
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.infolist()
-            if len(members) > MAX_ARRAYS:
-                raise ParametersError(f"{len(members)} arrays in the .npz; at most {MAX_ARRAYS}")
-            shapes: dict[str, tuple[int, ...]] = {}
-            total = 0
-            for info in members:
-                shape, header_bytes = _header(archive, info)
-                count = math.prod(shape)
-                total += count
-                if total > max_parameters:
-                    raise ParametersError(f"more than {max_parameters} parameters declared")
-                if info.file_size != header_bytes + count * FLOAT32.itemsize:
-                    raise ParametersError(
-                        f"{info.filename} declares {info.file_size} bytes, but its header says "
-                        f"{header_bytes + count * FLOAT32.itemsize}"
-                    )
-                shapes[info.filename.removesuffix(".npy")] = shape
-    except (*UNREADABLE, RuntimeError) as exc:
-        raise ParametersError(f"the parameters are not a readable .npz of arrays ({exc})") from None
+        header = json.loads(data[8 : 8 + size])
+    except (ValueError, UnicodeDecodeError):
+        raise ParametersError("the safetensors header is not JSON") from None
+    if not isinstance(header, dict):
+        raise ParametersError("the safetensors header is not a JSON object")
+    entries = {k: v for k, v in header.items() if k != "__metadata__"}
+    if len(entries) > MAX_ARRAYS:
+        raise ParametersError(f"{len(entries)} arrays; at most {MAX_ARRAYS}")
+    shapes: dict[str, tuple[int, ...]] = {}
+    ranges, total = [], 0
+    for name, entry in entries.items():
+        if not isinstance(entry, dict):
+            raise ParametersError(f"parameter {name[:80]} is not described")
+        shape = _shape(name, entry)
+        count = math.prod(shape)
+        total += count
+        if total > max_parameters:
+            raise ParametersError(f"more than {max_parameters} parameters declared")
+        offsets = entry.get("data_offsets")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)):
+            raise ParametersError(f"parameter {name[:80]} has no byte range")
+        if offsets[1] - offsets[0] != count * FLOAT32.itemsize:
+            raise ParametersError(f"parameter {name[:80]} declares {count} values in {offsets[1] - offsets[0]} bytes")
+        ranges.append((offsets[0], offsets[1]))
+        shapes[name] = shape
+    position = _tiled(ranges)
+    if 8 + size + position != len(data):
+        raise ParametersError(f"the header declares {position} bytes of values; the body holds {len(data) - 8 - size}")
     return shapes
 
 
-def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], int]:
-    if not info.filename.endswith(".npy") or info.is_dir():
-        raise ParametersError(f"{info.filename[:80]!r} is not an .npy array")
-    from numpy.lib import format as npy
-
-    with archive.open(info) as member:
-        version = npy.read_magic(member)
-        if version == (1, 0):
-            shape, _, dtype = npy.read_array_header_1_0(member)
-        elif version == (2, 0):
-            shape, _, dtype = npy.read_array_header_2_0(member)
-        else:
-            raise ParametersError(f"{info.filename}: .npy format version {version} is not supported")
-        if dtype != FLOAT32:
-            raise ParametersError(f"parameter {info.filename.removesuffix('.npy')} is {dtype}, not float32")
-        return tuple(int(d) for d in shape), member.tell()
-
-
-def from_npz(
+def from_wire(
     data: bytes, *, expected: dict[str, tuple[int, ...]] | None = None, max_parameters: int = MAX_PARAMETERS
 ) -> dict[str, np.ndarray]:
-    """Read and check: float32, finite, the expected names and shapes, at most ``max_parameters`` values.
-
-    Nothing is decompressed before each member's declared dtype, shape and size are checked (``declared``),
-    so a small archive that inflates to gigabytes is refused having cost a few hundred bytes.
-    """
+    """Read and check: float32, finite, the expected names and shapes, at most ``max_parameters`` values."""
     declared(data, max_parameters)
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            total = 0
-            params: dict[str, np.ndarray] = {}
-            for name in list(npz.files):
-                array = npz[name]
-                total += array.size
-                if total > max_parameters:
-                    raise ParametersError(f"more than {max_parameters} parameters")
-                params[name] = array
-    except UNREADABLE as exc:
-        raise ParametersError(f"the parameters are not a readable .npz of arrays ({exc})") from None
+        params = {name: np.asarray(a) for name, a in load(data).items()}
+    except (SafetensorError, ValueError) as exc:
+        raise ParametersError(f"the parameters are not readable safetensors ({exc})") from None
     for name, array in params.items():
         if array.dtype != np.float32:
             raise ParametersError(f"parameter {name} is {array.dtype}, not float32")

@@ -39,7 +39,7 @@ def secure_cost(banks: int, dims: int, dropped: int = 0) -> dict[str, float]:
     from fraudops_bank.roster import Roster, identity_public, new_identity_key
     from fraudops_bank.secure import SecureParticipant
     from shared.adapters.memory_store import MemoryBlobStore
-    from shared.federated.params import to_npz
+    from shared.federated.params import to_wire
     from shared.federated.rounds import RoundConfig, Rounds
 
     initial = {"coef": np.zeros(dims - 1, np.float32), "intercept": np.zeros(1, np.float32)}
@@ -103,7 +103,7 @@ def secure_cost(banks: int, dims: int, dropped: int = 0) -> dict[str, float]:
     plain = Rounds(plain_store, "plain", RoundConfig(min_clients=banks, aggregator="fedavg"))
     plain.start(initial)
     bodies = [
-        to_npz({"coef": rng.normal(0, 0.1, dims - 1).astype(np.float32), "intercept": np.zeros(1, np.float32)})
+        to_wire({"coef": rng.normal(0, 0.1, dims - 1).astype(np.float32), "intercept": np.zeros(1, np.float32)})
         for _ in ids
     ]
     started, longest = time.perf_counter(), 0.0

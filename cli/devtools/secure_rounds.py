@@ -54,7 +54,7 @@ class Direct:
     def get_json(self, path: str) -> dict[str, Any]:
         parts = path.split("/")
         n = int(parts[4])
-        if parts[5] == "keys":
+        if parts[5] == "members":
             doc = dict(self.rounds.secure.keys(n))
             return self.tamper_keys(doc) if self.tamper_keys else doc
         return dict(self.rounds.secure.shares_for(n, parts[6]))

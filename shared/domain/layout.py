@@ -249,7 +249,7 @@ def round_state(experiment: str, n: int) -> str:
 
 def round_update(experiment: str, n: int, bank: str, digest: str) -> str:
     """One bank's update to a round in ``federated`` (content-addressed)."""
-    return f"{experiment}/round-{n}/updates/{bank}-{digest[:32]}.npz"
+    return f"{experiment}/round-{n}/updates/{bank}-{digest[:32]}.safetensors"
 
 
 def round_phase_blob(experiment: str, n: int, phase: str, bank: str, digest: str) -> str:
@@ -259,6 +259,11 @@ def round_phase_blob(experiment: str, n: int, phase: str, bank: str, digest: str
 
 def global_model(experiment: str, n: int) -> str:
     """The global parameters a round starts from in ``federated``."""
+    return f"{experiment}/global/round-{n}.safetensors"
+
+
+def legacy_global_model(experiment: str, n: int) -> str:
+    """Where a server of wire format 1 stored a round's global parameters (read, never written)."""
     return f"{experiment}/global/round-{n}.npz"
 
 
@@ -269,6 +274,11 @@ def latest_round(experiment: str) -> str:
 
 def scaler(experiment: str) -> str:
     """The experiment's feature scaler in ``federated``."""
+    return f"{experiment}/scaler.safetensors"
+
+
+def legacy_scaler(experiment: str) -> str:
+    """Where a server of wire format 1 stored the scaler (read, never written)."""
     return f"{experiment}/scaler.npz"
 
 

@@ -214,7 +214,10 @@ def sections(manifest: ModelManifest) -> list[Section]:
                             ["participating banks", ", ".join(manifest.participants or []) or None],
                             ["mode", manifest.fl_mode],
                             ["aggregator", manifest.aggregator],
-                            *[[f"banks' total: {k}", v] for k, v in sorted((manifest.bank_metrics or {}).items())],
+                            *[
+                                [f"banks' total: {k}", round(v) if k == "examples" else v]
+                                for k, v in sorted((manifest.bank_metrics or {}).items())
+                            ],
                             ["clip bound (L2 of an update)", manifest.clip_bound],
                             ["noise multiplier", manifest.noise_multiplier],
                             ["epsilon (differential privacy)", manifest.epsilon],

@@ -19,7 +19,7 @@ from shared.federated.aggregators import Aggregator, aggregator_for
 from shared.federated.config import RoundConfig
 from shared.federated.merge import capped_weights, merge
 from shared.federated.model import initial, scaler_from
-from shared.federated.params import from_npz
+from shared.federated.params import from_stored
 from shared.federated.repository import RoundRepository
 from shared.federated.scaler import checked_statistics, derive_scaler, write_scaler
 from shared.federated.statistics import check_statistics, combine
@@ -47,7 +47,7 @@ def stored_updates(repo: RoundRepository, state: RoundState, reference: Params) 
         data = repo.update_bytes(entry.update)
         if entry.sha256 not in (None, hashlib.sha256(data).hexdigest()):
             raise FraudOpsError(f"bank {bank}'s stored update does not match the digest recorded for it")
-        out.append((bank, from_npz(data, expected=shapes), int(entry.examples)))
+        out.append((bank, from_stored(data, expected=shapes), int(entry.examples)))
     return out
 
 

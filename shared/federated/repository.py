@@ -2,9 +2,9 @@
 
 Layout under the ``federated`` container (the paths are ``shared.domain.layout``'s)::
 
-    <experiment>/global/round-<n>.npz                   the model round n starts from (written by closing n-1)
+    <experiment>/global/round-<n>.safetensors           the model round n starts from (written by closing n-1)
     <experiment>/round-<n>/state.json                    the round's ``RoundState``
-    <experiment>/round-<n>/updates/<bank>-<sha256>.npz   each bank's parameters, named by their digest
+    <experiment>/round-<n>/updates/<bank>-<sha256>.safetensors   each bank's parameters (visible rounds)
     <experiment>/latest.json                             the ``LatestRound`` pointer each opening advances
 
 A state is read with its ETag and written back only if nobody wrote it since (``ConcurrentUpdateError``
@@ -23,7 +23,7 @@ from shared.adapters.storage import BlobStore
 from shared.domain import layout
 from shared.domain.documents.federated import LatestRound, RoundState, RoundStatus
 from shared.domain.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError, FraudOpsError
-from shared.federated.params import from_npz, to_npz
+from shared.federated.params import from_stored, to_wire
 
 log = logging.getLogger(__name__)
 
@@ -117,17 +117,25 @@ class RoundRepository:
     # ---- global models and updates --------------------------------------------------------------
     def global_model(self, n: int) -> dict[str, np.ndarray]:
         """The parameters round ``n`` starts from; ``RoundNotFoundError`` when there are none."""
-        try:
-            data, _ = self.store.get_bytes(layout.FEDERATED, layout.global_model(self.experiment, n))
-        except BlobNotFoundError:
-            raise RoundNotFoundError(f"there is no global model for round {n}") from None
-        return from_npz(data)
+        for name in (layout.global_model(self.experiment, n), layout.legacy_global_model(self.experiment, n)):
+            try:
+                data, _ = self.store.get_bytes(layout.FEDERATED, name)
+            except BlobNotFoundError:
+                continue
+            return from_stored(data)
+        raise RoundNotFoundError(f"there is no global model for round {n}")
 
     def create_global(self, n: int, params: dict[str, np.ndarray]) -> bool:
-        """Write round ``n``'s global model create-only; ``False`` when one was already written."""
+        """Write round ``n``'s global model create-only; ``False`` when one was already written (also by a server
+        of wire format 1, under its old name)."""
+        try:
+            self.store.info(layout.FEDERATED, layout.legacy_global_model(self.experiment, n))
+            return False
+        except BlobNotFoundError:
+            pass
         try:
             self.store.put_bytes(
-                layout.FEDERATED, layout.global_model(self.experiment, n), to_npz(params), overwrite=False
+                layout.FEDERATED, layout.global_model(self.experiment, n), to_wire(params), overwrite=False
             )
         except BlobExistsError:
             return False

@@ -38,7 +38,7 @@ from shared.federated.banks import bank_id
 from shared.federated.config import RoundConfig as RoundConfig
 from shared.federated.headers import check_examples, check_metrics
 from shared.federated.model import stats_template
-from shared.federated.params import from_npz
+from shared.federated.params import from_wire
 from shared.federated.repository import MAX_ATTEMPTS, RoundRepository
 from shared.federated.repository import RoundNotFoundError as RoundNotFoundError
 from shared.federated.scaler import read_scaler
@@ -170,7 +170,7 @@ class Rounds:
         if state.status != RoundStatus.OPEN:
             raise RoundStateError(f"round {n} is {state.status}, not open for updates")
         reference = self.global_model(n)
-        params = from_npz(data, expected={k: v.shape for k, v in reference.items()})
+        params = from_wire(data, expected={k: v.shape for k, v in reference.items()})
         names = sorted(reference)
         norm = None
         if n == 0:

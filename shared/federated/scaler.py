@@ -1,6 +1,6 @@
 """The experiment's shared feature scaler: derived from round 0's statistics, read by every model round.
 
-Closing round 0 combines each bank's sufficient statistics into one scaler (``<experiment>/scaler.npz``).
+Closing round 0 combines each bank's sufficient statistics into one scaler (``<experiment>/scaler.safetensors``).
 It is written create-only, and replaced only when the stored one is unusable (conditional on what was
 read); an admin re-derives it from round 0's stored statistics, leaving out any bank whose numbers
 fail the checks.
@@ -17,7 +17,7 @@ from shared.domain import layout
 from shared.domain.errors import BlobExistsError, BlobNotFoundError
 from shared.federated.aggregators import Aggregator
 from shared.federated.merge import capped_weights
-from shared.federated.params import BadParametersError, from_npz, to_npz
+from shared.federated.params import BadParametersError, from_stored, to_wire
 from shared.federated.statistics import check_scaler, check_statistics, combine
 from shared.federated.transitions import RoundStateError
 
@@ -29,7 +29,11 @@ Params = dict[str, np.ndarray]
 def read_scaler(store: BlobStore, experiment: str) -> Params | None:
     """The shared scaler; ``None`` before round 0 closes; ``RoundStateError`` if the stored one is unusable."""
     try:
-        scaler = from_npz(store.get_bytes(layout.FEDERATED, layout.scaler(experiment))[0])
+        try:
+            data = store.get_bytes(layout.FEDERATED, layout.scaler(experiment))[0]
+        except BlobNotFoundError:
+            data = store.get_bytes(layout.FEDERATED, layout.legacy_scaler(experiment))[0]
+        scaler = from_stored(data)
         check_scaler(scaler)
     except BlobNotFoundError:
         return None
@@ -45,17 +49,17 @@ def write_scaler(store: BlobStore, experiment: str, scaler: Params) -> None:
     """Create the scaler, or replace a stored one that is unusable (conditional on what was read)."""
     name = layout.scaler(experiment)
     try:
-        store.put_bytes(layout.FEDERATED, name, to_npz(scaler), overwrite=False)
+        store.put_bytes(layout.FEDERATED, name, to_wire(scaler), overwrite=False)
         return
     except BlobExistsError:
         pass
     data, etag = store.get_bytes(layout.FEDERATED, name)
     try:
-        check_scaler(from_npz(data))
+        check_scaler(from_stored(data))
         return  # a usable scaler from an earlier attempt stands
     except BadParametersError:
         log.warning("the stored scaler is unusable; replacing it with one derived from checked statistics")
-    store.put_bytes(layout.FEDERATED, name, to_npz(scaler), if_match=etag)
+    store.put_bytes(layout.FEDERATED, name, to_wire(scaler), if_match=etag)
 
 
 def derive_scaler(statistics: list[tuple[Params, int]], *, max_weight_share: float, how: Aggregator) -> Params:

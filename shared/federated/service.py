@@ -27,17 +27,17 @@ from shared.federated.close import RoundTracker, publisher
 from shared.federated.config import RoundConfig
 from shared.federated.export import Judge
 from shared.federated.headers import parse_examples, parse_metrics
-from shared.federated.params import to_npz
+from shared.federated.params import to_wire
 from shared.federated.rounds import Rounds
 from shared.federated.secure import vector_length
 
 
 @dataclass(frozen=True)
 class GlobalModel:
-    """What a bank downloads: the round to train for, its parameters and the shared scaler as one ``.npz``."""
+    """What a bank downloads: the round to train for, its parameters and the shared scaler as one safetensors body."""
 
     round: int
-    npz: bytes
+    body: bytes
     metadata: dict[str, object]  # experiment, round, kind, aggregator
 
     @property
@@ -66,7 +66,7 @@ class FederatedService:
         """The model of the round banks should train for now (repairing what a crash between two writes left)."""
         state = self.rounds.ensure_open()
         arrays, meta = self.served(state)
-        return GlobalModel(state.round, to_npz(arrays), meta)
+        return GlobalModel(state.round, to_wire(arrays), meta)
 
     def served(self, state: RoundState) -> tuple[dict[str, np.ndarray], dict[str, object]]:
         """What round ``state.round`` serves: its arrays and metadata, with their digest and (when the server has a

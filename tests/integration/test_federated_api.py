@@ -12,14 +12,14 @@ import pytest
 
 from cli.server import running_server
 from fraudops_bank.signing import sign
-from shared.federated.params import from_npz, to_npz
+from shared.federated.params import from_wire, to_wire
 
 KEYS = {"bank-a": "key-a", "bank-b": "key-b", "bank-c": "key-c", "bank-d": "key-d", "bank-e": "key-e"}
 INITIAL = {"coef": np.zeros(4, np.float32), "intercept": np.zeros(1, np.float32)}
 
 
 def _params(value: float) -> bytes:
-    return to_npz({"coef": np.full(4, value, np.float32), "intercept": np.array([value], np.float32)})
+    return to_wire({"coef": np.full(4, value, np.float32), "intercept": np.array([value], np.float32)})
 
 
 def _post(http, bank, body, *, round_number=1, examples=100, key=None, now=None, headers=None):
@@ -61,9 +61,9 @@ def test_updates_close_the_round_and_the_new_model_is_served(fl):
     assert fl.get("/api/federated/rounds/1/banks").status_code == 401
     banks = fl.get("/api/federated/rounds/1/banks", headers={"X-FL-Admin-Key": "admin-secret"}).json()["participants"]
     assert banks["bank-c"]["examples"] == 200 and "update" not in banks["bank-a"]
-    model = fl.get("/api/federated/model")
+    model = fl.get("/api/federated/model", headers={"X-FL-Wire": "2"})
     assert model.headers["x-fl-round"] == "2"
-    assert np.allclose(from_npz(model.content)["coef"], (100 * 1 + 100 * 2 + 200 * 3) / 400)
+    assert np.allclose(from_wire(model.content)["coef"], (100 * 1 + 100 * 2 + 200 * 3) / 400)
 
 
 def test_every_rejection_has_a_status_and_a_reason(fl):
@@ -83,7 +83,7 @@ def test_every_rejection_has_a_status_and_a_reason(fl):
     cases.append((replay, 401, "nonce was already used"))
     r, _ = _post(fl, "bank-a", _params(2.0))  # a second, different update (the same one again is a retry: 202)
     cases.append((r, 409, "already sent"))
-    r, _ = _post(fl, "bank-c", to_npz({"coef": np.zeros(5, np.float32)}))
+    r, _ = _post(fl, "bank-c", to_wire({"coef": np.zeros(5, np.float32)}))
     cases.append((r, 422, "do not match"))
     r, _ = _post(fl, "bank-c", _params(1.0), round_number=7)
     cases.append((r, 404, "does not exist"))
@@ -201,18 +201,23 @@ def test_a_signed_header_given_twice_is_refused(fl):
     assert fl.get("/api/federated/rounds/1").json()["participants"] == []
 
 
-def test_a_decompression_bomb_is_422_before_it_inflates(fl):
-    import io
-    import zipfile
-
-    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (2147483648,), }"
-    header += b" " * (63 - (len(header) + 10) % 64) + b"\n"
-    member = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + bytes(4_000_000)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("coef.npy", member)
-    r, _ = _post(fl, "bank-a", out.getvalue())
+def test_a_body_declaring_billions_of_values_is_422_before_it_is_read(fl):
+    header = json.dumps({"coef": {"dtype": "F32", "shape": [2**31], "data_offsets": [0, 2**33]}}).encode()
+    r, _ = _post(fl, "bank-a", len(header).to_bytes(8, "little") + header + bytes(4_000_000))
     assert r.status_code == 422 and "parameters declared" in r.json()["detail"]
+
+
+def test_a_client_of_wire_format_1_is_told_to_upgrade(fl):
+    """fraudops-bank 0.1 asks for the model without X-FL-Wire and posts an .npz: both answer with the upgrade."""
+    import io
+
+    old = fl.get("/api/federated/model")
+    assert old.status_code == 422 and "pip install -U fraudops-bank" in old.json()["detail"]
+    assert fl.get("/api/federated/model", headers={"X-FL-Wire": "2"}).status_code == 200
+    buf = io.BytesIO()
+    np.savez(buf, coef=np.full(4, 1.0, np.float32), intercept=np.zeros(1, np.float32))
+    r, _ = _post(fl, "bank-a", buf.getvalue())
+    assert r.status_code == 422 and "wire format 1" in r.json()["detail"]
 
 
 def test_a_throttled_key_vault_is_503_with_a_reason(fl, monkeypatch):

@@ -129,7 +129,7 @@ def test_three_banks_take_three_rounds_each_waiting_for_the_others(served, tmp_p
     assert status["status"] == "closed" and status["mode"] == "secure" and status["summed"] == sorted(BANKS)
     assert status["participants"] == []  # the server holds no bank's own figures, only the totals
     assert status["aggregate_metrics"]["examples"] == 12_000 and 0 < status["aggregate_metrics"]["local_loss"] < 1
-    model = httpx.get(f"{base}/api/federated/model", headers={HEADER: KEY})
+    model = httpx.get(f"{base}/api/federated/model", headers={HEADER: KEY, "X-FL-Wire": "2"})
     assert model.headers["x-fl-round"] == "3" and "signature" in json.loads(model.headers["x-fl-metadata"])
     ledger = json.loads((Path(env["ROSTER"]).parent / "bank-a.ledger.json").read_text())
     assert next(iter(ledger.values())) == {"1": None, "2": None}  # the bank's own record: two rounds without noise
@@ -251,7 +251,7 @@ def bank_install(tmp_path_factory):
 @pytest.mark.slow
 def test_the_wheel_holds_the_bank_package_only(bank_install):
     names, _ = bank_install
-    assert all(n.startswith(("fraudops_bank/", "fraudops_bank-0.1.0.dist-info/")) for n in names), names
+    assert all(n.startswith(("fraudops_bank/", "fraudops_bank-0.2.0.dist-info/")) for n in names), names
     assert {"fraudops_bank/run.py", "fraudops_bank/engines/spark.py", "fraudops_bank/engines/numpy.py"} <= set(names)
 
 

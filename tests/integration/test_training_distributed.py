@@ -224,35 +224,13 @@ def test_the_timer_hands_the_run_to_the_cluster_and_returns(store, settings, thr
     assert handed_over < (time.monotonic() - began) / 3  # handing over is a small part of the run's time
 
 
-def test_a_worker_killed_mid_fit_fails_the_run_cleanly(store, settings, three_parts, cluster, monkeypatch):
-    from distributed import Client
-
-    with Client(cluster) as client:
-        pids = client.run(os.getpid)
-    victim = sorted(pids.values())[0]
-    original = DaskEngine._fit
-
-    def fit_and_kill(self, *args, **kwargs):
-        threading.Timer(2.0, os.kill, (victim, signal.SIGKILL)).start()
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(DaskEngine, "_fit", fit_and_kill)
-    monkeypatch.setattr(DaskEngine, "callbacks", (lambda _env: time.sleep(0.05),))  # a fit of many seconds
-    with pytest.raises(TrainingError, match="left the cluster") as caught:
-        _train(store, _on(settings, cluster))
-    assert "nothing is published" in caught.value.reason
-    assert ModelStore(store, settings.model_name).champion()[0] is None
-    assert not [n for n in store.list_names("models") if n.endswith("model.onnx")]
-    (report,) = _failure_reports(store)
-    assert "left the cluster" in report["reason"] and report["champion_untouched"]
-    cluster.wait_for_workers(2, timeout=60)  # the nanny brings the worker back; the cluster is usable again
-
-
-def test_categories_and_missing_values_train_on_the_cluster_as_on_one_instance(store, settings, tmp_path, monkeypatch):
+def test_categories_and_missing_values_train_on_the_cluster_as_on_one_instance(
+    store, settings, cluster, tmp_path, monkeypatch
+):
     """card_transactions (categories, a nullable country, a boolean) on the workers: the same vocabularies as
     the single-node window, a categorical model, and a champion with other codes scored on the workers as the
-    single-node gate scores it. A cluster of its own: the module's has just had a worker killed."""
-    from distributed import Client, LocalCluster
+    single-node gate scores it. The module's cluster: its workers are given the contract, never read a setting."""
+    from distributed import Client
 
     from cli.devtools.models import publish_contract_model
     from shared.domain.contracts import get_contract
@@ -282,13 +260,7 @@ def test_categories_and_missing_values_train_on_the_cluster_as_on_one_instance(s
 
     local = LocalEngine(store=store, config=settings.training, contract=contract).prepare(None, config)
     assert local.drift.checked, local.drift.message  # the newest file's categories in the champion's codes
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, memory_limit=WORKER_MEMORY, host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):  # fmt: skip
+    with Client(cluster) as client:
         engine = DaskEngine(
             client=client, store=store, config=settings.training, storage=settings.storage, contract=contract
         )
@@ -308,3 +280,28 @@ def test_categories_and_missing_values_train_on_the_cluster_as_on_one_instance(s
     assert distributed.champion_before == champion
     assert "cannot be scored" not in distributed.promotion_reason
     get_settings.cache_clear()
+
+
+def test_a_worker_killed_mid_fit_fails_the_run_cleanly(store, settings, three_parts, cluster, monkeypatch):
+    """Last of the module: the cluster loses a worker here (its nanny starts another)."""
+    from distributed import Client
+
+    with Client(cluster) as client:
+        pids = client.run(os.getpid)
+    victim = sorted(pids.values())[0]
+    original = DaskEngine._fit
+
+    def fit_and_kill(self, *args, **kwargs):
+        threading.Timer(2.0, os.kill, (victim, signal.SIGKILL)).start()
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DaskEngine, "_fit", fit_and_kill)
+    monkeypatch.setattr(DaskEngine, "callbacks", (lambda _env: time.sleep(0.05),))  # a fit of many seconds
+    with pytest.raises(TrainingError, match="left the cluster") as caught:
+        _train(store, _on(settings, cluster))
+    assert "nothing is published" in caught.value.reason
+    assert ModelStore(store, settings.model_name).champion()[0] is None
+    assert not [n for n in store.list_names("models") if n.endswith("model.onnx")]
+    (report,) = _failure_reports(store)
+    assert "left the cluster" in report["reason"] and report["champion_untouched"]
+    cluster.wait_for_workers(2, timeout=60)  # the nanny brings the worker back; the cluster is usable again

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.federated.params import to_npz
+from shared.federated.params import to_wire
 
 INITIAL = {"coef": np.zeros(4, np.float32), "intercept": np.zeros(1, np.float32)}
 
 
 def update(value: float, n: int = 4) -> bytes:
-    return to_npz({"coef": np.full(n, value, np.float32), "intercept": np.array([value], np.float32)})
+    return to_wire({"coef": np.full(n, value, np.float32), "intercept": np.array([value], np.float32)})
 
 
 class Clock:

@@ -16,7 +16,7 @@ from fraudops_bank.client import Backoff, BankClient, RoundWaitTimeout, Safeguar
 from fraudops_bank.contract import Columns
 from fraudops_bank.errors import CredentialsError, ParametersError, ServedModelRefusedError
 from fraudops_bank.served import ServedPolicy
-from fraudops_bank.wire import to_npz
+from fraudops_bank.wire import to_wire
 
 
 class FakeClock:
@@ -124,7 +124,7 @@ def _round_zero_server(participants: dict, columns: Columns = _NoEngine.columns)
         if request.url.path == "/api/federated/model":
             named = {"features": list(columns.features), "label": columns.label}
             meta = json.dumps({"round": 0, "kind": "statistics", "mode": "visible", **named})
-            body = to_npz(
+            body = to_wire(
                 {"count": np.zeros(1, np.float32), "sum": np.zeros(29, np.float32), "sumsq": np.zeros(29, np.float32)}
             )
             return httpx.Response(200, content=body, headers={"x-fl-metadata": meta})
@@ -169,7 +169,7 @@ def test_a_round_that_is_not_secure_is_refused_unless_the_bank_allows_visible_ro
 
 def test_a_hostile_metadata_header_is_refused_with_a_reason_not_a_traceback():
     def answer(request: httpx.Request) -> httpx.Response:
-        body = to_npz({"count": np.zeros(1, np.float32)})
+        body = to_wire({"count": np.zeros(1, np.float32)})
         return httpx.Response(200, content=body, headers={"x-fl-metadata": '{"round": Infinity, "kind": "model"}'})
 
     client = BankClient(httpx.Client(base_url="https://app.example", transport=httpx.MockTransport(answer)), "b", b"k")

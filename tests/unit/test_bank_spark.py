@@ -25,7 +25,7 @@ from fraudops_bank.engines import numpy as numpy_engine
 from fraudops_bank.engines import spark as spark_engine
 from fraudops_bank.errors import TableRefusedError
 from fraudops_bank.served import ServedPolicy
-from fraudops_bank.wire import from_npz, to_npz
+from fraudops_bank.wire import from_wire, to_wire
 from shared.domain.contracts import get_contract
 
 COLUMNS = Columns(tuple(get_contract("creditcard").feature_names), get_contract("creditcard").roles.label)
@@ -94,8 +94,8 @@ class FakeServer:
                 "mode": "visible",
             }
             meta.update(features=list(FEATURES), label=LABEL)
-            return httpx.Response(200, content=to_npz(self.arrays), headers={"x-fl-metadata": json.dumps(meta)})
-        self.posts.append((dict(request.headers), from_npz(request.content)))
+            return httpx.Response(200, content=to_wire(self.arrays), headers={"x-fl-metadata": json.dumps(meta)})
+        self.posts.append((dict(request.headers), from_wire(request.content)))
         return httpx.Response(202, json={"status": "open"})
 
 

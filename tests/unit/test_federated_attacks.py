@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import struct
 import tracemalloc
 import zipfile
@@ -23,7 +24,7 @@ from shared.federated.aggregators import aggregator_for
 from shared.federated.auth import AuthError, single_headers, verify
 from shared.federated.banks import BankIdError, bank_id
 from shared.federated.merge import capped_weights, merge
-from shared.federated.params import BadParametersError, from_npz, to_npz
+from shared.federated.params import BadParametersError, from_stored, from_wire, to_wire
 from shared.federated.rounds import RoundConfig, Rounds, RoundStateError
 from shared.federated.statistics import combine
 from tests.unit.federated_parts import INITIAL, Clock, update
@@ -163,7 +164,7 @@ def _stats_rounds(store, **config):
 
 
 def _stats(x: np.ndarray) -> bytes:
-    return to_npz(model.sufficient_statistics(x))
+    return to_wire(model.sufficient_statistics(x))
 
 
 @pytest.mark.parametrize(
@@ -182,7 +183,7 @@ def test_round_zero_statistics_that_no_rows_could_give_are_refused(store, tamper
     stats = model.sufficient_statistics(np.random.default_rng(0).normal(3, 2, size=(100, 4)))
     tamper(stats)
     with pytest.raises(BadParametersError, match=reason):
-        r.submit(0, "evil", to_npz(stats), 100, {})
+        r.submit(0, "evil", to_wire(stats), 100, {})
     assert r.state(0).participants == {}
 
 
@@ -218,8 +219,9 @@ def test_a_poisoned_stored_scaler_is_a_409_with_a_reason_and_an_admin_rederives_
     for bank in ("a", "b", "c"):
         r.submit(0, bank, _stats(rng.normal(3, 2, size=(200, 4))), 200, {})
     good = r.scaler()
-    # what an older server wrote from a poisoned round 0
-    store.put_bytes("federated", "stats/scaler.npz", to_npz({"mean": np.full(4, np.inf), "scale": np.full(4, np.nan)}))
+    # what an older server wrote from a poisoned round 0 (the checks on reading are what is tested)
+    poisoned = to_wire({"mean": np.full(4, np.inf), "scale": np.full(4, np.nan)})
+    store.put_bytes("federated", "stats/scaler.safetensors", poisoned)
     with pytest.raises(RoundStateError, match=r"scaler is unusable.*rounds/0/aggregate"):
         r.scaler()
     r.aggregate(0, force=True)  # the admin route
@@ -311,9 +313,9 @@ def test_a_failed_publication_is_recorded_and_the_admin_route_retries_it(store):
     r.start_with_statistics(4)
     rng = np.random.default_rng(0)
     for bank in ("a", "b", "c"):
-        r.submit(0, bank, to_npz(model.sufficient_statistics(rng.normal(size=(50, 4)))), 50, {})
+        r.submit(0, bank, to_wire(model.sufficient_statistics(rng.normal(size=(50, 4)))), 50, {})
     for bank in ("a", "b", "c"):
-        closed = r.submit(1, bank, to_npz(model.initial(4)), 10, {})
+        closed = r.submit(1, bank, to_wire(model.initial(4)), 10, {})
     assert closed.status == "closed" and closed.published is False and calls == [1]
     assert r.aggregate(1).published is False  # a plain call does not re-run publishing
     assert r.aggregate(1, force=True).status == "closed" and calls == [1, 1]
@@ -347,7 +349,7 @@ def test_an_aggregating_round_is_resumed_by_the_next_bank_that_calls(store):
     doc, etag = r.repository.read(1)
     doc = doc.evolve(status="aggregating", lease_until=clock.now - 1)
     r.repository.write(1, doc, etag)
-    for name in ("exp/round-2/state.json", "exp/global/round-2.npz"):  # the crash came before both
+    for name in ("exp/round-2/state.json", "exp/global/round-2.safetensors"):  # the crash came before both
         store.delete("federated", name)
     state = r.ensure_open()  # what GET /api/federated/model does
     assert state.round == 2 and state.status == "open" and r.state(1).status == "closed"
@@ -429,7 +431,59 @@ def test_an_update_blob_changed_in_storage_is_not_aggregated(store):
         r.submit(1, "c", update(3.0), 10, {})
 
 
-# ---- 6. decompression bombs -----------------------------------------------------------------------
+# ---- 6. decompression bombs, and bodies that lie about their size ---------------------------------
+# Wire format 2 (safetensors) has nothing to inflate: its header is checked against the body's length before a
+# value is read. Format 1 (.npz) is read only from what an older server stored (``from_stored``); its reader keeps
+# every check it had, tested below on those stored bytes. A bank's .npz is refused with the upgrade to make.
+
+
+def _safetensors(header: dict, body: bytes) -> bytes:
+    raw = json.dumps(header).encode()
+    return len(raw).to_bytes(8, "little") + raw + body
+
+
+@pytest.mark.parametrize(
+    ("header", "body", "reason"),
+    [
+        ({"coef": {"dtype": "F32", "shape": [2**31], "data_offsets": [0, 2**33]}}, 4000, "more than 5000000"),
+        ({"coef": {"dtype": "F32", "shape": [1000], "data_offsets": [0, 4000]}}, 40, "body holds 40"),
+        ({"coef": {"dtype": "F64", "shape": [2], "data_offsets": [0, 16]}}, 16, "not float32"),
+        ({"coef": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, 4, "declares 2 values in 4 bytes"),
+        (
+            {
+                "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+            },
+            12,
+            "overlap or leave gaps",
+        ),
+        ({"coef": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, 4, "no valid shape"),
+    ],
+)
+def test_a_safetensors_body_that_lies_about_its_arrays_is_refused_before_any_value_is_read(header, body, reason):
+    tracemalloc.start()
+    try:
+        with pytest.raises(BadParametersError, match=reason):
+            from_wire(_safetensors(header, bytes(body)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000
+
+
+def test_a_header_longer_than_the_body_or_than_allowed_is_refused():
+    with pytest.raises(BadParametersError, match="header declares"):
+        from_wire((2**40).to_bytes(8, "little") + b"{}")
+    with pytest.raises(BadParametersError, match="fewer than 8 bytes"):
+        from_wire(b"abc")
+
+
+def test_a_bank_sending_wire_format_1_is_told_to_upgrade():
+    buf = io.BytesIO()
+    np.savez(buf, coef=np.zeros(4, np.float32), intercept=np.zeros(1, np.float32))
+    with pytest.raises(BadParametersError, match=r"wire format 1 .* upgrade the bank package"):
+        from_wire(buf.getvalue())
+    assert from_stored(buf.getvalue())["coef"].shape == (4,)  # what an older server stored stays readable
 
 
 def _npy_header(shape: tuple[int, ...]) -> bytes:
@@ -459,13 +513,13 @@ def _bomb(shape: tuple[int, ...], payload: int, declared: int | None = None) -> 
         ((1000,), 4000, 2**31, "declares 2147483648 bytes"),
     ],
 )
-def test_an_npz_that_would_inflate_to_gigabytes_is_refused_before_inflating(shape, payload, declared, reason):
+def test_a_stored_npz_that_would_inflate_to_gigabytes_is_refused_before_inflating(shape, payload, declared, reason):
     bomb = _bomb(shape, payload, declared)
     assert len(bomb) < 100_000
     tracemalloc.start()
     try:
         with pytest.raises(BadParametersError, match=reason):
-            from_npz(bomb)
+            from_stored(bomb)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -482,7 +536,7 @@ def test_a_corrupt_deflate_stream_is_422_not_500():
     start = broken.index(b"coef.npy") + len("coef.npy")
     broken[start + 5 : start + 40] = b"\xff" * 35  # damage the compressed bytes, not the zip directory
     with pytest.raises(BadParametersError, match=r"not a readable \.npz"):
-        from_npz(bytes(broken))
+        from_stored(bytes(broken))
 
 
 def test_a_pickled_or_non_npy_member_is_refused():
@@ -490,11 +544,11 @@ def test_a_pickled_or_non_npy_member_is_refused():
     with zipfile.ZipFile(out, "w") as archive:
         archive.writestr("coef.pkl", b"cos\nsystem\n(S'echo hi'\ntR.")
     with pytest.raises(BadParametersError, match=r"not an \.npy array"):
-        from_npz(out.getvalue())
+        from_stored(out.getvalue())
     buf = io.BytesIO()
     np.savez(buf, coef=np.array([object()], dtype=object))
     with pytest.raises(BadParametersError, match=r"not float32|readable"):
-        from_npz(buf.getvalue())
+        from_stored(buf.getvalue())
 
 
 # ---- 7. differential privacy that can be subtracted -----------------------------------------------
@@ -528,7 +582,9 @@ def test_noise_is_calibrated_to_the_clip_bound_and_epsilon_is_reported(store):
         assert closed.epsilon == pytest.approx(accountant.get_epsilon(1e-5))
     assert r.state(2).epsilon > r.state(1).epsilon  # privacy spent adds up over rounds
     assert r.state(2).noise_history == [1.1, 1.1] and r.state(2).rounds_without_noise == []
-    assert "clipped" not in r.state(1).public() and r.state(1).public()["participants"] == sorted(r.state(1).participants)
+    assert "clipped" not in r.state(1).public() and r.state(1).public()["participants"] == sorted(
+        r.state(1).participants
+    )
     assert r.state(1).for_admin()["participants"]["a"]["norm"] is not None
 
 

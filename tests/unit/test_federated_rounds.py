@@ -9,7 +9,7 @@ import pytest
 
 from shared.adapters.memory_store import MemoryBlobStore
 from shared.federated.merge import capped_weights
-from shared.federated.params import BadParametersError, from_npz, to_npz
+from shared.federated.params import BadParametersError, from_wire, to_wire
 from shared.federated.rounds import RoundConfig, Rounds, RoundStateError
 from tests.unit.federated_parts import INITIAL, Clock, update
 
@@ -50,14 +50,12 @@ def test_rejections(rounds):
         rounds.submit(1, "b", update(float("nan")), 10, {})
     with pytest.raises(BadParametersError, match="whole number from 1"):
         rounds.submit(1, "b", update(1.0), 0, {})
-    with pytest.raises(BadParametersError, match="readable"):
-        rounds.submit(1, "b", b"not an npz", 10, {})
+    with pytest.raises(BadParametersError, match="header declares"):
+        rounds.submit(1, "b", b"not safetensors", 10, {})
     with pytest.raises(BadParametersError, match="not float32"):
-        import io
+        from safetensors.numpy import save
 
-        buf = io.BytesIO()
-        np.savez(buf, coef=np.zeros(4), intercept=np.zeros(1))
-        rounds.submit(1, "b", buf.getvalue(), 10, {})
+        rounds.submit(1, "b", save({"coef": np.zeros(4), "intercept": np.zeros(1)}), 10, {})
     rounds.submit(1, "b", update(1.0), 10, {})
     assert rounds.submit(1, "c", update(1.0), 10, {}).status == "closed"
     with pytest.raises(RoundStateError, match="closed, not open"):
@@ -116,10 +114,10 @@ def test_weights_are_capped_so_no_bank_dominates():
 
 
 def test_npz_roundtrip_and_limits():
-    data = to_npz(INITIAL)
-    assert {k: v.shape for k, v in from_npz(data).items()} == {"coef": (4,), "intercept": (1,)}
+    data = to_wire(INITIAL)
+    assert {k: v.shape for k, v in from_wire(data).items()} == {"coef": (4,), "intercept": (1,)}
     with pytest.raises(BadParametersError, match="more than 3"):
-        from_npz(data, max_parameters=3)
+        from_wire(data, max_parameters=3)
 
 
 def test_each_transition_is_a_span_and_a_count(rounds, telemetry):
