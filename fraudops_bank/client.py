@@ -75,6 +75,10 @@ def _refused(r: httpx.Response) -> ProtocolError:
     return ProtocolError(str(detail), r.status_code)
 
 
+def _maybe(value: float | None) -> str:
+    return "n/a (one class only)" if value is None else f"{value:.4f}"
+
+
 def _recorder(ledger: Ledger | None, experiment: str, n: int, z: float | None) -> Callable[[], None] | None:
     return None if ledger is None else (lambda: ledger.record(experiment, n, z))
 
@@ -108,6 +112,7 @@ class BankClient:
         self.http, self.bank, self.key = http, bank, key
         self.safeguards = safeguards or Safeguards()
         self.sleep, self.clock = sleep, clock
+        self._alone: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None  # own-data model, scaler
 
     def round_status(self, round_number: int) -> dict[str, Any]:
         """The round's public state (``status``, ``participants``, ``min_clients``...)."""
@@ -169,6 +174,7 @@ class BankClient:
                     "status": state["status"],
                     **({"already_sent": True} if state.get("already_sent") else {}),
                     **({"secure": state["secure"]} if "secure" in state else {}),
+                    **({"evaluation": state["evaluation"]} if "evaluation" in state else {}),
                 }
             )
             log.info("bank %s: sent its update for round %d (%d of %d)", self.bank, round_number, i + 1, rounds)
@@ -247,7 +253,10 @@ class BankClient:
         if not isinstance(prepared, SecureParticipant):
             return prepared
         self.drive(prepared, timeout=wait_seconds, backoff=backoff)
-        return prepared.round, {"status": RoundStatus.CLOSED, "secure": prepared.outcome}
+        out: dict[str, Any] = {"status": RoundStatus.CLOSED, "secure": prepared.outcome}
+        if prepared.evaluation:
+            out["evaluation"] = prepared.evaluation
+        return prepared.round, out
 
     def prepare(
         self, engine: Engine, *, steps: int = lr.STEPS, tamper: float | None = None, claim: int | None = None
@@ -284,11 +293,13 @@ class BankClient:
         if not secure:
             if kind == "statistics":
                 return round_number, self.send(round_number, engine.statistics(), engine.rows, {})
+            evaluation = self.evaluation(engine, start, scaler, round_number, steps=steps)
             local = engine.train(start, scaler, steps=steps)  # type: ignore[arg-type]
             if tamper is not None:
                 local = {k: (start[k] + tamper * (local[k] - start[k])).astype(np.float32) for k in local}
-            metrics = {"local_loss": engine.log_loss(local, scaler)}  # type: ignore[arg-type]
-            return round_number, self.send(round_number, local, claim or engine.rows, metrics)
+            metrics = {"local_loss": engine.log_loss(local, scaler), **evaluation}  # type: ignore[arg-type]
+            answer = self.send(round_number, local, claim or engine.rows, metrics)
+            return round_number, {**answer, **({"evaluation": evaluation} if evaluation else {})}
         return self._secure_part(engine, round_number, kind, start, scaler, meta, digest, steps, tamper)
 
     def _secure_part(
@@ -310,6 +321,7 @@ class BankClient:
             )
         experiment = str(meta["experiment"])
         clip, z, delta = meta.get("clip_bound"), meta.get("noise_multiplier"), meta.get("dp_delta") or 1e-5
+        evaluation: dict[str, float] = {}
         if kind == "statistics":
             vector = statistics_vector(engine.statistics())
         elif clip is None:
@@ -318,6 +330,7 @@ class BankClient:
             if guard.ledger is not None:
                 spent = guard.ledger.check(experiment, n, z, float(delta), guard.epsilon_ceiling)
                 log.info("bank %s: epsilon after round %d would be %.3g (delta %g)", self.bank, n, spent, delta)
+            evaluation = self.evaluation(engine, start, scaler, n, steps=steps)
             local = engine.train(start, scaler, steps=steps)
             if tamper is not None:
                 local = {k: (start[k] + tamper * (local[k] - start[k])).astype(np.float32) for k in local}
@@ -332,6 +345,7 @@ class BankClient:
                 served_loss=engine.log_loss(start, scaler),
                 local_loss=engine.log_loss(local, scaler),
                 add_noise=add_noise,
+                evaluation=evaluation,
             )
             log.info(
                 "bank %s: round %d step norm %.3g%s, noise std %.3g per coordinate",
@@ -355,7 +369,37 @@ class BankClient:
             clip_bound=clip,
             noise_multiplier=z,
             on_masked=_recorder(guard.ledger, experiment, n, z) if kind == "model" else None,
+            evaluation=evaluation if kind == "model" else {},
         )
+
+    def evaluation(
+        self, engine: Engine, start: dict[str, Any], scaler: dict[str, Any], n: int, *, steps: int
+    ) -> dict[str, float]:
+        """The served model and a model of this bank's own rows alone (fitted once per run, from its own scaler,
+        with the steps of one round), judged on the bank's held-out most recent rows; logged, and returned for the
+        bank's summary (and, summed with the other banks', for the round's totals). Empty without held-out rows."""
+        if not engine.holdout_rows:
+            return {}
+        served = engine.evaluate(start, scaler)
+        if self._alone is None:
+            own = lr.scaler_from(engine.statistics())
+            self._alone = (engine.train(lr.initial(len(start["coef"])), own, steps=steps), own)
+        alone = engine.evaluate(*self._alone)
+        out = {"holdout_rows": float(engine.holdout_rows)}
+        out.update({f"served_holdout_{k}": v for k, v in served.items()})
+        out.update({f"alone_holdout_{k}": v for k, v in alone.items()})
+        log.info(
+            "bank %s: round %d on its %d most recent rows: the federation's model has AUC %s (loss %.4f); a model of "
+            "its own rows alone has AUC %s (loss %.4f)",
+            self.bank,
+            n,
+            engine.holdout_rows,
+            _maybe(served.get("auc")),
+            served["loss"],
+            _maybe(alone.get("auc")),
+            alone["loss"],
+        )
+        return out
 
     def drive(self, participant: SecureParticipant, *, timeout: float, backoff: Backoff) -> None:
         """Poll the round and step ``participant`` until it is done; ``RoundWaitTimeout`` after ``timeout`` s."""

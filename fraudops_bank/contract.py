@@ -27,6 +27,7 @@ class Columns:
 
     features: tuple[str, ...]
     label: str
+    event_time: str | None = None  # when the table has it, the bank holds out its most recent rows to evaluate
 
     @classmethod
     def from_metadata(cls, meta: Mapping[str, Any]) -> Columns:
@@ -45,7 +46,12 @@ class Columns:
             raise ParametersError(f"the server names {len(features)} features; between 1 and {MAX_FEATURES} expected")
         if len(set(names)) != len(names):
             raise ParametersError("the server names a column twice among the features and the label")
-        return cls(tuple(features), label)
+        event_time = meta.get("event_time")
+        if event_time is not None and (
+            not isinstance(event_time, str) or not COLUMN_NAME.fullmatch(event_time) or event_time in names
+        ):
+            raise ParametersError("the server's event_time is not a column name apart from the features and label")
+        return cls(tuple(features), label, event_time)
 
     @property
     def required(self) -> tuple[str, ...]:

@@ -83,3 +83,15 @@ def log_loss(y: np.ndarray, p: np.ndarray) -> float:
     """Mean log loss of probabilities ``p`` for labels ``y`` (``p`` clipped to ``[P_CLIP, 1 - P_CLIP]``)."""
     p = np.clip(p, P_CLIP, 1 - P_CLIP)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    """The area under the ROC curve (ties count half: the Mann-Whitney statistic); ``None`` without both classes."""
+    y = np.asarray(y, np.float64)
+    positives, negatives = float(y.sum()), float(len(y) - y.sum())
+    if positives == 0 or negatives == 0:
+        return None
+    _, inverse, counts = np.unique(np.asarray(p, np.float64), return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = (ends - (counts - 1) / 2.0)[inverse]  # average rank of each tie group, from 1
+    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))

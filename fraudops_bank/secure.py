@@ -74,9 +74,12 @@ def model_vector(
     served_loss: float,
     local_loss: float,
     add_noise: Callable[[np.ndarray, float], np.ndarray],
+    evaluation: dict[str, float] | None = None,
 ) -> Step:
     """The step from ``start`` to ``local`` clipped to ``clip_bound`` (L2), with this bank's share of the noise,
-    followed by the totals the server may learn summed: examples, both losses times examples, clipped or not."""
+    followed by the totals the server may learn summed: examples, both losses times examples, clipped or not,
+    and, from ``evaluation`` on the bank's held-out rows, their count and the served model's and the bank's
+    own-data model's losses times that count (``EXTRAS`` on the server)."""
     step = flatten(local) - flatten(start)
     norm = float(np.linalg.norm(step))
     clipped = norm > clip_bound
@@ -85,7 +88,10 @@ def model_vector(
     if noise_std > 0:
         step = add_noise(step, noise_std)
     unit = examples / secure_round.COUNT_UNIT
-    extras = np.array([unit, served_loss * unit, local_loss * unit, float(clipped)])
+    held = (evaluation or {}).get("holdout_rows", 0.0) / secure_round.COUNT_UNIT
+    served_held = (evaluation or {}).get("served_holdout_loss", 0.0) * held
+    alone_held = (evaluation or {}).get("alone_holdout_loss", 0.0) * held
+    extras = np.array([unit, served_loss * unit, local_loss * unit, float(clipped), held, served_held, alone_held])
     return Step(np.concatenate([step, extras]), norm, clipped)
 
 
@@ -116,6 +122,7 @@ class SecureParticipant:
     shared: list[str] = field(default_factory=list)
     outcome: str = ""
     on_masked: Callable[[], None] | None = None  # the bank's ledger records the round before its vector leaves
+    evaluation: dict[str, float] = field(default_factory=dict)  # this bank's own figures, never sent as they are
 
     @property
     def path(self) -> str:

@@ -1,7 +1,10 @@
 """Where the bank's rows are read and the local work is done: NumPy over a file, or Spark over a table.
 
 An engine is built from the bank's data (already checked by ``fraudops_bank.rows``) and answers
-the three questions a round asks; the client never sees a row.
+the questions a round asks; the client never sees a row. When the table has the contract's event
+time, the rows of the last fifth of its time span are held out of training (and of round 0's
+statistics) so the bank can judge the served model, and a model of its own data alone, on rows
+neither was fitted to; both engines choose them by the same rule.
 """
 
 from __future__ import annotations
@@ -44,3 +47,22 @@ class Engine(Protocol):
     def log_loss(self, params: dict[str, np.ndarray], scaler: dict[str, np.ndarray]) -> float:
         """The local log loss of ``params`` (the metric sent with the update)."""
         ...
+
+    @property
+    def holdout_rows(self) -> int:
+        """Rows held out of training to evaluate on: the most recent (``HOLDOUT_SHARE`` of the time span)."""
+        ...
+
+    def evaluate(self, params: dict[str, np.ndarray], scaler: dict[str, np.ndarray]) -> dict[str, float]:
+        """``loss`` and (with both classes) ``auc`` of ``params`` on the held-out rows; empty without them."""
+        ...
+
+
+HOLDOUT_SHARE = 0.2  # of the window's time span: the rows after it are held out
+
+
+def holdout_cutoff(first: float, last: float) -> float | None:
+    """Rows after this time are held out (the last ``HOLDOUT_SHARE`` of the span); ``None`` for an empty span."""
+    if not (np.isfinite(first) and np.isfinite(last)) or last <= first:
+        return None
+    return float(last - HOLDOUT_SHARE * (last - first))

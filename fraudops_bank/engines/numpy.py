@@ -15,6 +15,7 @@ import numpy as np
 from fraudops_bank import model as lr
 from fraudops_bank import rows
 from fraudops_bank.contract import Columns
+from fraudops_bank.engines import holdout_cutoff
 from fraudops_bank.errors import TableRefusedError
 
 
@@ -25,7 +26,9 @@ class NumpyEngine:
     the features are numbered and any round's columns of the same width are taken.
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, columns: Columns | None = None) -> None:
+    def __init__(
+        self, x: np.ndarray, y: np.ndarray, columns: Columns | None = None, times: np.ndarray | None = None
+    ) -> None:
         x, y = np.asarray(x), np.asarray(y)
         if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
             raise TableRefusedError(f"features of shape {x.shape} do not match labels of shape {y.shape}")
@@ -35,13 +38,36 @@ class NumpyEngine:
         named = columns or Columns(tuple(f"feature {j}" for j in range(x.shape[1])), "label")
         rows.check(survey(x, y, named), named)
         with np.errstate(over="ignore"):
-            self.x = x.astype(np.float32, copy=False)
-        self.y = y.astype(np.int8)
+            x = x.astype(np.float32, copy=False)
+        y = y.astype(np.int8)
+        held = np.zeros(len(x), bool)
+        if times is not None and len(times) == len(x):
+            t = np.asarray(times, np.float64)
+            finite = t[np.isfinite(t)]
+            cutoff = holdout_cutoff(float(finite.min()), float(finite.max())) if finite.size else None
+            if cutoff is not None:
+                held = np.isfinite(t) & (t > cutoff)
+        self.x, self.y = x[~held], y[~held]
+        self.x_holdout, self.y_holdout = x[held], y[held]
         self._frauds = int(self.y.sum(dtype=np.int64))
 
     @property
     def rows(self) -> int:
         return len(self.x)
+
+    @property
+    def holdout_rows(self) -> int:
+        return len(self.x_holdout)
+
+    def evaluate(self, params: dict[str, np.ndarray], scaler: dict[str, np.ndarray]) -> dict[str, float]:
+        if not len(self.x_holdout):
+            return {}
+        p = lr.predict_proba(params, scaler, self.x_holdout)
+        out = {"loss": lr.log_loss(self.y_holdout, p)}
+        auc = lr.auc(self.y_holdout, p)
+        if auc is not None:
+            out["auc"] = auc
+        return out
 
     @property
     def frauds(self) -> int:
@@ -76,7 +102,10 @@ def read(path: Path, columns: Columns) -> NumpyEngine:
     numeric = [n for n in columns.required if n in types and _numeric(table.schema.field(n).type)]
     rows.check_columns(columns, types, numeric)
     x = np.column_stack([_float64(table.column(f)) for f in columns.features])
-    return NumpyEngine(x, _float64(table.column(columns.label)), columns)  # checked, then float32 and int8
+    times = None
+    if columns.event_time and columns.event_time in types and _numeric(table.schema.field(columns.event_time).type):
+        times = _float64(table.column(columns.event_time))
+    return NumpyEngine(x, _float64(table.column(columns.label)), columns, times)  # checked, then float32 and int8
 
 
 def _table(path: Path) -> Any:

@@ -20,6 +20,7 @@ import numpy as np
 from fraudops_bank import model as lr
 from fraudops_bank import rows
 from fraudops_bank.contract import Columns
+from fraudops_bank.engines import holdout_cutoff
 from fraudops_bank.errors import BankError, TableRefusedError
 
 log = logging.getLogger(__name__)
@@ -39,14 +40,17 @@ class SparkEngine:
 
     def __init__(self, frame: Any, columns: Columns) -> None:
         self.columns = columns
-        frame = _cached(_typed(frame, columns))
-        survey, frauds = _survey(frame, columns)
-        try:
-            rows.check(survey, columns)
-        except TableRefusedError:
-            frame.unpersist()
-            raise
-        self.frame, self._rows, self._frauds = frame, survey.rows, frauds
+        typed = _typed(frame, columns)
+        time = columns.event_time if columns.event_time in typed.columns else None
+        survey, frauds = _survey(typed, columns)
+        rows.check(survey, columns)
+        self.holdout: Any | None = None
+        self._holdout_rows = 0
+        if time is not None:
+            typed, self.holdout, held, held_frauds = _split(typed, time, columns.label)
+            survey, frauds = rows.Survey(survey.rows - held, survey.bad_rows), frauds - held_frauds
+            self._holdout_rows = held
+        self.frame, self._rows, self._frauds = _cached(typed), survey.rows, frauds
         self._standardised: tuple[bytes, Any] | None = None
 
     @property
@@ -56,6 +60,30 @@ class SparkEngine:
     @property
     def frauds(self) -> int:
         return self._frauds
+
+    @property
+    def holdout_rows(self) -> int:
+        return self._holdout_rows
+
+    def evaluate(self, params: dict[str, np.ndarray], scaler: dict[str, np.ndarray]) -> dict[str, float]:
+        """Loss and AUC (exact: every distinct score a threshold, as ``model.auc``) on the held-out rows."""
+        if self.holdout is None or not self._holdout_rows:
+            return {}
+        from pyspark.ml.evaluation import BinaryClassificationEvaluator
+        from pyspark.sql import functions as F
+
+        p = _probability(params["coef"].astype(np.float64), float(params["intercept"][0]))
+        scored = _standardised(self.holdout, self.columns, scaler).select(p.alias("p"), F.col("y"))
+        clipped = F.least(F.greatest(F.col("p"), F.lit(lr.P_CLIP)), F.lit(1 - lr.P_CLIP))
+        loss = -(F.col("y") * F.log(clipped) + (F.lit(1.0) - F.col("y")) * F.log(F.lit(1.0) - clipped))
+        row = scored.agg(F.avg(loss).alias("loss"), F.sum("y").alias("frauds")).collect()[0]
+        out = {"loss": float(row["loss"])}
+        if 0 < float(row["frauds"]) < self._holdout_rows:
+            evaluator = BinaryClassificationEvaluator(
+                rawPredictionCol="p", labelCol="y", metricName="areaUnderROC", numBins=0
+            )
+            out["auc"] = float(evaluator.evaluate(scored))
+        return out
 
     def statistics(self) -> dict[str, np.ndarray]:
         from pyspark.sql import functions as F
@@ -103,24 +131,48 @@ class SparkEngine:
         if self._standardised is not None:
             self._standardised[1].unpersist()
         self.frame.unpersist()
+        if self.holdout is not None:
+            self.holdout.unpersist()
 
     def _standardise(self, scaler: dict[str, np.ndarray]) -> Any:
         """``(x - mean) / scale`` per feature as columns ``x0``.. and the label as ``y``, cached per scaler."""
-        from pyspark.sql import functions as F
-
         key = scaler["mean"].tobytes() + scaler["scale"].tobytes()
         if self._standardised is not None and self._standardised[0] == key:
             return self._standardised[1]
         if self._standardised is not None:
             self._standardised[1].unpersist()
-        mean, scale = scaler["mean"].astype(np.float64), scaler["scale"].astype(np.float64)
-        columns = [
-            ((_column(f) - F.lit(float(mean[j]))) / F.lit(float(scale[j]))).alias(f"x{j}")
-            for j, f in enumerate(self.columns.features)
-        ]
-        xs = _cached(self.frame.select(*columns, _column(self.columns.label).alias("y")))
+        xs = _cached(_standardised(self.frame, self.columns, scaler))
         self._standardised = (key, xs)
         return xs
+
+
+def _standardised(frame: Any, columns: Columns, scaler: dict[str, np.ndarray]) -> Any:
+    """``frame``'s features as ``(x - mean) / scale`` in columns ``x0``.., the label as ``y``."""
+    from pyspark.sql import functions as F
+
+    mean, scale = scaler["mean"].astype(np.float64), scaler["scale"].astype(np.float64)
+    standardised = [
+        ((_column(f) - F.lit(float(mean[j]))) / F.lit(float(scale[j]))).alias(f"x{j}")
+        for j, f in enumerate(columns.features)
+    ]
+    return frame.select(*standardised, _column(columns.label).alias("y"))
+
+
+def _split(frame: Any, time: str, label: str) -> tuple[Any, Any, int, int]:
+    """The training rows and the held-out ones (after ``holdout_cutoff`` of the time span, as the NumPy engine
+    chooses them), without the time column; and how many rows and frauds were held out."""
+    from pyspark.sql import functions as F
+
+    t = _column(time)
+    finite = t.isNotNull() & ~F.isnan(t) & (F.abs(t) != F.lit(float("inf")))
+    span = frame.where(finite).agg(F.min(t).alias("first"), F.max(t).alias("last")).collect()[0]
+    cutoff = None if span["first"] is None else holdout_cutoff(float(span["first"]), float(span["last"]))
+    if cutoff is None:
+        return frame.drop(time), None, 0, 0
+    later = finite & (t > F.lit(cutoff))
+    held = _cached(frame.where(later).drop(time))
+    counts = held.agg(F.count(F.lit(1)).alias("n"), F.sum(_column(label)).alias("f")).collect()[0]
+    return frame.where(~later).drop(time), held, int(counts["n"]), int(counts["f"] or 0)
 
 
 def _cached(frame: Any) -> Any:
@@ -160,9 +212,15 @@ def _typed(frame: Any, columns: Columns) -> Any:
         {name: t.simpleString() for name, t in fields.items()},
         [name for name, t in fields.items() if isinstance(t, NumericType)],
     )
+    time = (
+        columns.event_time
+        if columns.event_time in fields and isinstance(fields[columns.event_time], NumericType)
+        else None
+    )
     return frame.select(
         *(_column(f).cast("float").cast("double").alias(f) for f in columns.features),
         _column(columns.label).cast("double").alias(columns.label),
+        *([_column(time).cast("double").alias(time)] if time else []),
     )
 
 

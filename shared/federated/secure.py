@@ -45,7 +45,18 @@ def vector_length(kind: str, n_params: int) -> int:
     return n_params + len(EXTRAS)
 
 
-EXTRAS = ("examples", "served_loss", "local_loss", "clipped")  # summed after a model round's step
+# summed after a model round's step (fraudops_bank.secure.model_vector): examples, the served and the local
+# model's loss times examples, whether the step was clipped, the held-out rows, and on them the served model's
+# and the bank's own-data model's loss times their count
+EXTRAS = (
+    "examples",
+    "served_loss",
+    "local_loss",
+    "clipped",
+    "holdout_examples",
+    "served_holdout_loss",
+    "alone_holdout_loss",
+)
 
 
 # ---- the phases, as pure functions of the state -----------------------------------------------------

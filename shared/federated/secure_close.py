@@ -125,6 +125,10 @@ def model_step(values: np.ndarray, *, banks: int, state: RoundState, dims: int) 
     if extras["examples"] > 0:
         metrics["served_loss"] = float(extras["served_loss"] / extras["examples"])
         metrics["local_loss"] = float(extras["local_loss"] / extras["examples"])
+    if extras["holdout_examples"] > 0:  # on the banks' held-out recent rows: the federation against each alone
+        metrics["holdout_examples"] = float(round(extras["holdout_examples"] * secure_round.COUNT_UNIT))
+        metrics["served_holdout_loss"] = float(extras["served_holdout_loss"] / extras["holdout_examples"])
+        metrics["alone_holdout_loss"] = float(extras["alone_holdout_loss"] / extras["holdout_examples"])
     bound = state.clip_bound or INITIAL_CLIP
     noise = 0.0
     if state.noise_multiplier:

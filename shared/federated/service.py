@@ -88,6 +88,7 @@ class FederatedService:
             "contract_input_sha256": contract.input_sha256,
             "features": list(contract.feature_names),
             "label": label,
+            "event_time": contract.roles.event_time if contract.roles else None,
             "mode": state.mode,
             "min_clients": state.min_clients,
             "clip_bound": state.clip_bound,

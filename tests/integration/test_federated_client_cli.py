@@ -128,7 +128,14 @@ def test_three_banks_take_three_rounds_each_waiting_for_the_others(served, tmp_p
     status = httpx.get(f"{base}/api/federated/rounds/2", headers={HEADER: KEY}).json()
     assert status["status"] == "closed" and status["mode"] == "secure" and status["summed"] == sorted(BANKS)
     assert status["participants"] == []  # the server holds no bank's own figures, only the totals
-    assert status["aggregate_metrics"]["examples"] == 12_000 and 0 < status["aggregate_metrics"]["local_loss"] < 1
+    totals = status["aggregate_metrics"]
+    assert totals["examples"] + totals["holdout_examples"] == 12_000 and 0 < totals["local_loss"] < 1
+    # each bank judged the served model and a model of its own rows alone on its most recent rows; the server
+    # has only the totals of those losses, each bank its own figures (AUC included) in its summary
+    assert 0 < totals["served_holdout_loss"] < 1 and 0 < totals["alone_holdout_loss"] < 1
+    for summary in results.values():
+        judged = summary["rounds"][-1]["evaluation"]
+        assert judged["holdout_rows"] > 0 and 0.5 < judged["served_holdout_auc"] <= 1 and "alone_holdout_auc" in judged
     model = httpx.get(f"{base}/api/federated/model", headers={HEADER: KEY, "X-FL-Wire": "2"})
     assert model.headers["x-fl-round"] == "3" and "signature" in json.loads(model.headers["x-fl-metadata"])
     ledger = json.loads((Path(env["ROSTER"]).parent / "bank-a.ledger.json").read_text())
@@ -199,8 +206,9 @@ def test_a_bank_on_spark_takes_part_in_real_rounds_beside_numpy_banks(served, tm
     for n in (0, 1):
         state = httpx.get(f"{base}/api/federated/rounds/{n}", headers={HEADER: KEY}).json()
         assert state["status"] == "closed" and state["summed"] == sorted(BANKS), state
-        assert state["aggregate_metrics"]["examples"] == 7000  # the Spark bank's 3,000 rows inside the sum
     totals = httpx.get(f"{base}/api/federated/rounds/1", headers={HEADER: KEY}).json()["aggregate_metrics"]
+    # the Spark bank's 3,000 rows (no time column: none held out) inside the sum, beside the NumPy banks' rows
+    assert totals["examples"] + totals["holdout_examples"] == 7000
     assert 0 < totals["local_loss"] < totals["served_loss"]  # the Spark engine's log loss is in the banks' total
 
 

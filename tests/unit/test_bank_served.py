@@ -260,3 +260,35 @@ def test_the_client_command_takes_allow_http() -> None:
 
     assert build_parser().parse_args([*base, "--allow-http"]).allow_http is True
     assert build_parser().parse_args(base).allow_http is False
+
+
+def test_the_auc_is_the_mann_whitney_statistic_with_ties_counting_half():
+    from sklearn.metrics import roc_auc_score
+
+    from fraudops_bank import model as lr
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 500)
+    p = np.round(rng.random(500) * 0.5 + y * 0.3, 2)  # many ties
+    assert lr.auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert lr.auc(np.zeros(5), p[:5]) is None
+
+
+def test_the_numpy_engine_holds_out_the_last_fifth_of_the_time_span():
+    from fraudops_bank.contract import Columns
+    from fraudops_bank.engines.numpy import NumpyEngine
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1000, 3))
+    y = (rng.random(1000) < 0.1).astype(int)
+    times = np.linspace(0.0, 100.0, 1000)
+    times[3] = np.nan  # a row without a time is trained on, never held out
+    engine = NumpyEngine(x, y, Columns(("a", "b", "c"), "y", "t"), times)
+    assert engine.holdout_rows == int((times > 80.0).sum()) and engine.rows == 1000 - engine.holdout_rows
+    assert NumpyEngine(x, y, Columns(("a", "b", "c"), "y"), None).holdout_rows == 0
+    assert NumpyEngine(x, y, Columns(("a", "b", "c"), "y", "t"), np.full(1000, 5.0)).holdout_rows == 0  # no span
+    from fraudops_bank import model as lr
+
+    scaler = lr.scaler_from(lr.sufficient_statistics(x))
+    got = engine.evaluate(lr.initial(3), scaler)
+    assert got["loss"] == pytest.approx(np.log(2)) and got["auc"] == pytest.approx(0.5)

@@ -215,3 +215,29 @@ def test_a_delta_table_without_the_delta_source_says_what_to_do(spark, bank_tabl
     assert "delta-spark" in refused.value.reason
     with pytest.raises(TableRefusedError, match="is a Delta table: read it with --engine spark"):
         numpy_engine.read(delta, COLUMNS)
+
+
+def test_both_engines_hold_out_the_same_most_recent_rows_and_judge_a_model_alike(spark, tmp_path):
+    """With the contract's event time in the table, the last fifth of its span is held out of training by the
+    same rule in both engines, and a model's loss and AUC on those rows agree (Spark's AUC exact, as NumPy's)."""
+    from training.generate import sample_features
+
+    x, y = sample_features(3000, 12, fraud_rate=0.05)
+    times = np.random.default_rng(2).uniform(0, 172_800, len(x))
+    table = _arrow(x, y).append_column("Time", pa.array(times))
+    path = _parquet(tmp_path / "timed", table)
+    columns = Columns(COLUMNS.features, COLUMNS.label, "Time")
+    reference = numpy_engine.read(path, columns)
+    engine = spark_engine.read(spark, str(path), columns)
+    try:
+        held = int((times > times.max() - 0.2 * (times.max() - times.min())).sum())
+        assert reference.holdout_rows == engine.holdout_rows == held and 400 < held < 800
+        assert reference.rows == engine.rows == len(x) - held and reference.frauds == engine.frauds
+        scaler = lr.scaler_from(reference.statistics())
+        params = lr.train_local(lr.initial(len(FEATURES)), scaler, reference.x, reference.y, steps=5)
+        mine, theirs = reference.evaluate(params, scaler), engine.evaluate(params, scaler)
+        assert theirs["loss"] == pytest.approx(mine["loss"], abs=1e-6) and 0 < mine["loss"] < 1
+        assert theirs["auc"] == pytest.approx(mine["auc"], abs=1e-9) and mine["auc"] > 0.8
+        np.testing.assert_allclose(engine.statistics()["sum"], reference.statistics()["sum"], rtol=1e-6)
+    finally:
+        engine.close()
