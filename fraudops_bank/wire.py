@@ -113,6 +113,11 @@ def from_wire(
         params = {name: np.asarray(a) for name, a in load(data).items()}
     except (SafetensorError, ValueError) as exc:
         raise ParametersError(f"the parameters are not readable safetensors ({exc})") from None
+    return checked(params, expected)
+
+
+def checked(params: dict[str, np.ndarray], expected: dict[str, tuple[int, ...]] | None) -> dict[str, np.ndarray]:
+    """``params`` when every array is finite float32 and, given ``expected``, the names and shapes are those."""
     for name, array in params.items():
         if array.dtype != np.float32:
             raise ParametersError(f"parameter {name} is {array.dtype}, not float32")

@@ -18,7 +18,7 @@ import zlib
 import numpy as np
 
 from fraudops_bank.errors import ParametersError
-from fraudops_bank.wire import MAX_ARRAYS, MAX_PARAMETERS
+from fraudops_bank.wire import MAX_ARRAYS, MAX_PARAMETERS, checked
 
 FLOAT32 = np.dtype("<f4")
 # what the zip and .npy readers raise for a damaged archive (a corrupt deflate stream is zlib.error, not OSError)
@@ -96,13 +96,4 @@ def from_npz(
                 params[name] = array
     except UNREADABLE as exc:
         raise ParametersError(f"the parameters are not a readable .npz of arrays ({exc})") from None
-    for name, array in params.items():
-        if array.dtype != np.float32:
-            raise ParametersError(f"parameter {name} is {array.dtype}, not float32")
-        if not np.isfinite(array).all():
-            raise ParametersError(f"parameter {name} has NaN or infinite values")
-    if expected is not None:
-        got = {n: tuple(a.shape) for n, a in params.items()}
-        if got != {n: tuple(s) for n, s in expected.items()}:
-            raise ParametersError(f"parameters {got} do not match the global model's {expected}")
-    return params
+    return checked(params, expected)

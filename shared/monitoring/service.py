@@ -476,7 +476,8 @@ def _rounds(store: BlobStore, config: MonitoringConfig) -> list[dict[str, Any]]:
                 "opened_at": state.opened_at,
                 "deadline": state.deadline,
                 "closed_at": state.closed_at,
-                "participants": len(state.participants),
+                "participants": state.answered,
+                "mode": state.mode,
                 "min_clients": state.min_clients,
             }
         )
@@ -554,7 +555,8 @@ def _round_verdicts(rounds: list[dict[str, Any]], now: datetime) -> list[Verdict
         alerts.judge(
             "hours_round_overdue",
             max((now.timestamp() - float(r["deadline"])) / 3600, 0.0),
-            detail=f"round {r['round']} is {r['status']} with {r['participants']} of {r['min_clients']} updates",
+            detail=f"round {r['round']} is {r['status']} with {r['participants']} of {r['min_clients']} "
+            + ("banks answering its phase" if r.get("mode") == "secure" else "updates"),
         )
         for r in late
     ]

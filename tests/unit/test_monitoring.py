@@ -453,3 +453,26 @@ def test_the_api_error_share_is_judged_from_the_counted_answers(memory_store):
     verdicts = {v.check: v for v in run_monitor(memory_store, _settings(), day=DAY, now=NOW).verdicts}
     assert verdicts["api_error_share"].level == "warning" and verdicts["api_error_share"].value == 0.02
     assert "20 of 1000 requests answered 5xx" in verdicts["api_error_share"].message
+
+
+def test_an_overdue_secure_round_is_counted_by_the_banks_answering_its_phase(memory_store):
+    deadline = (NOW - timedelta(hours=30)).timestamp()
+    state = {
+        "round": 2,
+        "kind": "model",
+        "status": "masking",
+        "mode": "secure",
+        "opened_at": deadline - 3600,
+        "deadline": deadline,
+        "min_clients": 3,
+        "aggregator": "fedavg",
+        "clip_bound": 1.0,
+        "max_weight_share": 1.0,
+        "members": ["a", "b", "c"],
+        "shared": {"a": "s-a", "b": "s-b", "c": "s-c"},
+        "masked": {"a": "m-a"},
+    }
+    memory_store.put_bytes("federated", "fraud-lr/round-2/state.json", json.dumps(state).encode())
+    verdicts = {v.check: v for v in run_monitor(memory_store, _settings(), day=DAY, now=NOW).verdicts}
+    assert verdicts["hours_round_overdue"].level == "critical"
+    assert "round 2 is masking with 1 of 3 banks answering its phase" in verdicts["hours_round_overdue"].message

@@ -9,6 +9,7 @@ existed read with its default.
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -94,6 +95,20 @@ class RoundState(StoredDocument):
     def evolve(self, **changes: Any) -> RoundState:
         """The state with ``changes`` applied, validated like a stored one (NumPy numbers become plain ones)."""
         return type(self).model_validate({**self.model_dump(), **changes})
+
+    @property
+    def answered(self) -> int:
+        """Banks in so far: updates of a visible round; in a secure round, those that answered its current phase
+        (the summed banks once it is closed)."""
+        if self.mode != "secure":
+            return len(self.participants)
+        by_phase: dict[RoundStatus, Sized] = {
+            RoundStatus.OPEN: self.adverts,
+            RoundStatus.SHARING: self.shared,
+            RoundStatus.MASKING: self.masked,
+            RoundStatus.UNMASKING: self.unmasked,
+        }
+        return len(by_phase.get(self.status, self.summed))
 
     @property
     def has_quorum(self) -> bool:
