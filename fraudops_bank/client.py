@@ -21,7 +21,7 @@ from fraudops_bank.credentials import FUNCTION_KEY_ENV, FUNCTION_KEY_HEADER
 from fraudops_bank.engines import Engine
 from fraudops_bank.errors import BankError, ParametersError, ProtocolError, RoundWaitTimeout, ServedModelRefusedError
 from fraudops_bank.headers import encode_metrics
-from fraudops_bank.privacy import Ledger, add_noise, bank_noise_std
+from fraudops_bank.privacy import Ledger, accounted_multiplier, add_noise, bank_noise_std, count_noise_std
 from fraudops_bank.roster import Roster
 from fraudops_bank.secure import SecureParticipant, check_served_signature, model_vector, statistics_vector
 from fraudops_bank.served import ServedPolicy
@@ -322,20 +322,24 @@ class BankClient:
         experiment = str(meta["experiment"])
         clip, z, delta = meta.get("clip_bound"), meta.get("noise_multiplier"), meta.get("dp_delta") or 1e-5
         evaluation: dict[str, float] = {}
+        accounted: float | None = None
         if kind == "statistics":
             vector = statistics_vector(engine.statistics())
         elif clip is None:
             raise ParametersError(f"secure round {n} serves no clip bound; every bank clips its step to the round's")
         else:
+            adaptive, quorum = bool(meta.get("clip_adaptive")), int(meta.get("min_clients") or 3)
+            accounted = accounted_multiplier(float(z), adaptive=adaptive, min_clients=quorum) if z else None
             if guard.ledger is not None:
-                spent = guard.ledger.check(experiment, n, z, float(delta), guard.epsilon_ceiling)
+                spent = guard.ledger.check(experiment, n, accounted, float(delta), guard.epsilon_ceiling)
                 log.info("bank %s: epsilon after round %d would be %.3g (delta %g)", self.bank, n, spent, delta)
             evaluation = self.evaluation(engine, start, scaler, n, steps=steps)
             local = engine.train(start, scaler, steps=steps)
             if tamper is not None:
                 local = {k: (start[k] + tamper * (local[k] - start[k])).astype(np.float32) for k in local}
-            t_min = secure_round.threshold(int(meta.get("min_clients") or 3))
+            t_min = secure_round.threshold(quorum)
             noise = bank_noise_std(float(z), float(clip), t_min) if z else 0.0
+            count_noise = count_noise_std(quorum) / t_min**0.5 if z and adaptive else 0.0
             step = model_vector(
                 start,
                 local,
@@ -346,6 +350,7 @@ class BankClient:
                 local_loss=engine.log_loss(local, scaler),
                 add_noise=add_noise,
                 evaluation=evaluation,
+                count_noise_std=count_noise,
             )
             log.info(
                 "bank %s: round %d step norm %.3g%s, noise std %.3g per coordinate",
@@ -368,7 +373,7 @@ class BankClient:
             roster=guard.roster,
             clip_bound=clip,
             noise_multiplier=z,
-            on_masked=_recorder(guard.ledger, experiment, n, z) if kind == "model" else None,
+            on_masked=_recorder(guard.ledger, experiment, n, accounted) if kind == "model" else None,
             evaluation=evaluation if kind == "model" else {},
         )
 

@@ -44,6 +44,22 @@ def epsilon(multipliers: list[float], delta: float) -> float:
     return float(accountant.get_epsilon(delta))
 
 
+def count_noise_std(min_clients: int) -> float:
+    """The noise on the count of clipped steps that adaptive clipping learns from (Andrew et al. 2021 take the
+    expected number of clients over 20), at least 1: the whole of it, shared by the banks like the step's."""
+    return max(1.0, min_clients / 20)
+
+
+def accounted_multiplier(noise_multiplier: float, *, adaptive: bool, min_clients: int) -> float:
+    """The multiplier a round is accounted at: with an adaptive clip bound the noised count of clipped steps is
+    released too, and the two Gaussian releases compose to ``(z**-2 + (2 sigma_b)**-2) ** -0.5`` (Andrew et al.,
+    Theorem 1)."""
+    if not adaptive:
+        return noise_multiplier
+    sigma_b = count_noise_std(min_clients)
+    return float((noise_multiplier**-2 + (2 * sigma_b) ** -2) ** -0.5)
+
+
 def bank_noise_std(noise_multiplier: float, clip_bound: float, threshold: int) -> float:
     """Each bank's share of the noise, so that any ``threshold`` of them sum to ``noise_multiplier * clip_bound``."""
     return noise_multiplier * clip_bound / math.sqrt(threshold)

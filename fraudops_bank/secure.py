@@ -75,9 +75,11 @@ def model_vector(
     local_loss: float,
     add_noise: Callable[[np.ndarray, float], np.ndarray],
     evaluation: dict[str, float] | None = None,
+    count_noise_std: float = 0.0,
 ) -> Step:
     """The step from ``start`` to ``local`` clipped to ``clip_bound`` (L2), with this bank's share of the noise,
-    followed by the totals the server may learn summed: examples, both losses times examples, clipped or not,
+    followed by the totals the server may learn summed: examples, both losses times examples, clipped or not
+    (noised with ``count_noise_std`` when privacy is on and the bound adaptive),
     and, from ``evaluation`` on the bank's held-out rows, their count and the served model's and the bank's
     own-data model's losses times that count (``EXTRAS`` on the server)."""
     step = flatten(local) - flatten(start)
@@ -91,7 +93,10 @@ def model_vector(
     held = (evaluation or {}).get("holdout_rows", 0.0) / secure_round.COUNT_UNIT
     served_held = (evaluation or {}).get("served_holdout_loss", 0.0) * held
     alone_held = (evaluation or {}).get("alone_holdout_loss", 0.0) * held
-    extras = np.array([unit, served_loss * unit, local_loss * unit, float(clipped), held, served_held, alone_held])
+    was_clipped = np.array([float(clipped)])
+    if count_noise_std > 0:  # adaptive clipping with privacy: the count of clipped steps is noised too
+        was_clipped = add_noise(was_clipped, count_noise_std)
+    extras = np.array([unit, served_loss * unit, local_loss * unit, *was_clipped, held, served_held, alone_held])
     return Step(np.concatenate([step, extras]), norm, clipped)
 
 

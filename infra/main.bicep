@@ -116,6 +116,9 @@ param onlineStoreUnavailable string = 'missing'
 @allowed(['secure', 'visible'])
 param federatedMode string = 'secure'
 
+@description('Differential privacy of secure rounds: FL_NOISE_MULTIPLIER, the Gaussian noise the banks add before masking, as a multiple of the clip bound (empty: none). On by default for a multi-bank deployment; the README gives its cost and epsilon.')
+param federatedNoiseMultiplier string = '1.0'
+
 @description('Federated aggregator of visible rounds: FL_AGGREGATOR (secure rounds use fedavg of the banks\' clipped steps).')
 @allowed(['fedavg', 'median', 'trimmed_mean'])
 param federatedAggregator string = 'trimmed_mean'
@@ -380,6 +383,7 @@ module functionApp 'modules/functionapp.bicep' = {
     onlineStoreUnavailable: onlineStoreUnavailable
     mlflowArtifactRoot: 'wasbs://mlflow@${storage.outputs.name}.blob.core.windows.net/'
     federatedMode: federatedMode
+    federatedNoiseMultiplier: federatedNoiseMultiplier
     federatedAggregator: federatedAggregator
     federatedMinClients: federatedMinClients
     appSettingsOverrides: appSettingsOverrides

@@ -103,6 +103,9 @@ param onlineStoreUnavailable string = 'missing'
 @allowed(['secure', 'visible'])
 param federatedMode string
 
+@description('Secure rounds: the Gaussian noise the banks add, as a multiple of the clip bound (empty: none).')
+param federatedNoiseMultiplier string
+
 @description('Robust aggregator for visible federated rounds: fedavg, median or trimmed_mean (secure rounds use fedavg of clipped steps).')
 @allowed(['fedavg', 'median', 'trimmed_mean'])
 param federatedAggregator string
@@ -267,6 +270,9 @@ var appSettings = {
   FL_MODE: federatedMode
   FL_AGGREGATOR: federatedMode == 'secure' ? 'fedavg' : federatedAggregator
   FL_PHASE_SECONDS: '600'
+  // Differential privacy, added by the banks before masking; visible rounds take none by default (a robust
+  // aggregator has no stated epsilon)
+  FL_NOISE_MULTIPLIER: federatedMode == 'secure' ? federatedNoiseMultiplier : ''
   // The secret the key that signs each served global model is derived from; banks pin its public half.
   FL_SERVER_SIGNING_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/fl-server-signing-key)'
   FL_DP_DELTA: '1e-05'

@@ -87,11 +87,6 @@ class RoundConfig:
                 f"a secure sum over FL_MIN_CLIENTS={self.min_clients} banks hides nothing (the other bank knows its "
                 "own update and the sum): set FL_MIN_CLIENTS to 3 or more"
             )
-        if self.noise_multiplier is not None and self.adaptive_clip:
-            raise ConfigurationError(
-                "FL_NOISE_MULTIPLIER needs a fixed FL_CLIP_BOUND: an adaptive bound follows the banks' data, which "
-                "the privacy accounting does not cover"
-            )
         if robust and self.min_clients < 3:
             raise ConfigurationError(
                 f"{self.aggregator} over a quorum of FL_MIN_CLIENTS={self.min_clients} is no more robust than a "
@@ -104,7 +99,7 @@ class RoundConfig:
                 f"updates at each end at the quorum of FL_MIN_CLIENTS={self.min_clients}, so one bank can set the "
                 f"model: set FL_TRIM_BETA to at least {least:g} (or leave it unset), or use median"
             )
-        if self.noise_multiplier is not None and self.clip_bound is None:
+        if self.noise_multiplier is not None and self.clip_bound is None and not self.adaptive_clip:
             raise ConfigurationError("FL_NOISE_MULTIPLIER needs FL_CLIP_BOUND: noise is calibrated to the clip bound")
         if self.noise_multiplier is not None and self.aggregator != "fedavg":
             raise ConfigurationError(

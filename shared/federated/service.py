@@ -92,6 +92,7 @@ class FederatedService:
             "mode": state.mode,
             "min_clients": state.min_clients,
             "clip_bound": state.clip_bound,
+            "clip_adaptive": state.clip_adaptive,
             "noise_multiplier": state.noise_multiplier,
             "dp_delta": state.dp_delta,
         }

@@ -124,7 +124,12 @@ def privacy_spent(n: int, noise_std: float, state: RoundState, previous: RoundSt
     round released its model without noise: then no finite epsilon holds)."""
     known = previous is not None and "noise_history" in previous.model_fields_set
     before = previous.noise_history if previous is not None and known else [None] * max(n - 1, 0)
-    history = [*before, state.noise_multiplier]
+    z = state.noise_multiplier
+    if z:  # an adaptive bound releases the noised count of clipped steps too: accounted at the composed multiplier
+        from fraudops_bank.privacy import accounted_multiplier
+
+        z = accounted_multiplier(z, adaptive=state.clip_adaptive, min_clients=state.min_clients)
+    history = [*before, z]
     noised = [z for z in history if z]
     epsilon = None
     if noise_std and len(noised) == len(history) and state.dp_delta is not None:

@@ -138,6 +138,9 @@ def test_every_shipped_federated_configuration_is_coherent_and_hides_or_resists_
     main = (INFRA / "main.bicep").read_text()
     app = (INFRA / "modules" / "functionapp.bicep").read_text()
     default_mode = re.search(r"param federatedMode string = '(\w+)'", main)
+    default_noise = re.search(r"param federatedNoiseMultiplier string = '([0-9.]*)'", main)
+    assert default_noise and float(default_noise[1]) > 0  # a multi-bank deployment adds noise at the banks
+    assert "FL_NOISE_MULTIPLIER: federatedMode == 'secure' ? federatedNoiseMultiplier : ''" in app
     default_aggregator = re.search(r"param federatedAggregator string = '(\w+)'", main)
     default_quorum = re.search(r"param federatedMinClients int = (\d+)", main)
     assert default_mode and default_aggregator and default_quorum
@@ -162,8 +165,13 @@ def test_every_shipped_federated_configuration_is_coherent_and_hides_or_resists_
         if mode == "secure":  # what the app and the Bicep set in secure mode, whatever the visible aggregator
             aggregator = "fedavg"
         aggregator = aggregator or "trimmed_mean"  # the app's default in visible mode
+        noise = float(default_noise[1]) if mode == "secure" and where != "the app's defaults" else None
         config = RoundConfig(
-            min_clients=quorum, aggregator=aggregator, mode=mode, trim_beta=float(beta[1]) if beta else None
+            min_clients=quorum,
+            aggregator=aggregator,
+            mode=mode,
+            trim_beta=float(beta[1]) if beta else None,
+            noise_multiplier=noise,
         )
         config.check()  # raises with the reason for a configuration one bank could steer
         if mode == "visible":

@@ -331,7 +331,7 @@ def test_a_bank_that_does_not_clip_leaves_the_model_unchanged(store):
     [
         ({"aggregator": "median"}, "needs each bank's update, which FL_MODE=secure hides"),
         ({"min_clients": 2}, "hides nothing"),
-        ({"noise_multiplier": 1.0}, "needs a fixed FL_CLIP_BOUND"),
+        ({"mode": "visible", "noise_multiplier": 1.0}, "needs FL_CLIP_BOUND"),
     ],
 )
 def test_incoherent_secure_configurations_are_refused_with_the_reason(store, config, reason):
@@ -440,3 +440,42 @@ def test_a_bank_refuses_a_round_past_its_own_epsilon_ceiling(tmp_path):
     (tmp_path / "ledger.json").write_text("{not json")
     with pytest.raises(Exception, match=r"privacy ledger .* is unreadable"):
         ledger.spent("exp", 1e-5)
+
+
+def test_with_an_adaptive_bound_the_noised_count_is_accounted_with_the_step(store):
+    """Andrew et al.: the count of clipped steps the bound learns from is released too, noised by the banks; the
+    round is accounted at the multiplier the two releases compose to, never at the step's alone."""
+    from dp_accounting import dp_event
+    from dp_accounting.rdp import rdp_privacy_accountant
+
+    from fraudops_bank.privacy import accounted_multiplier, add_noise, count_noise_std
+
+    ids, roster = _federation(3)
+    r = Rounds(store, "exp", RoundConfig(min_clients=3, mode="secure", noise_multiplier=1.0), clock=Clock())
+    r.start(INITIAL)
+    assert r.state(1).clip_adaptive and r.state(1).clip_bound == 1.0
+    t = secure_round.threshold(3)
+    vectors = {
+        b: model_vector(
+            INITIAL,
+            p,
+            clip_bound=1.0,
+            noise_std=1.0 / t**0.5,
+            examples=10,
+            served_loss=0.7,
+            local_loss=0.6,
+            add_noise=add_noise,
+            count_noise_std=count_noise_std(3) / t**0.5,
+        ).vector
+        for b, p in _steps(3).items()
+    }
+    parts = _participants(r, ids, roster, vectors)
+    for p in parts:
+        p.noise_multiplier = 1.0
+    closed = _run(r, parts)
+    z = accounted_multiplier(1.0, adaptive=True, min_clients=3)
+    assert z < 1.0 and z == pytest.approx((1.0 + (2 * count_noise_std(3)) ** -2) ** -0.5)
+    accountant = rdp_privacy_accountant.RdpAccountant()
+    accountant.compose(dp_event.GaussianDpEvent(z))
+    assert closed.epsilon == pytest.approx(accountant.get_epsilon(1e-5)) and closed.noise_history == [z]
+    assert closed.next_clip_bound is not None and closed.next_clip_bound > 0
