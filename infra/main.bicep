@@ -116,8 +116,8 @@ param onlineStoreUnavailable string = 'missing'
 @allowed(['secure', 'visible'])
 param federatedMode string = 'secure'
 
-@description('Differential privacy of secure rounds: FL_NOISE_MULTIPLIER, the Gaussian noise the banks add before masking, as a multiple of the clip bound (empty: none). On by default for a multi-bank deployment; the README gives its cost and epsilon.')
-param federatedNoiseMultiplier string = '1.0'
+@description('Differential privacy of secure rounds: FL_NOISE_MULTIPLIER, the Gaussian noise the banks add before masking, as a multiple of the clip bound (empty, the default: none). Worth it from about ten banks; below, it ruins the model (README: "Clipping and noise at the bank", measured).')
+param federatedNoiseMultiplier string = ''
 
 @description('Federated aggregator of visible rounds: FL_AGGREGATOR (secure rounds use fedavg of the banks\' clipped steps).')
 @allowed(['fedavg', 'median', 'trimmed_mean'])
