@@ -124,7 +124,7 @@ def _served(rounds) -> np.ndarray:
 
 
 # ---- the sum, and nothing else ------------------------------------------------------------------------
-def test_the_secure_sum_is_fedavg_of_the_clipped_steps_within_the_documented_bound(store, caplog):
+def test_the_secure_sum_is_fedavg_of_the_clipped_steps_within_the_documented_bound(store, caplog, telemetry):
     caplog.set_level(logging.DEBUG)
     ids, roster = _federation(5)
     rounds = _rounds(store, Clock(), 5)
@@ -145,6 +145,9 @@ def test_the_secure_sum_is_fedavg_of_the_clipped_steps_within_the_documented_bou
             if len(blob) == 8 * LENGTH:
                 assert np.abs(secagg.decode(np.frombuffer(blob, "<u8")) - vector).max() > 1e3
         assert not any(f"{v:.4f}" in caplog.text for v in vector[:DIMS] if abs(v) > 1e-3)
+    spans = telemetry.spans("federated.transition")
+    assert len(spans) >= 4  # every phase the round went through is a span; none carries more than ids
+    assert {k for span in spans for k in span.attributes} <= {"experiment", "round", "status"}
 
 
 def test_the_reconstruction_attack_now_recovers_only_the_sum(store):
