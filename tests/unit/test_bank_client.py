@@ -175,3 +175,29 @@ def test_a_hostile_metadata_header_is_refused_with_a_reason_not_a_traceback():
     client = BankClient(httpx.Client(base_url="https://app.example", transport=httpx.MockTransport(answer)), "b", b"k")
     with pytest.raises(ParametersError, match="X-FL-Metadata header is missing or malformed"):
         client.model()
+
+
+def test_a_bank_creates_its_identity_once_and_writes_a_roster_that_checks_signatures(tmp_path, capsys):
+    import os
+    import stat
+
+    from fraudops_bank.roster import Roster, RosterError, sign, unb64
+    from fraudops_bank.run import main
+
+    key_file = tmp_path / "bank-a.identity"
+    assert main(["identity", "--out", str(key_file)]) == 0
+    public = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["public_key"]
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    assert main(["identity", "--out", str(key_file)]) == 1  # never overwritten: its public half is in the roster
+    assert "never overwritten" in capsys.readouterr().err
+    roster_file = tmp_path / "roster.json"
+    assert main(["roster", "--server", public, "--bank", f"Bank-A={public}", "--out", str(roster_file)]) == 0
+    roster = Roster.load(roster_file)
+    private = unb64(key_file.read_text().strip(), what="key", size=32)
+    roster.check_bank("bank-a", b"message", sign(private, b"message"))
+    with pytest.raises(RosterError, match="not signed by the key the roster pins"):
+        roster.check_bank("bank-a", b"another message", sign(private, b"message"))
+    with pytest.raises(RosterError, match="not in this bank's roster"):
+        roster.check_bank("bank-z", b"message", sign(private, b"message"))
+    assert main(["roster", "--server", "nope", "--bank", "bank-a", "--out", str(roster_file)]) == 1
+    assert "--bank takes ID=KEY" in capsys.readouterr().err
