@@ -37,6 +37,8 @@ def curated(store, settings, generated_csv):
     return run_etl(store, settings.etl, name="gen.csv")
 
 
+# the one test that fits every family: about 100 s on a quiet machine, over 300 s on a busy one
+@pytest.mark.timeout(600)
 def test_first_model_promoted_and_published_with_manifest(store, settings, curated):
     config = dataclasses.replace(pipeline.TrainConfig.from_settings(settings), compare_families=True)
     s = pipeline.run_training(store, config=settings.training, storage=settings.storage, run_config=config)
