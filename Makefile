@@ -80,6 +80,32 @@ mlflow-ui: $(MLFLOW_VENV)/.installed ## the MLflow UI over the local store (.mlf
 	@mkdir -p .mlflow
 	$(MLFLOW_VENV)/bin/mlflow ui --backend-store-uri sqlite:///.mlflow/mlflow.db --default-artifact-root .mlflow/artifacts --host 127.0.0.1 --port $(MLFLOW_PORT)
 
+# Supply chain (issue 41): pip-audit and cyclonedx-py in a venv of their own (cyclonedx-bom needs a newer
+# cyclonedx-python-lib than checkov pins in .venv-infra). Where the vulnerability service is unreachable,
+# `make audit` says so in one line and passes; with AUDIT_STRICT=1 (CI) that fails, as does any finding
+# that audit-allowlist.toml does not cover.
+AUDIT_VENV := .venv-audit
+$(AUDIT_VENV)/.installed: requirements-audit.lock
+	test -x $(AUDIT_VENV)/bin/python || $(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/pip install --quiet --require-hashes -r requirements-audit.lock
+	touch $@
+
+setup: $(AUDIT_VENV)/.installed  # tests/test_supply_chain.py runs its tools
+clean: clean-audit
+
+.PHONY: audit sbom lock-audit clean-audit
+audit: $(AUDIT_VENV)/.installed ## pip-audit every deployable's hashed lock as written (no resolving) against audit-allowlist.toml
+	$(AUDIT_VENV)/bin/python -m scripts.supply_chain.audit
+
+sbom: $(AUDIT_VENV)/.installed ## a CycloneDX SBOM per deployable (scoring, pipeline, bank): dist/sbom/<name>.cdx.json
+	$(AUDIT_VENV)/bin/python -m scripts.supply_chain.sbom
+
+lock-audit: ## recompile requirements-audit.lock (every transitive pin, with hashes) after editing requirements-audit.txt
+	$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements-audit.txt -o requirements-audit.lock
+
+clean-audit:
+	rm -rf $(AUDIT_VENV) dist/sbom
+
 lock: ## recompile requirements-dev.lock (every transitive pin, with hashes) after editing requirements*.txt
 	$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements-dev.txt -o requirements-dev.lock
 	$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements-bench-peer.txt -o requirements-bench-peer.lock
