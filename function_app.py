@@ -1,16 +1,12 @@
-"""Composition root: build the function app and register the blueprints. Nothing else.
+"""Composition root of a local run: every function and route in one app (``func start``, the tests).
 
-Everything imported here must import without raising and without I/O: in Azure an import
-error silently registers zero functions. Heavy libraries load inside the handlers.
+Azure runs two apps instead, each from its own package: ``deploy/scoring`` and ``deploy/pipeline`` (their
+``function_app.py`` files are one line each over ``functions/apps.py``, where what each registers is decided).
+
+Everything imported here must import without raising and without I/O: in Azure an import error silently
+registers zero functions. Heavy libraries load inside the handlers.
 """
 
-import azure.functions as func
+from functions.apps import everything
 
-from functions import blob_etl, stream, timer_monitor, timer_retrain
-from functions.http_api import build_asgi_app
-
-app = func.AsgiFunctionApp(app=build_asgi_app(), http_auth_level=func.AuthLevel.FUNCTION)
-app.register_functions(blob_etl.bp)
-app.register_functions(timer_retrain.bp)
-app.register_functions(timer_monitor.bp)
-app.register_functions(stream.bp)
+app = everything()

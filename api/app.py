@@ -1,15 +1,20 @@
-"""The FastAPI application: the scoring, federated and governance routes, the error map, and the OpenAPI document."""
+"""The FastAPI application: the scoring, federated and governance routes, the error map, and the OpenAPI document.
+
+Each deployable serves its own part of the routes (``functions/apps.py``): the scoring app the scoring routes, the
+pipeline app the federated and governance ones; a local run serves both. A part's modules are imported only when
+it is served, so the scoring app never loads the federated protocol or the governance services.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from api import errors, federated, governance, scoring
+from api import errors
 from api.admin_gate import AdminGate
 from api.telemetry import RequestMetrics
 from shared.adapters.function_keys import without_key
@@ -43,14 +48,25 @@ def _admin_key(scope: Scope) -> Any:
     return (scope["app"].state.settings or get_settings()).governance.admin_key
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+Part = Literal["scoring", "pipeline"]
+EVERY_PART: tuple[Part, ...] = ("scoring", "pipeline")
+TITLES: dict[tuple[Part, ...], str] = {
+    ("scoring",): "Fraud scoring API",
+    ("pipeline",): "Fraud pipeline API: federated learning and governance",
+}
+
+
+def create_app(settings: Settings | None = None, *, parts: tuple[Part, ...] = EVERY_PART) -> FastAPI:
     """Build the app; nothing here touches storage or the environment.
+
+    ``parts`` are the routes served: ``scoring`` (health, model, contract, score), ``pipeline`` (federated and
+    governance), or both (a local run, the tests).
 
     ``settings`` are what the routes use (the local simulation passes its own); by default the
     process's, read once by the composition root (``shared.bootstrap``) on the first request.
     """
     app = ScoringApi(
-        title="Fraud scoring API",
+        title=TITLES.get(parts, "Fraud scoring API"),
         version="1.1.0",
         description="Scores transactions of the deployment's dataset (its contract: DATASET_NAME) with the champion "
         "ONNX model.",
@@ -67,9 +83,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AdminGate, admin_key=_admin_key)  # inside RequestMetrics: its refusals are counted too
     app.add_middleware(RequestMetrics)
     errors.install(app)
-    app.include_router(scoring.hot)  # first: the hot routes are matched before any other
-    for module in (scoring, federated, governance):  # each module's routes, on its module-level router
-        app.include_router(module.router)
+    if "scoring" in parts:
+        from api import scoring
+
+        app.include_router(scoring.hot)  # first: the hot routes are matched before any other
+        app.include_router(scoring.router)
+    if "pipeline" in parts:
+        from api import federated, governance
+
+        for module in (federated, governance):  # each module's routes, on its module-level router
+            app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:
         """FastAPI's document plus the body schemas of ``/api/score``, from the dataset's contract (the route
@@ -81,9 +104,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             from shared.domain.contracts import get_contract
             from shared.domain.settings import get_settings
 
-            contract = get_contract((app.state.settings or get_settings()).dataset_name)
             doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            doc.setdefault("components", {}).setdefault("schemas", {}).update(score_components(contract))
+            if "scoring" in parts:
+                contract = get_contract((app.state.settings or get_settings()).dataset_name)
+                doc.setdefault("components", {}).setdefault("schemas", {}).update(score_components(contract))
             app.openapi_schema = doc
         return app.openapi_schema
 
