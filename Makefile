@@ -106,9 +106,11 @@ lock-audit: ## recompile requirements-audit.lock (every transitive pin, with has
 clean-audit:
 	rm -rf $(AUDIT_VENV) dist/sbom
 
-lock: ## recompile requirements-dev.lock (every transitive pin, with hashes) after editing requirements*.txt
+lock: ## recompile requirements-dev.lock and the deployables' locks (every transitive pin, with hashes) after editing requirements*.txt
 	$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements-dev.txt -o requirements-dev.lock
 	$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements-bench-peer.txt -o requirements-bench-peer.lock
+	# each deployable's lock, constrained to the dev lock's pins: the deployed set is the tested set
+	for app in scoring pipeline; do (cd deploy/$$app && ../../$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements.txt -c ../../requirements-dev.lock -o requirements.lock); done
 
 test-fast: setup ## the developer's loop (under a minute): format, lint, layers, and the tests that need no Azurite
 	$(VENV)/bin/ruff format --check .
