@@ -44,6 +44,40 @@ def test_the_ci_workflow_passes_actionlint_and_runs_make_test():
     assert any("make test" in s.get("run", "") for s in steps)
 
 
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)[ \t]*(#.*)?$", re.M)
+SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+
+def _unpinned(workflow: str) -> list[str]:
+    """Every `uses:` not pinned to a commit SHA with its release in a trailing comment (`@<40 hex> # v5.1.0`)."""
+    return [
+        f"{ref} {comment or ''}".strip()
+        for ref, comment in USES.findall(workflow)
+        if not ref.startswith("./") and not (SHA_PIN.match(ref) and re.match(r"#\s*v\d", comment or ""))
+    ]
+
+
+def test_every_action_is_pinned_to_a_commit_sha_with_its_version():
+    workflows = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
+    uses = [u for w in workflows for u in USES.findall(w.read_text())]
+    assert len(uses) >= 4
+    assert {w.name: _unpinned(w.read_text()) for w in workflows} == {w.name: [] for w in workflows}
+    # and the check sees what it is for: a tag, a branch, a short SHA, a SHA without its version
+    bad = "steps:\n  - uses: actions/checkout@v5\n  - uses: a/b@main\n  - uses: a/b@fbc6f39 # v5.1.0\n"
+    bad += "  - uses: actions/checkout@fbc6f3992d24b796d5a048ff273f7fcc4a7b6c09\n"
+    assert len(_unpinned(bad)) == 4
+
+
+def test_ci_audits_the_locks_strictly_and_keeps_the_sboms():
+    jobs = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())["jobs"]
+    steps = [s for job in jobs.values() for s in job["steps"]]
+    audit = [s for s in steps if "make audit" in s.get("run", "")]
+    assert audit and all(s.get("env", {}).get("AUDIT_STRICT") == "1" for s in audit)
+    assert any("make sbom" in s.get("run", "") for s in steps)
+    upload = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert upload and "dist/sbom" in upload[0]["with"]["path"]
+
+
 def test_actionlint_catches_a_broken_workflow(tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text(

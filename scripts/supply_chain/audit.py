@@ -5,6 +5,7 @@
 Exit 0 when no finding fails, 1 when one does, 2 when the audit could not be done. Where the vulnerability
 service cannot be reached (a machine with no way out but the package index), a local run says so in one line
 and exits 0; with ``AUDIT_STRICT=1`` (CI) that is a failure, and so is any dependency the service skipped.
+The service is PyPI's JSON API (pip-audit's default) unless ``AUDIT_SERVICE=osv`` (``AUDIT_OSV_URL`` for a mirror).
 """
 
 from __future__ import annotations
@@ -26,14 +27,10 @@ from scripts.supply_chain.allowlist import Allowance, Finding
 from scripts.supply_chain.locks import DEPLOYABLES, ROOT
 
 ALLOWLIST = ROOT / "audit-allowlist.toml"
+OSV_URL = "https://api.osv.dev/v1/query"  # pip-audit's default; AUDIT_OSV_URL or --osv-url for a mirror
 # One release known to exist, asked of the service the way pip-audit asks it (name and version).
-PROBES = {
-    "pypi": ("https://pypi.org/pypi/pip/24.0/json", None),
-    "osv": (
-        "https://api.osv.dev/v1/query",
-        json.dumps({"package": {"name": "pip", "ecosystem": "PyPI"}, "version": "24.0"}).encode(),
-    ),
-}
+PYPI_PROBE = "https://pypi.org/pypi/pip/24.0/json"
+OSV_PROBE = json.dumps({"package": {"name": "pip", "ecosystem": "PyPI"}, "version": "24.0"}).encode()
 SERVICE_NAMES = {"pypi": "PyPI's JSON API", "osv": "OSV"}
 
 
@@ -51,9 +48,9 @@ class AuditError(RuntimeError):
     """The audit could not be done (a missing lock, pip-audit failing); the message says which and why."""
 
 
-def unreachable(service: str, *, timeout: float = 10.0) -> str | None:
+def unreachable(service: str, *, osv_url: str = OSV_URL, timeout: float = 10.0) -> str | None:
     """Why the vulnerability service cannot answer from this machine, or None when it answers."""
-    url, body = PROBES[service]
+    url, body = (PYPI_PROBE, None) if service == "pypi" else (osv_url, OSV_PROBE)
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -87,7 +84,7 @@ def parse_report(deployable: str, report: dict[str, object]) -> LockReport:
     return LockReport(deployable, audited, tuple(findings), tuple(skipped))
 
 
-def audit_lock(deployable: str, lock: Path, *, service: str, timeout: int = 30) -> LockReport:
+def audit_lock(deployable: str, lock: Path, *, service: str, osv_url: str = OSV_URL, timeout: int = 30) -> LockReport:
     """Run pip-audit on one hashed lock, taking its pins as written: no pip, no resolving, every hash required."""
     if not lock.is_file():
         raise AuditError(f"{deployable}: no lock at {lock} (every deployable's hashed lock is audited)")
@@ -95,6 +92,7 @@ def audit_lock(deployable: str, lock: Path, *, service: str, timeout: int = 30) 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "report.json"
         cmd = [str(pip_audit), "-r", str(lock), "--disable-pip", "--require-hashes", "-s", service]
+        cmd += ["--osv-url", osv_url] if service == "osv" else []
         cmd += ["-f", "json", "-o", str(out), "--progress-spinner", "off", "--timeout", str(timeout)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode not in (0, 1) or not out.exists():  # 1: vulnerabilities found, the report is written
@@ -147,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         "--lock", action="append", metavar="NAME=PATH", help="audit this lock (default: every deployable)"
     )
     parser.add_argument("--allowlist", type=Path, default=ALLOWLIST)
-    parser.add_argument("--service", choices=sorted(PROBES), default=os.environ.get("AUDIT_SERVICE", "pypi"))
+    parser.add_argument("--service", choices=sorted(SERVICE_NAMES), default=os.environ.get("AUDIT_SERVICE", "pypi"))
+    parser.add_argument("--osv-url", default=os.environ.get("AUDIT_OSV_URL", OSV_URL))
     parser.add_argument("--strict", action="store_true", default=os.environ.get("AUDIT_STRICT") == "1")
     args = parser.parse_args(argv)
     today = dt.date.today()
@@ -157,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         missing = [f"{name}: {path}" for name, path in locks if not path.is_file()]
         if missing:
             raise AuditError(f"no lock for {', '.join(missing)} (every deployable's hashed lock is audited)")
-        why = unreachable(args.service)
+        why = unreachable(args.service, osv_url=args.osv_url)
         if why is not None:
             what = f"{SERVICE_NAMES[args.service]} is unreachable from this machine ({why})"
             if args.strict:
@@ -165,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             print(f"audit: not run: {what}; CI runs it strictly (AUDIT_STRICT=1)")
             return 0
-        reports = [audit_lock(name, path, service=args.service) for name, path in locks]
+        reports = [audit_lock(name, path, service=args.service, osv_url=args.osv_url) for name, path in locks]
     except (AuditError, allowlist.AllowlistError) as exc:
         print(f"audit: FAILED: {exc}", file=sys.stderr)
         return 2
