@@ -39,6 +39,9 @@ param alertsHubName string
 @description('The app\'s consumer group on the input hub (EVENTHUB_CONSUMER_GROUP).')
 param consumerGroupName string
 
+@description('Private networking (main.bicep\'s vnetEnabled): close the public endpoint; the apps reach the namespace through its private endpoint, and so must every sender of transactions. false (the default): public endpoint, Entra ID and RBAC the gate (SAS is off).')
+param privateNetworking bool = false
+
 resource namespace 'Microsoft.EventHub/namespaces@2024-01-01' = {
   name: namespaceName
   location: location
@@ -47,7 +50,7 @@ resource namespace 'Microsoft.EventHub/namespaces@2024-01-01' = {
   properties: {
     disableLocalAuth: true
     minimumTlsVersion: '1.2'
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
     zoneRedundant: true
   }
 }
@@ -77,6 +80,9 @@ resource consumerGroup 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2
     userMetadata: 'The fraud-scoring function app (score_stream).'
   }
 }
+
+@description('Namespace resource id (its private endpoint).')
+output id string = namespace.id
 
 @description('Namespace name (role assignments).')
 output namespaceName string = namespace.name

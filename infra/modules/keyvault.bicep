@@ -20,9 +20,12 @@ param softDeleteRetentionDays int
 @description('Log Analytics workspace that receives the vault\'s audit log (every secret read).')
 param logAnalyticsWorkspaceId string
 
+@description('Private networking (main.bicep\'s vnetEnabled): close the public endpoint; the apps reach the vault through its private endpoint. false (the default): public endpoint, RBAC the gate. Caution: Flex Consumption documents that Key Vault references cannot resolve from a network-restricted vault, even with VNet integration; the app settings that are references (FL_ADMIN_KEY, ADMIN_KEY, ...) must then be read through the SDK instead.')
+param privateNetworking bool = false
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
-  // checkov:skip=CKV_AZURE_109: no fixed outbound IPs to allow without VNet integration; access is RBAC-only through Entra ID
-  // checkov:skip=CKV_AZURE_189: Key Vault references and the SDK reach it from the Flex app without a VNet; access is RBAC-only
+  // checkov:skip=CKV_AZURE_109: default-deny is the privateNetworking parameter (vnetEnabled); without VNet integration there are no fixed outbound IPs to allow; access is RBAC-only through Entra ID
+  // checkov:skip=CKV_AZURE_189: the public endpoint is the privateNetworking parameter (vnetEnabled): Disabled with a private endpoint; without a VNet, Key Vault references and the SDK reach it from the Flex app; access is RBAC-only
   name: name
   location: location
   tags: tags
@@ -36,10 +39,10 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enabledForDeployment: false
     enabledForTemplateDeployment: false
     enabledForDiskEncryption: false
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: privateNetworking ? 'Deny' : 'Allow'
     }
   }
 }
@@ -52,6 +55,9 @@ resource audit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
     logs: [{ categoryGroup: 'audit', enabled: true }]
   }
 }
+
+@description('Vault resource id (its private endpoint).')
+output id string = vault.id
 
 @description('Vault name (role assignments).')
 output name string = vault.name

@@ -23,7 +23,10 @@ param skuName string = 'Balanced_B0'
 @description('Replicate to a second node (prod).')
 param highAvailability bool = false
 
-resource cluster 'Microsoft.Cache/redisEnterprise@2025-04-01' = {
+@description('Private networking (main.bicep\'s vnetEnabled): close the public endpoint; the scoring app reaches the cache through its private endpoint. false (the default): public endpoint, Entra ID the gate (access keys are off).')
+param privateNetworking bool = false
+
+resource cluster 'Microsoft.Cache/redisEnterprise@2025-07-01' = {
   name: name
   location: location
   tags: tags
@@ -31,10 +34,12 @@ resource cluster 'Microsoft.Cache/redisEnterprise@2025-04-01' = {
   properties: {
     minimumTlsVersion: '1.2'
     highAvailability: highAvailability ? 'Enabled' : 'Disabled'
+    // A property of its own since API 2025-07-01, hence that version.
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
   }
 }
 
-resource database 'Microsoft.Cache/redisEnterprise/databases@2025-04-01' = {
+resource database 'Microsoft.Cache/redisEnterprise/databases@2025-07-01' = {
   parent: cluster
   name: 'default'
   properties: {
@@ -46,7 +51,7 @@ resource database 'Microsoft.Cache/redisEnterprise/databases@2025-04-01' = {
   }
 }
 
-resource appAccess 'Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments@2025-04-01' = {
+resource appAccess 'Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments@2025-07-01' = {
   parent: database
   name: 'fraudopsapp'
   properties: {
@@ -54,6 +59,9 @@ resource appAccess 'Microsoft.Cache/redisEnterprise/databases/accessPolicyAssign
     user: { objectId: identityPrincipalId }
   }
 }
+
+@description('Cluster resource id (its private endpoint).')
+output id string = cluster.id
 
 @description('ONLINE_STORE_URL: TLS to the database\'s endpoint.')
 output url string = 'rediss://${cluster.properties.hostName}:10000/0'

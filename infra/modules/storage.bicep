@@ -54,9 +54,23 @@ param auditPolicyLocked bool
 @maxValue(365)
 param softDeleteRetentionDays int
 
+@description('Private networking (main.bicep\'s vnetEnabled): close the public endpoint; the apps reach the account through its private endpoints (private-endpoint.bicep). false (the default): the public endpoint stays open, Entra ID and RBAC being the gate.')
+param privateNetworking bool = false
+
+@description('With privateNetworking: still let Azure\'s trusted services through the closed endpoint, with their own identity and roles (the data account: Event Grid dead-letters undeliverable events into deadletter/). Ignored without privateNetworking.')
+param allowTrustedServices bool = false
+
+@description('Log Analytics workspace that receives every blob read, write and delete (StorageRead, StorageWrite, StorageDelete) of this account; empty (the host account): none.')
+param logAnalyticsWorkspaceId string = ''
+
+// Open: public endpoint, every network (today's default). Private: no public endpoint at all, or, for trusted
+// services, an endpoint that denies every network and lets only them through (with the endpoint Disabled, the
+// AzureServices bypass does nothing: it would refuse them too).
+var publicEndpoint = !privateNetworking || allowTrustedServices
+
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  // checkov:skip=CKV_AZURE_59: public endpoint on purpose: no VNet in this template, and the Flex Consumption app reaches it over the public endpoint; access still needs Entra ID + RBAC (shared keys are off)
-  // checkov:skip=CKV_AZURE_35: default-deny rules would lock out the Functions host, which has no fixed outbound IPs without VNet integration
+  // checkov:skip=CKV_AZURE_59: the public endpoint is the privateNetworking parameter (main.bicep's vnetEnabled): Disabled with private endpoints; without a VNet the Flex Consumption apps reach it over the public endpoint, Entra ID + RBAC being the gate (shared keys are off)
+  // checkov:skip=CKV_AZURE_35: default-deny is the privateNetworking parameter: without a VNet, deny rules would lock out the Functions host, which has no fixed outbound IPs
   // checkov:skip=CKV_AZURE_206: replication is the skuName parameter: dev Standard_LRS, prod Standard_ZRS (parameters/prod.json)
   name: name
   location: location
@@ -71,10 +85,10 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowSharedKeyAccess: false
     allowCrossTenantReplication: false
     defaultToOAuthAuthentication: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicEndpoint ? 'Enabled' : 'Disabled'
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: privateNetworking ? 'Deny' : 'Allow'
     }
     encryption: {
       keySource: 'Microsoft.Storage'
@@ -221,6 +235,23 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
         }
       ]
     }
+  }
+}
+
+// Who read, wrote or deleted which blob, and when (the caller's identity, its address, the operation): the
+// data account's models, reports and records, and the anchor account's chain heads, for audits and for
+// investigating a rewrite. Logs cost by volume: on the data account every scoring instance reads the
+// champion pointer every MODEL_REFRESH_SECONDS, so expect tens of thousands of StorageRead lines a day.
+resource blobAccessLog 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (!empty(logAnalyticsWorkspaceId)) {
+  name: 'blob-access-to-log-analytics'
+  scope: blobService
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      { category: 'StorageRead', enabled: true }
+      { category: 'StorageWrite', enabled: true }
+      { category: 'StorageDelete', enabled: true }
+    ]
   }
 }
 

@@ -27,6 +27,8 @@ MODULES = {
     "eventgrid-subscription",
     "roles",
     "functionapp",
+    "network",  # private networking (vnetEnabled): wired into main.bicep with the two-app split
+    "private-endpoint",
 }
 
 
