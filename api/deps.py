@@ -1,4 +1,4 @@
-"""The routes' dependencies, in one place: the services of the composition root, and the admin key checks.
+"""The routes' dependencies, in one place: the services of the composition root, and who an admin call is from.
 
 Each is an ``Annotated[..., Depends(...)]`` alias a route names as a parameter type. The services
 come from ``shared.bootstrap`` for the settings the app was built with (``create_app(settings=...)``)
@@ -7,14 +7,15 @@ or, by default, the process's; resolving them is a dictionary read, no construct
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from pydantic import SecretStr
+from fastapi.concurrency import run_in_threadpool
 
 from shared.bootstrap import Services, bootstrap
+from shared.domain.audit import Actor
 from shared.domain.settings import Settings
+from shared.governance.admin_access import FEDERATED, GOVERNANCE, Door
 from shared.scoring.scorer import Scorer
 
 
@@ -69,34 +70,41 @@ async def scorer_dependency(services: ServicesDep) -> Scorer:
 ScorerDep = Annotated[Scorer, Depends(scorer_dependency)]
 
 
-def admin_actor_for(configured: SecretStr | None, given: str | None, header: str) -> str:
-    """The audit actor of an admin call whose ``header`` carries ``configured`` (constant-time compared);
-    ``AuthError`` (401) when no key is configured, none is given or it is wrong."""
-    from shared.adapters.audit import admin_actor
-    from shared.federated.auth import AuthError
+async def admin_actor(services: Services, door: Door, *, authorization: str | None, key: str | None) -> Actor:
+    """Who calls an admin route of ``door`` (``shared.governance.admin_access``), or its refusal (401, 403, 503).
+    A token's check may fetch the tenant's signing keys (once, then cached): off the event loop."""
+    access = services.admin_access
+    if authorization is None:
+        return access.actor(door, authorization=None, key=key)
+    return await run_in_threadpool(lambda: access.actor(door, authorization=authorization, key=key))
 
-    if not configured or not given or not hmac.compare_digest(configured.get_secret_value().encode(), given.encode()):
-        raise AuthError(f"the admin key ({header}) is missing or wrong")
-    return admin_actor(given)
+
+BEARER = "an Entra ID access token, 'Bearer <token>', whose roles hold the route's app role"
 
 
 async def governance_admin(
-    settings: SettingsDep,
-    x_admin_key: Annotated[str | None, Header(description="the governance admin key (ADMIN_KEY)")] = None,
-) -> str:
-    """The audit actor of a governance admin call (``X-Admin-Key`` = ``ADMIN_KEY``); 401 otherwise."""
-    return admin_actor_for(settings.governance.admin_key, x_admin_key, "X-Admin-Key")
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(description=BEARER + " (ADMIN_ENTRA_ROLE)")] = None,
+    x_admin_key: Annotated[
+        str | None, Header(description="local runs only: the governance admin key (ADMIN_KEY)")
+    ] = None,
+) -> Actor:
+    """The actor of a governance admin call: a person with ``ADMIN_ENTRA_ROLE``, or locally ``ADMIN_KEY``."""
+    return await admin_actor(services, GOVERNANCE, authorization=authorization, key=x_admin_key)
 
 
-GovernanceAdmin = Annotated[str, Depends(governance_admin)]
+GovernanceAdmin = Annotated[Actor, Depends(governance_admin)]
 
 
 async def federated_admin(
-    settings: SettingsDep,
-    x_fl_admin_key: Annotated[str | None, Header()] = None,
-) -> str:
-    """The audit actor of a federated admin call (``X-FL-Admin-Key`` = ``FL_ADMIN_KEY``); 401 otherwise."""
-    return admin_actor_for(settings.federated.fl_admin_key, x_fl_admin_key, "X-FL-Admin-Key")
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(description=BEARER + " (FL_ADMIN_ENTRA_ROLE)")] = None,
+    x_fl_admin_key: Annotated[
+        str | None, Header(description="local runs only: the federated admin key (FL_ADMIN_KEY)")
+    ] = None,
+) -> Actor:
+    """The actor of a federated admin call: a person with ``FL_ADMIN_ENTRA_ROLE``, or locally ``FL_ADMIN_KEY``."""
+    return await admin_actor(services, FEDERATED, authorization=authorization, key=x_fl_admin_key)
 
 
-FederatedAdmin = Annotated[str, Depends(federated_admin)]
+FederatedAdmin = Annotated[Actor, Depends(federated_admin)]

@@ -20,6 +20,8 @@ from shared.domain.errors import (
     ModelIntegrityError,
     ModelNotAvailableError,
     NoCustomerColumnError,
+    NotAllowedError,
+    NotSignedInError,
     RegistryError,
     RetryLaterError,
 )
@@ -44,8 +46,10 @@ class DatasetNotFoundError(FraudOpsError):
     """A route naming a dataset this deployment does not score (404)."""
 
 
-STATUS = {
+STATUS: dict[type[FraudOpsError], int] = {
     AuthError: 401,
+    NotSignedInError: 401,
+    NotAllowedError: 403,
     RoundNotFoundError: 404,
     RoundStateError: 409,
     BadParametersError: 422,
@@ -65,6 +69,11 @@ STATUS = {
     ModelDeprecatedError: 410,
     RegistryError: 409,
 }
+
+
+def status_of(exc: FraudOpsError) -> int:
+    """The HTTP status of a domain error (``STATUS``; 500 for one it does not name)."""
+    return next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
 
 
 def documented(description: str) -> dict[str, Any]:
@@ -94,7 +103,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(FraudOpsError)
     async def _domain(_: Request, exc: FraudOpsError) -> JSONResponse:
-        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
+        status = status_of(exc)
         if status == 500:
             log.error("unmapped domain error: %s", exc.reason)
         return JSONResponse({"detail": exc.reason}, status_code=status)

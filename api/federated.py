@@ -164,13 +164,13 @@ async def post_update(
     return JSONResponse(state.public(), status_code=202)
 
 
-@router.get("/rounds/{round_number}/banks", responses=refused(401, 404, 503))
+@router.get("/rounds/{round_number}/banks", responses=refused(401, 403, 404, 503))
 def round_banks(round_number: int, actor: FederatedAdmin, service: FederatedDep) -> dict[str, Any]:  # noqa: ARG001
     """Admin: the round with each bank's own facts (example count, metrics, norm, clipped) of a visible round."""
     return service.round_state(round_number).for_admin()
 
 
-@router.post("/rounds/{round_number}/aggregate", responses=refused(401, 404, 503))
+@router.post("/rounds/{round_number}/aggregate", responses=refused(401, 403, 404, 503))
 def close_round(round_number: int, actor: FederatedAdmin, service: FederatedDep) -> dict[str, Any]:
     route = f"{PREFIX}/rounds/{round_number}/aggregate"
     return service.force_close(round_number, actor=actor, route=route).public()

@@ -1,8 +1,9 @@
-"""Governance admin routes (``/api/admin/...``, header ``X-Admin-Key`` = ``ADMIN_KEY``): the model registry
-(list, show, promote, rollback, deprecate), the right of access (every record about one customer), the right to
-erasure and the audit chain's check. Each change and each access request is audited with the admin key's
-fingerprint as the actor (``GovernanceAdmin``, a dependency: 401 before anything else runs); the registry's rules
-answer with their reason (409, 410).
+"""Governance admin routes (``/api/admin/...``: an Entra ID token with ``ADMIN_ENTRA_ROLE``; locally
+``X-Admin-Key``): the model registry (list, show, promote, rollback, deprecate), the right of access (every record
+about one customer), the right to erasure and the audit chain's check. Each change and each access request is
+audited with its actor: the person signed in with Entra ID (``entra:<object id>`` and their name), or locally the
+admin key's fingerprint (``GovernanceAdmin``, a dependency: 401, 403 or 503 before anything else runs); the
+registry's rules answer with their reason (409, 410).
 
 Module-level routes on ``router``; the registry, the audit log and the blob store come from the composition root
 through ``api.deps``.
@@ -27,7 +28,7 @@ from shared.adapters.audit import AuditLog
 from shared.adapters.model_store import VERSION_MAX, VERSION_PATTERN
 from shared.adapters.storage import BlobStore
 from shared.bootstrap import Services
-from shared.domain.audit import Act
+from shared.domain.audit import Act, Actor
 from shared.domain.config import GovernanceConfig
 from shared.domain.pseudonym import PATTERN, Pseudonymiser, pseudonymiser
 from shared.governance.registry import Registry, moved
@@ -91,7 +92,8 @@ def pseudonymiser_of(config: GovernanceConfig) -> Pseudonymiser:
 # ---- helpers ------------------------------------------------------------------------------------
 def _refused(*codes: int) -> dict[int | str, dict[str, Any]]:
     out: dict[int | str, dict[str, Any]] = {
-        c: {"model": ErrorResponse, "description": "Refused; the reason is in 'detail'"} for c in (401, 503, *codes)
+        c: {"model": ErrorResponse, "description": "Refused; the reason is in 'detail'"}
+        for c in (401, 403, 503, *codes)
     }
     out[422] = {"model": ValidationErrorResponse, "description": "Invalid parameters or body"}
     return out
@@ -108,7 +110,7 @@ async def _call(fn: Callable[[], Any]) -> Any:
         raise VersionNotFoundError(exc.reason) from None
 
 
-async def _audited_read(registry: Registry, actor: str, what: str, route: str) -> None:
+async def _audited_read(registry: Registry, actor: Actor, what: str, route: str) -> None:
     """An admin read is an admin call too: who looked at what is in the audit chain."""
     await _call(lambda: registry.audit.record(Act("admin_call", actor, what, {"route": route})))
 
@@ -190,7 +192,7 @@ ERASURE_WAIT_SECONDS = 900.0  # a busy claim is waited for this long, then the e
 
 
 def _erase_in_background(
-    store: BlobStore, pseudonymise: Pseudonymiser, customer_id: str, actor: str, dataset: str, online: Any
+    store: BlobStore, pseudonymise: Pseudonymiser, customer_id: str, actor: Actor, dataset: str, online: Any
 ) -> None:
     import logging
     import time

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Deploy fraudops to Azure: infrastructure (Bicep), code (zip deploy with remote build),
-# the blob trigger's Event Grid subscription, then a smoke test of GET /api/health.
+# Deploy fraudops to Azure: infrastructure (Bicep), the two apps' packages (built here from their hashed locks by
+# scripts/build_package.py, zip-deployed without a remote build), the blob trigger's Event Grid subscription,
+# then a smoke test of each app.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=postgres-role.sh
+source "$(dirname "$0")/postgres-role.sh"
 
 usage() {
   cat <<'USAGE'
@@ -28,10 +31,11 @@ params=$(params_file "$env_name")
 require_az
 rg=$(resource_group "$env_name")
 location=${AZURE_LOCATION:-swedencentral}
-read -r operator_type operator_id < <(operator_principal)
+read -r operator_type operator_id operator_name < <(operator_principal)
 [[ -n ${operator_id:-} ]] || say "no operator principal found: bank keys must be managed by someone granted 'Key Vault Secrets Officer'"
 bicep_args=(-f "$INFRA_DIR/main.bicep" -p "@$params"
-  -p "operatorPrincipalId=${operator_id:-}" "operatorPrincipalType=${operator_type:-User}")
+  -p "operatorPrincipalId=${operator_id:-}" "operatorPrincipalType=${operator_type:-User}" \
+  "operatorPrincipalName=${operator_name:-}")
 if [[ $(az group exists -n "$rg") == true ]]; then  # a locked audit policy can no longer be redeployed
   account=$(deployment_output "$rg" "fraudops-$env_name" storageAccountName 2>/dev/null || true)
   if [[ -n $account && $(audit_policy_state "$rg" "$account") == Locked ]]; then
@@ -51,6 +55,7 @@ fi
 
 command -v curl >/dev/null 2>&1 || die "curl is needed for the smoke test"
 command -v git >/dev/null 2>&1 || die "git is needed to package the code (git archive)"
+require_package_builder
 
 if [[ $(az group exists -n "$rg") != true ]]; then
   say "creating resource group $rg in $location"
@@ -60,34 +65,41 @@ fi
 say "phase 1/2: infrastructure ($rg, $(basename "$params"))"
 az deployment group create -g "$rg" -n "fraudops-$env_name" "${bicep_args[@]}" \
   -p deployEventSubscription=false -o none
-app=$(deployment_output "$rg" "fraudops-$env_name" functionAppName)
-host=$(deployment_output "$rg" "fraudops-$env_name" functionAppHostName)
+scoring_app=$(deployment_output "$rg" "fraudops-$env_name" scoringAppName)
+scoring_host=$(deployment_output "$rg" "fraudops-$env_name" scoringAppHostName)
+pipeline_app=$(deployment_output "$rg" "fraudops-$env_name" pipelineAppName)
+pipeline_host=$(deployment_output "$rg" "fraudops-$env_name" pipelineAppHostName)
 vault=$(deployment_output "$rg" "fraudops-$env_name" keyVaultName)
-ensure_admin_key "$vault" fl-admin-key
-ensure_admin_key "$vault" admin-key
-ensure_admin_key "$vault" customer-pseudonym-key
-ensure_admin_key "$vault" audit-chain-key
-ensure_admin_key "$vault" fl-server-signing-key
+shared_vault=$(deployment_output "$rg" "fraudops-$env_name" sharedKeyVaultName)
+ensure_secrets "$vault" "$shared_vault"
+ensure_mlflow_role "$rg" "fraudops-$env_name"
 if [[ $env_name == prod ]]; then
   lock_audit_policy "$rg" "$(deployment_output "$rg" "fraudops-$env_name" storageAccountName)"
   lock_audit_policy "$rg" "$(deployment_output "$rg" "fraudops-$env_name" anchorStorageAccountName)" anchors
 fi
 
-say "publishing the code to $app (the last commit; remote build installs requirements.txt)"
 git -C "$ROOT_DIR" diff --quiet HEAD -- || say "warning: uncommitted changes are not deployed"
-package=$(mktemp -d)/app.zip
-git -C "$ROOT_DIR" archive --format=zip -o "$package" HEAD \
-  function_app.py host.json requirements.txt contracts functions api shared training fraudops_bank
-az functionapp deployment source config-zip -g "$rg" -n "$app" --src "$package" --build-remote true -o none
-rm -f "$package"
+build=$(mktemp -d)
+for role in scoring pipeline; do
+  name=$scoring_app
+  [[ $role == pipeline ]] && name=$pipeline_app
+  say "building the $role package from deploy/$role/requirements.lock (the last commit)"
+  build_package "$role" "$build"
+  say "publishing it to $name (no remote build: the package holds its locked dependencies)"
+  az functionapp deployment source config-zip -g "$rg" -n "$name" --src "$build/$role.zip" --build-remote false -o none
+done
+rm -rf "$build"
 
-key=$(function_key "$rg" "$app")
-curl -sS -o /dev/null -H "x-functions-key: $key" "https://$host/api/health" || true  # wakes the host
-wait_for_blobs_key "$rg" "$app"
+scoring_key=$(function_key "$rg" "$scoring_app")
+pipeline_key=$(function_key "$rg" "$pipeline_app")
+curl -sS -o /dev/null -H "x-functions-key: $pipeline_key" "https://$pipeline_host/api/openapi.json" || true  # wakes it
+wait_for_blobs_key "$rg" "$pipeline_app"
 
 say "phase 2/2: the blob trigger's Event Grid subscription"
 az deployment group create -g "$rg" -n "fraudops-$env_name" "${bicep_args[@]}" \
   -p deployEventSubscription=true -o none
 
-smoke_test "$host" "$key"
-say "deployed: https://$host/api  (function key: az functionapp keys list -g $rg -n $app)"
+smoke_test_pipeline "$pipeline_host" "$pipeline_key"
+smoke_test "$scoring_host" "$scoring_key"
+say "deployed: scoring https://$scoring_host/api  (function key: az functionapp keys list -g $rg -n $scoring_app)"
+say "deployed: pipeline https://$pipeline_host/api  (function key: az functionapp keys list -g $rg -n $pipeline_app)"

@@ -47,21 +47,25 @@ require_az() {
 
 resource_group() { printf '%s\n' "${AZURE_RESOURCE_GROUP:-rg-fraudops-$1}"; }
 
-# Type and object id ("User <id>") of whoever runs the script (granted bank-key management and raw/ upload).
-# OPERATOR_PRINCIPAL_ID overrides it; an empty result means no operator roles.
+# Type, object id and name ("User <id> <upn>") of whoever runs the script: granted bank-key management and raw/
+# upload, and MLflow's PostgreSQL administrator unless POSTGRES_ADMIN_* says otherwise. OPERATOR_PRINCIPAL_ID
+# (with OPERATOR_PRINCIPAL_TYPE and OPERATOR_PRINCIPAL_NAME) overrides it; an empty id means no operator roles.
 operator_principal() {
   if [[ -n ${OPERATOR_PRINCIPAL_ID:-} ]]; then
-    printf '%s %s\n' "${OPERATOR_PRINCIPAL_TYPE:-User}" "$OPERATOR_PRINCIPAL_ID"
+    printf '%s %s %s\n' "${OPERATOR_PRINCIPAL_TYPE:-User}" "$OPERATOR_PRINCIPAL_ID" "${OPERATOR_PRINCIPAL_NAME:-}"
     return
   fi
-  local kind id=""
+  local kind id="" name=""
   kind=$(az account show --query user.type -o tsv 2>/dev/null || true)
   if [[ $kind == servicePrincipal ]]; then
-    id=$(az ad sp show --id "$(az account show --query user.name -o tsv)" --query id -o tsv 2>/dev/null || true)
-    printf 'ServicePrincipal %s\n' "$id"
+    name=$(az account show --query user.name -o tsv)
+    id=$(az ad sp show --id "$name" --query id -o tsv 2>/dev/null || true)
+    name=$(az ad sp show --id "$name" --query displayName -o tsv 2>/dev/null || true)
+    printf 'ServicePrincipal %s %s\n' "$id" "$name"
   else
     id=$(az ad signed-in-user show --query id -o tsv 2>/dev/null || true)
-    printf 'User %s\n' "$id"
+    name=$(az ad signed-in-user show --query userPrincipalName -o tsv 2>/dev/null || true)
+    printf 'User %s %s\n' "$id" "$name"
   fi
 }
 
@@ -110,6 +114,45 @@ lock_audit_policy() {
   say "locked the $container container's immutability policy (it can now only be extended)"
 }
 
+# The generated secrets: the pipeline's in its vault, the customer pseudonym key in the vault both apps read.
+ensure_secrets() {
+  local vault=$1 shared_vault=$2 name
+  for name in fl-admin-key admin-key audit-chain-key fl-server-signing-key; do
+    ensure_admin_key "$vault" "$name"
+  done
+  ensure_admin_key "$shared_vault" customer-pseudonym-key
+}
+
+# The pipeline app's PostgreSQL role on MLflow's store (postgres-role.sh, which the caller sources): by the
+# server's Entra administrator (the operator), never by the app. With vnetEnabled the server has no public
+# endpoint: say what to run from inside the network instead.
+ensure_mlflow_role() {
+  local rg=$1 deployment=$2 host
+  host=$(deployment_output "$rg" "$deployment" mlflowHost)
+  [[ -n $host ]] || return 0  # a tracking server of your own (mlflowTrackingUri)
+  local role oid
+  role=$(deployment_output "$rg" "$deployment" pipelineIdentityName)
+  oid=$(deployment_output "$rg" "$deployment" pipelineIdentityPrincipalId)
+  if [[ $(deployment_output "$rg" "$deployment" vnetEnabled) == true ]]; then
+    say "private networking: from a machine inside the VNet, run (as the PostgreSQL administrator):"
+    say "  source infra/lib.sh; source infra/postgres-role.sh; grant_mlflow_role $host $role $oid"
+    return 0
+  fi
+  grant_mlflow_role "$host" "$role" "$oid" mlflow "${POSTGRES_ADMIN_ROLE:-}"
+}
+
+# Building a package needs a Python with pip (any 3.11+: it downloads the platform's wheels by their hashes).
+require_package_builder() {
+  command -v python3 >/dev/null 2>&1 || die "python3 is needed to build the packages (scripts/build_package.py)"
+  python3 -m pip --version >/dev/null 2>&1 || die "python3 has no pip: install it (python3 -m ensurepip, or your OS's python3-pip)"
+}
+
+# Build ROLE's package from the last commit into DIR/ROLE and zip it as DIR/ROLE.zip (what azd's hooks run too).
+build_package() {
+  python3 "$ROOT_DIR/scripts/build_package.py" "$1" --ref HEAD --out "$2/$1" --zip "$2/$1.zip" ||
+    die "could not build the $1 package (see above)"
+}
+
 function_key() {
   az functionapp keys list -g "$1" -n "$2" --query functionKeys.default -o tsv
 }
@@ -148,4 +191,20 @@ smoke_test() {
   done
   rm -f "$body"
   die "smoke test failed: /api/health never answered 200 or a model-less 503"
+}
+
+# The pipeline app has no model to serve: its OpenAPI document answering 200 says the host indexed it.
+smoke_test_pipeline() {
+  local host=$1 key=$2 attempt code
+  for attempt in $(seq 1 10); do
+    code=$(curl -sS -o /dev/null -w '%{http_code}' -H "x-functions-key: $key" "https://$host/api/openapi.json" ||
+      echo 000)
+    if [[ $code == 200 ]]; then
+      say "smoke test passed: the pipeline app is up"
+      return 0
+    fi
+    say "GET https://$host/api/openapi.json answered $code (attempt $attempt/10)"
+    sleep 20
+  done
+  die "smoke test failed: the pipeline app's /api/openapi.json never answered 200"
 }

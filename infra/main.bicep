@@ -1,4 +1,7 @@
-// fraudops on Azure: one resource group per environment (dev, prod).
+// fraudops on Azure: one resource group per environment (dev, prod), two function apps from one tree:
+//   scoring:  HTTP scoring and the Event Hubs stream (deploy/scoring), lean, always ready;
+//   pipeline: the blob ETL, retraining, monitoring, the federated coordinator and governance (deploy/pipeline).
+// Each has its own identity, host storage account, package, memory size and roles (modules/roles.bicep).
 //   az deployment group create -g <rg> -f infra/main.bicep -p @infra/parameters/<env>.json
 // infra/deploy.sh runs it in two phases: everything, then (once the code is published and the
 // host has created its blobs_extension key) the Event Grid subscription of the blob trigger.
@@ -19,16 +22,20 @@ param workloadName string = 'fraudops'
 @description('Tags applied to every resource.')
 param tags object = {}
 
-@description('Function app instance memory in MB (512, 2048, 4096). Retraining needs 2048 or more.')
+@description('The pipeline app\'s instance memory in MB (512, 2048, 4096). Retraining needs 2048 or more.')
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
-@description('Most function app instances.')
+@description('The scoring app\'s instance memory in MB (512, 2048, 4096): ONNX Runtime, the champion and its booster for explanations.')
+@allowed([512, 2048, 4096])
+param scoringInstanceMemoryMB int = 2048
+
+@description('Most instances of each function app.')
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
-@description('Always-ready instances for the HTTP functions: 0 scales to zero (cold starts of a few seconds).')
+@description('Always-ready instances of the scoring app\'s HTTP functions: 0 scales to zero (cold starts of a few seconds). The pipeline app has none.')
 @minValue(0)
 @maxValue(20)
 param alwaysReadyHttpInstances int = 1
@@ -127,6 +134,22 @@ param federatedAggregator string = 'trimmed_mean'
 @minValue(1)
 param federatedMinClients int = 3
 
+@description('Private networking: both apps join a VNet (modules/network.bicep), and storage, Event Hubs, PostgreSQL and Redis are reached through private endpoints with their public endpoints closed (Key Vault gets private endpoints and keeps its public endpoint, RBAC-only: the platform resolves Key Vault references from outside the VNet). Data-plane steps of the deploy scripts (secrets, the PostgreSQL role, raw/ uploads) must then run from inside the network.')
+param vnetEnabled bool = false
+
+@description('Object id of the PostgreSQL Entra administrator (an Entra group of operators is best); empty: the operator who deploys. Never the app: the pipeline app gets a narrower role (infra/postgres-role.sh).')
+param postgresAdminPrincipalId string = ''
+
+@description('Its name as Entra ID shows it: a user\'s UPN, or a group\'s or service principal\'s display name.')
+param postgresAdminPrincipalName string = ''
+
+@description('Type of postgresAdminPrincipalId.')
+@allowed(['User', 'Group', 'ServicePrincipal'])
+param postgresAdminPrincipalType string = 'User'
+
+@description('Display name of the operator (operatorPrincipalId): the PostgreSQL administrator when postgresAdminPrincipalId is empty.')
+param operatorPrincipalName string = ''
+
 @description('Any other app setting (name: value), applied last; see local.settings.json.example for the names.')
 param appSettingsOverrides object = {}
 
@@ -154,7 +177,38 @@ var token = take(uniqueString(subscription().id, resourceGroup().id, environment
 var baseName = '${workloadName}-${environmentName}-${token}'
 var compactName = toLower(replace('${workloadName}${environmentName}${token}', '-', ''))
 var allTags = union(tags, { workload: workloadName, environment: environmentName })
-var deploymentContainerName = 'app-package'
+var deploymentContainerName = 'app-package'  // in each app's own host account
+var apps = ['scoring', 'pipeline']
+var hostStorageNames = [take('stsh${compactName}', 24), take('stph${compactName}', 24)]
+var dataStorageName = take('st${compactName}', 24)
+var anchorStorageName = take('sta${compactName}', 24)
+var vaultName = take('kv${compactName}', 24)
+var sharedVaultName = take('kvs${compactName}', 24)
+var eventHubsName = 'evhns-${baseName}'
+var postgresName = 'psql-${baseName}'
+var redisName = 'redis-${baseName}'
+var vnetName = 'vnet-${baseName}'
+var storageId = 'Microsoft.Storage/storageAccounts'
+// Every private endpoint of vnetEnabled: the service's resource id and sub-resource (known before deployment).
+var storageEndpoints = [
+  { name: 'stsh-blob', id: resourceId(storageId, hostStorageNames[0]), group: 'blob' }
+  { name: 'stsh-queue', id: resourceId(storageId, hostStorageNames[0]), group: 'queue' }
+  { name: 'stsh-table', id: resourceId(storageId, hostStorageNames[0]), group: 'table' }
+  { name: 'stph-blob', id: resourceId(storageId, hostStorageNames[1]), group: 'blob' }
+  { name: 'stph-queue', id: resourceId(storageId, hostStorageNames[1]), group: 'queue' }
+  { name: 'stph-table', id: resourceId(storageId, hostStorageNames[1]), group: 'table' }
+  { name: 'st-blob', id: resourceId(storageId, dataStorageName), group: 'blob' }
+  { name: 'st-queue', id: resourceId(storageId, dataStorageName), group: 'queue' }
+  { name: 'sta-blob', id: resourceId(storageId, anchorStorageName), group: 'blob' }
+]
+var serviceEndpoints = [
+  { name: 'kv', id: resourceId('Microsoft.KeyVault/vaults', vaultName), group: 'vault' }
+  { name: 'kvs', id: resourceId('Microsoft.KeyVault/vaults', sharedVaultName), group: 'vault' }
+  { name: 'evhns', id: resourceId('Microsoft.EventHub/namespaces', eventHubsName), group: 'namespace' }
+]
+var postgresEndpoint = empty(mlflowTrackingUri) ? [{ name: 'psql', id: resourceId('Microsoft.DBforPostgreSQL/flexibleServers', postgresName), group: 'postgresqlServer' }] : []
+var redisEndpoint = onlineStore ? [{ name: 'redis', id: resourceId('Microsoft.Cache/redisEnterprise', redisName), group: 'redisEnterprise' }] : []
+var privateEndpoints = concat(storageEndpoints, serviceEndpoints, postgresEndpoint, redisEndpoint)
 var transactionsHubName = 'transactions'
 var alertsHubName = 'fraud-alerts'
 var consumerGroupName = 'fraud-scoring'
@@ -174,14 +228,24 @@ var dataContainers = [
   'audit'
 ]
 
-module identity 'modules/identity.bicep' = {
-  name: 'identity'
-  params: { name: 'id-${baseName}', location: location, tags: allTags }
-}
 
-module deployIdentity 'modules/identity.bicep' = {
-  name: 'deploy-identity'
-  params: { name: 'id-${baseName}-deploy', location: location, tags: allTags }
+module identity 'modules/identity.bicep' = [
+  for app in apps: {
+    name: 'identity-${app}'
+    params: { name: 'id-${baseName}-${app}', location: location, tags: allTags }
+  }
+]
+
+module deployIdentity 'modules/identity.bicep' = [
+  for app in apps: {
+    name: 'deploy-identity-${app}'
+    params: { name: 'id-${baseName}-${app}-deploy', location: location, tags: allTags }
+  }
+]
+
+module network 'modules/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  params: { name: vnetName, location: location, tags: allTags, onlineStore: onlineStore }
 }
 
 module monitoring 'modules/monitoring.bicep' = {
@@ -192,11 +256,15 @@ module monitoring 'modules/monitoring.bicep' = {
 module mlflow 'modules/mlflow.bicep' = if (empty(mlflowTrackingUri)) {
   name: 'mlflow'
   params: {
-    name: 'psql-${baseName}'
+    name: postgresName
     location: location
     tags: allTags
-    identityName: identity.outputs.name
-    identityPrincipalId: identity.outputs.principalId
+    identityName: identity[1].outputs.name
+    identityPrincipalId: identity[1].outputs.principalId
+    administratorPrincipalId: empty(postgresAdminPrincipalId) ? operatorPrincipalId : postgresAdminPrincipalId
+    administratorPrincipalName: empty(postgresAdminPrincipalId) ? operatorPrincipalName : postgresAdminPrincipalName
+    administratorPrincipalType: empty(postgresAdminPrincipalId) ? operatorPrincipalType : postgresAdminPrincipalType
+    privateNetworking: vnetEnabled
     geoRedundantBackup: environmentName == 'prod'
   }
 }
@@ -204,10 +272,11 @@ module mlflow 'modules/mlflow.bicep' = if (empty(mlflowTrackingUri)) {
 module redis 'modules/redis.bicep' = if (onlineStore) {
   name: 'redis'
   params: {
-    name: 'redis-${baseName}'
+    name: redisName
+    privateNetworking: vnetEnabled
     location: location
     tags: allTags
-    identityPrincipalId: identity.outputs.principalId
+    identityPrincipalId: identity[0].outputs.principalId  // the scoring app keeps the entity state
     highAvailability: environmentName == 'prod'
   }
 }
@@ -228,33 +297,42 @@ module workbook 'modules/workbook.bicep' = {
   params: { baseName: baseName, location: location, tags: allTags, appInsightsId: monitoring.outputs.appInsightsId }
 }
 
-module hostStorage 'modules/storage.bicep' = {
-  name: 'host-storage'
-  params: {
-    name: take('sth${compactName}', 24)
-    location: location
-    tags: allTags
-    skuName: storageSku
-    containerNames: []
-    dataLifecycle: false
-    rawRetentionDays: rawRetentionDays
-    scoredRetentionDays: scoredRetentionDays
-    quarantineRetentionDays: quarantineRetentionDays
-    auditContainerName: ''
-    auditRetentionDays: auditRetentionDays
-    auditPolicyLocked: false
-    softDeleteRetentionDays: 14
+// Each app's own host account (its keys, timers and leases) holding its code package container: neither app can
+// read the other's function keys or rewrite the other's package.
+module hostStorage 'modules/storage.bicep' = [
+  for (app, i) in apps: {
+    name: 'host-storage-${app}'
+    params: {
+      name: hostStorageNames[i]
+      privateNetworking: vnetEnabled
+      location: location
+      tags: allTags
+      skuName: storageSku
+      containerNames: [deploymentContainerName]
+      dataLifecycle: false
+      rawRetentionDays: rawRetentionDays
+      scoredRetentionDays: scoredRetentionDays
+      quarantineRetentionDays: quarantineRetentionDays
+      auditContainerName: ''
+      auditRetentionDays: auditRetentionDays
+      auditPolicyLocked: false
+      softDeleteRetentionDays: 14
+      // Who wrote the code package (alerts.bicep raises an alert on each write to app-package)
+      logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+    }
   }
-}
+]
 
 module storage 'modules/storage.bicep' = {
   name: 'storage'
   params: {
-    name: take('st${compactName}', 24)
+    name: dataStorageName
+    privateNetworking: vnetEnabled
+    allowTrustedServices: true  // Event Grid dead-letters into deadletter/ with its own identity
     location: location
     tags: allTags
     skuName: storageSku
-    containerNames: concat(dataContainers, [deploymentContainerName])
+    containerNames: dataContainers
     dataLifecycle: true
     rawRetentionDays: rawRetentionDays
     scoredRetentionDays: scoredRetentionDays
@@ -263,13 +341,15 @@ module storage 'modules/storage.bicep' = {
     auditRetentionDays: auditRetentionDays
     auditPolicyLocked: auditPolicyLocked
     softDeleteRetentionDays: 14
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
   }
 }
 
 module eventHubs 'modules/eventhubs.bicep' = {
   name: 'eventhubs'
   params: {
-    namespaceName: 'evhns-${baseName}'
+    namespaceName: eventHubsName
+    privateNetworking: vnetEnabled
     location: location
     tags: allTags
     skuName: eventHubsSku
@@ -282,10 +362,23 @@ module eventHubs 'modules/eventhubs.bicep' = {
   }
 }
 
+// The pipeline's vault: the admin and bank keys, the audit chain's and the federated server's signing keys.
 module keyVault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   params: {
-    name: take('kv${compactName}', 24)
+    name: vaultName
+    location: location
+    tags: allTags
+    softDeleteRetentionDays: keyVaultSoftDeleteDays
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+  }
+}
+
+// The vault both apps read: the customer pseudonym key only (the scoring app pseudonymises what it records).
+module sharedKeyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault-shared'
+  params: {
+    name: sharedVaultName
     location: location
     tags: allTags
     softDeleteRetentionDays: keyVaultSoftDeleteDays
@@ -299,7 +392,8 @@ module keyVault 'modules/keyvault.bicep' = {
 module anchorStorage 'modules/storage.bicep' = {
   name: 'anchor-storage'
   params: {
-    name: take('sta${compactName}', 24)
+    name: anchorStorageName
+    privateNetworking: vnetEnabled
     location: location
     tags: allTags
     skuName: storageSku
@@ -312,6 +406,7 @@ module anchorStorage 'modules/storage.bicep' = {
     auditRetentionDays: auditRetentionDays
     auditPolicyLocked: auditPolicyLocked
     softDeleteRetentionDays: 14
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
   }
 }
 
@@ -328,74 +423,104 @@ module eventGrid 'modules/eventgrid.bicep' = {
 module roles 'modules/roles.bicep' = {
   name: 'roles'
   params: {
-    appPrincipalId: identity.outputs.principalId
-    deployPrincipalId: deployIdentity.outputs.principalId
+    scoringPrincipalId: identity[0].outputs.principalId
+    pipelinePrincipalId: identity[1].outputs.principalId
+    scoringDeployPrincipalId: deployIdentity[0].outputs.principalId
+    pipelineDeployPrincipalId: deployIdentity[1].outputs.principalId
     eventGridPrincipalId: eventGrid.outputs.principalId
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType
-    hostStorageAccountName: hostStorage.outputs.name
+    scoringHostStorageAccountName: hostStorage[0].outputs.name
+    pipelineHostStorageAccountName: hostStorage[1].outputs.name
     dataStorageAccountName: storage.outputs.name
     anchorStorageAccountName: anchorStorage.outputs.name
     dataContainerNames: dataContainers
+    scoringRecordContainerNames: ['predictions', 'scored', 'alerts', 'deadletter']
+    modelsContainerName: 'models'
+    contractsContainerName: 'curated'
     triggerContainerName: 'raw'
     deploymentContainerName: deploymentContainerName
     eventHubsNamespaceName: eventHubs.outputs.namespaceName
     transactionsHubName: eventHubs.outputs.transactionsHubName
     alertsHubName: eventHubs.outputs.alertsHubName
     keyVaultName: keyVault.outputs.name
+    sharedKeyVaultName: sharedKeyVault.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
     deadLetterContainerName: 'deadletter'
   }
 }
 
-module functionApp 'modules/functionapp.bicep' = {
-  name: 'functionapp'
-  // The app starts reading storage, hubs and secrets at once: give it its roles first.
-  dependsOn: [roles]
-  params: {
-    baseName: baseName
-    location: location
-    tags: allTags
-    identityId: identity.outputs.id
-    identityClientId: identity.outputs.clientId
-    deployIdentityId: deployIdentity.outputs.id
-    hostStorageAccountName: hostStorage.outputs.name
-    dataBlobEndpoint: storage.outputs.blobEndpoint
-    anchorBlobEndpoint: anchorStorage.outputs.blobEndpoint
-    dataQueueEndpoint: storage.outputs.queueEndpoint
-    deploymentContainerName: deploymentContainerName
-    appInsightsConnectionString: monitoring.outputs.connectionString
-    eventHubsNamespace: eventHubs.outputs.fullyQualifiedNamespace
-    transactionsHubName: eventHubs.outputs.transactionsHubName
-    alertsHubName: eventHubs.outputs.alertsHubName
-    consumerGroupName: eventHubs.outputs.consumerGroupName
-    keyVaultUri: keyVault.outputs.uri
-    instanceMemoryMB: instanceMemoryMB
-    maximumInstanceCount: maximumInstanceCount
-    alwaysReadyHttpInstances: alwaysReadyHttpInstances
-    zoneRedundant: zoneRedundant
-    retrainSchedule: retrainSchedule
-    monitorSchedule: monitorSchedule
-    costFalseNegative: costFalseNegative
-    costFalsePositive: costFalsePositive
-    mlflowTrackingUri: empty(mlflowTrackingUri) ? mlflow.outputs.trackingUri : mlflowTrackingUri
-    onlineStoreUrl: onlineStore ? redis.outputs.url : ''
-    onlineStoreUnavailable: onlineStoreUnavailable
-    mlflowArtifactRoot: 'wasbs://mlflow@${storage.outputs.name}.blob.core.windows.net/'
-    federatedMode: federatedMode
-    federatedNoiseMultiplier: federatedNoiseMultiplier
-    federatedAggregator: federatedAggregator
-    federatedMinClients: federatedMinClients
-    appSettingsOverrides: appSettingsOverrides
+// The two apps, from one module: apps[0] scoring, apps[1] pipeline.
+module functionApp 'modules/functionapp.bicep' = [
+  for (app, i) in apps: {
+    name: 'functionapp-${app}'
+    // An app starts reading storage, hubs and secrets at once: give it its roles (and its network) first.
+    dependsOn: [roles, network]
+    params: {
+      role: app
+      virtualNetworkSubnetId: vnetEnabled ? resourceId('Microsoft.Network/virtualNetworks/subnets', vnetName, 'snet-${app}') : ''
+      baseName: baseName
+      location: location
+      tags: allTags
+      identityId: identity[i].outputs.id
+      identityClientId: identity[i].outputs.clientId
+      deployIdentityId: deployIdentity[i].outputs.id
+      hostStorageAccountName: hostStorage[i].outputs.name
+      packageBlobEndpoint: hostStorage[i].outputs.blobEndpoint
+      dataBlobEndpoint: storage.outputs.blobEndpoint
+      anchorBlobEndpoint: anchorStorage.outputs.blobEndpoint
+      dataQueueEndpoint: storage.outputs.queueEndpoint
+      deploymentContainerName: deploymentContainerName
+      appInsightsConnectionString: monitoring.outputs.connectionString
+      eventHubsNamespace: eventHubs.outputs.fullyQualifiedNamespace
+      transactionsHubName: eventHubs.outputs.transactionsHubName
+      alertsHubName: eventHubs.outputs.alertsHubName
+      consumerGroupName: eventHubs.outputs.consumerGroupName
+      keyVaultUri: keyVault.outputs.uri
+      sharedKeyVaultUri: sharedKeyVault.outputs.uri
+      instanceMemoryMB: app == 'scoring' ? scoringInstanceMemoryMB : instanceMemoryMB
+      maximumInstanceCount: maximumInstanceCount
+      alwaysReadyHttpInstances: alwaysReadyHttpInstances
+      zoneRedundant: zoneRedundant
+      retrainSchedule: retrainSchedule
+      monitorSchedule: monitorSchedule
+      costFalseNegative: costFalseNegative
+      costFalsePositive: costFalsePositive
+      mlflowTrackingUri: empty(mlflowTrackingUri) ? mlflow.outputs.trackingUri : mlflowTrackingUri
+      onlineStoreUrl: onlineStore ? redis.outputs.url : ''
+      onlineStoreUnavailable: onlineStoreUnavailable
+      mlflowArtifactRoot: 'wasbs://mlflow@${storage.outputs.name}.blob.core.windows.net/'
+      federatedMode: federatedMode
+      federatedNoiseMultiplier: federatedNoiseMultiplier
+      federatedAggregator: federatedAggregator
+      federatedMinClients: federatedMinClients
+      appSettingsOverrides: appSettingsOverrides
+    }
   }
-}
+]
+
+module privateEndpoint 'modules/private-endpoint.bicep' = [
+  for endpoint in privateEndpoints: if (vnetEnabled) {
+    name: 'pe-${endpoint.name}'
+    dependsOn: [hostStorage, storage, anchorStorage, keyVault, sharedKeyVault, eventHubs, mlflow, redis]
+    params: {
+      name: 'pe-${endpoint.name}-${baseName}'
+      location: location
+      tags: allTags
+      subnetId: resourceId('Microsoft.Network/virtualNetworks/subnets', vnetName, 'snet-endpoints')
+      targetResourceId: endpoint.id
+      groupId: endpoint.group
+      privateDnsZoneName: network.outputs.privateDnsZoneNames[endpoint.group]
+    }
+  }
+]
 
 module eventSubscription 'modules/eventgrid-subscription.bicep' = if (deployEventSubscription) {
   name: 'eventgrid-subscription'
   dependsOn: [roles]
   params: {
     topicName: eventGrid.outputs.name
-    functionAppName: functionApp.outputs.name
+    functionAppName: functionApp[1].outputs.name
     functionName: 'etl_raw_blob'
     sourceContainerName: 'raw'
     storageAccountId: storage.outputs.id
@@ -405,11 +530,17 @@ module eventSubscription 'modules/eventgrid-subscription.bicep' = if (deployEven
   }
 }
 
-@description('Function app name (deploy.sh publishes the code to it).')
-output functionAppName string = functionApp.outputs.name
+@description('The scoring app\'s name (deploy.sh publishes deploy/scoring\'s package to it).')
+output scoringAppName string = functionApp[0].outputs.name
 
-@description('Function app host name; the API is https://<host>/api/...')
-output functionAppHostName string = functionApp.outputs.hostName
+@description('The scoring app\'s host name: https://<host>/api/score, /api/health, /api/model.')
+output scoringAppHostName string = functionApp[0].outputs.hostName
+
+@description('The pipeline app\'s name (deploy.sh publishes deploy/pipeline\'s package to it).')
+output pipelineAppName string = functionApp[1].outputs.name
+
+@description('The pipeline app\'s host name: https://<host>/api/federated/..., /api/admin/...')
+output pipelineAppHostName string = functionApp[1].outputs.hostName
 
 @description('Data storage account name: upload transaction CSVs to its raw/ container.')
 output storageAccountName string = storage.outputs.name
@@ -417,11 +548,26 @@ output storageAccountName string = storage.outputs.name
 @description('The account holding the audit chain\'s anchored heads.')
 output anchorStorageAccountName string = anchorStorage.outputs.name
 
-@description('Key Vault name: bank keys are secrets fl-bank-<id>; the admin key is fl-admin-key.')
+@description('The pipeline\'s Key Vault: bank keys are secrets fl-bank-<id>; the admin keys, the audit chain\'s and the federated server\'s signing keys.')
 output keyVaultName string = keyVault.outputs.name
+
+@description('The Key Vault both apps read: customer-pseudonym-key.')
+output sharedKeyVaultName string = sharedKeyVault.outputs.name
 
 @description('Event Hubs namespace host: send transactions to its transactions hub.')
 output eventHubsNamespace string = eventHubs.outputs.fullyQualifiedNamespace
+
+@description('MLflow\'s PostgreSQL host (empty with a tracking server of your own): the deploy scripts give the pipeline app its role there.')
+output mlflowHost string = empty(mlflowTrackingUri) ? mlflow.outputs.host : ''
+
+@description('The pipeline app\'s identity: its PostgreSQL role is named after it.')
+output pipelineIdentityName string = identity[1].outputs.name
+
+@description('The pipeline app\'s identity\'s object id.')
+output pipelineIdentityPrincipalId string = identity[1].outputs.principalId
+
+@description('Whether the apps run in a VNet with private endpoints (data-plane steps must then run from inside it).')
+output vnetEnabled bool = vnetEnabled
 
 @description('Whether the blob trigger\'s Event Grid subscription was deployed in this run.')
 output eventSubscriptionDeployed bool = deployEventSubscription

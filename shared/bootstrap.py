@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from shared.domain.config import ScoringConfig
     from shared.domain.pseudonym import Pseudonymiser
     from shared.domain.settings import Settings
+    from shared.governance.admin_access import AdminAccess
     from shared.scoring.online import OnlineFeatures
     from shared.scoring.recorder import NullRecorder, PredictionRecorder
     from shared.scoring.scorer import Scorer
@@ -188,6 +189,28 @@ class Services:
 
         config = self.settings.federated
         return build_key_store(config, credential=self.credential if config.key_vault_url else None)
+
+    @property
+    def admin_access(self) -> AdminAccess:
+        """Who may call the admin routes: Entra ID tokens of the configured tenant (their signing keys fetched and
+        cached once per process), and the local admin keys outside production."""
+        return self._once("admin_access", self._build_admin_access)
+
+    def _build_admin_access(self) -> AdminAccess:
+        from shared.adapters.entra import EntraTokens
+        from shared.governance.admin_access import AdminAccess
+
+        config = self.settings.admin_access
+        tokens = (
+            EntraTokens(
+                tenant_id=config.admin_entra_tenant_id or "",
+                audiences=config.audiences,
+                jwks_url=config.admin_entra_jwks_url,
+            )
+            if config.entra
+            else None
+        )
+        return AdminAccess(config, tokens=tokens)
 
     def configure_telemetry(self) -> None:
         """Set up spans and metrics as the settings say (once per process: later calls change nothing)."""

@@ -100,6 +100,12 @@ var rules = [
     description: 'Served predictions were dropped instead of recorded (storage slow or unreachable): the audit trail and the delayed-label join miss them.'
     query: 'AppMetrics | where Name == "fraudops.predictions.dropped" | summarize dropped = sum(Sum) | where dropped > 0'
   }
+  {
+    name: 'code-package-written'
+    severity: 2
+    description: 'A function app\'s code package (app-package in its host account) was written. Expected once per deployment (deploy.sh, azd deploy); at any other time, someone or something holding the deployment identity replaced the code: compare the caller in StorageBlobLogs with the deployment\'s.'
+    query: 'StorageBlobLogs | where Uri has "/app-package/" and OperationName in ("PutBlob", "PutBlockList", "CopyBlob", "SetBlobProperties", "DeleteBlob") | project TimeGenerated, AccountName, OperationName, Uri, RequesterObjectId, CallerIpAddress'
+  }
 ]
 
 resource alertRules 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [for rule in rules: {

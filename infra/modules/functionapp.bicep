@@ -1,8 +1,16 @@
-// The function app on the Flex Consumption plan (Python 3.13), running as the user-assigned
-// identity, and its app settings: every setting the code reads (shared/settings.py and the
-// trigger bindings) is set here; tests/infra/test_settings_consistency.py keeps the two in step.
+// One function app on its own Flex Consumption plan (Python 3.13), running as its own user-assigned identity,
+// with the app settings of its role. main.bicep deploys it twice, from one tree:
+//   scoring:  HTTP scoring and the Event Hubs stream (deploy/scoring): the settings of scoring only.
+//   pipeline: the blob ETL, the retrain and monitor timers, the federated coordinator and the governance routes
+//             (deploy/pipeline): the settings of everything else.
+// Every setting the code reads (shared/domain/settings.py and the trigger bindings) is set for the app that
+// reads it; tests/infra/test_settings_consistency.py keeps the two in step, per app.
 
-@description('Name prefix for the plan and the app.')
+@description('Which deployable this app runs: scoring or pipeline (its package is built from deploy/<role>).')
+@allowed(['scoring', 'pipeline'])
+param role string
+
+@description('Name prefix for the plan and the app (the app is func-<role>-<baseName>).')
 param baseName string
 
 @description('Azure region.')
@@ -17,13 +25,16 @@ param identityId string
 @description('User-assigned identity client id.')
 param identityClientId string
 
-@description('Deployment identity resource id: the platform reads and writes the code package with it (roles.bicep); the app\'s code never uses it.')
+@description('Deployment identity resource id: the platform reads the code package with it (roles.bicep: Blob Data Contributor on this app\'s package container only). It must be attached for the platform to use it, so code in the app could request its token too: its reach is that one container, and every write there raises an alert (alerts.bicep).')
 param deployIdentityId string
 
-@description('The Functions host\'s own storage account (AzureWebJobsStorage__accountName).')
+@description('This app\'s own host storage account (AzureWebJobsStorage__accountName): the other app cannot read its keys or timers.')
 param hostStorageAccountName string
 
-@description('Blob endpoint of the data account, where the code package container is.')
+@description('Blob endpoint of this app\'s host account, where its code package container is.')
+param packageBlobEndpoint string
+
+@description('Blob endpoint of the data account.')
 param dataBlobEndpoint string
 
 @description('Queue endpoint of the data account (the blob trigger\'s connection needs both).')
@@ -50,8 +61,11 @@ param alertsHubName string
 @description('The app\'s consumer group on the input hub.')
 param consumerGroupName string
 
-@description('Key Vault URI.')
+@description('URI of the pipeline\'s Key Vault (admin and bank keys, the audit chain\'s and the federated server\'s signing keys): the pipeline app only.')
 param keyVaultUri string
+
+@description('URI of the Key Vault both apps read: the customer pseudonym key, and nothing else.')
+param sharedKeyVaultUri string
 
 @description('Instance memory in MB (Flex Consumption: 512, 2048 or 4096). Training needs 2048.')
 @allowed([512, 2048, 4096])
@@ -114,12 +128,15 @@ param federatedAggregator string
 @minValue(1)
 param federatedMinClients int
 
+@description('The subnet this app joins (network.bicep: delegated to Microsoft.App/environments); empty: no VNet.')
+param virtualNetworkSubnetId string = ''
+
 @description('Any app setting to add or override (name: value), applied last.')
 param appSettingsOverrides object
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225: zone redundancy is the zoneRedundant parameter (prod: true); not every Flex Consumption region offers it
-  name: 'plan-${baseName}'
+  name: 'plan-${role}-${baseName}'
   location: location
   tags: tags
   kind: 'functionapp'
@@ -132,9 +149,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_17: callers authenticate with function keys and banks with HMAC-signed requests; mutual TLS is not required of them
   // checkov:skip=CKV_AZURE_212: Flex Consumption has no instance minimum; warm capacity is alwaysReadyHttpInstances (prod: 2)
   // checkov:skip=CKV_AZURE_213: /api/health needs a function key and answers 503 until a first model is published; deploy.sh smoke-tests it instead
-  name: 'func-${baseName}'
+  name: 'func-${role}-${baseName}'
   location: location
-  tags: union(tags, { 'azd-service-name': 'api' })
+  tags: union(tags, { 'azd-service-name': role })
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'
@@ -144,6 +161,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     keyVaultReferenceIdentity: identityId
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
@@ -154,14 +172,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       deployment: {
         storage: {
           type: 'blobContainer'
-          value: '${dataBlobEndpoint}${deploymentContainerName}'
+          value: '${packageBlobEndpoint}${deploymentContainerName}'
           authentication: { type: 'UserAssignedIdentity', userAssignedIdentityResourceId: deployIdentityId }
         }
       }
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
-        alwaysReady: alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
+        alwaysReady: role == 'scoring' && alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
         triggers: { http: { perInstanceConcurrency: httpPerInstanceConcurrency } }
       }
       runtime: { name: 'python', version: '3.13' }
@@ -182,7 +200,8 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
   properties: { allow: false }
 }
 
-var appSettings = {
+// Both apps: the platform, telemetry, the data account, the dataset, and the customer pseudonym key.
+var commonSettings = {
   // Platform: identity-based host storage and telemetry (no keys anywhere).
   AzureWebJobsStorage__accountName: hostStorageAccountName
   AzureWebJobsStorage__credential: 'managedidentity'
@@ -196,18 +215,53 @@ var appSettings = {
   // every log line: both on would write each line twice.
   PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
   OTEL_LOGS_EXPORTER: 'none'
-  OTEL_SERVICE_NAME: 'fraudops'
-  // The app's data and the blob trigger's connection: a second account, roles per container.
+  OTEL_SERVICE_NAME: 'fraudops-${role}'
+  // The app's data: a second account, roles per container (roles.bicep), different for each app.
   // Service URIs, not __accountName: the Python blob binding accepts __accountName only for AzureWebJobsStorage.
   DataStorage__blobServiceUri: dataBlobEndpoint
-  DataStorage__queueServiceUri: dataQueueEndpoint
   DataStorage__credential: 'managedidentity'
   DataStorage__clientId: identityClientId
-  // The app (shared/settings.py).
+  // The app (shared/domain/settings.py).
   APP_ENV: 'production'
-  BLOB_TRIGGER_SOURCE: 'EventGrid'
   DATASET_NAME: 'creditcard'
   MODEL_NAME: 'fraud'
+  TELEMETRY_EXPORTER: 'auto'
+  // The HMAC key that pseudonymises customer ids before anything is stored (governance): in the shared vault,
+  // the one secret the scoring app can read.
+  CUSTOMER_PSEUDONYM_KEY: '@Microsoft.KeyVault(SecretUri=${sharedKeyVaultUri}secrets/customer-pseudonym-key)'
+}
+
+// The scoring app: the HTTP scoring routes and the Event Hubs stream.
+var scoringSettings = {
+  // The online store (behavioural features): the scoring identity's Entra ID token is the password
+  ONLINE_STORE_URL: onlineStoreUrl
+  ONLINE_STORE_UNAVAILABLE: onlineStoreUnavailable
+  SCORE_MAX_BATCH: '1000'
+  SCORE_MAX_BODY_BYTES: '2000000'
+  MODEL_REFRESH_SECONDS: '30'
+  ORT_INTRA_OP_THREADS: '1'
+  // Every served prediction recorded to predictions/ (shared/scoring/records.py); telemetry as set up above.
+  PREDICTIONS_RECORD: 'true'
+  PREDICTIONS_MAX_BUFFERED: '100000'
+  PREDICTIONS_FLUSH_ROWS: '5000'
+  PREDICTIONS_FLUSH_SECONDS: '5'
+  // Streaming: identity-based Event Hubs connection named EVENTHUB.
+  EVENTHUB__fullyQualifiedNamespace: eventHubsNamespace
+  EVENTHUB__credential: 'managedidentity'
+  EVENTHUB__clientId: identityClientId
+  EVENTHUB_NAME: transactionsHubName
+  EVENTHUB_CONSUMER_GROUP: consumerGroupName
+  FRAUD_ALERTS_HUB: alertsHubName
+  STREAM_RETRY_ATTEMPTS: '4'
+  STREAM_RETRY_BACKOFF_SECONDS: '0.5'
+  DEADLETTER_SPOOL_DIR: '/tmp/fraudops-deadletter'
+}
+
+// The pipeline app: the blob ETL, retraining, monitoring, the federated coordinator and governance.
+var pipelineSettings = {
+  // The blob trigger's connection (DataStorage) needs the queue service too (its poison queue).
+  DataStorage__queueServiceUri: dataQueueEndpoint
+  BLOB_TRIGGER_SOURCE: 'EventGrid'
   RETRAIN_SCHEDULE: retrainSchedule
   COST_FN: costFalseNegative
   COST_FP: costFalsePositive
@@ -225,41 +279,16 @@ var appSettings = {
   MLFLOW_TRACKING_URI: mlflowTrackingUri
   MLFLOW_EXPERIMENT: 'fraud-retraining'
   MLFLOW_ARTIFACT_ROOT: mlflowArtifactRoot
-  // The online store (behavioural features): the app identity's Entra ID token is the password
-  ONLINE_STORE_URL: onlineStoreUrl
-  ONLINE_STORE_UNAVAILABLE: onlineStoreUnavailable
   DRIFT_PSI_THRESHOLD: '0.2'
   DRIFT_ALERT_SHARE: '0.3'
-  SCORE_MAX_BATCH: '1000'
-  SCORE_MAX_BODY_BYTES: '2000000'
-  MODEL_REFRESH_SECONDS: '30'
-  ORT_INTRA_OP_THREADS: '1'
-  // Every served prediction recorded to predictions/ (shared/scoring/records.py); telemetry as set up above.
-  PREDICTIONS_RECORD: 'true'
-  PREDICTIONS_MAX_BUFFERED: '100000'
-  PREDICTIONS_FLUSH_ROWS: '5000'
-  PREDICTIONS_FLUSH_SECONDS: '5'
-  TELEMETRY_EXPORTER: 'auto'
   // The daily monitoring run (functions/timer_monitor.py): realised performance, live drift, alert verdicts.
   MONITOR_SCHEDULE: monitorSchedule
   MONITOR_LOOKBACK_DAYS: '30'
-  // Streaming: identity-based Event Hubs connection named EVENTHUB.
-  EVENTHUB__fullyQualifiedNamespace: eventHubsNamespace
-  EVENTHUB__credential: 'managedidentity'
-  EVENTHUB__clientId: identityClientId
-  EVENTHUB_NAME: transactionsHubName
-  EVENTHUB_CONSUMER_GROUP: consumerGroupName
-  FRAUD_ALERTS_HUB: alertsHubName
-  STREAM_RETRY_ATTEMPTS: '4'
-  STREAM_RETRY_BACKOFF_SECONDS: '0.5'
-  DEADLETTER_SPOOL_DIR: '/tmp/fraudops-deadletter'
   // Federated learning: bank keys come from Key Vault (fl-bank-<id>) through the SDK.
   KEY_VAULT_URL: keyVaultUri
   FL_ADMIN_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/fl-admin-key)'
   // Governance admin routes (/api/admin/...): the registry, the audit check.
   ADMIN_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/admin-key)'
-  // The HMAC key that pseudonymises customer ids before anything is stored (governance).
-  CUSTOMER_PSEUDONYM_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/customer-pseudonym-key)'
   // The HMAC key that signs each audit line: whoever may append without it cannot write a line that verifies.
   AUDIT_CHAIN_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/audit-chain-key)'
   // The daily run anchors the chain's head in a second account and compares with it.
@@ -291,7 +320,7 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222: false positive (public network access): this appsettings resource holds name/value pairs, not web config
   parent: site
   name: 'appsettings'
-  properties: union(appSettings, appSettingsOverrides)
+  properties: union(commonSettings, role == 'scoring' ? scoringSettings : pipelineSettings, appSettingsOverrides)
 }
 
 @description('Function app name.')

@@ -1,56 +1,82 @@
-// Every role assignment, least privilege: each role is scoped to the one resource (or hub,
-// or container) that needs it. Role ids are Azure built-in role definition ids.
-// Storage is two accounts (storage.bicep): the host's own, where the Functions host needs
-// Storage Blob Data Owner, and the data account, where the app's identity holds one role per
-// data container and none on the account itself or on the deployment package.
+// Every role assignment, least privilege per app: each role is scoped to the one resource (or hub, container or
+// secret vault) that needs it. Role ids are Azure built-in role definition ids.
+//   scoring app:  reads models/ (and uploaded contracts in curated/_contracts/ only, by a path condition), writes
+//                 only its records (predictions/, scored/, alerts/, deadletter/), reads the transactions hub, sends
+//                 to the alerts hub, reads the shared vault (the customer pseudonym key). It cannot move the
+//                 champion pointer, read the data it was trained on, or touch the audit chain.
+//   pipeline app: reads and writes every data container, owns the blob trigger's container, appends to the anchor,
+//                 reads both vaults. It holds no role on the hubs.
+//   each app's deployment identity: its own package container, in its own host account, nothing else.
+// tests/infra/test_roles.py reads these assignments and proves each app cannot do what it must not.
 
-@description('Principal id of the app\'s user-assigned identity.')
-param appPrincipalId string
+@description('Principal id of the scoring app\'s identity.')
+param scoringPrincipalId string
 
-@description('Principal id of the deployment identity: the Flex Consumption platform writes and reads the code package with it; the app\'s code never uses it.')
-param deployPrincipalId string
+@description('Principal id of the pipeline app\'s identity.')
+param pipelinePrincipalId string
+
+@description('Principal id of the scoring app\'s deployment identity (its package container only).')
+param scoringDeployPrincipalId string
+
+@description('Principal id of the pipeline app\'s deployment identity (its package container only).')
+param pipelineDeployPrincipalId string
 
 @description('Principal id of the Event Grid system topic (dead-letter writer).')
 param eventGridPrincipalId string
 
-@description('Optional: the person or pipeline that runs deploy.sh, granted Key Vault Secrets Officer (bank keys) and blob upload to raw/. Empty: none.')
+@description('Optional: the person or pipeline that runs deploy.sh, granted Key Vault Secrets Officer on both vaults (bank keys, the generated secrets) and blob upload to raw/. Empty: none.')
 param operatorPrincipalId string
 
 @description('Type of operatorPrincipalId.')
 @allowed(['User', 'ServicePrincipal', 'Group'])
 param operatorPrincipalType string
 
-@description('The Functions host\'s storage account (AzureWebJobsStorage): host state only.')
-param hostStorageAccountName string
+@description('The scoring app\'s own host account (its AzureWebJobsStorage and its package container).')
+param scoringHostStorageAccountName string
 
-@description('The data storage account (DataStorage): the data containers and the code package.')
+@description('The pipeline app\'s own host account (its AzureWebJobsStorage and its package container).')
+param pipelineHostStorageAccountName string
+
+@description('The data storage account (DataStorage): the data containers.')
 param dataStorageAccountName string
 
 @description('The account holding the audit chain\'s anchored heads (its one container, anchors: WORM, append-only).')
 param anchorStorageAccountName string
 
-@description('The data containers the app reads and writes (Storage Blob Data Contributor on each).')
+@description('Every data container: the pipeline app reads and writes each (Storage Blob Data Contributor).')
 param dataContainerNames array
+
+@description('The containers the scoring app writes its records to (Storage Blob Data Contributor on each).')
+param scoringRecordContainerNames array
+
+@description('The container the scoring app reads the champion from (Storage Blob Data Reader).')
+param modelsContainerName string
+
+@description('The container whose _contracts/ prefix holds uploaded dataset contracts (the scoring app reads that prefix only).')
+param contractsContainerName string
 
 @description('The blob trigger\'s container: Storage Blob Data Owner, as the Functions blob extension requires of a trigger connection, on this container only.')
 param triggerContainerName string
 
-@description('Container the platform deploys the code package from (the deployment identity only).')
+@description('Each host account\'s code package container (its deployment identity only).')
 param deploymentContainerName string
 
 @description('Event Hubs namespace.')
 param eventHubsNamespaceName string
 
-@description('Hub the app reads.')
+@description('Hub the scoring app reads.')
 param transactionsHubName string
 
-@description('Hub the app writes alerts to.')
+@description('Hub the scoring app writes alerts to.')
 param alertsHubName string
 
-@description('Key Vault with the app secrets.')
+@description('The pipeline\'s Key Vault (admin and bank keys, signing keys).')
 param keyVaultName string
 
-@description('Application Insights component the app sends telemetry to.')
+@description('The Key Vault both apps read (the customer pseudonym key).')
+param sharedKeyVaultName string
+
+@description('Application Insights component the apps send telemetry to.')
 param appInsightsName string
 
 @description('Container Event Grid dead-letters into.')
@@ -59,6 +85,7 @@ param deadLetterContainerName string
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   eventHubsDataReceiver: 'a638d3c7-ab3a-418d-83e6-5f17a39d4fde'
   eventHubsDataSender: '2b629674-e913-4c01-ae53-ef4638d8f975'
@@ -67,8 +94,24 @@ var roles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
-resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
-  name: hostStorageAccountName
+// Reading blobs under _contracts/ only: a read must name a path under it, a listing must ask for that prefix
+// (Azure ABAC on Storage Blob Data Reader; every other read or listing of the container is refused).
+var contractsOnly = '((!(ActionMatches{\'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read\'} AND NOT SubOperationMatches{\'Blob.List\'})) OR (@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringStartsWith \'_contracts/\')) AND ((!(ActionMatches{\'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read\'} AND SubOperationMatches{\'Blob.List\'})) OR (@Request[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:prefix] StringStartsWith \'_contracts/\'))'
+
+resource scoringHost 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: scoringHostStorageAccountName
+  resource blobService 'blobServices' existing = {
+    name: 'default'
+    resource deployment 'containers' existing = { name: deploymentContainerName }
+  }
+}
+
+resource pipelineHost 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: pipelineHostStorageAccountName
+  resource blobService 'blobServices' existing = {
+    name: 'default'
+    resource deployment 'containers' existing = { name: deploymentContainerName }
+  }
 }
 
 resource dataStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -77,7 +120,8 @@ resource dataStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
     name: 'default'
     resource deadLetter 'containers' existing = { name: deadLetterContainerName }
     resource trigger 'containers' existing = { name: triggerContainerName }
-    resource deployment 'containers' existing = { name: deploymentContainerName }
+    resource models 'containers' existing = { name: modelsContainerName }
+    resource contracts 'containers' existing = { name: contractsContainerName }
   }
 }
 
@@ -96,6 +140,13 @@ resource dataContainers 'Microsoft.Storage/storageAccounts/blobServices/containe
   }
 ]
 
+resource recordContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [
+  for container in scoringRecordContainerNames: {
+    parent: dataStorage::blobService
+    name: container
+  }
+]
+
 resource namespace 'Microsoft.EventHub/namespaces@2024-01-01' existing = {
   name: eventHubsNamespaceName
   resource transactions 'eventhubs' existing = { name: transactionsHubName }
@@ -106,39 +157,146 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
 }
 
+resource sharedVault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: sharedKeyVaultName
+}
+
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
 }
 
-// The Functions host: its own account (blob leases, timers' schedule state, keys) and queues.
-resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(hostStorage.id, appPrincipalId, roles.storageBlobDataOwner)
-  scope: hostStorage
+// ---- The scoring app ------------------------------------------------------------------------------------
+
+// Its Functions host: its own account (blob leases, keys) and queues.
+resource scoringHostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(scoringHost.id, scoringPrincipalId, roles.storageBlobDataOwner)
+  scope: scoringHost
   properties: {
-    principalId: appPrincipalId
+    principalId: scoringPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
   }
 }
 
-resource hostQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(hostStorage.id, appPrincipalId, roles.storageQueueDataContributor)
-  scope: hostStorage
+resource scoringHostQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(scoringHost.id, scoringPrincipalId, roles.storageQueueDataContributor)
+  scope: scoringHost
   properties: {
-    principalId: appPrincipalId
+    principalId: scoringPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
   }
 }
 
-// The app's data: read and write blobs in each data container, nothing on the account (no container
-// creation or deletion, no access to app-package).
-resource appDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+// The champion and its files: read only (only the pipeline moves the champion pointer).
+resource scoringModelsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(dataStorage::blobService::models.id, scoringPrincipalId, roles.storageBlobDataReader)
+  scope: dataStorage::blobService::models
+  properties: {
+    principalId: scoringPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
+  }
+}
+
+// Uploaded dataset contracts (curated/_contracts/): that prefix only, never the curated data beside it.
+resource scoringContractsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(dataStorage::blobService::contracts.id, scoringPrincipalId, roles.storageBlobDataReader)
+  scope: dataStorage::blobService::contracts
+  properties: {
+    principalId: scoringPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
+    conditionVersion: '2.0'
+    condition: contractsOnly
+  }
+}
+
+// Its records: the HTTP predictions, the stream's archive, its alerts and dead letters.
+resource scoringRecordsContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (container, i) in scoringRecordContainerNames: {
+    name: guid(recordContainers[i].id, scoringPrincipalId, roles.storageBlobDataContributor)
+    scope: recordContainers[i]
+    properties: {
+      principalId: scoringPrincipalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    }
+  }
+]
+
+// The stream: it reads the transactions hub and writes only to the alerts hub.
+resource scoringHubReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(namespace::transactions.id, scoringPrincipalId, roles.eventHubsDataReceiver)
+  scope: namespace::transactions
+  properties: {
+    principalId: scoringPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventHubsDataReceiver)
+  }
+}
+
+resource scoringHubSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(namespace::alerts.id, scoringPrincipalId, roles.eventHubsDataSender)
+  scope: namespace::alerts
+  properties: {
+    principalId: scoringPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventHubsDataSender)
+  }
+}
+
+// The customer pseudonym key, the one secret it reads.
+resource scoringSharedSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(sharedVault.id, scoringPrincipalId, roles.keyVaultSecretsUser)
+  scope: sharedVault
+  properties: {
+    principalId: scoringPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+  }
+}
+
+resource scoringTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, scoringPrincipalId, roles.monitoringMetricsPublisher)
+  scope: appInsights
+  properties: {
+    principalId: scoringPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+  }
+}
+
+// ---- The pipeline app -----------------------------------------------------------------------------------
+
+resource pipelineHostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(pipelineHost.id, pipelinePrincipalId, roles.storageBlobDataOwner)
+  scope: pipelineHost
+  properties: {
+    principalId: pipelinePrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+  }
+}
+
+resource pipelineHostQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(pipelineHost.id, pipelinePrincipalId, roles.storageQueueDataContributor)
+  scope: pipelineHost
+  properties: {
+    principalId: pipelinePrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+  }
+}
+
+// The data: read and write blobs in each data container, nothing on the account (no container creation or
+// deletion).
+resource pipelineDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for (container, i) in dataContainerNames: {
-    name: guid(dataContainers[i].id, appPrincipalId, roles.storageBlobDataContributor)
+    name: guid(dataContainers[i].id, pipelinePrincipalId, roles.storageBlobDataContributor)
     scope: dataContainers[i]
     properties: {
-      principalId: appPrincipalId
+      principalId: pipelinePrincipalId
       principalType: 'ServicePrincipal'
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     }
@@ -146,89 +304,89 @@ resource appDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01'
 ]
 
 // The audit heads' anchor: read and append in its one container; its WORM policy refuses every other write.
-resource appAnchorContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(anchorStorage::blobService::anchors.id, appPrincipalId, roles.storageBlobDataContributor)
+resource pipelineAnchorContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(anchorStorage::blobService::anchors.id, pipelinePrincipalId, roles.storageBlobDataContributor)
   scope: anchorStorage::blobService::anchors
   properties: {
-    principalId: appPrincipalId
+    principalId: pipelinePrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
   }
 }
 
-// The blob trigger's connection (DataStorage): the extension asks Owner of a trigger connection and
-// queue access for its poison queue; Owner is scoped to the trigger's container.
-resource triggerBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(dataStorage::blobService::trigger.id, appPrincipalId, roles.storageBlobDataOwner)
+// The blob trigger's connection (DataStorage): the extension asks Owner of a trigger connection and queue access
+// for its poison queue; Owner is scoped to the trigger's container.
+resource pipelineTriggerBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(dataStorage::blobService::trigger.id, pipelinePrincipalId, roles.storageBlobDataOwner)
   scope: dataStorage::blobService::trigger
   properties: {
-    principalId: appPrincipalId
+    principalId: pipelinePrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
   }
 }
 
-resource triggerQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(dataStorage.id, appPrincipalId, roles.storageQueueDataContributor)
+resource pipelineTriggerQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(dataStorage.id, pipelinePrincipalId, roles.storageQueueDataContributor)
   scope: dataStorage
   properties: {
-    principalId: appPrincipalId
+    principalId: pipelinePrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
   }
 }
 
-// The platform writes the published package and reads it at start-up with the deployment identity.
-resource deployPackage 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(dataStorage::blobService::deployment.id, deployPrincipalId, roles.storageBlobDataContributor)
-  scope: dataStorage::blobService::deployment
-  properties: {
-    principalId: deployPrincipalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
-  }
-}
-
-// The app reads the transactions hub and writes only to the alerts hub.
-resource appHubReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(namespace::transactions.id, appPrincipalId, roles.eventHubsDataReceiver)
-  scope: namespace::transactions
-  properties: {
-    principalId: appPrincipalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventHubsDataReceiver)
-  }
-}
-
-resource appHubSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(namespace::alerts.id, appPrincipalId, roles.eventHubsDataSender)
-  scope: namespace::alerts
-  properties: {
-    principalId: appPrincipalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventHubsDataSender)
-  }
-}
-
-// The app reads secrets (Key Vault references and bank keys); it never writes them.
-resource appSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(vault.id, appPrincipalId, roles.keyVaultSecretsUser)
+// Its secrets (Key Vault references and bank keys) and the pseudonym key; it never writes them.
+resource pipelineSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, pipelinePrincipalId, roles.keyVaultSecretsUser)
   scope: vault
   properties: {
-    principalId: appPrincipalId
+    principalId: pipelinePrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
   }
 }
 
-// Telemetry with Entra ID (Application Insights has local auth disabled).
-resource appTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(appInsights.id, appPrincipalId, roles.monitoringMetricsPublisher)
+resource pipelineSharedSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(sharedVault.id, pipelinePrincipalId, roles.keyVaultSecretsUser)
+  scope: sharedVault
+  properties: {
+    principalId: pipelinePrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+  }
+}
+
+resource pipelineTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, pipelinePrincipalId, roles.monitoringMetricsPublisher)
   scope: appInsights
   properties: {
-    principalId: appPrincipalId
+    principalId: pipelinePrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+  }
+}
+
+// ---- Deployment, Event Grid and the operator ------------------------------------------------------------
+
+// The platform reads each app's package with that app's deployment identity; each reaches its own container.
+resource scoringDeployPackage 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(scoringHost::blobService::deployment.id, scoringDeployPrincipalId, roles.storageBlobDataContributor)
+  scope: scoringHost::blobService::deployment
+  properties: {
+    principalId: scoringDeployPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+  }
+}
+
+resource pipelineDeployPackage 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(pipelineHost::blobService::deployment.id, pipelineDeployPrincipalId, roles.storageBlobDataContributor)
+  scope: pipelineHost::blobService::deployment
+  properties: {
+    principalId: pipelineDeployPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
   }
 }
 
@@ -243,10 +401,20 @@ resource eventGridDeadLetter 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-// The operator: manages the banks' keys (fraudops federated keys add) and uploads to raw/.
+// The operator: manages the banks' keys (fraudops federated keys add) and the generated secrets, uploads to raw/.
 resource operatorSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
   name: guid(vault.id, operatorPrincipalId, roles.keyVaultSecretsOfficer)
   scope: vault
+  properties: {
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
+  }
+}
+
+resource operatorSharedSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
+  name: guid(sharedVault.id, operatorPrincipalId, roles.keyVaultSecretsOfficer)
+  scope: sharedVault
   properties: {
     principalId: operatorPrincipalId
     principalType: operatorPrincipalType

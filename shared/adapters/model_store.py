@@ -35,7 +35,7 @@ from typing import Any
 from shared.adapters import documents
 from shared.adapters.storage import BlobStore
 from shared.domain import layout
-from shared.domain.audit import Act, PendingAct
+from shared.domain.audit import Act, Actor, PendingAct
 from shared.domain.documents.governance import AuditLine
 from shared.domain.documents.model import ChampionPointer, Deprecation, ModelDescription, ModelManifest
 from shared.domain.errors import (
@@ -198,7 +198,7 @@ class ModelStore:
         *,
         expected_etag: str | None,
         reason: str,
-        actor: str | None = None,
+        actor: str | Actor | None = None,
         act: str = "promotion",
     ) -> AuditLine | PendingAct:
         """Move the champion pointer, only if nobody moved it since ``expected_etag`` was read and ``version`` is
@@ -222,7 +222,7 @@ class ModelStore:
             manifest_sha256=manifest_sha256,
             promoted_at=audited.at,
             reason=reason,
-            actor=actor,
+            actor=str(actor),
             previous=previous.version if previous else None,
             act=act,
             act_id=audited.id,
@@ -298,7 +298,7 @@ class ModelStore:
                 f"({found.reason}); it cannot be {what}"
             )
 
-    def deprecate(self, version: str, *, reason: str, actor: str) -> Deprecation:
+    def deprecate(self, version: str, *, reason: str, actor: str | Actor) -> Deprecation:
         """Mark ``version`` deprecated (not the champion: roll back or promote another first); audited. The
         deprecation record (the existing one when it already was)."""
         from shared.adapters.audit import AuditLog
@@ -314,7 +314,7 @@ class ModelStore:
         existing = self.deprecation(version)
         if existing is not None:
             return existing
-        record = Deprecation(version=version, at=datetime.now(UTC).isoformat(), actor=actor, reason=reason)
+        record = Deprecation(version=version, at=datetime.now(UTC).isoformat(), actor=str(actor), reason=reason)
         # audited first: a deprecation never takes effect unaudited (a failed write is audited and retried)
         AuditLog(self.store).record(Act("deprecation", actor, reason, {"model": self.model_name, "version": version}))
         try:

@@ -5,6 +5,9 @@ A line is canonical JSON (sorted keys, no spaces) of::
     {"seq": n, "id": <uuid of the act>, "at": <UTC time>, "act": <one of ACTS>, "actor": <who>,
      "reason": <why>, "details": {...}, "prev": <hash of line n-1, or GENESIS>, "hash": <sha256 of the rest>}
 
+and, when the actor is a person signed in with Entra ID, ``"actor": "entra:<object id>"`` and ``"actor_name"``
+(their display name at the time, hashed with the rest; older lines and lines of services and keys have none).
+
 so rewriting any line changes its hash and breaks the next line's ``prev``; removing or reordering
 lines breaks ``prev`` or ``seq``. ``verify`` walks the lines and names the first broken link.
 
@@ -54,6 +57,7 @@ __all__ = [
     "FIELDS",
     "GENESIS",
     "Act",
+    "Actor",
     "AuditLine",
     "PendingAct",
     "canonical",
@@ -69,11 +73,24 @@ class UnknownActError(ValueError):
 
 
 @dataclass(frozen=True)
+class Actor:
+    """Who acted, when it is someone the service authenticated: an id that stays theirs (``entra:<object id>``
+    for a person, ``admin key <fingerprint>`` for a local admin key) and, for a person, the name they signed in
+    with. A service's own acts name it with a plain string (``service_actor``)."""
+
+    id: str
+    name: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.name})" if self.name else self.id
+
+
+@dataclass(frozen=True)
 class Act:
     """What is to be recorded, before it has a place in the chain."""
 
     act: str
-    actor: str
+    actor: str | Actor
     reason: str
     details: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -100,11 +117,13 @@ def seal(act: Act, *, seq: int, prev: str, key: bytes | None = None) -> AuditLin
         "id": act.id,
         "at": act.at,
         "act": act.act,
-        "actor": act.actor,
+        "actor": act.actor.id if isinstance(act.actor, Actor) else act.actor,
         "reason": act.reason,
         "details": act.details,
         "prev": prev,
     }
+    if isinstance(act.actor, Actor) and act.actor.name:
+        doc["actor_name"] = act.actor.name
     line_hash = digest(doc)
     line = AuditLine.model_validate({**doc, "hash": line_hash, "mac": signature(key, line_hash) if key else None})
     size = len(line.to_json())

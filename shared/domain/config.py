@@ -169,6 +169,30 @@ class GovernanceConfig(_Config):
     cost_fp: float
 
 
+class AdminAccessConfig(_Config):
+    """Who may call the admin routes (``shared.governance.admin_access``): people signed in with Entra ID holding
+    the route's app role; the shared admin keys only outside production."""
+
+    app_env: Literal["development", "production"]
+    admin_key: SecretStr | None
+    fl_admin_key: SecretStr | None
+    admin_entra_tenant_id: str | None
+    admin_entra_audience: str | None
+    admin_entra_role: str
+    fl_admin_entra_role: str
+    admin_entra_jwks_url: str | None
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        """The accepted ``aud`` values (``ADMIN_ENTRA_AUDIENCE``, comma-separated)."""
+        return tuple(a.strip() for a in (self.admin_entra_audience or "").split(",") if a.strip())
+
+    @property
+    def entra(self) -> bool:
+        """Whether Entra ID admin sign-in is configured."""
+        return bool(self.admin_entra_tenant_id and self.audiences)
+
+
 class TelemetryConfig(_Config):
     """Where spans and metrics go (``shared.adapters.telemetry``)."""
 
@@ -186,6 +210,7 @@ CONCERNS: dict[str, type[_Config]] = {
     "federated": FederatedConfig,
     "monitoring": MonitoringConfig,
     "governance": GovernanceConfig,
+    "admin_access": AdminAccessConfig,
     "telemetry": TelemetryConfig,
 }
 

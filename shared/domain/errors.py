@@ -73,3 +73,12 @@ class RegistryError(FraudOpsError):
 
 class CorruptDocumentError(FraudOpsError):
     """A stored document (a manifest, a pointer, a round's state...) that is not what its type says it is."""
+
+
+class NotSignedInError(FraudOpsError):
+    """An admin call without a credential the service accepts: no token, a token that does not hold, or an admin
+    key where keys are not accepted (401)."""
+
+
+class NotAllowedError(FraudOpsError):
+    """An admin call by a signed-in person who lacks the route's app role (403)."""

@@ -15,6 +15,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError,
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.domain.config import (
+    AdminAccessConfig,
     EtlConfig,
     FederatedConfig,
     GovernanceConfig,
@@ -229,6 +230,38 @@ class Settings(BaseSettings):
         validation_alias="ADMIN_KEY",
         description="Key of the governance admin routes (/api/admin/...); unset: those routes answer 401.",
     )
+    admin_entra_tenant_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        validation_alias="ADMIN_ENTRA_TENANT_ID",
+        description="Entra ID tenant (its id) whose people may call the admin routes with a bearer token; with "
+        "ADMIN_ENTRA_AUDIENCE. Production accepts nothing else (admin keys are for local runs).",
+    )
+    admin_entra_audience: str | None = Field(
+        default=None,
+        validation_alias="ADMIN_ENTRA_AUDIENCE",
+        description="The admin app registration's application ID URI and/or client id (comma-separated): a token's "
+        "'aud' must be one of them. The first is what the CLI asks a token for.",
+    )
+    admin_entra_role: str = Field(
+        default="Fraudops.Admin",
+        min_length=1,
+        validation_alias="ADMIN_ENTRA_ROLE",
+        description="The app role (in the token's 'roles') the governance admin routes (/api/admin/...) demand.",
+    )
+    fl_admin_entra_role: str = Field(
+        default="Fraudops.FederatedAdmin",
+        min_length=1,
+        validation_alias="FL_ADMIN_ENTRA_ROLE",
+        description="The app role the federated admin routes (aggregate, a round's banks) demand: its own duty, as "
+        "FL_ADMIN_KEY was its own key.",
+    )
+    admin_entra_jwks_url: str | None = Field(
+        default=None,
+        validation_alias="ADMIN_ENTRA_JWKS_URL",
+        description="Where the tenant's signing keys are read; unset: "
+        "https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys (tests point it at a local server).",
+    )
     fl_experiment: str = Field(default="fraud-lr", validation_alias="FL_EXPERIMENT")
     fl_min_clients: int = Field(default=3, ge=1, validation_alias="FL_MIN_CLIENTS")
     fl_round_deadline_seconds: float = Field(default=3600.0, gt=0, validation_alias="FL_ROUND_DEADLINE_SECONDS")
@@ -392,6 +425,10 @@ class Settings(BaseSettings):
         return self._view(GovernanceConfig)
 
     @property
+    def admin_access(self) -> AdminAccessConfig:
+        return self._view(AdminAccessConfig)
+
+    @property
     def telemetry(self) -> TelemetryConfig:
         return self._view(TelemetryConfig)
 
@@ -441,6 +478,16 @@ class Settings(BaseSettings):
         if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
             raise ValueError('CUSTOMER_PSEUDONYM_PREVIOUS_KEYS must be a JSON list of keys, e.g. ["v1:old key"]')
         return value
+
+    @model_validator(mode="after")
+    def _entra_admin_is_whole(self) -> Settings:
+        """Admin sign-in needs both the tenant and the audience: one alone would accept no token, silently."""
+        if bool(self.admin_entra_tenant_id) != bool(self.admin_entra_audience):
+            raise ValueError(
+                "ADMIN_ENTRA_TENANT_ID and ADMIN_ENTRA_AUDIENCE go together: set both for Entra ID admin sign-in, "
+                "or neither"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_production(self) -> Settings:

@@ -18,6 +18,7 @@ from fraudops_bank import secure_round
 from fraudops_bank.roster import b64, identity_from_secret, sign
 from shared.adapters.bank_keys import KeyStore
 from shared.adapters.storage import BlobStore
+from shared.domain.audit import Actor
 from shared.domain.config import FederatedConfig
 from shared.domain.contracts import get_contract
 from shared.domain.documents.federated import RoundState, RoundStatus
@@ -151,7 +152,7 @@ class FederatedService:
         metrics = parse_metrics(headers.get("x-fl-metrics", "{}"))
         return self.rounds.submit(n, bank, body, examples, metrics)
 
-    def force_close(self, n: int, *, actor: str, route: str) -> RoundState:
+    def force_close(self, n: int, *, actor: str | Actor, route: str) -> RoundState:
         """An admin's forced aggregation of round ``n`` (it also repairs a failed publication), audited."""
         from shared.adapters.audit import AuditLog
         from shared.domain.audit import Act

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from shared.adapters.audit import AuditLog
 from shared.adapters.storage import BlobStore
 from shared.domain import layout
-from shared.domain.audit import Act
+from shared.domain.audit import Act, Actor
 from shared.domain.contract import DatasetContract
 from shared.domain.contracts import get_contract
 from shared.domain.documents.governance import ErasureDone, ErasurePlan
@@ -120,7 +120,7 @@ class Keys:
 
 
 def access(
-    store: BlobStore, pseudonymise: Pseudonymiser, customer_id: str, *, actor: str, dataset: str
+    store: BlobStore, pseudonymise: Pseudonymiser, customer_id: str, *, actor: str | Actor, dataset: str
 ) -> AccessAnswer:
     """Every record about ``customer_id`` (as the bank knows it) in ``dataset``'s deployment; audited."""
     started = time.perf_counter()
@@ -357,7 +357,7 @@ def erase(
     pseudonymise: Pseudonymiser,
     customer_id: str | None,
     *,
-    actor: str,
+    actor: str | Actor,
     dataset: str,
     online: OnlineFeatures | None = None,
     pseudonym: str | None = None,
@@ -486,7 +486,7 @@ def erase(
 
 
 def _audit_erasure(
-    store: BlobStore, actor: str, done: ErasureDone | Any, *, version: str | None, seconds: float, resumed: bool
+    store: BlobStore, actor: str | Actor, done: ErasureDone | Any, *, version: str | None, seconds: float, resumed: bool
 ) -> None:
     """The erasure's audit line, under an id fixed by the run (a later try never writes it twice)."""
     import hashlib
@@ -539,7 +539,7 @@ def resume_erasures(
     return outcomes
 
 
-def _audit_once(store: BlobStore, actor: str, done: Any) -> None:
+def _audit_once(store: BlobStore, actor: str | Actor, done: Any) -> None:
     """The finished erasure's audit line, unless the chain holds it already (its act id is fixed by the run)."""
     import hashlib
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.adapters.audit import AuditLog
 from shared.adapters.model_store import ModelStore
-from shared.domain.audit import PendingAct
+from shared.domain.audit import Actor, PendingAct
 from shared.domain.documents.governance import AuditLine
 from shared.domain.documents.model import Deprecation
 from shared.domain.errors import ModelDeprecatedError, RegistryError
@@ -59,7 +59,7 @@ class Registry:
                     {
                         "act": entry.act,
                         "at": entry.at,
-                        "actor": entry.actor,
+                        "actor": entry.who,
                         "reason": entry.reason,
                         "version": details.get("version"),
                         "previous": details.get("previous"),
@@ -114,7 +114,7 @@ class Registry:
             "history": self.history(version),
         }
 
-    def promote(self, version: str, *, actor: str, reason: str) -> AuditLine | PendingAct:
+    def promote(self, version: str, *, actor: str | Actor, reason: str) -> AuditLine | PendingAct:
         """Make ``version`` the champion (any published, non-deprecated version whose files match its manifest)."""
         self.models.file(version, "model.onnx")  # its bytes still match the manifest's digest
         pointer = self.models.pointer()
@@ -124,7 +124,7 @@ class Registry:
             version, expected_etag=pointer.etag if pointer else None, reason=reason, actor=actor, act="promotion"
         )
 
-    def rollback(self, *, to: str | None, actor: str, reason: str) -> AuditLine | PendingAct:
+    def rollback(self, *, to: str | None, actor: str | Actor, reason: str) -> AuditLine | PendingAct:
         """Move the champion back to ``to`` (default: the champion before the current one), an earlier version."""
         pointer = self.models.pointer()
         if pointer is None:
@@ -150,5 +150,5 @@ class Registry:
                 return str(move["previous"])
         raise RegistryError(f"the audit chain records no champion before {current}; name the version to roll back to")
 
-    def deprecate(self, version: str, *, actor: str, reason: str) -> Deprecation:
+    def deprecate(self, version: str, *, actor: str | Actor, reason: str) -> Deprecation:
         return self.models.deprecate(version, reason=reason, actor=actor)

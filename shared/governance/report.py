@@ -102,7 +102,7 @@ def _act(entry: AuditLine) -> dict[str, Any]:
     return {
         "at": entry.at,
         "act": entry.act,
-        "actor": entry.actor,
+        "actor": entry.who,
         "reason": entry.reason,
         **{k: details[k] for k in ("model", "version", "previous") if k in details},
     }

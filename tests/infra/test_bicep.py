@@ -114,7 +114,8 @@ def test_storage_containers_are_the_ones_the_app_uses(bicep):
     assert tuple(bicep["main.bicep"]["variables"]["dataContainers"]) == CONTAINERS
     modules = bicep["main.bicep"]["modules"]
     assert "dataContainers" in str(modules["storage"]["params"]["containerNames"])
-    assert modules["hostStorage"]["params"]["containerNames"] == []  # the host's account holds no data
+    # each app's host account holds its code package only, never data
+    assert str(modules["hostStorage"]["params"]["containerNames"]) == str(["deploymentContainerName"])
 
 
 def test_event_grid_subscription_feeds_the_registered_blob_trigger(bicep):

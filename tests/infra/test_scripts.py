@@ -30,26 +30,39 @@ case "$*" in
   "account show --query user.type -o tsv") echo user ;;
   "ad signed-in-user show --query id -o tsv") echo 11111111-2222-3333-4444-555555555555 ;;
   "group exists -n "*) echo "${AZ_GROUP_EXISTS:-true}" ;;
-  "deployment group show "*functionAppName*) echo func-fraudops-dev-abc ;;
-  "deployment group show "*functionAppHostName*) echo func-fraudops-dev-abc.azurewebsites.net ;;
+  "deployment group show "*scoringAppName*) echo func-scoring-fraudops-dev-abc ;;
+  "deployment group show "*scoringAppHostName*) echo func-scoring-fraudops-dev-abc.azurewebsites.net ;;
+  "deployment group show "*pipelineAppName*) echo func-pipeline-fraudops-dev-abc ;;
+  "deployment group show "*pipelineAppHostName*) echo func-pipeline-fraudops-dev-abc.azurewebsites.net ;;
+  "deployment group show "*sharedKeyVaultName*) echo kvsfraudopsdevabc ;;
+  "deployment group show "*mlflowHost*) echo "${AZ_MLFLOW_HOST:-}" ;;
+  "deployment group show "*pipelineIdentityName*) echo id-fraudops-dev-abc-pipeline ;;
+  "deployment group show "*pipelineIdentityPrincipalId*) echo 99999999-8888-7777-6666-555555555555 ;;
+  "deployment group show "*vnetEnabled*) echo "${AZ_VNET:-false}" ;;
+  "account get-access-token "*) echo entra-token ;;
+  "account show --query user.name -o tsv") echo operator@bank.example ;;
+  "ad signed-in-user show --query userPrincipalName -o tsv") echo operator@bank.example ;;
   "deployment group show "*keyVaultName*) echo kvfraudopsdevabc ;;
   "keyvault secret show "*) echo "(SecretNotFound) A secret with (name/id) fl-admin-key was not found" >&2; exit 1 ;;
   "functionapp keys list "*functionKeys.default*) echo function-key ;;
   "functionapp keys list "*blobs_extension*) echo blobs-key ;;
   "functionapp deployment source config-zip "*)
-    while (($#)); do [[ $1 == --src ]] && cp "$2" "$AZ_ZIP_COPY"; shift; done ;;
+    name="" src=""
+    while (($#)); do case $1 in -n) name=$2 ;; --src) src=$2 ;; esac; shift; done
+    mkdir -p "$AZ_ZIP_COPY" && cp "$src" "$AZ_ZIP_COPY/$name.zip" ;;
   "resource list "*) printf 'Microsoft.Storage/storageAccounts\tstfraudopsdevabc\n' ;;
 esac
 """
 
 FAKE_CURL = r"""#!/usr/bin/env bash
 printf 'curl %s\n' "$*" >> "$AZ_LOG"
-out=/dev/stdout write=""
+args="$*" out=/dev/stdout write=""
 while (($#)); do
   case $1 in -o) out=$2; shift ;; -w) write=$2; shift ;; esac
   shift
 done
 printf '{"status": "unavailable", "model_loaded": false, "reason": "no model published yet"}' > "$out"
+[[ $args == *openapi.json* && -n $write ]] && { printf '200'; exit 0; }
 [[ -n $write ]] && printf '503'
 exit 0
 """
@@ -69,7 +82,11 @@ def fake_cli(tmp_path) -> dict[str, str]:
     _executable(bin_dir / "curl", FAKE_CURL)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "OPERATOR_"))}
     env.update(
-        PATH=f"{bin_dir}:/usr/bin:/bin", AZ_LOG=str(tmp_path / "az.log"), AZ_ZIP_COPY=str(tmp_path / "published.zip")
+        PATH=f"{bin_dir}:/usr/bin:/bin",
+        AZ_LOG=str(tmp_path / "az.log"),
+        AZ_ZIP_COPY=str(tmp_path / "published"),
+        # the packages' source and manifests are what these tests read; tests/deployables/ builds complete ones
+        FRAUDOPS_PACKAGE_SKIP_INSTALL="1",
     )
     return env
 
@@ -135,7 +152,14 @@ def test_what_if_changes_nothing(fake_cli):
     assert not [c for c in calls if c.startswith(mutating)], calls
 
 
-def test_deploy_runs_infra_then_code_then_event_grid_then_smoke_test(fake_cli):
+def _package(zip_path: Path) -> tuple[set[str], dict]:
+    import json
+
+    with zipfile.ZipFile(zip_path) as archive:
+        return set(archive.namelist()), json.loads(archive.read("fraudops-package.json"))
+
+
+def test_deploy_runs_infra_then_both_packages_then_event_grid_then_smoke_tests(fake_cli):
     result = _run("deploy.sh", "dev", env={**fake_cli, "AZ_GROUP_EXISTS": "false"})
     assert result.returncode == 0, result.stderr
     calls = _calls(fake_cli)
@@ -147,30 +171,71 @@ def test_deploy_runs_infra_then_code_then_event_grid_then_smoke_test(fake_cli):
     assert len(creates) == 2
     assert "deployEventSubscription=false" in calls[creates[0]]
     assert "deployEventSubscription=true" in calls[creates[1]]
+    zips = [c for c in calls if c.startswith("functionapp deployment source config-zip")]
+    assert [c.split(" -n ")[1].split()[0] for c in zips] == [
+        "func-scoring-fraudops-dev-abc",
+        "func-pipeline-fraudops-dev-abc",
+    ]
+    assert all("--build-remote false" in c for c in zips)  # the packages hold their locked dependencies
     assert (
         first("group create -n rg-fraudops-dev")
         < creates[0]
         < first("keyvault secret set")
         < first("functionapp deployment source config-zip")
-        < first("functionapp keys list -g rg-fraudops-dev -n func-fraudops-dev-abc --query systemKeys")
+        < first("functionapp keys list -g rg-fraudops-dev -n func-pipeline-fraudops-dev-abc --query systemKeys")
         < creates[1]
         < max(i for i, c in enumerate(calls) if c.startswith("curl"))
     )
-    assert "--build-remote true" in calls[first("functionapp deployment source config-zip")]
-    assert "x-functions-key: function-key" in calls[-1] and "/api/health" in calls[-1]
-    assert "no model is published yet" in result.stderr
-    names = set(zipfile.ZipFile(fake_cli["AZ_ZIP_COPY"]).namelist())
-    assert {
-        "function_app.py",
-        "host.json",
-        "requirements.txt",
-        "shared/domain/settings.py",
-        "functions/stream.py",
-        "api/app.py",
-        "fraudops_bank/wire.py",  # the protocol the server shares with the banks' client
-    } <= names
-    assert not [n for n in names if n.startswith("cli/")]  # the command line is not part of the function app
-    assert not [n for n in names if n.startswith(("tests/", "infra/", ".venv"))]
+    secrets = [c for c in calls if c.startswith("keyvault secret set")]
+    assert [c for c in secrets if "customer-pseudonym-key" in c] and all(
+        "--vault-name kvsfraudopsdevabc" in c for c in secrets if "customer-pseudonym-key" in c
+    )  # the one secret the scoring app reads lives in the shared vault; the rest in the pipeline's
+    assert all("--vault-name kvfraudopsdevabc" in c for c in secrets if "customer-pseudonym-key" not in c)
+    assert "x-functions-key: function-key" in calls[-1] and "func-scoring" in calls[-1] and "/api/health" in calls[-1]
+    assert "no model is published yet" in result.stderr and "the pipeline app is up" in result.stderr
+
+    scoring, scoring_manifest = _package(Path(fake_cli["AZ_ZIP_COPY"]) / "func-scoring-fraudops-dev-abc.zip")
+    pipeline, pipeline_manifest = _package(Path(fake_cli["AZ_ZIP_COPY"]) / "func-pipeline-fraudops-dev-abc.zip")
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert scoring_manifest["commit"] == pipeline_manifest["commit"] == head  # the last commit, not the work tree
+    assert (scoring_manifest["app"], pipeline_manifest["app"]) == ("scoring", "pipeline")
+    common = {"function_app.py", "host.json", "requirements.lock", "shared/domain/settings.py", "api/app.py"}
+    assert (
+        common | {"functions/stream.py"} <= scoring
+        and common | {"training/retrain.py", "fraudops_bank/wire.py"} <= pipeline
+    )
+    assert not [n for n in scoring if n.startswith("training/")]
+    for names in (scoring, pipeline):
+        assert not [n for n in names if n.startswith(("cli/", "tests/", "infra/", ".venv", "deploy/"))]
+
+
+FAKE_PSQL = r"""#!/usr/bin/env bash
+{ printf 'psql %s host=%s db=%s user=%s password=%s\n' "$*" "$PGHOST" "$PGDATABASE" "$PGUSER" "$PGPASSWORD"; cat; } >> "$AZ_LOG"
+case $* in *"-tA"*|*"--tuples-only"*) echo f ;; esac
+"""
+
+
+def test_deploy_gives_the_pipeline_its_postgres_role_as_the_operator_never_as_the_app(fake_cli):
+    _executable(Path(fake_cli["PATH"].split(":")[0]) / "psql", FAKE_PSQL)
+    result = _run(
+        "deploy.sh", "dev", env={**fake_cli, "AZ_MLFLOW_HOST": "psql-fraudops-dev-abc.postgres.database.azure.com"}
+    )
+    assert result.returncode == 0, result.stderr
+    log = Path(fake_cli["AZ_LOG"]).read_text()
+    assert "host=psql-fraudops-dev-abc.postgres.database.azure.com" in log
+    assert "user=operator@bank.example password=entra-token" in log  # the administrator's own Entra token
+    assert "pgaadauth_create_principal_with_oid" in log and "app_oid=99999999-8888-7777-6666-555555555555" in log
+    creates = [c for c in _calls(fake_cli) if c.startswith("deployment group create")]
+    assert "operatorPrincipalName=operator@bank.example" in creates[0]  # the server's administrator
+
+
+def test_deploy_with_private_networking_says_where_to_run_the_role_script(fake_cli):
+    _executable(Path(fake_cli["PATH"].split(":")[0]) / "psql", FAKE_PSQL)
+    env = {**fake_cli, "AZ_MLFLOW_HOST": "psql-x.postgres.database.azure.com", "AZ_VNET": "true"}
+    result = _run("deploy.sh", "dev", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "from a machine inside the VNet" in result.stderr and "grant_mlflow_role psql-x" in result.stderr
+    assert "psql " not in Path(fake_cli["AZ_LOG"]).read_text()
 
 
 def test_destroy_refuses_without_a_terminal_or_yes(fake_cli):
@@ -196,9 +261,12 @@ def test_azd_postdeploy_adds_the_event_subscription_with_a_second_provision(fake
     env = {
         **fake_cli,
         "AZURE_RESOURCE_GROUP": "rg-fraudops-dev",
-        "FUNCTIONAPPNAME": "func-fraudops-dev-abc",
-        "FUNCTIONAPPHOSTNAME": "func-fraudops-dev-abc.azurewebsites.net",
+        "SCORINGAPPNAME": "func-scoring-fraudops-dev-abc",
+        "SCORINGAPPHOSTNAME": "func-scoring-fraudops-dev-abc.azurewebsites.net",
+        "PIPELINEAPPNAME": "func-pipeline-fraudops-dev-abc",
+        "PIPELINEAPPHOSTNAME": "func-pipeline-fraudops-dev-abc.azurewebsites.net",
         "KEYVAULTNAME": "kvfraudopsdevabc",
+        "SHAREDKEYVAULTNAME": "kvsfraudopsdevabc",
     }
     result = _run("azd-postdeploy.sh", env=env)
     assert result.returncode == 0, result.stderr
@@ -207,13 +275,13 @@ def test_azd_postdeploy_adds_the_event_subscription_with_a_second_provision(fake
         next(i for i, c in enumerate(calls) if c.startswith(prefix))
         for prefix in (
             "keyvault secret set",
-            "functionapp keys list -g rg-fraudops-dev -n func-fraudops-dev-abc --query systemKeys",
+            "functionapp keys list -g rg-fraudops-dev -n func-pipeline-fraudops-dev-abc --query systemKeys",
             "azd env set DEPLOY_EVENT_SUBSCRIPTION true",
             "azd provision --no-prompt",
         )
     ]
     assert order == sorted(order)
-    assert calls[-1].startswith("curl") and "/api/health" in calls[-1]
+    assert calls[-1].startswith("curl") and "func-scoring" in calls[-1] and "/api/health" in calls[-1]
 
     again = _run("azd-postdeploy.sh", env={**env, "DEPLOY_EVENT_SUBSCRIPTION": "true"})
     assert again.returncode == 0 and _calls(fake_cli).count("azd provision --no-prompt") == 1  # not twice
@@ -226,6 +294,22 @@ def test_azure_yaml_points_azd_at_the_bicep_and_the_hook():
     infra = ROOT / config["infra"]["path"]
     assert config["infra"]["provider"] == "bicep" and (infra / f"{config['infra']['module']}.bicep").exists()
     assert (infra / "main.parameters.json").exists()
-    assert config["services"]["api"] == {"project": ".", "language": "python", "host": "function"}
     hook = config["hooks"]["postdeploy"]["run"].split()[-1]
     assert (ROOT / hook).exists()
+
+
+@pytest.mark.parametrize("app", ["scoring", "pipeline"])
+def test_azd_builds_each_package_as_deploy_sh_does_and_deploys_it_as_built(app):
+    """azd runs the same builder on the same commit (prepackage), then deploys the folder it wrote, unbuilt."""
+    import yaml
+
+    service = yaml.safe_load((ROOT / "azure.yaml").read_text())["services"][app]
+    project = ROOT / service["project"]
+    assert project == ROOT / "deploy" / app and (project / "function_app.py").exists()
+    assert service["host"] == "function" and service["remoteBuild"] is False
+    hook = service["hooks"]["prepackage"]["run"].split()
+    assert hook[:3] == ["python3", "../../scripts/build_package.py", app]
+    out = hook[hook.index("--out") + 1]
+    assert (project / out).resolve() == (project / service["dist"]).resolve() == ROOT / "dist" / app
+    assert hook[hook.index("--ref") + 1] == "HEAD"  # the last commit, as deploy.sh (lib.sh build_package)
+    assert "--ref HEAD" in (INFRA / "lib.sh").read_text()

@@ -42,9 +42,15 @@ def _binding_settings() -> tuple[set[str], set[str]]:
     return connections, percent
 
 
+def _app_settings(bicep, role: str) -> set[str]:
+    variables = bicep["modules/functionapp.bicep"]["variables"]
+    return set(variables["commonSettings"]) | set(variables[f"{role}Settings"])
+
+
 @pytest.fixture(scope="module")
 def bicep_settings(bicep) -> set[str]:
-    return set(bicep["modules/functionapp.bicep"]["variables"]["appSettings"])
+    """Every setting the Bicep sets, in either app."""
+    return _app_settings(bicep, "scoring") | _app_settings(bicep, "pipeline")
 
 
 def _is_set(name: str, settings: set[str]) -> bool:
@@ -58,6 +64,31 @@ def test_every_binding_connection_and_percent_setting_is_set_by_the_bicep(bicep_
     for name in sorted(connections | percent):
         assert _is_set(name, bicep_settings), f"binding setting {name} is not set by functionapp.bicep"
         assert name in EXAMPLE, f"binding setting {name} is missing from local.settings.json.example"
+
+
+@pytest.mark.parametrize("role", ["scoring", "pipeline"])
+def test_each_apps_bindings_find_their_settings_in_that_app(bicep, role):
+    """The host refuses a function whose connection or %SETTING% its own app lacks: each app, its own functions."""
+    from functions import apps
+
+    for function in getattr(apps, role)().get_functions():
+        for binding in json.loads(function.get_function_json())["bindings"]:
+            names = re.findall(r"%([^%]+)%", json.dumps(binding)) + [binding.get("connection")] * (
+                "connection" in binding
+            )
+            for name in names:
+                assert _is_set(name, _app_settings(bicep, role)), (
+                    f"the {role} app's {function.get_function_name()} needs {name}"
+                )
+
+
+def test_the_scoring_app_gets_no_secret_but_the_pseudonym_key(bicep):
+    variables = bicep["modules/functionapp.bicep"]["variables"]
+    scoring = {**variables["commonSettings"], **variables["scoringSettings"]}
+    secrets = {name for name, value in scoring.items() if "Microsoft.KeyVault" in str(value)}
+    assert secrets == {"CUSTOMER_PSEUDONYM_KEY"}
+    assert "sharedKeyVaultUri" in str(scoring["CUSTOMER_PSEUDONYM_KEY"])
+    assert not {"ADMIN_KEY", "FL_ADMIN_KEY", "AUDIT_CHAIN_KEY", "FL_SERVER_SIGNING_KEY", "KEY_VAULT_URL"} & set(scoring)
 
 
 def test_every_setting_the_app_reads_is_set_by_the_bicep_or_explained(bicep_settings):

@@ -2,9 +2,10 @@
 the monthly audit report (``reports``).
 
 The audit line is hashed: its stored form is canonical JSON (sorted keys, no spaces, ASCII) of exactly
-``AUDIT_FIELDS`` (and ``mac``, its signature, once the chain is keyed), and the hash is sha256 of that form
-without ``hash`` and ``mac``. It therefore carries no ``schema_version`` on the wire (a new key would be a
-new chain format): its version is its field set.
+``AUDIT_FIELDS`` (and ``mac``, its signature, once the chain is keyed; ``actor_name``, a person's name, when
+the actor is a signed-in person), and the hash is sha256 of that form without ``hash`` and ``mac``. It
+therefore carries no ``schema_version`` on the wire (a new key is a new chain format): its version is its field
+set, and a reader takes each of the sets in ``FIELD_SETS``, so lines written before ``actor_name`` still verify.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from shared.domain.documents import StoredDocument
 
 AUDIT_FIELDS: Final = ("seq", "id", "at", "act", "actor", "reason", "details", "prev", "hash")
 SIGNED_FIELDS: Final = (*AUDIT_FIELDS, "mac")  # a line signed with the chain's key
+NAME: Final = "actor_name"  # a person's name beside their id (issue 41); lines of services and keys have none
+FIELD_SETS: Final = tuple(
+    frozenset(fields) for base in (AUDIT_FIELDS, SIGNED_FIELDS) for fields in (base, (*base, NAME))
+)  # what a stored line may hold: hashed or signed, with or without a name
 
 
 def canonical(doc: dict[str, Any]) -> bytes:
@@ -51,10 +56,18 @@ class AuditLine(StoredDocument):
     prev: str
     hash: str
     mac: str | None = None
+    actor_name: str | None = None  # the person's name when ``actor`` is a person (``entra:<object id>``); hashed
+
+    @property
+    def who(self) -> str:
+        """The actor as a person reads it: ``entra:<object id> (name)``, or the actor alone."""
+        return f"{self.actor} ({self.actor_name})" if self.actor_name else self.actor
 
     def fields(self) -> dict[str, Any]:
-        """The line's stored fields (``AUDIT_FIELDS``, and ``mac`` when signed), as hashed."""
-        names = SIGNED_FIELDS if self.mac is not None else AUDIT_FIELDS
+        """The line's stored fields (``AUDIT_FIELDS``, ``actor_name`` when named, ``mac`` when signed), as hashed."""
+        names = (*AUDIT_FIELDS, NAME) if self.actor_name is not None else AUDIT_FIELDS
+        if self.mac is not None:
+            names = (*names, "mac")
         return {name: getattr(self, name) for name in names}
 
     def to_json(self) -> bytes:
@@ -67,8 +80,8 @@ class AuditLine(StoredDocument):
     @classmethod
     def from_fields(cls, doc: object) -> AuditLine:
         """A stored line's parsed JSON; ``ValueError`` unless it has exactly the fields of an entry (signed or
-        not), well typed."""
-        if not isinstance(doc, dict) or set(doc) not in (set(AUDIT_FIELDS), set(SIGNED_FIELDS)):
+        not, named or not), well typed."""
+        if not isinstance(doc, dict) or frozenset(doc) not in FIELD_SETS:
             raise ValueError("fields")
         return cls.model_validate(doc, strict=True)
 
