@@ -16,7 +16,12 @@ PIN = re.compile(r"^([A-Za-z0-9_.\[\]-]+)==([^\s;#]+)", re.M)
 
 
 def _pins(path: Path) -> dict[str, str]:
-    return {re.sub(r"\[.*\]", "", n).lower().replace("_", "-"): v for n, v in PIN.findall(path.read_text())}
+    """The pins of a requirements file and of the files it includes (``-r other.txt``, relative to it)."""
+    text = path.read_text()
+    pins = {re.sub(r"\[.*\]", "", n).lower().replace("_", "-"): v for n, v in PIN.findall(text)}
+    for included in re.findall(r"^-r\s+(\S+)", text, re.M):
+        pins |= _pins(path.parent / included)
+    return pins
 
 
 def test_every_direct_pin_is_the_locked_version():
