@@ -43,7 +43,7 @@ def _access(env: str = "development", *, entra: bool = True) -> AdminAccess:
 
 def test_a_person_with_the_role_is_the_actor_and_one_without_is_refused():
     assert _access().actor(GOVERNANCE, authorization="Bearer x", key=None) == Actor("entra:6a7b8c9d", "Jeanne Dupont")
-    with pytest.raises(NotAllowedError, match="lacks the app role Fraudops.FederatedAdmin"):
+    with pytest.raises(NotAllowedError, match=r"lacks the app role Fraudops\.FederatedAdmin"):
         _access().actor(FEDERATED, authorization="Bearer x", key=None)
     with pytest.raises(NotSignedInError, match="does not hold"):
         _access().actor(GOVERNANCE, authorization="Bearer bad", key=None)
