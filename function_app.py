@@ -7,6 +7,9 @@ Everything imported here must import without raising and without I/O: in Azure a
 registers zero functions. Heavy libraries load inside the handlers.
 """
 
-from functions.apps import everything
+from functions.startup import collector_paused
 
-app = everything()
+with collector_paused():  # the import's objects all live as long as the app
+    from functions.apps import everything
+
+    app = everything()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import cache
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,10 +26,6 @@ from shared.domain.errors import (
     RegistryError,
     RetryLaterError,
 )
-from shared.federated.auth import AuthError
-from shared.federated.banks import BankIdError
-from shared.federated.params import BadParametersError
-from shared.federated.rounds import RoundNotFoundError, RoundStateError
 from shared.scoring.explain import CannotExplainError
 
 log = logging.getLogger(__name__)
@@ -47,12 +44,8 @@ class DatasetNotFoundError(FraudOpsError):
 
 
 STATUS: dict[type[FraudOpsError], int] = {
-    AuthError: 401,
     NotSignedInError: 401,
     NotAllowedError: 403,
-    RoundNotFoundError: 404,
-    RoundStateError: 409,
-    BadParametersError: 422,
     VersionNotFoundError: 404,
     DatasetNotFoundError: 404,
     CannotExplainError: 409,
@@ -63,7 +56,6 @@ STATUS: dict[type[FraudOpsError], int] = {
     RetryLaterError: 503,
     ConfigurationError: 503,
     NoCustomerColumnError: 400,
-    BankIdError: 422,
     ConcurrentUpdateError: 409,
     InvalidModelVersionError: 422,
     ModelDeprecatedError: 410,
@@ -71,9 +63,24 @@ STATUS: dict[type[FraudOpsError], int] = {
 }
 
 
+@cache
+def _federated() -> dict[type[FraudOpsError], int]:
+    """The federated protocol's errors: imported only once one is raised, so the scoring app, which serves no
+    federated route, never loads the protocol (nor the bank package it shares)."""
+    from shared.federated.auth import AuthError
+    from shared.federated.banks import BankIdError
+    from shared.federated.params import BadParametersError
+    from shared.federated.rounds import RoundNotFoundError, RoundStateError
+
+    return {AuthError: 401, RoundNotFoundError: 404, RoundStateError: 409, BadParametersError: 422, BankIdError: 422}
+
+
 def status_of(exc: FraudOpsError) -> int:
-    """The HTTP status of a domain error (``STATUS``; 500 for one it does not name)."""
-    return next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
+    """The HTTP status of a domain error (``STATUS``, and the federated ones; 500 for one it does not name)."""
+    table: dict[type[FraudOpsError], int] = (
+        {**_federated(), **STATUS} if type(exc).__module__.startswith("shared.federated") else STATUS
+    )
+    return next((code for kind, code in table.items() if isinstance(exc, kind)), 500)
 
 
 def documented(description: str) -> dict[str, Any]:

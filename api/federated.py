@@ -13,7 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import FederatedAdmin, ServicesDep
+from api.admin_deps import FederatedAdmin
+from api.deps import ServicesDep
 from api.schemas import ErrorResponse, ValidationErrorResponse
 from shared.bootstrap import Services, bootstrap
 from shared.domain.config import FederatedConfig

@@ -22,7 +22,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from api.deps import GovernanceAdmin, ServicesDep, services_of
+from api.admin_deps import GovernanceAdmin
+from api.deps import ServicesDep, services_of
 from api.schemas import ErrorResponse, ValidationErrorResponse
 from shared.adapters.audit import AuditLog
 from shared.adapters.model_store import VERSION_MAX, VERSION_PATTERN

@@ -9,13 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from shared.adapters.model_store import VERSION_MAX, VERSION_PATTERN
 from shared.domain.contract import DatasetContract
-from shared.domain.transaction_schema import transaction_model
 
 
 @lru_cache(maxsize=8)
 def score_request_model(contract: DatasetContract) -> type[BaseModel]:
     """The JSON body of ``POST /api/score`` for ``contract``'s dataset (the route decodes it with a vectorised
-    reader; this is its schema, in the OpenAPI document)."""
+    reader; this is its schema, in the OpenAPI document, built when the document is first asked for)."""
+    from shared.domain.transaction_schema import transaction_model
+
     return create_model(
         "ScoreRequest",
         __config__=ConfigDict(extra="forbid"),

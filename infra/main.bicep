@@ -150,6 +150,9 @@ param postgresAdminPrincipalType string = 'User'
 @description('Display name of the operator (operatorPrincipalId): the PostgreSQL administrator when postgresAdminPrincipalId is empty.')
 param operatorPrincipalName string = ''
 
+@description('Client id of the Entra ID app registration whose app roles (Fraudops.Admin, Fraudops.FederatedAdmin) admit people to the pipeline\'s admin routes (README: "Who may call the admin routes"); empty: those routes answer 503 until it is set.')
+param adminAppId string = ''
+
 @description('Any other app setting (name: value), applied last; see local.settings.json.example for the names.')
 param appSettingsOverrides object = {}
 
@@ -494,6 +497,7 @@ module functionApp 'modules/functionapp.bicep' = [
       federatedNoiseMultiplier: federatedNoiseMultiplier
       federatedAggregator: federatedAggregator
       federatedMinClients: federatedMinClients
+      adminAppId: adminAppId
       appSettingsOverrides: appSettingsOverrides
     }
   }

@@ -2,6 +2,9 @@
 retrain and monitor timers, the federated coordinator and the governance routes. What it registers is decided in
 ``functions/apps.py``."""
 
-from functions.apps import pipeline
+from functions.startup import collector_paused
 
-app = pipeline()
+with collector_paused():  # the import's objects all live as long as the app
+    from functions.apps import pipeline
+
+    app = pipeline()

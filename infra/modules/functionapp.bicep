@@ -128,6 +128,9 @@ param federatedAggregator string
 @minValue(1)
 param federatedMinClients int
 
+@description('Client id of the Entra ID app registration admin tokens are issued for (README: "Who may call the admin routes"); empty: the pipeline\'s admin routes answer 503 until it is set.')
+param adminAppId string = ''
+
 @description('The subnet this app joins (network.bicep: delegated to Microsoft.App/environments); empty: no VNet.')
 param virtualNetworkSubnetId string = ''
 
@@ -287,7 +290,11 @@ var pipelineSettings = {
   // Federated learning: bank keys come from Key Vault (fl-bank-<id>) through the SDK.
   KEY_VAULT_URL: keyVaultUri
   FL_ADMIN_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/fl-admin-key)'
-  // Governance admin routes (/api/admin/...): the registry, the audit check.
+  // Admin routes: people signed in with Entra ID holding the app role (Fraudops.Admin, Fraudops.FederatedAdmin);
+  // v1 tokens carry the application ID URI as their audience, v2 tokens the client id: both are accepted.
+  ADMIN_ENTRA_TENANT_ID: tenant().tenantId
+  ADMIN_ENTRA_AUDIENCE: empty(adminAppId) ? '' : 'api://${adminAppId},${adminAppId}'
+  // Governance admin routes (/api/admin/...): the shared key is refused in production (local runs only).
   ADMIN_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/admin-key)'
   // The HMAC key that signs each audit line: whoever may append without it cannot write a line that verifies.
   AUDIT_CHAIN_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/audit-chain-key)'

@@ -30,13 +30,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters import documents
 from shared.adapters.storage import BlobStore
 from shared.domain import layout
-from shared.domain.audit import Act, Actor, PendingAct
-from shared.domain.documents.governance import AuditLine
 from shared.domain.documents.model import ChampionPointer, Deprecation, ModelDescription, ModelManifest
 from shared.domain.errors import (
     BlobExistsError,
@@ -49,6 +47,10 @@ from shared.domain.errors import (
     ModelNotAvailableError,
     RegistryError,
 )
+
+if TYPE_CHECKING:  # the audit chain loads where the champion moves (the pipeline), not with the scorer
+    from shared.domain.audit import Actor, PendingAct
+    from shared.domain.documents.governance import AuditLine
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +207,7 @@ class ModelStore:
         not deprecated; the act is audited (``act``: promotion or rollback). The audit line, or, when the chain
         cannot be written, the act pending (the move took effect: it is never reported as failed)."""
         from shared.adapters.audit import AuditLog, service_actor
+        from shared.domain.audit import Act, PendingAct
 
         self._refuse_deprecated(version, "promoted")
         manifest_sha256 = hashlib.sha256(self._manifest_bytes(version)).hexdigest()
@@ -252,6 +255,7 @@ class ModelStore:
         """Write the audit line of the champion's move if it never landed (the chain was unwritable then); the line
         written, or None when the chain already holds it (or the pointer predates act ids)."""
         from shared.adapters.audit import AuditLog
+        from shared.domain.audit import Act
 
         pointer = self.pointer()
         if pointer is None:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # built on first use, not at import
 
 
 class StorageConfig(_Config):

@@ -68,7 +68,9 @@ class ContractFileError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: each model's validator is built when a contract file is first read, not at import (the
+    # scoring app's cold start; scripts/bench_cold_start.py)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ColumnSpec(_Strict):

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shared.domain.contract import DatasetContract
-from shared.domain.contract_file import read_contract
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +36,8 @@ class UnknownDataset(KeyError):
 
 
 def _read_folder(folder: Path) -> dict[str, DatasetContract]:
+    from shared.domain.contract_file import read_contract  # the contract file's models load when a file is read
+
     found: dict[str, DatasetContract] = {}
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml"), *folder.glob("*.json")]):
         contract = read_contract(path)  # a bad shipped contract is a build error: tests read every file

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
         frozen=True,
         env_ignore_empty=True,  # "" in local.settings.json means "unset"
         hide_input_in_errors=True,  # an error names the setting, never echoes the values (secrets among them)
+        defer_build=True,  # its validator is built when the settings are first read, not at import (cold start)
     )
 
     app_env: Literal["development", "production"] = Field(

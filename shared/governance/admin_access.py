@@ -50,7 +50,7 @@ class Door:
 
 
 GOVERNANCE = Door("governance", "X-Admin-Key", "ADMIN_KEY", "ADMIN_ENTRA_ROLE")
-FEDERATED = Door("federated", "X-FL-Admin-Key", "FL_ADMIN_KEY", "FL_ADMIN_ENTRA_ROLE")
+FEDERATED = Door("federated", "X-FL-Admin-Key", "FL_ADMIN_KEY", "FL_ADMIN_ENTRA_ROLE")  # layout: not a blob
 
 
 class AdminAccess:

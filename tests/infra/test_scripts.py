@@ -210,7 +210,8 @@ def test_deploy_runs_infra_then_both_packages_then_event_grid_then_smoke_tests(f
 
 
 FAKE_PSQL = r"""#!/usr/bin/env bash
-{ printf 'psql %s host=%s db=%s user=%s password=%s\n' "$*" "$PGHOST" "$PGDATABASE" "$PGUSER" "$PGPASSWORD"; cat; } >> "$AZ_LOG"
+{ printf 'psql %s host=%s db=%s user=%s password=%s\n' "$*" "$PGHOST" "$PGDATABASE" "$PGUSER" "$PGPASSWORD"
+  cat; } >> "$AZ_LOG"
 case $* in *"-tA"*|*"--tuples-only"*) echo f ;; esac
 """
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 class StoredDocument(BaseModel):
     """The base of every stored document: a schema version, unknown keys kept, immutable once read."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, defer_build=True)
 
     SCHEMA_VERSION: ClassVar[int] = 1
     schema_version: int = 1
