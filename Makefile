@@ -106,6 +106,27 @@ lock-audit: ## recompile requirements-audit.lock (every transitive pin, with has
 clean-audit:
 	rm -rf $(AUDIT_VENV) dist/sbom
 
+# The documentation site (issue 42): MkDocs and Material in a venv of their own (.venv-docs), from a hashed lock.
+# `make docs` builds site/ strictly (a warning or a broken link fails it); tests/test_docs.py does the same in make test.
+DOCS_VENV := .venv-docs
+$(DOCS_VENV)/.installed: requirements-docs.lock
+	test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/pip install --quiet --require-hashes -r requirements-docs.lock
+	touch $@
+
+setup: $(DOCS_VENV)/.installed  # tests/test_docs.py builds the site
+clean: clean-docs
+
+.PHONY: docs lock-docs clean-docs
+docs: $(VENV)/.installed $(DOCS_VENV)/.installed ## the documentation site (reference pages generated from the code) into site/, strict
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict -d site
+
+lock-docs: ## recompile requirements-docs.lock (every transitive pin, with hashes) after editing requirements-docs.txt
+	$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements-docs.txt -o requirements-docs.lock
+
+clean-docs:
+	rm -rf $(DOCS_VENV) site
+
 lock: ## recompile requirements-dev.lock and the deployables' locks (every transitive pin, with hashes) after editing requirements*.txt
 	$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements-dev.txt -o requirements-dev.lock
 	$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements-bench-peer.txt -o requirements-bench-peer.lock
