@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from shared.domain.contract import ColumnType
 from shared.domain.contracts import get_contract
 from shared.domain.errors import FraudOpsError
+from shared.domain.progress import report
 
 if TYPE_CHECKING:
     from shared.domain.settings import Settings
@@ -71,6 +72,7 @@ def _paced(rows: list[dict[str, Any]], batch: int, rate: float | None) -> Iterat
             if delay > 0:
                 time.sleep(delay)
         yield rows[start : start + batch]
+        report("replay events", min(start + batch, len(rows)), len(rows))
 
 
 def _partition_of(row: dict[str, Any], index: int, customer: str | None) -> str:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from shared.adapters.anchor import HeadAnchor
     from shared.adapters.bank_keys import KeyStore
     from shared.adapters.model_store import ModelStore
-    from shared.adapters.storage import AzureBlobStore
+    from shared.adapters.storage import AzureBlobStore, Patience
     from shared.domain.config import ScoringConfig
     from shared.domain.pseudonym import Pseudonymiser
     from shared.domain.settings import Settings
@@ -42,6 +42,9 @@ class Services:
         self._built: dict[str, Any] = {}
         self._lock = threading.RLock()  # reentrant: the scorer's build asks for the blob store
         self._telemetry_checked = False
+        # how the data's blob client waits for storage (None: the function apps' default); ``fraudops`` sets a
+        # shorter one, with its retries shown, before its first storage call
+        self.storage_patience: Patience | None = None
 
     def _once[T](self, name: str, build: Callable[[], T]) -> T:
         found = self._built.get(name)
@@ -87,7 +90,9 @@ class Services:
         return self._once(
             "blob_store",
             lambda: build_blob_store(
-                self.settings.storage, credential=self.credential if self._uses_identity() else None
+                self.settings.storage,
+                credential=self.credential if self._uses_identity() else None,
+                patience=self.storage_patience,
             ),
         )
 

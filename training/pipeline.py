@@ -26,12 +26,15 @@ from typing import TYPE_CHECKING
 
 from shared.domain.contracts import get_contract
 from shared.domain.errors import FraudOpsError, TrainingError
+from shared.domain.progress import report
 from shared.domain.telemetry import instruments, span
 from training.config import TrainConfig
 from training.engines import engine_for
 from training.finish import finish
 from training.records import audit_outcome, record_failure
 from training.window import plan_window
+
+STEPS = "training steps"  # the progress line's name for prepare, fit, and export-judge-publish
 
 if TYPE_CHECKING:
     from shared.adapters.storage import BlobStore
@@ -101,11 +104,14 @@ def _run(
     rows = sum(max(c, 0) for c in counts)
     with engine_for(store, contract, config=config, storage=storage, rows=rows) as engine:
         where = {"distributed": True} if engine.distributed else {}
+        report(STEPS, 0, 3)  # prepare, fit (the search's trials report their own), then export, judge, publish
         with span("train.prepare", **where):
             prepared = engine.prepare(dataset_version, run_config)
+        report(STEPS, 1, 3)
         with span("train.fit", rows=prepared.rows, **where):
             fitted = engine.fit(prepared, run_config, deadline=deadline)
-        return finish(
+        report(STEPS, 2, 3)
+        run = finish(
             store,
             engine,
             prepared,
@@ -116,3 +122,5 @@ def _run(
             started=started,
             started_at=started_at,
         )
+        report(STEPS, 3, 3)
+        return run

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shared.domain.progress import report
 from training.boosting import DATASET_PARAMS as DATASET_PARAMS
 from training.boosting import FIXED, MAX_BIN, dataset, dataset_params, deadline_callback, fit_booster
 from training.inputs import Features, categorical_of
@@ -262,6 +263,7 @@ def search_lightgbm(
     categorical = bool(categorical_of(feature_names))
 
     def objective(trial: optuna.Trial) -> float:
+        report("search trials", trial.number + 1, trials)
         space = _space(trial) | (_category_space(trial, len(y)) if categorical else {})
         choice = (bool(space.pop("interactions")), bool(space.pop("linear")) and not missing)
         params = {**FIXED, **space, "seed": seed}

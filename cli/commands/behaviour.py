@@ -7,7 +7,7 @@ import argparse
 import dataclasses
 from typing import TYPE_CHECKING
 
-from cli.commands.command import EXIT_REJECTED, CommandError, Summary, services
+from cli.commands.command import CommandFailed, Summary, UsageError, services
 
 if TYPE_CHECKING:
     from cli.commands.command import SubParsers
@@ -21,10 +21,9 @@ def cmd_behaviour(args: argparse.Namespace) -> Summary:
     contract = get_contract(root.settings.dataset_name)
     online = root.behaviour
     if online is None:
-        raise CommandError(
+        raise UsageError(
             f"dataset {contract.name} declares no behavioural features (a behaviour section in its contract): "
-            "there is no online state to fill or show",
-            EXIT_REJECTED,
+            "there is no online state to fill or show"
         )
     try:
         if args.behaviour_command == "materialise":
@@ -33,7 +32,7 @@ def cmd_behaviour(args: argparse.Namespace) -> Summary:
             return dataclasses.asdict(materialise(root.blob_store, contract, online, version=args.version))
         size = online.store.size()
     except StoreUnreachableError as exc:
-        raise CommandError(f"the online store cannot be reached: {exc}", EXIT_REJECTED) from None
+        raise CommandFailed(f"the online store cannot be reached: {exc}") from None
     return {
         "dataset": contract.name,
         "features": online.names,
@@ -46,7 +45,7 @@ def cmd_behaviour(args: argparse.Namespace) -> Summary:
 
 def add_behaviour(sub: SubParsers) -> None:
     b = sub.add_parser("behaviour", help="the online store of behavioural features: fill it, show its size")
-    b_sub = b.add_subparsers(dest="behaviour_command", required=True)
+    b_sub = b.add_subparsers(dest="behaviour_command", required=True, metavar="ACTION")
     m = b_sub.add_parser(
         "materialise",
         help="place the curated history of the longest window in the online store (idempotent): what the first "

@@ -7,17 +7,14 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cli.commands.command import EXIT_REJECTED, CommandError, Summary, services
+from cli.commands.command import Summary, UsageError, existing_file, services
 
 if TYPE_CHECKING:
     from cli.commands.command import SubParsers
 
 
-def _read(path: str) -> tuple[bytes, str]:
-    file = Path(path)
-    if not file.is_file():
-        raise CommandError(f"{path} is not a file", EXIT_REJECTED)
-    return file.read_bytes(), str(file)
+def _read(path: Path) -> tuple[bytes, str]:
+    return path.read_bytes(), str(path)
 
 
 def cmd_contract(args: argparse.Namespace) -> Summary:
@@ -40,7 +37,7 @@ def cmd_contract(args: argparse.Namespace) -> Summary:
                 "note": "instances read contracts when they start: restart the function apps to use it now",
             }
     except ContractFileError as exc:
-        raise CommandError(f"refused, nothing changed:\n{exc}", EXIT_REJECTED) from None
+        raise UsageError(f"refused, nothing changed:\n{exc}") from None
     services()  # the stored contracts are read through the composition root's store
     if args.contract_command == "list":
         return {
@@ -51,12 +48,12 @@ def cmd_contract(args: argparse.Namespace) -> Summary:
 
 def add_contract(sub: SubParsers) -> None:
     c = sub.add_parser("contract", help="dataset contracts: check, upload, list, show")
-    c_sub = c.add_subparsers(dest="contract_command", required=True)
+    c_sub = c.add_subparsers(dest="contract_command", required=True, metavar="ACTION")
     check = c_sub.add_parser("check", help="validate a contract file (YAML or JSON); errors name the line and rule")
-    check.add_argument("path")
+    check.add_argument("path", type=existing_file, help="the contract file (YAML or JSON)")
     up = c_sub.add_parser("upload", help="validate a contract file, then store it: the deployment knows its dataset")
-    up.add_argument("path")
+    up.add_argument("path", type=existing_file, help="the contract file (YAML or JSON)")
     c_sub.add_parser("list", help="the datasets this deployment knows (shipped and uploaded)")
     show = c_sub.add_parser("show", help="one dataset's contract: roles, costs, and the feature catalogue")
-    show.add_argument("name")
+    show.add_argument("name", help="the dataset's name, as 'contract list' shows it")
     c.set_defaults(func=cmd_contract)

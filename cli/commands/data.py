@@ -8,10 +8,19 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cli.commands.command import EXIT_REJECTED, CommandError, Summary, emit, services
+from cli.commands.command import (
+    Summary,
+    UsageError,
+    existing_file,
+    positive_float,
+    positive_int,
+    services,
+)
+from shared.domain.progress import report
 
 if TYPE_CHECKING:
     from cli.commands.command import SubParsers
+    from shared.adapters.storage import AzureBlobStore
 
 
 def cmd_init(_args: argparse.Namespace) -> Summary:
@@ -27,8 +36,6 @@ def cmd_generate(args: argparse.Namespace) -> Summary:
     from training.generators import generate_dataset
 
     dataset = get_settings().dataset_name
-    if args.rows < 1:
-        raise CommandError("--rows must be at least 1", code=EXIT_REJECTED)
     try:
         s = generate_dataset(
             dataset,
@@ -41,7 +48,7 @@ def cmd_generate(args: argparse.Namespace) -> Summary:
             behaviour=tuple(m for m in (args.behaviour or "").split(",") if m),
         )
     except ValueError as exc:
-        raise CommandError(str(exc), code=EXIT_REJECTED) from None
+        raise UsageError(str(exc)) from None
     return {
         "dataset": dataset,
         "rows": s.rows,
@@ -58,22 +65,32 @@ def cmd_etl(args: argparse.Namespace) -> Summary:
     from shared.domain.results import as_dict
     from shared.etl.service import run_etl
 
-    path = Path(args.path)
-    if not path.is_file():
-        raise CommandError(f"{path} is not a file")
+    path: Path = args.path
     root = services()
     store, settings = root.blob_store, root.settings
     name = args.name or path.name
     started = time.perf_counter()
-    with path.open("rb") as f:
-        store.upload_stream(layout.RAW, name, f, overwrite=True)
+    _upload(store, path, layout.RAW, name)
     upload_seconds = round(time.perf_counter() - started, 3)
     outcome = run_etl(store, settings.etl, name=name)
     summary = {**as_dict(outcome, drop=("columns", "schema")), "upload_seconds": upload_seconds}
     if outcome.rejected:
-        emit(summary)
-        raise CommandError(f"rejected: {outcome.reason}", EXIT_REJECTED)
+        raise UsageError(f"rejected: {outcome.reason}", summary=summary)
     return summary
+
+
+def _upload(store: AzureBlobStore, path: Path, container: str, name: str) -> None:
+    """Upload ``path`` as ``container/name`` (replacing it), its bytes counted on the progress line."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        store.upload_stream(
+            container,
+            name,
+            f,
+            overwrite=True,
+            length=size,
+            progress=lambda done, total: report("upload", done, total or size),
+        )
 
 
 def cmd_labels(args: argparse.Namespace) -> Summary:
@@ -81,17 +98,14 @@ def cmd_labels(args: argparse.Namespace) -> Summary:
     from shared.domain import layout
     from shared.monitoring.feedback import land_labels
 
-    path = Path(args.path)
-    if not path.is_file():
-        raise CommandError(f"{path} does not exist", EXIT_REJECTED)
+    path: Path = args.path
     root = services()
     store, settings = root.blob_store, root.settings
     name = f"{layout.RAW_LABELS_PREFIX}{path.name}"
-    with path.open("rb") as f:
-        store.upload_stream(layout.RAW, name, f, overwrite=True)
+    _upload(store, path, layout.RAW, name)
     landed = land_labels(store, settings.monitoring, name=name, online=root.behaviour)
     if landed.etl.status == "rejected":
-        raise CommandError(f"{layout.display(layout.RAW, name)} was rejected: {landed.etl.reason}", EXIT_REJECTED)
+        raise UsageError(f"{layout.display(layout.RAW, name)} was rejected: {landed.etl.reason}")
     from shared.domain.results import as_dict
 
     summary = as_dict(landed.etl, drop=("columns", "schema"))
@@ -102,10 +116,8 @@ def cmd_labels(args: argparse.Namespace) -> Summary:
 def cmd_replay(args: argparse.Namespace) -> Summary:
     from cli.replay import replay
 
-    if args.batch < 1:
-        raise CommandError("--batch must be at least 1")
     settings = services().settings
-    return replay(Path(args.path), settings, rate=args.rate, batch=args.batch, local=True if args.local else None)
+    return replay(args.path, settings, rate=args.rate, batch=args.batch, local=True if args.local else None)
 
 
 def add_init(sub: SubParsers) -> None:
@@ -118,16 +130,16 @@ def add_generate(sub: SubParsers) -> None:
     from training.mechanics import NAMES  # NumPy only
 
     g = sub.add_parser("generate", help="synthetic transactions with known truth, in the dataset's format (--dataset)")
-    g.add_argument("--rows", type=int, required=True)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--out", required=True)
-    g.add_argument("--fraud-rate", type=float, help="share of frauds (default: the dataset generator's own)")
-    g.add_argument("--truth", help="also write each row's true fraud probability here")
+    g.add_argument("--rows", type=positive_int, required=True, help="how many transactions (at least 1)")
+    g.add_argument("--seed", type=int, default=0, help="the random seed: the same seed gives the same file")
+    g.add_argument("--out", required=True, help="the file to write (.csv, or .parquet)")
+    g.add_argument("--fraud-rate", type=positive_float, help="share of frauds (default: the dataset generator's own)")
+    g.add_argument("--truth", help="also write each row's true fraud probability to this file")
     g.add_argument(
         "--mechanics",
         default="mixture",
         choices=NAMES,
-        help="how fraud depends on the features (training/mechanics.py); mixture by default",
+        help="how fraud depends on the features (training/mechanics.py)",
     )
     g.add_argument(
         "--behaviour",
@@ -140,14 +152,14 @@ def add_generate(sub: SubParsers) -> None:
 
 def add_etl(sub: SubParsers) -> None:
     e = sub.add_parser("etl", help="upload a file to raw/ and run the blob-trigger ETL on it")
-    e.add_argument("path")
+    e.add_argument("path", type=existing_file, help="the CSV or Parquet file to land (exit 2 when missing)")
     e.add_argument("--name", help="blob name in raw/ (default: the file name)")
     e.set_defaults(func=cmd_etl)
 
 
 def add_labels(sub: SubParsers) -> None:
     lb = sub.add_parser("labels", help="upload a labels file (chargebacks, verdicts) and run the labels ETL")
-    lb.add_argument("path", help="CSV with transaction_id,label,labelled_at[,source]")
+    lb.add_argument("path", type=existing_file, help="CSV with transaction_id,label,labelled_at[,source]")
     lb.set_defaults(func=cmd_labels)
 
 
@@ -156,9 +168,9 @@ def add_replay(sub: SubParsers) -> None:
         "replay",
         help="send a CSV/Parquet file as stream events (Event Hubs, or locally through the streaming function)",
     )
-    rp.add_argument("path")
-    rp.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
-    rp.add_argument("--batch", type=int, default=500, help="events per batch")
+    rp.add_argument("path", type=existing_file, help="the CSV or Parquet file of transactions to send")
+    rp.add_argument("--rate", type=positive_float, help="events per second (default: as fast as possible)")
+    rp.add_argument("--batch", type=positive_int, default=500, help="events per batch")
     rp.add_argument(
         "--local",
         action="store_true",

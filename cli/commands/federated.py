@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cli.commands.command import EXIT_REJECTED, CommandError, Summary, services
+from cli.commands.command import (
+    CommandFailed,
+    Summary,
+    UsageError,
+    existing_file,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    services,
+)
 
 if TYPE_CHECKING:
     from cli.commands.command import SubParsers
@@ -20,7 +28,7 @@ def cmd_federated_simulate(args: argparse.Namespace) -> Summary:
         return simulate(
             banks=args.banks,
             rounds=args.rounds,
-            data=Path(args.data) if args.data else None,
+            data=args.data,
             non_iid=args.non_iid,
             poison=args.poison,
             lie=args.lie,
@@ -33,7 +41,7 @@ def cmd_federated_simulate(args: argparse.Namespace) -> Summary:
             drop_after_masking=args.drop_after_masking,
         )
     except ValueError as exc:
-        raise CommandError(str(exc), EXIT_REJECTED) from None
+        raise UsageError(str(exc)) from None
 
 
 def cmd_federated_client(args: argparse.Namespace) -> Summary:
@@ -45,7 +53,7 @@ def cmd_federated_client(args: argparse.Namespace) -> Summary:
     try:
         return run_client(args, os.environ)  # the same as `fraudops-bank client`, which banks install on their own
     except TableRefusedError as exc:
-        raise CommandError(exc.reason, EXIT_REJECTED) from None
+        raise UsageError(exc.reason) from None
 
 
 def cmd_federated_keys(args: argparse.Namespace) -> Summary:
@@ -69,7 +77,7 @@ def cmd_federated_server_key(args: argparse.Namespace) -> Summary:  # noqa: ARG0
 
     secret = services().settings.federated.fl_server_signing_key
     if secret is None:
-        raise CommandError("FL_SERVER_SIGNING_KEY is not set: the server signs no model, so there is no key to pin")
+        raise CommandFailed("FL_SERVER_SIGNING_KEY is not set: the server signs no model, so there is no key to pin")
     return {"server_public_key": b64(identity_public(identity_from_secret(secret.get_secret_value())))}
 
 
@@ -77,18 +85,30 @@ def add_federated(sub: SubParsers) -> None:
     from fraudops_bank.run import add_client_arguments  # argparse only
 
     fl = sub.add_parser("federated", help="federated learning: simulate banks, or run one bank's client")
-    fl_sub = fl.add_subparsers(dest="federated_command", required=True)
+    fl_sub = fl.add_subparsers(dest="federated_command", required=True, metavar="ACTION")
     sim = fl_sub.add_parser("simulate", help="banks run the real HTTP protocol against the local API")
-    sim.add_argument("--banks", type=int, default=3)
-    sim.add_argument("--rounds", type=int, default=5)
-    sim.add_argument("--data", help="CSV/Parquet in the federated dataset's contract (default: generated)")
-    sim.add_argument("--non-iid", action="store_true", help="split by Amount instead of at random")
-    sim.add_argument("--poison", type=int, default=0, help="banks that send sign-flipped, scaled updates")
-    sim.add_argument("--lie", type=int, default=0, help="banks that claim the largest example count accepted")
+    sim.add_argument("--banks", type=positive_int, default=3, help="how many banks take part")
+    sim.add_argument("--rounds", type=positive_int, default=5, help="federated rounds to run")
     sim.add_argument(
-        "--poison-statistics", type=int, default=0, help="banks that send round-0 statistics of distorted rows"
+        "--data", type=existing_file, help="CSV/Parquet in the federated dataset's contract (default: generated)"
     )
-    sim.add_argument("--aggregator", choices=["fedavg", "median", "trimmed_mean"], default="fedavg")
+    sim.add_argument("--non-iid", action="store_true", help="split by Amount instead of at random")
+    sim.add_argument("--poison", type=non_negative_int, default=0, help="banks that send sign-flipped, scaled updates")
+    sim.add_argument(
+        "--lie", type=non_negative_int, default=0, help="banks that claim the largest example count accepted"
+    )
+    sim.add_argument(
+        "--poison-statistics",
+        type=non_negative_int,
+        default=0,
+        help="banks that send round-0 statistics of distorted rows",
+    )
+    sim.add_argument(
+        "--aggregator",
+        choices=["fedavg", "median", "trimmed_mean"],
+        default="fedavg",
+        help="how the server combines the banks' updates (median and trimmed_mean need --mode visible)",
+    )
     sim.add_argument(
         "--mode",
         choices=["secure", "visible"],
@@ -96,12 +116,15 @@ def add_federated(sub: SubParsers) -> None:
         help="secure: the server sees only the sum of the banks' clipped steps (default); visible: each update, "
         "so median and trimmed_mean can run",
     )
-    sim.add_argument("--clip-bound", type=float, help="each bank's step L2 bound (secure default: adaptive)")
-    sim.add_argument("--noise-multiplier", type=float, help="differential privacy: noise added by the banks")
+    sim.add_argument("--clip-bound", type=positive_float, help="each bank's step L2 bound (secure default: adaptive)")
+    sim.add_argument("--noise-multiplier", type=positive_float, help="differential privacy: noise added by the banks")
     sim.add_argument(
-        "--drop-after-masking", type=int, default=0, help="banks that go silent once their masked vector is sent"
+        "--drop-after-masking",
+        type=non_negative_int,
+        default=0,
+        help="banks that go silent once their masked vector is sent",
     )
-    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--seed", type=int, default=0, help="the random seed of the data split and the banks")
     sim.set_defaults(func=cmd_federated_simulate)
     cl = fl_sub.add_parser(
         "client",
@@ -114,11 +137,11 @@ def add_federated(sub: SubParsers) -> None:
         "server-key", help="the public half of the key the server signs served models with, for the banks' roster"
     )
     sk.set_defaults(func=cmd_federated_server_key)
-    ks = fl_sub.add_parser("keys", help="bank keys")
-    ks_sub = ks.add_subparsers(dest="keys_command", required=True)
+    ks = fl_sub.add_parser("keys", help="bank signing keys: add or revoke (audited)")
+    ks_sub = ks.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     ka = ks_sub.add_parser("add", help="create a bank's signing key (in Key Vault when KEY_VAULT_URL is set)")
-    ka.add_argument("bank")
+    ka.add_argument("bank", help="the bank's id (letters, digits, - and _)")
     ka.set_defaults(func=cmd_federated_keys)
     kr = ks_sub.add_parser("revoke", help="delete a bank's signing key from Key Vault (audited)")
-    kr.add_argument("bank")
+    kr.add_argument("bank", help="the bank's id")
     kr.set_defaults(func=cmd_federated_keys)

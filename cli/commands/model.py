@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cli.commands.command import EXIT_REJECTED, CommandError, Summary, services
+from cli.commands.command import Summary, UsageError, existing_file, services
 
 if TYPE_CHECKING:
     from cli.commands.command import SubParsers
@@ -51,7 +51,7 @@ def cmd_monitor(args: argparse.Namespace) -> Summary:
     try:
         day = date.fromisoformat(args.day) if args.day else datetime.now(UTC).date()
     except ValueError:
-        raise CommandError(f"--day {args.day!r} is not a date like 2026-12-04", EXIT_REJECTED) from None
+        raise UsageError(f"--day {args.day!r} is not a date like 2026-12-04") from None
     root = services()
     return run_monitor(root.blob_store, root.settings.monitoring, day=day, anchor=root.audit_anchor).headline()
 
@@ -65,7 +65,7 @@ def cmd_score(args: argparse.Namespace) -> Summary:
     contract = get_contract(root.settings.scoring.dataset_name)
     return as_dict(
         score_file(
-            Path(args.path),
+            args.path,
             Path(args.out),
             root.scorer,
             contract,
@@ -95,6 +95,8 @@ def add_monitor(sub: SubParsers) -> None:
 
 def add_score(sub: SubParsers) -> None:
     c = sub.add_parser("score", help="batch-score a CSV or Parquet file with the champion")
-    c.add_argument("path")
-    c.add_argument("--out", required=True)
+    c.add_argument("path", type=existing_file, help="the CSV or Parquet file of transactions to score")
+    c.add_argument(
+        "--out", required=True, help="where the scores go (CSV: transaction_id, fraud_probability, is_fraud)"
+    )
     c.set_defaults(func=cmd_score)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cli.commands.command import Summary, services
+from cli.commands.command import Summary, positive_int, services
 
 if TYPE_CHECKING:
     from cli.commands.command import SubParsers
@@ -55,8 +55,8 @@ def cmd_demo(args: argparse.Namespace) -> Summary:
 
 def add_serve(sub: SubParsers) -> None:
     s = sub.add_parser("serve", help="serve the HTTP API under uvicorn, checking function keys like the host")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=7071)
+    s.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0: every interface)")
+    s.add_argument("--port", type=positive_int, default=7071, help="the port to listen on (the Functions host's)")
     s.add_argument(
         "--function-key",
         action="append",
@@ -68,7 +68,7 @@ def add_serve(sub: SubParsers) -> None:
 
 def add_demo(sub: SubParsers) -> None:
     d = sub.add_parser("demo", help="generate, ETL, train, serve and score over HTTP, end to end")
-    d.add_argument("--rows", type=int, default=300_000)
-    d.add_argument("--seed", type=int, default=7)
-    d.add_argument("--workdir", default=".demo")
+    d.add_argument("--rows", type=positive_int, default=300_000, help="how many transactions to generate")
+    d.add_argument("--seed", type=int, default=7, help="the random seed of the generated data")
+    d.add_argument("--workdir", default=".demo", help="where the generated files and the scores go")
     d.set_defaults(func=cmd_demo)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from shared.domain.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError
+from shared.domain.errors import BlobExistsError, BlobNotFoundError, ConcurrentUpdateError, ConfigurationError
 from shared.domain.layout import CONTAINERS
 
 if TYPE_CHECKING:
@@ -174,17 +174,20 @@ class AzureBlobStore:
         overwrite: bool = False,
         content_type: str | None = None,
         length: int | None = None,
+        progress: Callable[[int, int | None], None] | None = None,
     ) -> str:
         """Upload a file object or an iterable of chunks without holding it whole in memory.
 
         Pass ``length`` for an iterable when it is known: the SDK's parallel upload of an empty
-        iterable of unknown length never returns (azure-storage-blob 12.x).
+        iterable of unknown length never returns (azure-storage-blob 12.x). ``progress`` hears
+        ``(bytes sent, total or None)`` as the blocks go (the CLI's progress line).
         """
         from azure.core.exceptions import ResourceExistsError
         from azure.storage.blob import ContentSettings
 
         client = self._service.get_blob_client(container, name)
         settings = ContentSettings(content_type=content_type) if content_type else None
+        extra: dict[str, Any] = {"progress_hook": progress} if progress is not None else {}
         try:
             result = client.upload_blob(
                 stream,
@@ -192,6 +195,7 @@ class AzureBlobStore:
                 overwrite=overwrite,
                 max_concurrency=2,
                 content_settings=settings,
+                **extra,
             )
         except ResourceExistsError:
             raise BlobExistsError(f"{container}/{name} already exists") from None
@@ -250,20 +254,61 @@ class AzureBlobStore:
             raise BlobNotFoundError(f"blob {container}/{name} does not exist") from None
 
 
-def make_service_client(config: StorageConfig | Settings, *, credential: Any | None = None) -> BlobServiceClient:
+@dataclass(frozen=True)
+class Patience:
+    """How long a client waits for storage before it gives up: the connect timeout, how often a request that could
+    not connect is tried again, and who hears of each retry (``on_retry(attempt, wait_seconds, error)``).
+
+    The default suits the function apps: three retries after a few seconds each ride out throttling and blips, and
+    a dead endpoint is named within twenty seconds (the SDK's own backs off 15, 18 and 24 s, which held the request that
+    checks the champion pointer, or a CLI command, for over a minute). A person at a terminal (``fraudops``) is
+    better served by a short connect timeout and one retry they can see.
+    """
+
+    connect_seconds: float = 20.0  # the SDK's
+    connect_retries: int = 3
+    backoff: float | None = None  # a fixed wait before each retry; None: about 3, 5 and 9 s (exponential, jittered)
+    on_retry: Callable[[int, float, Exception | None], None] | None = None
+
+
+def _retry_policy(patience: Patience) -> Any:
+    """The SDK's exponential retry, with ``patience``'s connect retries, telling ``on_retry`` before each wait."""
+    from azure.storage.blob import ExponentialRetry
+
+    class _Told(ExponentialRetry):
+        def sleep(self, settings: dict[str, Any], transport: Any) -> None:
+            wait = patience.backoff if patience.backoff is not None else self.get_backoff_time(settings)
+            if patience.on_retry is not None:
+                history = settings.get("history") or []
+                patience.on_retry(settings["count"], wait, history[-1].error if history else None)
+            if wait > 0:
+                transport.sleep(wait)
+
+    return _Told(
+        initial_backoff=1,
+        increment_base=2,
+        retry_total=3,
+        retry_connect=patience.connect_retries,
+        random_jitter_range=1,
+    )
+
+
+def make_service_client(
+    config: StorageConfig | Settings, *, credential: Any | None = None, patience: Patience | None = None
+) -> BlobServiceClient:
     """A ``BlobServiceClient`` from the storage config: managed identity in Azure, a connection string locally.
 
     ``credential`` is the process's Entra ID credential (the composition root's); built here when not given.
+    A connection string the SDK cannot read is a ``ConfigurationError`` (no request is made to find out).
     """
-    from azure.storage.blob import BlobServiceClient, ExponentialRetry
+    from azure.storage.blob import BlobServiceClient
 
+    patience = patience or Patience()
     chunks: dict[str, Any] = {
         "max_single_get_size": DOWNLOAD_CHUNK_BYTES,
         "max_chunk_get_size": DOWNLOAD_CHUNK_BYTES,
-        # The SDK's default backs off 15, 18 and 24 s: a refused connection held the request that checks the
-        # champion pointer, or a CLI command, for over a minute before its error. Three retries after about
-        # 1, 3 and 5 s still ride out throttling and blips, and a dead endpoint is named within ten seconds
-        "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1),
+        "retry_policy": _retry_policy(patience),
+        "connection_timeout": patience.connect_seconds,
     }
     url = config.storage_blob_uri or (
         f"https://{config.storage_account_name}.blob.core.windows.net" if config.storage_account_name else None
@@ -274,9 +319,14 @@ def make_service_client(config: StorageConfig | Settings, *, credential: Any | N
 
             credential = build_credential(config.storage_credential_client_id)
         return BlobServiceClient(url, credential=credential, **chunks)
-    return BlobServiceClient.from_connection_string(config.storage_connection, **chunks)
+    try:
+        return BlobServiceClient.from_connection_string(config.storage_connection, **chunks)
+    except ValueError as exc:  # the SDK's words ("either blank or malformed"); never the string, which holds a key
+        raise ConfigurationError(f"the storage connection string is not usable: {exc}") from None
 
 
-def build_blob_store(config: StorageConfig | Settings, *, credential: Any | None = None) -> AzureBlobStore:
+def build_blob_store(
+    config: StorageConfig | Settings, *, credential: Any | None = None, patience: Patience | None = None
+) -> AzureBlobStore:
     """The blob store the config names (it creates no containers: Bicep in Azure, ``fraudops init`` locally)."""
-    return AzureBlobStore(make_service_client(config, credential=credential))
+    return AzureBlobStore(make_service_client(config, credential=credential, patience=patience))

@@ -48,6 +48,11 @@ class PartUploader:
     def submit(self, part: Part) -> None:
         self._futures.append(self._pool.submit(self._upload, part))
 
+    @property
+    def submitted(self) -> int:
+        """How many parts were handed in so far."""
+        return len(self._futures)
+
     def _upload(self, part: Part) -> CommittedPart:
         name = self.name_of(part)
         created = True

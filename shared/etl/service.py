@@ -33,6 +33,7 @@ from shared.domain import layout
 from shared.domain.config import EtlConfig
 from shared.domain.contracts import get_contract
 from shared.domain.errors import BlobExistsError, ConcurrentUpdateError, FileRejectedError, FraudOpsError
+from shared.domain.progress import report
 from shared.domain.pseudonym import Pseudonymiser, pseudonymiser
 from shared.domain.telemetry import instruments, span
 from shared.etl import manifest
@@ -44,6 +45,7 @@ from shared.etl.transform import transform
 
 if TYPE_CHECKING:
     from shared.adapters.model_store import ModelStore
+    from shared.etl.transform import Part
 
 __all__ = ["EtlOutcome", "run_etl"]  # EtlOutcome lives in shared.etl.outcome; imported from here too
 
@@ -95,6 +97,12 @@ def run_etl(store: BlobStore, config: EtlConfig, *, name: str, models: ModelStor
     return outcome
 
 
+def _submitted(uploader: PartUploader, part: Part) -> None:
+    """Hand a finished part to the uploader and report it (the CLI's progress line: parts of unknown total)."""
+    uploader.submit(part)
+    report("etl parts", uploader.submitted, None)
+
+
 def _run_etl(store: BlobStore, config: EtlConfig, models: ModelStore, *, name: str) -> EtlOutcome:
     started = time.perf_counter()
     contract = get_contract(config.dataset_name)
@@ -114,7 +122,7 @@ def _run_etl(store: BlobStore, config: EtlConfig, models: ModelStore, *, name: s
                 chunks,
                 contract,
                 part_dir=Path(tmp),
-                on_part=uploader.submit,
+                on_part=lambda part: _submitted(uploader, part),
                 quarantine_path=q_path,
                 spool_dir=Path(tmp),
                 reference={

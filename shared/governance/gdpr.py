@@ -35,6 +35,7 @@ from shared.domain.contract import DatasetContract
 from shared.domain.contracts import get_contract
 from shared.domain.documents.governance import ErasureDone, ErasurePlan
 from shared.domain.errors import BlobNotFoundError, NoCustomerColumnError, RetryLaterError
+from shared.domain.progress import report
 from shared.domain.pseudonym import Pseudonymiser
 
 if TYPE_CHECKING:
@@ -325,6 +326,27 @@ def request_erasure(store: BlobStore, pseudonymise: Pseudonymiser, customer_id: 
         raise ValueError("a customer id is needed")
     erasures.request(store, pseudonym, pseudonymise.every(customer_id))
     return pseudonym
+
+
+def preview_erasure(store: BlobStore, pseudonymise: Pseudonymiser, customer_id: str, *, dataset: str) -> dict[str, Any]:
+    """What :func:`erase` would remove for ``customer_id`` now, changing nothing: no request, no claim, no rewrite,
+    no audit line (a dry run reads, as an access does, without recording it). Records that land later, and the
+    online store's state, are not counted."""
+    keys = Keys.of(get_contract(dataset))
+    pseudonym = pseudonymise(customer_id)
+    if not pseudonym:
+        raise ValueError("a customer id is needed")
+    records, transactions = _find(store, pseudonymise.every(customer_id), keys)
+    raw, pending, refused = _raw_holding(store, customer_id, transactions)
+    return {
+        "customer_pseudonym": pseudonym,
+        "dry_run": True,
+        "records": sum(len(rows) for rows in records.values()),
+        "places": {blob: len(rows) for blob, rows in sorted(records.items())},
+        "transactions": len(transactions),
+        "raw_deleted": [layout.display(layout.RAW, name) for name in raw] + refused,
+        "raw_pending": [layout.display(layout.RAW, name) for name in pending],
+    }
 
 
 def erasure_status(store: BlobStore, pseudonym: str) -> dict[str, Any]:
@@ -638,8 +660,9 @@ def _apply(
     removed = 0
     curated: dict[str, manifest.CuratedFile] = {}
     listed = {f.path: f for f in manifest.read_manifest(store, dataset)[0].files}
-    for old, new in doc.plan.items():
+    for done, (old, new) in enumerate(doc.plan.items()):
         renew()
+        report("erasure places", done, len(doc.plan))
         container, name = old.split("/", 1)
         new_name = new.split("/", 1)[1]
         try:
@@ -670,6 +693,7 @@ def _apply(
                 source_etag=entry.source_etag,
                 ingested_at=entry.ingested_at,
             )
+    report("erasure places", len(doc.plan), len(doc.plan))
     version = manifest.replace_files(store, dataset, curated) if curated else None
     for old in doc.plan:  # only now: the manifest no longer lists any of them
         container, name = old.split("/", 1)

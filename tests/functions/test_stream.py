@@ -264,8 +264,8 @@ def test_local_replay_runs_the_function_and_counts(store, settings, stream, tmp_
 def test_replay_of_a_missing_file_says_so(stream, capsys):
     from cli.main import main
 
-    assert main(["replay", "/nonexistent/file.csv", "--local"]) == 1
-    assert "is not a file" in capsys.readouterr().err
+    assert main(["replay", "/nonexistent/file.csv", "--local"]) == 2  # unusable input, as for every command
+    assert "/nonexistent/file.csv does not exist" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(

@@ -116,7 +116,7 @@ def test_the_spark_engine_tells_a_table_name_from_a_path(table, kind):
 
 
 def test_both_commands_take_the_same_flags():
-    from cli.main import build_parser
+    from cli.main import EVERYWHERE, build_parser
     from fraudops_bank.run import build_parser as bank_parser
 
     def flags(parser: argparse.ArgumentParser, *path: str) -> set[str]:
@@ -126,7 +126,7 @@ def test_both_commands_take_the_same_flags():
         return {s for a in parser._actions for s in a.option_strings} - {"-h", "--help"}
 
     client = flags(bank_parser(), "client")
-    assert client == flags(build_parser(), "federated", "client") - {"--dataset"}  # fraudops: on every command
+    assert client == flags(build_parser(), "federated", "client") - EVERYWHERE  # fraudops: on every command
     assert {"--engine", "--table", "--data", "--format", "--key-vault-url"} <= client
 
 
