@@ -10,54 +10,80 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEMO_ROWS ?= 300000
 
-.PHONY: setup chromium postgresql redis mlflow-ui lock test-fast test-worker infra-check azurite azurite-stop demo test bench-etl bench-train bench-train-distributed wrk bench-score bench-stream bench-fl bench-features bench-monitor lint clean
+.PHONY: setup demo-setup chromium postgresql redis mlflow-ui lock test-fast test-worker infra-check azurite azurite-stop demo test bench-etl bench-train bench-train-distributed wrk bench-score bench-stream bench-fl bench-features bench-monitor lint clean
 
-$(VENV)/.installed: requirements-dev.lock requirements-worker-protos.txt pyproject.toml
-	@test -n "$(PYTHON)" || { echo "Python 3.13 is required and none was found: install it (pyenv install 3.13, or apt/your OS's python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 13) else "Python 3.13 is required (found %d.%d at %s): install it (pyenv install 3.13) or pass make PYTHON=/path/to/python3.13" % (*sys.version_info[:2], sys.executable))'
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+define new_venv
+@test -n "$(PYTHON)" || { echo "Python 3.13 is required and none was found: install it (pyenv install 3.13, or apt/your OS's python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
+@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 13) else "Python 3.13 is required (found %d.%d at %s): install it (pyenv install 3.13) or pass make PYTHON=/path/to/python3.13" % (*sys.version_info[:2], sys.executable))'
+test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PIP) install --quiet --upgrade pip
+endef
+
+# Two steps of one .venv. The demo's (make demo-setup): the app and its local HTTP server (requirements-demo.lock).
+# The tests' (make setup): everything in requirements-dev.lock, a superset at the same pins (lint, types, pytest,
+# schemathesis, Spark, the Functions worker), and the worker's protos; it counts as the demo's step too.
+$(VENV)/.app-installed: requirements-demo.lock pyproject.toml
+	@echo "installing .venv (requirements-demo.lock): the app and the HTTP server the demo serves it on"
+	$(new_venv)
+	$(PIP) install --quiet --require-hashes -r requirements-demo.lock
+	$(PIP) install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.installed: requirements-dev.lock requirements-demo.lock requirements-worker-protos.txt pyproject.toml
+	@echo "installing .venv (requirements-dev.lock): the app with the test, lint, type and benchmark tools"
+	$(new_venv)
 	$(PIP) install --quiet --require-hashes -r requirements-dev.lock
 	$(PIP) install --quiet --no-deps -e .
 	rm -rf $(VENV)/host-protos
 	$(PIP) install --quiet --no-deps --target $(VENV)/host-protos --require-hashes -r requirements-worker-protos.txt
-	touch $@
+	touch $@ $(VENV)/.app-installed
 
 # checkov and shellcheck (a pip-packaged binary) live apart: checkov pins what the app pins differently.
 $(INFRA_VENV)/.installed: requirements-infra.txt
+	@echo "installing $(INFRA_VENV) (checkov, shellcheck): the infrastructure checks of make test"
 	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
 	$(INFRA_VENV)/bin/pip install --quiet --upgrade pip
 	$(INFRA_VENV)/bin/pip install --quiet -r requirements-infra.txt
 	touch $@
 
-node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+# Azurite alone for the demo (a dependency in package.json); the tests' `npm ci` adds playwright-core (a
+# devDependency). `npm ci` empties node_modules first, so the full install stamps both.
+node_modules/.azurite-installed: package.json package-lock.json
+	@echo "installing node_modules (npm ci --omit=dev): Azurite, the storage emulator the demo runs on"
+	npm ci --omit=dev --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Debian's Chromium, which the monitoring report's browser test drives through playwright-core (npm).
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+node_modules/.installed: package.json package-lock.json
+	@echo "installing node_modules (npm ci): Azurite, and playwright-core for the monitoring report's browser test"
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@ node_modules/.azurite-installed
+
+# Debian packages the tests (never the demo) run, each installed once: nothing happens when the package is there;
+# scripts/apt-install.sh says which package, its size and why before installing, as root directly, else with sudo.
 chromium: ## Debian's chromium package (headless browser tests), installed once
-	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || scripts/apt-install.sh chromium "~290 MB" "the monitoring report's browser test drives it through playwright-core"
 
 postgresql: ## Debian's PostgreSQL server (the MLflow tracking store's tests run a private one), installed once
-	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || scripts/apt-install.sh postgresql "~55 MB" "the MLflow tracking store's tests run a private server"
 
 redis: ## Debian's Redis server (the online store's tests run a private one), installed once
-	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+	@command -v redis-server >/dev/null 2>&1 || scripts/apt-install.sh redis-server "~2 MB" "the online store's tests run a private server"
 
-setup: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed chromium postgresql redis ## venvs + Python deps + Azurite + Chromium + PostgreSQL + Redis (idempotent)
+demo-setup: $(VENV)/.app-installed node_modules/.azurite-installed ## what make demo runs on, no more: the app's .venv and Azurite (idempotent)
+
+setup: $(VENV)/.installed $(INFRA_VENV)/.installed node_modules/.installed chromium postgresql redis ## what make test runs on: the demo's, the test tools, checkov, playwright-core, Chromium, PostgreSQL, Redis (idempotent)
 
 infra-check: setup ## checkov, Bicep parsing, shellcheck and settings consistency (also run by make test)
 	$(PY) -m pytest tests/infra -q
 
-azurite: $(VENV)/.installed node_modules/.installed ## start Azurite on 127.0.0.1:10000-10002 (data in .azurite/) with every container
+azurite: demo-setup ## start Azurite on 127.0.0.1:10000-10002 (data in .azurite/) with every container
 	@scripts/azurite.sh start
 	@$(VENV)/bin/fraudops init >/dev/null
 
 azurite-stop: ## stop the Azurite that `make azurite` started
 	@scripts/azurite.sh stop
 
-demo: setup ## the whole slice end to end; stops what it started
+demo: demo-setup ## the whole slice end to end; stops what it started
 	@started=0; if ! scripts/azurite.sh status >/dev/null 2>&1; then scripts/azurite.sh start >&2 && started=1; fi; \
 	$(VENV)/bin/fraudops init >/dev/null && $(VENV)/bin/fraudops demo --rows $(DEMO_ROWS); status=$$?; \
 	if [ $$started = 1 ]; then scripts/azurite.sh stop >&2; fi; exit $$status
@@ -86,6 +112,7 @@ mlflow-ui: $(MLFLOW_VENV)/.installed ## the MLflow UI over the local store (.mlf
 # that audit-allowlist.toml does not cover.
 AUDIT_VENV := .venv-audit
 $(AUDIT_VENV)/.installed: requirements-audit.lock
+	@echo "installing $(AUDIT_VENV) (pip-audit, cyclonedx-py): the supply-chain checks of make test, make audit and make sbom"
 	test -x $(AUDIT_VENV)/bin/python || $(PYTHON) -m venv $(AUDIT_VENV)
 	$(AUDIT_VENV)/bin/pip install --quiet --require-hashes -r requirements-audit.lock
 	touch $@
@@ -130,6 +157,8 @@ clean-docs:
 lock: ## recompile requirements-dev.lock and the deployables' locks (every transitive pin, with hashes) after editing requirements*.txt
 	$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements-dev.txt -o requirements-dev.lock
 	$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements-bench-peer.txt -o requirements-bench-peer.lock
+	# the demo's set, at the dev lock's pins
+	$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements-demo.txt -c requirements-dev.lock -o requirements-demo.lock
 	# each deployable's lock, constrained to the dev lock's pins: the deployed set is the tested set
 	for app in scoring pipeline; do (cd deploy/$$app && ../../$(VENV)/bin/uv pip compile --python-version 3.13 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header requirements.txt -c ../../requirements-dev.lock -o requirements.lock); done
 
@@ -159,7 +188,7 @@ $(PEER_VENV)/.installed: requirements-bench-peer.lock
 	touch $@
 
 wrk: ## Debian's wrk (bench-score's saturation load), installed once
-	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+	@command -v wrk >/dev/null 2>&1 || scripts/apt-install.sh wrk "~1 MB" "bench-score's saturation load"
 
 bench-score: setup wrk $(PEER_VENV)/.installed ## fraudops serve beside the Azure ML inference server and its floors, then by contract
 	$(PY) scripts/bench_score.py

@@ -14,7 +14,7 @@ case "${1:-}" in
   start)
     if running; then echo "azurite already running (pid $(cat "$PID_FILE"))"; exit 0; fi
     if port_open; then echo "something already listens on 127.0.0.1:$BLOB_PORT; using it"; exit 0; fi
-    [ -x node_modules/.bin/azurite ] || { echo "azurite is not installed: run 'make setup'" >&2; exit 1; }
+    [ -x node_modules/.bin/azurite ] || { echo "azurite is not installed: run 'make demo-setup'" >&2; exit 1; }
     mkdir -p "$DATA"
     nohup node_modules/.bin/azurite --silent --skipApiVersionCheck --loose \
       --location "$DATA" --blobHost 127.0.0.1 --blobPort "$BLOB_PORT" \
