@@ -24,6 +24,7 @@ each input's share ``|w_f z_f|`` of it (``fold``), so contributions still sum to
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +34,17 @@ LINEAR_NAME = "linear_score"
 
 
 def _moments(x: np.ndarray, columns: list[int]) -> tuple[dict[int, float], dict[int, float]]:
-    """Float32 mean and deviation of ``columns`` (a constant column is scaled by 1, not divided by 0)."""
-    mean = {c: float(np.float32(np.mean(x[:, c], dtype=np.float64))) for c in columns}
-    sd = {c: float(np.float32(np.std(x[:, c], dtype=np.float64))) for c in columns}
-    return mean, {c: s if s > 0.0 and np.isfinite(s) else 1.0 for c, s in sd.items()}
+    """Float32 mean and deviation of ``columns`` over their present values (a missing value is NaN: it stays
+    missing in the derived column, it does not make the whole column missing); a constant or empty column is
+    centred on 0 and scaled by 1, never divided by 0, so the manifest holds finite numbers only."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: its mean is NaN, replaced below
+        mean = {c: float(np.float32(np.nanmean(x[:, c], dtype=np.float64))) for c in columns}
+        sd = {c: float(np.float32(np.nanstd(x[:, c], dtype=np.float64))) for c in columns}
+    return (
+        {c: m if np.isfinite(m) else 0.0 for c, m in mean.items()},
+        {c: s if s > 0.0 and np.isfinite(s) else 1.0 for c, s in sd.items()},
+    )
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,28 @@ def test_a_constant_column_does_not_divide_by_zero():
     assert np.all(np.isfinite(out)) and np.all(out[:, 3] == 0.0)
 
 
+def test_missing_values_stay_missing_in_the_product_and_the_manifest_holds_finite_numbers():
+    """A column with missing values (NaN, as a bank's contract allows) used to give a NaN mean: every product
+    was then missing, and the manifest stored the mean as null, which the explainer refused (home_credit's
+    alerts came without explanations)."""
+    import json
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 3)).astype(np.float32)
+    x[::4, 0] = np.nan  # a quarter missing
+    x[:, 2] = np.nan  # a column never present
+    products = Derived.fit(x, [(0, 1), (2, 1)])
+    entries = json.loads(json.dumps(products.to_manifest(FEATURES[:3])))  # as stored: NaN would not survive
+    assert all(np.isfinite(v) for e in entries for v in (*e["mean"], *e["scale"])), entries
+    present = ~np.isnan(x[:, 0])
+    assert np.isclose(entries[0]["mean"][0], np.mean(x[present, 0]), atol=1e-5)
+    again = Derived.from_manifest(entries, FEATURES[:3])
+    assert again == products
+    out = again.apply(x)
+    assert np.all(np.isnan(out[~present, 3])) and np.all(np.isfinite(out[present, 3]))  # missing stays missing
+    assert np.all(np.isnan(out[:, 4]))
+
+
 def test_pair_detection_finds_the_interacting_pair_first(data):
     x, y = data
     products = detect(x, y, FEATURES, seed=1, dataset_params=DATASET_PARAMS, k=3)
