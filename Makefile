@@ -137,6 +137,7 @@ clean-audit:
 # `make docs` builds site/ strictly (a warning or a broken link fails it); tests/test_docs.py does the same in make test.
 DOCS_VENV := .venv-docs
 $(DOCS_VENV)/.installed: requirements-docs.lock
+	@echo "installing $(DOCS_VENV) (MkDocs, Material): the documentation site that make test builds strictly"
 	test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
 	$(DOCS_VENV)/bin/pip install --quiet --require-hashes -r requirements-docs.lock
 	touch $@

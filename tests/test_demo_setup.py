@@ -64,8 +64,7 @@ def test_make_demo_installs_only_what_the_demo_uses():
 def test_every_install_step_says_what_and_why_first():
     steps = _dry_run("test").splitlines()
     install = re.compile(r"^(?!echo ).*(-m venv|npm ci|apt-install\.sh)")
-    # .venv-docs (the docs site's, make docs) does not say it yet
-    installs = [i for i, s in enumerate(steps) if install.match(s) and ".venv-docs" not in s]
+    installs = [i for i, s in enumerate(steps) if install.match(s)]
     assert len(installs) >= 7
     for i in installs:  # an apt step says it itself (scripts/apt-install.sh); the others print a line first
         said = "apt-install.sh" in steps[i] or any(s.startswith('echo "installing ') for s in steps[max(i - 3, 0) : i])

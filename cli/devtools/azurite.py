@@ -46,7 +46,7 @@ def private_azurite_bare(*, start_timeout: float = 30.0) -> Iterator[str]:
 
     binary = ROOT / "node_modules" / ".bin" / "azurite-blob"
     if not binary.exists():
-        raise AzuriteNotAvailable("Azurite is not installed; run 'make setup' (npm ci)")
+        raise AzuriteNotAvailable("Azurite is not installed; run 'make demo-setup' (npm ci --omit=dev installs it)")
     data = tempfile.mkdtemp(prefix="azurite-private-")
     port = free_port()
     proc = subprocess.Popen(
