@@ -10,6 +10,15 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEMO_ROWS ?= 300000
 
+# A tool's venv of its own, from its hashed lock (checkov, the audit tools, MkDocs, the MLflow UI, the bench peer pin
+# what the app pins differently): $(call tool-venv,DIR,LOCK,what it is for). Says what it installs and why first.
+define tool-venv
+	@echo "installing $(1) ($(2)): $(3)"
+	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	$(1)/bin/pip install --quiet --require-hashes -r $(2)
+	touch $(1)/.installed
+endef
+
 .PHONY: setup demo-setup chromium postgresql redis mlflow-ui lock test-fast test-worker infra-check azurite azurite-stop demo test bench-etl bench-train bench-train-distributed wrk bench-score bench-stream bench-fl bench-features bench-monitor lint clean
 
 define new_venv
@@ -98,9 +107,7 @@ test: setup ## lint, types, layers, then the whole suite (tests start their own 
 MLFLOW_VENV := .venv-mlflow
 MLFLOW_PORT ?= 5000
 $(MLFLOW_VENV)/.installed: requirements-mlflow-ui.lock
-	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
-	$(MLFLOW_VENV)/bin/pip install --quiet --require-hashes -r requirements-mlflow-ui.lock
-	touch $@
+	$(call tool-venv,$(MLFLOW_VENV),requirements-mlflow-ui.lock,the MLflow UI over the local store)
 
 mlflow-ui: $(MLFLOW_VENV)/.installed ## the MLflow UI over the local store (.mlflow/mlflow.db) on 127.0.0.1:$(MLFLOW_PORT)
 	@mkdir -p .mlflow
@@ -112,10 +119,7 @@ mlflow-ui: $(MLFLOW_VENV)/.installed ## the MLflow UI over the local store (.mlf
 # that audit-allowlist.toml does not cover.
 AUDIT_VENV := .venv-audit
 $(AUDIT_VENV)/.installed: requirements-audit.lock
-	@echo "installing $(AUDIT_VENV) (pip-audit, cyclonedx-py): the supply-chain checks of make test, make audit and make sbom"
-	test -x $(AUDIT_VENV)/bin/python || $(PYTHON) -m venv $(AUDIT_VENV)
-	$(AUDIT_VENV)/bin/pip install --quiet --require-hashes -r requirements-audit.lock
-	touch $@
+	$(call tool-venv,$(AUDIT_VENV),requirements-audit.lock,pip-audit and cyclonedx-py for the supply-chain checks of make test / audit / sbom)
 
 setup: $(AUDIT_VENV)/.installed  # tests/test_supply_chain.py runs its tools
 clean: clean-audit
@@ -137,10 +141,7 @@ clean-audit:
 # `make docs` builds site/ strictly (a warning or a broken link fails it); tests/test_docs.py does the same in make test.
 DOCS_VENV := .venv-docs
 $(DOCS_VENV)/.installed: requirements-docs.lock
-	@echo "installing $(DOCS_VENV) (MkDocs, Material): the documentation site that make test builds strictly"
-	test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
-	$(DOCS_VENV)/bin/pip install --quiet --require-hashes -r requirements-docs.lock
-	touch $@
+	$(call tool-venv,$(DOCS_VENV),requirements-docs.lock,MkDocs and Material for the documentation site that make test builds strictly)
 
 setup: $(DOCS_VENV)/.installed  # tests/test_docs.py builds the site
 clean: clean-docs
@@ -184,9 +185,7 @@ bench-train-distributed: setup ## single node vs LightGBM on a 2-worker Dask Loc
 # The peer of bench-score: the Azure ML inference server in a venv of its own (its pins are not ours).
 PEER_VENV := .venv-bench-peer
 $(PEER_VENV)/.installed: requirements-bench-peer.lock
-	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
-	$(PEER_VENV)/bin/pip install --quiet --require-hashes -r requirements-bench-peer.lock
-	touch $@
+	$(call tool-venv,$(PEER_VENV),requirements-bench-peer.lock,the Azure ML inference server that bench-score compares with)
 
 wrk: ## Debian's wrk (bench-score's saturation load), installed once
 	@command -v wrk >/dev/null 2>&1 || scripts/apt-install.sh wrk "~1 MB" "bench-score's saturation load"

@@ -82,37 +82,26 @@ class UsageError(CommandError):
 # ---- argument types: argparse turns their ArgumentTypeError into one line and exit 2 -------------------------
 
 
-def positive_int(text: str) -> int:
-    """An integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
-    return value
+def _number[N: (int, float)](
+    convert: Callable[[str], N], noun: str, fits: Callable[[N], bool], bound: str
+) -> Callable[[str], N]:
+    """An argparse type: ``text`` read by ``convert`` (else "is not a {noun}") and inside ``bound``."""
+
+    def read(text: str) -> N:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {noun}") from None
+        if not fits(value):
+            raise argparse.ArgumentTypeError(f"{text} is not {bound}")
+        return value
+
+    return read
 
 
-def non_negative_int(text: str) -> int:
-    """An integer of at least 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """A number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} is not a number above 0")
-    return value
+positive_int = _number(int, "whole number", lambda v: v >= 1, "at least 1")
+non_negative_int = _number(int, "whole number", lambda v: v >= 0, "0 or more")
+positive_float = _number(float, "number", lambda v: 0 < v < float("inf"), "a number above 0")
 
 
 def existing_file(text: str) -> Path:
